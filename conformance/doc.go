@@ -1,0 +1,20 @@
+// Package conformance is the suite every netabase backend must pass before a
+// node accepts it: the in-tree adapters, and plugins across the gRPC hop.
+//
+// The suite is a table of cases. Each case opens a fresh, empty store from a
+// [Harness], checks one rule, and reports an error naming what went wrong.
+// Cases never depend on each other or on their order. A case that needs a
+// capability the harness does not declare is skipped, and a declared
+// capability is always checked.
+//
+// [Run] turns the table into subtests of a go test; [Check] runs the same
+// table without the testing package and returns a [Report], which is what
+// the node's admission gate and `netabase conformance` use; [RunBenchmarks]
+// measures a backend.
+//
+// # Writing a harness
+//
+// A harness hands out scratch instances. For a backend opened by URL,
+// [URLHarness] does it from a core.Driver and a URL; a test of an adapter
+// usually writes its own in a few lines around t.TempDir().
+package conformance

@@ -1,0 +1,306 @@
+package conformance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"runtime/debug"
+	"strings"
+	"testing"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+
+	"github.com/netabase/netabase/core"
+)
+
+// Version is the suite's version. It changes whenever a case is added,
+// removed or made stricter, so that a certificate from an older suite no
+// longer admits a backend.
+const Version = "1"
+
+// CaseTimeout bounds one case: a store that hangs fails the case instead of
+// hanging the suite.
+const CaseTimeout = 2 * time.Minute
+
+// Harness hands out scratch instances of one backend.
+type Harness interface {
+	// Capabilities are what the backend declares; the suite checks each one.
+	Capabilities() core.Capabilities
+	// NewInstance returns a fresh, empty scratch store.
+	NewInstance(ctx context.Context) (Instance, error)
+}
+
+// Instance is one scratch store.
+type Instance interface {
+	// Open opens the store. It may be called again after Close, and then
+	// holds the same data if the backend is Persistent.
+	Open(ctx context.Context) (ds.Batching, error)
+	// Destroy removes the store and everything it wrote.
+	Destroy() error
+}
+
+// Status is the outcome of one case.
+type Status string
+
+// The outcomes of a case.
+const (
+	Pass Status = "pass"
+	Fail Status = "fail"
+	Skip Status = "skip"
+)
+
+// CaseResult is the outcome of one case.
+type CaseResult struct {
+	Name     string        `json:"name"`
+	Status   Status        `json:"status"`
+	Error    string        `json:"error,omitempty"` // why it failed, or why it was skipped
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// Report is the outcome of a suite run.
+type Report struct {
+	Suite        string            `json:"suite"`
+	Capabilities core.Capabilities `json:"capabilities"`
+	Cases        []CaseResult      `json:"cases"`
+	Duration     time.Duration     `json:"duration_ns"`
+}
+
+// Passed reports whether no case failed.
+func (r *Report) Passed() bool {
+	return len(r.Failed()) == 0
+}
+
+// Failed returns the cases that failed.
+func (r *Report) Failed() []CaseResult {
+	var out []CaseResult
+	for _, c := range r.Cases {
+		if c.Status == Fail {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// String is the readable report: one line per case, failures with their
+// reasons, and a summary.
+func (r *Report) String() string {
+	var b strings.Builder
+	counts := map[Status]int{}
+	for _, c := range r.Cases {
+		counts[c.Status]++
+		fmt.Fprintf(&b, "%-4s  %-28s %8s", strings.ToUpper(string(c.Status)), c.Name, c.Duration.Round(time.Millisecond))
+		if c.Error != "" {
+			fmt.Fprintf(&b, "  %s", strings.ReplaceAll(c.Error, "\n", "\n      "))
+		}
+		b.WriteByte('\n')
+	}
+	verdict := "PASSED"
+	if !r.Passed() {
+		verdict = "FAILED"
+	}
+	fmt.Fprintf(&b, "%s: conformance suite v%s, %d passed, %d failed, %d skipped in %s (capabilities: %s)\n",
+		verdict, r.Suite, counts[Pass], counts[Fail], counts[Skip], r.Duration.Round(time.Millisecond), r.Capabilities)
+	return b.String()
+}
+
+// Run runs every case as a subtest of t.
+func Run(t *testing.T, h Harness) {
+	t.Helper()
+	caps := h.Capabilities()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res := runCase(t.Context(), h, caps, c)
+			switch res.Status {
+			case Skip:
+				t.Skip(res.Error)
+			case Fail:
+				t.Fatal(res.Error)
+			}
+		})
+	}
+}
+
+// Check runs every case and returns the report. The error is non-nil only
+// when ctx ends before the suite does.
+func Check(ctx context.Context, h Harness) (*Report, error) {
+	return CheckProgress(ctx, h, nil)
+}
+
+// CheckProgress is Check calling progress, when non-nil, before each case
+// with its name, its position and the number of cases, and after it with its
+// result.
+func CheckProgress(ctx context.Context, h Harness, progress func(name string, i, n int, result *CaseResult)) (*Report, error) {
+	caps := h.Capabilities()
+	rep := &Report{Suite: Version, Capabilities: caps}
+	start := time.Now()
+	for i, c := range cases {
+		if progress != nil {
+			progress(c.name, i, len(cases), nil)
+		}
+		res := runCase(ctx, h, caps, c)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		rep.Cases = append(rep.Cases, res)
+		if progress != nil {
+			progress(c.name, i, len(cases), &res)
+		}
+	}
+	rep.Duration = time.Since(start)
+	return rep, nil
+}
+
+// Names lists the suite's cases in the order they run.
+func Names() []string {
+	names := make([]string, len(cases))
+	for i, c := range cases {
+		names[i] = c.name
+	}
+	return names
+}
+
+// runCase runs one case on a fresh instance, bounded by CaseTimeout, and
+// turns a panic or a hang into a failure.
+func runCase(ctx context.Context, h Harness, caps core.Capabilities, c testCase) CaseResult {
+	res := CaseResult{Name: c.name}
+	if missing := caps.Missing(c.needs); len(missing) > 0 {
+		res.Status, res.Error = Skip, "the backend does not declare "+strings.Join(missing, ", ")
+		return res
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, CaseTimeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- fmt.Errorf("the store panicked: %v\n%s", p, debug.Stack())
+			}
+		}()
+		done <- runOnInstance(ctx, h, c)
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("the case did not finish within %s: the store hangs", CaseTimeout)
+	}
+	res.Duration = time.Since(start)
+	res.Status = Pass
+	if err != nil {
+		res.Status, res.Error = Fail, err.Error()
+	}
+	return res
+}
+
+func runOnInstance(ctx context.Context, h Harness, c testCase) (err error) {
+	inst, err := h.NewInstance(ctx)
+	if err != nil {
+		return fmt.Errorf("creating a scratch instance: %w", err)
+	}
+	defer func() {
+		if derr := inst.Destroy(); derr != nil && err == nil {
+			err = fmt.Errorf("destroying the scratch instance: %w", derr)
+		}
+	}()
+	e := &env{ctx: ctx, inst: inst, caps: h.Capabilities()}
+	if e.store, err = inst.Open(ctx); err != nil {
+		return fmt.Errorf("opening a scratch instance: %w", err)
+	}
+	defer func() {
+		if e.store != nil {
+			// The case may have closed the store itself; only a failure to
+			// close an open store matters.
+			if cerr := e.store.Close(); cerr != nil && err == nil && !errors.Is(cerr, core.ErrClosed) {
+				err = fmt.Errorf("closing the store: %w", cerr)
+			}
+		}
+	}()
+	return c.run(e)
+}
+
+// env is what a case works with: one open store on a fresh instance.
+type env struct {
+	ctx   context.Context
+	inst  Instance
+	caps  core.Capabilities
+	store ds.Batching
+}
+
+// reopen closes the store and opens the instance again.
+func (e *env) reopen() error {
+	if err := e.store.Close(); err != nil {
+		return fmt.Errorf("closing before reopen: %w", err)
+	}
+	s, err := e.inst.Open(e.ctx)
+	if err != nil {
+		e.store = nil
+		return fmt.Errorf("reopening: %w", err)
+	}
+	e.store = s
+	return nil
+}
+
+// testCase is one row of the suite's table.
+type testCase struct {
+	name  string
+	needs core.Capabilities // capabilities the case checks; skipped without them
+	run   func(e *env) error
+}
+
+// URLHarness returns a harness whose instances are scratch stores of the
+// backend that d opens from u, each in a new directory under root (the
+// system's temporary directory when root is empty). Each instance is opened
+// through core, so the suite sees the backend exactly as a node does.
+func URLHarness(d core.Driver, u *url.URL, info core.Info, root string) Harness {
+	return &urlHarness{d: d, u: u, info: info, root: root}
+}
+
+type urlHarness struct {
+	d    core.Driver
+	u    *url.URL
+	info core.Info
+	root string
+}
+
+func (h *urlHarness) Capabilities() core.Capabilities { return h.info.Capabilities }
+
+func (h *urlHarness) NewInstance(ctx context.Context) (Instance, error) {
+	dir, err := os.MkdirTemp(h.root, "netabase-conformance-")
+	if err != nil {
+		return nil, err
+	}
+	su, err := h.d.Scratch(h.u, dir)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	return &urlInstance{h: h, u: su, dir: dir}, nil
+}
+
+type urlInstance struct {
+	h   *urlHarness
+	u   *url.URL
+	dir string
+}
+
+func (i *urlInstance) Open(ctx context.Context) (ds.Batching, error) {
+	return core.OpenURL(ctx, i.h.d, i.u)
+}
+
+func (i *urlInstance) Destroy() error { return os.RemoveAll(i.dir) }
+
+// Suite returns the suite as the admission gate (core.Gate) runs it: on
+// scratch instances under root (the system's temporary directory when empty).
+func Suite(root string) core.Suite { return gateSuite{root: root} }
+
+type gateSuite struct{ root string }
+
+func (gateSuite) Version() string { return Version }
+
+func (s gateSuite) Check(ctx context.Context, d core.Driver, u *url.URL, info core.Info) (core.Verdict, error) {
+	return Check(ctx, URLHarness(d, u, info, s.root))
+}

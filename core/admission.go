@@ -1,0 +1,188 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+)
+
+// Suite is the conformance suite as the admission gate sees it; the
+// conformance package provides the real one.
+type Suite interface {
+	// Version names the suite's version; a certificate holds only for the
+	// version that issued it.
+	Version() string
+	// Check runs the suite on scratch instances of the backend that d opens
+	// from u: fresh stores with u's options, never u's own data.
+	Check(ctx context.Context, d Driver, u *url.URL, info Info) (Verdict, error)
+}
+
+// Verdict is the outcome of a suite run.
+type Verdict interface {
+	Passed() bool
+	// String is the readable report.
+	String() string
+}
+
+// Certificate records that one backend build passed one suite version.
+type Certificate struct {
+	Scheme  string    `json:"scheme"`
+	Name    string    `json:"name"`
+	Version string    `json:"version"`
+	Build   string    `json:"build"`
+	Suite   string    `json:"suite"`
+	Passed  time.Time `json:"passed"`
+}
+
+func (c Certificate) matches(o Certificate) bool {
+	return c.Scheme == o.Scheme && c.Build == o.Build && c.Suite == o.Suite
+}
+
+// CertificateFile is the name of the certificate cache in a node's data
+// directory.
+const CertificateFile = "admission.json"
+
+// Admission says how a backend was admitted.
+type Admission struct {
+	Info Info
+	// Cached is true when an earlier passing run's certificate admitted the
+	// backend, false when the suite ran now.
+	Cached      bool
+	Certificate Certificate
+	// Verdict is the report of the run, when the suite ran now.
+	Verdict Verdict
+}
+
+// AdmissionError is returned when a backend fails the conformance suite.
+// It wraps ErrRejected.
+type AdmissionError struct {
+	URL     string
+	Info    Info
+	Verdict Verdict
+}
+
+func (e *AdmissionError) Error() string {
+	return fmt.Sprintf("backend %s (%s %s) failed the conformance suite, so the node refuses it:\n%s",
+		e.URL, e.Info.Name, e.Info.Version, e.Verdict)
+}
+
+func (e *AdmissionError) Unwrap() error { return ErrRejected }
+
+// Gate opens backends only when they have passed the conformance suite.
+type Gate struct {
+	Registry *Registry
+	Suite    Suite
+	// CertDir holds the certificate cache, normally the node's data
+	// directory. Empty means no cache: the suite runs at every Admit.
+	CertDir string
+}
+
+// Admit opens the backend named by rawURL if the current suite has passed for
+// its exact build: from a cached certificate, or else by running the suite
+// now on scratch instances and caching a pass. A failing backend is refused
+// with an *AdmissionError carrying the report.
+func (g *Gate) Admit(ctx context.Context, rawURL string) (Backend, *Admission, error) {
+	u, d, err := g.Registry.Resolve(rawURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	info, err := d.Describe(ctx, u)
+	if err != nil {
+		return nil, nil, err
+	}
+	want := Certificate{
+		Scheme:  u.Scheme,
+		Name:    info.Name,
+		Version: info.Version,
+		Build:   info.Build,
+		Suite:   g.Suite.Version(),
+	}
+	adm := &Admission{Info: info}
+	certs := g.loadCertificates()
+	if i := slices.IndexFunc(certs, want.matches); i >= 0 {
+		adm.Cached, adm.Certificate = true, certs[i]
+	} else {
+		v, err := g.Suite.Check(ctx, d, u, info)
+		if err != nil {
+			return nil, nil, fmt.Errorf("running the conformance suite on %s: %w", u.Redacted(), err)
+		}
+		adm.Verdict = v
+		if !v.Passed() {
+			return nil, adm, &AdmissionError{URL: u.Redacted(), Info: info, Verdict: v}
+		}
+		want.Passed = time.Now().UTC()
+		adm.Certificate = want
+		if err := g.saveCertificate(certs, want); err != nil {
+			return nil, adm, err
+		}
+	}
+	b, err := OpenURL(ctx, d, u)
+	if err != nil {
+		return nil, adm, err
+	}
+	return b, adm, nil
+}
+
+// loadCertificates reads the cache. A missing or unreadable cache holds no
+// certificates: the suite runs again and rewrites it.
+func (g *Gate) loadCertificates() []Certificate {
+	if g.CertDir == "" {
+		return nil
+	}
+	b, err := os.ReadFile(filepath.Join(g.CertDir, CertificateFile))
+	if err != nil {
+		return nil
+	}
+	var certs []Certificate
+	if json.Unmarshal(b, &certs) != nil {
+		return nil
+	}
+	return certs
+}
+
+func (g *Gate) saveCertificate(certs []Certificate, c Certificate) error {
+	if g.CertDir == "" {
+		return nil
+	}
+	certs = slices.DeleteFunc(certs, func(o Certificate) bool { return o.Scheme == c.Scheme && o.Name == c.Name })
+	certs = append(certs, c)
+	b, err := json.MarshalIndent(certs, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(g.CertDir, CertificateFile), b)
+}
+
+// writeFileAtomic replaces path with data so that a crash leaves either the
+// old file or the new one.
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("cannot create %s: %w", dir, err)
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("cannot write in %s: %w", dir, err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,155 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+)
+
+// MarkerFile is the file core writes into every store directory it prepares,
+// naming the engine whose files the directory holds.
+const MarkerFile = "NETABASE-STORE"
+
+// PrepareDir makes dir ready for an engine's files and refuses anything that
+// could lose data. It creates dir when missing. It fails, changing nothing,
+// when dir is not a directory, is not writable, belongs to another engine
+// (by its marker file or by the engine's own files), or is not empty yet
+// holds no store at all. On success dir holds a marker naming engine.
+func PrepareDir(dir, engine string) error {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("cannot create the %s store directory %s: %w", engine, dir, unwrapPath(err))
+		}
+		return writeMarker(dir, engine)
+	case err != nil:
+		return fmt.Errorf("cannot use %s as a %s store: %w", dir, engine, unwrapPath(err))
+	case !fi.IsDir():
+		return fmt.Errorf("cannot use %s as a %s store: it is a file, not a directory; choose a directory path", dir, engine)
+	}
+
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("cannot read the %s store directory %s: %w", engine, dir, unwrapPath(err))
+	}
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Name()
+	}
+	owner := ""
+	if slices.Contains(names, MarkerFile) {
+		b, err := os.ReadFile(filepath.Join(dir, MarkerFile))
+		if err != nil {
+			return fmt.Errorf("cannot read %s: %w", filepath.Join(dir, MarkerFile), unwrapPath(err))
+		}
+		owner = parseMarker(b)
+		if owner == "" {
+			return fmt.Errorf("cannot use %s as a %s store: its %s file is damaged; nothing was changed", dir, engine, MarkerFile)
+		}
+	} else if found := DetectEngines(names); len(found) > 1 {
+		return fmt.Errorf("cannot use %s as a %s store: it holds files of several engines (%s); nothing was changed; move them apart by hand",
+			dir, engine, strings.Join(found, ", "))
+	} else if len(found) == 1 {
+		owner = found[0]
+	} else if len(names) > 0 {
+		return fmt.Errorf("cannot use %s as a %s store: the directory is not empty and holds no store; choose an empty or new directory", dir, engine)
+	}
+	if owner != "" && owner != engine {
+		return fmt.Errorf("cannot use %s as a %s store: it holds a %s store; open it with %s:///%s or choose another directory; nothing was changed",
+			dir, engine, owner, owner, strings.TrimPrefix(dir, "/"))
+	}
+	if err := probeWritable(dir, engine); err != nil {
+		return err
+	}
+	if owner == "" || !slices.Contains(names, MarkerFile) {
+		return writeMarker(dir, engine)
+	}
+	return nil
+}
+
+// DetectEngines names the engines whose files appear among names, the
+// entries of one directory.
+func DetectEngines(names []string) []string {
+	var pebble, badger, leveldb bool
+	for _, n := range names {
+		switch {
+		case strings.HasPrefix(n, "marker.manifest.") || strings.HasPrefix(n, "marker.format-version.") || strings.HasPrefix(n, "OPTIONS-"):
+			pebble = true
+		case n == "KEYREGISTRY" || n == "MANIFEST" || strings.HasSuffix(n, ".vlog"):
+			badger = true
+		case n == "CURRENT" || strings.HasSuffix(n, ".ldb"):
+			leveldb = true
+		}
+	}
+	var out []string
+	for _, e := range []struct {
+		on   bool
+		name string
+	}{{badger, "badger"}, {leveldb, "leveldb"}, {pebble, "pebble"}} {
+		if e.on {
+			out = append(out, e.name)
+		}
+	}
+	return out
+}
+
+func markerText(engine string) string {
+	return "netabase store\nengine " + engine + "\n"
+}
+
+func parseMarker(b []byte) string {
+	lines := strings.Split(string(b), "\n")
+	if len(lines) < 2 || lines[0] != "netabase store" {
+		return ""
+	}
+	engine, ok := strings.CutPrefix(lines[1], "engine ")
+	if !ok {
+		return ""
+	}
+	return engine
+}
+
+func writeMarker(dir, engine string) error {
+	if err := os.WriteFile(filepath.Join(dir, MarkerFile), []byte(markerText(engine)), 0o600); err != nil {
+		return fmt.Errorf("cannot write to the %s store directory %s: %w", engine, dir, unwrapPath(err))
+	}
+	return nil
+}
+
+func probeWritable(dir, engine string) error {
+	f, err := os.CreateTemp(dir, ".netabase-probe-*")
+	if err != nil {
+		return fmt.Errorf("cannot use %s as a %s store: the directory is not writable: %w", dir, engine, unwrapPath(err))
+	}
+	name := f.Name()
+	_ = f.Close()
+	return os.Remove(name)
+}
+
+// unwrapPath drops the *fs.PathError layer, whose path the caller's message
+// already names.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// OpenError explains why an engine failed to open the store in dir: another
+// process holds its lock, or its files are damaged or of another version.
+func OpenError(dir, engine string, err error) error {
+	if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) ||
+		strings.Contains(err.Error(), "lock") {
+		return fmt.Errorf("cannot open the %s store in %s: it is in use by another process (its lock is held); stop that process or choose another directory: %w",
+			engine, dir, err)
+	}
+	return fmt.Errorf("cannot open the %s store in %s: its files are damaged or were written by an incompatible version; nothing was changed; restore the directory from a backup or choose another one: %w",
+		engine, dir, err)
+}

@@ -1,0 +1,140 @@
+package core
+
+import (
+	"context"
+	"sync"
+
+	ds "github.com/ipfs/go-datastore"
+	dsq "github.com/ipfs/go-datastore/query"
+)
+
+// query runs q on r with the store's rules:
+//
+//   - offset and limit count only entries that pass the filters: when q has
+//     filters, core applies offset and limit itself, because engines differ
+//     on how the two combine;
+//   - every entry with a value carries its size, and a keys-only entry
+//     carries no value;
+//   - the query stops with the context's error when ctx ends, and with
+//     ErrClosed when the store closes; the first error ends it.
+func (s *store) query(ctx context.Context, r ds.Read, q dsq.Query) (dsq.Results, error) {
+	if err := s.enter(ctx); err != nil {
+		return nil, wrapErr(s.info.Name, "query", q.Prefix, err)
+	}
+	defer s.mu.RUnlock()
+
+	engineQuery := q
+	res := &results{s: s, q: q, ctx: ctx}
+	if len(q.Filters) > 0 {
+		engineQuery.Offset, engineQuery.Limit = 0, 0
+		res.offset, res.limit = q.Offset, q.Limit
+	}
+	qctx, cancel := context.WithCancel(ctx)
+	inner, err := r.Query(qctx, engineQuery)
+	if err != nil {
+		cancel()
+		return nil, wrapErr(s.info.Name, "query", q.Prefix, err)
+	}
+	res.inner, res.cancel = inner, cancel
+
+	s.qmu.Lock()
+	s.queries[res] = struct{}{}
+	s.qmu.Unlock()
+	return dsq.ResultsFromIterator(q, dsq.Iterator{Next: res.next, Close: res.close}), nil
+}
+
+// results is one open query.
+type results struct {
+	s      *store
+	q      dsq.Query
+	ctx    context.Context
+	cancel context.CancelFunc
+	inner  dsq.Results
+
+	mu     sync.Mutex
+	done   bool
+	failed error // reported once by next, after the query ended early
+	offset int   // entries still to skip, when core applies the offset
+	limit  int   // entries still to return when core applies the limit; 0 means no limit
+	sent   int
+}
+
+func (r *results) next() (dsq.Result, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.done {
+		if err := r.failed; err != nil {
+			r.failed = nil
+			return dsq.Result{Error: err}, true
+		}
+		return dsq.Result{}, false
+	}
+	for {
+		if err := r.ctx.Err(); err != nil {
+			r.finish()
+			return dsq.Result{Error: r.wrap(err)}, true
+		}
+		res, ok := r.inner.NextSync()
+		if !ok {
+			r.finish()
+			return dsq.Result{}, false
+		}
+		if res.Error != nil {
+			r.finish()
+			return dsq.Result{Error: r.wrap(res.Error)}, true
+		}
+		if r.offset > 0 {
+			r.offset--
+			continue
+		}
+		if r.limit > 0 && r.sent >= r.limit {
+			r.finish()
+			return dsq.Result{}, false
+		}
+		r.sent++
+		if r.q.KeysOnly {
+			res.Value = nil
+		} else {
+			res.Size = len(res.Value)
+		}
+		return res, true
+	}
+}
+
+// finish releases the engine's query. The caller holds r.mu.
+func (r *results) finish() {
+	if r.done {
+		return
+	}
+	r.done = true
+	_ = r.inner.Close()
+	r.cancel()
+	r.s.qmu.Lock()
+	delete(r.s.queries, r)
+	r.s.qmu.Unlock()
+}
+
+func (r *results) close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.finish()
+	r.failed = nil
+	return nil
+}
+
+// abort ends the query from outside, as Close of the store does; the reader
+// sees err once. Cancelling first unblocks an engine waiting on the context.
+func (r *results) abort(err error) {
+	r.cancel()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.done {
+		return
+	}
+	r.finish()
+	r.failed = r.wrap(err)
+}
+
+func (r *results) wrap(err error) error {
+	return wrapErr(r.s.info.Name, "query", r.q.Prefix, err)
+}

@@ -1,0 +1,141 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+
+	ds "github.com/ipfs/go-datastore"
+)
+
+// Driver opens one kind of backend, named by a URL scheme. A driver parses
+// the URL into its own typed options and rejects unknown parameters with an
+// error wrapping ErrInvalidURL (see [Params]).
+type Driver interface {
+	// About describes the driver for listings such as `netabase backends`.
+	About() About
+	// Describe says what the backend named by u is, without opening it.
+	Describe(ctx context.Context, u *url.URL) (Info, error)
+	// Open opens the engine named by u. The caller wraps it with [Wrap].
+	Open(ctx context.Context, u *url.URL) (ds.Batching, error)
+	// Scratch returns the URL of a fresh, empty store of the same kind and
+	// with the same options as u, kept under dir: an empty directory the
+	// caller owns and removes. It never names u's own data.
+	Scratch(u *url.URL, dir string) (*url.URL, error)
+}
+
+// About describes a driver.
+type About struct {
+	Scheme       string       `json:"scheme"`
+	Name         string       `json:"name"`
+	Version      string       `json:"version"`
+	Capabilities Capabilities `json:"capabilities"`
+	// Form shows the URL's shape, such as "pebble:///abs/path".
+	Form string `json:"form"`
+	// Params documents the URL parameters the driver accepts.
+	Params []Param `json:"params,omitempty"`
+}
+
+// Info is the Info of a backend this driver opens, for drivers whose build
+// is the engine version itself (every in-tree driver).
+func (a About) Info() Info {
+	return Info{Name: a.Name, Version: a.Version, Build: a.Version, Capabilities: a.Capabilities}
+}
+
+// Param documents one URL parameter.
+type Param struct {
+	Name string `json:"name"`
+	Doc  string `json:"doc"`
+}
+
+// Registry maps URL schemes to drivers. The zero value is an empty registry
+// ready to use; backends/all fills one with the in-tree backends. A Registry
+// is not safe for concurrent Register calls; fill it before use.
+type Registry struct {
+	drivers map[string]Driver
+}
+
+// Register adds d under its scheme. A scheme may be registered once.
+func (r *Registry) Register(d Driver) error {
+	scheme := d.About().Scheme
+	if scheme == "" || strings.ToLower(scheme) != scheme {
+		return fmt.Errorf("netabase: driver %q: a scheme is a non-empty lower-case word", scheme)
+	}
+	if _, dup := r.drivers[scheme]; dup {
+		return fmt.Errorf("netabase: scheme %q is registered twice", scheme)
+	}
+	if r.drivers == nil {
+		r.drivers = make(map[string]Driver)
+	}
+	r.drivers[scheme] = d
+	return nil
+}
+
+// Drivers returns the registered drivers, sorted by scheme.
+func (r *Registry) Drivers() []Driver {
+	out := make([]Driver, 0, len(r.drivers))
+	for _, d := range r.drivers {
+		out = append(out, d)
+	}
+	slices.SortFunc(out, func(a, b Driver) int { return strings.Compare(a.About().Scheme, b.About().Scheme) })
+	return out
+}
+
+// Resolve parses a storage URL and finds its driver.
+func (r *Registry) Resolve(rawURL string) (*url.URL, Driver, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w %q: %v", ErrInvalidURL, rawURL, err)
+	}
+	if u.Scheme == "" {
+		return nil, nil, fmt.Errorf("%w %q: no scheme; use one of %s, as in pebble:///abs/path",
+			ErrInvalidURL, rawURL, r.schemeList())
+	}
+	d, ok := r.drivers[u.Scheme]
+	if !ok {
+		return nil, nil, fmt.Errorf("%w %q: unknown scheme %q; known schemes are %s",
+			ErrInvalidURL, u.Redacted(), u.Scheme, r.schemeList())
+	}
+	return u, d, nil
+}
+
+func (r *Registry) schemeList() string {
+	var names []string
+	for _, d := range r.Drivers() {
+		names = append(names, d.About().Scheme+"://")
+	}
+	if len(names) == 0 {
+		return "(none registered)"
+	}
+	return strings.Join(names, ", ")
+}
+
+// Open opens the backend named by rawURL and applies core's rules to it. It
+// does not run the admission gate; see [Admit].
+func (r *Registry) Open(ctx context.Context, rawURL string) (Backend, error) {
+	u, d, err := r.Resolve(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	return OpenURL(ctx, d, u)
+}
+
+// OpenURL opens the backend that d names by u and applies core's rules to it.
+func OpenURL(ctx context.Context, d Driver, u *url.URL) (Backend, error) {
+	info, err := d.Describe(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	b, err := d.Open(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	w, err := Wrap(b, info)
+	if err != nil {
+		_ = b.Close()
+		return nil, err
+	}
+	return w, nil
+}
