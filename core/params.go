@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // ErrInvalidURL is returned (wrapped, with the details) for a storage URL that
@@ -98,6 +99,21 @@ func (p *Params) Int(name string, def int) int {
 		return def
 	}
 	return n
+}
+
+// Duration returns the parameter name as a non-negative duration such as
+// "90s" or "15m", or def when it is absent.
+func (p *Params) Duration(name string, def time.Duration) time.Duration {
+	v, ok := p.lookup(name)
+	if !ok {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		p.fail("parameter %q: want a duration such as 90s or 15m, got %q", name, v)
+		return def
+	}
+	return d
 }
 
 // Bytes returns the parameter name as a byte count, or def when it is absent.

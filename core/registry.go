@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -34,6 +35,9 @@ type About struct {
 	Capabilities Capabilities `json:"capabilities"`
 	// Form shows the URL's shape, such as "pebble:///abs/path".
 	Form string `json:"form"`
+	// Dir is true when the URL's path names the directory that holds the
+	// store's files.
+	Dir bool `json:"dir"`
 	// Params documents the URL parameters the driver accepts.
 	Params []Param `json:"params,omitempty"`
 }
@@ -138,4 +142,47 @@ func OpenURL(ctx context.Context, d Driver, u *url.URL) (Backend, error) {
 		return nil, err
 	}
 	return w, nil
+}
+
+// NewDriver builds the Driver of an in-tree engine from its parts: what it
+// is, a parser of its URLs into typed options (rejecting unknown parameters),
+// and an opener of the engine from those options. Its scratch stores keep
+// the URL's options and, when about.Dir, live in a subdirectory of the
+// scratch directory named after the engine.
+func NewDriver[O any](about About, parse func(*url.URL) (O, error), open func(context.Context, O) (ds.Batching, error)) Driver {
+	return &funcDriver[O]{about: about, parse: parse, open: open}
+}
+
+type funcDriver[O any] struct {
+	about About
+	parse func(*url.URL) (O, error)
+	open  func(context.Context, O) (ds.Batching, error)
+}
+
+func (d *funcDriver[O]) About() About { return d.about }
+
+func (d *funcDriver[O]) Describe(_ context.Context, u *url.URL) (Info, error) {
+	if _, err := d.parse(u); err != nil {
+		return Info{}, err
+	}
+	return d.about.Info(), nil
+}
+
+func (d *funcDriver[O]) Open(ctx context.Context, u *url.URL) (ds.Batching, error) {
+	opts, err := d.parse(u)
+	if err != nil {
+		return nil, err
+	}
+	return d.open(ctx, opts)
+}
+
+func (d *funcDriver[O]) Scratch(u *url.URL, dir string) (*url.URL, error) {
+	if _, err := d.parse(u); err != nil {
+		return nil, err
+	}
+	s := *u
+	if d.about.Dir {
+		s.Path = filepath.Join(dir, d.about.Name)
+	}
+	return &s, nil
 }

@@ -67,20 +67,17 @@ func (s *Store) Batch(context.Context) (ds.Batch, error) {
 }
 
 // Driver returns the driver for memory:// URLs.
-func Driver() core.Driver { return driver{} }
-
-type driver struct{}
-
-func (driver) About() core.About {
-	return core.About{
+func Driver() core.Driver {
+	return core.NewDriver(core.About{
 		Scheme:  Scheme,
 		Name:    "memory",
 		Version: engineVersion,
 		Form:    "memory://",
-	}
+	}, ParseURL, func(ctx context.Context, o *Options) (ds.Batching, error) { return Open(ctx, o) })
 }
 
-func parseURL(u *url.URL) (*Options, error) {
+// ParseURL parses a memory:// URL into Options.
+func ParseURL(u *url.URL) (*Options, error) {
 	if err := core.NewParams(u).Err(); err != nil {
 		return nil, err
 	}
@@ -88,26 +85,4 @@ func parseURL(u *url.URL) (*Options, error) {
 		return nil, core.InvalidURL(u, "a memory store has no path; write memory://")
 	}
 	return &Options{}, nil
-}
-
-func (d driver) Describe(_ context.Context, u *url.URL) (core.Info, error) {
-	if _, err := parseURL(u); err != nil {
-		return core.Info{}, err
-	}
-	return d.About().Info(), nil
-}
-
-func (driver) Open(ctx context.Context, u *url.URL) (ds.Batching, error) {
-	opts, err := parseURL(u)
-	if err != nil {
-		return nil, err
-	}
-	return Open(ctx, opts)
-}
-
-func (driver) Scratch(u *url.URL, _ string) (*url.URL, error) {
-	if _, err := parseURL(u); err != nil {
-		return nil, err
-	}
-	return &url.URL{Scheme: Scheme}, nil
 }

@@ -1,0 +1,30 @@
+// Package badgerstore is the Badger backend: an adapter over go-ds-badger4
+// (github.com/ipfs/go-ds-badger4 v0.1.8), which stores data with Badger v4.
+//
+// # URLs
+//
+//	badger:///abs/path[?sync=true][&gc=15m]
+//
+// The path is the store's directory. It is created when missing; an
+// existing directory must hold a Badger store or nothing at all (see
+// core.PrepareDir).
+//
+// # Capabilities
+//
+// Persistent, durable, TTL and transactions. Sync fsyncs Badger's value log
+// and write-ahead data, so every write acknowledged before a successful Sync
+// survives a crash; with sync=true every write is fsynced before it is
+// acknowledged. Keys may carry a time to live (go-datastore's TTL
+// interface), and go-datastore transactions are Badger transactions,
+// applied atomically at Commit.
+//
+// # Options
+//
+//   - sync (bool, default false): Badger's SyncWrites.
+//   - gc (duration, default 15m): how often the value log is garbage
+//     collected; 0 turns periodic collection off.
+//
+// go-ds-badger4 ignores the caller's context while a query runs, applies a
+// query's offset before its filters, and keeps batched slices until commit;
+// core makes each of these behave as on every other backend.
+package badgerstore

@@ -1,0 +1,25 @@
+// Package pebblestore is the pebble backend, netabase's embedded default: an
+// adapter over go-ds-pebble (github.com/ipfs/go-ds-pebble v0.5.13), which
+// stores data with CockroachDB's pebble engine.
+//
+// # URLs
+//
+//	pebble:///abs/path[?sync=true][&cache=64MiB]
+//
+// The path is the store's directory. It is created when missing; an
+// existing directory must hold a pebble store or nothing at all (see
+// core.PrepareDir), so a typo never writes into someone else's files.
+//
+// # Capabilities
+//
+// Persistent and durable: Sync fsyncs pebble's write-ahead log, so every
+// write acknowledged before a successful Sync survives a crash. With
+// sync=true every write is fsynced before it is acknowledged.
+//
+// # Options
+//
+//   - sync (bool, default false): fsync the write-ahead log on every write
+//     and batch commit. go-ds-pebble writes without sync by default.
+//   - cache (size, default pebble's 8 MiB): the block cache size, such as
+//     64MiB.
+package pebblestore

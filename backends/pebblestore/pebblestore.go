@@ -1,0 +1,90 @@
+package pebblestore
+
+import (
+	"context"
+	"net/url"
+	"path/filepath"
+
+	"github.com/cockroachdb/pebble/v2"
+	ds "github.com/ipfs/go-datastore"
+	pebbleds "github.com/ipfs/go-ds-pebble"
+
+	"github.com/netabase/netabase/core"
+)
+
+// Scheme is the URL scheme of the pebble backend.
+const Scheme = "pebble"
+
+// engineVersion is the go-ds-pebble release this adapter wraps.
+const engineVersion = "go-ds-pebble v0.5.13"
+
+// Options configure a pebble store.
+type Options struct {
+	// Path is the store's directory; it must be absolute.
+	Path string
+	// Sync fsyncs every write before acknowledging it.
+	Sync bool
+	// CacheSize is the block cache size in bytes; 0 means pebble's default.
+	CacheSize int64
+}
+
+// Open opens the pebble store described by opts, with core's rules applied.
+func Open(ctx context.Context, opts *Options) (core.Backend, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	e, err := openEngine(opts)
+	if err != nil {
+		return nil, err
+	}
+	return core.Wrap(e, Driver().About().Info())
+}
+
+func openEngine(opts *Options) (*pebbleds.Datastore, error) {
+	if opts.Path == "" || !filepath.IsAbs(opts.Path) {
+		return nil, core.InvalidURL(&url.URL{Scheme: Scheme, Path: opts.Path}, "needs an absolute path, as in pebble:///abs/path")
+	}
+	if err := core.PrepareDir(opts.Path, "pebble"); err != nil {
+		return nil, err
+	}
+	dsOpts := []pebbleds.Option{pebbleds.WithCacheSize(opts.CacheSize)}
+	if opts.Sync {
+		dsOpts = append(dsOpts, pebbleds.WithPebbleWriteOptions(pebble.Sync))
+	}
+	e, err := pebbleds.NewDatastore(opts.Path, dsOpts...)
+	if err != nil {
+		return nil, core.OpenError(opts.Path, "pebble", err)
+	}
+	return e, nil
+}
+
+// Driver returns the driver for pebble:// URLs.
+func Driver() core.Driver {
+	return core.NewDriver(core.About{
+		Scheme:       Scheme,
+		Name:         "pebble",
+		Version:      engineVersion,
+		Capabilities: core.Capabilities{Persistent: true, Durable: true},
+		Form:         "pebble:///abs/path",
+		Dir:          true,
+		Params: []core.Param{
+			{Name: "sync", Doc: "true: fsync every write before acknowledging it (default false; Sync always fsyncs)"},
+			{Name: "cache", Doc: "block cache size, such as 64MiB (default 8MiB)"},
+		},
+	}, ParseURL, func(_ context.Context, o *Options) (ds.Batching, error) { return openEngine(o) })
+}
+
+// ParseURL parses a pebble:// URL into Options.
+func ParseURL(u *url.URL) (*Options, error) {
+	path, err := core.Path(u)
+	if err != nil {
+		return nil, err
+	}
+	p := core.NewParams(u)
+	opts := &Options{
+		Path:      path,
+		Sync:      p.Bool("sync", false),
+		CacheSize: p.Bytes("cache", 0),
+	}
+	return opts, p.Err()
+}

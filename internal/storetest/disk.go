@@ -1,0 +1,107 @@
+package storetest
+
+import (
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+
+	dstest "github.com/ipfs/go-datastore/test"
+
+	"github.com/netabase/netabase/conformance"
+	"github.com/netabase/netabase/core"
+)
+
+// Disk runs every test an on-disk backend owes beyond its URL table: the
+// conformance suite with and without sync=true, go-datastore's own suite as
+// an outside check, crash durability when the backend declares Durable, and
+// refusals of a store locked by another process, a corrupt store (damaged by
+// corrupt) and unusable paths. The caller's TestMain must hand children to
+// RunChild.
+func Disk(t *testing.T, d core.Driver, corrupt func(t *testing.T, dir string)) {
+	about := d.About()
+	rawURL := func(dir, query string) string {
+		return (&url.URL{Scheme: about.Scheme, Path: dir, RawQuery: query}).String()
+	}
+	t.Run("Conformance", func(t *testing.T) {
+		u := &url.URL{Scheme: about.Scheme, Path: "/unused"}
+		conformance.Run(t, conformance.URLHarness(d, u, about.Info(), t.TempDir()))
+	})
+	t.Run("ConformanceSync", func(t *testing.T) {
+		u := &url.URL{Scheme: about.Scheme, Path: "/unused", RawQuery: "sync=true"}
+		conformance.Run(t, conformance.URLHarness(d, u, about.Info(), t.TempDir()))
+	})
+	t.Run("DatastoreSuite", func(t *testing.T) {
+		// The suite checks semantics, not durability, and writes thousands
+		// of keys: on memory-backed storage LevelDB's fsync per write is free.
+		b := Open(t, d, rawURL(filepath.Join(memoryDir(t), "db"), ""))
+		defer b.Close()
+		dstest.SubtestAll(t, b)
+	})
+	if about.Capabilities.Durable {
+		t.Run("CrashAfterSync", func(t *testing.T) {
+			Crash(t, d, rawURL(filepath.Join(t.TempDir(), "db"), ""), false)
+		})
+		t.Run("CrashSyncWrites", func(t *testing.T) {
+			Crash(t, d, rawURL(filepath.Join(t.TempDir(), "db"), "sync=true"), true)
+		})
+	}
+	t.Run("Locked", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "db")
+		Locked(t, d, rawURL(dir, ""), dir)
+	})
+	t.Run("Corrupt", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "db")
+		Fill(t, d, rawURL(dir, ""))
+		corrupt(t, dir)
+		Refused(t, d, rawURL(dir, ""), dir, dir, "damaged")
+	})
+	t.Run("UnusablePaths", func(t *testing.T) {
+		tmp := t.TempDir()
+		file := filepath.Join(tmp, "file")
+		if err := os.WriteFile(file, []byte("not a store"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		notEmpty := filepath.Join(tmp, "home")
+		if err := os.MkdirAll(filepath.Join(notEmpty, "Documents"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		unwritable := Unwritable(t)
+		for _, tc := range []struct{ path, want string }{
+			{file, "not a directory"},
+			{filepath.Join(file, "db"), "not a directory"},
+			{notEmpty, "not empty"},
+			{unwritable, unwritable},
+		} {
+			Refused(t, d, rawURL(tc.path, ""), tmp, tc.path, tc.want)
+		}
+	})
+}
+
+// CorruptFiles returns a corrupt function for Disk that overwrites every
+// file of dir matching pattern with garbage, failing if none matches.
+func CorruptFiles(pattern string) func(t *testing.T, dir string) {
+	return func(t *testing.T, dir string) {
+		t.Helper()
+		files, err := filepath.Glob(filepath.Join(dir, pattern))
+		if err != nil || len(files) == 0 {
+			t.Fatalf("no %s in %s to corrupt: %v", pattern, dir, err)
+		}
+		for _, f := range files {
+			if err := os.WriteFile(f, []byte("this is not what the engine wrote"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// memoryDir returns a temporary directory on memory-backed storage when the
+// machine has it (/dev/shm), else an ordinary one. It is removed after t.
+func memoryDir(t *testing.T) string {
+	dir, err := os.MkdirTemp("/dev/shm", "netabase-test-")
+	if err != nil {
+		return t.TempDir()
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return dir
+}
