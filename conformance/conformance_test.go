@@ -1,0 +1,434 @@
+package conformance_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/keytransform"
+	dsq "github.com/ipfs/go-datastore/query"
+
+	"github.com/netabase/netabase/backends/memstore"
+	"github.com/netabase/netabase/conformance"
+	"github.com/netabase/netabase/core"
+)
+
+var (
+	noCaps  = core.Capabilities{}
+	allCaps = core.Capabilities{Persistent: true, TTL: true, Transactions: true}
+)
+
+// memstoreHarness returns a harness of memory stores opened through core.
+// A persistent one keeps each instance's store, left open, across Close and
+// reopen of the core store over it.
+func memstoreHarness(persistent bool) *harness {
+	return &harness{
+		caps: core.Capabilities{Persistent: persistent},
+		newEngine: func(ctx context.Context) (ds.Batching, error) {
+			s, err := memstore.Open(ctx, nil)
+			if err != nil {
+				return nil, err
+			}
+			if persistent {
+				return keptOpen{s}, nil
+			}
+			return s, nil
+		},
+		forgetful: !persistent,
+	}
+}
+
+// keptOpen is an engine whose Close leaves it open, the way data on disk
+// outlives the handle that wrote it.
+type keptOpen struct{ ds.Batching }
+
+func (keptOpen) Close() error { return nil }
+
+func asIs(s *mapStore) ds.Batching { return s }
+
+func caseNames(cs []conformance.CaseResult) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.Name
+	}
+	return out
+}
+
+// firstLine returns the first line of s, cut to a readable length.
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	if len(line) > 300 {
+		return line[:300] + "…"
+	}
+	return line
+}
+
+// TestCorrectStoresPass shows that the suite passes correct stores, running
+// every case whose capability they declare.
+func TestCorrectStoresPass(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		h       conformance.Harness
+		skipped []string
+	}{
+		{"memstore", memstoreHarness(false), []string{"persistence", "ttl", "transactions"}},
+		{"memstore kept across reopen", memstoreHarness(true), []string{"ttl", "transactions"}},
+		{"map store with every capability", onMapStore(allCaps, asIs), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rep, err := conformance.Check(t.Context(), tc.h)
+			if err != nil {
+				t.Fatalf("Check: %v", err)
+			}
+			if !rep.Passed() {
+				t.Fatalf("a correct store failed the suite:\n%s", rep)
+			}
+			if got := caseNames(rep.Cases); !slices.Equal(got, conformance.Names()) {
+				t.Fatalf("the report lists cases %q, want every case in order, %q", got, conformance.Names())
+			}
+			for _, c := range rep.Cases {
+				want := conformance.Pass
+				if slices.Contains(tc.skipped, c.Name) {
+					want = conformance.Skip
+				}
+				if c.Status != want {
+					t.Errorf("case %s: %s (%s), want %s", c.Name, c.Status, c.Error, want)
+				}
+			}
+			if rep.Suite != conformance.Version || rep.Capabilities != tc.h.Capabilities() {
+				t.Errorf("the report names suite %q and capabilities %s, want %q and %s",
+					rep.Suite, rep.Capabilities, conformance.Version, tc.h.Capabilities())
+			}
+		})
+	}
+}
+
+// TestRun runs the suite as subtests on a correct store that declares every
+// capability, so that no subtest is skipped.
+func TestRun(t *testing.T) {
+	t.Parallel()
+	conformance.Run(t, onMapStore(allCaps, asIs))
+}
+
+// brokenStore is a store that breaks one rule, and the case that must catch
+// it.
+type brokenStore struct {
+	breakage string // what the store does wrong
+	harness  conformance.Harness
+	caughtBy string
+}
+
+func brokenStores() []brokenStore {
+	keyMapped := func(mapKey func(string) string) func(*mapStore) ds.Batching {
+		return func(s *mapStore) ds.Batching {
+			return keytransform.Wrap(s, &keytransform.Pair{
+				Convert: func(k ds.Key) ds.Key { return ds.RawKey(mapKey(k.String())) },
+				Invert:  func(k ds.Key) ds.Key { return k },
+			})
+		}
+	}
+	hiding := func(hide func(string) bool) func(*mapStore) ds.Batching {
+		return func(s *mapStore) ds.Batching { return hidesInQueries{s, hide} }
+	}
+	rewriting := func(rewrite func(dsq.Query) dsq.Query) func(*mapStore) ds.Batching {
+		return func(s *mapStore) ds.Batching { return rewritesQueries{s, rewrite} }
+	}
+	forgetful := onMapStore(core.Capabilities{Persistent: true}, asIs)
+	forgetful.forgetful = true
+	frozen := &harness{caps: core.Capabilities{TTL: true}, newEngine: func(context.Context) (ds.Batching, error) {
+		return frozenClock(), nil
+	}}
+
+	return []brokenStore{
+		{"ignores a Put over an existing value",
+			onMapStore(noCaps, func(s *mapStore) ds.Batching { return keepsFirst{s} }), "put-get-overwrite"},
+		{"reports a missing key with its own error, not ErrNotFound",
+			onMapStore(noCaps, func(s *mapStore) ds.Batching { return ownNotFound{s} }), "not-found"},
+		{"fails to delete a missing key",
+			onMapStore(noCaps, func(s *mapStore) ds.Batching { return deleteMissingFails{s} }), "delete"},
+		{"stores an empty value as a deletion",
+			onMapStore(noCaps, func(s *mapStore) ds.Batching { return emptyIsDeletion{s} }), "empty-value"},
+		{"stores values as UTF-8 text",
+			onMapStore(noCaps, func(s *mapStore) ds.Batching { return textValues{s} }), "binary-values"},
+		{"ends a key at its first NUL byte",
+			onMapStore(noCaps, keyMapped(func(k string) string {
+				k, _, _ = strings.Cut(k, "\x00")
+				return k
+			})), "binary-keys"},
+		{"keeps only the first MiB of a value",
+			onMapStore(noCaps, func(s *mapStore) ds.Batching { return truncatesValues{s} }), "large-values"},
+		{"keeps only the first KiB of a key",
+			onMapStore(noCaps, keyMapped(func(k string) string { return k[:min(len(k), 1<<10)] })), "long-keys"},
+		{"leaves keys deeper than 64 segments out of queries",
+			onMapStore(noCaps, hiding(func(k string) bool { return strings.Count(k, "/") > 64 })), "deep-keys"},
+		{"accepts invalid keys, bypassing core",
+			overCore(func(b core.Backend) ds.Batching { return acceptsInvalidKeys{b} }), "invalid-input"},
+		{"matches a query prefix as a string, not as a path",
+			onMapStore(noCaps, rewriting(func(q dsq.Query) dsq.Query {
+				q.Filters = append([]dsq.Filter{dsq.FilterKeyPrefix{Prefix: q.Prefix}}, q.Filters...)
+				q.Prefix = ""
+				return q
+			})), "query-prefix"},
+		{"sorts descending orders ascending",
+			onMapStore(noCaps, rewriting(descendingAsAscending)), "query-order"},
+		{"ignores a query's offset",
+			onMapStore(noCaps, rewriting(func(q dsq.Query) dsq.Query {
+				q.Offset = 0
+				return q
+			})), "query-limit-offset"},
+		{"skips a filtered query's offset before filtering, as go-ds-badger4 does, bypassing core",
+			overCore(func(b core.Backend) ds.Batching { return offsetBeforeFilters{b} }), "query-filters"},
+		{"leaves sizes out of a keys-only query that asks for them",
+			onMapStore(noCaps, rewriting(func(q dsq.Query) dsq.Query {
+				q.ReturnsSizes = false
+				return q
+			})), "query-keys-only-sizes"},
+		{"applies batched writes before Commit",
+			onMapStore(noCaps, func(s *mapStore) ds.Batching { return unbufferedBatches{s} }), "batch"},
+		{"keeps the caller's slice",
+			onMapStore(noCaps, func(s *mapStore) ds.Batching { return keepsCallerSlice{s} }), "no-aliasing"},
+		{"loses a Put that overlaps another",
+			onMapStore(noCaps, func(s *mapStore) ds.Batching { return newOverlapLoses(s) }), "concurrency"},
+		{"puts with a cancelled context, bypassing core",
+			overCore(func(b core.Backend) ds.Batching { return ignoresCancel{b} }), "cancelled-context"},
+		{"panics on a Get after Close, as go-ds-pebble does, bypassing core",
+			overCore(func(b core.Backend) ds.Batching { return &panicsAfterClose{Backend: b} }), "closed"},
+		{"fails every Sync",
+			onMapStore(noCaps, func(s *mapStore) ds.Batching { return syncFails{s} }), "sync"},
+		{"declares persistence but forgets its data at reopen", forgetful, "persistence"},
+		{"declares TTL but its clock never moves, so nothing expires", frozen, "ttl"},
+		{"declares transactions but writes before Commit",
+			onMapStore(core.Capabilities{Transactions: true}, func(s *mapStore) ds.Batching { return unisolatedTxns{s} }), "transactions"},
+		{"hides the /netabase namespace from queries",
+			onMapStore(noCaps, hiding(func(k string) bool { return strings.HasPrefix(k, "/netabase/") })), "record-store"},
+		{"hides the /providers namespace from queries",
+			onMapStore(noCaps, hiding(func(k string) bool { return strings.HasPrefix(k, "/providers/") })), "provider-store"},
+	}
+}
+
+// TestBrokenStoresFail shows that the suite fails a store that breaks any
+// one of its rules, and names the case that caught it.
+func TestBrokenStoresFail(t *testing.T) {
+	t.Parallel()
+	stores := brokenStores()
+	t.Run("every case has a broken store", func(t *testing.T) {
+		var caught []string
+		for _, b := range stores {
+			caught = append(caught, b.caughtBy)
+			if !slices.Contains(conformance.Names(), b.caughtBy) {
+				t.Errorf("the store that %s names %q, which is no case of the suite", b.breakage, b.caughtBy)
+			}
+		}
+		for _, name := range conformance.Names() {
+			if !slices.Contains(caught, name) {
+				t.Errorf("no broken store shows that case %s catches anything", name)
+			}
+		}
+	})
+	for _, b := range stores {
+		t.Run(b.caughtBy, func(t *testing.T) {
+			t.Parallel()
+			rep, err := conformance.Check(t.Context(), b.harness)
+			if err != nil {
+				t.Fatalf("Check: %v", err)
+			}
+			if rep.Passed() {
+				t.Fatalf("a store that %s passed the suite:\n%s", b.breakage, rep)
+			}
+			failed := rep.Failed()
+			t.Logf("a store that %s fails %s", b.breakage, strings.Join(caseNames(failed), ", "))
+			i := slices.IndexFunc(failed, func(c conformance.CaseResult) bool { return c.Name == b.caughtBy })
+			if i < 0 {
+				t.Fatalf("a store that %s did not fail case %s:\n%s", b.breakage, b.caughtBy, rep)
+			}
+			if failed[i].Error == "" {
+				t.Fatalf("case %s failed without saying why", b.caughtBy)
+			}
+			t.Logf("%s: %s", b.caughtBy, firstLine(failed[i].Error))
+		})
+	}
+}
+
+func sampleReport() *conformance.Report {
+	return &conformance.Report{
+		Suite:        conformance.Version,
+		Capabilities: core.Capabilities{Persistent: true},
+		Cases: []conformance.CaseResult{
+			{Name: "put-get-overwrite", Status: conformance.Pass, Duration: 3 * time.Millisecond},
+			{Name: "delete", Status: conformance.Fail, Error: "Delete: boom\nand a second line", Duration: 2 * time.Millisecond},
+			{Name: "ttl", Status: conformance.Skip, Error: "the backend does not declare ttl"},
+			{Name: "sync", Status: conformance.Fail, Error: "Sync(/): fsync failed", Duration: time.Millisecond},
+		},
+		Duration: 1500 * time.Millisecond,
+	}
+}
+
+func TestReportVerdict(t *testing.T) {
+	rep := sampleReport()
+	if rep.Passed() {
+		t.Error("a report with failed cases passed")
+	}
+	failed := rep.Failed()
+	if got := caseNames(failed); !slices.Equal(got, []string{"delete", "sync"}) {
+		t.Errorf("Failed() = %q, want the two failed cases in order", got)
+	}
+	if !reflect.DeepEqual(failed, []conformance.CaseResult{rep.Cases[1], rep.Cases[3]}) {
+		t.Errorf("Failed() = %+v, want the failed cases as they are", failed)
+	}
+
+	ok := sampleReport()
+	ok.Cases = slices.DeleteFunc(ok.Cases, func(c conformance.CaseResult) bool { return c.Status == conformance.Fail })
+	if !ok.Passed() || len(ok.Failed()) != 0 {
+		t.Errorf("a report of passed and skipped cases: Passed() = %v, Failed() = %+v; want true and none", ok.Passed(), ok.Failed())
+	}
+}
+
+func TestReportString(t *testing.T) {
+	got := strings.Split(sampleReport().String(), "\n")
+	want := []struct{ prefix, name, error string }{
+		{"PASS", "put-get-overwrite", ""},
+		{"FAIL", "delete", "Delete: boom"},
+		{"", "", "and a second line"},
+		{"SKIP", "ttl", "the backend does not declare ttl"},
+		{"FAIL", "sync", "Sync(/): fsync failed"},
+	}
+	if len(got) != len(want)+2 || got[len(got)-1] != "" {
+		t.Fatalf("String() has lines %q, want %d lines, a summary and a final newline", got, len(want))
+	}
+	for i, w := range want {
+		line := got[i]
+		if !strings.HasPrefix(line, w.prefix) || !strings.Contains(line, w.name) || !strings.HasSuffix(line, w.error) {
+			t.Errorf("line %d = %q, want it to start with %q, name %q and end with %q", i, line, w.prefix, w.name, w.error)
+		}
+	}
+	if cont := got[2]; !strings.HasPrefix(cont, "      ") {
+		t.Errorf("the second line of an error is %q, want it indented", cont)
+	}
+	summary := "FAILED: conformance suite v" + conformance.Version +
+		", 1 passed, 2 failed, 1 skipped in 1.5s (capabilities: persistent)"
+	if got[len(want)] != summary {
+		t.Errorf("summary = %q, want %q", got[len(want)], summary)
+	}
+
+	ok := sampleReport()
+	ok.Cases = ok.Cases[:1]
+	if s := ok.String(); !strings.Contains(s, "\nPASSED: conformance suite v"+conformance.Version+", 1 passed, 0 failed, 0 skipped") {
+		t.Errorf("String() of a passing report = %q, want a PASSED summary", s)
+	}
+}
+
+func TestReportJSON(t *testing.T) {
+	rep := sampleReport()
+	b, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fields struct {
+		Suite        string           `json:"suite"`
+		Capabilities map[string]bool  `json:"capabilities"`
+		Cases        []map[string]any `json:"cases"`
+		Duration     int64            `json:"duration_ns"`
+	}
+	if err := json.Unmarshal(b, &fields); err != nil {
+		t.Fatal(err)
+	}
+	if fields.Suite != conformance.Version || fields.Duration != int64(1500*time.Millisecond) {
+		t.Errorf("suite %q, duration_ns %d in %s", fields.Suite, fields.Duration, b)
+	}
+	if want := map[string]bool{"persistent": true, "durable": false, "ttl": false, "transactions": false}; !reflect.DeepEqual(fields.Capabilities, want) {
+		t.Errorf("capabilities = %v, want %v", fields.Capabilities, want)
+	}
+	wantCases := []map[string]any{
+		{"name": "put-get-overwrite", "status": "pass", "duration_ns": float64(3 * time.Millisecond)},
+		{"name": "delete", "status": "fail", "error": "Delete: boom\nand a second line", "duration_ns": float64(2 * time.Millisecond)},
+		{"name": "ttl", "status": "skip", "error": "the backend does not declare ttl", "duration_ns": float64(0)},
+		{"name": "sync", "status": "fail", "error": "Sync(/): fsync failed", "duration_ns": float64(time.Millisecond)},
+	}
+	if !reflect.DeepEqual(fields.Cases, wantCases) {
+		t.Errorf("cases = %v, want %v", fields.Cases, wantCases)
+	}
+
+	var back conformance.Report
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(&back, rep) {
+		t.Errorf("the report after a JSON round trip is %+v, want %+v", back, *rep)
+	}
+}
+
+// cancellingHarness cancels a context when it makes its nth instance.
+type cancellingHarness struct {
+	conformance.Harness
+	n      int32
+	made   atomic.Int32
+	cancel context.CancelFunc
+}
+
+func (h *cancellingHarness) NewInstance(ctx context.Context) (conformance.Instance, error) {
+	if h.made.Add(1) == h.n {
+		h.cancel()
+	}
+	return h.Harness.NewInstance(ctx)
+}
+
+func TestCheckReturnsContextError(t *testing.T) {
+	t.Run("cancelled before", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		rep, err := conformance.Check(ctx, memstoreHarness(false))
+		if rep != nil || !errors.Is(err, context.Canceled) {
+			t.Errorf("Check with a cancelled context = %v, %v; want no report and context.Canceled", rep, err)
+		}
+	})
+	t.Run("cancelled during", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		h := &cancellingHarness{Harness: memstoreHarness(false), n: 3, cancel: cancel}
+		rep, err := conformance.Check(ctx, h)
+		if rep != nil || !errors.Is(err, context.Canceled) {
+			t.Errorf("Check cancelled during its third case = %v, %v; want no report and context.Canceled", rep, err)
+		}
+		if n := h.made.Load(); n != 3 {
+			t.Errorf("Check made %d instances, want it to stop after the third", n)
+		}
+	})
+}
+
+func TestCheckProgress(t *testing.T) {
+	t.Parallel()
+	type call struct {
+		name   string
+		i, n   int
+		result *conformance.CaseResult
+	}
+	var calls []call
+	rep, err := conformance.CheckProgress(t.Context(), memstoreHarness(false), func(name string, i, n int, result *conformance.CaseResult) {
+		calls = append(calls, call{name, i, n, result})
+	})
+	if err != nil {
+		t.Fatalf("CheckProgress: %v", err)
+	}
+	names := conformance.Names()
+	if len(calls) != 2*len(names) {
+		t.Fatalf("progress was called %d times, want twice for each of %d cases", len(calls), len(names))
+	}
+	for i, name := range names {
+		before, after := calls[2*i], calls[2*i+1]
+		if before != (call{name, i, len(names), nil}) {
+			t.Errorf("progress call before case %d = %+v, want %s, %d, %d and no result", i, before, name, i, len(names))
+		}
+		if after.name != name || after.i != i || after.n != len(names) || after.result == nil || *after.result != rep.Cases[i] {
+			t.Errorf("progress call after case %d = %+v, want %s, %d, %d and the result %+v", i, after, name, i, len(names), rep.Cases[i])
+		}
+	}
+}
