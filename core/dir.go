@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"unicode"
 )
 
 // MarkerFile is the file core writes into every store directory it prepares,
@@ -146,10 +147,16 @@ func unwrapPath(err error) error {
 // process holds its lock, or its files are damaged or of another version.
 func OpenError(dir, engine string, err error) error {
 	if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) ||
-		strings.Contains(err.Error(), "lock") {
+		mentionsLock(err.Error()) {
 		return fmt.Errorf("cannot open the %s store in %s: it is in use by another process (its lock is held); stop that process or choose another directory: %w",
 			engine, dir, err)
 	}
 	return fmt.Errorf("cannot open the %s store in %s: its files are damaged or were written by an incompatible version; nothing was changed; restore the directory from a backup or choose another one: %w",
 		engine, dir, err)
+}
+
+// mentionsLock reports whether msg has the word "lock", as in badger's
+// "Cannot acquire directory lock"; a "block" or "unlock" is no lock error.
+func mentionsLock(msg string) bool {
+	return slices.Contains(strings.FieldsFunc(msg, func(r rune) bool { return !unicode.IsLetter(r) }), "lock")
 }

@@ -77,7 +77,8 @@ func checkRecordKey(key string) error {
 }
 
 // Put stores rec, replacing any record under the same key. A zero Received
-// is stamped with the current time.
+// is stamped with the current time; one outside the years 0000 to 9999 (in
+// UTC), which the record's RFC 3339 time stamp cannot hold, is refused.
 func (s *RecordStore) Put(ctx context.Context, rec Record) error {
 	if err := checkRecordKey(rec.Key); err != nil {
 		return err
@@ -85,7 +86,19 @@ func (s *RecordStore) Put(ctx context.Context, rec Record) error {
 	if rec.Received.IsZero() {
 		rec.Received = time.Now()
 	}
+	if err := checkReceived(rec.Received); err != nil {
+		return fmt.Errorf("%w: record %q: %v", ErrRejected, rec.Key, err)
+	}
 	return s.d.Put(ctx, RecordKey(rec.Key), encodeRecord(rec))
+}
+
+// checkReceived reports whether t can be written as a record's receive time
+// and read back.
+func checkReceived(t time.Time) error {
+	if y := t.UTC().Year(); y < 0 || y > 9999 {
+		return fmt.Errorf("receive time %v is outside the years 0000 to 9999 that RFC 3339 can write", t)
+	}
+	return nil
 }
 
 // Get returns the record stored under key, or an error wrapping ErrNotFound.

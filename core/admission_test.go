@@ -1,0 +1,277 @@
+package core_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/netabase/netabase/core"
+)
+
+// fakeSuite is a conformance suite that counts its runs and returns a set
+// verdict.
+type fakeSuite struct {
+	version string
+	verdict fakeVerdict
+	err     error // returned by Check when set
+	runs    int
+	gotURL  *url.URL
+	gotInfo core.Info
+}
+
+func (s *fakeSuite) Version() string { return s.version }
+
+func (s *fakeSuite) Check(_ context.Context, _ core.Driver, u *url.URL, info core.Info) (core.Verdict, error) {
+	s.runs++
+	s.gotURL, s.gotInfo = u, info
+	if s.err != nil {
+		return nil, s.err
+	}
+	return s.verdict, nil
+}
+
+type fakeVerdict struct {
+	passed bool
+	report string
+}
+
+func (v fakeVerdict) Passed() bool   { return v.passed }
+func (v fakeVerdict) String() string { return v.report }
+
+// newGate returns a gate over a registry holding one fake driver, with a
+// passing suite of version "s1" and a certificate cache in a fresh directory.
+func newGate(t *testing.T) (*core.Gate, *fakeDriver, *fakeSuite) {
+	t.Helper()
+	d := newFakeDriver("fake")
+	reg := &core.Registry{}
+	if err := reg.Register(d); err != nil {
+		t.Fatal(err)
+	}
+	s := &fakeSuite{version: "s1", verdict: fakeVerdict{passed: true, report: "all 42 cases passed"}}
+	return &core.Gate{Registry: reg, Suite: s, CertDir: t.TempDir()}, d, s
+}
+
+// admit runs g.Admit on fake://, checks the backend works, and closes it.
+func admit(t *testing.T, g *core.Gate) *core.Admission {
+	t.Helper()
+	ctx := context.Background()
+	b, adm, err := g.Admit(ctx, "fake://")
+	if err != nil {
+		t.Fatalf("Admit: %v", err)
+	}
+	if err := b.Put(ctx, keyA, []byte("v")); err != nil {
+		t.Errorf("the admitted backend: %v", err)
+	}
+	if err := b.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	return adm
+}
+
+func readCertificates(t *testing.T, dir string) []core.Certificate {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, core.CertificateFile))
+	if err != nil {
+		t.Fatalf("reading the certificate file: %v", err)
+	}
+	var certs []core.Certificate
+	if err := json.Unmarshal(b, &certs); err != nil {
+		t.Fatalf("the certificate file is not a certificate list: %v\n%s", err, b)
+	}
+	return certs
+}
+
+func TestGateRunsSuiteOnceAndCaches(t *testing.T) {
+	g, d, s := newGate(t)
+
+	first := admit(t, g)
+	if s.runs != 1 || first.Cached || first.Verdict == nil || first.Verdict.String() != s.verdict.report {
+		t.Fatalf("first Admit: %d suite runs, cached %v, verdict %v; want one run, not cached, its verdict", s.runs, first.Cached, first.Verdict)
+	}
+	if s.gotURL.Scheme != "fake" || s.gotInfo != d.info {
+		t.Errorf("the suite was given %v, %+v; want fake://, %+v", s.gotURL, s.gotInfo, d.info)
+	}
+	if first.Info != d.info {
+		t.Errorf("Admission.Info = %+v, want %+v", first.Info, d.info)
+	}
+	c := first.Certificate
+	if c.Scheme != "fake" || c.Name != d.info.Name || c.Version != d.info.Version || c.Build != d.info.Build || c.Suite != "s1" || c.Passed.IsZero() {
+		t.Errorf("certificate %+v does not describe the backend and suite", c)
+	}
+	certs := readCertificates(t, g.CertDir)
+	if len(certs) != 1 || !certs[0].Passed.Equal(c.Passed) || certs[0].Build != c.Build || certs[0].Suite != c.Suite {
+		t.Errorf("the certificate file holds %+v, want [%+v]", certs, c)
+	}
+
+	second := admit(t, g)
+	if s.runs != 1 || !second.Cached || second.Verdict != nil {
+		t.Errorf("second Admit: %d suite runs, cached %v, verdict %v; want the certificate to admit it", s.runs, second.Cached, second.Verdict)
+	}
+	if !second.Certificate.Passed.Equal(c.Passed) || second.Certificate.Build != c.Build {
+		t.Errorf("second Admit used certificate %+v, want %+v", second.Certificate, c)
+	}
+}
+
+func TestGateRerunsForNewSuiteOrBuild(t *testing.T) {
+	g, d, s := newGate(t)
+	admit(t, g)
+
+	for _, change := range []struct {
+		name string
+		do   func()
+	}{
+		{"suite version", func() { s.version = "s2" }},
+		{"build", func() { d.info.Build = "build-2" }},
+		{"engine version and build", func() { d.info.Version, d.info.Build = "v2.0.0", "v2.0.0" }},
+	} {
+		runs := s.runs
+		change.do()
+		adm := admit(t, g)
+		if s.runs != runs+1 || adm.Cached {
+			t.Errorf("after a new %s: %d suite runs, cached %v; want the suite to run again", change.name, s.runs-runs, adm.Cached)
+		}
+		if again := admit(t, g); s.runs != runs+1 || !again.Cached {
+			t.Errorf("after a new %s, the second Admit ran the suite again", change.name)
+		}
+		certs := readCertificates(t, g.CertDir)
+		if len(certs) != 1 || certs[0].Suite != s.version || certs[0].Build != d.info.Build {
+			t.Errorf("after a new %s the certificate file holds %+v; want one certificate for suite %s build %s",
+				change.name, certs, s.version, d.info.Build)
+		}
+	}
+}
+
+func TestGateKeepsCertificatesOfOtherBackends(t *testing.T) {
+	g, _, s := newGate(t)
+	other := newFakeDriver("other")
+	if err := g.Registry.Register(other); err != nil {
+		t.Fatal(err)
+	}
+	admit(t, g)
+	b, _, err := g.Admit(context.Background(), "other://")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if certs := readCertificates(t, g.CertDir); len(certs) != 2 {
+		t.Errorf("the certificate file holds %+v, want one certificate per backend", certs)
+	}
+	runs := s.runs
+	if adm := admit(t, g); !adm.Cached || s.runs != runs {
+		t.Error("admitting a second backend lost the first one's certificate")
+	}
+}
+
+func TestGateRefusesFailingBackend(t *testing.T) {
+	g, d, s := newGate(t)
+	s.verdict = fakeVerdict{passed: false, report: "FAIL sync-durability: the write was lost"}
+	b, adm, err := g.Admit(context.Background(), "fake://")
+	if b != nil {
+		t.Error("a failing backend was opened")
+	}
+	var ae *core.AdmissionError
+	if !errors.As(err, &ae) || !errors.Is(err, core.ErrRejected) {
+		t.Fatalf("got %v, want an *core.AdmissionError matching core.ErrRejected", err)
+	}
+	if !strings.Contains(err.Error(), s.verdict.report) || !strings.Contains(err.Error(), "fake:") || ae.Info != d.info {
+		t.Errorf("the refusal %q (info %+v) does not carry the report, the URL and the backend", err, ae.Info)
+	}
+	if adm == nil || adm.Verdict == nil || adm.Verdict.Passed() {
+		t.Errorf("Admission %+v does not carry the failing verdict", adm)
+	}
+	if len(d.opened) != 0 {
+		t.Errorf("the failing backend's engine was opened %d times", len(d.opened))
+	}
+	if _, err := os.Stat(filepath.Join(g.CertDir, core.CertificateFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a certificate file was written for a failing backend: %v", err)
+	}
+	if _, _, err := g.Admit(context.Background(), "fake://"); !errors.Is(err, core.ErrRejected) || s.runs != 2 {
+		t.Errorf("a second Admit: %v after %d runs; want the suite to run again and refuse", err, s.runs)
+	}
+}
+
+func TestGateTreatsCorruptCertificatesAsEmpty(t *testing.T) {
+	for _, content := range []string{
+		"{not json",
+		`{"scheme": "fake"}`,
+		"",
+		// A matching certificate in a damaged file does not count.
+		`[{"scheme": "fake", "name": "fake-engine", "version": "v1.0.0", "build": "build-1", "suite": "s1"}, 7]`,
+	} {
+		g, _, s := newGate(t)
+		path := filepath.Join(g.CertDir, core.CertificateFile)
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if adm := admit(t, g); adm.Cached || s.runs != 1 {
+			t.Errorf("%q: cached %v after %d runs; want the suite to run", content, adm.Cached, s.runs)
+		}
+		if certs := readCertificates(t, g.CertDir); len(certs) != 1 || certs[0].Scheme != "fake" {
+			t.Errorf("%q: the rewritten certificate file holds %+v", content, certs)
+		}
+		if adm := admit(t, g); !adm.Cached || s.runs != 1 {
+			t.Errorf("%q: the rewritten certificate did not admit the backend", content)
+		}
+	}
+}
+
+func TestGateWithoutCertDirAlwaysRuns(t *testing.T) {
+	g, _, s := newGate(t)
+	g.CertDir = ""
+	for i := range 2 {
+		if adm := admit(t, g); adm.Cached || s.runs != i+1 {
+			t.Errorf("Admit #%d: cached %v after %d runs; want the suite to run every time", i+1, adm.Cached, s.runs)
+		}
+	}
+}
+
+func TestGateCreatesCertDir(t *testing.T) {
+	g, _, _ := newGate(t)
+	g.CertDir = filepath.Join(g.CertDir, "new", "data")
+	admit(t, g)
+	if certs := readCertificates(t, g.CertDir); len(certs) != 1 {
+		t.Errorf("the certificate file holds %+v", certs)
+	}
+}
+
+func TestGateErrorsPropagate(t *testing.T) {
+	ctx := context.Background()
+
+	g, d, s := newGate(t)
+	if _, _, err := g.Admit(ctx, "nope:///x"); !errors.Is(err, core.ErrInvalidURL) || !strings.Contains(err.Error(), "fake://") {
+		t.Errorf("unknown scheme: got %v, want core.ErrInvalidURL listing fake://", err)
+	}
+	if _, _, err := g.Admit(ctx, "no-scheme"); !errors.Is(err, core.ErrInvalidURL) {
+		t.Errorf("no scheme: got %v, want core.ErrInvalidURL", err)
+	}
+	d.describeErr = errBoom
+	if _, _, err := g.Admit(ctx, "fake://"); !errors.Is(err, errBoom) {
+		t.Errorf("Describe failing: got %v, want its error", err)
+	}
+	if s.runs != 0 {
+		t.Errorf("the suite ran %d times for URLs that could not be resolved or described", s.runs)
+	}
+
+	d.describeErr = nil
+	s.err = errBoom
+	if _, _, err := g.Admit(ctx, "fake://"); !errors.Is(err, errBoom) || errors.Is(err, core.ErrRejected) {
+		t.Errorf("suite failing to run: got %v, want its error, not a refusal", err)
+	}
+	if _, err := os.Stat(filepath.Join(g.CertDir, core.CertificateFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a certificate file was written when the suite could not run: %v", err)
+	}
+
+	s.err = nil
+	d.openErr = errBoom
+	b, adm, err := g.Admit(ctx, "fake://")
+	if !errors.Is(err, errBoom) || b != nil || adm == nil || adm.Verdict == nil {
+		t.Errorf("Open failing after a pass: got %v, %+v, %v; want its error with the admission", b, adm, err)
+	}
+}
