@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	dsq "github.com/ipfs/go-datastore/query"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multihash"
 
@@ -152,6 +153,13 @@ func caseProviderStore(e *env) error {
 	}
 	if n != 1 {
 		return fmt.Errorf("ProviderStore.CollectExpired deleted %d records, want the 1 expired one", n)
+	}
+	left, err := collect(ctx, e.store, dsq.Query{Prefix: "/providers", KeysOnly: true})
+	if err != nil {
+		return err
+	}
+	if len(left) != 3 {
+		return fmt.Errorf("after CollectExpired the store holds %d provider records, want the 3 live ones: %s", len(left), shortList(keysOf(left)))
 	}
 	if got, err := ps.Providers(ctx, keyB); err != nil || len(got) != 1 {
 		return fmt.Errorf("ProviderStore.Providers after CollectExpired = %v, %v; want 1 live provider", providerIDs(got), err)

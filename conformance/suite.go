@@ -68,9 +68,9 @@ type Report struct {
 	Duration     time.Duration     `json:"duration_ns"`
 }
 
-// Passed reports whether no case failed.
+// Passed reports whether the suite ran and no case failed.
 func (r *Report) Passed() bool {
-	return len(r.Failed()) == 0
+	return len(r.Cases) > 0 && len(r.Failed()) == 0
 }
 
 // Failed returns the cases that failed.

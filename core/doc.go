@@ -15,7 +15,8 @@
 //   - a call made with a cancelled context does nothing and returns the
 //     context's error; a query stops when its context ends;
 //   - a query's prefix, filters, order, offset and limit mean the same on
-//     every backend, and every returned entry carries its size;
+//     every backend; an entry with a value carries its size, and a keys-only
+//     entry carries no value;
 //   - Get and GetSize report a missing key as [ErrNotFound] (the very value
 //     of go-datastore, unwrapped, so that code comparing with == works);
 //     every other engine error is wrapped exactly once in an [*Error] that

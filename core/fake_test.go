@@ -1,6 +1,7 @@
 package core_test
 
 import (
+	"bytes"
 	"context"
 	"slices"
 	"strings"
@@ -16,8 +17,10 @@ import (
 // call, and fails or holds a call on demand, so the tests can see exactly
 // what core lets through to an engine.
 //
-// It is deliberately sloppy where real engines may be: it keeps the caller's
-// value slices by reference (until Commit, and after), it returns values and
+// It is deliberately sloppy where real engines may be: a batch or a
+// transaction keeps the caller's value slices by reference until Commit
+// (as go-ds-badger4's do; a direct Put copies, as the conformance suite
+// demands of every backend), it returns values and
 // a size of -1 for every query entry even for keys-only queries, and with
 // offsetFirst it applies a query's offset and limit before its filters.
 type fakeEngine struct {
@@ -147,8 +150,7 @@ func (f *fakeEngine) read(op string, key ds.Key) ([]byte, error) {
 	return v, nil
 }
 
-// write stores value under key, keeping the caller's slice, or deletes key
-// when del is set.
+// write stores a copy of value under key, or deletes key when del is set.
 func (f *fakeEngine) write(op string, key ds.Key, value []byte, del bool) error {
 	defer f.end()
 	if err := f.begin(op, key.String()); err != nil {
@@ -159,7 +161,7 @@ func (f *fakeEngine) write(op string, key ds.Key, value []byte, del bool) error 
 	if del {
 		delete(f.data, key.String())
 	} else {
-		f.data[key.String()] = value
+		f.data[key.String()] = bytes.Clone(value)
 	}
 	return nil
 }

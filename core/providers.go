@@ -13,7 +13,6 @@ import (
 	ds "github.com/ipfs/go-datastore"
 	dsq "github.com/ipfs/go-datastore/query"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/multiformats/go-base32"
 )
 
 // DefaultProvideValidity is how long a provider record lasts unless renewed:
@@ -53,11 +52,11 @@ func NewProviderStore(d ds.Batching, validity time.Duration) *ProviderStore {
 }
 
 func providerKeyPrefix(key []byte) string {
-	return providersPrefix + base32.RawStdEncoding.EncodeToString(key)
+	return providersPrefix + b32.EncodeToString(key)
 }
 
 func providerKey(key []byte, p peer.ID) ds.Key {
-	return ds.RawKey(providerKeyPrefix(key) + "/" + base32.RawStdEncoding.EncodeToString([]byte(p)))
+	return ds.RawKey(providerKeyPrefix(key) + "/" + b32.EncodeToString([]byte(p)))
 }
 
 func encodeTime(t time.Time) []byte {
@@ -83,11 +82,11 @@ func parseProviderKey(dsKey string) ([]byte, peer.ID, error) {
 	if !ok {
 		return nil, "", fmt.Errorf("%q is not a provider record key", dsKey)
 	}
-	key, err := base32.RawStdEncoding.DecodeString(k)
+	key, err := b32.DecodeString(k)
 	if err != nil {
 		return nil, "", fmt.Errorf("provider record key %q: %w", dsKey, err)
 	}
-	pb, err := base32.RawStdEncoding.DecodeString(p)
+	pb, err := b32.DecodeString(p)
 	if err != nil {
 		return nil, "", fmt.Errorf("provider record key %q: %w", dsKey, err)
 	}
@@ -129,7 +128,7 @@ func (s *ProviderStore) expired(added, now time.Time) bool {
 func (s *ProviderStore) Providers(ctx context.Context, key []byte) ([]Provider, error) {
 	now := time.Now()
 	var out []Provider
-	for e, err := range ds.QueryIter(ctx, s.d, dsq.Query{Prefix: providerKeyPrefix(key)}) {
+	for e, err := range queryEntries(ctx, s.d, dsq.Query{Prefix: providerKeyPrefix(key)}) {
 		if err != nil {
 			return nil, err
 		}
@@ -152,7 +151,7 @@ func (s *ProviderStore) Providers(ctx context.Context, key []byte) ([]Provider, 
 func (s *ProviderStore) ProvidedBy(ctx context.Context, p peer.ID) iter.Seq2[[]byte, error] {
 	return func(yield func([]byte, error) bool) {
 		now := time.Now()
-		for e, err := range ds.QueryIter(ctx, s.d, dsq.Query{Prefix: providersPrefix, Orders: []dsq.Order{dsq.OrderByKey{}}}) {
+		for e, err := range queryEntries(ctx, s.d, dsq.Query{Prefix: providersPrefix, Orders: []dsq.Order{dsq.OrderByKey{}}}) {
 			if err != nil {
 				yield(nil, err)
 				return
@@ -177,7 +176,7 @@ func (s *ProviderStore) ProvidedBy(ctx context.Context, p peer.ID) iter.Seq2[[]b
 func (s *ProviderStore) CollectExpired(ctx context.Context) (int, error) {
 	now := time.Now()
 	var doomed []ds.Key
-	for e, err := range ds.QueryIter(ctx, s.d, dsq.Query{Prefix: providersPrefix}) {
+	for e, err := range queryEntries(ctx, s.d, dsq.Query{Prefix: providersPrefix}) {
 		if err != nil {
 			return 0, err
 		}

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"iter"
 	"sync"
 
 	ds "github.com/ipfs/go-datastore"
@@ -137,4 +138,86 @@ func (r *results) abort(err error) {
 
 func (r *results) wrap(err error) error {
 	return wrapErr(r.s.info.Name, "query", r.q.Prefix, err)
+}
+
+// queryEntries yields the entries of q on d and stops at the first error or
+// when ctx ends. Unlike go-datastore's QueryIter it reads results with
+// NextSync, in the caller's goroutine, instead of through a channel.
+func queryEntries(ctx context.Context, d ds.Read, q dsq.Query) iter.Seq2[dsq.Entry, error] {
+	return func(yield func(dsq.Entry, error) bool) {
+		res, err := d.Query(ctx, q)
+		if err != nil {
+			yield(dsq.Entry{}, err)
+			return
+		}
+		defer res.Close()
+		for {
+			r, ok := res.NextSync()
+			if !ok {
+				return
+			}
+			if r.Error == nil {
+				r.Error = ctx.Err()
+			}
+			if r.Error != nil {
+				yield(dsq.Entry{}, r.Error)
+				return
+			}
+			if !yield(r.Entry, nil) {
+				return
+			}
+		}
+	}
+}
+
+// readAheadBatch is how many entries readAhead hands over at once.
+const readAheadBatch = 64
+
+// readAhead yields what open(ctx) yields, running it in its own goroutine
+// up to two batches ahead of the caller, so that reading a store and
+// decoding what it returns use two cores. It stops the reader, and waits for
+// it, when the caller stops early or ctx ends.
+func readAhead[T any](ctx context.Context, open func(context.Context) iter.Seq2[T, error]) iter.Seq2[T, error] {
+	type item struct {
+		v   T
+		err error
+	}
+	return func(yield func(T, error) bool) {
+		ctx, cancel := context.WithCancel(ctx)
+		batches := make(chan []item, 2)
+		go func() {
+			defer close(batches)
+			batch := make([]item, 0, readAheadBatch)
+			send := func() bool {
+				select {
+				case batches <- batch:
+					batch = make([]item, 0, readAheadBatch)
+					return true
+				case <-ctx.Done():
+					return false
+				}
+			}
+			for v, err := range open(ctx) {
+				batch = append(batch, item{v, err})
+				if len(batch) == readAheadBatch && !send() {
+					return
+				}
+			}
+			if len(batch) > 0 {
+				send()
+			}
+		}()
+		defer func() {
+			cancel()
+			for range batches {
+			}
+		}()
+		for b := range batches {
+			for _, it := range b {
+				if !yield(it.v, it.err) {
+					return
+				}
+			}
+		}
+	}
 }

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/netabase/netabase/backends/all"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// run runs the command line in-process and returns its exit status and
+// output.
+func run(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	e := &env{stdout: &stdout, stderr: &stderr, registry: all.Registry()}
+	code := Main(args, e)
+	return code, stdout.String(), stderr.String()
+}
+
+// golden compares got with testdata/name, or rewrites it with -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./cmd/netabase -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("output differs from %s (run go test ./cmd/netabase -update after checking it):\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
+
+// durations matches the timings in a report, which differ from run to run.
+var durations = regexp.MustCompile(` +\d+(\.\d+)?(ns|µs|ms|s)\b`)
+
+func TestBackends(t *testing.T) {
+	code, out, errOut := run(t, "backends")
+	if code != 0 || errOut != "" {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	golden(t, "backends.golden", out)
+
+	code, out, _ = run(t, "backends", "--json")
+	var list []struct {
+		Scheme, Version string
+		Capabilities    map[string]bool
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list) != 4 {
+		t.Fatalf("backends --json: exit %d, output %q", code, out)
+	}
+	if list[0].Scheme != "badger" || !list[0].Capabilities["transactions"] {
+		t.Errorf("backends --json lists %+v first", list[0])
+	}
+}
+
+func TestConformanceMemory(t *testing.T) {
+	code, out, errOut := run(t, "conformance", "memory://")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	golden(t, "conformance-memory.golden", durations.ReplaceAllString(out, " T"))
+}
+
+func TestConformanceJSON(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errOut := run(t, "conformance", "--json", "--scratch-dir", dir, "pebble://"+filepath.Join(dir, "unused"))
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	var rep struct {
+		Passed  bool
+		Backend struct{ Name string }
+		Cases   []struct{ Name, Status string }
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if !rep.Passed || rep.Backend.Name != "pebble" || len(rep.Cases) == 0 {
+		t.Fatalf("report %+v", rep)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "unused")); !os.IsNotExist(err) {
+		t.Errorf("conformance touched the URL's own path: %v", err)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("scratch stores were left behind: %v", left)
+	}
+}
+
+func TestExitStatus(t *testing.T) {
+	for _, tc := range []struct {
+		args   []string
+		code   int
+		stderr string
+	}{
+		{[]string{"version"}, 0, ""},
+		{[]string{"conformance"}, 2, "takes one storage URL"},
+		{[]string{"conformance", "a", "b"}, 2, "takes one storage URL"},
+		{[]string{"conformance", "nosuch:///x"}, 2, `unknown scheme "nosuch"`},
+		{[]string{"conformance", "pebble:///x?synk=true"}, 2, `unknown parameter "synk"`},
+		{[]string{"conformance", "pebble://relative"}, 2, "three slashes"},
+		{[]string{"conformance", "leveldb:///x?sync=perhaps"}, 2, `parameter "sync"`},
+		{[]string{"conformance", "--scratch-dir", "/nonexistent/dir", "memory://"}, 2, "not a directory"},
+		{[]string{"backends", "extra"}, 2, "takes no arguments"},
+		{[]string{"backends", "--nope"}, 2, "unknown flag"},
+		{[]string{"frobnicate"}, 2, "unknown command"},
+	} {
+		code, _, errOut := run(t, tc.args...)
+		if code != tc.code || !strings.Contains(errOut, tc.stderr) {
+			t.Errorf("netabase %q: exit %d, stderr %q; want exit %d and %q", tc.args, code, errOut, tc.code, tc.stderr)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := run(t, "version", "--json")
+	var v versionInfo
+	if code != 0 || json.Unmarshal([]byte(out), &v) != nil || v.Version == "" || v.Conformance == "" {
+		t.Fatalf("version --json: exit %d, %q", code, out)
+	}
+}

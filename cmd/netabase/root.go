@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/netabase/netabase/backends/all"
+	"github.com/netabase/netabase/core"
+)
+
+// Exit statuses.
+const (
+	exitOK      = 0
+	exitFailure = 1 // the command ran and failed, or found a failure
+	exitUsage   = 2 // the command line, a URL or a flag was wrong
+)
+
+// env is what commands use from the outside world, so that tests can run
+// them without a process.
+type env struct {
+	stdout, stderr io.Writer
+	// terminal is true when stderr is a terminal: progress displays go there.
+	terminal bool
+	registry *core.Registry
+}
+
+func newEnv(stdout, stderr *os.File) *env {
+	return &env{
+		stdout:   stdout,
+		stderr:   stderr,
+		terminal: term.IsTerminal(int(stderr.Fd())),
+		registry: all.Registry(),
+	}
+}
+
+// exitError carries the exit status a command wants.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageErrorf reports a mistake on the command line: exit status 2.
+func usageErrorf(format string, args ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
+}
+
+// failed reports a command that ran and found a failure: exit status 1,
+// with msg (possibly empty) printed.
+func failed(err error) error {
+	return &exitError{code: exitFailure, err: err}
+}
+
+// exitCode maps an error to the exit status.
+func exitCode(err error) int {
+	var ee *exitError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.Is(err, core.ErrInvalidURL):
+		return exitUsage
+	case strings.HasPrefix(err.Error(), "unknown command"):
+		return exitUsage
+	}
+	return exitFailure
+}
+
+const exitStatusHelp = `
+
+EXIT STATUS
+  0  success
+  1  the command failed, or found a failure (a backend failing conformance)
+  2  bad usage: a wrong command, flag, argument or storage URL`
+
+// Main runs the netabase command line with args and returns the exit status.
+func Main(args []string, e *env) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRootCmd(e)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err != nil {
+		var ee *exitError
+		if !errors.As(err, &ee) || ee.err != nil {
+			fmt.Fprintln(e.stderr, "netabase:", err)
+		}
+		if exitCode(err) == exitUsage {
+			fmt.Fprintln(e.stderr, "Run 'netabase --help' for usage.")
+		}
+	}
+	return exitCode(err)
+}
+
+func newRootCmd(e *env) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "netabase",
+		Short: "A peer-to-peer node with pluggable storage",
+		Long: `netabase runs a libp2p node (Kademlia DHT, mDNS, Identify) whose records
+live in a storage backend you choose by URL, and checks backends against
+the conformance suite every backend must pass.` + exitStatusHelp,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return usageErrorf("%v", err)
+	})
+	root.AddCommand(
+		newBackendsCmd(e),
+		newConformanceCmd(e),
+		newVersionCmd(e),
+	)
+	return root
+}
+
+// exactArgs is cobra.ExactArgs reporting a usage error.
+func exactArgs(n int, names string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageErrorf("%s takes %s (got %d arguments)", cmd.CommandPath(), names, len(args))
+		}
+		return nil
+	}
+}
+
+// noArgs is cobra.NoArgs reporting a usage error.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageErrorf("%s takes no arguments (got %q)", cmd.CommandPath(), args)
+	}
+	return nil
+}
