@@ -1,0 +1,297 @@
+// Package envelope defines netabase's signed records: the value of every
+// record in the DHT's "netabase" namespace is an Envelope, signed by the
+// peer that owns the record's key.
+//
+// A record key names its owner: "/netabase/<owner peer ID>/<name>". An
+// envelope carries the schema name and version of its value, a hybrid
+// logical clock timestamp, the owner's public key and a signature over all
+// of it and the key, in deterministic CBOR. The [Validator] accepts an
+// envelope only when it decodes strictly, is signed by the key's owner and
+// names the key it is filed under; its Select keeps the newest. So nobody
+// but the owner can replace a record, and an old record cannot be replayed
+// over a newer one.
+//
+// DESIGN.md places signed envelopes in core/model; they live here instead
+// because both core/node (which registers the validator with the DHT) and
+// core/model (which publishes typed values) need them, and model builds on
+// node.
+package envelope
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/netabase/netabase/core"
+)
+
+// Namespace is the DHT record namespace of netabase records.
+const Namespace = "netabase"
+
+// Limits on what the validator accepts from the network.
+const (
+	// MaxSize is the largest encoded envelope accepted.
+	MaxSize = 512 << 10
+	// MaxNameSize is the longest record name accepted.
+	MaxNameSize = 1 << 10
+)
+
+// signingDomain separates netabase record signatures from any other use of
+// a peer's key.
+const signingDomain = "netabase/record/v1\n"
+
+// Timestamp is a hybrid logical clock reading: wall time in Unix
+// nanoseconds, and a counter that orders events within one wall time.
+type Timestamp struct {
+	Wall    int64  `cbor:"1,keyasint"`
+	Logical uint32 `cbor:"2,keyasint"`
+}
+
+// Compare orders timestamps: -1 when t is earlier than o, 1 when later.
+func (t Timestamp) Compare(o Timestamp) int {
+	switch {
+	case t.Wall < o.Wall:
+		return -1
+	case t.Wall > o.Wall:
+		return 1
+	case t.Logical < o.Logical:
+		return -1
+	case t.Logical > o.Logical:
+		return 1
+	}
+	return 0
+}
+
+// Time is the wall-clock part of t.
+func (t Timestamp) Time() time.Time { return time.Unix(0, t.Wall) }
+
+func (t Timestamp) String() string {
+	return fmt.Sprintf("%s+%d", t.Time().UTC().Format(time.RFC3339Nano), t.Logical)
+}
+
+// Clock is a hybrid logical clock: its readings never go backwards and move
+// past every reading it observes, even when the wall clock lags. It is safe
+// for concurrent use.
+type Clock struct {
+	mu   sync.Mutex
+	last Timestamp
+	now  func() time.Time
+}
+
+// NewClock returns a clock reading the system time.
+func NewClock() *Clock { return &Clock{now: time.Now} }
+
+// Now returns a reading later than every earlier reading and observation.
+func (c *Clock) Now() Timestamp {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	wall := c.now().UnixNano()
+	if wall > c.last.Wall {
+		c.last = Timestamp{Wall: wall}
+	} else {
+		c.last.Logical++
+	}
+	return c.last
+}
+
+// Observe moves the clock past t, a reading seen from another peer.
+func (c *Clock) Observe(t Timestamp) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t.Compare(c.last) > 0 {
+		c.last = t
+	}
+}
+
+// Envelope is a signed record value.
+type Envelope struct {
+	// Key is the record key the envelope is signed for.
+	Key string `cbor:"1,keyasint"`
+	// Schema names what Value holds, such as a collection's name.
+	Schema string `cbor:"2,keyasint"`
+	// Version is the schema version Value was written with.
+	Version uint32 `cbor:"3,keyasint"`
+	// Clock is when the owner wrote it.
+	Clock Timestamp `cbor:"4,keyasint"`
+	// PublicKey is the owner's libp2p public key, marshalled.
+	PublicKey []byte `cbor:"5,keyasint"`
+	// Value is the payload, opaque to the envelope.
+	Value []byte `cbor:"6,keyasint"`
+	// Signature is the owner's signature over everything above.
+	Signature []byte `cbor:"7,keyasint,omitempty"`
+}
+
+var (
+	encMode cbor.EncMode
+	decMode cbor.DecMode
+)
+
+func init() {
+	var err error
+	if encMode, err = cbor.CoreDetEncOptions().EncMode(); err != nil {
+		panic(err)
+	}
+	if decMode, err = (cbor.DecOptions{
+		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
+		IndefLength:       cbor.IndefLengthForbidden,
+		TagsMd:            cbor.TagsForbidden,
+		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
+		MaxNestedLevels:   4,
+		MaxArrayElements:  16,
+		MaxMapPairs:       16,
+		UTF8:              cbor.UTF8RejectInvalid,
+	}).DecMode(); err != nil {
+		panic(err)
+	}
+}
+
+// Key returns the record key of owner's record called name.
+func Key(owner peer.ID, name string) string {
+	return "/" + Namespace + "/" + owner.String() + "/" + name
+}
+
+// ParseKey splits a netabase record key into its owner and name.
+func ParseKey(key string) (peer.ID, string, error) {
+	rest, ok := strings.CutPrefix(key, "/"+Namespace+"/")
+	if !ok {
+		return "", "", fmt.Errorf("%w: %q is not a netabase record key (/%s/<owner peer ID>/<name>)", core.ErrInvalidKey, key, Namespace)
+	}
+	id, name, ok := strings.Cut(rest, "/")
+	if !ok || name == "" {
+		return "", "", fmt.Errorf("%w: record key %q has no name after the owner", core.ErrInvalidKey, key)
+	}
+	if len(name) > MaxNameSize {
+		return "", "", fmt.Errorf("%w: record name of %d bytes is longer than %d", core.ErrInvalidKey, len(name), MaxNameSize)
+	}
+	owner, err := peer.Decode(id)
+	if err != nil {
+		return "", "", fmt.Errorf("%w: record key %q: owner %q is not a peer ID: %v", core.ErrInvalidKey, key, id, err)
+	}
+	return owner, name, nil
+}
+
+// signedBytes is what the signature covers: the envelope without its
+// signature, in deterministic CBOR, after a domain separator.
+func (e *Envelope) signedBytes() ([]byte, error) {
+	unsigned := *e
+	unsigned.Signature = nil
+	b, err := encMode.Marshal(&unsigned)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(signingDomain), b...), nil
+}
+
+// Seal builds and signs the envelope of value under the key of priv's peer
+// and name.
+func Seal(priv crypto.PrivKey, name, schema string, version uint32, ts Timestamp, value []byte) (*Envelope, error) {
+	owner, err := peer.IDFromPrivateKey(priv)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := crypto.MarshalPublicKey(priv.GetPublic())
+	if err != nil {
+		return nil, err
+	}
+	e := &Envelope{Key: Key(owner, name), Schema: schema, Version: version, Clock: ts, PublicKey: pub, Value: value}
+	if _, _, err := ParseKey(e.Key); err != nil {
+		return nil, err
+	}
+	msg, err := e.signedBytes()
+	if err != nil {
+		return nil, err
+	}
+	if e.Signature, err = priv.Sign(msg); err != nil {
+		return nil, err
+	}
+	if size := len(msg) + len(e.Signature); size > MaxSize {
+		return nil, fmt.Errorf("%w: a record of about %d bytes is larger than the %d-byte limit", core.ErrTooLarge, size, MaxSize)
+	}
+	return e, nil
+}
+
+// Marshal encodes e in deterministic CBOR.
+func (e *Envelope) Marshal() ([]byte, error) { return encMode.Marshal(e) }
+
+// Open decodes and verifies the envelope stored under key: it must decode
+// strictly, name key, and carry a valid signature by key's owner. Every
+// failure wraps core.ErrRejected and says why.
+func Open(key string, data []byte) (*Envelope, error) {
+	owner, _, err := ParseKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", core.ErrRejected, err)
+	}
+	if len(data) > MaxSize {
+		return nil, fmt.Errorf("%w: record %s: %d bytes is larger than the %d-byte limit", core.ErrRejected, key, len(data), MaxSize)
+	}
+	var e Envelope
+	if err := decMode.Unmarshal(data, &e); err != nil {
+		return nil, fmt.Errorf("%w: record %s is not a well-formed envelope: %v", core.ErrRejected, key, err)
+	}
+	if e.Key != key {
+		return nil, fmt.Errorf("%w: record filed under %s is signed for %s", core.ErrRejected, key, e.Key)
+	}
+	pub, err := crypto.UnmarshalPublicKey(e.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("%w: record %s: bad public key: %v", core.ErrRejected, key, err)
+	}
+	if !owner.MatchesPublicKey(pub) {
+		return nil, fmt.Errorf("%w: record %s is signed by another peer than its owner %s", core.ErrRejected, key, owner)
+	}
+	msg, err := e.signedBytes()
+	if err != nil {
+		return nil, fmt.Errorf("%w: record %s: %v", core.ErrRejected, key, err)
+	}
+	ok, err := pub.Verify(msg, e.Signature)
+	if err != nil || !ok {
+		return nil, fmt.Errorf("%w: record %s: the signature does not verify", core.ErrRejected, key)
+	}
+	// The signature covers the re-encoding; a non-canonical encoding of the
+	// same fields would let two byte strings carry one signature.
+	if canonical, err := e.Marshal(); err != nil || !bytes.Equal(canonical, data) {
+		return nil, fmt.Errorf("%w: record %s is not in deterministic CBOR", core.ErrRejected, key)
+	}
+	return &e, nil
+}
+
+// Validator validates and selects netabase records for the DHT; register it
+// under Namespace in a record.NamespacedValidator.
+type Validator struct{}
+
+// Validate accepts value for key when it opens as an Envelope.
+func (Validator) Validate(key string, value []byte) error {
+	_, err := Open(key, value)
+	return err
+}
+
+// Select returns the index of the newest valid envelope among values; ties
+// go to the larger signature, so every peer picks the same one.
+func (Validator) Select(key string, values [][]byte) (int, error) {
+	best := -1
+	var bestEnv *Envelope
+	for i, v := range values {
+		e, err := Open(key, v)
+		if err != nil {
+			continue
+		}
+		if bestEnv == nil {
+			best, bestEnv = i, e
+			continue
+		}
+		c := e.Clock.Compare(bestEnv.Clock)
+		if c > 0 || (c == 0 && bytes.Compare(e.Signature, bestEnv.Signature) > 0) {
+			best, bestEnv = i, e
+		}
+	}
+	if best < 0 {
+		return 0, errors.New("no valid record among the candidates")
+	}
+	return best, nil
+}

@@ -1,0 +1,182 @@
+package envelope_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/core/envelope"
+)
+
+func newKey(t testing.TB) (crypto.PrivKey, peer.ID) {
+	t.Helper()
+	priv, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := peer.IDFromPrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return priv, id
+}
+
+func seal(t testing.TB, priv crypto.PrivKey, name string, ts envelope.Timestamp, value string) (string, []byte) {
+	t.Helper()
+	e, err := envelope.Seal(priv, name, "notes", 2, ts, []byte(value))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e.Key, b
+}
+
+func TestSealOpen(t *testing.T) {
+	priv, id := newKey(t)
+	key, data := seal(t, priv, "greeting", envelope.Timestamp{Wall: 5, Logical: 1}, "hello")
+	if key != envelope.Key(id, "greeting") {
+		t.Fatalf("key %s", key)
+	}
+	e, err := envelope.Open(key, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(e.Value) != "hello" || e.Schema != "notes" || e.Version != 2 || e.Clock != (envelope.Timestamp{Wall: 5, Logical: 1}) {
+		t.Fatalf("opened %+v", e)
+	}
+	owner, name, err := envelope.ParseKey(key)
+	if err != nil || owner != id || name != "greeting" {
+		t.Fatalf("ParseKey = %s, %q, %v", owner, name, err)
+	}
+}
+
+func TestOpenRejects(t *testing.T) {
+	priv, id := newKey(t)
+	stranger, _ := newKey(t)
+	key, data := seal(t, priv, "greeting", envelope.Timestamp{Wall: 5}, "hello")
+
+	// A stranger signs a record and files it under the owner's key.
+	forged, err := envelope.Seal(stranger, "greeting", "notes", 2, envelope.Timestamp{Wall: 9}, []byte("mine now"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged.Key = key
+	forgedBytes, _ := forged.Marshal()
+
+	// The owner's record replayed under another of the owner's names.
+	_, other := seal(t, priv, "other", envelope.Timestamp{Wall: 5}, "hello")
+
+	// A changed value keeps the old signature.
+	var tampered envelope.Envelope
+	if err := cbor.Unmarshal(data, &tampered); err != nil {
+		t.Fatal(err)
+	}
+	tampered.Value = []byte("HELLO")
+	tamperedBytes, _ := tampered.Marshal()
+
+	// The same fields, encoded non-canonically (a map with string keys).
+	loose, _ := cbor.Marshal(map[string]any{"1": key})
+
+	for _, tc := range []struct {
+		name, key string
+		data      []byte
+		want      string
+	}{
+		{"stranger's signature", key, forgedBytes, "another peer"},
+		{"replayed under another name", key, other, "signed for"},
+		{"tampered value", key, tamperedBytes, "does not verify"},
+		{"garbage", key, []byte("not cbor at all"), "well-formed"},
+		{"empty", key, nil, "well-formed"},
+		{"foreign encoding", key, loose, "well-formed"},
+		{"oversized", key, bytes.Repeat([]byte{0}, envelope.MaxSize+1), "larger than"},
+		{"not a netabase key", "/pk/abc", data, "not a netabase record key"},
+		{"key without a name", "/netabase/" + id.String(), data, "no name"},
+		{"owner not a peer ID", "/netabase/nobody/greeting", data, "not a peer ID"},
+	} {
+		_, err := envelope.Open(tc.key, tc.data)
+		if !errors.Is(err, core.ErrRejected) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Open = %v; want an ErrRejected saying %q", tc.name, err, tc.want)
+		}
+		if err := (envelope.Validator{}).Validate(tc.key, tc.data); err == nil {
+			t.Errorf("%s: Validate accepted it", tc.name)
+		}
+	}
+}
+
+func TestSealRefusesOversizedValues(t *testing.T) {
+	priv, _ := newKey(t)
+	_, err := envelope.Seal(priv, "big", "s", 1, envelope.Timestamp{}, make([]byte, envelope.MaxSize))
+	if !errors.Is(err, core.ErrTooLarge) {
+		t.Fatalf("Seal of an oversized value = %v", err)
+	}
+	_, err = envelope.Seal(priv, "", "s", 1, envelope.Timestamp{}, nil)
+	if !errors.Is(err, core.ErrInvalidKey) {
+		t.Fatalf("Seal with an empty name = %v", err)
+	}
+}
+
+func TestSelectNewest(t *testing.T) {
+	priv, _ := newKey(t)
+	key, old := seal(t, priv, "n", envelope.Timestamp{Wall: 10}, "old")
+	_, newer := seal(t, priv, "n", envelope.Timestamp{Wall: 10, Logical: 1}, "newer")
+	_, newest := seal(t, priv, "n", envelope.Timestamp{Wall: 11}, "newest")
+	v := envelope.Validator{}
+	for _, order := range [][][]byte{{old, newer, newest}, {newest, old, newer}, {newer, newest, old}} {
+		i, err := v.Select(key, order)
+		if err != nil || !bytes.Equal(order[i], newest) {
+			t.Fatalf("Select picked %d, %v", i, err)
+		}
+	}
+	// Equal clocks: every peer picks the same one, whatever the order.
+	_, a := seal(t, priv, "n", envelope.Timestamp{Wall: 20}, "a")
+	_, b := seal(t, priv, "n", envelope.Timestamp{Wall: 20}, "b")
+	i, _ := v.Select(key, [][]byte{a, b})
+	j, _ := v.Select(key, [][]byte{b, a})
+	if !bytes.Equal([][]byte{a, b}[i], [][]byte{b, a}[j]) {
+		t.Fatal("Select of a tie depends on the order")
+	}
+	if _, err := v.Select(key, [][]byte{[]byte("junk")}); err == nil {
+		t.Fatal("Select among no valid records succeeded")
+	}
+}
+
+func TestClock(t *testing.T) {
+	c := envelope.NewClock()
+	prev := c.Now()
+	for range 1000 {
+		next := c.Now()
+		if next.Compare(prev) <= 0 {
+			t.Fatalf("clock went from %s to %s", prev, next)
+		}
+		prev = next
+	}
+	future := envelope.Timestamp{Wall: time.Now().Add(time.Hour).UnixNano(), Logical: 7}
+	c.Observe(future)
+	if got := c.Now(); got.Compare(future) <= 0 {
+		t.Fatalf("after observing %s the clock read %s", future, got)
+	}
+}
+
+func FuzzOpen(f *testing.F) {
+	priv, _ := newKey(f)
+	key, data := seal(f, priv, "fuzz", envelope.Timestamp{Wall: 1}, "v")
+	f.Add(data)
+	f.Add([]byte{0xa1, 0x01, 0x60})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := envelope.Open(key, b)
+		if err == nil && !bytes.Equal(b, data) {
+			t.Fatalf("a forged record opened: %+v", e)
+		}
+	})
+}
