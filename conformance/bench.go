@@ -21,7 +21,7 @@ func RunBenchmarks(b *testing.B, h Harness) {
 	key := func(i int) ds.Key { return ds.NewKey(fmt.Sprintf("/bench/%09d", i)) }
 	const prefill = 10000
 
-	bench := func(name string, fill bool, op func(ctx context.Context, d ds.Batching, i int) error) {
+	bench := func(name string, fill bool, bytesPerOp int64, op func(ctx context.Context, d ds.Batching, i int) error) {
 		b.Run(name, func(b *testing.B) {
 			ctx := b.Context()
 			inst, err := h.NewInstance(ctx)
@@ -41,7 +41,7 @@ func RunBenchmarks(b *testing.B, h Harness) {
 					}
 				}
 			}
-			b.SetBytes(BenchValueSize)
+			b.SetBytes(bytesPerOp)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; b.Loop(); i++ {
@@ -52,10 +52,10 @@ func RunBenchmarks(b *testing.B, h Harness) {
 		})
 	}
 
-	bench("put", false, func(ctx context.Context, d ds.Batching, i int) error {
+	bench("put", false, BenchValueSize, func(ctx context.Context, d ds.Batching, i int) error {
 		return d.Put(ctx, key(i), value)
 	})
-	bench("batch-put", false, func(ctx context.Context, d ds.Batching, i int) error {
+	bench("batch-put", false, BenchValueSize, func(ctx context.Context, d ds.Batching, i int) error {
 		if i%100 != 0 {
 			return nil
 		}
@@ -70,21 +70,21 @@ func RunBenchmarks(b *testing.B, h Harness) {
 		}
 		return bt.Commit(ctx)
 	})
-	bench("get", true, func(ctx context.Context, d ds.Batching, i int) error {
+	bench("get", true, BenchValueSize, func(ctx context.Context, d ds.Batching, i int) error {
 		_, err := d.Get(ctx, key(i%prefill))
 		return err
 	})
-	bench("scan-1000", true, func(ctx context.Context, d ds.Batching, i int) error {
+	bench("scan-1000", true, 1000*BenchValueSize, func(ctx context.Context, d ds.Batching, i int) error {
 		es, err := collect(ctx, d, dsq.Query{Prefix: "/bench", Limit: 1000})
 		if err == nil && len(es) != 1000 {
 			err = fmt.Errorf("scan returned %d entries", len(es))
 		}
 		return err
 	})
-	bench("record-put", false, func(ctx context.Context, d ds.Batching, i int) error {
+	bench("record-put", false, BenchValueSize, func(ctx context.Context, d ds.Batching, i int) error {
 		return core.NewRecordStore(d).Put(ctx, core.Record{Key: fmt.Sprintf("/bench/%09d", i), Value: value})
 	})
-	bench("record-get", false, func(ctx context.Context, d ds.Batching, i int) error {
+	bench("record-get", false, BenchValueSize, func(ctx context.Context, d ds.Batching, i int) error {
 		rs := core.NewRecordStore(d)
 		k := fmt.Sprintf("/bench/%09d", i%100)
 		if i < 100 {

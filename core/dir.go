@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,7 +22,12 @@ const MarkerFile = "NETABASE-STORE"
 // when dir is not a directory, is not writable, belongs to another engine
 // (by its marker file or by the engine's own files), or is not empty yet
 // holds no store at all. On success dir holds a marker naming engine.
+// dir must be an absolute path; a relative or empty one is an error wrapping
+// ErrInvalidURL.
 func PrepareDir(dir, engine string) error {
+	if !filepath.IsAbs(dir) {
+		return InvalidURL(&url.URL{Scheme: engine, Path: dir}, "needs an absolute path, as in %s:///abs/path", engine)
+	}
 	fi, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):

@@ -3,7 +3,6 @@ package badgerstore
 import (
 	"context"
 	"net/url"
-	"path/filepath"
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
@@ -45,9 +44,6 @@ func Open(_ context.Context, opts *Options) (core.Backend, error) {
 }
 
 func openEngine(opts *Options) (ds.Batching, error) {
-	if opts.Path == "" || !filepath.IsAbs(opts.Path) {
-		return nil, core.InvalidURL(&url.URL{Scheme: Scheme, Path: opts.Path}, "needs an absolute path, as in badger:///abs/path")
-	}
 	if err := core.PrepareDir(opts.Path, "badger"); err != nil {
 		return nil, err
 	}

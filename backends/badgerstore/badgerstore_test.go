@@ -1,14 +1,11 @@
 package badgerstore_test
 
 import (
-	"errors"
-	"net/url"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/netabase/netabase/backends/badgerstore"
-	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/internal/storetest"
 )
 
@@ -25,36 +22,22 @@ func TestDisk(t *testing.T) {
 
 func TestURLs(t *testing.T) {
 	const gc = badgerstore.DefaultGCInterval
-	for _, tc := range []struct {
-		url  string
-		want *badgerstore.Options // nil: an ErrInvalidURL
-	}{
-		{"badger:///var/db", &badgerstore.Options{Path: "/var/db", GCInterval: gc}},
-		{"badger:///var/db/?sync=true", &badgerstore.Options{Path: "/var/db", Sync: true, GCInterval: gc}},
-		{"badger:///var/db?sync=false&gc=1h", &badgerstore.Options{Path: "/var/db", GCInterval: time.Hour}},
-		{"badger:///var/db?gc=0", &badgerstore.Options{Path: "/var/db"}},
-		{"badger://var/db", nil},
-		{"badger://", nil},
-		{"badger:relative", nil},
-		{"badger:///var/db?sync=maybe", nil},
-		{"badger:///var/db?gc=often", nil},
-		{"badger:///var/db?gc=-1m", nil},
-		{"badger:///var/db?sync=true&sync=false", nil},
-		{"badger:///var/db?cache=1MiB", nil},
-	} {
-		u, err := url.Parse(tc.url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := badgerstore.ParseURL(u)
-		if tc.want == nil {
-			if !errors.Is(err, core.ErrInvalidURL) {
-				t.Errorf("ParseURL(%s) = %+v, %v; want an error matching ErrInvalidURL", tc.url, got, err)
-			}
-			continue
-		}
-		if err != nil || *got != *tc.want {
-			t.Errorf("ParseURL(%s) = %+v, %v; want %+v", tc.url, got, err, *tc.want)
-		}
-	}
+	storetest.URLs(t, badgerstore.ParseURL, []storetest.URLCase[badgerstore.Options]{
+		{URL: "badger:///var/db", Want: &badgerstore.Options{Path: "/var/db", GCInterval: gc}},
+		{URL: "badger:///var/db/?sync=true", Want: &badgerstore.Options{Path: "/var/db", Sync: true, GCInterval: gc}},
+		{URL: "badger:///var/db?sync=false&gc=1h", Want: &badgerstore.Options{Path: "/var/db", GCInterval: time.Hour}},
+		{URL: "badger:///var/db?gc=0", Want: &badgerstore.Options{Path: "/var/db"}},
+		{URL: "badger://var/db", Want: nil},
+		{URL: "badger://", Want: nil},
+		{URL: "badger:relative", Want: nil},
+		{URL: "badger:///var/db?sync=maybe", Want: nil},
+		{URL: "badger:///var/db?gc=often", Want: nil},
+		{URL: "badger:///var/db?gc=-1m", Want: nil},
+		{URL: "badger:///var/db?sync=true&sync=false", Want: nil},
+		{URL: "badger:///var/db?cache=1MiB", Want: nil},
+	})
+}
+
+func BenchmarkBackend(b *testing.B) {
+	storetest.Bench(b, badgerstore.Driver(), "badger:///unused")
 }

@@ -44,9 +44,6 @@ func Open(_ context.Context, opts *Options) (core.Backend, error) {
 }
 
 func openEngine(opts *Options) (*leveldbds.Datastore, error) {
-	if opts.Path == "" || !filepath.IsAbs(opts.Path) {
-		return nil, core.InvalidURL(&url.URL{Scheme: Scheme, Path: opts.Path}, "needs an absolute path, as in leveldb:///abs/path")
-	}
 	if err := core.PrepareDir(opts.Path, "leveldb"); err != nil {
 		return nil, err
 	}

@@ -1,13 +1,10 @@
 package leveldbstore_test
 
 import (
-	"errors"
-	"net/url"
 	"os"
 	"testing"
 
 	"github.com/netabase/netabase/backends/leveldbstore"
-	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/internal/storetest"
 )
 
@@ -23,36 +20,22 @@ func TestDisk(t *testing.T) {
 }
 
 func TestURLs(t *testing.T) {
-	for _, tc := range []struct {
-		url  string
-		want *leveldbstore.Options // nil: an ErrInvalidURL
-	}{
-		{"leveldb:///var/db", &leveldbstore.Options{Path: "/var/db"}},
-		{"leveldb:///var/db/?sync=true", &leveldbstore.Options{Path: "/var/db", Sync: true}},
-		{"leveldb:///var/db?sync=false&cache=64MiB", &leveldbstore.Options{Path: "/var/db", CacheSize: 64 << 20}},
-		{"leveldb:///var/db?gc=1h", nil},
-		{"leveldb:///var/db?cache=1024", &leveldbstore.Options{Path: "/var/db", CacheSize: 1024}},
-		{"leveldb://var/db", nil},
-		{"leveldb://", nil},
-		{"leveldb:relative", nil},
-		{"leveldb:///var/db?sync=maybe", nil},
-		{"leveldb:///var/db?cache=lots", nil},
-		{"leveldb:///var/db?sync=true&sync=false", nil},
-		{"leveldb:///var/db?synk=true", nil},
-	} {
-		u, err := url.Parse(tc.url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := leveldbstore.ParseURL(u)
-		if tc.want == nil {
-			if !errors.Is(err, core.ErrInvalidURL) {
-				t.Errorf("ParseURL(%s) = %+v, %v; want an error matching ErrInvalidURL", tc.url, got, err)
-			}
-			continue
-		}
-		if err != nil || *got != *tc.want {
-			t.Errorf("ParseURL(%s) = %+v, %v; want %+v", tc.url, got, err, *tc.want)
-		}
-	}
+	storetest.URLs(t, leveldbstore.ParseURL, []storetest.URLCase[leveldbstore.Options]{
+		{URL: "leveldb:///var/db", Want: &leveldbstore.Options{Path: "/var/db"}},
+		{URL: "leveldb:///var/db/?sync=true", Want: &leveldbstore.Options{Path: "/var/db", Sync: true}},
+		{URL: "leveldb:///var/db?sync=false&cache=64MiB", Want: &leveldbstore.Options{Path: "/var/db", CacheSize: 64 << 20}},
+		{URL: "leveldb:///var/db?gc=1h", Want: nil},
+		{URL: "leveldb:///var/db?cache=1024", Want: &leveldbstore.Options{Path: "/var/db", CacheSize: 1024}},
+		{URL: "leveldb://var/db", Want: nil},
+		{URL: "leveldb://", Want: nil},
+		{URL: "leveldb:relative", Want: nil},
+		{URL: "leveldb:///var/db?sync=maybe", Want: nil},
+		{URL: "leveldb:///var/db?cache=lots", Want: nil},
+		{URL: "leveldb:///var/db?sync=true&sync=false", Want: nil},
+		{URL: "leveldb:///var/db?synk=true", Want: nil},
+	})
+}
+
+func BenchmarkBackend(b *testing.B) {
+	storetest.Bench(b, leveldbstore.Driver(), "leveldb:///unused")
 }

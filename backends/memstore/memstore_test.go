@@ -70,3 +70,7 @@ func TestURLs(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkBackend(b *testing.B) {
+	conformance.RunBenchmarks(b, harness{})
+}

@@ -3,7 +3,6 @@ package pebblestore
 import (
 	"context"
 	"net/url"
-	"path/filepath"
 
 	"github.com/cockroachdb/pebble/v2"
 	ds "github.com/ipfs/go-datastore"
@@ -41,9 +40,6 @@ func Open(ctx context.Context, opts *Options) (core.Backend, error) {
 }
 
 func openEngine(opts *Options) (*pebbleds.Datastore, error) {
-	if opts.Path == "" || !filepath.IsAbs(opts.Path) {
-		return nil, core.InvalidURL(&url.URL{Scheme: Scheme, Path: opts.Path}, "needs an absolute path, as in pebble:///abs/path")
-	}
 	if err := core.PrepareDir(opts.Path, "pebble"); err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -104,4 +105,42 @@ func memoryDir(t *testing.T) string {
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	return dir
+}
+
+// URLCase is one row of a backend's URL table: a URL and the options it
+// parses into, or nil when it must be refused with core.ErrInvalidURL.
+type URLCase[O comparable] struct {
+	URL  string
+	Want *O
+}
+
+// URLs checks a backend's URL parser against a table.
+func URLs[O comparable](t *testing.T, parse func(*url.URL) (*O, error), cases []URLCase[O]) {
+	t.Helper()
+	for _, tc := range cases {
+		u, err := url.Parse(tc.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := parse(u)
+		if tc.Want == nil {
+			if !errors.Is(err, core.ErrInvalidURL) {
+				t.Errorf("parsing %s = %+v, %v; want an error matching ErrInvalidURL", tc.URL, got, err)
+			}
+			continue
+		}
+		if err != nil || *got != *tc.Want {
+			t.Errorf("parsing %s = %+v, %v; want %+v", tc.URL, got, err, *tc.Want)
+		}
+	}
+}
+
+// Bench runs the conformance benchmarks on scratch stores of d made from
+// rawURL's options.
+func Bench(b *testing.B, d core.Driver, rawURL string) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	conformance.RunBenchmarks(b, conformance.URLHarness(d, u, d.About().Info(), b.TempDir()))
 }
