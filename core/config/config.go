@@ -1,0 +1,424 @@
+// Package config is the schema of a netabase node's configuration file: one
+// TOML file, config.toml in the node's data directory, written with defaults
+// by `netabase init` (or by the first `netabase daemon`) and overridable by
+// flags.
+//
+// Every key is optional: a key the file leaves out takes its default. An
+// unknown key is an error, so a typo never silently does nothing, and every
+// error names the key and, for a file, its line.
+//
+// The data directory is where the file is; it is not a key of its own, so
+// the file and the directory can never disagree. It holds the identity key
+// ([IdentityFile]), the admission gate's certificate cache, the daemon's
+// control socket and, by default, the store.
+//
+// # Keys
+//
+//	storage          storage URL; default pebble://<data dir>/store
+//	listen           multiaddrs to listen on (TCP and QUIC, IPv4 and IPv6)
+//	protocol_prefix  DHT protocol prefix: /netabase (default) or /ipfs
+//	mode             DHT mode: auto (default), client or server
+//	bootstrap        multiaddrs, each ending in /p2p/<peer ID>, to join through
+//	mdns             find peers on the local network; default true
+//
+//	[limits]
+//	conn_low_water     connections the connection manager trims down to (default 100)
+//	conn_high_water    connections above which it starts trimming (default 400)
+//	conn_grace_period  how long a new connection is safe from trimming (default "1m")
+//	max_connections    resource manager: open connections; 0 scales with the machine
+//	max_streams        resource manager: open streams; 0 scales with the machine
+//	max_memory_mib     resource manager: memory in MiB; 0 scales with the machine
+//
+//	[records]
+//	max_age             how long a stored record lives unless republished; "0s" keeps it until removed
+//	republish_interval  how often the node republishes its own records and provider records ("12h")
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	"github.com/pelletier/go-toml/v2"
+	"github.com/pelletier/go-toml/v2/unstable"
+)
+
+// File names in a data directory.
+const (
+	// FileName is the configuration file.
+	FileName = "config.toml"
+	// IdentityFile holds the node's private key.
+	IdentityFile = "identity.key"
+	// SocketFile is the daemon's control socket.
+	SocketFile = "netabase.sock"
+)
+
+// Protocol prefixes with a meaning of their own.
+const (
+	// PrefixNetabase is the default: a private netabase network, where the
+	// "netabase" record namespace lives.
+	PrefixNetabase = "/netabase"
+	// PrefixIPFS joins the public Amino DHT (IPFS), whose peers accept only
+	// "pk" and "ipns" records.
+	PrefixIPFS = "/ipfs"
+)
+
+// Modes of the DHT.
+const (
+	// ModeAuto serves DHT requests unless the node finds it is not
+	// reachable from outside.
+	ModeAuto = "auto"
+	// ModeClient only sends requests.
+	ModeClient = "client"
+	// ModeServer sends and serves requests.
+	ModeServer = "server"
+)
+
+// Modes lists the valid modes.
+var Modes = []string{ModeAuto, ModeClient, ModeServer}
+
+// DefaultPort is the TCP and UDP port a node listens on by default.
+const DefaultPort = 4101
+
+// Config is a node's configuration, as the file holds it.
+type Config struct {
+	// Storage is the storage backend's URL.
+	Storage string `toml:"storage" comment:"Storage backend, by URL: pebble:///abs/path (default), leveldb:///abs/path,\nbadger:///abs/path or memory://. See netabase backends."`
+	// Listen holds the multiaddrs to listen on.
+	Listen []string `toml:"listen" comment:"Addresses to listen on, as multiaddrs: TCP and QUIC, IPv4 and IPv6."`
+	// ProtocolPrefix is the DHT protocol prefix.
+	ProtocolPrefix string `toml:"protocol_prefix" comment:"DHT protocol prefix: /netabase for a netabase network (where netabase records\nlive), /ipfs to join the public IPFS DHT (pk and ipns records only)."`
+	// Mode is the DHT mode: auto, client or server.
+	Mode string `toml:"mode" comment:"DHT mode: auto (serve unless found unreachable), client or server."`
+	// Bootstrap holds the multiaddrs of peers to join the network through,
+	// each ending in /p2p/<peer ID>.
+	Bootstrap []string `toml:"bootstrap" comment:"Peers to join the network through, as multiaddrs ending in /p2p/<peer ID>."`
+	// MDNS turns on discovery of peers on the local network.
+	MDNS bool `toml:"mdns" comment:"Find peers on the local network with mDNS."`
+	// Limits bound the node's connections and resources.
+	Limits Limits `toml:"limits" comment:"Connection and resource limits."`
+	// Records govern record lifetimes.
+	Records Records `toml:"records" comment:"Record lifetimes."`
+}
+
+// Limits bound a node's connections and resources.
+type Limits struct {
+	ConnLowWater    int    `toml:"conn_low_water" comment:"The connection manager trims connections down to this many..."`
+	ConnHighWater   int    `toml:"conn_high_water" comment:"...when there are more than this many."`
+	ConnGracePeriod string `toml:"conn_grace_period" comment:"A new connection is safe from trimming for this long."`
+	MaxConnections  int    `toml:"max_connections" comment:"Resource manager limits; 0 scales libp2p's defaults with the machine's memory\nand file descriptors."`
+	MaxStreams      int    `toml:"max_streams"`
+	MaxMemoryMiB    int    `toml:"max_memory_mib"`
+}
+
+// Records govern record lifetimes.
+type Records struct {
+	MaxAge            string `toml:"max_age" comment:"How long a stored record lives unless its owner republishes it; \"0s\" keeps\nrecords until they are removed."`
+	RepublishInterval string `toml:"republish_interval" comment:"How often the node republishes its own records and provider records."`
+}
+
+// Default returns the configuration of a node whose data directory is
+// dataDir.
+func Default(dataDir string) Config {
+	port := fmt.Sprint(DefaultPort)
+	return Config{
+		Storage: "pebble://" + filepath.ToSlash(filepath.Join(dataDir, "store")),
+		Listen: []string{
+			"/ip4/0.0.0.0/tcp/" + port,
+			"/ip4/0.0.0.0/udp/" + port + "/quic-v1",
+			"/ip6/::/tcp/" + port,
+			"/ip6/::/udp/" + port + "/quic-v1",
+		},
+		ProtocolPrefix: PrefixNetabase,
+		Mode:           ModeAuto,
+		Bootstrap:      []string{},
+		MDNS:           true,
+		Limits: Limits{
+			ConnLowWater:    100,
+			ConnHighWater:   400,
+			ConnGracePeriod: "1m",
+		},
+		Records: Records{
+			MaxAge:            "0s",
+			RepublishInterval: "12h",
+		},
+	}
+}
+
+// Error is a configuration error: the key it is about, the line of the key
+// in the file when there is a file, and what is wrong.
+type Error struct {
+	File string // the file, or "" for a configuration built in code or by flags
+	Line int    // 1-based; 0 when unknown
+	Key  string // dotted, such as "limits.conn_low_water"
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	if e.File != "" {
+		b.WriteString(e.File)
+		if e.Line > 0 {
+			fmt.Fprintf(&b, ":%d", e.Line)
+		}
+		b.WriteString(": ")
+	}
+	if e.Key != "" {
+		fmt.Fprintf(&b, "key %s: ", e.Key)
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+func keyErr(key, format string, args ...any) *Error {
+	return &Error{Key: key, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Check validates every key, returning all the errors found (joined), each
+// an *Error naming its key.
+func (c *Config) Check() error {
+	var errs []error
+	add := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if strings.TrimSpace(c.Storage) == "" {
+		add(keyErr("storage", "is empty; give a storage URL such as pebble:///abs/path (see netabase backends)"))
+	}
+	_, err := c.ListenAddrs()
+	add(err)
+	add(c.checkPrefix())
+	if !slices.Contains(Modes, c.Mode) {
+		add(keyErr("mode", "%q is not a mode; use one of %s", c.Mode, strings.Join(Modes, ", ")))
+	}
+	_, err = c.BootstrapPeers()
+	add(err)
+	l := c.Limits
+	for _, f := range []struct {
+		key string
+		v   int
+	}{
+		{"limits.conn_low_water", l.ConnLowWater},
+		{"limits.conn_high_water", l.ConnHighWater},
+		{"limits.max_connections", l.MaxConnections},
+		{"limits.max_streams", l.MaxStreams},
+		{"limits.max_memory_mib", l.MaxMemoryMiB},
+	} {
+		if f.v < 0 {
+			add(keyErr(f.key, "is %d; it may not be negative", f.v))
+		}
+	}
+	if l.ConnHighWater < l.ConnLowWater {
+		add(keyErr("limits.conn_high_water", "is %d, below limits.conn_low_water (%d); it must be at least as large", l.ConnHighWater, l.ConnLowWater))
+	}
+	_, err = c.GracePeriod()
+	add(err)
+	_, err = c.MaxRecordAge()
+	add(err)
+	_, err = c.RepublishInterval()
+	add(err)
+	return errors.Join(errs...)
+}
+
+func (c *Config) checkPrefix() error {
+	p := c.ProtocolPrefix
+	if p == "" || p[0] != '/' || strings.HasSuffix(p, "/") || strings.ContainsAny(p, " \t\n") {
+		return keyErr("protocol_prefix", "%q is not a protocol prefix; use one path segment or more, such as /netabase or /ipfs", p)
+	}
+	return nil
+}
+
+// ListenAddrs parses the listen key.
+func (c *Config) ListenAddrs() ([]ma.Multiaddr, error) {
+	if len(c.Listen) == 0 {
+		return nil, keyErr("listen", "is empty; give at least one multiaddr, such as /ip4/0.0.0.0/tcp/%d", DefaultPort)
+	}
+	out := make([]ma.Multiaddr, 0, len(c.Listen))
+	for _, s := range c.Listen {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return nil, keyErr("listen", "%q is not a multiaddr (%v); write one such as /ip4/0.0.0.0/tcp/%d", s, err, DefaultPort)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// BootstrapPeers parses the bootstrap key, merging addresses of the same peer.
+func (c *Config) BootstrapPeers() ([]peer.AddrInfo, error) {
+	var addrs []ma.Multiaddr
+	for _, s := range c.Bootstrap {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return nil, keyErr("bootstrap", "%q is not a multiaddr (%v)", s, err)
+		}
+		if _, id := peer.SplitAddr(a); id == "" {
+			return nil, keyErr("bootstrap", "%q names no peer; end it with /p2p/<peer ID>, as `netabase id` prints", s)
+		}
+		addrs = append(addrs, a)
+	}
+	infos, err := peer.AddrInfosFromP2pAddrs(addrs...)
+	if err != nil {
+		return nil, keyErr("bootstrap", "%v", err)
+	}
+	return infos, nil
+}
+
+// GracePeriod parses limits.conn_grace_period.
+func (c *Config) GracePeriod() (time.Duration, error) {
+	return parseDuration("limits.conn_grace_period", c.Limits.ConnGracePeriod)
+}
+
+// MaxRecordAge parses records.max_age; 0 means records never age out.
+func (c *Config) MaxRecordAge() (time.Duration, error) {
+	return parseDuration("records.max_age", c.Records.MaxAge)
+}
+
+// RepublishInterval parses records.republish_interval.
+func (c *Config) RepublishInterval() (time.Duration, error) {
+	d, err := parseDuration("records.republish_interval", c.Records.RepublishInterval)
+	if err == nil && d < time.Second {
+		return 0, keyErr("records.republish_interval", "is %s; use at least 1s", d)
+	}
+	return d, err
+}
+
+func parseDuration(key, s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, keyErr(key, "%q is not a duration; write one such as \"90s\", \"15m\" or \"12h\"", s)
+	}
+	if d < 0 {
+		return 0, keyErr(key, "is %s; it may not be negative", d)
+	}
+	return d, nil
+}
+
+// Load reads the configuration file at path. Keys the file leaves out take
+// their defaults for a node whose data directory is the file's directory.
+// Every error names the file, the line and the key.
+func Load(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return Config{}, fmt.Errorf("no configuration file at %s; create one with netabase init: %w", path, err)
+		}
+		return Config{}, fmt.Errorf("cannot read the configuration file: %w", err)
+	}
+	return Parse(path, b, filepath.Dir(path))
+}
+
+// Parse parses the configuration in data, read from the file named name,
+// for a node whose data directory is dataDir.
+func Parse(name string, data []byte, dataDir string) (Config, error) {
+	c := Default(dataDir)
+	dec := toml.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return Config{}, decodeError(name, err)
+	}
+	if err := c.Check(); err != nil {
+		return Config{}, placeErrors(name, data, err)
+	}
+	return c, nil
+}
+
+// decodeError turns go-toml's errors into *Error values with the line.
+func decodeError(name string, err error) error {
+	var strict *toml.StrictMissingError
+	if errors.As(err, &strict) {
+		var errs []error
+		for i := range strict.Errors {
+			de := &strict.Errors[i]
+			line, _ := de.Position()
+			errs = append(errs, &Error{File: name, Line: line, Key: strings.Join(de.Key(), "."),
+				Msg: "is not a configuration key; see netabase init --help for the keys"})
+		}
+		return errors.Join(errs...)
+	}
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		line, _ := de.Position()
+		msg := strings.TrimPrefix(de.Error(), "toml: ")
+		return &Error{File: name, Line: line, Key: strings.Join(de.Key(), "."), Msg: msg}
+	}
+	return &Error{File: name, Msg: err.Error()}
+}
+
+// placeErrors sets the file and line of each *Error in err.
+func placeErrors(name string, data []byte, err error) error {
+	lines := keyLines(data)
+	var errs []error
+	for _, e := range unjoin(err) {
+		var ce *Error
+		if errors.As(e, &ce) {
+			placed := *ce
+			placed.File, placed.Line = name, lines[ce.Key]
+			e = &placed
+		}
+		errs = append(errs, e)
+	}
+	return errors.Join(errs...)
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// keyLines maps each dotted key defined in a well-formed document to the
+// line that defines it. A key left to its default has no line.
+func keyLines(data []byte) map[string]int {
+	out := map[string]int{}
+	p := unstable.Parser{}
+	p.Reset(data)
+	var table []string
+	for p.NextExpression() {
+		e := p.Expression()
+		switch e.Kind {
+		case unstable.Table:
+			table = keyParts(e.Key())
+		case unstable.KeyValue:
+			k := e.Key()
+			line := 0
+			if k.Next() {
+				line = p.Shape(k.Node().Raw).Start.Line
+			}
+			full := append(slices.Clone(table), keyParts(e.Key())...)
+			out[strings.Join(full, ".")] = line
+		}
+	}
+	return out
+}
+
+func keyParts(it unstable.Iterator) []string {
+	var parts []string
+	for it.Next() {
+		parts = append(parts, string(it.Node().Data))
+	}
+	return parts
+}
+
+// Encode returns c as a commented TOML document.
+func (c *Config) Encode() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteString("# netabase node configuration. Every key is optional: a key left out takes\n" +
+		"# its default. Flags given to netabase daemon override these keys.\n\n")
+	enc := toml.NewEncoder(&b)
+	enc.SetIndentTables(false)
+	enc.SetArraysMultiline(true)
+	if err := enc.Encode(c); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}

@@ -1,0 +1,149 @@
+package config_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/netabase/netabase/core/config"
+)
+
+func TestDefaultRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	c := config.Default(dir)
+	if err := c.Check(); err != nil {
+		t.Fatalf("the defaults do not pass Check: %v", err)
+	}
+	b, err := c.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, config.FileName)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, c) {
+		t.Errorf("loaded %+v, wrote %+v", got, c)
+	}
+	if c.Storage != "pebble://"+filepath.Join(dir, "store") {
+		t.Errorf("default storage %q is not pebble under the data dir", c.Storage)
+	}
+	for _, key := range []string{"storage", "listen", "protocol_prefix", "mode", "bootstrap", "mdns", "[limits]", "conn_high_water", "[records]", "republish_interval"} {
+		if !strings.Contains(string(b), key) {
+			t.Errorf("the written config has no %s", key)
+		}
+	}
+}
+
+// TestEmptyFileIsDefaults: every key is optional.
+func TestEmptyFileIsDefaults(t *testing.T) {
+	got, err := config.Parse("c.toml", nil, "/data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, config.Default("/data")) {
+		t.Errorf("an empty file gives %+v", got)
+	}
+}
+
+func TestParse(t *testing.T) {
+	got, err := config.Parse("c.toml", []byte(`
+storage = "memory://"
+listen = ["/ip4/127.0.0.1/tcp/0"]
+mode = "client"
+bootstrap = ["/ip4/127.0.0.1/tcp/4101/p2p/12D3KooWGRUVh7TmVTNNfckbuMsL4tH2Bu1fvWBFBFNsG3gXvs7q"]
+mdns = false
+[limits]
+conn_low_water = 5
+conn_high_water = 10
+[records]
+max_age = "48h"
+`), "/data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Storage != "memory://" || got.Mode != "client" || got.MDNS || got.Limits.ConnHighWater != 10 || got.ProtocolPrefix != "/netabase" {
+		t.Errorf("parsed %+v", got)
+	}
+	peers, err := got.BootstrapPeers()
+	if err != nil || len(peers) != 1 || len(peers[0].Addrs) != 1 {
+		t.Errorf("bootstrap peers %v, %v", peers, err)
+	}
+	if d, err := got.MaxRecordAge(); err != nil || d != 48*time.Hour {
+		t.Errorf("max age %v, %v", d, err)
+	}
+	if d, err := got.RepublishInterval(); err != nil || d != 12*time.Hour {
+		t.Errorf("republish interval %v, %v (the default)", d, err)
+	}
+}
+
+// TestErrors: every error names the key and its line.
+func TestErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, doc string
+		want      []string
+	}{
+		{"unknown key", "mode = \"auto\"\nmoed = \"client\"\n", []string{"c.toml:2:", "key moed", "not a configuration key"}},
+		{"unknown key in table", "[limits]\n\nconn_hi = 3\n", []string{"c.toml:3:", "key limits.conn_hi"}},
+		{"bad mode", "\n\nmode = \"fast\"\n", []string{"c.toml:3:", "key mode", `"fast" is not a mode`, "auto, client, server"}},
+		{"wrong type", "mdns = \"yes\"\n", []string{"c.toml:1:", "key mdns"}},
+		{"syntax", "mode = \n", []string{"c.toml:1:"}},
+		{"bad listen", "listen = [\"/ip4/1.2.3.4/tcp/x\"]\n", []string{"c.toml:1:", "key listen", "not a multiaddr"}},
+		{"empty listen", "listen = []\n", []string{"c.toml:1:", "key listen", "is empty"}},
+		{"bootstrap without peer", "bootstrap = [\"/ip4/1.2.3.4/tcp/1\"]\n", []string{"c.toml:1:", "key bootstrap", "/p2p/<peer ID>"}},
+		{"bad prefix", "protocol_prefix = \"netabase\"\n", []string{"c.toml:1:", "key protocol_prefix"}},
+		{"negative", "[limits]\nmax_streams = -1\n", []string{"c.toml:2:", "key limits.max_streams", "negative"}},
+		{"water", "[limits]\nconn_low_water = 50\nconn_high_water = 10\n", []string{"c.toml:3:", "key limits.conn_high_water"}},
+		{"bad duration", "[records]\nmax_age = \"two days\"\n", []string{"c.toml:2:", "key records.max_age", "not a duration"}},
+		{"short republish", "[records]\nrepublish_interval = \"10ms\"\n", []string{"c.toml:2:", "key records.republish_interval"}},
+		{"empty storage", "storage = \"\"\n", []string{"c.toml:1:", "key storage", "is empty"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.Parse("c.toml", []byte(tc.doc), "/data")
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			var ce *config.Error
+			if !errors.As(err, &ce) {
+				t.Errorf("error %T is not a *config.Error", err)
+			}
+		})
+	}
+}
+
+// TestSeveralErrors: Check reports every bad key, not only the first.
+func TestSeveralErrors(t *testing.T) {
+	_, err := config.Parse("c.toml", []byte("mode = \"x\"\nprotocol_prefix = \"y\"\n"), "/data")
+	if err == nil || !strings.Contains(err.Error(), "c.toml:1: key mode") || !strings.Contains(err.Error(), "c.toml:2: key protocol_prefix") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestLoadMissing(t *testing.T) {
+	_, err := config.Load(filepath.Join(t.TempDir(), config.FileName))
+	if !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "netabase init") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestCheckWithoutFile(t *testing.T) {
+	c := config.Default("/data")
+	c.Mode = "sometimes"
+	err := c.Check()
+	if err == nil || err.Error() != `key mode: "sometimes" is not a mode; use one of auto, client, server` {
+		t.Fatalf("got %v", err)
+	}
+}
