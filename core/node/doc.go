@@ -1,0 +1,55 @@
+// Package node is a netabase node: a libp2p host (TCP and QUIC, Noise and
+// TLS, yamux, Identify, mDNS, the resource and connection managers) running
+// go-libp2p-kad-dht over the storage backend the configuration names.
+//
+// [New] starts a node and [Node.Close] stops it. Between the two, every
+// operation of the node is a method taking a context and returning Go
+// values: records ([Node.Publish], [Node.PutRecord], [Node.GetRecord],
+// [Node.RemoveRecord], [Node.LocalRecords]), providers
+// ([Node.StartProviding], [Node.StopProviding], [Node.FindProviders]), peers
+// ([Node.Bootstrap], [Node.Connect], [Node.AddAddress], [Node.RemoveAddress],
+// [Node.RemovePeer]), the DHT mode ([Node.Mode], [Node.SetMode]) and
+// [Node.Protocols]. [Node.Subscribe] delivers typed events.
+//
+// # Storage
+//
+// The backend passes the admission gate (core.Gate with the conformance
+// suite, certificates cached in the data directory) before anything else
+// starts. The DHT gets the backend, under the [DHTNamespace] prefix, as its
+// ValueDatastore and ProviderDatastore, so its records live in the chosen
+// backend, in the layout core.RecordStore and core.ProviderStore read:
+// [Node.Records] and [Node.Providers] are those views.
+//
+// Between the DHT and the backend sits a guard that keeps every value
+// record monotonic (a write the namespace's selector ranks below the stored
+// record is refused, whoever makes it) and reports writes, which become
+// RecordStored and RecordReceived events.
+//
+// kad-dht buffers provider writes in memory and commits them 256 at a time
+// or when it closes. So that the store, and not that buffer, is the truth:
+// the node writes its own provider records straight to the store and
+// announces them itself (the same GetClosestPeers and ADD_PROVIDER calls
+// kad-dht's Provide makes), it writes each ADD_PROVIDER it accepts from a
+// peer through to the store as the request arrives, and it turns off
+// kad-dht's provider read cache so the DHT sees these writes at once. The
+// buffered copies kad-dht flushes later are the same records.
+//
+// # Records
+//
+// Netabase records live in the "netabase" namespace, under keys
+// /netabase/<owner peer ID>/<name>, as envelopes (core/envelope) signed by
+// the owner and stamped by the node's hybrid logical clock, which observes
+// every envelope the node receives. The DHT validates them with
+// envelope.Validator, so nobody but the owner can replace a record and an
+// old version never replaces a newer one. Applications may register
+// validators for namespaces of their own.
+//
+// With the protocol prefix /ipfs the node is a peer of the public IPFS DHT,
+// whose peers accept only pk and ipns records: providers and peer routing
+// work, and a netabase record is refused with [ErrNetabaseOnIPFS].
+//
+// # Modes
+//
+// kad-dht fixes a DHT's mode when it is created; [Node.SetMode] replaces
+// the DHT with one in the new mode over the same host and store.
+package node

@@ -1,0 +1,132 @@
+package node_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/netabase/netabase/core/config"
+	"github.com/netabase/netabase/core/node"
+)
+
+// certDir is shared by every node of the package's tests, so the admission
+// gate runs the conformance suite once per backend, not once per node.
+var certDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "netabase-node-certs-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	certDir = dir
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// testTimeout bounds one test's network operations.
+const testTimeout = 60 * time.Second
+
+func testContext(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// nodeConfig is a loopback node on an in-memory store, in server mode,
+// without mDNS.
+func nodeConfig(t *testing.T) node.Config {
+	t.Helper()
+	dir := t.TempDir()
+	c := config.Default(dir)
+	c.Storage = "memory://"
+	c.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+	c.Mode = config.ModeServer
+	c.MDNS = false
+	return node.Config{Config: c, DataDir: dir, CertDir: certDir}
+}
+
+func startNode(t *testing.T, cfg node.Config) *node.Node {
+	t.Helper()
+	n, err := node.New(testContext(t), cfg)
+	if err != nil {
+		t.Fatalf("starting a node: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := n.Close(); err != nil {
+			t.Errorf("closing node %s: %v", n.ID(), err)
+		}
+	})
+	return n
+}
+
+// addrInfo is how other nodes reach n.
+func addrInfo(n *node.Node) peer.AddrInfo {
+	return peer.AddrInfo{ID: n.ID(), Addrs: n.Host().Addrs()}
+}
+
+// network starts count nodes, connects each to the first, and bootstraps
+// them all, so that every routing table holds the network.
+func network(t *testing.T, count int, configure func(i int, c *node.Config)) []*node.Node {
+	t.Helper()
+	nodes := make([]*node.Node, count)
+	var wg sync.WaitGroup
+	errs := make([]error, count)
+	for i := range nodes {
+		cfg := nodeConfig(t)
+		if configure != nil {
+			configure(i, &cfg)
+		}
+		wg.Go(func() {
+			n, err := node.New(testContext(t), cfg)
+			nodes[i], errs[i] = n, err
+		})
+	}
+	wg.Wait()
+	for i, n := range nodes {
+		if errs[i] != nil {
+			t.Fatalf("starting node %d: %v", i, errs[i])
+		}
+		t.Cleanup(func() {
+			if err := n.Close(); err != nil {
+				t.Errorf("closing node %d: %v", i, err)
+			}
+		})
+	}
+	ctx := testContext(t)
+	for _, n := range nodes[1:] {
+		if err := n.Connect(ctx, addrInfo(nodes[0])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, n := range nodes {
+		wg.Go(func() { _, errs[i] = n.Bootstrap(ctx) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("bootstrapping node %d: %v", i, err)
+		}
+	}
+	return nodes
+}
+
+// tempDir is a short temporary directory, for paths with length limits
+// such as unix sockets.
+func tempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "nb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return filepath.Clean(dir)
+}

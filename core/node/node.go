@@ -1,0 +1,435 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/namespace"
+	"github.com/libp2p/go-libp2p"
+	dht "github.com/libp2p/go-libp2p-kad-dht"
+	pb "github.com/libp2p/go-libp2p-kad-dht/pb"
+	record "github.com/libp2p/go-libp2p-record"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	tls "github.com/libp2p/go-libp2p/p2p/security/tls"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/netabase/netabase"
+	"github.com/netabase/netabase/backends/all"
+	"github.com/netabase/netabase/conformance"
+	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/core/config"
+	"github.com/netabase/netabase/core/envelope"
+)
+
+// DHTNamespace is the key prefix under which the DHT keeps its value and
+// provider records in the node's backend. Applications may keep their own
+// data in the backend (see [Node.Datastore]) under any other prefix.
+const DHTNamespace = "/dht"
+
+// Config is everything a node needs: the file's settings and what only
+// code can give.
+type Config struct {
+	config.Config
+	// DataDir holds the identity key (created on first start) and the
+	// admission gate's certificate cache. Required.
+	DataDir string
+	// CertDir, when set, holds the certificate cache instead of DataDir;
+	// nodes sharing one skip re-running the suite for the same backend.
+	CertDir string
+	// Registry opens storage URLs; nil means the in-tree backends.
+	Registry *core.Registry
+	// Suite is the admission gate's conformance suite; nil means the
+	// real one, run on scratch stores in the system's temporary directory.
+	Suite core.Suite
+	// Validators validate records of namespaces of the application's own,
+	// besides "netabase". They need a private protocol prefix: the /ipfs
+	// network accepts only pk and ipns records.
+	Validators map[string]record.Validator
+	// Logger receives what the node has to say outside any call, such as a
+	// republish that failed. Nil discards it.
+	Logger *slog.Logger
+}
+
+// Node is a running netabase node. Its methods are safe for concurrent use.
+type Node struct {
+	cfg       Config
+	priv      crypto.PrivKey
+	id        peer.ID
+	prefix    protocol.ID
+	bootstrap []peer.AddrInfo
+	log       *slog.Logger
+
+	backend   core.Backend
+	admission *core.Admission
+	store     *guard // the DHT's namespace of the backend, guarded
+	records   *core.RecordStore
+	providers *core.ProviderStore
+	clock     *envelope.Clock
+
+	host host.Host
+	mdns mdns.Service
+	bus  *bus
+
+	// mu guards the DHT, which SetMode replaces. Operations hold it for
+	// reading while they use the DHT.
+	mu        sync.RWMutex
+	dht       *dht.IpfsDHT
+	messenger *pb.ProtocolMessenger
+	mode      Mode
+
+	modeMu   sync.Mutex
+	lastMode ModeInfo
+
+	ctx    context.Context // ends at Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New starts a node: it loads (or creates) the identity key in the data
+// directory, admits the storage backend through the conformance gate, and
+// starts the libp2p host, the DHT and mDNS. A backend that fails the suite
+// stops start-up with an error carrying the suite's report
+// (*core.AdmissionError). Close the node to stop it.
+func New(ctx context.Context, cfg Config) (*Node, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("netabase: node.Config.DataDir is empty; give the node a data directory")
+	}
+	if err := cfg.Check(); err != nil {
+		return nil, err
+	}
+	prefix := protocol.ID(cfg.ProtocolPrefix)
+	if prefix == dht.DefaultPrefix && len(cfg.Validators) > 0 {
+		return nil, &config.Error{Key: "protocol_prefix", Msg: fmt.Sprintf(
+			"is %s, the public IPFS DHT, whose peers accept only pk and ipns records; validators for namespaces %v need a private prefix such as %s",
+			prefix, slices.Sorted(maps.Keys(cfg.Validators)), config.PrefixNetabase)}
+	}
+	for ns := range cfg.Validators {
+		if ns == envelope.Namespace || ns == "pk" || ns == "ipns" || ns == "providers" {
+			return nil, fmt.Errorf("netabase: a validator for the %q namespace cannot be replaced", ns)
+		}
+	}
+	n := &Node{
+		cfg:    cfg,
+		prefix: prefix,
+		mode:   Mode(cfg.Mode),
+		clock:  envelope.NewClock(),
+		bus:    newBus(),
+		log:    cfg.Logger,
+	}
+	if n.log == nil {
+		n.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	n.bootstrap, _ = cfg.BootstrapPeers() // checked above
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("cannot create the data directory: %w", err)
+	}
+	priv, _, err := LoadIdentity(cfg.DataDir, true)
+	if err != nil {
+		return nil, err
+	}
+	n.priv = priv
+	if n.id, err = peer.IDFromPrivateKey(priv); err != nil {
+		return nil, err
+	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	if err := n.start(ctx); err != nil {
+		return nil, errors.Join(err, n.Close())
+	}
+	return n, nil
+}
+
+// start brings the node up; on error, Close undoes what it did.
+func (n *Node) start(ctx context.Context) error {
+	cfg := n.cfg
+	registry := cfg.Registry
+	if registry == nil {
+		registry = all.Registry()
+	}
+	suite := cfg.Suite
+	if suite == nil {
+		suite = conformance.Suite("")
+	}
+	certDir := cfg.CertDir
+	if certDir == "" {
+		certDir = cfg.DataDir
+	}
+	gate := &core.Gate{Registry: registry, Suite: suite, CertDir: certDir}
+	b, adm, err := gate.Admit(ctx, cfg.Storage)
+	n.admission = adm
+	if err != nil {
+		return err
+	}
+	n.backend = b
+	n.store = newGuard(namespace.Wrap(b, ds.NewKey(DHTNamespace)), n.valueStored)
+	n.records = core.NewRecordStore(n.store)
+	n.providers = core.NewProviderStore(n.store, core.DefaultProvideValidity)
+
+	if n.host, err = n.newHost(); err != nil {
+		return err
+	}
+	if err := n.watchNetwork(); err != nil {
+		return err
+	}
+	d, err := n.newDHT(n.mode)
+	if err != nil {
+		return err
+	}
+	n.setDHT(d)
+	n.checkMode()
+	if cfg.MDNS {
+		n.mdns = mdns.NewMdnsService(n.host, n.mdnsService(), mdnsNotifee{n})
+		if err := n.mdns.Start(); err != nil {
+			return fmt.Errorf("cannot start mDNS (turn it off with mdns = false or --no-mdns): %w", err)
+		}
+	}
+	n.publish(BackendState{At: now(), Backend: b.Info().Name, State: BackendUp})
+	if len(n.bootstrap) > 0 {
+		n.wg.Go(func() {
+			if _, err := n.Bootstrap(n.ctx); err != nil && n.ctx.Err() == nil {
+				n.log.Warn("bootstrap at start failed", "error", err)
+			}
+		})
+	}
+	interval, _ := cfg.RepublishInterval() // checked by New
+	n.wg.Go(func() { n.republishLoop(interval) })
+	return nil
+}
+
+func (n *Node) newHost() (host.Host, error) {
+	cfg := n.cfg
+	listen, _ := cfg.ListenAddrs() // checked by New
+	grace, _ := cfg.GracePeriod()
+	cm, err := connmgr.NewConnManager(cfg.Limits.ConnLowWater, cfg.Limits.ConnHighWater, connmgr.WithGracePeriod(grace))
+	if err != nil {
+		return nil, &config.Error{Key: "limits", Msg: err.Error()}
+	}
+	limits := rcmgr.DefaultLimits
+	libp2p.SetDefaultServiceLimits(&limits)
+	sys := rcmgr.ResourceLimits{}
+	if v := cfg.Limits.MaxConnections; v > 0 {
+		sys.Conns = rcmgr.LimitVal(v)
+	}
+	if v := cfg.Limits.MaxStreams; v > 0 {
+		sys.Streams = rcmgr.LimitVal(v)
+	}
+	if v := cfg.Limits.MaxMemoryMiB; v > 0 {
+		sys.Memory = rcmgr.LimitVal64(int64(v) << 20)
+	}
+	concrete := rcmgr.PartialLimitConfig{System: sys}.Build(limits.AutoScale())
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(concrete), rcmgr.WithMetricsDisabled())
+	if err != nil {
+		_ = cm.Close()
+		return nil, fmt.Errorf("cannot start the resource manager: %w", err)
+	}
+	h, err := libp2p.New(
+		libp2p.Identity(n.priv),
+		libp2p.ListenAddrs(listen...),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(quic.NewTransport),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.Security(tls.ID, tls.New),
+		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		libp2p.UserAgent(Agent),
+		libp2p.ResourceManager(rm),
+		libp2p.ConnectionManager(cm),
+		libp2p.DisableMetrics(),
+	)
+	if err != nil {
+		_ = rm.Close()
+		_ = cm.Close()
+		return nil, fmt.Errorf("cannot start the libp2p host on %v (check the listen key or --listen; is another node using the port?): %w", cfg.Listen, err)
+	}
+	return h, nil
+}
+
+// Agent is the node's libp2p agent string, which Identify tells peers.
+const Agent = "netabase/" + netabase.Version
+
+// mdnsService is the mDNS service name: netabase networks find only each
+// other; an /ipfs node finds any libp2p peer, as IPFS nodes do.
+func (n *Node) mdnsService() string {
+	if n.prefix == dht.DefaultPrefix {
+		return mdns.ServiceName
+	}
+	return "_netabase._udp"
+}
+
+// watchNetwork turns the host's connection and protocol events into the
+// node's events.
+func (n *Node) watchNetwork() error {
+	sub, err := n.host.EventBus().Subscribe([]any{
+		new(event.EvtPeerConnectednessChanged),
+		new(event.EvtLocalProtocolsUpdated),
+	})
+	if err != nil {
+		return err
+	}
+	n.wg.Go(func() {
+		defer sub.Close()
+		for {
+			select {
+			case <-n.ctx.Done():
+				return
+			case e, ok := <-sub.Out():
+				if !ok {
+					return
+				}
+				switch e := e.(type) {
+				case event.EvtPeerConnectednessChanged:
+					n.connectedness(e)
+				case event.EvtLocalProtocolsUpdated:
+					n.checkMode()
+				}
+			}
+		}
+	})
+	return nil
+}
+
+func (n *Node) connectedness(e event.EvtPeerConnectednessChanged) {
+	switch e.Connectedness {
+	case network.Connected:
+		ev := PeerConnected{At: now(), Peer: e.Peer}
+		if conns := n.host.Network().ConnsToPeer(e.Peer); len(conns) > 0 {
+			ev.Addr = conns[0].RemoteMultiaddr()
+			ev.Inbound = conns[0].Stat().Direction == network.DirInbound
+		}
+		n.publish(ev)
+	case network.NotConnected:
+		n.publish(PeerDisconnected{At: now(), Peer: e.Peer})
+	}
+}
+
+type mdnsNotifee struct{ n *Node }
+
+// HandlePeerFound connects to a peer mDNS found.
+func (m mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
+	n := m.n
+	if ai.ID == n.id || n.ctx.Err() != nil {
+		return
+	}
+	n.publish(PeerDiscovered{At: now(), Peer: ai.ID, Addrs: ai.Addrs, Source: "mdns"})
+	n.wg.Go(func() {
+		ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)
+		defer cancel()
+		if err := n.host.Connect(ctx, ai); err != nil {
+			n.log.Debug("cannot connect to a peer mDNS found", "peer", ai.ID, "error", err)
+		}
+	})
+}
+
+func (n *Node) publish(ev Event) { n.bus.publish(ev) }
+
+// Subscribe returns a subscription to the node's events from now on,
+// holding up to buffer events for a slow subscriber (0 means
+// DefaultSubscriptionBuffer). Close it when done.
+func (n *Node) Subscribe(buffer int) *Subscription { return n.bus.subscribe(buffer, nil) }
+
+// ID is the node's peer ID.
+func (n *Node) ID() peer.ID { return n.id }
+
+// Host is the node's libp2p host, for protocols of the application's own.
+func (n *Node) Host() host.Host { return n.host }
+
+// Datastore returns the admitted backend, for applications that keep their
+// own data next to the DHT's (the DHT's data lives under DHTNamespace in
+// it). The node closes it at Close.
+func (n *Node) Datastore() core.Backend { return n.backend }
+
+// Records is the node's local view of the DHT's value records.
+func (n *Node) Records() *core.RecordStore { return n.records }
+
+// Providers is the node's local view of the DHT's provider records.
+func (n *Node) Providers() *core.ProviderStore { return n.providers }
+
+// Info describes a running node.
+type Info struct {
+	ID        peer.ID
+	Agent     string
+	Addrs     []ma.Multiaddr // listen addresses, each ending in /p2p/<ID>
+	Prefix    protocol.ID
+	Mode      ModeInfo
+	Backend   core.Info
+	Storage   string // the storage URL, redacted
+	Admission *core.Admission
+}
+
+// Info describes the node.
+func (n *Node) Info() Info {
+	return Info{
+		ID:        n.id,
+		Agent:     Agent,
+		Addrs:     n.Addrs(),
+		Prefix:    n.prefix,
+		Mode:      n.Mode(),
+		Backend:   n.backend.Info(),
+		Storage:   redact(n.cfg.Storage),
+		Admission: n.admission,
+	}
+}
+
+// Addrs returns the node's listen addresses, each ending in /p2p/<ID>, so
+// another node can dial or bootstrap from any of them.
+func (n *Node) Addrs() []ma.Multiaddr {
+	self, _ := ma.NewComponent("p2p", n.id.String())
+	var out []ma.Multiaddr
+	for _, a := range n.host.Addrs() {
+		out = append(out, a.Encapsulate(self.Multiaddr()))
+	}
+	return out
+}
+
+// Close stops the node: mDNS, the DHT (which flushes its buffered provider
+// records to the backend), the host, and then the backend. It is safe to
+// call more than once.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		var errs []error
+		if n.cancel != nil {
+			n.cancel()
+		}
+		if n.mdns != nil {
+			errs = append(errs, n.mdns.Close())
+		}
+		n.mu.Lock()
+		if n.dht != nil {
+			errs = append(errs, n.dht.Close())
+		}
+		n.mu.Unlock()
+		if n.host != nil {
+			errs = append(errs, n.host.Close())
+		}
+		n.wg.Wait()
+		if n.backend != nil {
+			n.publish(BackendState{At: now(), Backend: n.backend.Info().Name, State: BackendDown, Detail: "the node closed"})
+			errs = append(errs, n.backend.Close())
+		}
+		n.bus.close()
+		n.closeErr = errors.Join(errs...)
+	})
+	return n.closeErr
+}
