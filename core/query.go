@@ -2,7 +2,9 @@ package core
 
 import (
 	"context"
+	"fmt"
 	"iter"
+	"strings"
 	"sync"
 
 	ds "github.com/ipfs/go-datastore"
@@ -25,7 +27,10 @@ func (s *store) query(ctx context.Context, r ds.Read, q dsq.Query) (dsq.Results,
 	defer s.mu.RUnlock()
 
 	engineQuery := q
-	res := &results{s: s, q: q, ctx: ctx}
+	res := &results{s: s, q: q, ctx: ctx, under: ds.NewKey(q.Prefix).String()}
+	if res.under != "/" {
+		res.under += "/"
+	}
 	if len(q.Filters) > 0 {
 		engineQuery.Offset, engineQuery.Limit = 0, 0
 		res.offset, res.limit = q.Offset, q.Limit
@@ -49,6 +54,7 @@ type results struct {
 	s      *store
 	q      dsq.Query
 	ctx    context.Context
+	under  string // every key must start with it: the prefix, with a slash
 	cancel context.CancelFunc
 	inner  dsq.Results
 
@@ -80,6 +86,9 @@ func (r *results) next() (dsq.Result, bool) {
 			r.finish()
 			return dsq.Result{}, false
 		}
+		if res.Error == nil {
+			res.Error = r.checkEntry(res.Entry)
+		}
 		if res.Error != nil {
 			r.finish()
 			return dsq.Result{Error: r.wrap(res.Error)}, true
@@ -100,6 +109,19 @@ func (r *results) next() (dsq.Result, bool) {
 		}
 		return res, true
 	}
+}
+
+// checkEntry refuses an entry no correct engine returns, so that a faulty
+// engine or plugin cannot hand callers a key that makes go-datastore panic
+// (ds.RawKey does, on a key with a trailing slash) or one outside the query.
+func (r *results) checkEntry(e dsq.Entry) error {
+	if err := checkKeyString(e.Key); err != nil {
+		return fmt.Errorf("%w: the backend returned an invalid key: %v", ErrRejected, err)
+	}
+	if !strings.HasPrefix(e.Key, r.under) {
+		return fmt.Errorf("%w: the backend returned %q for a query of prefix %q", ErrRejected, e.Key, r.q.Prefix)
+	}
+	return nil
 }
 
 // finish releases the engine's query. The caller holds r.mu.

@@ -127,7 +127,10 @@ func (s *store) wrap(op string, key ds.Key, err error) error {
 // clean (no empty, "." or ".." segment, no trailing slash), not the root
 // itself, and at most MaxKeySize bytes.
 func CheckKey(k ds.Key) error {
-	s := k.String()
+	return checkKeyString(k.String())
+}
+
+func checkKeyString(s string) error {
 	switch {
 	case len(s) < 2 || s[0] != '/':
 		return fmt.Errorf("%w %q: a key is a rooted path such as /a/b", ErrInvalidKey, s)

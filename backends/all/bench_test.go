@@ -81,11 +81,26 @@ type side struct {
 // measureFor is how long each side of a comparison runs per round.
 var measureFor = flag.Duration("compare.time", time.Second, "how long each side of a RecordStore comparison runs per round")
 
-// measure opens s's store, fills it, then runs s's operation for
+// measure opens s's store, fills it, reopens it, then runs s's operation for
 // measureFor and returns the mean time per operation and the peak heap in
 // use meanwhile, in MiB. (testing.Benchmark cannot run inside a benchmark,
 // so the two sides are timed here, the same way for both.)
 func measure(ctx context.Context, dir string, s side, fill func(context.Context, ds.Batching) error) (nsPerOp, peakMiB float64, err error) {
+	if fill != nil {
+		// Fill, then close and reopen, so that every store is read in the
+		// same settled state rather than mid-compaction.
+		d, err := s.open(ctx, dir)
+		if err != nil {
+			return 0, 0, err
+		}
+		err = fill(ctx, d)
+		if cerr := d.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return 0, 0, err
+		}
+	}
 	d, err := s.open(ctx, dir)
 	if err != nil {
 		return 0, 0, err
@@ -95,11 +110,6 @@ func measure(ctx context.Context, dir string, s side, fill func(context.Context,
 			err = cerr
 		}
 	}()
-	if fill != nil {
-		if err := fill(ctx, d); err != nil {
-			return 0, 0, err
-		}
-	}
 	runtime.GC()
 	stop := samplePeakHeap()
 	n := 0
