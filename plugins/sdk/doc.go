@@ -1,0 +1,53 @@
+// Package sdk is all a netabase storage plugin imports. A plugin is a
+// program that serves one key-value store — any go-datastore Batching — to
+// a netabase node over gRPC. Its main is one call:
+//
+//	func main() {
+//		sdk.Serve(sdk.Config{
+//			Name:         "bbolt",
+//			Version:      "v1.0.0 (bbolt v1.5.0)",
+//			Capabilities: sdk.Capabilities{Persistent: true, Durable: true},
+//			Options: []sdk.Option{
+//				{Name: "path", Kind: sdk.Path, Required: true, Doc: "the database file"},
+//			},
+//			Open: open,
+//		})
+//	}
+//
+//	func open(ctx context.Context, opts *sdk.Options) (datastore.Batching, error) {
+//		return openStore(opts.Path("path"))
+//	}
+//
+// The user names the plugin by a storage URL that pins the binary's
+// checksum and carries the options:
+//
+//	plugin:///opt/bin/netabase-bbolt?sha256=<hex>&path=/var/lib/netabase/bolt.db
+//
+// `netabase plugin pin /opt/bin/netabase-bbolt path=...` prints that URL.
+//
+// # What the SDK does for the author
+//
+// The handshake, protocol version, mutual TLS, error codes, key checks,
+// batching and query streaming are the SDK's; the author writes a store.
+// Options are declared with a kind and parsed before Open sees them:
+// unknown, repeated, missing or malformed options are refused with a message
+// naming each. Options of kind [Path] name where the store keeps its data:
+// the node runs the conformance suite on scratch stores by rewriting every
+// path option to a fresh directory, so a plugin must keep all its files
+// under its path options.
+//
+// Errors the store returns travel to the node as stable codes: return (or
+// wrap) go-datastore's ErrNotFound for a missing key, and core's sentinels
+// (core.ErrClosed, core.ErrInvalidKey, ...) where they fit; the node's
+// errors.Is checks see them.
+//
+// A plugin started by hand, not by a netabase host, prints what it is and
+// how to use it, and exits with status 1.
+//
+// When the host goes away without stopping the plugin (it crashed or was
+// killed), the plugin closes its store and exits, so the store's lock is
+// free for the host's next start.
+//
+// Test a plugin with sdktest.Run, which runs the conformance suite through a
+// real netabase host, exactly as a node admits the plugin.
+package sdk

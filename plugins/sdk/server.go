@@ -1,0 +1,447 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	ds "github.com/ipfs/go-datastore"
+	dsq "github.com/ipfs/go-datastore/query"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/stats"
+
+	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/plugins/internal/wire"
+	pb "github.com/netabase/netabase/plugins/proto/storagev1"
+)
+
+// queryBatch is the most entries the plugin packs into one Query message.
+const queryBatch = 512
+
+// server serves one store over the protocol.
+type server struct {
+	pb.UnimplementedStorageServer
+	cfg    Config
+	specs  []*pb.OptionSpec
+	log    *slog.Logger
+	stderr io.Writer
+
+	// mu is held for reading by every operation on the store and for
+	// writing by Open and Close.
+	mu     sync.RWMutex
+	store  ds.Batching
+	closed bool
+}
+
+func newServer(cfg Config, specs []*pb.OptionSpec, stderr io.Writer) *server {
+	return &server{cfg: cfg, specs: specs, stderr: stderr, log: slog.New(newLogHandler(stderr)).With("plugin", cfg.Name)}
+}
+
+// run serves until the host stops the plugin or goes away, then closes the
+// store.
+func (s *server) run() {
+	conns := &connWatch{gone: func() {
+		// The host went away without stopping the plugin (it crashed or
+		// was killed): close the store so that its lock is free, and go.
+		if err := s.closeStore(); err != nil {
+			s.log.Error("closing the store after the host went away", "error", err)
+		}
+		os.Exit(0)
+	}}
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig:  wire.Handshake,
+		VersionedPlugins: map[int]plugin.PluginSet{wire.ProtocolVersion: {wire.PluginName: &grpcPlugin{srv: s}}},
+		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
+			return grpc.NewServer(append(opts,
+				grpc.MaxRecvMsgSize(wire.MaxMessageSize),
+				grpc.MaxSendMsgSize(wire.MaxMessageSize),
+				grpc.StatsHandler(conns),
+				grpc.ChainUnaryInterceptor(s.recoverUnary),
+				grpc.ChainStreamInterceptor(s.recoverStream),
+			)...)
+		},
+		Logger: hclog.New(&hclog.LoggerOptions{Output: s.stderr, JSONFormat: true, Level: hclog.Warn}),
+	})
+	if err := s.closeStore(); err != nil {
+		s.log.Error("closing the store", "error", err)
+	}
+}
+
+// grpcPlugin registers the server with go-plugin.
+type grpcPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	srv *server
+}
+
+func (p *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, g *grpc.Server) error {
+	pb.RegisterStorageServer(g, p.srv)
+	return nil
+}
+
+func (p *grpcPlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (any, error) {
+	return nil, errors.New("the sdk serves plugins; netabase's plugins/host is their client")
+}
+
+// connWatch calls gone when the last connection from the host ends.
+type connWatch struct {
+	mu    sync.Mutex
+	n     int
+	gone  func()
+	fired bool
+}
+
+func (w *connWatch) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+func (w *connWatch) HandleRPC(context.Context, stats.RPCStats)                       {}
+func (w *connWatch) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context {
+	return ctx
+}
+
+func (w *connWatch) HandleConn(_ context.Context, st stats.ConnStats) {
+	w.mu.Lock()
+	switch st.(type) {
+	case *stats.ConnBegin:
+		w.n++
+	case *stats.ConnEnd:
+		w.n--
+	}
+	fire := w.n == 0 && !w.fired
+	if fire {
+		w.fired = true
+	}
+	w.mu.Unlock()
+	if fire {
+		go w.gone()
+	}
+}
+
+// recoverUnary turns a panic of the store into an internal error, so that
+// one bad call does not take the process down.
+func (s *server) recoverUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("the store panicked", "method", info.FullMethod, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			resp, err = nil, fmt.Errorf("the plugin's store panicked in %s: %v", info.FullMethod, p)
+		}
+	}()
+	return h(ctx, req)
+}
+
+func (s *server) recoverStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("the store panicked", "method", info.FullMethod, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = fmt.Errorf("the plugin's store panicked in %s: %v", info.FullMethod, p)
+		}
+	}()
+	return h(srv, ss)
+}
+
+// use returns the open store with s.mu held for reading; the caller
+// releases it when err is nil.
+func (s *server) use() (ds.Batching, error) {
+	s.mu.RLock()
+	switch {
+	case s.closed:
+		s.mu.RUnlock()
+		return nil, core.ErrClosed
+	case s.store == nil:
+		s.mu.RUnlock()
+		return nil, fmt.Errorf("%w: the host must call Open first", wire.ErrNotOpen)
+	}
+	return s.store, nil
+}
+
+func (s *server) closeStore() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.store == nil {
+		s.closed = true
+		return nil
+	}
+	s.closed = true
+	return s.store.Close()
+}
+
+func sdkVersion() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	if bi.Main.Path == "github.com/netabase/netabase" {
+		return bi.Main.Version
+	}
+	for _, d := range bi.Deps {
+		if d.Path == "github.com/netabase/netabase" {
+			return d.Version
+		}
+	}
+	return "unknown"
+}
+
+func (s *server) Describe(_ context.Context, req *pb.DescribeRequest) (*pb.DescribeResponse, error) {
+	resp := &pb.DescribeResponse{
+		Name:    s.cfg.Name,
+		Version: s.cfg.Version,
+		Capabilities: &pb.Capabilities{
+			Persistent: s.cfg.Capabilities.Persistent,
+			Durable:    s.cfg.Capabilities.Durable,
+		},
+		Options:    s.specs,
+		SdkVersion: sdkVersion(),
+	}
+	if req.GetValidate() {
+		_, err := wire.ParseOptions(s.specs, req.GetOptions())
+		resp.Error = wire.Code(err)
+	}
+	return resp, nil
+}
+
+func (s *server) Open(ctx context.Context, req *pb.OpenRequest) (*pb.OpenResponse, error) {
+	vals, err := wire.ParseOptions(s.specs, req.GetOptions())
+	if err != nil {
+		return &pb.OpenResponse{Error: wire.Code(err)}, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.store != nil {
+		return &pb.OpenResponse{Error: wire.Code(fmt.Errorf("%w: the store is already open; a plugin process serves one store", core.ErrRejected))}, nil
+	}
+	opts := s.cfg.options(vals, s.log)
+	st, err := s.cfg.Open(ctx, opts)
+	if err != nil {
+		return &pb.OpenResponse{Error: wire.Code(err)}, nil
+	}
+	if st == nil {
+		return &pb.OpenResponse{Error: wire.Code(errors.New("the plugin's Open returned no store and no error"))}, nil
+	}
+	if len(opts.misuse) > 0 {
+		_ = st.Close()
+		return &pb.OpenResponse{Error: wire.Code(fmt.Errorf("a bug in the plugin: %s", opts.misuse[0]))}, nil
+	}
+	s.store = st
+	return &pb.OpenResponse{}, nil
+}
+
+func (s *server) Get(ctx context.Context, req *pb.GetRequest) (*pb.GetResponse, error) {
+	k, err := wire.Key(req.GetKey())
+	if err != nil {
+		return &pb.GetResponse{Error: wire.Code(err)}, nil
+	}
+	st, err := s.use()
+	if err != nil {
+		return &pb.GetResponse{Error: wire.Code(err)}, nil
+	}
+	defer s.mu.RUnlock()
+	v, err := st.Get(ctx, k)
+	if err != nil {
+		return &pb.GetResponse{Error: wire.Code(err)}, nil
+	}
+	return &pb.GetResponse{Value: v}, nil
+}
+
+func (s *server) Has(ctx context.Context, req *pb.HasRequest) (*pb.HasResponse, error) {
+	k, err := wire.Key(req.GetKey())
+	if err != nil {
+		return &pb.HasResponse{Error: wire.Code(err)}, nil
+	}
+	st, err := s.use()
+	if err != nil {
+		return &pb.HasResponse{Error: wire.Code(err)}, nil
+	}
+	defer s.mu.RUnlock()
+	ok, err := st.Has(ctx, k)
+	return &pb.HasResponse{Exists: ok, Error: wire.Code(err)}, nil
+}
+
+func (s *server) GetSize(ctx context.Context, req *pb.GetSizeRequest) (*pb.GetSizeResponse, error) {
+	k, err := wire.Key(req.GetKey())
+	if err != nil {
+		return &pb.GetSizeResponse{Error: wire.Code(err)}, nil
+	}
+	st, err := s.use()
+	if err != nil {
+		return &pb.GetSizeResponse{Error: wire.Code(err)}, nil
+	}
+	defer s.mu.RUnlock()
+	n, err := st.GetSize(ctx, k)
+	if err != nil {
+		return &pb.GetSizeResponse{Error: wire.Code(err)}, nil
+	}
+	return &pb.GetSizeResponse{Size: int64(n)}, nil
+}
+
+func checkValue(v []byte) error {
+	if len(v) > core.MaxValueSize {
+		return fmt.Errorf("%w: %d bytes is more than the %d-byte limit", core.ErrTooLarge, len(v), core.MaxValueSize)
+	}
+	return nil
+}
+
+func (s *server) Put(ctx context.Context, req *pb.PutRequest) (*pb.PutResponse, error) {
+	k, err := wire.Key(req.GetKey())
+	if err == nil {
+		err = checkValue(req.GetValue())
+	}
+	if err != nil {
+		return &pb.PutResponse{Error: wire.Code(err)}, nil
+	}
+	st, err := s.use()
+	if err != nil {
+		return &pb.PutResponse{Error: wire.Code(err)}, nil
+	}
+	defer s.mu.RUnlock()
+	return &pb.PutResponse{Error: wire.Code(st.Put(ctx, k, nonNil(req.GetValue())))}, nil
+}
+
+// nonNil returns v, or an empty slice for nil: an empty value is stored,
+// never mistaken for a missing one.
+func nonNil(v []byte) []byte {
+	if v == nil {
+		return []byte{}
+	}
+	return v
+}
+
+func (s *server) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.DeleteResponse, error) {
+	k, err := wire.Key(req.GetKey())
+	if err != nil {
+		return &pb.DeleteResponse{Error: wire.Code(err)}, nil
+	}
+	st, err := s.use()
+	if err != nil {
+		return &pb.DeleteResponse{Error: wire.Code(err)}, nil
+	}
+	defer s.mu.RUnlock()
+	return &pb.DeleteResponse{Error: wire.Code(st.Delete(ctx, k))}, nil
+}
+
+func (s *server) Sync(ctx context.Context, req *pb.SyncRequest) (*pb.SyncResponse, error) {
+	k, err := wire.Prefix(req.GetPrefix())
+	if err != nil {
+		return &pb.SyncResponse{Error: wire.Code(err)}, nil
+	}
+	st, err := s.use()
+	if err != nil {
+		return &pb.SyncResponse{Error: wire.Code(err)}, nil
+	}
+	defer s.mu.RUnlock()
+	return &pb.SyncResponse{Error: wire.Code(st.Sync(ctx, k))}, nil
+}
+
+func (s *server) Close(context.Context, *pb.CloseRequest) (*pb.CloseResponse, error) {
+	return &pb.CloseResponse{Error: wire.Code(s.closeStore())}, nil
+}
+
+func (s *server) Commit(stream pb.Storage_CommitServer) error {
+	ctx := stream.Context()
+	var muts []*pb.Mutation
+	for {
+		req, err := stream.Recv()
+		if err != nil {
+			// The host gave up on the batch: apply nothing.
+			return err
+		}
+		muts = append(muts, req.GetMutations()...)
+		if req.GetCommit() {
+			break
+		}
+	}
+	return stream.SendAndClose(&pb.CommitResponse{Error: wire.Code(s.commit(ctx, muts))})
+}
+
+func (s *server) commit(ctx context.Context, muts []*pb.Mutation) error {
+	keys := make([]ds.Key, len(muts))
+	for i, m := range muts {
+		k, err := wire.Key(m.GetKey())
+		if err == nil && !m.GetDelete() {
+			err = checkValue(m.GetValue())
+		}
+		if err != nil {
+			return err
+		}
+		keys[i] = k
+	}
+	st, err := s.use()
+	if err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+	b, err := st.Batch(ctx)
+	if err != nil {
+		return err
+	}
+	for i, m := range muts {
+		if m.GetDelete() {
+			err = b.Delete(ctx, keys[i])
+		} else {
+			err = b.Put(ctx, keys[i], nonNil(m.GetValue()))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return b.Commit(ctx)
+}
+
+func (s *server) Query(req *pb.QueryRequest, stream pb.Storage_QueryServer) error {
+	ctx := stream.Context()
+	q, err := wire.DecodeQuery(req)
+	if err != nil {
+		return stream.Send(&pb.QueryResponse{Error: wire.Code(fmt.Errorf("%w: %v", core.ErrRejected, err))})
+	}
+	st, err := s.use()
+	if err != nil {
+		return stream.Send(&pb.QueryResponse{Error: wire.Code(err)})
+	}
+	defer s.mu.RUnlock()
+	res, err := st.Query(ctx, q)
+	if err != nil {
+		return stream.Send(&pb.QueryResponse{Error: wire.Code(err)})
+	}
+	defer res.Close()
+	return sendResults(ctx, q, res, stream)
+}
+
+// sendResults streams res in batches of at most queryBatch entries and
+// about wire.MaxChunkSize bytes.
+func sendResults(ctx context.Context, q dsq.Query, res dsq.Results, stream pb.Storage_QueryServer) error {
+	batch := &pb.QueryResponse{}
+	size := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		r, ok := res.NextSync()
+		if !ok {
+			break
+		}
+		if r.Error != nil {
+			batch.Error = wire.Code(r.Error)
+			return stream.Send(batch)
+		}
+		e := &pb.Entry{Key: []byte(r.Key), Size: int64(r.Size)}
+		if !q.KeysOnly {
+			e.Value = nonNil(r.Value)
+			e.Size = int64(len(r.Value))
+		}
+		batch.Entries = append(batch.Entries, e)
+		size += len(e.Key) + len(e.Value)
+		if len(batch.Entries) >= queryBatch || size >= wire.MaxChunkSize {
+			if err := stream.Send(batch); err != nil {
+				return err
+			}
+			batch, size = &pb.QueryResponse{}, 0
+		}
+	}
+	if len(batch.Entries) == 0 {
+		return nil
+	}
+	return stream.Send(batch)
+}
