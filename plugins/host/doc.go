@@ -1,0 +1,79 @@
+// Package host runs netabase storage plugins: separate programs, built with
+// plugins/sdk (or speaking its gRPC protocol, netabase.storage.v1), that
+// serve a key-value store. It launches and verifies them with
+// hashicorp/go-plugin, supervises them, and presents each open store as a
+// go-datastore Batching, so that core applies the same rules to a plugin as
+// to an in-tree backend.
+//
+// # URLs
+//
+//	plugin:///abs/path/to/binary?sha256=<hex>[&option=value...]
+//
+// The path names the plugin binary. sha256 is required: the binary's SHA-256
+// checksum, checked before every start (go-plugin's SecureConfig), so a
+// replaced binary is refused with an error naming the expected and actual
+// checksums. Every other parameter is one of the plugin's own options, which
+// the plugin declares with a kind (string, path, bool, int, duration, size)
+// and checks; an unknown one is an error wrapping core.ErrInvalidURL.
+// `netabase plugin pin <binary> [option=value...]` prints the URL with the
+// checksum filled in.
+//
+// # Verification
+//
+// A plugin is started with go-plugin's handshake for protocol version 1 of
+// the "storage" plugin (VersionedPlugins), over gRPC only, with AutoMTLS: the
+// connection is mutually authenticated with one-time certificates. A binary
+// that is not a plugin, that exits before the handshake, or that speaks
+// another protocol version is refused with an error that says which, with
+// the last lines the process wrote. The plugin's log lines (JSON in
+// hclog's shape, as plugins/sdk writes them, or plain text) go to
+// Config.Logger with the attribute plugin=<binary name>.
+//
+// # Info and admission
+//
+// Describe starts the plugin once per binary and checksum and asks what it
+// is; the answer is cached. Info.Name and Info.Version are the plugin's own,
+// and Info.Build is "sha256:<hex>", so the admission gate's certificate
+// (core.Gate) holds for exactly this binary.
+//
+// # Scratch stores
+//
+// A plugin declares which of its options name where its data lives (kind
+// path). Scratch keeps the URL's binary, checksum and options, and rewrites
+// every path option, given or not, to <dir>/<option name>: a scratch store
+// never touches the URL's own data.
+//
+// # Capabilities
+//
+// A plugin declares persistent and durable; the store presented here is a
+// plain go-datastore Batching, so core exposes exactly those. Protocol
+// version 1 carries no TTL or transactions (the capability message keeps
+// their field numbers free for a later version).
+//
+// # Supervision and the backend-state hook
+//
+// Each opened store has its own process. Every call carries the caller's
+// context. When the process dies, calls in flight fail at once (the
+// connection breaks) and later calls fail fast with an error wrapping
+// [ErrPluginDown] that says why (the exit status and the last lines the
+// plugin wrote) — no call waits for the restart. The host then restarts
+// the plugin with exponential backoff (Config.Backoff), opens the store again
+// with the same options, and carries on; queries open at the crash end with
+// the error, and later calls reach the new process.
+//
+// The node observes this through Config.OnState, called with an [Event] for
+// every change of a store's state: [Up] (open, with the process id),
+// [Down] (the process died, or a restart failed, with the reason),
+// [Restarting] (the attempt number and the wait before it) and [Stopped]
+// (closed by its user). Events of one store arrive in order, one at a time,
+// from the goroutine that made the change; OnState must not block (hand
+// the event to an event bus and return). Event.Store names the store's URL,
+// so events of admission's scratch stores can be told apart.
+//
+// A plugin that declares durable keeps every write acknowledged before a
+// successful Sync when its process is killed. Writes acknowledged after the
+// last successful Sync survive a crash only as far as the engine keeps them;
+// so that a caller never mistakes them for synced, the first Sync after a
+// restart that may have lost some fails with [ErrWritesLost] (and the Down
+// event says how many): write them again, then Sync.
+package host

@@ -1,0 +1,427 @@
+package host
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+
+	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/plugins/internal/wire"
+	pb "github.com/netabase/netabase/plugins/proto/storagev1"
+)
+
+// Scheme is the URL scheme of plugin backends.
+const Scheme = "plugin"
+
+// ErrPluginDown is wrapped by the error of every call made while a store's
+// plugin process is not running: it died, or a restart is pending.
+var ErrPluginDown = errors.New("storage plugin is not running")
+
+// ErrWritesLost is returned by the first Sync after a plugin process died
+// with writes it had acknowledged since its last successful Sync: the
+// engine may not have kept them. The Sync syncs nothing; write them again
+// and Sync.
+var ErrWritesLost = errors.New("writes acknowledged since the last successful Sync may have been lost")
+
+// Config configures the plugin driver. The zero value is ready to use.
+type Config struct {
+	// Logger receives the plugins' log lines and the host's messages about
+	// them. Nil discards them.
+	Logger *slog.Logger
+	// OnState, when set, is called for every change of an open store's
+	// state; see the package documentation. It must not block.
+	OnState func(Event)
+	// StartTimeout bounds a plugin's start up to the handshake; default
+	// 30s.
+	StartTimeout time.Duration
+	// Backoff paces restarts of a plugin that died.
+	Backoff Backoff
+}
+
+// Backoff paces restarts: the first waits Initial, each failed one doubles
+// the wait up to Max. A process that ran for StableAfter resets it.
+type Backoff struct {
+	Initial     time.Duration // default 100ms
+	Max         time.Duration // default 30s
+	StableAfter time.Duration // default 1m
+}
+
+func (b Backoff) delay(attempt int) time.Duration {
+	d := b.Initial
+	for range attempt {
+		d *= 2
+		if d >= b.Max {
+			return b.Max
+		}
+	}
+	return min(d, b.Max)
+}
+
+// State is the state of an open plugin store.
+type State int
+
+// The states of a store.
+const (
+	// Up: the plugin process runs and the store is open.
+	Up State = iota + 1
+	// Down: the process died, or a restart failed; calls fail fast.
+	Down
+	// Restarting: a restart is scheduled after Event.Delay.
+	Restarting
+	// Stopped: the store was closed by its user; no more events follow.
+	Stopped
+)
+
+func (s State) String() string {
+	switch s {
+	case Up:
+		return "up"
+	case Down:
+		return "down"
+	case Restarting:
+		return "restarting"
+	case Stopped:
+		return "stopped"
+	}
+	return fmt.Sprintf("State(%d)", int(s))
+}
+
+// Event is a change of an open plugin store's state.
+type Event struct {
+	Time  time.Time
+	State State
+	// Store is the store's URL (the one it was opened with, redacted).
+	Store string
+	// Plugin is the name the plugin declares, such as "bbolt".
+	Plugin string
+	// Binary is the plugin binary's path.
+	Binary string
+	// Build is "sha256:<hex>", the binary's checksum.
+	Build string
+	// PID is the plugin process: the new one for Up, the dead one for a
+	// Down after a crash; 0 when there is none.
+	PID int
+	// Attempt counts restart attempts since the plugin was last stable.
+	Attempt int
+	// Delay is the wait before the restart attempt, for Restarting.
+	Delay time.Duration
+	// Err says why, for Down; for Restarting, what failed last.
+	Err error
+}
+
+// ChecksumError is returned when a plugin binary's checksum is not the one
+// its URL pins.
+type ChecksumError struct {
+	Path      string
+	Want, Got string // hex
+}
+
+func (e *ChecksumError) Error() string {
+	return fmt.Sprintf("refusing plugin %s: its sha256 checksum is %s, but the storage URL pins %s; if you replaced the binary on purpose, pin it again with `netabase plugin pin %s`",
+		e.Path, e.Got, e.Want, e.Path)
+}
+
+// Unwrap makes a checksum mismatch match core.ErrRejected.
+func (e *ChecksumError) Unwrap() error { return core.ErrRejected }
+
+// Checksum returns the hex SHA-256 checksum of the file at path.
+func Checksum(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Driver opens plugin:// URLs. Make one with NewDriver.
+type Driver struct {
+	cfg Config
+	log *slog.Logger
+
+	mu    sync.Mutex
+	descs map[string]*pb.DescribeResponse // by binary path and checksum
+}
+
+var _ core.Driver = (*Driver)(nil)
+
+// NewDriver returns the driver for plugin:// URLs.
+func NewDriver(cfg Config) *Driver {
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = 30 * time.Second
+	}
+	if cfg.Backoff.Initial <= 0 {
+		cfg.Backoff.Initial = 100 * time.Millisecond
+	}
+	if cfg.Backoff.Max <= 0 {
+		cfg.Backoff.Max = 30 * time.Second
+	}
+	if cfg.Backoff.StableAfter <= 0 {
+		cfg.Backoff.StableAfter = time.Minute
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Driver{cfg: cfg, log: log, descs: map[string]*pb.DescribeResponse{}}
+}
+
+// About describes the driver.
+func (d *Driver) About() core.About {
+	return core.About{
+		Scheme:  Scheme,
+		Name:    "plugin",
+		Version: fmt.Sprintf("storage plugin protocol v%d", wire.ProtocolVersion),
+		Form:    "plugin:///abs/path/to/binary?sha256=<hex>[&option=value...]",
+		Params: []core.Param{
+			{Name: wire.HostParam, Doc: "the binary's SHA-256 checksum, required; `netabase plugin pin <binary>` prints the URL with it"},
+			{Name: "<option>", Doc: "any other parameter is one of the plugin's own options"},
+		},
+	}
+}
+
+// target is a parsed plugin URL.
+type target struct {
+	u       *url.URL
+	path    string
+	sum     []byte
+	options []*pb.Option
+}
+
+func (t *target) hexSum() string { return hex.EncodeToString(t.sum) }
+func (t *target) build() string  { return "sha256:" + t.hexSum() }
+func (t *target) key() string    { return t.path + "\x00" + t.hexSum() }
+
+// parseURL parses a plugin:// URL; the plugin checks its own options.
+func parseURL(u *url.URL) (*target, error) {
+	path, err := core.Path(u)
+	if err != nil {
+		return nil, err
+	}
+	vals, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return nil, core.InvalidURL(u, "malformed query %q: %v", u.RawQuery, err)
+	}
+	sums := vals[wire.HostParam]
+	switch {
+	case len(sums) == 0:
+		return nil, core.InvalidURL(u, "a plugin URL must pin the binary's checksum with ?sha256=<hex>; `netabase plugin pin %s` prints the URL with it", path)
+	case len(sums) > 1:
+		return nil, core.InvalidURL(u, "parameter %q is given %d times; give it once", wire.HostParam, len(sums))
+	}
+	sum, err := hex.DecodeString(sums[0])
+	if err != nil || len(sum) != sha256.Size {
+		return nil, core.InvalidURL(u, "sha256=%q is not a SHA-256 checksum (64 hex digits); `netabase plugin pin %s` prints the right one", sums[0], path)
+	}
+	t := &target{u: u, path: path, sum: sum}
+	for _, name := range slices.Sorted(func(yield func(string) bool) {
+		for n := range vals {
+			if n != wire.HostParam && !yield(n) {
+				return
+			}
+		}
+	}) {
+		for _, v := range vals[name] {
+			t.options = append(t.options, &pb.Option{Name: name, Value: v})
+		}
+	}
+	return t, nil
+}
+
+// FormatURL returns the plugin URL of the binary at path with checksum sum
+// (hex) and options, in a stable order.
+func FormatURL(path, sum string, options url.Values) string {
+	q := url.Values{}
+	for n, vs := range options {
+		q[n] = slices.Clone(vs)
+	}
+	q.Set(wire.HostParam, sum)
+	return (&url.URL{Scheme: Scheme, Path: path, RawQuery: encodeQuery(q)}).String()
+}
+
+// encodeQuery encodes q with sha256 first and the rest sorted by name.
+func encodeQuery(q url.Values) string {
+	first := url.Values{wire.HostParam: q[wire.HostParam]}.Encode()
+	rest := url.Values{}
+	for n, vs := range q {
+		if n != wire.HostParam {
+			rest[n] = vs
+		}
+	}
+	if len(rest) == 0 {
+		return first
+	}
+	return first + "&" + rest.Encode()
+}
+
+func info(desc *pb.DescribeResponse, t *target) core.Info {
+	return core.Info{
+		Name:    desc.GetName(),
+		Version: desc.GetVersion(),
+		Build:   t.build(),
+		Capabilities: core.Capabilities{
+			Persistent: desc.GetCapabilities().GetPersistent(),
+			Durable:    desc.GetCapabilities().GetDurable(),
+		},
+	}
+}
+
+// Describe starts the plugin (once per binary and checksum; the answer is
+// cached), asks what it is, and checks the URL's options against the ones
+// it declares.
+func (d *Driver) Describe(ctx context.Context, u *url.URL) (core.Info, error) {
+	t, err := parseURL(u)
+	if err != nil {
+		return core.Info{}, err
+	}
+	desc, err := d.describe(ctx, t)
+	if err != nil {
+		return core.Info{}, err
+	}
+	if _, err := wire.ParseOptions(desc.GetOptions(), t.options); err != nil {
+		return core.Info{}, core.InvalidURL(u, "%v", err)
+	}
+	return info(desc, t), nil
+}
+
+// Description is what a plugin says about itself.
+type Description struct {
+	Info    core.Info
+	Options []OptionSpec
+	// SDK is the netabase module version the plugin was built with.
+	SDK string
+}
+
+// OptionSpec is one option a plugin declares.
+type OptionSpec struct {
+	Name     string
+	Kind     string // string, path, bool, int, duration or size
+	Doc      string
+	Required bool
+	Default  string
+}
+
+// Inspect starts the plugin of u and returns what it says about itself,
+// without checking u's options.
+func (d *Driver) Inspect(ctx context.Context, u *url.URL) (*Description, error) {
+	t, err := parseURL(u)
+	if err != nil {
+		return nil, err
+	}
+	desc, err := d.describe(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	out := &Description{Info: info(desc, t), SDK: desc.GetSdkVersion()}
+	for _, o := range desc.GetOptions() {
+		out.Options = append(out.Options, OptionSpec{
+			Name: o.GetName(), Kind: wire.KindName(o.GetKind()), Doc: o.GetDoc(),
+			Required: o.GetRequired(), Default: o.GetDefaultValue(),
+		})
+	}
+	return out, nil
+}
+
+func (d *Driver) describe(ctx context.Context, t *target) (*pb.DescribeResponse, error) {
+	d.mu.Lock()
+	desc, ok := d.descs[t.key()]
+	d.mu.Unlock()
+	if ok {
+		return desc, nil
+	}
+	g, err := d.launch(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	g.kill()
+	return g.desc, nil
+}
+
+func (d *Driver) remember(t *target, desc *pb.DescribeResponse) {
+	d.mu.Lock()
+	d.descs[t.key()] = desc
+	d.mu.Unlock()
+}
+
+// Open starts the plugin and opens its store with the URL's options.
+func (d *Driver) Open(ctx context.Context, u *url.URL) (ds.Batching, error) {
+	t, err := parseURL(u)
+	if err != nil {
+		return nil, err
+	}
+	g, err := d.start(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	return newStore(d, t, g), nil
+}
+
+// start launches the plugin and opens its store.
+func (d *Driver) start(ctx context.Context, t *target) (*generation, error) {
+	g, err := d.launch(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := g.rpc.Open(ctx, &pb.OpenRequest{Options: t.options})
+	if err == nil {
+		err = wire.Error(g.desc.GetName(), resp.GetError())
+	} else {
+		err = g.callErr(ctx, err)
+	}
+	if err != nil {
+		g.kill()
+		if errors.Is(err, wire.ErrInvalidOptions) {
+			return nil, core.InvalidURL(t.u, "%v", err)
+		}
+		return nil, fmt.Errorf("plugin %s could not open its store: %w", t.path, err)
+	}
+	return g, nil
+}
+
+// Scratch returns the URL of a fresh store of the same plugin with the same
+// options, every path option rewritten to <dir>/<option name>.
+func (d *Driver) Scratch(u *url.URL, dir string) (*url.URL, error) {
+	t, err := parseURL(u)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.StartTimeout+10*time.Second)
+	defer cancel()
+	desc, err := d.describe(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	q := url.Values{}
+	for _, o := range t.options {
+		q.Add(o.GetName(), o.GetValue())
+	}
+	for _, spec := range desc.GetOptions() {
+		if spec.GetKind() == pb.OptionKind_OPTION_KIND_PATH {
+			q.Set(spec.GetName(), filepath.Join(dir, spec.GetName()))
+		}
+	}
+	q.Set(wire.HostParam, t.hexSum())
+	return &url.URL{Scheme: Scheme, Path: t.path, RawQuery: encodeQuery(q)}, nil
+}
+
+// pluginLabel names a plugin in messages: its binary's base name.
+func pluginLabel(path string) string {
+	return strings.TrimSuffix(filepath.Base(path), ".exe")
+}

@@ -1,0 +1,54 @@
+package host_test
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/netabase/netabase/plugins/host"
+	"github.com/netabase/netabase/plugins/internal/testplugins"
+	"github.com/netabase/netabase/plugins/sdk/sdktest"
+)
+
+// bins holds the test plugins TestMain builds, by package.
+var bins map[string]string
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "netabase-host-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	bins, err = testplugins.Build(dir, testplugins.Pebble, testplugins.Bbolt, testplugins.NotAPlugin,
+		testplugins.Crash, testplugins.OtherProto, testplugins.Bad)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
+
+// pluginURL pins the binary of pkg with options.
+func pluginURL(t testing.TB, pkg string, options url.Values) string {
+	t.Helper()
+	sum, err := host.Checksum(bins[pkg])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return host.FormatURL(bins[pkg], sum, options)
+}
+
+func TestPebblePlugin(t *testing.T) {
+	sdktest.RunURL(t, pluginURL(t, testplugins.Pebble, url.Values{"path": {filepath.Join(t.TempDir(), "unused")}}))
+}
+
+func TestBboltPlugin(t *testing.T) {
+	sdktest.RunURL(t, pluginURL(t, testplugins.Bbolt, url.Values{"path": {filepath.Join(t.TempDir(), "unused.db")}}))
+}

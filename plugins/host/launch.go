@@ -1,0 +1,273 @@
+package host
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/netabase/netabase/plugins/internal/wire"
+	pb "github.com/netabase/netabase/plugins/proto/storagev1"
+)
+
+// generation is one running plugin process and its connection.
+type generation struct {
+	t       *target
+	label   string
+	client  *plugin.Client
+	cmd     *exec.Cmd
+	conn    *grpc.ClientConn
+	rpc     pb.StorageClient
+	done    <-chan struct{} // closed when the process has exited
+	pid     int
+	started time.Time
+	out     *lineWriter // the process's stderr
+	desc    *pb.DescribeResponse
+
+	acked  atomic.Int64 // writes acknowledged by this process
+	synced atomic.Int64 // of those, how many a successful Sync covers
+}
+
+// ack counts a write the plugin acknowledged (err == nil) and returns err.
+func (g *generation) ack(err error) error {
+	if err == nil {
+		g.acked.Add(1)
+	}
+	return err
+}
+
+// syncedUpTo records that a successful Sync covers the first n
+// acknowledged writes.
+func (g *generation) syncedUpTo(n int64) {
+	for {
+		cur := g.synced.Load()
+		if n <= cur || g.synced.CompareAndSwap(cur, n) {
+			return
+		}
+	}
+}
+
+// clientPlugin is the host's side of the "storage" plugin.
+type clientPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+}
+
+func (clientPlugin) GRPCServer(*plugin.GRPCBroker, *grpc.Server) error {
+	return errors.New("the host does not serve storage plugins")
+}
+
+// dispensed is what the host gets from go-plugin for a started plugin.
+type dispensed struct {
+	done context.Context // cancelled by go-plugin when the process exits
+	conn *grpc.ClientConn
+}
+
+func (clientPlugin) GRPCClient(ctx context.Context, _ *plugin.GRPCBroker, conn *grpc.ClientConn) (any, error) {
+	return &dispensed{done: ctx, conn: conn}, nil
+}
+
+// launch starts the plugin, verifies it, and asks it to describe itself. It
+// returns when the plugin is ready or ctx ends; a start that outlives ctx is
+// cleaned up in the background, bounded by StartTimeout.
+func (d *Driver) launch(ctx context.Context, t *target) (*generation, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	label := pluginLabel(t.path)
+	log := d.log.With("plugin", label)
+	g := &generation{t: t, label: label, cmd: exec.Command(t.path), out: newLineWriter(log, "stderr")}
+	g.client = plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  wire.Handshake,
+		VersionedPlugins: map[int]plugin.PluginSet{wire.ProtocolVersion: {wire.PluginName: clientPlugin{}}},
+		Cmd:              g.cmd,
+		SecureConfig:     &plugin.SecureConfig{Checksum: t.sum, Hash: sha256.New()},
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		StartTimeout:     d.cfg.StartTimeout,
+		// go-plugin's own parsing of plugin log lines trusts their JSON
+		// types and can panic on a malformed line; with its logger off it
+		// hands the raw lines to Stderr, which parses them safely.
+		Logger:     hclog.New(&hclog.LoggerOptions{Level: hclog.Off, Output: io.Discard}),
+		Stderr:     g.out,
+		SyncStdout: newLineWriter(log, "stdout"),
+		SyncStderr: newLineWriter(log, "stderr"),
+		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
+			grpc.MaxCallRecvMsgSize(wire.MaxMessageSize),
+			grpc.MaxCallSendMsgSize(wire.MaxMessageSize),
+		)},
+	})
+	type result struct {
+		disp *dispensed
+		err  error
+	}
+	ready := make(chan result, 1)
+	go func() {
+		disp, err := g.connect()
+		ready <- result{disp, err}
+	}()
+	var r result
+	select {
+	case r = <-ready:
+	case <-ctx.Done():
+		go func() {
+			<-ready
+			g.client.Kill()
+		}()
+		return nil, ctx.Err()
+	}
+	if r.err != nil {
+		g.client.Kill()
+		return nil, g.startErr(r.err)
+	}
+	g.conn, g.done, g.rpc = r.disp.conn, r.disp.done.Done(), pb.NewStorageClient(r.disp.conn)
+	g.pid, g.started = g.cmd.Process.Pid, time.Now()
+	resp, err := g.rpc.Describe(ctx, &pb.DescribeRequest{})
+	if err == nil {
+		err = wire.Error(label, resp.GetError())
+	} else {
+		err = g.callErr(ctx, err)
+	}
+	if err == nil {
+		err = checkDescription(resp)
+	}
+	if err != nil {
+		g.kill()
+		return nil, fmt.Errorf("plugin %s did not describe itself: %w", t.path, err)
+	}
+	g.desc = resp
+	d.remember(t, resp)
+	return g, nil
+}
+
+// checkDescription refuses a description no plugin built with the SDK
+// sends.
+func checkDescription(desc *pb.DescribeResponse) error {
+	if desc.GetName() == "" || desc.GetVersion() == "" {
+		return errors.New("it gives no name or no version; a netabase storage plugin declares both")
+	}
+	seen := map[string]bool{}
+	for _, o := range desc.GetOptions() {
+		if seen[o.GetName()] || o.GetName() == wire.HostParam || o.GetName() == "" {
+			return fmt.Errorf("it declares the option %q twice, unnamed, or under the host's own name", o.GetName())
+		}
+		seen[o.GetName()] = true
+		if !wire.KnownKind(o.GetKind()) {
+			return fmt.Errorf("it declares the option %q with %s", o.GetName(), wire.KindName(o.GetKind()))
+		}
+	}
+	return nil
+}
+
+// connect starts the process and dispenses the storage plugin.
+func (g *generation) connect() (*dispensed, error) {
+	proto, err := g.client.Client()
+	if err != nil {
+		return nil, err
+	}
+	raw, err := proto.Dispense(wire.PluginName)
+	if err != nil {
+		return nil, err
+	}
+	disp, ok := raw.(*dispensed)
+	if !ok {
+		return nil, fmt.Errorf("go-plugin dispensed a %T", raw)
+	}
+	return disp, nil
+}
+
+var versionMismatch = regexp.MustCompile(`Plugin version: (\d+)`)
+
+// startErr explains why the plugin did not start.
+func (g *generation) startErr(err error) error {
+	path := g.t.path
+	msg := err.Error()
+	switch {
+	case errors.Is(err, plugin.ErrChecksumsDoNotMatch):
+		got, herr := Checksum(path)
+		if herr != nil {
+			return fmt.Errorf("refusing plugin %s: its checksum does not match the storage URL's, and it cannot be read again: %v", path, herr)
+		}
+		return &ChecksumError{Path: path, Want: g.t.hexSum(), Got: got}
+	case strings.HasPrefix(msg, "error verifying checksum"):
+		return fmt.Errorf("cannot run plugin %s: %s; check the path in the storage URL", path, strings.TrimPrefix(msg, "error verifying checksum: "))
+	case strings.Contains(msg, "incompatible API version"):
+		theirs := "another version"
+		if m := versionMismatch.FindStringSubmatch(msg); m != nil {
+			theirs = "version " + m[1]
+		}
+		return fmt.Errorf("refusing plugin %s: it speaks netabase storage plugin protocol %s, and this netabase speaks version %d; rebuild the plugin with a netabase plugins/sdk of the same protocol version",
+			path, theirs, wire.ProtocolVersion)
+	case strings.Contains(msg, "unsupported plugin protocol"):
+		return fmt.Errorf("refusing plugin %s: it serves go-plugin's net/rpc, and netabase storage plugins speak gRPC; build it with netabase's plugins/sdk", path)
+	case strings.Contains(msg, "Unrecognized remote plugin message"):
+		return fmt.Errorf("refusing %s: it is not a netabase storage plugin (it did not answer the plugin handshake)%s", path, g.out.lastLines())
+	case strings.Contains(msg, "exited before we could connect"):
+		return fmt.Errorf("plugin %s exited (%s) before the plugin handshake: it crashed at start, or it is not a netabase storage plugin%s",
+			path, g.exitStatus(), g.out.lastLines())
+	case strings.Contains(msg, "timeout while waiting for plugin to start"):
+		return fmt.Errorf("plugin %s did not complete the plugin handshake within the start timeout%s", path, g.out.lastLines())
+	}
+	return fmt.Errorf("cannot start plugin %s: %v%s", path, err, g.out.lastLines())
+}
+
+// exitStatus describes how the process ended. Call it only once the
+// process has exited (after done is closed, or Start reported its exit).
+func (g *generation) exitStatus() string {
+	if st := g.cmd.ProcessState; st != nil {
+		return st.String()
+	}
+	return "exit status unknown"
+}
+
+// exited reports whether the process has exited.
+func (g *generation) exited() bool {
+	select {
+	case <-g.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// downErr is the error of calls after the process died.
+func (g *generation) downErr() error {
+	return fmt.Errorf("%w: plugin %s (pid %d) exited: %s; the host is restarting it%s",
+		ErrPluginDown, g.t.path, g.pid, g.exitStatus(), g.out.lastLines())
+}
+
+// callErr explains a failed gRPC call to the plugin.
+func (g *generation) callErr(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
+	if g.exited() {
+		return g.downErr()
+	}
+	switch status.Code(err) {
+	case codes.Unavailable:
+		return fmt.Errorf("%w: the connection to plugin %s (pid %d) broke: %v", ErrPluginDown, g.t.path, g.pid, status.Convert(err).Message())
+	case codes.Canceled:
+		return context.Canceled
+	case codes.DeadlineExceeded:
+		return context.DeadlineExceeded
+	}
+	return fmt.Errorf("plugin %s: the call failed: %v", g.label, status.Convert(err).Message())
+}
+
+// kill stops the process: go-plugin asks it to exit, and kills it if it
+// does not within two seconds. It waits for the process to end.
+func (g *generation) kill() {
+	g.client.Kill()
+}

@@ -1,0 +1,418 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+	dsq "github.com/ipfs/go-datastore/query"
+
+	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/plugins/internal/wire"
+	pb "github.com/netabase/netabase/plugins/proto/storagev1"
+)
+
+// closeTimeout bounds the plugin's Close of its store.
+const closeTimeout = time.Minute
+
+// store is an open plugin store: the go-datastore Batching core wraps.
+type store struct {
+	d    *Driver
+	t    *target
+	name string // the plugin's declared name
+
+	// live is the process calls go to, or why there is none.
+	live atomic.Pointer[liveState]
+	// unsynced is set when a process died with writes acknowledged since
+	// its last successful Sync; the next Sync reports it.
+	unsynced atomic.Int64
+
+	mu     sync.Mutex // serialises Close with the supervisor's changes
+	closed bool
+
+	ctx    context.Context // cancelled by Close: stops restarts
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the supervisor has returned
+}
+
+type liveState struct {
+	g   *generation // nil when down
+	err error       // why g is nil
+}
+
+var _ ds.Batching = (*store)(nil)
+
+func newStore(d *Driver, t *target, g *generation) *store {
+	s := &store{d: d, t: t, name: g.desc.GetName(), done: make(chan struct{})}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.live.Store(&liveState{g: g})
+	s.emit(Event{State: Up, PID: g.pid})
+	go s.supervise(g)
+	return s
+}
+
+func (s *store) emit(e Event) {
+	e.Time = time.Now()
+	e.Store, e.Plugin, e.Binary, e.Build = s.t.u.Redacted(), s.name, s.t.path, s.t.build()
+	log := s.d.log.With("plugin", pluginLabel(s.t.path), "store", e.Store, "state", e.State.String())
+	switch e.State {
+	case Down:
+		log.Error("storage plugin is down", "pid", e.PID, "error", e.Err)
+	case Restarting:
+		log.Warn("restarting storage plugin", "attempt", e.Attempt, "delay", e.Delay)
+	case Up:
+		log.Debug("storage plugin is up", "pid", e.PID)
+	}
+	if s.d.cfg.OnState != nil {
+		s.d.cfg.OnState(e)
+	}
+}
+
+// current returns the process to call, or the error of a store that is
+// down or closed.
+func (s *store) current() (*generation, error) {
+	st := s.live.Load()
+	if st.g == nil {
+		return nil, st.err
+	}
+	return st.g, nil
+}
+
+// supervise waits for the process to die and restarts it, until Close.
+func (s *store) supervise(g *generation) {
+	defer close(s.done)
+	attempt := 0
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-g.done:
+		}
+		if time.Since(g.started) >= s.d.cfg.Backoff.StableAfter {
+			attempt = 0
+		}
+		err := g.downErr()
+		if n := g.acked.Load() - g.synced.Load(); n > 0 {
+			s.unsynced.Add(n)
+			err = fmt.Errorf("%w; %d writes acknowledged since its last successful Sync may be lost", err, n)
+		}
+		s.live.Store(&liveState{err: err})
+		g.kill() // reaps go-plugin's goroutines and socket directory
+		s.emit(Event{State: Down, PID: g.pid, Attempt: attempt, Err: err})
+		for g = nil; g == nil; {
+			delay := s.d.cfg.Backoff.delay(attempt)
+			attempt++
+			s.emit(Event{State: Restarting, Attempt: attempt, Delay: delay, Err: err})
+			timer := time.NewTimer(delay)
+			select {
+			case <-s.ctx.Done():
+				timer.Stop()
+				return
+			case <-timer.C:
+			}
+			ng, serr := s.d.start(s.ctx, s.t)
+			if serr != nil {
+				if s.ctx.Err() != nil {
+					return
+				}
+				err = fmt.Errorf("%w: restarting plugin %s failed (attempt %d): %w", ErrPluginDown, s.t.path, attempt, serr)
+				s.live.Store(&liveState{err: err})
+				s.emit(Event{State: Down, Attempt: attempt, Err: err})
+				continue
+			}
+			s.mu.Lock()
+			if s.closed {
+				s.mu.Unlock()
+				ng.kill()
+				return
+			}
+			s.live.Store(&liveState{g: ng})
+			s.mu.Unlock()
+			s.emit(Event{State: Up, PID: ng.pid, Attempt: attempt})
+			g = ng
+		}
+	}
+}
+
+// Close closes the plugin's store and stops its process.
+func (s *store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	st := s.live.Swap(&liveState{err: core.ErrClosed})
+	s.mu.Unlock()
+	s.cancel()
+	<-s.done
+	var err error
+	if g := st.g; g != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		resp, cerr := g.rpc.Close(ctx, &pb.CloseRequest{})
+		if cerr != nil {
+			err = g.callErr(ctx, cerr)
+		} else {
+			err = wire.Error(s.name, resp.GetError())
+		}
+		cancel()
+		g.kill()
+	}
+	s.emit(Event{State: Stopped})
+	return err
+}
+
+func keyBytes(k ds.Key) []byte { return []byte(k.String()) }
+
+// value returns v, or an empty slice for nil: a stored empty value is
+// never mistaken for a missing one.
+func value(v []byte) []byte {
+	if v == nil {
+		return []byte{}
+	}
+	return v
+}
+
+func (s *store) Get(ctx context.Context, key ds.Key) ([]byte, error) {
+	g, err := s.current()
+	if err != nil {
+		return nil, err
+	}
+	resp, err := g.rpc.Get(ctx, &pb.GetRequest{Key: keyBytes(key)})
+	if err != nil {
+		return nil, g.callErr(ctx, err)
+	}
+	if err := wire.Error(s.name, resp.GetError()); err != nil {
+		return nil, err
+	}
+	return value(resp.GetValue()), nil
+}
+
+func (s *store) Has(ctx context.Context, key ds.Key) (bool, error) {
+	g, err := s.current()
+	if err != nil {
+		return false, err
+	}
+	resp, err := g.rpc.Has(ctx, &pb.HasRequest{Key: keyBytes(key)})
+	if err != nil {
+		return false, g.callErr(ctx, err)
+	}
+	if err := wire.Error(s.name, resp.GetError()); err != nil {
+		return false, err
+	}
+	return resp.GetExists(), nil
+}
+
+func (s *store) GetSize(ctx context.Context, key ds.Key) (int, error) {
+	g, err := s.current()
+	if err != nil {
+		return -1, err
+	}
+	resp, err := g.rpc.GetSize(ctx, &pb.GetSizeRequest{Key: keyBytes(key)})
+	if err != nil {
+		return -1, g.callErr(ctx, err)
+	}
+	if err := wire.Error(s.name, resp.GetError()); err != nil {
+		return -1, err
+	}
+	if n := resp.GetSize(); n < 0 || n > math.MaxInt32 {
+		return -1, fmt.Errorf("plugin %s broke the protocol: it reports a size of %d bytes", s.name, n)
+	}
+	return int(resp.GetSize()), nil
+}
+
+func (s *store) Put(ctx context.Context, key ds.Key, v []byte) error {
+	g, err := s.current()
+	if err != nil {
+		return err
+	}
+	resp, err := g.rpc.Put(ctx, &pb.PutRequest{Key: keyBytes(key), Value: v})
+	if err != nil {
+		return g.callErr(ctx, err)
+	}
+	return g.ack(wire.Error(s.name, resp.GetError()))
+}
+
+func (s *store) Delete(ctx context.Context, key ds.Key) error {
+	g, err := s.current()
+	if err != nil {
+		return err
+	}
+	resp, err := g.rpc.Delete(ctx, &pb.DeleteRequest{Key: keyBytes(key)})
+	if err != nil {
+		return g.callErr(ctx, err)
+	}
+	return g.ack(wire.Error(s.name, resp.GetError()))
+}
+
+func (s *store) Sync(ctx context.Context, prefix ds.Key) error {
+	g, err := s.current()
+	if err != nil {
+		return err
+	}
+	if n := s.unsynced.Swap(0); n > 0 {
+		return fmt.Errorf("%w: plugin %s died holding %d of them and was restarted; write them again, then Sync", ErrWritesLost, s.t.path, n)
+	}
+	acked := g.acked.Load()
+	resp, err := g.rpc.Sync(ctx, &pb.SyncRequest{Prefix: keyBytes(prefix)})
+	if err != nil {
+		return g.callErr(ctx, err)
+	}
+	if err := wire.Error(s.name, resp.GetError()); err != nil {
+		return err
+	}
+	g.syncedUpTo(acked)
+	return nil
+}
+
+func (s *store) Query(ctx context.Context, q dsq.Query) (dsq.Results, error) {
+	g, err := s.current()
+	if err != nil {
+		return nil, err
+	}
+	req, whole := wire.EncodeQuery(q)
+	qctx, cancel := context.WithCancel(ctx)
+	stream, err := g.rpc.Query(qctx, req)
+	if err != nil {
+		cancel()
+		return nil, g.callErr(ctx, err)
+	}
+	it := &queryIter{s: s, g: g, ctx: qctx, cancel: cancel, stream: stream, keysOnly: req.GetKeysOnly()}
+	res := dsq.ResultsFromIterator(q, dsq.Iterator{Next: it.next, Close: it.close})
+	if !whole {
+		// The wire carried the prefix only; apply the rest of q here.
+		res = dsq.NaiveQueryApply(q, res)
+	}
+	return res, nil
+}
+
+// queryIter reads a query's stream batch by batch.
+type queryIter struct {
+	s        *store
+	g        *generation
+	ctx      context.Context
+	cancel   context.CancelFunc
+	stream   pb.Storage_QueryClient
+	keysOnly bool
+
+	batch   []*pb.Entry
+	pending error // the plugin's error, reported after the batch it came with
+	done    bool
+}
+
+func (it *queryIter) next() (dsq.Result, bool) {
+	for len(it.batch) == 0 {
+		switch {
+		case it.pending != nil:
+			err := it.pending
+			it.pending = nil
+			it.finish()
+			return dsq.Result{Error: err}, true
+		case it.done:
+			return dsq.Result{}, false
+		}
+		resp, err := it.stream.Recv()
+		switch {
+		case err == io.EOF:
+			it.finish()
+			return dsq.Result{}, false
+		case err != nil:
+			it.finish()
+			return dsq.Result{Error: it.g.callErr(it.ctx, err)}, true
+		}
+		it.batch = resp.GetEntries()
+		if e := resp.GetError(); e != nil {
+			it.pending = wire.Error(it.s.name, e)
+		}
+	}
+	e := it.batch[0]
+	it.batch = it.batch[1:]
+	r := dsq.Result{Entry: dsq.Entry{Key: string(e.GetKey()), Size: int(e.GetSize())}}
+	if !it.keysOnly {
+		r.Value = value(e.GetValue())
+		r.Size = len(r.Value)
+	}
+	return r, true
+}
+
+func (it *queryIter) finish() {
+	it.done = true
+	it.batch = nil
+	it.cancel()
+}
+
+func (it *queryIter) close() error {
+	it.finish()
+	return nil
+}
+
+func (s *store) Batch(context.Context) (ds.Batch, error) {
+	return &batch{s: s}, nil
+}
+
+// batch gathers mutations and sends them at Commit.
+type batch struct {
+	s    *store
+	muts []*pb.Mutation
+}
+
+func (b *batch) Put(_ context.Context, key ds.Key, v []byte) error {
+	b.muts = append(b.muts, &pb.Mutation{Key: keyBytes(key), Value: v})
+	return nil
+}
+
+func (b *batch) Delete(_ context.Context, key ds.Key) error {
+	b.muts = append(b.muts, &pb.Mutation{Key: keyBytes(key), Delete: true})
+	return nil
+}
+
+// Commit sends the mutations in chunks of about wire.MaxChunkSize bytes and
+// has the plugin apply them all at once.
+func (b *batch) Commit(ctx context.Context) error {
+	g, err := b.s.current()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // an unfinished stream applies nothing
+	stream, err := g.rpc.Commit(ctx)
+	if err != nil {
+		return g.callErr(ctx, err)
+	}
+	muts := b.muts
+	for {
+		n, size := 0, 0
+		for n < len(muts) && (n == 0 || size+len(muts[n].Key)+len(muts[n].Value) <= wire.MaxChunkSize) {
+			size += len(muts[n].Key) + len(muts[n].Value)
+			n++
+		}
+		last := n == len(muts)
+		if err := stream.Send(&pb.CommitRequest{Mutations: muts[:n], Commit: last}); err != nil {
+			if errors.Is(err, io.EOF) {
+				// The plugin ended the stream; its reason comes with the
+				// response.
+				break
+			}
+			return g.callErr(ctx, err)
+		}
+		muts = muts[n:]
+		if last {
+			break
+		}
+	}
+	resp, err := stream.CloseAndRecv()
+	if err != nil {
+		return g.callErr(ctx, err)
+	}
+	if err := g.ack(wire.Error(b.s.name, resp.GetError())); err != nil {
+		return err
+	}
+	b.muts = nil
+	return nil
+}

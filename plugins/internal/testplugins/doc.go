@@ -1,0 +1,7 @@
+// Package testplugins holds the plugins the host's, the SDK's and the CLI's
+// tests launch: pebbleplugin, a real plugin serving pebble, and
+// deliberately bad ones — notaplugin (not a plugin at all), crashplugin
+// (dies before the handshake), otherproto (speaks another protocol
+// version) and badplugin (a plugin whose store breaks the contract).
+// Build builds them for a test.
+package testplugins
