@@ -1,0 +1,304 @@
+package model
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+
+	ds "github.com/ipfs/go-datastore"
+
+	"github.com/netabase/netabase/core"
+)
+
+// Collection is a named set of values of the struct type T, keyed by its
+// field tagged netabase:"key", whose type is K. Open one with [Open]. A
+// Collection is safe for concurrent use.
+type Collection[K, T any] struct {
+	*base[T]
+}
+
+// base is the part of a collection that does not depend on its key type.
+type base[T any] struct {
+	s    *Store
+	st   *state
+	l    *layout
+	name string
+	opts options
+
+	prefix      string // "/model/<name>"
+	valuePrefix string // "/model/<name>/v/"
+	indexPrefix string // "/model/<name>/i/"
+}
+
+// Option configures a collection.
+type Option func(*options)
+
+type options struct {
+	version    uint32
+	migrations map[uint32]migration
+	buffer     int
+	errs       []error
+}
+
+// DefaultWatchBuffer is how many changes a watcher may fall behind by
+// before it misses some; see [Collection.Watch].
+const DefaultWatchBuffer = 1024
+
+// Version sets the schema version of the collection's values; it starts at
+// 1. Raise it when the struct changes in a way that old values no longer
+// fit, and register a [Migrate] from the old version.
+func Version(v uint32) Option {
+	return func(o *options) {
+		if v == 0 {
+			o.errs = append(o.errs, errors.New("schema versions start at 1"))
+		}
+		o.version = v
+	}
+}
+
+// WatchBuffer sets how many changes each watcher may fall behind by before
+// it misses some (DefaultWatchBuffer when not set).
+func WatchBuffer(n int) Option {
+	return func(o *options) {
+		if n < 1 {
+			o.errs = append(o.errs, fmt.Errorf("a watch buffer of %d changes is too small", n))
+		}
+		o.buffer = n
+	}
+}
+
+// Open opens the collection called name in s, whose values are of the
+// struct type T with a key field of type K. It stores the collection's
+// schema on first use; later it checks that T still fits the stored schema,
+// migrates stored values when a [Migrate] option covers the stored version,
+// and builds or drops index entries when T's indexes changed.
+//
+// A name may be opened again on the same Store with the same types and
+// version; both values then share one writer lock and one change feed.
+func Open[K, T any](ctx context.Context, s *Store, name string, opts ...Option) (*Collection[K, T], error) {
+	if err := validName(name); err != nil {
+		return nil, err
+	}
+	l, err := analyze(reflect.TypeFor[T]())
+	if err != nil {
+		return nil, fmt.Errorf("model: collection %q: %w", name, err)
+	}
+	if kt := reflect.TypeFor[K](); kt != l.key.typ {
+		return nil, fmt.Errorf("model: collection %q: the key field %s is a %s, not a %s", name, l.key.name, l.key.typ, kt)
+	}
+	c := &base[T]{
+		s: s, l: l, name: name,
+		opts:        options{version: 1, buffer: DefaultWatchBuffer},
+		prefix:      "/model/" + name,
+		valuePrefix: "/model/" + name + "/v/",
+		indexPrefix: "/model/" + name + "/i/",
+	}
+	for _, o := range opts {
+		o(&c.opts)
+	}
+	if err := errors.Join(c.opts.errs...); err != nil {
+		return nil, fmt.Errorf("model: collection %q: %w", name, err)
+	}
+	for from, m := range c.opts.migrations {
+		if m.to != l.typ {
+			return nil, fmt.Errorf("model: collection %q: the migration from version %d returns %s, not %s", name, from, m.to, l.typ)
+		}
+		if from >= c.opts.version {
+			return nil, fmt.Errorf("model: collection %q: a migration from version %d does not lead up to version %d", name, from, c.opts.version)
+		}
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.closed(); err != nil {
+		return nil, fmt.Errorf("model: collection %q: %w", name, err)
+	}
+	if st := s.colls[name]; st != nil {
+		if st.typ != l.typ || st.key != l.key.typ || st.version != c.opts.version {
+			return nil, fmt.Errorf("model: collection %q is already open as %s keyed by %s, version %d", name, st.typ, st.key, st.version)
+		}
+		c.st = st
+		return &Collection[K, T]{c}, nil
+	}
+	st := &state{typ: l.typ, key: l.key.typ, version: c.opts.version}
+	st.hub.init()
+	c.st = st
+	if err := c.openSchema(ctx); err != nil {
+		return nil, fmt.Errorf("model: collection %q: %w", name, err)
+	}
+	s.colls[name] = st
+	s.startPump()
+	return &Collection[K, T]{c}, nil
+}
+
+// Name is the collection's name.
+func (c *Collection[K, T]) Name() string { return c.name }
+
+// Version is the schema version the collection writes.
+func (c *Collection[K, T]) Version() uint32 { return c.opts.version }
+
+func (c *base[T]) errorf(format string, args ...any) error {
+	return fmt.Errorf("model: collection %q: "+format, append([]any{c.name}, args...)...)
+}
+
+// keyBinary is the binary form of key.
+func (c *Collection[K, T]) keyBinary(key K) []byte {
+	return c.l.key.kind.appendBinary(nil, reflect.ValueOf(key))
+}
+
+func (c *base[T]) valueKey(kseg string) ds.Key {
+	return ds.RawKey(c.valuePrefix + kseg)
+}
+
+// describeKey shows the key whose segment is kseg in an error message.
+func (c *base[T]) describeKey(kseg string) string {
+	b, err := parseSegment(kseg)
+	if err != nil {
+		return "segment " + kseg
+	}
+	v, err := c.l.key.kind.decodeBinary(b, c.l.key.typ)
+	if err != nil {
+		return "segment " + kseg
+	}
+	return formatValue(v)
+}
+
+func (c *base[T]) corrupt(kseg string, err error) error {
+	return c.errorf("key %s: %w: %v", c.describeKey(kseg), ErrCorrupt, err)
+}
+
+// decodeStored decodes the stored value data of the key whose segment is
+// kseg, checking that it holds that key.
+func (c *base[T]) decodeStored(kseg string, data []byte) (T, error) {
+	var v T
+	version, body, err := splitStored(data)
+	if err != nil {
+		return v, c.corrupt(kseg, err)
+	}
+	if v, err = c.decodeVersion(version, body); err != nil {
+		return v, c.corrupt(kseg, err)
+	}
+	if got := segment(c.l.key.kind.appendBinary(nil, reflect.ValueOf(&v).Elem().Field(c.l.key.index))); got != kseg {
+		return v, c.corrupt(kseg, fmt.Errorf("the value holds key %s", c.describeKey(got)))
+	}
+	return v, nil
+}
+
+// decodeVersion decodes a value written with schema version version: the
+// collection's own version, one whose values fit it, or one a migration
+// covers.
+func (c *base[T]) decodeVersion(version uint32, body []byte) (T, error) {
+	var v T
+	switch {
+	case version > c.opts.version:
+		return v, fmt.Errorf("%w: written with schema version %d, newer than version %d this program reads", core.ErrUnsupported, version, c.opts.version)
+	case version >= c.st.floor:
+		return v, decodeCBOR(body, &v)
+	}
+	if m, ok := c.opts.migrations[version]; ok {
+		out, err := m.run(body)
+		if err != nil {
+			return v, fmt.Errorf("migrating from schema version %d: %w", version, err)
+		}
+		return out.(T), nil
+	}
+	return v, fmt.Errorf("%w: written with schema version %d, which this program reads only through a migration; register model.Migrate from version %d", core.ErrUnsupported, version, version)
+}
+
+// Get returns the value whose key is key. The error wraps core.ErrNotFound
+// when there is none.
+func (c *Collection[K, T]) Get(ctx context.Context, key K) (T, error) {
+	var zero T
+	if err := c.s.closed(); err != nil {
+		return zero, c.errorf("get: %w", err)
+	}
+	kseg := segment(c.keyBinary(key))
+	data, err := c.s.b.Get(ctx, c.valueKey(kseg))
+	if err != nil {
+		return zero, c.errorf("get %s: %w", formatValue(reflect.ValueOf(key)), err)
+	}
+	return c.decodeStored(kseg, data)
+}
+
+// Has reports whether the collection holds a value whose key is key.
+func (c *Collection[K, T]) Has(ctx context.Context, key K) (bool, error) {
+	if err := c.s.closed(); err != nil {
+		return false, c.errorf("has: %w", err)
+	}
+	ok, err := c.s.b.Has(ctx, c.valueKey(segment(c.keyBinary(key))))
+	if err != nil {
+		return false, c.errorf("has %s: %w", formatValue(reflect.ValueOf(key)), err)
+	}
+	return ok, nil
+}
+
+// Put stores v under its key, replacing any value there, and updates the
+// indexes in the same batch (or transaction, where the backend has them).
+// When v would give a unique index a second value, Put changes nothing and
+// returns an error wrapping core.ErrConflict that names the index and value.
+func (c *Collection[K, T]) Put(ctx context.Context, v T) error {
+	return c.PutMany(ctx, []T{v})
+}
+
+// PutMany stores every value of vs, in order, as one batch or transaction:
+// all are stored or, on error, none.
+func (c *Collection[K, T]) PutMany(ctx context.Context, vs []T) error {
+	ops := make([]op, len(vs))
+	for i := range vs {
+		rv := reflect.ValueOf(&vs[i]).Elem()
+		data, err := encodeStored(c.opts.version, &vs[i])
+		if err != nil {
+			return c.errorf("put %s: encoding the value: %w", formatValue(rv.Field(c.l.key.index)), err)
+		}
+		kseg := segment(c.l.key.kind.appendBinary(nil, rv.Field(c.l.key.index)))
+		ops[i] = op{kseg: kseg, val: data, entries: c.entries(rv, kseg)}
+	}
+	return c.apply(ctx, ops)
+}
+
+// Delete removes the value whose key is key and its index entries. Deleting
+// a key that holds nothing does nothing.
+func (c *Collection[K, T]) Delete(ctx context.Context, key K) error {
+	return c.apply(ctx, []op{{kseg: segment(c.keyBinary(key)), del: true}})
+}
+
+// Count returns how many values the collection holds. It reads every key.
+func (c *Collection[K, T]) Count(ctx context.Context) (int, error) {
+	n := 0
+	for _, err := range c.keys(ctx, c.valuePrefix[:len(c.valuePrefix)-1]) {
+		if err != nil {
+			return 0, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// entry is one index entry of a value.
+type entry struct {
+	key   string // the datastore key: <indexPrefix><index>/<value>/<key>
+	claim string // <index>/<value>: what a unique index lets one key hold
+	uniq  bool
+}
+
+// entries returns the index entries of the value rv, whose key segment is
+// kseg.
+func (c *base[T]) entries(rv reflect.Value, kseg string) []entry {
+	out := make([]entry, len(c.l.indexes))
+	var buf []byte
+	for i, f := range c.l.indexes {
+		buf = append(buf[:0], f.name...)
+		buf = append(buf, '/')
+		buf = appendSegment(buf, f.kind.appendBinary(nil, rv.Field(f.index)))
+		claim := string(buf)
+		out[i] = entry{key: c.indexPrefix + claim + "/" + kseg, claim: claim, uniq: f.unique}
+	}
+	return out
+}
+
+// lastSegment returns what follows the last '/' of key.
+func lastSegment(key string) string {
+	return key[strings.LastIndexByte(key, '/')+1:]
+}
