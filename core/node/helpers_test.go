@@ -11,6 +11,9 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/netabase/netabase/backends/all"
+	"github.com/netabase/netabase/conformance"
+	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/node"
 )
@@ -26,6 +29,15 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	certDir = dir
+	// Admit the in-memory backend once, before tests start nodes in
+	// parallel that would each run the suite.
+	gate := &core.Gate{Registry: all.Registry(), Suite: conformance.Suite(""), CertDir: certDir}
+	b, _, err := gate.Admit(context.Background(), "memory://")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	_ = b.Close()
 	code := m.Run()
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
@@ -73,9 +85,9 @@ func addrInfo(n *node.Node) peer.AddrInfo {
 	return peer.AddrInfo{ID: n.ID(), Addrs: n.Host().Addrs()}
 }
 
-// network starts count nodes, connects each to the first, and bootstraps
+// startNetwork starts count nodes, connects each to the first, and bootstraps
 // them all, so that every routing table holds the network.
-func network(t *testing.T, count int, configure func(i int, c *node.Config)) []*node.Node {
+func startNetwork(t *testing.T, count int, configure func(i int, c *node.Config)) []*node.Node {
 	t.Helper()
 	nodes := make([]*node.Node, count)
 	var wg sync.WaitGroup

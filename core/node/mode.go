@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+
+	"github.com/libp2p/go-libp2p/core/network"
 )
 
 // ModeInfo is the DHT's mode: the one configured, and the one in effect
@@ -56,8 +58,16 @@ func (n *Node) SetMode(ctx context.Context, m Mode) (ModeInfo, error) {
 	if err := old.Close(); err != nil {
 		n.log.Warn("closing the DHT for a mode change", "error", err)
 	}
-	// A closed DHT leaves its protocol handler behind.
+	// A closed DHT leaves its protocol handler behind, and goes on
+	// answering on the streams peers had opened to it.
 	n.host.RemoveStreamHandler(n.kadProtocol())
+	for _, c := range n.host.Network().Conns() {
+		for _, s := range c.GetStreams() {
+			if s.Protocol() == n.kadProtocol() && s.Stat().Direction == network.DirInbound {
+				_ = s.Reset()
+			}
+		}
+	}
 	d, err := n.newDHT(m)
 	if err != nil {
 		// Bring back a DHT in the old mode, so the node keeps working.

@@ -198,7 +198,9 @@ func (n *Node) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	n.mu.Lock()
 	n.setDHT(d)
+	n.mu.Unlock()
 	n.checkMode()
 	if cfg.MDNS {
 		n.mdns = mdns.NewMdnsService(n.host, n.mdnsService(), mdnsNotifee{n})

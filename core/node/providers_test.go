@@ -41,7 +41,7 @@ func TestKeyCID(t *testing.T) {
 // TestProvidersAllFound: providers announced by several nodes of ten are
 // all found from every node.
 func TestProvidersAllFound(t *testing.T) {
-	nodes := network(t, 10, nil)
+	nodes := startNetwork(t, 10, nil)
 	ctx := testContext(t)
 	providers := []int{1, 4, 6, 9}
 	var want []peer.ID

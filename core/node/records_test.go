@@ -15,7 +15,7 @@ import (
 // TestRecordFromEveryNode: a record put on one node of ten is got from
 // every other one.
 func TestRecordFromEveryNode(t *testing.T) {
-	nodes := network(t, 10, nil)
+	nodes := startNetwork(t, 10, nil)
 	ctx := testContext(t)
 	res, err := nodes[3].Publish(ctx, "greeting", "text", 1, []byte("hello"))
 	if err != nil {
@@ -51,7 +51,7 @@ func TestRecordFromEveryNode(t *testing.T) {
 }
 
 func TestGetMissingRecord(t *testing.T) {
-	nodes := network(t, 3, nil)
+	nodes := startNetwork(t, 3, nil)
 	_, err := nodes[1].GetRecord(testContext(t), envelope.Key(nodes[0].ID(), "nothing"))
 	if !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("got %v, want ErrNotFound", err)

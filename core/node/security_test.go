@@ -1,0 +1,176 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/libp2p/go-libp2p"
+	dht "github.com/libp2p/go-libp2p-kad-dht"
+	pb "github.com/libp2p/go-libp2p-kad-dht/pb"
+	record "github.com/libp2p/go-libp2p-record"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/core/envelope"
+	"github.com/netabase/netabase/core/node"
+)
+
+// acceptAll is a validator that lets anything through, so a raw client can
+// send what a netabase node must refuse.
+type acceptAll struct{}
+
+func (acceptAll) Validate(string, []byte) error        { return nil }
+func (acceptAll) Select(string, [][]byte) (int, error) { return 0, nil }
+
+// rawClient is a stock kad-dht client on the netabase protocol whose
+// validator accepts anything: it sends PUT_VALUE requests as crafted.
+type rawClient struct {
+	h         host.Host
+	messenger *pb.ProtocolMessenger
+}
+
+func newRawClient(t *testing.T, prefix string) *rawClient {
+	t.Helper()
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableMetrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := dht.New(h, dht.ProtocolPrefix(protocol.ID(prefix)), dht.Mode(dht.ModeClient),
+		dht.NamespacedValidator(envelope.Namespace, acceptAll{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = d.Close()
+		_ = h.Close()
+	})
+	m, err := pb.NewProtocolMessenger(d.MessageSender())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &rawClient{h: h, messenger: m}
+}
+
+// putTo sends a PUT_VALUE of key and value straight to n.
+func (c *rawClient) putTo(ctx context.Context, n *node.Node, key string, value []byte) error {
+	if err := c.h.Connect(ctx, addrInfo(n)); err != nil {
+		return err
+	}
+	return c.messenger.PutValue(ctx, n.ID(), record.MakePutRecord(key, value))
+}
+
+// TestStrangerCannotOverwrite: a record's owner alone can replace it. A
+// stranger's forgeries, sent through its own node or straight to every
+// peer, are refused everywhere, and every node still gets the owner's.
+func TestStrangerCannotOverwrite(t *testing.T) {
+	nodes := startNetwork(t, 10, nil)
+	ctx := testContext(t)
+	owner, stranger := nodes[2], nodes[7]
+	old, err := owner.Publish(ctx, "balance", "number", 1, []byte("100"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldEnv, err := owner.FetchRecord(ctx, old.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldBytes, _ := oldEnv.Marshal()
+	if _, err := owner.Publish(ctx, "balance", "number", 1, []byte("50")); err != nil {
+		t.Fatal(err)
+	}
+
+	// The owner's envelope with another value: the signature breaks.
+	tampered := *oldEnv
+	tampered.Value = []byte("1000000")
+	tamperedBytes, _ := tampered.Marshal()
+	// The stranger's own valid envelope, filed under the owner's key.
+	own, err := stranger.Publish(ctx, "balance", "number", 1, []byte("1000000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	strangers, err := stranger.FetchRecord(ctx, own.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	strangersBytes, _ := strangers.Marshal()
+
+	forgeries := []struct {
+		name  string
+		value []byte
+		why   string
+	}{
+		{"tampered value", tamperedBytes, "signature does not verify"},
+		{"signed by the stranger", strangersBytes, "signed for"},
+		{"replay of an older version", oldBytes, ""},
+	}
+	raw := newRawClient(t, "/netabase")
+	for _, f := range forgeries {
+		t.Run(f.name, func(t *testing.T) {
+			if f.why != "" {
+				_, err := stranger.PutRecord(ctx, old.Key, f.value)
+				if !errors.Is(err, core.ErrRejected) || !strings.Contains(err.Error(), f.why) {
+					t.Errorf("the stranger's node put it: %v", err)
+				}
+			}
+			for i, n := range nodes {
+				if err := raw.putTo(ctx, n, old.Key, f.value); err == nil {
+					t.Errorf("node %d accepted the forgery", i)
+				}
+			}
+		})
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(nodes))
+	for i, n := range nodes {
+		wg.Go(func() {
+			got, err := n.GetRecord(ctx, old.Key)
+			if err != nil {
+				errs[i] = err
+			} else if !bytes.Equal(got.Envelope.Value, []byte("50")) {
+				errs[i] = fmt.Errorf("got %q, want the owner's latest, 50", got.Envelope.Value)
+			}
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("node %d: %v", i, err)
+		}
+	}
+}
+
+// TestMalformedRecordRefused: a PUT_VALUE whose netabase record is not a
+// well-formed envelope is refused, and nothing is stored.
+func TestMalformedRecordRefused(t *testing.T) {
+	target := startNode(t, nodeConfig(t))
+	ctx := testContext(t)
+	raw := newRawClient(t, "/netabase")
+	key := envelope.Key(target.ID(), "x")
+	big := bytes.Repeat([]byte{0x41}, envelope.MaxSize+1)
+	for name, value := range map[string][]byte{
+		"not cbor":             []byte("\xff\xfe garbage"),
+		"empty":                {},
+		"cbor not an envelope": {0x83, 0x01, 0x02, 0x03},
+		"oversized":            big,
+	} {
+		if err := raw.putTo(ctx, target, key, value); err == nil {
+			t.Errorf("%s: the node accepted it", name)
+		}
+	}
+	// A key that names no owner.
+	if err := raw.putTo(ctx, target, "/netabase/not-a-peer/x", []byte{0xa0}); err == nil {
+		t.Error("a key without an owner was accepted")
+	}
+	for r, err := range target.LocalRecords(ctx, "") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Errorf("the node stored %q", r.Key)
+	}
+}
