@@ -1,0 +1,157 @@
+package host_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/netabase/netabase/conformance"
+	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/plugins/host"
+	"github.com/netabase/netabase/plugins/internal/testplugins"
+	"github.com/netabase/netabase/plugins/sdk/sdktest"
+)
+
+// TestRefusals checks that every way a plugin URL or binary can be wrong is
+// refused, by Describe and by Open, with an error that names the problem.
+func TestRefusals(t *testing.T) {
+	pebble := bins[testplugins.Pebble]
+	sum, err := host.Checksum(pebble)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := strings.Repeat("ab", 32)
+	path := url.Values{"path": {filepath.Join(t.TempDir(), "db")}}
+	for _, tc := range []struct {
+		name string
+		url  string
+		want []string
+		is   error // nil: no sentinel to match
+	}{
+		{"wrong checksum", host.FormatURL(pebble, wrong, path), []string{"its sha256 checksum is " + sum, "pins " + wrong, "netabase plugin pin"}, core.ErrRejected},
+		{"no checksum", "plugin://" + pebble + "?path=/tmp/x", []string{"?sha256=<hex>", "netabase plugin pin " + pebble}, core.ErrInvalidURL},
+		{"malformed checksum", "plugin://" + pebble + "?sha256=xyz", []string{"64 hex digits"}, core.ErrInvalidURL},
+		{"two checksums", "plugin://" + pebble + "?sha256=" + sum + "&sha256=" + sum, []string{"given 2 times"}, core.ErrInvalidURL},
+		{"relative binary", "plugin://bin/plugin?sha256=" + sum, []string{"three slashes"}, core.ErrInvalidURL},
+		{"missing binary", host.FormatURL("/nonexistent/plugin", sum, nil), []string{"cannot run plugin /nonexistent/plugin", "no such file"}, nil},
+		{"not a plugin", pluginURL(t, testplugins.NotAPlugin, nil), []string{"is not a netabase storage plugin", "hello, I am an ordinary program"}, nil},
+		{"crash at start", pluginURL(t, testplugins.Crash, nil), []string{"exited (exit status 2) before the plugin handshake", "out of cheese"}, nil},
+		{"other protocol", pluginURL(t, testplugins.OtherProto, nil), []string{"protocol version 2", "this netabase speaks version 1"}, nil},
+		{"unknown option", host.FormatURL(pebble, sum, url.Values{"path": path["path"], "colour": {"blue"}}), []string{`unknown option "colour"`, `"path", "sync"`}, core.ErrInvalidURL},
+		{"missing option", host.FormatURL(pebble, sum, nil), []string{`option "path" is required`}, core.ErrInvalidURL},
+		{"relative path option", host.FormatURL(pebble, sum, url.Values{"path": {"db"}}), []string{`option "path": want an absolute path`}, core.ErrInvalidURL},
+		{"malformed option", host.FormatURL(pebble, sum, url.Values{"path": path["path"], "sync": {"perhaps"}}), []string{`option "sync": want true or false`}, core.ErrInvalidURL},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u, err := url.Parse(tc.url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := host.NewDriver(host.Config{Logger: sdktest.TestLogger(t)})
+			_, derr := d.Describe(t.Context(), u)
+			b, oerr := d.Open(t.Context(), u)
+			if oerr == nil {
+				_ = b.Close()
+			}
+			for op, err := range map[string]error{"Describe": derr, "Open": oerr} {
+				if err == nil {
+					t.Fatalf("%s succeeded; want a refusal", op)
+				}
+				for _, w := range tc.want {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("%s: the error does not say %q: %v", op, w, err)
+					}
+				}
+				if tc.is != nil && !errors.Is(err, tc.is) {
+					t.Errorf("%s: the error does not match %v: %v", op, tc.is, err)
+				}
+			}
+		})
+	}
+}
+
+// TestContractViolation checks that a plugin whose store breaks the
+// contract fails the conformance suite, naming what it broke.
+func TestContractViolation(t *testing.T) {
+	d := host.NewDriver(host.Config{Logger: sdktest.TestLogger(t)})
+	u, err := url.Parse(pluginURL(t, testplugins.Bad, url.Values{"path": {"/unused"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := d.Describe(t.Context(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := conformance.Check(t.Context(), conformance.URLHarness(d, u, info, t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Passed() {
+		t.Fatalf("a plugin that forgets deletes and loses data on reopen passed:\n%s", rep)
+	}
+	failed := map[string]bool{}
+	for _, c := range rep.Failed() {
+		failed[c.Name] = true
+	}
+	for _, name := range []string{"delete", "persistence"} {
+		if !failed[name] {
+			t.Errorf("case %s did not fail:\n%s", name, rep)
+		}
+	}
+}
+
+// TestPluginLogs checks that what a plugin writes reaches the host's log
+// under the plugin's name, and that its last lines explain a failed start.
+func TestPluginLogs(t *testing.T) {
+	var buf syncBuffer
+	d := host.NewDriver(host.Config{Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	u, err := url.Parse(pluginURL(t, testplugins.Crash, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Describe(t.Context(), u); err == nil {
+		t.Fatal("the crashing plugin was described")
+	}
+	got := buf.String()
+	if !strings.Contains(got, "plugin=crashplugin") || !strings.Contains(got, "out of cheese") || !strings.Contains(got, "level=ERROR") {
+		t.Errorf("the plugin's panic is not in the host's log as an error under its name:\n%s", got)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestCancelledStart checks that a caller whose context ends while a
+// plugin starts is not kept waiting for it.
+func TestCancelledStart(t *testing.T) {
+	d := host.NewDriver(host.Config{Logger: sdktest.TestLogger(t)})
+	u, err := url.Parse(pluginURL(t, testplugins.Pebble, url.Values{"path": {filepath.Join(t.TempDir(), "db")}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := d.Open(ctx, u); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Open with a cancelled context: %v", err)
+	}
+}
