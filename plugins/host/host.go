@@ -303,19 +303,19 @@ func (d *Driver) Describe(ctx context.Context, u *url.URL) (core.Info, error) {
 
 // Description is what a plugin says about itself.
 type Description struct {
-	Info    core.Info
-	Options []OptionSpec
+	Info    core.Info    `json:"info"`
+	Options []OptionSpec `json:"options"`
 	// SDK is the netabase module version the plugin was built with.
-	SDK string
+	SDK string `json:"sdk"`
 }
 
 // OptionSpec is one option a plugin declares.
 type OptionSpec struct {
-	Name     string
-	Kind     string // string, path, bool, int, duration or size
-	Doc      string
-	Required bool
-	Default  string
+	Name     string `json:"name"`
+	Kind     string `json:"kind"` // string, path, bool, int, duration or size
+	Doc      string `json:"doc"`
+	Required bool   `json:"required,omitempty"`
+	Default  string `json:"default,omitempty"`
 }
 
 // Inspect starts the plugin of u and returns what it says about itself,

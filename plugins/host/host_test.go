@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/netabase/netabase/plugins/host"
-	"github.com/netabase/netabase/plugins/internal/testplugins"
+	"github.com/netabase/netabase/plugins/testplugins"
 	"github.com/netabase/netabase/plugins/sdk/sdktest"
 )
 

@@ -1,4 +1,4 @@
-// Package testplugins holds the plugins the host's, the SDK's and the CLI's
+// Package testplugins is for tests only. It holds the plugins the host's, the SDK's and the CLI's
 // tests launch: pebbleplugin, a real plugin serving pebble, and
 // deliberately bad ones — notaplugin (not a plugin at all), crashplugin
 // (dies before the handshake), otherproto (speaks another protocol

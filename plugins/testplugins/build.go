@@ -11,11 +11,11 @@ import (
 
 // The plugins' packages.
 const (
-	Pebble     = "github.com/netabase/netabase/plugins/internal/testplugins/pebbleplugin"
-	NotAPlugin = "github.com/netabase/netabase/plugins/internal/testplugins/notaplugin"
-	Crash      = "github.com/netabase/netabase/plugins/internal/testplugins/crashplugin"
-	OtherProto = "github.com/netabase/netabase/plugins/internal/testplugins/otherproto"
-	Bad        = "github.com/netabase/netabase/plugins/internal/testplugins/badplugin"
+	Pebble     = "github.com/netabase/netabase/plugins/testplugins/pebbleplugin"
+	NotAPlugin = "github.com/netabase/netabase/plugins/testplugins/notaplugin"
+	Crash      = "github.com/netabase/netabase/plugins/testplugins/crashplugin"
+	OtherProto = "github.com/netabase/netabase/plugins/testplugins/otherproto"
+	Bad        = "github.com/netabase/netabase/plugins/testplugins/badplugin"
 	// Bbolt is the example plugin an outside author would write.
 	Bbolt = "github.com/netabase/netabase/examples/plugin-bbolt"
 )

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/netabase/netabase/plugins/host"
+	"github.com/netabase/netabase/plugins/testplugins"
+)
+
+// runWithPlugins runs the command line in-process with the CLI's own
+// registry, plugins included.
+func runWithPlugins(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := Main(args, &env{stdout: &stdout, stderr: &stderr, registry: newRegistry(&stderr)})
+	return code, stdout.String(), stderr.String()
+}
+
+// scratchDir is a directory for scratch stores, on memory-backed storage
+// when the machine has it: the suite checks semantics, and bbolt's fsync
+// of every commit would make it slow on disk.
+func scratchDir(t *testing.T) string {
+	dir, err := os.MkdirTemp("/dev/shm", "netabase-cli-test-")
+	if err != nil {
+		return t.TempDir()
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return dir
+}
+
+func TestPlugin(t *testing.T) {
+	bins, err := testplugins.Build(t.TempDir(), testplugins.Bbolt, testplugins.NotAPlugin,
+		testplugins.Crash, testplugins.OtherProto, testplugins.Bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bbolt := bins[testplugins.Bbolt]
+	sum, err := host.Checksum(bbolt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(t.TempDir(), "x.db")
+	want := host.FormatURL(bbolt, sum, url.Values{"path": {data}})
+
+	t.Run("pin", func(t *testing.T) {
+		t.Chdir(filepath.Dir(data))
+		code, out, errOut := runWithPlugins(t, "plugin", "pin", bbolt, "path=x.db")
+		if code != 0 || out != want+"\n" {
+			t.Fatalf("plugin pin: exit %d, %q, %q; want %q", code, out, errOut, want)
+		}
+		code, out, _ = runWithPlugins(t, "plugin", "pin", "--json", bbolt, "path=/x.db")
+		var p struct {
+			URL    string
+			Plugin struct{ Name, Build string }
+		}
+		if code != 0 || json.Unmarshal([]byte(out), &p) != nil || p.Plugin.Name != "bbolt" || p.Plugin.Build != "sha256:"+sum {
+			t.Fatalf("plugin pin --json: exit %d, %s", code, out)
+		}
+	})
+
+	t.Run("conformance", func(t *testing.T) {
+		code, out, errOut := runWithPlugins(t, "conformance", "--scratch-dir", scratchDir(t), want)
+		if code != 0 || !strings.Contains(out, "PASSED") || !strings.Contains(out, "Backend bbolt (v0.1.0 (bbolt v1.5.0)), capabilities: persistent,durable") {
+			t.Fatalf("conformance of the bbolt plugin: exit %d\n%s\n%s", code, out, errOut)
+		}
+		if _, err := os.Stat(data); !os.IsNotExist(err) {
+			t.Errorf("conformance touched the URL's own data %s: %v", data, err)
+		}
+	})
+
+	t.Run("refusals", func(t *testing.T) {
+		wrong := strings.Repeat("0", 64)
+		pin := func(pkg string) string {
+			s, err := host.Checksum(bins[pkg])
+			if err != nil {
+				t.Fatal(err)
+			}
+			return host.FormatURL(bins[pkg], s, url.Values{"path": {data}})
+		}
+		for _, tc := range []struct {
+			args   []string
+			code   int
+			stderr []string
+		}{
+			{[]string{"conformance", host.FormatURL(bbolt, wrong, url.Values{"path": {data}})}, 1, []string{"its sha256 checksum is " + sum, "pins " + wrong}},
+			{[]string{"conformance", "plugin://" + bbolt + "?path=" + data}, 2, []string{"must pin the binary's checksum"}},
+			{[]string{"conformance", pin(testplugins.NotAPlugin)}, 1, []string{"is not a netabase storage plugin", "hello, I am an ordinary program"}},
+			{[]string{"conformance", pin(testplugins.Crash)}, 1, []string{"exited (exit status 2) before the plugin handshake", "out of cheese"}},
+			{[]string{"conformance", pin(testplugins.OtherProto)}, 1, []string{"protocol version 2", "this netabase speaks version 1"}},
+			{[]string{"conformance", "--scratch-dir", scratchDir(t), pin(testplugins.Bad)}, 1, []string{"forgetful failed the conformance suite"}},
+			{[]string{"conformance", want + "&colour=blue"}, 2, []string{`unknown option "colour"`}},
+			{[]string{"plugin", "pin", bins[testplugins.NotAPlugin]}, 1, []string{"is not a netabase storage plugin"}},
+			{[]string{"plugin", "pin", "/nonexistent/plugin"}, 2, []string{"/nonexistent/plugin is not a plugin binary"}},
+			{[]string{"plugin", "pin", bbolt, "colour=blue"}, 2, []string{`unknown option "colour"`}},
+			{[]string{"plugin", "pin", bbolt, "path"}, 2, []string{`option "path" is not name=value`}},
+			{[]string{"plugin", "pin"}, 2, []string{"takes a plugin binary"}},
+		} {
+			code, out, errOut := runWithPlugins(t, tc.args...)
+			if code != tc.code {
+				t.Errorf("netabase %q: exit %d, want %d\n%s\n%s", tc.args, code, tc.code, out, errOut)
+			}
+			for _, w := range tc.stderr {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("netabase %q: stderr does not say %q:\n%s", tc.args, w, errOut)
+				}
+			}
+		}
+	})
+}
