@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/netabase/netabase/backends/all"
 	"github.com/netabase/netabase/core"
 )
 
@@ -38,7 +37,7 @@ func newEnv(stdout, stderr *os.File) *env {
 		stdout:   stdout,
 		stderr:   stderr,
 		terminal: term.IsTerminal(int(stderr.Fd())),
-		registry: all.Registry(),
+		registry: newRegistry(stderr),
 	}
 }
 
@@ -122,6 +121,7 @@ the conformance suite every backend must pass.` + exitStatusHelp,
 	root.AddCommand(
 		newBackendsCmd(e),
 		newConformanceCmd(e),
+		newPluginCmd(e),
 		newVersionCmd(e),
 	)
 	return root
