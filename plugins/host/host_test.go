@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/netabase/netabase/plugins/host"
-	"github.com/netabase/netabase/plugins/testplugins"
 	"github.com/netabase/netabase/plugins/sdk/sdktest"
+	"github.com/netabase/netabase/plugins/testplugins"
 )
 
 // bins holds the test plugins TestMain builds, by package.

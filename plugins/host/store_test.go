@@ -15,8 +15,8 @@ import (
 
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/plugins/host"
-	"github.com/netabase/netabase/plugins/testplugins"
 	"github.com/netabase/netabase/plugins/sdk/sdktest"
+	"github.com/netabase/netabase/plugins/testplugins"
 )
 
 // TestErrorsCrossTheWire checks that the plugin's errors keep their
