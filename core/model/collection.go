@@ -178,6 +178,9 @@ func (c *base[T]) decodeStored(kseg string, data []byte) (T, error) {
 		return v, c.corrupt(kseg, err)
 	}
 	if v, err = c.decodeVersion(version, body); err != nil {
+		if errors.Is(err, core.ErrUnsupported) { // a newer program wrote it
+			return v, c.errorf("key %s: %w", c.describeKey(kseg), err)
+		}
 		return v, c.corrupt(kseg, err)
 	}
 	if got := segment(c.l.key.kind.appendBinary(nil, reflect.ValueOf(&v).Elem().Field(c.l.key.index))); got != kseg {

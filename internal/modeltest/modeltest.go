@@ -53,8 +53,8 @@ var (
 		}
 		return e
 	}()
-	tags   = [][]byte{nil, {}, {0}, {0, 0}, {0, 1}, {0xff}}
-	times  = []time.Time{
+	tags  = [][]byte{nil, {}, {0}, {0, 0}, {0, 1}, {0xff}}
+	times = []time.Time{
 		{},
 		time.Date(1969, 12, 31, 23, 59, 59, 999999999, time.UTC),
 		time.Unix(0, 0).UTC(),
