@@ -184,10 +184,14 @@ func (noCache) Len() int                       { return 0 }
 func (noCache) Purge()                         {}
 func (noCache) Resize(int) int                 { return 0 }
 
+// redact hides the password a storage URL may carry.
 func redact(rawURL string) string {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return "(unparsable URL)"
 	}
-	return u.Redacted()
+	if _, ok := u.User.Password(); ok {
+		return u.Redacted()
+	}
+	return rawURL
 }

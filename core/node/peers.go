@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/protocol/identify"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/netabase/netabase/core"
@@ -190,6 +191,7 @@ func (n *Node) Bootstrap(ctx context.Context) (BootstrapResult, error) {
 	// answered a lookup check, in the background; the refresh needs them
 	// now, and Connect has already identified them as DHT servers.
 	for _, p := range n.host.Network().Peers() {
+		n.waitIdentified(ctx, p)
 		if ok, _ := n.host.Peerstore().SupportsProtocols(p, n.kadProtocol()); len(ok) > 0 {
 			_, _ = d.RoutingTable().TryAddPeer(p, true, false)
 		}
@@ -204,6 +206,22 @@ func (n *Node) Bootstrap(ctx context.Context) (BootstrapResult, error) {
 		return res, fmt.Errorf("refreshing the routing table: %w", err)
 	}
 	return res, nil
+}
+
+// waitIdentified waits until Identify has run on the connections to p (a
+// peer that dialled this node may not be identified yet), or ctx ends.
+func (n *Node) waitIdentified(ctx context.Context, p peer.ID) {
+	ids, ok := n.host.(interface{ IDService() identify.IDService })
+	if !ok {
+		return
+	}
+	for _, c := range n.host.Network().ConnsToPeer(p) {
+		select {
+		case <-ids.IDService().IdentifyWait(c):
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // Protocols lists the protocols the node speaks.

@@ -1,0 +1,227 @@
+package node_test
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	ds "github.com/ipfs/go-datastore"
+	record "github.com/libp2p/go-libp2p-record"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/core/config"
+	"github.com/netabase/netabase/core/envelope"
+	"github.com/netabase/netabase/core/node"
+)
+
+// TestRestart: a node closed and reopened on a persistent backend keeps
+// its peer ID, its records (its own and those it received) and its
+// provider records (its own and those peers announced to it), and serves
+// them to the network.
+func TestRestart(t *testing.T) {
+	for _, scheme := range []string{"pebble", "leveldb", "badger"} {
+		t.Run(scheme, func(t *testing.T) {
+			ctx := testContext(t)
+			dir := t.TempDir()
+			cfg := nodeConfig(t)
+			cfg.DataDir = dir
+			cfg.Storage = scheme + "://" + filepath.Join(dir, "store")
+			n, err := node.New(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := n.ID()
+			peerNode := startNode(t, nodeConfig(t))
+			if err := peerNode.Connect(ctx, addrInfo(n)); err != nil {
+				t.Fatal(err)
+			}
+			for _, x := range []*node.Node{n, peerNode} {
+				if _, err := x.Bootstrap(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			own, err := n.Publish(ctx, "own", "text", 1, []byte("mine"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			theirs, err := peerNode.Publish(ctx, "theirs", "text", 1, []byte("yours"))
+			if err != nil || theirs.Accepted != 1 {
+				t.Fatalf("the peer's publish reached %d: %v", theirs.Accepted, err)
+			}
+			if _, err := n.StartProviding(ctx, "own-key"); err != nil {
+				t.Fatal(err)
+			}
+			sub := n.Subscribe(0)
+			defer sub.Close()
+			if res, err := peerNode.StartProviding(ctx, "their-key"); err != nil || res.Sent != 1 {
+				t.Fatalf("the peer's provide reached %d: %v", res.Sent, err)
+			}
+			// ADD_PROVIDER has no reply: wait until n has stored it.
+			nextEvent(t, ctx, sub, func(e node.ProviderAdded) bool { return e.Provider == peerNode.ID() })
+			if err := n.Close(); err != nil {
+				t.Fatal(err)
+			}
+
+			n, err = node.New(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = n.Close() })
+			if n.ID() != id {
+				t.Errorf("peer ID %s after restart, was %s", n.ID(), id)
+			}
+			var keys []string
+			for r, err := range n.LocalRecords(ctx, envelope.Namespace) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				keys = append(keys, r.Key)
+			}
+			slices.Sort(keys)
+			want := []string{own.Key, theirs.Key}
+			slices.Sort(want)
+			if !slices.Equal(keys, want) {
+				t.Errorf("records after restart %q, want %q", keys, want)
+			}
+			for key, provider := range map[string]peer.ID{"own-key": id, "their-key": peerNode.ID()} {
+				c, _ := node.KeyCID(key)
+				provs, err := n.Providers().Providers(ctx, c.Hash())
+				if err != nil || len(provs) != 1 || provs[0].ID != provider {
+					t.Errorf("providers of %s after restart: %v, %v; want %s", key, provs, err, provider)
+				}
+			}
+			// A newcomer that knows only the restarted node gets all of it.
+			newcomer := startNode(t, nodeConfig(t))
+			if err := newcomer.Connect(ctx, addrInfo(n)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := newcomer.Bootstrap(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := newcomer.GetRecord(ctx, theirs.Key); err != nil || string(got.Envelope.Value) != "yours" {
+				t.Errorf("newcomer's get: %v", err)
+			}
+			if _, found, err := newcomer.FindProviders(ctx, "their-key", 0); err != nil || len(found) != 1 || found[0].ID != peerNode.ID() {
+				t.Errorf("newcomer's providers of their-key: %v, %v", found, err)
+			}
+		})
+	}
+}
+
+// TestDatastore: the DHT keeps its data under /dht in the backend, and an
+// application's own keys live beside it.
+func TestDatastore(t *testing.T) {
+	ctx := testContext(t)
+	n := startNode(t, nodeConfig(t))
+	b := n.Datastore()
+	if err := b.Put(ctx, ds.NewKey("/app/settings"), []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	res, err := n.Publish(ctx, "r", "text", 1, []byte("v"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Get(ctx, ds.NewKey(node.DHTNamespace).Child(core.RecordKey(res.Key))); err != nil {
+		t.Errorf("the record is not under %s in the backend: %v", node.DHTNamespace, err)
+	}
+	if rec, err := n.Records().Get(ctx, res.Key); err != nil || rec.Key != res.Key {
+		t.Errorf("RecordStore view: %v, %v", rec, err)
+	}
+	count := 0
+	for r, err := range n.LocalRecords(ctx, "") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Envelope == nil || r.Received.IsZero() {
+			t.Errorf("local record %+v", r)
+		}
+		count++
+	}
+	if count != 1 {
+		t.Errorf("%d local records; the application's key must not count", count)
+	}
+	if info := n.Info(); info.Backend.Name != "memory" || info.Storage != "memory://" || info.Admission == nil || info.ID != n.ID() || len(info.Addrs) == 0 {
+		t.Errorf("info %+v", info)
+	}
+}
+
+func TestRemoveRecord(t *testing.T) {
+	ctx := testContext(t)
+	nodes := startNetwork(t, 3, nil)
+	a := nodes[0]
+	res, err := a.Publish(ctx, "gone", "text", 1, []byte("v"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.RemoveRecord(ctx, res.Key); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Records().Get(ctx, res.Key); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("after removal the local store has it: %v", err)
+	}
+	if err := a.RemoveRecord(ctx, res.Key); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("removing twice: %v", err)
+	}
+	// Removal is local: the peers still hold the record, and a get
+	// brings it back.
+	got, err := a.GetRecord(ctx, res.Key)
+	if err != nil || got.Source != node.SourceNetwork {
+		t.Fatalf("get after removal: %+v, %v", got, err)
+	}
+	if _, err := a.Records().Get(ctx, res.Key); err != nil {
+		t.Errorf("the fetched record was not stored again: %v", err)
+	}
+}
+
+// failingSuite fails every backend.
+type failingSuite struct{}
+
+func (failingSuite) Version() string { return "failing" }
+func (failingSuite) Check(context.Context, core.Driver, *url.URL, core.Info) (core.Verdict, error) {
+	return failingVerdict{}, nil
+}
+
+type failingVerdict struct{}
+
+func (failingVerdict) Passed() bool   { return false }
+func (failingVerdict) String() string { return "FAIL  put-get  the value read back differs" }
+
+func TestAdmissionRefuses(t *testing.T) {
+	cfg := nodeConfig(t)
+	cfg.Suite = failingSuite{}
+	cfg.CertDir = ""
+	_, err := node.New(testContext(t), cfg)
+	var ae *core.AdmissionError
+	if !errors.As(err, &ae) || !errors.Is(err, core.ErrRejected) || !strings.Contains(err.Error(), "the value read back differs") {
+		t.Fatalf("got %v, want the admission error with the report", err)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for name, edit := range map[string]func(c *node.Config){
+		"no data dir": func(c *node.Config) { c.DataDir = "" },
+		"bad mode":    func(c *node.Config) { c.Mode = "x" },
+		"validators on /ipfs": func(c *node.Config) {
+			c.ProtocolPrefix = config.PrefixIPFS
+			c.Validators = map[string]record.Validator{"app": acceptAll{}}
+		},
+		"replacing netabase": func(c *node.Config) { c.Validators = map[string]record.Validator{"netabase": acceptAll{}} },
+		"bad storage":        func(c *node.Config) { c.Storage = "nosuch://" },
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := nodeConfig(t)
+			edit(&cfg)
+			if n, err := node.New(testContext(t), cfg); err == nil {
+				_ = n.Close()
+				t.Fatal("the node started")
+			} else {
+				t.Log(err)
+			}
+		})
+	}
+}
