@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -98,8 +97,14 @@ func (n *Node) setDHT(d *dht.IpfsDHT) {
 	n.messenger, _ = pb.NewProtocolMessenger(d.MessageSender())
 }
 
-// ErrClosed is returned by every operation on a closed node.
-var ErrClosed = errors.New("the node is closed")
+// ErrClosed is returned by every operation on a closed node. It matches
+// core.ErrClosed.
+var ErrClosed error = closedError{}
+
+type closedError struct{}
+
+func (closedError) Error() string { return "the node is closed" }
+func (closedError) Unwrap() error { return core.ErrClosed }
 
 // use returns the DHT for an operation, holding it until release is called,
 // and a context that also ends when the node closes.

@@ -1,0 +1,452 @@
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/core/envelope"
+	"github.com/netabase/netabase/core/node"
+)
+
+// maxBody bounds a request body: a record value is at most
+// envelope.MaxSize, and base64 in JSON makes it 4/3 as long.
+const maxBody = 2*envelope.MaxSize + 4096
+
+// maxSocketPath is the longest unix socket path Linux and macOS accept.
+const maxSocketPath = 104
+
+// Listen creates the control socket at path, readable and writable only by
+// its owner. A socket left behind by a daemon that died is replaced; one a
+// running daemon answers on is an error.
+func Listen(path string) (net.Listener, error) {
+	if len(path) > maxSocketPath {
+		return nil, fmt.Errorf("the control socket path %s is %d bytes long, more than the %d a unix socket allows; use a shorter --data-dir",
+			path, len(path), maxSocketPath)
+	}
+	if _, err := os.Lstat(path); err == nil {
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			_ = c.Close()
+			return nil, fmt.Errorf("a netabase daemon is already running for this data directory (it answers on %s); stop it first", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("cannot remove the stale control socket %s: %w", path, err)
+		}
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create the control socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		_ = l.Close()
+		return nil, fmt.Errorf("cannot make the control socket private: %w", err)
+	}
+	return l, nil
+}
+
+// Serve answers control requests for n on l until ctx ends, then stops
+// (ending event streams) and removes nothing: the caller owns l.
+func Serve(ctx context.Context, l net.Listener, n *node.Node, dataDir string) error {
+	srv := &http.Server{
+		Handler:           Handler(n, dataDir),
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	err := srv.Serve(l)
+	<-done
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Handler returns the control API of n.
+func Handler(n *node.Node, dataDir string) http.Handler {
+	s := &server{n: n, dataDir: dataDir}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/id", s.id)
+	mux.HandleFunc("GET /v1/peers", s.peers)
+	mux.HandleFunc("POST /v1/records", s.put)
+	mux.HandleFunc("GET /v1/record", s.get)
+	mux.HandleFunc("DELETE /v1/record", s.remove)
+	mux.HandleFunc("GET /v1/records", s.records)
+	mux.HandleFunc("POST /v1/provide", s.provide)
+	mux.HandleFunc("POST /v1/unprovide", s.unprovide)
+	mux.HandleFunc("GET /v1/providers", s.providers)
+	mux.HandleFunc("POST /v1/bootstrap", s.bootstrap)
+	mux.HandleFunc("POST /v1/connect", s.connect)
+	mux.HandleFunc("POST /v1/disconnect", s.disconnect)
+	mux.HandleFunc("GET /v1/dht/mode", s.mode)
+	mux.HandleFunc("PUT /v1/dht/mode", s.setMode)
+	mux.HandleFunc("GET /v1/protocols", s.protocols)
+	mux.HandleFunc("GET /v1/events", s.events)
+	return mux
+}
+
+type server struct {
+	n       *node.Node
+	dataDir string
+}
+
+func reply(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func fail(w http.ResponseWriter, err error) {
+	status, body := errorFor(err)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// decode reads a JSON body into v, reporting a bad one as invalid.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		fail(w, fmt.Errorf("%w: bad request body: %v", core.ErrInvalidKey, err))
+		return false
+	}
+	return true
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{core.ErrInvalidKey}, args...)...)
+}
+
+func strs[T fmt.Stringer](xs []T) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = x.String()
+	}
+	return out
+}
+
+func modeOf(m node.ModeInfo) Mode {
+	return Mode{Configured: string(m.Configured), Effective: string(m.Effective)}
+}
+
+func envelopeOf(e *envelope.Envelope) *Envelope {
+	if e == nil {
+		return nil
+	}
+	out := &Envelope{Schema: e.Schema, Version: e.Version, Clock: e.Clock.Time().UTC(), Logical: e.Clock.Logical}
+	if owner, name, err := envelope.ParseKey(e.Key); err == nil {
+		out.Owner, out.Name = owner.String(), name
+	}
+	return out
+}
+
+func (s *server) id(w http.ResponseWriter, _ *http.Request) {
+	info := s.n.Info()
+	out := ID{
+		ID:      info.ID.String(),
+		Agent:   info.Agent,
+		Addrs:   strs(info.Addrs),
+		Prefix:  string(info.Prefix),
+		Mode:    modeOf(info.Mode),
+		Backend: info.Backend,
+		Storage: info.Storage,
+		DataDir: s.dataDir,
+	}
+	if a := info.Admission; a != nil {
+		out.Admission = &Admission{Suite: a.Certificate.Suite, Cached: a.Cached, Passed: a.Certificate.Passed}
+	}
+	reply(w, out)
+}
+
+func (s *server) peers(w http.ResponseWriter, _ *http.Request) {
+	out := []Peer{}
+	for _, p := range s.n.Peers() {
+		out = append(out, Peer{
+			ID:        p.ID.String(),
+			Addrs:     strs(p.Addrs),
+			Inbound:   p.Inbound,
+			Agent:     p.Agent,
+			LatencyMS: float64(p.Latency.Microseconds()) / 1000,
+			Routing:   p.Routing,
+		})
+	}
+	reply(w, out)
+}
+
+func (s *server) put(w http.ResponseWriter, r *http.Request) {
+	var req PutRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	var res node.PutResult
+	var err error
+	switch {
+	case req.Name != "" && req.Key != "":
+		err = invalid("give a name or a key, not both")
+	case req.Name != "":
+		res, err = s.n.Publish(r.Context(), req.Name, req.Schema, req.Version, req.Value)
+	case req.Key != "":
+		res, err = s.n.PutRecord(r.Context(), req.Key, req.Value)
+	default:
+		err = invalid("give the record a name or a key")
+	}
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	reply(w, PutResult{Key: res.Key, Peers: res.Peers, Accepted: res.Accepted})
+}
+
+func (s *server) key(w http.ResponseWriter, r *http.Request) (string, bool) {
+	key := r.URL.Query().Get("key")
+	if key == "" {
+		fail(w, invalid("the key parameter is missing"))
+		return "", false
+	}
+	return key, true
+}
+
+func (s *server) get(w http.ResponseWriter, r *http.Request) {
+	key, ok := s.key(w, r)
+	if !ok {
+		return
+	}
+	res, err := s.n.GetRecord(r.Context(), key)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	out := Record{Key: res.Key, Value: res.Value, Source: string(res.Source), Envelope: envelopeOf(res.Envelope)}
+	if res.Envelope != nil {
+		out.Value = res.Envelope.Value
+	}
+	reply(w, out)
+}
+
+func (s *server) remove(w http.ResponseWriter, r *http.Request) {
+	key, ok := s.key(w, r)
+	if !ok {
+		return
+	}
+	if err := s.n.RemoveRecord(r.Context(), key); err != nil {
+		fail(w, err)
+		return
+	}
+	reply(w, KeyRequest{Key: key})
+}
+
+func (s *server) records(w http.ResponseWriter, r *http.Request) {
+	out := []LocalRecord{}
+	for rec, err := range s.n.LocalRecords(r.Context(), r.URL.Query().Get("namespace")) {
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		out = append(out, LocalRecord{Key: rec.Key, Size: len(rec.Value), Received: rec.Received.UTC(), Envelope: envelopeOf(rec.Envelope)})
+	}
+	reply(w, out)
+}
+
+func (s *server) provide(w http.ResponseWriter, r *http.Request) {
+	var req KeyRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	res, err := s.n.StartProviding(r.Context(), req.Key)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	reply(w, ProvideResult{CID: res.CID.String(), Peers: res.Peers, Sent: res.Sent})
+}
+
+func (s *server) unprovide(w http.ResponseWriter, r *http.Request) {
+	var req KeyRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	c, err := s.n.StopProviding(r.Context(), req.Key)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	reply(w, ProvideResult{CID: c.String()})
+}
+
+func (s *server) providers(w http.ResponseWriter, r *http.Request) {
+	key, ok := s.key(w, r)
+	if !ok {
+		return
+	}
+	limit := 0
+	if l := r.URL.Query().Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil {
+			fail(w, invalid("limit %q is not a number", l))
+			return
+		}
+		limit = n
+	}
+	c, found, err := s.n.FindProviders(r.Context(), key, limit)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	out := Providers{CID: c.String(), Providers: []Provider{}}
+	for _, ai := range found {
+		out.Providers = append(out.Providers, Provider{ID: ai.ID.String(), Addrs: strs(ai.Addrs)})
+	}
+	reply(w, out)
+}
+
+func (s *server) bootstrap(w http.ResponseWriter, r *http.Request) {
+	res, err := s.n.Bootstrap(r.Context())
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	out := BootstrapResult{Connected: res.Connected, RoutingTable: res.RoutingTable}
+	for _, e := range res.Failed {
+		out.Failed = append(out.Failed, e.Error())
+	}
+	reply(w, out)
+}
+
+func (s *server) connect(w http.ResponseWriter, r *http.Request) {
+	var req ConnectRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	ai, err := node.ParsePeerAddr(req.Addr)
+	if err == nil {
+		err = s.n.Connect(r.Context(), ai)
+	}
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	reply(w, PeerRequest{Peer: ai.ID.String()})
+}
+
+func (s *server) disconnect(w http.ResponseWriter, r *http.Request) {
+	var req PeerRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	p, err := peer.Decode(req.Peer)
+	if err != nil {
+		fail(w, invalid("%q is not a peer ID: %v", req.Peer, err))
+		return
+	}
+	if err := s.n.Disconnect(p); err != nil {
+		fail(w, err)
+		return
+	}
+	reply(w, req)
+}
+
+func (s *server) mode(w http.ResponseWriter, _ *http.Request) {
+	reply(w, modeOf(s.n.Mode()))
+}
+
+func (s *server) setMode(w http.ResponseWriter, r *http.Request) {
+	var req ModeRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	m, err := node.ParseMode(req.Mode)
+	if err == nil {
+		var info node.ModeInfo
+		info, err = s.n.SetMode(r.Context(), m)
+		if err == nil {
+			reply(w, modeOf(info))
+			return
+		}
+	}
+	fail(w, err)
+}
+
+func (s *server) protocols(w http.ResponseWriter, _ *http.Request) {
+	p := s.n.Protocols()
+	out := Protocols{DHT: string(p.DHT), Prefix: string(p.Prefix), Host: []string{}}
+	for _, id := range p.Host {
+		out.Host = append(out.Host, string(id))
+	}
+	reply(w, out)
+}
+
+// events streams the node's events as JSON lines until the client goes,
+// the server stops or the node closes.
+func (s *server) events(w http.ResponseWriter, r *http.Request) {
+	sub := s.n.Subscribe(0)
+	defer sub.Close()
+	flusher, _ := w.(http.Flusher)
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	if flusher != nil {
+		flusher.Flush()
+	}
+	enc := json.NewEncoder(w)
+	for ev := range sub.Events(r.Context()) {
+		if err := enc.Encode(EventOf(ev)); err != nil {
+			return
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
+}
+
+// EventOf is the wire form of a node event.
+func EventOf(ev node.Event) Event {
+	out := Event{Type: ev.Kind(), Time: ev.When().UTC()}
+	t := true
+	f := false
+	flag := func(b bool) *bool {
+		if b {
+			return &t
+		}
+		return &f
+	}
+	switch e := ev.(type) {
+	case node.PeerConnected:
+		out.Peer, out.Inbound = e.Peer.String(), flag(e.Inbound)
+		if e.Addr != nil {
+			out.Addr = e.Addr.String()
+		}
+	case node.PeerDisconnected:
+		out.Peer = e.Peer.String()
+	case node.PeerDiscovered:
+		out.Peer, out.Addrs, out.Source = e.Peer.String(), strs[ma.Multiaddr](e.Addrs), e.Source
+	case node.RecordStored:
+		out.Key, out.Envelope = e.Key, envelopeOf(e.Envelope)
+	case node.RecordReceived:
+		out.Key, out.Via, out.Envelope = e.Key, e.Via, envelopeOf(e.Envelope)
+	case node.ProviderAdded:
+		out.Key, out.Provider, out.Local = e.Key.String(), e.Provider.String(), flag(e.Local)
+	case node.ModeChanged:
+		m := modeOf(e.ModeInfo)
+		out.Mode = &m
+	case node.BackendState:
+		out.Backend, out.State, out.Detail = e.Backend, e.State, e.Detail
+	case node.EventsLost:
+		out.Count = e.Count
+	}
+	return out
+}

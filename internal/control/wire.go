@@ -1,0 +1,239 @@
+// Package control is the daemon's control API: HTTP/1.1 with JSON bodies
+// over a unix socket in the node's data directory, which only the socket's
+// owner may open (the directory is 0700 and the socket 0600). It is how the
+// netabase command's client commands talk to a running daemon.
+//
+// HTTP and JSON over a unix socket need nothing beyond the standard
+// library, are easy to drive by hand (curl --unix-socket), and stream
+// events as JSON lines. The API is versioned by its path prefix, /v1.
+//
+// # Endpoints
+//
+//	GET    /v1/id                       the node: peer ID, addresses, backend, admission, mode
+//	GET    /v1/peers                    connected peers
+//	POST   /v1/records                  publish {name, value, schema, version} or put {key, value}
+//	GET    /v1/record?key=K             get a record (local, then network)
+//	DELETE /v1/record?key=K             remove the local copy
+//	GET    /v1/records?namespace=N      the records in the local store
+//	POST   /v1/provide {key}            start providing
+//	POST   /v1/unprovide {key}          stop providing
+//	GET    /v1/providers?key=K&limit=N  find providers
+//	POST   /v1/bootstrap                bootstrap
+//	POST   /v1/connect {addr}           connect to a peer
+//	POST   /v1/disconnect {peer}        disconnect from a peer
+//	GET    /v1/dht/mode                 the DHT mode
+//	PUT    /v1/dht/mode {mode}          change it
+//	GET    /v1/protocols                protocol names
+//	GET    /v1/events                   events, one JSON object per line, until the client goes
+//
+// An error is a non-2xx status with an [Error] body, whose Code survives
+// the hop as a core sentinel error (see [Error.Unwrap]).
+package control
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/netabase/netabase/core"
+)
+
+// Error is the body of every failed request.
+type Error struct {
+	// Code is "not_found", "invalid", "rejected", "unsupported",
+	// "closed", "timeout" or "failed".
+	Code    string `json:"code"`
+	Message string `json:"error"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// codes maps the sentinel errors to codes, in the order they are tried.
+var codes = []struct {
+	code   string
+	err    error
+	status int
+}{
+	{"not_found", core.ErrNotFound, 404},
+	{"invalid", core.ErrInvalidKey, 400},
+	{"rejected", core.ErrRejected, 422},
+	{"unsupported", core.ErrUnsupported, 501},
+	{"closed", core.ErrClosed, 503},
+	{"timeout", context.DeadlineExceeded, 504},
+}
+
+// Unwrap makes a remote error match the sentinel its code names, so that
+// errors.Is(err, core.ErrNotFound) holds on the client.
+func (e *Error) Unwrap() error {
+	for _, c := range codes {
+		if c.code == e.Code {
+			return c.err
+		}
+	}
+	return nil
+}
+
+// errorFor returns the status and body for err.
+func errorFor(err error) (int, *Error) {
+	for _, c := range codes {
+		if errors.Is(err, c.err) {
+			return c.status, &Error{Code: c.code, Message: err.Error()}
+		}
+	}
+	return 500, &Error{Code: "failed", Message: err.Error()}
+}
+
+// ID describes the node.
+type ID struct {
+	ID        string     `json:"id"`
+	Agent     string     `json:"agent"`
+	Addrs     []string   `json:"addrs"`
+	Prefix    string     `json:"protocol_prefix"`
+	Mode      Mode       `json:"mode"`
+	Backend   core.Info  `json:"backend"`
+	Storage   string     `json:"storage"`
+	Admission *Admission `json:"admission,omitempty"`
+	DataDir   string     `json:"data_dir"`
+}
+
+// Admission says how the backend was admitted.
+type Admission struct {
+	Suite  string    `json:"suite"`
+	Cached bool      `json:"cached"`
+	Passed time.Time `json:"passed"`
+}
+
+// Mode is the DHT mode.
+type Mode struct {
+	Configured string `json:"configured"`
+	Effective  string `json:"effective"`
+}
+
+// Peer is a connected peer.
+type Peer struct {
+	ID        string   `json:"id"`
+	Addrs     []string `json:"addrs"`
+	Inbound   bool     `json:"inbound"`
+	Agent     string   `json:"agent,omitempty"`
+	LatencyMS float64  `json:"latency_ms,omitempty"`
+	Routing   bool     `json:"in_routing_table"`
+}
+
+// PutRequest publishes the node's own record (Name set) or puts a record
+// under a full key (Key set).
+type PutRequest struct {
+	Name    string `json:"name,omitempty"`
+	Key     string `json:"key,omitempty"`
+	Value   []byte `json:"value"`
+	Schema  string `json:"schema,omitempty"`
+	Version uint32 `json:"version,omitempty"`
+}
+
+// PutResult says where a record went.
+type PutResult struct {
+	Key      string `json:"key"`
+	Peers    int    `json:"peers"`
+	Accepted int    `json:"accepted"`
+}
+
+// Envelope is what a netabase record's envelope says besides its value.
+type Envelope struct {
+	Owner   string    `json:"owner"`
+	Name    string    `json:"name"`
+	Schema  string    `json:"schema"`
+	Version uint32    `json:"version"`
+	Clock   time.Time `json:"clock"`
+	Logical uint32    `json:"clock_logical,omitempty"`
+}
+
+// Record is a record that was got. The Value of a netabase record is its
+// envelope's payload.
+type Record struct {
+	Key      string    `json:"key"`
+	Value    []byte    `json:"value"`
+	Source   string    `json:"source"`
+	Envelope *Envelope `json:"envelope,omitempty"`
+}
+
+// LocalRecord is a record in the local store.
+type LocalRecord struct {
+	Key      string    `json:"key"`
+	Size     int       `json:"size"`
+	Received time.Time `json:"received"`
+	Envelope *Envelope `json:"envelope,omitempty"`
+}
+
+// KeyRequest names a provider key.
+type KeyRequest struct {
+	Key string `json:"key"`
+}
+
+// ProvideResult says where a provider record went.
+type ProvideResult struct {
+	CID   string `json:"cid"`
+	Peers int    `json:"peers"`
+	Sent  int    `json:"sent"`
+}
+
+// Providers are the providers found for a key.
+type Providers struct {
+	CID       string     `json:"cid"`
+	Providers []Provider `json:"providers"`
+}
+
+// Provider is one provider.
+type Provider struct {
+	ID    string   `json:"id"`
+	Addrs []string `json:"addrs"`
+}
+
+// BootstrapResult says how a bootstrap went.
+type BootstrapResult struct {
+	Connected    int      `json:"connected"`
+	Failed       []string `json:"failed,omitempty"`
+	RoutingTable int      `json:"routing_table"`
+}
+
+// ConnectRequest names a peer by multiaddr, ending in /p2p/<peer ID>.
+type ConnectRequest struct {
+	Addr string `json:"addr"`
+}
+
+// PeerRequest names a peer by ID.
+type PeerRequest struct {
+	Peer string `json:"peer"`
+}
+
+// ModeRequest changes the DHT mode.
+type ModeRequest struct {
+	Mode string `json:"mode"`
+}
+
+// Protocols are the protocol names the node uses.
+type Protocols struct {
+	DHT    string   `json:"dht"`
+	Prefix string   `json:"prefix"`
+	Host   []string `json:"host"`
+}
+
+// Event is one line of the event stream: Type names the event, and the
+// fields that event has are set.
+type Event struct {
+	Type     string    `json:"type"`
+	Time     time.Time `json:"time"`
+	Peer     string    `json:"peer,omitempty"`
+	Addr     string    `json:"addr,omitempty"`
+	Addrs    []string  `json:"addrs,omitempty"`
+	Inbound  *bool     `json:"inbound,omitempty"`
+	Source   string    `json:"source,omitempty"`
+	Key      string    `json:"key,omitempty"`
+	Via      string    `json:"via,omitempty"`
+	Envelope *Envelope `json:"envelope,omitempty"`
+	Provider string    `json:"provider,omitempty"`
+	Local    *bool     `json:"local,omitempty"`
+	Mode     *Mode     `json:"mode,omitempty"`
+	Backend  string    `json:"backend,omitempty"`
+	State    string    `json:"state,omitempty"`
+	Detail   string    `json:"detail,omitempty"`
+	Count    uint64    `json:"count,omitempty"`
+}
