@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/netabase/netabase/internal/storetest"
 	"github.com/netabase/netabase/plugins/host"
 	"github.com/netabase/netabase/plugins/sdk/sdktest"
 	"github.com/netabase/netabase/plugins/testplugins"
@@ -16,6 +17,9 @@ import (
 var bins map[string]string
 
 func TestMain(m *testing.M) {
+	if storetest.IsChild() {
+		storetest.RunChild(host.NewDriver(host.Config{}))
+	}
 	os.Exit(run(m))
 }
 
@@ -51,4 +55,18 @@ func TestPebblePlugin(t *testing.T) {
 
 func TestBboltPlugin(t *testing.T) {
 	sdktest.RunURL(t, pluginURL(t, testplugins.Bbolt, url.Values{"path": {filepath.Join(t.TempDir(), "unused.db")}}))
+}
+
+// TestLocked checks that a store another process's plugin holds open is
+// refused with an error naming it and saying it is in use, and is intact
+// once that process lets go.
+func TestLocked(t *testing.T) {
+	for _, tc := range []struct {
+		pkg, file string
+	}{{testplugins.Pebble, "db"}, {testplugins.Bbolt, "bolt.db"}} {
+		t.Run(filepath.Base(tc.pkg), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), tc.file)
+			storetest.Locked(t, host.NewDriver(host.Config{Logger: sdktest.TestLogger(t)}), pluginURL(t, tc.pkg, url.Values{"path": {path}}), path)
+		})
+	}
 }

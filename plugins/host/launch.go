@@ -103,10 +103,16 @@ func (d *Driver) launch(ctx context.Context, t *target) (*generation, error) {
 		Stderr:     g.out,
 		SyncStdout: newLineWriter(log, "stdout"),
 		SyncStderr: newLineWriter(log, "stderr"),
-		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
-			grpc.MaxCallRecvMsgSize(wire.MaxMessageSize),
-			grpc.MaxCallSendMsgSize(wire.MaxMessageSize),
-		)},
+		GRPCDialOptions: []grpc.DialOption{
+			grpc.WithDefaultCallOptions(
+				grpc.MaxCallRecvMsgSize(wire.MaxMessageSize),
+				grpc.MaxCallSendMsgSize(wire.MaxMessageSize),
+			),
+			grpc.WithInitialWindowSize(wire.StreamWindow),
+			grpc.WithInitialConnWindowSize(wire.ConnWindow),
+			grpc.WithWriteBufferSize(wire.BufferSize),
+			grpc.WithReadBufferSize(wire.BufferSize),
+		},
 	})
 	type result struct {
 		disp *dispensed

@@ -22,8 +22,13 @@ import (
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
 )
 
-// queryBatch is the most entries the plugin packs into one Query message.
-const queryBatch = 512
+// A Query message holds at most queryBatch entries and about queryBytes
+// bytes: small enough that the host decodes one batch while the plugin
+// reads the next.
+const (
+	queryBatch = 512
+	queryBytes = 64 << 10
+)
 
 // server serves one store over the protocol.
 type server struct {
@@ -62,6 +67,10 @@ func (s *server) run() {
 			return grpc.NewServer(append(opts,
 				grpc.MaxRecvMsgSize(wire.MaxMessageSize),
 				grpc.MaxSendMsgSize(wire.MaxMessageSize),
+				grpc.InitialWindowSize(wire.StreamWindow),
+				grpc.InitialConnWindowSize(wire.ConnWindow),
+				grpc.WriteBufferSize(wire.BufferSize),
+				grpc.ReadBufferSize(wire.BufferSize),
 				grpc.StatsHandler(conns),
 				grpc.ChainUnaryInterceptor(s.recoverUnary),
 				grpc.ChainStreamInterceptor(s.recoverStream),
@@ -410,7 +419,7 @@ func (s *server) Query(req *pb.QueryRequest, stream pb.Storage_QueryServer) erro
 }
 
 // sendResults streams res in batches of at most queryBatch entries and
-// about wire.MaxChunkSize bytes.
+// about queryBytes bytes.
 func sendResults(ctx context.Context, q dsq.Query, res dsq.Results, stream pb.Storage_QueryServer) error {
 	batch := &pb.QueryResponse{}
 	size := 0
@@ -433,7 +442,7 @@ func sendResults(ctx context.Context, q dsq.Query, res dsq.Results, stream pb.St
 		}
 		batch.Entries = append(batch.Entries, e)
 		size += len(e.Key) + len(e.Value)
-		if len(batch.Entries) >= queryBatch || size >= wire.MaxChunkSize {
+		if len(batch.Entries) >= queryBatch || size >= queryBytes {
 			if err := stream.Send(batch); err != nil {
 				return err
 			}

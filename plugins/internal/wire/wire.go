@@ -39,9 +39,18 @@ var Handshake = plugin.HandshakeConfig{
 // core.MaxValueSize with a key of core.MaxKeySize and framing fits.
 const MaxMessageSize = core.MaxValueSize + core.MaxKeySize + 64<<10
 
-// MaxChunkSize is the most payload the host packs into one Commit message
-// (a single larger mutation travels alone) and the plugin into one Query
-// message.
+// Flow-control windows and socket buffers of both ends. gRPC's defaults (a
+// 64 KiB window grown by estimation, 32 KiB buffers) stall a batch of a few
+// hundred KiB on window updates; a plugin's peer is a local process, so
+// the windows are sized for the largest message.
+const (
+	StreamWindow = MaxMessageSize
+	ConnWindow   = 4 * MaxMessageSize
+	BufferSize   = 256 << 10
+)
+
+// MaxChunkSize is the most payload the host packs into one Commit message;
+// a single larger mutation travels alone.
 const MaxChunkSize = 1 << 20
 
 // HostParam is the URL parameter the host reads itself; a plugin cannot
