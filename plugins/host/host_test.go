@@ -20,6 +20,9 @@ func TestMain(m *testing.M) {
 	if storetest.IsChild() {
 		storetest.RunChild(host.NewDriver(host.Config{}))
 	}
+	if u := os.Getenv(hostChildEnv); u != "" {
+		runHostChild(u)
+	}
 	os.Exit(run(m))
 }
 
