@@ -30,6 +30,10 @@ type env struct {
 	// terminal is true when stderr is a terminal: progress displays go there.
 	terminal bool
 	registry *core.Registry
+	// stdin feeds values given as "-"; nil when there is none.
+	stdin io.Reader
+	// dataDir is the global --data-dir flag; empty means the default.
+	dataDir string
 }
 
 func newEnv(stdout, stderr *os.File) *env {
@@ -38,6 +42,7 @@ func newEnv(stdout, stderr *os.File) *env {
 		stderr:   stderr,
 		terminal: term.IsTerminal(int(stderr.Fd())),
 		registry: newRegistry(stderr),
+		stdin:    os.Stdin,
 	}
 }
 
@@ -118,11 +123,29 @@ the conformance suite every backend must pass.` + exitStatusHelp,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return usageErrorf("%v", err)
 	})
+	root.PersistentFlags().StringVar(&e.dataDir, "data-dir", "", dataDirHelp)
 	root.AddCommand(
 		newBackendsCmd(e),
 		newConformanceCmd(e),
 		newPluginCmd(e),
 		newVersionCmd(e),
+		newInitCmd(e),
+		newDaemonCmd(e),
+		newIDCmd(e),
+		newPeersCmd(e),
+		newPutCmd(e),
+		newGetCmd(e),
+		newRmCmd(e),
+		newRecordsCmd(e),
+		newProvideCmd(e),
+		newUnprovideCmd(e),
+		newFindprovsCmd(e),
+		newBootstrapCmd(e),
+		newConnectCmd(e),
+		newDisconnectCmd(e),
+		newDHTCmd(e),
+		newProtocolsCmd(e),
+		newEventsCmd(e),
 	)
 	return root
 }

@@ -351,6 +351,19 @@ func (n *Node) publish(ev Event) { n.bus.publish(ev) }
 // DefaultSubscriptionBuffer). Close it when done.
 func (n *Node) Subscribe(buffer int) *Subscription { return n.bus.subscribe(buffer, nil) }
 
+// ReportBackendState publishes a BackendState event for the node's
+// backend: state is BackendUp, BackendDown or BackendRestarting, and detail
+// says why. A driver of an out-of-process backend calls it, through its
+// state hook (plugins/host's Config.OnState), when the node's store goes
+// down, restarts or comes back.
+func (n *Node) ReportBackendState(state, detail string) {
+	name := ""
+	if n.backend != nil {
+		name = n.backend.Info().Name
+	}
+	n.publish(BackendState{At: now(), Backend: name, State: state, Detail: detail})
+}
+
 // ID is the node's peer ID.
 func (n *Node) ID() peer.ID { return n.id }
 

@@ -189,7 +189,7 @@ func (n *Node) GetRecord(ctx context.Context, key string) (GetResult, error) {
 	best, err := d.GetValue(ctx, key)
 	if best == nil {
 		if err == nil || errors.Is(err, routing.ErrNotFound) || errors.Is(err, kb.ErrLookupFailure) {
-			return res, fmt.Errorf("record %s: %w", key, core.ErrNotFound)
+			return res, fmt.Errorf("no record %s here or at the peers closest to its key: %w", key, core.ErrNotFound)
 		}
 		return res, fmt.Errorf("record %s: %w", key, err)
 	}

@@ -8,7 +8,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -260,6 +262,8 @@ func (s *server) records(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, LocalRecord{Key: rec.Key, Size: len(rec.Value), Received: rec.Received.UTC(), Envelope: envelopeOf(rec.Envelope)})
 	}
+	// The store's order is of encoded keys, which means nothing to a reader.
+	slices.SortFunc(out, func(a, b LocalRecord) int { return strings.Compare(a.Key, b.Key) })
 	reply(w, out)
 }
 

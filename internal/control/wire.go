@@ -14,7 +14,7 @@
 //	POST   /v1/records                  publish {name, value, schema, version} or put {key, value}
 //	GET    /v1/record?key=K             get a record (local, then network)
 //	DELETE /v1/record?key=K             remove the local copy
-//	GET    /v1/records?namespace=N      the records in the local store
+//	GET    /v1/records?namespace=N      the records in the local store, sorted by key
 //	POST   /v1/provide {key}            start providing
 //	POST   /v1/unprovide {key}          stop providing
 //	GET    /v1/providers?key=K&limit=N  find providers

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/core/config"
+	"github.com/netabase/netabase/internal/control"
+)
+
+// clientOptions are the flags of every command that talks to the daemon.
+type clientOptions struct {
+	json    bool
+	timeout time.Duration
+}
+
+func (o *clientOptions) register(cmd *cobra.Command, json bool) {
+	if json {
+		cmd.Flags().BoolVar(&o.json, "json", false, "print JSON")
+	}
+	cmd.Flags().DurationVar(&o.timeout, "timeout", time.Minute, "give up after this long")
+}
+
+const clientHelp = `
+
+The command talks to the daemon running for the data directory (see
+netabase daemon); it fails with exit status 1 when none is running.`
+
+// client returns a client of the daemon of the data directory, and a
+// context bounded by the timeout (none when it is 0).
+func (o *clientOptions) client(ctx context.Context, e *env) (*control.Client, context.Context, func(), error) {
+	dir, err := dataDir(e)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	c := control.NewClient(filepath.Join(dir, config.SocketFile))
+	cancel := func() {}
+	if o.timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, o.timeout)
+	}
+	return c, ctx, func() {
+		cancel()
+		c.Close()
+	}, nil
+}
+
+// clientErr turns a daemon's refusal of bad input into a usage error.
+func clientErr(err error) error {
+	if errors.Is(err, core.ErrInvalidKey) {
+		return &exitError{code: exitUsage, err: err}
+	}
+	if errors.Is(err, control.ErrNoDaemon) {
+		return failed(err)
+	}
+	return err
+}
+
+// recordKey turns a record name into this node's record key; a key (it
+// starts with "/") stays as it is.
+func recordKey(ctx context.Context, c *control.Client, key string) (string, error) {
+	if strings.HasPrefix(key, "/") {
+		return key, nil
+	}
+	id, err := c.ID(ctx)
+	if err != nil {
+		return "", err
+	}
+	return "/netabase/" + id.ID + "/" + key, nil
+}
+
+// printf writes to stdout.
+func printf(e *env, format string, args ...any) error {
+	_, err := fmt.Fprintf(e.stdout, format, args...)
+	return err
+}

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/netabase/netabase"
+	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/core/config"
+	"github.com/netabase/netabase/core/node"
+	"github.com/netabase/netabase/internal/control"
+	"github.com/netabase/netabase/plugins/host"
+)
+
+type daemonOptions struct {
+	nodeFlags
+}
+
+func newDaemonCmd(e *env) *cobra.Command {
+	var opts daemonOptions
+	cmd := &cobra.Command{
+		Use:   "daemon",
+		Short: "Run the node",
+		Long: `Run the netabase node of the data directory until interrupted: a libp2p host
+with the Kademlia DHT, mDNS and Identify, whose records live in the
+configured storage backend.
+
+On first start, with no configuration in the data directory, the daemon
+creates one with the defaults and a new identity key, as netabase init
+would. Before the node starts, its storage backend must pass the
+conformance suite (the result is cached in the data directory); a backend
+that fails stops the daemon with the suite's report.
+
+The flags override the configuration file's keys for this run. Client
+commands (netabase id, put, get, ...) talk to the daemon through the
+control socket netabase.sock in the data directory, which only its owner
+can open.
+
+Examples:
+  netabase daemon
+  netabase daemon --data-dir /tmp/n2 --listen /ip4/127.0.0.1/tcp/4102 --no-mdns
+  netabase daemon --storage memory:// --mode server` + exitStatusHelp,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runDaemon(cmd, e, opts)
+		},
+	}
+	opts.register(cmd)
+	return cmd
+}
+
+func runDaemon(cmd *cobra.Command, e *env, opts daemonOptions) error {
+	ctx := cmd.Context()
+	dir, err := dataDir(e)
+	if err != nil {
+		return err
+	}
+	exists, err := configExists(dir)
+	if err != nil {
+		return err
+	}
+	if !exists {
+		res, err := initNode(dir, config.Default(dir))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "First start: created a node in %s (configuration %s, identity key %s).\n",
+			dir, res.Config, res.Identity)
+	}
+	c, err := config.Load(filepath.Join(dir, config.FileName))
+	if err != nil {
+		return failed(err)
+	}
+	if err := opts.apply(cmd, &c); err != nil {
+		return err
+	}
+	sock := filepath.Join(dir, config.SocketFile)
+	l, err := control.Listen(sock)
+	if err != nil {
+		return failed(err)
+	}
+	defer l.Close()
+
+	fmt.Fprintf(e.stdout, "netabase %s\nData dir:   %s\nStorage:    %s\n", netabase.Version, dir, c.Storage)
+	fmt.Fprintln(e.stdout, "Admission:  checking the storage backend against the conformance suite...")
+	var current atomic.Pointer[node.Node]
+	n, err := node.New(ctx, node.Config{
+		Config:   c,
+		DataDir:  dir,
+		Registry: daemonRegistry(e, c.Storage, &current),
+		Logger:   slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		// An admission failure carries the suite's report.
+		return failed(fmt.Errorf("the node did not start: %w", err))
+	}
+	current.Store(n)
+	defer n.Close()
+	printBanner(e, n, sock)
+
+	served := make(chan error, 1)
+	go func() { served <- control.Serve(ctx, l, n, dir) }()
+	select {
+	case err = <-served:
+		// The control API failed while the daemon was meant to run.
+		if err == nil {
+			err = errors.New("the control API stopped")
+		}
+		err = failed(err)
+	case <-ctx.Done():
+		err = <-served
+	}
+	fmt.Fprintln(e.stdout, "Stopping...")
+	if cerr := n.Close(); cerr != nil && err == nil {
+		err = failed(fmt.Errorf("stopping the node: %w", cerr))
+	}
+	if err == nil {
+		fmt.Fprintln(e.stdout, "Stopped.")
+	}
+	return err
+}
+
+func printBanner(e *env, n *node.Node, sock string) {
+	info := n.Info()
+	w := e.stdout
+	adm := "passed"
+	if a := info.Admission; a != nil {
+		if a.Cached {
+			adm = fmt.Sprintf("passed conformance suite v%s (certificate of %s)", a.Certificate.Suite, a.Certificate.Passed.Local().Format(time.RFC3339))
+		} else {
+			adm = fmt.Sprintf("passed conformance suite v%s just now", a.Certificate.Suite)
+		}
+	}
+	fmt.Fprintf(w, "Admission:  %s\n", adm)
+	fmt.Fprintf(w, "Backend:    %s (%s; %s)\n", info.Backend.Name, info.Backend.Version, info.Backend.Capabilities)
+	fmt.Fprintf(w, "Peer ID:    %s\n", info.ID)
+	fmt.Fprintf(w, "Protocol:   %s/kad/1.0.0, DHT mode %s\n", info.Prefix, modeText(string(info.Mode.Configured), string(info.Mode.Effective)))
+	for i, a := range info.Addrs {
+		label := "Listening:"
+		if i > 0 {
+			label = ""
+		}
+		fmt.Fprintf(w, "%-11s %s\n", label, a)
+	}
+	fmt.Fprintf(w, "Control:    %s\n", sock)
+	fmt.Fprintln(w, "Ready. Stop with Ctrl-C.")
+}
+
+// modeText says a DHT mode and whether the node serves.
+func modeText(configured, effective string) string {
+	serving := "serving"
+	if effective != string(node.ModeServer) {
+		serving = "not serving"
+	}
+	return fmt.Sprintf("%s (%s)", configured, serving)
+}
+
+// daemonRegistry is the registry of e with the plugin driver's state hook
+// wired to the node (see stateRelay).
+func daemonRegistry(e *env, storage string, current *atomic.Pointer[node.Node]) *core.Registry {
+	r := &core.Registry{}
+	for _, d := range e.registry.Drivers() {
+		if d.About().Scheme == host.Scheme {
+			log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+			d = host.NewDriver(host.Config{Logger: log, OnState: stateRelay(storage, current)})
+		}
+		// The schemes come from a registry, so they are distinct.
+		_ = r.Register(d)
+	}
+	return r
+}
+
+// stateRelay turns the plugin driver's state changes of the node's store
+// into the node's BackendState events: the store going down, restarting
+// or coming back. Changes of other stores (the admission gate's scratch
+// stores) are not the node's, and neither are those before the node runs.
+func stateRelay(storage string, current *atomic.Pointer[node.Node]) func(host.Event) {
+	own := storage
+	if u, err := url.Parse(storage); err == nil {
+		own = u.Redacted()
+	}
+	return func(ev host.Event) {
+		n := current.Load()
+		if n == nil || ev.Store != own || ev.State == host.Stopped {
+			return
+		}
+		n.ReportBackendState(ev.State.String(), stateDetail(ev))
+	}
+}
+
+// stateDetail says what a plugin state change is about.
+func stateDetail(ev host.Event) string {
+	var parts []string
+	if ev.PID != 0 {
+		parts = append(parts, fmt.Sprintf("process %d", ev.PID))
+	}
+	if ev.State == host.Restarting {
+		parts = append(parts, fmt.Sprintf("restart attempt %d in %s", ev.Attempt, ev.Delay))
+	}
+	if ev.Err != nil {
+		parts = append(parts, ev.Err.Error())
+	}
+	return strings.Join(parts, "; ")
+}

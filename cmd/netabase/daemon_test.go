@@ -1,0 +1,510 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/netabase/netabase"
+	"github.com/netabase/netabase/backends/all"
+	"github.com/netabase/netabase/core/config"
+	"github.com/netabase/netabase/core/node"
+	"github.com/netabase/netabase/plugins/host"
+)
+
+// asCLI, when set in the environment, makes the test binary run the
+// netabase command line instead of the tests: the process-level tests start
+// daemons and clients this way.
+const asCLI = "NETABASE_TEST_AS_CLI"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(asCLI) == "1" {
+		os.Exit(Main(os.Args[1:], newEnv(os.Stdout, os.Stderr)))
+	}
+	os.Exit(m.Run())
+}
+
+// shortDir is a temporary directory whose path is short enough for a unix
+// socket inside it.
+func shortDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "nbd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return dir
+}
+
+// runIn runs the command line in-process with ctx, standard input stdin,
+// and returns its exit status and output.
+func runIn(ctx context.Context, stdin io.Reader, args ...string) (int, string, string) {
+	var stdout, stderr bytes.Buffer
+	e := &env{stdout: &stdout, stderr: &stderr, registry: all.Registry(), stdin: stdin}
+	code := execute(ctx, e, args)
+	return code, stdout.String(), stderr.String()
+}
+
+// execute is Main with the caller's context instead of the signals'.
+func execute(ctx context.Context, e *env, args []string) int {
+	root := newRootCmd(e)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "netabase:", err)
+	}
+	return exitCode(err)
+}
+
+// lineWriter hands each complete line written to it to a channel.
+type lineWriter struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	all   bytes.Buffer
+	lines chan string
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.all.Write(p)
+	w.buf.Write(p)
+	for {
+		line, err := w.buf.ReadString('\n')
+		if err != nil {
+			w.buf.WriteString(line)
+			return len(p), nil
+		}
+		select {
+		case w.lines <- strings.TrimSuffix(line, "\n"):
+		default:
+		}
+	}
+}
+
+func (w *lineWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.all.String()
+}
+
+// daemon is a daemon running in-process.
+type daemon struct {
+	dir    string
+	addr   string // its first listen address
+	out    *lineWriter
+	stderr *lineWriter
+	stop   context.CancelFunc
+	code   chan int
+}
+
+// startDaemon runs netabase daemon in-process on a fresh data directory,
+// with the extra arguments, and waits until it is ready.
+func startDaemon(t *testing.T, ctx context.Context, args ...string) *daemon {
+	t.Helper()
+	d := &daemon{
+		dir:    shortDir(t),
+		out:    &lineWriter{lines: make(chan string, 100)},
+		stderr: &lineWriter{lines: make(chan string, 100)},
+		code:   make(chan int, 1),
+	}
+	dctx, stop := context.WithCancel(ctx)
+	d.stop = stop
+	e := &env{stdout: d.out, stderr: d.stderr, registry: all.Registry()}
+	args = append([]string{"daemon", "--data-dir", d.dir, "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"}, args...)
+	go func() { d.code <- execute(dctx, e, args) }()
+	t.Cleanup(func() { d.shutdown(t) })
+	d.addr = waitReady(t, ctx, d.out.lines, d.code, d.out.String)
+	return d
+}
+
+// waitReady reads a daemon's output lines until it says it is ready, and
+// returns its first listen address.
+func waitReady(t *testing.T, ctx context.Context, lines <-chan string, exited <-chan int, output func() string) string {
+	t.Helper()
+	addr := ""
+	for {
+		select {
+		case line := <-lines:
+			if a, ok := strings.CutPrefix(line, "Listening:"); ok && addr == "" {
+				addr = strings.TrimSpace(a)
+			}
+			if line == "Ready. Stop with Ctrl-C." {
+				return addr
+			}
+		case code := <-exited:
+			t.Fatalf("the daemon exited with %d before it was ready:\n%s", code, output())
+		case <-ctx.Done():
+			t.Fatalf("the daemon was not ready in time:\n%s", output())
+		}
+	}
+}
+
+func (d *daemon) shutdown(t *testing.T) {
+	t.Helper()
+	if d.stop == nil {
+		return
+	}
+	d.stop()
+	d.stop = nil
+	select {
+	case code := <-d.code:
+		if code != 0 {
+			t.Errorf("the daemon exited with %d:\n%s\n%s", code, d.out.String(), d.stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Errorf("the daemon did not stop within 30s")
+	}
+}
+
+// cli runs a client command against d, failing the test unless it exits 0.
+func (d *daemon) cli(t *testing.T, ctx context.Context, args ...string) string {
+	t.Helper()
+	code, out, errOut := runIn(ctx, nil, append(args, "--data-dir", d.dir)...)
+	if code != 0 {
+		t.Fatalf("netabase %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
+	}
+	return out
+}
+
+// normalise replaces what differs from run to run in CLI output.
+func normalise(s string, dirs ...string) string {
+	for _, d := range dirs {
+		s = strings.ReplaceAll(s, d, "<dir>")
+	}
+	s = strings.ReplaceAll(s, "netabase/"+netabase.Version, "netabase/<version>")
+	for _, r := range []struct{ re, to string }{
+		{`12D3KooW[1-9A-HJ-NP-Za-km-z]{44}`, "<peer>"},
+		{`/tcp/\d+`, "/tcp/<port>"},
+		{`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)`, "<time>"},
+		{`bafkrei[a-z2-7]{52}`, "<cid>"},
+	} {
+		s = regexp.MustCompile(r.re).ReplaceAllString(s, r.to)
+	}
+	return s
+}
+
+func TestInit(t *testing.T) {
+	ctx := t.Context()
+	dir := filepath.Join(shortDir(t), "node")
+	code, out, errOut := runIn(ctx, nil, "init", "--data-dir", dir, "--listen", "/ip4/127.0.0.1/tcp/4999",
+		"--mode", "client", "--no-mdns", "--prefix", "/myapp", "--storage", "memory://",
+		"--bootstrap", "/ip4/127.0.0.1/tcp/4101/p2p/12D3KooWGRUVh7TmVTNNfckbuMsL4tH2Bu1fvWBFBFNsG3gXvs7q")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	golden(t, "init.golden", normalise(out, dir))
+	c, err := config.Load(filepath.Join(dir, config.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Mode != "client" || c.MDNS || c.ProtocolPrefix != "/myapp" || c.Storage != "memory://" || len(c.Listen) != 1 || len(c.Bootstrap) != 1 {
+		t.Errorf("the flags were not written: %+v", c)
+	}
+	for name, perm := range map[string]os.FileMode{config.FileName: 0o600, config.IdentityFile: 0o600, ".": 0o700} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil || fi.Mode().Perm() != perm {
+			t.Errorf("%s: %v, %v; want mode %v", name, fi.Mode(), err, perm)
+		}
+	}
+	code, _, errOut = runIn(ctx, nil, "init", "--data-dir", dir)
+	if code != 1 || !strings.Contains(errOut, "already holds a node") {
+		t.Errorf("second init: exit %d, %s", code, errOut)
+	}
+
+	code, out, _ = runIn(ctx, nil, "init", "--json", "--data-dir", filepath.Join(dir, "other"))
+	var res initResult
+	if code != 0 || json.Unmarshal([]byte(out), &res) != nil || !res.NewIdentity || res.PeerID == "" {
+		t.Errorf("init --json: exit %d, %s", code, out)
+	}
+	if want := "pebble://" + filepath.Join(dir, "other", "store"); res.Storage != want {
+		t.Errorf("default storage %q, want %q", res.Storage, want)
+	}
+
+	// NETABASE_PATH names the default data directory.
+	t.Setenv(dataDirEnv, filepath.Join(dir, "from-env"))
+	if code, _, errOut := runIn(ctx, nil, "init"); code != 0 {
+		t.Fatalf("init with $%s: %s", dataDirEnv, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "from-env", config.FileName)); err != nil {
+		t.Errorf("$%s was not used: %v", dataDirEnv, err)
+	}
+}
+
+func TestInitBadFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--mode", "fast"}, `--mode: "fast" is not a mode`},
+		{[]string{"--listen", "nowhere"}, `--listen: "nowhere" is not a multiaddr`},
+		{[]string{"--bootstrap", "/ip4/1.2.3.4/tcp/1"}, "--bootstrap: "},
+		{[]string{"--prefix", "x"}, "--prefix: "},
+		{[]string{"--storage", ""}, "--storage: is empty"},
+	} {
+		dir := filepath.Join(shortDir(t), "n")
+		code, _, errOut := runIn(t.Context(), nil, append([]string{"init", "--data-dir", dir}, tc.args...)...)
+		if code != 2 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("init %q: exit %d, %q; want exit 2 and %q", tc.args, code, errOut, tc.want)
+		}
+		if _, err := os.Stat(dir); err == nil {
+			t.Errorf("init %q created %s", tc.args, dir)
+		}
+	}
+}
+
+// TestDaemon: a daemon on a fresh data directory creates its node, serves
+// every client command, and stops on cancellation, removing its socket.
+func TestDaemon(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	a := startDaemon(t, ctx, "--storage", "memory://", "--mode", "server")
+	if !strings.HasPrefix(a.out.String(), "First start: created a node in "+a.dir) {
+		t.Errorf("first start said:\n%s", a.out.String())
+	}
+	b := startDaemon(t, ctx, "--storage", "memory://", "--mode", "server", "--bootstrap", a.addr)
+
+	golden(t, "id.golden", normalise(a.cli(t, ctx, "id"), a.dir))
+	var id struct {
+		ID    string
+		Addrs []string
+	}
+	if err := json.Unmarshal([]byte(a.cli(t, ctx, "id", "--json")), &id); err != nil || len(id.Addrs) == 0 {
+		t.Fatalf("id --json: %v", err)
+	}
+
+	// b bootstrapped from a at start; bootstrap again to be sure the
+	// routing tables hold each other.
+	if out := b.cli(t, ctx, "bootstrap"); !strings.Contains(out, "Connected to 1 bootstrap peer; the routing table holds 1 peer.") {
+		t.Errorf("bootstrap: %s", out)
+	}
+	a.cli(t, ctx, "bootstrap", "--json")
+	peers := strings.Split(a.cli(t, ctx, "peers"), "\n")
+	if len(peers) != 3 || !strings.HasPrefix(peers[0], "PEER") || !strings.Contains(peers[1], " in ") || !strings.Contains(peers[1], "netabase/") || !strings.Contains(peers[1], " yes ") {
+		t.Errorf("peers:\n%s", strings.Join(peers, "\n"))
+	}
+
+	events := &lineWriter{lines: make(chan string, 100)}
+	evCtx, stopEvents := context.WithCancel(ctx)
+	evDone := make(chan int, 1)
+	go func() {
+		e := &env{stdout: events, stderr: io.Discard, registry: all.Registry()}
+		evDone <- execute(evCtx, e, []string{"events", "--data-dir", b.dir})
+	}()
+
+	put := a.cli(t, ctx, "put", "greeting", "hello, world", "--schema", "text/plain")
+	golden(t, "put.golden", normalise(put))
+	key := strings.SplitN(put, "\n", 2)[0]
+	if got := b.cli(t, ctx, "get", key); got != "hello, world" {
+		t.Errorf("b got %q", got)
+	}
+	if got := a.cli(t, ctx, "get", "greeting"); got != "hello, world" {
+		t.Errorf("a got its own record by name: %q", got)
+	}
+	var rec struct {
+		Source   string
+		Envelope struct{ Schema, Owner string }
+	}
+	if err := json.Unmarshal([]byte(b.cli(t, ctx, "get", "--json", key)), &rec); err != nil || rec.Envelope.Schema != "text/plain" || rec.Envelope.Owner != id.ID {
+		t.Errorf("get --json: %+v, %v", rec, err)
+	}
+	code, _, _ := runIn(ctx, strings.NewReader("from stdin"), "put", "piped", "-", "--data-dir", a.dir)
+	if code != 0 {
+		t.Fatal("put from stdin failed")
+	}
+	if got := a.cli(t, ctx, "get", "piped"); got != "from stdin" {
+		t.Errorf("the value from stdin came back as %q", got)
+	}
+	file := filepath.Join(a.dir, "value.txt")
+	if err := os.WriteFile(file, []byte("from a file"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a.cli(t, ctx, "put", "filed", "@"+file)
+	if got := a.cli(t, ctx, "get", "filed"); got != "from a file" {
+		t.Errorf("the value from a file came back as %q", got)
+	}
+	golden(t, "records.golden", normalise(b.cli(t, ctx, "records")))
+	b.cli(t, ctx, "rm", key)
+	if code, _, errOut := runIn(ctx, nil, "rm", key, "--data-dir", b.dir); code != 1 || !strings.Contains(errOut, "not found") {
+		t.Errorf("rm twice: exit %d, %s", code, errOut)
+	}
+	if code, _, errOut := runIn(ctx, nil, "get", "nothing", "--data-dir", a.dir); code != 1 || !strings.Contains(errOut, "no record") {
+		t.Errorf("get of a missing record: exit %d, %s", code, errOut)
+	}
+
+	golden(t, "provide.golden", normalise(a.cli(t, ctx, "provide", "the-dataset")))
+	golden(t, "findprovs.golden", normalise(b.cli(t, ctx, "findprovs", "the-dataset")))
+	var provs struct {
+		CID       string
+		Providers []struct{ ID string }
+	}
+	if err := json.Unmarshal([]byte(b.cli(t, ctx, "findprovs", "--json", "the-dataset")), &provs); err != nil || len(provs.Providers) != 1 || provs.Providers[0].ID != id.ID {
+		t.Errorf("findprovs --json: %+v, %v", provs, err)
+	}
+	a.cli(t, ctx, "unprovide", "the-dataset")
+
+	if out := a.cli(t, ctx, "dht", "mode"); out != "DHT mode: server (serving)\n" {
+		t.Errorf("dht mode: %q", out)
+	}
+	if out := a.cli(t, ctx, "dht", "mode", "client"); out != "DHT mode: client (not serving)\n" {
+		t.Errorf("dht mode client: %q", out)
+	}
+	if code, _, errOut := runIn(ctx, nil, "dht", "mode", "fast", "--data-dir", a.dir); code != 2 || !strings.Contains(errOut, "not a DHT mode") {
+		t.Errorf("dht mode fast: exit %d, %s", code, errOut)
+	}
+	if out := a.cli(t, ctx, "protocols"); !strings.HasPrefix(out, "DHT:    /netabase/kad/1.0.0 (prefix /netabase)\nHandled:\n") || strings.Contains(out, "\n  /netabase/kad") {
+		t.Errorf("protocols of a client:\n%s", out)
+	}
+	if out := b.cli(t, ctx, "disconnect", id.ID); !strings.Contains(out, "Disconnected") {
+		t.Errorf("disconnect: %s", out)
+	}
+	if out := b.cli(t, ctx, "connect", id.Addrs[0]); out != "Connected to "+id.ID+".\n" {
+		t.Errorf("connect: %s", out)
+	}
+
+	// The event stream saw the record arrive and the peer come and go.
+	want := []string{`"type":"record.received"`, `"type":"peer.disconnected"`, `"type":"peer.connected"`}
+	for len(want) > 0 {
+		select {
+		case line := <-events.lines:
+			if strings.Contains(line, want[0]) {
+				want = want[1:]
+			}
+		case <-ctx.Done():
+			t.Fatalf("events did not show %v:\n%s", want, events.String())
+		}
+	}
+	stopEvents()
+	if code := <-evDone; code != 0 {
+		t.Errorf("events exited with %d", code)
+	}
+
+	a.shutdown(t)
+	if !strings.HasSuffix(a.out.String(), "Stopping...\nStopped.\n") {
+		t.Errorf("the daemon's last words:\n%s", a.out.String())
+	}
+	if _, err := os.Stat(filepath.Join(a.dir, config.SocketFile)); !os.IsNotExist(err) {
+		t.Errorf("the socket outlived the daemon: %v", err)
+	}
+	if code, _, errOut := runIn(ctx, nil, "id", "--data-dir", a.dir); code != 1 || !strings.Contains(errOut, "no netabase daemon is running") {
+		t.Errorf("id after the daemon stopped: exit %d, %s", code, errOut)
+	}
+}
+
+func TestDaemonRefuses(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	// A daemon is already running for the data directory.
+	a := startDaemon(t, ctx, "--storage", "memory://")
+	code, _, errOut := runIn(ctx, nil, "daemon", "--data-dir", a.dir, "--storage", "memory://", "--listen", "/ip4/127.0.0.1/tcp/0")
+	if code != 1 || !strings.Contains(errOut, "already running") {
+		t.Errorf("second daemon: exit %d, %s", code, errOut)
+	}
+	// A configuration error names the file, line and key.
+	dir := shortDir(t)
+	if err := os.WriteFile(filepath.Join(dir, config.FileName), []byte("storage = \"memory://\"\n\nmode = \"sometimes\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = runIn(ctx, nil, "daemon", "--data-dir", dir)
+	if want := filepath.Join(dir, config.FileName) + `:3: key mode: "sometimes" is not a mode`; code != 1 || !strings.Contains(errOut, want) {
+		t.Errorf("bad config: exit %d, %s; want %s", code, errOut, want)
+	}
+	// A bad override is a usage error naming the flag.
+	code, _, errOut = runIn(ctx, nil, "daemon", "--data-dir", dir, "--mode", "x")
+	if code != 1 && code != 2 || !strings.Contains(errOut, "mode") {
+		t.Errorf("bad flag: exit %d, %s", code, errOut)
+	}
+}
+
+// TestHelp: every command's long help ends with the EXIT STATUS section.
+func TestHelp(t *testing.T) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if !strings.HasSuffix(c.Long, exitStatusHelp) {
+			t.Errorf("the help of %q does not end with EXIT STATUS", c.CommandPath())
+		}
+		for _, sub := range c.Commands() {
+			if sub.Name() != "help" && sub.Name() != "completion" {
+				walk(sub)
+			}
+		}
+	}
+	walk(newRootCmd(&env{stdout: io.Discard, stderr: io.Discard, registry: all.Registry()}))
+}
+
+func TestClientUsage(t *testing.T) {
+	dir := shortDir(t)
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"put", "k"}, 2, "takes a key and a value"},
+		{[]string{"get"}, 2, "takes a key"},
+		{[]string{"put", "k", "@/nonexistent/file"}, 2, "cannot read the value"},
+		{[]string{"put", "k", "-"}, 2, "no standard input"},
+		{[]string{"findprovs", "k", "--limit", "-1"}, 2, "negative"},
+		{[]string{"dht", "mode", "a", "b"}, 2, "at most one mode"},
+		{[]string{"peers"}, 1, "no netabase daemon is running"},
+		{[]string{"events", "--timeout", "1s"}, 1, "no netabase daemon is running"},
+	} {
+		code, _, errOut := runIn(t.Context(), nil, append(tc.args, "--data-dir", dir)...)
+		if code != tc.code || !strings.Contains(errOut, tc.want) {
+			t.Errorf("netabase %q: exit %d, %q; want %d and %q", tc.args, code, errOut, tc.code, tc.want)
+		}
+	}
+}
+
+// TestStateRelay: the plugin driver's state changes of the node's own
+// store become the node's backend.state events; others are ignored.
+func TestStateRelay(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	dir := shortDir(t)
+	c := config.Default(dir)
+	c.Storage, c.Listen, c.MDNS = "memory://", []string{"/ip4/127.0.0.1/tcp/0"}, false
+	n, err := node.New(ctx, node.Config{Config: c, DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	sub := n.Subscribe(0)
+	defer sub.Close()
+	const storage = "plugin:///opt/netabase-bolt?sha256=ab&path=/data/x.db"
+	var current atomic.Pointer[node.Node]
+	relay := stateRelay(storage, &current)
+	relay(host.Event{Store: storage, State: host.Down, Err: errors.New("too early")}) // no node yet
+	current.Store(n)
+	relay(host.Event{Store: "plugin:///opt/netabase-bolt?sha256=ab&path=/tmp/scratch", State: host.Down})
+	relay(host.Event{Store: storage, State: host.Down, PID: 42, Err: errors.New("exit status 2")})
+	relay(host.Event{Store: storage, State: host.Restarting, Attempt: 1, Delay: 200 * time.Millisecond})
+	relay(host.Event{Store: storage, State: host.Up, PID: 43})
+	relay(host.Event{Store: storage, State: host.Stopped})
+	var got []string
+	for ev := range sub.Events(ctx) {
+		if bs, ok := ev.(node.BackendState); ok {
+			got = append(got, bs.State+": "+bs.Detail)
+			if len(got) == 3 {
+				break
+			}
+		}
+	}
+	want := []string{"down: process 42; exit status 2", "restarting: restart attempt 1 in 200ms", "up: process 43"}
+	if !slices.Equal(got, want) {
+		t.Errorf("events %q, want %q", got, want)
+	}
+}

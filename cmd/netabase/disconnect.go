@@ -1,0 +1,35 @@
+package main
+
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+)
+
+func newDisconnectCmd(e *env) *cobra.Command {
+	var opts clientOptions
+	cmd := &cobra.Command{
+		Use:   "disconnect <peer ID>",
+		Short: "Close the connections to a peer",
+		Long: `Close every connection to a peer. Either side may connect again, as the DHT
+does when it needs the peer.` + clientHelp + exitStatusHelp,
+		Args: exactArgs(1, "a peer ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runDisconnect(cmd.Context(), e, opts, args)
+		},
+	}
+	opts.register(cmd, false)
+	return cmd
+}
+
+func runDisconnect(ctx context.Context, e *env, opts clientOptions, args []string) error {
+	c, ctx, done, err := opts.client(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := c.Disconnect(ctx, args[0]); err != nil {
+		return clientErr(err)
+	}
+	return printf(e, "Disconnected from %s.\n", args[0])
+}

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/spf13/cobra"
+)
+
+func newEventsCmd(e *env) *cobra.Command {
+	var opts clientOptions
+	cmd := &cobra.Command{
+		Use:   "events",
+		Short: "Print the node's events as JSON lines until interrupted",
+		Long: `Print the node's events as they happen, one JSON object per line, until
+interrupted or the daemon stops. Each has a "type" and a "time":
+
+  peer.connected, peer.disconnected, peer.discovered (mDNS)
+  record.stored (this node published it), record.received (via put or fetch)
+  provider.added, dht.mode, backend.state (up, down, restarting)
+  events.lost (this stream fell behind and lost "count" events)` + clientHelp + exitStatusHelp,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runEvents(cmd.Context(), e, opts)
+		},
+	}
+	cmd.Flags().DurationVar(&opts.timeout, "timeout", 0, "stop after this long (0: run until interrupted)")
+	return cmd
+}
+
+func runEvents(ctx context.Context, e *env, opts clientOptions) error {
+	c, ctx, done, err := opts.client(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer done()
+	events, err := c.Events(ctx)
+	if err != nil {
+		return clientErr(err)
+	}
+	enc := json.NewEncoder(e.stdout)
+	for ev, err := range events {
+		if err != nil {
+			return err
+		}
+		if err := enc.Encode(ev); err != nil {
+			return err
+		}
+	}
+	// The daemon stopped, the timeout ran out, or the user interrupted.
+	return nil
+}

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+)
+
+func newGetCmd(e *env) *cobra.Command {
+	var opts clientOptions
+	cmd := &cobra.Command{
+		Use:   "get <key>",
+		Short: "Get a record",
+		Long: `Get the newest valid record under a key and print its value: the node's
+copy, unless the peers closest to the key hold a newer one (which the node
+then stores). A key without a leading slash names one of this node's own
+records; another node's record is /netabase/<its peer ID>/<name>, as its
+netabase put printed. With --json, the record's envelope (owner, schema,
+version, clock) and where it came from are printed too.` + clientHelp + exitStatusHelp,
+		Args: exactArgs(1, "a key"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runGet(cmd.Context(), e, opts, args)
+		},
+	}
+	opts.register(cmd, true)
+	return cmd
+}
+
+func runGet(ctx context.Context, e *env, opts clientOptions, args []string) error {
+	c, ctx, done, err := opts.client(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer done()
+	key, err := recordKey(ctx, c, args[0])
+	if err != nil {
+		return clientErr(err)
+	}
+	rec, err := c.Get(ctx, key)
+	if err != nil {
+		return clientErr(err)
+	}
+	if opts.json {
+		return writeJSON(e, rec)
+	}
+	_, err = e.stdout.Write(rec.Value)
+	return err
+}

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+func newIDCmd(e *env) *cobra.Command {
+	var opts clientOptions
+	cmd := &cobra.Command{
+		Use:   "id",
+		Short: "Print the node's peer ID, addresses, backend and DHT mode",
+		Long: `Print what the running node is: its peer ID, agent, listen addresses (each
+ending in /p2p/<peer ID>, ready for another node's --bootstrap or connect),
+DHT protocol and mode, storage backend and how it was admitted.` + clientHelp + exitStatusHelp,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runID(cmd.Context(), e, opts)
+		},
+	}
+	opts.register(cmd, true)
+	return cmd
+}
+
+func runID(ctx context.Context, e *env, opts clientOptions) error {
+	c, ctx, done, err := opts.client(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer done()
+	id, err := c.ID(ctx)
+	if err != nil {
+		return clientErr(err)
+	}
+	if opts.json {
+		return writeJSON(e, id)
+	}
+	adm := "-"
+	if a := id.Admission; a != nil {
+		how := "suite run at start"
+		if a.Cached {
+			how = "cached certificate"
+		}
+		adm = "passed conformance suite v" + a.Suite + " on " + a.Passed.Local().Format(time.RFC3339) + " (" + how + ")"
+	}
+	addrs := "-"
+	if len(id.Addrs) > 0 {
+		addrs = strings.Join(id.Addrs, "\n            ")
+	}
+	return printf(e, "Peer ID:    %s\nAgent:      %s\nAddresses:  %s\nProtocol:   %s/kad/1.0.0, DHT mode %s\nBackend:    %s (%s; %s)\nStorage:    %s\nAdmission:  %s\nData dir:   %s\n",
+		id.ID, id.Agent, addrs, id.Prefix, modeText(id.Mode.Configured, id.Mode.Effective),
+		id.Backend.Name, id.Backend.Version, id.Backend.Capabilities, id.Storage, adm, id.DataDir)
+}

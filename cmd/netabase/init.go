@@ -1,0 +1,128 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/spf13/cobra"
+
+	"github.com/netabase/netabase/core/config"
+	"github.com/netabase/netabase/core/node"
+)
+
+type initOptions struct {
+	nodeFlags
+	json bool
+}
+
+func newInitCmd(e *env) *cobra.Command {
+	var opts initOptions
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "Create a node: its configuration file and identity key",
+		Long: `Create a node in the data directory: write config.toml with every key at its
+default (or as the flags set it), and generate the node's identity key,
+identity.key, which gives the node its peer ID for good. netabase daemon
+does this by itself on first start when there is no configuration yet.
+
+The configuration keys (see the comments in the file written):
+  storage          storage backend URL; default pebble://<data dir>/store
+  listen           multiaddrs to listen on; default TCP and QUIC on port 4101
+  protocol_prefix  /netabase (default) or /ipfs, to join the public IPFS DHT
+  mode             DHT mode: auto (default), client or server
+  bootstrap        peers to join through, multiaddrs ending in /p2p/<peer ID>
+  mdns             find peers on the local network (default true)
+  [limits]         conn_low_water, conn_high_water, conn_grace_period,
+                   max_connections, max_streams, max_memory_mib
+  [records]        max_age, republish_interval
+
+Examples:
+  netabase init
+  netabase init --data-dir /tmp/n2 --listen /ip4/127.0.0.1/tcp/4102 \
+      --bootstrap /ip4/127.0.0.1/tcp/4101/p2p/12D3KooW...` + exitStatusHelp,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runInit(cmd, e, opts)
+		},
+	}
+	opts.register(cmd)
+	cmd.Flags().BoolVar(&opts.json, "json", false, "print what was created as JSON")
+	return cmd
+}
+
+type initResult struct {
+	DataDir     string `json:"data_dir"`
+	Config      string `json:"config"`
+	Identity    string `json:"identity"`
+	NewIdentity bool   `json:"new_identity"`
+	PeerID      string `json:"peer_id"`
+	Storage     string `json:"storage"`
+}
+
+func runInit(cmd *cobra.Command, e *env, opts initOptions) error {
+	dir, err := dataDir(e)
+	if err != nil {
+		return err
+	}
+	if ok, err := configExists(dir); err != nil {
+		return err
+	} else if ok {
+		return failed(fmt.Errorf("%s already holds a node (its configuration is %s); edit that file, or choose another --data-dir",
+			dir, filepath.Join(dir, config.FileName)))
+	}
+	c := config.Default(dir)
+	if err := opts.apply(cmd, &c); err != nil {
+		return err
+	}
+	res, err := initNode(dir, c)
+	if err != nil {
+		return err
+	}
+	if opts.json {
+		return writeJSON(e, res)
+	}
+	return printInit(e, res)
+}
+
+// initNode writes the configuration file and the identity key (keeping a
+// key already there).
+func initNode(dir string, c config.Config) (initResult, error) {
+	if err := writeConfig(dir, c); err != nil {
+		return initResult{}, err
+	}
+	key, created, err := node.LoadIdentity(dir, true)
+	if err != nil {
+		return initResult{}, err
+	}
+	id, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		return initResult{}, err
+	}
+	return initResult{
+		DataDir:     dir,
+		Config:      filepath.Join(dir, config.FileName),
+		Identity:    filepath.Join(dir, config.IdentityFile),
+		NewIdentity: created,
+		PeerID:      id.String(),
+		Storage:     c.Storage,
+	}, nil
+}
+
+func printInit(e *env, r initResult) error {
+	key := "generated"
+	if !r.NewIdentity {
+		key = "kept the one already there"
+	}
+	_, err := fmt.Fprintf(e.stdout, "Initialised a netabase node in %s\n  configuration  %s\n  identity key   %s (%s)\n  peer ID        %s\n  storage        %s\nStart it with: netabase daemon%s\n",
+		r.DataDir, r.Config, r.Identity, key, r.PeerID, r.Storage, dataDirArg(e))
+	return err
+}
+
+// dataDirArg repeats the --data-dir flag for a command to suggest.
+func dataDirArg(e *env) string {
+	if e.dataDir == "" {
+		return ""
+	}
+	return " --data-dir " + e.dataDir
+}

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/netabase/netabase/core/config"
+)
+
+// dataDirEnv names the environment variable that sets the default data
+// directory.
+const dataDirEnv = "NETABASE_PATH"
+
+const dataDirHelp = "the node's data directory (default $" + dataDirEnv + ", else ~/.netabase)"
+
+// dataDir is the data directory: --data-dir, else $NETABASE_PATH, else
+// ~/.netabase; made absolute.
+func dataDir(e *env) (string, error) {
+	dir := e.dataDir
+	if dir == "" {
+		dir = os.Getenv(dataDirEnv)
+	}
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("cannot find the home directory for the default data directory (%v); give --data-dir or set $%s", err, dataDirEnv)
+		}
+		dir = filepath.Join(home, ".netabase")
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("data directory %s: %w", dir, err)
+	}
+	return abs, nil
+}
+
+// nodeFlags are the flags of init and daemon that set configuration keys:
+// init writes them into the new file, daemon lets them override it.
+type nodeFlags struct {
+	storage   string
+	listen    []string
+	bootstrap []string
+	prefix    string
+	mode      string
+	noMDNS    bool
+}
+
+func (f *nodeFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.storage, "storage", "", "storage backend URL (key storage), such as pebble:///abs/path or memory://")
+	fl.StringArrayVar(&f.listen, "listen", nil, "multiaddr to listen on (key listen); repeat for several")
+	fl.StringArrayVar(&f.bootstrap, "bootstrap", nil, "multiaddr of a peer to join through, ending in /p2p/<peer ID> (key bootstrap); repeat for several")
+	fl.StringVar(&f.prefix, "prefix", "", "DHT protocol prefix (key protocol_prefix): /netabase or /ipfs")
+	fl.StringVar(&f.mode, "mode", "", "DHT mode (key mode): auto, client or server")
+	fl.BoolVar(&f.noMDNS, "no-mdns", false, "do not look for peers on the local network (key mdns = false)")
+}
+
+// apply sets the keys whose flags were given, and checks the result,
+// naming the flags of the keys that are wrong.
+func (f *nodeFlags) apply(cmd *cobra.Command, c *config.Config) error {
+	fl := cmd.Flags()
+	if fl.Changed("storage") {
+		c.Storage = f.storage
+	}
+	if fl.Changed("listen") {
+		c.Listen = slices.Clone(f.listen)
+	}
+	if fl.Changed("bootstrap") {
+		c.Bootstrap = slices.Clone(f.bootstrap)
+	}
+	if fl.Changed("prefix") {
+		c.ProtocolPrefix = f.prefix
+	}
+	if fl.Changed("mode") {
+		c.Mode = f.mode
+	}
+	if f.noMDNS {
+		c.MDNS = false
+	}
+	err := c.Check()
+	if err == nil {
+		return nil
+	}
+	flags := map[string]string{"storage": "storage", "listen": "listen", "bootstrap": "bootstrap", "protocol_prefix": "prefix", "mode": "mode"}
+	var msgs []string
+	var ce *config.Error
+	for _, e := range unjoin(err) {
+		if errors.As(e, &ce) && fl.Changed(flags[ce.Key]) {
+			msgs = append(msgs, fmt.Sprintf("--%s: %s", flags[ce.Key], ce.Msg))
+			continue
+		}
+		msgs = append(msgs, e.Error())
+	}
+	return usageErrorf("%s", strings.Join(msgs, "\n"))
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// configExists reports whether dir holds a configuration file.
+func configExists(dir string) (bool, error) {
+	_, err := os.Stat(filepath.Join(dir, config.FileName))
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	}
+	return false, fmt.Errorf("cannot read the data directory: %w", err)
+}
+
+// writeConfig writes c as dir's configuration file, which must not exist.
+func writeConfig(dir string, c config.Config) error {
+	b, err := c.Encode()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("cannot create the data directory: %w", err)
+	}
+	path := filepath.Join(dir, config.FileName)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("cannot write the configuration file: %w", err)
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(path)
+		return fmt.Errorf("cannot write the configuration file: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+)
+
+func newProvideCmd(e *env) *cobra.Command {
+	var opts clientOptions
+	cmd := &cobra.Command{
+		Use:   "provide <key>",
+		Short: "Announce that this node provides a key",
+		Long: `Record that this node provides a key and announce it to the peers closest
+to the key; the node re-announces it every records.republish_interval
+while it runs. Provider keys are CIDs, as IPFS uses them: a key that is a
+CID is used as it is, and any other key becomes the CIDv1 (raw, sha2-256)
+of its bytes. The command prints the CID it used.` + clientHelp + exitStatusHelp,
+		Args: exactArgs(1, "a key"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runProvide(cmd.Context(), e, opts, args)
+		},
+	}
+	opts.register(cmd, true)
+	return cmd
+}
+
+func runProvide(ctx context.Context, e *env, opts clientOptions, args []string) error {
+	c, ctx, done, err := opts.client(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer done()
+	res, err := c.Provide(ctx, args[0])
+	if err != nil {
+		return clientErr(err)
+	}
+	if opts.json {
+		return writeJSON(e, res)
+	}
+	if res.Peers == 0 {
+		return printf(e, "%s\nProviding it; no peers are known to announce it to (connect or bootstrap first).\n", res.CID)
+	}
+	return printf(e, "%s\nProviding it; announced to %s.\n", res.CID, plural(res.Sent, "peer"))
+}

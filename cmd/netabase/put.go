@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/netabase/netabase/internal/control"
+)
+
+type putOptions struct {
+	clientOptions
+	schema  string
+	version uint32
+}
+
+func newPutCmd(e *env) *cobra.Command {
+	var opts putOptions
+	cmd := &cobra.Command{
+		Use:   "put <key> <value | @file | ->",
+		Short: "Publish a record",
+		Long: `Publish a record: the node stores it and sends it to the peers closest to
+its key, and says how many accepted it.
+
+A key without a leading slash names one of this node's own records: the
+node seals the value in an envelope signed with its identity, under the
+record key /netabase/<peer ID>/<key>, which the command prints. Nobody but
+this node can replace that record. A key with a leading slash is a full
+record key; the value must then pass its namespace's validator (for a
+netabase key of another node: a sealed envelope).
+
+The value is the argument itself, the contents of a file (@path), or
+standard input (-).
+
+Examples:
+  netabase put greeting 'hello, world'
+  netabase put photo @cat.jpg --schema image/jpeg
+  date | netabase put now -` + clientHelp + exitStatusHelp,
+		Args: exactArgs(2, "a key and a value"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runPut(cmd.Context(), e, opts, args)
+		},
+	}
+	opts.register(cmd, true)
+	cmd.Flags().StringVar(&opts.schema, "schema", "bytes", "what the value holds, recorded in the envelope")
+	cmd.Flags().Uint32Var(&opts.version, "schema-version", 1, "the schema's version, recorded in the envelope")
+	return cmd
+}
+
+// readValue reads a value argument: text, @file or - for standard input.
+func readValue(e *env, arg string) ([]byte, error) {
+	switch {
+	case arg == "-":
+		if e.stdin == nil {
+			return nil, usageErrorf("there is no standard input to read the value from")
+		}
+		return io.ReadAll(e.stdin)
+	case strings.HasPrefix(arg, "@"):
+		b, err := os.ReadFile(arg[1:])
+		if err != nil {
+			return nil, usageErrorf("cannot read the value: %v", err)
+		}
+		return b, nil
+	}
+	return []byte(arg), nil
+}
+
+func runPut(ctx context.Context, e *env, opts putOptions, args []string) error {
+	value, err := readValue(e, args[1])
+	if err != nil {
+		return err
+	}
+	c, ctx, done, err := opts.client(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer done()
+	req := control.PutRequest{Value: value, Schema: opts.schema, Version: opts.version}
+	if strings.HasPrefix(args[0], "/") {
+		req.Key = args[0]
+	} else {
+		req.Name = args[0]
+	}
+	res, err := c.Put(ctx, req)
+	if err != nil {
+		return clientErr(err)
+	}
+	if opts.json {
+		return writeJSON(e, res)
+	}
+	if res.Peers == 0 {
+		return printf(e, "%s\nStored locally; no peers are known to send it to (connect or bootstrap first).\n", res.Key)
+	}
+	return printf(e, "%s\nStored, and sent to %s; %d accepted it.\n", res.Key, plural(res.Peers, "peer"), res.Accepted)
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return fmt.Sprintf("1 %s", word)
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
