@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/netabase/netabase/plugins/host"
+	"github.com/netabase/netabase/plugins/sdk/sdktest"
 	"github.com/netabase/netabase/plugins/testplugins"
 )
 
@@ -20,18 +21,6 @@ func runWithPlugins(t *testing.T, args ...string) (int, string, string) {
 	var stdout, stderr bytes.Buffer
 	code := Main(args, &env{stdout: &stdout, stderr: &stderr, registry: newRegistry(&stderr)})
 	return code, stdout.String(), stderr.String()
-}
-
-// scratchDir is a directory for scratch stores, on memory-backed storage
-// when the machine has it: the suite checks semantics, and bbolt's fsync
-// of every commit would make it slow on disk.
-func scratchDir(t *testing.T) string {
-	dir, err := os.MkdirTemp("/dev/shm", "netabase-cli-test-")
-	if err != nil {
-		return t.TempDir()
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	return dir
 }
 
 func TestPlugin(t *testing.T) {
@@ -65,7 +54,7 @@ func TestPlugin(t *testing.T) {
 	})
 
 	t.Run("conformance", func(t *testing.T) {
-		code, out, errOut := runWithPlugins(t, "conformance", "--scratch-dir", scratchDir(t), want)
+		code, out, errOut := runWithPlugins(t, "conformance", "--scratch-dir", sdktest.ScratchDir(t), want)
 		if code != 0 || !strings.Contains(out, "PASSED") || !strings.Contains(out, "Backend bbolt (v0.1.0 (bbolt v1.5.0)), capabilities: persistent,durable") {
 			t.Fatalf("conformance of the bbolt plugin: exit %d\n%s\n%s", code, out, errOut)
 		}
@@ -93,7 +82,7 @@ func TestPlugin(t *testing.T) {
 			{[]string{"conformance", pin(testplugins.NotAPlugin)}, 1, []string{"is not a netabase storage plugin", "hello, I am an ordinary program"}},
 			{[]string{"conformance", pin(testplugins.Crash)}, 1, []string{"exited (exit status 2) before the plugin handshake", "out of cheese"}},
 			{[]string{"conformance", pin(testplugins.OtherProto)}, 1, []string{"protocol version 2", "this netabase speaks version 1"}},
-			{[]string{"conformance", "--scratch-dir", scratchDir(t), pin(testplugins.Bad)}, 1, []string{"forgetful failed the conformance suite"}},
+			{[]string{"conformance", "--scratch-dir", sdktest.ScratchDir(t), pin(testplugins.Bad)}, 1, []string{"forgetful failed the conformance suite"}},
 			{[]string{"conformance", want + "&colour=blue"}, 2, []string{`unknown option "colour"`}},
 			{[]string{"plugin", "pin", bins[testplugins.NotAPlugin]}, 1, []string{"is not a netabase storage plugin"}},
 			{[]string{"plugin", "pin", "/nonexistent/plugin"}, 2, []string{"/nonexistent/plugin is not a plugin binary"}},

@@ -55,7 +55,7 @@ func Crash(t *testing.T, u *url.URL) {
 		OnState: func(e host.Event) { events <- e },
 		Backoff: host.Backoff{Initial: 50 * time.Millisecond, Max: time.Second},
 	})
-	su, err := d.Scratch(u, t.TempDir())
+	su, err := d.Scratch(u, ScratchDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -108,11 +108,25 @@ func RunURL(t *testing.T, rawURL string) {
 		t.Fatalf("describing the plugin: %v", err)
 	}
 	t.Run("Conformance", func(t *testing.T) {
-		conformance.Run(t, conformance.URLHarness(d, u, info, t.TempDir()))
+		conformance.Run(t, conformance.URLHarness(d, u, info, ScratchDir(t)))
 	})
 	if info.Capabilities.Durable {
 		t.Run("Crash", func(t *testing.T) { Crash(t, u) })
 	}
+}
+
+// ScratchDir returns a directory for scratch stores, removed after t: on
+// memory-backed storage when the machine has it (/dev/shm), else
+// t.TempDir(). The suite checks semantics and the crash test kills a
+// process, not the machine, so neither needs a disk, and an engine that
+// fsyncs every commit runs them in seconds.
+func ScratchDir(t testing.TB) string {
+	dir, err := os.MkdirTemp("/dev/shm", "netabase-sdktest-")
+	if err != nil {
+		return t.TempDir()
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return dir
 }
 
 // TestLogger returns a logger that writes to t's log while t runs and
