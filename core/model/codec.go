@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/fxamacker/cbor/v2"
 )
@@ -38,15 +39,20 @@ func init() {
 // varint, then the value in CBOR. The version lets a collection read values
 // of every version it knows, whatever state an interrupted migration left.
 func encodeStored(version uint32, v any) ([]byte, error) {
-	var buf bytes.Buffer
-	buf.Grow(128)
+	buf := encodeBuffers.Get().(*bytes.Buffer)
+	defer encodeBuffers.Put(buf)
+	buf.Reset()
 	var head [binary.MaxVarintLen32]byte
 	buf.Write(head[:binary.PutUvarint(head[:], uint64(version))])
-	if err := valueEnc.MarshalToBuffer(v, &buf); err != nil {
+	if err := valueEnc.MarshalToBuffer(v, buf); err != nil {
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	return bytes.Clone(buf.Bytes()), nil
 }
+
+// encodeBuffers recycles encoding buffers, so that encoding a value costs
+// one allocation of its exact size.
+var encodeBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 var errNoVersion = errors.New("no schema version before the value")
 

@@ -183,8 +183,9 @@ func (c *base[T]) decodeStored(kseg string, data []byte) (T, error) {
 		}
 		return v, c.corrupt(kseg, err)
 	}
-	if got := segment(c.l.key.kind.appendBinary(nil, reflect.ValueOf(&v).Elem().Field(c.l.key.index))); got != kseg {
-		return v, c.corrupt(kseg, fmt.Errorf("the value holds key %s", c.describeKey(got)))
+	var bin, seg [64]byte
+	if got := appendSegment(seg[:0], c.l.key.kind.appendBinary(bin[:0], reflect.ValueOf(&v).Elem().Field(c.l.key.index))); string(got) != kseg {
+		return v, c.corrupt(kseg, fmt.Errorf("the value holds key %s", c.describeKey(string(got))))
 	}
 	return v, nil
 }

@@ -8,6 +8,7 @@ import (
 	ds "github.com/ipfs/go-datastore"
 	dsq "github.com/ipfs/go-datastore/query"
 
+	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/model"
 )
 
@@ -24,21 +25,24 @@ func TestCorruptValue(t *testing.T) {
 	if err := users.PutMany(ctx, []User{{Name: "ada", Email: "a@x", Age: 1}, {Name: "bob", Email: "b@x", Age: 2}}); err != nil {
 		t.Fatal(err)
 	}
-	for _, bad := range [][]byte{
-		{},                                   // no version
-		{0x01},                               // no value
-		{0x01, 0xff},                         // not CBOR
-		{0x01, 0xa1, 0x61, 'x'},              // truncated map
-		{0x01, 0x01},                         // an integer, not a struct
-		{0x09, 0xa0},                         // a version from the future
-		{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, // a version that overflows
+	for _, c := range []struct {
+		bad  []byte
+		want error
+	}{
+		{[]byte{}, model.ErrCorrupt},                                   // no version
+		{[]byte{0x01}, model.ErrCorrupt},                               // no value
+		{[]byte{0x01, 0xff}, model.ErrCorrupt},                         // not CBOR
+		{[]byte{0x01, 0xa1, 0x61, 'x'}, model.ErrCorrupt},              // truncated map
+		{[]byte{0x01, 0x01}, model.ErrCorrupt},                         // an integer, not a struct
+		{[]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, model.ErrCorrupt}, // a version that overflows
+		{[]byte{0x09, 0xa0}, core.ErrUnsupported},                      // a version from the future
 	} {
-		if err := b.Put(ctx, valueKey(users, "ada"), bad); err != nil {
+		if err := b.Put(ctx, valueKey(users, "ada"), c.bad); err != nil {
 			t.Fatal(err)
 		}
 		_, err := users.Get(ctx, "ada")
-		if !errors.Is(err, model.ErrCorrupt) || !strings.Contains(err.Error(), `collection "users"`) || !strings.Contains(err.Error(), `key "ada"`) {
-			t.Fatalf("Get of %x: %v, want a corruption error naming the collection and key", bad, err)
+		if !errors.Is(err, c.want) || !strings.Contains(err.Error(), `collection "users"`) || !strings.Contains(err.Error(), `key "ada"`) {
+			t.Fatalf("Get of %x: %v, want %v naming the collection and key", c.bad, err, c.want)
 		}
 		var scanErr error
 		for _, err := range users.Scan(ctx) {
@@ -47,11 +51,11 @@ func TestCorruptValue(t *testing.T) {
 				break
 			}
 		}
-		if !errors.Is(scanErr, model.ErrCorrupt) {
-			t.Fatalf("Scan over %x: %v", bad, scanErr)
+		if !errors.Is(scanErr, c.want) {
+			t.Fatalf("Scan over %x: %v", c.bad, scanErr)
 		}
 		if err := users.Check(ctx); !errors.Is(err, model.ErrCorrupt) {
-			t.Fatalf("Check over %x: %v", bad, err)
+			t.Fatalf("Check over %x: %v", c.bad, err)
 		}
 	}
 

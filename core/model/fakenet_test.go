@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"iter"
+	"slices"
 	"sync"
 	"testing"
 
@@ -32,9 +33,8 @@ type fakeNode struct {
 	id    peer.ID
 	store core.Backend
 
-	mu         sync.Mutex
-	subs       []chan *envelope.Envelope
-	subscribed chan struct{} // gets a value each time a ReceivedRecords starts
+	mu   sync.Mutex
+	subs []chan *envelope.Envelope
 	// tamper, when set, changes what FetchRecord returns.
 	tamper func(*envelope.Envelope)
 }
@@ -52,7 +52,7 @@ func (d *fakeDHT) node(t *testing.T, seed uint64) *fakeNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &fakeNode{dht: d, priv: priv, id: id, store: memory(t), subscribed: make(chan struct{}, 16)}
+	n := &fakeNode{dht: d, priv: priv, id: id, store: memory(t)}
 	d.mu.Lock()
 	d.nodes = append(d.nodes, n)
 	d.mu.Unlock()
@@ -110,24 +110,21 @@ func (n *fakeNode) FetchRecord(ctx context.Context, key string) (*envelope.Envel
 	return &cp, nil
 }
 
-// ReceivedRecords delivers through a buffer big enough for every test.
+// ReceivedRecords subscribes when called, as the node does, and delivers
+// through a buffer big enough for every test.
 func (n *fakeNode) ReceivedRecords(ctx context.Context) iter.Seq[*envelope.Envelope] {
-	return func(yield func(*envelope.Envelope) bool) {
-		ch := make(chan *envelope.Envelope, 64)
+	ch := make(chan *envelope.Envelope, 64)
+	n.mu.Lock()
+	n.subs = append(n.subs, ch)
+	n.mu.Unlock()
+	unsubscribe := func() {
 		n.mu.Lock()
-		n.subs = append(n.subs, ch)
-		n.mu.Unlock()
-		n.subscribed <- struct{}{}
-		defer func() {
-			n.mu.Lock()
-			for i, c := range n.subs {
-				if c == ch {
-					n.subs = append(n.subs[:i], n.subs[i+1:]...)
-					break
-				}
-			}
-			n.mu.Unlock()
-		}()
+		defer n.mu.Unlock()
+		n.subs = slices.DeleteFunc(n.subs, func(c chan *envelope.Envelope) bool { return c == ch })
+	}
+	context.AfterFunc(ctx, unsubscribe)
+	return func(yield func(*envelope.Envelope) bool) {
+		defer unsubscribe()
 		for {
 			select {
 			case <-ctx.Done():

@@ -108,8 +108,12 @@ func (s *Store) startPump() {
 		return
 	}
 	s.pumping = true
+	// Subscribing here, before Open returns, means no record received
+	// after Open is lost to a watcher (with a node, which subscribes when
+	// ReceivedRecords is called).
+	received := s.net.ReceivedRecords(s.ctx)
 	s.pumps.Go(func() {
-		for env := range s.net.ReceivedRecords(s.ctx) {
+		for env := range received {
 			s.mu.Lock()
 			st := s.colls[env.Schema]
 			s.mu.Unlock()

@@ -29,7 +29,9 @@ type current struct {
 }
 
 // writeState is a write being built: what it has made each key hold so
-// far, the index entries it deletes, and the unique index values it claims.
+// far (for writes of more than one operation), the index entries it
+// deletes, and the unique index values it claims. The maps are made when
+// first needed.
 type writeState struct {
 	r        ds.Read
 	w        ds.Write
@@ -50,7 +52,10 @@ func (c *base[T]) apply(ctx context.Context, ops []op) error {
 	c.st.mu.Lock()
 	defer c.st.mu.Unlock()
 
-	ws := &writeState{cur: make(map[string]current, len(ops)), released: map[string]bool{}, claims: map[string]string{}}
+	ws := &writeState{}
+	if len(ops) > 1 {
+		ws.cur = make(map[string]current, len(ops))
+	}
 	var commit func(context.Context) error
 	if c.s.txn != nil {
 		t, err := c.s.txn.NewTransaction(ctx, false)
@@ -106,6 +111,9 @@ func (c *base[T]) stage(ctx context.Context, ws *writeState, o op) (change, erro
 		if err := ws.w.Delete(ctx, ds.RawKey(e.key)); err != nil {
 			return change{}, c.errorf("write: %w", err)
 		}
+		if ws.released == nil {
+			ws.released = make(map[string]bool)
+		}
 		ws.released[e.key] = true
 		if e.uniq && ws.claims[e.claim] == o.kseg {
 			delete(ws.claims, e.claim)
@@ -118,6 +126,9 @@ func (c *base[T]) stage(ctx context.Context, ws *writeState, o op) (change, erro
 		if e.uniq {
 			if err := c.checkUnique(ctx, ws, e, o.kseg); err != nil {
 				return change{}, err
+			}
+			if ws.claims == nil {
+				ws.claims = make(map[string]string)
 			}
 			ws.claims[e.claim] = o.kseg
 		}
@@ -136,7 +147,9 @@ func (c *base[T]) stage(ctx context.Context, ws *writeState, o op) (change, erro
 	if err != nil {
 		return change{}, c.errorf("write: %w", err)
 	}
-	ws.cur[o.kseg] = current{val: o.val, entries: o.entries}
+	if ws.cur != nil {
+		ws.cur[o.kseg] = current{val: o.val, entries: o.entries}
+	}
 	return ch, nil
 }
 
