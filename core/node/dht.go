@@ -77,7 +77,7 @@ func (n *Node) newDHT(m Mode) (*dht.IpfsDHT, error) {
 	if n.prefix != dht.DefaultPrefix {
 		// The /ipfs network allows only the pk and ipns namespaces, and
 		// kad-dht enforces it; everywhere else netabase records live.
-		opts = append(opts, dht.NamespacedValidator(envelope.Namespace, envelope.Validator{}))
+		opts = append(opts, dht.NamespacedValidator(envelope.Namespace, cachedValidator{n.opens}))
 		for ns, v := range n.cfg.Validators {
 			opts = append(opts, dht.NamespacedValidator(ns, v))
 		}
@@ -155,7 +155,7 @@ func (n *Node) onRequest(ctx context.Context, s network.Stream, req *pb.Message)
 func (n *Node) valueStored(ctx context.Context, key string, value []byte) {
 	var env *envelope.Envelope
 	if ns, _, _ := cutNamespace(key); ns == envelope.Namespace {
-		e, err := envelope.Open(key, value)
+		e, err := n.opens.open(key, value)
 		if err != nil {
 			return // not valid, so not a record anyone can read
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -46,7 +45,7 @@ func TestMain(m *testing.M) {
 // testTimeout bounds one test's network operations.
 const testTimeout = 60 * time.Second
 
-func testContext(t *testing.T) context.Context {
+func testContext(t testing.TB) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
 	t.Cleanup(cancel)
@@ -55,7 +54,7 @@ func testContext(t *testing.T) context.Context {
 
 // nodeConfig is a loopback node on an in-memory store, in server mode,
 // without mDNS.
-func nodeConfig(t *testing.T) node.Config {
+func nodeConfig(t testing.TB) node.Config {
 	t.Helper()
 	dir := t.TempDir()
 	c := config.Default(dir)
@@ -66,7 +65,7 @@ func nodeConfig(t *testing.T) node.Config {
 	return node.Config{Config: c, DataDir: dir, CertDir: certDir}
 }
 
-func startNode(t *testing.T, cfg node.Config) *node.Node {
+func startNode(t testing.TB, cfg node.Config) *node.Node {
 	t.Helper()
 	n, err := node.New(testContext(t), cfg)
 	if err != nil {
@@ -87,7 +86,7 @@ func addrInfo(n *node.Node) peer.AddrInfo {
 
 // startNetwork starts count nodes, connects each to the first, and bootstraps
 // them all, so that every routing table holds the network.
-func startNetwork(t *testing.T, count int, configure func(i int, c *node.Config)) []*node.Node {
+func startNetwork(t testing.TB, count int, configure func(i int, c *node.Config)) []*node.Node {
 	t.Helper()
 	nodes := make([]*node.Node, count)
 	var wg sync.WaitGroup
@@ -129,16 +128,4 @@ func startNetwork(t *testing.T, count int, configure func(i int, c *node.Config)
 		}
 	}
 	return nodes
-}
-
-// tempDir is a short temporary directory, for paths with length limits
-// such as unix sockets.
-func tempDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "nb")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	return filepath.Clean(dir)
 }

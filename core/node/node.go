@@ -86,6 +86,7 @@ type Node struct {
 	records   *core.RecordStore
 	providers *core.ProviderStore
 	clock     *envelope.Clock
+	opens     *openCache
 
 	host host.Host
 	mdns mdns.Service
@@ -137,6 +138,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		prefix: prefix,
 		mode:   Mode(cfg.Mode),
 		clock:  envelope.NewClock(),
+		opens:  newOpenCache(),
 		bus:    newBus(),
 		log:    cfg.Logger,
 	}

@@ -84,7 +84,7 @@ func (n *Node) Publish(ctx context.Context, name, schema string, version uint32,
 	// The clock must pass the stored version, even one written before a
 	// restart by a wall clock that ran ahead, or the new one would lose.
 	if old, err := n.records.Get(ctx, key); err == nil {
-		if e, err := envelope.Open(key, old.Value); err == nil {
+		if e, err := n.opens.open(key, old.Value); err == nil {
 			n.clock.Observe(e.Clock)
 		}
 	}
@@ -201,7 +201,7 @@ func (n *Node) GetRecord(ctx context.Context, key string) (GetResult, error) {
 		}
 	}
 	if ns, _, _ := cutNamespace(key); ns == envelope.Namespace {
-		if res.Envelope, err = envelope.Open(key, best); err != nil {
+		if res.Envelope, err = n.opens.open(key, best); err != nil {
 			return res, err
 		}
 		n.clock.Observe(res.Envelope.Clock)
@@ -248,7 +248,7 @@ func (n *Node) LocalRecords(ctx context.Context, namespace string) iter.Seq2[Loc
 			lr := LocalRecord{Record: r}
 			if err == nil {
 				if ns, _, _ := cutNamespace(r.Key); ns == envelope.Namespace {
-					lr.Envelope, _ = envelope.Open(r.Key, r.Value)
+					lr.Envelope, _ = n.opens.open(r.Key, r.Value)
 				}
 			}
 			if !yield(lr, err) || err != nil {

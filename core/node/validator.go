@@ -1,0 +1,118 @@
+package node
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"slices"
+	"sync"
+
+	lru "github.com/hashicorp/golang-lru/simplelru"
+
+	"github.com/netabase/netabase/core/envelope"
+)
+
+// openCache remembers the envelopes that opened, by a hash of their key
+// and bytes. Opening verifies a signature; a lookup receives the same
+// record from up to 20 peers, and the DHT, the guard and the node each open
+// a record they store, so without it one record is verified dozens of
+// times. Opening is a pure function of the key and the bytes, so a
+// remembered result is the result. The cache holds at most
+// openCacheBytes of envelope values.
+type openCache struct {
+	mu    sync.Mutex
+	lru   *lru.LRU
+	bytes int
+}
+
+const (
+	openCacheEntries = 4096
+	openCacheBytes   = 16 << 20
+)
+
+func newOpenCache() *openCache {
+	c := &openCache{}
+	// NewLRU fails only for a non-positive size.
+	c.lru, _ = lru.NewLRU(openCacheEntries, func(_, v any) { c.bytes -= envelopeSize(v.(*envelope.Envelope)) })
+	return c
+}
+
+func envelopeSize(e *envelope.Envelope) int {
+	return len(e.Key) + len(e.Value) + len(e.PublicKey) + len(e.Signature) + len(e.Schema)
+}
+
+// open is envelope.Open, remembered. The envelope returned is the caller's
+// own copy.
+func (c *openCache) open(key string, data []byte) (*envelope.Envelope, error) {
+	h := sha256.New()
+	h.Write([]byte(key))
+	h.Write([]byte{0})
+	h.Write(data)
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	c.mu.Lock()
+	v, ok := c.lru.Get(sum)
+	c.mu.Unlock()
+	if ok {
+		return clone(v.(*envelope.Envelope)), nil
+	}
+	e, err := envelope.Open(key, data)
+	if err != nil {
+		return nil, err
+	}
+	if size := envelopeSize(e); size <= openCacheBytes/16 {
+		kept := clone(e)
+		c.mu.Lock()
+		if !c.lru.Contains(sum) {
+			c.lru.Add(sum, kept)
+			c.bytes += size
+			for c.bytes > openCacheBytes {
+				c.lru.RemoveOldest()
+			}
+		}
+		c.mu.Unlock()
+	}
+	return e, nil
+}
+
+func clone(e *envelope.Envelope) *envelope.Envelope {
+	c := *e
+	c.Value = slices.Clone(e.Value)
+	c.PublicKey = slices.Clone(e.PublicKey)
+	c.Signature = slices.Clone(e.Signature)
+	return &c
+}
+
+// cachedValidator is envelope.Validator opening through the cache.
+type cachedValidator struct{ c *openCache }
+
+// Validate accepts value for key when it opens as an envelope.
+func (v cachedValidator) Validate(key string, value []byte) error {
+	_, err := v.c.open(key, value)
+	return err
+}
+
+// Select picks what envelope.Validator.Select picks: the newest valid
+// envelope by clock, ties to the larger signature.
+func (v cachedValidator) Select(key string, values [][]byte) (int, error) {
+	best := -1
+	var bestEnv *envelope.Envelope
+	for i, val := range values {
+		e, err := v.c.open(key, val)
+		if err != nil {
+			continue
+		}
+		if bestEnv == nil {
+			best, bestEnv = i, e
+			continue
+		}
+		c := e.Clock.Compare(bestEnv.Clock)
+		if c > 0 || (c == 0 && bytes.Compare(e.Signature, bestEnv.Signature) > 0) {
+			best, bestEnv = i, e
+		}
+	}
+	if best < 0 {
+		return 0, errors.New("no valid record among the candidates")
+	}
+	return best, nil
+}
