@@ -182,4 +182,3 @@ func BenchmarkDHT20(b *testing.B) {
 		b.ReportMetric(float64(nbFind.pct(0.5))/float64(stFind.pct(0.5)), "find-p50-ratio")
 	})
 }
-
