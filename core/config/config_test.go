@@ -147,3 +147,23 @@ func TestCheckWithoutFile(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// FuzzParse: no document makes Parse panic, and whatever it accepts
+// passes Check.
+func FuzzParse(f *testing.F) {
+	for _, seed := range []string{
+		"", "mode = \"client\"\n", "[limits]\nconn_low_water = 5\n", "limits.conn_high_water = 9\n",
+		"'mode' = \"x\"\n", "\"li\\u006dits\" = {conn_low_water = 1}\n", "listen = [\"/ip4/1.2.3.4/tcp/1\",]\n",
+		"[records]\nmax_age = \"1h\"\n[limits]\nmax_streams = 2\n",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, doc string) {
+		c, err := config.Parse("f.toml", []byte(doc), "/data")
+		if err == nil {
+			if cerr := c.Check(); cerr != nil {
+				t.Errorf("Parse accepted %q, but Check says %v", doc, cerr)
+			}
+		}
+	})
+}

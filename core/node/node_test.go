@@ -3,15 +3,20 @@ package node_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	ds "github.com/ipfs/go-datastore"
 	record "github.com/libp2p/go-libp2p-record"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/config"
@@ -223,5 +228,30 @@ func TestConfigErrors(t *testing.T) {
 				t.Log(err)
 			}
 		})
+	}
+}
+
+// TestLimitsFromConfig: the [limits] keys reach libp2p's connection and
+// resource managers.
+func TestLimitsFromConfig(t *testing.T) {
+	cfg := nodeConfig(t)
+	cfg.Limits = config.Limits{ConnLowWater: 3, ConnHighWater: 5, ConnGracePeriod: "7s", MaxConnections: 11, MaxStreams: 13, MaxMemoryMiB: 17}
+	n := startNode(t, cfg)
+	cm, ok := n.Host().ConnManager().(*connmgr.BasicConnMgr)
+	if !ok {
+		t.Fatalf("connection manager %T", n.Host().ConnManager())
+	}
+	if info := cm.GetInfo(); info.LowWater != 3 || info.HighWater != 5 || info.GracePeriod != 7*time.Second {
+		t.Errorf("connection manager %+v", info)
+	}
+	err := n.Host().Network().ResourceManager().ViewSystem(func(s network.ResourceScope) error {
+		l := s.(rcmgr.ResourceScopeLimiter).Limit()
+		if l.GetConnTotalLimit() != 11 || l.GetStreamTotalLimit() != 13 || l.GetMemoryLimit() != 17<<20 {
+			return fmt.Errorf("system limits: conns %d, streams %d, memory %d", l.GetConnTotalLimit(), l.GetStreamTotalLimit(), l.GetMemoryLimit())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
 	}
 }
