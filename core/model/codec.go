@@ -27,9 +27,10 @@ func init() {
 		panic(err) // the options are constants
 	}
 	if valueDec, err = (cbor.DecOptions{
-		DupMapKey:   cbor.DupMapKeyEnforcedAPF,
-		IndefLength: cbor.IndefLengthForbidden,
-		UTF8:        cbor.UTF8RejectInvalid,
+		DupMapKey:       cbor.DupMapKeyEnforcedAPF,
+		IndefLength:     cbor.IndefLengthForbidden,
+		UTF8:            cbor.UTF8RejectInvalid,
+		MaxNestedLevels: maxNesting,
 	}).DecMode(); err != nil {
 		panic(err)
 	}

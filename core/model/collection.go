@@ -252,14 +252,29 @@ func (c *Collection[K, T]) PutMany(ctx context.Context, vs []T) error {
 	ops := make([]op, len(vs))
 	for i := range vs {
 		rv := reflect.ValueOf(&vs[i]).Elem()
-		data, err := encodeStored(c.opts.version, &vs[i])
+		data, err := c.encode(rv, func() ([]byte, error) { return encodeStored(c.opts.version, &vs[i]) })
 		if err != nil {
-			return c.errorf("put %s: encoding the value: %w", formatValue(rv.Field(c.l.key.index)), err)
+			return c.errorf("put %s: %w", formatValue(rv.Field(c.l.key.index)), err)
 		}
 		kseg := segment(c.l.key.kind.appendBinary(nil, rv.Field(c.l.key.index)))
 		ops[i] = op{kseg: kseg, val: data, entries: c.entries(rv, kseg)}
 	}
 	return c.apply(ctx, ops)
+}
+
+// encode runs enc, which encodes the value rv, after checking that rv can
+// be encoded and decoded again when its type lets it nest.
+func (c *base[T]) encode(rv reflect.Value, enc func() ([]byte, error)) ([]byte, error) {
+	if c.l.nests {
+		if err := checkNesting(rv); err != nil {
+			return nil, fmt.Errorf("encoding the value: %w", err)
+		}
+	}
+	data, err := enc()
+	if err != nil {
+		return nil, fmt.Errorf("encoding the value: %w", err)
+	}
+	return data, nil
 }
 
 // Delete removes the value whose key is key and its index entries. Deleting

@@ -28,9 +28,9 @@ func (c *Collection[K, T]) Publish(ctx context.Context, v T) (string, error) {
 		return "", c.errorf("publish: %w: the store has no network", core.ErrUnsupported)
 	}
 	rv := reflect.ValueOf(&v).Elem().Field(c.l.key.index)
-	data, err := valueEnc.Marshal(&v)
+	data, err := c.encode(reflect.ValueOf(&v).Elem(), func() ([]byte, error) { return valueEnc.Marshal(&v) })
 	if err != nil {
-		return "", c.errorf("publish %s: encoding the value: %w", formatValue(rv), err)
+		return "", c.errorf("publish %s: %w", formatValue(rv), err)
 	}
 	name := c.name + "/" + segment(c.l.key.kind.appendBinary(nil, rv))
 	key, err := c.s.net.PublishRecord(ctx, name, c.name, c.opts.version, data)

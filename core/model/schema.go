@@ -26,6 +26,9 @@ type layout struct {
 	key     field
 	indexes []field // sorted by name
 	value   *typeDesc
+	// nests: a value may hold a cycle or nest without bound, so it is
+	// checked before it is encoded.
+	nests bool
 }
 
 // tagName is the struct tag netabase reads.
@@ -78,6 +81,7 @@ func analyze(t reflect.Type) (*layout, error) {
 	if l.value, err = describe(t, nil); err != nil {
 		return nil, fmt.Errorf("%s: %w", t, err)
 	}
+	l.nests = mayNest(l.value)
 	return l, nil
 }
 
@@ -150,14 +154,20 @@ var (
 	bigIntType      = reflect.TypeFor[big.Int]()
 )
 
+// opaque reports whether t has an encoding of its own, rather than its
+// fields'.
+func opaque(t reflect.Type) bool {
+	return t == bigIntType || t.Implements(cborMarshaler) || t.Implements(binaryMarshaler) ||
+		reflect.PointerTo(t).Implements(cborMarshaler) || reflect.PointerTo(t).Implements(binaryMarshaler)
+}
+
 // describe describes t; outer holds the types being described further up,
 // so that a recursive type ends in a ref.
 func describe(t reflect.Type, outer []reflect.Type) (*typeDesc, error) {
 	switch {
 	case t == timeType:
 		return &typeDesc{Kind: "time"}, nil
-	case t == bigIntType || t.Implements(cborMarshaler) || t.Implements(binaryMarshaler) ||
-		reflect.PointerTo(t).Implements(cborMarshaler) || reflect.PointerTo(t).Implements(binaryMarshaler):
+	case opaque(t):
 		return &typeDesc{Kind: "opaque", Name: t.String()}, nil
 	case slices.Contains(outer, t):
 		return &typeDesc{Kind: "ref", Name: t.String()}, nil
