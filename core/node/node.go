@@ -25,6 +25,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
@@ -283,15 +284,28 @@ func (n *Node) mdnsService() string {
 }
 
 // watchNetwork turns the host's connection and protocol events into the
-// node's events.
+// node's events. It never waits for the node's lock: SetMode holds it
+// while it changes the host's protocols, whose events must flow meanwhile,
+// so mode checks run on a goroutine of their own.
 func (n *Node) watchNetwork() error {
 	sub, err := n.host.EventBus().Subscribe([]any{
 		new(event.EvtPeerConnectednessChanged),
 		new(event.EvtLocalProtocolsUpdated),
-	})
+	}, eventbus.BufSize(256))
 	if err != nil {
 		return err
 	}
+	modeCheck := make(chan struct{}, 1)
+	n.wg.Go(func() {
+		for {
+			select {
+			case <-n.ctx.Done():
+				return
+			case <-modeCheck:
+				n.checkMode()
+			}
+		}
+	})
 	n.wg.Go(func() {
 		defer sub.Close()
 		for {
@@ -306,7 +320,10 @@ func (n *Node) watchNetwork() error {
 				case event.EvtPeerConnectednessChanged:
 					n.connectedness(e)
 				case event.EvtLocalProtocolsUpdated:
-					n.checkMode()
+					select {
+					case modeCheck <- struct{}{}:
+					default: // a check is pending, and will see this change
+					}
 				}
 			}
 		}
