@@ -148,6 +148,16 @@ func (c *Collection[K, T]) keyBinary(key K) []byte {
 	return c.l.key.kind.appendBinary(nil, reflect.ValueOf(key))
 }
 
+// keyOf returns the datastore key of the value whose key is key, and the
+// key's segment, in one allocation for the text.
+func (c *Collection[K, T]) keyOf(key K) (ds.Key, string) {
+	var bin [timeSize]byte
+	b := c.l.key.kind.appendBinary(bin[:0], reflect.ValueOf(key))
+	text := make([]byte, 0, len(c.valuePrefix)+max(len(emptySegment), segEncoding.EncodedLen(len(b))))
+	s := string(appendSegment(append(text, c.valuePrefix...), b))
+	return ds.RawKey(s), s[len(c.valuePrefix):]
+}
+
 func (c *base[T]) valueKey(kseg string) ds.Key {
 	return ds.RawKey(c.valuePrefix + kseg)
 }
@@ -218,8 +228,8 @@ func (c *Collection[K, T]) Get(ctx context.Context, key K) (T, error) {
 	if err := c.s.closed(); err != nil {
 		return zero, c.errorf("get: %w", err)
 	}
-	kseg := segment(c.keyBinary(key))
-	data, err := c.s.b.Get(ctx, c.valueKey(kseg))
+	dk, kseg := c.keyOf(key)
+	data, err := c.s.b.Get(ctx, dk)
 	if err != nil {
 		return zero, c.errorf("get %s: %w", formatValue(reflect.ValueOf(key)), err)
 	}
@@ -231,7 +241,8 @@ func (c *Collection[K, T]) Has(ctx context.Context, key K) (bool, error) {
 	if err := c.s.closed(); err != nil {
 		return false, c.errorf("has: %w", err)
 	}
-	ok, err := c.s.b.Has(ctx, c.valueKey(segment(c.keyBinary(key))))
+	dk, _ := c.keyOf(key)
+	ok, err := c.s.b.Has(ctx, dk)
 	if err != nil {
 		return false, c.errorf("has %s: %w", formatValue(reflect.ValueOf(key)), err)
 	}
@@ -280,7 +291,8 @@ func (c *base[T]) encode(rv reflect.Value, enc func() ([]byte, error)) ([]byte, 
 // Delete removes the value whose key is key and its index entries. Deleting
 // a key that holds nothing does nothing.
 func (c *Collection[K, T]) Delete(ctx context.Context, key K) error {
-	return c.apply(ctx, []op{{kseg: segment(c.keyBinary(key)), del: true}})
+	_, kseg := c.keyOf(key)
+	return c.apply(ctx, []op{{kseg: kseg, del: true}})
 }
 
 // Count returns how many values the collection holds. It reads every key.

@@ -149,6 +149,13 @@ func TestDecodeBinaryRejects(t *testing.T) {
 	}
 }
 
+// The fuzz targets run in CI for a bounded time each:
+//
+//	go test ./core/model -run '^$' -fuzz '^FuzzKeyEncoding$' -fuzztime 20s
+//	go test ./core/model -run '^$' -fuzz '^FuzzDecodeValue$' -fuzztime 20s
+//
+// Without -fuzz, go test runs their seed corpora as ordinary tests.
+
 // FuzzKeyEncoding checks, for two values of each kind made from the fuzzed
 // bytes, that the order of their segments is the order of the values, that
 // each decodes back to itself, and that parsing arbitrary text as a segment
