@@ -124,8 +124,10 @@ var errWatchReused = errors.New("a watch can be iterated once; call Watch again"
 
 // Watch returns the collection's change feed from now on: every local put
 // and delete of this Store's collection (with the old and the new value),
-// and every value of this collection received from the network, in commit
-// order. It ends when ctx ends or the Store closes.
+// and every value of this collection the network delivers (records other
+// peers put to this node, and records it fetches; the same record may come
+// more than once), in commit order. It ends when ctx ends or the Store
+// closes.
 //
 // Writers never wait for watchers. Each watcher has a buffer of
 // WatchBuffer changes (DefaultWatchBuffer unless set); while it is full,
