@@ -169,7 +169,7 @@ func TestNoNetwork(t *testing.T) {
 // TestWatchReceives checks that a value published by another node arrives
 // in the feed, and that records of other collections do not.
 func TestWatchReceives(t *testing.T) {
-	ctx, cancel := context.WithCancel(t.Context())
+	ctx, cancel := context.WithTimeout(t.Context(), watchTimeout)
 	defer cancel()
 	dht := newFakeDHT()
 	a, b := dht.node(t, 1), dht.node(t, 2)
@@ -184,9 +184,9 @@ func TestWatchReceives(t *testing.T) {
 	if _, err := onA.Publish(ctx, User{Name: "ada", Email: "a@x"}); err != nil {
 		t.Fatal(err)
 	}
-	ev, err, _ := next()
-	if err != nil {
-		t.Fatal(err)
+	ev, err, ok := next()
+	if !ok || err != nil {
+		t.Fatalf("the feed ended, or failed: %v", err)
 	}
 	if ev.Kind != model.Received || ev.Key != "ada" || ev.Owner != a.ID() || ev.New == nil || ev.New.Email != "a@x" || ev.Old != nil || ev.Seq != 1 {
 		t.Fatalf("first event %+v", ev)
@@ -194,7 +194,7 @@ func TestWatchReceives(t *testing.T) {
 	if err := onB.Put(ctx, User{Name: "bob"}); err != nil {
 		t.Fatal(err)
 	}
-	if ev, err, _ := next(); err != nil || ev.Kind != model.Put || ev.Key != "bob" || ev.Seq != 2 {
+	if ev, err, ok := next(); !ok || err != nil || ev.Kind != model.Put || ev.Key != "bob" || ev.Seq != 2 {
 		t.Fatalf("second event %+v, %v", ev, err)
 	}
 }
@@ -202,7 +202,7 @@ func TestWatchReceives(t *testing.T) {
 // TestWatchReceivedBad checks that a received record of the collection
 // that is not a valid value comes with an error, and the feed goes on.
 func TestWatchReceivedBad(t *testing.T) {
-	ctx, cancel := context.WithCancel(t.Context())
+	ctx, cancel := context.WithTimeout(t.Context(), watchTimeout)
 	defer cancel()
 	dht := newFakeDHT()
 	a, b := dht.node(t, 1), dht.node(t, 2)
@@ -219,6 +219,7 @@ func TestWatchReceivedBad(t *testing.T) {
 		t.Fatal(err)
 	}
 	var errs []error
+	sawOK := false
 	for ev, err := range feed {
 		if err != nil {
 			errs = append(errs, err)
@@ -227,7 +228,11 @@ func TestWatchReceivedBad(t *testing.T) {
 		if ev.Key != "ok" {
 			t.Fatalf("unexpected event %+v", ev)
 		}
+		sawOK = true
 		break
+	}
+	if !sawOK {
+		t.Fatalf("the feed ended before the good record, after errors %v", errs)
 	}
 	if len(errs) != 2 || !strings.Contains(errs[0].Error(), "not-a-segment") || !errors.Is(errs[1], core.ErrUnsupported) {
 		t.Fatalf("errors for bad records: %v", errs)

@@ -7,12 +7,17 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/netabase/netabase/core/model"
 )
 
+// watchTimeout bounds a test that waits for changes: a missing change ends
+// its feed, and the test fails, instead of hanging.
+const watchTimeout = time.Minute
+
 func TestWatchLocal(t *testing.T) {
-	ctx, cancel := context.WithCancel(t.Context())
+	ctx, cancel := context.WithTimeout(t.Context(), watchTimeout)
 	defer cancel()
 	users := open[string, User](t, memory(t), "users")
 	feed := users.Watch(ctx)
@@ -57,6 +62,9 @@ func TestWatchLocal(t *testing.T) {
 			break
 		}
 	}
+	if i != len(want) {
+		t.Fatalf("the feed ended after %d of %d events", i, len(want))
+	}
 	// The feed can be iterated once.
 	for _, err := range feed {
 		if err == nil {
@@ -69,7 +77,7 @@ func TestWatchLocal(t *testing.T) {
 // TestWatchSlow checks the policy for a watcher that falls behind: writers
 // go on, the watcher misses changes and is told how many.
 func TestWatchSlow(t *testing.T) {
-	ctx, cancel := context.WithCancel(t.Context())
+	ctx, cancel := context.WithTimeout(t.Context(), watchTimeout)
 	defer cancel()
 	users := open[string, User](t, memory(t), "users", model.WatchBuffer(2))
 	next, stop := iter.Pull2(users.Watch(ctx))
@@ -80,16 +88,16 @@ func TestWatchSlow(t *testing.T) {
 		}
 	}
 	for i, want := range []struct{ seq, missed uint64 }{{1, 0}, {2, 0}} {
-		ev, err, _ := next()
-		if err != nil || ev.Seq != want.seq || ev.Missed != want.missed {
+		ev, err, ok := next()
+		if !ok || err != nil || ev.Seq != want.seq || ev.Missed != want.missed {
 			t.Fatalf("event %d: %+v, %v", i, ev, err)
 		}
 	}
 	if err := users.Put(ctx, User{Name: "ada", Age: 9}); err != nil {
 		t.Fatal(err)
 	}
-	ev, err, _ := next()
-	if err != nil || ev.Seq != 6 || ev.Missed != 3 || ev.New.Age != 9 {
+	ev, err, ok := next()
+	if !ok || err != nil || ev.Seq != 6 || ev.Missed != 3 || ev.New.Age != 9 {
 		t.Fatalf("the event after a full buffer: %+v, %v", ev, err)
 	}
 }
@@ -97,7 +105,7 @@ func TestWatchSlow(t *testing.T) {
 // TestWatchEnds checks that a feed ends when its context ends and when
 // the store closes.
 func TestWatchEnds(t *testing.T) {
-	ctx, cancel := context.WithCancel(t.Context())
+	ctx, cancel := context.WithTimeout(t.Context(), watchTimeout)
 	users := open[string, User](t, memory(t), "users")
 	feed := users.Watch(ctx)
 	cancel()
@@ -124,7 +132,7 @@ func TestWatchEnds(t *testing.T) {
 // every event's old value is what the replay held: the feed is in commit
 // order.
 func TestWatchCommitOrder(t *testing.T) {
-	ctx, cancel := context.WithCancel(t.Context())
+	ctx, cancel := context.WithTimeout(t.Context(), watchTimeout)
 	defer cancel()
 	users := open[string, User](t, memory(t), "users", model.WatchBuffer(100000))
 	feed := users.Watch(ctx)
@@ -155,6 +163,7 @@ func TestWatchCommitOrder(t *testing.T) {
 	}
 	replay := map[string]User{}
 	var seq uint64
+	ended := false
 	for ev, err := range feed {
 		if err != nil {
 			t.Fatal(err)
@@ -172,8 +181,12 @@ func TestWatchCommitOrder(t *testing.T) {
 			replay[ev.Key] = *ev.New
 		}
 		if ev.Key == "end" {
+			ended = true
 			break
 		}
+	}
+	if !ended {
+		t.Fatalf("the feed ended after %d events, before the last write", seq)
 	}
 	n := 0
 	for u, err := range users.Scan(ctx) {
