@@ -347,7 +347,15 @@ func (n *Node) connectedness(e event.EvtPeerConnectednessChanged) {
 
 type mdnsNotifee struct{ n *Node }
 
-// HandlePeerFound connects to a peer mDNS found.
+// mdnsDialDelay is how long the peer with the larger ID waits for the
+// other to dial, after mDNS found them both.
+const mdnsDialDelay = 2 * time.Second
+
+// HandlePeerFound connects to a peer mDNS found. Two nodes usually find
+// each other at the same moment, and if both dial, TCP's simultaneous open
+// (libp2p dials from its listening port) can leave neither with a
+// connection. So the node with the smaller peer ID dials at once, and the
+// other dials only if no connection came within mdnsDialDelay.
 func (m mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
 	n := m.n
 	if ai.ID == n.id || n.ctx.Err() != nil {
@@ -355,6 +363,18 @@ func (m mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
 	}
 	n.publish(PeerDiscovered{At: now(), Peer: ai.ID, Addrs: ai.Addrs, Source: "mdns"})
 	n.wg.Go(func() {
+		if n.id > ai.ID {
+			t := time.NewTimer(mdnsDialDelay)
+			select {
+			case <-n.ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			if n.host.Network().Connectedness(ai.ID) == network.Connected {
+				return
+			}
+		}
 		ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)
 		defer cancel()
 		if err := n.host.Connect(ctx, ai); err != nil {
