@@ -15,8 +15,11 @@ import (
 	badgerds "github.com/ipfs/go-ds-badger4"
 	leveldbds "github.com/ipfs/go-ds-leveldb"
 	pebbleds "github.com/ipfs/go-ds-pebble"
+	recpb "github.com/libp2p/go-libp2p-record/pb"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/netabase/netabase/backends/all"
+	"github.com/netabase/netabase/backends/pebblestore"
 	"github.com/netabase/netabase/core"
 )
 
@@ -26,7 +29,9 @@ var engines = []struct {
 	scheme string
 	raw    func(dir string) (ds.Batching, error)
 }{
-	{"pebble", func(dir string) (ds.Batching, error) { return pebbleds.NewDatastore(dir) }},
+	{"pebble", func(dir string) (ds.Batching, error) {
+		return pebbleds.NewDatastore(dir, pebbleds.WithPebbleOpts(pebblestore.EngineOptions()))
+	}},
 	{"leveldb", func(dir string) (ds.Batching, error) { return leveldbds.NewDatastore(dir, &leveldbds.Options{}) }},
 	{"badger", func(dir string) (ds.Batching, error) {
 		o := badgerds.DefaultOptions
@@ -71,52 +76,20 @@ func newFixture(b *testing.B) *fixture {
 	return f
 }
 
-// side is one half of a comparison: it opens a store in dir, fills it when
-// asked, and runs operation i.
-type side struct {
-	open func(ctx context.Context, dir string) (ds.Batching, error)
-	op   func(ctx context.Context, d ds.Batching, i int) error
-}
-
 // measureFor is how long each side of a comparison runs per round.
 var measureFor = flag.Duration("compare.time", time.Second, "how long each side of a RecordStore comparison runs per round")
 
-// measure opens s's store, fills it, reopens it, then runs s's operation for
-// measureFor and returns the mean time per operation and the peak heap in
-// use meanwhile, in MiB. (testing.Benchmark cannot run inside a benchmark,
-// so the two sides are timed here, the same way for both.)
-func measure(ctx context.Context, dir string, s side, fill func(context.Context, ds.Batching) error) (nsPerOp, peakMiB float64, err error) {
-	if fill != nil {
-		// Fill, then close and reopen, so that every store is read in the
-		// same settled state rather than mid-compaction.
-		d, err := s.open(ctx, dir)
-		if err != nil {
-			return 0, 0, err
-		}
-		err = fill(ctx, d)
-		if cerr := d.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return 0, 0, err
-		}
-	}
-	d, err := s.open(ctx, dir)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer func() {
-		if cerr := d.Close(); err == nil {
-			err = cerr
-		}
-	}()
+// run runs op for measureFor and returns the mean time per operation and
+// the peak heap in use meanwhile, in MiB. (testing.Benchmark cannot run
+// inside a benchmark, so both sides are timed here, the same way.)
+func run(ctx context.Context, d ds.Batching, op func(ctx context.Context, d ds.Batching, i int) error) (nsPerOp, peakMiB float64, err error) {
 	runtime.GC()
 	stop := samplePeakHeap()
 	n := 0
 	start := time.Now()
 	for time.Since(start) < *measureFor {
 		for range 50 {
-			if err := s.op(ctx, d, n); err != nil {
+			if err := op(ctx, d, n); err != nil {
 				stop()
 				return 0, 0, err
 			}
@@ -153,29 +126,36 @@ func samplePeakHeap() func() float64 {
 	}
 }
 
-// BenchmarkRecordStore compares RecordStore, through a netabase backend,
-// with the raw go-ds engine underneath storing the same bytes under the same
-// keys, with the same engine options, in the same process. Each comparison
-// runs raw and netabase alternately five times and reports the medians:
-// raw-ns/op, netabase-ns/op, ratio (netabase throughput over raw
-// throughput; 1 means equal) and the peak heap of each side.
+// sample is one side's figures over the rounds of a comparison.
+type sample struct{ ns, peak []float64 }
+
+func (s *sample) add(ns, peak float64) { s.ns, s.peak = append(s.ns, ns), append(s.peak, peak) }
+
+// BenchmarkRecordStore compares RecordStore over a netabase backend with the
+// raw go-ds engine underneath, in the same process, with the same engine
+// options. The netabase side is the engine wrapped by core, exactly as the
+// registry opens it; the raw side calls the engine directly with the bytes
+// RecordStore stores, under the same keys.
 //
-// The framework's own iteration count is not used: each side runs for
-// -compare.time per round (default 1s), and ns/op is netabase's.
+//   - put: each side writes into a fresh store of its own.
+//   - get and scan: both sides read the same store, filled and then closed
+//     and reopened, one after the other, so they see the same layout.
+//
+// Each comparison runs five rounds, alternating which side goes first, each
+// side for -compare.time (default 1s) per round, and reports the medians:
+// raw-ns/op, netabase-ns/op (also the ns/op column), ratio (netabase
+// throughput over raw throughput; 1 means equal), records/s and the peak
+// heap of each side.
 //
 //	go test ./backends/all -run '^$' -bench RecordStore -benchtime 1x
 func BenchmarkRecordStore(b *testing.B) {
 	f := newFixture(b)
-	reg := all.Registry()
-	fillRaw := func(ctx context.Context, d ds.Batching) error {
-		for i := range f.keys {
-			if err := d.Put(ctx, f.keys[i], f.vals[i]); err != nil {
-				return err
-			}
-		}
-		return nil
+	drivers := map[string]core.Driver{}
+	for _, d := range all.Drivers() {
+		drivers[d.About().Scheme] = d
 	}
-	fillRecords := func(ctx context.Context, d ds.Batching) error {
+	scanPrefix := core.RecordKey("/bench/x").Parent().String()
+	fill := func(ctx context.Context, d ds.Batching) error {
 		rs := core.NewRecordStore(d)
 		for _, r := range f.recs {
 			if err := rs.Put(ctx, r); err != nil {
@@ -184,17 +164,71 @@ func BenchmarkRecordStore(b *testing.B) {
 		}
 		return nil
 	}
-	scanPrefix := core.RecordKey("/bench/x").Parent().String()
+
+	// rawScan reads every record's bytes from the engine, decoding each with
+	// the libp2p record protobuf when decode is set.
+	rawScan := func(decode bool) func(ctx context.Context, d ds.Batching, _ int) error {
+		return func(ctx context.Context, d ds.Batching, _ int) error {
+			res, err := d.Query(ctx, dsq.Query{Prefix: scanPrefix})
+			if err != nil {
+				return err
+			}
+			defer res.Close()
+			n := 0
+			for {
+				r, ok := res.NextSync()
+				if !ok {
+					return wantCount(n)
+				}
+				if r.Error != nil {
+					return r.Error
+				}
+				if decode {
+					if err := proto.Unmarshal(r.Value, new(recpb.Record)); err != nil {
+						return err
+					}
+				}
+				n++
+			}
+		}
+	}
+	records := func(ctx context.Context, d ds.Batching, _ int) error {
+		n := 0
+		for _, err := range core.NewRecordStore(d).Records(ctx, "bench") {
+			if err != nil {
+				return err
+			}
+			n++
+		}
+		return wantCount(n)
+	}
 
 	for _, e := range engines {
-		rawOpen := func(_ context.Context, dir string) (ds.Batching, error) { return e.raw(dir) }
-		nbOpen := func(ctx context.Context, dir string) (ds.Batching, error) {
-			return reg.Open(ctx, e.scheme+"://"+dir)
+		info := drivers[e.scheme].About().Info()
+		wrap := func(raw ds.Batching) (core.Backend, error) { return core.Wrap(raw, info) }
+		// openFilled opens a store in dir holding the fixture, after a close
+		// and reopen.
+		openFilled := func(ctx context.Context, dir string) (ds.Batching, error) {
+			raw, err := e.raw(dir)
+			if err != nil {
+				return nil, err
+			}
+			w, err := wrap(raw)
+			if err != nil {
+				return nil, err
+			}
+			err = fill(ctx, w)
+			if cerr := w.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return nil, err
+			}
+			return e.raw(dir)
 		}
 		for _, c := range []struct {
 			name          string
-			rawFill       func(context.Context, ds.Batching) error
-			nbFill        func(context.Context, ds.Batching) error
+			read          bool // both sides read one filled store
 			raw, netabase func(ctx context.Context, d ds.Batching, i int) error
 			perOp         int // records an operation touches
 		}{
@@ -209,7 +243,7 @@ func BenchmarkRecordStore(b *testing.B) {
 				perOp: 1,
 			},
 			{
-				name: "get", rawFill: fillRaw, nbFill: fillRecords,
+				name: "get", read: true,
 				raw: func(ctx context.Context, d ds.Batching, i int) error {
 					_, err := d.Get(ctx, f.keys[i%benchRecords])
 					return err
@@ -220,64 +254,111 @@ func BenchmarkRecordStore(b *testing.B) {
 				},
 				perOp: 1,
 			},
-			{
-				name: "scan", rawFill: fillRaw, nbFill: fillRecords,
-				raw: func(ctx context.Context, d ds.Batching, _ int) error {
-					res, err := d.Query(ctx, dsq.Query{Prefix: scanPrefix})
-					if err != nil {
-						return err
-					}
-					defer res.Close()
-					n := 0
-					for {
-						r, ok := res.NextSync()
-						if !ok {
-							return wantCount(n)
-						}
-						if r.Error != nil {
-							return r.Error
-						}
-						n++
-					}
-				},
-				netabase: func(ctx context.Context, d ds.Batching, _ int) error {
-					n := 0
-					for _, err := range core.NewRecordStore(d).Records(ctx, "bench") {
-						if err != nil {
-							return err
-						}
-						n++
-					}
-					return wantCount(n)
-				},
-				perOp: benchRecords,
-			},
+			{name: "scan", read: true, raw: rawScan(false), netabase: records, perOp: benchRecords},
+			// The same scan against a raw baseline that also decodes each
+			// record the standard way (the libp2p record protobuf, as
+			// go-libp2p-kad-dht reads it), for readers who need records rather
+			// than bytes.
+			{name: "scan-decoded", read: true, raw: rawScan(true), netabase: records, perOp: benchRecords},
 		} {
 			b.Run(e.scheme+"/"+c.name, func(b *testing.B) {
-				var rawNs, nbNs, rawPeak, nbPeak []float64
+				ctx := b.Context()
+				var raw, nb sample
 				for round := range 5 {
-					ns, peak, err := measure(b.Context(), filepath.Join(b.TempDir(), fmt.Sprint("raw", round)), side{rawOpen, c.raw}, c.rawFill)
+					var err error
+					if c.read {
+						err = compareReads(ctx, filepath.Join(b.TempDir(), "db"), openFilled, wrap, c.raw, c.netabase, round%2 == 0, &raw, &nb)
+					} else {
+						err = compareWrites(ctx, b.TempDir(), e.raw, wrap, c.raw, c.netabase, round%2 == 0, &raw, &nb)
+					}
 					if err != nil {
 						b.Fatal(err)
 					}
-					rawNs, rawPeak = append(rawNs, ns), append(rawPeak, peak)
-					ns, peak, err = measure(b.Context(), filepath.Join(b.TempDir(), fmt.Sprint("netabase", round)), side{nbOpen, c.netabase}, c.nbFill)
-					if err != nil {
-						b.Fatal(err)
-					}
-					nbNs, nbPeak = append(nbNs, ns), append(nbPeak, peak)
 				}
-				raw, nb := median(rawNs), median(nbNs)
-				b.ReportMetric(nb, "ns/op")
-				b.ReportMetric(raw, "raw-ns/op")
-				b.ReportMetric(nb, "netabase-ns/op")
-				b.ReportMetric(1e9*float64(c.perOp)/nb, "netabase-records/s")
-				b.ReportMetric(raw/nb, "ratio")
-				b.ReportMetric(median(rawPeak), "raw-peak-MiB")
-				b.ReportMetric(median(nbPeak), "netabase-peak-MiB")
+				rawNs, nbNs := median(raw.ns), median(nb.ns)
+				b.ReportMetric(nbNs, "ns/op")
+				b.ReportMetric(rawNs, "raw-ns/op")
+				b.ReportMetric(nbNs, "netabase-ns/op")
+				b.ReportMetric(1e9*float64(c.perOp)/nbNs, "netabase-records/s")
+				b.ReportMetric(rawNs/nbNs, "ratio")
+				b.ReportMetric(median(raw.peak), "raw-peak-MiB")
+				b.ReportMetric(median(nb.peak), "netabase-peak-MiB")
 			})
 		}
 	}
+}
+
+// compareReads runs both sides on one filled store, rawFirst deciding the
+// order.
+func compareReads(ctx context.Context, dir string, open func(context.Context, string) (ds.Batching, error),
+	wrap func(ds.Batching) (core.Backend, error), rawOp, nbOp func(context.Context, ds.Batching, int) error,
+	rawFirst bool, raw, nb *sample) (err error) {
+	e, err := open(ctx, dir)
+	if err != nil {
+		return err
+	}
+	w, err := wrap(e)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	sides := []func() error{
+		func() error { ns, peak, err := run(ctx, e, rawOp); raw.add(ns, peak); return err },
+		func() error { ns, peak, err := run(ctx, w, nbOp); nb.add(ns, peak); return err },
+	}
+	if !rawFirst {
+		sides[0], sides[1] = sides[1], sides[0]
+	}
+	for _, side := range sides {
+		if err := side(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// compareWrites runs each side on a fresh store of its own, rawFirst
+// deciding the order.
+func compareWrites(ctx context.Context, tmp string, open func(string) (ds.Batching, error),
+	wrap func(ds.Batching) (core.Backend, error), rawOp, nbOp func(context.Context, ds.Batching, int) error,
+	rawFirst bool, raw, nb *sample) error {
+	side := func(name string, wrapped bool, op func(context.Context, ds.Batching, int) error, into *sample) (err error) {
+		e, err := open(filepath.Join(tmp, name))
+		if err != nil {
+			return err
+		}
+		var d ds.Batching = e
+		if wrapped {
+			if d, err = wrap(e); err != nil {
+				return err
+			}
+		}
+		defer func() {
+			if cerr := d.Close(); err == nil {
+				err = cerr
+			}
+		}()
+		ns, peak, err := run(ctx, d, op)
+		into.add(ns, peak)
+		return err
+	}
+	sides := []func() error{
+		func() error { return side("raw", false, rawOp, raw) },
+		func() error { return side("netabase", true, nbOp, nb) },
+	}
+	if !rawFirst {
+		sides[0], sides[1] = sides[1], sides[0]
+	}
+	for _, s := range sides {
+		if err := s(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func wantCount(n int) error {

@@ -18,6 +18,9 @@
 //
 // # Options
 //
+// Stores are opened with pebble's defaults plus a bloom filter on every level
+// (see EngineOptions). The URL may set:
+//
 //   - sync (bool, default false): fsync the write-ahead log on every write
 //     and batch commit. go-ds-pebble writes without sync by default.
 //   - cache (size, default pebble's 8 MiB): the block cache size, such as

@@ -5,6 +5,7 @@ import (
 	"net/url"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	ds "github.com/ipfs/go-datastore"
 	pebbleds "github.com/ipfs/go-ds-pebble"
 
@@ -43,7 +44,7 @@ func openEngine(opts *Options) (*pebbleds.Datastore, error) {
 	if err := core.PrepareDir(opts.Path, "pebble"); err != nil {
 		return nil, err
 	}
-	dsOpts := []pebbleds.Option{pebbleds.WithCacheSize(opts.CacheSize)}
+	dsOpts := []pebbleds.Option{pebbleds.WithPebbleOpts(EngineOptions()), pebbleds.WithCacheSize(opts.CacheSize)}
 	if opts.Sync {
 		dsOpts = append(dsOpts, pebbleds.WithPebbleWriteOptions(pebble.Sync))
 	}
@@ -52,6 +53,16 @@ func openEngine(opts *Options) (*pebbleds.Datastore, error) {
 		return nil, core.OpenError(opts.Path, "pebble", err)
 	}
 	return e, nil
+}
+
+// EngineOptions returns the pebble options every pebble store is opened
+// with: pebble's defaults plus a 10-bit bloom filter on every level, so that
+// a Get of a missing key — frequent for a DHT, and part of every typed put,
+// which reads the value it replaces — rarely reads a table from disk.
+func EngineOptions() *pebble.Options {
+	o := &pebble.Options{}
+	o.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
+	return o
 }
 
 // Driver returns the driver for pebble:// URLs.
