@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"github.com/spf13/cobra"
+
+	"github.com/netabase/netabase/internal/control"
 )
 
 func newConnectCmd(e *env) *cobra.Command {
@@ -18,7 +20,7 @@ netabase id prints on another node.` + clientHelp + exitStatusHelp,
 			return runConnect(cmd.Context(), e, opts, args)
 		},
 	}
-	opts.register(cmd, false)
+	opts.register(cmd, true)
 	return cmd
 }
 
@@ -31,6 +33,9 @@ func runConnect(ctx context.Context, e *env, opts clientOptions, args []string) 
 	id, err := c.Connect(ctx, args[0])
 	if err != nil {
 		return clientErr(err)
+	}
+	if opts.json {
+		return writeJSON(e, control.PeerRequest{Peer: id})
 	}
 	return printf(e, "Connected to %s.\n", id)
 }

@@ -375,6 +375,9 @@ func TestDaemon(t *testing.T) {
 	if out := b.cli(t, ctx, "connect", id.Addrs[0]); out != "Connected to "+id.ID+".\n" {
 		t.Errorf("connect: %s", out)
 	}
+	if out := b.cli(t, ctx, "connect", "--json", id.Addrs[0]); out != "{\n  \"peer\": \""+id.ID+"\"\n}\n" {
+		t.Errorf("connect --json: %s", out)
+	}
 
 	// The event stream saw the record arrive and the peer come and go.
 	want := []string{`"type":"record.received"`, `"type":"peer.disconnected"`, `"type":"peer.connected"`}

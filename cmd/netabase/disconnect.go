@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"github.com/spf13/cobra"
+
+	"github.com/netabase/netabase/internal/control"
 )
 
 func newDisconnectCmd(e *env) *cobra.Command {
@@ -18,7 +20,7 @@ does when it needs the peer.` + clientHelp + exitStatusHelp,
 			return runDisconnect(cmd.Context(), e, opts, args)
 		},
 	}
-	opts.register(cmd, false)
+	opts.register(cmd, true)
 	return cmd
 }
 
@@ -30,6 +32,9 @@ func runDisconnect(ctx context.Context, e *env, opts clientOptions, args []strin
 	defer done()
 	if err := c.Disconnect(ctx, args[0]); err != nil {
 		return clientErr(err)
+	}
+	if opts.json {
+		return writeJSON(e, control.PeerRequest{Peer: args[0]})
 	}
 	return printf(e, "Disconnected from %s.\n", args[0])
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"github.com/spf13/cobra"
+
+	"github.com/netabase/netabase/internal/control"
 )
 
 func newRmCmd(e *env) *cobra.Command {
@@ -19,7 +21,7 @@ this node's own records.` + clientHelp + exitStatusHelp,
 			return runRm(cmd.Context(), e, opts, args)
 		},
 	}
-	opts.register(cmd, false)
+	opts.register(cmd, true)
 	return cmd
 }
 
@@ -35,6 +37,9 @@ func runRm(ctx context.Context, e *env, opts clientOptions, args []string) error
 	}
 	if err := c.Remove(ctx, key); err != nil {
 		return clientErr(err)
+	}
+	if opts.json {
+		return writeJSON(e, control.KeyRequest{Key: key})
 	}
 	return printf(e, "Removed the local copy of %s; peers keep theirs.\n", key)
 }
