@@ -408,7 +408,7 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	}
 	enc := json.NewEncoder(w)
 	for ev := range sub.Events(r.Context()) {
-		if err := enc.Encode(EventOf(ev)); err != nil {
+		if err := enc.Encode(eventOf(ev)); err != nil {
 			return
 		}
 		if flusher != nil {
@@ -417,8 +417,8 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// EventOf is the wire form of a node event.
-func EventOf(ev node.Event) Event {
+// eventOf is the wire form of a node event.
+func eventOf(ev node.Event) Event {
 	out := Event{Type: ev.Kind(), Time: ev.When().UTC()}
 	t := true
 	f := false
