@@ -101,8 +101,10 @@ func TestTwoDaemonProcesses(t *testing.T) {
 	b := startProcess(t, append(daemonArgs(dirB), "--bootstrap", addrA)...)
 	waitReady(t, ctx, b.stdout.lines, b.exited, b.output)
 
-	// b bootstraps at start in the background; this one is waited for.
+	// b bootstraps at start in the background; these are waited for, and
+	// put a and b in each other's routing tables.
 	runProcess(t, ctx, "bootstrap", "--data-dir", dirB)
+	runProcess(t, ctx, "bootstrap", "--data-dir", dirA)
 	put := runProcess(t, ctx, "put", "--data-dir", dirA, "note", "written by a")
 	key, rest, _ := strings.Cut(put, "\n")
 	if !strings.HasPrefix(key, "/netabase/12D3KooW") || !strings.Contains(rest, "1 accepted it") {

@@ -23,8 +23,10 @@ func TestEvents(t *testing.T) {
 	}
 	nextEvent(t, ctx, subA, func(e node.PeerConnected) bool { return e.Peer == b.ID() && !e.Inbound && e.Addr != nil })
 	nextEvent(t, ctx, subB, func(e node.PeerConnected) bool { return e.Peer == a.ID() && e.Inbound })
-	if _, err := a.Bootstrap(ctx); err != nil {
-		t.Fatal(err)
+	for _, n := range []*node.Node{a, b} {
+		if _, err := n.Bootstrap(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	late := a.Subscribe(0)
