@@ -35,8 +35,10 @@ func (n *Node) modeLocked() ModeInfo {
 // SetMode changes the DHT's mode. kad-dht fixes a DHT's mode when it is
 // created, so the node replaces its DHT with one in the new mode, over the
 // same store and host: records and provider records stay, and the routing
-// table refills from the connected peers. Operations in flight finish
-// first; operations that start meanwhile wait.
+// table refills from the connected peers. Peers learn of the change
+// through Identify, and drop a node that stopped serving from their routing
+// tables at the latest when they next query it. Operations in flight
+// finish first; operations that start meanwhile wait.
 func (n *Node) SetMode(ctx context.Context, m Mode) (ModeInfo, error) {
 	if _, err := ParseMode(string(m)); err != nil {
 		return ModeInfo{}, err
