@@ -181,6 +181,50 @@ func (d *daemon) cli(t *testing.T, ctx context.Context, args ...string) string {
 	return out
 }
 
+// eventStream is a netabase events command running in-process.
+type eventStream struct {
+	lines *lineWriter
+	done  chan int
+	stopF context.CancelFunc
+}
+
+// streamEvents runs netabase events against the daemon of dir.
+func streamEvents(t *testing.T, ctx context.Context, dir string) *eventStream {
+	t.Helper()
+	s := &eventStream{lines: &lineWriter{lines: make(chan string, 100)}, done: make(chan int, 1)}
+	ctx, s.stopF = context.WithCancel(ctx)
+	e := &env{stdout: s.lines, stderr: io.Discard, registry: all.Registry()}
+	go func() { s.done <- execute(ctx, e, []string{"events", "--data-dir", dir}) }()
+	t.Cleanup(s.stopF)
+	return s
+}
+
+// expect waits for lines containing each of want, in order.
+func (s *eventStream) expect(t *testing.T, ctx context.Context, want ...string) {
+	t.Helper()
+	for len(want) > 0 {
+		select {
+		case line := <-s.lines.lines:
+			for len(want) > 0 && strings.Contains(line, want[0]) {
+				want = want[1:]
+			}
+		case code := <-s.done:
+			t.Fatalf("events exited with %d before showing %v:\n%s", code, want, s.lines.String())
+		case <-ctx.Done():
+			t.Fatalf("events did not show %v:\n%s", want, s.lines.String())
+		}
+	}
+}
+
+// stop interrupts the stream, which must then exit 0.
+func (s *eventStream) stop(t *testing.T) {
+	t.Helper()
+	s.stopF()
+	if code := <-s.done; code != 0 {
+		t.Errorf("events exited with %d", code)
+	}
+}
+
 // normalise replaces what differs from run to run in CLI output.
 func normalise(s string, dirs ...string) string {
 	for _, d := range dirs {
@@ -298,13 +342,7 @@ func TestDaemon(t *testing.T) {
 		t.Errorf("peers:\n%s", strings.Join(peers, "\n"))
 	}
 
-	events := &lineWriter{lines: make(chan string, 100)}
-	evCtx, stopEvents := context.WithCancel(ctx)
-	evDone := make(chan int, 1)
-	go func() {
-		e := &env{stdout: events, stderr: io.Discard, registry: all.Registry()}
-		evDone <- execute(evCtx, e, []string{"events", "--data-dir", b.dir})
-	}()
+	bEvents := streamEvents(t, ctx, b.dir)
 
 	put := a.cli(t, ctx, "put", "greeting", "hello, world", "--schema", "text/plain")
 	golden(t, "put.golden", normalise(put))
@@ -369,32 +407,25 @@ func TestDaemon(t *testing.T) {
 	if out := a.cli(t, ctx, "protocols"); !strings.HasPrefix(out, "DHT:    /netabase/kad/1.0.0 (prefix /netabase)\nHandled:\n") || strings.Contains(out, "\n  /netabase/kad") {
 		t.Errorf("protocols of a client:\n%s", out)
 	}
-	if out := b.cli(t, ctx, "disconnect", id.ID); !strings.Contains(out, "Disconnected") {
-		t.Errorf("disconnect: %s", out)
-	}
-	if out := b.cli(t, ctx, "connect", id.Addrs[0]); out != "Connected to "+id.ID+".\n" {
+	// b's event stream saw a's record arrive and a's provider record.
+	bEvents.expect(t, ctx, `"type":"record.received"`, `"type":"provider.added"`)
+
+	// Between two clients (a is one now) no DHT traffic redials a peer, so
+	// a connection comes and goes exactly as the commands say.
+	c := startDaemon(t, ctx, "--storage", "memory://", "--mode", "client")
+	cEvents := streamEvents(t, ctx, c.dir)
+	if out := c.cli(t, ctx, "connect", id.Addrs[0]); out != "Connected to "+id.ID+".\n" {
 		t.Errorf("connect: %s", out)
 	}
-	if out := b.cli(t, ctx, "connect", "--json", id.Addrs[0]); out != "{\n  \"peer\": \""+id.ID+"\"\n}\n" {
+	if out := c.cli(t, ctx, "connect", "--json", id.Addrs[0]); out != "{\n  \"peer\": \""+id.ID+"\"\n}\n" {
 		t.Errorf("connect --json: %s", out)
 	}
-
-	// The event stream saw the record arrive and the peer come and go.
-	want := []string{`"type":"record.received"`, `"type":"peer.disconnected"`, `"type":"peer.connected"`}
-	for len(want) > 0 {
-		select {
-		case line := <-events.lines:
-			if strings.Contains(line, want[0]) {
-				want = want[1:]
-			}
-		case <-ctx.Done():
-			t.Fatalf("events did not show %v:\n%s", want, events.String())
-		}
+	if out := c.cli(t, ctx, "disconnect", id.ID); !strings.Contains(out, "Disconnected") {
+		t.Errorf("disconnect: %s", out)
 	}
-	stopEvents()
-	if code := <-evDone; code != 0 {
-		t.Errorf("events exited with %d", code)
-	}
+	cEvents.expect(t, ctx, `"type":"peer.connected","time":"`, `"peer":"`+id.ID+`"`, `"type":"peer.disconnected"`)
+	bEvents.stop(t)
+	cEvents.stop(t)
 
 	a.shutdown(t)
 	if !strings.HasSuffix(a.out.String(), "Stopping...\nStopped.\n") {
