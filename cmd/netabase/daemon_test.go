@@ -188,14 +188,26 @@ type eventStream struct {
 	stopF context.CancelFunc
 }
 
-// streamEvents runs netabase events against the daemon of dir.
+// streamEvents runs netabase events against the daemon of dir and returns
+// once the daemon has subscribed it.
 func streamEvents(t *testing.T, ctx context.Context, dir string) *eventStream {
 	t.Helper()
 	s := &eventStream{lines: &lineWriter{lines: make(chan string, 100)}, done: make(chan int, 1)}
+	stderr := &lineWriter{lines: make(chan string, 10)}
 	ctx, s.stopF = context.WithCancel(ctx)
-	e := &env{stdout: s.lines, stderr: io.Discard, registry: all.Registry()}
+	e := &env{stdout: s.lines, stderr: stderr, registry: all.Registry()}
 	go func() { s.done <- execute(ctx, e, []string{"events", "--data-dir", dir}) }()
 	t.Cleanup(s.stopF)
+	select {
+	case line := <-stderr.lines:
+		if line != "Watching events; stop with Ctrl-C." {
+			t.Fatalf("events began with %q", line)
+		}
+	case code := <-s.done:
+		t.Fatalf("events exited with %d: %s", code, stderr.String())
+	case <-ctx.Done():
+		t.Fatal("events did not start")
+	}
 	return s
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 
 	"github.com/spf13/cobra"
 )
@@ -38,6 +39,9 @@ func runEvents(ctx context.Context, e *env, opts clientOptions) error {
 	if err != nil {
 		return clientErr(err)
 	}
+	// Said on stderr, so stdout stays JSON lines: from here on no event is
+	// missed.
+	fmt.Fprintln(e.stderr, "Watching events; stop with Ctrl-C.")
 	enc := json.NewEncoder(e.stdout)
 	for ev, err := range events {
 		if err != nil {
