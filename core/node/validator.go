@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"slices"
 	"sync"
@@ -44,9 +45,11 @@ func envelopeSize(e *envelope.Envelope) int {
 // open is envelope.Open, remembered. The envelope returned is the caller's
 // own copy.
 func (c *openCache) open(key string, data []byte) (*envelope.Envelope, error) {
+	// The key's length comes first, so that no other key and bytes hash
+	// the same: a key may hold any byte, a NUL too.
 	h := sha256.New()
+	h.Write(binary.AppendUvarint(nil, uint64(len(key))))
 	h.Write([]byte(key))
-	h.Write([]byte{0})
 	h.Write(data)
 	var sum [sha256.Size]byte
 	h.Sum(sum[:0])

@@ -71,3 +71,33 @@ func TestCachedValidatorAgrees(t *testing.T) {
 }
 
 func slicesClone(b []byte) []byte { return append([]byte(nil), b...) }
+
+// TestOpenCacheKeysAreUnambiguous: a record whose name holds a NUL byte
+// opens under its own key only. Remembering it must not make another key,
+// with the rest of the name moved into the bytes, open as well.
+func TestOpenCacheKeysAreUnambiguous(t *testing.T) {
+	priv, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := envelope.Seal(priv, "n\x00tail", "s", 1, envelope.Timestamp{Wall: 1}, []byte("v"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := e.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, err := peer.IDFromPrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newOpenCache()
+	if _, err := c.open(e.Key, data); err != nil {
+		t.Fatal(err)
+	}
+	shifted := append([]byte("tail\x00"), data...)
+	if got, err := c.open(envelope.Key(owner, "n"), shifted); err == nil {
+		t.Fatalf("bytes that are no envelope opened under another key, as the envelope of %q", got.Key)
+	}
+}
