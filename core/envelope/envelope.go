@@ -7,9 +7,11 @@
 // logical clock timestamp, the owner's public key and a signature over all
 // of it and the key, in deterministic CBOR. The [Validator] accepts an
 // envelope only when it decodes strictly, is signed by the key's owner and
-// names the key it is filed under; its Select keeps the newest. So nobody
-// but the owner can replace a record, and an old record cannot be replayed
-// over a newer one.
+// names the key it is filed under, and is dated no more than MaxClockSkew
+// ahead of the local clock; its Select keeps the newest. So nobody but the
+// owner can replace a record, an old record cannot be replayed over a newer
+// one, and a record dated far ahead cannot outrank its owner's later
+// updates.
 //
 // DESIGN.md places signed envelopes in core/model; they live here instead
 // because both core/node (which registers the validator with the DHT) and
@@ -21,6 +23,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -41,6 +44,12 @@ const (
 	MaxSize = 512 << 10
 	// MaxNameSize is the longest record name accepted.
 	MaxNameSize = 1 << 10
+	// MaxClockSkew is how far ahead of the validating node's clock a
+	// record's timestamp may be. A record dated further ahead is refused
+	// until the node's clock catches up: accepted, it would outrank every
+	// update its owner makes until then, and every node that observed its
+	// clock would carry that skew into its own records.
+	MaxClockSkew = time.Hour
 )
 
 // signingDomain separates netabase record signatures from any other use of
@@ -93,9 +102,14 @@ func (c *Clock) Now() Timestamp {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	wall := c.now().UnixNano()
-	if wall > c.last.Wall {
+	switch {
+	case wall > c.last.Wall:
 		c.last = Timestamp{Wall: wall}
-	} else {
+	case c.last.Logical == math.MaxUint32:
+		// The counter is full: move into the next nanosecond rather
+		// than wrap around to a reading that is earlier.
+		c.last = Timestamp{Wall: c.last.Wall + 1}
+	default:
 		c.last.Logical++
 	}
 	return c.last
@@ -261,14 +275,29 @@ func Open(key string, data []byte) (*Envelope, error) {
 	return &e, nil
 }
 
+// CheckClock refuses an envelope dated more than MaxClockSkew after now.
+// The error wraps core.ErrRejected.
+func (e *Envelope) CheckClock(now time.Time) error {
+	if ahead := e.Clock.Wall - now.UnixNano(); ahead > int64(MaxClockSkew) {
+		return fmt.Errorf("%w: record %s is dated %s, %s ahead of this node's clock, more than the %s allowed: the clock of the peer that wrote it runs ahead; it is accepted from %s",
+			core.ErrRejected, e.Key, e.Clock, time.Duration(ahead).Round(time.Second), MaxClockSkew,
+			e.Clock.Time().Add(-MaxClockSkew).UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
 // Validator validates and selects netabase records for the DHT; register it
 // under Namespace in a record.NamespacedValidator.
 type Validator struct{}
 
-// Validate accepts value for key when it opens as an Envelope.
+// Validate accepts value for key when it opens as an Envelope dated no more
+// than MaxClockSkew ahead of the local clock.
 func (Validator) Validate(key string, value []byte) error {
-	_, err := Open(key, value)
-	return err
+	e, err := Open(key, value)
+	if err != nil {
+		return err
+	}
+	return e.CheckClock(time.Now())
 }
 
 // Select returns the index of the newest valid envelope among values; ties

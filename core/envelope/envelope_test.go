@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -161,10 +162,43 @@ func TestClock(t *testing.T) {
 		}
 		prev = next
 	}
-	future := envelope.Timestamp{Wall: time.Now().Add(time.Hour).UnixNano(), Logical: 7}
+	future := envelope.Timestamp{Wall: time.Now().Add(envelope.MaxClockSkew).UnixNano(), Logical: 7}
 	c.Observe(future)
 	if got := c.Now(); got.Compare(future) <= 0 {
 		t.Fatalf("after observing %s the clock read %s", future, got)
+	}
+}
+
+// TestClockCarriesPastAFullCounter: a reading whose counter is full is
+// followed by a later one, not by a wrapped-around earlier one.
+func TestClockCarriesPastAFullCounter(t *testing.T) {
+	c := envelope.NewClock()
+	full := envelope.Timestamp{Wall: time.Now().Add(time.Minute).UnixNano(), Logical: math.MaxUint32}
+	c.Observe(full)
+	if got := c.Now(); got.Compare(full) <= 0 {
+		t.Fatalf("after observing %s the clock read %s", full, got)
+	}
+}
+
+// TestValidateRefusesFarFutureClocks: a record dated more than
+// MaxClockSkew ahead is refused, saying so; one within it is accepted.
+func TestValidateRefusesFarFutureClocks(t *testing.T) {
+	priv, _ := newKey(t)
+	v := envelope.Validator{}
+	near := envelope.Timestamp{Wall: time.Now().Add(envelope.MaxClockSkew / 2).UnixNano()}
+	key, data := seal(t, priv, "n", near, "near")
+	if err := v.Validate(key, data); err != nil {
+		t.Errorf("a record %s ahead was refused: %v", envelope.MaxClockSkew/2, err)
+	}
+	for _, ts := range []envelope.Timestamp{
+		{Wall: time.Now().Add(2 * envelope.MaxClockSkew).UnixNano()},
+		{Wall: math.MaxInt64, Logical: math.MaxUint32},
+	} {
+		key, data := seal(t, priv, "n", ts, "far")
+		err := v.Validate(key, data)
+		if !errors.Is(err, core.ErrRejected) || !strings.Contains(err.Error(), "ahead of this node's clock") {
+			t.Errorf("a record dated %s: Validate = %v; want an ErrRejected saying it is ahead", ts, err)
+		}
 	}
 }
 

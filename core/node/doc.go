@@ -40,8 +40,10 @@
 // /netabase/<owner peer ID>/<name>, as envelopes (core/envelope) signed by
 // the owner and stamped by the node's hybrid logical clock, which observes
 // every envelope the node receives. The DHT validates them with
-// envelope.Validator, so nobody but the owner can replace a record and an
-// old version never replaces a newer one. Applications may register
+// envelope.Validator, so nobody but the owner can replace a record, an old
+// version never replaces a newer one, and a record dated more than
+// envelope.MaxClockSkew ahead of the node's clock is refused (it would
+// outrank its owner's updates, and drag the node's clock ahead). Applications may register
 // validators for namespaces of their own.
 //
 // With the protocol prefix /ipfs the node is a peer of the public IPFS DHT,

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
@@ -172,5 +173,48 @@ func TestMalformedRecordRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Errorf("the node stored %q", r.Key)
+	}
+}
+
+// TestFarFutureRecordRefused: a record its owner dated more than
+// envelope.MaxClockSkew ahead is refused by a PUT_VALUE and not stored, so
+// it cannot outrank the owner's later updates or drag the node's clock
+// ahead; the owner's next, correctly dated record is stored.
+func TestFarFutureRecordRefused(t *testing.T) {
+	target := startNode(t, nodeConfig(t))
+	ctx := testContext(t)
+	raw := newRawClient(t, "/netabase")
+	priv := raw.h.Peerstore().PrivKey(raw.h.ID())
+	sealed := func(at time.Time, value string) (string, []byte) {
+		e, err := envelope.Seal(priv, "x", "s", 1, envelope.Timestamp{Wall: at.UnixNano()}, []byte(value))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := e.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.Key, b
+	}
+	key, far := sealed(time.Now().Add(2*envelope.MaxClockSkew), "far")
+	if err := raw.putTo(ctx, target, key, far); err == nil {
+		t.Error("the node accepted a record dated two skews ahead")
+	}
+	if _, err := target.PutRecord(ctx, key, far); !errors.Is(err, core.ErrRejected) || !strings.Contains(err.Error(), "ahead of this node's clock") {
+		t.Errorf("PutRecord of the far-future record = %v; want an ErrRejected saying it is ahead", err)
+	}
+	for r, err := range target.LocalRecords(ctx, "") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Errorf("the node stored %q", r.Key)
+	}
+	_, now := sealed(time.Now(), "now")
+	if err := raw.putTo(ctx, target, key, now); err != nil {
+		t.Fatalf("the owner's correctly dated record was refused: %v", err)
+	}
+	got, err := target.GetRecord(ctx, key)
+	if err != nil || string(got.Envelope.Value) != "now" {
+		t.Fatalf("GetRecord = %+v, %v; want the owner's record now", got.Envelope, err)
 	}
 }

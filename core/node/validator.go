@@ -7,6 +7,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"time"
 
 	lru "github.com/hashicorp/golang-lru/simplelru"
 
@@ -89,10 +90,14 @@ func clone(e *envelope.Envelope) *envelope.Envelope {
 // cachedValidator is envelope.Validator opening through the cache.
 type cachedValidator struct{ c *openCache }
 
-// Validate accepts value for key when it opens as an envelope.
+// Validate accepts value for key when envelope.Validator does: when it
+// opens as an envelope not dated too far ahead.
 func (v cachedValidator) Validate(key string, value []byte) error {
-	_, err := v.c.open(key, value)
-	return err
+	e, err := v.c.open(key, value)
+	if err != nil {
+		return err
+	}
+	return e.CheckClock(time.Now())
 }
 
 // Select picks what envelope.Validator.Select picks: the newest valid

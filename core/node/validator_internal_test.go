@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -37,7 +38,8 @@ func TestCachedValidatorAgrees(t *testing.T) {
 	key := envelope.Key(owner, "x")
 
 	plain, cached := envelope.Validator{}, cachedValidator{newOpenCache()}
-	values := [][]byte{older, newer, tie1, tie2, tampered, []byte("junk"), nil}
+	future := seal(time.Now().Add(2*envelope.MaxClockSkew).UnixNano(), 0, "f")
+	values := [][]byte{older, newer, tie1, tie2, tampered, future, []byte("junk"), nil}
 	for round := range 2 { // the second round answers from the cache
 		for i, v := range values {
 			if (plain.Validate(key, v) == nil) != (cached.Validate(key, v) == nil) {
