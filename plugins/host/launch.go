@@ -264,13 +264,13 @@ func (g *generation) callErr(ctx context.Context, err error) error {
 	}
 	switch status.Code(err) {
 	case codes.Unavailable:
-		return fmt.Errorf("%w: the connection to plugin %s (pid %d) broke: %v", ErrPluginDown, g.t.path, g.pid, status.Convert(err).Message())
+		return fmt.Errorf("%w: the connection to plugin %s (pid %d) broke: %v", ErrPluginDown, g.t.path, g.pid, wire.Clip(status.Convert(err).Message()))
 	case codes.Canceled:
 		return context.Canceled
 	case codes.DeadlineExceeded:
 		return context.DeadlineExceeded
 	}
-	return fmt.Errorf("plugin %s: the call failed: %v", g.label, status.Convert(err).Message())
+	return fmt.Errorf("plugin %s: the call failed: %v", g.label, wire.Clip(status.Convert(err).Message()))
 }
 
 // kill stops the process: go-plugin asks it to exit, and kills it if it

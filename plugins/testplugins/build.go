@@ -16,6 +16,7 @@ const (
 	Crash      = "github.com/netabase/netabase/plugins/testplugins/crashplugin"
 	OtherProto = "github.com/netabase/netabase/plugins/testplugins/otherproto"
 	Bad        = "github.com/netabase/netabase/plugins/testplugins/badplugin"
+	Liar       = "github.com/netabase/netabase/plugins/testplugins/liarplugin"
 	// Bbolt is the example plugin an outside author would write.
 	Bbolt = "github.com/netabase/netabase/examples/plugin-bbolt"
 )

@@ -2,6 +2,7 @@
 // tests launch: pebbleplugin, a real plugin serving pebble, and
 // deliberately bad ones — notaplugin (not a plugin at all), crashplugin
 // (dies before the handshake), otherproto (speaks another protocol
-// version) and badplugin (a plugin whose store breaks the contract).
+// version), badplugin (a plugin whose store breaks the contract) and
+// liarplugin (a plugin whose answers no correct store gives).
 // Build builds them for a test.
 package testplugins

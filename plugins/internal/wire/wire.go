@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/go-plugin"
 	ds "github.com/ipfs/go-datastore"
@@ -130,11 +131,28 @@ func Error(plugin string, e *pb.Error) error {
 	if e.Code == pb.ErrorCode_ERROR_CODE_NOT_FOUND {
 		return ds.ErrNotFound
 	}
-	msg := e.Message
+	msg := Clip(e.Message)
 	if msg == "" {
 		msg = "error code " + e.Code.String()
 	}
 	return &RemoteError{Plugin: plugin, Code: e.Code, Message: msg}
+}
+
+// MaxText bounds, in bytes, a text from a plugin that the host passes on
+// in an error: an error message, a key.
+const MaxText = 2 << 10
+
+// Clip returns s, cut to at most MaxText bytes (at a character boundary)
+// with a note of how much was cut.
+func Clip(s string) string {
+	if len(s) <= MaxText {
+		return s
+	}
+	n := MaxText
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return fmt.Sprintf("%s... (%d more bytes cut)", s[:n], len(s)-n)
 }
 
 // Kind names of options, as plugin authors and users see them.

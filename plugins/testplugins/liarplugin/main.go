@@ -1,0 +1,87 @@
+// Command liarplugin is a netabase plugin whose store answers with what no
+// correct store returns, chosen by its option lie:
+//
+//   - extra: a query returns every entry under its prefix, ignoring the
+//     limit;
+//   - order: a query returns its entries in the reverse of the order it
+//     asks for;
+//   - dup: a query returns every entry twice in a row;
+//   - size: a keys-only query reports a negative size for every entry;
+//   - big: Get and queries return values one byte over core.MaxValueSize;
+//   - longerror: Get fails with a message of 4 MiB.
+package main
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+
+	ds "github.com/ipfs/go-datastore"
+	dsq "github.com/ipfs/go-datastore/query"
+	dssync "github.com/ipfs/go-datastore/sync"
+
+	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/plugins/sdk"
+)
+
+type liar struct {
+	*dssync.MutexDatastore
+	lie string
+}
+
+func (l liar) Get(ctx context.Context, k ds.Key) ([]byte, error) {
+	switch l.lie {
+	case "big":
+		return make([]byte, core.MaxValueSize+1), nil
+	case "longerror":
+		return nil, errors.New(strings.Repeat("x", 4<<20))
+	}
+	return l.MutexDatastore.Get(ctx, k)
+}
+
+func (l liar) Query(ctx context.Context, q dsq.Query) (dsq.Results, error) {
+	res, err := l.MutexDatastore.Query(ctx, dsq.Query{Prefix: q.Prefix, Orders: q.Orders, KeysOnly: q.KeysOnly, ReturnsSizes: q.ReturnsSizes})
+	if err != nil {
+		return nil, err
+	}
+	entries, err := res.Rest()
+	if err != nil {
+		return nil, err
+	}
+	switch l.lie {
+	case "order":
+		slices.Reverse(entries)
+	case "dup":
+		var twice []dsq.Entry
+		for _, e := range entries {
+			twice = append(twice, e, e)
+		}
+		entries = twice
+	case "size":
+		for i := range entries {
+			entries[i].Size = -7
+		}
+	case "big":
+		for i := range entries {
+			entries[i].Value = make([]byte, core.MaxValueSize+1)
+		}
+	}
+	if l.lie != "extra" && q.Limit > 0 && len(entries) > q.Limit {
+		entries = entries[:q.Limit]
+	}
+	return dsq.ResultsWithEntries(q, entries), nil
+}
+
+func (l liar) Batch(ctx context.Context) (ds.Batch, error) { return ds.NewBasicBatch(l), nil }
+
+func main() {
+	sdk.Serve(sdk.Config{
+		Name:    "liar",
+		Version: "test",
+		Options: []sdk.Option{{Name: "lie", Kind: sdk.String, Required: true, Doc: "extra, order, dup, size, big or longerror"}},
+		Open: func(_ context.Context, opts *sdk.Options) (ds.Batching, error) {
+			return liar{dssync.MutexWrap(ds.NewMapDatastore()), opts.String("lie")}, nil
+		},
+	})
+}
