@@ -180,15 +180,18 @@ func (n *Node) GetRecord(ctx context.Context, key string) (GetResult, error) {
 	if err := n.checkKey(d, key); err != nil {
 		return res, err
 	}
+	// A local copy that cannot be read, such as one whose stored bytes
+	// are damaged, is no copy: the peers may hold the record, and storing
+	// theirs replaces it.
 	local, lerr := n.records.Get(ctx, key)
-	if lerr != nil && !errors.Is(lerr, core.ErrNotFound) {
-		return res, lerr
-	}
 	// kad-dht's lookup starts from the local copy and keeps the best
 	// value by the namespace's selector.
 	best, err := d.GetValue(ctx, key)
 	if best == nil {
 		if err == nil || errors.Is(err, routing.ErrNotFound) || errors.Is(err, kb.ErrLookupFailure) {
+			if lerr != nil && !errors.Is(lerr, core.ErrNotFound) {
+				return res, fmt.Errorf("no record %s at the peers closest to its key, and the local copy cannot be read: %w", key, lerr)
+			}
 			return res, fmt.Errorf("no record %s here or at the peers closest to its key: %w", key, core.ErrNotFound)
 		}
 		return res, fmt.Errorf("record %s: %w", key, err)
@@ -223,10 +226,11 @@ func (n *Node) FetchRecord(ctx context.Context, key string) (*envelope.Envelope,
 	return res.Envelope, nil
 }
 
-// RemoveRecord deletes the local copy of the record under key; peers keep
-// theirs. The error wraps core.ErrNotFound when there is no local copy.
+// RemoveRecord deletes the local copy of the record under key, a damaged
+// one too; peers keep theirs. The error wraps core.ErrNotFound when there is
+// no local copy.
 func (n *Node) RemoveRecord(ctx context.Context, key string) error {
-	if _, err := n.records.Get(ctx, key); err != nil {
+	if _, err := n.records.Get(ctx, key); errors.Is(err, core.ErrNotFound) {
 		return err
 	}
 	return n.records.Remove(ctx, key)
