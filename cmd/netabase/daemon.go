@@ -3,8 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -22,6 +24,7 @@ import (
 
 type daemonOptions struct {
 	nodeFlags
+	newIdentity bool
 }
 
 func newDaemonCmd(e *env) *cobra.Command {
@@ -44,6 +47,12 @@ commands (netabase id, put, get, ...) talk to the daemon through the
 control socket netabase.sock in the data directory, which only its owner
 can open.
 
+The identity key, identity.key, gives the node its peer ID. When the data
+directory has a configuration but no identity key, the daemon refuses to
+start rather than silently become a new peer; restore the key from a
+backup, or give --new-identity to create a new one. It warns when the key
+can be read by other users.
+
 Examples:
   netabase daemon
   netabase daemon --data-dir /tmp/n2 --listen /ip4/127.0.0.1/tcp/4102 --no-mdns
@@ -54,6 +63,7 @@ Examples:
 		},
 	}
 	opts.register(cmd)
+	cmd.Flags().BoolVar(&opts.newIdentity, "new-identity", false, "when the data directory has a configuration but no identity key, create one: the node becomes a new peer")
 	return cmd
 }
 
@@ -80,6 +90,9 @@ func runDaemon(cmd *cobra.Command, e *env, opts daemonOptions) error {
 		return failed(err)
 	}
 	if err := opts.apply(cmd, &c); err != nil {
+		return err
+	}
+	if err := checkIdentity(e, dir, opts.newIdentity); err != nil {
 		return err
 	}
 	sock := filepath.Join(dir, config.SocketFile)
@@ -126,6 +139,30 @@ func runDaemon(cmd *cobra.Command, e *env, opts daemonOptions) error {
 		fmt.Fprintln(e.stdout, "Stopped.")
 	}
 	return err
+}
+
+// checkIdentity refuses a data directory whose identity key is missing,
+// unless newIdentity: node.New would create a new key, silently giving an
+// existing node a new peer ID. It warns when the key can be read by others.
+func checkIdentity(e *env, dir string, newIdentity bool) error {
+	path := filepath.Join(dir, config.IdentityFile)
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if newIdentity {
+			return nil
+		}
+		return failed(fmt.Errorf("the node in %s has a configuration but no identity key (%s), so it would start as a new peer with a new peer ID; restore %s from a backup, or start with --new-identity to become a new peer",
+			dir, path, config.IdentityFile))
+	case err != nil:
+		return failed(fmt.Errorf("cannot read the identity key: %w", err))
+	case !fi.Mode().IsRegular():
+		return failed(fmt.Errorf("the identity key %s is not a file; move it aside and restore the key from a backup", path))
+	case fi.Mode().Perm()&0o077 != 0:
+		fmt.Fprintf(e.stderr, "netabase: warning: the identity key %s can be read by other users (mode %v); make it private with: chmod 600 %s\n",
+			path, fi.Mode().Perm(), path)
+	}
+	return nil
 }
 
 func printBanner(e *env, n *node.Node, sock string) {

@@ -116,8 +116,14 @@ type daemon struct {
 // with the extra arguments, and waits until it is ready.
 func startDaemon(t *testing.T, ctx context.Context, args ...string) *daemon {
 	t.Helper()
+	return startDaemonIn(t, ctx, shortDir(t), args...)
+}
+
+// startDaemonIn is startDaemon on the data directory dir.
+func startDaemonIn(t *testing.T, ctx context.Context, dir string, args ...string) *daemon {
+	t.Helper()
 	d := &daemon{
-		dir:    shortDir(t),
+		dir:    dir,
 		out:    &lineWriter{lines: make(chan string, 100)},
 		stderr: &lineWriter{lines: make(chan string, 100)},
 		code:   make(chan int, 1),
@@ -473,6 +479,49 @@ func TestDaemonRefuses(t *testing.T) {
 	code, _, errOut = runIn(ctx, nil, "daemon", "--data-dir", dir, "--mode", "x")
 	if code != 1 && code != 2 || !strings.Contains(errOut, "mode") {
 		t.Errorf("bad flag: exit %d, %s", code, errOut)
+	}
+}
+
+// TestDaemonIdentity: a node whose identity key is missing does not start
+// as a new peer unless told to; a key others can read is warned about.
+func TestDaemonIdentity(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	dir := shortDir(t)
+	if code, _, errOut := runIn(ctx, nil, "init", "--data-dir", dir, "--storage", "memory://", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"); code != 0 {
+		t.Fatalf("init: exit %d, %s", code, errOut)
+	}
+	key := filepath.Join(dir, config.IdentityFile)
+	if err := os.Remove(key); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runIn(ctx, nil, "daemon", "--data-dir", dir)
+	if code != 1 || !strings.Contains(errOut, "no identity key ("+key+")") || !strings.Contains(errOut, "--new-identity") {
+		t.Errorf("daemon without its identity key: exit %d, %s", code, errOut)
+	}
+	if _, err := os.Stat(key); !os.IsNotExist(err) {
+		t.Fatalf("the refused daemon created %s: %v", key, err)
+	}
+
+	d := startDaemonIn(t, ctx, dir, "--new-identity")
+	d.shutdown(t)
+	if err := os.Chmod(key, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d = startDaemonIn(t, ctx, dir)
+	d.shutdown(t)
+	if want := "warning: the identity key " + key + " can be read by other users (mode -rw-r--r--); make it private with: chmod 600 " + key; !strings.Contains(d.stderr.String(), want) {
+		t.Errorf("daemon with a readable key; stderr:\n%s\nwant %s", d.stderr.String(), want)
+	}
+
+	if err := os.Remove(key); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(key, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := runIn(ctx, nil, "daemon", "--data-dir", dir); code != 1 || !strings.Contains(errOut, key+" is not a file") {
+		t.Errorf("daemon with a directory for its key: exit %d, %s", code, errOut)
 	}
 }
 

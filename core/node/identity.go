@@ -22,7 +22,7 @@ func LoadIdentity(dataDir string, create bool) (key crypto.PrivKey, created bool
 	case err == nil:
 		k, err := crypto.UnmarshalPrivateKey(b)
 		if err != nil {
-			return nil, false, fmt.Errorf("the identity key %s is damaged (%v); restore it from a backup, or remove it to start as a new peer", path, err)
+			return nil, false, fmt.Errorf("the identity key %s is damaged (%v); restore it from a backup, or move it aside to start as a new peer", path, err)
 		}
 		return k, false, nil
 	case !errors.Is(err, fs.ErrNotExist):
