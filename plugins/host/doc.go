@@ -50,6 +50,15 @@
 // version 1 carries no TTL or transactions (the capability message keeps
 // their field numbers free for a later version).
 //
+// # What a plugin answers
+//
+// The host checks what it can of a plugin's answers as they arrive, on top
+// of core's checks of keys and prefixes: a value over core.MaxValueSize, a
+// negative or oversized size, more query entries than the limit, a key
+// twice in a row, entries out of the order the query asks for. Each is an
+// error wrapping core.ErrRejected that says the plugin broke the protocol;
+// the call or query ends there. A plugin's error messages are cut to 2 KiB.
+//
 // # Supervision and the backend-state hook
 //
 // Each opened store has its own process. Every call carries the caller's

@@ -2,11 +2,13 @@ package host_test
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"strings"
 	"testing"
 
 	ds "github.com/ipfs/go-datastore"
+	dsq "github.com/ipfs/go-datastore/query"
 
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/plugins/host"
@@ -14,14 +16,31 @@ import (
 	"github.com/netabase/netabase/plugins/testplugins"
 )
 
-// TestLyingPlugin checks that a plugin's error message of megabytes
-// reaches the caller cut short.
+// TestLyingPlugin checks that what no correct store answers — more query
+// entries than the limit, entries out of the asked order or twice, a
+// negative size, a value over the limit — is an error naming the plugin,
+// never handed on, and that a plugin's error message of megabytes reaches
+// the caller cut short.
 func TestLyingPlugin(t *testing.T) {
+	q := dsq.Query{Prefix: "/q"}
+	byKey := dsq.Query{Prefix: "/q", Orders: []dsq.Order{dsq.OrderByKey{}}}
+	byKeyDesc := dsq.Query{Prefix: "/q", Orders: []dsq.Order{dsq.OrderByKeyDescending{}}, KeysOnly: true}
+	byValue := dsq.Query{Prefix: "/q", Orders: []dsq.Order{dsq.OrderByValue{}}}
 	for _, tc := range []struct {
 		lie  string
 		op   func(context.Context, core.Backend) error
 		want string
 	}{
+		{"extra", query(dsq.Query{Prefix: "/q", Limit: 2}), "more entries than the query's limit of 2"},
+		{"extra", query(dsq.Query{Prefix: "/q", Limit: 1, Offset: 1, KeysOnly: true}), "more entries than the query's limit of 1"},
+		{"order", query(byKey), "out of the order"},
+		{"order", query(byKeyDesc), "out of the order"},
+		{"order", query(byValue), "out of the order"},
+		{"dup", query(byKey), "twice"},
+		{"dup", query(q), "twice"},
+		{"size", query(dsq.Query{Prefix: "/q", KeysOnly: true, ReturnsSizes: true}), "a size of -7 bytes"},
+		{"big", query(q), "a value of 8388609 bytes"},
+		{"big", get, "a value of 8388609 bytes"},
 		{"longerror", get, "bytes cut"},
 	} {
 		t.Run(tc.lie, func(t *testing.T) {
@@ -44,10 +63,25 @@ func TestLyingPlugin(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "liar") {
 				t.Errorf("the error does not name the plugin and say %q: %.300v", tc.want, err)
 			}
+			if tc.lie != "longerror" && !errors.Is(err, core.ErrRejected) {
+				t.Errorf("the error does not match core.ErrRejected: %v", err)
+			}
 			if len(err.Error()) > 8<<10 {
 				t.Errorf("the error is %d bytes long", len(err.Error()))
 			}
 		})
+	}
+}
+
+func query(q dsq.Query) func(context.Context, core.Backend) error {
+	return func(ctx context.Context, b core.Backend) error {
+		res, err := b.Query(ctx, q)
+		if err != nil {
+			return err
+		}
+		defer res.Close()
+		_, err = res.Rest()
+		return err
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -191,7 +190,15 @@ func (s *store) Get(ctx context.Context, key ds.Key) ([]byte, error) {
 	if err := wire.Error(s.name, resp.GetError()); err != nil {
 		return nil, err
 	}
+	if n := len(resp.GetValue()); n > core.MaxValueSize {
+		return nil, s.brokeProtocol("it returned a value of %d bytes, over the %d-byte limit", n, core.MaxValueSize)
+	}
 	return value(resp.GetValue()), nil
+}
+
+// brokeProtocol is the error of an answer no correct store gives.
+func (s *store) brokeProtocol(format string, args ...any) error {
+	return fmt.Errorf("%w: plugin %s broke the protocol: %s", core.ErrRejected, s.name, fmt.Sprintf(format, args...))
 }
 
 func (s *store) Has(ctx context.Context, key ds.Key) (bool, error) {
@@ -221,8 +228,8 @@ func (s *store) GetSize(ctx context.Context, key ds.Key) (int, error) {
 	if err := wire.Error(s.name, resp.GetError()); err != nil {
 		return -1, err
 	}
-	if n := resp.GetSize(); n < 0 || n > math.MaxInt32 {
-		return -1, fmt.Errorf("plugin %s broke the protocol: it reports a size of %d bytes", s.name, n)
+	if n := resp.GetSize(); n < 0 || n > core.MaxValueSize {
+		return -1, s.brokeProtocol("it reports a size of %d bytes", n)
 	}
 	return int(resp.GetSize()), nil
 }
@@ -283,7 +290,11 @@ func (s *store) Query(ctx context.Context, q dsq.Query) (dsq.Results, error) {
 		cancel()
 		return nil, g.callErr(ctx, err)
 	}
-	it := &queryIter{s: s, g: g, ctx: qctx, cancel: cancel, stream: stream, keysOnly: req.GetKeysOnly()}
+	it := &queryIter{s: s, g: g, ctx: qctx, cancel: cancel, stream: stream,
+		keysOnly: req.GetKeysOnly(), sizes: req.GetReturnsSizes(), limit: req.GetLimit()}
+	if whole {
+		it.orders = q.Orders
+	}
 	res := dsq.ResultsFromIterator(q, dsq.Iterator{Next: it.next, Close: it.close})
 	if !whole {
 		// The wire carried the prefix only; apply the rest of q here.
@@ -300,6 +311,12 @@ type queryIter struct {
 	cancel   context.CancelFunc
 	stream   pb.Storage_QueryClient
 	keysOnly bool
+	sizes    bool        // the query asks for the sizes of keys-only entries
+	limit    int64       // the limit the plugin applies; 0 for none
+	orders   []dsq.Order // the orders the plugin applies
+
+	sent int64      // entries returned so far
+	prev *dsq.Entry // the last of them
 
 	batch   []*pb.Entry
 	pending error // the plugin's error, reported after the batch it came with
@@ -338,7 +355,45 @@ func (it *queryIter) next() (dsq.Result, bool) {
 		r.Value = value(e.GetValue())
 		r.Size = len(r.Value)
 	}
+	if err := it.check(e, &r.Entry); err != nil {
+		it.finish()
+		return dsq.Result{Error: err}, true
+	}
 	return r, true
+}
+
+// check refuses an entry the plugin cannot rightly return next: one over
+// the query's limit or the value size limit, a key equal to the previous
+// entry's, or an entry out of the query's order. Duplicates that are not
+// adjacent in a query without an order are not caught: that would take
+// memory in proportion to the results.
+func (it *queryIter) check(raw *pb.Entry, e *dsq.Entry) error {
+	it.sent++
+	switch {
+	case it.limit > 0 && it.sent > it.limit:
+		return it.s.brokeProtocol("it returned more entries than the query's limit of %d", it.limit)
+	case !it.keysOnly && len(e.Value) > core.MaxValueSize:
+		return it.s.brokeProtocol("it returned a value of %d bytes, over the %d-byte limit", len(e.Value), core.MaxValueSize)
+	case it.keysOnly && it.sizes && (raw.GetSize() < 0 || raw.GetSize() > core.MaxValueSize):
+		return it.s.brokeProtocol("it reports a size of %d bytes", raw.GetSize())
+	}
+	prev := it.prev
+	it.prev = e
+	if prev == nil {
+		return nil
+	}
+	if e.Key == prev.Key {
+		return it.s.brokeProtocol("it returned the key %q twice", wire.Clip(e.Key))
+	}
+	for _, o := range it.orders {
+		switch c := o.Compare(*prev, *e); {
+		case c > 0:
+			return it.s.brokeProtocol("it returned %q after %q, out of the order the query asks for (%v)", wire.Clip(e.Key), wire.Clip(prev.Key), o)
+		case c < 0:
+			return nil
+		}
+	}
+	return nil
 }
 
 func (it *queryIter) finish() {
