@@ -208,6 +208,36 @@ func TestNoDaemon(t *testing.T) {
 	}
 }
 
+// TestListenKeepsOtherFiles: what is in the socket's place and is no
+// socket is not the remains of a daemon, and stays as it is.
+func TestListenKeepsOtherFiles(t *testing.T) {
+	dir := shortDir(t)
+	path := filepath.Join(dir, config.SocketFile)
+	for name, create := range map[string]func() error{
+		"file":          func() error { return os.WriteFile(path, []byte("notes"), 0o600) },
+		"directory":     func() error { return os.Mkdir(path, 0o700) },
+		"symbolic link": func() error { return os.Symlink(filepath.Join(dir, "elsewhere"), path) },
+	} {
+		if err := create(); err != nil {
+			t.Fatal(err)
+		}
+		l, err := control.Listen(path)
+		if err == nil {
+			_ = l.Close()
+		}
+		if err == nil || !strings.Contains(err.Error(), "a "+name+" is in its place") {
+			t.Errorf("%s in the socket's place: %v", name, err)
+		}
+		fi, err := os.Lstat(path)
+		if err != nil || fi.Mode().Type() == os.ModeSocket {
+			t.Fatalf("the %s was replaced: %v", name, err)
+		}
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestSocketPathTooLong(t *testing.T) {
 	_, err := control.Listen("/tmp/" + strings.Repeat("d", 120) + "/netabase.sock")
 	if err == nil || !strings.Contains(err.Error(), "shorter --data-dir") {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -30,13 +31,18 @@ const maxSocketPath = 104
 
 // Listen creates the control socket at path, readable and writable only by
 // its owner. A socket left behind by a daemon that died is replaced; one a
-// running daemon answers on is an error.
+// running daemon answers on is an error, and so is anything else in its
+// place, which stays as it is.
 func Listen(path string) (net.Listener, error) {
 	if len(path) > maxSocketPath {
 		return nil, fmt.Errorf("the control socket path %s is %d bytes long, more than the %d a unix socket allows; use a shorter --data-dir",
 			path, len(path), maxSocketPath)
 	}
-	if _, err := os.Lstat(path); err == nil {
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode().Type() != fs.ModeSocket {
+			return nil, fmt.Errorf("cannot create the control socket %s: a %s is in its place; nothing was changed; move it aside",
+				path, fileKind(fi.Mode()))
+		}
 		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 			_ = c.Close()
 			return nil, fmt.Errorf("a netabase daemon is already running for this data directory (it answers on %s); stop it first", path)
@@ -54,6 +60,19 @@ func Listen(path string) (net.Listener, error) {
 		return nil, fmt.Errorf("cannot make the control socket private: %w", err)
 	}
 	return l, nil
+}
+
+// fileKind names what a file of mode m is.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "directory"
+	case m&fs.ModeSymlink != 0:
+		return "symbolic link"
+	case m.IsRegular():
+		return "file"
+	}
+	return "special file"
 }
 
 // Serve answers control requests for n on l until ctx ends, then stops
