@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/netabase/netabase/core/envelope"
 	"github.com/netabase/netabase/internal/control"
 )
 
@@ -52,21 +53,33 @@ Examples:
 }
 
 // readValue reads a value argument: text, @file or - for standard input.
+// A value larger than a record holds is refused before anything is sent,
+// and a file or standard input is read no further than that.
 func readValue(e *env, arg string) ([]byte, error) {
+	from, r := "the value", io.Reader(strings.NewReader(arg))
 	switch {
 	case arg == "-":
 		if e.stdin == nil {
 			return nil, usageErrorf("there is no standard input to read the value from")
 		}
-		return io.ReadAll(e.stdin)
+		from, r = "standard input", e.stdin
 	case strings.HasPrefix(arg, "@"):
-		b, err := os.ReadFile(arg[1:])
+		f, err := os.Open(arg[1:])
 		if err != nil {
 			return nil, usageErrorf("cannot read the value: %v", err)
 		}
-		return b, nil
+		defer f.Close()
+		from, r = arg[1:], f
 	}
-	return []byte(arg), nil
+	b, err := io.ReadAll(io.LimitReader(r, envelope.MaxSize+1))
+	if err != nil {
+		return nil, usageErrorf("cannot read the value from %s: %v", from, err)
+	}
+	if len(b) > envelope.MaxSize {
+		return nil, usageErrorf("%s holds more than a record can: a record is at most %d bytes (%d KiB) with its key and signature; store large data elsewhere and put a reference to it",
+			from, envelope.MaxSize, envelope.MaxSize>>10)
+	}
+	return b, nil
 }
 
 func runPut(ctx context.Context, e *env, opts putOptions, args []string) error {

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/netabase/netabase/core/envelope"
+)
+
+// countingReader yields zeros, up to left bytes, and counts what it yields.
+type countingReader struct{ read, left int }
+
+func (r *countingReader) Read(p []byte) (int, error) {
+	if r.left == 0 {
+		return 0, io.EOF
+	}
+	n := min(len(p), r.left)
+	clear(p[:n])
+	r.read += n
+	r.left -= n
+	return n, nil
+}
+
+// TestPutRefusesOversizedValues: a value larger than a record holds is
+// refused as bad usage, naming the limit, before the command looks for a
+// daemon (there is none here); standard input is read no further than the
+// limit.
+func TestPutRefusesOversizedValues(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big")
+	if err := os.WriteFile(big, make([]byte, envelope.MaxSize+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	limit := strconv.Itoa(envelope.MaxSize)
+
+	code, _, stderr := runIn(ctx, nil, "--data-dir", dir, "put", "k", "@"+big)
+	if code != exitUsage || !strings.Contains(stderr, big) || !strings.Contains(stderr, limit) {
+		t.Errorf("put @big: exit %d, stderr %q; want exit %d naming the file and the %s-byte limit", code, stderr, exitUsage, limit)
+	}
+
+	stdin := &countingReader{left: 64 << 20}
+	code, _, stderr = runIn(ctx, stdin, "--data-dir", dir, "put", "k", "-")
+	if code != exitUsage || !strings.Contains(stderr, "standard input") || !strings.Contains(stderr, limit) {
+		t.Errorf("put - of 64 MiB: exit %d, stderr %q; want exit %d naming the %s-byte limit", code, stderr, exitUsage, limit)
+	}
+	if stdin.read > 2*envelope.MaxSize {
+		t.Errorf("put read %d bytes of standard input; a record holds %d", stdin.read, envelope.MaxSize)
+	}
+}
