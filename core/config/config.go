@@ -40,6 +40,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -348,9 +350,27 @@ func decodeError(name string, err error) error {
 	if errors.As(err, &de) {
 		line, _ := de.Position()
 		msg := strings.TrimPrefix(de.Error(), "toml: ")
+		if m := typeMismatch.FindStringSubmatch(msg); m != nil && wantType[m[2]] != "" {
+			msg = fmt.Sprintf("is a TOML %s where the key takes %s", m[1], wantType[m[2]])
+		}
 		return &Error{File: name, Line: line, Key: strings.Join(de.Key(), "."), Msg: msg}
 	}
 	return &Error{File: name, Msg: err.Error()}
+}
+
+// typeMismatch matches go-toml's report of a value of the wrong type: the
+// TOML type found and the Go type of the field.
+var typeMismatch = regexp.MustCompile(`^cannot decode TOML (.+) into struct field \S+ of type (\S+)$`)
+
+// wantType says, for each Go type of a field (or of an array's elements),
+// what the file should give it.
+var wantType = map[string]string{
+	"bool":                              "a boolean: true or false",
+	"int":                               "a whole number, such as 100",
+	"string":                            "a string in quotes",
+	"[]string":                          `an array of strings in quotes, such as ["/ip4/0.0.0.0/tcp/4101"]`,
+	reflect.TypeFor[Limits]().String():  "a table: a line [limits], its keys on the lines below",
+	reflect.TypeFor[Records]().String(): "a table: a line [records], its keys on the lines below",
 }
 
 // placeErrors sets the file and line of each *Error in err.
