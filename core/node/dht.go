@@ -133,7 +133,7 @@ func (n *Node) onRequest(ctx context.Context, s network.Stream, req *pb.Message)
 		return
 	}
 	key := req.GetKey()
-	if len(key) == 0 || len(key) > 80 {
+	if len(key) == 0 || len(key) > maxMultihashSize {
 		return // kad-dht refuses it
 	}
 	from := s.Conn().RemotePeer()

@@ -17,16 +17,25 @@ import (
 	"github.com/netabase/netabase/core"
 )
 
+// maxMultihashSize is the longest multihash kad-dht peers accept as a
+// provider key.
+const maxMultihashSize = 80
+
 // KeyCID returns the CID a provider key stands for. Provider keys are CIDs,
 // as IPFS nodes use them: a key that parses as a CID is that CID, and any
 // other key is turned into a CIDv1 (raw codec, sha2-256) of its bytes. The
 // DHT files providers under the CID's multihash, so CIDs of one multihash
-// are one key.
+// are one key. A CID whose multihash is longer than the 80 bytes DHT peers
+// accept is refused.
 func KeyCID(key string) (cid.Cid, error) {
 	if key == "" {
 		return cid.Undef, fmt.Errorf("%w: a provider key may not be empty", core.ErrInvalidKey)
 	}
 	if c, err := cid.Decode(key); err == nil {
+		if size := len(c.Hash()); size > maxMultihashSize {
+			return cid.Undef, fmt.Errorf("%w: CID %s has a multihash of %d bytes, and DHT peers accept at most %d; use a CID of a hash such as sha2-256, or a key that is not a CID",
+				core.ErrInvalidKey, key, size, maxMultihashSize)
+		}
 		return c, nil
 	}
 	mh, err := multihash.Sum([]byte(key), multihash.SHA2_256, -1)

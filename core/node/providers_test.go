@@ -36,6 +36,12 @@ func TestKeyCID(t *testing.T) {
 	if _, err := node.KeyCID(""); !errors.Is(err, core.ErrInvalidKey) {
 		t.Errorf("KeyCID(\"\"): %v", err)
 	}
+	// An identity multihash carries its data, so its CID can be longer
+	// than DHT peers take.
+	long, _ := multihash.Sum(make([]byte, 100), multihash.IDENTITY, -1)
+	if _, err := node.KeyCID(cid.NewCidV1(cid.Raw, long).String()); !errors.Is(err, core.ErrInvalidKey) || !strings.Contains(err.Error(), "at most 80") {
+		t.Errorf("KeyCID of a CID with a 102-byte multihash: %v; want an ErrInvalidKey naming the limit", err)
+	}
 }
 
 // TestProvidersAllFound: providers announced by several nodes of ten are
