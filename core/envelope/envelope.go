@@ -27,6 +27,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -184,6 +185,10 @@ func ParseKey(key string) (peer.ID, string, error) {
 	if len(name) > MaxNameSize {
 		return "", "", fmt.Errorf("%w: record name of %d bytes is longer than %d", core.ErrInvalidKey, len(name), MaxNameSize)
 	}
+	// An envelope carries its key as CBOR text, which must be UTF-8.
+	if !utf8.ValidString(name) {
+		return "", "", fmt.Errorf("%w: record name %q is not valid UTF-8", core.ErrInvalidKey, name)
+	}
 	owner, err := peer.Decode(id)
 	if err != nil {
 		return "", "", fmt.Errorf("%w: record key %q: owner %q is not a peer ID: %v", core.ErrInvalidKey, key, id, err)
@@ -217,6 +222,9 @@ func Seal(priv crypto.PrivKey, name, schema string, version uint32, ts Timestamp
 	e := &Envelope{Key: Key(owner, name), Schema: schema, Version: version, Clock: ts, PublicKey: pub, Value: value}
 	if _, _, err := ParseKey(e.Key); err != nil {
 		return nil, err
+	}
+	if !utf8.ValidString(schema) {
+		return nil, fmt.Errorf("%w: schema name %q is not valid UTF-8", core.ErrInvalidKey, schema)
 	}
 	msg, err := e.signedBytes()
 	if err != nil {

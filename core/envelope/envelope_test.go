@@ -127,6 +127,30 @@ func TestSealRefusesOversizedValues(t *testing.T) {
 	}
 }
 
+// TestSealRefusesWhatCannotOpen: names and schemas that are not UTF-8, and
+// names that are too long, are refused when sealing, saying why, rather
+// than sealed into an envelope no node opens.
+func TestSealRefusesWhatCannotOpen(t *testing.T) {
+	priv, _ := newKey(t)
+	for _, tc := range []struct{ name, schema, want string }{
+		{"caf\xe9", "s", "not valid UTF-8"},
+		{"n", "\xff", "not valid UTF-8"},
+		{strings.Repeat("n", envelope.MaxNameSize+1), "s", "longer than"},
+	} {
+		_, err := envelope.Seal(priv, tc.name, tc.schema, 1, envelope.Timestamp{}, nil)
+		if !errors.Is(err, core.ErrInvalidKey) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Seal(%q, schema %q) = %v; want an ErrInvalidKey saying %q", tc.name, tc.schema, err, tc.want)
+		}
+	}
+	// Odd but valid names work.
+	for _, name := range []string{"a/b/../c", "tab\there", "emoji \U0001F600", strings.Repeat("n", envelope.MaxNameSize)} {
+		key, data := seal(t, priv, name, envelope.Timestamp{Wall: 1}, "v")
+		if _, err := envelope.Open(key, data); err != nil {
+			t.Errorf("name %q: %v", name, err)
+		}
+	}
+}
+
 func TestSelectNewest(t *testing.T) {
 	priv, _ := newKey(t)
 	key, old := seal(t, priv, "n", envelope.Timestamp{Wall: 10}, "old")
