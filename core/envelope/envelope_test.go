@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -89,6 +90,14 @@ func TestOpenRejects(t *testing.T) {
 	// The same fields, encoded non-canonically (a map with string keys).
 	loose, _ := cbor.Marshal(map[string]any{"1": key})
 
+	// The same fields, the version (2) written as a four-byte integer: it
+	// decodes to the signed fields, but is not their deterministic encoding.
+	version := []byte("notes\x03\x02")
+	if bytes.Count(data, version) != 1 {
+		t.Fatal("cannot find the version in the envelope")
+	}
+	longVersion := bytes.Replace(data, version, []byte("notes\x03\x1a\x00\x00\x00\x02"), 1)
+
 	for _, tc := range []struct {
 		name, key string
 		data      []byte
@@ -100,6 +109,9 @@ func TestOpenRejects(t *testing.T) {
 		{"garbage", key, []byte("not cbor at all"), "well-formed"},
 		{"empty", key, nil, "well-formed"},
 		{"foreign encoding", key, loose, "well-formed"},
+		{"non-minimal integer", key, longVersion, "not in deterministic CBOR"},
+		{"truncated", key, data[:len(data)-1], "well-formed"},
+		{"trailing bytes", key, append(slices.Clip(data), 0x00), "well-formed"},
 		{"oversized", key, bytes.Repeat([]byte{0}, envelope.MaxSize+1), "larger than"},
 		{"not a netabase key", "/pk/abc", data, "not a netabase record key"},
 		{"key without a name", "/netabase/" + id.String(), data, "no name"},
