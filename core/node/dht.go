@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p-kad-dht/records"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/multiformats/go-multihash"
 
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/config"
@@ -135,6 +136,12 @@ func (n *Node) onRequest(ctx context.Context, s network.Stream, req *pb.Message)
 	key := req.GetKey()
 	if len(key) == 0 || len(key) > maxMultihashSize {
 		return // kad-dht refuses it
+	}
+	if _, err := multihash.Cast(key); err != nil {
+		// Not the multihash of a CID: no key anyone can look up by
+		// CID, and no CID to report. kad-dht, which does not check,
+		// stores it in its own time.
+		return
 	}
 	from := s.Conn().RemotePeer()
 	for _, pi := range pb.PBPeersToPeerInfos(req.GetProviderPeers()) {

@@ -15,7 +15,9 @@ import (
 	pb "github.com/libp2p/go-libp2p-kad-dht/pb"
 	record "github.com/libp2p/go-libp2p-record"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/multiformats/go-multihash"
 
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/envelope"
@@ -217,4 +219,40 @@ func TestFarFutureRecordRefused(t *testing.T) {
 	if err != nil || string(got.Envelope.Value) != "now" {
 		t.Fatalf("GetRecord = %+v, %v; want the owner's record now", got.Envelope, err)
 	}
+}
+
+// TestProviderKeyNotAMultihash: a peer announcing itself as the provider
+// of bytes that are not a multihash gets no ProviderAdded event with a
+// malformed CID; its announcement of a real one does.
+func TestProviderKeyNotAMultihash(t *testing.T) {
+	target := startNode(t, nodeConfig(t))
+	ctx := testContext(t)
+	raw := newRawClient(t, "/netabase")
+	if err := raw.h.Connect(ctx, addrInfo(target)); err != nil {
+		t.Fatal(err)
+	}
+	sub := target.Subscribe(16)
+	defer sub.Close()
+	self := peer.AddrInfo{ID: raw.h.ID(), Addrs: raw.h.Addrs()}
+	if err := raw.messenger.PutProviderAddrs(ctx, target.ID(), multihash.Multihash("not a multihash"), self); err != nil {
+		t.Fatal(err)
+	}
+	good, err := multihash.Sum([]byte("good"), multihash.SHA2_256, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.messenger.PutProviderAddrs(ctx, target.ID(), good, self); err != nil {
+		t.Fatal(err)
+	}
+	for ev := range sub.Events(ctx) {
+		added, ok := ev.(node.ProviderAdded)
+		if !ok {
+			continue
+		}
+		if !bytes.Equal(added.Key.Hash(), good) {
+			t.Fatalf("a ProviderAdded event for %s (multihash %x), not a key", added.Key, []byte(added.Key.Hash()))
+		}
+		return
+	}
+	t.Fatal("no ProviderAdded event for the real key")
 }
