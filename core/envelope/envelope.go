@@ -193,6 +193,11 @@ func ParseKey(key string) (peer.ID, string, error) {
 	if err != nil {
 		return "", "", fmt.Errorf("%w: record key %q: owner %q is not a peer ID: %v", core.ErrInvalidKey, key, id, err)
 	}
+	// One owner, one spelling: its records are signed for the key Key
+	// makes, so any other spelling names no record.
+	if id != owner.String() {
+		return "", "", fmt.Errorf("%w: record key %q spells its owner %s; write it as %s", core.ErrInvalidKey, key, id, owner)
+	}
 	return owner, name, nil
 }
 

@@ -116,6 +116,7 @@ func TestOpenRejects(t *testing.T) {
 		{"not a netabase key", "/pk/abc", data, "not a netabase record key"},
 		{"key without a name", "/netabase/" + id.String(), data, "no name"},
 		{"owner not a peer ID", "/netabase/nobody/greeting", data, "not a peer ID"},
+		{"owner spelt as a CID", "/netabase/" + peer.ToCid(id).String() + "/greeting", data, "write it as " + id.String()},
 	} {
 		_, err := envelope.Open(tc.key, tc.data)
 		if !errors.Is(err, core.ErrRejected) || !strings.Contains(err.Error(), tc.want) {
