@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/spf13/cobra"
 )
@@ -55,7 +57,20 @@ func runRecords(ctx context.Context, e *env, opts recordsOptions) error {
 		if r.Envelope != nil {
 			schema, version = r.Envelope.Schema, fmt.Sprint(r.Envelope.Version)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", r.Key, schema, version, r.Size, r.Received.Local().Format(time.RFC3339))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", shown(r.Key), shown(schema), version, r.Size, r.Received.Local().Format(time.RFC3339))
 	}
 	return tw.Flush()
+}
+
+// shown is s as it may go to a terminal: record keys and schemas are
+// chosen by whichever peer wrote the record, and one holding a control
+// character (an escape sequence, a tab or a newline that would break the
+// table) is shown quoted.
+func shown(s string) string {
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }
