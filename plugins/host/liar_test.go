@@ -5,7 +5,9 @@ import (
 	"errors"
 	"net/url"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	ds "github.com/ipfs/go-datastore"
 	dsq "github.com/ipfs/go-datastore/query"
@@ -88,4 +90,32 @@ func query(q dsq.Query) func(context.Context, core.Backend) error {
 func get(ctx context.Context, b core.Backend) error {
 	_, err := b.Get(ctx, ds.NewKey("/q/a"))
 	return err
+}
+
+// TestQueryWhenPluginDies kills a plugin while a query waits for its
+// answer: the query ends with an error saying the plugin is down, not as if
+// its caller had cancelled it.
+func TestQueryWhenPluginDies(t *testing.T) {
+	events := make(chan host.Event, 16)
+	d := host.NewDriver(host.Config{Logger: sdktest.TestLogger(t), OnState: func(e host.Event) { events <- e }})
+	b, err := core.OpenURL(t.Context(), d, mustParse(t, pluginURL(t, testplugins.Liar, url.Values{"lie": {"hang"}})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	pid := await(t, events, host.Up).PID
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	res, err := b.Query(ctx, dsq.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Close()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	r, ok := res.NextSync()
+	if !ok || !errors.Is(r.Error, host.ErrPluginDown) {
+		t.Fatalf("a query whose plugin was killed gave %v, %v; want an error matching ErrPluginDown", r, ok)
+	}
 }

@@ -340,8 +340,10 @@ func (it *queryIter) next() (dsq.Result, bool) {
 			it.finish()
 			return dsq.Result{}, false
 		case err != nil:
+			// Explain err before finish cancels it.ctx.
+			err = it.g.callErr(it.ctx, err)
 			it.finish()
-			return dsq.Result{Error: it.g.callErr(it.ctx, err)}, true
+			return dsq.Result{Error: err}, true
 		}
 		it.batch = resp.GetEntries()
 		if e := resp.GetError(); e != nil {

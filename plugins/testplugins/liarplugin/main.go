@@ -8,7 +8,8 @@
 //   - dup: a query returns every entry twice in a row;
 //   - size: a keys-only query reports a negative size for every entry;
 //   - big: Get and queries return values one byte over core.MaxValueSize;
-//   - longerror: Get fails with a message of 4 MiB.
+//   - longerror: Get fails with a message of 4 MiB;
+//   - hang: every read and write blocks for ever, ignoring its context.
 package main
 
 import (
@@ -30,7 +31,30 @@ type liar struct {
 	lie string
 }
 
+// hang blocks for ever when the lie is hang.
+func (l liar) hang() {
+	if l.lie == "hang" {
+		select {}
+	}
+}
+
+func (l liar) Has(ctx context.Context, k ds.Key) (bool, error) {
+	l.hang()
+	return l.MutexDatastore.Has(ctx, k)
+}
+
+func (l liar) Put(ctx context.Context, k ds.Key, v []byte) error {
+	l.hang()
+	return l.MutexDatastore.Put(ctx, k, v)
+}
+
+func (l liar) Sync(ctx context.Context, prefix ds.Key) error {
+	l.hang()
+	return l.MutexDatastore.Sync(ctx, prefix)
+}
+
 func (l liar) Get(ctx context.Context, k ds.Key) ([]byte, error) {
+	l.hang()
 	switch l.lie {
 	case "big":
 		return make([]byte, core.MaxValueSize+1), nil
@@ -41,6 +65,7 @@ func (l liar) Get(ctx context.Context, k ds.Key) ([]byte, error) {
 }
 
 func (l liar) Query(ctx context.Context, q dsq.Query) (dsq.Results, error) {
+	l.hang()
 	res, err := l.MutexDatastore.Query(ctx, dsq.Query{Prefix: q.Prefix, Orders: q.Orders, KeysOnly: q.KeysOnly, ReturnsSizes: q.ReturnsSizes})
 	if err != nil {
 		return nil, err
@@ -79,7 +104,7 @@ func main() {
 	sdk.Serve(sdk.Config{
 		Name:    "liar",
 		Version: "test",
-		Options: []sdk.Option{{Name: "lie", Kind: sdk.String, Required: true, Doc: "extra, order, dup, size, big or longerror"}},
+		Options: []sdk.Option{{Name: "lie", Kind: sdk.String, Required: true, Doc: "extra, order, dup, size, big, longerror or hang"}},
 		Open: func(_ context.Context, opts *sdk.Options) (ds.Batching, error) {
 			return liar{dssync.MutexWrap(ds.NewMapDatastore()), opts.String("lie")}, nil
 		},
