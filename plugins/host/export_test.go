@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"errors"
+	"time"
 
 	ds "github.com/ipfs/go-datastore"
 	"google.golang.org/grpc/health/grpc_health_v1"
@@ -22,4 +23,12 @@ func Ping(ctx context.Context, b ds.Batching) error {
 	}
 	_, err = grpc_health_v1.NewHealthClient(g.conn).Check(ctx, &grpc_health_v1.HealthCheckRequest{Service: "plugin"})
 	return err
+}
+
+// SetCloseTimeout sets the bound of a plugin's Close of its store, and
+// returns what restores it.
+func SetCloseTimeout(d time.Duration) (restore func()) {
+	old := closeTimeout
+	closeTimeout = d
+	return func() { closeTimeout = old }
 }

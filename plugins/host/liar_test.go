@@ -92,6 +92,58 @@ func get(ctx context.Context, b core.Backend) error {
 	return err
 }
 
+// TestHangingPlugin checks that every call to a plugin that never answers
+// ends with its caller's context, and that Close stops the plugin within
+// its bound.
+func TestHangingPlugin(t *testing.T) {
+	defer host.SetCloseTimeout(time.Second)()
+	events := make(chan host.Event, 16)
+	d := host.NewDriver(host.Config{Logger: sdktest.TestLogger(t), OnState: func(e host.Event) { events <- e }})
+	b, err := core.OpenURL(t.Context(), d, mustParse(t, pluginURL(t, testplugins.Liar, url.Values{"lie": {"hang"}})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	pid := await(t, events, host.Up).PID
+	k := ds.NewKey("/k")
+	for name, op := range map[string]func(context.Context) error{
+		"Get":   func(ctx context.Context) error { _, err := b.Get(ctx, k); return err },
+		"Has":   func(ctx context.Context) error { _, err := b.Has(ctx, k); return err },
+		"Put":   func(ctx context.Context) error { return b.Put(ctx, k, []byte("v")) },
+		"Sync":  func(ctx context.Context) error { return b.Sync(ctx, k) },
+		"Query": func(ctx context.Context) error { return query(dsq.Query{})(ctx, b) },
+		"Commit": func(ctx context.Context) error {
+			bt, err := b.Batch(ctx)
+			if err == nil {
+				err = bt.Put(ctx, k, []byte("v"))
+			}
+			if err == nil {
+				err = bt.Commit(ctx)
+			}
+			return err
+		},
+	} {
+		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+		start := time.Now()
+		err := op(ctx)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 10*time.Second {
+			t.Errorf("%s on a hanging plugin returned after %v with %v; want the context's deadline", name, time.Since(start), err)
+		}
+	}
+	start := time.Now()
+	err = b.Close()
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("Close of a hanging plugin took %v", took)
+	}
+	if err == nil || !strings.Contains(err.Error(), "did not close its store within 1s") {
+		t.Errorf("Close of a hanging plugin: %v; want an error saying it did not close its store in time", err)
+	}
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("the hanging plugin (pid %d) still runs after Close: %v", pid, err)
+	}
+}
+
 // TestQueryWhenPluginDies kills a plugin while a query waits for its
 // answer: the query ends with an error saying the plugin is down, not as if
 // its caller had cancelled it.

@@ -18,7 +18,7 @@ import (
 )
 
 // closeTimeout bounds the plugin's Close of its store.
-const closeTimeout = time.Minute
+var closeTimeout = time.Minute
 
 // store is an open plugin store: the go-datastore Batching core wraps.
 type store struct {
@@ -155,10 +155,13 @@ func (s *store) Close() error {
 	if g := st.g; g != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 		resp, cerr := g.rpc.Close(ctx, &pb.CloseRequest{})
-		if cerr != nil {
-			err = g.callErr(ctx, cerr)
-		} else {
+		switch {
+		case cerr == nil:
 			err = wire.Error(s.name, resp.GetError())
+		case ctx.Err() != nil:
+			err = fmt.Errorf("plugin %s did not close its store within %v, and the host stopped it: %w", s.name, closeTimeout, ctx.Err())
+		default:
+			err = g.callErr(ctx, cerr)
 		}
 		cancel()
 		g.kill()
