@@ -383,7 +383,7 @@ func (d *Driver) start(ctx context.Context, t *target) (*generation, error) {
 	if err == nil {
 		err = wire.Error(g.desc.GetName(), resp.GetError())
 	} else {
-		err = g.callErr(ctx, err)
+		err = g.startCallErr(ctx, err)
 	}
 	if err != nil {
 		g.kill()

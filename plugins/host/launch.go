@@ -143,7 +143,7 @@ func (d *Driver) launch(ctx context.Context, t *target) (*generation, error) {
 	if err == nil {
 		err = wire.Error(label, resp.GetError())
 	} else {
-		err = g.callErr(ctx, err)
+		err = g.startCallErr(ctx, err)
 	}
 	if err == nil {
 		err = checkDescription(resp)
@@ -252,6 +252,18 @@ func (g *generation) exited() bool {
 func (g *generation) downErr() error {
 	return fmt.Errorf("%w: plugin %s (pid %d) exited: %s; the host is restarting it%s",
 		ErrPluginDown, g.t.path, g.pid, g.exitStatus(), g.out.lastLines())
+}
+
+// startCallErr explains a failed call to a plugin that is being started,
+// which nothing restarts: when the connection broke, it waits for the
+// process to end and gives its exit status and last output.
+func (g *generation) startCallErr(ctx context.Context, err error) error {
+	if ctx.Err() == nil && (status.Code(err) == codes.Unavailable || g.exited()) {
+		g.kill()
+		return fmt.Errorf("%w: the connection to plugin %s (pid %d) broke, and its process ended (%s)%s",
+			ErrPluginDown, g.t.path, g.pid, g.exitStatus(), g.out.lastLines())
+	}
+	return g.callErr(ctx, err)
 }
 
 // callErr explains a failed gRPC call to the plugin.

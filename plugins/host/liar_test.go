@@ -171,3 +171,21 @@ func TestQueryWhenPluginDies(t *testing.T) {
 		t.Fatalf("a query whose plugin was killed gave %v, %v; want an error matching ErrPluginDown", r, ok)
 	}
 }
+
+// TestPluginExitsAtOpen checks that a plugin that exits when asked to open
+// its store is refused with an error that says so, with its last words.
+func TestPluginExitsAtOpen(t *testing.T) {
+	d := host.NewDriver(host.Config{Logger: sdktest.TestLogger(t)})
+	_, err := core.OpenURL(t.Context(), d, mustParse(t, pluginURL(t, testplugins.Liar, url.Values{"lie": {"exit"}})))
+	if err == nil {
+		t.Fatal("a plugin that exits at Open was opened")
+	}
+	for _, w := range []string{"could not open its store", "exit status 3", "giving up at Open"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("the error does not say %q: %v", w, err)
+		}
+	}
+	if strings.Contains(err.Error(), "restarting") {
+		t.Errorf("the error says the plugin is restarting; nothing restarts a plugin that fails to open: %v", err)
+	}
+}

@@ -9,14 +9,17 @@
 //   - size: a keys-only query reports a negative size for every entry;
 //   - big: Get and queries return values one byte over core.MaxValueSize;
 //   - longerror: Get fails with a message of 4 MiB;
-//   - hang: every read and write blocks for ever, ignoring its context.
+//   - hang: every read and write blocks for ever, ignoring its context;
+//   - exit: Open writes a line to its stderr and exits with status 3.
 package main
 
 import (
 	"context"
 	"errors"
+	"os"
 	"slices"
 	"strings"
+	"syscall"
 
 	ds "github.com/ipfs/go-datastore"
 	dsq "github.com/ipfs/go-datastore/query"
@@ -104,8 +107,14 @@ func main() {
 	sdk.Serve(sdk.Config{
 		Name:    "liar",
 		Version: "test",
-		Options: []sdk.Option{{Name: "lie", Kind: sdk.String, Required: true, Doc: "extra, order, dup, size, big, longerror or hang"}},
+		Options: []sdk.Option{{Name: "lie", Kind: sdk.String, Required: true, Doc: "extra, order, dup, size, big, longerror, hang or exit"}},
 		Open: func(_ context.Context, opts *sdk.Options) (ds.Batching, error) {
+			if opts.String("lie") == "exit" {
+				// Straight to file descriptor 2, as a dying runtime writes:
+				// go-plugin forwards os.Stderr over the connection.
+				_, _ = syscall.Write(2, []byte("liarplugin: giving up at Open\n"))
+				os.Exit(3)
+			}
 			return liar{dssync.MutexWrap(ds.NewMapDatastore()), opts.String("lie")}, nil
 		},
 	})
