@@ -9,7 +9,9 @@
 //
 //	plugin:///abs/path/to/binary?sha256=<hex>[&option=value...]
 //
-// The path names the plugin binary. sha256 is required: the binary's SHA-256
+// The path names the plugin binary; a path that names no executable file
+// (missing, a directory, without execute permission) is an error wrapping
+// core.ErrInvalidURL. sha256 is required: the binary's SHA-256
 // checksum, checked before every start (go-plugin's SecureConfig), so a
 // replaced binary is refused with an error naming the expected and actual
 // checksums. Every other parameter is one of the plugin's own options, which

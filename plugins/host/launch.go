@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -18,6 +20,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/plugins/internal/wire"
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
 )
@@ -83,6 +86,9 @@ func (clientPlugin) GRPCClient(ctx context.Context, _ *plugin.GRPCBroker, conn *
 // cleaned up in the background, bounded by StartTimeout.
 func (d *Driver) launch(ctx context.Context, t *target) (*generation, error) {
 	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := checkBinary(t); err != nil {
 		return nil, err
 	}
 	label := pluginLabel(t.path)
@@ -155,6 +161,25 @@ func (d *Driver) launch(ctx context.Context, t *target) (*generation, error) {
 	g.desc = resp
 	d.remember(t, resp)
 	return g, nil
+}
+
+// checkBinary refuses a URL whose path names no executable file: a
+// mistake in the URL, not a fault of the plugin.
+func checkBinary(t *target) error {
+	fi, err := os.Stat(t.path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return core.InvalidURL(t.u, "there is no plugin binary at %s", t.path)
+	case err != nil:
+		return fmt.Errorf("cannot run plugin %s: %w", t.path, err)
+	case fi.IsDir():
+		return core.InvalidURL(t.u, "%s is a directory, not a plugin binary", t.path)
+	case !fi.Mode().IsRegular():
+		return core.InvalidURL(t.u, "%s is not a regular file, so not a plugin binary", t.path)
+	case fi.Mode().Perm()&0o111 == 0:
+		return core.InvalidURL(t.u, "%s is not executable; a plugin binary needs execute permission (chmod +x)", t.path)
+	}
+	return nil
 }
 
 // checkDescription refuses a description no plugin built with the SDK

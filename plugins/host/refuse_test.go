@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -27,6 +28,14 @@ func TestRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	wrong := strings.Repeat("ab", 32)
+	noexec := filepath.Join(t.TempDir(), "noexec")
+	if err := os.WriteFile(noexec, []byte("#!/bin/sh\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	noexecSum, err := host.Checksum(noexec)
+	if err != nil {
+		t.Fatal(err)
+	}
 	path := url.Values{"path": {filepath.Join(t.TempDir(), "db")}}
 	for _, tc := range []struct {
 		name string
@@ -39,7 +48,9 @@ func TestRefusals(t *testing.T) {
 		{"malformed checksum", "plugin://" + pebble + "?sha256=xyz", []string{"64 hex digits"}, core.ErrInvalidURL},
 		{"two checksums", "plugin://" + pebble + "?sha256=" + sum + "&sha256=" + sum, []string{"given 2 times"}, core.ErrInvalidURL},
 		{"relative binary", "plugin://bin/plugin?sha256=" + sum, []string{"three slashes"}, core.ErrInvalidURL},
-		{"missing binary", host.FormatURL("/nonexistent/plugin", sum, nil), []string{"cannot run plugin /nonexistent/plugin", "no such file"}, nil},
+		{"missing binary", host.FormatURL("/nonexistent/plugin", sum, nil), []string{"there is no plugin binary at /nonexistent/plugin"}, core.ErrInvalidURL},
+		{"directory", host.FormatURL(filepath.Dir(pebble), sum, nil), []string{filepath.Dir(pebble) + " is a directory"}, core.ErrInvalidURL},
+		{"not executable", host.FormatURL(noexec, noexecSum, nil), []string{noexec + " is not executable"}, core.ErrInvalidURL},
 		{"not a plugin", pluginURL(t, testplugins.NotAPlugin, nil), []string{"is not a netabase storage plugin", "hello, I am an ordinary program"}, nil},
 		{"crash at start", pluginURL(t, testplugins.Crash, nil), []string{"exited (exit status 2) before the plugin handshake", "out of cheese"}, nil},
 		{"other protocol", pluginURL(t, testplugins.OtherProto, nil), []string{"protocol version 2", "this netabase speaks version 1"}, nil},
