@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
@@ -182,11 +184,31 @@ func checkBinary(t *target) error {
 	return nil
 }
 
+// Bounds of what a plugin declares about itself, in bytes: its name and
+// version appear in every error, event and log line about it.
+const (
+	maxName    = 64
+	maxVersion = 256
+)
+
+// printable reports whether s is UTF-8 text without control characters.
+func printable(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl)
+}
+
 // checkDescription refuses a description no plugin built with the SDK
-// sends.
+// sends, and a name or version too long or not printable.
 func checkDescription(desc *pb.DescribeResponse) error {
 	if desc.GetName() == "" || desc.GetVersion() == "" {
 		return errors.New("it gives no name or no version; a netabase storage plugin declares both")
+	}
+	for _, f := range []struct {
+		what, text string
+		max        int
+	}{{"name", desc.GetName(), maxName}, {"version", desc.GetVersion(), maxVersion}} {
+		if len(f.text) > f.max || !printable(f.text) {
+			return fmt.Errorf("its %s %q is longer than %d bytes or holds characters that are not printable", f.what, wire.Clip(f.text), f.max)
+		}
 	}
 	seen := map[string]bool{}
 	for _, o := range desc.GetOptions() {

@@ -189,3 +189,17 @@ func TestPluginExitsAtOpen(t *testing.T) {
 		t.Errorf("the error says the plugin is restarting; nothing restarts a plugin that fails to open: %v", err)
 	}
 }
+
+// TestPluginName checks that a plugin declaring a name too long, or one
+// with control characters that would garble logs and terminals, is
+// refused.
+func TestPluginName(t *testing.T) {
+	for _, name := range []string{strings.Repeat("n", 65), "li\x1b[2Jar", "li\nar"} {
+		t.Setenv("LIARPLUGIN_NAME", name)
+		d := host.NewDriver(host.Config{Logger: sdktest.TestLogger(t)})
+		_, err := d.Describe(t.Context(), mustParse(t, pluginURL(t, testplugins.Liar, url.Values{"lie": {"none"}})))
+		if err == nil || !strings.Contains(err.Error(), "longer than 64 bytes or holds characters that are not printable") {
+			t.Errorf("a plugin named %q: %v; want a refusal saying why", name, err)
+		}
+	}
+}

@@ -22,10 +22,11 @@ const ProtocolVersion = wire.ProtocolVersion
 
 // Config describes a plugin.
 type Config struct {
-	// Name of the engine, such as "bbolt". Required.
+	// Name of the engine, such as "bbolt". Required; at most 64 bytes,
+	// without control characters (the host refuses others).
 	Name string
 	// Version of the plugin build, such as "v1.0.0 (bbolt v1.5.0)".
-	// Required.
+	// Required; at most 256 bytes, without control characters.
 	Version string
 	// Capabilities the store declares. The conformance suite checks each.
 	Capabilities Capabilities

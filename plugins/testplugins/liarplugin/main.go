@@ -11,6 +11,9 @@
 //   - longerror: Get fails with a message of 4 MiB;
 //   - hang: every read and write blocks for ever, ignoring its context;
 //   - exit: Open writes a line to its stderr and exits with status 3.
+//
+// The environment variable LIARPLUGIN_NAME, when set, is the name it
+// declares.
 package main
 
 import (
@@ -104,8 +107,12 @@ func (l liar) Query(ctx context.Context, q dsq.Query) (dsq.Results, error) {
 func (l liar) Batch(ctx context.Context) (ds.Batch, error) { return ds.NewBasicBatch(l), nil }
 
 func main() {
+	name := "liar"
+	if n, ok := os.LookupEnv("LIARPLUGIN_NAME"); ok {
+		name = n
+	}
 	sdk.Serve(sdk.Config{
-		Name:    "liar",
+		Name:    name,
 		Version: "test",
 		Options: []sdk.Option{{Name: "lie", Kind: sdk.String, Required: true, Doc: "extra, order, dup, size, big, longerror, hang or exit"}},
 		Open: func(_ context.Context, opts *sdk.Options) (ds.Batching, error) {
