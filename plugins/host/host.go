@@ -44,8 +44,8 @@ type Config struct {
 	// OnState, when set, is called for every change of an open store's
 	// state; see the package documentation. It must not block.
 	OnState func(Event)
-	// StartTimeout bounds a plugin's start up to the handshake; default
-	// 30s.
+	// StartTimeout bounds a plugin's start up to the handshake, and then
+	// its answer to Describe; default 30s.
 	StartTimeout time.Duration
 	// Backoff paces restarts of a plugin that died.
 	Backoff Backoff

@@ -147,12 +147,19 @@ func (d *Driver) launch(ctx context.Context, t *target) (*generation, error) {
 	}
 	g.conn, g.done, g.rpc = r.disp.conn, r.disp.done.Done(), pb.NewStorageClient(r.disp.conn)
 	g.pid, g.started = g.cmd.Process.Pid, time.Now()
-	resp, err := g.rpc.Describe(ctx, &pb.DescribeRequest{})
-	if err == nil {
+	// Describe is part of the start: a plugin that never answers it is
+	// refused within StartTimeout, whatever ctx allows.
+	dctx, cancel := context.WithTimeout(ctx, d.cfg.StartTimeout)
+	resp, err := g.rpc.Describe(dctx, &pb.DescribeRequest{})
+	switch {
+	case err == nil:
 		err = wire.Error(label, resp.GetError())
-	} else {
+	case dctx.Err() != nil && ctx.Err() == nil:
+		err = fmt.Errorf("it did not answer within the start timeout (%v)", d.cfg.StartTimeout)
+	default:
 		err = g.startCallErr(ctx, err)
 	}
+	cancel()
 	if err == nil {
 		err = checkDescription(resp)
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/netabase/netabase/conformance"
 	"github.com/netabase/netabase/core"
@@ -164,5 +165,27 @@ func TestCancelledStart(t *testing.T) {
 	cancel()
 	if _, err := d.Open(ctx, u); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Open with a cancelled context: %v", err)
+	}
+}
+
+// TestMutePlugin checks that a plugin that completes the handshake and
+// then never answers is refused within the start timeout, even when the
+// caller would wait longer.
+func TestMutePlugin(t *testing.T) {
+	d := host.NewDriver(host.Config{Logger: sdktest.TestLogger(t), StartTimeout: time.Second})
+	u, err := url.Parse(pluginURL(t, testplugins.Mute, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The caller allows 30s; the start timeout is what must end the wait.
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err = d.Describe(ctx, u)
+	if took := time.Since(start); took > 15*time.Second {
+		t.Errorf("Describe of a plugin that never answers took %v with a start timeout of 1s", took)
+	}
+	if err == nil || !strings.Contains(err.Error(), "did not answer within the start timeout (1s)") {
+		t.Errorf("Describe of a mute plugin: %v; want a refusal saying it did not answer in time", err)
 	}
 }

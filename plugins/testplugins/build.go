@@ -17,6 +17,7 @@ const (
 	OtherProto = "github.com/netabase/netabase/plugins/testplugins/otherproto"
 	Bad        = "github.com/netabase/netabase/plugins/testplugins/badplugin"
 	Liar       = "github.com/netabase/netabase/plugins/testplugins/liarplugin"
+	Mute       = "github.com/netabase/netabase/plugins/testplugins/muteplugin"
 	// Bbolt is the example plugin an outside author would write.
 	Bbolt = "github.com/netabase/netabase/examples/plugin-bbolt"
 )

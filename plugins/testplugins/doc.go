@@ -2,7 +2,8 @@
 // tests launch: pebbleplugin, a real plugin serving pebble, and
 // deliberately bad ones — notaplugin (not a plugin at all), crashplugin
 // (dies before the handshake), otherproto (speaks another protocol
-// version), badplugin (a plugin whose store breaks the contract) and
-// liarplugin (a plugin whose answers no correct store gives).
+// version), badplugin (a plugin whose store breaks the contract),
+// liarplugin (a plugin whose answers no correct store gives) and
+// muteplugin (completes the handshake, then never answers).
 // Build builds them for a test.
 package testplugins
