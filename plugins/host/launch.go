@@ -273,7 +273,7 @@ func (g *generation) startErr(err error) error {
 		return fmt.Errorf("refusing plugin %s: it serves go-plugin's net/rpc, and netabase storage plugins speak gRPC; build it with netabase's plugins/sdk", path)
 	case strings.Contains(msg, "Unrecognized remote plugin message") && !strings.Contains(msg, "Failed to read any lines"):
 		printed, _, _ := strings.Cut(strings.TrimPrefix(msg, "Unrecognized remote plugin message: "), "\n")
-		return fmt.Errorf("refusing %s: it is not a netabase storage plugin: it printed %q instead of the plugin handshake%s", path, printed, g.out.lastLines())
+		return fmt.Errorf("refusing %s: it is not a netabase storage plugin: it printed %q instead of the plugin handshake%s", path, wire.Clip(printed), g.out.lastLines())
 	case strings.Contains(msg, "exited before we could connect") || strings.Contains(msg, "Failed to read any lines"):
 		return fmt.Errorf("plugin %s exited (%s) before the plugin handshake: it crashed at start, or it is not a netabase storage plugin%s",
 			path, g.exitStatus(), g.out.lastLines())

@@ -37,6 +37,15 @@ func TestRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A program that prints a line of 60000 bytes.
+	chatty := filepath.Join(t.TempDir(), "chatty")
+	if err := os.WriteFile(chatty, []byte("#!/bin/sh\nhead -c 60000 /dev/zero | tr '\\0' x\necho\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	chattySum, err := host.Checksum(chatty)
+	if err != nil {
+		t.Fatal(err)
+	}
 	path := url.Values{"path": {filepath.Join(t.TempDir(), "db")}}
 	for _, tc := range []struct {
 		name string
@@ -53,6 +62,7 @@ func TestRefusals(t *testing.T) {
 		{"directory", host.FormatURL(filepath.Dir(pebble), sum, nil), []string{filepath.Dir(pebble) + " is a directory"}, core.ErrInvalidURL},
 		{"not executable", host.FormatURL(noexec, noexecSum, nil), []string{noexec + " is not executable"}, core.ErrInvalidURL},
 		{"not a plugin", pluginURL(t, testplugins.NotAPlugin, nil), []string{"is not a netabase storage plugin", "hello, I am an ordinary program"}, nil},
+		{"long line", host.FormatURL(chatty, chattySum, nil), []string{"is not a netabase storage plugin", "more bytes cut"}, nil},
 		{"crash at start", pluginURL(t, testplugins.Crash, nil), []string{"exited (exit status 2) before the plugin handshake", "out of cheese"}, nil},
 		{"other protocol", pluginURL(t, testplugins.OtherProto, nil), []string{"protocol version 2", "this netabase speaks version 1"}, nil},
 		{"unknown option", host.FormatURL(pebble, sum, url.Values{"path": path["path"], "colour": {"blue"}}), []string{`unknown option "colour"`, `"path", "sync"`}, core.ErrInvalidURL},
@@ -79,6 +89,9 @@ func TestRefusals(t *testing.T) {
 					if !strings.Contains(err.Error(), w) {
 						t.Errorf("%s: the error does not say %q: %v", op, w, err)
 					}
+				}
+				if len(err.Error()) > 8<<10 {
+					t.Errorf("%s: the error is %d bytes long", op, len(err.Error()))
 				}
 				if tc.is != nil && !errors.Is(err, tc.is) {
 					t.Errorf("%s: the error does not match %v: %v", op, tc.is, err)
