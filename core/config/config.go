@@ -38,6 +38,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -131,7 +132,9 @@ type Records struct {
 func Default(dataDir string) Config {
 	port := fmt.Sprint(DefaultPort)
 	return Config{
-		Storage: "pebble://" + filepath.ToSlash(filepath.Join(dataDir, "store")),
+		// Built as a URL, so that a "?", "#" or "%" in the path is escaped,
+		// not taken for the start of the query, the fragment or an escape.
+		Storage: (&url.URL{Scheme: "pebble", Path: filepath.ToSlash(filepath.Join(dataDir, "store"))}).String(),
 		Listen: []string{
 			"/ip4/0.0.0.0/tcp/" + port,
 			"/ip4/0.0.0.0/udp/" + port + "/quic-v1",

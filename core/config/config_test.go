@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"errors"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -39,6 +40,22 @@ func TestDefaultRoundTrip(t *testing.T) {
 	for _, key := range []string{"storage", "listen", "protocol_prefix", "mode", "bootstrap", "mdns", "[limits]", "conn_high_water", "[records]", "republish_interval"} {
 		if !strings.Contains(string(b), key) {
 			t.Errorf("the written config has no %s", key)
+		}
+	}
+}
+
+// TestDefaultStorageEscapesPath: the default storage URL names the store
+// under the data directory whatever characters its path holds.
+func TestDefaultStorageEscapesPath(t *testing.T) {
+	for _, dir := range []string{"/data/n?x=1", "/data/n#2", "/data/100%", "/data/my node"} {
+		c := config.Default(dir)
+		u, err := url.Parse(c.Storage)
+		if err != nil {
+			t.Errorf("Default(%q).Storage = %q: %v", dir, c.Storage, err)
+			continue
+		}
+		if u.Scheme != "pebble" || u.Path != dir+"/store" || u.RawQuery != "" || u.Fragment != "" {
+			t.Errorf("Default(%q).Storage = %q: path %q, query %q, fragment %q", dir, c.Storage, u.Path, u.RawQuery, u.Fragment)
 		}
 	}
 }
