@@ -29,7 +29,9 @@
 // another protocol version is refused with an error that says which, with
 // the last lines the process wrote. The plugin's log lines (JSON in
 // hclog's shape, as plugins/sdk writes them, or plain text) go to
-// Config.Logger with the attribute plugin=<binary name>.
+// Config.Logger with the attribute plugin=<binary name>, at most 200 lines
+// a second on average in bursts of up to 1000; the log says when it drops
+// lines beyond that, and how many.
 //
 // # Info and admission
 //

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 const (
@@ -16,6 +17,11 @@ const (
 	tailLines = 10
 	// maxLine bounds one line kept or logged, in bytes.
 	maxLine = 2048
+	// A plugin may log logBurst lines at once, and logRate lines a second
+	// on average; lines beyond are dropped (and counted), so that a plugin
+	// cannot flood the node's log.
+	logBurst = 1000
+	logRate  = 200
 )
 
 // lineWriter splits what a plugin writes into lines, logs each, and keeps
@@ -27,13 +33,38 @@ type lineWriter struct {
 	log    *slog.Logger
 	stream string
 
-	mu   sync.Mutex
-	buf  []byte
-	tail []string
+	mu      sync.Mutex
+	buf     []byte
+	tail    []string
+	tokens  float64   // lines it may log now
+	last    time.Time // when tokens was last topped up
+	dropped int       // lines dropped since it last logged one
 }
 
 func newLineWriter(log *slog.Logger, stream string) *lineWriter {
-	return &lineWriter{log: log, stream: stream}
+	return &lineWriter{log: log, stream: stream, tokens: logBurst, last: time.Now()}
+}
+
+// allow reports whether a line may be logged now, and says when lines
+// start being dropped and how many were. The caller holds w.mu.
+func (w *lineWriter) allow() bool {
+	now := time.Now()
+	w.tokens = min(logBurst, w.tokens+now.Sub(w.last).Seconds()*logRate)
+	w.last = now
+	if w.tokens < 1 {
+		if w.dropped == 0 {
+			w.log.Warn("the plugin writes more than it may log; dropping its lines until it slows down",
+				"stream", w.stream, "rate", logRate, "burst", logBurst)
+		}
+		w.dropped++
+		return false
+	}
+	w.tokens--
+	if w.dropped > 0 {
+		w.log.Warn("dropped lines the plugin wrote too fast", "stream", w.stream, "dropped", w.dropped)
+		w.dropped = 0
+	}
+	return true
 }
 
 func (w *lineWriter) Write(p []byte) (int, error) {
@@ -67,6 +98,10 @@ func (w *lineWriter) line(b []byte) {
 	text := string(b)
 	if len(w.tail) == tailLines {
 		w.tail = w.tail[1:]
+	}
+	if !w.allow() {
+		w.tail = append(w.tail, text)
+		return
 	}
 	level, msg, attrs := parseLine(b)
 	if level != slog.LevelInfo || msg != text {

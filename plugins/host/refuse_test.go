@@ -202,3 +202,32 @@ func TestMutePlugin(t *testing.T) {
 		t.Errorf("Describe of a mute plugin: %v; want a refusal saying it did not answer in time", err)
 	}
 }
+
+// TestLogFlood checks that a program that floods its stderr cannot flood
+// the host's log: lines beyond the rate are dropped, the log says so, and
+// the refusal still quotes its last lines.
+func TestLogFlood(t *testing.T) {
+	flood := filepath.Join(t.TempDir(), "flood")
+	if err := os.WriteFile(flood, []byte("#!/bin/sh\nseq 1 50000 >&2\nexit 3\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := host.Checksum(flood)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf syncBuffer
+	d := host.NewDriver(host.Config{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	start := time.Now()
+	_, err = d.Describe(t.Context(), mustParse(t, host.FormatURL(flood, sum, nil)))
+	took := time.Since(start)
+	if err == nil || !strings.Contains(err.Error(), "50000") {
+		t.Fatalf("Describe of a flooding program: %v; want a refusal quoting its last line", err)
+	}
+	logged := strings.Count(buf.String(), "stream=stderr\n")
+	if most := 1000 + int(took.Seconds()*200) + 10; logged > most {
+		t.Errorf("the host logged %d of the 50000 lines in %v; want at most %d", logged, took, most)
+	}
+	if !strings.Contains(buf.String(), "dropping its lines") {
+		t.Errorf("the log does not say that lines were dropped")
+	}
+}
