@@ -111,6 +111,9 @@ func runDaemon(cmd *cobra.Command, e *env, opts daemonOptions) error {
 		Registry: daemonRegistry(e, c.Storage, &current),
 		Logger:   slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
+	if errors.Is(err, core.ErrInvalidURL) {
+		return storageErr(cmd, dir, err)
+	}
 	if err != nil {
 		// An admission failure carries the suite's report.
 		return failed(fmt.Errorf("the node did not start: %w", err))

@@ -317,6 +317,9 @@ func TestInitBadFlags(t *testing.T) {
 		{[]string{"--bootstrap", "/ip4/1.2.3.4/tcp/1"}, "--bootstrap: "},
 		{[]string{"--prefix", "x"}, "--prefix: "},
 		{[]string{"--storage", ""}, "--storage: is empty"},
+		{[]string{"--storage", "pebble://relative/store"}, "--storage: invalid storage URL pebble://relative/store: the path must be absolute"},
+		{[]string{"--storage", "memory://?sync=true"}, `--storage: invalid storage URL memory:?sync=true: unknown parameter "sync"`},
+		{[]string{"--storage", "nosuch:///x"}, `--storage: invalid storage URL "nosuch:///x": unknown scheme`},
 	} {
 		dir := filepath.Join(shortDir(t), "n")
 		code, _, errOut := runIn(t.Context(), nil, append([]string{"init", "--data-dir", dir}, tc.args...)...)
@@ -474,6 +477,18 @@ func TestDaemonRefuses(t *testing.T) {
 	code, _, errOut = runIn(ctx, nil, "daemon", "--data-dir", dir)
 	if want := filepath.Join(dir, config.FileName) + `:3: key mode: "sometimes" is not a mode`; code != 1 || !strings.Contains(errOut, want) {
 		t.Errorf("bad config: exit %d, %s; want %s", code, errOut, want)
+	}
+	// So is a storage URL its backend refuses, in the file or a flag.
+	if err := os.WriteFile(filepath.Join(dir, config.FileName), []byte("mdns = false\nstorage = \"pebble://relative/store\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = runIn(ctx, nil, "daemon", "--data-dir", dir, "--listen", "/ip4/127.0.0.1/tcp/0", "--new-identity")
+	if want := filepath.Join(dir, config.FileName) + ":2: key storage: invalid storage URL pebble://relative/store"; code != 1 || !strings.Contains(errOut, want) {
+		t.Errorf("bad storage URL in the file: exit %d, %s; want %s", code, errOut, want)
+	}
+	code, _, errOut = runIn(ctx, nil, "daemon", "--data-dir", dir, "--listen", "/ip4/127.0.0.1/tcp/0", "--new-identity", "--storage", "leveldb:///x?cache=lots")
+	if code != 2 || !strings.Contains(errOut, "--storage: invalid storage URL leveldb:///x?cache=lots") {
+		t.Errorf("bad --storage: exit %d, %s", code, errOut)
 	}
 	// A bad override is a usage error naming the flag.
 	code, _, errOut = runIn(ctx, nil, "daemon", "--data-dir", dir, "--mode", "x")

@@ -75,6 +75,11 @@ func runInit(cmd *cobra.Command, e *env, opts initOptions) error {
 	if err := opts.apply(cmd, &c); err != nil {
 		return err
 	}
+	if cmd.Flags().Changed("storage") {
+		if err := checkStorage(cmd, e, dir, c.Storage); err != nil {
+			return err
+		}
+	}
 	res, err := initNode(dir, c)
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/config"
 )
 
@@ -99,6 +100,32 @@ func (f *nodeFlags) apply(cmd *cobra.Command, c *config.Config) error {
 		msgs = append(msgs, e.Error())
 	}
 	return usageErrorf("%s", strings.Join(msgs, "\n"))
+}
+
+// storageErr reports err, a storage URL refused by its backend or the
+// registry: naming --storage when the flag gave the URL (a usage error),
+// else the configuration file's key.
+func storageErr(cmd *cobra.Command, dir string, err error) error {
+	if cmd.Flags().Changed("storage") {
+		if errors.Is(err, core.ErrInvalidURL) {
+			return usageErrorf("--storage: %v", err)
+		}
+		return failed(fmt.Errorf("--storage: %w", err))
+	}
+	return failed(config.ErrorAt(filepath.Join(dir, config.FileName), "storage", err.Error()))
+}
+
+// checkStorage makes sure that the backend of the storage URL given by
+// --storage takes it, without opening it.
+func checkStorage(cmd *cobra.Command, e *env, dir, storage string) error {
+	u, d, err := e.registry.Resolve(storage)
+	if err == nil {
+		_, err = d.Describe(cmd.Context(), u)
+	}
+	if err != nil {
+		return storageErr(cmd, dir, err)
+	}
+	return nil
 }
 
 func unjoin(err error) []error {

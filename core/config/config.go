@@ -182,6 +182,16 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
+// ErrorAt returns an error about key in the configuration file at path,
+// with the line that defines the key when the file has one.
+func ErrorAt(path, key, msg string) *Error {
+	e := &Error{File: path, Key: key, Msg: msg}
+	if b, err := os.ReadFile(path); err == nil {
+		e.Line = keyLines(b)[key]
+	}
+	return e
+}
+
 func keyErr(key, format string, args ...any) *Error {
 	return &Error{Key: key, Msg: fmt.Sprintf(format, args...)}
 }
