@@ -5,10 +5,13 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/netabase/netabase/core/config"
 )
 
 // process is a netabase command line running as its own process: this
@@ -126,5 +129,32 @@ func TestTwoDaemonProcesses(t *testing.T) {
 		if !strings.HasSuffix(p.stdout.String(), "Stopped.\n") {
 			t.Errorf("a daemon's output ends:\n%s", p.output())
 		}
+	}
+}
+
+// TestDaemonSIGTERM: a daemon told to stop by SIGTERM, as service managers
+// do, stops as cleanly as on Ctrl-C: exit status 0, its socket removed.
+func TestDaemonSIGTERM(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	dir := shortDir(t)
+	p := startProcess(t, "daemon", "--data-dir", dir, "--storage", "memory://", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns")
+	waitReady(t, ctx, p.stdout.lines, p.exited, p.output)
+	p.stopped = true // stopped here, not by the cleanup's SIGINT
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-p.exited:
+		if code != 0 || !strings.HasSuffix(p.stdout.String(), "Stopping...\nStopped.\n") {
+			t.Errorf("after SIGTERM: exit %d\n%s", code, p.output())
+		}
+	case <-ctx.Done():
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+		t.Fatalf("the daemon did not stop on SIGTERM:\n%s", p.output())
+	}
+	if _, err := os.Stat(filepath.Join(dir, config.SocketFile)); !os.IsNotExist(err) {
+		t.Errorf("the socket outlived the daemon: %v", err)
 	}
 }
