@@ -490,6 +490,17 @@ func TestDaemonRefuses(t *testing.T) {
 	if code != 2 || !strings.Contains(errOut, "--storage: invalid storage URL leveldb:///x?cache=lots") {
 		t.Errorf("bad --storage: exit %d, %s", code, errOut)
 	}
+	// A data directory that is a file.
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, []byte("notes"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"init", "daemon"} {
+		code, _, errOut = runIn(ctx, nil, cmd, "--data-dir", file)
+		if want := "the data directory " + file + " is not a directory"; code != 1 || !strings.Contains(errOut, want) {
+			t.Errorf("%s on a file: exit %d, %s; want %s", cmd, code, errOut, want)
+		}
+	}
 	// A bad override is a usage error naming the flag.
 	code, _, errOut = runIn(ctx, nil, "daemon", "--data-dir", dir, "--mode", "x")
 	if code != 1 && code != 2 || !strings.Contains(errOut, "mode") {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -143,6 +144,8 @@ func configExists(dir string) (bool, error) {
 		return true, nil
 	case errors.Is(err, fs.ErrNotExist):
 		return false, nil
+	case errors.Is(err, syscall.ENOTDIR):
+		return false, fmt.Errorf("the data directory %s is not a directory (it is a file, or lies beneath one); choose another --data-dir", dir)
 	}
 	return false, fmt.Errorf("cannot read the data directory: %w", err)
 }

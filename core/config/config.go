@@ -326,6 +326,9 @@ func Load(path string) (Config, error) {
 		if errors.Is(err, os.ErrNotExist) {
 			return Config{}, fmt.Errorf("no configuration file at %s; create one with netabase init: %w", path, err)
 		}
+		if fi, serr := os.Stat(path); serr == nil && fi.IsDir() {
+			return Config{}, fmt.Errorf("the configuration file %s is a directory, not a file; move it aside and put the node's configuration file in its place (netabase init --help lists the keys)", path)
+		}
 		return Config{}, fmt.Errorf("cannot read the configuration file: %w", err)
 	}
 	return Parse(path, b, filepath.Dir(path))

@@ -161,6 +161,17 @@ func TestLoadMissing(t *testing.T) {
 	}
 }
 
+func TestLoadDirectory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), config.FileName)
+	if err := os.Mkdir(path, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, err := config.Load(path)
+	if want := "the configuration file " + path + " is a directory, not a file"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want %s", err, want)
+	}
+}
+
 func TestCheckWithoutFile(t *testing.T) {
 	c := config.Default("/data")
 	c.Mode = "sometimes"
