@@ -469,6 +469,8 @@ func TestDaemonRefuses(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "already running") {
 		t.Errorf("second daemon: exit %d, %s", code, errOut)
 	}
+	// The first keeps running, and its socket.
+	a.cli(t, ctx, "id")
 	// A configuration error names the file, line and key.
 	dir := shortDir(t)
 	if err := os.WriteFile(filepath.Join(dir, config.FileName), []byte("storage = \"memory://\"\n\nmode = \"sometimes\"\n"), 0o600); err != nil {
