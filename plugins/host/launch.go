@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -223,11 +224,29 @@ func checkDescription(desc *pb.DescribeResponse) error {
 			return fmt.Errorf("it declares the option %q twice, unnamed, or under the host's own name", o.GetName())
 		}
 		seen[o.GetName()] = true
+		if !plainWord(o.GetName()) {
+			return fmt.Errorf("it declares an option named %q; an option's name is a plain word", wire.Clip(o.GetName()))
+		}
 		if !wire.KnownKind(o.GetKind()) {
 			return fmt.Errorf("it declares the option %q with %s", o.GetName(), wire.KindName(o.GetKind()))
 		}
+		if def := o.GetDefaultValue(); def != "" {
+			if o.GetRequired() {
+				return fmt.Errorf("it declares the option %q required and with a default", o.GetName())
+			}
+			if _, err := wire.ParseValue(o.GetKind(), def); err != nil {
+				return fmt.Errorf("it declares the option %q with a default it does not take: %v", o.GetName(), err)
+			}
+		}
 	}
 	return nil
+}
+
+// plainWord reports whether name is fit to name an option: short,
+// printable, free of URL syntax, and, since Scratch makes it a file name
+// in a scratch directory, leading nowhere outside it.
+func plainWord(name string) bool {
+	return len(name) <= maxName && printable(name) && !strings.ContainsAny(name, "&=?#% ") && filepath.IsLocal(name)
 }
 
 // connect starts the process and dispenses the storage plugin.

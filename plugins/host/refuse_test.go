@@ -231,3 +231,22 @@ func TestLogFlood(t *testing.T) {
 		t.Errorf("the log does not say that lines were dropped")
 	}
 }
+
+// TestOptionSpecs checks that a plugin declaring an option the SDK would
+// refuse — a name that leads out of a scratch directory, a default its
+// kind does not take — is refused as the plugin's fault, not the URL's.
+func TestOptionSpecs(t *testing.T) {
+	for _, tc := range []struct{ option, want string }{
+		{"escape", `an option named "../escape"`},
+		{"default", `the option "n" with a default it does not take`},
+	} {
+		t.Run(tc.option, func(t *testing.T) {
+			t.Setenv("SPECPLUGIN_OPTION", tc.option)
+			d := host.NewDriver(host.Config{Logger: sdktest.TestLogger(t)})
+			_, err := d.Describe(t.Context(), mustParse(t, pluginURL(t, testplugins.Spec, nil)))
+			if err == nil || !strings.Contains(err.Error(), tc.want) || errors.Is(err, core.ErrInvalidURL) {
+				t.Errorf("Describe: %v; want a refusal of the plugin saying %q", err, tc.want)
+			}
+		})
+	}
+}

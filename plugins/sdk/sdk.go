@@ -79,7 +79,8 @@ func (k Kind) String() string { return wire.KindName(wireKinds[k]) }
 
 // Option declares one option of a plugin.
 type Option struct {
-	// Name as it appears in the storage URL, such as "path".
+	// Name as it appears in the storage URL, such as "path": a plain word
+	// of at most 64 bytes, which the host also uses as a file name.
 	Name string
 	Kind Kind
 	// Doc says what the option does, for `netabase plugin` listings and

@@ -18,6 +18,7 @@ const (
 	Bad        = "github.com/netabase/netabase/plugins/testplugins/badplugin"
 	Liar       = "github.com/netabase/netabase/plugins/testplugins/liarplugin"
 	Mute       = "github.com/netabase/netabase/plugins/testplugins/muteplugin"
+	Spec       = "github.com/netabase/netabase/plugins/testplugins/specplugin"
 	// Bbolt is the example plugin an outside author would write.
 	Bbolt = "github.com/netabase/netabase/examples/plugin-bbolt"
 )

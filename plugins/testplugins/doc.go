@@ -3,7 +3,8 @@
 // deliberately bad ones — notaplugin (not a plugin at all), crashplugin
 // (dies before the handshake), otherproto (speaks another protocol
 // version), badplugin (a plugin whose store breaks the contract),
-// liarplugin (a plugin whose answers no correct store gives) and
-// muteplugin (completes the handshake, then never answers).
+// liarplugin (a plugin whose answers no correct store gives),
+// muteplugin (completes the handshake, then never answers) and specplugin
+// (declares an option the SDK would refuse).
 // Build builds them for a test.
 package testplugins

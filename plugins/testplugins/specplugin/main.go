@@ -1,0 +1,49 @@
+// Command specplugin speaks the storage plugin protocol without the SDK and
+// declares an option the SDK would refuse, chosen by the environment
+// variable SPECPLUGIN_OPTION:
+//
+//   - escape: a path option named "../escape";
+//   - default: an int option "n" with the default "many".
+//
+// It answers nothing but Describe.
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	"github.com/netabase/netabase/plugins/internal/wire"
+	pb "github.com/netabase/netabase/plugins/proto/storagev1"
+)
+
+type spec struct{ pb.UnimplementedStorageServer }
+
+func (spec) Describe(context.Context, *pb.DescribeRequest) (*pb.DescribeResponse, error) {
+	o := &pb.OptionSpec{Name: "../escape", Kind: pb.OptionKind_OPTION_KIND_PATH, Doc: "where the data lives"}
+	if os.Getenv("SPECPLUGIN_OPTION") == "default" {
+		o = &pb.OptionSpec{Name: "n", Kind: pb.OptionKind_OPTION_KIND_INT, Doc: "how many", DefaultValue: "many"}
+	}
+	return &pb.DescribeResponse{Name: "spec", Version: "test", Options: []*pb.OptionSpec{o}}, nil
+}
+
+type storage struct{ plugin.NetRPCUnsupportedPlugin }
+
+func (storage) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	pb.RegisterStorageServer(s, spec{})
+	return nil
+}
+
+func (storage) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (any, error) {
+	return nil, nil
+}
+
+func main() {
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig:  wire.Handshake,
+		VersionedPlugins: map[int]plugin.PluginSet{wire.ProtocolVersion: {wire.PluginName: storage{}}},
+		GRPCServer:       plugin.DefaultGRPCServer,
+	})
+}
