@@ -28,12 +28,12 @@ func shortDir(t *testing.T) string {
 	return dir
 }
 
-func startNode(t *testing.T, ctx context.Context, dir string) *node.Node {
+func startNode(t *testing.T, ctx context.Context, dir, mode string) *node.Node {
 	t.Helper()
 	c := config.Default(dir)
 	c.Storage = "memory://"
 	c.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
-	c.Mode = config.ModeServer
+	c.Mode = mode
 	c.MDNS = false
 	n, err := node.New(ctx, node.Config{Config: c, DataDir: dir})
 	if err != nil {
@@ -70,7 +70,7 @@ func TestControl(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	dirA, dirB := shortDir(t), shortDir(t)
-	a, b := startNode(t, ctx, dirA), startNode(t, ctx, dirB)
+	a, b := startNode(t, ctx, dirA, config.ModeServer), startNode(t, ctx, dirB, config.ModeServer)
 	ca, cb := serve(t, ctx, a, dirA), serve(t, ctx, b, dirB)
 
 	fi, err := os.Stat(filepath.Join(dirA, config.SocketFile))
@@ -151,15 +151,9 @@ func TestControl(t *testing.T) {
 	if p, err := ca.Protocols(ctx); err != nil || p.DHT != "/netabase/kad/1.0.0" || len(p.Host) == 0 {
 		t.Errorf("protocols: %+v, %v", p, err)
 	}
-	if err := cb.Disconnect(ctx, id.ID); err != nil {
-		t.Fatal(err)
-	}
-	if err := cb.Disconnect(ctx, "not-a-peer"); !errors.Is(err, core.ErrInvalidKey) {
-		t.Errorf("disconnect from a bad ID: %v", err)
-	}
 
 	// b's event stream saw it all, in order.
-	want := []string{"peer.connected", "record.received", "provider.added", "peer.disconnected"}
+	want := []string{"peer.connected", "record.received", "provider.added"}
 	for ev, err := range events {
 		if err != nil {
 			t.Fatal(err)
@@ -167,6 +161,41 @@ func TestControl(t *testing.T) {
 		if ev.Type == want[0] {
 			if ev.Time.IsZero() || (ev.Type == "record.received" && (ev.Envelope == nil || ev.Key != put.Key)) {
 				t.Errorf("event %+v", ev)
+			}
+			if want = want[1:]; len(want) == 0 {
+				break
+			}
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("the event stream ended before %v", want)
+	}
+
+	// Between two clients (a is one now) no DHT refresh redials a peer, so
+	// a connection comes and goes exactly as Connect and Disconnect say.
+	dirC := shortDir(t)
+	cc := serve(t, ctx, startNode(t, ctx, dirC, config.ModeClient), dirC)
+	cEvents, err := cc.Events(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cc.Connect(ctx, id.Addrs[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := cc.Disconnect(ctx, id.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := cc.Disconnect(ctx, "not-a-peer"); !errors.Is(err, core.ErrInvalidKey) {
+		t.Errorf("disconnect from a bad ID: %v", err)
+	}
+	want = []string{"peer.connected", "peer.disconnected"}
+	for ev, err := range cEvents {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Type == want[0] {
+			if ev.Peer != id.ID {
+				t.Errorf("event %+v, want peer %s", ev, id.ID)
 			}
 			if want = want[1:]; len(want) == 0 {
 				break
