@@ -4,11 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	ds "github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
 
 	"github.com/netabase/netabase/core"
 )
@@ -274,4 +278,47 @@ func TestGateErrorsPropagate(t *testing.T) {
 	if !errors.Is(err, errBoom) || b != nil || adm == nil || adm.Verdict == nil {
 		t.Errorf("Open failing after a pass: got %v, %+v, %v; want its error with the admission", b, adm, err)
 	}
+}
+
+// TestGateChecksTheStoreBeforeTheSuite: a URL naming a directory its driver
+// would refuse (here, another engine's store) is refused at once with the
+// driver's error, without running the suite or changing the directory.
+func TestGateChecksTheStoreBeforeTheSuite(t *testing.T) {
+	ctx := context.Background()
+	parse := func(u *url.URL) (string, error) { return core.Path(u) }
+	open := func(_ context.Context, dir string) (ds.Batching, error) {
+		if err := core.PrepareDir(dir, "disk"); err != nil {
+			return nil, err
+		}
+		return dssync.MutexWrap(ds.NewMapDatastore()), nil
+	}
+	reg := &core.Registry{}
+	if err := reg.Register(core.NewDriver(core.About{Scheme: "disk", Name: "disk", Version: "v1", Dir: true}, parse, open)); err != nil {
+		t.Fatal(err)
+	}
+	s := &fakeSuite{version: "s1", verdict: fakeVerdict{passed: true}}
+	g := &core.Gate{Registry: reg, Suite: s, CertDir: t.TempDir()}
+
+	root := t.TempDir()
+	dir := filepath.Join(root, "store")
+	writeFiles(t, dir, pebbleFiles)
+	before := snapshot(t, root)
+	want := core.PrepareDir(dir, "disk")
+	_, _, err := g.Admit(ctx, "disk://"+dir)
+	if err == nil || want == nil || err.Error() != want.Error() || !strings.Contains(err.Error(), "holds a pebble store") {
+		t.Errorf("Admit of another engine's store: got %v, want %v", err, want)
+	}
+	if s.runs != 0 {
+		t.Errorf("the suite ran %d times before the store was refused", s.runs)
+	}
+	if after := snapshot(t, root); !maps.Equal(before, after) {
+		t.Errorf("the refusal changed the directory:\nbefore %q\nafter  %q", before, after)
+	}
+
+	// A store the driver takes is admitted after the suite.
+	b, _, err := g.Admit(ctx, "disk://"+filepath.Join(root, "new"))
+	if err != nil || s.runs != 1 {
+		t.Fatalf("Admit of a new store: %v after %d suite runs", err, s.runs)
+	}
+	_ = b.Close()
 }

@@ -25,59 +25,94 @@ const MarkerFile = "NETABASE-STORE"
 // dir must be an absolute path; a relative or empty one is an error wrapping
 // ErrInvalidURL.
 func PrepareDir(dir, engine string) error {
-	if !filepath.IsAbs(dir) {
-		return InvalidURL(&url.URL{Scheme: engine, Path: dir}, "needs an absolute path, as in %s:///abs/path", engine)
-	}
-	fi, err := os.Stat(dir)
+	state, err := checkDir(dir, engine)
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return err
+	case state == dirMissing:
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("cannot create the %s store directory %s: %w", engine, dir, unwrapPath(err))
 		}
 		return writeMarker(dir, engine)
+	case state == dirUnmarked:
+		return writeMarker(dir, engine)
+	}
+	return nil
+}
+
+// CheckDir says whether [PrepareDir] would accept dir for engine, with the
+// same error when it would not, and changes nothing: a missing dir is not
+// created. It is cheap, so a node runs it before the admission gate's
+// suite, and a wrong storage URL fails at once.
+func CheckDir(dir, engine string) error {
+	_, err := checkDir(dir, engine)
+	return err
+}
+
+// dirState is what checkDir found in an acceptable directory.
+type dirState int
+
+const (
+	dirMissing  dirState = iota // no directory yet
+	dirUnmarked                 // empty, or the engine's files without a marker
+	dirMarked                   // the engine's marker is there
+)
+
+// checkDir is PrepareDir's judgement of dir, without its writes. Its only
+// trace is the writability probe, a file it creates and removes in an
+// accepted directory.
+func checkDir(dir, engine string) (dirState, error) {
+	if !filepath.IsAbs(dir) {
+		return 0, InvalidURL(&url.URL{Scheme: engine, Path: dir}, "needs an absolute path, as in %s:///abs/path", engine)
+	}
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return dirMissing, nil
 	case err != nil:
-		return fmt.Errorf("cannot use %s as a %s store: %w", dir, engine, unwrapPath(err))
+		return 0, fmt.Errorf("cannot use %s as a %s store: %w", dir, engine, unwrapPath(err))
 	case !fi.IsDir():
-		return fmt.Errorf("cannot use %s as a %s store: it is a file, not a directory; choose a directory path", dir, engine)
+		return 0, fmt.Errorf("cannot use %s as a %s store: it is a file, not a directory; choose a directory path", dir, engine)
 	}
 
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return fmt.Errorf("cannot read the %s store directory %s: %w", engine, dir, unwrapPath(err))
+		return 0, fmt.Errorf("cannot read the %s store directory %s: %w", engine, dir, unwrapPath(err))
 	}
 	names := make([]string, len(entries))
 	for i, e := range entries {
 		names[i] = e.Name()
 	}
 	owner := ""
-	if slices.Contains(names, MarkerFile) {
+	marked := slices.Contains(names, MarkerFile)
+	if marked {
 		b, err := os.ReadFile(filepath.Join(dir, MarkerFile))
 		if err != nil {
-			return fmt.Errorf("cannot read %s: %w", filepath.Join(dir, MarkerFile), unwrapPath(err))
+			return 0, fmt.Errorf("cannot read %s: %w", filepath.Join(dir, MarkerFile), unwrapPath(err))
 		}
 		owner = parseMarker(b)
 		if owner == "" {
-			return fmt.Errorf("cannot use %s as a %s store: its %s file is damaged; nothing was changed", dir, engine, MarkerFile)
+			return 0, fmt.Errorf("cannot use %s as a %s store: its %s file is damaged; nothing was changed", dir, engine, MarkerFile)
 		}
 	} else if found := DetectEngines(names); len(found) > 1 {
-		return fmt.Errorf("cannot use %s as a %s store: it holds files of several engines (%s); nothing was changed; move them apart by hand",
+		return 0, fmt.Errorf("cannot use %s as a %s store: it holds files of several engines (%s); nothing was changed; move them apart by hand",
 			dir, engine, strings.Join(found, ", "))
 	} else if len(found) == 1 {
 		owner = found[0]
 	} else if len(names) > 0 {
-		return fmt.Errorf("cannot use %s as a %s store: the directory is not empty and holds no store; choose an empty or new directory", dir, engine)
+		return 0, fmt.Errorf("cannot use %s as a %s store: the directory is not empty and holds no store; choose an empty or new directory", dir, engine)
 	}
 	if owner != "" && owner != engine {
-		return fmt.Errorf("cannot use %s as a %s store: it holds a %s store; open it with %s:///%s or choose another directory; nothing was changed",
+		return 0, fmt.Errorf("cannot use %s as a %s store: it holds a %s store; open it with %s:///%s or choose another directory; nothing was changed",
 			dir, engine, owner, owner, strings.TrimPrefix(dir, "/"))
 	}
 	if err := probeWritable(dir, engine); err != nil {
-		return err
+		return 0, err
 	}
-	if owner == "" || !slices.Contains(names, MarkerFile) {
-		return writeMarker(dir, engine)
+	if marked {
+		return dirMarked, nil
 	}
-	return nil
+	return dirUnmarked, nil
 }
 
 // DetectEngines names the engines whose files appear among names, the

@@ -118,9 +118,17 @@ func TestPrepareDirRefuses(t *testing.T) {
 				writeFiles(t, dir, tc.files)
 			}
 			before := snapshot(t, root)
+			// CheckDir refuses it as PrepareDir does, and first.
+			checkErr := core.CheckDir(dir, tc.engine)
+			if after := snapshot(t, root); !maps.Equal(before, after) {
+				t.Errorf("CheckDir changed the directory:\nbefore %q\nafter  %q", before, after)
+			}
 			err := core.PrepareDir(dir, tc.engine)
 			if err == nil {
 				t.Fatal("PrepareDir accepted it")
+			}
+			if checkErr == nil || checkErr.Error() != err.Error() {
+				t.Errorf("CheckDir: got %v, want PrepareDir's error %q", checkErr, err)
 			}
 			for _, s := range append(tc.wantErr, dir) {
 				if !strings.Contains(err.Error(), s) {
@@ -151,9 +159,17 @@ func TestPrepareDirAccepts(t *testing.T) {
 		{name: "adopt leveldb files", files: leveldbFiles, engine: "leveldb"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := filepath.Join(t.TempDir(), "parent", "store")
+			root := t.TempDir()
+			dir := filepath.Join(root, "parent", "store")
 			if tc.files != nil {
 				writeFiles(t, dir, tc.files)
+			}
+			before := snapshot(t, root)
+			if err := core.CheckDir(dir, tc.engine); err != nil {
+				t.Fatalf("CheckDir: %v", err)
+			}
+			if after := snapshot(t, root); !maps.Equal(before, after) {
+				t.Errorf("CheckDir changed the directory:\nbefore %q\nafter  %q", before, after)
 			}
 			if err := core.PrepareDir(dir, tc.engine); err != nil {
 				t.Fatalf("PrepareDir: %v", err)

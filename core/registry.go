@@ -27,6 +27,15 @@ type Driver interface {
 	Scratch(u *url.URL, dir string) (*url.URL, error)
 }
 
+// Checker is a Driver that can tell, cheaply and without opening or
+// changing anything, that the store u names cannot be opened: its
+// directory is a file, holds another engine's store or foreign files, or
+// cannot be written. The admission gate asks it before running the suite,
+// so a wrong URL fails at once rather than after the suite.
+type Checker interface {
+	Check(ctx context.Context, u *url.URL) error
+}
+
 // About describes a driver.
 type About struct {
 	Scheme       string       `json:"scheme"`
@@ -146,7 +155,10 @@ func OpenURL(ctx context.Context, d Driver, u *url.URL) (Backend, error) {
 
 // NewDriver builds the Driver of an in-tree engine from its parts: what it
 // is, a parser of its URLs into typed options (rejecting unknown parameters),
-// and an opener of the engine from those options. Its scratch stores keep
+// and an opener of the engine from those options. When about.Dir, the
+// driver is a [Checker] running [CheckDir] with engine about.Name, so the
+// opener should prepare its directory with [PrepareDir] and that name. Its
+// scratch stores keep
 // the URL's options and, when about.Dir, live in a subdirectory of the
 // scratch directory named after the engine.
 func NewDriver[O any](about About, parse func(*url.URL) (O, error), open func(context.Context, O) (ds.Batching, error)) Driver {
@@ -166,6 +178,19 @@ func (d *funcDriver[O]) Describe(_ context.Context, u *url.URL) (Info, error) {
 		return Info{}, err
 	}
 	return d.about.Info(), nil
+}
+
+// Check runs [CheckDir] on the store directory of a driver whose URLs name
+// one.
+func (d *funcDriver[O]) Check(_ context.Context, u *url.URL) error {
+	if _, err := d.parse(u); err != nil || !d.about.Dir {
+		return err
+	}
+	dir, err := Path(u)
+	if err != nil {
+		return err
+	}
+	return CheckDir(dir, d.about.Name)
 }
 
 func (d *funcDriver[O]) Open(ctx context.Context, u *url.URL) (ds.Batching, error) {

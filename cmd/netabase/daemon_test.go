@@ -21,6 +21,7 @@ import (
 
 	"github.com/netabase/netabase"
 	"github.com/netabase/netabase/backends/all"
+	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/plugins/host"
@@ -491,6 +492,25 @@ func TestDaemonRefuses(t *testing.T) {
 	code, _, errOut = runIn(ctx, nil, "daemon", "--data-dir", dir, "--listen", "/ip4/127.0.0.1/tcp/0", "--new-identity", "--storage", "leveldb:///x?cache=lots")
 	if code != 2 || !strings.Contains(errOut, "--storage: invalid storage URL leveldb:///x?cache=lots") {
 		t.Errorf("bad --storage: exit %d, %s", code, errOut)
+	}
+	// A storage URL for another engine than the store holds is refused
+	// before the suite runs (no certificate is written), changing nothing.
+	store := filepath.Join(dir, "store")
+	if err := os.MkdirAll(store, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(store, core.MarkerFile), []byte("netabase store\nengine pebble\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = runIn(ctx, nil, "daemon", "--data-dir", dir, "--listen", "/ip4/127.0.0.1/tcp/0", "--new-identity", "--storage", "badger://"+store)
+	if want := "cannot use " + store + " as a badger store: it holds a pebble store; open it with pebble://" + store; code != 1 || !strings.Contains(errOut, want) {
+		t.Errorf("--storage of another engine: exit %d, %s; want %s", code, errOut, want)
+	}
+	if _, err := os.Stat(filepath.Join(dir, core.CertificateFile)); !os.IsNotExist(err) {
+		t.Errorf("the suite ran for a store the backend refuses (%s: %v)", core.CertificateFile, err)
+	}
+	if entries, err := os.ReadDir(store); err != nil || len(entries) != 1 {
+		t.Errorf("the refused store holds %v (%v); want only its marker", entries, err)
 	}
 	// A data directory that is a file.
 	file := filepath.Join(dir, "file")
