@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -44,6 +45,7 @@ var cases = []testCase{
 	{name: "closed", run: caseClosed},
 	{name: "sync", run: caseSync},
 	{name: "persistence", needs: core.Capabilities{Persistent: true}, run: casePersistence},
+	{name: "durable", needs: core.Capabilities{Durable: true}, run: caseDurable},
 	{name: "ttl", needs: core.Capabilities{TTL: true}, run: caseTTL},
 	{name: "transactions", needs: core.Capabilities{Transactions: true}, run: caseTransactions},
 	{name: "record-store", run: caseRecordStore},
@@ -842,6 +844,124 @@ func casePersistence(e *env) error {
 		return err
 	}
 	return sameKeys(q, es, []string{"/p/a", "/p/b", "/p/batched", "/p/big"})
+}
+
+// caseDurable checks that what a successful Sync covered survives a crash,
+// and that a write made after it is either lost whole or kept whole.
+func caseDurable(e *env) error {
+	c, ok := e.inst.(Crasher)
+	if !ok {
+		return &skipError{"durability was not checked by a crash: the harness cannot crash this backend's stores (its instances do not implement conformance.Crasher)"}
+	}
+	ctx, d := e.ctx, e.store
+	// after maps each key to what it may hold after the crash: one value
+	// when a Sync covered its last write, else the value before and the
+	// value after that write, nil standing for absent.
+	after := map[string][][]byte{}
+	for i := range 64 {
+		k := fmt.Sprintf("/durable/put/%02d", i)
+		v := append([]byte(k+" synced "), randomBytes(uint64(100+i), 200)...)
+		if err := d.Put(ctx, ds.NewKey(k), v); err != nil {
+			return fmt.Errorf("Put(%s): %w", k, err)
+		}
+		after[k] = [][]byte{v}
+	}
+	b, err := d.Batch(ctx)
+	if err != nil {
+		return fmt.Errorf("Batch: %w", err)
+	}
+	for i := range 16 {
+		k := fmt.Sprintf("/durable/batched/%02d", i)
+		if err := b.Put(ctx, ds.NewKey(k), []byte(k)); err != nil {
+			return fmt.Errorf("batch Put(%s): %w", k, err)
+		}
+		after[k] = [][]byte{[]byte(k)}
+	}
+	if err := b.Commit(ctx); err != nil {
+		return fmt.Errorf("Commit: %w", err)
+	}
+	big := randomBytes(7, 1<<20)
+	if err := d.Put(ctx, ds.NewKey("/durable/big"), big); err != nil {
+		return fmt.Errorf("Put: %w", err)
+	}
+	after["/durable/big"] = [][]byte{big}
+	if err := putAll(ctx, d, "/durable/deleted"); err != nil {
+		return err
+	}
+	if err := d.Delete(ctx, ds.NewKey("/durable/deleted")); err != nil {
+		return fmt.Errorf("Delete: %w", err)
+	}
+	after["/durable/deleted"] = [][]byte{nil}
+	if err := d.Sync(ctx, ds.NewKey("/durable")); err != nil {
+		return fmt.Errorf("Sync(/durable): %w", err)
+	}
+
+	// Writes no Sync covers: new keys, overwrites and deletes of synced ones.
+	for i := range 16 {
+		k := fmt.Sprintf("/durable/unsynced/%02d", i)
+		if err := d.Put(ctx, ds.NewKey(k), []byte(k)); err != nil {
+			return fmt.Errorf("Put(%s): %w", k, err)
+		}
+		after[k] = [][]byte{nil, []byte(k)}
+	}
+	for i := range 8 {
+		k := fmt.Sprintf("/durable/put/%02d", i)
+		v := []byte(k + " overwritten after the Sync")
+		if err := d.Put(ctx, ds.NewKey(k), v); err != nil {
+			return fmt.Errorf("Put(%s): %w", k, err)
+		}
+		after[k] = append(after[k], v)
+	}
+	for i := 8; i < 12; i++ {
+		k := fmt.Sprintf("/durable/put/%02d", i)
+		if err := d.Delete(ctx, ds.NewKey(k)); err != nil {
+			return fmt.Errorf("Delete(%s): %w", k, err)
+		}
+		after[k] = append(after[k], nil)
+	}
+
+	if err := e.crashAndReopen(c); err != nil {
+		return err
+	}
+	d = e.store
+	var lost []string
+	for _, k := range slices.Sorted(maps.Keys(after)) {
+		want := after[k]
+		got, err := d.Get(ctx, ds.NewKey(k))
+		switch {
+		case errors.Is(err, core.ErrNotFound):
+			got = nil
+		case err != nil:
+			return fmt.Errorf("after a crash: Get(%s): %w", k, err)
+		}
+		if slices.ContainsFunc(want, func(w []byte) bool { return (w == nil) == (got == nil) && bytes.Equal(w, got) }) {
+			continue
+		}
+		switch {
+		case got == nil:
+			lost = append(lost, k+" is missing")
+		case len(want) > 1:
+			return fmt.Errorf("after a crash, %s, written again after the last Sync, holds %s, which is neither its value before that write nor after it: the crash corrupted it", k, describe(got))
+		case want[0] == nil:
+			lost = append(lost, fmt.Sprintf("%s, deleted, holds %s again", k, describe(got)))
+		default:
+			lost = append(lost, fmt.Sprintf("%s holds %s, want %s", k, describe(got), describe(want[0])))
+		}
+	}
+	if len(lost) > 0 {
+		return fmt.Errorf("the backend declares durable, but %d keys a successful Sync covered did not survive a crash of the store, such as: %s", len(lost), lost[0])
+	}
+	es, err := collect(ctx, d, dsq.Query{Prefix: "/durable"})
+	if err != nil {
+		return fmt.Errorf("after a crash: %w", err)
+	}
+	for _, en := range es {
+		want, known := after[en.Key]
+		if !known || !slices.ContainsFunc(want, func(w []byte) bool { return w != nil && bytes.Equal(w, en.Value) }) {
+			return fmt.Errorf("after a crash, a query returned %s with %s, which was never written there", en.Key, describe(en.Value))
+		}
+	}
+	return nil
 }
 
 // eventually polls cond until it holds or the context ends; TTL expiry is

@@ -22,7 +22,7 @@ import (
 
 var (
 	noCaps  = core.Capabilities{}
-	allCaps = core.Capabilities{Persistent: true, TTL: true, Transactions: true}
+	allCaps = core.Capabilities{Persistent: true, Durable: true, TTL: true, Transactions: true}
 )
 
 // memstoreHarness returns a harness of memory stores opened through core.
@@ -79,9 +79,10 @@ func TestCorrectStoresPass(t *testing.T) {
 		h       conformance.Harness
 		skipped []string
 	}{
-		{"memstore", memstoreHarness(false), []string{"persistence", "ttl", "transactions"}},
-		{"memstore kept across reopen", memstoreHarness(true), []string{"ttl", "transactions"}},
-		{"map store with every capability", onMapStore(allCaps, asIs), nil},
+		{"memstore", memstoreHarness(false), []string{"persistence", "durable", "ttl", "transactions"}},
+		{"memstore kept across reopen", memstoreHarness(true), []string{"durable", "ttl", "transactions"}},
+		{"map store with every capability", onMapStore(allCaps, durably), nil},
+		{"map store with every capability, which the harness cannot crash", onMapStore(allCaps, asIs), []string{"durable"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -116,7 +117,39 @@ func TestCorrectStoresPass(t *testing.T) {
 // capability, so that no subtest is skipped.
 func TestRun(t *testing.T) {
 	t.Parallel()
-	conformance.Run(t, onMapStore(allCaps, asIs))
+	conformance.Run(t, onMapStore(allCaps, durably))
+}
+
+// TestDurableSkipReasons checks that the report says why durability was not
+// checked: not declared, or declared on instances the harness cannot crash.
+func TestDurableSkipReasons(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		h    conformance.Harness
+		want string
+	}{
+		{"not declared", onMapStore(noCaps, durably), "the backend does not declare durable"},
+		{"declared, no crash", onMapStore(core.Capabilities{Persistent: true, Durable: true}, asIs), "durability was not checked by a crash"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rep, err := conformance.Check(t.Context(), tc.h)
+			if err != nil {
+				t.Fatalf("Check: %v", err)
+			}
+			i := slices.IndexFunc(rep.Cases, func(c conformance.CaseResult) bool { return c.Name == "durable" })
+			if i < 0 {
+				t.Fatalf("the report has no case durable:\n%s", rep)
+			}
+			if c := rep.Cases[i]; c.Status != conformance.Skip || !strings.HasPrefix(c.Error, tc.want) {
+				t.Errorf("case durable: %s (%s), want skipped because %q", c.Status, c.Error, tc.want)
+			}
+			if !strings.Contains(rep.String(), tc.want) {
+				t.Errorf("the readable report does not say %q:\n%s", tc.want, rep)
+			}
+		})
+	}
 }
 
 // brokenStore is a store that breaks one rule, and the case that must catch
@@ -205,6 +238,10 @@ func brokenStores() []brokenStore {
 		{"fails every Sync",
 			onMapStore(noCaps, func(s *mapStore) ds.Batching { return syncFails{s} }), "sync"},
 		{"declares persistence but forgets its data at reopen", forgetful, "persistence"},
+		{"declares durability but makes data durable only at Close, not at Sync",
+			onMapStore(core.Capabilities{Persistent: true, Durable: true}, func(s *mapStore) ds.Batching {
+				return syncsOnlyAtClose{newDurableMap(s)}
+			}), "durable"},
 		{"declares TTL but its clock never moves, so nothing expires", frozen, "ttl"},
 		{"declares transactions but writes before Commit",
 			onMapStore(core.Capabilities{Transactions: true}, func(s *mapStore) ds.Batching { return unisolatedTxns{s} }), "transactions"},

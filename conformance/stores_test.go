@@ -230,7 +230,11 @@ func (h *harness) NewInstance(ctx context.Context) (conformance.Instance, error)
 	if err != nil {
 		return nil, err
 	}
-	return &instance{h: h, engine: e}, nil
+	i := &instance{h: h, engine: e}
+	if _, ok := e.(crashable); ok {
+		return crashInstance{i}, nil
+	}
+	return i, nil
 }
 
 type instance struct {
@@ -255,12 +259,69 @@ func (i *instance) Open(ctx context.Context) (ds.Batching, error) {
 
 func (i *instance) Destroy() error { return nil }
 
+// crashable is an engine a crash can revert to what it made durable.
+type crashable interface {
+	ds.Batching
+	crash()
+}
+
+// crashInstance is an instance whose engine is crashable.
+type crashInstance struct{ *instance }
+
+var _ conformance.Crasher = crashInstance{}
+
+// Crash reverts the engine to what it made durable, as a crash of its
+// process would; the core store over it is dropped.
+func (i crashInstance) Crash(context.Context) error {
+	i.engine.(crashable).crash()
+	return nil
+}
+
 // onMapStore returns a harness declaring caps whose engines are mapStores,
 // each changed by engine.
 func onMapStore(caps core.Capabilities, engine func(*mapStore) ds.Batching) *harness {
 	return &harness{caps: caps, newEngine: func(context.Context) (ds.Batching, error) {
 		return engine(newMapStore()), nil
 	}}
+}
+
+// durableMap is a mapStore that makes its data durable at each Sync and at
+// Close: a crash reverts it to the data it had then. Sync makes every key
+// durable, whatever its prefix.
+type durableMap struct {
+	*mapStore
+	durable *mapStore // the data at the last Sync or Close
+}
+
+var _ crashable = durableMap{}
+
+func newDurableMap(s *mapStore) durableMap {
+	return durableMap{mapStore: s, durable: newMapStore()}
+}
+
+func durably(s *mapStore) ds.Batching { return newDurableMap(s) }
+
+// keep makes the current data durable.
+func (s durableMap) keep() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.durable.values, s.durable.expires = maps.Clone(s.values), maps.Clone(s.expires)
+}
+
+func (s durableMap) Sync(context.Context, ds.Key) error {
+	s.keep()
+	return nil
+}
+
+func (s durableMap) Close() error {
+	s.keep()
+	return nil
+}
+
+func (s durableMap) crash() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.values, s.expires = maps.Clone(s.durable.values), maps.Clone(s.durable.expires)
 }
 
 // overCore returns a harness whose stores are a correct mapStore behind
@@ -388,6 +449,12 @@ type unisolatedTxns struct{ *mapStore }
 func (s unisolatedTxns) NewTransaction(context.Context, bool) (ds.Txn, error) {
 	return writesThrough{s.mapStore}, nil
 }
+
+// syncsOnlyAtClose makes its data durable at Close, never at Sync: a
+// crash loses everything written since the store was last closed.
+type syncsOnlyAtClose struct{ durableMap }
+
+func (syncsOnlyAtClose) Sync(context.Context, ds.Key) error { return nil }
 
 // errSyncFailed is the I/O error syncFails reports.
 var errSyncFailed = errors.New("fsync: input/output error")

@@ -19,7 +19,7 @@ import (
 // Version is the suite's version. It changes whenever a case is added,
 // removed or made stricter, so that a certificate from an older suite no
 // longer admits a backend.
-const Version = "1"
+const Version = "2"
 
 // CaseTimeout bounds one case: a store that hangs fails the case instead of
 // hanging the suite.
@@ -40,6 +40,20 @@ type Instance interface {
 	Open(ctx context.Context) (ds.Batching, error)
 	// Destroy removes the store and everything it wrote.
 	Destroy() error
+}
+
+// Crasher is implemented by an Instance whose store can be ended abruptly,
+// as a crash of the process that holds it ends it. The durability case
+// needs it: without it, a harness that declares Durable has its durability
+// skipped, with a report that says it was not checked by a crash.
+type Crasher interface {
+	// Crash ends the store Open returned last without closing it, losing
+	// whatever the backend had not made durable, and returns once it is
+	// gone (for a plugin: its process is killed). It releases what the
+	// store held; the suite does not use that store again, not even to
+	// close it, and the next Open opens the instance from what the crash
+	// left.
+	Crash(ctx context.Context) error
 }
 
 // Status is the outcome of one case.
@@ -189,12 +203,23 @@ func runCase(ctx context.Context, h Harness, caps core.Capabilities, c testCase)
 		err = fmt.Errorf("the case did not finish within %s: the store hangs", CaseTimeout)
 	}
 	res.Duration = time.Since(start)
-	res.Status = Pass
-	if err != nil {
+	var skip *skipError
+	switch {
+	case errors.As(err, &skip):
+		res.Status, res.Error = Skip, skip.reason
+	case err != nil:
 		res.Status, res.Error = Fail, err.Error()
+	default:
+		res.Status = Pass
 	}
 	return res
 }
+
+// skipError is what a case returns when it cannot check its rule on this
+// harness: the case is skipped, and reason says why.
+type skipError struct{ reason string }
+
+func (e *skipError) Error() string { return "skipped: " + e.reason }
 
 func runOnInstance(ctx context.Context, h Harness, c testCase) (err error) {
 	inst, err := h.NewInstance(ctx)
@@ -244,6 +269,19 @@ func (e *env) reopen() error {
 	return nil
 }
 
+// crashAndReopen crashes the store and opens the instance again.
+func (e *env) crashAndReopen(c Crasher) error {
+	err := c.Crash(e.ctx)
+	e.store = nil // crashed: the suite does not close it
+	if err != nil {
+		return fmt.Errorf("crashing the store: %w", err)
+	}
+	if e.store, err = e.inst.Open(e.ctx); err != nil {
+		return fmt.Errorf("reopening after a crash: %w", err)
+	}
+	return nil
+}
+
 // testCase is one row of the suite's table.
 type testCase struct {
 	name  string
@@ -254,9 +292,20 @@ type testCase struct {
 // URLHarness returns a harness whose instances are scratch stores of the
 // backend that d opens from u, each in a new directory under root (the
 // system's temporary directory when root is empty). Each instance is opened
-// through core, so the suite sees the backend exactly as a node does.
+// through core, so the suite sees the backend exactly as a node does. When
+// d is a [CrashDriver], the instances are [Crasher]s.
 func URLHarness(d core.Driver, u *url.URL, info core.Info, root string) Harness {
 	return &urlHarness{d: d, u: u, info: info, root: root}
+}
+
+// CrashDriver is a core.Driver that can crash a store it opened, such as
+// the plugin driver, which kills the store's process.
+type CrashDriver interface {
+	core.Driver
+	// Crash ends b, a store the driver's Open returned, as a crash of the
+	// process holding it would, and returns once it is gone. It releases
+	// what b held: closing b afterwards does nothing and returns nil.
+	Crash(ctx context.Context, b ds.Batching) error
 }
 
 type urlHarness struct {
@@ -278,7 +327,11 @@ func (h *urlHarness) NewInstance(ctx context.Context) (Instance, error) {
 		_ = os.RemoveAll(dir)
 		return nil, err
 	}
-	return &urlInstance{h: h, u: su, dir: dir}, nil
+	i := &urlInstance{h: h, u: su, dir: dir}
+	if cd, ok := h.d.(CrashDriver); ok {
+		return &crashURLInstance{urlInstance: i, d: cd}, nil
+	}
+	return i, nil
 }
 
 type urlInstance struct {
@@ -292,6 +345,50 @@ func (i *urlInstance) Open(ctx context.Context) (ds.Batching, error) {
 }
 
 func (i *urlInstance) Destroy() error { return os.RemoveAll(i.dir) }
+
+// crashURLInstance is a urlInstance whose driver can crash its stores.
+type crashURLInstance struct {
+	*urlInstance
+	d      CrashDriver
+	engine ds.Batching  // what the driver opened last
+	store  core.Backend // core's wrapper around engine
+}
+
+var _ Crasher = (*crashURLInstance)(nil)
+
+func (i *crashURLInstance) Open(ctx context.Context) (ds.Batching, error) {
+	var engine ds.Batching
+	b, err := core.OpenURL(ctx, keepOpened{CrashDriver: i.d, opened: &engine}, i.u)
+	if err != nil {
+		return nil, err
+	}
+	i.engine, i.store = engine, b
+	return b, nil
+}
+
+func (i *crashURLInstance) Crash(ctx context.Context) error {
+	if i.store == nil {
+		return errors.New("no store is open to crash")
+	}
+	engine, b := i.engine, i.store
+	i.engine, i.store = nil, nil
+	err := i.d.Crash(ctx, engine)
+	// Closing core's wrapper releases it; the crashed engine's Close does
+	// nothing (and when the crash failed, it closes the engine).
+	return errors.Join(err, b.Close())
+}
+
+// keepOpened is a driver that records the engine its Open returns.
+type keepOpened struct {
+	CrashDriver
+	opened *ds.Batching
+}
+
+func (k keepOpened) Open(ctx context.Context, u *url.URL) (ds.Batching, error) {
+	b, err := k.CrashDriver.Open(ctx, u)
+	*k.opened = b
+	return b, err
+}
 
 // Suite returns the suite as the admission gate (core.Gate) runs it: on
 // scratch instances under root (the system's temporary directory when empty).
