@@ -3,10 +3,13 @@ package badgerstore
 import (
 	"context"
 	"net/url"
+	"os"
+	"sync"
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
 	badgerds "github.com/ipfs/go-ds-badger4"
+	logging "github.com/ipfs/go-log/v2"
 
 	"github.com/netabase/netabase/core"
 )
@@ -43,7 +46,27 @@ func Open(_ context.Context, opts *Options) (core.Backend, error) {
 	return core.Wrap(e, Driver().About().Info())
 }
 
+// engineLog is go-log's subsystem through which go-ds-badger4 and Badger
+// log (go-ds-badger4 replaces any badger.Options.Logger with it). At its
+// default level it prints "batch not committed or canceled" to standard
+// error for every batch dropped without a commit, which go-datastore
+// batches, having no Cancel, routinely are.
+const engineLog = "badger4"
+
+var quietOnce sync.Once
+
+// quiet turns the engine's log off, unless the user set go-log's levels
+// with GOLOG_LOG_LEVEL (such as GOLOG_LOG_LEVEL=badger4=debug).
+func quiet() {
+	quietOnce.Do(func() {
+		if os.Getenv("GOLOG_LOG_LEVEL") == "" {
+			_ = logging.SetLogLevel(engineLog, "fatal") // a valid level: no error
+		}
+	})
+}
+
 func openEngine(opts *Options) (ds.Batching, error) {
+	quiet()
 	if err := core.PrepareDir(opts.Path, "badger"); err != nil {
 		return nil, err
 	}

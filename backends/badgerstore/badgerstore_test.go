@@ -2,8 +2,11 @@ package badgerstore_test
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
+
+	logging "github.com/ipfs/go-log/v2"
 
 	"github.com/netabase/netabase/backends/badgerstore"
 	"github.com/netabase/netabase/internal/storetest"
@@ -40,4 +43,25 @@ func TestURLs(t *testing.T) {
 
 func BenchmarkBackend(b *testing.B) {
 	storetest.Bench(b, badgerstore.Driver(), "badger:///unused")
+}
+
+// TestEngineLogQuiet: opening a store turns off go-log's badger4
+// subsystem, whose "batch not committed or canceled" errors would reach
+// the user's terminal.
+func TestEngineLogQuiet(t *testing.T) {
+	if os.Getenv("GOLOG_LOG_LEVEL") != "" {
+		t.Skip("GOLOG_LOG_LEVEL is set, so the engine's log level is the user's")
+	}
+	s, err := badgerstore.Open(t.Context(), &badgerstore.Options{Path: filepath.Join(t.TempDir(), "db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	name, err := logging.SubsystemLevelName("badger4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lvl, err := logging.Parse(name); err != nil || lvl <= logging.LevelError {
+		t.Errorf("go-log's badger4 subsystem logs at level %s (%v); want above error", name, err)
+	}
 }

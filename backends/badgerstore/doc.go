@@ -24,6 +24,13 @@
 //   - gc (duration, default 15m): how often the value log is garbage
 //     collected; 0 turns periodic collection off.
 //
+// # Logging
+//
+// go-ds-badger4 and Badger log through go-log's "badger4" subsystem,
+// printing internal notes such as "batch not committed or canceled" to
+// standard error. The first Open turns that subsystem off, unless
+// GOLOG_LOG_LEVEL is set: GOLOG_LOG_LEVEL=badger4=debug shows everything.
+//
 // go-ds-badger4 ignores the caller's context while a query runs, applies a
 // query's offset before its filters, and keeps batched slices until commit;
 // core makes each of these behave as on every other backend.
