@@ -17,4 +17,17 @@
 // A harness hands out scratch instances. For a backend opened by URL,
 // [URLHarness] does it from a core.Driver and a URL; a test of an adapter
 // usually writes its own in a few lines around t.TempDir().
+//
+// # Durability
+//
+// A backend that declares Durable promises that what a successful Sync
+// covered survives a crash. Closing and reopening a store cannot show that,
+// so the durable case crashes one: it runs only on an instance that
+// implements [Crasher], and otherwise is skipped with a report saying that
+// durability was not checked by a crash. URLHarness's instances are
+// Crashers when their driver is a [CrashDriver]: the plugin driver
+// (plugins/host) is one, and kills the plugin's process, so admission and
+// `netabase conformance` check a plugin's durability. The in-tree engines
+// run in the node's own process, which the suite cannot kill; their own
+// tests crash a child process holding the store (internal/storetest).
 package conformance

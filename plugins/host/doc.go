@@ -89,4 +89,12 @@
 // so that a caller never mistakes them for synced, the first Sync after a
 // restart that may have lost some fails with [ErrWritesLost] (and the Down
 // event says how many): write them again, then Sync.
+//
+// # Crashing a store on purpose
+//
+// [Driver.Crash] kills an open store's process with SIGKILL, without
+// restarting it, and closes the store. The driver is thereby a
+// conformance.CrashDriver: the conformance suite's instances of a plugin
+// can crash, so admission and `netabase conformance` check that a plugin
+// that declares durable keeps what a successful Sync covered.
 package host

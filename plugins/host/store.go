@@ -139,20 +139,31 @@ func (s *store) supervise(g *generation) {
 	}
 }
 
-// Close closes the plugin's store and stops its process.
-func (s *store) Close() error {
+// stop marks the store closed and stops its supervision. It returns the
+// process left running, if any, which the caller ends, and false when the
+// store was already closed.
+func (s *store) stop() (*generation, bool) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return nil
+		return nil, false
 	}
 	s.closed = true
 	st := s.live.Swap(&liveState{err: core.ErrClosed})
 	s.mu.Unlock()
 	s.cancel()
 	<-s.done
+	return st.g, true
+}
+
+// Close closes the plugin's store and stops its process.
+func (s *store) Close() error {
+	g, ok := s.stop()
+	if !ok {
+		return nil
+	}
 	var err error
-	if g := st.g; g != nil {
+	if g != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 		resp, cerr := g.rpc.Close(ctx, &pb.CloseRequest{})
 		switch {
@@ -165,6 +176,41 @@ func (s *store) Close() error {
 		}
 		cancel()
 		g.kill()
+	}
+	s.emit(Event{State: Stopped})
+	return err
+}
+
+// Crash ends the store b, which d's Open returned, as a crash of its
+// plugin would: it stops supervising the store and kills its process
+// (SIGKILL on Unix) without asking the plugin to close anything, and
+// returns once the process has exited, or ctx ends. The store is then
+// closed, and nothing restarts it; its Close does nothing. Its events are
+// Down, then Stopped. The conformance suite crashes scratch stores with it
+// (this driver is a conformance.CrashDriver) to check a plugin that
+// declares durable.
+func (d *Driver) Crash(ctx context.Context, b ds.Batching) error {
+	s, ok := b.(*store)
+	if !ok || s.d != d {
+		return fmt.Errorf("cannot crash a %T: it is not a store this plugin driver opened", b)
+	}
+	g, ok := s.stop()
+	if !ok {
+		return core.ErrClosed
+	}
+	var err error
+	if g != nil {
+		// Kill fails only when the process has already exited, which
+		// g.done shows as well.
+		_ = g.cmd.Process.Kill()
+		select {
+		case <-g.done:
+			g.kill() // reaps go-plugin's goroutines and socket directory
+			s.emit(Event{State: Down, PID: g.pid, Err: fmt.Errorf("%w: plugin %s (pid %d) was killed to crash its store (%s)", ErrPluginDown, s.t.path, g.pid, g.exitStatus())})
+		case <-ctx.Done():
+			go g.kill()
+			err = ctx.Err()
+		}
 	}
 	s.emit(Event{State: Stopped})
 	return err

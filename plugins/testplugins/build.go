@@ -19,6 +19,7 @@ const (
 	Liar       = "github.com/netabase/netabase/plugins/testplugins/liarplugin"
 	Mute       = "github.com/netabase/netabase/plugins/testplugins/muteplugin"
 	Spec       = "github.com/netabase/netabase/plugins/testplugins/specplugin"
+	Lazy       = "github.com/netabase/netabase/plugins/testplugins/lazyplugin"
 	// Bbolt is the example plugin an outside author would write.
 	Bbolt = "github.com/netabase/netabase/examples/plugin-bbolt"
 )

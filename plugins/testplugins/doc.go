@@ -4,7 +4,8 @@
 // (dies before the handshake), otherproto (speaks another protocol
 // version), badplugin (a plugin whose store breaks the contract),
 // liarplugin (a plugin whose answers no correct store gives),
-// muteplugin (completes the handshake, then never answers) and specplugin
-// (declares an option the SDK would refuse).
+// muteplugin (completes the handshake, then never answers), specplugin
+// (declares an option the SDK would refuse) and lazyplugin (declares
+// durable, but writes its data only when closed).
 // Build builds them for a test.
 package testplugins
