@@ -31,7 +31,9 @@ func (o *clientOptions) register(cmd *cobra.Command, json bool) {
 const clientHelp = `
 
 The command talks to the daemon running for the data directory (see
-netabase daemon); it fails with exit status 1 when none is running.`
+netabase daemon); it fails with exit status 1 when none is running, and
+at once, with exit status 1, while the daemon is still starting (checking
+its storage backend): try again when the daemon prints Ready.`
 
 // client returns a client of the daemon of the data directory, and a
 // context bounded by the timeout (none when it is 0).

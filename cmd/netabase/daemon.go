@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -45,7 +46,10 @@ that fails stops the daemon with the suite's report.
 The flags override the configuration file's keys for this run. Client
 commands (netabase id, put, get, ...) talk to the daemon through the
 control socket netabase.sock in the data directory, which only its owner
-can open.
+can open. The daemon creates the socket first, so a second daemon for the
+same data directory is refused; until the node has started (on first
+start, checking the backend can take some seconds) client commands fail at
+once saying the daemon is starting.
 
 The identity key, identity.key, gives the node its peer ID. When the data
 directory has a configuration but no identity key, the daemon refuses to
@@ -77,23 +81,10 @@ func runDaemon(cmd *cobra.Command, e *env, opts daemonOptions) error {
 	if err != nil {
 		return err
 	}
-	if !exists {
-		res, err := initNode(dir, config.Default(dir))
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "First start: created a node in %s (configuration %s, identity key %s).\n",
-			dir, res.Config, res.Identity)
-	}
-	c, err := config.Load(filepath.Join(dir, config.FileName))
-	if err != nil {
-		return failed(err)
-	}
-	if err := opts.apply(cmd, &c); err != nil {
-		return err
-	}
-	if err := checkIdentity(e, dir, opts.newIdentity); err != nil {
-		return err
+	// The socket comes first: it keeps a second daemon out of the data
+	// directory, and answers clients while the node starts.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return failed(fmt.Errorf("cannot create the data directory: %w", err))
 	}
 	sock := filepath.Join(dir, config.SocketFile)
 	l, err := control.Listen(sock)
@@ -101,29 +92,22 @@ func runDaemon(cmd *cobra.Command, e *env, opts daemonOptions) error {
 		return failed(err)
 	}
 	defer l.Close()
+	api := control.NewServer(dir)
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- api.Serve(sctx, l) }()
 
-	fmt.Fprintf(e.stdout, "netabase %s\nData dir:   %s\nStorage:    %s\n", netabase.Version, dir, c.Storage)
-	fmt.Fprintln(e.stdout, "Admission:  checking the storage backend against the conformance suite...")
-	var current atomic.Pointer[node.Node]
-	n, err := node.New(ctx, node.Config{
-		Config:   c,
-		DataDir:  dir,
-		Registry: daemonRegistry(e, c.Storage, &current),
-		Logger:   slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
-	if errors.Is(err, core.ErrInvalidURL) {
-		return storageErr(cmd, dir, err)
-	}
+	n, err := startNode(cmd, e, opts, dir, exists)
 	if err != nil {
-		// An admission failure carries the suite's report.
-		return failed(fmt.Errorf("the node did not start: %w", err))
+		stop()
+		<-served
+		return err
 	}
-	current.Store(n)
 	defer n.Close()
+	api.Ready(n)
 	printBanner(e, n, sock)
 
-	served := make(chan error, 1)
-	go func() { served <- control.Serve(ctx, l, n, dir) }()
 	select {
 	case err = <-served:
 		// The control API failed while the daemon was meant to run.
@@ -142,6 +126,49 @@ func runDaemon(cmd *cobra.Command, e *env, opts daemonOptions) error {
 		fmt.Fprintln(e.stdout, "Stopped.")
 	}
 	return err
+}
+
+// startNode creates the node of dir on first start (when its
+// configuration does not exist), and starts it: its storage backend
+// admitted through the conformance gate.
+func startNode(cmd *cobra.Command, e *env, opts daemonOptions, dir string, exists bool) (*node.Node, error) {
+	if !exists {
+		res, err := initNode(dir, config.Default(dir))
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(e.stdout, "First start: created a node in %s (configuration %s, identity key %s).\n",
+			dir, res.Config, res.Identity)
+	}
+	c, err := config.Load(filepath.Join(dir, config.FileName))
+	if err != nil {
+		return nil, failed(err)
+	}
+	if err := opts.apply(cmd, &c); err != nil {
+		return nil, err
+	}
+	if err := checkIdentity(e, dir, opts.newIdentity); err != nil {
+		return nil, err
+	}
+
+	fmt.Fprintf(e.stdout, "netabase %s\nData dir:   %s\nStorage:    %s\n", netabase.Version, dir, c.Storage)
+	fmt.Fprintln(e.stdout, "Admission:  checking the storage backend against the conformance suite...")
+	var current atomic.Pointer[node.Node]
+	n, err := node.New(cmd.Context(), node.Config{
+		Config:   c,
+		DataDir:  dir,
+		Registry: daemonRegistry(e, c.Storage, &current),
+		Logger:   slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if errors.Is(err, core.ErrInvalidURL) {
+		return nil, storageErr(cmd, dir, err)
+	}
+	if err != nil {
+		// An admission failure carries the suite's report.
+		return nil, failed(fmt.Errorf("the node did not start: %w", err))
+	}
+	current.Store(n)
+	return n, nil
 }
 
 // checkIdentity refuses a data directory whose identity key is missing,

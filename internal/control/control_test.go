@@ -53,7 +53,9 @@ func serve(t *testing.T, ctx context.Context, n *node.Node, dir string) *control
 	}
 	sctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- control.Serve(sctx, l, n, dir) }()
+	api := control.NewServer(dir)
+	api.Ready(n)
+	go func() { done <- api.Serve(sctx, l) }()
 	t.Cleanup(func() {
 		stop()
 		if err := <-done; err != nil {
@@ -271,5 +273,47 @@ func TestSocketPathTooLong(t *testing.T) {
 	_, err := control.Listen("/tmp/" + strings.Repeat("d", 120) + "/netabase.sock")
 	if err == nil || !strings.Contains(err.Error(), "shorter --data-dir") {
 		t.Errorf("got %v", err)
+	}
+}
+
+// TestStarting: while the daemon starts, its socket answers every request
+// at once with ErrStarting; after Ready, with the node.
+func TestStarting(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	dir := shortDir(t)
+	sock := filepath.Join(dir, config.SocketFile)
+	l, err := control.Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	api := control.NewServer(dir)
+	sctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- api.Serve(sctx, l) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+	c := control.NewClient(sock)
+	defer c.Close()
+
+	if _, err := c.ID(ctx); !errors.Is(err, control.ErrStarting) || !strings.Contains(err.Error(), "the daemon is starting: checking the storage backend") {
+		t.Errorf("ID while starting: got %v, want ErrStarting", err)
+	}
+	if _, err := c.Events(ctx); !errors.Is(err, control.ErrStarting) {
+		t.Errorf("Events while starting: got %v, want ErrStarting", err)
+	}
+	if _, err := c.Put(ctx, control.PutRequest{Name: "n", Value: []byte("v")}); !errors.Is(err, control.ErrStarting) {
+		t.Errorf("Put while starting: got %v, want ErrStarting", err)
+	}
+
+	n := startNode(t, ctx, dir, config.ModeServer)
+	api.Ready(n)
+	if id, err := c.ID(ctx); err != nil || id.ID != n.ID().String() {
+		t.Errorf("ID when ready: %+v, %v; want %s", id, err, n.ID())
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -75,11 +76,43 @@ func fileKind(m fs.FileMode) string {
 	return "special file"
 }
 
-// Serve answers control requests for n on l until ctx ends, then stops
-// (ending event streams) and removes nothing: the caller owns l.
-func Serve(ctx context.Context, l net.Listener, n *node.Node, dataDir string) error {
+// ErrStarting is wrapped by the error of a request made while the daemon
+// is still starting: checking its storage backend, which can take seconds,
+// and starting the node.
+var ErrStarting = errors.New("the daemon is starting: checking the storage backend; try again when it is ready")
+
+// Server is the daemon's control API on its socket. It answers from the
+// moment it serves: every request gets 503 with code "starting" until
+// Ready gives it the node, so a client that asks while the daemon starts
+// is told so at once instead of waiting for an answer.
+type Server struct {
+	dataDir string
+	api     atomic.Pointer[http.Handler] // nil until Ready
+}
+
+// NewServer returns the control API of the daemon of dataDir, starting.
+func NewServer(dataDir string) *Server { return &Server{dataDir: dataDir} }
+
+// Ready makes s answer requests with n, the started node.
+func (s *Server) Ready(n *node.Node) {
+	h := Handler(n, s.dataDir)
+	s.api.Store(&h)
+}
+
+// ServeHTTP answers r with the node's API, or ErrStarting before Ready.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h := s.api.Load(); h != nil {
+		(*h).ServeHTTP(w, r)
+		return
+	}
+	fail(w, ErrStarting)
+}
+
+// Serve answers control requests on l until ctx ends, then stops (ending
+// event streams) and removes nothing: the caller owns l.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	srv := &http.Server{
-		Handler:           Handler(n, dataDir),
+		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}

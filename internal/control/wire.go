@@ -28,6 +28,11 @@
 //
 // An error is a non-2xx status with an [Error] body, whose Code survives
 // the hop as a core sentinel error (see [Error.Unwrap]).
+//
+// The daemon serves the socket from the start. Until its node has started
+// (its storage backend checked against the conformance suite, which can
+// take seconds), every request is answered 503 with code "starting", which
+// a client sees as [ErrStarting].
 package control
 
 import (
@@ -41,7 +46,7 @@ import (
 // Error is the body of every failed request.
 type Error struct {
 	// Code is "not_found", "invalid", "rejected", "unsupported",
-	// "closed", "timeout" or "failed".
+	// "closed", "timeout", "starting" or "failed".
 	Code    string `json:"code"`
 	Message string `json:"error"`
 }
@@ -60,6 +65,7 @@ var codes = []struct {
 	{"unsupported", core.ErrUnsupported, 501},
 	{"closed", core.ErrClosed, 503},
 	{"timeout", context.DeadlineExceeded, 504},
+	{"starting", ErrStarting, 503},
 }
 
 // Unwrap makes a remote error match the sentinel its code names, so that
