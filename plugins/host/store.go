@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,7 +63,11 @@ func (s *store) emit(e Event) {
 	log := s.d.log.With("plugin", pluginLabel(s.t.path), "store", e.Store, "state", e.State.String())
 	switch e.State {
 	case Down:
-		log.Error("storage plugin is down", "pid", e.PID, "error", e.Err)
+		level := slog.LevelError
+		if errors.Is(e.Err, errCrashed) {
+			level = slog.LevelInfo // on purpose: nothing went wrong
+		}
+		log.Log(context.Background(), level, "storage plugin is down", "pid", e.PID, "error", e.Err)
 	case Restarting:
 		log.Warn("restarting storage plugin", "attempt", e.Attempt, "delay", e.Delay)
 	case Up:
@@ -181,6 +186,9 @@ func (s *store) Close() error {
 	return err
 }
 
+// errCrashed says that Crash killed a plugin.
+var errCrashed = errors.New("was killed to crash its store")
+
 // Crash ends the store b, which d's Open returned, as a crash of its
 // plugin would: it stops supervising the store and kills its process
 // (SIGKILL on Unix) without asking the plugin to close anything, and
@@ -206,7 +214,7 @@ func (d *Driver) Crash(ctx context.Context, b ds.Batching) error {
 		select {
 		case <-g.done:
 			g.kill() // reaps go-plugin's goroutines and socket directory
-			s.emit(Event{State: Down, PID: g.pid, Err: fmt.Errorf("%w: plugin %s (pid %d) was killed to crash its store (%s)", ErrPluginDown, s.t.path, g.pid, g.exitStatus())})
+			s.emit(Event{State: Down, PID: g.pid, Err: fmt.Errorf("%w: plugin %s (pid %d) %w (%s)", ErrPluginDown, s.t.path, g.pid, errCrashed, g.exitStatus())})
 		case <-ctx.Done():
 			go g.kill()
 			err = ctx.Err()
