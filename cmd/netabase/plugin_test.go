@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -25,7 +26,7 @@ func runWithPlugins(t *testing.T, args ...string) (int, string, string) {
 
 func TestPlugin(t *testing.T) {
 	bins, err := testplugins.Build(t.TempDir(), testplugins.Bbolt, testplugins.NotAPlugin,
-		testplugins.Crash, testplugins.OtherProto, testplugins.Bad)
+		testplugins.Crash, testplugins.OtherProto, testplugins.Bad, testplugins.Lazy)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,6 +61,21 @@ func TestPlugin(t *testing.T) {
 		}
 		if _, err := os.Stat(data); !os.IsNotExist(err) {
 			t.Errorf("conformance touched the URL's own data %s: %v", data, err)
+		}
+	})
+
+	t.Run("conformance crashes a durable plugin", func(t *testing.T) {
+		sum, err := host.Checksum(bins[testplugins.Lazy])
+		if err != nil {
+			t.Fatal(err)
+		}
+		lazy := host.FormatURL(bins[testplugins.Lazy], sum, url.Values{"path": {data}})
+		code, out, errOut := runWithPlugins(t, "conformance", "--scratch-dir", sdktest.ScratchDir(t), lazy)
+		if code != 1 || !strings.Contains(errOut, "lazy failed the conformance suite") {
+			t.Fatalf("conformance of a plugin that declares durable and is not: exit %d, stderr %q; want exit 1 and the failure", code, errOut)
+		}
+		if !regexp.MustCompile(`(?m)^FAIL +durable .*did not survive a crash`).MatchString(out) || !strings.Contains(out, " 1 failed,") {
+			t.Errorf("the report does not fail case durable alone:\n%s", out)
 		}
 	})
 
