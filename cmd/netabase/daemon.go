@@ -46,10 +46,10 @@ that fails stops the daemon with the suite's report.
 The flags override the configuration file's keys for this run. Client
 commands (netabase id, put, get, ...) talk to the daemon through the
 control socket netabase.sock in the data directory, which only its owner
-can open. The daemon creates the socket first, so a second daemon for the
-same data directory is refused; until the node has started (on first
-start, checking the backend can take some seconds) client commands fail at
-once saying the daemon is starting.
+can open. The daemon takes the data directory and its socket first, so a
+second daemon (or init) for the same data directory is refused; until the
+node has started (on first start, checking the backend can take some
+seconds) client commands fail at once saying the daemon is starting.
 
 The identity key, identity.key, gives the node its peer ID. When the data
 directory has a configuration but no identity key, the daemon refuses to
@@ -77,15 +77,13 @@ func runDaemon(cmd *cobra.Command, e *env, opts daemonOptions) error {
 	if err != nil {
 		return err
 	}
-	exists, err := configExists(dir)
+	// The data directory's lock and socket come first: they keep a second
+	// daemon out, and the socket answers clients while the node starts.
+	unlock, err := takeDataDir(dir)
 	if err != nil {
 		return err
 	}
-	// The socket comes first: it keeps a second daemon out of the data
-	// directory, and answers clients while the node starts.
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return failed(fmt.Errorf("cannot create the data directory: %w", err))
-	}
+	defer unlock()
 	sock := filepath.Join(dir, config.SocketFile)
 	l, err := control.Listen(sock)
 	if err != nil {
@@ -98,7 +96,7 @@ func runDaemon(cmd *cobra.Command, e *env, opts daemonOptions) error {
 	served := make(chan error, 1)
 	go func() { served <- api.Serve(sctx, l) }()
 
-	n, err := startNode(cmd, e, opts, dir, exists)
+	n, err := startNode(cmd, e, opts, dir)
 	if err != nil {
 		stop()
 		<-served
@@ -131,7 +129,11 @@ func runDaemon(cmd *cobra.Command, e *env, opts daemonOptions) error {
 // startNode creates the node of dir on first start (when its
 // configuration does not exist), and starts it: its storage backend
 // admitted through the conformance gate.
-func startNode(cmd *cobra.Command, e *env, opts daemonOptions, dir string, exists bool) (*node.Node, error) {
+func startNode(cmd *cobra.Command, e *env, opts daemonOptions, dir string) (*node.Node, error) {
+	exists, err := configExists(dir)
+	if err != nil {
+		return nil, err
+	}
 	if !exists {
 		res, err := initNode(dir, config.Default(dir))
 		if err != nil {

@@ -80,9 +80,14 @@ func runInit(cmd *cobra.Command, e *env, opts initOptions) error {
 			return err
 		}
 	}
-	res, err := initNode(dir, c)
+	unlock, err := takeDataDir(dir)
 	if err != nil {
 		return err
+	}
+	defer unlock()
+	res, err := initNode(dir, c)
+	if err != nil {
+		return failed(err)
 	}
 	if opts.json {
 		return writeJSON(e, res)

@@ -150,7 +150,30 @@ func configExists(dir string) (bool, error) {
 	return false, fmt.Errorf("cannot read the data directory: %w", err)
 }
 
-// writeConfig writes c as dir's configuration file, which must not exist.
+// errDataDirBusy says that another netabase process has the data
+// directory dir: a daemon running there, or a node being created.
+func errDataDirBusy(dir string) error {
+	return fmt.Errorf("another netabase is initialising or running in the data directory %s: a daemon already running there, or init creating the node; stop it or wait for it, or choose another --data-dir", dir)
+}
+
+// takeDataDir creates the data directory dir when missing and locks it
+// (see lockDataDir). It refuses a dir that is a file with an error saying so.
+func takeDataDir(dir string) (unlock func(), err error) {
+	if _, err := configExists(dir); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, failed(fmt.Errorf("cannot create the data directory: %w", err))
+	}
+	unlock, err = lockDataDir(dir)
+	if err != nil {
+		return nil, failed(err)
+	}
+	return unlock, nil
+}
+
+// writeConfig writes c as dir's configuration file, which must not exist:
+// when it does, another netabase created it meanwhile.
 func writeConfig(dir string, c config.Config) error {
 	b, err := c.Encode()
 	if err != nil {
@@ -161,6 +184,9 @@ func writeConfig(dir string, c config.Config) error {
 	}
 	path := filepath.Join(dir, config.FileName)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return errDataDirBusy(dir)
+	}
 	if err != nil {
 		return fmt.Errorf("cannot write the configuration file: %w", err)
 	}
