@@ -44,6 +44,7 @@ func runFindprovs(ctx context.Context, e *env, opts findprovsOptions, args []str
 	if err != nil {
 		return clientErr(err)
 	}
+	noteNotCID(e, args[0], res.CID)
 	if opts.json {
 		return writeJSON(e, res)
 	}

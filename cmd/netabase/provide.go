@@ -15,7 +15,9 @@ func newProvideCmd(e *env) *cobra.Command {
 to the key; the node re-announces it every records.republish_interval
 while it runs. Provider keys are CIDs, as IPFS uses them: a key that is a
 CID is used as it is, and any other key becomes the CIDv1 (raw, sha2-256)
-of its bytes. The command prints the CID it used.` + clientHelp + exitStatusHelp,
+of its bytes. The command prints the CID it used; a key that looks like a
+CID (Qm..., bafy..., bafk...) but does not parse as one is used as a plain
+key too, with a note on standard error naming the parse error.` + clientHelp + exitStatusHelp,
 		Args: exactArgs(1, "a key"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runProvide(cmd.Context(), e, opts, args)
@@ -35,6 +37,7 @@ func runProvide(ctx context.Context, e *env, opts clientOptions, args []string) 
 	if err != nil {
 		return clientErr(err)
 	}
+	noteNotCID(e, args[0], res.CID)
 	if opts.json {
 		return writeJSON(e, res)
 	}

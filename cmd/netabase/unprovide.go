@@ -33,6 +33,7 @@ func runUnprovide(ctx context.Context, e *env, opts clientOptions, args []string
 	if err != nil {
 		return clientErr(err)
 	}
+	noteNotCID(e, args[0], res.CID)
 	if opts.json {
 		return writeJSON(e, res)
 	}
