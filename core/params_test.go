@@ -127,12 +127,19 @@ func TestParams(t *testing.T) {
 }
 
 func TestInvalidURL(t *testing.T) {
-	err := core.InvalidURL(mustParse(t, "plugin://u:secret@h/x"), "bad %s", "thing")
-	if !errors.Is(err, core.ErrInvalidURL) {
-		t.Errorf("%v does not match core.ErrInvalidURL", err)
-	}
-	if want := "invalid storage URL plugin://u:xxxxx@h/x: bad thing"; err.Error() != want {
-		t.Errorf("got %q, want %q", err, want)
+	for _, tc := range []struct{ url, want string }{
+		{"plugin://u:secret@h/x", "invalid storage URL plugin://u:xxxxx@h/x: bad thing"},
+		{"memory://?a=b", "invalid storage URL memory://?a=b: bad thing"},
+		{"memory://", "invalid storage URL memory://: bad thing"},
+		{"pebble:///abs?a=b", "invalid storage URL pebble:///abs?a=b: bad thing"},
+	} {
+		err := core.InvalidURL(mustParse(t, tc.url), "bad %s", "thing")
+		if !errors.Is(err, core.ErrInvalidURL) {
+			t.Errorf("%v does not match core.ErrInvalidURL", err)
+		}
+		if err.Error() != tc.want {
+			t.Errorf("got %q, want %q", err, tc.want)
+		}
 	}
 }
 

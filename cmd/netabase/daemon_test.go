@@ -319,7 +319,7 @@ func TestInitBadFlags(t *testing.T) {
 		{[]string{"--prefix", "x"}, "--prefix: "},
 		{[]string{"--storage", ""}, "--storage: is empty"},
 		{[]string{"--storage", "pebble://relative/store"}, "--storage: invalid storage URL pebble://relative/store: the path must be absolute"},
-		{[]string{"--storage", "memory://?sync=true"}, `--storage: invalid storage URL memory:?sync=true: unknown parameter "sync"`},
+		{[]string{"--storage", "memory://?sync=true"}, `--storage: invalid storage URL memory://?sync=true: unknown parameter "sync"`},
 		{[]string{"--storage", "nosuch:///x"}, `--storage: invalid storage URL "nosuch:///x": unknown scheme`},
 	} {
 		dir := filepath.Join(shortDir(t), "n")
