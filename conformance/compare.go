@@ -1,0 +1,301 @@
+package conformance
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+
+	"github.com/netabase/netabase/core"
+)
+
+// CompareOptions size a [Compare] run.
+type CompareOptions struct {
+	// Records is how many records each operation writes or reads.
+	Records int
+	// ValueSize is the size of each record's value, in bytes.
+	ValueSize int
+	// Rounds is how many times each side runs every operation.
+	Rounds int
+}
+
+// CompareBatchSize is how many records a batched put commits at once.
+const CompareBatchSize = 100
+
+// The operations [Compare] measures, in the order it runs them.
+const (
+	OpPutBatch = "put-batch" // RecordStore puts, CompareBatchSize per committed batch
+	OpPut      = "put"       // RecordStore puts, one at a time
+	OpGet      = "get"       // RecordStore gets of every record, in random order
+	OpScan     = "scan"      // one RecordStore.Records scan of every record
+)
+
+var compareOps = []string{OpPutBatch, OpPut, OpGet, OpScan}
+
+// Side is one side's figures for an operation: the medians over the rounds.
+type Side struct {
+	RecordsPerSec float64 `json:"records_per_sec"`
+	// PeakHeapMiB is the largest Go heap in use sampled (every 10 ms and
+	// at the start) while the operation ran, in MiB.
+	PeakHeapMiB float64 `json:"peak_heap_mib"`
+}
+
+// Comparison is one operation measured on both sides.
+type Comparison struct {
+	Op       string `json:"op"`
+	Subject  Side   `json:"subject"`
+	Baseline Side   `json:"baseline"`
+	// Ratio is Subject.RecordsPerSec / Baseline.RecordsPerSec: above 1,
+	// the subject is faster.
+	Ratio float64 `json:"ratio"`
+}
+
+// Compare measures RecordStore throughput on scratch instances of subject
+// and baseline, side by side in this process: batched and single puts,
+// gets in random order and a scan, each over opts.Records records. Each
+// round runs every operation on both sides, alternating which side goes
+// first; the figures are the medians over the rounds.
+//
+// Every round writes into fresh instances, destroyed afterwards. Gets and
+// the scan read the instance the batched put filled, closed and reopened
+// first when the backend is persistent, so that they read what the engine
+// stored rather than what it holds in memory since the writes.
+//
+// progress, if not nil, is called before each of the n steps with
+// done false and after it with done true; i counts from 0.
+func Compare(ctx context.Context, subject, baseline Harness, opts CompareOptions,
+	progress func(step string, i, n int, done bool)) ([]Comparison, error) {
+	if opts.Records < 1 || opts.Rounds < 1 || opts.ValueSize < 0 {
+		return nil, fmt.Errorf("conformance.Compare: need at least one record and one round and a value size of 0 or more, got %+v", opts)
+	}
+	if progress == nil {
+		progress = func(string, int, int, bool) {}
+	}
+	recs := benchRecords(opts)
+	sides := [2]Harness{subject, baseline}
+	names := [2]string{"subject", "baseline"}
+	var rates, peaks [2]map[string][]float64
+	for s := range sides {
+		rates[s], peaks[s] = map[string][]float64{}, map[string][]float64{}
+	}
+	steps := 2 * opts.Rounds
+	for r := range opts.Rounds {
+		for k := range 2 {
+			s := (r + k) % 2 // round 0: subject first; round 1: baseline first
+			i := 2*r + k
+			step := fmt.Sprintf("round %d/%d, %s", r+1, opts.Rounds, names[s])
+			progress(step, i, steps, false)
+			res, err := measureRound(ctx, sides[s], recs, r)
+			if err != nil {
+				return nil, fmt.Errorf("%s, round %d: %w", names[s], r+1, err)
+			}
+			for op, m := range res {
+				rates[s][op] = append(rates[s][op], m.RecordsPerSec)
+				peaks[s][op] = append(peaks[s][op], m.PeakHeapMiB)
+			}
+			progress(step, i, steps, true)
+		}
+	}
+	out := make([]Comparison, 0, len(compareOps))
+	for _, op := range compareOps {
+		c := Comparison{Op: op}
+		c.Subject = Side{RecordsPerSec: median(rates[0][op]), PeakHeapMiB: median(peaks[0][op])}
+		c.Baseline = Side{RecordsPerSec: median(rates[1][op]), PeakHeapMiB: median(peaks[1][op])}
+		c.Ratio = c.Subject.RecordsPerSec / c.Baseline.RecordsPerSec
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// benchRecords returns the records Compare writes: keys in one namespace,
+// reproducible values, one fixed receive time.
+func benchRecords(opts CompareOptions) []core.Record {
+	value := randomBytes(11, opts.ValueSize)
+	when := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	recs := make([]core.Record, opts.Records)
+	for i := range recs {
+		recs[i] = core.Record{Key: fmt.Sprintf("/bench/%09d", i), Value: value, Received: when}
+	}
+	return recs
+}
+
+// measureRound runs every operation once on fresh instances of h.
+func measureRound(ctx context.Context, h Harness, recs []core.Record, round int) (map[string]Side, error) {
+	res := map[string]Side{}
+	// Batched puts into a fresh instance, then gets and a scan of it.
+	err := withInstance(ctx, h, func(inst Instance, d ds.Batching) error {
+		m, err := timed(len(recs), func() error { return putBatched(ctx, d, recs) })
+		if err != nil {
+			return fmt.Errorf("%s: %w", OpPutBatch, err)
+		}
+		res[OpPutBatch] = m
+		if h.Capabilities().Persistent {
+			if err := d.Close(); err != nil {
+				return fmt.Errorf("closing the store before reading it: %w", err)
+			}
+			if d, err = inst.Open(ctx); err != nil {
+				return fmt.Errorf("reopening the store: %w", err)
+			}
+			defer d.Close()
+		}
+		rs := core.NewRecordStore(d)
+		order := rand.New(rand.NewPCG(uint64(round), 3)).Perm(len(recs))
+		if res[OpGet], err = timed(len(recs), func() error {
+			for _, i := range order {
+				if _, err := rs.Get(ctx, recs[i].Key); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			return fmt.Errorf("%s: %w", OpGet, err)
+		}
+		if res[OpScan], err = timed(len(recs), func() error {
+			n := 0
+			for _, err := range rs.Records(ctx, "bench") {
+				if err != nil {
+					return err
+				}
+				n++
+			}
+			if n != len(recs) {
+				return fmt.Errorf("RecordStore.Records returned %d records, want the %d written", n, len(recs))
+			}
+			return nil
+		}); err != nil {
+			return fmt.Errorf("%s: %w", OpScan, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Single puts into another fresh instance.
+	err = withInstance(ctx, h, func(_ Instance, d ds.Batching) error {
+		rs := core.NewRecordStore(d)
+		m, err := timed(len(recs), func() error {
+			for _, r := range recs {
+				if err := rs.Put(ctx, r); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", OpPut, err)
+		}
+		res[OpPut] = m
+		return nil
+	})
+	return res, err
+}
+
+// withInstance runs f on a fresh instance of h, opened, and then closes and
+// destroys it.
+func withInstance(ctx context.Context, h Harness, f func(Instance, ds.Batching) error) (err error) {
+	inst, err := h.NewInstance(ctx)
+	if err != nil {
+		return fmt.Errorf("creating a scratch store: %w", err)
+	}
+	defer func() {
+		if derr := inst.Destroy(); derr != nil && err == nil {
+			err = fmt.Errorf("removing the scratch store: %w", derr)
+		}
+	}()
+	d, err := inst.Open(ctx)
+	if err != nil {
+		return fmt.Errorf("opening a scratch store: %w", err)
+	}
+	defer func() {
+		// f may have closed d already: closing a store twice is not an error.
+		if cerr := d.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("closing the scratch store: %w", cerr)
+		}
+	}()
+	return f(inst, d)
+}
+
+// putBatched writes recs through RecordStore in batches of CompareBatchSize.
+func putBatched(ctx context.Context, d ds.Batching, recs []core.Record) error {
+	for start := 0; start < len(recs); start += CompareBatchSize {
+		b, err := d.Batch(ctx)
+		if err != nil {
+			return err
+		}
+		rs := core.NewRecordStore(batchWriter{Datastore: d, b: b})
+		for _, r := range recs[start:min(start+CompareBatchSize, len(recs))] {
+			if err := rs.Put(ctx, r); err != nil {
+				return err
+			}
+		}
+		if err := b.Commit(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// batchWriter is d with its puts going into the batch b, so that a
+// RecordStore over it writes batched. It is a shim over d, so RecordStore
+// knows d's rules apply (a core batch copies what it is given).
+type batchWriter struct {
+	ds.Datastore
+	b ds.Batch
+}
+
+func (w batchWriter) Put(ctx context.Context, k ds.Key, v []byte) error { return w.b.Put(ctx, k, v) }
+
+func (w batchWriter) Children() []ds.Datastore { return []ds.Datastore{w.Datastore} }
+
+// timed runs f, which handles n records, and returns its throughput and the
+// peak heap in use meanwhile.
+func timed(n int, f func() error) (Side, error) {
+	runtime.GC()
+	stop := samplePeakHeap()
+	start := time.Now()
+	err := f()
+	elapsed := time.Since(start)
+	peak := stop()
+	if err != nil {
+		return Side{}, err
+	}
+	return Side{RecordsPerSec: float64(n) / max(elapsed.Seconds(), 1e-9), PeakHeapMiB: peak}, nil
+}
+
+// samplePeakHeap samples the heap in use now and every 10 ms until the
+// returned function is called, which returns the largest value seen, in MiB.
+func samplePeakHeap() func() float64 {
+	done, result := make(chan struct{}), make(chan uint64)
+	go func() {
+		var peak uint64
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapInuse)
+			select {
+			case <-done:
+				result <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() float64 {
+		close(done)
+		return float64(<-result) / (1 << 20)
+	}
+}
+
+func median(xs []float64) float64 {
+	s := slices.Sorted(slices.Values(xs))
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
