@@ -58,10 +58,8 @@ func runConformance(ctx context.Context, e *env, opts conformanceOptions, args [
 	if err != nil {
 		return err
 	}
-	if opts.scratchDir != "" {
-		if fi, err := os.Stat(opts.scratchDir); err != nil || !fi.IsDir() {
-			return usageErrorf("--scratch-dir %s is not a directory", opts.scratchDir)
-		}
+	if err := checkScratchDir(opts.scratchDir); err != nil {
+		return err
 	}
 	if !opts.json {
 		fmt.Fprintf(e.stdout, "Backend %s (%s), capabilities: %s\n", info.Name, info.Version, info.Capabilities)
@@ -86,13 +84,36 @@ func runConformance(ctx context.Context, e *env, opts conformanceOptions, args [
 	return nil
 }
 
-// progress returns a progress display on a terminal's stderr, or nil.
+// checkScratchDir checks a --scratch-dir flag: empty, or a directory.
+func checkScratchDir(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return usageErrorf("--scratch-dir %s is not a directory", dir)
+	}
+	return nil
+}
+
+// progress returns a progress display of the suite's cases on a
+// terminal's stderr, or nil.
 func progress(e *env) func(name string, i, n int, res *conformance.CaseResult) {
+	bar := progressBar(e)
+	if bar == nil {
+		return nil
+	}
+	return func(name string, i, n int, res *conformance.CaseResult) { bar(name, i, n, res != nil) }
+}
+
+// progressBar returns a progress display on a terminal's stderr, or nil:
+// called with done false when step i of n starts (named name), and with
+// done true when it ends.
+func progressBar(e *env) func(name string, i, n int, done bool) {
 	if !e.terminal {
 		return nil
 	}
 	var bar *progressbar.ProgressBar
-	return func(name string, i, n int, res *conformance.CaseResult) {
+	return func(name string, i, n int, done bool) {
 		if bar == nil {
 			bar = progressbar.NewOptions(n,
 				progressbar.OptionSetWriter(e.stderr),
@@ -101,7 +122,7 @@ func progress(e *env) func(name string, i, n int, res *conformance.CaseResult) {
 				progressbar.OptionClearOnFinish(),
 			)
 		}
-		if res == nil {
+		if !done {
 			bar.Describe(name)
 			return
 		}

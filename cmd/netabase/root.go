@@ -127,6 +127,7 @@ the conformance suite every backend must pass.` + exitStatusHelp,
 	root.AddCommand(
 		newBackendsCmd(e),
 		newConformanceCmd(e),
+		newBenchCmd(e),
 		newPluginCmd(e),
 		newVersionCmd(e),
 		newInitCmd(e),
