@@ -74,6 +74,14 @@
 // with the same options, and carries on; queries open at the crash end with
 // the error, and later calls reach the new process.
 //
+// A call whose context has no deadline (context.Background(), as library
+// code such as kad-dht makes them) is bounded by Config.CallTimeout
+// (default 1m; for a query, each wait for its next batch of results): a
+// plugin that does not answer within it is taken for hung, killed and
+// restarted like one that died, and the call fails with an error wrapping
+// [ErrPluginDown] and [ErrNoAnswer]. So no call, and no Close waiting for
+// calls in flight, waits for ever on a plugin.
+//
 // The node observes this through Config.OnState, called with an [Event] for
 // every change of a store's state: [Up] (open, with the process id),
 // [Down] (the process died, or a restart failed, with the reason),

@@ -36,6 +36,11 @@ var ErrPluginDown = errors.New("storage plugin is not running")
 // and Sync.
 var ErrWritesLost = errors.New("writes acknowledged since the last successful Sync may have been lost")
 
+// ErrNoAnswer is wrapped, with ErrPluginDown, by the error of a call that
+// the plugin did not answer within Config.CallTimeout: the host killed the
+// plugin and is restarting it.
+var ErrNoAnswer = errors.New("storage plugin did not answer in time")
+
 // Config configures the plugin driver. The zero value is ready to use.
 type Config struct {
 	// Logger receives the plugins' log lines and the host's messages about
@@ -47,6 +52,14 @@ type Config struct {
 	// StartTimeout bounds a plugin's start up to the handshake, and then
 	// its answer to Describe; default 30s.
 	StartTimeout time.Duration
+	// CallTimeout bounds each call to a store whose context has no
+	// deadline (context.Background(), say): a read, a write, a Sync, a
+	// batch's whole Commit, and a query's wait for each batch of its
+	// results (not the whole query). A plugin that does not answer within
+	// it is taken for hung: the host kills and restarts it, and the call
+	// fails with an error wrapping ErrPluginDown and ErrNoAnswer. A
+	// context with a deadline is bounded by it alone. Default 1m.
+	CallTimeout time.Duration
 	// Backoff paces restarts of a plugin that died.
 	Backoff Backoff
 }
@@ -166,6 +179,9 @@ var _ core.Driver = (*Driver)(nil)
 func NewDriver(cfg Config) *Driver {
 	if cfg.StartTimeout <= 0 {
 		cfg.StartTimeout = 30 * time.Second
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = time.Minute
 	}
 	if cfg.Backoff.Initial <= 0 {
 		cfg.Backoff.Initial = 100 * time.Millisecond

@@ -41,6 +41,8 @@ type generation struct {
 	started time.Time
 	out     *lineWriter // the process's stderr
 	desc    *pb.DescribeResponse
+	limit   time.Duration // Config.CallTimeout
+	hung    atomic.Bool   // killed for not answering within limit
 
 	acked  atomic.Int64 // writes acknowledged by this process
 	synced atomic.Int64 // of those, how many a successful Sync covers
@@ -96,7 +98,7 @@ func (d *Driver) launch(ctx context.Context, t *target) (*generation, error) {
 	}
 	label := pluginLabel(t.path)
 	log := d.log.With("plugin", label)
-	g := &generation{t: t, label: label, cmd: exec.Command(t.path), out: newLineWriter(log, "stderr")}
+	g := &generation{t: t, label: label, cmd: exec.Command(t.path), out: newLineWriter(log, "stderr"), limit: d.cfg.CallTimeout}
 	g.client = plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  wire.Handshake,
 		VersionedPlugins: map[int]plugin.PluginSet{wire.ProtocolVersion: {wire.PluginName: clientPlugin{}}},
@@ -323,6 +325,9 @@ func (g *generation) exited() bool {
 
 // downErr is the error of calls after the process died.
 func (g *generation) downErr() error {
+	if g.hung.Load() {
+		return g.noAnswerErr()
+	}
 	return fmt.Errorf("%w: plugin %s (pid %d) exited: %s; the host is restarting it%s",
 		ErrPluginDown, g.t.path, g.pid, g.exitStatus(), g.out.lastLines())
 }
@@ -339,9 +344,15 @@ func (g *generation) startCallErr(ctx context.Context, err error) error {
 	return g.callErr(ctx, err)
 }
 
-// callErr explains a failed gRPC call to the plugin.
+// errCallLimit ends the context of a call at its Config.CallTimeout.
+var errCallLimit = errors.New("the call timeout ended the call")
+
+// callErr explains a failed gRPC call to the plugin, made with ctx.
 func (g *generation) callErr(ctx context.Context, err error) error {
 	if cerr := ctx.Err(); cerr != nil {
+		if errors.Is(context.Cause(ctx), errCallLimit) {
+			return g.unresponsive()
+		}
 		return cerr
 	}
 	if g.exited() {
@@ -356,6 +367,20 @@ func (g *generation) callErr(ctx context.Context, err error) error {
 		return context.DeadlineExceeded
 	}
 	return fmt.Errorf("plugin %s: the call failed: %v", g.label, wire.Clip(status.Convert(err).Message()))
+}
+
+// unresponsive kills the process, which did not answer a call within its
+// limit, so that the supervisor restarts it, and returns the call's error.
+func (g *generation) unresponsive() error {
+	g.hung.Store(true)
+	// Kill fails only when the process has already exited.
+	_ = g.cmd.Process.Kill()
+	return g.noAnswerErr()
+}
+
+func (g *generation) noAnswerErr() error {
+	return fmt.Errorf("%w: plugin %s (pid %d) did not answer a call within %v (the host's call timeout), so the host killed it and is restarting it: %w",
+		ErrPluginDown, g.t.path, g.pid, g.limit, ErrNoAnswer)
 }
 
 // kill stops the process: go-plugin asks it to exit, and kills it if it

@@ -144,6 +144,80 @@ func TestHangingPlugin(t *testing.T) {
 	}
 }
 
+// TestUnansweredCall checks that a call made with a context without a
+// deadline, as library code makes them, on a plugin that never answers
+// fails once the host's call timeout has passed, saying so; that the host
+// kills and restarts the plugin; and that Close, which waits for calls in
+// flight, returns afterwards.
+func TestUnansweredCall(t *testing.T) {
+	defer host.SetCloseTimeout(time.Second)()
+	const limit = 300 * time.Millisecond
+	events := make(chan host.Event, 64)
+	d := host.NewDriver(host.Config{Logger: sdktest.TestLogger(t), CallTimeout: limit,
+		Backoff: host.Backoff{Initial: 10 * time.Millisecond}, OnState: func(e host.Event) { events <- e }})
+	b, err := core.OpenURL(t.Context(), d, mustParse(t, pluginURL(t, testplugins.Liar, url.Values{"lie": {"hang"}})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	k := ds.NewKey("/k")
+	for _, tc := range []struct {
+		name string
+		op   func(context.Context) error
+	}{
+		{"Get", func(ctx context.Context) error { _, err := b.Get(ctx, k); return err }},
+		{"Put", func(ctx context.Context) error { return b.Put(ctx, k, []byte("v")) }},
+		{"Query", func(ctx context.Context) error { return query(dsq.Query{})(ctx, b) }},
+		{"Commit", func(ctx context.Context) error {
+			bt, err := b.Batch(ctx)
+			if err == nil {
+				err = bt.Put(ctx, k, []byte("v"))
+			}
+			if err == nil {
+				err = bt.Commit(ctx)
+			}
+			return err
+		}},
+	} {
+		pid := await(t, events, host.Up).PID
+		done := make(chan error, 1)
+		start := time.Now()
+		go func() { done <- tc.op(context.Background()) }()
+		var err error
+		select {
+		case err = <-done:
+		case <-time.After(30 * time.Second):
+			// Free the call, so that the test ends.
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			<-done
+			t.Fatalf("%s with context.Background() on a hanging plugin did not return within 30s", tc.name)
+		}
+		if took := time.Since(start); took < limit {
+			t.Errorf("%s failed after %v, before the call timeout of %v: %v", tc.name, took, limit, err)
+		}
+		if !errors.Is(err, host.ErrNoAnswer) || !errors.Is(err, host.ErrPluginDown) || !strings.Contains(err.Error(), "did not answer") {
+			t.Errorf("%s on a hanging plugin: %v; want an error matching ErrNoAnswer and ErrPluginDown", tc.name, err)
+		}
+		down := await(t, events, host.Down)
+		if down.PID != pid || !errors.Is(down.Err, host.ErrNoAnswer) {
+			t.Errorf("after %s timed out, the host reports %+v; want pid %d down for not answering", tc.name, down, pid)
+		}
+	}
+	up := await(t, events, host.Up)
+	closed := make(chan error, 1)
+	go func() { closed <- b.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		_ = syscall.Kill(up.PID, syscall.SIGKILL)
+		<-closed
+		t.Fatal("Close did not return within 30s")
+	}
+	if err := syscall.Kill(up.PID, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("the hanging plugin (pid %d) still runs after Close: %v", up.PID, err)
+	}
+}
+
 // TestQueryWhenPluginDies kills a plugin while a query waits for its
 // answer: the query ends with an error saying the plugin is down, not as if
 // its caller had cancelled it.

@@ -224,6 +224,16 @@ func (d *Driver) Crash(ctx context.Context, b ds.Batching) error {
 	return err
 }
 
+// bound returns the context of a call made with ctx: when ctx has no
+// deadline, it ends after Config.CallTimeout, which callErr reports as the
+// plugin not answering.
+func (s *store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeoutCause(ctx, s.d.cfg.CallTimeout, errCallLimit)
+}
+
 func keyBytes(k ds.Key) []byte { return []byte(k.String()) }
 
 // value returns v, or an empty slice for nil: a stored empty value is
@@ -240,6 +250,8 @@ func (s *store) Get(ctx context.Context, key ds.Key) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	resp, err := g.rpc.Get(ctx, &pb.GetRequest{Key: keyBytes(key)})
 	if err != nil {
 		return nil, g.callErr(ctx, err)
@@ -263,6 +275,8 @@ func (s *store) Has(ctx context.Context, key ds.Key) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	resp, err := g.rpc.Has(ctx, &pb.HasRequest{Key: keyBytes(key)})
 	if err != nil {
 		return false, g.callErr(ctx, err)
@@ -278,6 +292,8 @@ func (s *store) GetSize(ctx context.Context, key ds.Key) (int, error) {
 	if err != nil {
 		return -1, err
 	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	resp, err := g.rpc.GetSize(ctx, &pb.GetSizeRequest{Key: keyBytes(key)})
 	if err != nil {
 		return -1, g.callErr(ctx, err)
@@ -296,6 +312,8 @@ func (s *store) Put(ctx context.Context, key ds.Key, v []byte) error {
 	if err != nil {
 		return err
 	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	resp, err := g.rpc.Put(ctx, &pb.PutRequest{Key: keyBytes(key), Value: v})
 	if err != nil {
 		return g.callErr(ctx, err)
@@ -308,6 +326,8 @@ func (s *store) Delete(ctx context.Context, key ds.Key) error {
 	if err != nil {
 		return err
 	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	resp, err := g.rpc.Delete(ctx, &pb.DeleteRequest{Key: keyBytes(key)})
 	if err != nil {
 		return g.callErr(ctx, err)
@@ -324,6 +344,8 @@ func (s *store) Sync(ctx context.Context, prefix ds.Key) error {
 		return fmt.Errorf("%w: plugin %s died holding %d of them and was restarted; write them again, then Sync", ErrWritesLost, s.t.path, n)
 	}
 	acked := g.acked.Load()
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	resp, err := g.rpc.Sync(ctx, &pb.SyncRequest{Prefix: keyBytes(prefix)})
 	if err != nil {
 		return g.callErr(ctx, err)
@@ -341,14 +363,17 @@ func (s *store) Query(ctx context.Context, q dsq.Query) (dsq.Results, error) {
 		return nil, err
 	}
 	req, whole := wire.EncodeQuery(q)
-	qctx, cancel := context.WithCancel(ctx)
+	qctx, cancel := context.WithCancelCause(ctx)
 	stream, err := g.rpc.Query(qctx, req)
 	if err != nil {
-		cancel()
+		cancel(nil)
 		return nil, g.callErr(ctx, err)
 	}
 	it := &queryIter{s: s, g: g, ctx: qctx, cancel: cancel, stream: stream,
 		keysOnly: req.GetKeysOnly(), sizes: req.GetReturnsSizes(), limit: req.GetLimit()}
+	if _, ok := ctx.Deadline(); !ok {
+		it.wait = s.d.cfg.CallTimeout
+	}
 	if whole {
 		it.orders = q.Orders
 	}
@@ -365,7 +390,8 @@ type queryIter struct {
 	s        *store
 	g        *generation
 	ctx      context.Context
-	cancel   context.CancelFunc
+	cancel   context.CancelCauseFunc
+	wait     time.Duration // bounds the wait for each batch; 0 for none
 	stream   pb.Storage_QueryClient
 	keysOnly bool
 	sizes    bool        // the query asks for the sizes of keys-only entries
@@ -391,7 +417,7 @@ func (it *queryIter) next() (dsq.Result, bool) {
 		case it.done:
 			return dsq.Result{}, false
 		}
-		resp, err := it.stream.Recv()
+		resp, err := it.recv()
 		switch {
 		case err == io.EOF:
 			it.finish()
@@ -419,6 +445,17 @@ func (it *queryIter) next() (dsq.Result, bool) {
 		return dsq.Result{Error: err}, true
 	}
 	return r, true
+}
+
+// recv waits for the next batch, within it.wait if set: a plugin that
+// does not send it in time has its stream ended with errCallLimit.
+func (it *queryIter) recv() (*pb.QueryResponse, error) {
+	if it.wait <= 0 {
+		return it.stream.Recv()
+	}
+	timer := time.AfterFunc(it.wait, func() { it.cancel(errCallLimit) })
+	defer timer.Stop()
+	return it.stream.Recv()
 }
 
 // check refuses an entry the plugin cannot rightly return next: one over
@@ -458,7 +495,7 @@ func (it *queryIter) check(raw *pb.Entry, e *dsq.Entry) error {
 func (it *queryIter) finish() {
 	it.done = true
 	it.batch = nil
-	it.cancel()
+	it.cancel(nil)
 }
 
 func (it *queryIter) close() error {
@@ -493,7 +530,7 @@ func (b *batch) Commit(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := b.s.bound(ctx)
 	defer cancel() // an unfinished stream applies nothing
 	stream, err := g.rpc.Commit(ctx)
 	if err != nil {
