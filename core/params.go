@@ -171,7 +171,7 @@ func (p *Params) Err() error {
 	if len(errs) == 0 {
 		return nil
 	}
-	return fmt.Errorf("%w %s: %w", ErrInvalidURL, shown(p.u), errors.Join(errs...))
+	return fmt.Errorf("%w %s: %w", ErrInvalidURL, ShownURL(p.u), errors.Join(errs...))
 }
 
 func quoteAll(names []string) string {
@@ -185,12 +185,12 @@ func quoteAll(names []string) string {
 // InvalidURL returns an error wrapping ErrInvalidURL that names u and says
 // what is wrong with it.
 func InvalidURL(u *url.URL, format string, args ...any) error {
-	return fmt.Errorf("%w %s: %s", ErrInvalidURL, shown(u), fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w %s: %s", ErrInvalidURL, ShownURL(u), fmt.Sprintf(format, args...))
 }
 
-// shown is u as a user wrote it, password redacted: url.URL.String drops
+// ShownURL is u as a user wrote it, password redacted: url.URL.String drops
 // the "//" of a URL with neither host nor path, as in memory://?a=b.
-func shown(u *url.URL) string {
+func ShownURL(u *url.URL) string {
 	s := u.Redacted()
 	if u.Scheme != "" && u.Opaque == "" && !u.OmitHost && u.Host == "" && u.Path == "" && u.User == nil {
 		return u.Scheme + "://" + strings.TrimPrefix(s, u.Scheme+":")

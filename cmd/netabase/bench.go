@@ -129,7 +129,7 @@ func benchHarness(ctx context.Context, e *env, rawURL, scratchDir string) (bench
 	if err != nil {
 		return benchBackend{}, nil, err
 	}
-	return benchBackend{URL: u.Redacted(), Backend: info}, conformance.URLHarness(d, u, info, scratchDir), nil
+	return benchBackend{URL: core.ShownURL(u), Backend: info}, conformance.URLHarness(d, u, info, scratchDir), nil
 }
 
 func writeBenchTable(e *env, rep benchReport) error {

@@ -33,7 +33,7 @@ func TestBenchJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	if rep.Subject.Backend.Name != "memory" || rep.Baseline.Backend.Name != "memory" || rep.Records != 200 || rep.Rounds != 1 || rep.ValueSize != 1024 {
+	if rep.Subject.URL != "memory://" || rep.Subject.Backend.Name != "memory" || rep.Baseline.Backend.Name != "memory" || rep.Records != 200 || rep.Rounds != 1 || rep.ValueSize != 1024 {
 		t.Errorf("report %+v", rep)
 	}
 	var ops []string

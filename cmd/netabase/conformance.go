@@ -71,7 +71,7 @@ func runConformance(ctx context.Context, e *env, opts conformanceOptions, args [
 		return failed(fmt.Errorf("the suite did not finish: %w", err))
 	}
 	if opts.json {
-		err = writeJSON(e, conformanceReport{URL: u.Redacted(), Backend: info, Passed: rep.Passed(), Report: rep})
+		err = writeJSON(e, conformanceReport{URL: core.ShownURL(u), Backend: info, Passed: rep.Passed(), Report: rep})
 	} else {
 		_, err = fmt.Fprint(e.stdout, rep)
 	}
