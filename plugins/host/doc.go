@@ -14,7 +14,14 @@
 // core.ErrInvalidURL. sha256 is required: the binary's SHA-256
 // checksum, checked before every start (go-plugin's SecureConfig), so a
 // replaced binary is refused with an error naming the expected and actual
-// checksums. Every other parameter is one of the plugin's own options, which
+// checksums. go-plugin checks the file at the path, then runs the path; so
+// on Linux, once the process has started, the host checks the program it
+// actually runs as well (/proc/<pid>/exe, the file executed even if the
+// path was given to another since), and a plugin whose file changed while
+// it was starting is stopped and refused with a [ChecksumError] that says
+// so. Where that cannot be read (on other systems), and for a script (a
+// file starting with "#!", whose process runs its interpreter), the check
+// of the file at the path is all there is. Every other parameter is one of the plugin's own options, which
 // the plugin declares with a kind (string, path, bool, int, duration, size)
 // and checks; an unknown one is an error wrapping core.ErrInvalidURL.
 // `netabase plugin pin <binary> [option=value...]` prints the URL with the

@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"time"
 
@@ -31,4 +32,22 @@ func SetCloseTimeout(d time.Duration) (restore func()) {
 	old := closeTimeout
 	closeTimeout = d
 	return func() { closeTimeout = old }
+}
+
+// SetExePath makes the host open the program a plugin process runs at the
+// path f gives for its pid, and returns what restores it.
+func SetExePath(f func(pid int) string) (restore func()) {
+	old := exePath
+	exePath = f
+	return func() { exePath = old }
+}
+
+// CheckRunning verifies that the process pid, started from path, runs the
+// binary whose checksum is sum (hex), as the host does at every start.
+func CheckRunning(pid int, path, sum string) error {
+	b, err := hex.DecodeString(sum)
+	if err != nil {
+		return err
+	}
+	return checkRunning(pid, path, b)
 }

@@ -136,13 +136,19 @@ type Event struct {
 }
 
 // ChecksumError is returned when a plugin binary's checksum is not the one
-// its URL pins.
+// its URL pins: the file at Path, or, when PID is set, the program that
+// process ran, because the file at Path changed while it was starting.
 type ChecksumError struct {
 	Path      string
 	Want, Got string // hex
+	PID       int
 }
 
 func (e *ChecksumError) Error() string {
+	if e.PID != 0 {
+		return fmt.Sprintf("refusing plugin %s: the file changed while it was starting: the program its process (pid %d) ran has sha256 checksum %s, but the storage URL pins %s (something replaced the file at that path after the host checked it and before it ran); the host stopped the process",
+			e.Path, e.PID, e.Got, e.Want)
+	}
 	return fmt.Sprintf("refusing plugin %s: its sha256 checksum is %s, but the storage URL pins %s; if you replaced the binary on purpose, pin it again with `netabase plugin pin %s`",
 		e.Path, e.Got, e.Want, e.Path)
 }

@@ -150,6 +150,12 @@ func (d *Driver) launch(ctx context.Context, t *target) (*generation, error) {
 	}
 	g.conn, g.done, g.rpc = r.disp.conn, r.disp.done.Done(), pb.NewStorageClient(r.disp.conn)
 	g.pid, g.started = g.cmd.Process.Pid, time.Now()
+	if err := checkRunning(g.pid, t.path, t.sum); err != nil {
+		// Kill fails only when the process has already exited.
+		_ = g.cmd.Process.Kill()
+		g.kill()
+		return nil, err
+	}
 	// Describe is part of the start: a plugin that never answers it is
 	// refused within StartTimeout, whatever ctx allows.
 	dctx, cancel := context.WithTimeout(ctx, d.cfg.StartTimeout)
