@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
-	"slices"
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
 
 	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/internal/measure"
 )
 
 // CompareOptions size a [Compare] run.
@@ -103,8 +103,8 @@ func Compare(ctx context.Context, subject, baseline Harness, opts CompareOptions
 	out := make([]Comparison, 0, len(compareOps))
 	for _, op := range compareOps {
 		c := Comparison{Op: op}
-		c.Subject = Side{RecordsPerSec: median(rates[0][op]), PeakHeapMiB: median(peaks[0][op])}
-		c.Baseline = Side{RecordsPerSec: median(rates[1][op]), PeakHeapMiB: median(peaks[1][op])}
+		c.Subject = Side{RecordsPerSec: measure.Median(rates[0][op]), PeakHeapMiB: measure.Median(peaks[0][op])}
+		c.Baseline = Side{RecordsPerSec: measure.Median(rates[1][op]), PeakHeapMiB: measure.Median(peaks[1][op])}
 		c.Ratio = c.Subject.RecordsPerSec / c.Baseline.RecordsPerSec
 		out = append(out, c)
 	}
@@ -255,7 +255,7 @@ func (w batchWriter) Children() []ds.Datastore { return []ds.Datastore{w.Datasto
 // peak heap in use meanwhile.
 func timed(n int, f func() error) (Side, error) {
 	runtime.GC()
-	stop := samplePeakHeap()
+	stop := measure.PeakHeap()
 	start := time.Now()
 	err := f()
 	elapsed := time.Since(start)
@@ -264,38 +264,4 @@ func timed(n int, f func() error) (Side, error) {
 		return Side{}, err
 	}
 	return Side{RecordsPerSec: float64(n) / max(elapsed.Seconds(), 1e-9), PeakHeapMiB: peak}, nil
-}
-
-// samplePeakHeap samples the heap in use now and every 10 ms until the
-// returned function is called, which returns the largest value seen, in MiB.
-func samplePeakHeap() func() float64 {
-	done, result := make(chan struct{}), make(chan uint64)
-	go func() {
-		var peak uint64
-		t := time.NewTicker(10 * time.Millisecond)
-		defer t.Stop()
-		for {
-			var ms runtime.MemStats
-			runtime.ReadMemStats(&ms)
-			peak = max(peak, ms.HeapInuse)
-			select {
-			case <-done:
-				result <- peak
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() float64 {
-		close(done)
-		return float64(<-result) / (1 << 20)
-	}
-}
-
-func median(xs []float64) float64 {
-	s := slices.Sorted(slices.Values(xs))
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }

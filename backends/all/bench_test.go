@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/netabase/netabase/backends/all"
 	"github.com/netabase/netabase/backends/pebblestore"
 	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/internal/measure"
 )
 
 // engines opens each disk engine raw, with the options the default netabase
@@ -84,7 +84,7 @@ var measureFor = flag.Duration("compare.time", time.Second, "how long each side 
 // inside a benchmark, so both sides are timed here, the same way.)
 func run(ctx context.Context, d ds.Batching, op func(ctx context.Context, d ds.Batching, i int) error) (nsPerOp, peakMiB float64, err error) {
 	runtime.GC()
-	stop := samplePeakHeap()
+	stop := measure.PeakHeap()
 	n := 0
 	start := time.Now()
 	for time.Since(start) < *measureFor {
@@ -98,32 +98,6 @@ func run(ctx context.Context, d ds.Batching, op func(ctx context.Context, d ds.B
 	}
 	elapsed := time.Since(start)
 	return float64(elapsed.Nanoseconds()) / float64(n), stop(), nil
-}
-
-// samplePeakHeap samples the heap in use until the returned function is
-// called, which returns the largest value seen, in MiB.
-func samplePeakHeap() func() float64 {
-	done, result := make(chan struct{}), make(chan uint64)
-	go func() {
-		var peak uint64
-		t := time.NewTicker(10 * time.Millisecond)
-		defer t.Stop()
-		for {
-			var ms runtime.MemStats
-			runtime.ReadMemStats(&ms)
-			peak = max(peak, ms.HeapInuse)
-			select {
-			case <-done:
-				result <- peak
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() float64 {
-		close(done)
-		return float64(<-result) / (1 << 20)
-	}
 }
 
 // sample is one side's figures over the rounds of a comparison.
@@ -275,14 +249,14 @@ func BenchmarkRecordStore(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
-				rawNs, nbNs := median(raw.ns), median(nb.ns)
+				rawNs, nbNs := measure.Median(raw.ns), measure.Median(nb.ns)
 				b.ReportMetric(nbNs, "ns/op")
 				b.ReportMetric(rawNs, "raw-ns/op")
 				b.ReportMetric(nbNs, "netabase-ns/op")
 				b.ReportMetric(1e9*float64(c.perOp)/nbNs, "netabase-records/s")
 				b.ReportMetric(rawNs/nbNs, "ratio")
-				b.ReportMetric(median(raw.peak), "raw-peak-MiB")
-				b.ReportMetric(median(nb.peak), "netabase-peak-MiB")
+				b.ReportMetric(measure.Median(raw.peak), "raw-peak-MiB")
+				b.ReportMetric(measure.Median(nb.peak), "netabase-peak-MiB")
 			})
 		}
 	}
@@ -366,9 +340,4 @@ func wantCount(n int) error {
 		return fmt.Errorf("the scan saw %d records, want %d", n, benchRecords)
 	}
 	return nil
-}
-
-func median(xs []float64) float64 {
-	s := slices.Sorted(slices.Values(xs))
-	return s[len(s)/2]
 }
