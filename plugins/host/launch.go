@@ -163,7 +163,9 @@ func (d *Driver) launch(ctx context.Context, t *target) (*generation, error) {
 	switch {
 	case err == nil:
 		err = wire.Error(label, resp.GetError())
-	case dctx.Err() != nil && ctx.Err() == nil:
+	case ctx.Err() == nil && (dctx.Err() != nil || status.Code(err) == codes.DeadlineExceeded):
+		// The plugin's server may end the call at the deadline it was
+		// sent, rounded down, before dctx's own timer fires.
 		err = fmt.Errorf("it did not answer within the start timeout (%v)", d.cfg.StartTimeout)
 	default:
 		err = g.startCallErr(ctx, err)
@@ -350,6 +352,10 @@ func (g *generation) startCallErr(ctx context.Context, err error) error {
 	return g.callErr(ctx, err)
 }
 
+// deadlineSlack is how much earlier than its context's deadline a call may
+// end with the plugin saying the deadline passed.
+const deadlineSlack = 100 * time.Millisecond
+
 // errCallLimit ends the context of a call at its Config.CallTimeout.
 var errCallLimit = errors.New("the call timeout ended the call")
 
@@ -370,6 +376,13 @@ func (g *generation) callErr(ctx context.Context, err error) error {
 	case codes.Canceled:
 		return context.Canceled
 	case codes.DeadlineExceeded:
+		// The plugin's server ends a call at the deadline it was sent,
+		// rounded down, a moment before ctx's own timer fires: wait for
+		// that, so the error says whose limit ended the call.
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < deadlineSlack {
+			<-ctx.Done()
+			return g.callErr(ctx, err)
+		}
 		return context.DeadlineExceeded
 	}
 	return fmt.Errorf("plugin %s: the call failed: %v", g.label, wire.Clip(status.Convert(err).Message()))
