@@ -5,11 +5,8 @@ package main
 import (
 	"context"
 
-	"github.com/hashicorp/go-plugin"
-	"google.golang.org/grpc"
-
-	"github.com/netabase/netabase/plugins/internal/wire"
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
+	"github.com/netabase/netabase/plugins/testplugins"
 )
 
 type mute struct{ pb.UnimplementedStorageServer }
@@ -18,21 +15,4 @@ func (mute) Describe(ctx context.Context, _ *pb.DescribeRequest) (*pb.DescribeRe
 	select {} // ignores ctx: a plugin that hangs
 }
 
-type storage struct{ plugin.NetRPCUnsupportedPlugin }
-
-func (storage) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	pb.RegisterStorageServer(s, mute{})
-	return nil
-}
-
-func (storage) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (any, error) {
-	return nil, nil
-}
-
-func main() {
-	plugin.Serve(&plugin.ServeConfig{
-		HandshakeConfig:  wire.Handshake,
-		VersionedPlugins: map[int]plugin.PluginSet{wire.ProtocolVersion: {wire.PluginName: storage{}}},
-		GRPCServer:       plugin.DefaultGRPCServer,
-	})
-}
+func main() { testplugins.ServeRaw(mute{}) }

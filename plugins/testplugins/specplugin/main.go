@@ -12,11 +12,8 @@ import (
 	"context"
 	"os"
 
-	"github.com/hashicorp/go-plugin"
-	"google.golang.org/grpc"
-
-	"github.com/netabase/netabase/plugins/internal/wire"
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
+	"github.com/netabase/netabase/plugins/testplugins"
 )
 
 type spec struct{ pb.UnimplementedStorageServer }
@@ -29,21 +26,4 @@ func (spec) Describe(context.Context, *pb.DescribeRequest) (*pb.DescribeResponse
 	return &pb.DescribeResponse{Name: "spec", Version: "test", Options: []*pb.OptionSpec{o}}, nil
 }
 
-type storage struct{ plugin.NetRPCUnsupportedPlugin }
-
-func (storage) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	pb.RegisterStorageServer(s, spec{})
-	return nil
-}
-
-func (storage) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (any, error) {
-	return nil, nil
-}
-
-func main() {
-	plugin.Serve(&plugin.ServeConfig{
-		HandshakeConfig:  wire.Handshake,
-		VersionedPlugins: map[int]plugin.PluginSet{wire.ProtocolVersion: {wire.PluginName: storage{}}},
-		GRPCServer:       plugin.DefaultGRPCServer,
-	})
-}
+func main() { testplugins.ServeRaw(spec{}) }

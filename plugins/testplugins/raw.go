@@ -1,0 +1,37 @@
+package testplugins
+
+import (
+	"context"
+
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	"github.com/netabase/netabase/plugins/internal/wire"
+	pb "github.com/netabase/netabase/plugins/proto/storagev1"
+)
+
+// ServeRaw serves srv as a storage plugin of this protocol version without
+// the SDK, for test plugins that answer what the SDK never would. It
+// returns when the host ends the plugin.
+func ServeRaw(srv pb.StorageServer) {
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig:  wire.Handshake,
+		VersionedPlugins: map[int]plugin.PluginSet{wire.ProtocolVersion: {wire.PluginName: rawPlugin{srv: srv}}},
+		GRPCServer:       plugin.DefaultGRPCServer,
+	})
+}
+
+// rawPlugin is the go-plugin side of ServeRaw: a gRPC server only.
+type rawPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	srv pb.StorageServer
+}
+
+func (p rawPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	pb.RegisterStorageServer(s, p.srv)
+	return nil
+}
+
+func (rawPlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (any, error) {
+	return nil, nil
+}
