@@ -92,17 +92,25 @@ func get(ctx context.Context, b core.Backend) error {
 	return err
 }
 
+// openHanging opens a store of the liar plugin that never answers, with
+// cfg plus a test logger, and returns it and the driver's state events.
+func openHanging(t *testing.T, cfg host.Config) (core.Backend, <-chan host.Event) {
+	t.Helper()
+	events := make(chan host.Event, 64)
+	cfg.Logger, cfg.OnState = sdktest.TestLogger(t), func(e host.Event) { events <- e }
+	b, err := core.OpenURL(t.Context(), host.NewDriver(cfg), mustParse(t, pluginURL(t, testplugins.Liar, url.Values{"lie": {"hang"}})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, events
+}
+
 // TestHangingPlugin checks that every call to a plugin that never answers
 // ends with its caller's context, and that Close stops the plugin within
 // its bound.
 func TestHangingPlugin(t *testing.T) {
 	defer host.SetCloseTimeout(time.Second)()
-	events := make(chan host.Event, 16)
-	d := host.NewDriver(host.Config{Logger: sdktest.TestLogger(t), OnState: func(e host.Event) { events <- e }})
-	b, err := core.OpenURL(t.Context(), d, mustParse(t, pluginURL(t, testplugins.Liar, url.Values{"lie": {"hang"}})))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, events := openHanging(t, host.Config{})
 	defer b.Close()
 	pid := await(t, events, host.Up).PID
 	k := ds.NewKey("/k")
@@ -132,7 +140,7 @@ func TestHangingPlugin(t *testing.T) {
 		}
 	}
 	start := time.Now()
-	err = b.Close()
+	err := b.Close()
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("Close of a hanging plugin took %v", took)
 	}
@@ -152,13 +160,7 @@ func TestHangingPlugin(t *testing.T) {
 func TestUnansweredCall(t *testing.T) {
 	defer host.SetCloseTimeout(time.Second)()
 	const limit = 300 * time.Millisecond
-	events := make(chan host.Event, 64)
-	d := host.NewDriver(host.Config{Logger: sdktest.TestLogger(t), CallTimeout: limit,
-		Backoff: host.Backoff{Initial: 10 * time.Millisecond}, OnState: func(e host.Event) { events <- e }})
-	b, err := core.OpenURL(t.Context(), d, mustParse(t, pluginURL(t, testplugins.Liar, url.Values{"lie": {"hang"}})))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, events := openHanging(t, host.Config{CallTimeout: limit, Backoff: host.Backoff{Initial: 10 * time.Millisecond}})
 	defer b.Close()
 	k := ds.NewKey("/k")
 	for _, tc := range []struct {
@@ -222,12 +224,7 @@ func TestUnansweredCall(t *testing.T) {
 // answer: the query ends with an error saying the plugin is down, not as if
 // its caller had cancelled it.
 func TestQueryWhenPluginDies(t *testing.T) {
-	events := make(chan host.Event, 16)
-	d := host.NewDriver(host.Config{Logger: sdktest.TestLogger(t), OnState: func(e host.Event) { events <- e }})
-	b, err := core.OpenURL(t.Context(), d, mustParse(t, pluginURL(t, testplugins.Liar, url.Values{"lie": {"hang"}})))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, events := openHanging(t, host.Config{})
 	defer b.Close()
 	pid := await(t, events, host.Up).PID
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
