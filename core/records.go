@@ -139,6 +139,52 @@ func (s *RecordStore) Put(ctx context.Context, rec Record) error {
 	return s.d.Put(ctx, RecordKey(rec.Key), *bp)
 }
 
+// Write stores puts and removes the records under removes in one batch of
+// the datastore when it is a go-datastore Batching (one commit, so one
+// sync on a store that syncs every write), else one by one. Puts are
+// stamped and checked as Put does; nothing is written if one is refused.
+func (s *RecordStore) Write(ctx context.Context, puts []Record, removes []string) error {
+	for i := range puts {
+		if err := checkRecordKey(puts[i].Key); err != nil {
+			return err
+		}
+		if puts[i].Received.IsZero() {
+			puts[i].Received = time.Now()
+		}
+		if err := checkReceived(puts[i].Received); err != nil {
+			return fmt.Errorf("%w: record %q: %v", ErrRejected, puts[i].Key, err)
+		}
+	}
+	for _, key := range removes {
+		if err := checkRecordKey(key); err != nil {
+			return err
+		}
+	}
+	var w ds.Write = s.d
+	var b ds.Batch
+	if bd, ok := s.d.(ds.Batching); ok {
+		var err error
+		if b, err = bd.Batch(ctx); err != nil {
+			return err
+		}
+		w = b
+	}
+	for _, rec := range puts {
+		if err := w.Put(ctx, RecordKey(rec.Key), appendRecord(nil, rec)); err != nil {
+			return err
+		}
+	}
+	for _, key := range removes {
+		if err := w.Delete(ctx, RecordKey(key)); err != nil {
+			return err
+		}
+	}
+	if b != nil {
+		return b.Commit(ctx)
+	}
+	return nil
+}
+
 // encodeBuffers holds buffers for encoding records.
 var encodeBuffers = sync.Pool{New: func() any { return new([]byte) }}
 

@@ -288,6 +288,43 @@ func Open(key string, data []byte) (*Envelope, error) {
 	return &e, nil
 }
 
+// Newer reports whether e wins over o, another version of the same
+// record: the later clock wins, and of equal clocks the larger signature,
+// so every peer picks the same one. The DHT's Select and sync both decide
+// by it.
+func (e *Envelope) Newer(o *Envelope) bool {
+	c := e.Clock.Compare(o.Clock)
+	return c > 0 || c == 0 && bytes.Compare(e.Signature, o.Signature) > 0
+}
+
+// Decode decodes data, the bytes of an envelope filed under key, strictly
+// but without verifying its signature: it is for bytes this node verified
+// before it stored them. Use Open for anything else.
+func Decode(key string, data []byte) (*Envelope, error) {
+	var e Envelope
+	if err := decMode.Unmarshal(data, &e); err != nil {
+		return nil, fmt.Errorf("%w: record %s is not a well-formed envelope: %v", core.ErrRejected, key, err)
+	}
+	if e.Key != key {
+		return nil, fmt.Errorf("%w: record filed under %s is signed for %s", core.ErrRejected, key, e.Key)
+	}
+	return &e, nil
+}
+
+// OpenRecord is Open for envelope bytes that arrive without the key they
+// are filed under, such as a gossip message: the key is the one the
+// envelope is signed for.
+func OpenRecord(data []byte) (*Envelope, error) {
+	if len(data) > MaxSize {
+		return nil, fmt.Errorf("%w: a record of %d bytes is larger than the %d-byte limit", core.ErrRejected, len(data), MaxSize)
+	}
+	var e Envelope
+	if err := decMode.Unmarshal(data, &e); err != nil {
+		return nil, fmt.Errorf("%w: not a well-formed envelope: %v", core.ErrRejected, err)
+	}
+	return Open(e.Key, data)
+}
+
 // CheckClock refuses an envelope dated more than MaxClockSkew after now.
 // The error wraps core.ErrRejected.
 func (e *Envelope) CheckClock(now time.Time) error {
@@ -327,8 +364,7 @@ func (Validator) Select(key string, values [][]byte) (int, error) {
 			best, bestEnv = i, e
 			continue
 		}
-		c := e.Clock.Compare(bestEnv.Clock)
-		if c > 0 || (c == 0 && bytes.Compare(e.Signature, bestEnv.Signature) > 0) {
+		if e.Newer(bestEnv) {
 			best, bestEnv = i, e
 		}
 	}

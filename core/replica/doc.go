@@ -1,0 +1,29 @@
+// Package replica keeps replicas of synced collections and reconciles
+// them.
+//
+// A synced collection is the set of signed records (core/envelope) of one
+// schema, the collection's name, from every writer its [Settings] admit.
+// One record key has one writer, its owner, so two replicas can disagree
+// only on which version of a key is the newest; the envelope's clock
+// decides, and equal clocks are decided by the larger signature, the rule
+// the DHT's selector applies too (envelope.Envelope.Newer). Whether a
+// record is kept depends only on the record, the settings and the other
+// records of the set, never on the order records arrive in or who sent
+// them; so two replicas that have seen the same records hold the same set.
+// A delete is a tombstone: a record of version 0 with no value, which
+// beats older versions and is dropped after the settings' horizon.
+//
+// Replicas catch up with each other by range-based set reconciliation
+// (Aljoscha Meyer's method, as negentropy and iroh-docs use it): the
+// initiator sends the fingerprint of its whole set; a range whose
+// fingerprints differ is split into smaller ranges, or answered with the
+// list of its items when it holds few; lists show exactly which records
+// each side lacks. Equal replicas settle in one round trip of a few dozen
+// bytes; d differences among n records cost about d·log(n) ranges. A
+// fingerprint is computed from prefix sums of the items' hashes, so any
+// range's costs constant time. SYNC.md at the repository's root specifies
+// the messages.
+//
+// The package knows nothing of libp2p streams or gossip: core/node runs
+// sessions over its streams and feeds gossiped records to Insert.
+package replica

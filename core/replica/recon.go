@@ -1,0 +1,162 @@
+package replica
+
+import (
+	"bytes"
+
+	"github.com/netabase/netabase/core/envelope"
+)
+
+// The shape of a reconciliation: a range whose fingerprints differ is
+// answered by the list of its items when it holds at most listThreshold of
+// them, else split into branching ranges of about equal counts.
+const (
+	branching     = 16
+	listThreshold = 32
+)
+
+func boundOf(upper []byte) Bound {
+	if upper == nil {
+		return Bound{Inf: true}
+	}
+	return Bound{Key: string(upper)}
+}
+
+func (b Bound) wire() []byte {
+	if b.Inf {
+		return nil
+	}
+	return []byte(b.Key)
+}
+
+func wireItems(items []Item) []WireItem {
+	out := make([]WireItem, len(items))
+	for i, it := range items {
+		out[i] = WireItem{Key: []byte(it.Key), Wall: it.Clock.Wall, Logical: it.Clock.Logical, Hash: bytes.Clone(it.Hash[:])}
+	}
+	return out
+}
+
+func itemOfWire(w WireItem) Item {
+	it := Item{Key: string(w.Key), Clock: envelope.Timestamp{Wall: w.Wall, Logical: w.Logical}}
+	copy(it.Hash[:], w.Hash)
+	return it
+}
+
+// ranges collects the ranges of a reply, merging neighbouring skips and
+// dropping a reply of skips only.
+type ranges struct{ out []Range }
+
+func (r *ranges) add(x Range) {
+	if n := len(r.out); n > 0 && x.Mode == ModeSkip && r.out[n-1].Mode == ModeSkip {
+		r.out[n-1].Upper = x.Upper
+		return
+	}
+	r.out = append(r.out, x)
+}
+
+func (r *ranges) result() []Range {
+	for _, x := range r.out {
+		if x.Mode != ModeSkip {
+			return r.out
+		}
+	}
+	return nil
+}
+
+// initial is the first range an initiator sends: the fingerprint of its
+// whole set, or the empty list when it has nothing.
+func (s *Set) initial() []Range {
+	if s.Len() == 0 {
+		return []Range{{Mode: ModeList}}
+	}
+	fp := s.Fingerprint()
+	return []Range{{Mode: ModeFingerprint, Fingerprint: fp[:]}}
+}
+
+// split answers a range whose fingerprints differ: with the list of the
+// items at [lo, hi), or with branching fingerprints of them, the last ending
+// at upper.
+func (s *Set) split(out *ranges, lo, hi int, upper Bound) {
+	n := hi - lo
+	if n <= listThreshold {
+		out.add(Range{Upper: upper.wire(), Mode: ModeList, Items: wireItems(s.items[lo:hi])})
+		return
+	}
+	size := (n + branching - 1) / branching
+	for start := lo; start < hi; start += size {
+		end := min(start+size, hi)
+		b := upper
+		if end < hi {
+			b = Bound{Key: separator(s.items[end-1].Key, s.items[end].Key)}
+		}
+		fp := s.fingerprint(start, end)
+		out.add(Range{Upper: b.wire(), Mode: ModeFingerprint, Fingerprint: fp[:]})
+	}
+}
+
+// reconcile answers the ranges of a peer's message. It returns the ranges
+// of the reply (nil when every range is settled), the keys of items to
+// send the peer (it lacks them or holds an older version) and the keys of
+// the peer's items to ask for (s lacks them or holds an older version).
+// Versions with equal clocks and different hashes are both sent and
+// asked for: their envelopes decide.
+func (s *Set) reconcile(in []Range) (reply []Range, push, want []string) {
+	var out ranges
+	lower := ""
+	for _, r := range in {
+		upper := boundOf(r.Upper)
+		lo, hi := s.bounds(lower, upper)
+		if len(out.out) >= MaxRanges-branching-1 {
+			// The reply is full: the rest of the key space is settled
+			// by a later round, from one fingerprint.
+			lo, _ = s.bounds(lower, Bound{Inf: true})
+			fp := s.fingerprint(lo, s.Len())
+			out.add(Range{Mode: ModeFingerprint, Fingerprint: fp[:]})
+			break
+		}
+		switch r.Mode {
+		case ModeSkip:
+			out.add(Range{Upper: r.Upper})
+		case ModeFingerprint:
+			if fp := s.fingerprint(lo, hi); bytes.Equal(fp[:], r.Fingerprint) {
+				out.add(Range{Upper: r.Upper})
+			} else {
+				s.split(&out, lo, hi, upper)
+			}
+		case ModeList:
+			p, w := diff(s.items[lo:hi], r.Items)
+			push, want = append(push, p...), append(want, w...)
+			out.add(Range{Upper: r.Upper})
+		}
+		lower = upper.Key
+	}
+	return out.result(), push, want
+}
+
+// diff compares the items of one range on both sides.
+func diff(mine []Item, theirs []WireItem) (push, want []string) {
+	i, j := 0, 0
+	for i < len(mine) || j < len(theirs) {
+		switch {
+		case j == len(theirs) || i < len(mine) && mine[i].Key < string(theirs[j].Key):
+			push = append(push, mine[i].Key)
+			i++
+		case i == len(mine) || string(theirs[j].Key) < mine[i].Key:
+			want = append(want, string(theirs[j].Key))
+			j++
+		default:
+			m, t := mine[i], itemOfWire(theirs[j])
+			if m.Hash != t.Hash {
+				if !t.Newer(m) {
+					push = append(push, m.Key)
+				}
+				if !m.Newer(t) {
+					want = append(want, m.Key)
+				}
+			}
+			i++
+			j++
+		}
+	}
+	return push, want
+}

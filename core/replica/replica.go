@@ -1,0 +1,477 @@
+package replica
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/core/envelope"
+)
+
+// ErrLater is wrapped by the error for a record dated further ahead of
+// this node's clock than envelope.MaxClockSkew: a passing, local reason,
+// so the record stays out of the set and is taken when a later
+// reconciliation offers it again.
+var ErrLater = errors.New("dated ahead of this node's clock")
+
+// Record is one writer's record of a synced collection.
+type Record struct {
+	// Writer is the peer that wrote and signed it.
+	Writer peer.ID
+	// Key is the writer's key for it in the collection.
+	Key string
+	// Clock is when the writer wrote it.
+	Clock envelope.Timestamp
+	// Version is the schema version of Value; 0 for a tombstone.
+	Version uint32
+	// Value is the record's value; empty for a tombstone.
+	Value []byte
+	// Deleted marks a tombstone: the writer deleted Key.
+	Deleted bool
+}
+
+// Change is a record that entered a replica, and who sent it (empty for
+// this node's own writes and for records loaded at start).
+type Change struct {
+	Record
+	From peer.ID
+}
+
+type usage struct {
+	records int
+	bytes   int64
+}
+
+// Replica is this node's replica of one synced collection: the set of the
+// newest record of every (writer, key) that its settings admit, kept in a
+// datastore through a core.RecordStore and, in memory, as a Set for
+// reconciliation. It is safe for concurrent use.
+type Replica struct {
+	settings Settings
+	digest   [HashSize]byte
+	prefix   string // "/netabase/"
+	store    *core.RecordStore
+	now      func() time.Time
+
+	mu      sync.Mutex
+	set     Set
+	sizes   map[string]int
+	writers map[peer.ID]*usage
+	total   usage
+	dead    int // tombstones held
+	watch   hub
+	peers   map[peer.ID]*PeerStats
+}
+
+// Open loads the replica of the collection kept in d (a namespace of the
+// node's backend that holds nothing else). settings must be normalized.
+// Records that the settings no longer admit, or that do not decode, are
+// dropped from d; the bounds are applied.
+func Open(ctx context.Context, d ds.Datastore, settings Settings) (*Replica, error) {
+	r := &Replica{
+		settings: settings,
+		digest:   settings.Digest(),
+		store:    core.NewRecordStore(d),
+		now:      time.Now,
+		sizes:    make(map[string]int),
+		writers:  make(map[peer.ID]*usage),
+		peers:    make(map[peer.ID]*PeerStats),
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.load(ctx); err != nil {
+		return nil, fmt.Errorf("loading the replica of collection %s: %w", settings.Name, err)
+	}
+	return r, nil
+}
+
+// Settings returns the collection's settings.
+func (r *Replica) Settings() Settings { return r.settings }
+
+// Digest identifies the collection's settings.
+func (r *Replica) Digest() [HashSize]byte { return r.digest }
+
+// load reads the stored records into memory. The caller holds r.mu.
+func (r *Replica) load(ctx context.Context) error {
+	r.set = Set{}
+	clear(r.sizes)
+	clear(r.writers)
+	r.total, r.dead = usage{}, 0
+	var bad []string
+	for rec, err := range r.store.Records(ctx, envelope.Namespace) {
+		if err != nil {
+			return err
+		}
+		e, err := envelope.Decode(rec.Key, rec.Value)
+		if err == nil {
+			err = r.check(e)
+		}
+		if err != nil {
+			bad = append(bad, rec.Key)
+			continue
+		}
+		r.add(ItemOf(rec.Key, e.Clock, rec.Value), len(rec.Value), e.Version == 0)
+	}
+	evicted := r.evict(r.now(), nil)
+	if len(bad)+len(evicted) > 0 {
+		return r.store.Write(ctx, nil, append(bad, evicted...))
+	}
+	return nil
+}
+
+// writerOf returns the owner of a record key the replica holds.
+func writerOf(key string) peer.ID {
+	owner, _, _ := envelope.ParseKey(key)
+	return owner
+}
+
+// add puts an item into the in-memory state, replacing the key's item.
+// The caller holds r.mu.
+func (r *Replica) add(it Item, size int, tombstone bool) {
+	r.drop(it.Key)
+	r.set.Put(it)
+	r.sizes[it.Key] = size
+	w := writerOf(it.Key)
+	u := r.writers[w]
+	if u == nil {
+		u = &usage{}
+		r.writers[w] = u
+	}
+	u.records++
+	u.bytes += int64(size)
+	r.total.records++
+	r.total.bytes += int64(size)
+	if tombstone {
+		r.dead++
+		r.sizes[it.Key] = -size
+	}
+}
+
+// drop removes key's item from the in-memory state. The caller holds r.mu.
+func (r *Replica) drop(key string) {
+	size, ok := r.sizes[key]
+	if !ok {
+		return
+	}
+	if size < 0 {
+		size = -size
+		r.dead--
+	}
+	delete(r.sizes, key)
+	r.set.Delete(key)
+	w := writerOf(key)
+	if u := r.writers[w]; u != nil {
+		u.records--
+		u.bytes -= int64(size)
+		if u.records == 0 {
+			delete(r.writers, w)
+		}
+	}
+	r.total.records--
+	r.total.bytes -= int64(size)
+}
+
+func (r *Replica) tombstone(key string) bool { return r.sizes[key] < 0 }
+
+// evict drops, from memory, the items the bounds and the tombstone horizon
+// do not keep, and returns their keys. Only the writers in touched are
+// checked against their bounds, every writer when touched is nil. The
+// caller holds r.mu.
+func (r *Replica) evict(now time.Time, touched map[peer.ID]bool) []string {
+	var out []string
+	horizon := now.Add(-r.settings.TombstoneHorizon).UnixNano()
+	if r.dead > 0 {
+		for _, it := range r.set.Items() {
+			if r.tombstone(it.Key) && it.Clock.Wall < horizon {
+				out = append(out, it.Key)
+			}
+		}
+		for _, k := range out {
+			r.drop(k)
+		}
+	}
+	s := r.settings
+	over := func(u usage, maxRecords int, maxBytes int64) bool {
+		return u.records > maxRecords || u.bytes > maxBytes
+	}
+	for w, u := range r.writers {
+		if touched != nil && !touched[w] || !over(*u, s.MaxRecordsPerWriter, s.MaxBytesPerWriter) {
+			continue
+		}
+		lo, hi := r.set.bounds(envelope.Key(w, ""), Bound{Key: envelope.Key(w, "") + "\xff"})
+		out = append(out, r.oldestFirst(r.set.Items()[lo:hi], func() bool {
+			return over(*r.writers[w], s.MaxRecordsPerWriter, s.MaxBytesPerWriter)
+		})...)
+	}
+	if over(r.total, s.MaxRecords, s.MaxBytes) {
+		out = append(out, r.oldestFirst(r.set.Items(), func() bool { return over(r.total, s.MaxRecords, s.MaxBytes) })...)
+	}
+	return out
+}
+
+// oldestFirst drops items, oldest (by clock, then key) first, while more
+// says the bound is passed, and returns their keys.
+func (r *Replica) oldestFirst(items []Item, more func() bool) []string {
+	byAge := slices.Clone(items)
+	slices.SortFunc(byAge, func(a, b Item) int {
+		return cmp.Or(a.Clock.Compare(b.Clock), strings.Compare(a.Key, b.Key))
+	})
+	var out []string
+	for _, it := range byAge {
+		if !more() {
+			break
+		}
+		r.drop(it.Key)
+		out = append(out, it.Key)
+	}
+	return out
+}
+
+// RecordKey is the record key of writer's record for key in the collection.
+func (r *Replica) RecordKey(writer peer.ID, key string) string {
+	return envelope.Key(writer, r.settings.Name+"/"+key)
+}
+
+// check refuses an envelope the collection does not admit, whatever its
+// signature: another schema or record name, a writer not on the list, a
+// tombstone that carries a value. The error wraps core.ErrRejected.
+func (r *Replica) check(e *envelope.Envelope) error {
+	owner, name, err := envelope.ParseKey(e.Key)
+	if err != nil {
+		return fmt.Errorf("%w: %w", core.ErrRejected, err)
+	}
+	switch {
+	case e.Schema != r.settings.Name || !strings.HasPrefix(name, r.settings.Name+"/") || len(name) == len(r.settings.Name)+1:
+		return fmt.Errorf("%w: record %s (schema %q) is not a record of collection %s", core.ErrRejected, e.Key, e.Schema, r.settings.Name)
+	case !r.settings.allows(owner):
+		return fmt.Errorf("%w: record %s: writer %s is not on collection %s's writer list", core.ErrRejected, e.Key, owner, r.settings.Name)
+	case e.Version == 0 && len(e.Value) > 0:
+		return fmt.Errorf("%w: record %s: version 0 marks a tombstone, which carries no value", core.ErrRejected, e.Key)
+	}
+	return nil
+}
+
+// Verified is a record whose signature and admission Verify checked.
+type Verified struct {
+	Env  *envelope.Envelope
+	Data []byte
+}
+
+// Verify opens data, the bytes of an envelope, as a record of the
+// collection: well-formed, signed by the owner of its key, admitted by the
+// settings, and dated no further ahead of the clock than
+// envelope.MaxClockSkew (else the error wraps ErrLater). Other errors wrap
+// core.ErrRejected.
+func (r *Replica) Verify(data []byte) (Verified, error) {
+	e, err := envelope.OpenRecord(data)
+	if err != nil {
+		return Verified{}, err
+	}
+	if err := r.check(e); err != nil {
+		return Verified{}, err
+	}
+	if err := e.CheckClock(r.now()); err != nil {
+		return Verified{}, fmt.Errorf("%w: %w", ErrLater, err)
+	}
+	return Verified{e, data}, nil
+}
+
+// Wins reports whether v would replace what the replica holds under its
+// key (or fill an empty key): the same rule the DHT's selector applies.
+func (r *Replica) Wins(ctx context.Context, v Verified) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.wins(ctx, v, nil)
+}
+
+// wins is Wins against the replica and the puts of a batch under way. The
+// caller holds r.mu.
+func (r *Replica) wins(ctx context.Context, v Verified, pending map[string]Verified) bool {
+	if p, ok := pending[v.Env.Key]; ok {
+		return v.Env.Newer(p.Env)
+	}
+	cur, ok := r.set.Get(v.Env.Key)
+	if !ok {
+		return true
+	}
+	it := ItemOf(v.Env.Key, v.Env.Clock, v.Data)
+	switch {
+	case it.Hash == cur.Hash:
+		return false
+	case it.Clock.Compare(cur.Clock) != 0:
+		return it.Newer(cur)
+	}
+	// Equal clocks: the signatures decide.
+	old, err := r.envelope(ctx, v.Env.Key)
+	return err != nil || v.Env.Newer(old)
+}
+
+// envelope reads the stored envelope under key.
+func (r *Replica) envelope(ctx context.Context, key string) (*envelope.Envelope, error) {
+	rec, err := r.store.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return envelope.Decode(key, rec.Value)
+}
+
+// Insert stores the records that win over what the replica holds, in one
+// write, and returns how many it stored. Records dated too far ahead, past
+// the tombstone horizon, or dropped at once by the bounds are left out.
+// from is the peer that sent them, empty for this node's own.
+func (r *Replica) Insert(ctx context.Context, from peer.ID, vs []Verified) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
+	horizon := now.Add(-r.settings.TombstoneHorizon).UnixNano()
+	pending := make(map[string]Verified)
+	touched := make(map[peer.ID]bool)
+	var order []string
+	for _, v := range vs {
+		e := v.Env
+		if e.CheckClock(now) != nil || e.Version == 0 && e.Clock.Wall < horizon || !r.wins(ctx, v, pending) {
+			continue
+		}
+		if _, ok := pending[e.Key]; !ok {
+			order = append(order, e.Key)
+		}
+		pending[e.Key] = v
+	}
+	if len(pending) == 0 {
+		return 0, nil
+	}
+	held := make(map[string]bool) // keys the store holds a version of
+	for _, k := range order {
+		v := pending[k]
+		_, held[k] = r.sizes[k]
+		r.add(ItemOf(k, v.Env.Clock, v.Data), len(v.Data), v.Env.Version == 0)
+		touched[writerOf(k)] = true
+	}
+	evicted := r.evict(now, touched)
+	var puts []core.Record
+	var removes []string
+	var changes []Change
+	for _, k := range evicted {
+		if _, ok := pending[k]; ok {
+			delete(pending, k)
+			if !held[k] {
+				continue // never stored: nothing to remove
+			}
+		}
+		removes = append(removes, k)
+	}
+	for _, k := range order {
+		v, ok := pending[k]
+		if !ok {
+			continue
+		}
+		puts = append(puts, core.Record{Key: k, Value: v.Data, Received: now})
+		changes = append(changes, Change{Record: r.recordOf(v.Env), From: from})
+	}
+	if err := r.store.Write(ctx, puts, removes); err != nil {
+		// The store holds what it held: read it back.
+		if lerr := r.load(context.WithoutCancel(ctx)); lerr != nil {
+			err = errors.Join(err, lerr)
+		}
+		return 0, fmt.Errorf("collection %s: storing %d records: %w", r.settings.Name, len(puts), err)
+	}
+	for _, c := range changes {
+		r.watch.send(c)
+	}
+	return len(puts), nil
+}
+
+// recordOf is the public view of an envelope of the collection.
+func (r *Replica) recordOf(e *envelope.Envelope) Record {
+	owner, name, _ := envelope.ParseKey(e.Key)
+	return Record{
+		Writer:  owner,
+		Key:     name[len(r.settings.Name)+1:],
+		Clock:   e.Clock,
+		Version: e.Version,
+		Value:   e.Value,
+		Deleted: e.Version == 0,
+	}
+}
+
+// Get returns writer's record for key, a tombstone included; the error
+// wraps core.ErrNotFound when the replica holds none.
+func (r *Replica) Get(ctx context.Context, writer peer.ID, key string) (Record, error) {
+	e, err := r.envelope(ctx, r.RecordKey(writer, key))
+	if err != nil {
+		if errors.Is(err, core.ErrNotFound) {
+			return Record{}, fmt.Errorf("collection %s holds no record of %s for key %q: %w", r.settings.Name, writer, key, core.ErrNotFound)
+		}
+		return Record{}, err
+	}
+	return r.recordOf(e), nil
+}
+
+// Envelope returns the stored envelope bytes of a record key.
+func (r *Replica) Envelope(ctx context.Context, key string) ([]byte, error) {
+	rec, err := r.store.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return rec.Value, nil
+}
+
+// Records yields every record the replica holds, tombstones included, in
+// key order (writer, then key). It reads a snapshot of the keys first, so
+// records that change meanwhile are read as they are then; a record
+// dropped meanwhile is passed over.
+func (r *Replica) Records(ctx context.Context) iter.Seq2[Record, error] {
+	return func(yield func(Record, error) bool) {
+		r.mu.Lock()
+		keys := make([]string, r.set.Len())
+		for i, it := range r.set.Items() {
+			keys[i] = it.Key
+		}
+		r.mu.Unlock()
+		for _, k := range keys {
+			e, err := r.envelope(ctx, k)
+			if errors.Is(err, core.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				yield(Record{}, err)
+				return
+			}
+			if !yield(r.recordOf(e), nil) {
+				return
+			}
+		}
+	}
+}
+
+// Fingerprint is the fingerprint of the whole replica: equal replicas have
+// equal fingerprints.
+func (r *Replica) Fingerprint() Fingerprint {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.set.Fingerprint()
+}
+
+// Items returns a copy of the replica's items in key order.
+func (r *Replica) Items() []Item {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.set.Items())
+}
+
+// Watch yields every record that enters the replica, until ctx ends. A
+// watcher that falls more than a buffer behind loses changes; Lost says
+// how many.
+func (r *Replica) Watch(ctx context.Context) iter.Seq[Change] {
+	return r.watch.subscribe(ctx)
+}

@@ -1,0 +1,428 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"slices"
+	"testing"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/core/envelope"
+)
+
+type writer struct {
+	priv crypto.PrivKey
+	id   peer.ID
+}
+
+func newWriter(t testing.TB, seed int64) writer {
+	t.Helper()
+	priv, _, err := crypto.GenerateEd25519Key(rand.NewChaCha8([32]byte{byte(seed)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := peer.IDFromPrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return writer{priv, id}
+}
+
+// seal makes w's record for key in coll, or a tombstone when value is nil.
+func seal(t testing.TB, w writer, coll, key string, wall int64, value []byte) Verified {
+	t.Helper()
+	version := uint32(1)
+	if value == nil {
+		version = 0
+	}
+	e, err := envelope.Seal(w.priv, coll+"/"+key, coll, version, envelope.Timestamp{Wall: wall}, value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Verified{e, b}
+}
+
+func newReplica(t testing.TB, s Settings) *Replica {
+	t.Helper()
+	return openOn(t, dssync.MutexWrap(ds.NewMapDatastore()), s)
+}
+
+func openOn(t testing.TB, d ds.Datastore, s Settings) *Replica {
+	t.Helper()
+	s, err := s.Normalize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(context.Background(), d, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func insert(t testing.TB, r *Replica, vs ...Verified) int {
+	t.Helper()
+	n, err := r.Insert(context.Background(), "", vs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// conns returns the two ends of a loopback TCP connection.
+func conns(t testing.TB) (*net.TCPConn, *net.TCPConn) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	acc := make(chan net.Conn, 1)
+	go func() {
+		c, _ := l.Accept()
+		acc <- c
+	}()
+	a, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := <-acc
+	if b == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { a.Close(); b.Close() })
+	return a.(*net.TCPConn), b.(*net.TCPConn)
+}
+
+// reconcile runs a session between a (initiator) and b.
+func reconcile(t testing.TB, a, b *Replica) (Stats, Stats, error, error) {
+	t.Helper()
+	ca, cb := conns(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	type result struct {
+		st  Stats
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		first, n, err := ReadMessage(cb)
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		st, err := b.Reconcile(ctx, cb, "initiator", first)
+		st.BytesReceived += int64(n)
+		done <- result{st, err}
+	}()
+	sa, erra := a.Reconcile(ctx, ca, "responder", nil)
+	rb := <-done
+	return sa, rb.st, erra, rb.err
+}
+
+func sameSet(t testing.TB, rs ...*Replica) {
+	t.Helper()
+	want := rs[0].Items()
+	for i, r := range rs[1:] {
+		if got := r.Items(); !slices.Equal(got, want) {
+			t.Fatalf("replica %d holds %d items, replica 0 holds %d; they differ", i+1, len(got), len(want))
+		}
+		if r.Fingerprint() != rs[0].Fingerprint() {
+			t.Fatalf("replica %d: fingerprint differs with equal items", i+1)
+		}
+	}
+}
+
+func TestReconcileConverges(t *testing.T) {
+	ws := []writer{newWriter(t, 1), newWriter(t, 2), newWriter(t, 3)}
+	s := Settings{Name: "chat"}
+	for _, tc := range []struct {
+		name          string
+		common, onlyA int
+		onlyB, newerA int
+	}{
+		{"equal", 500, 0, 0, 0},
+		{"empty a", 0, 0, 300, 0},
+		{"empty b", 0, 300, 0, 0},
+		{"few differences", 2000, 3, 4, 5},
+		{"many differences", 2000, 400, 300, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := newReplica(t, s), newReplica(t, s)
+			rng := rand.New(rand.NewPCG(7, 7))
+			base := time.Now().Add(-time.Hour).UnixNano()
+			var common []Verified
+			for i := range tc.common {
+				common = append(common, seal(t, ws[rng.IntN(3)], "chat", fmt.Sprint("c", i), base+int64(i), []byte("x")))
+			}
+			insert(t, a, common...)
+			insert(t, b, common...)
+			for i := range tc.onlyA {
+				insert(t, a, seal(t, ws[rng.IntN(3)], "chat", fmt.Sprint("a", i), base, []byte("a")))
+			}
+			for i := range tc.onlyB {
+				insert(t, b, seal(t, ws[rng.IntN(3)], "chat", fmt.Sprint("b", i), base, []byte("b")))
+			}
+			for i := range tc.newerA {
+				c := common[i].Env
+				w := ws[slices.IndexFunc(ws, func(w writer) bool { return envelope.Key(w.id, "chat/"+fmt.Sprint("c", i)) == c.Key })]
+				insert(t, a, seal(t, w, "chat", fmt.Sprint("c", i), c.Clock.Wall+1, []byte("newer")))
+			}
+			sa, sb, erra, errb := reconcile(t, a, b)
+			if erra != nil || errb != nil {
+				t.Fatalf("initiator: %v; responder: %v", erra, errb)
+			}
+			sameSet(t, a, b)
+			if got, want := a.Status().Records, tc.common+tc.onlyA+tc.onlyB; got != want {
+				t.Fatalf("%d records after the session, want %d", got, want)
+			}
+			d := tc.onlyA + tc.onlyB + tc.newerA
+			if d == 0 && (sa.Rounds != 1 || sa.BytesSent+sa.BytesReceived > 200) {
+				t.Fatalf("equal replicas took %d messages from the initiator and %d bytes", sa.Rounds, sa.BytesSent+sa.BytesReceived)
+			}
+			if sa.RecordsSent+sb.RecordsSent < d {
+				t.Fatalf("%d records sent for %d differences", sa.RecordsSent+sb.RecordsSent, d)
+			}
+			// A second session finds nothing to do.
+			sa, _, erra, errb = reconcile(t, b, a)
+			if erra != nil || errb != nil || sa.Rounds != 1 || sa.RecordsSent != 0 {
+				t.Fatalf("second session: %+v, %v, %v", sa, erra, errb)
+			}
+		})
+	}
+}
+
+func TestNewestWinsWhateverTheOrder(t *testing.T) {
+	w := newWriter(t, 1)
+	s := Settings{Name: "chat"}
+	old := seal(t, w, "chat", "k", 100, []byte("old"))
+	newer := seal(t, w, "chat", "k", 200, []byte("new"))
+	tomb := seal(t, w, "chat", "k", time.Now().UnixNano(), nil)
+	// Equal clocks: the larger signature wins, as the DHT's selector says.
+	t1, t2 := seal(t, w, "chat", "t", 300, []byte("one")), seal(t, w, "chat", "t", 300, []byte("two"))
+	var want []Item
+	for i, order := range [][]Verified{{old, newer, tomb, t1, t2}, {tomb, newer, old, t2, t1}, {t2, newer, tomb, old, t1}} {
+		r := newReplica(t, s)
+		for _, v := range order {
+			insert(t, r, v)
+		}
+		got := r.Items()
+		if i == 0 {
+			want = got
+			rec, err := r.Get(context.Background(), w.id, "k")
+			if err != nil || !rec.Deleted {
+				t.Fatalf("k: %+v, %v; want the tombstone", rec, err)
+			}
+			continue
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("order %d holds %v, order 0 %v", i, got, want)
+		}
+	}
+	sel, err := envelope.Validator{}.Select(t1.Env.Key, [][]byte{t1.Data, t2.Data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newReplica(t, s)
+	insert(t, r, t1, t2)
+	winner := []Verified{t1, t2}[sel]
+	if it, _ := r.set.Get(t1.Env.Key); it != ItemOf(winner.Env.Key, winner.Env.Clock, winner.Data) {
+		t.Fatal("sync and the DHT's selector pick different winners for equal clocks")
+	}
+}
+
+func TestVerifyRefuses(t *testing.T) {
+	w, other := newWriter(t, 1), newWriter(t, 2)
+	r := newReplica(t, Settings{Name: "chat", Writers: []peer.ID{w.id}})
+	now := time.Now().UnixNano()
+	good := seal(t, w, "chat", "k", now, []byte("v"))
+	if _, err := r.Verify(good.Data); err != nil {
+		t.Fatal(err)
+	}
+	forged := slices.Clone(good.Data)
+	forged[len(forged)-1] ^= 1
+	for name, data := range map[string][]byte{
+		"unlisted writer":    seal(t, other, "chat", "k", now, []byte("v")).Data,
+		"other collection":   seal(t, w, "other", "k", now, []byte("v")).Data,
+		"bad signature":      forged,
+		"garbage":            []byte("not cbor"),
+		"tombstone w/ value": sealVersion(t, w, "chat/k", "chat", 0, now, []byte("v")),
+		"no key":             sealVersion(t, w, "chat/", "chat", 1, now, []byte("v")),
+	} {
+		if _, err := r.Verify(data); !errors.Is(err, core.ErrRejected) {
+			t.Errorf("%s: %v, want a rejection", name, err)
+		}
+	}
+	ahead := seal(t, w, "chat", "k", time.Now().Add(2*envelope.MaxClockSkew).UnixNano(), []byte("v"))
+	if _, err := r.Verify(ahead.Data); !errors.Is(err, ErrLater) {
+		t.Errorf("a record dated ahead: %v, want ErrLater", err)
+	}
+}
+
+func sealVersion(t testing.TB, w writer, name, schema string, version uint32, wall int64, value []byte) []byte {
+	t.Helper()
+	e, err := envelope.Seal(w.priv, name, schema, version, envelope.Timestamp{Wall: wall}, value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestBoundsKeepTheNewestWhateverTheOrder(t *testing.T) {
+	ws := []writer{newWriter(t, 1), newWriter(t, 2)}
+	s := Settings{Name: "chat", MaxRecordsPerWriter: 5, MaxRecords: 8}
+	var all []Verified
+	for i := range 20 {
+		all = append(all, seal(t, ws[i%2], "chat", fmt.Sprint("k", i), int64(1000+i*7%20), []byte("v")))
+	}
+	var want []Item
+	for round := range 4 {
+		r := newReplica(t, s)
+		order := slices.Clone(all)
+		rand.New(rand.NewPCG(uint64(round), 3)).Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		for _, v := range order {
+			insert(t, r, v)
+		}
+		st := r.Status()
+		if st.Records != 8 {
+			t.Fatalf("%d records held, want the total bound 8", st.Records)
+		}
+		if round == 0 {
+			want = r.Items()
+			continue
+		}
+		if got := r.Items(); !slices.Equal(got, want) {
+			t.Fatalf("order %d keeps %v, order 0 %v", round, got, want)
+		}
+	}
+}
+
+func TestReopenKeepsTheReplica(t *testing.T) {
+	d := dssync.MutexWrap(ds.NewMapDatastore())
+	w := newWriter(t, 1)
+	s := Settings{Name: "chat"}
+	r := openOn(t, d, s)
+	for i := range 50 {
+		insert(t, r, seal(t, w, "chat", fmt.Sprint(i), int64(i+1), []byte("v")))
+	}
+	again := openOn(t, d, s)
+	sameSet(t, r, again)
+	// A writer list that leaves w out drops its records on open.
+	other := openOn(t, d, Settings{Name: "chat", Writers: []peer.ID{newWriter(t, 2).id}})
+	if n := other.Status().Records; n != 0 {
+		t.Fatalf("%d records of an unlisted writer kept", n)
+	}
+}
+
+// badPeer plays the responder with a hand-made reply.
+func TestMalformedAndSilentPeers(t *testing.T) {
+	w := newWriter(t, 1)
+	s := Settings{Name: "chat"}
+	r := newReplica(t, s)
+	insert(t, r, seal(t, w, "chat", "k", 1, []byte("v")))
+	before := r.Items()
+	for name, reply := range map[string][]byte{
+		"garbage":        {5, 1, 2, 3, 4, 5},
+		"oversized":      {0xff, 0xff, 0xff, 0xff, 0x0f},
+		"cut short":      {10, 1},
+		"bad ranges":     mustEncode(t, &Message{Ranges: []Range{{Upper: []byte("b"), Mode: ModeSkip}, {Upper: []byte("a"), Mode: ModeSkip}, {Mode: ModeSkip}}}),
+		"forged record":  mustEncode(t, &Message{Records: []WireRecord{{Key: []byte("/netabase/x/chat/k"), Envelope: []byte("junk")}}}),
+		"unknown fields": {3, 0xa1, 0x18, 0x63},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ca, cb := conns(t)
+			go func() {
+				_, _, _ = ReadMessage(cb)
+				if b, err := frameBytes(reply); err == nil && name != "oversized" && name != "cut short" && name != "garbage" {
+					_, _ = cb.Write(b)
+				} else {
+					_, _ = cb.Write(reply)
+				}
+				_ = cb.CloseWrite()
+			}()
+			_, err := r.Reconcile(context.Background(), ca, "bad", nil)
+			if err == nil {
+				t.Fatal("a malformed reply was taken")
+			}
+			if !slices.Equal(r.Items(), before) {
+				t.Fatal("the replica changed")
+			}
+		})
+	}
+	t.Run("silent", func(t *testing.T) {
+		ca, _ := conns(t)
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		_, err := r.Reconcile(ctx, ca, "silent", nil)
+		if err == nil {
+			t.Fatal("a silent peer's session ended without an error")
+		}
+		if !slices.Equal(r.Items(), before) {
+			t.Fatal("the replica changed")
+		}
+	})
+}
+
+func mustEncode(t testing.TB, m *Message) []byte {
+	t.Helper()
+	b, err := m.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// frameBytes frames an encoded message.
+func frameBytes(b []byte) ([]byte, error) {
+	out := make([]byte, 0, len(b)+10)
+	out = append(out, byte(len(b)))
+	if len(b) >= 0x80 {
+		return nil, errors.New("too long for this helper")
+	}
+	return append(out, b...), nil
+}
+
+func FuzzDecode(f *testing.F) {
+	w := newWriter(f, 1)
+	v := seal(f, w, "chat", "k", 1, []byte("v"))
+	f.Add(mustEncode(f, &Message{Collection: "chat", Digest: make([]byte, HashSize), Ranges: []Range{{Mode: ModeFingerprint, Fingerprint: make([]byte, HashSize)}}}))
+	f.Add(mustEncode(f, &Message{Ranges: []Range{{Upper: []byte("/a"), Mode: ModeList, Items: []WireItem{{Key: []byte("/"), Hash: make([]byte, HashSize)}}}, {Mode: ModeSkip}}}))
+	f.Add(mustEncode(f, &Message{Records: []WireRecord{{Key: []byte(v.Env.Key), Envelope: v.Data}}, Wants: [][]byte{[]byte("/x")}}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := Decode(b)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("an error that is not ErrMalformed: %v", err)
+			}
+			return
+		}
+		again, err := m.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Decode(again); err != nil {
+			t.Fatalf("a decoded message does not decode again: %v", err)
+		}
+		// A replica answers any well-formed message without failing.
+		r := newReplica(t, Settings{Name: "chat"})
+		insert(t, r, v)
+		r.set.reconcile(m.Ranges)
+	})
+}

@@ -1,0 +1,314 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/netabase/netabase/core"
+)
+
+// Conn is the stream a reconciliation session runs over, such as a libp2p
+// stream.
+type Conn interface {
+	io.ReadWriter
+	// CloseWrite ends the session's sending side.
+	CloseWrite() error
+	// SetReadDeadline bounds the wait for the peer's next message.
+	SetReadDeadline(time.Time) error
+}
+
+// ReplyTimeout is how long a session waits for the peer's next message.
+const ReplyTimeout = 30 * time.Second
+
+// ErrNoReply is wrapped by the error of a session whose peer stopped
+// answering.
+var ErrNoReply = errors.New("the peer stopped answering")
+
+// Stats describe one reconciliation session, or all sessions with a peer.
+type Stats struct {
+	// Rounds is how many messages this side sent.
+	Rounds int `json:"rounds"`
+	// BytesSent and BytesReceived count frames.
+	BytesSent     int64 `json:"bytes_sent"`
+	BytesReceived int64 `json:"bytes_received"`
+	// RecordsSent and RecordsReceived count records carried; RecordsStored
+	// those received that entered the replica.
+	RecordsSent     int `json:"records_sent"`
+	RecordsReceived int `json:"records_received"`
+	RecordsStored   int `json:"records_stored"`
+}
+
+func (s *Stats) add(o Stats) {
+	s.Rounds += o.Rounds
+	s.BytesSent += o.BytesSent
+	s.BytesReceived += o.BytesReceived
+	s.RecordsSent += o.RecordsSent
+	s.RecordsReceived += o.RecordsReceived
+	s.RecordsStored += o.RecordsStored
+}
+
+// PeerStats is what a replica knows of its reconciliations with one peer.
+type PeerStats struct {
+	// Last is when the last session with the peer ended, and LastError
+	// why it failed, if it did.
+	Last      time.Time `json:"last"`
+	LastError string    `json:"last_error,omitempty"`
+	Sessions  int       `json:"sessions"`
+	// Total adds up every session's figures.
+	Total Stats `json:"total"`
+}
+
+// Status describes a replica.
+type Status struct {
+	Name        string                   `json:"name"`
+	Digest      string                   `json:"digest"`
+	Records     int                      `json:"records"`
+	Tombstones  int                      `json:"tombstones"`
+	Bytes       int64                    `json:"bytes"`
+	Writers     int                      `json:"writers"`
+	Fingerprint string                   `json:"fingerprint"`
+	Peers       map[peer.ID]PeerStats    `json:"peers"`
+}
+
+// Status returns the replica's figures.
+func (r *Replica) Status() Status {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fp := r.set.Fingerprint()
+	peers := make(map[peer.ID]PeerStats, len(r.peers))
+	for p, s := range r.peers {
+		peers[p] = *s
+	}
+	return Status{
+		Name:        r.settings.Name,
+		Digest:      fmt.Sprintf("%x", r.digest),
+		Records:     r.total.records - r.dead,
+		Tombstones:  r.dead,
+		Bytes:       r.total.bytes,
+		Writers:     len(r.writers),
+		Fingerprint: fmt.Sprintf("%x", fp),
+		Peers:       peers,
+	}
+}
+
+func (r *Replica) record(p peer.ID, st Stats, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ps := r.peers[p]
+	if ps == nil {
+		ps = &PeerStats{}
+		r.peers[p] = ps
+	}
+	ps.Last = r.now()
+	ps.LastError = ""
+	if err != nil {
+		ps.LastError = err.Error()
+	}
+	ps.Sessions++
+	ps.Total.add(st)
+}
+
+// session is one side of a reconciliation.
+type session struct {
+	r      *Replica
+	peer   peer.ID
+	pushQ  []string
+	queued map[string]bool
+	wantQ  []string
+	stats  Stats
+}
+
+// Hello is the initiator's first message: it names the collection and
+// starts the reconciliation of the whole set.
+func (r *Replica) Hello() *Message {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return &Message{Collection: r.settings.Name, Digest: r.digest[:], Ranges: r.set.initial()}
+}
+
+// Reconcile runs one reconciliation session with peer p over c and returns
+// its figures. The initiator passes nil as first; the responder passes the
+// initiator's first message, which it has read and matched to this
+// replica. Either side's records that the other lacks or holds older end
+// up on both. The session ends when neither side has anything left to
+// send; a peer that sends a malformed message or a record the collection
+// refuses, or stops answering for ReplyTimeout, ends it with an error, and
+// what was stored before stays stored.
+func (r *Replica) Reconcile(ctx context.Context, c Conn, p peer.ID, first *Message) (Stats, error) {
+	s := &session{r: r, peer: p, queued: make(map[string]bool)}
+	err := s.run(ctx, c, first)
+	if err != nil && ctx.Err() == nil {
+		// Tell the peer why, when the stream still works.
+		_, _ = writeFrame(c, &Message{Error: truncate(err.Error(), 1024)})
+	}
+	_ = c.CloseWrite()
+	r.record(p, s.stats, err)
+	return s.stats, err
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+func (s *session) send(c Conn, m *Message) error {
+	n, err := writeFrame(c, m)
+	if err != nil {
+		return fmt.Errorf("sending to %s: %w", s.peer, err)
+	}
+	s.stats.Rounds++
+	s.stats.BytesSent += int64(n)
+	s.stats.RecordsSent += len(m.Records)
+	return nil
+}
+
+func (s *session) run(ctx context.Context, c Conn, in *Message) error {
+	sentEmpty := false
+	if in == nil {
+		hello := s.r.Hello()
+		if err := s.send(c, hello); err != nil {
+			return err
+		}
+	}
+	stop := context.AfterFunc(ctx, func() { _ = c.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	for {
+		if in == nil {
+			if err := c.SetReadDeadline(time.Now().Add(ReplyTimeout)); err != nil {
+				return err
+			}
+			m, n, err := ReadMessage(c)
+			s.stats.BytesReceived += int64(n)
+			switch {
+			case ctx.Err() != nil:
+				return ctx.Err()
+			case errors.Is(err, io.EOF) && sentEmpty:
+				return nil
+			case errors.Is(err, io.EOF):
+				return fmt.Errorf("%s ended the session before it was done", s.peer)
+			case errors.Is(err, ErrMalformed):
+				return fmt.Errorf("from %s: %w", s.peer, err)
+			case isTimeout(err):
+				return fmt.Errorf("%w: %s sent nothing for %s", ErrNoReply, s.peer, ReplyTimeout)
+			case err != nil:
+				return fmt.Errorf("reading from %s: %w", s.peer, err)
+			case m.Error != "":
+				return fmt.Errorf("%s ended the session: %s", s.peer, m.Error)
+			}
+			in = m
+		}
+		out, err := s.step(ctx, in)
+		if err != nil {
+			return err
+		}
+		if in.empty() && out.empty() {
+			return nil
+		}
+		in = nil
+		if err := s.send(c, out); err != nil {
+			return err
+		}
+		sentEmpty = out.empty()
+	}
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+// step takes in a peer's message and makes the reply.
+func (s *session) step(ctx context.Context, in *Message) (*Message, error) {
+	if err := s.apply(ctx, in.Records); err != nil {
+		return nil, err
+	}
+	for _, w := range in.Wants {
+		s.push(string(w))
+	}
+	out := &Message{}
+	if len(in.Ranges) > 0 {
+		s.r.mu.Lock()
+		ranges, push, want := s.r.set.reconcile(in.Ranges)
+		s.r.mu.Unlock()
+		out.Ranges = ranges
+		for _, k := range push {
+			s.push(k)
+		}
+		s.wantQ = append(s.wantQ, want...)
+	}
+	n := min(len(s.wantQ), MaxWants)
+	for _, k := range s.wantQ[:n] {
+		out.Wants = append(out.Wants, []byte(k))
+	}
+	s.wantQ = s.wantQ[n:]
+	var err error
+	out.Records, err = s.records(ctx)
+	return out, err
+}
+
+func (s *session) push(key string) {
+	if !s.queued[key] {
+		s.queued[key] = true
+		s.pushQ = append(s.pushQ, key)
+	}
+}
+
+// records takes queued records, up to a message's budget.
+func (s *session) records(ctx context.Context) ([]WireRecord, error) {
+	var out []WireRecord
+	size := 0
+	for len(s.pushQ) > 0 && size < recordBudget {
+		k := s.pushQ[0]
+		data, err := s.r.Envelope(ctx, k)
+		if errors.Is(err, core.ErrNotFound) {
+			// Dropped meanwhile: nothing to send.
+			s.pushQ = s.pushQ[1:]
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(out) > 0 && size+len(data)+len(k) > recordBudget {
+			break
+		}
+		s.pushQ = s.pushQ[1:]
+		delete(s.queued, k)
+		size += len(data) + len(k)
+		out = append(out, WireRecord{Key: []byte(k), Envelope: data})
+	}
+	return out, nil
+}
+
+// apply verifies and stores the records of a peer's message. A record the
+// collection refuses ends the session: an honest peer sends only records it
+// admitted under the same settings. One dated ahead of this node's clock is
+// left for a later session.
+func (s *session) apply(ctx context.Context, recs []WireRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	s.stats.RecordsReceived += len(recs)
+	vs := make([]Verified, 0, len(recs))
+	for _, rec := range recs {
+		v, err := s.r.Verify(rec.Envelope)
+		switch {
+		case errors.Is(err, ErrLater):
+			continue
+		case err != nil:
+			return fmt.Errorf("%s sent a record collection %s refuses: %w", s.peer, s.r.settings.Name, err)
+		case v.Env.Key != string(rec.Key):
+			return fmt.Errorf("%w: %s sent record %s under key %q", ErrMalformed, s.peer, v.Env.Key, rec.Key)
+		}
+		vs = append(vs, v)
+	}
+	n, err := s.r.Insert(ctx, s.peer, vs)
+	s.stats.RecordsStored += n
+	return err
+}
