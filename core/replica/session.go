@@ -65,14 +65,14 @@ type PeerStats struct {
 
 // Status describes a replica.
 type Status struct {
-	Name        string                   `json:"name"`
-	Digest      string                   `json:"digest"`
-	Records     int                      `json:"records"`
-	Tombstones  int                      `json:"tombstones"`
-	Bytes       int64                    `json:"bytes"`
-	Writers     int                      `json:"writers"`
-	Fingerprint string                   `json:"fingerprint"`
-	Peers       map[peer.ID]PeerStats    `json:"peers"`
+	Name        string                `json:"name"`
+	Digest      string                `json:"digest"`
+	Records     int                   `json:"records"`
+	Tombstones  int                   `json:"tombstones"`
+	Bytes       int64                 `json:"bytes"`
+	Writers     int                   `json:"writers"`
+	Fingerprint string                `json:"fingerprint"`
+	Peers       map[peer.ID]PeerStats `json:"peers"`
 }
 
 // Status returns the replica's figures.
