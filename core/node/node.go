@@ -17,7 +17,9 @@ import (
 	"github.com/libp2p/go-libp2p"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	pb "github.com/libp2p/go-libp2p-kad-dht/pb"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	record "github.com/libp2p/go-libp2p-record"
+	coreconnmgr "github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -70,6 +72,13 @@ type Config struct {
 	// Logger receives what the node has to say outside any call, such as a
 	// republish that failed. Nil discards it.
 	Logger *slog.Logger
+	// ConnectionGater, when set, decides which peers and addresses the
+	// host may connect to and accept.
+	ConnectionGater coreconnmgr.ConnectionGater
+	// SyncInterval is how often each synced collection is reconciled with
+	// the peers that share it, besides when they meet; 0 means
+	// DefaultSyncInterval.
+	SyncInterval time.Duration
 }
 
 // Node is a running netabase node. Its methods are safe for concurrent use.
@@ -92,6 +101,10 @@ type Node struct {
 	host host.Host
 	mdns mdns.Service
 	bus  *bus
+	ps   *pubsub.PubSub
+
+	syncMu sync.Mutex
+	synced map[string]*Synced // joined collections, by name
 
 	// mu guards the DHT, which SetMode replaces. Operations hold it for
 	// reading while they use the DHT.
@@ -142,6 +155,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		opens:  newOpenCache(),
 		bus:    newBus(),
 		log:    cfg.Logger,
+		synced: make(map[string]*Synced),
 	}
 	if n.log == nil {
 		n.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -205,6 +219,10 @@ func (n *Node) start(ctx context.Context) error {
 	n.setDHT(d)
 	n.mu.Unlock()
 	n.checkMode()
+	if n.ps, err = n.newPubSub(); err != nil {
+		return fmt.Errorf("cannot start gossipsub: %w", err)
+	}
+	n.host.SetStreamHandler(SyncProtocol, n.handleSync)
 	if cfg.MDNS {
 		n.mdns = mdns.NewMdnsService(n.host, n.mdnsService(), mdnsNotifee{n})
 		if err := n.mdns.Start(); err != nil {
@@ -250,7 +268,7 @@ func (n *Node) newHost() (host.Host, error) {
 		_ = cm.Close()
 		return nil, fmt.Errorf("cannot start the resource manager: %w", err)
 	}
-	h, err := libp2p.New(
+	opts := []libp2p.Option{
 		libp2p.Identity(n.priv),
 		libp2p.ListenAddrs(listen...),
 		libp2p.Transport(tcp.NewTCPTransport),
@@ -262,7 +280,11 @@ func (n *Node) newHost() (host.Host, error) {
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
 		libp2p.DisableMetrics(),
-	)
+	}
+	if cfg.ConnectionGater != nil {
+		opts = append(opts, libp2p.ConnectionGater(cfg.ConnectionGater))
+	}
+	h, err := libp2p.New(opts...)
 	if err != nil {
 		_ = rm.Close()
 		_ = cm.Close()
@@ -463,6 +485,7 @@ func (n *Node) Addrs() []ma.Multiaddr {
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		var errs []error
+		errs = append(errs, n.closeSyncs())
 		if n.cancel != nil {
 			n.cancel()
 		}

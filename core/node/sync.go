@@ -1,0 +1,554 @@
+package node
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"iter"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/namespace"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pubsubpb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/core/envelope"
+	"github.com/netabase/netabase/core/replica"
+)
+
+// SyncProtocol is the stream protocol of reconciliation sessions.
+const SyncProtocol protocol.ID = "/netabase/sync/1.0.0"
+
+// SyncNamespace is the key prefix under which synced collections keep
+// their replicas in the node's backend, one namespace per collection
+// definition (its settings' digest).
+const SyncNamespace = "/sync"
+
+// DefaultSyncInterval is how often a node reconciles each synced
+// collection with the peers that share it, besides when they meet.
+const DefaultSyncInterval = time.Minute
+
+// ErrNotJoined is returned for a synced collection this node has not
+// joined.
+var ErrNotJoined = errors.New("this node has not joined that synced collection")
+
+// Synced is a collection this node replicates: every allowed writer's
+// records, kept equal with the peers that join it too. Records are pushed
+// live over a gossipsub topic and caught up by reconciliation on meeting a
+// peer and every sync interval. Its methods are safe for concurrent use.
+type Synced struct {
+	n     *Node
+	r     *replica.Replica
+	topic *pubsub.Topic
+	sub   *pubsub.Subscription
+
+	ctx    context.Context // ends at Leave or the node's Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	closing  bool
+	sessions map[peer.ID]bool // peers a session runs with
+	again    chan struct{}    // asks for a round with every peer
+}
+
+// newPubSub starts gossipsub on the node's host. Messages carry records
+// that their owners signed, so gossipsub's own signatures are off and a
+// message's ID is the hash of its bytes. A peer that relays an invalid
+// message loses score and, past the graylist threshold, is ignored.
+func (n *Node) newPubSub() (*pubsub.PubSub, error) {
+	return pubsub.NewGossipSub(n.ctx, n.host,
+		pubsub.WithNoAuthor(),
+		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
+		pubsub.WithMessageIdFn(func(m *pubsubpb.Message) string {
+			sum := sha256.Sum256(m.Data)
+			return string(sum[:])
+		}),
+		pubsub.WithMaxMessageSize(envelope.MaxSize+4<<10),
+		pubsub.WithPeerScore(&pubsub.PeerScoreParams{
+			SkipAtomicValidation: true,
+			DecayInterval:        time.Second,
+			DecayToZero:          0.01,
+			RetainScore:          10 * time.Minute,
+			Topics:               make(map[string]*pubsub.TopicScoreParams),
+		}, &pubsub.PeerScoreThresholds{
+			SkipAtomicValidation: true,
+			GossipThreshold:      -10,
+			PublishThreshold:     -50,
+			GraylistThreshold:    -80,
+		}),
+	)
+}
+
+// topicScore makes an invalid message cost its relay 100 points, decaying
+// by half every second.
+var topicScore = &pubsub.TopicScoreParams{
+	SkipAtomicValidation:           true,
+	TopicWeight:                    1,
+	TimeInMeshQuantum:              time.Second,
+	InvalidMessageDeliveriesWeight: -100,
+	InvalidMessageDeliveriesDecay:  0.5,
+}
+
+// JoinSync starts replicating the synced collection the settings define,
+// and returns it. Joining a collection already joined with the same
+// settings returns it; with other settings, it is an error (leave it
+// first). The replica is kept in the node's backend, and a later join
+// with the same settings finds it again.
+func (n *Node) JoinSync(ctx context.Context, settings replica.Settings) (*Synced, error) {
+	settings, err := settings.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	if n.ctx.Err() != nil {
+		return nil, ErrClosed
+	}
+	n.syncMu.Lock()
+	defer n.syncMu.Unlock()
+	if s, ok := n.synced[settings.Name]; ok {
+		if s.r.Digest() != settings.Digest() {
+			return nil, fmt.Errorf("collection %s is already joined with other settings (writers or bounds); leave it first", settings.Name)
+		}
+		return s, nil
+	}
+	digest := settings.Digest()
+	d := namespace.Wrap(n.backend, ds.NewKey(SyncNamespace).ChildString(hex.EncodeToString(digest[:])))
+	r, err := replica.Open(ctx, d, settings)
+	if err != nil {
+		return nil, err
+	}
+	s := &Synced{n: n, r: r, sessions: make(map[peer.ID]bool), again: make(chan struct{}, 1)}
+	topicName := settings.Topic()
+	if err := n.ps.RegisterTopicValidator(topicName, s.validate); err != nil {
+		return nil, fmt.Errorf("collection %s: %w", settings.Name, err)
+	}
+	if s.topic, err = n.ps.Join(topicName); err != nil {
+		_ = n.ps.UnregisterTopicValidator(topicName)
+		return nil, fmt.Errorf("collection %s: joining its topic: %w", settings.Name, err)
+	}
+	fail := func(err error) (*Synced, error) {
+		_ = s.topic.Close()
+		_ = n.ps.UnregisterTopicValidator(topicName)
+		return nil, fmt.Errorf("collection %s: %w", settings.Name, err)
+	}
+	if err := s.topic.SetScoreParams(topicScore); err != nil {
+		return fail(err)
+	}
+	events, err := s.topic.EventHandler()
+	if err != nil {
+		return fail(err)
+	}
+	if s.sub, err = s.topic.Subscribe(pubsub.WithBufferSize(1024)); err != nil {
+		events.Cancel()
+		return fail(err)
+	}
+	s.ctx, s.cancel = context.WithCancel(n.ctx)
+	s.wg.Go(s.receive)
+	s.wg.Go(func() { s.meet(events) })
+	s.wg.Go(s.rounds)
+	n.synced[settings.Name] = s
+	return s, nil
+}
+
+// SyncedCollection returns the joined collection called name.
+func (n *Node) SyncedCollection(name string) (*Synced, error) {
+	n.syncMu.Lock()
+	defer n.syncMu.Unlock()
+	s, ok := n.synced[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrNotJoined, name)
+	}
+	return s, nil
+}
+
+// SyncedCollections returns the joined collections, by name.
+func (n *Node) SyncedCollections() []*Synced {
+	n.syncMu.Lock()
+	defer n.syncMu.Unlock()
+	names := slices.Sorted(maps.Keys(n.synced))
+	out := make([]*Synced, len(names))
+	for i, name := range names {
+		out[i] = n.synced[name]
+	}
+	return out
+}
+
+// LeaveSync stops replicating the collection called name. Its replica
+// stays in the backend; joining again with the same settings resumes it.
+func (n *Node) LeaveSync(name string) error {
+	n.syncMu.Lock()
+	s, ok := n.synced[name]
+	delete(n.synced, name)
+	n.syncMu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrNotJoined, name)
+	}
+	return s.close()
+}
+
+func (s *Synced) close() error {
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	s.cancel()
+	s.sub.Cancel()
+	s.wg.Wait()
+	return errors.Join(s.topic.Close(), s.n.ps.UnregisterTopicValidator(s.topic.String()))
+}
+
+// closeSyncs leaves every collection, at the node's Close.
+func (n *Node) closeSyncs() error {
+	n.syncMu.Lock()
+	all := slices.Collect(maps.Values(n.synced))
+	clear(n.synced)
+	n.syncMu.Unlock()
+	var errs []error
+	for _, s := range all {
+		errs = append(errs, s.close())
+	}
+	return errors.Join(errs...)
+}
+
+// Name is the collection's name.
+func (s *Synced) Name() string { return s.r.Settings().Name }
+
+// Settings are the collection's settings.
+func (s *Synced) Settings() replica.Settings { return s.r.Settings() }
+
+// Replica is the node's replica of the collection.
+func (s *Synced) Replica() *replica.Replica { return s.r }
+
+// Put writes this node's value for key (schema version 1), signed, and
+// publishes it; see PutVersion.
+func (s *Synced) Put(ctx context.Context, key string, value []byte) (replica.Record, error) {
+	return s.PutVersion(ctx, key, 1, value)
+}
+
+// PutVersion writes this node's value for key, of the given schema version
+// (1 or more; 0 marks tombstones): it signs the record, stores it in the
+// replica (durably, on the daemon's defaults) and publishes it on the
+// collection's topic. The record is stored when PutVersion returns, even
+// when publishing failed: peers then get it at their next
+// reconciliation.
+func (s *Synced) PutVersion(ctx context.Context, key string, version uint32, value []byte) (replica.Record, error) {
+	if version == 0 {
+		return replica.Record{}, fmt.Errorf("%w: schema version 0 marks a tombstone; use Delete", core.ErrInvalidKey)
+	}
+	return s.write(ctx, key, version, value)
+}
+
+// Delete writes a tombstone for this node's key: a signed record that
+// replaces every older version on every replica, and is forgotten after
+// the collection's tombstone horizon.
+func (s *Synced) Delete(ctx context.Context, key string) error {
+	_, err := s.write(ctx, key, 0, nil)
+	return err
+}
+
+func (s *Synced) write(ctx context.Context, key string, version uint32, value []byte) (replica.Record, error) {
+	if err := s.ctx.Err(); err != nil {
+		return replica.Record{}, fmt.Errorf("collection %s: %w", s.Name(), core.ErrClosed)
+	}
+	if key == "" {
+		return replica.Record{}, fmt.Errorf("%w: a synced record needs a key", core.ErrInvalidKey)
+	}
+	n := s.n
+	rk := s.r.RecordKey(n.id, key)
+	// The clock must pass the stored version, even one written before a
+	// restart by a wall clock that ran ahead, or the new one would lose.
+	if old, err := s.r.Envelope(ctx, rk); err == nil {
+		if e, err := envelope.Decode(rk, old); err == nil {
+			n.clock.Observe(e.Clock)
+		}
+	}
+	e, err := envelope.Seal(n.priv, s.Name()+"/"+key, s.Name(), version, n.clock.Now(), value)
+	if err != nil {
+		return replica.Record{}, err
+	}
+	data, err := e.Marshal()
+	if err != nil {
+		return replica.Record{}, err
+	}
+	stored, err := s.r.Insert(ctx, "", []replica.Verified{{Env: e, Data: data}})
+	if err != nil {
+		return replica.Record{}, err
+	}
+	if stored == 0 {
+		return replica.Record{}, fmt.Errorf("%w: collection %s: a record of %d bytes does not fit the writer's bound of %d bytes",
+			core.ErrTooLarge, s.Name(), len(data), s.r.Settings().MaxBytesPerWriter)
+	}
+	rec, err := s.r.Get(ctx, n.id, key)
+	if err != nil {
+		return replica.Record{}, err
+	}
+	if err := s.topic.Publish(ctx, data); err != nil {
+		return rec, fmt.Errorf("collection %s: record %q is stored, but publishing it failed (peers get it at their next reconciliation): %w", s.Name(), key, err)
+	}
+	return rec, nil
+}
+
+// Get returns writer's record for key; a tombstone is reported as
+// core.ErrNotFound.
+func (s *Synced) Get(ctx context.Context, writer peer.ID, key string) (replica.Record, error) {
+	rec, err := s.r.Get(ctx, writer, key)
+	if err == nil && rec.Deleted {
+		return replica.Record{}, fmt.Errorf("collection %s: %s deleted key %q: %w", s.Name(), writer, key, core.ErrNotFound)
+	}
+	return rec, err
+}
+
+// Records yields every writer's live records (tombstones left out), by
+// writer and key.
+func (s *Synced) Records(ctx context.Context) iter.Seq2[replica.Record, error] {
+	return func(yield func(replica.Record, error) bool) {
+		for rec, err := range s.r.Records(ctx) {
+			if err == nil && rec.Deleted {
+				continue
+			}
+			if !yield(rec, err) {
+				return
+			}
+		}
+	}
+}
+
+// Watch yields every record that enters the replica (tombstones included),
+// from this node or from peers, until ctx ends.
+func (s *Synced) Watch(ctx context.Context) iter.Seq[replica.Change] { return s.r.Watch(ctx) }
+
+// SyncStatus describes a synced collection on this node.
+type SyncStatus struct {
+	replica.Status
+	// TopicPeers are the peers known to share the collection's topic.
+	TopicPeers []peer.ID `json:"topic_peers"`
+}
+
+// Status returns the collection's figures.
+func (s *Synced) Status() SyncStatus {
+	return SyncStatus{Status: s.r.Status(), TopicPeers: s.topic.ListPeers()}
+}
+
+// validate is the topic's validator: a record that is not a valid record
+// of the collection is rejected, and counts against the peer that relayed
+// it; one dated ahead of this node's clock, or no newer than the held
+// version, is ignored (relaying late is normal).
+func (s *Synced) validate(ctx context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+	v, err := s.r.Verify(msg.Data)
+	switch {
+	case errors.Is(err, replica.ErrLater):
+		return pubsub.ValidationIgnore
+	case err != nil:
+		s.n.log.Debug("refused a gossiped record", "collection", s.Name(), "from", from, "error", err)
+		return pubsub.ValidationReject
+	case from == s.n.id:
+		// This node's own write, stored before it was published.
+		return pubsub.ValidationAccept
+	case !s.r.Wins(ctx, v):
+		return pubsub.ValidationIgnore
+	}
+	msg.ValidatorData = v
+	return pubsub.ValidationAccept
+}
+
+// receive stores the records gossip delivers, those that arrive together in
+// one write.
+func (s *Synced) receive() {
+	type delivery struct {
+		v    replica.Verified
+		from peer.ID
+	}
+	ch := make(chan delivery, 1024)
+	s.wg.Go(func() {
+		defer close(ch)
+		for {
+			msg, err := s.sub.Next(s.ctx)
+			if err != nil {
+				return
+			}
+			v, ok := msg.ValidatorData.(replica.Verified)
+			if !ok || msg.ReceivedFrom == s.n.id {
+				continue
+			}
+			select {
+			case ch <- delivery{v, msg.ReceivedFrom}:
+			case <-s.ctx.Done():
+				return
+			}
+		}
+	})
+	for d := range ch {
+		batch := map[peer.ID][]replica.Verified{d.from: {d.v}}
+	more:
+		for range 255 {
+			select {
+			case d, ok := <-ch:
+				if !ok {
+					break more
+				}
+				batch[d.from] = append(batch[d.from], d.v)
+			default:
+				break more
+			}
+		}
+		for from, vs := range batch {
+			if _, err := s.r.Insert(s.ctx, from, vs); err != nil && s.ctx.Err() == nil {
+				s.n.log.Warn("storing gossiped records failed", "collection", s.Name(), "error", err)
+			}
+		}
+	}
+}
+
+// meet reconciles with each peer that joins the topic. Both peers see the
+// other join; the one with the smaller ID starts the session.
+func (s *Synced) meet(events *pubsub.TopicEventHandler) {
+	defer events.Cancel()
+	for {
+		ev, err := events.NextPeerEvent(s.ctx)
+		if err != nil {
+			return
+		}
+		if ev.Type == pubsub.PeerJoin && s.n.id < ev.Peer {
+			s.start(ev.Peer)
+		}
+	}
+}
+
+// rounds reconciles with every topic peer each sync interval, and soon
+// after a session brought records that other peers may lack.
+func (s *Synced) rounds() {
+	t := time.NewTicker(s.n.syncInterval())
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		case <-s.again:
+		}
+		for _, p := range s.topic.ListPeers() {
+			s.start(p)
+		}
+	}
+}
+
+// start runs a session with p in the background, unless one runs.
+func (s *Synced) start(p peer.ID) {
+	s.wg.Go(func() {
+		st, err := s.Reconcile(s.ctx, p)
+		if err != nil && !errors.Is(err, errBusy) && s.ctx.Err() == nil {
+			s.n.log.Debug("reconciliation failed", "collection", s.Name(), "peer", p, "error", err)
+		}
+		if st.RecordsStored > 0 {
+			select {
+			case s.again <- struct{}{}:
+			default:
+			}
+		}
+	})
+}
+
+var errBusy = errors.New("a reconciliation with that peer is under way")
+
+// claim marks a session with p as running, and counts it in s.wg so
+// close waits for it; it fails when one runs or s is closing.
+func (s *Synced) claim(p peer.ID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sessions[p] || s.closing {
+		return false
+	}
+	s.sessions[p] = true
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Synced) release(p peer.ID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.sessions, p)
+	s.wg.Done()
+}
+
+// Reconcile runs one reconciliation session with p now, as the initiator,
+// and returns its figures.
+func (s *Synced) Reconcile(ctx context.Context, p peer.ID) (replica.Stats, error) {
+	if !s.claim(p) {
+		return replica.Stats{}, errBusy
+	}
+	defer s.release(p)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(s.ctx, cancel)
+	defer stop()
+	st, err := s.n.host.NewStream(ctx, p, SyncProtocol)
+	if err != nil {
+		return replica.Stats{}, fmt.Errorf("collection %s: opening a session with %s: %w", s.Name(), p, err)
+	}
+	defer st.Close()
+	stats, err := s.r.Reconcile(ctx, st, p, nil)
+	if err != nil {
+		_ = st.Reset()
+		return stats, fmt.Errorf("collection %s: reconciling with %s: %w", s.Name(), p, err)
+	}
+	return stats, nil
+}
+
+// handleSync answers a reconciliation session a peer starts.
+func (n *Node) handleSync(st network.Stream) {
+	defer st.Close()
+	p := st.Conn().RemotePeer()
+	_ = st.SetReadDeadline(time.Now().Add(replica.ReplyTimeout))
+	first, _, err := replica.ReadMessage(st)
+	if err != nil {
+		_ = st.Reset()
+		return
+	}
+	refuse := func(format string, args ...any) {
+		_, _ = replica.WriteMessage(st, &replica.Message{Error: fmt.Sprintf(format, args...)})
+		_ = st.CloseWrite()
+	}
+	n.syncMu.Lock()
+	s, ok := n.synced[first.Collection]
+	n.syncMu.Unlock()
+	if !ok {
+		refuse("this node does not replicate collection %q", first.Collection)
+		return
+	}
+	if d := s.r.Digest(); string(first.Digest) != string(d[:]) {
+		refuse("collection %q has other settings (writers or bounds) here", first.Collection)
+		return
+	}
+	if !s.claim(p) {
+		refuse("a session with this node is under way, or the collection is closing")
+		return
+	}
+	defer s.release(p)
+	st2, err := s.r.Reconcile(s.ctx, st, p, first)
+	if err != nil {
+		_ = st.Reset()
+		n.log.Debug("reconciliation failed", "collection", s.Name(), "peer", p, "error", err)
+		return
+	}
+	if st2.RecordsStored > 0 {
+		select {
+		case s.again <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (n *Node) syncInterval() time.Duration {
+	if n.cfg.SyncInterval > 0 {
+		return n.cfg.SyncInterval
+	}
+	return DefaultSyncInterval
+}
