@@ -20,7 +20,10 @@
 //   - Get and GetSize report a missing key as [ErrNotFound] (the very value
 //     of go-datastore, unwrapped, so that code comparing with == works);
 //     every other engine error is wrapped exactly once in an [*Error] that
-//     names the operation and the key.
+//     names the operation and the key;
+//   - after [SyncWrites], a write returns only once a Sync of the engine
+//     that started after it has succeeded, and concurrent writes share
+//     one Sync (group commit).
 //
 // On top of a Backend sit [RecordStore] and [ProviderStore], the node's local
 // view of DHT value records and provider records. They use exactly the key

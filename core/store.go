@@ -101,7 +101,13 @@ type store struct {
 
 	qmu     sync.Mutex
 	queries map[*results]struct{} // open queries, closed by Close
+
+	commit groupCommit // syncs after writes once SyncWrites turned it on
 }
+
+// rules returns the store itself; the types Wrap returns promote it, so
+// SyncWrites finds the store whatever the capabilities.
+func (s *store) rules() *store { return s }
 
 func (s *store) Info() Info { return s.info }
 
@@ -234,11 +240,11 @@ func (s *store) GetSize(ctx context.Context, key ds.Key) (int, error) {
 }
 
 func (s *store) Put(ctx context.Context, key ds.Key, value []byte) error {
-	return s.put(ctx, s.b, key, value)
+	return s.durable(ctx, "put", key.String(), s.put(ctx, s.b, key, value))
 }
 
 func (s *store) Delete(ctx context.Context, key ds.Key) error {
-	return s.delete(ctx, s.b, key)
+	return s.durable(ctx, "delete", key.String(), s.delete(ctx, s.b, key))
 }
 
 func (s *store) Query(ctx context.Context, q dsq.Query) (dsq.Results, error) {
@@ -307,8 +313,9 @@ func (b *batch) Commit(ctx context.Context) error {
 	if err := b.s.enter(ctx); err != nil {
 		return wrapErr(b.s.info.Name, "commit batch", "", err)
 	}
-	defer b.s.mu.RUnlock()
-	return wrapErr(b.s.info.Name, "commit batch", "", b.b.Commit(ctx))
+	err := b.b.Commit(ctx)
+	b.s.mu.RUnlock()
+	return b.s.durable(ctx, "commit batch", "", wrapErr(b.s.info.Name, "commit batch", "", err))
 }
 
 type ttlPart struct {
@@ -326,8 +333,9 @@ func (p ttlPart) PutWithTTL(ctx context.Context, key ds.Key, value []byte, ttl t
 	if err := p.s.enter(ctx); err != nil {
 		return p.s.wrap("put with ttl", key, err)
 	}
-	defer p.s.mu.RUnlock()
-	return p.s.wrap("put with ttl", key, p.t.PutWithTTL(ctx, key, value, ttl))
+	err := p.t.PutWithTTL(ctx, key, value, ttl)
+	p.s.mu.RUnlock()
+	return p.s.durable(ctx, "put with ttl", key.String(), p.s.wrap("put with ttl", key, err))
 }
 
 func (p ttlPart) SetTTL(ctx context.Context, key ds.Key, ttl time.Duration) error {
@@ -337,8 +345,9 @@ func (p ttlPart) SetTTL(ctx context.Context, key ds.Key, ttl time.Duration) erro
 	if err := p.s.enter(ctx); err != nil {
 		return p.s.wrap("set ttl", key, err)
 	}
-	defer p.s.mu.RUnlock()
-	return p.s.wrap("set ttl", key, p.t.SetTTL(ctx, key, ttl))
+	err := p.t.SetTTL(ctx, key, ttl)
+	p.s.mu.RUnlock()
+	return p.s.durable(ctx, "set ttl", key.String(), p.s.wrap("set ttl", key, err))
 }
 
 func (p ttlPart) GetExpiration(ctx context.Context, key ds.Key) (time.Time, error) {
@@ -395,8 +404,9 @@ func (t *txn) Commit(ctx context.Context) error {
 	if err := t.s.enter(ctx); err != nil {
 		return wrapErr(t.s.info.Name, "commit transaction", "", err)
 	}
-	defer t.s.mu.RUnlock()
-	return wrapErr(t.s.info.Name, "commit transaction", "", t.t.Commit(ctx))
+	err := t.t.Commit(ctx)
+	t.s.mu.RUnlock()
+	return t.s.durable(ctx, "commit transaction", "", wrapErr(t.s.info.Name, "commit transaction", "", err))
 }
 
 // Discard drops the transaction. On a closed store it does nothing: the

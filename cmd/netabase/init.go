@@ -28,6 +28,7 @@ does this by itself on first start when there is no configuration yet.
 
 The configuration keys (see the comments in the file written):
   storage          storage backend URL; default pebble://<data dir>/store
+  sync_writes      sync the store before acknowledging a write (default true)
   listen           multiaddrs to listen on; default TCP and QUIC on port 4101
   protocol_prefix  /netabase (default) or /ipfs, to join the public IPFS DHT
   mode             DHT mode: auto (default), client or server

@@ -15,6 +15,7 @@
 // # Keys
 //
 //	storage          storage URL; default pebble://<data dir>/store
+//	sync_writes      sync the store before acknowledging a write; default true
 //	listen           multiaddrs to listen on (TCP and QUIC, IPv4 and IPv6)
 //	protocol_prefix  DHT protocol prefix: /netabase (default) or /ipfs
 //	mode             DHT mode: auto (default), client or server
@@ -94,6 +95,10 @@ const DefaultPort = 4101
 type Config struct {
 	// Storage is the storage backend's URL.
 	Storage string `toml:"storage" comment:"Storage backend, by URL: pebble:///abs/path (default), leveldb:///abs/path,\nbadger:///abs/path or memory://. See netabase backends."`
+	// SyncWrites makes a persistent backend's every write durable (an
+	// engine Sync, shared by writes that arrive together) before the node
+	// acknowledges it. A file without the key means true.
+	SyncWrites bool `toml:"sync_writes" comment:"Sync the store to disk before acknowledging a write, so an acknowledged write\nsurvives a crash or power loss; writes that arrive together share one sync.\nfalse is faster, but a crash may then lose writes the node acknowledged.\nNo effect on a store that is not persistent (memory://)."`
 	// Listen holds the multiaddrs to listen on.
 	Listen []string `toml:"listen" comment:"Addresses to listen on, as multiaddrs: TCP and QUIC, IPv4 and IPv6."`
 	// ProtocolPrefix is the DHT protocol prefix.
@@ -134,7 +139,8 @@ func Default(dataDir string) Config {
 	return Config{
 		// Built as a URL, so that a "?", "#" or "%" in the path is escaped,
 		// not taken for the start of the query, the fragment or an escape.
-		Storage: (&url.URL{Scheme: "pebble", Path: filepath.ToSlash(filepath.Join(dataDir, "store"))}).String(),
+		Storage:    (&url.URL{Scheme: "pebble", Path: filepath.ToSlash(filepath.Join(dataDir, "store"))}).String(),
+		SyncWrites: true,
 		Listen: []string{
 			"/ip4/0.0.0.0/tcp/" + port,
 			"/ip4/0.0.0.0/udp/" + port + "/quic-v1",

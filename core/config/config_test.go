@@ -37,7 +37,7 @@ func TestDefaultRoundTrip(t *testing.T) {
 	if c.Storage != "pebble://"+filepath.Join(dir, "store") {
 		t.Errorf("default storage %q is not pebble under the data dir", c.Storage)
 	}
-	for _, key := range []string{"storage", "listen", "protocol_prefix", "mode", "bootstrap", "mdns", "[limits]", "conn_high_water", "[records]", "republish_interval"} {
+	for _, key := range []string{"storage", "sync_writes = true", "listen", "protocol_prefix", "mode", "bootstrap", "mdns", "[limits]", "conn_high_water", "[records]", "republish_interval"} {
 		if !strings.Contains(string(b), key) {
 			t.Errorf("the written config has no %s", key)
 		}
@@ -102,6 +102,27 @@ max_age = "48h"
 	}
 }
 
+// TestSyncWrites: writes are synced unless the file says otherwise, also
+// for a file written before the key existed, which names its storage.
+func TestSyncWrites(t *testing.T) {
+	for _, tc := range []struct {
+		doc  string
+		want bool
+	}{
+		{"storage = \"pebble:///data/store\"\nmdns = false\n", true},
+		{"sync_writes = true\n", true},
+		{"storage = \"pebble:///data/store\"\nsync_writes = false\n", false},
+	} {
+		c, err := config.Parse("c.toml", []byte(tc.doc), "/data")
+		if err != nil {
+			t.Fatalf("%q: %v", tc.doc, err)
+		}
+		if c.SyncWrites != tc.want {
+			t.Errorf("%q: sync_writes is %v, want %v", tc.doc, c.SyncWrites, tc.want)
+		}
+	}
+}
+
 // TestErrors: every error names the key and its line.
 func TestErrors(t *testing.T) {
 	for _, tc := range []struct {
@@ -111,6 +132,7 @@ func TestErrors(t *testing.T) {
 		{"unknown key", "mode = \"auto\"\nmoed = \"client\"\n", []string{"c.toml:2:", "key moed", "not a configuration key"}},
 		{"unknown key in table", "[limits]\n\nconn_hi = 3\n", []string{"c.toml:3:", "key limits.conn_hi"}},
 		{"bad mode", "\n\nmode = \"fast\"\n", []string{"c.toml:3:", "key mode", `"fast" is not a mode`, "auto, client, server"}},
+		{"sync_writes not a boolean", "sync_writes = 1\n", []string{"c.toml:1:", "key sync_writes: is a TOML integer where the key takes a boolean: true or false"}},
 		{"wrong type", "mdns = \"yes\"\n", []string{"c.toml:1:", "key mdns: is a TOML string where the key takes a boolean: true or false"}},
 		{"string for an array", "\nlisten = \"/ip4/0.0.0.0/tcp/1\"\n", []string{"c.toml:2:", "key listen: is a TOML string where the key takes an array of strings"}},
 		{"number in an array", "bootstrap = [1]\n", []string{"c.toml:1:", "key bootstrap: is a TOML integer where the key takes a string in quotes"}},

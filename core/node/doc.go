@@ -20,6 +20,12 @@
 // backend, in the layout core.RecordStore and core.ProviderStore read:
 // [Node.Records] and [Node.Providers] are those views.
 //
+// When the backend is persistent and sync_writes is on (the default), the
+// node turns on core.SyncWrites before anything writes: every write it
+// acknowledges (a record or provider record it stores or accepts from a
+// peer, a write through [Node.Datastore] such as a typed collection's) has
+// been synced to disk first, writes that arrive together sharing one Sync.
+//
 // Between the DHT and the backend sits a guard that keeps every value
 // record monotonic (a write the namespace's selector ranks below the stored
 // record is refused, whoever makes it) and reports writes, which become

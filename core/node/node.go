@@ -201,6 +201,11 @@ func (n *Node) start(ctx context.Context) error {
 		return err
 	}
 	n.backend = b
+	if cfg.SyncWrites && b.Info().Capabilities.Persistent {
+		if err := core.SyncWrites(b); err != nil {
+			return err
+		}
+	}
 	n.store = newGuard(namespace.Wrap(b, ds.NewKey(DHTNamespace)), n.valueStored)
 	n.records = core.NewRecordStore(n.store)
 	n.providers = core.NewProviderStore(n.store, core.DefaultProvideValidity)
