@@ -18,6 +18,10 @@ import (
 	"github.com/netabase/netabase/core/envelope"
 )
 
+// sweepInterval is how often a replica looks for tombstones past the
+// horizon.
+const sweepInterval = time.Minute
+
 // ErrLater is wrapped by the error for a record dated further ahead of
 // this node's clock than envelope.MaxClockSkew: a passing, local reason,
 // so the record stays out of the set and is taken when a later
@@ -68,7 +72,8 @@ type Replica struct {
 	sizes   map[string]int
 	writers map[peer.ID]*usage
 	total   usage
-	dead    int // tombstones held
+	dead    int       // tombstones held
+	swept   time.Time // when expired tombstones were last looked for
 	watch   hub
 	peers   map[peer.ID]*PeerStats
 }
@@ -106,7 +111,7 @@ func (r *Replica) load(ctx context.Context) error {
 	r.set = Set{}
 	clear(r.sizes)
 	clear(r.writers)
-	r.total, r.dead = usage{}, 0
+	r.total, r.dead, r.swept = usage{}, 0, time.Time{}
 	var bad []string
 	for rec, err := range r.store.Records(ctx, envelope.Namespace) {
 		if err != nil {
@@ -190,7 +195,10 @@ func (r *Replica) tombstone(key string) bool { return r.sizes[key] < 0 }
 func (r *Replica) evict(now time.Time, touched map[peer.ID]bool) []string {
 	var out []string
 	horizon := now.Add(-r.settings.TombstoneHorizon).UnixNano()
-	if r.dead > 0 {
+	// Tombstones age by the clock, not by writes: looking for expired ones
+	// at most once a sweep interval keeps writes from scanning the set.
+	if r.dead > 0 && now.Sub(r.swept) >= sweepInterval {
+		r.swept = now
 		for _, it := range r.set.Items() {
 			if r.tombstone(it.Key) && it.Clock.Wall < horizon {
 				out = append(out, it.Key)

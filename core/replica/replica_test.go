@@ -426,3 +426,21 @@ func FuzzDecode(f *testing.F) {
 		r.set.reconcile(m.Ranges)
 	})
 }
+
+func TestTombstoneHorizon(t *testing.T) {
+	w := newWriter(t, 1)
+	r := newReplica(t, Settings{Name: "chat", TombstoneHorizon: time.Hour})
+	now := time.Now()
+	if n := insert(t, r, seal(t, w, "chat", "old", now.Add(-2*time.Hour).UnixNano(), nil)); n != 0 {
+		t.Fatal("a tombstone past the horizon was taken")
+	}
+	insert(t, r, seal(t, w, "chat", "k", now.UnixNano(), nil))
+	if st := r.Status(); st.Tombstones != 1 {
+		t.Fatalf("%+v, want one tombstone", st)
+	}
+	r.now = func() time.Time { return now.Add(2 * time.Hour) }
+	insert(t, r, seal(t, w, "chat", "other", now.Add(time.Hour).UnixNano(), []byte("v")))
+	if st := r.Status(); st.Tombstones != 0 || st.Records != 1 {
+		t.Fatalf("%+v: the tombstone outlived the horizon", st)
+	}
+}
