@@ -1,7 +1,10 @@
 // Package control is the daemon's control API: HTTP/1.1 with JSON bodies
 // over a unix socket in the node's data directory, which only the socket's
-// owner may open (the directory is 0700 and the socket 0600). It is how the
-// netabase command's client commands talk to a running daemon.
+// owner may open (the directory is 0700 and the socket 0600 from the moment
+// it exists; see [Listen]), and on which the server serves only processes
+// of its own user (checked by peer credentials on Linux; see
+// [Server.Serve]). It is how the netabase command's client commands talk
+// to a running daemon.
 //
 // HTTP and JSON over a unix socket need nothing beyond the standard
 // library, are easy to drive by hand (curl --unix-socket), and stream
