@@ -1,10 +1,12 @@
 package control
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -29,6 +31,19 @@ import (
 // maxBody bounds a request body: a record value is at most
 // envelope.MaxSize, and base64 in JSON makes it 4/3 as long.
 const maxBody = 2*envelope.MaxSize + 4096
+
+// The control API's timeouts. A request's header must arrive within
+// headerTimeout and the whole request, body included, within readTimeout,
+// and a connection idle between requests is closed after idleTimeout. Once
+// a request is read, net/http lifts the read deadline, so a handler may run
+// as long as it needs. There is no WriteTimeout, on purpose: it would end
+// an event stream (GET /v1/events lasts as long as its client wants) at
+// that age. (Variables, so tests can shorten them.)
+var (
+	headerTimeout = 10 * time.Second
+	readTimeout   = 30 * time.Second
+	idleTimeout   = 2 * time.Minute
+)
 
 // maxSocketPath is the longest unix socket path Linux and macOS accept.
 const maxSocketPath = 104
@@ -169,7 +184,9 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	l = &ownerOnly{Listener: l, uid: os.Geteuid(), log: s.log}
 	srv := &http.Server{
 		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: headerTimeout,
+		ReadTimeout:       readTimeout,
+		IdleTimeout:       idleTimeout,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
 	done := make(chan struct{})
@@ -265,12 +282,31 @@ func fail(w http.ResponseWriter, err error) {
 	_ = json.NewEncoder(w).Encode(body)
 }
 
-// decode reads a JSON body into v, reporting a bad one as invalid.
+// decode reads a JSON body into v: one JSON value and nothing after it
+// but white space, of at most maxBody bytes, arriving within readTimeout.
+// It reports a bad one as invalid.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		fail(w, invalid("the request body is larger than the %d bytes a request may have", maxBody))
+		return false
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		fail(w, invalid("the request did not arrive within %s", readTimeout))
+		return false
+	case err != nil:
+		fail(w, invalid("cannot read the request body: %v", err))
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		fail(w, fmt.Errorf("%w: bad request body: %v", core.ErrInvalidKey, err))
+		fail(w, invalid("bad request body: %v", err))
+		return false
+	}
+	if rest := bytes.TrimSpace(body[dec.InputOffset():]); len(rest) > 0 {
+		fail(w, invalid("bad request body: %d bytes follow the JSON value; send one JSON value alone", len(rest)))
 		return false
 	}
 	return true

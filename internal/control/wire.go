@@ -29,6 +29,12 @@
 //	GET    /v1/protocols                protocol names
 //	GET    /v1/events                   events, one JSON object per line, until the client goes
 //
+// A request body is one JSON value (white space around it aside) of at
+// most about twice envelope.MaxSize; anything after the value, unknown
+// fields, or a body larger, or a request not read within 30 s, is refused
+// with 400 saying which. A connection idle for 2 minutes is closed; an
+// event stream has no time limit.
+//
 // An error is a non-2xx status with an [Error] body, whose Code survives
 // the hop as a core sentinel error (see [Error.Unwrap]).
 //
