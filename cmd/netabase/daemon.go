@@ -90,7 +90,7 @@ func runDaemon(cmd *cobra.Command, e *env, opts daemonOptions) error {
 		return failed(err)
 	}
 	defer l.Close()
-	api := control.NewServer(dir)
+	api := control.NewServer(dir, slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	served := make(chan error, 1)

@@ -481,6 +481,14 @@ func TestDaemonRefuses(t *testing.T) {
 	if want := filepath.Join(dir, config.FileName) + `:3: key mode: "sometimes" is not a mode`; code != 1 || !strings.Contains(errOut, want) {
 		t.Errorf("bad config: exit %d, %s; want %s", code, errOut, want)
 	}
+	// An empty configuration file is refused, not taken as all defaults.
+	if err := os.WriteFile(filepath.Join(dir, config.FileName), []byte("\n  \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = runIn(ctx, nil, "daemon", "--data-dir", dir, "--listen", "/ip4/127.0.0.1/tcp/0", "--new-identity")
+	if want := filepath.Join(dir, config.FileName) + " is empty"; code != 1 || !strings.Contains(errOut, want) || !strings.Contains(errOut, "netabase init") {
+		t.Errorf("empty config: exit %d, %s; want %s", code, errOut, want)
+	}
 	// So is a storage URL its backend refuses, in the file or a flag.
 	if err := os.WriteFile(filepath.Join(dir, config.FileName), []byte("mdns = false\nstorage = \"pebble://relative/store\"\n"), 0o600); err != nil {
 		t.Fatal(err)

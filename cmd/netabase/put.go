@@ -6,9 +6,11 @@ import (
 	"io"
 	"os"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
+	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/envelope"
 	"github.com/netabase/netabase/internal/control"
 )
@@ -92,6 +94,13 @@ func runPut(ctx context.Context, e *env, opts putOptions, args []string) error {
 		return err
 	}
 	defer done()
+	// JSON carries text, so a name or key that is not UTF-8 would reach
+	// the daemon changed (each bad byte made U+FFFD) and be stored under
+	// another name than the one given, which get then refuses. It is
+	// refused here, as get refuses it.
+	if !utf8.ValidString(args[0]) {
+		return clientErr(notUTF8(ctx, c, args[0]))
+	}
 	req := control.PutRequest{Value: value, Schema: opts.schema, Version: opts.version}
 	if strings.HasPrefix(args[0], "/") {
 		req.Key = args[0]
@@ -109,6 +118,19 @@ func runPut(ctx context.Context, e *env, opts putOptions, args []string) error {
 		return printf(e, "%s\nStored locally; no peers are known to send it to (connect or bootstrap first).\n", res.Key)
 	}
 	return printf(e, "%s\nStored, and sent to %s; %d accepted it.\n", res.Key, plural(res.Peers, "peer"), res.Accepted)
+}
+
+// notUTF8 is the error for key, a record name or key that is not UTF-8:
+// for a netabase record, the one the node gives get (envelope.ParseKey's).
+func notUTF8(ctx context.Context, c *control.Client, key string) error {
+	full, err := recordKey(ctx, c, key)
+	if err != nil {
+		return err
+	}
+	if _, _, err := envelope.ParseKey(full); err != nil && strings.HasPrefix(full, "/"+envelope.Namespace+"/") {
+		return err
+	}
+	return fmt.Errorf("%w: record key %q is not valid UTF-8", core.ErrInvalidKey, key)
 }
 
 func plural(n int, word string) string {

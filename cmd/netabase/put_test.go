@@ -55,3 +55,22 @@ func TestPutRefusesOversizedValues(t *testing.T) {
 		t.Errorf("put read %d bytes of standard input; a record holds %d", stdin.read, envelope.MaxSize)
 	}
 }
+
+// TestPutRefusesNonUTF8: a name that is not UTF-8 is refused by put as get
+// refuses it, and nothing is stored (JSON would have carried it changed).
+func TestPutRefusesNonUTF8(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	d := startDaemon(t, ctx, "--storage", "memory://")
+	const name = "bad\xffname"
+	want := `record name "bad\xffname" is not valid UTF-8`
+	for _, args := range [][]string{{"get", name}, {"put", name, "v"}} {
+		code, _, stderr := runIn(ctx, nil, append(args, "--data-dir", d.dir)...)
+		if code != exitUsage || !strings.Contains(stderr, want) {
+			t.Errorf("%s: exit %d, stderr %q; want exit %d saying %s", args[0], code, stderr, exitUsage, want)
+		}
+	}
+	if got := d.cli(t, ctx, "records"); strings.Contains(got, "bad") {
+		t.Errorf("the node stored a record: %s", got)
+	}
+}

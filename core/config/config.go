@@ -325,7 +325,11 @@ func parseDuration(key, s string) (time.Duration, error) {
 
 // Load reads the configuration file at path. Keys the file leaves out take
 // their defaults for a node whose data directory is the file's directory.
-// Every error names the file, the line and the key.
+// Every error names the file, the line and the key. A file that is empty
+// or holds only white space is refused: a node's file is never written so
+// (netabase init writes every key), and on defaults the node would start on
+// another, empty store, listening on all interfaces. (Parse, for a file
+// a program writes, takes an empty one as all defaults.)
 func Load(path string) (Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -336,6 +340,10 @@ func Load(path string) (Config, error) {
 			return Config{}, fmt.Errorf("the configuration file %s is a directory, not a file; move it aside and put the node's configuration file in its place (netabase init --help lists the keys)", path)
 		}
 		return Config{}, fmt.Errorf("cannot read the configuration file: %w", err)
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return Config{}, fmt.Errorf("the configuration file %s is empty, so the node would start on defaults (a new, empty store, listening on all interfaces) instead of its own settings; restore the file from a backup, or run netabase init --data-dir <a fresh directory> and copy its %s here, setting storage and listen to this node's",
+			path, FileName)
 	}
 	return Parse(path, b, filepath.Dir(path))
 }

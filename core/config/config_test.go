@@ -183,6 +183,21 @@ func TestLoadMissing(t *testing.T) {
 	}
 }
 
+// TestLoadEmpty: a configuration file that is empty, or only white space,
+// is refused, saying how to recreate it.
+func TestLoadEmpty(t *testing.T) {
+	path := filepath.Join(t.TempDir(), config.FileName)
+	for _, content := range []string{"", " \n\t\r\n"} {
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := config.Load(path)
+		if err == nil || !strings.Contains(err.Error(), "the configuration file "+path+" is empty") || !strings.Contains(err.Error(), "netabase init") {
+			t.Errorf("a file holding %q: %v; want it refused as empty, saying how to recreate it", content, err)
+		}
+	}
+}
+
 func TestLoadDirectory(t *testing.T) {
 	path := filepath.Join(t.TempDir(), config.FileName)
 	if err := os.Mkdir(path, 0o700); err != nil {

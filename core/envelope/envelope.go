@@ -13,6 +13,28 @@
 // one, and a record dated far ahead cannot outrank its owner's later
 // updates.
 //
+// # Clocks
+//
+// A node stamps its records with a [Clock], a hybrid logical clock, whose
+// one duty that matters for records is to order each owner's versions: a
+// node's new record must outrank every record it wrote before, even one
+// written before a restart by a wall clock that ran ahead. So the node
+// moves its clock past its own records in full ([Clock.Advance]). Another
+// owner's record moves it at most MaxObservedSkew past the wall clock
+// ([Clock.Observe]): enough to keep causal order between peers whose
+// clocks agree to within that, never enough to carry a stranger's skew into
+// the node's records. The validator accepts a record dated up to
+// MaxClockSkew ahead of the validating node's clock, and a record from
+// further ahead is refused.
+//
+// The two bounds agree: unless a node itself wrote a record dated ahead,
+// its records are dated at most MaxObservedSkew past its wall clock, so
+// every peer whose clock is less than MaxClockSkew - MaxObservedSkew behind
+// accepts them, whatever records the node has seen. The wide window for
+// what others write costs nobody but its writer: a record dated ahead
+// outranks only its own owner's later updates, until that owner's clock
+// catches up.
+//
 // DESIGN.md places signed envelopes in core/model; they live here instead
 // because both core/node (which registers the validator with the DHT) and
 // core/model (which publishes typed values) need them, and model builds on
@@ -51,6 +73,11 @@ const (
 	// update its owner makes until then, and every node that observed its
 	// clock would carry that skew into its own records.
 	MaxClockSkew = time.Hour
+	// MaxObservedSkew is how far past the wall clock another owner's
+	// record may move a node's clock (see [Clock.Observe]). It is much
+	// smaller than MaxClockSkew, so that the node's records stay within
+	// the window of peers whose clocks lag its own.
+	MaxObservedSkew = time.Second
 )
 
 // signingDomain separates netabase record signatures from any other use of
@@ -116,8 +143,23 @@ func (c *Clock) Now() Timestamp {
 	return c.last
 }
 
-// Observe moves the clock past t, a reading seen from another peer.
+// Observe moves the clock past t, a reading of another owner's record,
+// but no further than MaxObservedSkew past the wall clock: a reading
+// further ahead moves it to that bound.
 func (c *Clock) Observe(t Timestamp) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if bound := (Timestamp{Wall: c.now().UnixNano() + int64(MaxObservedSkew)}); t.Compare(bound) > 0 {
+		t = bound
+	}
+	if t.Compare(c.last) > 0 {
+		c.last = t
+	}
+}
+
+// Advance moves the clock past t, a reading of one of the clock owner's
+// own records, however far ahead, so that its next reading outranks it.
+func (c *Clock) Advance(t Timestamp) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if t.Compare(c.last) > 0 {

@@ -200,9 +200,35 @@ func TestClock(t *testing.T) {
 		prev = next
 	}
 	future := envelope.Timestamp{Wall: time.Now().Add(envelope.MaxClockSkew).UnixNano(), Logical: 7}
-	c.Observe(future)
+	c.Advance(future)
 	if got := c.Now(); got.Compare(future) <= 0 {
-		t.Fatalf("after observing %s the clock read %s", future, got)
+		t.Fatalf("after advancing to %s the clock read %s", future, got)
+	}
+}
+
+// TestClockObserveBound: another owner's reading moves the clock past it
+// when it is within MaxObservedSkew of the wall clock, and no further than
+// that bound when it is further ahead; the clock still never goes back.
+func TestClockObserveBound(t *testing.T) {
+	c := envelope.NewClock()
+	near := envelope.Timestamp{Wall: time.Now().Add(envelope.MaxObservedSkew / 2).UnixNano(), Logical: 3}
+	c.Observe(near)
+	prev := c.Now()
+	if prev.Compare(near) <= 0 {
+		t.Fatalf("after observing %s the clock read %s", near, prev)
+	}
+	far := envelope.Timestamp{Wall: time.Now().Add(50 * time.Minute).UnixNano()}
+	c.Observe(far)
+	got := c.Now()
+	if bound := time.Now().Add(envelope.MaxObservedSkew).UnixNano(); got.Wall > bound {
+		t.Errorf("after observing %s the clock read %s, %s past the wall clock; want at most %s",
+			far, got, time.Duration(got.Wall-time.Now().UnixNano()), envelope.MaxObservedSkew)
+	}
+	if got.Compare(prev) <= 0 {
+		t.Errorf("the clock went from %s back to %s", prev, got)
+	}
+	if err := (&envelope.Envelope{Clock: got}).CheckClock(time.Now().Add(-2 * time.Second)); err != nil {
+		t.Errorf("a peer 2 s behind refuses the reading: %v", err)
 	}
 }
 
@@ -211,7 +237,7 @@ func TestClock(t *testing.T) {
 func TestClockCarriesPastAFullCounter(t *testing.T) {
 	c := envelope.NewClock()
 	full := envelope.Timestamp{Wall: time.Now().Add(time.Minute).UnixNano(), Logical: math.MaxUint32}
-	c.Observe(full)
+	c.Advance(full)
 	if got := c.Now(); got.Compare(full) <= 0 {
 		t.Fatalf("after observing %s the clock read %s", full, got)
 	}

@@ -167,7 +167,7 @@ func (n *Node) valueStored(ctx context.Context, key string, value []byte) {
 			return // not valid, so not a record anyone can read
 		}
 		env = e
-		n.clock.Observe(e.Clock)
+		n.observe(e)
 	}
 	switch originOf(ctx) {
 	case originLocal:

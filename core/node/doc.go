@@ -45,12 +45,15 @@
 // Netabase records live in the "netabase" namespace, under keys
 // /netabase/<owner peer ID>/<name>, as envelopes (core/envelope) signed by
 // the owner and stamped by the node's hybrid logical clock, which observes
-// every envelope the node receives. The DHT validates them with
-// envelope.Validator, so nobody but the owner can replace a record, an old
-// version never replaces a newer one, and a record dated more than
-// envelope.MaxClockSkew ahead of the node's clock is refused (it would
-// outrank its owner's updates, and drag the node's clock ahead). Applications may register
-// validators for namespaces of their own.
+// every envelope the node stores or gets: its own in full, so each new
+// record outranks the node's earlier ones, another owner's only up to
+// envelope.MaxObservedSkew past the wall clock, so no peer can date the
+// node's records ahead (core/envelope's package doc has the rule). The DHT
+// validates them with envelope.Validator, so nobody but the owner can
+// replace a record, an old version never replaces a newer one, and a
+// record dated more than envelope.MaxClockSkew ahead of the node's clock
+// is refused (it would outrank its owner's updates). Applications may
+// register validators for namespaces of their own.
 //
 // With the protocol prefix /ipfs the node is a peer of the public IPFS DHT,
 // whose peers accept only pk and ipns records: providers and peer routing

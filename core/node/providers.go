@@ -138,6 +138,11 @@ func (n *Node) FindProviders(ctx context.Context, key string, limit int) (cid.Ci
 		return c, nil, err
 	}
 	defer release()
+	// kad-dht reads the local provider records first but only logs a
+	// failure to, so a failing store would look like no providers at all.
+	if _, err := n.providers.Providers(ctx, c.Hash()); err != nil {
+		return c, nil, fmt.Errorf("cannot read the provider records of %s in the node's store: %w", c, err)
+	}
 	var out []peer.AddrInfo
 	for ai := range d.FindProvidersAsync(ctx, c, limit) {
 		out = append(out, ai)

@@ -133,3 +133,20 @@ func providedKeys(t *testing.T, n *node.Node) []string {
 	}
 	return out
 }
+
+// TestFindProvidersReportsStoreFailure: when the node's store cannot be
+// read, FindProviders says so instead of finding no providers.
+func TestFindProvidersReportsStoreFailure(t *testing.T) {
+	n := startNode(t, nodeConfig(t))
+	ctx := testContext(t)
+	if _, err := n.StartProviding(ctx, "dataset"); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Datastore().Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, found, err := n.FindProviders(ctx, "dataset", 0)
+	if err == nil || !strings.Contains(err.Error(), "cannot read the provider records") {
+		t.Errorf("FindProviders on a failed store = %v, %v; want the failure", found, err)
+	}
+}

@@ -72,6 +72,18 @@ func (n *Node) PublishRecord(ctx context.Context, name, schema string, version u
 	return res.Key, err
 }
 
+// observe moves the node's clock past e's reading: in full when e is one
+// of the node's own records, which its next records must outrank; at most
+// envelope.MaxObservedSkew past the wall clock when another owner's, so
+// that no peer can date the node's records ahead (see core/envelope).
+func (n *Node) observe(e *envelope.Envelope) {
+	if owner, _, err := envelope.ParseKey(e.Key); err == nil && owner == n.id {
+		n.clock.Advance(e.Clock)
+		return
+	}
+	n.clock.Observe(e.Clock)
+}
+
 // Publish is PublishRecord saying how many peers accepted the record.
 func (n *Node) Publish(ctx context.Context, name, schema string, version uint32, value []byte) (PutResult, error) {
 	if n.prefix == dht.DefaultPrefix {
@@ -85,7 +97,7 @@ func (n *Node) Publish(ctx context.Context, name, schema string, version uint32,
 	// restart by a wall clock that ran ahead, or the new one would lose.
 	if old, err := n.records.Get(ctx, key); err == nil {
 		if e, err := n.opens.open(key, old.Value); err == nil {
-			n.clock.Observe(e.Clock)
+			n.clock.Advance(e.Clock)
 		}
 	}
 	env, err := envelope.Seal(n.priv, name, schema, version, n.clock.Now(), value)
@@ -207,7 +219,7 @@ func (n *Node) GetRecord(ctx context.Context, key string) (GetResult, error) {
 		if res.Envelope, err = n.opens.open(key, best); err != nil {
 			return res, err
 		}
-		n.clock.Observe(res.Envelope.Clock)
+		n.observe(res.Envelope)
 	}
 	return res, nil
 }

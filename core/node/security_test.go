@@ -14,6 +14,7 @@ import (
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	pb "github.com/libp2p/go-libp2p-kad-dht/pb"
 	record "github.com/libp2p/go-libp2p-record"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -218,6 +219,80 @@ func TestFarFutureRecordRefused(t *testing.T) {
 	got, err := target.GetRecord(ctx, key)
 	if err != nil || string(got.Envelope.Value) != "now" {
 		t.Fatalf("GetRecord = %+v, %v; want the owner's record now", got.Envelope, err)
+	}
+}
+
+// TestClockNotMovedByOthers: a record another owner dated 50 minutes
+// ahead, within the window the validator accepts, is stored but moves the
+// node's clock no more than envelope.MaxObservedSkew past its wall clock,
+// so the node's next record is accepted by a peer whose clock is 2 s
+// behind. The node's own record dated ahead still moves the clock in
+// full: its next record outranks it.
+func TestClockNotMovedByOthers(t *testing.T) {
+	cfg := nodeConfig(t)
+	target := startNode(t, cfg)
+	ctx := testContext(t)
+	raw := newRawClient(t, "/netabase")
+	sealed := func(priv crypto.PrivKey, name string, at time.Time) (string, []byte) {
+		e, err := envelope.Seal(priv, name, "s", 1, envelope.Timestamp{Wall: at.UnixNano()}, []byte("v"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := e.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.Key, b
+	}
+	clockOf := func(key string) envelope.Timestamp {
+		t.Helper()
+		got, err := target.GetRecord(ctx, key)
+		if err != nil || got.Envelope == nil {
+			t.Fatalf("GetRecord(%s) = %+v, %v", key, got, err)
+		}
+		return got.Envelope.Clock
+	}
+
+	key, ahead := sealed(raw.h.Peerstore().PrivKey(raw.h.ID()), "x", time.Now().Add(50*time.Minute))
+	if err := raw.putTo(ctx, target, key, ahead); err != nil {
+		t.Fatalf("a record 50 minutes ahead, within the window, was refused: %v", err)
+	}
+	if c := clockOf(key); c.Wall <= time.Now().Add(49*time.Minute).UnixNano() {
+		t.Fatalf("the stored record is dated %s, not the one 50 minutes ahead", c)
+	}
+	res, err := target.Publish(ctx, "mine", "s", 1, []byte("v"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine := clockOf(res.Key)
+	if bound := time.Now().Add(envelope.MaxObservedSkew).UnixNano(); mine.Wall > bound {
+		t.Errorf("the node's record is dated %s, %s past its wall clock; another owner's record moved its clock more than %s",
+			mine, time.Duration(mine.Wall-time.Now().UnixNano()), envelope.MaxObservedSkew)
+	}
+	got, err := target.GetRecord(ctx, res.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := got.Envelope.CheckClock(time.Now().Add(-2 * time.Second)); err != nil {
+		t.Errorf("a peer whose clock is 2 s behind refuses the node's record: %v", err)
+	}
+
+	// The node's own record dated ahead (as by a wall clock that ran ahead
+	// before a restart) is outranked by its next one.
+	priv, _, err := node.LoadIdentity(cfg.DataDir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ownKey, own := sealed(priv, "own", time.Now().Add(50*time.Minute))
+	if _, err := target.PutRecord(ctx, ownKey, own); err != nil {
+		t.Fatal(err)
+	}
+	before := clockOf(ownKey)
+	if _, err := target.Publish(ctx, "own", "s", 1, []byte("newer")); err != nil {
+		t.Fatal(err)
+	}
+	if after := clockOf(ownKey); after.Compare(before) <= 0 {
+		t.Errorf("the node's record after its own dated %s is dated %s: not newer", before, after)
 	}
 }
 

@@ -3,6 +3,7 @@ package control_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -53,7 +54,7 @@ func serve(t *testing.T, ctx context.Context, n *node.Node, dir string) *control
 	}
 	sctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	api := control.NewServer(dir)
+	api := control.NewServer(dir, slog.New(slog.NewTextHandler(t.Output(), nil)))
 	api.Ready(n)
 	go func() { done <- api.Serve(sctx, l) }()
 	t.Cleanup(func() {
@@ -288,7 +289,7 @@ func TestStarting(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	api := control.NewServer(dir)
+	api := control.NewServer(dir, slog.New(slog.NewTextHandler(t.Output(), nil)))
 	sctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- api.Serve(sctx, l) }()

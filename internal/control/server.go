@@ -1,17 +1,22 @@
 package control
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,18 +32,38 @@ import (
 // envelope.MaxSize, and base64 in JSON makes it 4/3 as long.
 const maxBody = 2*envelope.MaxSize + 4096
 
+// The control API's timeouts. A request's header must arrive within
+// headerTimeout and the whole request, body included, within readTimeout,
+// and a connection idle between requests is closed after idleTimeout. Once
+// a request is read, net/http lifts the read deadline, so a handler may run
+// as long as it needs. There is no WriteTimeout, on purpose: it would end
+// an event stream (GET /v1/events lasts as long as its client wants) at
+// that age. (Variables, so tests can shorten them.)
+var (
+	headerTimeout = 10 * time.Second
+	readTimeout   = 30 * time.Second
+	idleTimeout   = 2 * time.Minute
+)
+
 // maxSocketPath is the longest unix socket path Linux and macOS accept.
 const maxSocketPath = 104
 
 // Listen creates the control socket at path, readable and writable only by
-// its owner. A socket left behind by a daemon that died is replaced; one a
-// running daemon answers on is an error, and so is anything else in its
-// place, which stays as it is.
+// its owner from the moment it exists. A socket left behind by a daemon
+// that died is replaced; one a running daemon answers on is an error, and
+// so is anything else in its place, which stays as it is. Closing the
+// listener removes the socket.
+//
+// A socket is created by bind with the mode the process umask allows, and
+// a chmod after it leaves a window in which another user may connect. The
+// umask cannot be narrowed for one bind either: it belongs to the whole
+// process, whose other goroutines create files meanwhile. So the socket is
+// bound inside a fresh directory next to path that only this user may
+// enter (os.MkdirTemp makes it 0700, whatever the umask), made 0600 there,
+// and only then renamed into place: no other user can reach it before it
+// is private. A connection that gets through anyway is refused by
+// [Server.Serve]'s check of the peer's credentials.
 func Listen(path string) (net.Listener, error) {
-	if len(path) > maxSocketPath {
-		return nil, fmt.Errorf("the control socket path %s is %d bytes long, more than the %d a unix socket allows; use a shorter --data-dir",
-			path, len(path), maxSocketPath)
-	}
 	if fi, err := os.Lstat(path); err == nil {
 		if fi.Mode().Type() != fs.ModeSocket {
 			return nil, fmt.Errorf("cannot create the control socket %s: a %s is in its place; nothing was changed; move it aside",
@@ -48,19 +73,56 @@ func Listen(path string) (net.Listener, error) {
 			_ = c.Close()
 			return nil, fmt.Errorf("a netabase daemon is already running for this data directory (it answers on %s); stop it first", path)
 		}
-		if err := os.Remove(path); err != nil {
-			return nil, fmt.Errorf("cannot remove the stale control socket %s: %w", path, err)
-		}
 	}
-	l, err := net.Listen("unix", path)
+	// The private directory's name is at most 12 bytes and the socket's
+	// name in it 1, so the path bound is at most len(dir)+15 bytes long.
+	dir := filepath.Dir(path)
+	if n := max(len(path), len(dir)+15); n > maxSocketPath {
+		return nil, fmt.Errorf("the control socket path %s is %d bytes long (%d while it is created), more than the %d a unix socket allows; use a shorter --data-dir",
+			path, len(path), n, maxSocketPath)
+	}
+	private, err := os.MkdirTemp(dir, ".s")
 	if err != nil {
 		return nil, fmt.Errorf("cannot create the control socket: %w", err)
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
+	defer os.RemoveAll(private)
+	bound := filepath.Join(private, "s")
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: bound, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("cannot create the control socket: %w", err)
+	}
+	if err := os.Chmod(bound, 0o600); err != nil {
 		_ = l.Close()
 		return nil, fmt.Errorf("cannot make the control socket private: %w", err)
 	}
-	return l, nil
+	// rename replaces a stale socket at path in one step.
+	if err := os.Rename(bound, path); err != nil {
+		_ = l.Close()
+		return nil, fmt.Errorf("cannot put the control socket in place at %s: %w", path, err)
+	}
+	// The listener would unlink the name it was bound to, which is gone.
+	l.SetUnlinkOnClose(false)
+	return &socketListener{UnixListener: l, path: path}, nil
+}
+
+// socketListener is a unix listener whose socket was renamed to path after
+// bind: it reports path as its address and removes it when closed.
+type socketListener struct {
+	*net.UnixListener
+	path   string
+	remove sync.Once
+}
+
+func (l *socketListener) Addr() net.Addr { return &net.UnixAddr{Name: l.path, Net: "unix"} }
+
+func (l *socketListener) Close() error {
+	err := l.UnixListener.Close()
+	l.remove.Do(func() {
+		if rerr := os.Remove(l.path); err == nil && !errors.Is(rerr, fs.ErrNotExist) {
+			err = rerr
+		}
+	})
+	return err
 }
 
 // fileKind names what a file of mode m is.
@@ -87,11 +149,15 @@ var ErrStarting = errors.New("the daemon is starting: checking the storage backe
 // is told so at once instead of waiting for an answer.
 type Server struct {
 	dataDir string
+	log     *slog.Logger
 	api     atomic.Pointer[http.Handler] // nil until Ready
 }
 
-// NewServer returns the control API of the daemon of dataDir, starting.
-func NewServer(dataDir string) *Server { return &Server{dataDir: dataDir} }
+// NewServer returns the control API of the daemon of dataDir, starting. It
+// logs the connections it refuses to log.
+func NewServer(dataDir string, log *slog.Logger) *Server {
+	return &Server{dataDir: dataDir, log: log}
+}
 
 // Ready makes s answer requests with n, the started node.
 func (s *Server) Ready(n *node.Node) {
@@ -108,12 +174,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	fail(w, ErrStarting)
 }
 
-// Serve answers control requests on l until ctx ends, then stops (ending
-// event streams) and removes nothing: the caller owns l.
+// Serve answers control requests on l, a unix socket listener, until ctx
+// ends, then stops (ending event streams) and removes nothing: the caller
+// owns l. It serves only processes of the user it runs as: on Linux, a
+// connection whose peer credentials (SO_PEERCRED) name another user is
+// closed at once and logged; on other platforms the socket's mode is the
+// only guard.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	l = &ownerOnly{Listener: l, uid: os.Geteuid(), log: s.log}
 	srv := &http.Server{
 		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: headerTimeout,
+		ReadTimeout:       readTimeout,
+		IdleTimeout:       idleTimeout,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
 	done := make(chan struct{})
@@ -130,6 +203,43 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		return nil
 	}
 	return err
+}
+
+// peerCreds is who is at the other end of a unix socket connection.
+type peerCreds struct{ uid, pid int }
+
+// ownerOnly is a listener that hands on only connections from processes of
+// the user uid.
+type ownerOnly struct {
+	net.Listener
+	uid int
+	log *slog.Logger
+}
+
+func (l *ownerOnly) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		uc, ok := c.(*net.UnixConn)
+		if !ok {
+			l.log.Warn("control socket: refused a connection that is not over a unix socket", "remote", c.RemoteAddr().String())
+			_ = c.Close()
+			continue
+		}
+		creds, known, err := credsOf(uc)
+		switch {
+		case err != nil:
+			l.log.Warn("control socket: refused a connection whose peer credentials cannot be read", "err", err)
+		case known && creds.uid != l.uid:
+			l.log.Warn("control socket: refused a connection from another user; only the daemon's user may use it",
+				"uid", creds.uid, "pid", creds.pid, "daemon_uid", l.uid)
+		default:
+			return c, nil
+		}
+		_ = c.Close()
+	}
 }
 
 // Handler returns the control API of n.
@@ -172,12 +282,31 @@ func fail(w http.ResponseWriter, err error) {
 	_ = json.NewEncoder(w).Encode(body)
 }
 
-// decode reads a JSON body into v, reporting a bad one as invalid.
+// decode reads a JSON body into v: one JSON value and nothing after it
+// but white space, of at most maxBody bytes, arriving within readTimeout.
+// It reports a bad one as invalid.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		fail(w, invalid("the request body is larger than the %d bytes a request may have", maxBody))
+		return false
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		fail(w, invalid("the request did not arrive within %s", readTimeout))
+		return false
+	case err != nil:
+		fail(w, invalid("cannot read the request body: %v", err))
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		fail(w, fmt.Errorf("%w: bad request body: %v", core.ErrInvalidKey, err))
+		fail(w, invalid("bad request body: %v", err))
+		return false
+	}
+	if rest := bytes.TrimSpace(body[dec.InputOffset():]); len(rest) > 0 {
+		fail(w, invalid("bad request body: %d bytes follow the JSON value; send one JSON value alone", len(rest)))
 		return false
 	}
 	return true

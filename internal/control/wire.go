@@ -1,7 +1,10 @@
 // Package control is the daemon's control API: HTTP/1.1 with JSON bodies
 // over a unix socket in the node's data directory, which only the socket's
-// owner may open (the directory is 0700 and the socket 0600). It is how the
-// netabase command's client commands talk to a running daemon.
+// owner may open (the directory is 0700 and the socket 0600 from the moment
+// it exists; see [Listen]), and on which the server serves only processes
+// of its own user (checked by peer credentials on Linux; see
+// [Server.Serve]). It is how the netabase command's client commands talk
+// to a running daemon.
 //
 // HTTP and JSON over a unix socket need nothing beyond the standard
 // library, are easy to drive by hand (curl --unix-socket), and stream
@@ -25,6 +28,12 @@
 //	PUT    /v1/dht/mode {mode}          change it
 //	GET    /v1/protocols                protocol names
 //	GET    /v1/events                   events, one JSON object per line, until the client goes
+//
+// A request body is one JSON value (white space around it aside) of at
+// most about twice envelope.MaxSize; anything after the value, unknown
+// fields, or a body larger, or a request not read within 30 s, is refused
+// with 400 saying which. A connection idle for 2 minutes is closed; an
+// event stream has no time limit.
 //
 // An error is a non-2xx status with an [Error] body, whose Code survives
 // the hop as a core sentinel error (see [Error.Unwrap]).
