@@ -126,6 +126,14 @@ func (n *Node) JoinSync(ctx context.Context, settings replica.Settings) (*Synced
 	if err != nil {
 		return nil, err
 	}
+	// A record from a peer moves the node's clock (within
+	// envelope.MaxObservedSkew of the wall clock), so what this node
+	// writes after it has seen a record is dated after it.
+	r.OnChange(func(c replica.Change) {
+		if c.From != "" {
+			n.clock.Observe(c.Clock)
+		}
+	})
 	s := &Synced{n: n, r: r, sessions: make(map[peer.ID]bool), again: make(chan struct{}, 1)}
 	topicName := settings.Topic()
 	if err := n.ps.RegisterTopicValidator(topicName, s.validate); err != nil {
@@ -267,7 +275,7 @@ func (s *Synced) write(ctx context.Context, key string, version uint32, value []
 	// restart by a wall clock that ran ahead, or the new one would lose.
 	if old, err := s.r.Envelope(ctx, rk); err == nil {
 		if e, err := envelope.Decode(rk, old); err == nil {
-			n.clock.Observe(e.Clock)
+			n.clock.Advance(e.Clock)
 		}
 	}
 	e, err := envelope.Seal(n.priv, s.Name()+"/"+key, s.Name(), version, n.clock.Now(), value)
