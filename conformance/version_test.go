@@ -270,10 +270,10 @@ func TestCasesHash(t *testing.T) {
 		old, new string
 		changes  bool
 	}{
-		{"a comment and blank lines", "cases.go", "\nfunc caseBatch(", "\n// A comment.\n\n\nfunc caseBatch( // another\n", false},
+		{"a comment and blank lines", "cases.go", "\nfunc caseNoAliasing(", "\n// A comment.\n\n\nfunc caseNoAliasing( // another\n", false},
 		{"indentation", "helpers.go", "\n\t", "\n\t\t", false},
 		{"a function no case calls", "helpers.go", "\nfunc short(", "\nfunc unused() {}\n\nfunc short(", false},
-		{"a row of the table", "cases.go", "\nvar cases = []testCase{\n", "\nvar cases = []testCase{\n\t{name: \"extra\", run: caseBatch},\n", true},
+		{"a row of the table", "cases.go", "\nvar cases = []testCase{\n", "\nvar cases = []testCase{\n\t{name: \"extra\", run: caseNoAliasing},\n", true},
 		{"a helper a case calls", "helpers.go", "\nfunc short(s string) string {\n", "\nfunc short(s string) string {\n\ts += \"\"\n", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
