@@ -39,6 +39,8 @@ var cases = []testCase{
 	{name: "query-filters", run: caseQueryFilters},
 	{name: "query-keys-only-sizes", run: caseQueryKeysOnlySizes},
 	{name: "batch", run: caseBatch},
+	{name: "batch-then-query", run: caseBatchThenQuery},
+	{name: "query-during-batch", run: caseQueryDuringBatch},
 	{name: "no-aliasing", run: caseNoAliasing},
 	{name: "concurrency", run: caseConcurrency},
 	{name: "cancelled-context", run: caseCancelledContext},
@@ -486,57 +488,6 @@ func caseQueryKeysOnlySizes(e *env) error {
 		}
 	}
 	return nil
-}
-
-func caseBatch(e *env) error {
-	ctx, d := e.ctx, e.store
-	if err := putAll(ctx, d, "/batch/old", "/batch/kept", "/batch/flip"); err != nil {
-		return err
-	}
-	b, err := d.Batch(ctx)
-	if err != nil {
-		return fmt.Errorf("Batch: %w", err)
-	}
-	steps := []struct {
-		put bool
-		key string
-	}{
-		{true, "/batch/new1"}, {true, "/batch/new2"}, {false, "/batch/old"},
-		{true, "/batch/both"}, {false, "/batch/both"}, // the last operation on a key wins
-		{false, "/batch/flip"}, {true, "/batch/flip"},
-		{false, "/batch/never-written"},
-	}
-	for _, s := range steps {
-		k := ds.NewKey(s.key)
-		if s.put {
-			err = b.Put(ctx, k, []byte("batched "+s.key))
-		} else {
-			err = b.Delete(ctx, k)
-		}
-		if err != nil {
-			return fmt.Errorf("batch operation on %s: %w", s.key, err)
-		}
-	}
-	if err := expectAbsent(ctx, d, ds.NewKey("/batch/new1")); err != nil {
-		return fmt.Errorf("a batched put is visible before Commit: %w", err)
-	}
-	if err := expect(ctx, d, ds.NewKey("/batch/old"), []byte("/batch/old")); err != nil {
-		return fmt.Errorf("a batched delete took effect before Commit: %w", err)
-	}
-	if err := b.Commit(ctx); err != nil {
-		return fmt.Errorf("Commit: %w", err)
-	}
-	for _, k := range []string{"/batch/new1", "/batch/new2", "/batch/flip"} {
-		if err := expect(ctx, d, ds.NewKey(k), []byte("batched "+k)); err != nil {
-			return fmt.Errorf("after Commit: %w", err)
-		}
-	}
-	for _, k := range []string{"/batch/old", "/batch/both", "/batch/never-written"} {
-		if err := expectAbsent(ctx, d, ds.NewKey(k)); err != nil {
-			return fmt.Errorf("after Commit: %w", err)
-		}
-	}
-	return expect(ctx, d, ds.NewKey("/batch/kept"), []byte("/batch/kept"))
 }
 
 func caseNoAliasing(e *env) error {

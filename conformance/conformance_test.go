@@ -227,6 +227,23 @@ func brokenStores() []brokenStore {
 			})), "query-keys-only-sizes"},
 		{"applies batched writes before Commit",
 			onMapStore(noCaps, func(s *mapStore) ds.Batching { return unbufferedBatches{s} }), "batch"},
+		{"applies only the first 100 operations of a batch's Commit",
+			onMapStore(noCaps, func(s *mapStore) ds.Batching {
+				return rewritesCommits{s, func(ops []stagedOp) []stagedOp { return ops[:min(len(ops), 100)] }}
+			}), "batch"},
+		{"keeps only the first 4 MiB of a value in a batch",
+			onMapStore(noCaps, func(s *mapStore) ds.Batching {
+				return rewritesCommits{s, func(ops []stagedOp) []stagedOp {
+					for i := range ops {
+						ops[i].value = ops[i].value[:min(len(ops[i].value), 4<<20)]
+					}
+					return ops
+				}}
+			}), "batch"},
+		{"counts keys a batch deleted toward a query's offset and limit",
+			onMapStore(noCaps, func(s *mapStore) ds.Batching { return newTombstones(s) }), "batch-then-query"},
+		{"resumes a paged query by its count of entries read, so a delete while it is open skips keys",
+			onMapStore(noCaps, func(s *mapStore) ds.Batching { return pagesByOffset{s} }), "query-during-batch"},
 		{"keeps the caller's slice",
 			onMapStore(noCaps, func(s *mapStore) ds.Batching { return keepsCallerSlice{s} }), "no-aliasing"},
 		{"loses a Put that overlaps another",

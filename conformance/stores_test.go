@@ -443,6 +443,152 @@ func (s unbufferedBatches) Batch(context.Context) (ds.Batch, error) {
 	return writesThrough{s.mapStore}, nil
 }
 
+// stagedOp is one operation of a batch: a Put of value, or a Delete.
+type stagedOp struct {
+	key   ds.Key
+	value []byte
+	del   bool
+}
+
+// rewritesCommits hands out batches that apply at Commit the operations
+// rewrite returns in place of those staged.
+type rewritesCommits struct {
+	*mapStore
+	rewrite func([]stagedOp) []stagedOp
+}
+
+func (s rewritesCommits) Batch(context.Context) (ds.Batch, error) {
+	return &rewritingBatch{s: s}, nil
+}
+
+type rewritingBatch struct {
+	s   rewritesCommits
+	ops []stagedOp
+}
+
+func (b *rewritingBatch) Put(_ context.Context, k ds.Key, v []byte) error {
+	b.ops = append(b.ops, stagedOp{key: k, value: bytes.Clone(v)})
+	return nil
+}
+
+func (b *rewritingBatch) Delete(_ context.Context, k ds.Key) error {
+	b.ops = append(b.ops, stagedOp{key: k, del: true})
+	return nil
+}
+
+func (b *rewritingBatch) Commit(ctx context.Context) error {
+	for _, o := range b.s.rewrite(b.ops) {
+		if o.del {
+			_ = b.s.mapStore.Delete(ctx, o.key)
+		} else {
+			_ = b.s.mapStore.Put(ctx, o.key, o.value)
+		}
+	}
+	b.ops = nil
+	return nil
+}
+
+// tombstones keeps a deleted key as a tombstone that Get, Has and GetSize
+// honour, and drops tombstones from a query's results only after the
+// engine applied its offset and limit: deleted keys count toward both.
+type tombstones struct {
+	*mapStore
+	mu   sync.Mutex
+	dead map[string]bool
+}
+
+func newTombstones(s *mapStore) *tombstones {
+	return &tombstones{mapStore: s, dead: map[string]bool{}}
+}
+
+func (s *tombstones) isDead(k string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dead[k]
+}
+
+func (s *tombstones) Put(ctx context.Context, k ds.Key, v []byte) error {
+	s.mu.Lock()
+	delete(s.dead, k.String())
+	s.mu.Unlock()
+	return s.mapStore.Put(ctx, k, v)
+}
+
+func (s *tombstones) Delete(ctx context.Context, k ds.Key) error {
+	s.mu.Lock()
+	s.dead[k.String()] = true
+	s.mu.Unlock()
+	return s.mapStore.Put(ctx, k, nil)
+}
+
+func (s *tombstones) Get(ctx context.Context, k ds.Key) ([]byte, error) {
+	if s.isDead(k.String()) {
+		return nil, ds.ErrNotFound
+	}
+	return s.mapStore.Get(ctx, k)
+}
+
+func (s *tombstones) Has(ctx context.Context, k ds.Key) (bool, error) {
+	if s.isDead(k.String()) {
+		return false, nil
+	}
+	return s.mapStore.Has(ctx, k)
+}
+
+func (s *tombstones) GetSize(ctx context.Context, k ds.Key) (int, error) {
+	if s.isDead(k.String()) {
+		return -1, ds.ErrNotFound
+	}
+	return s.mapStore.GetSize(ctx, k)
+}
+
+func (s *tombstones) Query(ctx context.Context, q dsq.Query) (dsq.Results, error) {
+	res, err := s.mapStore.Query(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return dsq.NaiveFilter(res, filterFunc(func(e dsq.Entry) bool { return !s.isDead(e.Key) })), nil
+}
+
+func (s *tombstones) Batch(context.Context) (ds.Batch, error) { return ds.NewBasicBatch(s), nil }
+
+// pagesByOffset reads a query in pages, each resumed by the number of
+// entries read so far rather than after the last key read: a key deleted
+// before the query's position while it is open makes it skip a key. It
+// leaves the rest of the query to go-datastore's helpers.
+type pagesByOffset struct{ *mapStore }
+
+func (s pagesByOffset) Query(ctx context.Context, q dsq.Query) (dsq.Results, error) {
+	const pageSize = 16
+	var page []dsq.Entry
+	read, done := 0, false
+	next := func() (dsq.Result, bool) {
+		if len(page) == 0 && !done {
+			res, err := s.mapStore.Query(ctx, dsq.Query{Prefix: q.Prefix, Orders: []dsq.Order{dsq.OrderByKey{}}, Offset: read, Limit: pageSize})
+			if err != nil {
+				return dsq.Result{Error: err}, true
+			}
+			es, err := res.Rest()
+			if err != nil {
+				return dsq.Result{Error: err}, true
+			}
+			page, read, done = es, read+len(es), len(es) < pageSize
+		}
+		if len(page) == 0 {
+			return dsq.Result{}, false
+		}
+		e := page[0]
+		page = page[1:]
+		return dsq.Result{Entry: e}, true
+	}
+	rest := q
+	rest.Prefix = ""
+	if len(rest.Orders) == 1 && rest.Orders[0] == (dsq.OrderByKey{}) {
+		rest.Orders = nil // already in key order
+	}
+	return dsq.NaiveQueryApply(rest, dsq.ResultsFromIterator(q, dsq.Iterator{Next: next})), nil
+}
+
 // unisolatedTxns hands out transactions that write straight to the store.
 type unisolatedTxns struct{ *mapStore }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -82,6 +83,25 @@ func startNode(t testing.TB, cfg node.Config) *node.Node {
 // addrInfo is how other nodes reach n.
 func addrInfo(n *node.Node) peer.AddrInfo {
 	return peer.AddrInfo{ID: n.ID(), Addrs: n.Host().Addrs()}
+}
+
+// connectDHT connects a to b and waits until each holds the other in its
+// routing table, which is all two nodes need to publish to and fetch from
+// each other. It does not bootstrap: every lookup of Bootstrap's refresh
+// starts from the routing table and fails with "failed to find any peer in
+// table" when it is empty at that moment, and kad-dht adds a connected
+// peer to it, and evicts one, in the background (after Identify and a
+// FIND_NODE check; after a failed query), so between two fresh nodes under
+// load the refresh can lose that race. Waiting for the tables themselves
+// to hold the peers does not depend on timing.
+func connectDHT(t *testing.T, ctx context.Context, a, b *node.Node) {
+	t.Helper()
+	if err := a.Connect(ctx, addrInfo(b)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, ctx, "each node in the other's routing table", func() bool {
+		return slices.Contains(a.RoutingTable(), b.ID()) && slices.Contains(b.RoutingTable(), a.ID())
+	})
 }
 
 // startNetwork starts count nodes, connects each to the first, and bootstraps

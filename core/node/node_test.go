@@ -42,14 +42,7 @@ func TestRestart(t *testing.T) {
 			}
 			id := n.ID()
 			peerNode := startNode(t, nodeConfig(t))
-			if err := peerNode.Connect(ctx, addrInfo(n)); err != nil {
-				t.Fatal(err)
-			}
-			for _, x := range []*node.Node{n, peerNode} {
-				if _, err := x.Bootstrap(ctx); err != nil {
-					t.Fatal(err)
-				}
-			}
+			connectDHT(t, ctx, peerNode, n)
 			own, err := n.Publish(ctx, "own", "text", 1, []byte("mine"))
 			if err != nil {
 				t.Fatal(err)
@@ -102,12 +95,7 @@ func TestRestart(t *testing.T) {
 			}
 			// A newcomer that knows only the restarted node gets all of it.
 			newcomer := startNode(t, nodeConfig(t))
-			if err := newcomer.Connect(ctx, addrInfo(n)); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := newcomer.Bootstrap(ctx); err != nil {
-				t.Fatal(err)
-			}
+			connectDHT(t, ctx, newcomer, n)
 			if got, err := newcomer.GetRecord(ctx, theirs.Key); err != nil || string(got.Envelope.Value) != "yours" {
 				t.Errorf("newcomer's get: %v", err)
 			}
