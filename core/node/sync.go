@@ -57,8 +57,8 @@ type Synced struct {
 
 	mu       sync.Mutex
 	closing  bool
-	sessions map[peer.ID]bool // peers a session runs with
-	again    chan struct{}    // asks for a round with every peer
+	sessions map[peer.ID]chan struct{} // peers a session runs with; closed when it ends
+	again    chan struct{}             // asks for a round with every peer
 }
 
 // newPubSub starts gossipsub on the node's host. Messages carry records
@@ -74,6 +74,11 @@ func (n *Node) newPubSub() (*pubsub.PubSub, error) {
 			return string(sum[:])
 		}),
 		pubsub.WithMaxMessageSize(envelope.MaxSize+4<<10),
+		// A node's own records go to every topic peer, not only to its
+		// mesh, which gossipsub forms at a heartbeat after peers meet: a
+		// record written in that second would otherwise wait for the next
+		// reconciliation.
+		pubsub.WithFloodPublish(true),
 		pubsub.WithPeerScore(&pubsub.PeerScoreParams{
 			SkipAtomicValidation: true,
 			DecayInterval:        time.Second,
@@ -134,7 +139,7 @@ func (n *Node) JoinSync(ctx context.Context, settings replica.Settings) (*Synced
 			n.clock.Observe(c.Clock)
 		}
 	})
-	s := &Synced{n: n, r: r, sessions: make(map[peer.ID]bool), again: make(chan struct{}, 1)}
+	s := &Synced{n: n, r: r, sessions: make(map[peer.ID]chan struct{}), again: make(chan struct{}, 1)}
 	topicName := settings.Topic()
 	if err := n.ps.RegisterTopicValidator(topicName, s.validate); err != nil {
 		return nil, fmt.Errorf("collection %s: %w", settings.Name, err)
@@ -450,9 +455,12 @@ func (s *Synced) rounds() {
 
 // start runs a session with p in the background, unless one runs.
 func (s *Synced) start(p peer.ID) {
+	if _, ok := s.claim(p); !ok {
+		return
+	}
 	s.wg.Go(func() {
-		st, err := s.Reconcile(s.ctx, p)
-		if err != nil && !errors.Is(err, errBusy) && s.ctx.Err() == nil {
+		st, err := s.session(s.ctx, p)
+		if err != nil && s.ctx.Err() == nil {
 			s.n.log.Debug("reconciliation failed", "collection", s.Name(), "peer", p, "error", err)
 		}
 		if st.RecordsStored > 0 {
@@ -464,34 +472,54 @@ func (s *Synced) start(p peer.ID) {
 	})
 }
 
-var errBusy = errors.New("a reconciliation with that peer is under way")
-
 // claim marks a session with p as running, and counts it in s.wg so
-// close waits for it; it fails when one runs or s is closing.
-func (s *Synced) claim(p peer.ID) bool {
+// close waits for it. When one runs already it returns the channel that
+// closes when it ends; it fails when s is closing.
+func (s *Synced) claim(p peer.ID) (busy <-chan struct{}, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.sessions[p] || s.closing {
-		return false
+	if s.closing {
+		return nil, false
 	}
-	s.sessions[p] = true
+	if done, running := s.sessions[p]; running {
+		return done, false
+	}
+	s.sessions[p] = make(chan struct{})
 	s.wg.Add(1)
-	return true
+	return nil, true
 }
 
 func (s *Synced) release(p peer.ID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	close(s.sessions[p])
 	delete(s.sessions, p)
 	s.wg.Done()
 }
 
-// Reconcile runs one reconciliation session with p now, as the initiator,
-// and returns its figures.
+// Reconcile runs one reconciliation session with p, as the initiator, and
+// returns its figures. When a session with p is under way it waits for it
+// to end first.
 func (s *Synced) Reconcile(ctx context.Context, p peer.ID) (replica.Stats, error) {
-	if !s.claim(p) {
-		return replica.Stats{}, errBusy
+	for {
+		busy, ok := s.claim(p)
+		if ok {
+			break
+		}
+		if busy == nil {
+			return replica.Stats{}, fmt.Errorf("collection %s: %w", s.Name(), core.ErrClosed)
+		}
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return replica.Stats{}, ctx.Err()
+		}
 	}
+	return s.session(ctx, p)
+}
+
+// session runs a session with p, claimed by the caller.
+func (s *Synced) session(ctx context.Context, p peer.ID) (replica.Stats, error) {
 	defer s.release(p)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -535,7 +563,7 @@ func (n *Node) handleSync(st network.Stream) {
 		refuse("collection %q has other settings (writers or bounds) here", first.Collection)
 		return
 	}
-	if !s.claim(p) {
+	if _, ok := s.claim(p); !ok {
 		refuse("a session with this node is under way, or the collection is closing")
 		return
 	}

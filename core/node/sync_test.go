@@ -1,16 +1,24 @@
 package node_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pubsubpb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/control"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
@@ -284,5 +292,244 @@ func TestSyncRestartCatchesUp(t *testing.T) {
 	}
 	if n != 21 {
 		t.Fatalf("%d live records after catching up, want 21", n)
+	}
+}
+
+// rawPeer is a libp2p host with gossipsub speaking the sync topic's
+// options, but none of netabase's checks: what a hostile peer runs.
+type rawPeer struct {
+	h     host.Host
+	topic *pubsub.Topic
+}
+
+func startRawPeer(t *testing.T, ctx context.Context, topic string) *rawPeer {
+	t.Helper()
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithNoAuthor(), pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign), pubsub.WithFloodPublish(true),
+		pubsub.WithMessageIdFn(func(m *pubsubpb.Message) string {
+			sum := sha256.Sum256(m.Data)
+			return string(sum[:])
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp, err := ps.Join(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := tp.Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sub.Cancel)
+	return &rawPeer{h: h, topic: tp}
+}
+
+// ready waits until the raw peer knows p is in the topic and has its
+// gossipsub stream to p open: a message published before then is not sent
+// to p.
+func (r *rawPeer) ready(t *testing.T, ctx context.Context, p peer.ID) {
+	t.Helper()
+	waitFor(t, ctx, "the raw peer's gossip stream", func() bool {
+		if !slices.Contains(r.topic.ListPeers(), p) {
+			return false
+		}
+		for _, c := range r.h.Network().ConnsToPeer(p) {
+			for _, st := range c.GetStreams() {
+				if st.Stat().Direction == network.DirOutbound && strings.HasPrefix(string(st.Protocol()), "/meshsub/") {
+					return true
+				}
+			}
+		}
+		return false
+	})
+}
+
+// waitFor polls cond until it holds or ctx ends.
+func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("waiting for %s: %v", what, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+func sealRecord(t *testing.T, priv crypto.PrivKey, coll, key string, value []byte) []byte {
+	t.Helper()
+	e, err := envelope.Seal(priv, coll+"/"+key, coll, 1, envelope.Timestamp{Wall: time.Now().UnixNano()}, value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestSyncRefusesHostileRecords: a peer publishes garbage, forged records
+// and records of writers not on the list; none is stored, and a listed
+// writer's record relayed by the same peer still is.
+func TestSyncRefusesHostileRecords(t *testing.T) {
+	ctx := testContext(t)
+	n := startNode(t, nodeConfig(t))
+	listed, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listedID, _ := peer.IDFromPrivateKey(listed)
+	settings := replica.Settings{Name: "board", Writers: []peer.ID{n.ID(), listedID}}
+	c, err := n.JoinSync(ctx, settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	norm, _ := settings.Normalize()
+	raw := startRawPeer(t, ctx, norm.Topic())
+	if err := raw.h.Connect(ctx, addrInfo(n)); err != nil {
+		t.Fatal(err)
+	}
+	raw.ready(t, ctx, n.ID())
+	waitFor(t, ctx, "the raw peer in the node's topic", func() bool { return len(c.Status().TopicPeers) == 1 })
+
+	stranger, _, _ := crypto.GenerateEd25519Key(nil)
+	forged := sealRecord(t, listed, "board", "forged", []byte("v"))
+	forged[len(forged)-3] ^= 0xff
+	for _, msg := range [][]byte{
+		[]byte("garbage"),
+		sealRecord(t, stranger, "board", "k", []byte("not on the list")),
+		forged,
+		sealRecord(t, listed, "other", "k", []byte("another collection")),
+	} {
+		if err := raw.topic.Publish(ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Rejected messages lower the raw peer's score; a new peer's first
+	// valid message must still arrive, so send it from a fresh raw peer.
+	relay := startRawPeer(t, ctx, norm.Topic())
+	if err := relay.h.Connect(ctx, addrInfo(n)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the relay in the node's topic", func() bool { return len(c.Status().TopicPeers) == 2 })
+	relay.ready(t, ctx, n.ID())
+	if err := relay.topic.Publish(ctx, sealRecord(t, listed, "board", "ok", []byte("listed"))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the listed writer's record", func() bool {
+		_, err := c.Get(ctx, listedID, "ok")
+		return err == nil
+	})
+	if st := c.Status(); st.Records != 1 || st.Writers != 1 {
+		t.Fatalf("the replica holds %d records of %d writers; want only the listed writer's one", st.Records, st.Writers)
+	}
+}
+
+// TestSyncSessionRefusals: a peer that opens a session and sends garbage,
+// names a collection the node does not replicate, or stops answering, is
+// refused; the replica is unchanged.
+func TestSyncSessionRefusals(t *testing.T) {
+	ctx := testContext(t)
+	n := startNode(t, nodeConfig(t))
+	c, err := n.JoinSync(ctx, replica.Settings{Name: "board"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Put(ctx, "k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	before := c.Replica().Items()
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if err := h.Connect(ctx, addrInfo(n)); err != nil {
+		t.Fatal(err)
+	}
+	session := func(send []byte) (*replica.Message, error) {
+		st, err := h.NewStream(ctx, n.ID(), node.SyncProtocol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		if _, err := st.Write(send); err != nil {
+			return nil, err
+		}
+		_ = st.CloseWrite()
+		_ = st.SetReadDeadline(time.Now().Add(10 * time.Second))
+		m, _, err := replica.ReadMessage(st)
+		return m, err
+	}
+	hello := func(m *replica.Message) []byte {
+		var buf bytes.Buffer
+		if _, err := replica.WriteMessage(&buf, m); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	if m, err := session(hello(&replica.Message{Collection: "unknown", Digest: make([]byte, replica.HashSize)})); err != nil || !strings.Contains(m.Error, "does not replicate") {
+		t.Fatalf("a session for an unknown collection: %+v, %v", m, err)
+	}
+	d := c.Replica().Digest()
+	if m, err := session(hello(&replica.Message{Collection: "board", Digest: d[:], Ranges: []replica.Range{{Mode: 9}}})); err == nil && m.Error == "" {
+		t.Fatalf("a malformed first message was answered: %+v", m)
+	}
+	if _, err := session([]byte{0xff, 0xff, 0xff, 0xff, 0x7f}); err == nil {
+		t.Fatal("an oversized frame was answered")
+	}
+	// A session cut off mid-way: the hello only, then nothing more; the
+	// node answers, then gives up when the peer goes away.
+	if m, err := session(hello(&replica.Message{Collection: "board", Digest: d[:], Ranges: []replica.Range{{Mode: replica.ModeList}}})); err != nil || m.Error != "" {
+		t.Fatalf("a valid hello: %+v, %v", m, err)
+	}
+	if !slices.Equal(c.Replica().Items(), before) {
+		t.Fatal("the replica changed")
+	}
+}
+
+// TestSyncWriterBound: a writer who writes past its bound keeps only its
+// newest records, on its own replica and on a peer's alike.
+func TestSyncWriterBound(t *testing.T) {
+	ctx := testContext(t)
+	a, b := startNode(t, nodeConfig(t)), startNode(t, nodeConfig(t))
+	if err := b.Connect(ctx, addrInfo(a)); err != nil {
+		t.Fatal(err)
+	}
+	settings := replica.Settings{Name: "log", MaxRecordsPerWriter: 10}
+	ca, err := a.JoinSync(ctx, settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, err := b.JoinSync(ctx, settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		if _, err := ca.Put(ctx, fmt.Sprintf("%03d", i), []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := cb.Reconcile(ctx, a.ID()); err != nil {
+		t.Fatal(err)
+	}
+	converge(t, ctx, []*node.Synced{ca, cb})
+	var keys []string
+	for rec, err := range cb.Records(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, rec.Key)
+	}
+	if len(keys) != 10 || keys[0] != "090" || keys[9] != "099" {
+		t.Fatalf("b holds %v; want a's 10 newest, 090 to 099", keys)
 	}
 }
