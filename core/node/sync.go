@@ -57,8 +57,8 @@ type Synced struct {
 
 	mu       sync.Mutex
 	closing  bool
-	sessions map[peer.ID]chan struct{} // peers a session runs with; closed when it ends
-	again    chan struct{}             // asks for a round with every peer
+	sessions map[sessionKey]chan struct{} // sessions running; closed when they end
+	again    chan struct{}                // asks for a round with every peer
 }
 
 // newPubSub starts gossipsub on the node's host. Messages carry records
@@ -139,7 +139,7 @@ func (n *Node) JoinSync(ctx context.Context, settings replica.Settings) (*Synced
 			n.clock.Observe(c.Clock)
 		}
 	})
-	s := &Synced{n: n, r: r, sessions: make(map[peer.ID]chan struct{}), again: make(chan struct{}, 1)}
+	s := &Synced{n: n, r: r, sessions: make(map[sessionKey]chan struct{}), again: make(chan struct{}, 1)}
 	topicName := settings.Topic()
 	if err := n.ps.RegisterTopicValidator(topicName, s.validate); err != nil {
 		return nil, fmt.Errorf("collection %s: %w", settings.Name, err)
@@ -455,7 +455,7 @@ func (s *Synced) rounds() {
 
 // start runs a session with p in the background, unless one runs.
 func (s *Synced) start(p peer.ID) {
-	if _, ok := s.claim(p); !ok {
+	if _, ok := s.claim(sessionKey{peer: p}); !ok {
 		return
 	}
 	s.wg.Go(func() {
@@ -472,10 +472,18 @@ func (s *Synced) start(p peer.ID) {
 	})
 }
 
+// sessionKey names the sessions with one peer in one direction: at most
+// one runs at a time. A session each way may run at once: both peers may
+// start one when they meet.
+type sessionKey struct {
+	peer    peer.ID
+	inbound bool
+}
+
 // claim marks a session with p as running, and counts it in s.wg so
 // close waits for it. When one runs already it returns the channel that
 // closes when it ends; it fails when s is closing.
-func (s *Synced) claim(p peer.ID) (busy <-chan struct{}, ok bool) {
+func (s *Synced) claim(p sessionKey) (busy <-chan struct{}, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
@@ -489,7 +497,25 @@ func (s *Synced) claim(p peer.ID) (busy <-chan struct{}, ok bool) {
 	return nil, true
 }
 
-func (s *Synced) release(p peer.ID) {
+// claimWait claims k, waiting while a session k names runs.
+func (s *Synced) claimWait(ctx context.Context, k sessionKey) error {
+	for {
+		busy, ok := s.claim(k)
+		switch {
+		case ok:
+			return nil
+		case busy == nil:
+			return fmt.Errorf("collection %s: %w", s.Name(), core.ErrClosed)
+		}
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return fmt.Errorf("collection %s: a session with %s is under way: %w", s.Name(), k.peer, ctx.Err())
+		}
+	}
+}
+
+func (s *Synced) release(p sessionKey) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	close(s.sessions[p])
@@ -501,26 +527,15 @@ func (s *Synced) release(p peer.ID) {
 // returns its figures. When a session with p is under way it waits for it
 // to end first.
 func (s *Synced) Reconcile(ctx context.Context, p peer.ID) (replica.Stats, error) {
-	for {
-		busy, ok := s.claim(p)
-		if ok {
-			break
-		}
-		if busy == nil {
-			return replica.Stats{}, fmt.Errorf("collection %s: %w", s.Name(), core.ErrClosed)
-		}
-		select {
-		case <-busy:
-		case <-ctx.Done():
-			return replica.Stats{}, ctx.Err()
-		}
+	if err := s.claimWait(ctx, sessionKey{peer: p}); err != nil {
+		return replica.Stats{}, err
 	}
 	return s.session(ctx, p)
 }
 
 // session runs a session with p, claimed by the caller.
 func (s *Synced) session(ctx context.Context, p peer.ID) (replica.Stats, error) {
-	defer s.release(p)
+	defer s.release(sessionKey{peer: p})
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(s.ctx, cancel)
@@ -563,11 +578,16 @@ func (n *Node) handleSync(st network.Stream) {
 		refuse("collection %q has other settings (writers or bounds) here", first.Collection)
 		return
 	}
-	if _, ok := s.claim(p); !ok {
-		refuse("a session with this node is under way, or the collection is closing")
+	// The peer's previous session may still be ending here; an inbound
+	// session waits for nothing else, so waiting for it cannot deadlock.
+	in := sessionKey{p, true}
+	ctx, cancel := context.WithTimeout(s.ctx, replica.ReplyTimeout)
+	defer cancel()
+	if err := s.claimWait(ctx, in); err != nil {
+		refuse("collection %q: %v", first.Collection, err)
 		return
 	}
-	defer s.release(p)
+	defer s.release(in)
 	st2, err := s.r.Reconcile(s.ctx, st, p, first)
 	if err != nil {
 		_ = st.Reset()
