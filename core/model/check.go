@@ -34,7 +34,7 @@ func (c *Collection[K, T]) Check(ctx context.Context) error {
 
 	want := make(map[string]bool)
 	claims := make(map[string]string)
-	for e, err := range c.scan(ctx, c.valuePrefix[:len(c.valuePrefix)-1], false, bounds{}, c.keySegment) {
+	for e, err := range c.scan(ctx, c.valuePrefix[:len(c.valuePrefix)-1], false, bounds{}, c.keySegment, true) {
 		if err != nil {
 			return err
 		}

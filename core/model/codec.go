@@ -44,11 +44,17 @@ func encodeStored(version uint32, v any) ([]byte, error) {
 	defer encodeBuffers.Put(buf)
 	buf.Reset()
 	var head [binary.MaxVarintLen32]byte
-	buf.Write(head[:binary.PutUvarint(head[:], uint64(version))])
+	buf.Write(appendVersion(head[:0], version))
 	if err := valueEnc.MarshalToBuffer(v, buf); err != nil {
 		return nil, err
 	}
 	return bytes.Clone(buf.Bytes()), nil
+}
+
+// appendVersion appends the head of a stored value of schema version
+// version.
+func appendVersion(dst []byte, version uint32) []byte {
+	return binary.AppendUvarint(dst, uint64(version))
 }
 
 // encodeBuffers recycles encoding buffers, so that encoding a value costs

@@ -39,6 +39,7 @@ type options struct {
 	version    uint32
 	migrations map[uint32]migration
 	buffer     int
+	replica    Replica
 	errs       []error
 }
 
@@ -110,23 +111,40 @@ func Open[K, T any](ctx context.Context, s *Store, name string, opts ...Option) 
 		}
 	}
 
+	if r := c.opts.replica; r != nil {
+		if s.net == nil {
+			return nil, fmt.Errorf("model: collection %q: a synced collection needs a Store made with model.New", name)
+		}
+		if r.Name() != name {
+			return nil, fmt.Errorf("model: collection %q: the replica is of synced collection %q", name, r.Name())
+		}
+	}
+
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.closed(); err != nil {
 		return nil, fmt.Errorf("model: collection %q: %w", name, err)
 	}
 	if st := s.colls[name]; st != nil {
-		if st.typ != l.typ || st.key != l.key.typ || st.version != c.opts.version {
-			return nil, fmt.Errorf("model: collection %q is already open as %s keyed by %s, version %d", name, st.typ, st.key, st.version)
+		if st.typ != l.typ || st.key != l.key.typ || st.version != c.opts.version || (st.sync != nil) != (c.opts.replica != nil) {
+			return nil, fmt.Errorf("model: collection %q is already open as %s keyed by %s, version %d, synced: %v", name, st.typ, st.key, st.version, st.sync != nil)
 		}
 		c.st = st
 		return &Collection[K, T]{c}, nil
 	}
 	st := &state{typ: l.typ, key: l.key.typ, version: c.opts.version}
+	if r := c.opts.replica; r != nil {
+		st.sync = &syncState{r: r, self: s.net.ID()}
+	}
 	st.hub.init()
 	c.st = st
 	if err := c.openSchema(ctx); err != nil {
 		return nil, fmt.Errorf("model: collection %q: %w", name, err)
+	}
+	if st.sync != nil {
+		if err := c.startSync(ctx); err != nil {
+			return nil, fmt.Errorf("model: collection %q: %w", name, err)
+		}
 	}
 	s.colls[name] = st
 	s.startPump()
@@ -148,54 +166,67 @@ func (c *Collection[K, T]) keyBinary(key K) []byte {
 	return c.l.key.kind.appendBinary(nil, reflect.ValueOf(key))
 }
 
-// keyOf returns the datastore key of the value whose key is key, and the
-// key's segment, in one allocation for the text.
+// keyOf returns the datastore key of this node's value whose key is key,
+// and the value's id, in one allocation for the text of a local
+// collection's key.
 func (c *Collection[K, T]) keyOf(key K) (ds.Key, string) {
 	var bin [timeSize]byte
 	b := c.l.key.kind.appendBinary(bin[:0], reflect.ValueOf(key))
+	if c.st.sync != nil {
+		id := c.ownID(segment(b))
+		return c.valueKey(id), id
+	}
 	text := make([]byte, 0, len(c.valuePrefix)+max(len(emptySegment), segEncoding.EncodedLen(len(b))))
 	s := string(appendSegment(append(text, c.valuePrefix...), b))
 	return ds.RawKey(s), s[len(c.valuePrefix):]
 }
 
-func (c *base[T]) valueKey(kseg string) ds.Key {
-	return ds.RawKey(c.valuePrefix + kseg)
+// valueKey is the datastore key of the value whose id is id: in a local
+// collection its key segment, in a synced one "<writer>/<key segment>".
+func (c *base[T]) valueKey(id string) ds.Key {
+	return ds.RawKey(c.valuePrefix + id)
 }
 
-// describeKey shows the key whose segment is kseg in an error message.
-func (c *base[T]) describeKey(kseg string) string {
+// describeKey shows the key of the value whose id is id in an error
+// message, with its writer in a synced collection.
+func (c *base[T]) describeKey(id string) string {
+	w, kseg := splitID(id)
+	if w != "" {
+		w = " of " + w
+	}
 	b, err := parseSegment(kseg)
 	if err != nil {
-		return "segment " + kseg
+		return "segment " + kseg + w
 	}
 	v, err := c.l.key.kind.decodeBinary(b, c.l.key.typ)
 	if err != nil {
-		return "segment " + kseg
+		return "segment " + kseg + w
 	}
-	return formatValue(v)
+	return formatValue(v) + w
 }
 
-func (c *base[T]) corrupt(kseg string, err error) error {
-	return c.errorf("key %s: %w: %v", c.describeKey(kseg), ErrCorrupt, err)
+func (c *base[T]) corrupt(id string, err error) error {
+	return c.errorf("key %s: %w: %v", c.describeKey(id), ErrCorrupt, err)
 }
 
-// decodeStored decodes the stored value data of the key whose segment is
-// kseg, checking that it holds that key.
-func (c *base[T]) decodeStored(kseg string, data []byte) (T, error) {
+// decodeStored decodes the stored value data whose id is id, checking that
+// it holds that id's key.
+func (c *base[T]) decodeStored(id string, data []byte) (T, error) {
 	var v T
 	version, body, err := splitStored(data)
 	if err != nil {
-		return v, c.corrupt(kseg, err)
+		return v, c.corrupt(id, err)
 	}
 	if v, err = c.decodeVersion(version, body); err != nil {
 		if errors.Is(err, core.ErrUnsupported) { // a newer program wrote it
-			return v, c.errorf("key %s: %w", c.describeKey(kseg), err)
+			return v, c.errorf("key %s: %w", c.describeKey(id), err)
 		}
-		return v, c.corrupt(kseg, err)
+		return v, c.corrupt(id, err)
 	}
+	_, kseg := splitID(id)
 	var bin, seg [64]byte
 	if got := appendSegment(seg[:0], c.l.key.kind.appendBinary(bin[:0], reflect.ValueOf(&v).Elem().Field(c.l.key.index))); string(got) != kseg {
-		return v, c.corrupt(kseg, fmt.Errorf("the value holds key %s", c.describeKey(string(got))))
+		return v, c.corrupt(id, fmt.Errorf("the value holds key %s", c.describeKey(string(got))))
 	}
 	return v, nil
 }
@@ -221,22 +252,24 @@ func (c *base[T]) decodeVersion(version uint32, body []byte) (T, error) {
 	return v, fmt.Errorf("%w: written with schema version %d, which this program reads only through a migration; register model.Migrate from version %d", core.ErrUnsupported, version, version)
 }
 
-// Get returns the value whose key is key. The error wraps core.ErrNotFound
-// when there is none.
+// Get returns the value whose key is key (in a synced collection, this
+// node's own value; see GetFrom for another writer's). The error wraps
+// core.ErrNotFound when there is none.
 func (c *Collection[K, T]) Get(ctx context.Context, key K) (T, error) {
 	var zero T
 	if err := c.s.closed(); err != nil {
 		return zero, c.errorf("get: %w", err)
 	}
-	dk, kseg := c.keyOf(key)
+	dk, id := c.keyOf(key)
 	data, err := c.s.b.Get(ctx, dk)
 	if err != nil {
 		return zero, c.errorf("get %s: %w", formatValue(reflect.ValueOf(key)), err)
 	}
-	return c.decodeStored(kseg, data)
+	return c.decodeStored(id, data)
 }
 
-// Has reports whether the collection holds a value whose key is key.
+// Has reports whether the collection holds a value whose key is key (in a
+// synced collection, a value of this node's).
 func (c *Collection[K, T]) Has(ctx context.Context, key K) (bool, error) {
 	if err := c.s.closed(); err != nil {
 		return false, c.errorf("has: %w", err)
@@ -253,12 +286,18 @@ func (c *Collection[K, T]) Has(ctx context.Context, key K) (bool, error) {
 // indexes in the same batch (or transaction, where the backend has them).
 // When v would give a unique index a second value, Put changes nothing and
 // returns an error wrapping core.ErrConflict that names the index and value.
+//
+// In a synced collection, Put stores this node's value for the key and
+// writes it, signed, to the replica, which publishes it to the peers.
 func (c *Collection[K, T]) Put(ctx context.Context, v T) error {
 	return c.PutMany(ctx, []T{v})
 }
 
 // PutMany stores every value of vs, in order, as one batch or transaction:
-// all are stored or, on error, none.
+// all are stored or, on error, none. In a synced collection each value is
+// a record of its own, written to the replica one by one before the local
+// batch commits: when writing one fails, the replica may hold the values
+// before it, which the collection then takes from the replica.
 func (c *Collection[K, T]) PutMany(ctx context.Context, vs []T) error {
 	ops := make([]op, len(vs))
 	for i := range vs {
@@ -267,8 +306,8 @@ func (c *Collection[K, T]) PutMany(ctx context.Context, vs []T) error {
 		if err != nil {
 			return c.errorf("put %s: %w", formatValue(rv.Field(c.l.key.index)), err)
 		}
-		kseg := segment(c.l.key.kind.appendBinary(nil, rv.Field(c.l.key.index)))
-		ops[i] = op{kseg: kseg, val: data, entries: c.entries(rv, kseg)}
+		id := c.ownID(segment(c.l.key.kind.appendBinary(nil, rv.Field(c.l.key.index))))
+		ops[i] = op{id: id, val: data, entries: c.entries(rv, id), publish: c.st.sync != nil}
 	}
 	return c.apply(ctx, ops)
 }
@@ -289,13 +328,16 @@ func (c *base[T]) encode(rv reflect.Value, enc func() ([]byte, error)) ([]byte, 
 }
 
 // Delete removes the value whose key is key and its index entries. Deleting
-// a key that holds nothing does nothing.
+// a key that holds nothing does nothing. In a synced collection it removes
+// this node's value and writes a tombstone for it to the replica, which
+// removes the value on every peer.
 func (c *Collection[K, T]) Delete(ctx context.Context, key K) error {
-	_, kseg := c.keyOf(key)
-	return c.apply(ctx, []op{{kseg: kseg, del: true}})
+	_, id := c.keyOf(key)
+	return c.apply(ctx, []op{{id: id, del: true, publish: c.st.sync != nil}})
 }
 
-// Count returns how many values the collection holds. It reads every key.
+// Count returns how many values the collection holds (every writer's, in a
+// synced collection). It reads every key.
 func (c *Collection[K, T]) Count(ctx context.Context) (int, error) {
 	n := 0
 	for _, err := range c.keys(ctx, c.valuePrefix[:len(c.valuePrefix)-1]) {
@@ -309,25 +351,30 @@ func (c *Collection[K, T]) Count(ctx context.Context) (int, error) {
 
 // entry is one index entry of a value.
 type entry struct {
-	key   string // the datastore key: <indexPrefix><index>/<value>/<key>
-	claim string // <index>/<value>: what a unique index lets one key hold
+	key   string // the datastore key: <indexPrefix><index>/<value>/<id>
+	claim string // the key without its last segment: what a unique index lets one key hold
 	uniq  bool
 }
 
-// entries returns the index entries of the value rv, whose key segment is
-// kseg.
-func (c *base[T]) entries(rv reflect.Value, kseg string) []entry {
+// entries returns the index entries of the value rv, whose id is id. In a
+// synced collection an entry is <index>/<value>/<writer>/<key>: a value is
+// found across writers, and its claim, <index>/<value>/<writer>, makes a
+// unique index unique per writer.
+func (c *base[T]) entries(rv reflect.Value, id string) []entry {
 	out := make([]entry, len(c.l.indexes))
 	var buf []byte
 	for i, f := range c.l.indexes {
 		buf = append(buf[:0], f.name...)
 		buf = append(buf, '/')
 		buf = appendSegment(buf, f.kind.appendBinary(nil, rv.Field(f.index)))
-		claim := string(buf)
-		out[i] = entry{key: c.indexPrefix + claim + "/" + kseg, claim: claim, uniq: f.unique}
+		key := c.indexPrefix + string(buf) + "/" + id
+		out[i] = entry{key: key, claim: claimOf(key[len(c.indexPrefix):]), uniq: f.unique}
 	}
 	return out
 }
+
+// claimOf is the claim of an index entry key without the index prefix.
+func claimOf(key string) string { return key[:strings.LastIndexByte(key, '/')] }
 
 // lastSegment returns what follows the last '/' of key.
 func lastSegment(key string) string {

@@ -88,6 +88,28 @@
 // from the owner and key, verifies the envelope, checks its schema and
 // decodes it, through a migration when the record is older.
 //
+// # Synced collections
+//
+// [Synced] opens a collection over the node's replica of the synced
+// collection of the same name (node.JoinSync). Its values are keyed by
+// (writer, key) and stored as
+//
+//	/model/c/v/<writer>/<key>                  a value
+//	/model/c/i/<Index>/<value>/<writer>/<key>  an index entry
+//
+// so an index value is found across writers, and a unique index value is
+// claimed per writer. The replica is the source of truth: this node's Put
+// and Delete pass the local checks, are written to the replica (signed and
+// published; a delete is a tombstone) and then committed locally; other
+// writers' records come from the replica's Watch, and Open first makes the
+// local store hold exactly the replica's live records. Records are the
+// value's deterministic CBOR with the schema version as record version;
+// older versions are read through migrations (a synced collection's stored
+// values are not rewritten), newer ones and records that are not values of
+// the collection are left out, counted ([Collection.SyncStats]) and told to
+// watchers. Range over keys reads every value, as values are stored by
+// writer first.
+//
 // # Change feeds
 //
 // [Collection.Watch] yields every local put and delete (old and new value)

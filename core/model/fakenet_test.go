@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"iter"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -15,15 +16,17 @@ import (
 
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/envelope"
+	"github.com/netabase/netabase/core/replica"
 )
 
 // fakeDHT is the network fake nodes share: the newest envelope per record
 // key, and delivery of every published envelope to the other nodes.
 type fakeDHT struct {
-	mu      sync.Mutex
-	records map[string]*envelope.Envelope
-	nodes   []*fakeNode
-	wall    int64
+	mu       sync.Mutex
+	records  map[string]*envelope.Envelope
+	nodes    []*fakeNode
+	replicas []*fakeReplica
+	wall     int64
 }
 
 // fakeNode implements model.Network.
@@ -149,4 +152,143 @@ func (n *fakeNode) setTamper(f func(*envelope.Envelope)) {
 	n.mu.Lock()
 	n.tamper = f
 	n.mu.Unlock()
+}
+
+// fakeReplica is a node's replica of a synced collection in the fake
+// network: the newest record of every (writer, key), filled by the node's
+// writes and, at once, by every other node's replica of the same name,
+// unless it is held back.
+type fakeReplica struct {
+	dht  *fakeDHT
+	n    *fakeNode
+	name string
+
+	mu   sync.Mutex
+	recs map[string]replica.Record // by writer "/" key
+	subs []chan replica.Change
+	hold bool
+	held []replica.Change
+}
+
+// joinSync returns n's replica of the synced collection called name.
+func (n *fakeNode) joinSync(name string) *fakeReplica {
+	r := &fakeReplica{dht: n.dht, n: n, name: name, recs: map[string]replica.Record{}}
+	n.dht.mu.Lock()
+	n.dht.replicas = append(n.dht.replicas, r)
+	n.dht.mu.Unlock()
+	return r
+}
+
+func (r *fakeReplica) Name() string { return r.name }
+
+func (r *fakeReplica) PutVersion(ctx context.Context, key string, version uint32, value []byte) (replica.Record, error) {
+	r.dht.mu.Lock()
+	r.dht.wall++
+	rec := replica.Record{Writer: r.n.id, Key: key, Clock: envelope.Timestamp{Wall: r.dht.wall}, Version: version, Value: slices.Clone(value), Deleted: version == 0}
+	all := slices.Clone(r.dht.replicas)
+	r.dht.mu.Unlock()
+	for _, o := range all {
+		if o.name != r.name {
+			continue
+		}
+		from := r.n.id
+		if o == r {
+			from = ""
+		}
+		o.deliver(replica.Change{Record: rec, From: from})
+	}
+	return rec, nil
+}
+
+func (r *fakeReplica) Delete(ctx context.Context, key string) error {
+	_, err := r.PutVersion(ctx, key, 0, nil)
+	return err
+}
+
+// deliver stores c when it is newer than what the replica holds, and
+// tells the watchers; while the replica is held, it waits.
+func (r *fakeReplica) deliver(c replica.Change) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.hold && c.From != "" {
+		r.held = append(r.held, c)
+		return
+	}
+	k := c.Writer.String() + "/" + c.Key
+	if old, ok := r.recs[k]; ok && old.Clock.Wall >= c.Clock.Wall {
+		return
+	}
+	r.recs[k] = c.Record
+	for _, ch := range r.subs {
+		ch <- c // the buffer holds every test's changes
+	}
+}
+
+// setHold holds back the records of other nodes, or delivers those held,
+// in reverse order when reverse is set.
+func (r *fakeReplica) setHold(hold, reverse bool) {
+	r.mu.Lock()
+	r.hold = hold
+	held := r.held
+	r.held = nil
+	r.mu.Unlock()
+	if reverse {
+		slices.Reverse(held)
+	}
+	for _, c := range held {
+		r.deliver(c)
+	}
+}
+
+func (r *fakeReplica) Get(ctx context.Context, writer peer.ID, key string) (replica.Record, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rec, ok := r.recs[writer.String()+"/"+key]
+	if !ok || rec.Deleted {
+		return replica.Record{}, fmt.Errorf("no record of %s for %q: %w", writer, key, core.ErrNotFound)
+	}
+	return rec, nil
+}
+
+func (r *fakeReplica) Records(ctx context.Context) iter.Seq2[replica.Record, error] {
+	r.mu.Lock()
+	var recs []replica.Record
+	for _, k := range slices.Sorted(maps.Keys(r.recs)) {
+		if !r.recs[k].Deleted {
+			recs = append(recs, r.recs[k])
+		}
+	}
+	r.mu.Unlock()
+	return func(yield func(replica.Record, error) bool) {
+		for _, rec := range recs {
+			if !yield(rec, nil) {
+				return
+			}
+		}
+	}
+}
+
+// Watch subscribes when called, as the node does.
+func (r *fakeReplica) Watch(ctx context.Context) iter.Seq[replica.Change] {
+	ch := make(chan replica.Change, 1024)
+	r.mu.Lock()
+	r.subs = append(r.subs, ch)
+	r.mu.Unlock()
+	return func(yield func(replica.Change) bool) {
+		defer func() {
+			r.mu.Lock()
+			r.subs = slices.DeleteFunc(r.subs, func(c chan replica.Change) bool { return c == ch })
+			r.mu.Unlock()
+		}()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case c := <-ch:
+				if !yield(c) {
+					return
+				}
+			}
+		}
+	}
 }

@@ -55,6 +55,9 @@ type descriptor struct {
 	// Rebuild is set while the indexes are rebuilt or values migrated;
 	// an Open that finds it set does the work again.
 	Rebuild bool `cbor:"6,keyasint,omitempty"`
+	// Synced marks a synced collection, whose values are keyed by writer
+	// and key.
+	Synced bool `cbor:"7,keyasint,omitempty"`
 }
 
 type indexDesc struct {
@@ -75,6 +78,7 @@ func (c *base[T]) descriptor() descriptor {
 		Floor:   c.opts.version,
 		Key:     indexDesc{Field: c.l.key.name, Kind: c.l.key.kind.String()},
 		Value:   c.l.value,
+		Synced:  c.st.sync != nil,
 	}
 	for _, f := range c.l.indexes {
 		d.Indexes = append(d.Indexes, indexDesc{Field: f.name, Kind: f.kind.String(), Unique: f.unique})
@@ -106,6 +110,9 @@ func (c *base[T]) openSchema(ctx context.Context) error {
 		return fmt.Errorf("%w: the schema descriptor %s does not decode: %v", ErrCorrupt, c.schemaKey(), err)
 	}
 
+	if stored.Synced != cur.Synced {
+		return fmt.Errorf("stored as a synced collection: %v, opened as one: %v; a collection is synced or not for good", stored.Synced, cur.Synced)
+	}
 	typ := c.l.typ.String()
 	hint := fmt.Sprintf("raise the Version above %d, with a model.Migrate from version %d unless the old values still decode (fields only added or dropped)", stored.Version, stored.Version)
 	var m *migration
@@ -149,7 +156,9 @@ func (c *base[T]) openSchema(ctx context.Context) error {
 		if err := c.deletePrefix(ctx, c.indexPrefix[:len(c.indexPrefix)-1]); err != nil {
 			return err
 		}
-		if m != nil {
+		// A synced collection keeps its replica's records as they are
+		// and reads older ones through the migrations.
+		if m != nil && c.st.sync == nil {
 			if err := c.migrate(ctx, stored, *m); err != nil {
 				return err
 			}
@@ -296,20 +305,23 @@ func (c *base[T]) buildIndexes(ctx context.Context) error {
 	}
 	bt := &batcher{b: c.s.b}
 	claims := make(map[string]string)
-	for v, err := range c.values(ctx, bounds{}) {
+	for e, err := range c.scan(ctx, c.valuePrefix[:len(c.valuePrefix)-1], false, bounds{}, c.keySegment, true) {
 		if err != nil {
 			return fmt.Errorf("building the indexes: %w", err)
 		}
-		rv := reflect.ValueOf(&v).Elem()
-		kseg := segment(c.l.key.kind.appendBinary(nil, rv.Field(c.l.key.index)))
-		for _, e := range c.entries(rv, kseg) {
+		id := c.keySegment(e.Key)
+		v, err := c.decodeStored(id, e.Value)
+		if err != nil {
+			return fmt.Errorf("building the indexes: %w", err)
+		}
+		for _, e := range c.entries(reflect.ValueOf(&v).Elem(), id) {
 			if e.uniq {
 				if other, ok := claims[e.claim]; ok {
 					index, vseg := splitClaim(e.claim)
 					return c.errorf("building unique index %s: value %s is held by keys %s and %s: %w",
-						index, c.describeIndexValue(index, vseg), c.describeKey(other), c.describeKey(kseg), core.ErrConflict)
+						index, c.describeIndexValue(index, vseg), c.describeKey(other), c.describeKey(id), core.ErrConflict)
 				}
-				claims[e.claim] = kseg
+				claims[e.claim] = id
 			}
 			if err := bt.op(ctx, func(w ds.Batch) error { return w.Put(ctx, ds.RawKey(e.key), []byte{}) }); err != nil {
 				return c.errorf("building the indexes: %w", err)

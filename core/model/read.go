@@ -6,9 +6,9 @@ import (
 	"iter"
 	"reflect"
 	"slices"
-	"strings"
 
 	dsq "github.com/ipfs/go-datastore/query"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/netabase/netabase/core"
 )
@@ -52,8 +52,10 @@ func segmentBounds[V any](k kind, r Range[V]) bounds {
 }
 
 // scan yields the entries under prefix whose segment, as seg extracts it
-// from the key, lies within b, in b's order and up to b's limit.
-func (c *base[T]) scan(ctx context.Context, prefix string, keysOnly bool, b bounds, seg func(key string) string) iter.Seq2[dsq.Entry, error] {
+// from the key, lies within b, in b's order and up to b's limit. ordered
+// says that the keys sort by that segment first; when they do not, scan
+// reads every entry.
+func (c *base[T]) scan(ctx context.Context, prefix string, keysOnly bool, b bounds, seg func(key string) string, ordered bool) iter.Seq2[dsq.Entry, error] {
 	return func(yield func(dsq.Entry, error) bool) {
 		if err := c.s.closed(); err != nil {
 			yield(dsq.Entry{}, c.errorf("read: %w", err))
@@ -68,7 +70,7 @@ func (c *base[T]) scan(ctx context.Context, prefix string, keysOnly bool, b boun
 			q.Orders = []dsq.Order{dsq.OrderByKeyDescending{}}
 			start, end = b.hi, b.lo
 		}
-		if start == "" {
+		if start == "" && (ordered || end == "") {
 			q.Limit = b.limit // nothing is skipped, so the engine may stop early
 		}
 		n := 0
@@ -78,20 +80,13 @@ func (c *base[T]) scan(ctx context.Context, prefix string, keysOnly bool, b boun
 				return
 			}
 			s := seg(e.Key)
-			if !b.reverse {
-				if start != "" && s < start {
-					continue
-				}
-				if end != "" && s >= end {
-					return
-				}
-			} else {
-				if start != "" && s >= start {
-					continue
-				}
-				if end != "" && s < end {
-					return
-				}
+			before := start != "" && (!b.reverse && s < start || b.reverse && s >= start)
+			after := end != "" && (!b.reverse && s >= end || b.reverse && s < end)
+			if after && ordered {
+				return
+			}
+			if before || after {
+				continue
 			}
 			if !yield(e, nil) {
 				return
@@ -103,52 +98,79 @@ func (c *base[T]) scan(ctx context.Context, prefix string, keysOnly bool, b boun
 	}
 }
 
-// values yields the values whose keys lie within b.
-func (c *base[T]) values(ctx context.Context, b bounds) iter.Seq2[T, error] {
-	return func(yield func(T, error) bool) {
-		var zero T
+// stored yields the values whose keys lie within b, with their writers.
+func (c *base[T]) stored(ctx context.Context, b bounds) iter.Seq2[Entry[T], error] {
+	return func(yield func(Entry[T], error) bool) {
 		prefix := c.valuePrefix[:len(c.valuePrefix)-1]
-		for e, err := range c.scan(ctx, prefix, false, b, c.keySegment) {
+		keySeg := func(key string) string { _, kseg := splitID(c.keySegment(key)); return kseg }
+		for e, err := range c.scan(ctx, prefix, false, b, keySeg, c.st.sync == nil) {
 			if err != nil {
-				yield(zero, err)
+				yield(Entry[T]{}, err)
 				return
 			}
-			v, err := c.decodeStored(c.keySegment(e.Key), e.Value)
-			if !yield(v, err) || err != nil {
+			en, err := c.entryOf(c.keySegment(e.Key), e.Value)
+			if !yield(en, err) || err != nil {
 				return
 			}
 		}
 	}
 }
 
+// entryOf decodes the stored value data whose id is id.
+func (c *base[T]) entryOf(id string, data []byte) (Entry[T], error) {
+	v, err := c.decodeStored(id, data)
+	if err != nil {
+		return Entry[T]{}, err
+	}
+	en := Entry[T]{Value: v}
+	if w, _ := splitID(id); w != "" {
+		if en.Writer, err = peer.Decode(w); err != nil {
+			return Entry[T]{}, c.corrupt(id, err)
+		}
+	}
+	return en, nil
+}
+
+// values drops the writers of entries.
+func values[T any](entries iter.Seq2[Entry[T], error]) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		for en, err := range entries {
+			if !yield(en.Value, err) {
+				return
+			}
+		}
+	}
+}
+
+// keySegment is the id of the value stored under key.
 func (c *base[T]) keySegment(key string) string { return key[len(c.valuePrefix):] }
 
-// indexed yields the values whose value of index f lies within b, in index
-// order (then key order), reading each from the index entry's key.
-func (c *base[T]) indexed(ctx context.Context, f *field, b bounds) iter.Seq2[T, error] {
-	return func(yield func(T, error) bool) {
-		var zero T
+// indexed yields the values whose value of index f lies within b, with
+// their writers, in index order (then id order), reading each from the
+// index entry's key.
+func (c *base[T]) indexed(ctx context.Context, f *field, b bounds) iter.Seq2[Entry[T], error] {
+	return func(yield func(Entry[T], error) bool) {
 		prefix := c.indexPrefix + f.name + "/"
 		// valueSeg returns the value segment of an entry key, or the
 		// whole rest of it for a corrupt key without one, which
 		// indexedValue then reports.
 		valueSeg := func(key string) string {
 			rest := key[len(prefix):]
-			if i := strings.LastIndexByte(rest, '/'); i >= 0 {
-				return rest[:i]
+			if id := c.entryID(rest); len(id) < len(rest) {
+				return rest[:len(rest)-len(id)-1]
 			}
 			return rest
 		}
-		for e, err := range c.scan(ctx, prefix[:len(prefix)-1], true, b, valueSeg) {
+		for e, err := range c.scan(ctx, prefix[:len(prefix)-1], true, b, valueSeg, true) {
 			if err != nil {
-				yield(zero, err)
+				yield(Entry[T]{}, err)
 				return
 			}
-			v, ok, err := c.indexedValue(ctx, f, e.Key, valueSeg(e.Key))
+			en, ok, err := c.indexedValue(ctx, f, e.Key, valueSeg(e.Key))
 			if !ok && err == nil {
 				continue
 			}
-			if !yield(v, err) || err != nil {
+			if !yield(en, err) || err != nil {
 				return
 			}
 		}
@@ -158,38 +180,39 @@ func (c *base[T]) indexed(ctx context.Context, f *field, b bounds) iter.Seq2[T, 
 // indexedValue reads the value that the entry key of index f points to. ok
 // is false, with no error, when a concurrent write has just removed the
 // value or changed its index value: the entry is then on its way out.
-func (c *base[T]) indexedValue(ctx context.Context, f *field, key, vseg string) (v T, ok bool, err error) {
-	kseg := lastSegment(key)
-	if key != c.indexPrefix+f.name+"/"+vseg+"/"+kseg {
-		return v, false, c.errorf("index %s: entry %s: %w: not <value>/<key>", f.name, key, ErrCorrupt)
+func (c *base[T]) indexedValue(ctx context.Context, f *field, key, vseg string) (en Entry[T], ok bool, err error) {
+	id := c.entryID(key)
+	if key != c.indexPrefix+f.name+"/"+vseg+"/"+id {
+		return en, false, c.errorf("index %s: entry %s: %w: not <value>/<key>", f.name, key, ErrCorrupt)
 	}
-	if _, err := parseSegment(kseg); err != nil {
-		return v, false, c.errorf("index %s: entry %s: %w: %v", f.name, key, ErrCorrupt, err)
+	if err := c.parseID(id); err != nil {
+		return en, false, c.errorf("index %s: entry %s: %w: %v", f.name, key, ErrCorrupt, err)
 	}
-	data, err := c.s.b.Get(ctx, c.valueKey(kseg))
+	data, err := c.s.b.Get(ctx, c.valueKey(id))
 	if errors.Is(err, core.ErrNotFound) {
-		return v, false, nil
+		return en, false, nil
 	}
 	if err != nil {
-		return v, false, c.errorf("read %s: %w", c.describeKey(kseg), err)
+		return en, false, c.errorf("read %s: %w", c.describeKey(id), err)
 	}
-	if v, err = c.decodeStored(kseg, data); err != nil {
-		return v, false, err
+	if en, err = c.entryOf(id, data); err != nil {
+		return en, false, err
 	}
-	if segment(f.kind.appendBinary(nil, reflect.ValueOf(&v).Elem().Field(f.index))) != vseg {
-		return v, false, nil
+	if segment(f.kind.appendBinary(nil, reflect.ValueOf(&en.Value).Elem().Field(f.index))) != vseg {
+		return en, false, nil
 	}
-	return v, true, nil
+	return en, true, nil
 }
 
-// Scan yields every value in key order.
+// Scan yields every value in key order (in a synced collection, every
+// writer's, by writer, then key; see Entries for the writers).
 func (c *Collection[K, T]) Scan(ctx context.Context) iter.Seq2[T, error] {
-	return c.values(ctx, bounds{})
+	return values(c.Entries(ctx))
 }
 
-// Range yields the values whose keys lie within r.
+// Range yields the values whose keys lie within r (ordered as Scan's).
 func (c *Collection[K, T]) Range(ctx context.Context, r Range[K]) iter.Seq2[T, error] {
-	return c.values(ctx, segmentBounds(c.l.key.kind, r))
+	return values(c.RangeEntries(ctx, r))
 }
 
 // Index is a secondary index of a collection of T, on a field of type V.
@@ -225,25 +248,31 @@ func (x *Index[V, T]) Name() string { return x.f.name }
 // Unique reports whether the index holds each value at most once.
 func (x *Index[V, T]) Unique() bool { return x.f.unique }
 
-// Find yields the values whose indexed field equals v, in key order.
+// Find yields the values whose indexed field equals v, in key order (in a
+// synced collection, every writer's, by writer, then key).
 func (x *Index[V, T]) Find(ctx context.Context, v V) iter.Seq2[T, error] {
-	vseg := x.c.valueSegment(x.f, v)
-	return func(yield func(T, error) bool) {
-		var zero T
-		if err := x.c.s.closed(); err != nil {
-			yield(zero, x.c.errorf("find: %w", err))
+	return values(x.FindEntries(ctx, v))
+}
+
+// find yields the values whose indexed field f equals v, with their
+// writers.
+func (c *base[T]) find(ctx context.Context, f *field, v any) iter.Seq2[Entry[T], error] {
+	vseg := c.valueSegment(f, v)
+	return func(yield func(Entry[T], error) bool) {
+		if err := c.s.closed(); err != nil {
+			yield(Entry[T]{}, c.errorf("find: %w", err))
 			return
 		}
-		for key, err := range x.c.keys(ctx, x.c.indexPrefix+x.f.name+"/"+vseg) {
+		for key, err := range c.keys(ctx, c.indexPrefix+f.name+"/"+vseg) {
 			if err != nil {
-				yield(zero, err)
+				yield(Entry[T]{}, err)
 				return
 			}
-			val, ok, err := x.c.indexedValue(ctx, x.f, key, vseg)
+			en, ok, err := c.indexedValue(ctx, f, key, vseg)
 			if !ok && err == nil {
 				continue
 			}
-			if !yield(val, err) || err != nil {
+			if !yield(en, err) || err != nil {
 				return
 			}
 		}
@@ -262,9 +291,10 @@ func (x *Index[V, T]) Lookup(ctx context.Context, v V) (T, error) {
 }
 
 // Range yields the values whose indexed field lies within r, ordered by
-// that field, then by key (in reverse, both descending).
+// that field, then by key (in reverse, both descending; in a synced
+// collection, by field, writer, key).
 func (x *Index[V, T]) Range(ctx context.Context, r Range[V]) iter.Seq2[T, error] {
-	return x.c.indexed(ctx, x.f, segmentBounds(x.f.kind, r))
+	return values(x.RangeEntries(ctx, r))
 }
 
 // Count returns how many values have v in the indexed field. It counts

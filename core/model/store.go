@@ -65,7 +65,8 @@ type state struct {
 	typ     reflect.Type
 	key     reflect.Type
 	version uint32
-	floor   uint32 // see descriptor.Floor
+	floor   uint32     // see descriptor.Floor
+	sync    *syncState // nil for a local collection
 	mu      sync.Mutex
 	hub     hub
 }

@@ -23,7 +23,9 @@ const (
 	// Deleted: a local delete removed Old from Key.
 	Deleted
 	// Received: the network delivered New, published by Owner under Key.
-	// It is not stored in the local collection.
+	// It is not stored in the local collection. In a synced collection,
+	// it comes with the error that says why a writer's record is not
+	// held (see SyncStats), and New is nil.
 	Received
 )
 
@@ -50,7 +52,8 @@ type Event[K, T any] struct {
 	Old *T
 	// New is the value after a Put, or the value Received, or nil.
 	New *T
-	// Owner is the publisher of a Received value.
+	// Owner is the publisher of a Received value and, in a synced
+	// collection, the writer of every event's value.
 	Owner peer.ID
 	// Missed is how many changes this watcher lost, because it had fallen
 	// a full buffer behind, just before this one.
@@ -63,10 +66,11 @@ type Event[K, T any] struct {
 type change struct {
 	seq  uint64
 	kind EventKind
-	key  string // the key's segment, for local changes
+	key  string // the value's id, for local changes and synced records
 	old  []byte // stored bytes
 	new  []byte // stored bytes
 	env  *envelope.Envelope
+	err  error // why a synced record is not held
 }
 
 // hub hands a collection's changes to its watchers.
@@ -171,12 +175,21 @@ func (c *Collection[K, T]) Watch(ctx context.Context) iter.Seq2[Event[K, T], err
 // event decodes a delivery for a watcher.
 func (c *Collection[K, T]) event(d delivery) (Event[K, T], error) {
 	ev := Event[K, T]{Seq: d.seq, Kind: d.kind, Missed: d.missed}
-	if d.kind == Received {
+	if d.env != nil {
 		return c.received(ev, d.env)
 	}
+	w, kseg := splitID(d.key)
 	var err error
-	if ev.Key, err = c.parseKey(d.key); err != nil {
+	if ev.Key, err = c.parseKey(kseg); err != nil {
 		return ev, c.corrupt(d.key, err)
+	}
+	if w != "" {
+		if ev.Owner, err = peer.Decode(w); err != nil {
+			return ev, c.corrupt(d.key, err)
+		}
+	}
+	if d.err != nil {
+		return ev, d.err
 	}
 	decode := func(data []byte) *T {
 		if data == nil || err != nil {

@@ -1,11 +1,13 @@
 package model
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 
 	ds "github.com/ipfs/go-datastore"
 	dsq "github.com/ipfs/go-datastore/query"
@@ -13,13 +15,17 @@ import (
 	"github.com/netabase/netabase/core"
 )
 
-// op is one change a write makes: a put of val under kseg with its index
-// entries, or a delete of kseg.
+// op is one change a write makes: a put of val under the id id with its
+// index entries, or a delete of id. publish writes it to the synced
+// collection's replica too; ifChanged makes a put that would store the
+// bytes already stored a no-op.
 type op struct {
-	kseg    string
-	del     bool
-	val     []byte
-	entries []entry
+	id        string
+	del       bool
+	val       []byte
+	entries   []entry
+	publish   bool
+	ifChanged bool
 }
 
 // current is what a key holds while a write is being built.
@@ -82,6 +88,11 @@ func (c *base[T]) apply(ctx context.Context, ops []op) error {
 			changes = append(changes, ch)
 		}
 	}
+	// This node's writes to a synced collection go to the replica once
+	// they passed the checks, and are committed locally after.
+	if err := c.publishOps(ctx, ops); err != nil {
+		return err
+	}
 	if len(changes) == 0 {
 		return nil
 	}
@@ -97,11 +108,11 @@ func (c *base[T]) apply(ctx context.Context, ops []op) error {
 // stage adds the operation o to the write ws and returns the change it
 // makes; a delete of a key that holds nothing makes none.
 func (c *base[T]) stage(ctx context.Context, ws *writeState, o op) (change, error) {
-	old, err := c.current(ctx, ws, o.kseg)
+	old, err := c.current(ctx, ws, o.id)
 	if err != nil {
 		return change{}, err
 	}
-	if o.del && old.val == nil {
+	if o.del && old.val == nil || o.ifChanged && old.val != nil && bytes.Equal(old.val, o.val) {
 		return change{}, nil
 	}
 	for _, e := range old.entries {
@@ -115,7 +126,7 @@ func (c *base[T]) stage(ctx context.Context, ws *writeState, o op) (change, erro
 			ws.released = make(map[string]bool)
 		}
 		ws.released[e.key] = true
-		if e.uniq && ws.claims[e.claim] == o.kseg {
+		if e.uniq && ws.claims[e.claim] == o.id {
 			delete(ws.claims, e.claim)
 		}
 	}
@@ -124,21 +135,21 @@ func (c *base[T]) stage(ctx context.Context, ws *writeState, o op) (change, erro
 			continue
 		}
 		if e.uniq {
-			if err := c.checkUnique(ctx, ws, e, o.kseg); err != nil {
+			if err := c.checkUnique(ctx, ws, e, o.id); err != nil {
 				return change{}, err
 			}
 			if ws.claims == nil {
 				ws.claims = make(map[string]string)
 			}
-			ws.claims[e.claim] = o.kseg
+			ws.claims[e.claim] = o.id
 		}
 		if err := ws.w.Put(ctx, ds.RawKey(e.key), []byte{}); err != nil {
 			return change{}, c.errorf("write: %w", err)
 		}
 		delete(ws.released, e.key)
 	}
-	vk := c.valueKey(o.kseg)
-	ch := change{key: o.kseg, old: old.val, new: o.val}
+	vk := c.valueKey(o.id)
+	ch := change{key: o.id, old: old.val, new: o.val}
 	if o.del {
 		err, ch.kind = ws.w.Delete(ctx, vk), Deleted
 	} else {
@@ -148,48 +159,48 @@ func (c *base[T]) stage(ctx context.Context, ws *writeState, o op) (change, erro
 		return change{}, c.errorf("write: %w", err)
 	}
 	if ws.cur != nil {
-		ws.cur[o.kseg] = current{val: o.val, entries: o.entries}
+		ws.cur[o.id] = current{val: o.val, entries: o.entries}
 	}
 	return ch, nil
 }
 
-// current returns what kseg holds in the write ws so far: what an earlier
-// operation of ws put there, or else what the store holds.
-func (c *base[T]) current(ctx context.Context, ws *writeState, kseg string) (current, error) {
-	if cur, ok := ws.cur[kseg]; ok {
+// current returns what the id id holds in the write ws so far: what an
+// earlier operation of ws put there, or else what the store holds.
+func (c *base[T]) current(ctx context.Context, ws *writeState, id string) (current, error) {
+	if cur, ok := ws.cur[id]; ok {
 		return cur, nil
 	}
-	data, err := ws.r.Get(ctx, c.valueKey(kseg))
+	data, err := ws.r.Get(ctx, c.valueKey(id))
 	if errors.Is(err, core.ErrNotFound) {
 		return current{}, nil
 	}
 	if err != nil {
-		return current{}, c.errorf("write: reading the old value of %s: %w", c.describeKey(kseg), err)
+		return current{}, c.errorf("write: reading the old value of %s: %w", c.describeKey(id), err)
 	}
-	v, err := c.decodeStored(kseg, data)
+	v, err := c.decodeStored(id, data)
 	if err == nil {
-		return current{val: data, entries: c.entries(reflect.ValueOf(&v).Elem(), kseg)}, nil
+		return current{val: data, entries: c.entries(reflect.ValueOf(&v).Elem(), id)}, nil
 	}
 	// The old value is unreadable, so its index entries are found by
-	// looking for kseg in every index: a corrupt value can still be
+	// looking for id in every index: a corrupt value can still be
 	// overwritten or deleted without leaving entries behind.
 	cur := current{val: data}
 	for _, f := range c.l.indexes {
 		for k, err := range queryKeys(ctx, ws.r, c.indexPrefix+f.name) {
 			if err != nil {
-				return current{}, c.errorf("write: looking for the index entries of %s: %w", c.describeKey(kseg), err)
+				return current{}, c.errorf("write: looking for the index entries of %s: %w", c.describeKey(id), err)
 			}
-			if lastSegment(k) == kseg {
-				claim := k[len(c.indexPrefix) : len(k)-len(kseg)-1]
-				cur.entries = append(cur.entries, entry{key: k, claim: claim, uniq: f.unique})
+			if c.entryID(k) == id {
+				cur.entries = append(cur.entries, entry{key: k, claim: claimOf(k[len(c.indexPrefix):]), uniq: f.unique})
 			}
 		}
 	}
 	return cur, nil
 }
 
-// checkUnique fails when the unique index entry e, for kseg, would give its
-// index value a second key.
+// checkUnique fails when the unique index entry e, for the id kseg, would
+// give its index value a second key (of the same writer, in a synced
+// collection).
 func (c *base[T]) checkUnique(ctx context.Context, ws *writeState, e entry, kseg string) error {
 	conflict := func(other string) error {
 		index, vseg := splitClaim(e.claim)
@@ -203,17 +214,18 @@ func (c *base[T]) checkUnique(ctx context.Context, ws *writeState, e entry, kseg
 		if err != nil {
 			return c.errorf("write: checking unique index: %w", err)
 		}
-		if other := lastSegment(k); !ws.released[k] && other != kseg {
+		if other := c.entryID(k); !ws.released[k] && other != kseg {
 			return conflict(other)
 		}
 	}
 	return nil
 }
 
-// splitClaim splits "<index>/<value segment>".
+// splitClaim splits "<index>/<value segment>[/<writer>]".
 func splitClaim(claim string) (index, vseg string) {
-	i := len(claim) - len(lastSegment(claim))
-	return claim[:i-1], claim[i:]
+	index, vseg, _ = strings.Cut(claim, "/")
+	vseg, _, _ = strings.Cut(vseg, "/")
+	return index, vseg
 }
 
 // describeIndexValue shows the value whose segment is vseg, of the index

@@ -1,0 +1,403 @@
+package model
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/core/replica"
+)
+
+// Replica is what a synced collection needs of the node's replica of it:
+// *node.Synced, which node.JoinSync returns, implements it. Its records
+// are keyed by the key segment of the collection's key (the last part of
+// [Collection.RecordName]) and hold the value's deterministic CBOR, with the
+// collection's schema version as the record's version.
+type Replica interface {
+	// Name is the synced collection's name.
+	Name() string
+	// PutVersion signs, stores and publishes this node's value for key.
+	PutVersion(ctx context.Context, key string, version uint32, value []byte) (replica.Record, error)
+	// Delete writes this node's tombstone for key.
+	Delete(ctx context.Context, key string) error
+	// Get returns writer's live record for key; the error wraps
+	// core.ErrNotFound when there is none or it is a tombstone.
+	Get(ctx context.Context, writer peer.ID, key string) (replica.Record, error)
+	// Records yields every writer's live records.
+	Records(ctx context.Context) iter.Seq2[replica.Record, error]
+	// Watch yields every record that enters the replica, subscribing
+	// when it is called.
+	Watch(ctx context.Context) iter.Seq[replica.Change]
+}
+
+// Synced opens the collection as a synced collection fed by r, the node's
+// replica of the synced collection of the same name:
+//
+//	rep, err := n.JoinSync(ctx, replica.Settings{Name: "chat", Writers: writers})
+//	chat, err := model.Open[string, Message](ctx, model.New(n), "chat", model.Synced(rep))
+//
+// A synced collection holds every writer's values, keyed by (writer, key);
+// see [Collection.GetFrom] and [Entry]. Its Store must be made with [New],
+// whose network's ID is this node's writer ID.
+func Synced(r Replica) Option {
+	return func(o *options) {
+		if r == nil {
+			o.errs = append(o.errs, errors.New("model.Synced needs the node's replica of the collection"))
+		}
+		o.replica = r
+	}
+}
+
+// Entry is a value of a collection and the writer that wrote it: in a
+// synced collection, the peer whose record it is; in a local collection,
+// the empty ID.
+type Entry[T any] struct {
+	Writer peer.ID
+	Value  T
+}
+
+// SyncStats counts the records of a synced collection's replica that the
+// typed collection does not hold, since it opened.
+type SyncStats struct {
+	// Newer counts records written with a schema version this program
+	// does not read (core.ErrUnsupported); the replica keeps them.
+	Newer uint64
+	// Rejected counts records that are not valid values of the collection:
+	// a key that is not a key segment, bytes that do not decode, a value
+	// that holds another key.
+	Rejected uint64
+	// Conflicts is how many records wait because they would give one of
+	// their writer's unique index values a second key. Each is taken as
+	// soon as the writer's record that holds the value changes.
+	Conflicts int
+	// LastError describes the last record left out, or is nil.
+	LastError error
+}
+
+// syncState is the part of a synced collection's state that the values of
+// Collection opened on one Store share.
+type syncState struct {
+	r    Replica
+	self peer.ID
+
+	newer, rejected atomic.Uint64
+	lastErr         atomic.Pointer[error]
+
+	mu      sync.Mutex
+	pending map[string]replica.Record // id -> record waiting for a unique value
+}
+
+// idOf is the id of writer's value whose key segment is kseg.
+func idOf(writer peer.ID, kseg string) string { return writer.String() + "/" + kseg }
+
+// splitID splits an id into its writer part (empty in a local collection)
+// and its key segment.
+func splitID(id string) (writer, kseg string) {
+	i := strings.LastIndexByte(id, '/')
+	if i < 0 {
+		return "", id
+	}
+	return id[:i], id[i+1:]
+}
+
+// ownID is the id of this node's value whose key segment is kseg: the key
+// segment itself in a local collection.
+func (c *base[T]) ownID(kseg string) string {
+	if c.st.sync == nil {
+		return kseg
+	}
+	return idOf(c.st.sync.self, kseg)
+}
+
+// entryID returns the id that ends key: its last segment, or last two in a
+// synced collection.
+func (c *base[T]) entryID(key string) string {
+	i := strings.LastIndexByte(key, '/')
+	if c.st.sync != nil && i > 0 {
+		i = strings.LastIndexByte(key[:i], '/')
+	}
+	return key[i+1:]
+}
+
+// parseID checks that id is the id of a value of the collection.
+func (c *base[T]) parseID(id string) error {
+	w, kseg := splitID(id)
+	if (w != "") != (c.st.sync != nil) {
+		return fmt.Errorf("%q is not an id of this collection", id)
+	}
+	if w != "" {
+		if _, err := peer.Decode(w); err != nil {
+			return fmt.Errorf("writer %q: %v", w, err)
+		}
+	}
+	_, err := parseSegment(kseg)
+	return err
+}
+
+// GetFrom returns writer's value for key in a synced collection. The error
+// wraps core.ErrNotFound when the writer holds none, and
+// core.ErrUnsupported for a local collection.
+func (c *Collection[K, T]) GetFrom(ctx context.Context, writer peer.ID, key K) (T, error) {
+	var zero T
+	if c.st.sync == nil {
+		return zero, c.errorf("get from %s: %w: the collection is not synced", writer, core.ErrUnsupported)
+	}
+	if err := c.s.closed(); err != nil {
+		return zero, c.errorf("get: %w", err)
+	}
+	id := idOf(writer, segment(c.keyBinary(key)))
+	data, err := c.s.b.Get(ctx, c.valueKey(id))
+	if err != nil {
+		return zero, c.errorf("get %s of %s: %w", formatValue(reflect.ValueOf(key)), writer, err)
+	}
+	return c.decodeStored(id, data)
+}
+
+// Entries yields every value with its writer, ordered by writer, then key
+// (by key in a local collection).
+func (c *Collection[K, T]) Entries(ctx context.Context) iter.Seq2[Entry[T], error] {
+	return c.stored(ctx, bounds{})
+}
+
+// RangeEntries yields the values whose keys lie within r, with their
+// writers, ordered as [Collection.Entries]. In a synced collection it reads
+// every value, since values are stored by writer first.
+func (c *Collection[K, T]) RangeEntries(ctx context.Context, r Range[K]) iter.Seq2[Entry[T], error] {
+	return c.stored(ctx, segmentBounds(c.l.key.kind, r))
+}
+
+// FindEntries yields the values whose indexed field equals v, with their
+// writers, ordered by writer, then key.
+func (x *Index[V, T]) FindEntries(ctx context.Context, v V) iter.Seq2[Entry[T], error] {
+	return x.c.find(ctx, x.f, v)
+}
+
+// RangeEntries yields the values whose indexed field lies within r, with
+// their writers, ordered by that field, then writer, then key.
+func (x *Index[V, T]) RangeEntries(ctx context.Context, r Range[V]) iter.Seq2[Entry[T], error] {
+	return x.c.indexed(ctx, x.f, segmentBounds(x.f.kind, r))
+}
+
+// SyncStats returns what the synced collection has left out of its
+// replica's records; the zero SyncStats for a local collection.
+func (c *Collection[K, T]) SyncStats() SyncStats {
+	ss := c.st.sync
+	if ss == nil {
+		return SyncStats{}
+	}
+	st := SyncStats{Newer: ss.newer.Load(), Rejected: ss.rejected.Load()}
+	if p := ss.lastErr.Load(); p != nil {
+		st.LastError = *p
+	}
+	ss.mu.Lock()
+	st.Conflicts = len(ss.pending)
+	ss.mu.Unlock()
+	return st
+}
+
+// publishOps writes the records of this node's ops to the replica.
+func (c *base[T]) publishOps(ctx context.Context, ops []op) error {
+	for _, o := range ops {
+		if !o.publish {
+			continue
+		}
+		_, kseg := splitID(o.id)
+		if o.del {
+			if err := c.st.sync.r.Delete(ctx, kseg); err != nil {
+				return c.errorf("delete %s: %w", c.describeKey(o.id), err)
+			}
+			continue
+		}
+		version, body, err := splitStored(o.val)
+		if err != nil {
+			return c.errorf("put %s: %w", c.describeKey(o.id), err)
+		}
+		if _, err := c.st.sync.r.PutVersion(ctx, kseg, version, body); err != nil {
+			return c.errorf("put %s: %w", c.describeKey(o.id), err)
+		}
+	}
+	return nil
+}
+
+// startSync subscribes to the replica's changes, brings the local store
+// up to the replica's records, and then follows the changes until the
+// Store closes. The caller holds s.mu.
+func (c *base[T]) startSync(ctx context.Context) error {
+	ss := c.st.sync
+	wctx, cancel := context.WithCancel(c.s.ctx)
+	changes := ss.r.Watch(wctx)
+	if err := c.catchUp(ctx); err != nil {
+		cancel()
+		for range changes { // ends the subscription
+		}
+		return err
+	}
+	c.s.pumps.Go(func() {
+		defer cancel()
+		for ch := range changes {
+			// The replica is the truth: a change it no longer holds
+			// was replaced by a later one, which comes later in the
+			// feed, or was dropped.
+			rec, err := ss.r.Get(c.s.ctx, ch.Writer, ch.Key)
+			switch {
+			case errors.Is(err, core.ErrNotFound):
+				err = c.syncRecord(c.s.ctx, replica.Record{Writer: ch.Writer, Key: ch.Key, Deleted: true})
+			case err == nil && rec.Clock == ch.Clock:
+				err = c.syncRecord(c.s.ctx, rec)
+			}
+			if err == nil {
+				err = c.retryPending(c.s.ctx, ch.Writer)
+			}
+			if err != nil && c.s.ctx.Err() == nil {
+				ss.lastErr.Store(&err)
+			}
+		}
+	})
+	return nil
+}
+
+// catchUp makes the local store hold the replica's live records: it
+// writes those that differ and deletes the values the replica no longer
+// holds.
+func (c *base[T]) catchUp(ctx context.Context) error {
+	ss := c.st.sync
+	live := make(map[string]bool)
+	writers := make(map[peer.ID]bool)
+	for rec, err := range ss.r.Records(ctx) {
+		if err != nil {
+			return fmt.Errorf("reading the replica: %w", err)
+		}
+		live[idOf(rec.Writer, rec.Key)] = true
+		writers[rec.Writer] = true
+		if err := c.syncRecord(ctx, rec); err != nil {
+			return err
+		}
+	}
+	var gone []op
+	for e, err := range c.scan(ctx, c.valuePrefix[:len(c.valuePrefix)-1], true, bounds{}, c.keySegment, false) {
+		if err != nil {
+			return err
+		}
+		if id := c.keySegment(e.Key); !live[id] {
+			gone = append(gone, op{id: id, del: true})
+		}
+	}
+	if len(gone) > 0 {
+		if err := c.apply(ctx, gone); err != nil {
+			return err
+		}
+	}
+	for w := range writers {
+		if err := c.retryPending(ctx, w); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// syncRecord makes the local store hold rec, a record of the replica (or,
+// when rec.Deleted, nothing for its writer and key). A record that is not
+// a value this program can hold is left out, and counted: its writer's
+// key then holds nothing locally.
+func (c *base[T]) syncRecord(ctx context.Context, rec replica.Record) error {
+	ss := c.st.sync
+	id := idOf(rec.Writer, rec.Key)
+	ss.mu.Lock()
+	prev, waited := ss.pending[id]
+	delete(ss.pending, id)
+	ss.mu.Unlock()
+	if rec.Deleted {
+		return c.apply(ctx, []op{{id: id, del: true}})
+	}
+	o, err := c.recordOp(id, rec)
+	if err == nil {
+		err = c.apply(ctx, []op{o})
+		if errors.Is(err, core.ErrConflict) {
+			ss.mu.Lock()
+			if ss.pending == nil {
+				ss.pending = make(map[string]replica.Record)
+			}
+			ss.pending[id] = rec
+			ss.mu.Unlock()
+			if waited && prev.Clock == rec.Clock {
+				return nil // still waiting, and reported already
+			}
+		}
+	}
+	if err == nil || c.s.closed() != nil {
+		return err
+	}
+	if errors.Is(err, core.ErrUnsupported) {
+		ss.newer.Add(1)
+	} else if !errors.Is(err, core.ErrConflict) {
+		ss.rejected.Add(1)
+	}
+	ss.lastErr.Store(&err)
+	c.st.hub.publish(change{kind: Received, key: id, err: err})
+	return c.apply(ctx, []op{{id: id, del: true}})
+}
+
+// recordOp returns the op that stores rec under id, after checking that
+// it is a value of the collection holding its own key.
+func (c *base[T]) recordOp(id string, rec replica.Record) (op, error) {
+	if err := c.parseID(id); err != nil {
+		return op{}, c.errorf("record %q of %s: %w: %v", rec.Key, rec.Writer, ErrCorrupt, err)
+	}
+	v, err := c.decodeVersion(rec.Version, rec.Value)
+	if err != nil {
+		if errors.Is(err, core.ErrUnsupported) {
+			return op{}, c.errorf("key %s: %w", c.describeKey(id), err)
+		}
+		return op{}, c.corrupt(id, err)
+	}
+	rv := reflect.ValueOf(&v).Elem()
+	if got := segment(c.l.key.kind.appendBinary(nil, rv.Field(c.l.key.index))); got != rec.Key {
+		return op{}, c.corrupt(id, fmt.Errorf("the value holds key %s", c.describeKey(got)))
+	}
+	data := appendVersion(make([]byte, 0, len(rec.Value)+5), rec.Version)
+	return op{id: id, val: append(data, rec.Value...), entries: c.entries(rv, id), ifChanged: true}, nil
+}
+
+// retryPending takes again the records of writer that waited for a unique
+// index value.
+func (c *base[T]) retryPending(ctx context.Context, writer peer.ID) error {
+	ss := c.st.sync
+	for {
+		ss.mu.Lock()
+		var recs []replica.Record
+		for _, rec := range ss.pending {
+			if rec.Writer == writer {
+				recs = append(recs, rec)
+			}
+		}
+		ss.mu.Unlock()
+		if len(recs) == 0 {
+			return nil
+		}
+		before := len(recs)
+		for _, rec := range recs {
+			if err := c.syncRecord(ctx, rec); err != nil {
+				return err
+			}
+		}
+		ss.mu.Lock()
+		after := 0
+		for _, rec := range ss.pending {
+			if rec.Writer == writer {
+				after++
+			}
+		}
+		ss.mu.Unlock()
+		if after >= before {
+			return nil
+		}
+	}
+}
