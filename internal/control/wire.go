@@ -25,6 +25,16 @@
 //	PUT    /v1/dht/mode {mode}          change it
 //	GET    /v1/protocols                protocol names
 //	GET    /v1/events                   events, one JSON object per line, until the client goes
+//	POST   /v1/sync {name, writers}     join a synced collection
+//	GET    /v1/sync                     the joined collections' status
+//	GET    /v1/sync/{name}              one collection's status
+//	DELETE /v1/sync/{name}              leave it
+//	POST   /v1/sync/{name}/records {key, value}  write this node's value for a key
+//	DELETE /v1/sync/{name}/record?key=K write a tombstone for this node's key
+//	GET    /v1/sync/{name}/records      every writer's live records, by writer and key
+//
+// A daemon keeps the collections it joins and leaves in its configuration
+// file (see [Server.KeepSyncIn]), so it joins them again at its next start.
 //
 // An error is a non-2xx status with an [Error] body, whose Code survives
 // the hop as a core sentinel error (see [Error.Unwrap]).
@@ -41,12 +51,14 @@ import (
 	"time"
 
 	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/core/node"
+	"github.com/netabase/netabase/core/replica"
 )
 
 // Error is the body of every failed request.
 type Error struct {
-	// Code is "not_found", "invalid", "rejected", "unsupported",
-	// "closed", "timeout", "starting" or "failed".
+	// Code is "not_joined", "not_found", "invalid", "rejected",
+	// "unsupported", "closed", "timeout", "starting" or "failed".
 	Code    string `json:"code"`
 	Message string `json:"error"`
 }
@@ -59,6 +71,7 @@ var codes = []struct {
 	err    error
 	status int
 }{
+	{"not_joined", node.ErrNotJoined, 404},
 	{"not_found", core.ErrNotFound, 404},
 	{"invalid", core.ErrInvalidKey, 400},
 	{"rejected", core.ErrRejected, 422},
@@ -242,4 +255,55 @@ type Event struct {
 	State    string    `json:"state,omitempty"`
 	Detail   string    `json:"detail,omitempty"`
 	Count    uint64    `json:"count,omitempty"`
+}
+
+// SyncJoinRequest joins a synced collection: Writers, peer IDs, are the
+// only peers that may write to it; none means any peer.
+type SyncJoinRequest struct {
+	Name    string   `json:"name"`
+	Writers []string `json:"writers,omitempty"`
+}
+
+// SyncPutRequest writes this node's value for a key of a synced
+// collection.
+type SyncPutRequest struct {
+	Key   string `json:"key"`
+	Value []byte `json:"value"`
+}
+
+// SyncRecord is a record of a synced collection: a writer's value for a
+// key, or a tombstone (Deleted, Version 0, no Value).
+type SyncRecord struct {
+	Writer  string    `json:"writer"`
+	Key     string    `json:"key"`
+	Version uint32    `json:"version"`
+	Clock   time.Time `json:"clock"`
+	Value   []byte    `json:"value"`
+	Deleted bool      `json:"deleted,omitempty"`
+}
+
+// SyncStatus describes a synced collection on this node.
+type SyncStatus struct {
+	Name   string `json:"name"`
+	Digest string `json:"digest"`
+	// Open is true when any peer may write; else only Writers may.
+	Open    bool     `json:"open"`
+	Writers []string `json:"writers"`
+	// Records and Tombstones are what the replica holds, Bytes their
+	// size, from WritersSeen writers.
+	Records     int    `json:"records"`
+	Tombstones  int    `json:"tombstones"`
+	Bytes       int64  `json:"bytes"`
+	WritersSeen int    `json:"writers_seen"`
+	Fingerprint string `json:"fingerprint"`
+	// TopicPeers are the peers known to share the collection's topic.
+	TopicPeers []string `json:"topic_peers"`
+	// Peers are those this node has reconciled with, by ID.
+	Peers []SyncPeer `json:"peers"`
+}
+
+// SyncPeer is what a replica knows of its reconciliations with one peer.
+type SyncPeer struct {
+	ID string `json:"id"`
+	replica.PeerStats
 }
