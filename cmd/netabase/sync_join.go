@@ -20,8 +20,9 @@ func newSyncJoinCmd(e *env) *cobra.Command {
 		Use:   "join <name> [--writer <peer ID>]...",
 		Short: "Join a synced collection",
 		Long: `Join the synced collection called name: the node replicates it from now on,
-with the peers that join it too, and joins it again at every start (the
-daemon records it in config.toml).
+with the peers that join it too, and joins it again at every start: the
+daemon records it in config.toml, which it rewrites with every key and
+its comment (comments added by hand are not kept).
 
 Without --writer the collection is open: any peer may write its own
 records, so throwaway identities can fill it up to its bounds. With
