@@ -91,6 +91,7 @@ func runDaemon(cmd *cobra.Command, e *env, opts daemonOptions) error {
 	}
 	defer l.Close()
 	api := control.NewServer(dir, slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	api.KeepSyncIn(filepath.Join(dir, config.FileName))
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	served := make(chan error, 1)
@@ -170,7 +171,27 @@ func startNode(cmd *cobra.Command, e *env, opts daemonOptions, dir string) (*nod
 		return nil, failed(fmt.Errorf("the node did not start: %w", err))
 	}
 	current.Store(n)
+	if err := joinSynced(cmd.Context(), n, dir, c.Sync); err != nil {
+		_ = n.Close()
+		return nil, err
+	}
 	return n, nil
+}
+
+// joinSynced joins the synced collections of the configuration file's
+// [[sync]] tables: those the daemon joined before.
+func joinSynced(ctx context.Context, n *node.Node, dir string, syncs []config.Sync) error {
+	for i, s := range syncs {
+		settings, err := s.Settings()
+		if err == nil {
+			_, err = n.JoinSync(ctx, settings)
+		}
+		if err != nil {
+			return failed(config.ErrorAt(filepath.Join(dir, config.FileName), fmt.Sprintf("sync[%d].name", i+1),
+				fmt.Sprintf("cannot join the synced collection %s: %v; remove its [[sync]] table to start without it", s.Name, err)))
+		}
+	}
+	return nil
 }
 
 // checkIdentity refuses a data directory whose identity key is missing,
@@ -218,6 +239,13 @@ func printBanner(e *env, n *node.Node, sock string) {
 			label = ""
 		}
 		fmt.Fprintf(w, "%-11s %s\n", label, a)
+	}
+	if synced := n.SyncedCollections(); len(synced) > 0 {
+		names := make([]string, len(synced))
+		for i, s := range synced {
+			names[i] = s.Name()
+		}
+		fmt.Fprintf(w, "Synced:     %s\n", strings.Join(names, ", "))
 	}
 	fmt.Fprintf(w, "Control:    %s\n", sock)
 	fmt.Fprintln(w, "Ready. Stop with Ctrl-C.")

@@ -37,6 +37,8 @@ The configuration keys (see the comments in the file written):
   [limits]         conn_low_water, conn_high_water, conn_grace_period,
                    max_connections, max_streams, max_memory_mib
   [records]        max_age, republish_interval
+  [[sync]]         name, writers: a synced collection joined at start, one
+                   table each (netabase sync join and leave edit them)
 
 Examples:
   netabase init

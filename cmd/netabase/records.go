@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 )
@@ -62,11 +63,14 @@ func runRecords(ctx context.Context, e *env, opts recordsOptions) error {
 	return tw.Flush()
 }
 
-// shown is s as it may go to a terminal: record keys and schemas are
-// chosen by whichever peer wrote the record, and one holding a control
+// shown is s as it may go to a terminal: record keys, schemas and values
+// are chosen by whichever peer wrote the record, and one holding a control
 // character (an escape sequence, a tab or a newline that would break the
-// table) is shown quoted.
+// table) or bytes that are not UTF-8 is shown quoted.
 func shown(s string) string {
+	if !utf8.ValidString(s) {
+		return strconv.Quote(s)
+	}
 	for _, r := range s {
 		if !unicode.IsPrint(r) {
 			return strconv.Quote(s)

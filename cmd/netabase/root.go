@@ -147,6 +147,7 @@ the conformance suite every backend must pass.` + exitStatusHelp,
 		newDHTCmd(e),
 		newProtocolsCmd(e),
 		newEventsCmd(e),
+		newSyncCmd(e),
 	)
 	return root
 }

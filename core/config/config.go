@@ -33,6 +33,14 @@
 //	[records]
 //	max_age             how long a stored record lives unless republished; "0s" keeps it until removed
 //	republish_interval  how often the node republishes its own records and provider records ("12h")
+//
+//	[[sync]]            one table per synced collection the node joins at start (netabase sync join
+//	                    adds one, netabase sync leave removes it)
+//	name                the collection's name
+//	writers             the peer IDs that may write to it; empty or left out: any peer
+//
+// An error about a [[sync]] table names it by its place in the file:
+// sync[1] is the first.
 package config
 
 import (
@@ -52,6 +60,9 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/pelletier/go-toml/v2"
 	"github.com/pelletier/go-toml/v2/unstable"
+
+	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/core/replica"
 )
 
 // File names in a data directory.
@@ -114,6 +125,57 @@ type Config struct {
 	Limits Limits `toml:"limits" comment:"Connection and resource limits."`
 	// Records govern record lifetimes.
 	Records Records `toml:"records" comment:"Record lifetimes."`
+	// Sync lists the synced collections the node joins at start.
+	Sync []Sync `toml:"sync,omitempty" comment:"A synced collection the node joins at start (netabase sync join adds one,\nnetabase sync leave removes it). Every node of a collection must give it\nthe same writers."`
+}
+
+// Sync is a synced collection the node joins at start. Its bounds are the
+// defaults of [replica.Settings].
+type Sync struct {
+	// Name is the collection's name.
+	Name string `toml:"name" comment:"The collection's name."`
+	// Writers are the peer IDs that may write to the collection; empty
+	// means any peer.
+	Writers []string `toml:"writers" comment:"The peer IDs that may write to it; empty: any peer may write its own records."`
+}
+
+// Settings returns the definition of the collection s names.
+func (s Sync) Settings() (replica.Settings, error) {
+	writers, err := s.writers()
+	if err != nil {
+		return replica.Settings{}, err
+	}
+	return replica.Settings{Name: s.Name, Writers: writers}.Normalize()
+}
+
+func (s Sync) writers() ([]peer.ID, error) {
+	var out []peer.ID
+	for _, w := range s.Writers {
+		id, err := peer.Decode(w)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a peer ID (%v); write one as netabase id prints it", w, err)
+		}
+		out = append(out, id)
+	}
+	return out, nil
+}
+
+// SetSync adds s to the collections joined at start, in place of one of
+// the same name.
+func (c *Config) SetSync(s Sync) {
+	if i := slices.IndexFunc(c.Sync, func(o Sync) bool { return o.Name == s.Name }); i >= 0 {
+		c.Sync[i] = s
+		return
+	}
+	c.Sync = append(c.Sync, s)
+}
+
+// RemoveSync removes the collection called name from those joined at
+// start, and reports whether it was there.
+func (c *Config) RemoveSync(name string) bool {
+	n := len(c.Sync)
+	c.Sync = slices.DeleteFunc(c.Sync, func(o Sync) bool { return o.Name == name })
+	return len(c.Sync) < n
 }
 
 // Limits bound a node's connections and resources.
@@ -168,7 +230,7 @@ func Default(dataDir string) Config {
 type Error struct {
 	File string // the file, or "" for a configuration built in code or by flags
 	Line int    // 1-based; 0 when unknown
-	Key  string // dotted, such as "limits.conn_low_water"
+	Key  string // dotted, such as "limits.conn_low_water" or "sync[1].name"
 	Msg  string
 }
 
@@ -246,6 +308,20 @@ func (c *Config) Check() error {
 	add(err)
 	_, err = c.RepublishInterval()
 	add(err)
+	seen := map[string]int{}
+	for i, s := range c.Sync {
+		table := fmt.Sprintf("sync[%d]", i+1)
+		if err := replica.CheckName(s.Name); err != nil {
+			add(keyErr(table+".name", "%v", strings.TrimPrefix(err.Error(), core.ErrInvalidKey.Error()+": ")))
+		} else if j, ok := seen[s.Name]; ok {
+			add(keyErr(table+".name", "%q is the name of sync[%d] too; a collection is joined once", s.Name, j))
+		} else {
+			seen[s.Name] = i + 1
+		}
+		if _, err := s.writers(); err != nil {
+			add(keyErr(table+".writers", "%v", err))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -401,6 +477,7 @@ var wantType = map[string]string{
 	"[]string":                          `an array of strings in quotes, such as ["/ip4/0.0.0.0/tcp/4101"]`,
 	reflect.TypeFor[Limits]().String():  "a table: a line [limits], its keys on the lines below",
 	reflect.TypeFor[Records]().String(): "a table: a line [records], its keys on the lines below",
+	reflect.TypeFor[[]Sync]().String():  "tables: a line [[sync]] for each collection, its keys on the lines below",
 }
 
 // placeErrors sets the file and line of each *Error in err.
@@ -433,11 +510,17 @@ func keyLines(data []byte) map[string]int {
 	p := unstable.Parser{}
 	p.Reset(data)
 	var table []string
+	arrays := map[string]int{}
 	for p.NextExpression() {
 		e := p.Expression()
 		switch e.Kind {
 		case unstable.Table:
 			table = keyParts(e.Key())
+		case unstable.ArrayTable:
+			// The Nth [[name]] table is name[N].
+			name := strings.Join(keyParts(e.Key()), ".")
+			arrays[name]++
+			table = []string{fmt.Sprintf("%s[%d]", name, arrays[name])}
 		case unstable.KeyValue:
 			k := e.Key()
 			line := 0

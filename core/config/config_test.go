@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -149,6 +150,12 @@ func TestErrors(t *testing.T) {
 		{"bad duration", "[records]\nmax_age = \"two days\"\n", []string{"c.toml:2:", "key records.max_age", "not a duration"}},
 		{"short republish", "[records]\nrepublish_interval = \"10ms\"\n", []string{"c.toml:2:", "key records.republish_interval"}},
 		{"empty storage", "storage = \"\"\n", []string{"c.toml:1:", "key storage", "is empty"}},
+		{"sync not tables", "sync = 5\n", []string{"c.toml:1:", "key sync: is a TOML integer where the key takes tables: a line [[sync]]"}},
+		{"unknown sync key", "[[sync]]\nname = \"a\"\nwritrs = []\n", []string{"c.toml:3:", "key sync.writrs", "not a configuration key"}},
+		{"bad sync name", "[[sync]]\nname = \"a\"\n\n[[sync]]\nname = \"a b\"\n", []string{"c.toml:5:", "key sync[2].name", `collection name "a b" holds a space`}},
+		{"no sync name", "[[sync]]\nwriters = []\n", []string{"key sync[1].name", "1 to 128 bytes"}},
+		{"sync name twice", "[[sync]]\nname = \"a\"\n[[sync]]\nname = \"a\"\n", []string{"c.toml:4:", "key sync[2].name", "sync[1] too"}},
+		{"bad writer", "[[sync]]\nname = \"a\"\nwriters = [\"x\"]\n", []string{"c.toml:3:", "key sync[1].writers", `"x" is not a peer ID`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := config.Parse("c.toml", []byte(tc.doc), "/data")
@@ -235,5 +242,91 @@ func FuzzParse(f *testing.F) {
 				t.Errorf("Parse accepted %q, but Check says %v", doc, cerr)
 			}
 		}
+	})
+}
+
+const writer = "12D3KooWGRUVh7TmVTNNfckbuMsL4tH2Bu1fvWBFBFNsG3gXvs7q"
+
+// TestSync: [[sync]] tables round-trip, and give the collections'
+// settings.
+func TestSync(t *testing.T) {
+	doc := "[[sync]]\nname = \"chat\"\n\n[[sync]]\nname = \"notes\"\nwriters = [\"" + writer + "\"]\n"
+	c, err := config.Parse("c.toml", []byte(doc), "/data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []config.Sync{{Name: "chat"}, {Name: "notes", Writers: []string{writer}}}
+	if !sameSync(c.Sync, want) {
+		t.Fatalf("sync %+v, want %+v", c.Sync, want)
+	}
+	b, err := c.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := config.Parse("c.toml", b, "/data")
+	if err != nil || !sameSync(again.Sync, c.Sync) {
+		t.Fatalf("encoded and parsed again: %+v, %v; want %+v\n%s", again, err, c, b)
+	}
+	s, err := c.Sync[1].Settings()
+	if err != nil || s.Name != "notes" || len(s.Writers) != 1 || s.Writers[0].String() != writer || s.TombstoneHorizon == 0 {
+		t.Errorf("settings %+v, %v", s, err)
+	}
+	d := config.Default("/data")
+	if b, _ := d.Encode(); strings.Contains(string(b), "[[sync]]") {
+		t.Errorf("a configuration without synced collections mentions them:\n%s", b)
+	}
+}
+
+// TestUpdate: Update changes the file's keys and keeps the others; a
+// change that does not pass the check leaves the file as it was.
+func TestUpdate(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, config.FileName)
+	if err := os.WriteFile(path, []byte("mode = \"client\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := config.Update(path, func(c *config.Config) error {
+		c.SetSync(config.Sync{Name: "chat"})
+		c.SetSync(config.Sync{Name: "notes"})
+		c.SetSync(config.Sync{Name: "chat", Writers: []string{writer}})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []config.Sync{{Name: "chat", Writers: []string{writer}}, {Name: "notes"}}; c.Mode != "client" || !sameSync(c.Sync, want) {
+		t.Fatalf("mode %q, sync %+v; want client and %+v", c.Mode, c.Sync, want)
+	}
+	before, _ := os.ReadFile(path)
+	err = config.Update(path, func(c *config.Config) error {
+		if !c.RemoveSync("notes") || c.RemoveSync("nothing") {
+			t.Error("RemoveSync reported wrongly")
+		}
+		c.SetSync(config.Sync{Name: "a/b"})
+		return nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "key sync[2].name") {
+		t.Fatalf("a bad change: %v", err)
+	}
+	if after, _ := os.ReadFile(path); string(after) != string(before) {
+		t.Errorf("a refused change altered the file:\n%s", after)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("the directory holds %d files, want only the configuration", len(entries))
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the file's mode: %v, %v", fi.Mode(), err)
+	}
+}
+
+// sameSync compares lists of collections, an empty list of writers
+// being the same as none.
+func sameSync(a, b []config.Sync) bool {
+	return slices.EqualFunc(a, b, func(x, y config.Sync) bool {
+		return x.Name == y.Name && slices.Equal(x.Writers, y.Writers)
 	})
 }

@@ -220,3 +220,48 @@ func (c *Client) Events(ctx context.Context) (iter.Seq2[Event, error], error) {
 		}
 	}, nil
 }
+
+// SyncJoin joins a synced collection, and returns its status.
+func (c *Client) SyncJoin(ctx context.Context, req SyncJoinRequest) (SyncStatus, error) {
+	var out SyncStatus
+	return out, c.do(ctx, "POST", "/v1/sync", nil, req, &out)
+}
+
+// SyncLeave leaves the synced collection called name.
+func (c *Client) SyncLeave(ctx context.Context, name string) error {
+	return c.do(ctx, "DELETE", syncPath(name), nil, nil, nil)
+}
+
+// SyncStatus returns the status of the joined collection called name.
+func (c *Client) SyncStatus(ctx context.Context, name string) (SyncStatus, error) {
+	var out SyncStatus
+	return out, c.do(ctx, "GET", syncPath(name), nil, nil, &out)
+}
+
+// SyncStatuses returns the status of every joined collection, by name.
+func (c *Client) SyncStatuses(ctx context.Context) ([]SyncStatus, error) {
+	var out []SyncStatus
+	return out, c.do(ctx, "GET", "/v1/sync", nil, nil, &out)
+}
+
+// SyncPut writes this node's value for key in the collection called name.
+func (c *Client) SyncPut(ctx context.Context, name, key string, value []byte) (SyncRecord, error) {
+	var out SyncRecord
+	return out, c.do(ctx, "POST", syncPath(name)+"/records", nil, SyncPutRequest{Key: key, Value: value}, &out)
+}
+
+// SyncDelete writes a tombstone for this node's key in the collection
+// called name.
+func (c *Client) SyncDelete(ctx context.Context, name, key string) error {
+	return c.do(ctx, "DELETE", syncPath(name)+"/record", url.Values{"key": {key}}, nil, nil)
+}
+
+// SyncRecords lists every writer's live records in the collection called
+// name, by writer and key.
+func (c *Client) SyncRecords(ctx context.Context, name string) ([]SyncRecord, error) {
+	var out []SyncRecord
+	return out, c.do(ctx, "GET", syncPath(name)+"/records", nil, nil, &out)
+}
+
+// syncPath is the path of a collection; the URL escapes what its name needs.
+func syncPath(name string) string { return "/v1/sync/" + name }

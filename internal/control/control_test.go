@@ -47,6 +47,14 @@ func startNode(t *testing.T, ctx context.Context, dir, mode string) *node.Node {
 // serve runs the control API of n in dir and returns a client.
 func serve(t *testing.T, ctx context.Context, n *node.Node, dir string) *control.Client {
 	t.Helper()
+	api := control.NewServer(dir, slog.New(slog.NewTextHandler(t.Output(), nil)))
+	api.Ready(n)
+	return serveAPI(t, ctx, api, dir)
+}
+
+// serveAPI runs api on the socket in dir and returns a client.
+func serveAPI(t *testing.T, ctx context.Context, api *control.Server, dir string) *control.Client {
+	t.Helper()
 	sock := filepath.Join(dir, config.SocketFile)
 	l, err := control.Listen(sock)
 	if err != nil {
@@ -54,8 +62,6 @@ func serve(t *testing.T, ctx context.Context, n *node.Node, dir string) *control
 	}
 	sctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	api := control.NewServer(dir, slog.New(slog.NewTextHandler(t.Output(), nil)))
-	api.Ready(n)
 	go func() { done <- api.Serve(sctx, l) }()
 	t.Cleanup(func() {
 		stop()

@@ -148,9 +148,10 @@ var ErrStarting = errors.New("the daemon is starting: checking the storage backe
 // Ready gives it the node, so a client that asks while the daemon starts
 // is told so at once instead of waiting for an answer.
 type Server struct {
-	dataDir string
-	log     *slog.Logger
-	api     atomic.Pointer[http.Handler] // nil until Ready
+	dataDir    string
+	syncConfig string // see KeepSyncIn
+	log        *slog.Logger
+	api        atomic.Pointer[http.Handler] // nil until Ready
 }
 
 // NewServer returns the control API of the daemon of dataDir, starting. It
@@ -159,9 +160,14 @@ func NewServer(dataDir string, log *slog.Logger) *Server {
 	return &Server{dataDir: dataDir, log: log}
 }
 
+// KeepSyncIn makes s record the synced collections it joins and leaves in
+// the configuration file at path (its [[sync]] tables), from which the
+// daemon joins them again at start. Call it before Ready.
+func (s *Server) KeepSyncIn(path string) { s.syncConfig = path }
+
 // Ready makes s answer requests with n, the started node.
 func (s *Server) Ready(n *node.Node) {
-	h := Handler(n, s.dataDir)
+	h := (&server{n: n, dataDir: s.dataDir, syncConfig: s.syncConfig}).handler()
 	s.api.Store(&h)
 }
 
@@ -242,9 +248,13 @@ func (l *ownerOnly) Accept() (net.Conn, error) {
 	}
 }
 
-// Handler returns the control API of n.
+// Handler returns the control API of n. The synced collections it joins
+// are not recorded anywhere: see [Server.KeepSyncIn].
 func Handler(n *node.Node, dataDir string) http.Handler {
-	s := &server{n: n, dataDir: dataDir}
+	return (&server{n: n, dataDir: dataDir}).handler()
+}
+
+func (s *server) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/id", s.id)
 	mux.HandleFunc("GET /v1/peers", s.peers)
@@ -262,12 +272,21 @@ func Handler(n *node.Node, dataDir string) http.Handler {
 	mux.HandleFunc("PUT /v1/dht/mode", s.setMode)
 	mux.HandleFunc("GET /v1/protocols", s.protocols)
 	mux.HandleFunc("GET /v1/events", s.events)
+	mux.HandleFunc("POST /v1/sync", s.syncJoin)
+	mux.HandleFunc("GET /v1/sync", s.syncStatusAll)
+	mux.HandleFunc("GET /v1/sync/{name}", s.syncStatus)
+	mux.HandleFunc("DELETE /v1/sync/{name}", s.syncLeave)
+	mux.HandleFunc("POST /v1/sync/{name}/records", s.syncPut)
+	mux.HandleFunc("DELETE /v1/sync/{name}/record", s.syncDelete)
+	mux.HandleFunc("GET /v1/sync/{name}/records", s.syncRecords)
 	return mux
 }
 
 type server struct {
-	n       *node.Node
-	dataDir string
+	n          *node.Node
+	dataDir    string
+	syncConfig string     // the configuration file that keeps joined collections, or ""
+	syncMu     sync.Mutex // serialises joins and leaves, and so the file's updates
 }
 
 func reply(w http.ResponseWriter, v any) {

@@ -28,6 +28,16 @@
 //	PUT    /v1/dht/mode {mode}          change it
 //	GET    /v1/protocols                protocol names
 //	GET    /v1/events                   events, one JSON object per line, until the client goes
+//	POST   /v1/sync {name, writers}     join a synced collection
+//	GET    /v1/sync                     the joined collections' status
+//	GET    /v1/sync/{name}              one collection's status
+//	DELETE /v1/sync/{name}              leave it
+//	POST   /v1/sync/{name}/records {key, value}  write this node's value for a key
+//	DELETE /v1/sync/{name}/record?key=K write a tombstone for this node's key
+//	GET    /v1/sync/{name}/records      every writer's live records, by writer and key
+//
+// A daemon keeps the collections it joins and leaves in its configuration
+// file (see [Server.KeepSyncIn]), so it joins them again at its next start.
 //
 // A request body is one JSON value (white space around it aside) of at
 // most about twice envelope.MaxSize; anything after the value, unknown
@@ -50,12 +60,14 @@ import (
 	"time"
 
 	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/core/node"
+	"github.com/netabase/netabase/core/replica"
 )
 
 // Error is the body of every failed request.
 type Error struct {
-	// Code is "not_found", "invalid", "rejected", "unsupported",
-	// "closed", "timeout", "starting" or "failed".
+	// Code is "not_joined", "not_found", "invalid", "rejected",
+	// "unsupported", "closed", "timeout", "starting" or "failed".
 	Code    string `json:"code"`
 	Message string `json:"error"`
 }
@@ -68,6 +80,7 @@ var codes = []struct {
 	err    error
 	status int
 }{
+	{"not_joined", node.ErrNotJoined, 404},
 	{"not_found", core.ErrNotFound, 404},
 	{"invalid", core.ErrInvalidKey, 400},
 	{"rejected", core.ErrRejected, 422},
@@ -251,4 +264,55 @@ type Event struct {
 	State    string    `json:"state,omitempty"`
 	Detail   string    `json:"detail,omitempty"`
 	Count    uint64    `json:"count,omitempty"`
+}
+
+// SyncJoinRequest joins a synced collection: Writers, peer IDs, are the
+// only peers that may write to it; none means any peer.
+type SyncJoinRequest struct {
+	Name    string   `json:"name"`
+	Writers []string `json:"writers,omitempty"`
+}
+
+// SyncPutRequest writes this node's value for a key of a synced
+// collection.
+type SyncPutRequest struct {
+	Key   string `json:"key"`
+	Value []byte `json:"value"`
+}
+
+// SyncRecord is a record of a synced collection: a writer's value for a
+// key, or a tombstone (Deleted, Version 0, no Value).
+type SyncRecord struct {
+	Writer  string    `json:"writer"`
+	Key     string    `json:"key"`
+	Version uint32    `json:"version"`
+	Clock   time.Time `json:"clock"`
+	Value   []byte    `json:"value"`
+	Deleted bool      `json:"deleted,omitempty"`
+}
+
+// SyncStatus describes a synced collection on this node.
+type SyncStatus struct {
+	Name   string `json:"name"`
+	Digest string `json:"digest"`
+	// Open is true when any peer may write; else only Writers may.
+	Open    bool     `json:"open"`
+	Writers []string `json:"writers"`
+	// Records and Tombstones are what the replica holds, Bytes their
+	// size, from WritersSeen writers.
+	Records     int    `json:"records"`
+	Tombstones  int    `json:"tombstones"`
+	Bytes       int64  `json:"bytes"`
+	WritersSeen int    `json:"writers_seen"`
+	Fingerprint string `json:"fingerprint"`
+	// TopicPeers are the peers known to share the collection's topic.
+	TopicPeers []string `json:"topic_peers"`
+	// Peers are those this node has reconciled with, by ID.
+	Peers []SyncPeer `json:"peers"`
+}
+
+// SyncPeer is what a replica knows of its reconciliations with one peer.
+type SyncPeer struct {
+	ID string `json:"id"`
+	replica.PeerStats
 }

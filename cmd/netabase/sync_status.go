@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/netabase/netabase/internal/control"
+)
+
+func newSyncStatusCmd(e *env) *cobra.Command {
+	var opts clientOptions
+	cmd := &cobra.Command{
+		Use:   "status [<name>]",
+		Short: "Show the synced collections the node has joined",
+		Long: `Show each synced collection the node has joined, or the one called name:
+who may write, the records and tombstones its replica holds, the peers
+that share it, and for each peer the node has reconciled with, the last
+reconciliation (and its error, if it failed) and the bytes sent and
+received in all.` + clientHelp + exitStatusHelp,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return usageErrorf("%s takes at most one collection name (got %d arguments)", cmd.CommandPath(), len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runSyncStatus(cmd.Context(), e, opts, args)
+		},
+	}
+	opts.register(cmd, true)
+	return cmd
+}
+
+func runSyncStatus(ctx context.Context, e *env, opts clientOptions, args []string) error {
+	if len(args) == 1 {
+		if err := checkSyncName(args[0]); err != nil {
+			return err
+		}
+	}
+	c, ctx, done, err := opts.client(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer done()
+	var all []control.SyncStatus
+	if len(args) == 1 {
+		st, err := c.SyncStatus(ctx, args[0])
+		if err != nil {
+			return syncErr(err, args[0])
+		}
+		all = []control.SyncStatus{st}
+	} else if all, err = c.SyncStatuses(ctx); err != nil {
+		return clientErr(err)
+	}
+	if opts.json {
+		if len(args) == 1 {
+			return writeJSON(e, all[0])
+		}
+		return writeJSON(e, all)
+	}
+	if len(all) == 0 {
+		return printf(e, "No synced collections; join one with: netabase sync join <name>\n")
+	}
+	for i, st := range all {
+		if i > 0 {
+			fmt.Fprintln(e.stdout)
+		}
+		if err := printSyncStatus(e, st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func printSyncStatus(e *env, st control.SyncStatus) error {
+	who := "any peer"
+	if !st.Open {
+		who = plural(len(st.Writers), "listed peer")
+	}
+	fmt.Fprintf(e.stdout, "%s\n  writers      %s; records from %s\n  records      %d, %d tombstones, %d bytes\n  topic peers  %d\n",
+		st.Name, who, plural(st.WritersSeen, "writer"), st.Records, st.Tombstones, st.Bytes, len(st.TopicPeers))
+	if len(st.Peers) == 0 {
+		return printf(e, "  not reconciled with any peer yet\n")
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  PEER\tLAST RECONCILED\tSESSIONS\tSENT\tRECEIVED\tERROR")
+	for _, p := range st.Peers {
+		last, lastErr := "-", "-"
+		if !p.Last.IsZero() {
+			last = p.Last.Local().Format(time.RFC3339)
+		}
+		if p.LastError != "" {
+			lastErr = shown(p.LastError)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%d\t%d B\t%d B\t%s\n", p.ID, last, p.Sessions, p.Total.BytesSent, p.Total.BytesReceived, lastErr)
+	}
+	return tw.Flush()
+}

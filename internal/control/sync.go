@@ -1,0 +1,188 @@
+package control
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/core/config"
+	"github.com/netabase/netabase/core/node"
+	"github.com/netabase/netabase/core/replica"
+)
+
+// The handlers of synced collections.
+
+func (s *server) syncJoin(w http.ResponseWriter, r *http.Request) {
+	var req SyncJoinRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	settings, err := config.Sync{Name: req.Name, Writers: req.Writers}.Settings()
+	if err != nil {
+		if !errors.Is(err, core.ErrInvalidKey) {
+			err = invalid("%v", err)
+		}
+		fail(w, err)
+		return
+	}
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	_, err = s.n.SyncedCollection(settings.Name)
+	joinedBefore := err == nil
+	syn, err := s.n.JoinSync(r.Context(), settings)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	if s.syncConfig != "" {
+		// The writers as the node took them: sorted and in one form, so
+		// that the file says exactly what was joined.
+		entry := config.Sync{Name: settings.Name, Writers: strs(settings.Writers)}
+		err := config.Update(s.syncConfig, func(c *config.Config) error {
+			c.SetSync(entry)
+			return nil
+		})
+		if err != nil {
+			if !joinedBefore {
+				_ = s.n.LeaveSync(settings.Name)
+			}
+			fail(w, fmt.Errorf("collection %s was not joined, since recording it in the configuration failed: %w", settings.Name, err))
+			return
+		}
+	}
+	reply(w, syncStatusOf(syn))
+}
+
+func (s *server) syncLeave(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	recorded := false
+	if s.syncConfig != "" {
+		err := config.Update(s.syncConfig, func(c *config.Config) error {
+			recorded = c.RemoveSync(name)
+			return nil
+		})
+		if err != nil {
+			fail(w, fmt.Errorf("collection %s was not left, since removing it from the configuration failed: %w", name, err))
+			return
+		}
+	}
+	// A collection recorded but not joined (joining it at start failed)
+	// is left by removing it from the configuration.
+	if err := s.n.LeaveSync(name); err != nil && !(recorded && errors.Is(err, node.ErrNotJoined)) {
+		fail(w, err)
+		return
+	}
+	reply(w, struct{}{})
+}
+
+// synced returns the joined collection the request's path names.
+func (s *server) synced(w http.ResponseWriter, r *http.Request) (*node.Synced, bool) {
+	syn, err := s.n.SyncedCollection(r.PathValue("name"))
+	if err != nil {
+		fail(w, err)
+		return nil, false
+	}
+	return syn, true
+}
+
+func (s *server) syncStatus(w http.ResponseWriter, r *http.Request) {
+	if syn, ok := s.synced(w, r); ok {
+		reply(w, syncStatusOf(syn))
+	}
+}
+
+func (s *server) syncStatusAll(w http.ResponseWriter, _ *http.Request) {
+	out := []SyncStatus{}
+	for _, syn := range s.n.SyncedCollections() {
+		out = append(out, syncStatusOf(syn))
+	}
+	reply(w, out)
+}
+
+func (s *server) syncPut(w http.ResponseWriter, r *http.Request) {
+	syn, ok := s.synced(w, r)
+	if !ok {
+		return
+	}
+	var req SyncPutRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	rec, err := syn.Put(r.Context(), req.Key, req.Value)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	reply(w, syncRecordOf(rec))
+}
+
+func (s *server) syncDelete(w http.ResponseWriter, r *http.Request) {
+	syn, ok := s.synced(w, r)
+	if !ok {
+		return
+	}
+	key, ok := s.key(w, r)
+	if !ok {
+		return
+	}
+	if err := syn.Delete(r.Context(), key); err != nil {
+		fail(w, err)
+		return
+	}
+	reply(w, struct{}{})
+}
+
+func (s *server) syncRecords(w http.ResponseWriter, r *http.Request) {
+	syn, ok := s.synced(w, r)
+	if !ok {
+		return
+	}
+	out := []SyncRecord{}
+	for rec, err := range syn.Records(r.Context()) {
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		out = append(out, syncRecordOf(rec))
+	}
+	reply(w, out)
+}
+
+func syncRecordOf(rec replica.Record) SyncRecord {
+	return SyncRecord{
+		Writer:  rec.Writer.String(),
+		Key:     rec.Key,
+		Version: rec.Version,
+		Clock:   rec.Clock.Time().UTC(),
+		Value:   rec.Value,
+		Deleted: rec.Deleted,
+	}
+}
+
+func syncStatusOf(syn *node.Synced) SyncStatus {
+	st := syn.Status()
+	out := SyncStatus{
+		Name:        st.Name,
+		Digest:      st.Digest,
+		Open:        len(syn.Settings().Writers) == 0,
+		Writers:     strs(syn.Settings().Writers),
+		Records:     st.Records,
+		Tombstones:  st.Tombstones,
+		Bytes:       st.Bytes,
+		WritersSeen: st.Writers,
+		Fingerprint: st.Fingerprint,
+		TopicPeers:  strs(st.TopicPeers),
+		Peers:       []SyncPeer{},
+	}
+	slices.Sort(out.TopicPeers)
+	for p, ps := range st.Peers {
+		out.Peers = append(out.Peers, SyncPeer{ID: p.String(), PeerStats: ps})
+	}
+	slices.SortFunc(out.Peers, func(a, b SyncPeer) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}

@@ -1,0 +1,101 @@
+package control_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/core/config"
+	"github.com/netabase/netabase/core/node"
+	"github.com/netabase/netabase/internal/control"
+)
+
+// TestSyncAPI drives a synced collection through the control API of one
+// node, and checks that joins and leaves are kept in the configuration.
+func TestSyncAPI(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	dir := shortDir(t)
+	cfg := filepath.Join(dir, config.FileName)
+	if err := os.WriteFile(cfg, []byte("mdns = false\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := startNode(t, ctx, dir, config.ModeServer)
+	api := control.NewServer(dir, slog.New(slog.NewTextHandler(t.Output(), nil)))
+	api.KeepSyncIn(cfg)
+	api.Ready(n)
+	c := serveAPI(t, ctx, api, dir)
+	self := n.ID().String()
+
+	for _, req := range []control.SyncJoinRequest{{Name: "a b"}, {Name: ""}, {Name: "chat", Writers: []string{"nobody"}}} {
+		if _, err := c.SyncJoin(ctx, req); !errors.Is(err, core.ErrInvalidKey) {
+			t.Errorf("join %+v: %v; want an invalid request", req, err)
+		}
+	}
+	if _, err := c.SyncPut(ctx, "chat", "k", []byte("v")); !errors.Is(err, node.ErrNotJoined) {
+		t.Errorf("put before joining: %v", err)
+	}
+	st, err := c.SyncJoin(ctx, control.SyncJoinRequest{Name: "chat", Writers: []string{self}})
+	if err != nil || st.Name != "chat" || st.Open || len(st.Writers) != 1 || st.Writers[0] != self {
+		t.Fatalf("join: %+v, %v", st, err)
+	}
+	if _, err := c.SyncJoin(ctx, control.SyncJoinRequest{Name: "chat"}); err == nil {
+		t.Error("joining again with other writers was accepted")
+	}
+	if _, err := c.SyncJoin(ctx, control.SyncJoinRequest{Name: "open"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := syncedIn(t, cfg); len(got) != 2 || got[0].Name != "chat" || len(got[0].Writers) != 1 || got[1].Name != "open" {
+		t.Errorf("the configuration keeps %+v", got)
+	}
+
+	rec, err := c.SyncPut(ctx, "chat", "greeting", []byte("hi"))
+	if err != nil || rec.Writer != self || rec.Key != "greeting" || rec.Version != 1 || string(rec.Value) != "hi" || rec.Clock.IsZero() {
+		t.Fatalf("put: %+v, %v", rec, err)
+	}
+	if recs, err := c.SyncRecords(ctx, "chat"); err != nil || len(recs) != 1 || recs[0].Key != "greeting" || string(recs[0].Value) != "hi" {
+		t.Errorf("records: %+v, %v", recs, err)
+	}
+	if err := c.SyncDelete(ctx, "chat", "greeting"); err != nil {
+		t.Fatal(err)
+	}
+	if recs, err := c.SyncRecords(ctx, "chat"); err != nil || len(recs) != 0 {
+		t.Errorf("records after the delete: %+v, %v", recs, err)
+	}
+	if st, err := c.SyncStatus(ctx, "chat"); err != nil || st.Records != 0 || st.Tombstones != 1 || st.Peers == nil {
+		t.Errorf("status: %+v, %v", st, err)
+	}
+	if all, err := c.SyncStatuses(ctx); err != nil || len(all) != 2 || all[0].Name != "chat" || all[1].Name != "open" {
+		t.Errorf("statuses: %+v, %v", all, err)
+	}
+
+	if err := c.SyncLeave(ctx, "chat"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SyncLeave(ctx, "chat"); !errors.Is(err, node.ErrNotJoined) {
+		t.Errorf("leaving twice: %v", err)
+	}
+	if _, err := c.SyncStatus(ctx, "chat"); !errors.Is(err, node.ErrNotJoined) {
+		t.Errorf("status after leaving: %v", err)
+	}
+	if got := syncedIn(t, cfg); len(got) != 1 || got[0].Name != "open" {
+		t.Errorf("after leaving, the configuration keeps %+v", got)
+	}
+	if c, err := config.Load(cfg); err != nil || c.MDNS {
+		t.Errorf("the configuration's other keys changed: %+v, %v", c, err)
+	}
+}
+
+func syncedIn(t *testing.T, path string) []config.Sync {
+	t.Helper()
+	c, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.Sync
+}
