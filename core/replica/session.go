@@ -144,7 +144,7 @@ func (r *Replica) Reconcile(ctx context.Context, c Conn, p peer.ID, first *Messa
 	err := s.run(ctx, c, first)
 	if err != nil && ctx.Err() == nil {
 		// Tell the peer why, when the stream still works.
-		_, _ = writeFrame(c, &Message{Error: truncate(err.Error(), 1024)})
+		_, _ = WriteMessage(c, &Message{Error: truncate(err.Error(), 1024)})
 	}
 	_ = c.CloseWrite()
 	r.record(p, s.stats, err)
@@ -159,7 +159,7 @@ func truncate(s string, n int) string {
 }
 
 func (s *session) send(c Conn, m *Message) error {
-	n, err := writeFrame(c, m)
+	n, err := WriteMessage(c, m)
 	if err != nil {
 		return fmt.Errorf("sending to %s: %w", s.peer, err)
 	}

@@ -223,9 +223,9 @@ func (m *Message) check() error {
 	return nil
 }
 
-// writeFrame writes m as a frame: its length as an unsigned varint, then
+// WriteMessage writes m as a frame: its length as an unsigned varint, then
 // its bytes. It returns the frame's size.
-func writeFrame(w io.Writer, m *Message) (int, error) {
+func WriteMessage(w io.Writer, m *Message) (int, error) {
 	b, err := m.Encode()
 	if err != nil {
 		return 0, err
