@@ -262,14 +262,11 @@ func (s *Synced) write(ctx context.Context, key string, version uint32, value []
 		return replica.Record{}, fmt.Errorf("%w: a synced record needs a key", core.ErrInvalidKey)
 	}
 	n := s.n
-	rk := s.r.RecordKey(n.id, key)
 	// The clock must pass the stored version, even one written before a
-	// restart by a wall clock that ran ahead, or the new one would lose.
-	if old, err := s.r.Envelope(ctx, rk); err == nil {
-		if e, err := envelope.Decode(rk, old); err == nil {
-			n.clock.Observe(e.Clock)
-		}
-	}
+	// restart by a wall clock that ran ahead, or the new one would lose;
+	// and every record the replica holds, so a write is dated after the
+	// records its writer could have seen (the order a chat needs).
+	n.clock.Observe(s.r.Latest())
 	e, err := envelope.Seal(n.priv, s.Name()+"/"+key, s.Name(), version, n.clock.Now(), value)
 	if err != nil {
 		return replica.Record{}, err

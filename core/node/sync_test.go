@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/control"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
@@ -284,5 +285,43 @@ func TestSyncRestartCatchesUp(t *testing.T) {
 	}
 	if n != 21 {
 		t.Fatalf("%d live records after catching up, want 21", n)
+	}
+}
+
+// TestSyncWriteFollowsWhatItSaw checks that a write is dated after every
+// record the replica holds, even one whose writer's clock runs ahead.
+func TestSyncWriteFollowsWhatItSaw(t *testing.T) {
+	ctx := testContext(t)
+	n := startNode(t, nodeConfig(t))
+	c, err := n.JoinSync(ctx, replica.Settings{Name: "chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ahead := envelope.Timestamp{Wall: time.Now().Add(10 * time.Minute).UnixNano()}
+	e, err := envelope.Seal(other, "chat/hello", "chat", 1, ahead, []byte("hi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := e.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := c.Replica().Verify(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored, err := c.Replica().Insert(ctx, "", []replica.Verified{v}); err != nil || stored != 1 {
+		t.Fatalf("inserting a record: %d stored, %v", stored, err)
+	}
+	rec, err := c.Put(ctx, "reply", []byte("hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Clock.Compare(ahead) <= 0 {
+		t.Fatalf("a reply is dated %v, before the record it follows (%v)", rec.Clock, ahead)
 	}
 }
