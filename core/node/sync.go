@@ -283,6 +283,10 @@ func (s *Synced) write(ctx context.Context, key string, version uint32, value []
 			n.clock.Advance(e.Clock)
 		}
 	}
+	// Every record the replica holds moves the clock too (within
+	// envelope.MaxObservedSkew), so a write is dated after the records its
+	// writer could have seen: the order a chat needs.
+	n.clock.Observe(s.r.Latest())
 	e, err := envelope.Seal(n.priv, s.Name()+"/"+key, s.Name(), version, n.clock.Now(), value)
 	if err != nil {
 		return replica.Record{}, err

@@ -533,3 +533,43 @@ func TestSyncWriterBound(t *testing.T) {
 		t.Fatalf("b holds %v; want a's 10 newest, 090 to 099", keys)
 	}
 }
+
+// TestSyncWriteFollowsWhatItSaw checks that a write is dated after every
+// record the replica holds, even one whose writer's clock runs ahead (by
+// less than envelope.MaxObservedSkew, the most another owner's record may
+// move the node's clock).
+func TestSyncWriteFollowsWhatItSaw(t *testing.T) {
+	ctx := testContext(t)
+	n := startNode(t, nodeConfig(t))
+	c, err := n.JoinSync(ctx, replica.Settings{Name: "chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ahead := envelope.Timestamp{Wall: time.Now().Add(envelope.MaxObservedSkew / 2).UnixNano()}
+	e, err := envelope.Seal(other, "chat/hello", "chat", 1, ahead, []byte("hi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := e.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := c.Replica().Verify(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored, err := c.Replica().Insert(ctx, "", []replica.Verified{v}); err != nil || stored != 1 {
+		t.Fatalf("inserting a record: %d stored, %v", stored, err)
+	}
+	rec, err := c.Put(ctx, "reply", []byte("hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Clock.Compare(ahead) <= 0 {
+		t.Fatalf("a reply is dated %v, before the record it follows (%v)", rec.Clock, ahead)
+	}
+}

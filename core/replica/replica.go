@@ -74,6 +74,7 @@ type Replica struct {
 	total   usage
 	dead    int       // tombstones held
 	swept   time.Time // when expired tombstones were last looked for
+	latest  envelope.Timestamp
 	watch   hub
 	// onChange, when set, sees every change before Insert returns.
 	onChange func(Change)
@@ -146,6 +147,9 @@ func writerOf(key string) peer.ID {
 // The caller holds r.mu.
 func (r *Replica) add(it Item, size int, tombstone bool) {
 	r.drop(it.Key)
+	if it.Clock.Compare(r.latest) > 0 {
+		r.latest = it.Clock
+	}
 	r.set.Put(it)
 	r.sizes[it.Key] = size
 	w := writerOf(it.Key)
@@ -473,6 +477,15 @@ func (r *Replica) Fingerprint() Fingerprint {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.set.Fingerprint()
+}
+
+// Latest returns the latest clock of the records the replica has held
+// since it was opened (those it loaded included): a clock that observes it
+// before a write dates the write after every record this node has seen.
+func (r *Replica) Latest() envelope.Timestamp {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.latest
 }
 
 // Items returns a copy of the replica's items in key order.

@@ -444,3 +444,22 @@ func TestTombstoneHorizon(t *testing.T) {
 		t.Fatalf("%+v: the tombstone outlived the horizon", st)
 	}
 }
+
+// TestLatest checks that a replica reports the latest clock it has held,
+// loaded records included, and that it never goes back.
+func TestLatest(t *testing.T) {
+	w, other := newWriter(t, 1), newWriter(t, 2)
+	d := dssync.MutexWrap(ds.NewMapDatastore())
+	r := openOn(t, d, Settings{Name: "chat"})
+	if got := r.Latest(); got != (envelope.Timestamp{}) {
+		t.Fatalf("an empty replica's latest clock is %v", got)
+	}
+	insert(t, r, seal(t, w, "chat", "a", 300, []byte("a")), seal(t, other, "chat", "b", 200, []byte("b")))
+	insert(t, r, seal(t, other, "chat", "c", 100, []byte("c")))
+	if got := r.Latest(); got.Wall != 300 {
+		t.Fatalf("latest clock %v, want wall 300", got)
+	}
+	if got := openOn(t, d, Settings{Name: "chat"}).Latest(); got.Wall != 300 {
+		t.Fatalf("reopened, the latest clock is %v, want wall 300", got)
+	}
+}
