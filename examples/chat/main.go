@@ -46,9 +46,6 @@ import (
 // room is the name of the synced collection all chat processes join.
 const room = "chat"
 
-// resync is how often the room is reconciled with each peer in it.
-const resync = 10 * time.Second
-
 type options struct {
 	dataDir   string
 	nick      string
@@ -121,10 +118,7 @@ func run(ctx context.Context, o options, in io.Reader, out, log io.Writer) (err 
 	c.Listen = o.listen
 	c.Bootstrap = o.bootstrap
 	c.MDNS = !o.noMDNS
-	// Gossip carries messages live; reconciliation, cheap between equal
-	// replicas, also runs every resync so a message gossip missed shows up
-	// within seconds rather than at the default minute.
-	n, err := node.New(ctx, node.Config{Config: c, DataDir: o.dataDir, SyncInterval: resync})
+	n, err := node.New(ctx, node.Config{Config: c, DataDir: o.dataDir})
 	if err != nil {
 		return err
 	}
