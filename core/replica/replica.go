@@ -218,14 +218,23 @@ func (r *Replica) evict(now time.Time, touched map[peer.ID]bool) []string {
 	over := func(u usage, maxRecords int, maxBytes int64) bool {
 		return u.records > maxRecords || u.bytes > maxBytes
 	}
-	for w, u := range r.writers {
-		if touched != nil && !touched[w] || !over(*u, s.MaxRecordsPerWriter, s.MaxBytesPerWriter) {
+	writerOver := func(w peer.ID) bool {
+		u := r.writers[w] // nil once the writer's last record is dropped
+		return u != nil && over(*u, s.MaxRecordsPerWriter, s.MaxBytesPerWriter)
+	}
+	check := touched
+	if check == nil {
+		check = make(map[peer.ID]bool, len(r.writers))
+		for w := range r.writers {
+			check[w] = true
+		}
+	}
+	for w := range check {
+		if !writerOver(w) {
 			continue
 		}
 		lo, hi := r.set.bounds(envelope.Key(w, ""), Bound{Key: envelope.Key(w, "") + "\xff"})
-		out = append(out, r.oldestFirst(r.set.Items()[lo:hi], func() bool {
-			return over(*r.writers[w], s.MaxRecordsPerWriter, s.MaxBytesPerWriter)
-		})...)
+		out = append(out, r.oldestFirst(r.set.Items()[lo:hi], func() bool { return writerOver(w) })...)
 	}
 	if over(r.total, s.MaxRecords, s.MaxBytes) {
 		out = append(out, r.oldestFirst(r.set.Items(), func() bool { return over(r.total, s.MaxRecords, s.MaxBytes) })...)
@@ -353,7 +362,10 @@ func (r *Replica) Insert(ctx context.Context, from peer.ID, vs []Verified) (int,
 	var order []string
 	for _, v := range vs {
 		e := v.Env
-		if e.CheckClock(now) != nil || e.Version == 0 && e.Clock.Wall < horizon || !r.wins(ctx, v, pending) {
+		// A record larger than a byte bound can never be kept: left out,
+		// it drops none of the writer's other records.
+		tooLarge := int64(len(v.Data)) > min(r.settings.MaxBytesPerWriter, r.settings.MaxBytes)
+		if tooLarge || e.CheckClock(now) != nil || e.Version == 0 && e.Clock.Wall < horizon || !r.wins(ctx, v, pending) {
 			continue
 		}
 		if _, ok := pending[e.Key]; !ok {

@@ -463,3 +463,20 @@ func TestLatest(t *testing.T) {
 		t.Fatalf("reopened, the latest clock is %v, want wall 300", got)
 	}
 }
+
+// TestRecordLargerThanTheBound: a record larger than its writer's byte
+// bound is not taken and drops none of the writer's other records.
+func TestRecordLargerThanTheBound(t *testing.T) {
+	w := newWriter(t, 1)
+	r := newReplica(t, Settings{Name: "chat", MaxBytesPerWriter: 300})
+	small := seal(t, w, "chat", "small", 1, []byte("v"))
+	if n := insert(t, r, small); n != 1 {
+		t.Fatalf("%d stored", n)
+	}
+	if n := insert(t, r, seal(t, w, "chat", "big", 2, make([]byte, 400))); n != 0 {
+		t.Fatalf("a record over the writer's bound was stored")
+	}
+	if st := r.Status(); st.Records != 1 || st.Bytes != int64(len(small.Data)) {
+		t.Fatalf("%+v: want the small record alone", st)
+	}
+}
