@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/netabase/netabase"
+	"github.com/netabase/netabase/conformance"
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/node"
@@ -161,6 +162,7 @@ func startNode(cmd *cobra.Command, e *env, opts daemonOptions, dir string) (*nod
 		Config:   c,
 		DataDir:  dir,
 		Registry: daemonRegistry(e, c.Storage, &current),
+		Suite:    conformance.Suite(""),
 		Logger:   slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if errors.Is(err, core.ErrInvalidURL) {

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/netabase/netabase/backends/all"
+	"github.com/netabase/netabase/conformance"
 	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/node"
 )
@@ -28,7 +30,7 @@ func Example() {
 		c.MDNS = false
 		// Nodes sharing a certificate directory run the conformance suite
 		// once per backend.
-		return node.New(ctx, node.Config{Config: c, DataDir: data, CertDir: dir})
+		return node.New(ctx, node.Config{Config: c, DataDir: data, Registry: all.Registry(), Suite: conformance.Suite(""), CertDir: dir})
 	}
 	alice, err := start("alice")
 	if err != nil {

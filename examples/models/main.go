@@ -18,6 +18,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/netabase/netabase/backends/all"
+	"github.com/netabase/netabase/conformance"
 	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/model"
 	"github.com/netabase/netabase/core/node"
@@ -153,7 +155,7 @@ func startNode(ctx context.Context, dir, name string) (*node.Node, error) {
 	c.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
 	c.Mode = config.ModeServer
 	c.MDNS = false
-	return node.New(ctx, node.Config{Config: c, DataDir: data, CertDir: filepath.Join(dir, "certs")})
+	return node.New(ctx, node.Config{Config: c, DataDir: data, Registry: all.Registry(), Suite: conformance.Suite(""), CertDir: filepath.Join(dir, "certs")})
 }
 
 // list prints the books seq yields.
