@@ -12,8 +12,11 @@ import (
 	"github.com/netabase/netabase/core/node"
 )
 
-// Two nodes on loopback: one publishes a record, the other fetches it.
-func Example() {
+// Two nodes on loopback: one publishes a record, the other fetches it. The
+// caller composes each node: the registry of backends it may open and the
+// conformance suite its backend must pass are New's to be given, not to
+// choose.
+func ExampleNew() {
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "netabase-example-")
 	if err != nil {
