@@ -17,6 +17,7 @@ import (
 
 	"github.com/netabase/netabase/backends/memstore"
 	"github.com/netabase/netabase/conformance"
+	"github.com/netabase/netabase/conformance/conformancetest"
 	"github.com/netabase/netabase/core"
 )
 
@@ -117,7 +118,7 @@ func TestCorrectStoresPass(t *testing.T) {
 // capability, so that no subtest is skipped.
 func TestRun(t *testing.T) {
 	t.Parallel()
-	conformance.Run(t, onMapStore(allCaps, durably))
+	conformancetest.Run(t, onMapStore(allCaps, durably))
 }
 
 // TestDurableSkipReasons checks that the report says why durability was not

@@ -7,10 +7,11 @@
 // capability the harness does not declare is skipped, and a declared
 // capability is always checked.
 //
-// [Run] turns the table into subtests of a go test; [Check] runs the same
-// table without the testing package and returns a [Report], which is what
-// the node's admission gate and `netabase conformance` use; [RunBenchmarks]
-// measures a backend.
+// [Check] runs the table and returns a [Report], which is what the node's
+// admission gate and `netabase conformance` use; [CheckCase] runs one case.
+// The package does not import testing: package conformancetest turns the
+// table into subtests of a go test (conformancetest.Run) and measures a
+// backend (conformancetest.RunBenchmarks).
 //
 // # Writing a harness
 //

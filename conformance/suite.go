@@ -7,8 +7,8 @@ import (
 	"net/url"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
-	"testing"
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
@@ -123,23 +123,6 @@ func (r *Report) String() string {
 	return b.String()
 }
 
-// Run runs every case as a subtest of t.
-func Run(t *testing.T, h Harness) {
-	t.Helper()
-	caps := h.Capabilities()
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			res := runCase(t.Context(), h, caps, c)
-			switch res.Status {
-			case Skip:
-				t.Skip(res.Error)
-			case Fail:
-				t.Fatal(res.Error)
-			}
-		})
-	}
-}
-
 // Check runs every case and returns the report. The error is non-nil only
 // when ctx ends before the suite does.
 func Check(ctx context.Context, h Harness) (*Report, error) {
@@ -168,6 +151,17 @@ func CheckProgress(ctx context.Context, h Harness, progress func(name string, i,
 	}
 	rep.Duration = time.Since(start)
 	return rep, nil
+}
+
+// CheckCase runs the case called name, one of [Names], on a fresh instance
+// from h, as Check runs it. The error is non-nil only when there is no such
+// case.
+func CheckCase(ctx context.Context, h Harness, name string) (CaseResult, error) {
+	i := slices.IndexFunc(cases, func(c testCase) bool { return c.name == name })
+	if i < 0 {
+		return CaseResult{}, fmt.Errorf("conformance: the suite has no case %q", name)
+	}
+	return runCase(ctx, h, h.Capabilities(), cases[i]), nil
 }
 
 // Names lists the suite's cases in the order they run.

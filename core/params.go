@@ -123,7 +123,7 @@ func (p *Params) Bytes(name string, def int64) int64 {
 	if !ok {
 		return def
 	}
-	n, err := parseBytes(v)
+	n, err := ParseSize(v)
 	if err != nil {
 		p.fail("parameter %q: want a size such as 65536 or 64MiB, got %q", name, v)
 		return def
@@ -131,7 +131,10 @@ func (p *Params) Bytes(name string, def int64) int64 {
 	return n
 }
 
-func parseBytes(s string) (int64, error) {
+// ParseSize parses a size in bytes as URL parameters and plugin options give
+// it: a plain number such as 65536, or one with a KiB, MiB or GiB suffix
+// such as 64MiB.
+func ParseSize(s string) (int64, error) {
 	mult := int64(1)
 	for _, u := range []struct {
 		suffix string

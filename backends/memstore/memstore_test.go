@@ -11,6 +11,7 @@ import (
 
 	"github.com/netabase/netabase/backends/memstore"
 	"github.com/netabase/netabase/conformance"
+	"github.com/netabase/netabase/conformance/conformancetest"
 	"github.com/netabase/netabase/core"
 )
 
@@ -33,7 +34,7 @@ func (instance) Open(ctx context.Context) (ds.Batching, error) {
 func (instance) Destroy() error { return nil }
 
 func TestConformance(t *testing.T) {
-	conformance.Run(t, harness{})
+	conformancetest.Run(t, harness{})
 }
 
 // TestDatastoreSuite runs go-datastore's own suite as an outside check.
@@ -72,5 +73,5 @@ func TestURLs(t *testing.T) {
 }
 
 func BenchmarkBackend(b *testing.B) {
-	conformance.RunBenchmarks(b, harness{})
+	conformancetest.RunBenchmarks(b, harness{})
 }

@@ -20,7 +20,7 @@ routing table's size. The daemon bootstraps once by itself at start.` + clientHe
 			return runBootstrap(cmd.Context(), e, opts)
 		},
 	}
-	opts.register(cmd, true)
+	opts.register(cmd)
 	return cmd
 }
 

@@ -21,10 +21,9 @@ type clientOptions struct {
 	timeout time.Duration
 }
 
-func (o *clientOptions) register(cmd *cobra.Command, json bool) {
-	if json {
-		cmd.Flags().BoolVar(&o.json, "json", false, "print JSON")
-	}
+// register adds the flags --json and --timeout to cmd.
+func (o *clientOptions) register(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&o.json, "json", false, "print JSON")
 	cmd.Flags().DurationVar(&o.timeout, "timeout", time.Minute, "give up after this long")
 }
 

@@ -20,7 +20,7 @@ netabase id prints on another node.` + clientHelp + exitStatusHelp,
 			return runConnect(cmd.Context(), e, opts, args)
 		},
 	}
-	opts.register(cmd, true)
+	opts.register(cmd)
 	return cmd
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/netabase/netabase"
+	"github.com/netabase/netabase/conformance"
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/node"
@@ -63,7 +64,8 @@ Examples:
   netabase daemon --storage memory:// --mode server` + exitStatusHelp,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runDaemon(cmd, e, opts)
+			opts.note(cmd)
+			return runDaemon(cmd.Context(), e, opts)
 		},
 	}
 	opts.register(cmd)
@@ -71,8 +73,7 @@ Examples:
 	return cmd
 }
 
-func runDaemon(cmd *cobra.Command, e *env, opts daemonOptions) error {
-	ctx := cmd.Context()
+func runDaemon(ctx context.Context, e *env, opts daemonOptions) error {
 	dir, err := dataDir(e)
 	if err != nil {
 		return err
@@ -97,7 +98,7 @@ func runDaemon(cmd *cobra.Command, e *env, opts daemonOptions) error {
 	served := make(chan error, 1)
 	go func() { served <- api.Serve(sctx, l) }()
 
-	n, err := startNode(cmd, e, opts, dir)
+	n, err := startNode(ctx, e, opts, dir)
 	if err != nil {
 		stop()
 		<-served
@@ -130,7 +131,7 @@ func runDaemon(cmd *cobra.Command, e *env, opts daemonOptions) error {
 // startNode creates the node of dir on first start (when its
 // configuration does not exist), and starts it: its storage backend
 // admitted through the conformance gate.
-func startNode(cmd *cobra.Command, e *env, opts daemonOptions, dir string) (*node.Node, error) {
+func startNode(ctx context.Context, e *env, opts daemonOptions, dir string) (*node.Node, error) {
 	exists, err := configExists(dir)
 	if err != nil {
 		return nil, err
@@ -147,7 +148,7 @@ func startNode(cmd *cobra.Command, e *env, opts daemonOptions, dir string) (*nod
 	if err != nil {
 		return nil, failed(err)
 	}
-	if err := opts.apply(cmd, &c); err != nil {
+	if err := opts.apply(&c); err != nil {
 		return nil, err
 	}
 	if err := checkIdentity(e, dir, opts.newIdentity); err != nil {
@@ -157,21 +158,22 @@ func startNode(cmd *cobra.Command, e *env, opts daemonOptions, dir string) (*nod
 	fmt.Fprintf(e.stdout, "netabase %s\nData dir:   %s\nStorage:    %s\n", netabase.Version, dir, c.Storage)
 	fmt.Fprintln(e.stdout, "Admission:  checking the storage backend against the conformance suite...")
 	var current atomic.Pointer[node.Node]
-	n, err := node.New(cmd.Context(), node.Config{
+	n, err := node.New(ctx, node.Config{
 		Config:   c,
 		DataDir:  dir,
 		Registry: daemonRegistry(e, c.Storage, &current),
+		Suite:    conformance.Suite(""),
 		Logger:   slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if errors.Is(err, core.ErrInvalidURL) {
-		return nil, storageErr(cmd, dir, err)
+		return nil, storageErr(opts.given["storage"], dir, err)
 	}
 	if err != nil {
 		// An admission failure carries the suite's report.
 		return nil, failed(fmt.Errorf("the node did not start: %w", err))
 	}
 	current.Store(n)
-	if err := joinSynced(cmd.Context(), n, dir, c.Sync); err != nil {
+	if err := joinSynced(ctx, n, dir, c.Sync); err != nil {
 		_ = n.Close()
 		return nil, err
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/netabase/netabase"
 	"github.com/netabase/netabase/backends/all"
+	"github.com/netabase/netabase/conformance"
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/node"
@@ -628,7 +629,7 @@ func TestStateRelay(t *testing.T) {
 	dir := shortDir(t)
 	c := config.Default(dir)
 	c.Storage, c.Listen, c.MDNS = "memory://", []string{"/ip4/127.0.0.1/tcp/0"}, false
-	n, err := node.New(ctx, node.Config{Config: c, DataDir: dir})
+	n, err := node.New(ctx, node.Config{Config: c, DataDir: dir, Registry: all.Registry(), Suite: conformance.Suite("")})
 	if err != nil {
 		t.Fatal(err)
 	}

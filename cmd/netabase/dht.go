@@ -42,7 +42,7 @@ The mode in effect (serving or not) is printed too.` + clientHelp + exitStatusHe
 			return runDHTMode(cmd.Context(), e, opts, args)
 		},
 	}
-	opts.register(cmd, true)
+	opts.register(cmd)
 	return cmd
 }
 

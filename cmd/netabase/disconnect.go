@@ -20,7 +20,7 @@ does when it needs the peer.` + clientHelp + exitStatusHelp,
 			return runDisconnect(cmd.Context(), e, opts, args)
 		},
 	}
-	opts.register(cmd, true)
+	opts.register(cmd)
 	return cmd
 }
 

@@ -26,7 +26,7 @@ prints the CID, then one provider per line with its addresses.` + clientHelp + e
 			return runFindprovs(cmd.Context(), e, opts, args)
 		},
 	}
-	opts.register(cmd, true)
+	opts.register(cmd)
 	cmd.Flags().IntVar(&opts.limit, "limit", 0, "stop after this many providers (0: ask the closest peers, and print all found)")
 	return cmd
 }

@@ -22,7 +22,7 @@ version, clock) and where it came from are printed too.` + clientHelp + exitStat
 			return runGet(cmd.Context(), e, opts, args)
 		},
 	}
-	opts.register(cmd, true)
+	opts.register(cmd)
 	return cmd
 }
 

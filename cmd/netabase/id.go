@@ -21,7 +21,7 @@ DHT protocol and mode, storage backend and how it was admitted.` + clientHelp + 
 			return runID(cmd.Context(), e, opts)
 		},
 	}
-	opts.register(cmd, true)
+	opts.register(cmd)
 	return cmd
 }
 

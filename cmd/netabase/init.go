@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 
@@ -46,7 +47,8 @@ Examples:
       --bootstrap /ip4/127.0.0.1/tcp/4101/p2p/12D3KooW...` + exitStatusHelp,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runInit(cmd, e, opts)
+			opts.note(cmd)
+			return runInit(cmd.Context(), e, opts)
 		},
 	}
 	opts.register(cmd)
@@ -63,7 +65,7 @@ type initResult struct {
 	Storage     string `json:"storage"`
 }
 
-func runInit(cmd *cobra.Command, e *env, opts initOptions) error {
+func runInit(ctx context.Context, e *env, opts initOptions) error {
 	dir, err := dataDir(e)
 	if err != nil {
 		return err
@@ -75,11 +77,11 @@ func runInit(cmd *cobra.Command, e *env, opts initOptions) error {
 			dir, filepath.Join(dir, config.FileName)))
 	}
 	c := config.Default(dir)
-	if err := opts.apply(cmd, &c); err != nil {
+	if err := opts.apply(&c); err != nil {
 		return err
 	}
-	if cmd.Flags().Changed("storage") {
-		if err := checkStorage(cmd, e, dir, c.Storage); err != nil {
+	if opts.given["storage"] {
+		if err := checkStorage(ctx, e, dir, c.Storage); err != nil {
 			return err
 		}
 	}

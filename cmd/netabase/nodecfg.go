@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -52,6 +53,9 @@ type nodeFlags struct {
 	prefix    string
 	mode      string
 	noMDNS    bool
+	// given says which of the flags above the command line gave, by name;
+	// note fills it.
+	given map[string]bool
 }
 
 func (f *nodeFlags) register(cmd *cobra.Command) {
@@ -64,23 +68,31 @@ func (f *nodeFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.noMDNS, "no-mdns", false, "do not look for peers on the local network (key mdns = false)")
 }
 
+// note records which of the flags the command line of cmd gave. Call it
+// before the command runs.
+func (f *nodeFlags) note(cmd *cobra.Command) {
+	f.given = map[string]bool{}
+	for _, name := range []string{"storage", "listen", "bootstrap", "prefix", "mode"} {
+		f.given[name] = cmd.Flags().Changed(name)
+	}
+}
+
 // apply sets the keys whose flags were given, and checks the result,
 // naming the flags of the keys that are wrong.
-func (f *nodeFlags) apply(cmd *cobra.Command, c *config.Config) error {
-	fl := cmd.Flags()
-	if fl.Changed("storage") {
+func (f *nodeFlags) apply(c *config.Config) error {
+	if f.given["storage"] {
 		c.Storage = f.storage
 	}
-	if fl.Changed("listen") {
+	if f.given["listen"] {
 		c.Listen = slices.Clone(f.listen)
 	}
-	if fl.Changed("bootstrap") {
+	if f.given["bootstrap"] {
 		c.Bootstrap = slices.Clone(f.bootstrap)
 	}
-	if fl.Changed("prefix") {
+	if f.given["prefix"] {
 		c.ProtocolPrefix = f.prefix
 	}
-	if fl.Changed("mode") {
+	if f.given["mode"] {
 		c.Mode = f.mode
 	}
 	if f.noMDNS {
@@ -94,7 +106,7 @@ func (f *nodeFlags) apply(cmd *cobra.Command, c *config.Config) error {
 	var msgs []string
 	var ce *config.Error
 	for _, e := range unjoin(err) {
-		if errors.As(e, &ce) && fl.Changed(flags[ce.Key]) {
+		if errors.As(e, &ce) && f.given[flags[ce.Key]] {
 			msgs = append(msgs, fmt.Sprintf("--%s: %s", flags[ce.Key], ce.Msg))
 			continue
 		}
@@ -104,10 +116,10 @@ func (f *nodeFlags) apply(cmd *cobra.Command, c *config.Config) error {
 }
 
 // storageErr reports err, a storage URL refused by its backend or the
-// registry: naming --storage when the flag gave the URL (a usage error),
-// else the configuration file's key.
-func storageErr(cmd *cobra.Command, dir string, err error) error {
-	if cmd.Flags().Changed("storage") {
+// registry: naming --storage when the flag gave the URL (flag true; a usage
+// error), else the configuration file's key.
+func storageErr(flag bool, dir string, err error) error {
+	if flag {
 		if errors.Is(err, core.ErrInvalidURL) {
 			return usageErrorf("--storage: %v", err)
 		}
@@ -118,13 +130,13 @@ func storageErr(cmd *cobra.Command, dir string, err error) error {
 
 // checkStorage makes sure that the backend of the storage URL given by
 // --storage takes it, without opening it.
-func checkStorage(cmd *cobra.Command, e *env, dir, storage string) error {
+func checkStorage(ctx context.Context, e *env, dir, storage string) error {
 	u, d, err := e.registry.Resolve(storage)
 	if err == nil {
-		_, err = d.Describe(cmd.Context(), u)
+		_, err = d.Describe(ctx, u)
 	}
 	if err != nil {
-		return storageErr(cmd, dir, err)
+		return storageErr(true, dir, err)
 	}
 	return nil
 }

@@ -21,7 +21,7 @@ routing table, and the address of the connection.` + clientHelp + exitStatusHelp
 			return runPeers(cmd.Context(), e, opts)
 		},
 	}
-	opts.register(cmd, true)
+	opts.register(cmd)
 	return cmd
 }
 

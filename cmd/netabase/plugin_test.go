@@ -10,9 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/netabase/netabase/internal/testplugins"
 	"github.com/netabase/netabase/plugins/host"
 	"github.com/netabase/netabase/plugins/sdk/sdktest"
-	"github.com/netabase/netabase/plugins/testplugins"
 )
 
 // runWithPlugins runs the command line in-process with the CLI's own

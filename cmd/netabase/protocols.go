@@ -19,7 +19,7 @@ host handles now (the DHT protocol among them only while it serves).` + clientHe
 			return runProtocols(cmd.Context(), e, opts)
 		},
 	}
-	opts.register(cmd, true)
+	opts.register(cmd)
 	return cmd
 }
 

@@ -23,7 +23,7 @@ key too, with a note on standard error naming the parse error.` + clientHelp + e
 			return runProvide(cmd.Context(), e, opts, args)
 		},
 	}
-	opts.register(cmd, true)
+	opts.register(cmd)
 	return cmd
 }
 

@@ -48,7 +48,7 @@ Examples:
 			return runPut(cmd.Context(), e, opts, args)
 		},
 	}
-	opts.register(cmd, true)
+	opts.register(cmd)
 	cmd.Flags().StringVar(&opts.schema, "schema", "bytes", "what the value holds, recorded in the envelope")
 	cmd.Flags().Uint32Var(&opts.version, "schema-version", 1, "the schema's version, recorded in the envelope")
 	return cmd

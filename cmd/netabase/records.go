@@ -30,7 +30,7 @@ the node received each.` + clientHelp + exitStatusHelp,
 			return runRecords(cmd.Context(), e, opts)
 		},
 	}
-	opts.register(cmd, true)
+	opts.register(cmd)
 	cmd.Flags().StringVar(&opts.namespace, "namespace", "", "list only this record namespace, such as netabase")
 	return cmd
 }

@@ -21,7 +21,7 @@ this node's own records.` + clientHelp + exitStatusHelp,
 			return runRm(cmd.Context(), e, opts, args)
 		},
 	}
-	opts.register(cmd, true)
+	opts.register(cmd)
 	return cmd
 }
 

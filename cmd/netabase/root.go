@@ -76,8 +76,6 @@ func exitCode(err error) int {
 		return ee.code
 	case errors.Is(err, core.ErrInvalidURL):
 		return exitUsage
-	case strings.HasPrefix(err.Error(), "unknown command"):
-		return exitUsage
 	}
 	return exitFailure
 }
@@ -117,6 +115,10 @@ live in a storage backend you choose by URL, and checks backends against
 the conformance suite every backend must pass.` + exitStatusHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Cobra hands the root the words that name no command.
+		Args:                       unknownCommand,
+		RunE:                       func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+		SuggestionsMinimumDistance: 2,
 	}
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
@@ -163,6 +165,23 @@ func exactArgs(n int, names string) cobra.PositionalArgs {
 }
 
 // noArgs is cobra.NoArgs reporting a usage error.
+// unknownCommand is the root's argument check: any argument cobra leaves
+// the root is a command it does not have, a usage error that suggests the
+// commands of a similar name.
+func unknownCommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	var suggest strings.Builder
+	if names := cmd.SuggestionsFor(args[0]); len(names) > 0 {
+		suggest.WriteString("\n\nDid you mean this?\n")
+		for _, name := range names {
+			fmt.Fprintf(&suggest, "\t%s\n", name)
+		}
+	}
+	return usageErrorf("unknown command %q for %q%s", args[0], cmd.CommandPath(), suggest.String())
+}
+
 func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
 		return usageErrorf("%s takes no arguments (got %q)", cmd.CommandPath(), args)

@@ -41,7 +41,7 @@ Examples:
 			return runSyncJoin(cmd.Context(), e, opts, args)
 		},
 	}
-	opts.register(cmd, true)
+	opts.register(cmd)
 	cmd.Flags().StringArrayVar(&opts.writers, "writer", nil, "a peer ID that may write to the collection; repeat for several (default: any peer)")
 	return cmd
 }

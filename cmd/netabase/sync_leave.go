@@ -19,7 +19,7 @@ joining again with the same writers resumes it.` + clientHelp + exitStatusHelp,
 			return runSyncLeave(cmd.Context(), e, opts, args)
 		},
 	}
-	opts.register(cmd, true)
+	opts.register(cmd)
 	return cmd
 }
 

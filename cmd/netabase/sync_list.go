@@ -23,7 +23,7 @@ values as they are (base64).` + clientHelp + exitStatusHelp,
 			return runSyncList(cmd.Context(), e, opts, args)
 		},
 	}
-	opts.register(cmd, true)
+	opts.register(cmd)
 	return cmd
 }
 

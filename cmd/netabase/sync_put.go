@@ -27,7 +27,7 @@ Examples:
 			return runSyncPut(cmd.Context(), e, opts, args)
 		},
 	}
-	opts.register(cmd, true)
+	opts.register(cmd)
 	return cmd
 }
 

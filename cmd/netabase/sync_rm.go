@@ -20,7 +20,7 @@ offline longer than that, which still holds the value, brings it back.` + client
 			return runSyncRm(cmd.Context(), e, opts, args)
 		},
 	}
-	opts.register(cmd, true)
+	opts.register(cmd)
 	return cmd
 }
 

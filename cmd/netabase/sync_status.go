@@ -31,7 +31,7 @@ received in all.` + clientHelp + exitStatusHelp,
 			return runSyncStatus(cmd.Context(), e, opts, args)
 		},
 	}
-	opts.register(cmd, true)
+	opts.register(cmd)
 	return cmd
 }
 

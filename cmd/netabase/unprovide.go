@@ -19,7 +19,7 @@ The key is turned into a CID as netabase provide turns it.` + clientHelp + exitS
 			return runUnprovide(cmd.Context(), e, opts, args)
 		},
 	}
-	opts.register(cmd, true)
+	opts.register(cmd)
 	return cmd
 }
 

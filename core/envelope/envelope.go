@@ -395,18 +395,22 @@ func (Validator) Validate(key string, value []byte) error {
 // Select returns the index of the newest valid envelope among values; ties
 // go to the larger signature, so every peer picks the same one.
 func (Validator) Select(key string, values [][]byte) (int, error) {
+	return Select(key, values, Open)
+}
+
+// Select returns the index of the newest of values, by [Envelope.Newer],
+// among those that open opens for key; it fails when open opens none. It
+// is the DHT selector's rule, whatever opens the envelopes: [Open], or a
+// cache in front of it.
+func Select(key string, values [][]byte, open func(key string, data []byte) (*Envelope, error)) (int, error) {
 	best := -1
 	var bestEnv *Envelope
 	for i, v := range values {
-		e, err := Open(key, v)
+		e, err := open(key, v)
 		if err != nil {
 			continue
 		}
-		if bestEnv == nil {
-			best, bestEnv = i, e
-			continue
-		}
-		if e.Newer(bestEnv) {
+		if bestEnv == nil || e.Newer(bestEnv) {
 			best, bestEnv = i, e
 		}
 	}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/netabase/netabase/backends/all"
+	"github.com/netabase/netabase/conformance"
 	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/model"
 	"github.com/netabase/netabase/core/node"
@@ -25,7 +27,7 @@ func TestSyncedNodes(t *testing.T) {
 		dir := t.TempDir()
 		c := config.Default(dir)
 		c.Storage, c.Listen, c.MDNS, c.Mode = "memory://", []string{"/ip4/127.0.0.1/tcp/0"}, false, config.ModeClient
-		n, err := node.New(ctx, node.Config{Config: c, DataDir: dir, CertDir: certs, SyncInterval: 200 * time.Millisecond})
+		n, err := node.New(ctx, node.Config{Config: c, DataDir: dir, Registry: all.Registry(), Suite: conformance.Suite(""), CertDir: certs, SyncInterval: 200 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,12 +6,17 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/netabase/netabase/backends/all"
+	"github.com/netabase/netabase/conformance"
 	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/node"
 )
 
-// Two nodes on loopback: one publishes a record, the other fetches it.
-func Example() {
+// Two nodes on loopback: one publishes a record, the other fetches it. The
+// caller composes each node: the registry of backends it may open and the
+// conformance suite its backend must pass are New's to be given, not to
+// choose.
+func ExampleNew() {
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "netabase-example-")
 	if err != nil {
@@ -28,7 +33,7 @@ func Example() {
 		c.MDNS = false
 		// Nodes sharing a certificate directory run the conformance suite
 		// once per backend.
-		return node.New(ctx, node.Config{Config: c, DataDir: data, CertDir: dir})
+		return node.New(ctx, node.Config{Config: c, DataDir: data, Registry: all.Registry(), Suite: conformance.Suite(""), CertDir: dir})
 	}
 	alice, err := start("alice")
 	if err != nil {

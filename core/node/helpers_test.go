@@ -63,7 +63,7 @@ func nodeConfig(t testing.TB) node.Config {
 	c.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
 	c.Mode = config.ModeServer
 	c.MDNS = false
-	return node.Config{Config: c, DataDir: dir, CertDir: certDir}
+	return node.Config{Config: c, DataDir: dir, CertDir: certDir, Registry: all.Registry(), Suite: conformance.Suite("")}
 }
 
 func startNode(t testing.TB, cfg node.Config) *node.Node {

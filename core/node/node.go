@@ -38,8 +38,6 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/netabase/netabase"
-	"github.com/netabase/netabase/backends/all"
-	"github.com/netabase/netabase/conformance"
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/envelope"
@@ -60,10 +58,14 @@ type Config struct {
 	// CertDir, when set, holds the certificate cache instead of DataDir;
 	// nodes sharing one skip re-running the suite for the same backend.
 	CertDir string
-	// Registry opens storage URLs; nil means the in-tree backends.
+	// Registry opens storage URLs. Required: the node composes no
+	// backends of its own; all.Registry() from backends/all has the
+	// in-tree ones.
 	Registry *core.Registry
-	// Suite is the admission gate's conformance suite; nil means the
-	// real one, run on scratch stores in the system's temporary directory.
+	// Suite is the admission gate's conformance suite, which the backend
+	// must pass before the node uses it. Required: conformance.Suite("")
+	// from the conformance package is the real one, run on scratch stores
+	// in the system's temporary directory.
 	Suite core.Suite
 	// Validators validate records of namespaces of the application's own,
 	// besides "netabase". They need a private protocol prefix: the /ipfs
@@ -126,12 +128,20 @@ type Node struct {
 
 // New starts a node: it loads (or creates) the identity key in the data
 // directory, admits the storage backend through the conformance gate, and
-// starts the libp2p host, the DHT and mDNS. A backend that fails the suite
+// starts the libp2p host, the DHT and mDNS. The caller composes the node:
+// cfg.Registry opens the storage URL and cfg.Suite is the admission check,
+// and New refuses a Config without them. A backend that fails the suite
 // stops start-up with an error carrying the suite's report
 // (*core.AdmissionError). Close the node to stop it.
 func New(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("netabase: node.Config.DataDir is empty; give the node a data directory")
+	}
+	if cfg.Registry == nil {
+		return nil, errors.New("netabase: node.Config.Registry is nil; pass all.Registry() from backends/all (or a core.Registry of your own)")
+	}
+	if cfg.Suite == nil {
+		return nil, errors.New(`netabase: node.Config.Suite is nil; pass conformance.Suite("") from the conformance package (or a core.Suite of your own)`)
 	}
 	if err := cfg.Check(); err != nil {
 		return nil, err
@@ -182,19 +192,11 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 // start brings the node up; on error, Close undoes what it did.
 func (n *Node) start(ctx context.Context) error {
 	cfg := n.cfg
-	registry := cfg.Registry
-	if registry == nil {
-		registry = all.Registry()
-	}
-	suite := cfg.Suite
-	if suite == nil {
-		suite = conformance.Suite("")
-	}
 	certDir := cfg.CertDir
 	if certDir == "" {
 		certDir = cfg.DataDir
 	}
-	gate := &core.Gate{Registry: registry, Suite: suite, CertDir: certDir}
+	gate := &core.Gate{Registry: cfg.Registry, Suite: cfg.Suite, CertDir: certDir}
 	b, adm, err := gate.Admit(ctx, cfg.Storage)
 	n.admission = adm
 	if err != nil {

@@ -198,6 +198,8 @@ func TestAdmissionRefuses(t *testing.T) {
 func TestConfigErrors(t *testing.T) {
 	for name, edit := range map[string]func(c *node.Config){
 		"no data dir": func(c *node.Config) { c.DataDir = "" },
+		"no registry": func(c *node.Config) { c.Registry = nil },
+		"no suite":    func(c *node.Config) { c.Suite = nil },
 		"bad mode":    func(c *node.Config) { c.Mode = "x" },
 		"validators on /ipfs": func(c *node.Config) {
 			c.ProtocolPrefix = config.PrefixIPFS

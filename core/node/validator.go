@@ -1,10 +1,8 @@
 package node
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -103,24 +101,5 @@ func (v cachedValidator) Validate(key string, value []byte) error {
 // Select picks what envelope.Validator.Select picks: the newest valid
 // envelope by clock, ties to the larger signature.
 func (v cachedValidator) Select(key string, values [][]byte) (int, error) {
-	best := -1
-	var bestEnv *envelope.Envelope
-	for i, val := range values {
-		e, err := v.c.open(key, val)
-		if err != nil {
-			continue
-		}
-		if bestEnv == nil {
-			best, bestEnv = i, e
-			continue
-		}
-		c := e.Clock.Compare(bestEnv.Clock)
-		if c > 0 || (c == 0 && bytes.Compare(e.Signature, bestEnv.Signature) > 0) {
-			best, bestEnv = i, e
-		}
-	}
-	if best < 0 {
-		return 0, errors.New("no valid record among the candidates")
-	}
-	return best, nil
+	return envelope.Select(key, values, v.c.open)
 }

@@ -38,6 +38,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/netabase/netabase/backends/all"
+	"github.com/netabase/netabase/conformance"
 	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/core/replica"
@@ -118,7 +120,7 @@ func run(ctx context.Context, o options, in io.Reader, out, log io.Writer) (err 
 	c.Listen = o.listen
 	c.Bootstrap = o.bootstrap
 	c.MDNS = !o.noMDNS
-	n, err := node.New(ctx, node.Config{Config: c, DataDir: o.dataDir})
+	n, err := node.New(ctx, node.Config{Config: c, DataDir: o.dataDir, Registry: all.Registry(), Suite: conformance.Suite("")})
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/netabase/netabase/backends/all"
+	"github.com/netabase/netabase/conformance"
 	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/model"
 	"github.com/netabase/netabase/core/node"
@@ -86,6 +88,22 @@ func run(ctx context.Context, out io.Writer) (err error) {
 	if err := onAlice.PutMany(ctx, books); err != nil {
 		return err
 	}
+	if err := query(ctx, out, onAlice); err != nil {
+		return err
+	}
+
+	// Bob watches the collection, then fetches what Alice publishes.
+	bobStore := model.New(bob)
+	defer bobStore.Close()
+	onBob, err := model.Open[string, Book](ctx, bobStore, "books")
+	if err != nil {
+		return err
+	}
+	return publishAndFetch(ctx, out, alice.ID(), onAlice, onBob)
+}
+
+// query lists alice's books through both indexes.
+func query(ctx context.Context, out io.Writer, onAlice *model.Collection[string, Book]) error {
 	byAuthor, err := model.IndexOf[string](onAlice, "Author")
 	if err != nil {
 		return err
@@ -99,17 +117,12 @@ func run(ctx context.Context, out io.Writer) (err error) {
 		return err
 	}
 	fmt.Fprintln(out, "alice: books from 1990 to 2010, newest first:")
-	if err := list(out, byYear.Range(ctx, model.Range[int]{Reverse: true}.From(1990).To(2010))); err != nil {
-		return err
-	}
+	return list(out, byYear.Range(ctx, model.Range[int]{Reverse: true}.From(1990).To(2010)))
+}
 
-	// Bob watches the collection, then fetches what Alice publishes.
-	bobStore := model.New(bob)
-	defer bobStore.Close()
-	onBob, err := model.Open[string, Book](ctx, bobStore, "books")
-	if err != nil {
-		return err
-	}
+// publishAndFetch has alice publish a book, bob fetch it from the network,
+// and bob's change feed show it arriving.
+func publishAndFetch(ctx context.Context, out io.Writer, alice peer.ID, onAlice, onBob *model.Collection[string, Book]) error {
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	next, stop := iter.Pull2(onBob.Watch(watchCtx))
@@ -124,7 +137,7 @@ func run(ctx context.Context, out io.Writer) (err error) {
 	}
 	fmt.Fprintf(out, "alice: published %q\n", ddia.Title)
 
-	fetched, err := onBob.Fetch(ctx, alice.ID(), ddia.ISBN)
+	fetched, err := onBob.Fetch(ctx, alice, ddia.ISBN)
 	if err != nil {
 		return err
 	}
@@ -137,7 +150,7 @@ func run(ctx context.Context, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	if ev.Owner != alice.ID() {
+	if ev.Owner != alice {
 		return fmt.Errorf("bob's feed shows a record of %s, not alice", ev.Owner)
 	}
 	fmt.Fprintf(out, "bob: change feed: %s %q from alice\n", ev.Kind, ev.New.Title)
@@ -153,7 +166,7 @@ func startNode(ctx context.Context, dir, name string) (*node.Node, error) {
 	c.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
 	c.Mode = config.ModeServer
 	c.MDNS = false
-	return node.New(ctx, node.Config{Config: c, DataDir: data, CertDir: filepath.Join(dir, "certs")})
+	return node.New(ctx, node.Config{Config: c, DataDir: data, Registry: all.Registry(), Suite: conformance.Suite(""), CertDir: filepath.Join(dir, "certs")})
 }
 
 // list prints the books seq yields.

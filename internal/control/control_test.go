@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netabase/netabase/backends/all"
+	"github.com/netabase/netabase/conformance"
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/node"
@@ -36,7 +38,7 @@ func startNode(t *testing.T, ctx context.Context, dir, mode string) *node.Node {
 	c.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
 	c.Mode = mode
 	c.MDNS = false
-	n, err := node.New(ctx, node.Config{Config: c, DataDir: dir})
+	n, err := node.New(ctx, node.Config{Config: c, DataDir: dir, Registry: all.Registry(), Suite: conformance.Suite("")})
 	if err != nil {
 		t.Fatal(err)
 	}

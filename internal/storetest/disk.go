@@ -10,6 +10,7 @@ import (
 	dstest "github.com/ipfs/go-datastore/test"
 
 	"github.com/netabase/netabase/conformance"
+	"github.com/netabase/netabase/conformance/conformancetest"
 	"github.com/netabase/netabase/core"
 )
 
@@ -26,11 +27,11 @@ func Disk(t *testing.T, d core.Driver, corrupt func(t *testing.T, dir string)) {
 	}
 	t.Run("Conformance", func(t *testing.T) {
 		u := &url.URL{Scheme: about.Scheme, Path: "/unused"}
-		conformance.Run(t, conformance.URLHarness(d, u, about.Info(), t.TempDir()))
+		conformancetest.Run(t, conformance.URLHarness(d, u, about.Info(), t.TempDir()))
 	})
 	t.Run("ConformanceSync", func(t *testing.T) {
 		u := &url.URL{Scheme: about.Scheme, Path: "/unused", RawQuery: "sync=true"}
-		conformance.Run(t, conformance.URLHarness(d, u, about.Info(), t.TempDir()))
+		conformancetest.Run(t, conformance.URLHarness(d, u, about.Info(), t.TempDir()))
 	})
 	t.Run("DatastoreSuite", func(t *testing.T) {
 		// The suite checks semantics, not durability, and writes thousands
@@ -142,5 +143,5 @@ func Bench(b *testing.B, d core.Driver, rawURL string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	conformance.RunBenchmarks(b, conformance.URLHarness(d, u, d.About().Info(), b.TempDir()))
+	conformancetest.RunBenchmarks(b, conformance.URLHarness(d, u, d.About().Info(), b.TempDir()))
 }

@@ -9,9 +9,9 @@ import (
 
 	"github.com/netabase/netabase/conformance"
 	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/internal/testplugins"
 	"github.com/netabase/netabase/plugins/host"
 	"github.com/netabase/netabase/plugins/sdk/sdktest"
-	"github.com/netabase/netabase/plugins/testplugins"
 )
 
 // TestAdmission runs core's admission gate on a plugin: the suite runs

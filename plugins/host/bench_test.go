@@ -14,8 +14,8 @@ import (
 
 	"github.com/netabase/netabase/backends/pebblestore"
 	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/internal/testplugins"
 	"github.com/netabase/netabase/plugins/host"
-	"github.com/netabase/netabase/plugins/testplugins"
 )
 
 // Benchmark sizes.

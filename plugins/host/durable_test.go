@@ -12,9 +12,9 @@ import (
 	"testing"
 
 	"github.com/netabase/netabase/conformance"
+	"github.com/netabase/netabase/internal/testplugins"
 	"github.com/netabase/netabase/plugins/host"
 	"github.com/netabase/netabase/plugins/sdk/sdktest"
-	"github.com/netabase/netabase/plugins/testplugins"
 )
 
 var _ conformance.CrashDriver = (*host.Driver)(nil)

@@ -8,9 +8,9 @@ import (
 	"testing"
 
 	"github.com/netabase/netabase/internal/storetest"
+	"github.com/netabase/netabase/internal/testplugins"
 	"github.com/netabase/netabase/plugins/host"
 	"github.com/netabase/netabase/plugins/sdk/sdktest"
-	"github.com/netabase/netabase/plugins/testplugins"
 )
 
 // bins holds the test plugins TestMain builds, by package.

@@ -24,7 +24,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/netabase/netabase/core"
-	"github.com/netabase/netabase/plugins/internal/wire"
+	"github.com/netabase/netabase/internal/wire"
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
 )
 

@@ -13,9 +13,9 @@ import (
 	dsq "github.com/ipfs/go-datastore/query"
 
 	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/internal/testplugins"
 	"github.com/netabase/netabase/plugins/host"
 	"github.com/netabase/netabase/plugins/sdk/sdktest"
-	"github.com/netabase/netabase/plugins/testplugins"
 )
 
 // TestLyingPlugin checks that what no correct store answers — more query

@@ -7,8 +7,8 @@ import (
 
 	"github.com/netabase/netabase/internal/modeltest"
 	"github.com/netabase/netabase/internal/storetest"
+	"github.com/netabase/netabase/internal/testplugins"
 	"github.com/netabase/netabase/plugins/host"
-	"github.com/netabase/netabase/plugins/testplugins"
 )
 
 // TestModelProperty runs typed collections' property test through the

@@ -15,9 +15,9 @@ import (
 
 	"github.com/netabase/netabase/conformance"
 	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/internal/testplugins"
 	"github.com/netabase/netabase/plugins/host"
 	"github.com/netabase/netabase/plugins/sdk/sdktest"
-	"github.com/netabase/netabase/plugins/testplugins"
 )
 
 // TestRefusals checks that every way a plugin URL or binary can be wrong is

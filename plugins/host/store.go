@@ -14,7 +14,7 @@ import (
 	dsq "github.com/ipfs/go-datastore/query"
 
 	"github.com/netabase/netabase/core"
-	"github.com/netabase/netabase/plugins/internal/wire"
+	"github.com/netabase/netabase/internal/wire"
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
 )
 

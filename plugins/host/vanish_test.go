@@ -16,9 +16,9 @@ import (
 	ds "github.com/ipfs/go-datastore"
 
 	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/internal/testplugins"
 	"github.com/netabase/netabase/plugins/host"
 	"github.com/netabase/netabase/plugins/sdk/sdktest"
-	"github.com/netabase/netabase/plugins/testplugins"
 )
 
 // hostChildEnv makes the test binary a host that opens the store at the

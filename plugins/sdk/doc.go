@@ -37,9 +37,10 @@
 // under its path options.
 //
 // Errors the store returns travel to the node as stable codes: return (or
-// wrap) go-datastore's ErrNotFound for a missing key, and core's sentinels
-// (core.ErrClosed, core.ErrInvalidKey, ...) where they fit; the node's
-// errors.Is checks see them.
+// wrap) [ErrNotFound] for a missing key, and the other sentinels of this
+// package ([ErrClosed], [ErrInvalidKey], ...) where they fit; the node's
+// errors.Is checks see them. They are core's sentinels, re-exported, so a
+// plugin imports only this package.
 //
 // A plugin started by hand, not by a netabase host, prints what it is and
 // how to use it, and exits with status 1.

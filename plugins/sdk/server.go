@@ -18,7 +18,7 @@ import (
 	"google.golang.org/grpc/stats"
 
 	"github.com/netabase/netabase/core"
-	"github.com/netabase/netabase/plugins/internal/wire"
+	"github.com/netabase/netabase/internal/wire"
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
 )
 

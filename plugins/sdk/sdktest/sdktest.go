@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/netabase/netabase/conformance"
+	"github.com/netabase/netabase/conformance/conformancetest"
 	"github.com/netabase/netabase/plugins/host"
 	"github.com/netabase/netabase/plugins/sdk"
 )
@@ -108,7 +109,7 @@ func RunURL(t *testing.T, rawURL string) {
 		t.Fatalf("describing the plugin: %v", err)
 	}
 	t.Run("Conformance", func(t *testing.T) {
-		conformance.Run(t, conformance.URLHarness(d, u, info, ScratchDir(t)))
+		conformancetest.Run(t, conformance.URLHarness(d, u, info, ScratchDir(t)))
 	})
 	if info.Capabilities.Durable {
 		t.Run("Crash", func(t *testing.T) { Crash(t, u) })

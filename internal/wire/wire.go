@@ -210,31 +210,13 @@ func ParseValue(k pb.OptionKind, v string) (any, error) {
 		}
 		return d, nil
 	case pb.OptionKind_OPTION_KIND_SIZE:
-		n, err := parseSize(v)
+		n, err := core.ParseSize(v)
 		if err != nil {
 			return nil, fmt.Errorf("want a size such as 65536 or 64MiB, got %q", v)
 		}
 		return n, nil
 	}
 	return nil, fmt.Errorf("the plugin declares the option with %s", KindName(k))
-}
-
-func parseSize(s string) (int64, error) {
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}} {
-		if rest, ok := strings.CutSuffix(s, u.suffix); ok {
-			s, mult = rest, u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 || n > (1<<62)/mult {
-		return 0, fmt.Errorf("bad size %q", s)
-	}
-	return n * mult, nil
 }
 
 // ParseOptions checks given against specs and returns every option's parsed

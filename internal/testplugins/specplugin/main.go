@@ -12,8 +12,8 @@ import (
 	"context"
 	"os"
 
+	"github.com/netabase/netabase/internal/testplugins"
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
-	"github.com/netabase/netabase/plugins/testplugins"
 )
 
 type spec struct{ pb.UnimplementedStorageServer }

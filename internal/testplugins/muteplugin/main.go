@@ -5,8 +5,8 @@ package main
 import (
 	"context"
 
+	"github.com/netabase/netabase/internal/testplugins"
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
-	"github.com/netabase/netabase/plugins/testplugins"
 )
 
 type mute struct{ pb.UnimplementedStorageServer }

@@ -11,15 +11,15 @@ import (
 
 // The plugins' packages.
 const (
-	Pebble     = "github.com/netabase/netabase/plugins/testplugins/pebbleplugin"
-	NotAPlugin = "github.com/netabase/netabase/plugins/testplugins/notaplugin"
-	Crash      = "github.com/netabase/netabase/plugins/testplugins/crashplugin"
-	OtherProto = "github.com/netabase/netabase/plugins/testplugins/otherproto"
-	Bad        = "github.com/netabase/netabase/plugins/testplugins/badplugin"
-	Liar       = "github.com/netabase/netabase/plugins/testplugins/liarplugin"
-	Mute       = "github.com/netabase/netabase/plugins/testplugins/muteplugin"
-	Spec       = "github.com/netabase/netabase/plugins/testplugins/specplugin"
-	Lazy       = "github.com/netabase/netabase/plugins/testplugins/lazyplugin"
+	Pebble     = "github.com/netabase/netabase/internal/testplugins/pebbleplugin"
+	NotAPlugin = "github.com/netabase/netabase/internal/testplugins/notaplugin"
+	Crash      = "github.com/netabase/netabase/internal/testplugins/crashplugin"
+	OtherProto = "github.com/netabase/netabase/internal/testplugins/otherproto"
+	Bad        = "github.com/netabase/netabase/internal/testplugins/badplugin"
+	Liar       = "github.com/netabase/netabase/internal/testplugins/liarplugin"
+	Mute       = "github.com/netabase/netabase/internal/testplugins/muteplugin"
+	Spec       = "github.com/netabase/netabase/internal/testplugins/specplugin"
+	Lazy       = "github.com/netabase/netabase/internal/testplugins/lazyplugin"
 	// Bbolt is the example plugin an outside author would write.
 	Bbolt = "github.com/netabase/netabase/examples/plugin-bbolt"
 )
