@@ -804,11 +804,28 @@ func caseDurable(e *env) error {
 	if !ok {
 		return &skipError{"durability was not checked by a crash: the harness cannot crash this backend's stores (its instances do not implement conformance.Crasher)"}
 	}
-	ctx, d := e.ctx, e.store
 	// after maps each key to what it may hold after the crash: one value
 	// when a Sync covered its last write, else the value before and the
 	// value after that write, nil standing for absent.
 	after := map[string][][]byte{}
+	if err := writeSynced(e.ctx, e.store, after); err != nil {
+		return err
+	}
+	if err := writeUnsynced(e.ctx, e.store, after); err != nil {
+		return err
+	}
+	if err := e.crashAndReopen(c); err != nil {
+		return err
+	}
+	if err := checkSurvived(e.ctx, e.store, after); err != nil {
+		return err
+	}
+	return checkNothingNew(e.ctx, e.store, after)
+}
+
+// writeSynced writes puts, a batch, a large value and a delete, then Syncs
+// them all.
+func writeSynced(ctx context.Context, d ds.Batching, after map[string][][]byte) error {
 	for i := range 64 {
 		k := fmt.Sprintf("/durable/put/%02d", i)
 		v := append([]byte(k+" synced "), randomBytes(uint64(100+i), 200)...)
@@ -846,8 +863,12 @@ func caseDurable(e *env) error {
 	if err := d.Sync(ctx, ds.NewKey("/durable")); err != nil {
 		return fmt.Errorf("Sync(/durable): %w", err)
 	}
+	return nil
+}
 
-	// Writes no Sync covers: new keys, overwrites and deletes of synced ones.
+// writeUnsynced makes writes no Sync covers: new keys, overwrites and
+// deletes of synced ones.
+func writeUnsynced(ctx context.Context, d ds.Batching, after map[string][][]byte) error {
 	for i := range 16 {
 		k := fmt.Sprintf("/durable/unsynced/%02d", i)
 		if err := d.Put(ctx, ds.NewKey(k), []byte(k)); err != nil {
@@ -870,11 +891,11 @@ func caseDurable(e *env) error {
 		}
 		after[k] = append(after[k], nil)
 	}
+	return nil
+}
 
-	if err := e.crashAndReopen(c); err != nil {
-		return err
-	}
-	d = e.store
+// checkSurvived checks that each key holds what after allows.
+func checkSurvived(ctx context.Context, d ds.Batching, after map[string][][]byte) error {
 	var lost []string
 	for _, k := range slices.Sorted(maps.Keys(after)) {
 		want := after[k]
@@ -902,6 +923,12 @@ func caseDurable(e *env) error {
 	if len(lost) > 0 {
 		return fmt.Errorf("the backend declares durable, but %d keys a successful Sync covered did not survive a crash of the store, such as: %s", len(lost), lost[0])
 	}
+	return nil
+}
+
+// checkNothingNew checks that a query finds no key or value that was never
+// written.
+func checkNothingNew(ctx context.Context, d ds.Batching, after map[string][][]byte) error {
 	es, err := collect(ctx, d, dsq.Query{Prefix: "/durable"})
 	if err != nil {
 		return fmt.Errorf("after a crash: %w", err)

@@ -28,7 +28,9 @@
 // durability was not checked by a crash. URLHarness's instances are
 // Crashers when their driver is a [CrashDriver]: the plugin driver
 // (plugins/host) is one, and kills the plugin's process, so admission and
-// `netabase conformance` check a plugin's durability. The in-tree engines
-// run in the node's own process, which the suite cannot kill; their own
-// tests crash a child process holding the store (internal/storetest).
+// `netabase conformance` check a plugin's durability. An in-process engine
+// runs in the node's own process, which the suite cannot kill, so at a
+// node's admission its durable case is skipped; in go test, a crash driver
+// (package conformance/crashdriver) holds its stores in a child process and
+// kills it, so the durable case runs there.
 package conformance

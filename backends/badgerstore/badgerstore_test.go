@@ -9,13 +9,12 @@ import (
 	logging "github.com/ipfs/go-log/v2"
 
 	"github.com/netabase/netabase/backends/badgerstore"
+	"github.com/netabase/netabase/conformance/crashdriver"
 	"github.com/netabase/netabase/internal/storetest"
 )
 
 func TestMain(m *testing.M) {
-	if storetest.IsChild() {
-		storetest.RunChild(badgerstore.Driver())
-	}
+	crashdriver.ServeChild(badgerstore.Driver())
 	os.Exit(m.Run())
 }
 

@@ -5,13 +5,12 @@ import (
 	"testing"
 
 	"github.com/netabase/netabase/backends/leveldbstore"
+	"github.com/netabase/netabase/conformance/crashdriver"
 	"github.com/netabase/netabase/internal/storetest"
 )
 
 func TestMain(m *testing.M) {
-	if storetest.IsChild() {
-		storetest.RunChild(leveldbstore.Driver())
-	}
+	crashdriver.ServeChild(leveldbstore.Driver())
 	os.Exit(m.Run())
 }
 

@@ -5,13 +5,12 @@ import (
 	"testing"
 
 	"github.com/netabase/netabase/backends/pebblestore"
+	"github.com/netabase/netabase/conformance/crashdriver"
 	"github.com/netabase/netabase/internal/storetest"
 )
 
 func TestMain(m *testing.M) {
-	if storetest.IsChild() {
-		storetest.RunChild(pebblestore.Driver())
-	}
+	crashdriver.ServeChild(pebblestore.Driver())
 	os.Exit(m.Run())
 }
 

@@ -11,15 +11,18 @@ import (
 
 	"github.com/netabase/netabase/conformance"
 	"github.com/netabase/netabase/conformance/conformancetest"
+	"github.com/netabase/netabase/conformance/crashdriver"
 	"github.com/netabase/netabase/core"
 )
 
 // Disk runs every test an on-disk backend owes beyond its URL table: the
-// conformance suite with and without sync=true, go-datastore's own suite as
-// an outside check, crash durability when the backend declares Durable, and
-// refusals of a store locked by another process, a corrupt store (damaged by
-// corrupt) and unusable paths. The caller's TestMain must hand children to
-// RunChild.
+// conformance suite in process with and without sync=true, and once more
+// through a crash driver when the backend declares Durable, so that the
+// suite's durable case kills a child process holding the store;
+// go-datastore's own suite as an outside check; and refusals of a store
+// locked by another process, a corrupt store (damaged by corrupt) and
+// unusable paths. The caller's TestMain must hand children to
+// crashdriver.ServeChild.
 func Disk(t *testing.T, d core.Driver, corrupt func(t *testing.T, dir string)) {
 	about := d.About()
 	rawURL := func(dir, query string) string {
@@ -41,11 +44,10 @@ func Disk(t *testing.T, d core.Driver, corrupt func(t *testing.T, dir string)) {
 		dstest.SubtestAll(t, b)
 	})
 	if about.Capabilities.Durable {
-		t.Run("CrashAfterSync", func(t *testing.T) {
-			Crash(t, d, rawURL(filepath.Join(t.TempDir(), "db"), ""), false)
-		})
-		t.Run("CrashSyncWrites", func(t *testing.T) {
-			Crash(t, d, rawURL(filepath.Join(t.TempDir(), "db"), "sync=true"), true)
+		t.Run("ConformanceCrash", func(t *testing.T) {
+			cd := crashdriver.New(d)
+			u := &url.URL{Scheme: about.Scheme, Path: "/unused"}
+			conformancetest.Run(t, conformance.URLHarness(cd, u, cd.About().Info(), t.TempDir()))
 		})
 	}
 	t.Run("Locked", func(t *testing.T) {

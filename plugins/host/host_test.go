@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/netabase/netabase/conformance/crashdriver"
 	"github.com/netabase/netabase/internal/storetest"
 	"github.com/netabase/netabase/internal/testplugins"
 	"github.com/netabase/netabase/plugins/host"
@@ -17,9 +18,7 @@ import (
 var bins map[string]string
 
 func TestMain(m *testing.M) {
-	if storetest.IsChild() {
-		storetest.RunChild(host.NewDriver(host.Config{}))
-	}
+	crashdriver.ServeChild(host.NewDriver(host.Config{}))
 	if u := os.Getenv(hostChildEnv); u != "" {
 		runHostChild(u)
 	}
