@@ -11,9 +11,9 @@ import (
 	ds "github.com/ipfs/go-datastore"
 
 	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/internal/testplugins"
 	"github.com/netabase/netabase/plugins/host"
 	"github.com/netabase/netabase/plugins/sdk/sdktest"
-	"github.com/netabase/netabase/internal/testplugins"
 )
 
 // TestKilledPluginRestarts SIGKILLs a plugin process holding a synced write
