@@ -169,7 +169,9 @@ func (n *Node) onPutValue(from peer.ID, req *pb.Message) {
 		req.Record = nil
 		return
 	}
-	n.quota.expect(key, from)
+	if key != "" {
+		n.quota.expect(key, from)
+	}
 }
 
 // accepts says whether the node stores records of namespace ns.

@@ -114,7 +114,7 @@ func newQuota(limits config.Quota, self peer.ID, log *slog.Logger) *quota {
 	}
 }
 
-// scan counts what the store holds.
+// scan counts what the store holds for other peers.
 func (q *quota) scan(ctx context.Context, store ds.Datastore) error {
 	res, err := store.Query(ctx, dsq.Query{})
 	if err != nil {
@@ -176,12 +176,17 @@ func ownerOf(key string) peer.ID {
 
 // expect notes that from sent a PUT_VALUE of key, which kad-dht is about to
 // handle. Entries the guard never takes (kad-dht refused the record) expire.
+// Past trackedPeers entries none expired, a write goes unattributed: the
+// total and per-owner limits still hold it.
 func (q *quota) expect(key string, from peer.ID) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	now := time.Now()
 	if len(q.pending) >= trackedPeers {
 		maps.DeleteFunc(q.pending, func(_ string, p pendingPut) bool { return now.Sub(p.at) > pendingExpiry })
+		if len(q.pending) >= trackedPeers {
+			return
+		}
 	}
 	q.pending[key] = pendingPut{from: from, at: now}
 }
@@ -210,6 +215,9 @@ type valueWrite struct {
 // admitValue decides whether a PUT_VALUE from from fits, and if it does
 // counts it; undo uncounts it, for a write that then fails.
 func (q *quota) admitValue(w valueWrite, from peer.ID) (undo func(), err error) {
+	if w.owner == q.self {
+		return func() {}, nil // the node's own record, from whoever
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	records, bytes := int64(1), w.newSize
@@ -232,9 +240,9 @@ func (q *quota) admitValue(w valueWrite, from peer.ID) (undo func(), err error) 
 		reason = RefusedPeerRecords
 	case from != unattributed && over(q.peers[from].bytes, peerBytes, int64(l.MaxMiBPerPeer)*quotaMiB):
 		reason = RefusedPeerBytes
-	case w.owner != "" && w.owner != q.self && over(q.owners[w.owner].records, records, int64(l.MaxRecordsPerOwner)):
+	case w.owner != "" && over(q.owners[w.owner].records, records, int64(l.MaxRecordsPerOwner)):
 		reason = RefusedOwnerRecords
-	case w.owner != "" && w.owner != q.self && over(q.owners[w.owner].bytes, bytes, int64(l.MaxMiBPerOwner)*quotaMiB):
+	case w.owner != "" && over(q.owners[w.owner].bytes, bytes, int64(l.MaxMiBPerOwner)*quotaMiB):
 		reason = RefusedOwnerBytes
 	}
 	if reason != "" {
@@ -292,7 +300,12 @@ func (q *quota) removedLocked(w valueWrite) {
 }
 
 // addValue adds records and bytes to the counts of the record at dsKey.
+// The node's own records are not counted: the quota bounds what it stores
+// for others.
 func (q *quota) addValue(dsKey string, owner, from peer.ID, records, bytes int64) {
+	if owner == q.self {
+		return
+	}
 	q.values = q.values.plus(records, bytes)
 	if owner != "" {
 		if u := q.owners[owner].plus(records, bytes); u.records > 0 {
@@ -420,11 +433,11 @@ func (q *quota) refuseLocked(from peer.ID, reason string) {
 		q.logged[from] = l
 		return
 	}
-	args := []any{"peer", from, "since", refusalLogInterval}
+	args := []any{"peer", from}
 	for _, r := range slices.Sorted(maps.Keys(l.unsaid)) {
 		args = append(args, r, l.unsaid[r])
 	}
-	q.log.Warn("refused writes from a peer over the node's quota or rates (see [quota] in config.toml)", args...)
+	q.log.Warn("refused writes from a peer over the node's quota or rates, by reason, since they were last logged (at most once a minute per peer; see [quota] in config.toml)", args...)
 	q.logged[from] = refusalLog{at: now}
 }
 
