@@ -77,43 +77,57 @@ func originOf(ctx context.Context) origin {
 }
 
 func (g *guard) Put(ctx context.Context, k ds.Key, value []byte) error {
+	rec, err := g.put(ctx, k, value)
+	if err != nil {
+		return err
+	}
+	if rec != nil && g.stored != nil {
+		g.stored(ctx, string(rec.GetKey()), rec.GetValue())
+	}
+	return nil
+}
+
+// put writes value at k under k's lock, and returns the value record it
+// wrote, if value is one.
+func (g *guard) put(ctx context.Context, k ds.Key, value []byte) (*recpb.Record, error) {
 	lock := g.lock(k)
 	lock.Lock()
 	defer lock.Unlock()
 	if p, ok := providerOf(k.String()); ok {
-		return g.putProvider(ctx, k, p, value)
+		return nil, g.putProvider(ctx, k, p, value)
 	}
 	rec := new(recpb.Record)
 	if proto.Unmarshal(value, rec) != nil || len(rec.GetKey()) == 0 {
 		// Not a value record: nothing to guard.
-		return g.Batching.Put(ctx, k, value)
+		return nil, g.Batching.Put(ctx, k, value)
 	}
 	key := string(rec.GetKey())
 	old, err := g.Batching.Get(ctx, k)
 	had := err == nil
 	if err != nil && !errors.Is(err, ds.ErrNotFound) {
-		return err
+		return nil, err
 	}
 	if err := g.checkNewer(key, old, rec.GetValue()); err != nil {
-		return err
+		return nil, err
 	}
 	w := valueWrite{dsKey: k.String(), owner: ownerOf(key), had: had, oldSize: int64(len(old)), newSize: int64(len(value))}
-	undo := func() {}
-	if originOf(ctx) == originRemote {
-		if undo, err = g.quota.admitValue(w, g.quota.sender(key)); err != nil {
-			return fmt.Errorf("record %s: %w", key, err)
+	if originOf(ctx) != originRemote {
+		// The node's own write: counted, never refused.
+		if err := g.Batching.Put(ctx, k, value); err != nil {
+			return nil, err
 		}
-	} else {
 		g.quota.storedValue(w)
+		return rec, nil
+	}
+	undo, err := g.quota.admitValue(w, g.quota.sender(key))
+	if err != nil {
+		return nil, fmt.Errorf("record %s: %w", key, err)
 	}
 	if err := g.Batching.Put(ctx, k, value); err != nil {
 		undo()
-		return err
+		return nil, err
 	}
-	if g.stored != nil {
-		g.stored(ctx, key, rec.GetValue())
-	}
-	return nil
+	return rec, nil
 }
 
 // putProvider writes a provider record of p, when it fits the quota or is
