@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,7 +18,8 @@ func newIDCmd(e *env) *cobra.Command {
 		Short: "Print the node's peer ID, addresses, backend and DHT mode",
 		Long: `Print what the running node is: its peer ID, agent, listen addresses (each
 ending in /p2p/<peer ID>, ready for another node's --bootstrap or connect),
-DHT protocol and mode, storage backend and how it was admitted.` + clientHelp + exitStatusHelp,
+DHT protocol and mode, storage backend and how it was admitted, and how many
+writes from peers the quota refused, by reason (see [quota] in config.toml).` + clientHelp + exitStatusHelp,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runID(cmd.Context(), e, opts)
@@ -50,7 +54,15 @@ func runID(ctx context.Context, e *env, opts clientOptions) error {
 	if len(id.Addrs) > 0 {
 		addrs = strings.Join(id.Addrs, "\n            ")
 	}
-	return printf(e, "Peer ID:    %s\nAgent:      %s\nAddresses:  %s\nProtocol:   %s/kad/1.0.0, DHT mode %s\nBackend:    %s (%s; %s)\nStorage:    %s\nAdmission:  %s\nData dir:   %s\n",
+	refused := "none"
+	if len(id.Refused) > 0 {
+		var parts []string
+		for _, reason := range slices.Sorted(maps.Keys(id.Refused)) {
+			parts = append(parts, fmt.Sprintf("%s %d", reason, id.Refused[reason]))
+		}
+		refused = strings.Join(parts, ", ")
+	}
+	return printf(e, "Peer ID:    %s\nAgent:      %s\nAddresses:  %s\nProtocol:   %s/kad/1.0.0, DHT mode %s\nBackend:    %s (%s; %s)\nStorage:    %s\nAdmission:  %s\nData dir:   %s\nRefused:    %s\n",
 		id.ID, id.Agent, addrs, id.Prefix, modeText(id.Mode.Configured, id.Mode.Effective),
-		id.Backend.Name, id.Backend.Version, id.Backend.Capabilities, id.Storage, adm, id.DataDir)
+		id.Backend.Name, id.Backend.Version, id.Backend.Capabilities, id.Storage, adm, id.DataDir, refused)
 }

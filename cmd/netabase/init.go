@@ -38,6 +38,12 @@ The configuration keys (see the comments in the file written):
   [limits]         conn_low_water, conn_high_water, conn_grace_period,
                    max_connections, max_streams, max_memory_mib
   [records]        max_age, republish_interval
+  [quota]          what other peers may store here (0 turns a limit off):
+                   max_records, max_mib, max_records_per_peer,
+                   max_mib_per_peer, max_records_per_owner, max_mib_per_owner,
+                   max_providers, max_providers_per_peer, max_provider_addrs,
+                   put_rate, put_burst, provide_rate, provide_burst,
+                   ipfs_records (accept pk and ipns records off /ipfs)
   [[sync]]         name, writers: a synced collection joined at start, one
                    table each (netabase sync join and leave edit them)
 

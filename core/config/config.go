@@ -34,6 +34,21 @@
 //	max_age             how long a stored record lives unless republished; "0s" keeps it until removed
 //	republish_interval  how often the node republishes its own records and provider records ("12h")
 //
+//	[quota]             what the node accepts from other peers (its own writes are never refused);
+//	                    0 turns a limit off
+//	max_records              value records stored for other peers, in all (default 100000)
+//	max_mib                  their bytes, in MiB (default 256)
+//	max_records_per_peer     value records one peer may have stored here (default 10000)
+//	max_mib_per_peer         their bytes, in MiB (default 32)
+//	max_records_per_owner    netabase records of one owner (default 1000)
+//	max_mib_per_owner        their bytes, in MiB (default 16)
+//	max_providers            provider records for other peers, in all (default 100000)
+//	max_providers_per_peer   provider records of one peer (default 10000)
+//	max_provider_addrs       addresses kept from one provider announcement (default 16)
+//	put_rate, put_burst      PUT_VALUE requests one peer may send: per second, and at once (20, 200)
+//	provide_rate, provide_burst  ADD_PROVIDER requests, likewise (20, 200)
+//	ipfs_records             accept pk and ipns records on a network other than /ipfs (default false)
+//
 //	[[sync]]            one table per synced collection the node joins at start (netabase sync join
 //	                    adds one, netabase sync leave removes it)
 //	name                the collection's name
@@ -125,6 +140,8 @@ type Config struct {
 	Limits Limits `toml:"limits" comment:"Connection and resource limits."`
 	// Records govern record lifetimes.
 	Records Records `toml:"records" comment:"Record lifetimes."`
+	// Quota bounds what the node accepts from other peers.
+	Quota Quota `toml:"quota" comment:"What the node stores for other peers, and how fast they may send it. Past a\nlimit a peer's write is refused, logged once a minute per peer and counted\n(netabase id). The node's own records are never refused. 0 turns a limit off."`
 	// Sync lists the synced collections the node joins at start.
 	Sync []Sync `toml:"sync,omitempty" comment:"A synced collection the node joins at start (netabase sync join adds one,\nnetabase sync leave removes it). Every node of a collection must give it\nthe same writers."`
 }
@@ -194,6 +211,27 @@ type Records struct {
 	RepublishInterval string `toml:"republish_interval" comment:"How often the node republishes its own records and provider records."`
 }
 
+// Quota bounds what a node accepts from other peers: the records and bytes
+// it stores for them (in all, per sending peer and per record owner), its
+// provider records, and the rates of PUT_VALUE and ADD_PROVIDER requests.
+// 0 turns a limit off.
+type Quota struct {
+	MaxRecords          int  `toml:"max_records" comment:"Value records stored for other peers, in all, and their size in MiB."`
+	MaxMiB              int  `toml:"max_mib"`
+	MaxRecordsPerPeer   int  `toml:"max_records_per_peer" comment:"Value records one peer may have stored here, and their size in MiB."`
+	MaxMiBPerPeer       int  `toml:"max_mib_per_peer"`
+	MaxRecordsPerOwner  int  `toml:"max_records_per_owner" comment:"Netabase records of one owner (whoever sends them), and their size in MiB."`
+	MaxMiBPerOwner      int  `toml:"max_mib_per_owner"`
+	MaxProviders        int  `toml:"max_providers" comment:"Provider records stored for other peers, in all and per peer."`
+	MaxProvidersPerPeer int  `toml:"max_providers_per_peer"`
+	MaxProviderAddrs    int  `toml:"max_provider_addrs" comment:"Addresses kept from one provider announcement; the rest are dropped."`
+	PutRate             int  `toml:"put_rate" comment:"PUT_VALUE requests one peer may send per second, and in one burst."`
+	PutBurst            int  `toml:"put_burst"`
+	ProvideRate         int  `toml:"provide_rate" comment:"ADD_PROVIDER requests one peer may send per second, and in one burst."`
+	ProvideBurst        int  `toml:"provide_burst"`
+	IPFSRecords         bool `toml:"ipfs_records" comment:"Accept and serve IPFS's pk and ipns records on a network other than /ipfs."`
+}
+
 // Default returns the configuration of a node whose data directory is
 // dataDir.
 func Default(dataDir string) Config {
@@ -222,6 +260,28 @@ func Default(dataDir string) Config {
 			MaxAge:            "0s",
 			RepublishInterval: "12h",
 		},
+		Quota: DefaultQuota(),
+	}
+}
+
+// DefaultQuota is the quota of a node whose file leaves it out: enough for
+// a busy private network, small enough for a small disk (under 300 MiB of
+// records and 20 MB of provider records for other peers).
+func DefaultQuota() Quota {
+	return Quota{
+		MaxRecords:          100_000,
+		MaxMiB:              256,
+		MaxRecordsPerPeer:   10_000,
+		MaxMiBPerPeer:       32,
+		MaxRecordsPerOwner:  1_000,
+		MaxMiBPerOwner:      16,
+		MaxProviders:        100_000,
+		MaxProvidersPerPeer: 10_000,
+		MaxProviderAddrs:    16,
+		PutRate:             20,
+		PutBurst:            200,
+		ProvideRate:         20,
+		ProvideBurst:        200,
 	}
 }
 
@@ -304,6 +364,7 @@ func (c *Config) Check() error {
 	}
 	_, err = c.GracePeriod()
 	add(err)
+	add(c.Quota.check())
 	_, err = c.MaxRecordAge()
 	add(err)
 	_, err = c.RepublishInterval()
@@ -331,6 +392,39 @@ func (c *Config) checkPrefix() error {
 		return keyErr("protocol_prefix", "%q is not a protocol prefix; use one path segment or more, such as /netabase or /ipfs", p)
 	}
 	return nil
+}
+
+func (q Quota) check() error {
+	var errs []error
+	for _, f := range []struct {
+		key string
+		v   int
+	}{
+		{"max_records", q.MaxRecords},
+		{"max_mib", q.MaxMiB},
+		{"max_records_per_peer", q.MaxRecordsPerPeer},
+		{"max_mib_per_peer", q.MaxMiBPerPeer},
+		{"max_records_per_owner", q.MaxRecordsPerOwner},
+		{"max_mib_per_owner", q.MaxMiBPerOwner},
+		{"max_providers", q.MaxProviders},
+		{"max_providers_per_peer", q.MaxProvidersPerPeer},
+		{"max_provider_addrs", q.MaxProviderAddrs},
+		{"put_rate", q.PutRate},
+		{"put_burst", q.PutBurst},
+		{"provide_rate", q.ProvideRate},
+		{"provide_burst", q.ProvideBurst},
+	} {
+		if f.v < 0 {
+			errs = append(errs, keyErr("quota."+f.key, "is %d; it may not be negative (0 turns the limit off)", f.v))
+		}
+	}
+	if q.PutRate > 0 && q.PutBurst < 1 {
+		errs = append(errs, keyErr("quota.put_burst", "is %d, so no PUT_VALUE could ever pass; use at least 1, or put_rate = 0 to turn the rate off", q.PutBurst))
+	}
+	if q.ProvideRate > 0 && q.ProvideBurst < 1 {
+		errs = append(errs, keyErr("quota.provide_burst", "is %d, so no ADD_PROVIDER could ever pass; use at least 1, or provide_rate = 0 to turn the rate off", q.ProvideBurst))
+	}
+	return errors.Join(errs...)
 }
 
 // ListenAddrs parses the listen key.
@@ -477,6 +571,7 @@ var wantType = map[string]string{
 	"[]string":                          `an array of strings in quotes, such as ["/ip4/0.0.0.0/tcp/4101"]`,
 	reflect.TypeFor[Limits]().String():  "a table: a line [limits], its keys on the lines below",
 	reflect.TypeFor[Records]().String(): "a table: a line [records], its keys on the lines below",
+	reflect.TypeFor[Quota]().String():   "a table: a line [quota], its keys on the lines below",
 	reflect.TypeFor[[]Sync]().String():  "tables: a line [[sync]] for each collection, its keys on the lines below",
 }
 

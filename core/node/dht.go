@@ -2,16 +2,21 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 
 	lru "github.com/hashicorp/golang-lru/simplelru"
+	"github.com/ipfs/boxo/ipns"
 	"github.com/ipfs/go-cid"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	pb "github.com/libp2p/go-libp2p-kad-dht/pb"
 	"github.com/libp2p/go-libp2p-kad-dht/records"
+	record "github.com/libp2p/go-libp2p-record"
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/multiformats/go-multihash"
 
@@ -78,10 +83,7 @@ func (n *Node) newDHT(m Mode) (*dht.IpfsDHT, error) {
 	if n.prefix != dht.DefaultPrefix {
 		// The /ipfs network allows only the pk and ipns namespaces, and
 		// kad-dht enforces it; everywhere else netabase records live.
-		opts = append(opts, dht.NamespacedValidator(envelope.Namespace, cachedValidator{n.opens}))
-		for ns, v := range n.cfg.Validators {
-			opts = append(opts, dht.NamespacedValidator(ns, v))
-		}
+		opts = append(opts, dht.Validator(n.validators()))
 	}
 	d, err := dht.New(n.host, opts...)
 	if err != nil {
@@ -89,6 +91,20 @@ func (n *Node) newDHT(m Mode) (*dht.IpfsDHT, error) {
 	}
 	n.store.setValidator(d.Validator)
 	return d, nil
+}
+
+// validators are the record validators of a network other than /ipfs: the
+// netabase namespace's, the application's, and IPFS's pk and ipns only when
+// quota.ipfs_records asks for them. A record of any other namespace is
+// refused, so no peer can fill the node with records nobody reads.
+func (n *Node) validators() record.NamespacedValidator {
+	v := record.NamespacedValidator{envelope.Namespace: cachedValidator{n.opens}}
+	maps.Copy(v, n.cfg.Validators)
+	if n.cfg.Quota.IPFSRecords {
+		v["pk"] = record.PublicKeyValidator{}
+		v["ipns"] = ipns.Validator{KeyBook: n.host.Peerstore()}
+	}
+	return v
 }
 
 func (n *Node) setDHT(d *dht.IpfsDHT) {
@@ -125,25 +141,79 @@ func (n *Node) use(ctx context.Context) (d *dht.IpfsDHT, opCtx context.Context, 
 }
 
 // onRequest sees every DHT request this node serves, before kad-dht handles
-// it. An ADD_PROVIDER that kad-dht will accept is written through to the
-// store at once: kad-dht buffers provider writes in memory (up to 256, or
-// until it closes), and the node's ProviderStore, and a crash, must not
-// depend on that buffer.
+// it, and is where the node's quota meets the sending peer. kad-dht offers
+// no way to refuse a request here, so the node refuses one by emptying it
+// as kad-dht itself would refuse it: a PUT_VALUE without its record, an
+// ADD_PROVIDER without its providers. The peer gets a failure.
 func (n *Node) onRequest(ctx context.Context, s network.Stream, req *pb.Message) {
-	if req.GetType() != pb.Message_ADD_PROVIDER {
+	from := s.Conn().RemotePeer()
+	switch req.GetType() {
+	case pb.Message_PUT_VALUE:
+		n.onPutValue(from, req)
+	case pb.Message_ADD_PROVIDER:
+		n.onAddProvider(ctx, from, req)
+	}
+}
+
+// onPutValue refuses a PUT_VALUE over the sender's rate or of a namespace
+// the node has no validator for, and otherwise tells the quota who sent the
+// record, which the guard then admits or refuses.
+func (n *Node) onPutValue(from peer.ID, req *pb.Message) {
+	key := string(req.GetRecord().GetKey())
+	if !n.quota.allowPut(from) {
+		req.Record = nil
 		return
 	}
+	if ns, _, err := cutNamespace(key); err == nil && n.prefix != dht.DefaultPrefix && !n.accepts(ns) {
+		n.quota.refuse(from, RefusedNamespace)
+		req.Record = nil
+		return
+	}
+	if key != "" {
+		n.quota.expect(key, from)
+	}
+}
+
+// accepts says whether the node stores records of namespace ns.
+func (n *Node) accepts(ns string) bool {
+	switch ns {
+	case envelope.Namespace:
+		return true
+	case "pk", "ipns":
+		return n.cfg.Quota.IPFSRecords
+	}
+	_, ok := n.cfg.Validators[ns]
+	return ok
+}
+
+// onAddProvider refuses an ADD_PROVIDER over the sender's rate, of a key
+// that is not a multihash, or past the provider quota; it trims the
+// addresses kept to quota.max_provider_addrs. One it accepts is written
+// through to the store at once: kad-dht buffers provider writes in memory
+// (up to 256, or until it closes), and the node's ProviderStore, and a
+// crash, must not depend on that buffer.
+func (n *Node) onAddProvider(ctx context.Context, from peer.ID, req *pb.Message) {
 	key := req.GetKey()
 	if len(key) == 0 || len(key) > maxMultihashSize {
 		return // kad-dht refuses it
 	}
-	if _, err := multihash.Cast(key); err != nil {
-		// Not the multihash of a CID: no key anyone can look up by
-		// CID, and no CID to report. kad-dht, which does not check,
-		// stores it in its own time.
+	if !n.quota.allowProvide(from) {
+		req.ProviderPeers = nil
 		return
 	}
-	from := s.Conn().RemotePeer()
+	if _, err := multihash.Cast(key); err != nil {
+		// Not the multihash of a CID: no key anyone can look up by CID.
+		// kad-dht does not check; the node refuses it.
+		n.quota.refuse(from, RefusedProviderKey)
+		req.ProviderPeers = nil
+		return
+	}
+	stored := false
+	for _, pp := range req.GetProviderPeers() {
+		if max := n.cfg.Quota.MaxProviderAddrs; max > 0 && len(pp.Addrs) > max {
+			pp.Addrs = pp.Addrs[:max]
+		}
+	}
 	for _, pi := range pb.PBPeersToPeerInfos(req.GetProviderPeers()) {
 		// The rules kad-dht applies: a peer announces only itself, with
 		// at least one address.
@@ -151,10 +221,16 @@ func (n *Node) onRequest(ctx context.Context, s network.Stream, req *pb.Message)
 			continue
 		}
 		if err := n.providers.Add(ctx, key, from); err != nil {
-			n.log.Warn("cannot store a provider record", "provider", from, "error", err)
+			if !errors.Is(err, ErrQuota) {
+				n.log.Warn("cannot store a provider record", "provider", from, "error", err)
+			}
 			continue
 		}
+		stored = true
 		n.publish(ProviderAdded{At: now(), Key: cid.NewCidV1(cid.Raw, key), Provider: from})
+	}
+	if !stored {
+		req.ProviderPeers = nil
 	}
 }
 

@@ -28,8 +28,28 @@
 //
 // Between the DHT and the backend sits a guard that keeps every value
 // record monotonic (a write the namespace's selector ranks below the stored
-// record is refused, whoever makes it) and reports writes, which become
-// RecordStored and RecordReceived events.
+// record is refused, whoever makes it), applies the quota, and reports
+// writes, which become RecordStored and RecordReceived events.
+//
+// # Quota
+//
+// What the node stores for other peers is bounded by config.Quota: value
+// records and bytes in all, per sending peer and per owner, provider
+// records in all and per provider, and the rates of PUT_VALUE and
+// ADD_PROVIDER per peer. The guard counts every write and delete of the
+// DHT's namespace (the counts are built by a scan at start) and refuses a
+// write from the network past a limit before it is written; the node's own
+// writes are counted and never refused. kad-dht hands the store no sending
+// peer, so the DHT's request hook, which sees each request first, tells the
+// guard who sent a PUT_VALUE; per-peer counts of value records therefore
+// cover what the node accepted since it started. The hook also refuses
+// requests over a peer's rate, records of namespaces the node has no
+// validator for (pk and ipns unless quota.ipfs_records) and provider keys
+// that are not multihashes, and trims a provider's addresses. kad-dht gives
+// the hook no way to refuse, so it empties the request as kad-dht would
+// refuse it; the peer gets a failure, and a stock client sends a failed
+// request once more, so each refused write counts twice. [Node.Refused]
+// counts refusals by reason; a peer's are logged at most once a minute.
 //
 // kad-dht buffers provider writes in memory and commits them 256 at a time
 // or when it closes. So that the store, and not that buffer, is the truth:

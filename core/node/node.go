@@ -95,6 +95,7 @@ type Node struct {
 	backend   core.Backend
 	admission *core.Admission
 	store     *guard // the DHT's namespace of the backend, guarded
+	quota     *quota
 	records   *core.RecordStore
 	providers *core.ProviderStore
 	clock     *envelope.Clock
@@ -208,7 +209,12 @@ func (n *Node) start(ctx context.Context) error {
 			return err
 		}
 	}
-	n.store = newGuard(namespace.Wrap(b, ds.NewKey(DHTNamespace)), n.valueStored)
+	dhtStore := namespace.Wrap(b, ds.NewKey(DHTNamespace))
+	n.quota = newQuota(cfg.Quota, n.id, n.log)
+	if err := n.quota.scan(ctx, dhtStore); err != nil {
+		return err
+	}
+	n.store = newGuard(dhtStore, n.quota, n.valueStored)
 	n.records = core.NewRecordStore(n.store)
 	n.providers = core.NewProviderStore(n.store, core.DefaultProvideValidity)
 
@@ -459,6 +465,9 @@ type Info struct {
 	Backend   core.Info
 	Storage   string // the storage URL, redacted
 	Admission *core.Admission
+	// Refused counts the writes from peers the node refused, by reason
+	// (see Refused).
+	Refused map[string]uint64
 }
 
 // Info describes the node.
@@ -472,8 +481,14 @@ func (n *Node) Info() Info {
 		Backend:   n.backend.Info(),
 		Storage:   redact(n.cfg.Storage),
 		Admission: n.admission,
+		Refused:   n.Refused(),
 	}
 }
+
+// Refused counts the writes and requests from peers that the node refused
+// since it started, by reason: RefusedPutRate, RefusedTotalRecords and the
+// other Refused constants. A reason with none is left out.
+func (n *Node) Refused() map[string]uint64 { return n.quota.refusedCounts() }
 
 // Addrs returns the node's listen addresses, each ending in /p2p/<ID>, so
 // another node can dial or bootstrap from any of them.

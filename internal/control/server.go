@@ -369,6 +369,7 @@ func (s *server) id(w http.ResponseWriter, _ *http.Request) {
 		Backend: info.Backend,
 		Storage: info.Storage,
 		DataDir: s.dataDir,
+		Refused: info.Refused,
 	}
 	if a := info.Admission; a != nil {
 		out.Admission = &Admission{Suite: a.Certificate.Suite, Cached: a.Cached, Passed: a.Certificate.Passed}

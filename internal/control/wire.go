@@ -122,6 +122,9 @@ type ID struct {
 	Storage   string     `json:"storage"`
 	Admission *Admission `json:"admission,omitempty"`
 	DataDir   string     `json:"data_dir"`
+	// Refused counts the writes from peers refused by the quota, by
+	// reason (node.Refused).
+	Refused map[string]uint64 `json:"refused"`
 }
 
 // Admission says how the backend was admitted.
