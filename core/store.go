@@ -152,10 +152,15 @@ func (s *store) failure() error {
 }
 
 // fault notes what the engine's error err says about the store: a full disk
-// fails it. It returns err, or the failure's error in its place.
+// fails it, and so does an engine that failed with it. It returns err, or
+// the failure's error in place of a full disk's.
 func (s *store) fault(err error) error {
-	if err != nil && isDiskFull(err) {
+	switch {
+	case err == nil:
+	case isDiskFull(err):
 		return s.state.Fail(DiskFull(err))
+	default:
+		_ = s.failure() // records the engine's failure now, not when copied
 	}
 	return err
 }
