@@ -185,8 +185,15 @@ func unwrapPath(err error) error {
 }
 
 // OpenError explains why an engine failed to open the store in dir: another
-// process holds its lock, or its files are damaged or of another version.
+// process holds its lock, its disk is full, the engine failed (the error
+// says how), or its files are damaged or of another version.
 func OpenError(dir, engine string, err error) error {
+	switch {
+	case errors.Is(err, ErrFailed): // it says what happened and what to do
+		return fmt.Errorf("cannot open the %s store in %s: %w", engine, dir, err)
+	case isDiskFull(err):
+		return fmt.Errorf("cannot open the %s store in %s: the disk that holds it is full; free space on it, then start again: %w", engine, dir, err)
+	}
 	if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) ||
 		mentionsLock(err.Error()) {
 		return fmt.Errorf("cannot open the %s store in %s: it is in use by another process (its lock is held); stop that process or choose another directory: %w",

@@ -107,5 +107,5 @@ func (s *store) syncEngine() error {
 		return err
 	}
 	defer s.mu.RUnlock()
-	return s.b.Sync(ctx, ds.NewKey("/"))
+	return s.fault(s.b.Sync(ctx, ds.NewKey("/")))
 }

@@ -29,6 +29,10 @@ var (
 	// ErrConflict is returned when a write conflicts with existing data,
 	// such as a second value for a unique index.
 	ErrConflict = errors.New("conflict")
+	// ErrFailed is returned by every operation on a store whose engine hit
+	// a fault it cannot recover from (a full disk, corrupt data); the
+	// error says what happened and what to do. See [StateFailed].
+	ErrFailed = errors.New("store has failed")
 )
 
 // Error is a backend error annotated with what was being done. Core wraps an

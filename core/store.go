@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"iter"
 	"sync"
 	"time"
 
@@ -31,6 +32,11 @@ type Backend interface {
 // Wrap applies core's rules to the engine b, which is described by info. It
 // fails when info declares a capability whose go-datastore interface b does
 // not implement. Closing the returned Backend closes b.
+//
+// The returned Backend is a [StateReporter]: it reports b's states when b
+// is one, and fails itself when a write fails for a full disk. Once it is
+// failed, every call fails with an error wrapping [ErrFailed] before it
+// reaches b.
 func Wrap(b ds.Batching, info Info) (Backend, error) {
 	s := &store{b: b, info: info, queries: make(map[*results]struct{})}
 	caps := info.Capabilities
@@ -49,6 +55,9 @@ func Wrap(b ds.Batching, info Info) (Backend, error) {
 			return nil, fmt.Errorf("%w: backend %s declares the transactions capability but does not implement go-datastore's TxnDatastore interface", ErrRejected, info.Name)
 		}
 		txn = txnPart{s, t}
+	}
+	if r, ok := b.(StateReporter); ok {
+		s.follow(r)
 	}
 	switch {
 	case caps.TTL && caps.Transactions:
@@ -86,6 +95,7 @@ var (
 	_ ds.Txn             = (*txn)(nil)
 	_ ds.Batch           = (*batch)(nil)
 	_ ds.BatchingFeature = (*store)(nil)
+	_ StateReporter      = (*store)(nil)
 )
 
 // store is the rule-keeping wrapper around an engine.
@@ -103,6 +113,56 @@ type store struct {
 	queries map[*results]struct{} // open queries, closed by Close
 
 	commit groupCommit // syncs after writes once SyncWrites turned it on
+
+	state    StateFeed     // the engine's states, and the failures core sees
+	engine   StateReporter // the engine, when it reports states
+	unfollow func()        // stops copying the engine's states
+}
+
+// follow copies the engine's states into s.state until Close.
+func (s *store) follow(r StateReporter) {
+	ctx, cancel := context.WithCancel(context.Background())
+	changes := r.StateChanges(ctx) // before State: no change is missed
+	s.engine, s.unfollow = r, cancel
+	s.state.Set(r.State())
+	go func() {
+		for st := range changes {
+			s.state.Set(st)
+		}
+	}()
+}
+
+// State returns the backend's state.
+func (s *store) State() BackendState { return s.state.State() }
+
+// StateChanges yields the backend's changes of state until ctx ends.
+func (s *store) StateChanges(ctx context.Context) iter.Seq[BackendState] {
+	return s.state.StateChanges(ctx)
+}
+
+// failure returns the error of a failed store, and nil otherwise. It asks
+// the engine too, so that no call reaches an engine that has just failed.
+func (s *store) failure() error {
+	if s.engine != nil {
+		if st := s.engine.State(); st.State == StateFailed {
+			s.state.Set(st)
+		}
+	}
+	return s.state.Err()
+}
+
+// fault notes what the engine's error err says about the store: a full disk
+// fails it, and so does an engine that failed with it. It returns err, or
+// the failure's error in place of a full disk's.
+func (s *store) fault(err error) error {
+	switch {
+	case err == nil:
+	case isDiskFull(err):
+		return s.state.Fail(DiskFull(err))
+	default:
+		_ = s.failure() // records the engine's failure now, not when copied
+	}
+	return err
 }
 
 // rules returns the store itself; the types Wrap returns promote it, so
@@ -111,8 +171,9 @@ func (s *store) rules() *store { return s }
 
 func (s *store) Info() Info { return s.info }
 
-// enter admits one operation: it fails on a done context or a closed store,
-// and otherwise holds s.mu for reading until the caller calls s.mu.RUnlock.
+// enter admits one operation: it fails on a done context, a closed store or
+// a failed one, and otherwise holds s.mu for reading until the caller calls
+// s.mu.RUnlock.
 func (s *store) enter(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -122,11 +183,21 @@ func (s *store) enter(ctx context.Context) error {
 		s.mu.RUnlock()
 		return ErrClosed
 	}
+	if err := s.failure(); err != nil {
+		s.mu.RUnlock()
+		return err
+	}
 	return nil
 }
 
+// wrap wraps the error of the operation op on key, failing the store when
+// it says the disk is full.
 func (s *store) wrap(op string, key ds.Key, err error) error {
-	return wrapErr(s.info.Name, op, key.String(), err)
+	return s.wrapOp(op, key.String(), err)
+}
+
+func (s *store) wrapOp(op, key string, err error) error {
+	return wrapErr(s.info.Name, op, key, s.fault(err))
 }
 
 // CheckKey reports whether k is a key every backend accepts: rooted ("/a"),
@@ -281,6 +352,9 @@ func (s *store) Close() error {
 	}
 	s.closed = true
 	s.mu.Unlock()
+	if s.unfollow != nil {
+		s.unfollow()
+	}
 
 	s.qmu.Lock()
 	open := make([]*results, 0, len(s.queries))
@@ -315,7 +389,7 @@ func (b *batch) Commit(ctx context.Context) error {
 	}
 	err := b.b.Commit(ctx)
 	b.s.mu.RUnlock()
-	return b.s.durable(ctx, "commit batch", "", wrapErr(b.s.info.Name, "commit batch", "", err))
+	return b.s.durable(ctx, "commit batch", "", b.s.wrapOp("commit batch", "", err))
 }
 
 type ttlPart struct {
@@ -406,7 +480,7 @@ func (t *txn) Commit(ctx context.Context) error {
 	}
 	err := t.t.Commit(ctx)
 	t.s.mu.RUnlock()
-	return t.s.durable(ctx, "commit transaction", "", wrapErr(t.s.info.Name, "commit transaction", "", err))
+	return t.s.durable(ctx, "commit transaction", "", t.s.wrapOp("commit transaction", "", err))
 }
 
 // Discard drops the transaction. On a closed store it does nothing: the

@@ -31,6 +31,23 @@
 // standard error. The first Open turns that subsystem off, unless
 // GOLOG_LOG_LEVEL is set: GOLOG_LOG_LEVEL=badger4=debug shows everything.
 //
+// # Faults
+//
+// An error Badger returns for a full disk (one wrapping ENOSPC) puts the
+// store in the failed state through core.Wrap, which then refuses every
+// call (core.ErrFailed), and the node reports it. But Badger rarely
+// returns one: it writes its memtable's log and its value log through
+// memory-mapped files, and a write into a mapped page the disk has no room
+// for raises SIGBUS (seen on a full tmpfs: the fault is in memTable.Put,
+// on Badger's own write goroutine). A read of a mapped table whose file was
+// truncated, or whose disk fails, does the same. Go turns such a fault into
+// a recoverable panic only on a goroutine that called
+// debug.SetPanicOnFault, and these happen on Badger's goroutines, not the
+// caller's, so SIGBUS ends the process, and nothing here can catch it. On
+// Badger, keep the disk from filling (monitor free space, or give the store
+// a partition of its own), or use pebble, whose faults fail the store
+// instead.
+//
 // go-ds-badger4 ignores the caller's context while a query runs, applies a
 // query's offset before its filters, and keeps batched slices until commit;
 // core makes each of these behave as on every other backend.

@@ -40,16 +40,18 @@ func Open(ctx context.Context, opts *Options) (core.Backend, error) {
 	return core.Wrap(e, Driver().About().Info())
 }
 
-func openEngine(opts *Options) (*pebbleds.Datastore, error) {
+func openEngine(opts *Options) (*engine, error) {
 	if err := core.PrepareDir(opts.Path, "pebble"); err != nil {
 		return nil, err
 	}
-	dsOpts := []pebbleds.Option{pebbleds.WithPebbleOpts(EngineOptions()), pebbleds.WithCacheSize(opts.CacheSize)}
+	e := newEngine(opts.Path)
+	po := EngineOptions()
+	e.options(po)
+	dsOpts := []pebbleds.Option{pebbleds.WithPebbleOpts(po), pebbleds.WithCacheSize(opts.CacheSize)}
 	if opts.Sync {
 		dsOpts = append(dsOpts, pebbleds.WithPebbleWriteOptions(pebble.Sync))
 	}
-	e, err := pebbleds.NewDatastore(opts.Path, dsOpts...)
-	if err != nil {
+	if err := e.open(dsOpts); err != nil {
 		return nil, core.OpenError(opts.Path, "pebble", err)
 	}
 	return e, nil

@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,7 +19,6 @@ import (
 	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/internal/control"
-	"github.com/netabase/netabase/plugins/host"
 )
 
 type daemonOptions struct {
@@ -157,11 +154,10 @@ func startNode(ctx context.Context, e *env, opts daemonOptions, dir string) (*no
 
 	fmt.Fprintf(e.stdout, "netabase %s\nData dir:   %s\nStorage:    %s\n", netabase.Version, dir, c.Storage)
 	fmt.Fprintln(e.stdout, "Admission:  checking the storage backend against the conformance suite...")
-	var current atomic.Pointer[node.Node]
 	n, err := node.New(ctx, node.Config{
 		Config:   c,
 		DataDir:  dir,
-		Registry: daemonRegistry(e, c.Storage, &current),
+		Registry: e.registry,
 		Suite:    conformance.Suite(""),
 		Logger:   slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
@@ -172,7 +168,6 @@ func startNode(ctx context.Context, e *env, opts daemonOptions, dir string) (*no
 		// An admission failure carries the suite's report.
 		return nil, failed(fmt.Errorf("the node did not start: %w", err))
 	}
-	current.Store(n)
 	if err := joinSynced(ctx, n, dir, c.Sync); err != nil {
 		_ = n.Close()
 		return nil, err
@@ -260,52 +255,4 @@ func modeText(configured, effective string) string {
 		serving = "not serving"
 	}
 	return fmt.Sprintf("%s (%s)", configured, serving)
-}
-
-// daemonRegistry is the registry of e with the plugin driver's state hook
-// wired to the node (see stateRelay).
-func daemonRegistry(e *env, storage string, current *atomic.Pointer[node.Node]) *core.Registry {
-	r := &core.Registry{}
-	for _, d := range e.registry.Drivers() {
-		if d.About().Scheme == host.Scheme {
-			log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-			d = host.NewDriver(host.Config{Logger: log, OnState: stateRelay(storage, current)})
-		}
-		// The schemes come from a registry, so they are distinct.
-		_ = r.Register(d)
-	}
-	return r
-}
-
-// stateRelay turns the plugin driver's state changes of the node's store
-// into the node's BackendState events: the store going down, restarting
-// or coming back. Changes of other stores (the admission gate's scratch
-// stores) are not the node's, and neither are those before the node runs.
-func stateRelay(storage string, current *atomic.Pointer[node.Node]) func(host.Event) {
-	own := storage
-	if u, err := url.Parse(storage); err == nil {
-		own = u.Redacted()
-	}
-	return func(ev host.Event) {
-		n := current.Load()
-		if n == nil || ev.Store != own || ev.State == host.Stopped {
-			return
-		}
-		n.ReportBackendState(ev.State.String(), stateDetail(ev))
-	}
-}
-
-// stateDetail says what a plugin state change is about.
-func stateDetail(ev host.Event) string {
-	var parts []string
-	if ev.PID != 0 {
-		parts = append(parts, fmt.Sprintf("process %d", ev.PID))
-	}
-	if ev.State == host.Restarting {
-		parts = append(parts, fmt.Sprintf("restart attempt %d in %s", ev.Attempt, ev.Delay))
-	}
-	if ev.Err != nil {
-		parts = append(parts, ev.Err.Error())
-	}
-	return strings.Join(parts, "; ")
 }

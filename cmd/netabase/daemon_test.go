@@ -4,16 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,11 +18,8 @@ import (
 
 	"github.com/netabase/netabase"
 	"github.com/netabase/netabase/backends/all"
-	"github.com/netabase/netabase/conformance"
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/config"
-	"github.com/netabase/netabase/core/node"
-	"github.com/netabase/netabase/plugins/host"
 )
 
 // asCLI, when set in the environment, makes the test binary run the
@@ -618,45 +612,5 @@ func TestClientUsage(t *testing.T) {
 		if code != tc.code || !strings.Contains(errOut, tc.want) {
 			t.Errorf("netabase %q: exit %d, %q; want %d and %q", tc.args, code, errOut, tc.code, tc.want)
 		}
-	}
-}
-
-// TestStateRelay: the plugin driver's state changes of the node's own
-// store become the node's backend.state events; others are ignored.
-func TestStateRelay(t *testing.T) {
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	dir := shortDir(t)
-	c := config.Default(dir)
-	c.Storage, c.Listen, c.MDNS = "memory://", []string{"/ip4/127.0.0.1/tcp/0"}, false
-	n, err := node.New(ctx, node.Config{Config: c, DataDir: dir, Registry: all.Registry(), Suite: conformance.Suite("")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
-	sub := n.Subscribe(0)
-	defer sub.Close()
-	const storage = "plugin:///opt/netabase-bolt?sha256=ab&path=/data/x.db"
-	var current atomic.Pointer[node.Node]
-	relay := stateRelay(storage, &current)
-	relay(host.Event{Store: storage, State: host.Down, Err: errors.New("too early")}) // no node yet
-	current.Store(n)
-	relay(host.Event{Store: "plugin:///opt/netabase-bolt?sha256=ab&path=/tmp/scratch", State: host.Down})
-	relay(host.Event{Store: storage, State: host.Down, PID: 42, Err: errors.New("exit status 2")})
-	relay(host.Event{Store: storage, State: host.Restarting, Attempt: 1, Delay: 200 * time.Millisecond})
-	relay(host.Event{Store: storage, State: host.Up, PID: 43})
-	relay(host.Event{Store: storage, State: host.Stopped})
-	var got []string
-	for ev := range sub.Events(ctx) {
-		if bs, ok := ev.(node.BackendState); ok {
-			got = append(got, bs.State+": "+bs.Detail)
-			if len(got) == 3 {
-				break
-			}
-		}
-	}
-	want := []string{"down: process 42; exit status 2", "restarting: restart attempt 1 in 200ms", "up: process 43"}
-	if !slices.Equal(got, want) {
-		t.Errorf("events %q, want %q", got, want)
 	}
 }

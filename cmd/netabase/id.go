@@ -62,7 +62,11 @@ func runID(ctx context.Context, e *env, opts clientOptions) error {
 		}
 		refused = strings.Join(parts, ", ")
 	}
-	return printf(e, "Peer ID:    %s\nAgent:      %s\nAddresses:  %s\nProtocol:   %s/kad/1.0.0, DHT mode %s\nBackend:    %s (%s; %s)\nStorage:    %s\nAdmission:  %s\nData dir:   %s\nRefused:    %s\n",
+	state := id.BackendState
+	if id.BackendDetail != "" {
+		state += ": " + id.BackendDetail
+	}
+	return printf(e, "Peer ID:    %s\nAgent:      %s\nAddresses:  %s\nProtocol:   %s/kad/1.0.0, DHT mode %s\nBackend:    %s (%s; %s)\nState:      %s\nStorage:    %s\nAdmission:  %s\nData dir:   %s\nRefused:    %s\n",
 		id.ID, id.Agent, addrs, id.Prefix, modeText(id.Mode.Configured, id.Mode.Effective),
-		id.Backend.Name, id.Backend.Version, id.Backend.Capabilities, id.Storage, adm, id.DataDir, refused)
+		id.Backend.Name, id.Backend.Version, id.Backend.Capabilities, state, id.Storage, adm, id.DataDir, refused)
 }

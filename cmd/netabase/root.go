@@ -91,6 +91,9 @@ EXIT STATUS
 func Main(args []string, e *env) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal asks the command to stop; from then on the signals'
+	// default action is back, so a second one ends a command that does not.
+	context.AfterFunc(ctx, stop)
 	root := newRootCmd(e)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)

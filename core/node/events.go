@@ -111,20 +111,22 @@ type ModeChanged struct {
 	ModeInfo
 }
 
-// Backend states.
+// Backend states: the names of core's states (core.State.String).
 const (
 	BackendUp         = "up"
 	BackendDown       = "down"
 	BackendRestarting = "restarting"
+	BackendFailed     = "failed"
 )
 
-// BackendState: the storage backend's state changed. An in-process backend
-// is up from start to Close; an out-of-process (plugin) backend may go down
-// and restart.
+// BackendState: the storage backend's state, published at start and at
+// each change (see core.StateReporter). An out-of-process (plugin) backend
+// may go down and restart; any backend may fail (a full disk, corrupt
+// data), and then refuses every call until the node is restarted.
 type BackendState struct {
 	At
 	Backend string
-	// State is BackendUp, BackendDown or BackendRestarting.
+	// State is BackendUp, BackendDown, BackendRestarting or BackendFailed.
 	State  string
 	Detail string
 }

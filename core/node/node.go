@@ -242,7 +242,7 @@ func (n *Node) start(ctx context.Context) error {
 			return fmt.Errorf("cannot start mDNS (turn it off with mdns = false or --no-mdns): %w", err)
 		}
 	}
-	n.publish(BackendState{At: now(), Backend: b.Info().Name, State: BackendUp})
+	n.watchBackend()
 	if len(n.bootstrap) > 0 {
 		n.wg.Go(func() {
 			if _, err := n.Bootstrap(n.ctx); err != nil && n.ctx.Err() == nil {
@@ -425,17 +425,44 @@ func (n *Node) publish(ev Event) { n.bus.publish(ev) }
 // DefaultSubscriptionBuffer). Close it when done.
 func (n *Node) Subscribe(buffer int) *Subscription { return n.bus.subscribe(buffer, nil) }
 
-// ReportBackendState publishes a BackendState event for the node's
-// backend: state is BackendUp, BackendDown or BackendRestarting, and detail
-// says why. A driver of an out-of-process backend calls it, through its
-// state hook (plugins/host's Config.OnState), when the node's store goes
-// down, restarts or comes back.
-func (n *Node) ReportBackendState(state, detail string) {
-	name := ""
-	if n.backend != nil {
-		name = n.backend.Info().Name
+// watchBackend publishes the backend's state, and then each change of it,
+// as BackendState events, and logs each change once. A backend that is no
+// core.StateReporter is up until Close.
+func (n *Node) watchBackend() {
+	name := n.backend.Info().Name
+	r, ok := n.backend.(core.StateReporter)
+	if !ok {
+		n.publish(BackendState{At: now(), Backend: name, State: BackendUp})
+		return
 	}
-	n.publish(BackendState{At: now(), Backend: name, State: state, Detail: detail})
+	changes := r.StateChanges(n.ctx) // before State: no change is missed
+	n.publish(backendState(name, r.State()))
+	n.wg.Go(func() {
+		for st := range changes {
+			n.publish(backendState(name, st))
+			switch st.State {
+			case core.StateUp:
+				n.log.Info("the storage backend is up", "backend", name)
+			case core.StateFailed:
+				n.log.Error("the storage backend has failed and refuses every call", "backend", name, "detail", st.Detail)
+			default:
+				n.log.Warn("the storage backend is "+st.State.String(), "backend", name, "detail", st.Detail)
+			}
+		}
+	})
+}
+
+func backendState(name string, st core.BackendState) BackendState {
+	return BackendState{At: now(), Backend: name, State: st.State.String(), Detail: st.Detail}
+}
+
+// BackendState returns the backend's state: up, unless the backend reports
+// otherwise (see core.StateReporter).
+func (n *Node) BackendState() core.BackendState {
+	if r, ok := n.backend.(core.StateReporter); ok {
+		return r.State()
+	}
+	return core.BackendState{}
 }
 
 // ID is the node's peer ID.
@@ -457,14 +484,16 @@ func (n *Node) Providers() *core.ProviderStore { return n.providers }
 
 // Info describes a running node.
 type Info struct {
-	ID        peer.ID
-	Agent     string
-	Addrs     []ma.Multiaddr // listen addresses, each ending in /p2p/<ID>
-	Prefix    protocol.ID
-	Mode      ModeInfo
-	Backend   core.Info
-	Storage   string // the storage URL, redacted
-	Admission *core.Admission
+	ID      peer.ID
+	Agent   string
+	Addrs   []ma.Multiaddr // listen addresses, each ending in /p2p/<ID>
+	Prefix  protocol.ID
+	Mode    ModeInfo
+	Backend core.Info
+	// BackendState is the backend's state: up, down, restarting or failed.
+	BackendState core.BackendState
+	Storage      string // the storage URL, redacted
+	Admission    *core.Admission
 	// Refused counts the writes from peers the node refused, by reason
 	// (see Refused).
 	Refused map[string]uint64
@@ -473,15 +502,16 @@ type Info struct {
 // Info describes the node.
 func (n *Node) Info() Info {
 	return Info{
-		ID:        n.id,
-		Agent:     Agent,
-		Addrs:     n.Addrs(),
-		Prefix:    n.prefix,
-		Mode:      n.Mode(),
-		Backend:   n.backend.Info(),
-		Storage:   redact(n.cfg.Storage),
-		Admission: n.admission,
-		Refused:   n.Refused(),
+		ID:           n.id,
+		Agent:        Agent,
+		Addrs:        n.Addrs(),
+		Prefix:       n.prefix,
+		Mode:         n.Mode(),
+		Backend:      n.backend.Info(),
+		BackendState: n.BackendState(),
+		Storage:      redact(n.cfg.Storage),
+		Admission:    n.admission,
+		Refused:      n.Refused(),
 	}
 }
 

@@ -155,12 +155,14 @@ func TestRequestTimeouts(t *testing.T) {
 	// The event stream, open all along and past every timeout many times
 	// over, still carries events.
 	<-time.After(10 * timeout)
-	n.ReportBackendState("probe", "the stream outlives the timeouts")
+	if _, err := client.Put(ctx, control.PutRequest{Name: "probe", Value: []byte("the stream outlives the timeouts")}); err != nil {
+		t.Fatalf("put: %v", err)
+	}
 	for ev, err := range events {
 		if err != nil {
 			t.Fatalf("the event stream broke: %v", err)
 		}
-		if ev.Type == "backend.state" && ev.State == "probe" {
+		if ev.Type == "record.stored" {
 			return
 		}
 	}

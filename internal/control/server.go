@@ -361,15 +361,17 @@ func envelopeOf(e *envelope.Envelope) *Envelope {
 func (s *server) id(w http.ResponseWriter, _ *http.Request) {
 	info := s.n.Info()
 	out := ID{
-		ID:      info.ID.String(),
-		Agent:   info.Agent,
-		Addrs:   strs(info.Addrs),
-		Prefix:  string(info.Prefix),
-		Mode:    modeOf(info.Mode),
-		Backend: info.Backend,
-		Storage: info.Storage,
-		DataDir: s.dataDir,
-		Refused: info.Refused,
+		ID:            info.ID.String(),
+		Agent:         info.Agent,
+		Addrs:         strs(info.Addrs),
+		Prefix:        string(info.Prefix),
+		Mode:          modeOf(info.Mode),
+		Backend:       info.Backend,
+		BackendState:  info.BackendState.State.String(),
+		BackendDetail: info.BackendState.Detail,
+		Storage:       info.Storage,
+		DataDir:       s.dataDir,
+		Refused:       info.Refused,
 	}
 	if a := info.Admission; a != nil {
 		out.Admission = &Admission{Suite: a.Certificate.Suite, Cached: a.Cached, Passed: a.Certificate.Passed}

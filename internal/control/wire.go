@@ -113,15 +113,19 @@ func errorFor(err error) (int, *Error) {
 
 // ID describes the node.
 type ID struct {
-	ID        string     `json:"id"`
-	Agent     string     `json:"agent"`
-	Addrs     []string   `json:"addrs"`
-	Prefix    string     `json:"protocol_prefix"`
-	Mode      Mode       `json:"mode"`
-	Backend   core.Info  `json:"backend"`
-	Storage   string     `json:"storage"`
-	Admission *Admission `json:"admission,omitempty"`
-	DataDir   string     `json:"data_dir"`
+	ID      string    `json:"id"`
+	Agent   string    `json:"agent"`
+	Addrs   []string  `json:"addrs"`
+	Prefix  string    `json:"protocol_prefix"`
+	Mode    Mode      `json:"mode"`
+	Backend core.Info `json:"backend"`
+	// BackendState is "up", "down", "restarting" or "failed".
+	BackendState string `json:"backend_state"`
+	// BackendDetail says why, for any state but up.
+	BackendDetail string     `json:"backend_detail,omitempty"`
+	Storage       string     `json:"storage"`
+	Admission     *Admission `json:"admission,omitempty"`
+	DataDir       string     `json:"data_dir"`
 	// Refused counts the writes from peers refused by the quota, by
 	// reason (node.Refused).
 	Refused map[string]uint64 `json:"refused"`

@@ -89,14 +89,17 @@
 // [ErrPluginDown] and [ErrNoAnswer]. So no call, and no Close waiting for
 // calls in flight, waits for ever on a plugin.
 //
-// The node observes this through Config.OnState, called with an [Event] for
-// every change of a store's state: [Up] (open, with the process id),
-// [Down] (the process died, or a restart failed, with the reason),
-// [Restarting] (the attempt number and the wait before it) and [Stopped]
-// (closed by its user). Events of one store arrive in order, one at a time,
-// from the goroutine that made the change; OnState must not block (hand
-// the event to an event bus and return). Event.Store names the store's URL,
-// so events of admission's scratch stores can be told apart.
+// A store is a core.StateReporter: it reports up, down (with the reason)
+// and restarting (with the attempt and the wait), core.Wrap passes these
+// through, and the node publishes them as its backend.state events. That
+// is the one path by which the node learns of a plugin's state.
+//
+// For a closer look (tests, diagnostics), Config.OnState is called with an
+// [Event] for every change of every store the driver opened, scratch
+// stores included: [Up] (open, with the process id), [Down], [Restarting]
+// and [Stopped] (closed by its user). Events of one store arrive in order,
+// one at a time, from the goroutine that made the change; OnState must not
+// block. Event.Store names the store's URL.
 //
 // A plugin that declares durable keeps every write acknowledged before a
 // successful Sync when its process is killed. Writes acknowledged after the

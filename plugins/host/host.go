@@ -46,8 +46,10 @@ type Config struct {
 	// Logger receives the plugins' log lines and the host's messages about
 	// them. Nil discards them.
 	Logger *slog.Logger
-	// OnState, when set, is called for every change of an open store's
-	// state; see the package documentation. It must not block.
+	// OnState, when set, is called with the details of every change of an
+	// open store's state, for tests and diagnostics; the node learns of
+	// states through core.StateReporter instead. See the package
+	// documentation. It must not block.
 	OnState func(Event)
 	// StartTimeout bounds a plugin's start up to the handshake, and then
 	// its answer to Describe; default 30s.

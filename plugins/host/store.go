@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +41,10 @@ type store struct {
 	ctx    context.Context // cancelled by Close: stops restarts
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the supervisor has returned
+
+	// states tells the node (through core.Wrap) of the store going
+	// down, restarting and coming back.
+	states core.StateFeed
 }
 
 type liveState struct {
@@ -46,7 +52,18 @@ type liveState struct {
 	err error       // why g is nil
 }
 
-var _ ds.Batching = (*store)(nil)
+var (
+	_ ds.Batching        = (*store)(nil)
+	_ core.StateReporter = (*store)(nil)
+)
+
+// State returns the store's state: up, down or restarting.
+func (s *store) State() core.BackendState { return s.states.State() }
+
+// StateChanges yields the store's changes of state until ctx ends.
+func (s *store) StateChanges(ctx context.Context) iter.Seq[core.BackendState] {
+	return s.states.StateChanges(ctx)
+}
 
 func newStore(d *Driver, t *target, g *generation) *store {
 	s := &store{d: d, t: t, name: g.desc.GetName(), done: make(chan struct{})}
@@ -73,9 +90,39 @@ func (s *store) emit(e Event) {
 	case Up:
 		log.Debug("storage plugin is up", "pid", e.PID)
 	}
+	if st, ok := e.backendState(); ok {
+		s.states.Set(st)
+	}
 	if s.d.cfg.OnState != nil {
 		s.d.cfg.OnState(e)
 	}
+}
+
+// backendState is e as core's state, and false for Stopped, which is no
+// state of an open store.
+func (e Event) backendState() (core.BackendState, bool) {
+	var st core.State
+	switch e.State {
+	case Up:
+		st = core.StateUp
+	case Down:
+		st = core.StateDown
+	case Restarting:
+		st = core.StateRestarting
+	default:
+		return core.BackendState{}, false
+	}
+	var parts []string
+	if e.PID != 0 {
+		parts = append(parts, fmt.Sprintf("process %d", e.PID))
+	}
+	if e.State == Restarting {
+		parts = append(parts, fmt.Sprintf("restart attempt %d in %s", e.Attempt, e.Delay))
+	}
+	if e.Err != nil {
+		parts = append(parts, e.Err.Error())
+	}
+	return core.BackendState{State: st, Detail: strings.Join(parts, "; ")}, true
 }
 
 // current returns the process to call, or the error of a store that is

@@ -3,6 +3,7 @@ package host_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -158,6 +159,13 @@ func TestRestartAfterFailedRestarts(t *testing.T) {
 	defer b.Close()
 	up := await(t, events, host.Up)
 	ctx := t.Context()
+	// What the node sees: the store's states through core.
+	states := make(chan core.BackendState, 1024)
+	go func() {
+		for st := range b.(core.StateReporter).StateChanges(ctx) {
+			states <- st
+		}
+	}()
 	if err := b.Put(ctx, ds.NewKey("/kept"), []byte("v")); err != nil {
 		t.Fatal(err)
 	}
@@ -188,6 +196,19 @@ func TestRestartAfterFailedRestarts(t *testing.T) {
 	}
 	if v, err := b.Get(ctx, ds.NewKey("/kept")); err != nil || string(v) != "v" {
 		t.Fatalf("after the restart Get = %q, %v", v, err)
+	}
+	var seen []string
+	for st := range states {
+		seen = append(seen, st.State.String())
+		if st.State == core.StateUp {
+			break
+		}
+		if st.State == core.StateDown && !strings.Contains(st.Detail, fmt.Sprint(up.PID)) && !strings.Contains(st.Detail, "checksum") {
+			t.Errorf("down, saying %q; want the process or the checksum named", st.Detail)
+		}
+	}
+	if len(seen) < 3 || seen[0] != "down" || seen[1] != "restarting" {
+		t.Errorf("the store reported %q, want down, restarting, ..., up", seen)
 	}
 }
 

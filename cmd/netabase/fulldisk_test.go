@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/netabase/netabase/internal/tmpfs"
+)
+
+// TestDaemonRestartOnFullDisk: a daemon started on a full disk says the
+// disk is full and exits non-zero within seconds, without a flood of log.
+func TestDaemonRestartOnFullDisk(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	mnt := tmpfs.Mount(t, "8m")
+	dir := filepath.Join(mnt, "node")
+	args := []string{"daemon", "--data-dir", dir, "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"}
+	first := startProcess(t, args...)
+	waitReady(t, ctx, first.stdout.lines, first.exited, first.output)
+	first.stop(t)
+	fill(t, filepath.Join(mnt, "ballast"))
+
+	start := time.Now()
+	again := startProcess(t, args...)
+	again.stopped = true // it is to stop by itself
+	select {
+	case code := <-again.exited:
+		out := again.output()
+		if code == 0 || !strings.Contains(out, "disk") || !strings.Contains(out, "is full") || !strings.Contains(out, "free space") {
+			t.Errorf("on a full disk the daemon exited with %d, saying:\n%s\nwant non-zero, saying the disk is full and what to do", code, out)
+		}
+		if took := time.Since(start); took > 10*time.Second {
+			t.Errorf("it took %v to exit", took)
+		}
+		if len(out) > 16<<10 {
+			t.Errorf("it wrote %d bytes of output", len(out))
+		}
+	case <-time.After(30 * time.Second):
+		_ = again.cmd.Process.Kill()
+		<-again.exited
+		t.Fatalf("the daemon did not exit on a full disk within 30s:\n%s", again.output())
+	}
+}
+
+// fill writes path until the disk is full.
+func fill(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("filling the disk: %v", err)
+			}
+			return
+		}
+	}
+}
+
+// TestDaemonStopsWhileStarting: SIGINT stops a daemon that is still
+// checking its backend.
+func TestDaemonStopsWhileStarting(t *testing.T) {
+	p := startProcess(t, "daemon", "--data-dir", shortDir(t), "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns")
+	p.stopped = true // stopped here
+	for line := range p.stdout.lines {
+		if strings.HasPrefix(line, "Admission:  checking") {
+			break
+		}
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+		t.Fatalf("the daemon did not stop within 10s of SIGINT:\n%s", p.output())
+	}
+}
