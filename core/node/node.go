@@ -110,6 +110,10 @@ type Node struct {
 
 	syncMu sync.Mutex
 	synced map[string]*Synced // joined collections, by name
+	// topics holds the joined collections by topic, for the gossip
+	// tracer, which runs inside gossipsub's loop and so must not wait for
+	// syncMu (JoinSync holds it while it waits for that loop).
+	topics sync.Map
 
 	// mu guards the DHT, which SetMode replaces. Operations hold it for
 	// reading while they use the DHT.
