@@ -90,8 +90,10 @@ type samples struct {
 	ok int
 }
 
-func (s *samples) add(start time.Time, ok bool) {
-	s.d = append(s.d, time.Since(start))
+func (s *samples) add(start time.Time, ok bool) { s.addDuration(time.Since(start), ok) }
+
+func (s *samples) addDuration(d time.Duration, ok bool) {
+	s.d = append(s.d, d)
 	if ok {
 		s.ok++
 	}

@@ -31,16 +31,24 @@ func TestMain(m *testing.M) {
 	certDir = dir
 	// Admit the in-memory backend once, before tests start nodes in
 	// parallel that would each run the suite.
-	gate := &core.Gate{Registry: all.Registry(), Suite: conformance.Suite(""), CertDir: certDir}
-	b, _, err := gate.Admit(context.Background(), "memory://")
-	if err != nil {
+	if err := admit("memory://"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	_ = b.Close()
 	code := m.Run()
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// admit runs the admission gate on url with the shared certificate cache,
+// so that nodes started afterwards on the same backend find it admitted.
+func admit(url string) error {
+	gate := &core.Gate{Registry: all.Registry(), Suite: conformance.Suite(""), CertDir: certDir}
+	b, _, err := gate.Admit(context.Background(), url)
+	if err != nil {
+		return err
+	}
+	return b.Close()
 }
 
 // testTimeout bounds one test's network operations.
@@ -108,6 +116,31 @@ func connectDHT(t *testing.T, ctx context.Context, a, b *node.Node) {
 // them all, so that every routing table holds the network.
 func startNetwork(t testing.TB, count int, configure func(i int, c *node.Config)) []*node.Node {
 	t.Helper()
+	nodes := startNodes(t, count, configure)
+	ctx := testContext(t)
+	for _, n := range nodes[1:] {
+		if err := n.Connect(ctx, addrInfo(nodes[0])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, count)
+	for i, n := range nodes {
+		wg.Go(func() { _, errs[i] = n.Bootstrap(ctx) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("bootstrapping node %d: %v", i, err)
+		}
+	}
+	return nodes
+}
+
+// startNodes starts count nodes at once, not connected, each closed at the
+// end of the test.
+func startNodes(t testing.TB, count int, configure func(i int, c *node.Config)) []*node.Node {
+	t.Helper()
 	nodes := make([]*node.Node, count)
 	var wg sync.WaitGroup
 	errs := make([]error, count)
@@ -131,21 +164,6 @@ func startNetwork(t testing.TB, count int, configure func(i int, c *node.Config)
 				t.Errorf("closing node %d: %v", i, err)
 			}
 		})
-	}
-	ctx := testContext(t)
-	for _, n := range nodes[1:] {
-		if err := n.Connect(ctx, addrInfo(nodes[0])); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i, n := range nodes {
-		wg.Go(func() { _, errs[i] = n.Bootstrap(ctx) })
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("bootstrapping node %d: %v", i, err)
-		}
 	}
 	return nodes
 }

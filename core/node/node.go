@@ -23,6 +23,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/metrics"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -77,6 +78,10 @@ type Config struct {
 	// ConnectionGater, when set, decides which peers and addresses the
 	// host may connect to and accept.
 	ConnectionGater coreconnmgr.ConnectionGater
+	// BandwidthReporter, when set, counts the bytes of every stream the
+	// host opens or accepts, by protocol and by peer (for instance a
+	// metrics.BandwidthCounter).
+	BandwidthReporter metrics.Reporter
 	// SyncInterval is how often each synced collection is reconciled with
 	// the peers that share it, besides when they meet; 0 means
 	// DefaultSyncInterval.
@@ -108,6 +113,10 @@ type Node struct {
 
 	syncMu sync.Mutex
 	synced map[string]*Synced // joined collections, by name
+	// topics holds the joined collections by topic, for the gossip
+	// tracer, which runs inside gossipsub's loop and so must not wait for
+	// syncMu (JoinSync holds it while it waits for that loop).
+	topics sync.Map
 
 	// mu guards the DHT, which SetMode replaces. Operations hold it for
 	// reading while they use the DHT.
@@ -296,6 +305,9 @@ func (n *Node) newHost() (host.Host, error) {
 	}
 	if cfg.ConnectionGater != nil {
 		opts = append(opts, libp2p.ConnectionGater(cfg.ConnectionGater))
+	}
+	if cfg.BandwidthReporter != nil {
+		opts = append(opts, libp2p.BandwidthReporter(cfg.BandwidthReporter))
 	}
 	h, err := libp2p.New(opts...)
 	if err != nil {

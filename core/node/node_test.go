@@ -13,6 +13,7 @@ import (
 
 	ds "github.com/ipfs/go-datastore"
 	record "github.com/libp2p/go-libp2p-record"
+	"github.com/libp2p/go-libp2p/core/metrics"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
@@ -244,4 +245,23 @@ func TestLimitsFromConfig(t *testing.T) {
 	if err != nil {
 		t.Error(err)
 	}
+}
+
+// TestBandwidthReporter: a reporter in the config counts the node's
+// stream traffic by protocol.
+func TestBandwidthReporter(t *testing.T) {
+	ctx := testContext(t)
+	bw := metrics.NewBandwidthCounter()
+	cfg := nodeConfig(t)
+	cfg.BandwidthReporter = bw
+	a, b := startNode(t, cfg), startNode(t, nodeConfig(t))
+	connectDHT(t, ctx, a, b)
+	eventually(t, ctx, "bytes counted for a DHT exchange", func() bool {
+		for proto, st := range bw.GetBandwidthByProtocol() {
+			if strings.HasSuffix(string(proto), "/kad/1.0.0") && st.TotalIn > 0 && st.TotalOut > 0 {
+				return true
+			}
+		}
+		return false
+	})
 }

@@ -59,6 +59,8 @@ type Synced struct {
 	closing  bool
 	sessions map[sessionKey]chan struct{} // sessions running; closed when they end
 	again    chan struct{}                // asks for a round with every peer
+	lagging  map[peer.ID]bool             // peers gossip dropped a record to or from
+	lag      chan struct{}                // tells rounds that lagging has peers
 }
 
 // newPubSub starts gossipsub on the node's host. Messages carry records
@@ -79,6 +81,7 @@ func (n *Node) newPubSub() (*pubsub.PubSub, error) {
 		// record written in that second would otherwise wait for the next
 		// reconciliation.
 		pubsub.WithFloodPublish(true),
+		pubsub.WithRawTracer(dropTracer{n}),
 		pubsub.WithPeerScore(&pubsub.PeerScoreParams{
 			SkipAtomicValidation: true,
 			DecayInterval:        time.Second,
@@ -139,7 +142,11 @@ func (n *Node) JoinSync(ctx context.Context, settings replica.Settings) (*Synced
 			n.clock.Observe(c.Clock)
 		}
 	})
-	s := &Synced{n: n, r: r, sessions: make(map[sessionKey]chan struct{}), again: make(chan struct{}, 1)}
+	s := &Synced{
+		n: n, r: r,
+		sessions: make(map[sessionKey]chan struct{}), again: make(chan struct{}, 1),
+		lagging: make(map[peer.ID]bool), lag: make(chan struct{}, 1),
+	}
 	topicName := settings.Topic()
 	if err := n.ps.RegisterTopicValidator(topicName, s.validate); err != nil {
 		return nil, fmt.Errorf("collection %s: %w", settings.Name, err)
@@ -169,6 +176,7 @@ func (n *Node) JoinSync(ctx context.Context, settings replica.Settings) (*Synced
 	s.wg.Go(func() { s.meet(events) })
 	s.wg.Go(s.rounds)
 	n.synced[settings.Name] = s
+	n.topics.Store(topicName, s)
 	return s, nil
 }
 
@@ -212,6 +220,7 @@ func (s *Synced) close() error {
 	s.mu.Lock()
 	s.closing = true
 	s.mu.Unlock()
+	s.n.topics.CompareAndDelete(s.topic.String(), s)
 	s.cancel()
 	s.sub.Cancel()
 	s.wg.Wait()
@@ -440,21 +449,54 @@ func (s *Synced) meet(events *pubsub.TopicEventHandler) {
 }
 
 // rounds reconciles with every topic peer each sync interval, and soon
-// after a session brought records that other peers may lack.
+// after a session brought records that other peers may lack; and with each
+// lagging peer a moment after gossip dropped a record to or from it.
 func (s *Synced) rounds() {
 	t := time.NewTicker(s.n.syncInterval())
 	defer t.Stop()
 	for {
+		peers := s.topic.ListPeers
 		select {
 		case <-s.ctx.Done():
 			return
 		case <-t.C:
 		case <-s.again:
+		case <-s.lag:
+			// Drops come in bursts: let this one pass, and catch up on
+			// all of it in one session.
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-time.After(lagDelay):
+			}
+			peers = s.laggingPeers
 		}
-		for _, p := range s.topic.ListPeers() {
+		for _, p := range peers() {
 			s.start(p)
 		}
 	}
+}
+
+// lagDelay is how long after gossip dropped a record a node reconciles
+// with the peer that missed it, or sent it.
+const lagDelay = 200 * time.Millisecond
+
+// behind marks p as lagging: gossip dropped a record on its way to or
+// from p, and gossipsub does not send it again. It never blocks.
+func (s *Synced) behind(p peer.ID) {
+	s.mu.Lock()
+	s.lagging[p] = true
+	s.mu.Unlock()
+	select {
+	case s.lag <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Synced) laggingPeers() []peer.ID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Collect(maps.Keys(s.lagging))
 }
 
 // start runs a session with p in the background, unless one runs.
@@ -496,6 +538,10 @@ func (s *Synced) claim(p sessionKey) (busy <-chan struct{}, ok bool) {
 	if done, running := s.sessions[p]; running {
 		return done, false
 	}
+	if !p.inbound {
+		// The session covers whatever gossip dropped before it.
+		delete(s.lagging, p.peer)
+	}
 	s.sessions[p] = make(chan struct{})
 	s.wg.Add(1)
 	return nil, true
@@ -524,6 +570,13 @@ func (s *Synced) release(p sessionKey) {
 	defer s.mu.Unlock()
 	close(s.sessions[p])
 	delete(s.sessions, p)
+	if s.lagging[p.peer] {
+		// Gossip dropped another record while the session ran.
+		select {
+		case s.lag <- struct{}{}:
+		default:
+		}
+	}
 	s.wg.Done()
 }
 
@@ -612,3 +665,49 @@ func (n *Node) syncInterval() time.Duration {
 	}
 	return DefaultSyncInterval
 }
+
+// dropTracer follows gossipsub for the records it drops and never sends
+// again: to a peer whose outbound queue is full, from a peer whose
+// messages arrive faster than they can be validated, or to a subscription
+// that falls behind. A synced collection then catches up with that peer by
+// reconciliation at once, not at the next sync interval. Its methods run
+// inside gossipsub's loop, so they must not block.
+type dropTracer struct{ n *Node }
+
+func (t dropTracer) behind(topic string, p peer.ID) {
+	if s, ok := t.n.topics.Load(topic); ok && p != "" && p != t.n.id {
+		s.(*Synced).behind(p)
+	}
+}
+
+func (t dropTracer) DropRPC(rpc *pubsub.RPC, p peer.ID) {
+	for _, m := range rpc.GetPublish() {
+		t.behind(m.GetTopic(), p)
+	}
+}
+
+func (t dropTracer) RejectMessage(msg *pubsub.Message, reason string) {
+	if reason == pubsub.RejectValidationQueueFull || reason == pubsub.RejectValidationThrottled {
+		t.behind(msg.GetTopic(), msg.ReceivedFrom)
+	}
+}
+
+func (t dropTracer) UndeliverableMessage(msg *pubsub.Message) {
+	t.behind(msg.GetTopic(), msg.ReceivedFrom)
+}
+
+func (dropTracer) AddPeer(peer.ID, protocol.ID)                         {}
+func (dropTracer) RemovePeer(peer.ID)                                   {}
+func (dropTracer) OnNewOutboundStream(peer.ID, protocol.ID)             {}
+func (dropTracer) OnClosedOutboundStream(peer.ID)                       {}
+func (dropTracer) Join(string)                                          {}
+func (dropTracer) Leave(string)                                         {}
+func (dropTracer) Graft(peer.ID, string)                                {}
+func (dropTracer) Prune(peer.ID, string)                                {}
+func (dropTracer) ValidateMessage(*pubsub.Message)                      {}
+func (dropTracer) DeliverMessage(*pubsub.Message)                       {}
+func (dropTracer) DuplicateMessage(*pubsub.Message)                     {}
+func (dropTracer) ThrottlePeer(peer.ID)                                 {}
+func (dropTracer) RecvRPC(*pubsub.RPC)                                  {}
+func (dropTracer) SendRPC(*pubsub.RPC, peer.ID)                         {}
+func (dropTracer) SendRPCCompleted(*pubsub.RPC, peer.ID, time.Duration) {}

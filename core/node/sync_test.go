@@ -335,22 +335,24 @@ func startRawPeer(t *testing.T, ctx context.Context, topic string) *rawPeer {
 func (r *rawPeer) ready(t *testing.T, ctx context.Context, p peer.ID) {
 	t.Helper()
 	waitFor(t, ctx, "the raw peer's gossip stream", func() bool {
-		if !slices.Contains(r.topic.ListPeers(), p) {
-			return false
-		}
-		for _, c := range r.h.Network().ConnsToPeer(p) {
-			for _, st := range c.GetStreams() {
-				if st.Stat().Direction == network.DirOutbound && strings.HasPrefix(string(st.Protocol()), "/meshsub/") {
-					return true
-				}
-			}
-		}
-		return false
+		return slices.Contains(r.topic.ListPeers(), p) && gossipStream(r.h, p)
 	})
 }
 
+// gossipStream reports whether h has its gossipsub stream to p open.
+func gossipStream(h host.Host, p peer.ID) bool {
+	for _, c := range h.Network().ConnsToPeer(p) {
+		for _, st := range c.GetStreams() {
+			if st.Stat().Direction == network.DirOutbound && strings.HasPrefix(string(st.Protocol()), "/meshsub/") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // waitFor polls cond until it holds or ctx ends.
-func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
+func waitFor(t testing.TB, ctx context.Context, what string, cond func() bool) {
 	t.Helper()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
@@ -363,7 +365,7 @@ func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
 	}
 }
 
-func sealRecord(t *testing.T, priv crypto.PrivKey, coll, key string, value []byte) []byte {
+func sealRecord(t testing.TB, priv crypto.PrivKey, coll, key string, value []byte) []byte {
 	t.Helper()
 	e, err := envelope.Seal(priv, coll+"/"+key, coll, 1, envelope.Timestamp{Wall: time.Now().UnixNano()}, value)
 	if err != nil {
