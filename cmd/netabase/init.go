@@ -79,7 +79,7 @@ func runInit(cmd *cobra.Command, e *env, opts initOptions) error {
 		return err
 	}
 	if cmd.Flags().Changed("storage") {
-		if err := checkStorage(cmd, e, dir, c.Storage); err != nil {
+		if err := checkStorage(cmd, e.registry, dir, c.Storage); err != nil {
 			return err
 		}
 	}

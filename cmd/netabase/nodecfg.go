@@ -116,10 +116,10 @@ func storageErr(cmd *cobra.Command, dir string, err error) error {
 	return failed(config.ErrorAt(filepath.Join(dir, config.FileName), "storage", err.Error()))
 }
 
-// checkStorage makes sure that the backend of the storage URL given by
-// --storage takes it, without opening it.
-func checkStorage(cmd *cobra.Command, e *env, dir, storage string) error {
-	u, d, err := e.registry.Resolve(storage)
+// checkStorage makes sure that the backend of the storage URL in reg
+// takes it, without opening it.
+func checkStorage(cmd *cobra.Command, reg *core.Registry, dir, storage string) error {
+	u, d, err := reg.Resolve(storage)
 	if err == nil {
 		_, err = d.Describe(cmd.Context(), u)
 	}
