@@ -170,8 +170,13 @@ const (
 
 // GetResult is a record that was got.
 type GetResult struct {
-	Key   string
+	Key string
+	// Value is the record's value: the value inside the envelope of a
+	// netabase record, the record itself in other namespaces.
 	Value []byte
+	// Record is the record as stored and as peers exchange it: the
+	// signed envelope of a netabase record, to serve or relay unchanged.
+	Record []byte
 	// Envelope is the opened envelope of a netabase record, nil for other
 	// namespaces.
 	Envelope *envelope.Envelope
@@ -208,7 +213,7 @@ func (n *Node) GetRecord(ctx context.Context, key string) (GetResult, error) {
 		}
 		return res, fmt.Errorf("record %s: %w", key, err)
 	}
-	res.Value, res.Source = best, SourceLocal
+	res.Value, res.Record, res.Source = best, best, SourceLocal
 	if lerr != nil || !bytes.Equal(local.Value, best) {
 		res.Source = SourceNetwork
 		if err := n.records.Put(withOrigin(ctx, originFetched), core.Record{Key: key, Value: best}); err != nil && !errors.Is(err, core.ErrRejected) {
@@ -219,6 +224,7 @@ func (n *Node) GetRecord(ctx context.Context, key string) (GetResult, error) {
 		if res.Envelope, err = n.opens.open(key, best); err != nil {
 			return res, err
 		}
+		res.Value = res.Envelope.Value
 		n.observe(res.Envelope)
 	}
 	return res, nil

@@ -13,6 +13,7 @@ import (
 
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/config"
+	"github.com/netabase/netabase/core/envelope"
 	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/internal/control"
 )
@@ -116,6 +117,9 @@ func TestControl(t *testing.T) {
 	got, err := cb.Get(ctx, put.Key)
 	if err != nil || string(got.Value) != "hi" || got.Envelope == nil || got.Envelope.Owner != id.ID || got.Envelope.Name != "greeting" || got.Envelope.Version != 2 {
 		t.Fatalf("get: %+v, %v", got, err)
+	}
+	if env, err := envelope.Open(put.Key, got.Record); err != nil || string(env.Value) != "hi" {
+		t.Errorf("get: the signed record %q does not open: %v", got.Record, err)
 	}
 	if recs, err := cb.Records(ctx, "netabase"); err != nil || len(recs) != 1 || recs[0].Key != put.Key || recs[0].Size == 0 {
 		t.Errorf("records: %+v, %v", recs, err)

@@ -434,11 +434,7 @@ func (s *server) get(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	out := Record{Key: res.Key, Value: res.Value, Source: string(res.Source), Envelope: envelopeOf(res.Envelope)}
-	if res.Envelope != nil {
-		out.Value = res.Envelope.Value
-	}
-	reply(w, out)
+	reply(w, Record{Key: res.Key, Value: res.Value, Record: res.Record, Source: string(res.Source), Envelope: envelopeOf(res.Envelope)})
 }
 
 func (s *server) remove(w http.ResponseWriter, r *http.Request) {

@@ -177,8 +177,11 @@ type Envelope struct {
 // Record is a record that was got. The Value of a netabase record is its
 // envelope's payload.
 type Record struct {
-	Key      string    `json:"key"`
-	Value    []byte    `json:"value"`
+	Key   string `json:"key"`
+	Value []byte `json:"value"`
+	// Record is the record as stored: the signed envelope of a netabase
+	// record.
+	Record   []byte    `json:"record"`
 	Source   string    `json:"source"`
 	Envelope *Envelope `json:"envelope,omitempty"`
 }
