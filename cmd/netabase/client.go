@@ -77,8 +77,23 @@ func recordKey(ctx context.Context, c *control.Client, key string) (string, erro
 	return "/netabase/" + id.ID + "/" + key, nil
 }
 
-// printf writes to stdout.
+// printf writes data to stdout.
 func printf(e *env, format string, args ...any) error {
 	_, err := fmt.Fprintf(e.stdout, format, args...)
 	return err
+}
+
+// say writes a sentence for the reader to stderr, so that stdout holds
+// only the data a script captures.
+func say(e *env, format string, args ...any) error {
+	_, err := fmt.Fprintf(e.stderr, format, args...)
+	return err
+}
+
+// printSay writes data to stdout, then a sentence about it to stderr.
+func printSay(e *env, data string, format string, args ...any) error {
+	if err := printf(e, "%s\n", data); err != nil {
+		return err
+	}
+	return say(e, format, args...)
 }

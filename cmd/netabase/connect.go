@@ -37,5 +37,5 @@ func runConnect(ctx context.Context, e *env, opts clientOptions, args []string) 
 	if opts.json {
 		return writeJSON(e, control.PeerRequest{Peer: id})
 	}
-	return printf(e, "Connected to %s.\n", id)
+	return say(e, "Connected to %s.\n", id)
 }

@@ -115,9 +115,9 @@ func runPut(ctx context.Context, e *env, opts putOptions, args []string) error {
 		return writeJSON(e, res)
 	}
 	if res.Peers == 0 {
-		return printf(e, "%s\nStored locally; no peers are known to send it to (connect or bootstrap first).\n", res.Key)
+		return printSay(e, res.Key, "Stored locally; no peers are known to send it to (connect or bootstrap first).\n")
 	}
-	return printf(e, "%s\nStored, and sent to %s; %d accepted it.\n", res.Key, plural(res.Peers, "peer"), res.Accepted)
+	return printSay(e, res.Key, "Stored, and sent to %s; %d accepted it.\n", plural(res.Peers, "peer"), res.Accepted)
 }
 
 // notUTF8 is the error for key, a record name or key that is not UTF-8:
