@@ -416,7 +416,7 @@ func TestDaemon(t *testing.T) {
 	if out, errOut := b.cliBoth(t, ctx, "rm", key); out != "" || !strings.Contains(errOut, "Removed the local copy") {
 		t.Errorf("rm: stdout %q, stderr %q", out, errOut)
 	}
-	if code, _, errOut := runIn(ctx, nil, "rm", key, "--data-dir", b.dir); code != 1 || !strings.Contains(errOut, "not found") {
+	if code, _, errOut := runIn(ctx, nil, "rm", key, "--data-dir", b.dir); code != 1 || !strings.Contains(errOut, "holds no copy of record") {
 		t.Errorf("rm twice: exit %d, %s", code, errOut)
 	}
 	if code, _, errOut := runIn(ctx, nil, "get", "nothing", "--data-dir", a.dir); code != 1 || !strings.Contains(errOut, "no record") {

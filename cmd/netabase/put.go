@@ -130,7 +130,7 @@ func notUTF8(ctx context.Context, c *control.Client, key string) error {
 	if _, _, err := envelope.ParseKey(full); err != nil && strings.HasPrefix(full, "/"+envelope.Namespace+"/") {
 		return err
 	}
-	return fmt.Errorf("%w: record key %q is not valid UTF-8", core.ErrInvalidKey, key)
+	return core.Errorf(core.ErrInvalidKey, "record key %q is not valid UTF-8", key)
 }
 
 func plural(n int, word string) string {

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -116,7 +115,7 @@ func (g *guard) checkNewer(ctx context.Context, k ds.Key, key string, value []by
 	}
 	best, err := v.Select(key, [][]byte{value, oldRec.GetValue()})
 	if err != nil || best != 0 {
-		return fmt.Errorf("%w: a newer record is already stored under %s", core.ErrRejected, key)
+		return core.Errorf(core.ErrRejected, "a newer record is already stored under %s", key)
 	}
 	return nil
 }

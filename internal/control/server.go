@@ -332,7 +332,7 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 }
 
 func invalid(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{core.ErrInvalidKey}, args...)...)
+	return core.Errorf(core.ErrInvalidKey, format, args...)
 }
 
 func strs[T fmt.Stringer](xs []T) []string {
