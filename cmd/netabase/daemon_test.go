@@ -459,10 +459,15 @@ func TestDaemon(t *testing.T) {
 	// a connection comes and goes exactly as the commands say.
 	c := startDaemon(t, ctx, "--storage", "memory://", "--mode", "client")
 	cEvents := streamEvents(t, ctx, c.dir)
-	if out, errOut := c.cliBoth(t, ctx, "connect", id.Addrs[0]); out != "" || errOut != "Connected to "+id.ID+".\n" {
+	at := strings.TrimSuffix(id.Addrs[0], "/p2p/"+id.ID)
+	if out, errOut := c.cliBoth(t, ctx, "connect", id.Addrs[0]); out != "" || errOut != "Connected to "+id.ID+" at "+at+".\n" {
 		t.Errorf("connect: stdout %q, stderr %q", out, errOut)
 	}
-	if out := c.cli(t, ctx, "connect", "--json", id.Addrs[0]); out != "{\n  \"peer\": \""+id.ID+"\"\n}\n" {
+	if _, errOut := c.cliBoth(t, ctx, "connect", "/ip4/127.0.0.1/tcp/9/p2p/"+id.ID); errOut != "Already connected to "+id.ID+" at "+at+"; the address given was not used.\n" {
+		t.Errorf("connect at a wrong address: %q", errOut)
+	}
+	want := "{\n  \"peer\": \"" + id.ID + "\",\n  \"addr\": \"" + at + "\",\n  \"at_addr_given\": true,\n  \"already_connected\": true\n}\n"
+	if out := c.cli(t, ctx, "connect", "--json", id.Addrs[0]); out != want {
 		t.Errorf("connect --json: %s", out)
 	}
 	if out, errOut := c.cliBoth(t, ctx, "disconnect", id.ID); out != "" || !strings.Contains(errOut, "Disconnected") {

@@ -72,14 +72,28 @@ func ParsePeerAddr(s string) (peer.AddrInfo, error) {
 	return *ai, nil
 }
 
-// Connect connects to a peer at the addresses given (which the node
-// remembers for as long as it stays connected, as libp2p does), or, with
-// none, at the addresses the node already knows.
+// Connect connects to a peer at the addresses given or at the addresses
+// the node already knows; with a connection already open it returns at
+// once. An address given that no connection to the peer uses afterwards
+// is forgotten again (unless the node knew it before), so the node never
+// tells other peers an address it did not reach the peer at. PeerInfo's
+// Addrs say which addresses the connections use.
 func (n *Node) Connect(ctx context.Context, ai peer.AddrInfo) error {
 	if ai.ID == n.id {
 		return core.Errorf(core.ErrInvalidKey, "%s is this node", ai.ID)
 	}
-	if err := n.host.Connect(ctx, ai); err != nil {
+	known := n.host.Peerstore().Addrs(ai.ID)
+	err := n.host.Connect(ctx, ai)
+	var used []ma.Multiaddr
+	for _, c := range n.host.Network().ConnsToPeer(ai.ID) {
+		used = append(used, c.RemoteMultiaddr())
+	}
+	for _, a := range ai.Addrs {
+		if !slices.ContainsFunc(known, a.Equal) && !slices.ContainsFunc(used, a.Equal) {
+			n.host.Peerstore().SetAddr(ai.ID, a, 0)
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("cannot connect to %s: %w", ai.ID, err)
 	}
 	return nil

@@ -97,9 +97,20 @@ func TestControl(t *testing.T) {
 	if err != nil || id.ID != a.ID().String() || len(id.Addrs) == 0 || id.Backend.Name != "memory" || id.Admission == nil || id.DataDir != dirA {
 		t.Fatalf("id %+v, %v", id, err)
 	}
-	peerID, err := cb.Connect(ctx, id.Addrs[0])
-	if err != nil || peerID != id.ID {
-		t.Fatalf("connect: %q, %v", peerID, err)
+	conn, err := cb.Connect(ctx, id.Addrs[0])
+	if err != nil || conn.Peer != id.ID || !conn.AtAddrGiven || conn.Already || !strings.HasPrefix(id.Addrs[0], conn.Addr+"/p2p/") {
+		t.Fatalf("connect: %+v, %v", conn, err)
+	}
+	// A wrong address of a peer already connected is not used, and not
+	// kept to be handed to other peers.
+	wrong := "/ip4/127.0.0.1/tcp/9/p2p/" + id.ID
+	if again, err := cb.Connect(ctx, wrong); err != nil || !again.Already || again.AtAddrGiven || again.Addr != conn.Addr {
+		t.Errorf("connect at a wrong address: %+v, %v", again, err)
+	}
+	for _, addr := range b.PeerAddrs(a.ID()) {
+		if strings.HasPrefix(wrong, addr.String()+"/p2p/") {
+			t.Errorf("the node keeps the address %s it never reached the peer at", addr)
+		}
 	}
 	for _, c := range []*control.Client{ca, cb} {
 		if res, err := c.Bootstrap(ctx); err != nil || res.RoutingTable != 1 {

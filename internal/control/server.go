@@ -534,14 +534,33 @@ func (s *server) connect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ai, err := node.ParsePeerAddr(req.Addr)
-	if err == nil {
-		err = s.n.Connect(r.Context(), ai)
-	}
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	reply(w, PeerRequest{Peer: ai.ID.String()})
+	_, already := s.peer(ai.ID)
+	if err := s.n.Connect(r.Context(), ai); err != nil {
+		fail(w, err)
+		return
+	}
+	out := Connected{Peer: ai.ID.String(), Already: already}
+	// The connection at the address asked for, else the first one.
+	if p, ok := s.peer(ai.ID); ok && len(p.Addrs) > 0 {
+		i := slices.IndexFunc(p.Addrs, func(a ma.Multiaddr) bool { return slices.ContainsFunc(ai.Addrs, a.Equal) })
+		out.AtAddrGiven = i >= 0
+		out.Addr = p.Addrs[max(i, 0)].String()
+	}
+	reply(w, out)
+}
+
+// peer is the connected peer p, if it is one.
+func (s *server) peer(p peer.ID) (node.PeerInfo, bool) {
+	for _, pi := range s.n.Peers() {
+		if pi.ID == p {
+			return pi, true
+		}
+	}
+	return node.PeerInfo{}, false
 }
 
 func (s *server) disconnect(w http.ResponseWriter, r *http.Request) {
