@@ -453,7 +453,10 @@ func TestDaemon(t *testing.T) {
 		t.Errorf("protocols of a client:\n%s", out)
 	}
 	// b's event stream saw a's record arrive and a's provider record.
-	bEvents.expect(t, ctx, `"type":"record.received"`, `"type":"provider.added"`)
+	bEvents.expect(t, ctx, `"type":"record.received"`, `"type":"record.removed","time":"`, `"key":"`+key+`"`, `"type":"provider.added"`)
+	if out := a.cli(t, ctx, "events", "--json", "--timeout", "100ms"); out != "" {
+		t.Errorf("events --json printed %q with nothing happening", out)
+	}
 
 	// Between two clients (a is one now) no DHT traffic redials a peer, so
 	// a connection comes and goes exactly as the commands say.

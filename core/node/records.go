@@ -254,7 +254,11 @@ func (n *Node) RemoveRecord(ctx context.Context, key string) error {
 	if _, err := n.records.Get(ctx, key); errors.Is(err, core.ErrNotFound) {
 		return core.Errorf(core.ErrNotFound, "this node holds no copy of record %s, so there is nothing to remove", key)
 	}
-	return n.records.Remove(ctx, key)
+	if err := n.records.Remove(ctx, key); err != nil {
+		return err
+	}
+	n.publish(RecordRemoved{At: now(), Key: key})
+	return nil
 }
 
 // LocalRecord is a record in the node's store.

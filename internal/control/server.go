@@ -657,6 +657,8 @@ func eventOf(ev node.Event) Event {
 		out.Key, out.Envelope = e.Key, envelopeOf(e.Envelope)
 	case node.RecordReceived:
 		out.Key, out.Via, out.Envelope = e.Key, e.Via, envelopeOf(e.Envelope)
+	case node.RecordRemoved:
+		out.Key = e.Key
 	case node.ProviderAdded:
 		out.Key, out.Provider, out.Local = e.Key.String(), e.Provider.String(), flag(e.Local)
 	case node.ModeChanged:
