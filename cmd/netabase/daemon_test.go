@@ -390,6 +390,11 @@ func TestDaemon(t *testing.T) {
 	if got := a.cli(t, ctx, "get", "greeting"); got != "hello, world" {
 		t.Errorf("a got its own record by name: %q", got)
 	}
+	var onTerminal bytes.Buffer
+	e := &env{stdout: &onTerminal, stderr: io.Discard, stdoutTerminal: true, registry: all.Registry()}
+	if code := execute(ctx, e, []string{"get", "greeting", "--data-dir", a.dir}); code != 0 || onTerminal.String() != "hello, world\n" {
+		t.Errorf("get on a terminal: exit %d, %q; want the value and a newline", code, onTerminal.String())
+	}
 	var rec struct {
 		Source   string
 		Envelope struct{ Schema, Owner string }
