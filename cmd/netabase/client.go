@@ -19,6 +19,7 @@ import (
 type clientOptions struct {
 	json    bool
 	timeout time.Duration
+	wait    time.Duration
 }
 
 func (o *clientOptions) register(cmd *cobra.Command, json bool) {
@@ -26,6 +27,11 @@ func (o *clientOptions) register(cmd *cobra.Command, json bool) {
 		cmd.Flags().BoolVar(&o.json, "json", false, "print JSON")
 	}
 	cmd.Flags().DurationVar(&o.timeout, "timeout", time.Minute, "give up after this long")
+	o.registerWait(cmd)
+}
+
+func (o *clientOptions) registerWait(cmd *cobra.Command) {
+	cmd.Flags().DurationVar(&o.wait, "wait", 0, "wait up to this long for a daemon that is not running yet or still starting (for scripts that start one)")
 }
 
 const clientHelp = `
@@ -33,7 +39,8 @@ const clientHelp = `
 The command talks to the daemon running for the data directory (see
 netabase daemon); it fails with exit status 1 when none is running, and
 at once, with exit status 1, while the daemon is still starting (checking
-its storage backend): try again when the daemon prints Ready.`
+its storage backend): try again when the daemon prints Ready, or give
+--wait 30s to wait up to 30 seconds for the daemon to be ready.`
 
 // client returns a client of the daemon of the data directory, and a
 // context bounded by the timeout (none when it is 0).
@@ -47,10 +54,46 @@ func (o *clientOptions) client(ctx context.Context, e *env) (*control.Client, co
 	if o.timeout > 0 {
 		ctx, cancel = context.WithTimeout(ctx, o.timeout)
 	}
-	return c, ctx, func() {
+	done := func() {
 		cancel()
 		c.Close()
-	}, nil
+	}
+	if o.wait > 0 {
+		if err := waitForDaemon(ctx, c, o.wait); err != nil {
+			done()
+			return nil, nil, nil, clientErr(err)
+		}
+	}
+	return c, ctx, done, nil
+}
+
+// waitForDaemon waits up to wait until the daemon of c answers: while no
+// daemon is running or it is starting, it asks again every 100ms.
+func waitForDaemon(ctx context.Context, c *control.Client, wait time.Duration) error {
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	var why error // why the daemon did not answer last time
+	for {
+		_, err := c.ID(wctx)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, control.ErrNoDaemon) || errors.Is(err, control.ErrStarting):
+			why = err
+		case wctx.Err() == nil || ctx.Err() != nil || why == nil:
+			return err
+		}
+		select {
+		case <-wctx.Done():
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("waited %v for the daemon: %w", wait, why)
+		case <-tick.C:
+		}
+	}
 }
 
 // clientErr turns a daemon's refusal of bad input into a usage error.

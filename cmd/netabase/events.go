@@ -28,6 +28,7 @@ Each has a "type" and a "time":
 		},
 	}
 	cmd.Flags().DurationVar(&opts.timeout, "timeout", 0, "stop after this long (0: run until interrupted)")
+	opts.registerWait(cmd)
 	// Every command that prints data takes --json; events print JSON
 	// always.
 	cmd.Flags().BoolVar(&opts.json, "json", false, "accepted like every command's --json: events are JSON lines always")
