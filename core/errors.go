@@ -35,6 +35,22 @@ var (
 	ErrFailed = errors.New("store has failed")
 )
 
+// Errorf returns an error of the kind of the sentinel kind whose message is
+// the format's alone: errors.Is(err, kind) holds, and the user reads one
+// plain sentence without the sentinel's text in front. A %w in format
+// wraps as with fmt.Errorf.
+func Errorf(kind error, format string, args ...any) error {
+	return &kindError{kind: kind, err: fmt.Errorf(format, args...)}
+}
+
+type kindError struct {
+	kind error
+	err  error
+}
+
+func (e *kindError) Error() string   { return e.err.Error() }
+func (e *kindError) Unwrap() []error { return []error{e.kind, e.err} }
+
 // Error is a backend error annotated with what was being done. Core wraps an
 // engine's error in an Error exactly once.
 type Error struct {

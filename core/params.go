@@ -203,10 +203,14 @@ func ShownURL(u *url.URL) string {
 
 // Path returns the absolute filesystem path a file-backed URL names, as in
 // pebble:///var/lib/netabase/data. It rejects a URL with a host (a common
-// slip: pebble://data has host "data") or without an absolute path.
+// slip: pebble://data has host "data"), without an absolute path, or
+// without the slashes (pebble:/abs/path): the one form is three slashes.
 func Path(u *url.URL) (string, error) {
 	if u.Host != "" {
 		return "", InvalidURL(u, "the path must be absolute, with three slashes: %s:///abs/path (this URL names host %q)", u.Scheme, u.Host)
+	}
+	if u.OmitHost {
+		return "", InvalidURL(u, "write the path with three slashes: %s://%s", u.Scheme, u.Path)
 	}
 	if u.Path == "" || !filepath.IsAbs(u.Path) {
 		return "", InvalidURL(u, "needs an absolute path, as in %s:///abs/path", u.Scheme)

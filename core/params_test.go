@@ -176,6 +176,12 @@ func TestPath(t *testing.T) {
 	if _, err := core.Path(u); err == nil {
 		t.Errorf("Path(%s): no error for a URL with a host", u)
 	}
+	// One form for a path, whatever the backend: leveldb:/abs is refused
+	// as badger://relative is.
+	u = mustParse(t, "leveldb:/abs/path")
+	if _, err := core.Path(u); !errors.Is(err, core.ErrInvalidURL) || !strings.Contains(err.Error(), "leveldb:///abs/path") {
+		t.Errorf("Path(%s) = %v; want an error showing leveldb:///abs/path", u, err)
+	}
 }
 
 // fakeDriver opens map datastores and describes them as info says.

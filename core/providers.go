@@ -106,10 +106,10 @@ func (s *ProviderStore) Add(ctx context.Context, key []byte, p peer.ID) error {
 // after t.
 func (s *ProviderStore) AddAt(ctx context.Context, key []byte, p peer.ID, t time.Time) error {
 	if len(key) == 0 {
-		return fmt.Errorf("%w: a provided key may not be empty", ErrInvalidKey)
+		return Errorf(ErrInvalidKey, "a provided key may not be empty")
 	}
 	if err := p.Validate(); err != nil {
-		return fmt.Errorf("%w: provider peer ID: %v", ErrInvalidKey, err)
+		return Errorf(ErrInvalidKey, "the provider is not a valid peer ID: %v", err)
 	}
 	return s.d.Put(ctx, providerKey(key, p), encodeTime(t))
 }

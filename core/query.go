@@ -2,7 +2,6 @@ package core
 
 import (
 	"context"
-	"fmt"
 	"iter"
 	"strings"
 	"sync"
@@ -116,10 +115,10 @@ func (r *results) next() (dsq.Result, bool) {
 // (ds.RawKey does, on a key with a trailing slash) or one outside the query.
 func (r *results) checkEntry(e dsq.Entry) error {
 	if err := checkKeyString(e.Key); err != nil {
-		return fmt.Errorf("%w: the backend returned an invalid key: %v", ErrRejected, err)
+		return Errorf(ErrRejected, "the backend returned an invalid key: %v", err)
 	}
 	if !strings.HasPrefix(e.Key, r.under) {
-		return fmt.Errorf("%w: the backend returned %q for a query of prefix %q", ErrRejected, e.Key, r.q.Prefix)
+		return Errorf(ErrRejected, "the backend returned %q for a query of prefix %q", e.Key, r.q.Prefix)
 	}
 	return nil
 }

@@ -112,7 +112,7 @@ func recordNamespace[K ~string | ~[]byte](key K) K {
 
 func checkRecordKey(key string) error {
 	if recordNamespace(key) == "" {
-		return fmt.Errorf("%w: record key %q has no namespace; record keys look like /<namespace>/<name>", ErrInvalidKey, key)
+		return Errorf(ErrInvalidKey, "record key %q has no namespace; record keys look like /<namespace>/<name>", key)
 	}
 	return nil
 }
@@ -128,7 +128,7 @@ func (s *RecordStore) Put(ctx context.Context, rec Record) error {
 		rec.Received = time.Now()
 	}
 	if err := checkReceived(rec.Received); err != nil {
-		return fmt.Errorf("%w: record %q: %v", ErrRejected, rec.Key, err)
+		return Errorf(ErrRejected, "record %q: %v", rec.Key, err)
 	}
 	if !s.reuse {
 		return s.d.Put(ctx, RecordKey(rec.Key), appendRecord(nil, rec))
@@ -152,7 +152,7 @@ func (s *RecordStore) Write(ctx context.Context, puts []Record, removes []string
 			puts[i].Received = time.Now()
 		}
 		if err := checkReceived(puts[i].Received); err != nil {
-			return fmt.Errorf("%w: record %q: %v", ErrRejected, puts[i].Key, err)
+			return Errorf(ErrRejected, "record %q: %v", puts[i].Key, err)
 		}
 	}
 	for _, key := range removes {
@@ -205,7 +205,7 @@ func (s *RecordStore) Get(ctx context.Context, key string) (Record, error) {
 	buf, err := s.d.Get(ctx, RecordKey(key))
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
-			return Record{}, fmt.Errorf("record %q: %w", key, ErrNotFound)
+			return Record{}, Errorf(ErrNotFound, "no record %q in the store", key)
 		}
 		return Record{}, err
 	}

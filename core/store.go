@@ -44,7 +44,7 @@ func Wrap(b ds.Batching, info Info) (Backend, error) {
 	if caps.TTL {
 		t, ok := b.(ds.TTL)
 		if !ok {
-			return nil, fmt.Errorf("%w: backend %s declares the ttl capability but does not implement go-datastore's TTL interface", ErrRejected, info.Name)
+			return nil, Errorf(ErrRejected, "backend %s declares the ttl capability but does not implement go-datastore's TTL interface", info.Name)
 		}
 		ttl = ttlPart{s, t}
 	}
@@ -52,7 +52,7 @@ func Wrap(b ds.Batching, info Info) (Backend, error) {
 	if caps.Transactions {
 		t, ok := b.(ds.TxnFeature)
 		if !ok {
-			return nil, fmt.Errorf("%w: backend %s declares the transactions capability but does not implement go-datastore's TxnDatastore interface", ErrRejected, info.Name)
+			return nil, Errorf(ErrRejected, "backend %s declares the transactions capability but does not implement go-datastore's TxnDatastore interface", info.Name)
 		}
 		txn = txnPart{s, t}
 	}
@@ -212,7 +212,7 @@ func checkKeyString(s string) error {
 	case len(s) < 2 || s[0] != '/':
 		return fmt.Errorf("%w %q: a key is a rooted path such as /a/b", ErrInvalidKey, s)
 	case len(s) > MaxKeySize:
-		return fmt.Errorf("%w: a key of %d bytes is longer than the %d-byte limit", ErrInvalidKey, len(s), MaxKeySize)
+		return Errorf(ErrInvalidKey, "a key of %d bytes is longer than the %d-byte limit", len(s), MaxKeySize)
 	}
 	start := 1
 	for i := 1; i <= len(s); i++ {
@@ -229,7 +229,7 @@ func checkKeyString(s string) error {
 
 func checkValue(v []byte) error {
 	if len(v) > MaxValueSize {
-		return fmt.Errorf("%w: %d bytes is more than the %d-byte limit; store large data in pieces", ErrTooLarge, len(v), MaxValueSize)
+		return Errorf(ErrTooLarge, "a value of %d bytes is more than the %d-byte limit; store large data in pieces", len(v), MaxValueSize)
 	}
 	return nil
 }

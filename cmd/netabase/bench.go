@@ -14,6 +14,7 @@ import (
 
 	"github.com/netabase/netabase/conformance"
 	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/plugins/host"
 )
 
 type benchOptions struct {
@@ -46,8 +47,10 @@ URL's own path is never read or written.
 Each round runs every operation on both backends, alternating which goes
 first; the report gives the medians over the rounds of records/s for each
 side, their ratio (above 1, the backend is faster than the baseline) and
-the peak Go heap in use while the operation ran. Figures vary from run to
-run; the ratio, measured side by side, varies less.
+the peak Go heap of this process in use while the operation ran (a
+plugin's own process is not counted, so its column shows only the host's
+side). Figures vary from run to run; the ratio, measured side by side,
+varies less.
 
 Examples:
   netabase bench leveldb:///tmp/x
@@ -143,9 +146,18 @@ func writeBenchTable(e *env, rep benchReport) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(e.stdout, "\nratio: %s's records/s over the baseline's (above 1, %s is faster); peak heap: %s / baseline.\n",
-		rep.Subject.Backend.Name, rep.Subject.Backend.Name, rep.Subject.Backend.Name)
-	return err
+	if _, err := fmt.Fprintf(e.stdout, "\nratio: %s's records/s over the baseline's (above 1, %s is faster); peak heap: %s / baseline, of this process.\n",
+		rep.Subject.Backend.Name, rep.Subject.Backend.Name, rep.Subject.Backend.Name); err != nil {
+		return err
+	}
+	for _, side := range []benchBackend{rep.Subject, rep.Baseline} {
+		if strings.HasPrefix(side.URL, host.Scheme+":") {
+			if _, err := fmt.Fprintf(e.stdout, "%s runs in a process of its own, whose memory the peak heap does not count.\n", side.Backend.Name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // group formats x rounded to a whole number, with thousands separated by

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/netabase/netabase/core"
 )
 
 func TestBenchJSON(t *testing.T) {
@@ -92,5 +95,21 @@ func TestBenchUsage(t *testing.T) {
 		if code != 2 || !strings.Contains(errOut, tc.stderr) || out != "" {
 			t.Errorf("netabase %q: exit %d, stdout %q, stderr %q; want exit 2, no output and %q", tc.args, code, out, errOut, tc.stderr)
 		}
+	}
+}
+
+// TestBenchPluginHeap: the table says that a plugin's own memory is not in
+// the heap column.
+func TestBenchPluginHeap(t *testing.T) {
+	var out bytes.Buffer
+	rep := benchReport{
+		Subject:  benchBackend{URL: "plugin:///opt/bolt?sha256=00", Backend: core.Info{Name: "bbolt"}},
+		Baseline: benchBackend{URL: "pebble:///tmp/x", Backend: core.Info{Name: "pebble"}},
+	}
+	if err := writeBenchTable(&env{stdout: &out}, rep); err != nil {
+		t.Fatal(err)
+	}
+	if want := "bbolt runs in a process of its own, whose memory the peak heap does not count.\n"; !strings.HasSuffix(out.String(), want) || strings.Contains(out.String(), "pebble runs") {
+		t.Errorf("table:\n%s\nwant it to end with %q", out.String(), want)
 	}
 }

@@ -40,6 +40,6 @@ func runBootstrap(ctx context.Context, e *env, opts clientOptions) error {
 	for _, f := range res.Failed {
 		fmt.Fprintln(e.stderr, "netabase:", f)
 	}
-	return printf(e, "Connected to %s; the routing table holds %s.\n",
+	return say(e, "Connected to %s; the routing table holds %s.\n",
 		plural(res.Connected, "bootstrap peer"), plural(res.RoutingTable, "peer"))
 }

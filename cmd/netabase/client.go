@@ -19,12 +19,18 @@ import (
 type clientOptions struct {
 	json    bool
 	timeout time.Duration
+	wait    time.Duration
 }
 
 // register adds the flags --json and --timeout to cmd.
 func (o *clientOptions) register(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&o.json, "json", false, "print JSON")
 	cmd.Flags().DurationVar(&o.timeout, "timeout", time.Minute, "give up after this long")
+	o.registerWait(cmd)
+}
+
+func (o *clientOptions) registerWait(cmd *cobra.Command) {
+	cmd.Flags().DurationVar(&o.wait, "wait", 0, "wait up to this long for a daemon that is not running yet or still starting (for scripts that start one)")
 }
 
 const clientHelp = `
@@ -32,7 +38,8 @@ const clientHelp = `
 The command talks to the daemon running for the data directory (see
 netabase daemon); it fails with exit status 1 when none is running, and
 at once, with exit status 1, while the daemon is still starting (checking
-its storage backend): try again when the daemon prints Ready.`
+its storage backend): try again when the daemon prints Ready, or give
+--wait 30s to wait up to 30 seconds for the daemon to be ready.`
 
 // client returns a client of the daemon of the data directory, and a
 // context bounded by the timeout (none when it is 0).
@@ -46,10 +53,46 @@ func (o *clientOptions) client(ctx context.Context, e *env) (*control.Client, co
 	if o.timeout > 0 {
 		ctx, cancel = context.WithTimeout(ctx, o.timeout)
 	}
-	return c, ctx, func() {
+	done := func() {
 		cancel()
 		c.Close()
-	}, nil
+	}
+	if o.wait > 0 {
+		if err := waitForDaemon(ctx, c, o.wait); err != nil {
+			done()
+			return nil, nil, nil, clientErr(err)
+		}
+	}
+	return c, ctx, done, nil
+}
+
+// waitForDaemon waits up to wait until the daemon of c answers: while no
+// daemon is running or it is starting, it asks again every 100ms.
+func waitForDaemon(ctx context.Context, c *control.Client, wait time.Duration) error {
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	var why error // why the daemon did not answer last time
+	for {
+		_, err := c.ID(wctx)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, control.ErrNoDaemon) || errors.Is(err, control.ErrStarting):
+			why = err
+		case wctx.Err() == nil || ctx.Err() != nil || why == nil:
+			return err
+		}
+		select {
+		case <-wctx.Done():
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("waited %v for the daemon: %w", wait, why)
+		case <-tick.C:
+		}
+	}
 }
 
 // clientErr turns a daemon's refusal of bad input into a usage error.
@@ -76,8 +119,23 @@ func recordKey(ctx context.Context, c *control.Client, key string) (string, erro
 	return "/netabase/" + id.ID + "/" + key, nil
 }
 
-// printf writes to stdout.
+// printf writes data to stdout.
 func printf(e *env, format string, args ...any) error {
 	_, err := fmt.Fprintf(e.stdout, format, args...)
 	return err
+}
+
+// say writes a sentence for the reader to stderr, so that stdout holds
+// only the data a script captures.
+func say(e *env, format string, args ...any) error {
+	_, err := fmt.Fprintf(e.stderr, format, args...)
+	return err
+}
+
+// printSay writes data to stdout, then a sentence about it to stderr.
+func printSay(e *env, data string, format string, args ...any) error {
+	if err := printf(e, "%s\n", data); err != nil {
+		return err
+	}
+	return say(e, format, args...)
 }

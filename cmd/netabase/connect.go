@@ -4,8 +4,6 @@ import (
 	"context"
 
 	"github.com/spf13/cobra"
-
-	"github.com/netabase/netabase/internal/control"
 )
 
 func newConnectCmd(e *env) *cobra.Command {
@@ -14,7 +12,9 @@ func newConnectCmd(e *env) *cobra.Command {
 		Use:   "connect <multiaddr>",
 		Short: "Connect to a peer",
 		Long: `Connect to the peer at a multiaddr ending in /p2p/<peer ID>, such as one
-netabase id prints on another node.` + clientHelp + exitStatusHelp,
+netabase id prints on another node. It says at which address the connection
+is: when the node is connected to the peer already, or reaches it at an
+address it knew first, the address given is not used, and not kept.` + clientHelp + exitStatusHelp,
 		Args: exactArgs(1, "a multiaddr"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runConnect(cmd.Context(), e, opts, args)
@@ -30,12 +30,18 @@ func runConnect(ctx context.Context, e *env, opts clientOptions, args []string) 
 		return err
 	}
 	defer done()
-	id, err := c.Connect(ctx, args[0])
+	res, err := c.Connect(ctx, args[0])
 	if err != nil {
 		return clientErr(err)
 	}
 	if opts.json {
-		return writeJSON(e, control.PeerRequest{Peer: id})
+		return writeJSON(e, res)
 	}
-	return printf(e, "Connected to %s.\n", id)
+	switch {
+	case res.AtAddrGiven:
+		return say(e, "Connected to %s at %s.\n", res.Peer, res.Addr)
+	case res.Already:
+		return say(e, "Already connected to %s at %s; the address given was not used.\n", res.Peer, res.Addr)
+	}
+	return say(e, "Connected to %s at %s, an address the node knew, not at the address given.\n", res.Peer, res.Addr)
 }

@@ -36,12 +36,14 @@ with the Kademlia DHT, mDNS and Identify, whose records live in the
 configured storage backend.
 
 On first start, with no configuration in the data directory, the daemon
-creates one with the defaults and a new identity key, as netabase init
-would. Before the node starts, its storage backend must pass the
+creates one with the defaults and the flags given, and a new identity key,
+as netabase init would. Before the node starts, its storage backend must pass the
 conformance suite (the result is cached in the data directory); a backend
 that fails stops the daemon with the suite's report.
 
-The flags override the configuration file's keys for this run. Client
+At later starts the flags override the configuration file's keys for this
+run, and the file is left as it is (a --storage other than the file's says
+so on stderr). Client
 commands (netabase id, put, get, ...) talk to the daemon through the
 control socket netabase.sock in the data directory, which only its owner
 can open. The daemon takes the data directory and its socket first, so a
@@ -133,20 +135,37 @@ func startNode(ctx context.Context, e *env, opts daemonOptions, dir string) (*no
 	if err != nil {
 		return nil, err
 	}
+	var c config.Config
+	if exists {
+		if c, err = config.Load(filepath.Join(dir, config.FileName)); err != nil {
+			return nil, failed(err)
+		}
+		configured := c.Storage
+		if err := opts.apply(&c); err != nil {
+			return nil, err
+		}
+		if c.Storage != configured {
+			fmt.Fprintf(e.stderr, "netabase: using --storage %s for this run; the configuration %s says %s, and is left as it is\n",
+				c.Storage, filepath.Join(dir, config.FileName), configured)
+		}
+	} else {
+		// On first start the flags go into the new configuration, as
+		// with init, once the storage URL is known to be good.
+		c = config.Default(dir)
+		if err := opts.apply(&c); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkStorage(ctx, e, dir, c.Storage); err != nil {
+		return nil, err
+	}
 	if !exists {
-		res, err := initNode(dir, config.Default(dir))
+		res, err := initNode(dir, c)
 		if err != nil {
 			return nil, err
 		}
 		fmt.Fprintf(e.stdout, "First start: created a node in %s (configuration %s, identity key %s).\n",
 			dir, res.Config, res.Identity)
-	}
-	c, err := config.Load(filepath.Join(dir, config.FileName))
-	if err != nil {
-		return nil, failed(err)
-	}
-	if err := opts.apply(&c); err != nil {
-		return nil, err
 	}
 	if err := checkIdentity(e, dir, opts.newIdentity); err != nil {
 		return nil, err

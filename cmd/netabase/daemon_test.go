@@ -173,14 +173,22 @@ func (d *daemon) shutdown(t *testing.T) {
 	}
 }
 
-// cli runs a client command against d, failing the test unless it exits 0.
+// cli runs a client command against d, failing the test unless it exits 0,
+// and returns its stdout.
 func (d *daemon) cli(t *testing.T, ctx context.Context, args ...string) string {
+	t.Helper()
+	out, _ := d.cliBoth(t, ctx, args...)
+	return out
+}
+
+// cliBoth is cli returning stderr too.
+func (d *daemon) cliBoth(t *testing.T, ctx context.Context, args ...string) (stdout, stderr string) {
 	t.Helper()
 	code, out, errOut := runIn(ctx, nil, append(args, "--data-dir", d.dir)...)
 	if code != 0 {
 		t.Fatalf("netabase %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
 	}
-	return out
+	return out, errOut
 }
 
 // eventStream is a netabase events command running in-process.
@@ -266,6 +274,9 @@ func TestInit(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	golden(t, "init.golden", normalise(out, dir))
+	if want := "Start it with: netabase daemon --data-dir " + dir + "\n"; errOut != want {
+		t.Errorf("init said %q on stderr, want %q", errOut, want)
+	}
 	c, err := config.Load(filepath.Join(dir, config.FileName))
 	if err != nil {
 		t.Fatal(err)
@@ -350,8 +361,8 @@ func TestDaemon(t *testing.T) {
 
 	// b bootstrapped from a at start; bootstrap again to be sure the
 	// routing tables hold each other.
-	if out := b.cli(t, ctx, "bootstrap"); !strings.Contains(out, "Connected to 1 bootstrap peer; the routing table holds 1 peer.") {
-		t.Errorf("bootstrap: %s", out)
+	if out, errOut := b.cliBoth(t, ctx, "bootstrap"); out != "" || !strings.Contains(errOut, "Connected to 1 bootstrap peer; the routing table holds 1 peer.") {
+		t.Errorf("bootstrap: stdout %q, stderr %q", out, errOut)
 	}
 	a.cli(t, ctx, "bootstrap", "--json")
 	peers := strings.Split(a.cli(t, ctx, "peers"), "\n")
@@ -361,14 +372,23 @@ func TestDaemon(t *testing.T) {
 
 	bEvents := streamEvents(t, ctx, b.dir)
 
-	put := a.cli(t, ctx, "put", "greeting", "hello, world", "--schema", "text/plain")
+	// Data on stdout, sentences on stderr: KEY=$(netabase put ...) is the key.
+	put, said := a.cliBoth(t, ctx, "put", "greeting", "hello, world", "--schema", "text/plain")
 	golden(t, "put.golden", normalise(put))
-	key := strings.SplitN(put, "\n", 2)[0]
+	if want := "Stored, and sent to 1 peer; 1 accepted it.\n"; said != want {
+		t.Errorf("put said %q on stderr, want %q", said, want)
+	}
+	key := strings.TrimSuffix(put, "\n")
 	if got := b.cli(t, ctx, "get", key); got != "hello, world" {
 		t.Errorf("b got %q", got)
 	}
 	if got := a.cli(t, ctx, "get", "greeting"); got != "hello, world" {
 		t.Errorf("a got its own record by name: %q", got)
+	}
+	var onTerminal bytes.Buffer
+	e := &env{stdout: &onTerminal, stderr: io.Discard, stdoutTerminal: true, registry: all.Registry()}
+	if code := execute(ctx, e, []string{"get", "greeting", "--data-dir", a.dir}); code != 0 || onTerminal.String() != "hello, world\n" {
+		t.Errorf("get on a terminal: exit %d, %q; want the value and a newline", code, onTerminal.String())
 	}
 	var rec struct {
 		Source   string
@@ -393,15 +413,21 @@ func TestDaemon(t *testing.T) {
 		t.Errorf("the value from a file came back as %q", got)
 	}
 	golden(t, "records.golden", normalise(b.cli(t, ctx, "records")))
-	b.cli(t, ctx, "rm", key)
-	if code, _, errOut := runIn(ctx, nil, "rm", key, "--data-dir", b.dir); code != 1 || !strings.Contains(errOut, "not found") {
+	if out, errOut := b.cliBoth(t, ctx, "rm", key); out != "" || !strings.Contains(errOut, "Removed the local copy") {
+		t.Errorf("rm: stdout %q, stderr %q", out, errOut)
+	}
+	if code, _, errOut := runIn(ctx, nil, "rm", key, "--data-dir", b.dir); code != 1 || !strings.Contains(errOut, "holds no copy of record") {
 		t.Errorf("rm twice: exit %d, %s", code, errOut)
 	}
 	if code, _, errOut := runIn(ctx, nil, "get", "nothing", "--data-dir", a.dir); code != 1 || !strings.Contains(errOut, "no record") {
 		t.Errorf("get of a missing record: exit %d, %s", code, errOut)
 	}
 
-	golden(t, "provide.golden", normalise(a.cli(t, ctx, "provide", "the-dataset")))
+	provided, said := a.cliBoth(t, ctx, "provide", "the-dataset")
+	golden(t, "provide.golden", normalise(provided))
+	if want := "Providing it; announced to 1 peer.\n"; said != want {
+		t.Errorf("provide said %q on stderr, want %q", said, want)
+	}
 	golden(t, "findprovs.golden", normalise(b.cli(t, ctx, "findprovs", "the-dataset")))
 	var provs struct {
 		CID       string
@@ -410,7 +436,9 @@ func TestDaemon(t *testing.T) {
 	if err := json.Unmarshal([]byte(b.cli(t, ctx, "findprovs", "--json", "the-dataset")), &provs); err != nil || len(provs.Providers) != 1 || provs.Providers[0].ID != id.ID {
 		t.Errorf("findprovs --json: %+v, %v", provs, err)
 	}
-	a.cli(t, ctx, "unprovide", "the-dataset")
+	if out, _ := a.cliBoth(t, ctx, "unprovide", "the-dataset"); out != provided {
+		t.Errorf("unprovide printed %q, want the CID alone", out)
+	}
 
 	if out := a.cli(t, ctx, "dht", "mode"); out != "DHT mode: server (serving)\n" {
 		t.Errorf("dht mode: %q", out)
@@ -425,20 +453,28 @@ func TestDaemon(t *testing.T) {
 		t.Errorf("protocols of a client:\n%s", out)
 	}
 	// b's event stream saw a's record arrive and a's provider record.
-	bEvents.expect(t, ctx, `"type":"record.received"`, `"type":"provider.added"`)
+	bEvents.expect(t, ctx, `"type":"record.received"`, `"type":"record.removed","time":"`, `"key":"`+key+`"`, `"type":"provider.added"`)
+	if out := a.cli(t, ctx, "events", "--json", "--timeout", "100ms"); out != "" {
+		t.Errorf("events --json printed %q with nothing happening", out)
+	}
 
 	// Between two clients (a is one now) no DHT traffic redials a peer, so
 	// a connection comes and goes exactly as the commands say.
 	c := startDaemon(t, ctx, "--storage", "memory://", "--mode", "client")
 	cEvents := streamEvents(t, ctx, c.dir)
-	if out := c.cli(t, ctx, "connect", id.Addrs[0]); out != "Connected to "+id.ID+".\n" {
-		t.Errorf("connect: %s", out)
+	at := strings.TrimSuffix(id.Addrs[0], "/p2p/"+id.ID)
+	if out, errOut := c.cliBoth(t, ctx, "connect", id.Addrs[0]); out != "" || errOut != "Connected to "+id.ID+" at "+at+".\n" {
+		t.Errorf("connect: stdout %q, stderr %q", out, errOut)
 	}
-	if out := c.cli(t, ctx, "connect", "--json", id.Addrs[0]); out != "{\n  \"peer\": \""+id.ID+"\"\n}\n" {
+	if _, errOut := c.cliBoth(t, ctx, "connect", "/ip4/127.0.0.1/tcp/9/p2p/"+id.ID); errOut != "Already connected to "+id.ID+" at "+at+"; the address given was not used.\n" {
+		t.Errorf("connect at a wrong address: %q", errOut)
+	}
+	want := "{\n  \"peer\": \"" + id.ID + "\",\n  \"addr\": \"" + at + "\",\n  \"at_addr_given\": true,\n  \"already_connected\": true\n}\n"
+	if out := c.cli(t, ctx, "connect", "--json", id.Addrs[0]); out != want {
 		t.Errorf("connect --json: %s", out)
 	}
-	if out := c.cli(t, ctx, "disconnect", id.ID); !strings.Contains(out, "Disconnected") {
-		t.Errorf("disconnect: %s", out)
+	if out, errOut := c.cliBoth(t, ctx, "disconnect", id.ID); out != "" || !strings.Contains(errOut, "Disconnected") {
+		t.Errorf("disconnect: stdout %q, stderr %q", out, errOut)
 	}
 	cEvents.expect(t, ctx, `"type":"peer.connected","time":"`, `"peer":"`+id.ID+`"`, `"type":"peer.disconnected"`)
 	bEvents.stop(t)

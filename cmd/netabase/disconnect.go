@@ -36,5 +36,5 @@ func runDisconnect(ctx context.Context, e *env, opts clientOptions, args []strin
 	if opts.json {
 		return writeJSON(e, control.PeerRequest{Peer: args[0]})
 	}
-	return printf(e, "Disconnected from %s.\n", args[0])
+	return say(e, "Disconnected from %s.\n", args[0])
 }

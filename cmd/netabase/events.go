@@ -14,10 +14,12 @@ func newEventsCmd(e *env) *cobra.Command {
 		Use:   "events",
 		Short: "Print the node's events as JSON lines until interrupted",
 		Long: `Print the node's events as they happen, one JSON object per line, until
-interrupted or the daemon stops. Each has a "type" and a "time":
+interrupted or the daemon stops (--json is accepted, and changes nothing).
+Each has a "type" and a "time":
 
   peer.connected, peer.disconnected, peer.discovered (mDNS)
-  record.stored (this node published it), record.received (via put or fetch)
+  record.stored (this node published it), record.received (via put or fetch),
+  record.removed (netabase rm removed the local copy)
   provider.added, dht.mode, backend.state (up, down, restarting)
   events.lost (this stream fell behind and lost "count" events)` + clientHelp + exitStatusHelp,
 		Args: noArgs,
@@ -26,6 +28,10 @@ interrupted or the daemon stops. Each has a "type" and a "time":
 		},
 	}
 	cmd.Flags().DurationVar(&opts.timeout, "timeout", 0, "stop after this long (0: run until interrupted)")
+	opts.registerWait(cmd)
+	// Every command that prints data takes --json; events print JSON
+	// always.
+	cmd.Flags().BoolVar(&opts.json, "json", false, "accepted like every command's --json: events are JSON lines always")
 	return cmd
 }
 

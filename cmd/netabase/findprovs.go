@@ -49,7 +49,7 @@ func runFindprovs(ctx context.Context, e *env, opts findprovsOptions, args []str
 		return writeJSON(e, res)
 	}
 	if len(res.Providers) == 0 {
-		return printf(e, "%s\nNo providers found.\n", res.CID)
+		return printSay(e, res.CID, "No providers found.\n")
 	}
 	var b strings.Builder
 	fmt.Fprintln(&b, res.CID)

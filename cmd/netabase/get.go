@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 
 	"github.com/spf13/cobra"
 )
@@ -16,7 +18,9 @@ copy, unless the peers closest to the key hold a newer one (which the node
 then stores). A key without a leading slash names one of this node's own
 records; another node's record is /netabase/<its peer ID>/<name>, as its
 netabase put printed. With --json, the record's envelope (owner, schema,
-version, clock) and where it came from are printed too.` + clientHelp + exitStatusHelp,
+version, clock) and where it came from are printed too. On a terminal a
+value not ending in a newline gets one; in a pipe or a file it is printed
+exactly as stored.` + clientHelp + exitStatusHelp,
 		Args: exactArgs(1, "a key"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runGet(cmd.Context(), e, opts, args)
@@ -43,6 +47,11 @@ func runGet(ctx context.Context, e *env, opts clientOptions, args []string) erro
 	if opts.json {
 		return writeJSON(e, rec)
 	}
-	_, err = e.stdout.Write(rec.Value)
+	if _, err := e.stdout.Write(rec.Value); err != nil {
+		return err
+	}
+	if e.stdoutTerminal && !bytes.HasSuffix(rec.Value, []byte("\n")) {
+		_, err = fmt.Fprintln(e.stdout)
+	}
 	return err
 }

@@ -135,9 +135,11 @@ func printInit(e *env, r initResult) error {
 	if !r.NewIdentity {
 		key = "kept the one already there"
 	}
-	_, err := fmt.Fprintf(e.stdout, "Initialised a netabase node in %s\n  configuration  %s\n  identity key   %s (%s)\n  peer ID        %s\n  storage        %s\nStart it with: netabase daemon%s\n",
-		r.DataDir, r.Config, r.Identity, key, r.PeerID, r.Storage, dataDirArg(e))
-	return err
+	if err := printf(e, "Initialised a netabase node in %s\n  configuration  %s\n  identity key   %s (%s)\n  peer ID        %s\n  storage        %s\n",
+		r.DataDir, r.Config, r.Identity, key, r.PeerID, r.Storage); err != nil {
+		return err
+	}
+	return say(e, "Start it with: netabase daemon%s\n", dataDirArg(e))
 }
 
 // dataDirArg repeats the --data-dir flag for a command to suggest.

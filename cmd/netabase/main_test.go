@@ -112,6 +112,7 @@ func TestExitStatus(t *testing.T) {
 		{[]string{"conformance", "nosuch:///x"}, 2, `unknown scheme "nosuch"`},
 		{[]string{"conformance", "pebble:///x?synk=true"}, 2, `unknown parameter "synk"`},
 		{[]string{"conformance", "pebble://relative"}, 2, "three slashes"},
+		{[]string{"conformance", "leveldb:/abs/path"}, 2, "leveldb:///abs/path"},
 		{[]string{"conformance", "leveldb:///x?sync=perhaps"}, 2, `parameter "sync"`},
 		{[]string{"conformance", "--scratch-dir", "/nonexistent/dir", "memory://"}, 2, "not a directory"},
 		{[]string{"backends", "extra"}, 2, "takes no arguments"},

@@ -39,7 +39,7 @@ func runPeers(ctx context.Context, e *env, opts clientOptions) error {
 		return writeJSON(e, peers)
 	}
 	if len(peers) == 0 {
-		return printf(e, "No peers connected.\n")
+		return say(e, "No peers connected.\n")
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PEER\tDIALLED\tAGENT\tRTT\tROUTING\tADDRESS")

@@ -58,7 +58,9 @@ func newPluginPinCmd(e *env) *cobra.Command {
 		Long: `Start the plugin binary, check that it is a netabase storage plugin and
 that it accepts the options given, and print its storage URL with the
 binary's SHA-256 checksum filled in. netabase refuses the plugin if the
-binary changes; pin it again after an upgrade.
+binary changes; pin it again after an upgrade. A binary that does not
+complete the plugin handshake within the start timeout (30s) is stopped,
+with every process it started.
 
 Relative paths, of the binary and of the plugin's path options, are made
 absolute.
@@ -120,6 +122,7 @@ func runPluginPin(ctx context.Context, e *env, opts pluginPinOptions, args []str
 	if err != nil {
 		return err
 	}
+	say(e, "Starting %s; it has %v to complete the plugin handshake and describe itself...\n", bin, plugins.StartTimeout())
 	desc, err := plugins.Inspect(ctx, u)
 	if err != nil {
 		return failed(err)

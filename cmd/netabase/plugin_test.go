@@ -9,7 +9,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/netabase/netabase/backends/all"
 	"github.com/netabase/netabase/internal/testplugins"
 	"github.com/netabase/netabase/plugins/host"
 	"github.com/netabase/netabase/plugins/sdk/sdktest"
@@ -117,4 +119,41 @@ func TestPlugin(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestPluginPinHangs: a binary that never completes the plugin handshake,
+// a script whose child outlives it, is stopped at the start timeout with
+// its child, and pin says what it waits for and for how long.
+func TestPluginPinHangs(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "hangs")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nsleep 100 &\necho $! > "+filepath.Join(dir, "child")+"\nwait\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	r := all.Registry()
+	if err := r.Register(host.NewDriver(host.Config{StartTimeout: time.Second})); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	code := Main([]string{"plugin", "pin", script}, &env{stdout: &stdout, stderr: &stderr, registry: r})
+	if took := time.Since(start); took > 15*time.Second {
+		t.Errorf("plugin pin took %v; the child kept it waiting", took)
+	}
+	if code != 1 || stdout.Len() != 0 {
+		t.Errorf("exit %d, stdout %q", code, stdout.String())
+	}
+	for _, want := range []string{"Starting " + script + "; it has 1s to complete the plugin handshake", "did not complete the plugin handshake within the start timeout (1s)"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr %q does not say %q", stderr.String(), want)
+		}
+	}
+	pid, err := os.ReadFile(filepath.Join(dir, "child"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Gone, or a zombie nobody reaps yet.
+	if stat, err := os.ReadFile("/proc/" + strings.TrimSpace(string(pid)) + "/stat"); err == nil && !regexp.MustCompile(`\) Z `).Match(stat) {
+		t.Errorf("the script's child %s still runs: %s", pid, stat)
+	}
 }

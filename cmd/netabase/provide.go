@@ -42,7 +42,7 @@ func runProvide(ctx context.Context, e *env, opts clientOptions, args []string) 
 		return writeJSON(e, res)
 	}
 	if res.Peers == 0 {
-		return printf(e, "%s\nProviding it; no peers are known to announce it to (connect or bootstrap first).\n", res.CID)
+		return printSay(e, res.CID, "Providing it; no peers are known to announce it to (connect or bootstrap first).\n")
 	}
-	return printf(e, "%s\nProviding it; announced to %s.\n", res.CID, plural(res.Sent, "peer"))
+	return printSay(e, res.CID, "Providing it; announced to %s.\n", plural(res.Sent, "peer"))
 }

@@ -115,9 +115,9 @@ func runPut(ctx context.Context, e *env, opts putOptions, args []string) error {
 		return writeJSON(e, res)
 	}
 	if res.Peers == 0 {
-		return printf(e, "%s\nStored locally; no peers are known to send it to (connect or bootstrap first).\n", res.Key)
+		return printSay(e, res.Key, "Stored locally; no peers are known to send it to (connect or bootstrap first).\n")
 	}
-	return printf(e, "%s\nStored, and sent to %s; %d accepted it.\n", res.Key, plural(res.Peers, "peer"), res.Accepted)
+	return printSay(e, res.Key, "Stored, and sent to %s; %d accepted it.\n", plural(res.Peers, "peer"), res.Accepted)
 }
 
 // notUTF8 is the error for key, a record name or key that is not UTF-8:
@@ -130,7 +130,7 @@ func notUTF8(ctx context.Context, c *control.Client, key string) error {
 	if _, _, err := envelope.ParseKey(full); err != nil && strings.HasPrefix(full, "/"+envelope.Namespace+"/") {
 		return err
 	}
-	return fmt.Errorf("%w: record key %q is not valid UTF-8", core.ErrInvalidKey, key)
+	return core.Errorf(core.ErrInvalidKey, "record key %q is not valid UTF-8", key)
 }
 
 func plural(n int, word string) string {

@@ -49,7 +49,7 @@ func runRecords(ctx context.Context, e *env, opts recordsOptions) error {
 		return writeJSON(e, recs)
 	}
 	if len(recs) == 0 {
-		return printf(e, "No records.\n")
+		return say(e, "No records.\n")
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "KEY\tSCHEMA\tVERSION\tSIZE\tRECEIVED")

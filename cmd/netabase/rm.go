@@ -41,5 +41,5 @@ func runRm(ctx context.Context, e *env, opts clientOptions, args []string) error
 	if opts.json {
 		return writeJSON(e, control.KeyRequest{Key: key})
 	}
-	return printf(e, "Removed the local copy of %s; peers keep theirs.\n", key)
+	return say(e, "Removed the local copy of %s; peers keep theirs.\n", key)
 }

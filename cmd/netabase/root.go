@@ -29,7 +29,10 @@ type env struct {
 	stdout, stderr io.Writer
 	// terminal is true when stderr is a terminal: progress displays go there.
 	terminal bool
-	registry *core.Registry
+	// stdoutTerminal is true when stdout is a terminal: a value printed
+	// there ends with a newline, so the shell's prompt starts a line.
+	stdoutTerminal bool
+	registry       *core.Registry
 	// stdin feeds values given as "-"; nil when there is none.
 	stdin io.Reader
 	// dataDir is the global --data-dir flag; empty means the default.
@@ -38,11 +41,12 @@ type env struct {
 
 func newEnv(stdout, stderr *os.File) *env {
 	return &env{
-		stdout:   stdout,
-		stderr:   stderr,
-		terminal: term.IsTerminal(int(stderr.Fd())),
-		registry: newRegistry(stderr),
-		stdin:    os.Stdin,
+		stdout:         stdout,
+		stderr:         stderr,
+		terminal:       term.IsTerminal(int(stderr.Fd())),
+		stdoutTerminal: term.IsTerminal(int(stdout.Fd())),
+		registry:       newRegistry(stderr),
+		stdin:          os.Stdin,
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -84,9 +85,29 @@ func TestClientWhileStarting(t *testing.T) {
 		t.Errorf("a second daemon while the first starts: exit %d, %s", code, errOut)
 	}
 
+	// With --wait a client waits for the daemon to be ready.
+	waited := make(chan string, 1)
+	go func() {
+		code, out, errOut := runIn(ctx, nil, "id", "--json", "--wait", "30s", "--data-dir", d.dir)
+		waited <- fmt.Sprintf("exit %d %s%s", code, out, errOut)
+	}()
+	time.Sleep(300 * time.Millisecond)
 	close(held.release)
+	if got := <-waited; !strings.HasPrefix(got, "exit 0 {") {
+		t.Errorf("id --wait while the daemon starts: %s", got)
+	}
 	waitReady(t, ctx, d.out.lines, d.code, d.out.String)
 	if out := d.cli(t, ctx, "peers", "--json"); strings.TrimSpace(out) != "[]" {
 		t.Errorf("peers when ready: %q", out)
+	}
+}
+
+// TestClientWaitsForNoDaemon: --wait gives up when no daemon comes, saying
+// how long it waited.
+func TestClientWaitsForNoDaemon(t *testing.T) {
+	start := time.Now()
+	code, _, errOut := runIn(t.Context(), nil, "peers", "--wait", "300ms", "--data-dir", shortDir(t))
+	if took := time.Since(start); code != 1 || took < 300*time.Millisecond || !strings.Contains(errOut, "waited 300ms for the daemon: no netabase daemon is running") {
+		t.Errorf("exit %d after %v, %q", code, took, errOut)
 	}
 }

@@ -72,5 +72,5 @@ func runSyncJoin(ctx context.Context, e *env, opts syncJoinOptions, args []strin
 	if !st.Open {
 		who = "writers: " + plural(len(st.Writers), "peer")
 	}
-	return printf(e, "Joined %s (%s); it holds %s. The node joins it again at start.\n", name, who, plural(st.Records, "record"))
+	return say(e, "Joined %s (%s); it holds %s. The node joins it again at start.\n", name, who, plural(st.Records, "record"))
 }

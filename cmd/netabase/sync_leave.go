@@ -39,5 +39,5 @@ func runSyncLeave(ctx context.Context, e *env, opts clientOptions, args []string
 	if opts.json {
 		return writeJSON(e, map[string]string{"left": name})
 	}
-	return printf(e, "Left %s; its replica stays in the store.\n", name)
+	return say(e, "Left %s; its replica stays in the store.\n", name)
 }

@@ -45,7 +45,7 @@ func runSyncList(ctx context.Context, e *env, opts clientOptions, args []string)
 		return writeJSON(e, recs)
 	}
 	if len(recs) == 0 {
-		return printf(e, "No values in %s.\n", name)
+		return say(e, "No values in %s.\n", name)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "WRITER\tKEY\tVERSION\tVALUE")

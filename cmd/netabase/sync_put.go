@@ -55,5 +55,5 @@ func runSyncPut(ctx context.Context, e *env, opts clientOptions, args []string) 
 	if opts.json {
 		return writeJSON(e, rec)
 	}
-	return printf(e, "Wrote %s in %s (%s).\n", shown(key), name, plural(len(value), "byte"))
+	return say(e, "Wrote %s in %s (%s).\n", shown(key), name, plural(len(value), "byte"))
 }

@@ -43,5 +43,5 @@ func runSyncRm(ctx context.Context, e *env, opts clientOptions, args []string) e
 	if opts.json {
 		return writeJSON(e, map[string]string{"collection": name, "removed": key})
 	}
-	return printf(e, "Removed %s from %s; the tombstone goes to every replica.\n", shown(key), name)
+	return say(e, "Removed %s from %s; the tombstone goes to every replica.\n", shown(key), name)
 }

@@ -63,7 +63,7 @@ func runSyncStatus(ctx context.Context, e *env, opts clientOptions, args []strin
 		return writeJSON(e, all)
 	}
 	if len(all) == 0 {
-		return printf(e, "No synced collections; join one with: netabase sync join <name>\n")
+		return say(e, "No synced collections; join one with: netabase sync join <name>\n")
 	}
 	for i, st := range all {
 		if i > 0 {

@@ -26,8 +26,8 @@ func TestSyncTwoDaemons(t *testing.T) {
 	defer cancel()
 	a := startDaemon(t, ctx, "--storage", "memory://")
 	b := startDaemon(t, ctx) // pebble in its data directory: kept across the restart
-	if out := a.cli(t, ctx, "sync", "join", "chat"); !strings.HasPrefix(out, "Joined chat (any peer may write); it holds 0 records.") {
-		t.Errorf("join printed %q", out)
+	if out, errOut := a.cliBoth(t, ctx, "sync", "join", "chat"); out != "" || !strings.HasPrefix(errOut, "Joined chat (any peer may write); it holds 0 records.") {
+		t.Errorf("join printed %q, said %q", out, errOut)
 	}
 	b.cli(t, ctx, "sync", "join", "chat")
 	a.cli(t, ctx, "sync", "put", "chat", "greeting", "hello\tthere")

@@ -37,5 +37,5 @@ func runUnprovide(ctx context.Context, e *env, opts clientOptions, args []string
 	if opts.json {
 		return writeJSON(e, res)
 	}
-	return printf(e, "%s\nNo longer providing it; peers that stored the announcement keep it until it expires.\n", res.CID)
+	return printSay(e, res.CID, "No longer providing it; peers that stored the announcement keep it until it expires.\n")
 }

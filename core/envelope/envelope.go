@@ -218,27 +218,27 @@ func Key(owner peer.ID, name string) string {
 func ParseKey(key string) (peer.ID, string, error) {
 	rest, ok := strings.CutPrefix(key, "/"+Namespace+"/")
 	if !ok {
-		return "", "", fmt.Errorf("%w: %q is not a netabase record key (/%s/<owner peer ID>/<name>)", core.ErrInvalidKey, key, Namespace)
+		return "", "", core.Errorf(core.ErrInvalidKey, "%q is not a netabase record key (/%s/<owner peer ID>/<name>)", key, Namespace)
 	}
 	id, name, ok := strings.Cut(rest, "/")
 	if !ok || name == "" {
-		return "", "", fmt.Errorf("%w: record key %q has no name after the owner", core.ErrInvalidKey, key)
+		return "", "", core.Errorf(core.ErrInvalidKey, "record key %q has no name after the owner", key)
 	}
 	if len(name) > MaxNameSize {
-		return "", "", fmt.Errorf("%w: record name of %d bytes is longer than %d", core.ErrInvalidKey, len(name), MaxNameSize)
+		return "", "", core.Errorf(core.ErrInvalidKey, "record name of %d bytes is longer than %d", len(name), MaxNameSize)
 	}
 	// An envelope carries its key as CBOR text, which must be UTF-8.
 	if !utf8.ValidString(name) {
-		return "", "", fmt.Errorf("%w: record name %q is not valid UTF-8", core.ErrInvalidKey, name)
+		return "", "", core.Errorf(core.ErrInvalidKey, "record name %q is not valid UTF-8", name)
 	}
 	owner, err := peer.Decode(id)
 	if err != nil {
-		return "", "", fmt.Errorf("%w: record key %q: owner %q is not a peer ID: %v", core.ErrInvalidKey, key, id, err)
+		return "", "", core.Errorf(core.ErrInvalidKey, "record key %q: owner %q is not a peer ID: %v", key, id, err)
 	}
 	// One owner, one spelling: its records are signed for the key Key
 	// makes, so any other spelling names no record.
 	if id != owner.String() {
-		return "", "", fmt.Errorf("%w: record key %q spells its owner %s; write it as %s", core.ErrInvalidKey, key, id, owner)
+		return "", "", core.Errorf(core.ErrInvalidKey, "record key %q spells its owner %s; write it as %s", key, id, owner)
 	}
 	return owner, name, nil
 }
@@ -271,7 +271,7 @@ func Seal(priv crypto.PrivKey, name, schema string, version uint32, ts Timestamp
 		return nil, err
 	}
 	if !utf8.ValidString(schema) {
-		return nil, fmt.Errorf("%w: schema name %q is not valid UTF-8", core.ErrInvalidKey, schema)
+		return nil, core.Errorf(core.ErrInvalidKey, "schema name %q is not valid UTF-8", schema)
 	}
 	msg, err := e.signedBytes()
 	if err != nil {
@@ -281,7 +281,7 @@ func Seal(priv crypto.PrivKey, name, schema string, version uint32, ts Timestamp
 		return nil, err
 	}
 	if size := len(msg) + len(e.Signature); size > MaxSize {
-		return nil, fmt.Errorf("%w: a record of about %d bytes is larger than the %d-byte limit", core.ErrTooLarge, size, MaxSize)
+		return nil, core.Errorf(core.ErrTooLarge, "a record of about %d bytes is larger than the %d-byte limit", size, MaxSize)
 	}
 	return e, nil
 }
@@ -295,37 +295,37 @@ func (e *Envelope) Marshal() ([]byte, error) { return encMode.Marshal(e) }
 func Open(key string, data []byte) (*Envelope, error) {
 	owner, _, err := ParseKey(key)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", core.ErrRejected, err)
+		return nil, core.Errorf(core.ErrRejected, "%w", err)
 	}
 	if len(data) > MaxSize {
-		return nil, fmt.Errorf("%w: record %s: %d bytes is larger than the %d-byte limit", core.ErrRejected, key, len(data), MaxSize)
+		return nil, core.Errorf(core.ErrRejected, "record %s: %d bytes is larger than the %d-byte limit", key, len(data), MaxSize)
 	}
 	var e Envelope
 	if err := decMode.Unmarshal(data, &e); err != nil {
-		return nil, fmt.Errorf("%w: record %s is not a well-formed envelope: %v", core.ErrRejected, key, err)
+		return nil, core.Errorf(core.ErrRejected, "record %s is not a well-formed envelope: %v", key, err)
 	}
 	if e.Key != key {
-		return nil, fmt.Errorf("%w: record filed under %s is signed for %s", core.ErrRejected, key, e.Key)
+		return nil, core.Errorf(core.ErrRejected, "record filed under %s is signed for %s", key, e.Key)
 	}
 	pub, err := crypto.UnmarshalPublicKey(e.PublicKey)
 	if err != nil {
-		return nil, fmt.Errorf("%w: record %s: bad public key: %v", core.ErrRejected, key, err)
+		return nil, core.Errorf(core.ErrRejected, "record %s: bad public key: %v", key, err)
 	}
 	if !owner.MatchesPublicKey(pub) {
-		return nil, fmt.Errorf("%w: record %s is signed by another peer than its owner %s", core.ErrRejected, key, owner)
+		return nil, core.Errorf(core.ErrRejected, "record %s is signed by another peer than its owner %s", key, owner)
 	}
 	msg, err := e.signedBytes()
 	if err != nil {
-		return nil, fmt.Errorf("%w: record %s: %v", core.ErrRejected, key, err)
+		return nil, core.Errorf(core.ErrRejected, "record %s: %v", key, err)
 	}
 	ok, err := pub.Verify(msg, e.Signature)
 	if err != nil || !ok {
-		return nil, fmt.Errorf("%w: record %s: the signature does not verify", core.ErrRejected, key)
+		return nil, core.Errorf(core.ErrRejected, "record %s: the signature does not verify", key)
 	}
 	// The signature covers the re-encoding; a non-canonical encoding of the
 	// same fields would let two byte strings carry one signature.
 	if canonical, err := e.Marshal(); err != nil || !bytes.Equal(canonical, data) {
-		return nil, fmt.Errorf("%w: record %s is not in deterministic CBOR", core.ErrRejected, key)
+		return nil, core.Errorf(core.ErrRejected, "record %s is not in deterministic CBOR", key)
 	}
 	return &e, nil
 }
@@ -345,10 +345,10 @@ func (e *Envelope) Newer(o *Envelope) bool {
 func Decode(key string, data []byte) (*Envelope, error) {
 	var e Envelope
 	if err := decMode.Unmarshal(data, &e); err != nil {
-		return nil, fmt.Errorf("%w: record %s is not a well-formed envelope: %v", core.ErrRejected, key, err)
+		return nil, core.Errorf(core.ErrRejected, "record %s is not a well-formed envelope: %v", key, err)
 	}
 	if e.Key != key {
-		return nil, fmt.Errorf("%w: record filed under %s is signed for %s", core.ErrRejected, key, e.Key)
+		return nil, core.Errorf(core.ErrRejected, "record filed under %s is signed for %s", key, e.Key)
 	}
 	return &e, nil
 }
@@ -358,11 +358,11 @@ func Decode(key string, data []byte) (*Envelope, error) {
 // envelope is signed for.
 func OpenRecord(data []byte) (*Envelope, error) {
 	if len(data) > MaxSize {
-		return nil, fmt.Errorf("%w: a record of %d bytes is larger than the %d-byte limit", core.ErrRejected, len(data), MaxSize)
+		return nil, core.Errorf(core.ErrRejected, "a record of %d bytes is larger than the %d-byte limit", len(data), MaxSize)
 	}
 	var e Envelope
 	if err := decMode.Unmarshal(data, &e); err != nil {
-		return nil, fmt.Errorf("%w: not a well-formed envelope: %v", core.ErrRejected, err)
+		return nil, core.Errorf(core.ErrRejected, "not a well-formed envelope: %v", err)
 	}
 	return Open(e.Key, data)
 }
@@ -371,8 +371,7 @@ func OpenRecord(data []byte) (*Envelope, error) {
 // The error wraps core.ErrRejected.
 func (e *Envelope) CheckClock(now time.Time) error {
 	if ahead := e.Clock.Wall - now.UnixNano(); ahead > int64(MaxClockSkew) {
-		return fmt.Errorf("%w: record %s is dated %s, %s ahead of this node's clock, more than the %s allowed: the clock of the peer that wrote it runs ahead; it is accepted from %s",
-			core.ErrRejected, e.Key, e.Clock, time.Duration(ahead).Round(time.Second), MaxClockSkew,
+		return core.Errorf(core.ErrRejected, "record %s is dated %s, %s ahead of this node's clock, more than the %s allowed: the clock of the peer that wrote it runs ahead; it is accepted from %s", e.Key, e.Clock, time.Duration(ahead).Round(time.Second), MaxClockSkew,
 			e.Clock.Time().Add(-MaxClockSkew).UTC().Format(time.RFC3339))
 	}
 	return nil

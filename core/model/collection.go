@@ -238,7 +238,7 @@ func (c *base[T]) decodeVersion(version uint32, body []byte) (T, error) {
 	var v T
 	switch {
 	case version > c.opts.version:
-		return v, fmt.Errorf("%w: written with schema version %d, newer than version %d this program reads", core.ErrUnsupported, version, c.opts.version)
+		return v, core.Errorf(core.ErrUnsupported, "written with schema version %d, newer than version %d this program reads", version, c.opts.version)
 	case version >= c.st.floor:
 		return v, decodeCBOR(body, &v)
 	}
@@ -249,7 +249,7 @@ func (c *base[T]) decodeVersion(version uint32, body []byte) (T, error) {
 		}
 		return out.(T), nil
 	}
-	return v, fmt.Errorf("%w: written with schema version %d, which this program reads only through a migration; register model.Migrate from version %d", core.ErrUnsupported, version, version)
+	return v, core.Errorf(core.ErrUnsupported, "written with schema version %d, which this program reads only through a migration; register model.Migrate from version %d", version, version)
 }
 
 // Get returns the value whose key is key (in a synced collection, this

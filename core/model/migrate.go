@@ -118,7 +118,7 @@ func (c *base[T]) openSchema(ctx context.Context) error {
 	var m *migration
 	switch {
 	case stored.Version > cur.Version:
-		return fmt.Errorf("%w: stored with schema version %d, newer than version %d of this program", core.ErrUnsupported, stored.Version, cur.Version)
+		return core.Errorf(core.ErrUnsupported, "stored with schema version %d, newer than version %d of this program", stored.Version, cur.Version)
 	case stored.Version == cur.Version:
 		if stored.Key != cur.Key {
 			return fmt.Errorf("%s does not fit the stored schema version %d: the key was %s (%s) and is now %s (%s); %s",

@@ -3,7 +3,6 @@ package model
 import (
 	"context"
 	"errors"
-	"fmt"
 	"reflect"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -78,7 +77,7 @@ func (c *Collection[K, T]) openEnvelope(rk, kseg string, env *envelope.Envelope)
 	v, err := c.decodeVersion(env.Version, env.Value)
 	if err != nil {
 		if !errors.Is(err, core.ErrUnsupported) {
-			err = fmt.Errorf("%w: %w", core.ErrRejected, err)
+			err = core.Errorf(core.ErrRejected, "%w", err)
 		}
 		return zero, c.errorf("record %s: %w", rk, err)
 	}

@@ -43,7 +43,7 @@ const (
 // ParseMode parses "auto", "client" or "server".
 func ParseMode(s string) (Mode, error) {
 	if !slices.Contains(config.Modes, s) {
-		return "", fmt.Errorf("%w: %q is not a DHT mode; use auto, client or server", core.ErrInvalidKey, s)
+		return "", core.Errorf(core.ErrInvalidKey, "%q is not a DHT mode; use auto, client or server", s)
 	}
 	return Mode(s), nil
 }

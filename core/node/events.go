@@ -95,6 +95,12 @@ type RecordReceived struct {
 	Envelope *envelope.Envelope
 }
 
+// RecordRemoved: the local copy of a record was removed (RemoveRecord).
+type RecordRemoved struct {
+	At
+	Key string
+}
+
 // ProviderAdded: this node stored a provider record, its own (Local) or one
 // a peer announced to it.
 type ProviderAdded struct {
@@ -143,6 +149,7 @@ func (PeerDisconnected) Kind() string { return "peer.disconnected" }
 func (PeerDiscovered) Kind() string   { return "peer.discovered" }
 func (RecordStored) Kind() string     { return "record.stored" }
 func (RecordReceived) Kind() string   { return "record.received" }
+func (RecordRemoved) Kind() string    { return "record.removed" }
 func (ProviderAdded) Kind() string    { return "provider.added" }
 func (ModeChanged) Kind() string      { return "dht.mode" }
 func (BackendState) Kind() string     { return "backend.state" }

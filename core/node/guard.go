@@ -301,7 +301,7 @@ func (g *guard) checkNewer(key string, old, value []byte) error {
 	}
 	best, err := v.Select(key, [][]byte{value, oldRec.GetValue()})
 	if err != nil || best != 0 {
-		return fmt.Errorf("%w: a newer record is already stored under %s", core.ErrRejected, key)
+		return core.Errorf(core.ErrRejected, "a newer record is already stored under %s", key)
 	}
 	return nil
 }

@@ -63,23 +63,37 @@ func (n *Node) Peers() []PeerInfo {
 func ParsePeerAddr(s string) (peer.AddrInfo, error) {
 	a, err := ma.NewMultiaddr(s)
 	if err != nil {
-		return peer.AddrInfo{}, fmt.Errorf("%w: %q is not a multiaddr: %v", core.ErrInvalidKey, s, err)
+		return peer.AddrInfo{}, core.Errorf(core.ErrInvalidKey, "%q is not a multiaddr: %v", s, err)
 	}
 	ai, err := peer.AddrInfoFromP2pAddr(a)
 	if err != nil {
-		return peer.AddrInfo{}, fmt.Errorf("%w: %q names no peer; end it with /p2p/<peer ID>", core.ErrInvalidKey, s)
+		return peer.AddrInfo{}, core.Errorf(core.ErrInvalidKey, "%q names no peer; end it with /p2p/<peer ID>", s)
 	}
 	return *ai, nil
 }
 
-// Connect connects to a peer at the addresses given (which the node
-// remembers for as long as it stays connected, as libp2p does), or, with
-// none, at the addresses the node already knows.
+// Connect connects to a peer at the addresses given or at the addresses
+// the node already knows; with a connection already open it returns at
+// once. An address given that no connection to the peer uses afterwards
+// is forgotten again (unless the node knew it before), so the node never
+// tells other peers an address it did not reach the peer at. PeerInfo's
+// Addrs say which addresses the connections use.
 func (n *Node) Connect(ctx context.Context, ai peer.AddrInfo) error {
 	if ai.ID == n.id {
-		return fmt.Errorf("%w: %s is this node", core.ErrInvalidKey, ai.ID)
+		return core.Errorf(core.ErrInvalidKey, "%s is this node", ai.ID)
 	}
-	if err := n.host.Connect(ctx, ai); err != nil {
+	known := n.host.Peerstore().Addrs(ai.ID)
+	err := n.host.Connect(ctx, ai)
+	var used []ma.Multiaddr
+	for _, c := range n.host.Network().ConnsToPeer(ai.ID) {
+		used = append(used, c.RemoteMultiaddr())
+	}
+	for _, a := range ai.Addrs {
+		if !slices.ContainsFunc(known, a.Equal) && !slices.ContainsFunc(used, a.Equal) {
+			n.host.Peerstore().SetAddr(ai.ID, a, 0)
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("cannot connect to %s: %w", ai.ID, err)
 	}
 	return nil
@@ -88,7 +102,7 @@ func (n *Node) Connect(ctx context.Context, ai peer.AddrInfo) error {
 // Disconnect closes every connection to p. The peer may connect again.
 func (n *Node) Disconnect(p peer.ID) error {
 	if n.host.Network().Connectedness(p) != network.Connected {
-		return fmt.Errorf("not connected to %s: %w", p, core.ErrNotFound)
+		return core.Errorf(core.ErrNotFound, "not connected to %s", p)
 	}
 	return n.host.Network().ClosePeer(p)
 }
@@ -98,10 +112,10 @@ func (n *Node) Disconnect(p peer.ID) error {
 // other peers where p is.
 func (n *Node) AddAddress(p peer.ID, addr ma.Multiaddr) error {
 	if err := p.Validate(); err != nil {
-		return fmt.Errorf("%w: peer ID: %v", core.ErrInvalidKey, err)
+		return core.Errorf(core.ErrInvalidKey, "%q is not a peer ID: %v", p, err)
 	}
 	if p == n.id {
-		return fmt.Errorf("%w: %s is this node", core.ErrInvalidKey, p)
+		return core.Errorf(core.ErrInvalidKey, "%s is this node", p)
 	}
 	n.host.Peerstore().AddAddr(p, addr, peerstore.PermanentAddrTTL)
 	return nil
@@ -110,7 +124,7 @@ func (n *Node) AddAddress(p peer.ID, addr ma.Multiaddr) error {
 // RemoveAddress makes the node forget addr as an address of p.
 func (n *Node) RemoveAddress(p peer.ID, addr ma.Multiaddr) error {
 	if !slices.ContainsFunc(n.host.Peerstore().Addrs(p), addr.Equal) {
-		return fmt.Errorf("%s is not a known address of %s: %w", addr, p, core.ErrNotFound)
+		return core.Errorf(core.ErrNotFound, "%s is not a known address of %s", addr, p)
 	}
 	n.host.Peerstore().SetAddr(p, addr, 0)
 	return nil

@@ -29,12 +29,11 @@ const maxMultihashSize = 80
 // accept is refused.
 func KeyCID(key string) (cid.Cid, error) {
 	if key == "" {
-		return cid.Undef, fmt.Errorf("%w: a provider key may not be empty", core.ErrInvalidKey)
+		return cid.Undef, core.Errorf(core.ErrInvalidKey, "a provider key may not be empty")
 	}
 	if c, err := cid.Decode(key); err == nil {
 		if size := len(c.Hash()); size > maxMultihashSize {
-			return cid.Undef, fmt.Errorf("%w: CID %s has a multihash of %d bytes, and DHT peers accept at most %d; use a CID of a hash such as sha2-256, or a key that is not a CID",
-				core.ErrInvalidKey, key, size, maxMultihashSize)
+			return cid.Undef, core.Errorf(core.ErrInvalidKey, "CID %s has a multihash of %d bytes, and DHT peers accept at most %d; use a CID of a hash such as sha2-256, or a key that is not a CID", key, size, maxMultihashSize)
 		}
 		return c, nil
 	}
@@ -117,7 +116,7 @@ func (n *Node) StopProviding(ctx context.Context, key string) (cid.Cid, error) {
 		return c, err
 	}
 	if !slices.ContainsFunc(provs, func(p core.Provider) bool { return p.ID == n.id }) {
-		return c, fmt.Errorf("this node does not provide %s: %w", c, core.ErrNotFound)
+		return c, core.Errorf(core.ErrNotFound, "this node does not provide %s", c)
 	}
 	return c, n.providers.Remove(ctx, mh, n.id)
 }
@@ -131,7 +130,7 @@ func (n *Node) FindProviders(ctx context.Context, key string, limit int) (cid.Ci
 		return cid.Undef, nil, err
 	}
 	if limit < 0 {
-		return c, nil, fmt.Errorf("%w: limit %d is negative", core.ErrInvalidKey, limit)
+		return c, nil, core.Errorf(core.ErrInvalidKey, "limit %d is negative", limit)
 	}
 	d, ctx, release, err := n.use(ctx)
 	if err != nil {

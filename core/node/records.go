@@ -26,8 +26,7 @@ const putTimeout = 30 * time.Second
 
 // ErrNetabaseOnIPFS is returned for a netabase record on a node whose
 // protocol prefix is /ipfs.
-var ErrNetabaseOnIPFS = fmt.Errorf("%w: netabase records need a netabase network: this node uses the protocol prefix %s (the public IPFS DHT), whose peers accept only pk and ipns records and would reject them; use the prefix %s",
-	core.ErrUnsupported, config.PrefixIPFS, config.PrefixNetabase)
+var ErrNetabaseOnIPFS = core.Errorf(core.ErrUnsupported, "netabase records need a netabase network: this node uses the protocol prefix %s (the public IPFS DHT), whose peers accept only pk and ipns records and would reject them; use the prefix %s", config.PrefixIPFS, config.PrefixNetabase)
 
 // cutNamespace splits a record key "/<namespace>/<rest>".
 func cutNamespace(key string) (ns, rest string, err error) {
@@ -38,13 +37,13 @@ func cutNamespace(key string) (ns, rest string, err error) {
 func (n *Node) checkKey(d *dht.IpfsDHT, key string) error {
 	ns, _, err := cutNamespace(key)
 	if err != nil {
-		return fmt.Errorf("%w: record key %q: keys look like /<namespace>/<name>, such as /netabase/<peer ID>/<name>", core.ErrInvalidKey, key)
+		return core.Errorf(core.ErrInvalidKey, "record key %q: keys look like /<namespace>/<name>, such as /netabase/<peer ID>/<name>", key)
 	}
 	if ns == envelope.Namespace && n.prefix == dht.DefaultPrefix {
 		return ErrNetabaseOnIPFS
 	}
 	if nsv, ok := d.Validator.(record.NamespacedValidator); ok && nsv.ValidatorByKey(key) == nil {
-		return fmt.Errorf("%w: no validator for the %q namespace, so peers would reject its records; register one in node.Config.Validators", core.ErrUnsupported, ns)
+		return core.Errorf(core.ErrUnsupported, "no validator for the %q namespace, so peers would reject its records; register one in node.Config.Validators", ns)
 	}
 	if ns == envelope.Namespace {
 		if _, _, err := envelope.ParseKey(key); err != nil {
@@ -126,7 +125,11 @@ func (n *Node) PutRecord(ctx context.Context, key string, value []byte) (PutResu
 		return res, err
 	}
 	if err := d.Validator.Validate(key, value); err != nil {
-		return res, fmt.Errorf("%w: record %s: %w", core.ErrRejected, key, err)
+		// The netabase validator's errors name the record already.
+		if errors.Is(err, core.ErrRejected) {
+			return res, err
+		}
+		return res, core.Errorf(core.ErrRejected, "record %s: %w", key, err)
 	}
 	if err := n.records.Put(withOrigin(ctx, originLocal), core.Record{Key: key, Value: value}); err != nil {
 		return res, fmt.Errorf("storing record %s locally: %w", key, err)
@@ -170,8 +173,13 @@ const (
 
 // GetResult is a record that was got.
 type GetResult struct {
-	Key   string
+	Key string
+	// Value is the record's value: the value inside the envelope of a
+	// netabase record, the record itself in other namespaces.
 	Value []byte
+	// Record is the record as stored and as peers exchange it: the
+	// signed envelope of a netabase record, to serve or relay unchanged.
+	Record []byte
 	// Envelope is the opened envelope of a netabase record, nil for other
 	// namespaces.
 	Envelope *envelope.Envelope
@@ -204,11 +212,11 @@ func (n *Node) GetRecord(ctx context.Context, key string) (GetResult, error) {
 			if lerr != nil && !errors.Is(lerr, core.ErrNotFound) {
 				return res, fmt.Errorf("no record %s at the peers closest to its key, and the local copy cannot be read: %w", key, lerr)
 			}
-			return res, fmt.Errorf("no record %s here or at the peers closest to its key: %w", key, core.ErrNotFound)
+			return res, core.Errorf(core.ErrNotFound, "no record %s here or at the peers closest to its key", key)
 		}
 		return res, fmt.Errorf("record %s: %w", key, err)
 	}
-	res.Value, res.Source = best, SourceLocal
+	res.Value, res.Record, res.Source = best, best, SourceLocal
 	if lerr != nil || !bytes.Equal(local.Value, best) {
 		res.Source = SourceNetwork
 		if err := n.records.Put(withOrigin(ctx, originFetched), core.Record{Key: key, Value: best}); err != nil && !errors.Is(err, core.ErrRejected) {
@@ -219,6 +227,7 @@ func (n *Node) GetRecord(ctx context.Context, key string) (GetResult, error) {
 		if res.Envelope, err = n.opens.open(key, best); err != nil {
 			return res, err
 		}
+		res.Value = res.Envelope.Value
 		n.observe(res.Envelope)
 	}
 	return res, nil
@@ -243,9 +252,13 @@ func (n *Node) FetchRecord(ctx context.Context, key string) (*envelope.Envelope,
 // no local copy.
 func (n *Node) RemoveRecord(ctx context.Context, key string) error {
 	if _, err := n.records.Get(ctx, key); errors.Is(err, core.ErrNotFound) {
+		return core.Errorf(core.ErrNotFound, "this node holds no copy of record %s, so there is nothing to remove", key)
+	}
+	if err := n.records.Remove(ctx, key); err != nil {
 		return err
 	}
-	return n.records.Remove(ctx, key)
+	n.publish(RecordRemoved{At: now(), Key: key})
+	return nil
 }
 
 // LocalRecord is a record in the node's store.

@@ -38,8 +38,10 @@ func TestRecordFromEveryNode(t *testing.T) {
 			switch {
 			case err != nil:
 				errs[i] = err
-			case !bytes.Equal(got.Envelope.Value, []byte("hello")) || got.Envelope.Schema != "text" || got.Envelope.Version != 1:
-				errs[i] = fmt.Errorf("got %+v", got.Envelope)
+			case !bytes.Equal(got.Value, []byte("hello")) || got.Envelope.Schema != "text" || got.Envelope.Version != 1:
+				errs[i] = fmt.Errorf("got %q, %+v", got.Value, got.Envelope)
+			case !signedBy(got.Record, res.Key, "hello"):
+				errs[i] = fmt.Errorf("got the signed record %q", got.Record)
 			case i == 3 && got.Source != node.SourceLocal:
 				errs[i] = fmt.Errorf("the publisher got its own record from %s", got.Source)
 			}
@@ -89,10 +91,10 @@ func TestDamagedLocalRecord(t *testing.T) {
 	}
 	damage(shared.Key)
 	got, err := a.GetRecord(ctx, shared.Key)
-	if err != nil || string(got.Envelope.Value) != "kept by the peer" || got.Source != node.SourceNetwork {
+	if err != nil || string(got.Value) != "kept by the peer" || got.Source != node.SourceNetwork {
 		t.Fatalf("GetRecord over a damaged copy = %+v, %v; want the peer's copy", got, err)
 	}
-	if r, err := a.Records().Get(ctx, shared.Key); err != nil || !bytes.Equal(r.Value, got.Value) {
+	if r, err := a.Records().Get(ctx, shared.Key); err != nil || !bytes.Equal(r.Value, got.Record) {
 		t.Errorf("the local copy was not repaired: %v", err)
 	}
 
@@ -113,4 +115,11 @@ func TestDamagedLocalRecord(t *testing.T) {
 	if _, err := a.GetRecord(ctx, key); err == nil || !strings.Contains(err.Error(), "damaged") {
 		t.Errorf("GetRecord of a damaged copy found nowhere else = %v; want an error saying it is damaged", err)
 	}
+}
+
+// signedBy reports whether record is the signed envelope of key holding
+// value.
+func signedBy(record []byte, key, value string) bool {
+	env, err := envelope.Open(key, record)
+	return err == nil && string(env.Value) == value
 }

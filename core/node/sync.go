@@ -263,7 +263,7 @@ func (s *Synced) Put(ctx context.Context, key string, value []byte) (replica.Rec
 // reconciliation.
 func (s *Synced) PutVersion(ctx context.Context, key string, version uint32, value []byte) (replica.Record, error) {
 	if version == 0 {
-		return replica.Record{}, fmt.Errorf("%w: schema version 0 marks a tombstone; use Delete", core.ErrInvalidKey)
+		return replica.Record{}, core.Errorf(core.ErrInvalidKey, "schema version 0 marks a tombstone; use Delete")
 	}
 	return s.write(ctx, key, version, value)
 }
@@ -281,7 +281,7 @@ func (s *Synced) write(ctx context.Context, key string, version uint32, value []
 		return replica.Record{}, fmt.Errorf("collection %s: %w", s.Name(), core.ErrClosed)
 	}
 	if key == "" {
-		return replica.Record{}, fmt.Errorf("%w: a synced record needs a key", core.ErrInvalidKey)
+		return replica.Record{}, core.Errorf(core.ErrInvalidKey, "a synced record needs a key")
 	}
 	n := s.n
 	rk := s.r.RecordKey(n.id, key)
@@ -309,8 +309,7 @@ func (s *Synced) write(ctx context.Context, key string, version uint32, value []
 		return replica.Record{}, err
 	}
 	if stored == 0 {
-		return replica.Record{}, fmt.Errorf("%w: collection %s: a record of %d bytes does not fit the writer's bound of %d bytes",
-			core.ErrTooLarge, s.Name(), len(data), s.r.Settings().MaxBytesPerWriter)
+		return replica.Record{}, core.Errorf(core.ErrTooLarge, "collection %s: a record of %d bytes does not fit the writer's bound of %d bytes", s.Name(), len(data), s.r.Settings().MaxBytesPerWriter)
 	}
 	rec, err := s.r.Get(ctx, n.id, key)
 	if err != nil {
@@ -327,7 +326,7 @@ func (s *Synced) write(ctx context.Context, key string, version uint32, value []
 func (s *Synced) Get(ctx context.Context, writer peer.ID, key string) (replica.Record, error) {
 	rec, err := s.r.Get(ctx, writer, key)
 	if err == nil && rec.Deleted {
-		return replica.Record{}, fmt.Errorf("collection %s: %s deleted key %q: %w", s.Name(), writer, key, core.ErrNotFound)
+		return replica.Record{}, core.Errorf(core.ErrNotFound, "collection %s: %s deleted key %q", s.Name(), writer, key)
 	}
 	return rec, err
 }

@@ -271,15 +271,15 @@ func (r *Replica) RecordKey(writer peer.ID, key string) string {
 func (r *Replica) check(e *envelope.Envelope) error {
 	owner, name, err := envelope.ParseKey(e.Key)
 	if err != nil {
-		return fmt.Errorf("%w: %w", core.ErrRejected, err)
+		return core.Errorf(core.ErrRejected, "%w", err)
 	}
 	switch {
 	case e.Schema != r.settings.Name || !strings.HasPrefix(name, r.settings.Name+"/") || len(name) == len(r.settings.Name)+1:
-		return fmt.Errorf("%w: record %s (schema %q) is not a record of collection %s", core.ErrRejected, e.Key, e.Schema, r.settings.Name)
+		return core.Errorf(core.ErrRejected, "record %s (schema %q) is not a record of collection %s", e.Key, e.Schema, r.settings.Name)
 	case !r.settings.allows(owner):
-		return fmt.Errorf("%w: record %s: writer %s is not on collection %s's writer list", core.ErrRejected, e.Key, owner, r.settings.Name)
+		return core.Errorf(core.ErrRejected, "record %s: writer %s is not on collection %s's writer list", e.Key, owner, r.settings.Name)
 	case e.Version == 0 && len(e.Value) > 0:
-		return fmt.Errorf("%w: record %s: version 0 marks a tombstone, which carries no value", core.ErrRejected, e.Key)
+		return core.Errorf(core.ErrRejected, "record %s: version 0 marks a tombstone, which carries no value", e.Key)
 	}
 	return nil
 }
@@ -439,7 +439,7 @@ func (r *Replica) Get(ctx context.Context, writer peer.ID, key string) (Record, 
 	e, err := r.envelope(ctx, r.RecordKey(writer, key))
 	if err != nil {
 		if errors.Is(err, core.ErrNotFound) {
-			return Record{}, fmt.Errorf("collection %s holds no record of %s for key %q: %w", r.settings.Name, writer, key, core.ErrNotFound)
+			return Record{}, core.Errorf(core.ErrNotFound, "collection %s holds no record of %s for key %q", r.settings.Name, writer, key)
 		}
 		return Record{}, err
 	}

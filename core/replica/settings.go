@@ -65,7 +65,7 @@ func (s Settings) Normalize() (Settings, error) {
 	s.Writers = slices.Compact(s.Writers)
 	for _, w := range s.Writers {
 		if err := w.Validate(); err != nil {
-			return s, fmt.Errorf("%w: writer %q is not a peer ID: %v", core.ErrInvalidKey, w, err)
+			return s, core.Errorf(core.ErrInvalidKey, "writer %q is not a peer ID: %v", w, err)
 		}
 	}
 	fill := func(name string, v *int64, def int64) error {
@@ -101,13 +101,13 @@ func (s Settings) Normalize() (Settings, error) {
 func CheckName(name string) error {
 	switch {
 	case name == "" || len(name) > MaxNameSize:
-		return fmt.Errorf("%w: a collection name is 1 to %d bytes, not %d", core.ErrInvalidKey, MaxNameSize, len(name))
+		return core.Errorf(core.ErrInvalidKey, "a collection name is 1 to %d bytes, not %d", MaxNameSize, len(name))
 	case !utf8.ValidString(name):
-		return fmt.Errorf("%w: collection name %q is not UTF-8", core.ErrInvalidKey, name)
+		return core.Errorf(core.ErrInvalidKey, "collection name %q is not UTF-8", name)
 	case strings.ContainsRune(name, '/'):
-		return fmt.Errorf("%w: collection name %q holds a \"/\"", core.ErrInvalidKey, name)
+		return core.Errorf(core.ErrInvalidKey, "collection name %q holds a \"/\"", name)
 	case strings.ContainsFunc(name, func(r rune) bool { return !unicode.IsPrint(r) || unicode.IsSpace(r) }):
-		return fmt.Errorf("%w: collection name %q holds a space or a character that is not printable", core.ErrInvalidKey, name)
+		return core.Errorf(core.ErrInvalidKey, "collection name %q holds a space or a character that is not printable", name)
 	}
 	return nil
 }

@@ -115,7 +115,7 @@ func init() {
 
 // ErrMalformed is wrapped by the errors of messages that do not decode or
 // break the protocol's rules.
-var ErrMalformed = fmt.Errorf("%w: malformed reconciliation message", core.ErrRejected)
+var ErrMalformed = core.Errorf(core.ErrRejected, "malformed reconciliation message")
 
 // Encode encodes m.
 func (m *Message) Encode() ([]byte, error) { return encMode.Marshal(m) }

@@ -165,9 +165,9 @@ func (c *Client) Bootstrap(ctx context.Context) (BootstrapResult, error) {
 }
 
 // Connect connects to the peer at addr; it returns the peer's ID.
-func (c *Client) Connect(ctx context.Context, addr string) (string, error) {
-	var out PeerRequest
-	return out.Peer, c.do(ctx, "POST", "/v1/connect", nil, ConnectRequest{Addr: addr}, &out)
+func (c *Client) Connect(ctx context.Context, addr string) (Connected, error) {
+	var out Connected
+	return out, c.do(ctx, "POST", "/v1/connect", nil, ConnectRequest{Addr: addr}, &out)
 }
 
 // Disconnect closes the connections to a peer.

@@ -15,6 +15,7 @@ import (
 	"github.com/netabase/netabase/conformance"
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/config"
+	"github.com/netabase/netabase/core/envelope"
 	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/internal/control"
 )
@@ -98,9 +99,20 @@ func TestControl(t *testing.T) {
 	if err != nil || id.ID != a.ID().String() || len(id.Addrs) == 0 || id.Backend.Name != "memory" || id.Admission == nil || id.DataDir != dirA {
 		t.Fatalf("id %+v, %v", id, err)
 	}
-	peerID, err := cb.Connect(ctx, id.Addrs[0])
-	if err != nil || peerID != id.ID {
-		t.Fatalf("connect: %q, %v", peerID, err)
+	conn, err := cb.Connect(ctx, id.Addrs[0])
+	if err != nil || conn.Peer != id.ID || !conn.AtAddrGiven || conn.Already || !strings.HasPrefix(id.Addrs[0], conn.Addr+"/p2p/") {
+		t.Fatalf("connect: %+v, %v", conn, err)
+	}
+	// A wrong address of a peer already connected is not used, and not
+	// kept to be handed to other peers.
+	wrong := "/ip4/127.0.0.1/tcp/9/p2p/" + id.ID
+	if again, err := cb.Connect(ctx, wrong); err != nil || !again.Already || again.AtAddrGiven || again.Addr != conn.Addr {
+		t.Errorf("connect at a wrong address: %+v, %v", again, err)
+	}
+	for _, addr := range b.PeerAddrs(a.ID()) {
+		if strings.HasPrefix(wrong, addr.String()+"/p2p/") {
+			t.Errorf("the node keeps the address %s it never reached the peer at", addr)
+		}
 	}
 	for _, c := range []*control.Client{ca, cb} {
 		if res, err := c.Bootstrap(ctx); err != nil || res.RoutingTable != 1 {
@@ -118,6 +130,9 @@ func TestControl(t *testing.T) {
 	got, err := cb.Get(ctx, put.Key)
 	if err != nil || string(got.Value) != "hi" || got.Envelope == nil || got.Envelope.Owner != id.ID || got.Envelope.Name != "greeting" || got.Envelope.Version != 2 {
 		t.Fatalf("get: %+v, %v", got, err)
+	}
+	if env, err := envelope.Open(put.Key, got.Record); err != nil || string(env.Value) != "hi" {
+		t.Errorf("get: the signed record %q does not open: %v", got.Record, err)
 	}
 	if recs, err := cb.Records(ctx, "netabase"); err != nil || len(recs) != 1 || recs[0].Key != put.Key || recs[0].Size == 0 {
 		t.Errorf("records: %+v, %v", recs, err)

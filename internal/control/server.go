@@ -332,7 +332,7 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 }
 
 func invalid(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{core.ErrInvalidKey}, args...)...)
+	return core.Errorf(core.ErrInvalidKey, format, args...)
 }
 
 func strs[T fmt.Stringer](xs []T) []string {
@@ -437,11 +437,7 @@ func (s *server) get(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	out := Record{Key: res.Key, Value: res.Value, Source: string(res.Source), Envelope: envelopeOf(res.Envelope)}
-	if res.Envelope != nil {
-		out.Value = res.Envelope.Value
-	}
-	reply(w, out)
+	reply(w, Record{Key: res.Key, Value: res.Value, Record: res.Record, Source: string(res.Source), Envelope: envelopeOf(res.Envelope)})
 }
 
 func (s *server) remove(w http.ResponseWriter, r *http.Request) {
@@ -541,14 +537,33 @@ func (s *server) connect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ai, err := node.ParsePeerAddr(req.Addr)
-	if err == nil {
-		err = s.n.Connect(r.Context(), ai)
-	}
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	reply(w, PeerRequest{Peer: ai.ID.String()})
+	_, already := s.peer(ai.ID)
+	if err := s.n.Connect(r.Context(), ai); err != nil {
+		fail(w, err)
+		return
+	}
+	out := Connected{Peer: ai.ID.String(), Already: already}
+	// The connection at the address asked for, else the first one.
+	if p, ok := s.peer(ai.ID); ok && len(p.Addrs) > 0 {
+		i := slices.IndexFunc(p.Addrs, func(a ma.Multiaddr) bool { return slices.ContainsFunc(ai.Addrs, a.Equal) })
+		out.AtAddrGiven = i >= 0
+		out.Addr = p.Addrs[max(i, 0)].String()
+	}
+	reply(w, out)
+}
+
+// peer is the connected peer p, if it is one.
+func (s *server) peer(p peer.ID) (node.PeerInfo, bool) {
+	for _, pi := range s.n.Peers() {
+		if pi.ID == p {
+			return pi, true
+		}
+	}
+	return node.PeerInfo{}, false
 }
 
 func (s *server) disconnect(w http.ResponseWriter, r *http.Request) {
@@ -645,6 +660,8 @@ func eventOf(ev node.Event) Event {
 		out.Key, out.Envelope = e.Key, envelopeOf(e.Envelope)
 	case node.RecordReceived:
 		out.Key, out.Via, out.Envelope = e.Key, e.Via, envelopeOf(e.Envelope)
+	case node.RecordRemoved:
+		out.Key = e.Key
 	case node.ProviderAdded:
 		out.Key, out.Provider, out.Local = e.Key.String(), e.Provider.String(), flag(e.Local)
 	case node.ModeChanged:

@@ -22,7 +22,7 @@
 //	POST   /v1/unprovide {key}          stop providing
 //	GET    /v1/providers?key=K&limit=N  find providers
 //	POST   /v1/bootstrap                bootstrap
-//	POST   /v1/connect {addr}           connect to a peer
+//	POST   /v1/connect {addr}           connect to a peer; says at which address
 //	POST   /v1/disconnect {peer}        disconnect from a peer
 //	GET    /v1/dht/mode                 the DHT mode
 //	PUT    /v1/dht/mode {mode}          change it
@@ -184,8 +184,11 @@ type Envelope struct {
 // Record is a record that was got. The Value of a netabase record is its
 // envelope's payload.
 type Record struct {
-	Key      string    `json:"key"`
-	Value    []byte    `json:"value"`
+	Key   string `json:"key"`
+	Value []byte `json:"value"`
+	// Record is the record as stored: the signed envelope of a netabase
+	// record.
+	Record   []byte    `json:"record"`
 	Source   string    `json:"source"`
 	Envelope *Envelope `json:"envelope,omitempty"`
 }
@@ -232,6 +235,17 @@ type BootstrapResult struct {
 // ConnectRequest names a peer by multiaddr, ending in /p2p/<peer ID>.
 type ConnectRequest struct {
 	Addr string `json:"addr"`
+}
+
+// Connected says which peer a connect reached, and at which address.
+type Connected struct {
+	Peer string `json:"peer"`
+	// Addr is the remote address of the connection: the one asked for
+	// (AtAddrGiven), or another one the node knew.
+	Addr        string `json:"addr"`
+	AtAddrGiven bool   `json:"at_addr_given"`
+	// Already is true when the node was connected to the peer before.
+	Already bool `json:"already_connected"`
 }
 
 // PeerRequest names a peer by ID.

@@ -307,6 +307,9 @@ func info(desc *pb.DescribeResponse, t *target) core.Info {
 	}
 }
 
+// StartTimeout is how long a plugin has to start and describe itself.
+func (d *Driver) StartTimeout() time.Duration { return d.cfg.StartTimeout }
+
 // Describe starts the plugin (once per binary and checksum; the answer is
 // cached), asks what it is, and checks the URL's options against the ones
 // it declares.

@@ -99,6 +99,7 @@ func (d *Driver) launch(ctx context.Context, t *target) (*generation, error) {
 	label := pluginLabel(t.path)
 	log := d.log.With("plugin", label)
 	g := &generation{t: t, label: label, cmd: exec.Command(t.path), out: newLineWriter(log, "stderr"), limit: d.cfg.CallTimeout}
+	ownGroup(g.cmd)
 	g.client = plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  wire.Handshake,
 		VersionedPlugins: map[int]plugin.PluginSet{wire.ProtocolVersion: {wire.PluginName: clientPlugin{}}},
@@ -139,14 +140,19 @@ func (d *Driver) launch(ctx context.Context, t *target) (*generation, error) {
 	case r = <-ready:
 	case <-ctx.Done():
 		go func() {
-			<-ready
+			if r := <-ready; r.err != nil {
+				killGroup(g.cmd)
+			}
 			g.client.Kill()
 		}()
 		return nil, ctx.Err()
 	}
 	if r.err != nil {
+		// The plugin never served: nothing in its group needs a
+		// graceful end.
+		killGroup(g.cmd)
 		g.client.Kill()
-		return nil, g.startErr(r.err)
+		return nil, g.startErr(r.err, d.cfg.StartTimeout)
 	}
 	g.conn, g.done, g.rpc = r.disp.conn, r.disp.done.Done(), pb.NewStorageClient(r.disp.conn)
 	g.pid, g.started = g.cmd.Process.Pid, time.Now()
@@ -278,8 +284,8 @@ func (g *generation) connect() (*dispensed, error) {
 
 var versionMismatch = regexp.MustCompile(`Plugin version: (\d+)`)
 
-// startErr explains why the plugin did not start.
-func (g *generation) startErr(err error) error {
+// startErr explains why the plugin did not start within timeout.
+func (g *generation) startErr(err error, timeout time.Duration) error {
 	path := g.t.path
 	msg := err.Error()
 	switch {
@@ -307,7 +313,7 @@ func (g *generation) startErr(err error) error {
 		return fmt.Errorf("plugin %s exited (%s) before the plugin handshake: it crashed at start, or it is not a netabase storage plugin%s",
 			path, g.exitStatus(), g.out.lastLines())
 	case strings.Contains(msg, "timeout while waiting for plugin to start"):
-		return fmt.Errorf("plugin %s did not complete the plugin handshake within the start timeout%s", path, g.out.lastLines())
+		return fmt.Errorf("plugin %s did not complete the plugin handshake within the start timeout (%v), so it was stopped: it is not a netabase storage plugin, or it hangs at start%s", path, timeout, g.out.lastLines())
 	}
 	return fmt.Errorf("cannot start plugin %s: %v%s", path, err, g.out.lastLines())
 }
@@ -402,8 +408,24 @@ func (g *generation) noAnswerErr() error {
 		ErrPluginDown, g.t.path, g.pid, g.limit, ErrNoAnswer)
 }
 
+// killGrace is how long kill lets go-plugin end the plugin (it asks the
+// process to exit and kills it after two seconds) before it kills the
+// plugin's process group.
+const killGrace = 5 * time.Second
+
 // kill stops the process: go-plugin asks it to exit, and kills it if it
-// does not within two seconds. It waits for the process to end.
+// does not within two seconds. It waits for the process to end; when
+// processes the plugin started keep it waiting, it kills them too.
 func (g *generation) kill() {
-	g.client.Kill()
+	done := make(chan struct{})
+	go func() {
+		g.client.Kill()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(killGrace):
+		killGroup(g.cmd)
+		<-done
+	}
 }

@@ -314,7 +314,7 @@ func (s *store) Get(ctx context.Context, key ds.Key) ([]byte, error) {
 
 // brokeProtocol is the error of an answer no correct store gives.
 func (s *store) brokeProtocol(format string, args ...any) error {
-	return fmt.Errorf("%w: plugin %s broke the protocol: %s", core.ErrRejected, s.name, fmt.Sprintf(format, args...))
+	return core.Errorf(core.ErrRejected, "plugin %s broke the protocol: %s", s.name, fmt.Sprintf(format, args...))
 }
 
 func (s *store) Has(ctx context.Context, key ds.Key) (bool, error) {

@@ -220,7 +220,7 @@ func (s *server) Open(ctx context.Context, req *pb.OpenRequest) (*pb.OpenRespons
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed || s.store != nil {
-		return &pb.OpenResponse{Error: wire.Code(fmt.Errorf("%w: the store is already open; a plugin process serves one store", core.ErrRejected))}, nil
+		return &pb.OpenResponse{Error: wire.Code(core.Errorf(core.ErrRejected, "the store is already open; a plugin process serves one store"))}, nil
 	}
 	opts := s.cfg.options(vals, s.log)
 	st, err := s.cfg.Open(ctx, opts)
@@ -288,7 +288,7 @@ func (s *server) GetSize(ctx context.Context, req *pb.GetSizeRequest) (*pb.GetSi
 
 func checkValue(v []byte) error {
 	if len(v) > core.MaxValueSize {
-		return fmt.Errorf("%w: %d bytes is more than the %d-byte limit", core.ErrTooLarge, len(v), core.MaxValueSize)
+		return core.Errorf(core.ErrTooLarge, "a value of %d bytes is more than the %d-byte limit", len(v), core.MaxValueSize)
 	}
 	return nil
 }
@@ -403,7 +403,7 @@ func (s *server) Query(req *pb.QueryRequest, stream pb.Storage_QueryServer) erro
 	ctx := stream.Context()
 	q, err := wire.DecodeQuery(req)
 	if err != nil {
-		return stream.Send(&pb.QueryResponse{Error: wire.Code(fmt.Errorf("%w: %v", core.ErrRejected, err))})
+		return stream.Send(&pb.QueryResponse{Error: wire.Code(core.Errorf(core.ErrRejected, "%v", err))})
 	}
 	st, err := s.use()
 	if err != nil {

@@ -125,7 +125,9 @@ func ScratchDir(t testing.TB) string {
 }
 
 // TestLogger returns a logger that writes to t's log while t runs and
-// drops what comes after (a plugin's last lines may arrive late).
+// drops what comes after (a plugin's last lines may arrive late). Debug
+// lines, such as the host's note at every start of the plugin, are kept
+// for go test -v.
 func TestLogger(t testing.TB) *slog.Logger {
 	h := &testHandler{state: &testState{t: t}}
 	t.Cleanup(func() {
@@ -146,7 +148,9 @@ type testHandler struct {
 	attrs []slog.Attr
 }
 
-func (h *testHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *testHandler) Enabled(_ context.Context, l slog.Level) bool {
+	return l >= slog.LevelInfo || testing.Verbose()
+}
 
 func (h *testHandler) Handle(_ context.Context, r slog.Record) error {
 	var b strings.Builder
