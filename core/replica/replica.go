@@ -63,8 +63,8 @@ type usage struct {
 type Replica struct {
 	settings Settings
 	digest   [HashSize]byte
-	prefix   string // "/netabase/"
-	store    *core.RecordStore
+	d        ds.Datastore
+	store    *core.RecordStore // the records, in d
 	now      func() time.Time
 
 	mu      sync.Mutex
@@ -89,6 +89,7 @@ func Open(ctx context.Context, d ds.Datastore, settings Settings) (*Replica, err
 	r := &Replica{
 		settings: settings,
 		digest:   settings.Digest(),
+		d:        d,
 		store:    core.NewRecordStore(d),
 		now:      time.Now,
 		sizes:    make(map[string]int),
@@ -99,6 +100,9 @@ func Open(ctx context.Context, d ds.Datastore, settings Settings) (*Replica, err
 	defer r.mu.Unlock()
 	if err := r.load(ctx); err != nil {
 		return nil, fmt.Errorf("loading the replica of collection %s: %w", settings.Name, err)
+	}
+	if err := r.loadPeers(ctx); err != nil {
+		return nil, fmt.Errorf("loading the reconciliation figures of collection %s: %w", settings.Name, err)
 	}
 	return r, nil
 }

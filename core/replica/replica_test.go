@@ -124,11 +124,11 @@ func reconcile(t testing.TB, a, b *Replica) (Stats, Stats, error, error) {
 			done <- result{err: err}
 			return
 		}
-		st, err := b.Reconcile(ctx, cb, "initiator", first)
+		st, err := b.Reconcile(ctx, cb, newWriter(t, 101).id, first)
 		st.BytesReceived += int64(n)
 		done <- result{st, err}
 	}()
-	sa, erra := a.Reconcile(ctx, ca, "responder", nil)
+	sa, erra := a.Reconcile(ctx, ca, newWriter(t, 102).id, nil)
 	rb := <-done
 	return sa, rb.st, erra, rb.err
 }
@@ -322,8 +322,15 @@ func TestReopenKeepsTheReplica(t *testing.T) {
 	for i := range 50 {
 		insert(t, r, seal(t, w, "chat", fmt.Sprint(i), int64(i+1), []byte("v")))
 	}
+	peerSide := newReplica(t, s)
+	if _, _, erra, errb := reconcile(t, r, peerSide); erra != nil || errb != nil {
+		t.Fatal(erra, errb)
+	}
 	again := openOn(t, d, s)
 	sameSet(t, r, again)
+	if ps := again.Status().Peers[newWriter(t, 102).id]; ps.Sessions != 1 || ps.Total.RecordsSent != 50 {
+		t.Fatalf("after a reopen, the figures of the session with the peer are %+v", ps)
+	}
 	// A writer list that leaves w out drops its records on open.
 	other := openOn(t, d, Settings{Name: "chat", Writers: []peer.ID{newWriter(t, 2).id}})
 	if n := other.Status().Records; n != 0 {

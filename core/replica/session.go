@@ -2,11 +2,14 @@ package replica
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"time"
 
+	ds "github.com/ipfs/go-datastore"
+	dsq "github.com/ipfs/go-datastore/query"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/netabase/netabase/core"
@@ -111,6 +114,37 @@ func (r *Replica) record(p peer.ID, st Stats, err error) {
 	}
 	ps.Sessions++
 	ps.Total.add(st)
+	// Kept beside the records, so a restart keeps them: figures only,
+	// nothing is lost when the write fails.
+	if b, err := json.Marshal(ps); err == nil {
+		_ = r.d.Put(context.Background(), peersKey.ChildString(p.String()), b)
+	}
+}
+
+// peersKey is where a replica keeps its figures per peer, beside its
+// records (which live under /netabase).
+var peersKey = ds.NewKey("/peers")
+
+// loadPeers reads the figures per peer kept by earlier sessions; entries
+// that do not decode are passed over.
+func (r *Replica) loadPeers(ctx context.Context) error {
+	res, err := r.d.Query(ctx, dsq.Query{Prefix: peersKey.String()})
+	if err != nil {
+		return err
+	}
+	defer res.Close()
+	for e := range res.Next() {
+		if e.Error != nil {
+			return e.Error
+		}
+		p, err := peer.Decode(ds.RawKey(e.Key).BaseNamespace())
+		var ps PeerStats
+		if err != nil || json.Unmarshal(e.Value, &ps) != nil {
+			continue
+		}
+		r.peers[p] = &ps
+	}
+	return nil
 }
 
 // session is one side of a reconciliation.
