@@ -120,6 +120,7 @@ func (r *Replica) load(ctx context.Context) error {
 	clear(r.writers)
 	r.total, r.dead, r.swept = usage{}, 0, time.Time{}
 	var bad []string
+	var items []Item
 	for rec, err := range r.store.Records(ctx, envelope.Namespace) {
 		if err != nil {
 			return err
@@ -132,8 +133,11 @@ func (r *Replica) load(ctx context.Context) error {
 			bad = append(bad, rec.Key)
 			continue
 		}
-		r.add(ItemOf(rec.Key, e.Clock, rec.Value), len(rec.Value), e.Version == 0)
+		it := ItemOf(rec.Key, e.Clock, rec.Value)
+		r.account(it, len(rec.Value), e.Version == 0)
+		items = append(items, it)
 	}
+	r.set.PutAll(items)
 	evicted := r.evict(r.now(), nil)
 	if len(bad)+len(evicted) > 0 {
 		return r.store.Write(ctx, nil, append(bad, evicted...))
@@ -147,14 +151,14 @@ func writerOf(key string) peer.ID {
 	return owner
 }
 
-// add puts an item into the in-memory state, replacing the key's item.
-// The caller holds r.mu.
-func (r *Replica) add(it Item, size int, tombstone bool) {
-	r.drop(it.Key)
+// account counts an item in the in-memory figures (sizes, usage,
+// tombstones), replacing the key's; the caller puts it in the set. The
+// caller holds r.mu.
+func (r *Replica) account(it Item, size int, tombstone bool) {
+	r.unaccount(it.Key)
 	if it.Clock.Compare(r.latest) > 0 {
 		r.latest = it.Clock
 	}
-	r.set.Put(it)
 	r.sizes[it.Key] = size
 	w := writerOf(it.Key)
 	u := r.writers[w]
@@ -172,8 +176,9 @@ func (r *Replica) add(it Item, size int, tombstone bool) {
 	}
 }
 
-// drop removes key's item from the in-memory state. The caller holds r.mu.
-func (r *Replica) drop(key string) {
+// unaccount removes key's item from the in-memory figures; the caller
+// removes it from the set. The caller holds r.mu.
+func (r *Replica) unaccount(key string) {
 	size, ok := r.sizes[key]
 	if !ok {
 		return
@@ -183,7 +188,6 @@ func (r *Replica) drop(key string) {
 		r.dead--
 	}
 	delete(r.sizes, key)
-	r.set.Delete(key)
 	w := writerOf(key)
 	if u := r.writers[w]; u != nil {
 		u.records--
@@ -215,7 +219,7 @@ func (r *Replica) evict(now time.Time, touched map[peer.ID]bool) []string {
 			}
 		}
 		for _, k := range out {
-			r.drop(k)
+			r.unaccount(k)
 		}
 	}
 	s := r.settings
@@ -243,6 +247,7 @@ func (r *Replica) evict(now time.Time, touched map[peer.ID]bool) []string {
 	if over(r.total, s.MaxRecords, s.MaxBytes) {
 		out = append(out, r.oldestFirst(r.set.Items(), func() bool { return over(r.total, s.MaxRecords, s.MaxBytes) })...)
 	}
+	r.set.DeleteAll(out)
 	return out
 }
 
@@ -258,7 +263,10 @@ func (r *Replica) oldestFirst(items []Item, more func() bool) []string {
 		if !more() {
 			break
 		}
-		r.drop(it.Key)
+		if _, held := r.sizes[it.Key]; !held {
+			continue // dropped already, by an earlier bound
+		}
+		r.unaccount(it.Key)
 		out = append(out, it.Key)
 	}
 	return out
@@ -381,12 +389,16 @@ func (r *Replica) Insert(ctx context.Context, from peer.ID, vs []Verified) (int,
 		return 0, nil
 	}
 	held := make(map[string]bool) // keys the store holds a version of
+	var items []Item
 	for _, k := range order {
 		v := pending[k]
 		_, held[k] = r.sizes[k]
-		r.add(ItemOf(k, v.Env.Clock, v.Data), len(v.Data), v.Env.Version == 0)
+		it := ItemOf(k, v.Env.Clock, v.Data)
+		r.account(it, len(v.Data), v.Env.Version == 0)
+		items = append(items, it)
 		touched[writerOf(k)] = true
 	}
+	r.set.PutAll(items)
 	evicted := r.evict(now, touched)
 	var puts []core.Record
 	var removes []string

@@ -137,13 +137,67 @@ func (s *Set) Put(it Item) {
 	s.dirty = true
 }
 
-// Delete removes the item under key, if any.
-func (s *Set) Delete(key string) {
-	if i, ok := s.find(key); ok {
-		s.items = slices.Delete(s.items, i, i+1)
-		s.words = slices.Delete(s.words, i, i+1)
-		s.dirty = true
+// PutAll adds its, replacing the items under the same keys (of items with
+// one key, the last counts), in one pass over the set: O(n + m log m)
+// where single Puts of new keys would cost O(n) each.
+func (s *Set) PutAll(its []Item) {
+	var fresh []Item
+	for _, it := range its {
+		if i, ok := s.find(it.Key); ok {
+			s.items[i], s.words[i] = it, wordOf(it)
+			s.dirty = true
+		} else {
+			fresh = append(fresh, it)
+		}
 	}
+	if len(fresh) == 0 {
+		return
+	}
+	slices.SortStableFunc(fresh, func(a, b Item) int { return strings.Compare(a.Key, b.Key) })
+	// Of items with one key, keep the last.
+	j := 0
+	for i := range fresh {
+		if j > 0 && fresh[j-1].Key == fresh[i].Key {
+			fresh[j-1] = fresh[i]
+			continue
+		}
+		fresh[j] = fresh[i]
+		j++
+	}
+	fresh = fresh[:j]
+	items := make([]Item, 0, len(s.items)+len(fresh))
+	words := make([]word, 0, len(s.items)+len(fresh))
+	a := 0
+	for _, it := range fresh {
+		for a < len(s.items) && s.items[a].Key < it.Key {
+			items, words = append(items, s.items[a]), append(words, s.words[a])
+			a++
+		}
+		items, words = append(items, it), append(words, wordOf(it))
+	}
+	items, words = append(items, s.items[a:]...), append(words, s.words[a:]...)
+	s.items, s.words, s.dirty = items, words, true
+}
+
+// DeleteAll removes the items under keys, in one pass over the set.
+func (s *Set) DeleteAll(keys []string) {
+	if len(keys) == 0 {
+		return
+	}
+	gone := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		gone[k] = true
+	}
+	j := 0
+	for i := range s.items {
+		if gone[s.items[i].Key] {
+			continue
+		}
+		s.items[j], s.words[j] = s.items[i], s.words[i]
+		j++
+	}
+	clear(s.items[j:])
+	s.items, s.words, s.dirty = s.items[:j], s.words[:j], true
 }
 
 // lowerIndex is the index of the first item whose key is at least bound.
