@@ -43,15 +43,30 @@ func itemOfWire(w WireItem) Item {
 }
 
 // ranges collects the ranges of a reply, merging neighbouring skips and
-// dropping a reply of skips only.
-type ranges struct{ out []Range }
+// dropping a reply of skips only, and counts about how many bytes they
+// encode to.
+type ranges struct {
+	out  []Range
+	size int
+}
 
 func (r *ranges) add(x Range) {
 	if n := len(r.out); n > 0 && x.Mode == ModeSkip && r.out[n-1].Mode == ModeSkip {
+		r.size += len(x.Upper) - len(r.out[n-1].Upper)
 		r.out[n-1].Upper = x.Upper
 		return
 	}
+	r.size += 8 + len(x.Upper) + len(x.Fingerprint)
+	for _, it := range x.Items {
+		r.size += 40 + len(it.Key)
+	}
 	r.out = append(r.out, x)
+}
+
+// full reports whether the reply has no room for another range's answer
+// (at most branching ranges, or a list).
+func (r *ranges) full() bool {
+	return len(r.out) >= MaxRanges-branching-1 || r.size >= rangeBudget
 }
 
 func (r *ranges) result() []Range {
@@ -106,7 +121,7 @@ func (s *Set) reconcile(in []Range) (reply []Range, push, want []string) {
 	for _, r := range in {
 		upper := boundOf(r.Upper)
 		lo, hi := s.bounds(lower, upper)
-		if len(out.out) >= MaxRanges-branching-1 {
+		if out.full() {
 			// The reply is full: the rest of the key space is settled
 			// by a later round, from one fingerprint.
 			lo, _ = s.bounds(lower, Bound{Inf: true})

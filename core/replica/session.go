@@ -21,12 +21,22 @@ type Conn interface {
 	io.ReadWriter
 	// CloseWrite ends the session's sending side.
 	CloseWrite() error
-	// SetReadDeadline bounds the wait for the peer's next message.
+	// SetReadDeadline bounds the wait for the peer's next message, and
+	// SetWriteDeadline the wait for a peer to take one.
 	SetReadDeadline(time.Time) error
+	SetWriteDeadline(time.Time) error
 }
 
-// ReplyTimeout is how long a session waits for the peer's next message.
-const ReplyTimeout = 30 * time.Second
+// Bounds on one session, whatever the peer does.
+const (
+	// ReplyTimeout is how long a session waits for the peer's next
+	// message, or for the peer to take one.
+	ReplyTimeout = 30 * time.Second
+	// SessionTimeout is how long a whole session may last.
+	SessionTimeout = 10 * time.Minute
+	// MaxRounds is how many messages a side sends in one session.
+	MaxRounds = 4096
+)
 
 // ErrNoReply is wrapped by the error of a session whose peer stopped
 // answering.
@@ -152,7 +162,7 @@ type session struct {
 	r      *Replica
 	peer   peer.ID
 	pushQ  []string
-	queued map[string]bool
+	queued map[string]bool // keys queued or sent in this session
 	wantQ  []string
 	stats  Stats
 }
@@ -193,6 +203,12 @@ func truncate(s string, n int) string {
 }
 
 func (s *session) send(c Conn, m *Message) error {
+	if s.stats.Rounds >= MaxRounds {
+		return fmt.Errorf("the session with %s passed %d messages; the rest waits for the next session", s.peer, MaxRounds)
+	}
+	if err := c.SetWriteDeadline(time.Now().Add(ReplyTimeout)); err != nil {
+		return err
+	}
 	n, err := WriteMessage(c, m)
 	if err != nil {
 		return fmt.Errorf("sending to %s: %w", s.peer, err)
@@ -204,6 +220,14 @@ func (s *session) send(c Conn, m *Message) error {
 }
 
 func (s *session) run(ctx context.Context, c Conn, in *Message) error {
+	ctx, cancel := context.WithTimeout(ctx, SessionTimeout)
+	defer cancel()
+	// An ended context ends a wait on the peer either way.
+	stop := context.AfterFunc(ctx, func() {
+		_ = c.SetReadDeadline(time.Unix(1, 0))
+		_ = c.SetWriteDeadline(time.Unix(1, 0))
+	})
+	defer stop()
 	sentEmpty := false
 	if in == nil {
 		hello := s.r.Hello()
@@ -211,8 +235,6 @@ func (s *session) run(ctx context.Context, c Conn, in *Message) error {
 			return err
 		}
 	}
-	stop := context.AfterFunc(ctx, func() { _ = c.SetReadDeadline(time.Unix(1, 0)) })
-	defer stop()
 	for {
 		if in == nil {
 			if err := c.SetReadDeadline(time.Now().Add(ReplyTimeout)); err != nil {
@@ -277,9 +299,11 @@ func (s *session) step(ctx context.Context, in *Message) (*Message, error) {
 		}
 		s.wantQ = append(s.wantQ, want...)
 	}
-	n := min(len(s.wantQ), MaxWants)
-	for _, k := range s.wantQ[:n] {
-		out.Wants = append(out.Wants, []byte(k))
+	n, size := 0, 0
+	for n < len(s.wantQ) && n < MaxWants && size < wantBudget {
+		out.Wants = append(out.Wants, []byte(s.wantQ[n]))
+		size += len(s.wantQ[n])
+		n++
 	}
 	s.wantQ = s.wantQ[n:]
 	var err error
@@ -287,6 +311,8 @@ func (s *session) step(ctx context.Context, in *Message) (*Message, error) {
 	return out, err
 }
 
+// push queues the record under key for sending, once a session: a peer
+// that asks again for what it was sent gets nothing more.
 func (s *session) push(key string) {
 	if !s.queued[key] {
 		s.queued[key] = true
@@ -313,7 +339,6 @@ func (s *session) records(ctx context.Context) ([]WireRecord, error) {
 			break
 		}
 		s.pushQ = s.pushQ[1:]
-		delete(s.queued, k)
 		size += len(data) + len(k)
 		out = append(out, WireRecord{Key: []byte(k), Envelope: data})
 	}

@@ -25,9 +25,15 @@ const (
 	MaxWants = 16384
 	// MaxKeySize is the longest record key or bound in a message.
 	MaxKeySize = 2048
-	// recordBudget is how many bytes of records a message carries at most;
-	// more wait for the next message.
+	// A message's parts have byte budgets that keep it under MaxFrame
+	// whatever the keys' lengths; what does not fit waits for the next
+	// message. Records: about recordBudget (one record may pass it);
+	// wants: wantBudget bytes of keys; ranges: rangeBudget bytes of bounds,
+	// fingerprints and items, past which the rest of the key space is
+	// answered by one fingerprint.
 	recordBudget = 1 << 20
+	wantBudget   = 1 << 20
+	rangeBudget  = 3 << 19
 )
 
 // Mode says what a range of a message carries.
