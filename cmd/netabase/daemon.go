@@ -156,7 +156,7 @@ func startNode(ctx context.Context, e *env, opts daemonOptions, dir string) (*no
 			return nil, err
 		}
 	}
-	if err := checkStorage(ctx, e, dir, c.Storage); err != nil {
+	if err := checkStorage(ctx, e, dir, c.Storage, opts.given["storage"]); err != nil {
 		return nil, err
 	}
 	if !exists {

@@ -87,7 +87,7 @@ func runInit(ctx context.Context, e *env, opts initOptions) error {
 		return err
 	}
 	if opts.given["storage"] {
-		if err := checkStorage(ctx, e, dir, c.Storage); err != nil {
+		if err := checkStorage(ctx, e, dir, c.Storage, true); err != nil {
 			return err
 		}
 	}

@@ -128,15 +128,16 @@ func storageErr(flag bool, dir string, err error) error {
 	return failed(config.ErrorAt(filepath.Join(dir, config.FileName), "storage", err.Error()))
 }
 
-// checkStorage makes sure that the backend of the storage URL given by
-// --storage takes it, without opening it.
-func checkStorage(ctx context.Context, e *env, dir, storage string) error {
+// checkStorage makes sure that the backend of the storage URL takes it,
+// without opening it; flag says whether --storage gave the URL (else the
+// configuration file did), for the error to name.
+func checkStorage(ctx context.Context, e *env, dir, storage string, flag bool) error {
 	u, d, err := e.registry.Resolve(storage)
 	if err == nil {
 		_, err = d.Describe(ctx, u)
 	}
 	if err != nil {
-		return storageErr(true, dir, err)
+		return storageErr(flag, dir, err)
 	}
 	return nil
 }
