@@ -41,8 +41,11 @@ type Seeker interface {
 // QueryFrom runs q on r: through r's seek when r is a [Seeker], and
 // otherwise by reading r's entries under q.Prefix in q's order and
 // skipping those before q.Start. Use it to read a ds.Read that may or may
-// not be a Backend.
+// not be a Backend. A query whose Bounds are empty reaches neither.
 func QueryFrom(ctx context.Context, r ds.Read, q SeekQuery) (dsq.Results, error) {
+	if lo, hi := q.Bounds(); bytes.Compare(lo, hi) >= 0 {
+		return dsq.ResultsWithEntries(q.Query(), nil), nil
+	}
 	if s, ok := r.(Seeker); ok {
 		return s.QueryFrom(ctx, q)
 	}
@@ -128,12 +131,15 @@ func scanFrom(ctx context.Context, r ds.Read, q SeekQuery) (dsq.Results, error) 
 	}), nil
 }
 
-// Cursor is an engine iterator over the interval a SeekQuery's Bounds
-// give, in the query's order: what an adapter hands [CursorResults].
+// Cursor is an engine iterator bounded by a SeekQuery's Bounds: what an
+// adapter hands [CursorResults], which calls First then Next for an
+// ascending query and Last then Prev for a descending one. Each move
+// reports whether the cursor is on an entry within the bounds.
 type Cursor interface {
-	// Next moves to the next entry, the first one on the first call, and
-	// reports whether there is one.
+	First() bool
+	Last() bool
 	Next() bool
+	Prev() bool
 	// Key is the current entry's key, valid until the next move.
 	Key() []byte
 	// Value is the current entry's value, valid until the next move.
@@ -144,18 +150,26 @@ type Cursor interface {
 	Close() error
 }
 
-// CursorResults presents c, an iterator over q's Bounds in q's order, as
-// q's results, read lazily in the caller's goroutine: it copies keys and
-// values, stops after q.Limit entries or the first error, and closes c
-// once.
+// CursorResults presents c, an iterator over q's Bounds, as q's results,
+// read lazily in the caller's goroutine: it moves c in q's order, copies
+// keys and values, stops after q.Limit entries or the first error, and
+// closes c once.
 func CursorResults(q SeekQuery, c Cursor) dsq.Results {
+	move := c.First
+	if q.Descending {
+		move = c.Last
+	}
 	sent, done, closed := 0, false, false
 	return dsq.ResultsFromIterator(q.Query(), dsq.Iterator{
 		Next: func() (dsq.Result, bool) {
 			if done || q.Limit > 0 && sent >= q.Limit {
 				return dsq.Result{}, false
 			}
-			if !c.Next() {
+			ok := move()
+			if move = c.Next; q.Descending {
+				move = c.Prev
+			}
+			if !ok {
 				done = true
 				if err := c.Err(); err != nil {
 					return dsq.Result{Error: err}, true

@@ -40,7 +40,7 @@ func Open(ctx context.Context, opts *Options) (core.Backend, error) {
 	return core.Wrap(e, Driver().About().Info())
 }
 
-func openEngine(opts *Options) (*pebbleds.Datastore, error) {
+func openEngine(opts *Options) (ds.Batching, error) {
 	if err := core.PrepareDir(opts.Path, "pebble"); err != nil {
 		return nil, err
 	}
@@ -52,7 +52,7 @@ func openEngine(opts *Options) (*pebbleds.Datastore, error) {
 	if err != nil {
 		return nil, core.OpenError(opts.Path, "pebble", err)
 	}
-	return e, nil
+	return engine{e}, nil
 }
 
 // EngineOptions returns the pebble options every pebble store is opened
