@@ -272,6 +272,7 @@ func runSide(ctx context.Context, c contender, dir string, w workload, single in
 		byID[it.ID] = it
 	}
 	const batch = 1000
+	const lookups = 20 // finds and ranges: each reads about 100 values
 	steps := []struct {
 		op string
 		n  int
@@ -301,8 +302,8 @@ func runSide(ctx context.Context, c contender, dir string, w workload, single in
 			}
 			return nil
 		}},
-		{"find-index", 100, func() error {
-			for range 100 {
+		{"find-index", lookups, func() error {
+			for range lookups {
 				o := fmt.Sprintf("owner-%04d", r.IntN(owners))
 				if _, err := s.find(o); err != nil {
 					return err
@@ -310,9 +311,9 @@ func runSide(ctx context.Context, c contender, dir string, w workload, single in
 			}
 			return nil
 		}},
-		{"range-index", 100, func() error {
+		{"range-index", lookups, func() error {
 			n := int64(len(w.items))
-			for range 100 {
+			for range lookups {
 				lo := r.Int64N(n-100) - n/2
 				if got, err := s.scoreRange(lo, lo+100); err != nil || got != 100 {
 					return fmt.Errorf("range [%d, %d) matched %d values, %v; want 100", lo, lo+100, got, err)
