@@ -1,7 +1,12 @@
 package core_test
 
 import (
+	"context"
+	"errors"
 	"testing"
+
+	ds "github.com/ipfs/go-datastore"
+	dsq "github.com/ipfs/go-datastore/query"
 
 	"github.com/netabase/netabase/core"
 )
@@ -26,5 +31,29 @@ func TestSeekQueryBounds(t *testing.T) {
 		if string(lo) != tc.lo || string(hi) != tc.hi {
 			t.Errorf("%+v.Bounds() = %q, %q; want %q, %q", tc.q, lo, hi, tc.lo, tc.hi)
 		}
+	}
+}
+
+// strayingSeeker is an engine whose seek returns a key before its start.
+type strayingSeeker struct{ ds.Batching }
+
+func (strayingSeeker) QueryFrom(_ context.Context, q core.SeekQuery) (dsq.Results, error) {
+	return dsq.ResultsWithEntries(q.Query(), []dsq.Entry{{Key: "/a/0", Value: []byte("x")}}), nil
+}
+
+func TestQueryFromRejectsKeysOutsideTheSeek(t *testing.T) {
+	b, err := core.Wrap(strayingSeeker{ds.NewMapDatastore()}, core.Info{Name: "straying"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	res, err := core.QueryFrom(t.Context(), b, core.SeekQuery{Prefix: "/a", Start: "/a/5"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Close()
+	r, ok := res.NextSync()
+	if !ok || !errors.Is(r.Error, core.ErrRejected) {
+		t.Fatalf("QueryFrom from /a/5 over an engine returning /a/0 gave %+v, %v; want an error wrapping ErrRejected", r, ok)
 	}
 }
