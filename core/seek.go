@@ -41,8 +41,12 @@ type Seeker interface {
 // QueryFrom runs q on r: through r's seek when r is a [Seeker], and
 // otherwise by reading r's entries under q.Prefix in q's order and
 // skipping those before q.Start. Use it to read a ds.Read that may or may
-// not be a Backend. A query whose Bounds are empty reaches neither.
+// not be a Backend. A Backend applies its rules first; an engine never
+// sees a query whose Bounds are empty.
 func QueryFrom(ctx context.Context, r ds.Read, q SeekQuery) (dsq.Results, error) {
+	if b, ok := r.(interface{ rules() *store }); ok {
+		return b.rules().QueryFrom(ctx, q)
+	}
 	if lo, hi := q.Bounds(); bytes.Compare(lo, hi) >= 0 {
 		return dsq.ResultsWithEntries(q.Query(), nil), nil
 	}

@@ -57,3 +57,19 @@ func TestQueryFromRejectsKeysOutsideTheSeek(t *testing.T) {
 		t.Fatalf("QueryFrom from /a/5 over an engine returning /a/0 gave %+v, %v; want an error wrapping ErrRejected", r, ok)
 	}
 }
+
+func TestQueryFromAfterClose(t *testing.T) {
+	b, err := core.Wrap(ds.NewMapDatastore(), core.Info{Name: "map"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The second query selects nothing; the store is closed all the same.
+	for _, q := range []core.SeekQuery{{Prefix: "/a", Start: "/a/5"}, {Prefix: "/a", Start: "/b"}} {
+		if _, err := core.QueryFrom(t.Context(), b, q); !errors.Is(err, core.ErrClosed) {
+			t.Errorf("QueryFrom(%+v) on a closed store: %v; want an error wrapping ErrClosed", q, err)
+		}
+	}
+}
