@@ -38,6 +38,7 @@ var cases = []testCase{
 	{name: "query-limit-offset", run: caseQueryLimitOffset},
 	{name: "query-filters", run: caseQueryFilters},
 	{name: "query-keys-only-sizes", run: caseQueryKeysOnlySizes},
+	{name: "query-seek", run: caseQuerySeek},
 	{name: "batch", run: caseBatch},
 	{name: "batch-then-query", run: caseBatchThenQuery},
 	{name: "query-during-batch", run: caseQueryDuringBatch},

@@ -226,6 +226,8 @@ func brokenStores() []brokenStore {
 				q.ReturnsSizes = false
 				return q
 			})), "query-keys-only-sizes"},
+		{"seeks, but ignores a seek's limit",
+			onMapStore(noCaps, func(s *mapStore) ds.Batching { return seeksWithoutLimit{s} }), "query-seek"},
 		{"applies batched writes before Commit",
 			onMapStore(noCaps, func(s *mapStore) ds.Batching { return unbufferedBatches{s} }), "batch"},
 		{"applies only the first 100 operations of a batch's Commit",

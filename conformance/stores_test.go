@@ -725,3 +725,12 @@ func descendingAsAscending(q dsq.Query) dsq.Query {
 	}
 	return q
 }
+
+// seeksWithoutLimit is a core.Seeker that returns every entry from the
+// start, whatever the limit.
+type seeksWithoutLimit struct{ *mapStore }
+
+func (s seeksWithoutLimit) QueryFrom(ctx context.Context, q core.SeekQuery) (dsq.Results, error) {
+	q.Limit = 0
+	return core.QueryFrom(ctx, s.mapStore, q)
+}

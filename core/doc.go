@@ -17,6 +17,10 @@
 //   - a query's prefix, filters, order, offset and limit mean the same on
 //     every backend; an entry with a value carries its size, and a keys-only
 //     entry carries no value;
+//   - a Backend is a [Seeker]: [SeekQuery] starts a query at a key,
+//     ascending from it or descending from just before it, through the
+//     engine's seek where the engine has one and by skipping entries
+//     where it has not, with the same results either way;
 //   - Get and GetSize report a missing key as [ErrNotFound] (the very value
 //     of go-datastore, unwrapped, so that code comparing with == works);
 //     every other engine error is wrapped exactly once in an [*Error] that

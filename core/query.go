@@ -3,7 +3,6 @@ package core
 import (
 	"context"
 	"iter"
-	"strings"
 	"sync"
 
 	ds "github.com/ipfs/go-datastore"
@@ -20,32 +19,46 @@ import (
 //   - the query stops with the context's error when ctx ends, and with
 //     ErrClosed when the store closes; the first error ends it.
 func (s *store) query(ctx context.Context, r ds.Read, q dsq.Query) (dsq.Results, error) {
-	if err := s.enter(ctx); err != nil {
-		return nil, wrapErr(s.info.Name, "query", q.Prefix, err)
-	}
-	defer s.mu.RUnlock()
-
 	engineQuery := q
-	res := &results{s: s, q: q, ctx: ctx, under: ds.NewKey(q.Prefix).String()}
-	if res.under != "/" {
-		res.under += "/"
-	}
+	res := &results{q: q}
 	if len(q.Filters) > 0 {
 		engineQuery.Offset, engineQuery.Limit = 0, 0
 		res.offset, res.limit = q.Offset, q.Limit
 	}
+	res.lo, res.hi = SeekQuery{Prefix: q.Prefix}.Bounds()
+	return s.open(ctx, res, func(ctx context.Context) (dsq.Results, error) { return r.Query(ctx, engineQuery) })
+}
+
+// QueryFrom runs q with the same rules as Query, through the engine's seek
+// when the engine is a [Seeker] and otherwise by skipping the entries before
+// q.Start.
+func (s *store) QueryFrom(ctx context.Context, q SeekQuery) (dsq.Results, error) {
+	res := &results{q: q.Query()}
+	res.lo, res.hi = q.Bounds()
+	return s.open(ctx, res, func(ctx context.Context) (dsq.Results, error) { return QueryFrom(ctx, s.b, q) })
+}
+
+// open starts res, the engine's results that run returns, as one of the
+// store's open queries.
+func (s *store) open(ctx context.Context, res *results, run func(context.Context) (dsq.Results, error)) (dsq.Results, error) {
+	if err := s.enter(ctx); err != nil {
+		return nil, wrapErr(s.info.Name, "query", res.q.Prefix, err)
+	}
+	defer s.mu.RUnlock()
+
+	res.s, res.ctx = s, ctx
 	qctx, cancel := context.WithCancel(ctx)
-	inner, err := r.Query(qctx, engineQuery)
+	inner, err := run(qctx)
 	if err != nil {
 		cancel()
-		return nil, wrapErr(s.info.Name, "query", q.Prefix, err)
+		return nil, wrapErr(s.info.Name, "query", res.q.Prefix, err)
 	}
 	res.inner, res.cancel = inner, cancel
 
 	s.qmu.Lock()
 	s.queries[res] = struct{}{}
 	s.qmu.Unlock()
-	return dsq.ResultsFromIterator(q, dsq.Iterator{Next: res.next, Close: res.close}), nil
+	return dsq.ResultsFromIterator(res.q, dsq.Iterator{Next: res.next, Close: res.close}), nil
 }
 
 // results is one open query.
@@ -53,7 +66,7 @@ type results struct {
 	s      *store
 	q      dsq.Query
 	ctx    context.Context
-	under  string // every key must start with it: the prefix, with a slash
+	lo, hi []byte // every key must lie within [lo, hi): under the prefix, from the start
 	cancel context.CancelFunc
 	inner  dsq.Results
 
@@ -117,8 +130,8 @@ func (r *results) checkEntry(e dsq.Entry) error {
 	if err := checkKeyString(e.Key); err != nil {
 		return Errorf(ErrRejected, "the backend returned an invalid key: %v", err)
 	}
-	if !strings.HasPrefix(e.Key, r.under) {
-		return Errorf(ErrRejected, "the backend returned %q for a query of prefix %q", e.Key, r.q.Prefix)
+	if !inside(e.Key, r.lo, r.hi) {
+		return Errorf(ErrRejected, "the backend returned %q for a query of prefix %q from %q to %q", e.Key, r.q.Prefix, r.lo, r.hi)
 	}
 	return nil
 }

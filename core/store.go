@@ -88,6 +88,7 @@ type ttlTxnStore struct {
 
 var (
 	_ Backend            = (*store)(nil)
+	_ Seeker             = (*store)(nil)
 	_ ds.TTLDatastore    = (*ttlStore)(nil)
 	_ ds.TxnDatastore    = (*txnStore)(nil)
 	_ ds.TTLDatastore    = (*ttlTxnStore)(nil)

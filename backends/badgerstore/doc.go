@@ -18,6 +18,10 @@
 // interface), and go-datastore transactions are Badger transactions,
 // applied atomically at Commit.
 //
+// The engine is a core.Seeker: a query that starts at a key (core.SeekQuery,
+// which core/model's ranges use) seeks Badger's iterator there and reads no
+// entry before it.
+//
 // # Options
 //
 //   - sync (bool, default false): Badger's SyncWrites.

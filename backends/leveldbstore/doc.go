@@ -16,6 +16,10 @@
 // commit, and its Sync does nothing, so every acknowledged write is durable
 // whatever the sync parameter says.
 //
+// The engine is a core.Seeker: a query that starts at a key (core.SeekQuery,
+// which core/model's ranges use) seeks LevelDB's iterator there and reads no
+// entry before it.
+//
 // # Options
 //
 //   - sync (bool): accepted for uniformity with the other backends; LevelDB

@@ -43,7 +43,7 @@ func Open(_ context.Context, opts *Options) (core.Backend, error) {
 	return core.Wrap(e, Driver().About().Info())
 }
 
-func openEngine(opts *Options) (*leveldbds.Datastore, error) {
+func openEngine(opts *Options) (ds.Batching, error) {
 	if err := core.PrepareDir(opts.Path, "leveldb"); err != nil {
 		return nil, err
 	}
@@ -56,7 +56,7 @@ func openEngine(opts *Options) (*leveldbds.Datastore, error) {
 	if err != nil {
 		return nil, core.OpenError(opts.Path, "leveldb", err)
 	}
-	return e, nil
+	return engine{e}, nil
 }
 
 // checkIntact opens an existing store read-only and fails if goleveldb finds

@@ -16,6 +16,10 @@
 // write acknowledged before a successful Sync survives a crash. With
 // sync=true every write is fsynced before it is acknowledged.
 //
+// The engine is a core.Seeker: a query that starts at a key (core.SeekQuery,
+// which core/model's ranges use) seeks pebble's iterator there and reads no
+// entry before it.
+//
 // # Options
 //
 // Stores are opened with pebble's defaults plus a bloom filter on every level

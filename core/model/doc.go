@@ -74,10 +74,13 @@
 // # Reads
 //
 // Reads return iter.Seq2[T, error] and stop at the first error. Range and
-// Index.Range take a [Range] (Lo inclusive, Hi exclusive, Reverse, Limit);
-// since the backend contract has prefixes but no seek, a range reads the
-// entries before its start as well. Index.Find reads only the entries of
-// its value.
+// Index.Range take a [Range] (Lo inclusive, Hi exclusive, Reverse, Limit)
+// and start at their first value through the backend's seek
+// (core.SeekQuery): ascending from Lo, descending from just before Hi, so
+// "the last 100" reads 100 entries however large the collection (core
+// emulates the seek, reading the entries before the start, on a backend
+// without one, such as a plugin). Index.Find reads only the entries of its
+// value.
 //
 // # Network
 //

@@ -17,10 +17,12 @@ import (
 // ascending order or, with Reverse, descending; a nil bound is open. Limit,
 // when positive, is the most values returned.
 //
-// The backend contract (go-datastore queries) has prefixes but no seek, so
-// a range reads the entries before its first value too: ascending from the
-// start of the collection or index to Lo, descending from its end to Hi.
-// Finding an exact index value reads only its own entries.
+// A range starts at its first value: ascending at Lo, descending just
+// before Hi, through the backend's seek (core.Seeker; pebble, LevelDB and
+// Badger have one, and core emulates it for other backends by skipping
+// entries), so its cost grows with the values it returns, not with the
+// collection. Range over the keys of a synced collection is the exception:
+// its values are stored by writer first, so it reads every value.
 type Range[V any] struct {
 	Lo, Hi  *V
 	Reverse bool
@@ -53,8 +55,9 @@ func segmentBounds[V any](k kind, r Range[V]) bounds {
 
 // scan yields the entries under prefix whose segment, as seg extracts it
 // from the key, lies within b, in b's order and up to b's limit. ordered
-// says that the keys sort by that segment first; when they do not, scan
-// reads every entry.
+// says that the keys sort by that segment first: scan then starts at b's
+// first segment (through the backend's seek, see core.QueryFrom) and stops
+// after its last. When they do not, scan reads every entry.
 func (c *base[T]) scan(ctx context.Context, prefix string, keysOnly bool, b bounds, seg func(key string) string, ordered bool) iter.Seq2[dsq.Entry, error] {
 	return func(yield func(dsq.Entry, error) bool) {
 		if err := c.s.closed(); err != nil {
@@ -64,17 +67,21 @@ func (c *base[T]) scan(ctx context.Context, prefix string, keysOnly bool, b boun
 		if b.lo != "" && b.hi != "" && b.lo >= b.hi {
 			return
 		}
-		q := dsq.Query{Prefix: prefix, KeysOnly: keysOnly, Orders: []dsq.Order{dsq.OrderByKey{}}}
+		q := core.SeekQuery{Prefix: prefix, KeysOnly: keysOnly, Descending: b.reverse}
 		start, end := b.lo, b.hi // the bound met first, and the one met last
 		if b.reverse {
-			q.Orders = []dsq.Order{dsq.OrderByKeyDescending{}}
 			start, end = b.hi, b.lo
 		}
-		if start == "" && (ordered || end == "") {
+		if ordered && start != "" {
+			// A segment's keys sort from prefix/segment on, and every
+			// key of a lower segment sorts before it.
+			q.Start = prefix + "/" + start
+		}
+		if ordered || start == "" && end == "" {
 			q.Limit = b.limit // nothing is skipped, so the engine may stop early
 		}
 		n := 0
-		for e, err := range query(ctx, c.s.b, q) {
+		for e, err := range queryFrom(ctx, c.s.b, q) {
 			if err != nil {
 				yield(dsq.Entry{}, c.errorf("read: %w", err))
 				return

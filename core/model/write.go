@@ -275,8 +275,20 @@ func queryKeys(ctx context.Context, r ds.Read, prefix string) func(func(string, 
 // query yields the entries q selects in r and ends after the first error.
 // It reads results in the caller's goroutine.
 func query(ctx context.Context, r ds.Read, q dsq.Query) func(func(dsq.Entry, error) bool) {
+	return entries(ctx, q.Prefix, func() (dsq.Results, error) { return r.Query(ctx, q) })
+}
+
+// queryFrom is query for a query that starts at a key: through r's seek
+// when r has one (see core.QueryFrom).
+func queryFrom(ctx context.Context, r ds.Read, q core.SeekQuery) func(func(dsq.Entry, error) bool) {
+	return entries(ctx, q.Prefix, func() (dsq.Results, error) { return core.QueryFrom(ctx, r, q) })
+}
+
+// entries yields the entries of the results run returns, a query of
+// prefix, and ends after the first error.
+func entries(ctx context.Context, prefix string, run func() (dsq.Results, error)) func(func(dsq.Entry, error) bool) {
 	return func(yield func(dsq.Entry, error) bool) {
-		res, err := r.Query(ctx, q)
+		res, err := run()
 		if err != nil {
 			yield(dsq.Entry{}, err)
 			return
@@ -291,7 +303,7 @@ func query(ctx context.Context, r ds.Read, q dsq.Query) func(func(dsq.Entry, err
 				rr.Error = ctx.Err()
 			}
 			if rr.Error != nil {
-				yield(dsq.Entry{}, fmt.Errorf("query %s: %w", q.Prefix, rr.Error))
+				yield(dsq.Entry{}, fmt.Errorf("query %s: %w", prefix, rr.Error))
 				return
 			}
 			if !yield(rr.Entry, nil) {
