@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"io/fs"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/netabase/netabase/core/config"
+	"github.com/netabase/netabase/internal/control"
 )
 
 // metricsURL returns the metrics address a daemon's banner gave.
@@ -138,6 +140,15 @@ func TestMetricsEndpoint(t *testing.T) {
 		t.Error("a's backend puts were not measured")
 	}
 
+	var st control.Stats
+	if err := json.Unmarshal([]byte(runProcess(t, ctx, "stats", "--json", "--data-dir", dirB)), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Peers != 1 || st.RoutingTable != 1 || st.Accepted.Records == 0 || st.Accepted.Providers == 0 || st.Held.Records == 0 ||
+		st.BackendState != "up" || len(st.Synced) != 1 || st.Synced[0].Name != "chat" || st.Synced[0].Records != 1 {
+		t.Errorf("b's stats: %+v", st)
+	}
+
 	base := strings.TrimSuffix(urlA, "/metrics")
 	if !strings.Contains(httpGet(t, base+"/debug/pprof/"), "goroutine") {
 		t.Error("/debug/pprof/ does not list the goroutine profile")
@@ -170,4 +181,13 @@ func TestMetricsRefused(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, config.FileName)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("a refused first start wrote %s: %v", config.FileName, err)
 	}
+}
+
+// TestStats: netabase stats of a fresh daemon with a synced collection.
+func TestStats(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	d := startDaemon(t, ctx, "--storage", "memory://")
+	d.cli(t, ctx, "sync", "join", "chat")
+	golden(t, "stats.golden", normalise(d.cli(t, ctx, "stats")))
 }
