@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -20,11 +21,12 @@ import (
 // metricsEndpoint is the daemon's metrics endpoint ([metrics] in
 // config.toml, --metrics): its listener, taken before the node starts so
 // that a busy address stops the daemon at once, and the registry the node's
-// libp2p host reports to.
+// libp2p host reports to, and kad-dht through OpenTelemetry.
 type metricsEndpoint struct {
-	l   net.Listener
-	reg *prometheus.Registry
-	srv *http.Server
+	l        net.Listener
+	reg      *prometheus.Registry
+	srv      *http.Server
+	stopOTel func(context.Context) error
 }
 
 // listenMetrics takes the address of m when metrics are on, and returns
@@ -41,7 +43,12 @@ func listenMetrics(m config.Metrics, flag bool, dir string) (*metricsEndpoint, e
 		}
 		return nil, failed(config.ErrorAt(filepath.Join(dir, config.FileName), "metrics.address", msg))
 	}
-	return &metricsEndpoint{l: l, reg: metrics.NewRegistry()}, nil
+	e := &metricsEndpoint{l: l, reg: metrics.NewRegistry()}
+	if e.stopOTel, err = metrics.BridgeOpenTelemetry(e.reg); err != nil {
+		_ = l.Close()
+		return nil, failed(fmt.Errorf("cannot export kad-dht's metrics: %w", err))
+	}
+	return e, nil
 }
 
 // registerer is where the node's libp2p host reports: nil when metrics are
@@ -91,6 +98,7 @@ func (m *metricsEndpoint) close() {
 	if m == nil {
 		return
 	}
+	_ = m.stopOTel(context.Background())
 	if m.srv != nil {
 		_ = m.srv.Close()
 		return

@@ -136,8 +136,18 @@ func TestMetricsEndpoint(t *testing.T) {
 			t.Errorf("b's %s did not move: %v before, %v after", name, before[name], after[name])
 		}
 	}
-	if a := scrape(t, urlA); a[`netabase_backend_operation_duration_seconds_count{op="put"}`] == 0 {
+	scrapedA := scrape(t, urlA)
+	if scrapedA[`netabase_backend_operation_duration_seconds_count{op="put"}`] == 0 {
 		t.Error("a's backend puts were not measured")
+	}
+	var kad float64
+	for name, v := range scrapedA {
+		if strings.HasPrefix(name, "libp2p_kad_dht_rpc_outbound_messages_total") {
+			kad += v
+		}
+	}
+	if kad == 0 {
+		t.Error("a's metrics count no kad-dht messages sent (libp2p_kad_dht_rpc_outbound_messages_total)")
 	}
 
 	var st control.Stats

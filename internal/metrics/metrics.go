@@ -2,8 +2,9 @@
 // serves them, with Go's profiles, over HTTP: the daemon's --metrics
 // endpoint.
 //
-// Three kinds of metric share one registry, made by [NewRegistry]: go-libp2p's
-// own (the node reports them when node.Config.Metrics is the registry), the
+// Four kinds of metric share one registry, made by [NewRegistry]: go-libp2p's
+// own (the node reports them when node.Config.Metrics is the registry),
+// kad-dht's, which it reports through OpenTelemetry ([BridgeOpenTelemetry]), the
 // backend's operations ([Backend], a core.Observer, so every backend is
 // measured once, in core.Wrap's store), and the node's figures ([Node], read
 // from the node when Prometheus scrapes, so they cost nothing between
