@@ -154,7 +154,7 @@ type Config struct {
 	// Quota bounds what the node accepts from other peers.
 	Quota Quota `toml:"quota" comment:"What the node stores for other peers, and how fast they may send it. Past a\nlimit a peer's write is refused, logged once a minute per peer and counted\n(netabase id). The node's own records are never refused. 0 turns a limit off."`
 	// Metrics serves the node's metrics and profiles over HTTP.
-	Metrics Metrics `toml:"metrics" comment:"Prometheus metrics at http://<address>/metrics and Go's profiles at\n/debug/pprof/ (netabase daemon --metrics <address> turns them on for one run).\nThe README's table of metrics lists them."`
+	Metrics Metrics `toml:"metrics" comment:"Prometheus metrics at http://<address>/metrics and Go's profiles at\n/debug/pprof/; netabase daemon --metrics <address> turns them on too.\nThe README's table of metrics lists them."`
 	// Sync lists the synced collections the node joins at start.
 	Sync []Sync `toml:"sync,omitempty" comment:"A synced collection the node joins at start (netabase sync join adds one,\nnetabase sync leave removes it). Every node of a collection must give it\nthe same writers."`
 }
