@@ -27,7 +27,10 @@
 //     names the operation and the key;
 //   - after [SyncWrites], a write returns only once a Sync of the engine
 //     that started after it has succeeded, and concurrent writes share
-//     one Sync (group commit).
+//     one Sync (group commit);
+//   - after [Observe], an [Observer] hears of every operation with its
+//     latency and error, whatever the engine, so metrics are measured once
+//     here; core itself depends on no metrics library.
 //
 // On top of a Backend sit [RecordStore] and [ProviderStore], the node's local
 // view of DHT value records and provider records. They use exactly the key

@@ -107,5 +107,6 @@ func (s *store) syncEngine() error {
 		return err
 	}
 	defer s.mu.RUnlock()
-	return s.fault(s.b.Sync(ctx, ds.NewKey("/")))
+	start := s.begin()
+	return s.end(OpSync, start, s.fault(s.b.Sync(ctx, ds.NewKey("/"))))
 }

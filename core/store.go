@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
@@ -114,6 +115,8 @@ type store struct {
 	queries map[*results]struct{} // open queries, closed by Close
 
 	commit groupCommit // syncs after writes once SyncWrites turned it on
+
+	observer atomic.Pointer[Observer] // hears of every operation; see Observe
 
 	state    StateFeed     // the engine's states, and the failures core sees
 	engine   StateReporter // the engine, when it reports states
@@ -300,35 +303,46 @@ func (s *store) delete(ctx context.Context, w ds.Write, key ds.Key) error {
 }
 
 func (s *store) Get(ctx context.Context, key ds.Key) ([]byte, error) {
-	return s.get(ctx, s.b, key)
+	start := s.begin()
+	v, err := s.get(ctx, s.b, key)
+	return v, s.end(OpGet, start, err)
 }
 
 func (s *store) Has(ctx context.Context, key ds.Key) (bool, error) {
-	return s.has(ctx, s.b, key)
+	start := s.begin()
+	ok, err := s.has(ctx, s.b, key)
+	return ok, s.end(OpHas, start, err)
 }
 
 func (s *store) GetSize(ctx context.Context, key ds.Key) (int, error) {
-	return s.getSize(ctx, s.b, key)
+	start := s.begin()
+	n, err := s.getSize(ctx, s.b, key)
+	return n, s.end(OpGetSize, start, err)
 }
 
 func (s *store) Put(ctx context.Context, key ds.Key, value []byte) error {
-	return s.durable(ctx, "put", key.String(), s.put(ctx, s.b, key, value))
+	start := s.begin()
+	return s.end(OpPut, start, s.durable(ctx, "put", key.String(), s.put(ctx, s.b, key, value)))
 }
 
 func (s *store) Delete(ctx context.Context, key ds.Key) error {
-	return s.durable(ctx, "delete", key.String(), s.delete(ctx, s.b, key))
+	start := s.begin()
+	return s.end(OpDelete, start, s.durable(ctx, "delete", key.String(), s.delete(ctx, s.b, key)))
 }
 
 func (s *store) Query(ctx context.Context, q dsq.Query) (dsq.Results, error) {
-	return s.query(ctx, s.b, q)
+	start := s.begin()
+	res, err := s.query(ctx, s.b, q)
+	return res, s.end(OpQuery, start, err)
 }
 
 func (s *store) Sync(ctx context.Context, prefix ds.Key) error {
+	start := s.begin()
 	if err := s.enter(ctx); err != nil {
-		return s.wrap("sync", prefix, err)
+		return s.end(OpSync, start, s.wrap("sync", prefix, err))
 	}
 	defer s.mu.RUnlock()
-	return s.wrap("sync", prefix, s.b.Sync(ctx, prefix))
+	return s.end(OpSync, start, s.wrap("sync", prefix, s.b.Sync(ctx, prefix)))
 }
 
 func (s *store) Batch(ctx context.Context) (ds.Batch, error) {
@@ -385,12 +399,13 @@ func (b *batch) Delete(ctx context.Context, key ds.Key) error {
 }
 
 func (b *batch) Commit(ctx context.Context) error {
+	start := b.s.begin()
 	if err := b.s.enter(ctx); err != nil {
-		return wrapErr(b.s.info.Name, "commit batch", "", err)
+		return b.s.end(OpCommit, start, wrapErr(b.s.info.Name, "commit batch", "", err))
 	}
 	err := b.b.Commit(ctx)
 	b.s.mu.RUnlock()
-	return b.s.durable(ctx, "commit batch", "", b.s.wrapOp("commit batch", "", err))
+	return b.s.end(OpCommit, start, b.s.durable(ctx, "commit batch", "", b.s.wrapOp("commit batch", "", err)))
 }
 
 type ttlPart struct {
@@ -399,6 +414,11 @@ type ttlPart struct {
 }
 
 func (p ttlPart) PutWithTTL(ctx context.Context, key ds.Key, value []byte, ttl time.Duration) error {
+	start := p.s.begin()
+	return p.s.end(OpPut, start, p.putWithTTL(ctx, key, value, ttl))
+}
+
+func (p ttlPart) putWithTTL(ctx context.Context, key ds.Key, value []byte, ttl time.Duration) error {
 	if err := CheckKey(key); err != nil {
 		return p.s.wrap("put with ttl", key, err)
 	}
@@ -476,12 +496,13 @@ func (t *txn) Put(ctx context.Context, key ds.Key, value []byte) error {
 func (t *txn) Delete(ctx context.Context, key ds.Key) error { return t.s.delete(ctx, t.t, key) }
 
 func (t *txn) Commit(ctx context.Context) error {
+	start := t.s.begin()
 	if err := t.s.enter(ctx); err != nil {
-		return wrapErr(t.s.info.Name, "commit transaction", "", err)
+		return t.s.end(OpTxnCommit, start, wrapErr(t.s.info.Name, "commit transaction", "", err))
 	}
 	err := t.t.Commit(ctx)
 	t.s.mu.RUnlock()
-	return t.s.durable(ctx, "commit transaction", "", t.s.wrapOp("commit transaction", "", err))
+	return t.s.end(OpTxnCommit, start, t.s.durable(ctx, "commit transaction", "", t.s.wrapOp("commit transaction", "", err)))
 }
 
 // Discard drops the transaction. On a closed store it does nothing: the

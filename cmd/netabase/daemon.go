@@ -51,6 +51,15 @@ second daemon (or init) for the same data directory is refused; until the
 node has started (on first start, checking the backend can take some
 seconds) client commands fail at once saying the daemon is starting.
 
+With --metrics <host:port> (or enabled = true in the [metrics] table of
+config.toml) the daemon serves Prometheus metrics at
+http://<host:port>/metrics (go-libp2p's, the storage backend's operations,
+the node's records, peers, quota refusals, events and synced collections:
+the README lists them) and Go's profiles at /debug/pprof/. The address is
+127.0.0.1:4190 unless given: only this machine can read them, unless the
+operator opens another address. netabase stats summarises the same
+figures on one screen.
+
 The identity key, identity.key, gives the node its peer ID. When the data
 directory has a configuration but no identity key, the daemon refuses to
 start rather than silently become a new peer; restore the key from a
@@ -97,15 +106,21 @@ func runDaemon(ctx context.Context, e *env, opts daemonOptions) error {
 	served := make(chan error, 1)
 	go func() { served <- api.Serve(sctx, l) }()
 
-	n, err := startNode(ctx, e, opts, dir)
+	n, m, err := startNode(ctx, e, opts, dir)
 	if err != nil {
 		stop()
 		<-served
 		return err
 	}
 	defer n.Close()
+	defer m.close()
+	if err := m.serve(n, e.stderr); err != nil {
+		stop()
+		<-served
+		return failed(fmt.Errorf("cannot serve metrics: %w", err))
+	}
 	api.Ready(n)
-	printBanner(e, n, sock)
+	printBanner(e, n, sock, m.url())
 
 	select {
 	case err = <-served:
@@ -129,20 +144,22 @@ func runDaemon(ctx context.Context, e *env, opts daemonOptions) error {
 
 // startNode creates the node of dir on first start (when its
 // configuration does not exist), and starts it: its storage backend
-// admitted through the conformance gate.
-func startNode(ctx context.Context, e *env, opts daemonOptions, dir string) (*node.Node, error) {
+// admitted through the conformance gate. When the configuration turns
+// metrics on, it takes their address first and returns their endpoint,
+// not yet serving; otherwise the endpoint is nil.
+func startNode(ctx context.Context, e *env, opts daemonOptions, dir string) (n *node.Node, m *metricsEndpoint, err error) {
 	exists, err := configExists(dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var c config.Config
 	if exists {
 		if c, err = config.Load(filepath.Join(dir, config.FileName)); err != nil {
-			return nil, failed(err)
+			return nil, nil, failed(err)
 		}
 		configured := c.Storage
 		if err := opts.apply(&c); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if c.Storage != configured {
 			fmt.Fprintf(e.stderr, "netabase: using --storage %s for this run; the configuration %s says %s, and is left as it is\n",
@@ -153,45 +170,56 @@ func startNode(ctx context.Context, e *env, opts daemonOptions, dir string) (*no
 		// with init, once the storage URL is known to be good.
 		c = config.Default(dir)
 		if err := opts.apply(&c); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if err := checkStorage(ctx, e, dir, c.Storage, opts.given["storage"]); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	// The metrics address is taken before anything is written, so a busy
+	// one leaves a fresh data directory as it was.
+	if m, err = listenMetrics(c.Metrics, opts.given["metrics"], dir); err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		if err != nil {
+			m.close()
+		}
+	}()
 	if !exists {
 		res, err := initNode(dir, c)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		fmt.Fprintf(e.stdout, "First start: created a node in %s (configuration %s, identity key %s).\n",
 			dir, res.Config, res.Identity)
 	}
 	if err := checkIdentity(e, dir, opts.newIdentity); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	fmt.Fprintf(e.stdout, "netabase %s\nData dir:   %s\nStorage:    %s\n", netabase.Version, dir, c.Storage)
 	fmt.Fprintln(e.stdout, "Admission:  checking the storage backend against the conformance suite...")
-	n, err := node.New(ctx, node.Config{
+	n, err = node.New(ctx, node.Config{
 		Config:   c,
 		DataDir:  dir,
 		Registry: e.registry,
 		Suite:    conformance.Suite(""),
 		Logger:   slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Metrics:  m.registerer(),
 	})
 	if errors.Is(err, core.ErrInvalidURL) {
-		return nil, storageErr(opts.given["storage"], dir, err)
+		return nil, nil, storageErr(opts.given["storage"], dir, err)
 	}
 	if err != nil {
 		// An admission failure carries the suite's report.
-		return nil, failed(fmt.Errorf("the node did not start: %w", err))
+		return nil, nil, failed(fmt.Errorf("the node did not start: %w", err))
 	}
 	if err := joinSynced(ctx, n, dir, c.Sync); err != nil {
 		_ = n.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	return n, nil
+	return n, m, nil
 }
 
 // joinSynced joins the synced collections of the configuration file's
@@ -234,7 +262,7 @@ func checkIdentity(e *env, dir string, newIdentity bool) error {
 	return nil
 }
 
-func printBanner(e *env, n *node.Node, sock string) {
+func printBanner(e *env, n *node.Node, sock, metricsURL string) {
 	info := n.Info()
 	w := e.stdout
 	adm := "passed"
@@ -264,6 +292,9 @@ func printBanner(e *env, n *node.Node, sock string) {
 		fmt.Fprintf(w, "Synced:     %s\n", strings.Join(names, ", "))
 	}
 	fmt.Fprintf(w, "Control:    %s\n", sock)
+	if metricsURL != "" {
+		fmt.Fprintf(w, "Metrics:    %s (profiles at /debug/pprof/)\n", metricsURL)
+	}
 	fmt.Fprintln(w, "Ready. Stop with Ctrl-C.")
 }
 

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/netabase/netabase/internal/control"
 )
 
 func newIDCmd(e *env) *cobra.Command {
@@ -42,25 +44,9 @@ func runID(ctx context.Context, e *env, opts clientOptions) error {
 	if opts.json {
 		return writeJSON(e, id)
 	}
-	adm := "-"
-	if a := id.Admission; a != nil {
-		how := "suite run at start"
-		if a.Cached {
-			how = "cached certificate"
-		}
-		adm = "passed conformance suite v" + a.Suite + " on " + a.Passed.Local().Format(time.RFC3339) + " (" + how + ")"
-	}
 	addrs := "-"
 	if len(id.Addrs) > 0 {
 		addrs = strings.Join(id.Addrs, "\n            ")
-	}
-	refused := "none"
-	if len(id.Refused) > 0 {
-		var parts []string
-		for _, reason := range slices.Sorted(maps.Keys(id.Refused)) {
-			parts = append(parts, fmt.Sprintf("%s %d", reason, id.Refused[reason]))
-		}
-		refused = strings.Join(parts, ", ")
 	}
 	state := id.BackendState
 	if id.BackendDetail != "" {
@@ -68,5 +54,29 @@ func runID(ctx context.Context, e *env, opts clientOptions) error {
 	}
 	return printf(e, "Peer ID:    %s\nAgent:      %s\nAddresses:  %s\nProtocol:   %s/kad/1.0.0, DHT mode %s\nBackend:    %s (%s; %s)\nState:      %s\nStorage:    %s\nAdmission:  %s\nData dir:   %s\nRefused:    %s\n",
 		id.ID, id.Agent, addrs, id.Prefix, modeText(id.Mode.Configured, id.Mode.Effective),
-		id.Backend.Name, id.Backend.Version, id.Backend.Capabilities, state, id.Storage, adm, id.DataDir, refused)
+		id.Backend.Name, id.Backend.Version, id.Backend.Capabilities, state, id.Storage, admissionText(id.Admission), id.DataDir, refusedText(id.Refused))
+}
+
+// admissionText says how the backend was admitted.
+func admissionText(a *control.Admission) string {
+	if a == nil {
+		return "-"
+	}
+	how := "suite run at start"
+	if a.Cached {
+		how = "cached certificate"
+	}
+	return "passed conformance suite v" + a.Suite + " on " + a.Passed.Local().Format(time.RFC3339) + " (" + how + ")"
+}
+
+// refusedText says how many writes from peers were refused, by reason.
+func refusedText(refused map[string]uint64) string {
+	if len(refused) == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, reason := range slices.Sorted(maps.Keys(refused)) {
+		parts = append(parts, fmt.Sprintf("%s %d", reason, refused[reason]))
+	}
+	return strings.Join(parts, ", ")
 }

@@ -53,6 +53,7 @@ type nodeFlags struct {
 	prefix    string
 	mode      string
 	noMDNS    bool
+	metrics   string
 	// given says which of the flags above the command line gave, by name;
 	// note fills it.
 	given map[string]bool
@@ -66,13 +67,14 @@ func (f *nodeFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.prefix, "prefix", "", "DHT protocol prefix (key protocol_prefix): /netabase or /ipfs")
 	fl.StringVar(&f.mode, "mode", "", "DHT mode (key mode): auto, client or server")
 	fl.BoolVar(&f.noMDNS, "no-mdns", false, "do not look for peers on the local network (key mdns = false)")
+	fl.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics at /metrics and Go's profiles at /debug/pprof/ on this host:port, such as "+config.DefaultMetricsAddress+" (keys metrics.enabled = true and metrics.address)")
 }
 
 // note records which of the flags the command line of cmd gave. Call it
 // before the command runs.
 func (f *nodeFlags) note(cmd *cobra.Command) {
 	f.given = map[string]bool{}
-	for _, name := range []string{"storage", "listen", "bootstrap", "prefix", "mode"} {
+	for _, name := range []string{"storage", "listen", "bootstrap", "prefix", "mode", "metrics"} {
 		f.given[name] = cmd.Flags().Changed(name)
 	}
 }
@@ -98,11 +100,14 @@ func (f *nodeFlags) apply(c *config.Config) error {
 	if f.noMDNS {
 		c.MDNS = false
 	}
+	if f.given["metrics"] {
+		c.Metrics = config.Metrics{Enabled: true, Address: f.metrics}
+	}
 	err := c.Check()
 	if err == nil {
 		return nil
 	}
-	flags := map[string]string{"storage": "storage", "listen": "listen", "bootstrap": "bootstrap", "protocol_prefix": "prefix", "mode": "mode"}
+	flags := map[string]string{"storage": "storage", "listen": "listen", "bootstrap": "bootstrap", "protocol_prefix": "prefix", "mode": "mode", "metrics.address": "metrics"}
 	var msgs []string
 	var ce *config.Error
 	for _, e := range unjoin(err) {

@@ -49,6 +49,10 @@
 //	provide_rate, provide_burst  ADD_PROVIDER requests, likewise (20, 200)
 //	ipfs_records             accept pk and ipns records on a network other than /ipfs (default false)
 //
+//	[metrics]           Prometheus metrics and Go's profiles over HTTP (netabase daemon --metrics)
+//	enabled             serve them; default false
+//	address             host:port to serve them on; default 127.0.0.1:4190, loopback only
+//
 //	[[sync]]            one table per synced collection the node joins at start (netabase sync join
 //	                    adds one, netabase sync leave removes it)
 //	name                the collection's name
@@ -62,12 +66,14 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -117,6 +123,11 @@ var Modes = []string{ModeAuto, ModeClient, ModeServer}
 // DefaultPort is the TCP and UDP port a node listens on by default.
 const DefaultPort = 4101
 
+// DefaultMetricsAddress is where the daemon serves metrics when they are
+// on and no address is given: loopback only, so that nothing outside the
+// machine reads them unless the operator says so.
+const DefaultMetricsAddress = "127.0.0.1:4190"
+
 // Config is a node's configuration, as the file holds it.
 type Config struct {
 	// Storage is the storage backend's URL.
@@ -142,6 +153,8 @@ type Config struct {
 	Records Records `toml:"records" comment:"Record lifetimes."`
 	// Quota bounds what the node accepts from other peers.
 	Quota Quota `toml:"quota" comment:"What the node stores for other peers, and how fast they may send it. Past a\nlimit a peer's write is refused, logged once a minute per peer and counted\n(netabase id). The node's own records are never refused. 0 turns a limit off."`
+	// Metrics serves the node's metrics and profiles over HTTP.
+	Metrics Metrics `toml:"metrics" comment:"Prometheus metrics at http://<address>/metrics and Go's profiles at\n/debug/pprof/; netabase daemon --metrics <address> turns them on too.\nThe README's table of metrics lists them."`
 	// Sync lists the synced collections the node joins at start.
 	Sync []Sync `toml:"sync,omitempty" comment:"A synced collection the node joins at start (netabase sync join adds one,\nnetabase sync leave removes it). Every node of a collection must give it\nthe same writers."`
 }
@@ -193,6 +206,14 @@ func (c *Config) RemoveSync(name string) bool {
 	n := len(c.Sync)
 	c.Sync = slices.DeleteFunc(c.Sync, func(o Sync) bool { return o.Name == name })
 	return len(c.Sync) < n
+}
+
+// Metrics says whether and where the daemon serves its metrics.
+type Metrics struct {
+	// Enabled turns the endpoint on.
+	Enabled bool `toml:"enabled" comment:"Serve them."`
+	// Address is the host:port to listen on.
+	Address string `toml:"address" comment:"The host:port to serve them on. The default is reachable from this machine\nonly; anyone who can reach the address reads the metrics and profiles, so\nopen it wider (such as 0.0.0.0:4190) only behind a firewall."`
 }
 
 // Limits bound a node's connections and resources.
@@ -260,7 +281,8 @@ func Default(dataDir string) Config {
 			MaxAge:            "0s",
 			RepublishInterval: "12h",
 		},
-		Quota: DefaultQuota(),
+		Quota:   DefaultQuota(),
+		Metrics: Metrics{Address: DefaultMetricsAddress},
 	}
 }
 
@@ -369,6 +391,7 @@ func (c *Config) Check() error {
 	add(err)
 	_, err = c.RepublishInterval()
 	add(err)
+	add(c.Metrics.check())
 	seen := map[string]int{}
 	for i, s := range c.Sync {
 		table := fmt.Sprintf("sync[%d]", i+1)
@@ -384,6 +407,19 @@ func (c *Config) Check() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// check checks the metrics address, whether or not metrics are on, so
+// that turning them on later cannot fail on it.
+func (m Metrics) check() error {
+	_, port, err := net.SplitHostPort(m.Address)
+	if err != nil {
+		return keyErr("metrics.address", "%q is not a host:port; write one such as %s", m.Address, DefaultMetricsAddress)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return keyErr("metrics.address", "%q has no port number (0 to 65535) after the colon; write one such as %s", m.Address, DefaultMetricsAddress)
+	}
+	return nil
 }
 
 func (c *Config) checkPrefix() error {
@@ -572,6 +608,7 @@ var wantType = map[string]string{
 	reflect.TypeFor[Limits]().String():  "a table: a line [limits], its keys on the lines below",
 	reflect.TypeFor[Records]().String(): "a table: a line [records], its keys on the lines below",
 	reflect.TypeFor[Quota]().String():   "a table: a line [quota], its keys on the lines below",
+	reflect.TypeFor[Metrics]().String(): "a table: a line [metrics], its keys on the lines below",
 	reflect.TypeFor[[]Sync]().String():  "tables: a line [[sync]] for each collection, its keys on the lines below",
 }
 

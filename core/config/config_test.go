@@ -38,7 +38,7 @@ func TestDefaultRoundTrip(t *testing.T) {
 	if c.Storage != "pebble://"+filepath.Join(dir, "store") {
 		t.Errorf("default storage %q is not pebble under the data dir", c.Storage)
 	}
-	for _, key := range []string{"storage", "sync_writes = true", "listen", "protocol_prefix", "mode", "bootstrap", "mdns", "[limits]", "conn_high_water", "[records]", "republish_interval"} {
+	for _, key := range []string{"storage", "sync_writes = true", "listen", "protocol_prefix", "mode", "bootstrap", "mdns", "[limits]", "conn_high_water", "[records]", "republish_interval", "[metrics]", "enabled = false", `address = '127.0.0.1:4190'`} {
 		if !strings.Contains(string(b), key) {
 			t.Errorf("the written config has no %s", key)
 		}
@@ -84,6 +84,8 @@ conn_low_water = 5
 conn_high_water = 10
 [records]
 max_age = "48h"
+[metrics]
+enabled = true
 `), "/data")
 	if err != nil {
 		t.Fatal(err)
@@ -94,6 +96,9 @@ max_age = "48h"
 	peers, err := got.BootstrapPeers()
 	if err != nil || len(peers) != 1 || len(peers[0].Addrs) != 1 {
 		t.Errorf("bootstrap peers %v, %v", peers, err)
+	}
+	if !got.Metrics.Enabled || got.Metrics.Address != config.DefaultMetricsAddress {
+		t.Errorf("metrics %+v, want enabled on the default address", got.Metrics)
 	}
 	if d, err := got.MaxRecordAge(); err != nil || d != 48*time.Hour {
 		t.Errorf("max age %v, %v", d, err)
@@ -158,6 +163,10 @@ func TestErrors(t *testing.T) {
 		{"bad sync name", "[[sync]]\nname = \"a\"\n\n[[sync]]\nname = \"a b\"\n", []string{"c.toml:5:", "key sync[2].name", `collection name "a b" holds a space`}},
 		{"no sync name", "[[sync]]\nwriters = []\n", []string{"key sync[1].name", "1 to 128 bytes"}},
 		{"sync name twice", "[[sync]]\nname = \"a\"\n[[sync]]\nname = \"a\"\n", []string{"c.toml:4:", "key sync[2].name", "sync[1] too"}},
+		{"metrics address without port", "[metrics]\nenabled = true\naddress = \"localhost\"\n", []string{"c.toml:3:", "key metrics.address", `"localhost" is not a host:port`}},
+		{"metrics port", "\n[metrics]\naddress = \"127.0.0.1:http\"\n", []string{"c.toml:3:", "key metrics.address", "no port number"}},
+		{"metrics not a table", "metrics = true\n", []string{"c.toml:1:", "key metrics: is a TOML boolean where the key takes a table: a line [metrics]"}},
+		{"metrics enabled not a boolean", "[metrics]\nenabled = \"yes\"\n", []string{"c.toml:2:", "key metrics.enabled: is a TOML string where the key takes a boolean"}},
 		{"bad writer", "[[sync]]\nname = \"a\"\nwriters = [\"x\"]\n", []string{"c.toml:3:", "key sync[1].writers", `"x" is not a peer ID`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -164,6 +164,7 @@ type bus struct {
 	mu     sync.Mutex
 	subs   map[*Subscription]struct{}
 	closed bool
+	lost   uint64 // events lost by every subscriber, closed ones too
 }
 
 func newBus() *bus { return &bus{subs: make(map[*Subscription]struct{})} }
@@ -177,8 +178,24 @@ func (b *bus) publish(ev Event) {
 		if s.filter != nil && !s.filter(ev) {
 			continue
 		}
-		s.offer(ev)
+		if !s.offer(ev) {
+			b.lost++
+		}
 	}
+}
+
+// EventStats describes the node's event subscribers.
+type EventStats struct {
+	Subscribers int    // open subscriptions
+	Lost        uint64 // events subscribers lost since the node started, closed subscriptions included
+}
+
+// EventStats describes the node's event subscribers.
+func (n *Node) EventStats() EventStats {
+	b := n.bus
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return EventStats{Subscribers: len(b.subs), Lost: b.lost}
 }
 
 func (b *bus) subscribe(buffer int, filter func(Event) bool) *Subscription {
@@ -230,14 +247,17 @@ type Subscription struct {
 	reported uint64
 }
 
-// offer queues ev or counts it lost. The bus lock is held.
-func (s *Subscription) offer(ev Event) {
+// offer queues ev, or counts it lost and returns false. The bus lock is
+// held.
+func (s *Subscription) offer(ev Event) bool {
 	select {
 	case s.ch <- ev:
+		return true
 	default:
 		s.mu.Lock()
 		s.lost++
 		s.mu.Unlock()
+		return false
 	}
 }
 

@@ -132,6 +132,9 @@ func TestSlowSubscriber(t *testing.T) {
 	if keen.Lost() != 0 {
 		t.Errorf("the keen subscriber lost %d", keen.Lost())
 	}
+	if st := n.EventStats(); st.Subscribers != 2 || st.Lost != count-2 {
+		t.Errorf("EventStats() = %+v, want 2 subscribers and %d lost", st, count-2)
+	}
 	var first []node.Event
 	for ev := range slow.Events(ctx) {
 		if first = append(first, ev); len(first) == 3 {

@@ -127,6 +127,7 @@ func (g *guard) put(ctx context.Context, k ds.Key, value []byte) (*recpb.Record,
 		undo()
 		return nil, err
 	}
+	g.quota.acceptedRecord()
 	return rec, nil
 }
 
@@ -147,6 +148,9 @@ func (g *guard) putProvider(ctx context.Context, k ds.Key, p peer.ID, value []by
 			g.quota.removedProvider(p)
 		}
 		return err
+	}
+	if p != g.quota.self {
+		g.quota.acceptedProvider()
 	}
 	return nil
 }

@@ -37,6 +37,7 @@ import (
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/netabase/netabase"
 	"github.com/netabase/netabase/core"
@@ -82,6 +83,12 @@ type Config struct {
 	// host opens or accepts, by protocol and by peer (for instance a
 	// metrics.BandwidthCounter).
 	BandwidthReporter metrics.Reporter
+	// Metrics, when set, is the Prometheus registry the libp2p host and
+	// its resource manager report to (swarm, identify, eventbus, the
+	// resource manager...: go-libp2p's own metrics). Nil turns them off.
+	// The node's own figures are read through its methods (Refused,
+	// Accepted, Held, EventStats, ...) by whoever exports them.
+	Metrics prometheus.Registerer
 	// SyncInterval is how often each synced collection is reconciled with
 	// the peers that share it, besides when they meet; 0 means
 	// DefaultSyncInterval.
@@ -285,7 +292,11 @@ func (n *Node) newHost() (host.Host, error) {
 		sys.Memory = rcmgr.LimitVal64(int64(v) << 20)
 	}
 	concrete := rcmgr.PartialLimitConfig{System: sys}.Build(limits.AutoScale())
-	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(concrete), rcmgr.WithMetricsDisabled())
+	var rmOpts []rcmgr.Option
+	if cfg.Metrics == nil {
+		rmOpts = append(rmOpts, rcmgr.WithMetricsDisabled())
+	}
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(concrete), rmOpts...)
 	if err != nil {
 		_ = cm.Close()
 		return nil, fmt.Errorf("cannot start the resource manager: %w", err)
@@ -301,7 +312,11 @@ func (n *Node) newHost() (host.Host, error) {
 		libp2p.UserAgent(Agent),
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
-		libp2p.DisableMetrics(),
+	}
+	if cfg.Metrics != nil {
+		opts = append(opts, libp2p.PrometheusRegisterer(cfg.Metrics))
+	} else {
+		opts = append(opts, libp2p.DisableMetrics())
 	}
 	if cfg.ConnectionGater != nil {
 		opts = append(opts, libp2p.ConnectionGater(cfg.ConnectionGater))
@@ -531,6 +546,15 @@ func (n *Node) Info() Info {
 // since it started, by reason: RefusedPutRate, RefusedTotalRecords and the
 // other Refused constants. A reason with none is left out.
 func (n *Node) Refused() map[string]uint64 { return n.quota.refusedCounts() }
+
+// Accepted counts the writes from peers that the node accepted since it
+// started: value records (a PUT_VALUE) and provider records of other peers
+// (an ADD_PROVIDER, or one the DHT learnt).
+func (n *Node) Accepted() Accepted { return n.quota.acceptedCounts() }
+
+// Held returns what the node stores for other peers: the figures its
+// quota bounds. The node's own records are not in them.
+func (n *Node) Held() Held { return n.quota.heldCounts() }
 
 // Addrs returns the node's listen addresses, each ending in /p2p/<ID>, so
 // another node can dial or bootstrap from any of them.

@@ -84,6 +84,7 @@ type quota struct {
 	putRate   map[peer.ID]*rate.Limiter
 	provRate  map[peer.ID]*rate.Limiter
 	refused   map[string]uint64      // by reason
+	accepted  Accepted               // writes from peers accepted
 	logged    map[peer.ID]refusalLog // when each peer's refusals were last logged
 }
 
@@ -446,4 +447,46 @@ func (q *quota) refusedCounts() map[string]uint64 {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return maps.Clone(q.refused)
+}
+
+// Accepted counts the writes from peers that the node accepted and stored
+// since it started.
+type Accepted struct {
+	Records   uint64 // PUT_VALUE: value records
+	Providers uint64 // ADD_PROVIDER: provider records
+}
+
+// acceptedRecord counts a value record from a peer stored.
+func (q *quota) acceptedRecord() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.accepted.Records++
+}
+
+// acceptedProvider counts a provider record of another peer stored.
+func (q *quota) acceptedProvider() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.accepted.Providers++
+}
+
+// acceptedCounts returns the writes from peers accepted so far.
+func (q *quota) acceptedCounts() Accepted {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.accepted
+}
+
+// Held is what the node stores for other peers, as its quota counts it.
+type Held struct {
+	Records   int64 // value records whose owner is another peer
+	Bytes     int64 // their size
+	Providers int64 // provider records of other peers
+}
+
+// heldCounts returns what the node stores for other peers.
+func (q *quota) heldCounts() Held {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return Held{Records: q.values.records, Bytes: q.values.bytes, Providers: q.providers}
 }

@@ -281,6 +281,12 @@ func TestQuotaTotal(t *testing.T) {
 	if records, _, _ := storeUsage(t, ctx, target); records != 21 {
 		t.Errorf("%d records stored, want the 20 of the quota and the node's own", records)
 	}
+	if acc := target.Accepted(); acc.Records != 20 {
+		t.Errorf("Accepted() = %+v, want the 20 records of the quota, not the node's own", acc)
+	}
+	if held := target.Held(); held.Records != 20 || held.Bytes == 0 {
+		t.Errorf("Held() = %+v, want the 20 records stored for other peers", held)
+	}
 }
 
 // syncBuffer is a log destination for several goroutines.

@@ -258,6 +258,7 @@ func (s *server) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/id", s.id)
 	mux.HandleFunc("GET /v1/peers", s.peers)
+	mux.HandleFunc("GET /v1/stats", s.stats)
 	mux.HandleFunc("POST /v1/records", s.put)
 	mux.HandleFunc("GET /v1/record", s.get)
 	mux.HandleFunc("DELETE /v1/record", s.remove)
@@ -372,11 +373,16 @@ func (s *server) id(w http.ResponseWriter, _ *http.Request) {
 		Storage:       info.Storage,
 		DataDir:       s.dataDir,
 		Refused:       info.Refused,
-	}
-	if a := info.Admission; a != nil {
-		out.Admission = &Admission{Suite: a.Certificate.Suite, Cached: a.Cached, Passed: a.Certificate.Passed}
+		Admission:     admissionOf(info.Admission),
 	}
 	reply(w, out)
+}
+
+func admissionOf(a *core.Admission) *Admission {
+	if a == nil {
+		return nil
+	}
+	return &Admission{Suite: a.Certificate.Suite, Cached: a.Cached, Passed: a.Certificate.Passed}
 }
 
 func (s *server) peers(w http.ResponseWriter, _ *http.Request) {

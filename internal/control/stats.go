@@ -1,0 +1,101 @@
+package control
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/netabase/netabase/core"
+)
+
+// Stats is a summary of a running node: netabase stats.
+type Stats struct {
+	ID string `json:"id"`
+	// Peers are the connected peers, RoutingTable those in the DHT's
+	// routing table.
+	Peers        int       `json:"peers"`
+	RoutingTable int       `json:"routing_table"`
+	Backend      core.Info `json:"backend"`
+	// BackendState is "up", "down", "restarting" or "failed";
+	// BackendDetail says why, for any state but up.
+	BackendState  string     `json:"backend_state"`
+	BackendDetail string     `json:"backend_detail,omitempty"`
+	Admission     *Admission `json:"admission,omitempty"`
+	// Held is what the node stores for other peers.
+	Held Held `json:"held"`
+	// Accepted and Refused count the writes from peers since the node
+	// started; Refused by reason.
+	Accepted Accepted          `json:"accepted"`
+	Refused  map[string]uint64 `json:"refused"`
+	// Subscribers are the open event subscriptions; EventsLost the events
+	// they lost since the node started.
+	Subscribers int    `json:"event_subscribers"`
+	EventsLost  uint64 `json:"events_lost"`
+	// Synced are the synced collections the node replicates.
+	Synced []SyncStats `json:"synced"`
+}
+
+// Held is what a node stores for other peers.
+type Held struct {
+	Records   int64 `json:"records"`
+	Bytes     int64 `json:"bytes"`
+	Providers int64 `json:"provider_records"`
+}
+
+// Accepted counts the writes from peers a node accepted.
+type Accepted struct {
+	Records   uint64 `json:"records"`
+	Providers uint64 `json:"provider_records"`
+}
+
+// SyncStats sums up one synced collection.
+type SyncStats struct {
+	Name       string `json:"name"`
+	Records    int    `json:"records"`
+	Tombstones int    `json:"tombstones"`
+	Bytes      int64  `json:"bytes"`
+	TopicPeers int    `json:"topic_peers"`
+	// Sessions counts reconciliation sessions with every peer, and
+	// BytesSent and BytesReceived their frames.
+	Sessions      int   `json:"sessions"`
+	BytesSent     int64 `json:"bytes_sent"`
+	BytesReceived int64 `json:"bytes_received"`
+}
+
+// Stats returns the node's summary.
+func (c *Client) Stats(ctx context.Context) (Stats, error) {
+	var out Stats
+	err := c.do(ctx, http.MethodGet, "/v1/stats", nil, nil, &out)
+	return out, err
+}
+
+func (s *server) stats(w http.ResponseWriter, _ *http.Request) {
+	n := s.n
+	info := n.Info()
+	held, acc, ev := n.Held(), n.Accepted(), n.EventStats()
+	out := Stats{
+		ID:            info.ID.String(),
+		Peers:         len(n.Peers()),
+		RoutingTable:  len(n.RoutingTable()),
+		Backend:       info.Backend,
+		BackendState:  info.BackendState.State.String(),
+		BackendDetail: info.BackendState.Detail,
+		Admission:     admissionOf(info.Admission),
+		Held:          Held{Records: held.Records, Bytes: held.Bytes, Providers: held.Providers},
+		Accepted:      Accepted{Records: acc.Records, Providers: acc.Providers},
+		Refused:       info.Refused,
+		Subscribers:   ev.Subscribers,
+		EventsLost:    ev.Lost,
+		Synced:        []SyncStats{},
+	}
+	for _, syn := range n.SyncedCollections() {
+		rs := syn.Status()
+		ss := SyncStats{Name: rs.Name, Records: rs.Records, Tombstones: rs.Tombstones, Bytes: rs.Bytes, TopicPeers: len(rs.TopicPeers)}
+		for _, p := range rs.Peers {
+			ss.Sessions += p.Sessions
+			ss.BytesSent += p.Total.BytesSent
+			ss.BytesReceived += p.Total.BytesReceived
+		}
+		out.Synced = append(out.Synced, ss)
+	}
+	reply(w, out)
+}

@@ -1,0 +1,77 @@
+package metrics_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	ds "github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+
+	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/internal/metrics"
+)
+
+func TestBackend(t *testing.T) {
+	ctx := context.Background()
+	reg := metrics.NewRegistry()
+	m, err := metrics.NewBackend(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := core.Wrap(dssync.MutexWrap(ds.NewMapDatastore()), core.Info{Name: "map", Version: "v1", Build: "b1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := core.Observe(b, m); err != nil {
+		t.Fatal(err)
+	}
+	_ = b.Put(ctx, ds.NewKey("/a"), []byte("v"))
+	_, _ = b.Get(ctx, ds.NewKey("/a"))
+	_, _ = b.Get(ctx, ds.NewKey("/missing"))
+	_ = b.Close()
+	_, _ = b.Get(ctx, ds.NewKey("/a"))
+
+	srv := httptest.NewServer(metrics.Handler(reg))
+	defer srv.Close()
+	text := get(t, srv.URL+"/metrics")
+	for _, want := range []string{
+		`netabase_backend_operation_duration_seconds_count{op="put"} 1`,
+		`netabase_backend_operation_duration_seconds_count{op="get"} 3`,
+		`netabase_backend_operation_errors_total{op="get"} 1`, // the closed store's, not the missing key's
+		`netabase_backend_operation_errors_total{op="put"} 0`,
+		"go_goroutines ",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("/metrics has no line %q", want)
+		}
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if problems, err := promlint.NewWithMetricFamilies(families).Lint(); err != nil || len(problems) > 0 {
+		t.Errorf("the metrics break Prometheus's naming conventions: %v %v", problems, err)
+	}
+	if !strings.Contains(get(t, srv.URL+"/debug/pprof/"), "goroutine") {
+		t.Error("/debug/pprof/ does not list the goroutine profile")
+	}
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s %v", url, res.Status, err)
+	}
+	return string(b)
+}
