@@ -131,7 +131,7 @@ func engineFiles(names []string, engines []About) []string {
 }
 
 // ownsFile reports whether name matches one of the engine's file patterns.
-// Register refuses a driver with a malformed pattern, so none fails here.
+// A malformed pattern matches nothing; Register refuses a driver with one.
 func (a About) ownsFile(name string) bool {
 	return slices.ContainsFunc(a.Files, func(pattern string) bool {
 		ok, _ := path.Match(pattern, name)
