@@ -85,9 +85,10 @@ type Gate struct {
 // Admit opens the backend named by rawURL if the current suite has passed for
 // its exact build: from a cached certificate, or else by running the suite
 // now on scratch instances and caching a pass. A failing backend is refused
-// with an *AdmissionError carrying the report. Before any of that, a driver
-// that is a [Checker] checks the URL's own store, so a store the driver
-// would refuse to open is refused at once, without running the suite.
+// with an *AdmissionError carrying the report. Before any of that, the
+// URL's own store directory is checked as [Registry.Open] checks it, so a
+// store the driver would refuse to open, or another engine's, is refused at
+// once, without running the suite.
 func (g *Gate) Admit(ctx context.Context, rawURL string) (Backend, *Admission, error) {
 	u, d, err := g.Registry.Resolve(rawURL)
 	if err != nil {
@@ -104,11 +105,9 @@ func (g *Gate) Admit(ctx context.Context, rawURL string) (Backend, *Admission, e
 		Build:   info.Build,
 		Suite:   g.Suite.Version(),
 	}
-	if c, ok := d.(Checker); ok {
-		// Cheap, and it spares a wrong URL the suite's seconds.
-		if err := c.Check(ctx, u); err != nil {
-			return nil, nil, err
-		}
+	// Cheap, and it spares a wrong URL the suite's seconds.
+	if err := g.Registry.checkStore(d, u); err != nil {
+		return nil, nil, err
 	}
 	adm := &Admission{Info: info}
 	certs := g.loadCertificates()

@@ -11,9 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	ds "github.com/ipfs/go-datastore"
-	dssync "github.com/ipfs/go-datastore/sync"
-
 	"github.com/netabase/netabase/core"
 )
 
@@ -282,30 +279,21 @@ func TestGateErrorsPropagate(t *testing.T) {
 
 // TestGateChecksTheStoreBeforeTheSuite: a URL naming a directory its driver
 // would refuse (here, another engine's store) is refused at once with the
-// driver's error, without running the suite or changing the directory.
+// registry's error, without running the suite or changing the directory
+// (TestStoreDirRefused tries every kind of such directory).
 func TestGateChecksTheStoreBeforeTheSuite(t *testing.T) {
 	ctx := context.Background()
-	parse := func(u *url.URL) (string, error) { return core.Path(u) }
-	open := func(_ context.Context, dir string) (ds.Batching, error) {
-		if err := core.PrepareDir(dir, "disk"); err != nil {
-			return nil, err
-		}
-		return dssync.MutexWrap(ds.NewMapDatastore()), nil
-	}
-	reg := &core.Registry{}
-	if err := reg.Register(core.NewDriver(core.About{Scheme: "disk", Name: "disk", Version: "v1", Dir: true}, parse, open)); err != nil {
-		t.Fatal(err)
-	}
+	reg := dirRegistry(t)
 	s := &fakeSuite{version: "s1", verdict: fakeVerdict{passed: true}}
 	g := &core.Gate{Registry: reg, Suite: s, CertDir: t.TempDir()}
 
 	root := t.TempDir()
 	dir := filepath.Join(root, "store")
-	writeFiles(t, dir, pebbleFiles)
+	writeFiles(t, dir, betaFiles)
 	before := snapshot(t, root)
-	want := core.PrepareDir(dir, "disk")
-	_, _, err := g.Admit(ctx, "disk://"+dir)
-	if err == nil || want == nil || err.Error() != want.Error() || !strings.Contains(err.Error(), "holds a pebble store") {
+	_, want := reg.Open(ctx, "alpha://"+dir)
+	_, _, err := g.Admit(ctx, "alpha://"+dir)
+	if err == nil || want == nil || err.Error() != want.Error() || !strings.Contains(err.Error(), "holds a beta store") {
 		t.Errorf("Admit of another engine's store: got %v, want %v", err, want)
 	}
 	if s.runs != 0 {
@@ -316,7 +304,7 @@ func TestGateChecksTheStoreBeforeTheSuite(t *testing.T) {
 	}
 
 	// A store the driver takes is admitted after the suite.
-	b, _, err := g.Admit(ctx, "disk://"+filepath.Join(root, "new"))
+	b, _, err := g.Admit(ctx, "alpha://"+filepath.Join(root, "new"))
 	if err != nil || s.runs != 1 {
 		t.Fatalf("Admit of a new store: %v after %d suite runs", err, s.runs)
 	}

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,36 +18,35 @@ import (
 // naming the engine whose files the directory holds.
 const MarkerFile = "NETABASE-STORE"
 
-// PrepareDir makes dir ready for an engine's files and refuses anything that
-// could lose data. It creates dir when missing. It fails, changing nothing,
-// when dir is not a directory, is not writable, belongs to another engine
-// (by its marker file or by the engine's own files), or is not empty yet
-// holds no store at all. On success dir holds a marker naming engine.
+// PrepareDir makes dir ready for the files of engine, the About of a driver
+// whose URLs name a directory, and refuses anything that could lose data. It
+// creates dir when missing. It fails, changing nothing, when dir is not a
+// directory, is not writable, is marked as another engine's, or is not empty
+// yet holds neither a marker nor files of engine's own (engine.Files). On
+// success dir holds a marker naming engine.Name.
+//
+// PrepareDir knows no engine but engine, so it refuses an unmarked store
+// another engine's library made only as a directory that is not empty, and
+// does not see one among engine's own files. A [Registry] knows the other
+// engines: [Registry.Open] and [Gate.Admit] refuse those directories too,
+// naming the engine, before a driver's opener runs PrepareDir.
+//
 // dir must be an absolute path; a relative or empty one is an error wrapping
 // ErrInvalidURL.
-func PrepareDir(dir, engine string) error {
-	state, err := checkDir(dir, engine)
+func PrepareDir(dir string, engine About) error {
+	state, err := checkDir(dir, engine, nil)
 	switch {
 	case err != nil:
 		return err
 	case state == dirMissing:
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("cannot create the %s store directory %s: %w", engine, dir, unwrapPath(err))
+			return fmt.Errorf("cannot create the %s store directory %s: %w", engine.Name, dir, unwrapPath(err))
 		}
-		return writeMarker(dir, engine)
+		return writeMarker(dir, engine.Name)
 	case state == dirUnmarked:
-		return writeMarker(dir, engine)
+		return writeMarker(dir, engine.Name)
 	}
 	return nil
-}
-
-// CheckDir says whether [PrepareDir] would accept dir for engine, with the
-// same error when it would not, and changes nothing: a missing dir is not
-// created. It is cheap, so a node runs it before the admission gate's
-// suite, and a wrong storage URL fails at once.
-func CheckDir(dir, engine string) error {
-	_, err := checkDir(dir, engine)
-	return err
 }
 
 // dirState is what checkDir found in an acceptable directory.
@@ -58,26 +58,28 @@ const (
 	dirMarked                   // the engine's marker is there
 )
 
-// checkDir is PrepareDir's judgement of dir, without its writes. Its only
-// trace is the writability probe, a file it creates and removes in an
-// accepted directory.
-func checkDir(dir, engine string) (dirState, error) {
+// checkDir is PrepareDir's judgement of dir for engine, without its
+// writes, knowing the files of the engines in known besides engine's own.
+// Its only trace is the writability probe, a file it creates and removes in
+// an accepted directory.
+func checkDir(dir string, engine About, known []About) (dirState, error) {
+	name := engine.Name
 	if !filepath.IsAbs(dir) {
-		return 0, InvalidURL(&url.URL{Scheme: engine, Path: dir}, "needs an absolute path, as in %s:///abs/path", engine)
+		return 0, InvalidURL(&url.URL{Scheme: name, Path: dir}, "needs an absolute path, as in %s:///abs/path", name)
 	}
 	fi, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return dirMissing, nil
 	case err != nil:
-		return 0, fmt.Errorf("cannot use %s as a %s store: %w", dir, engine, unwrapPath(err))
+		return 0, fmt.Errorf("cannot use %s as a %s store: %w", dir, name, unwrapPath(err))
 	case !fi.IsDir():
-		return 0, fmt.Errorf("cannot use %s as a %s store: it is a file, not a directory; choose a directory path", dir, engine)
+		return 0, fmt.Errorf("cannot use %s as a %s store: it is a file, not a directory; choose a directory path", dir, name)
 	}
 
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return 0, fmt.Errorf("cannot read the %s store directory %s: %w", engine, dir, unwrapPath(err))
+		return 0, fmt.Errorf("cannot read the %s store directory %s: %w", name, dir, unwrapPath(err))
 	}
 	names := make([]string, len(entries))
 	for i, e := range entries {
@@ -92,21 +94,21 @@ func checkDir(dir, engine string) (dirState, error) {
 		}
 		owner = parseMarker(b)
 		if owner == "" {
-			return 0, fmt.Errorf("cannot use %s as a %s store: its %s file is damaged; nothing was changed", dir, engine, MarkerFile)
+			return 0, fmt.Errorf("cannot use %s as a %s store: its %s file is damaged; nothing was changed", dir, name, MarkerFile)
 		}
-	} else if found := DetectEngines(names); len(found) > 1 {
+	} else if found := engineFiles(names, append([]About{engine}, known...)); len(found) > 1 {
 		return 0, fmt.Errorf("cannot use %s as a %s store: it holds files of several engines (%s); nothing was changed; move them apart by hand",
-			dir, engine, strings.Join(found, ", "))
+			dir, name, strings.Join(found, ", "))
 	} else if len(found) == 1 {
 		owner = found[0]
 	} else if len(names) > 0 {
-		return 0, fmt.Errorf("cannot use %s as a %s store: the directory is not empty and holds no store; choose an empty or new directory", dir, engine)
+		return 0, fmt.Errorf("cannot use %s as a %s store: the directory is not empty and holds no store; choose an empty or new directory", dir, name)
 	}
-	if owner != "" && owner != engine {
+	if owner != "" && owner != name {
 		return 0, fmt.Errorf("cannot use %s as a %s store: it holds a %s store; open it with %s:///%s or choose another directory; nothing was changed",
-			dir, engine, owner, owner, strings.TrimPrefix(dir, "/"))
+			dir, name, owner, owner, strings.TrimPrefix(dir, "/"))
 	}
-	if err := probeWritable(dir, engine); err != nil {
+	if err := probeWritable(dir, name); err != nil {
 		return 0, err
 	}
 	if marked {
@@ -115,30 +117,26 @@ func checkDir(dir, engine string) (dirState, error) {
 	return dirUnmarked, nil
 }
 
-// DetectEngines names the engines whose files appear among names, the
-// entries of one directory.
-func DetectEngines(names []string) []string {
-	var pebble, badger, leveldb bool
-	for _, n := range names {
-		switch {
-		case strings.HasPrefix(n, "marker.manifest.") || strings.HasPrefix(n, "marker.format-version.") || strings.HasPrefix(n, "OPTIONS-"):
-			pebble = true
-		case n == "KEYREGISTRY" || n == "MANIFEST" || strings.HasSuffix(n, ".vlog"):
-			badger = true
-		case n == "CURRENT" || strings.HasSuffix(n, ".ldb"):
-			leveldb = true
-		}
-	}
+// engineFiles names, sorted, the engines among engines whose own files
+// ([About.Files]) appear among names, the entries of one directory.
+func engineFiles(names []string, engines []About) []string {
 	var out []string
-	for _, e := range []struct {
-		on   bool
-		name string
-	}{{badger, "badger"}, {leveldb, "leveldb"}, {pebble, "pebble"}} {
-		if e.on {
-			out = append(out, e.name)
+	for _, e := range engines {
+		if !slices.Contains(out, e.Name) && slices.ContainsFunc(names, e.ownsFile) {
+			out = append(out, e.Name)
 		}
 	}
+	slices.Sort(out)
 	return out
+}
+
+// ownsFile reports whether name matches one of the engine's file patterns.
+// A malformed pattern matches nothing; Register refuses a driver with one.
+func (a About) ownsFile(name string) bool {
+	return slices.ContainsFunc(a.Files, func(pattern string) bool {
+		ok, _ := path.Match(pattern, name)
+		return ok
+	})
 }
 
 func markerText(engine string) string {

@@ -1,16 +1,20 @@
 package core_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"maps"
+	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
+
+	ds "github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
 
 	"github.com/netabase/netabase/core"
 )
@@ -57,12 +61,37 @@ func writeFiles(t *testing.T, dir string, files map[string]string) {
 
 func marker(engine string) string { return "netabase store\nengine " + engine + "\n" }
 
-// Files named like each engine's own.
+// Three engines a directory may hold, known by their own files as real
+// engines are (backends/all's tests check the real engines' patterns).
 var (
-	pebbleFiles  = map[string]string{"OPTIONS-000003": "[Version]", "marker.manifest.000001.MANIFEST-000001": "", "000002.sst": "x"}
-	badgerFiles  = map[string]string{"KEYREGISTRY": "k", "000001.vlog": "v", "MANIFEST": "m"}
-	leveldbFiles = map[string]string{"CURRENT": "MANIFEST-000001\n", "000005.ldb": "l", "LOG": ""}
+	alpha = core.About{Scheme: "alpha", Name: "alpha", Version: "v1", Dir: true, Files: []string{"ALPHA-*", "*.alpha"}}
+	beta  = core.About{Scheme: "beta", Name: "beta", Version: "v1", Dir: true, Files: []string{"BETA"}}
+	gamma = core.About{Scheme: "gamma", Name: "gamma", Version: "v1", Dir: true, Files: []string{"CURRENT", "*.gamma"}}
+
+	alphaFiles = map[string]string{"ALPHA-000003": "[Version]", "000002.alpha": "x", "LOCK": ""}
+	betaFiles  = map[string]string{"BETA": "k", "000001.vlog": "v"}
+	gammaFiles = map[string]string{"CURRENT": "MANIFEST-000001\n", "000005.gamma": "l", "LOG": ""}
 )
+
+// dirRegistry returns a registry of the three engines, each a driver whose
+// opener prepares its directory with core.PrepareDir and opens a map
+// datastore.
+func dirRegistry(t *testing.T) *core.Registry {
+	t.Helper()
+	r := &core.Registry{}
+	for _, about := range []core.About{alpha, beta, gamma} {
+		open := func(_ context.Context, dir string) (ds.Batching, error) {
+			if err := core.PrepareDir(dir, about); err != nil {
+				return nil, err
+			}
+			return dssync.MutexWrap(ds.NewMapDatastore()), nil
+		}
+		if err := r.Register(core.NewDriver(about, func(u *url.URL) (string, error) { return core.Path(u) }, open)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return r
+}
 
 func union(ms ...map[string]string) map[string]string {
 	out := make(map[string]string)
@@ -72,39 +101,44 @@ func union(ms ...map[string]string) map[string]string {
 	return out
 }
 
-func TestPrepareDirRefuses(t *testing.T) {
+// TestStoreDirRefused: the registry refuses a directory an engine must not
+// use, naming why, and the admission gate refuses it alike, without running
+// the suite; neither changes anything. PrepareDir, knowing only its own
+// engine, refuses it too, unless the engine's own files are among it.
+func TestStoreDirRefused(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		files   map[string]string // what the directory holds; nil means it is a file
-		engine  string
+		engine  core.About
 		wantErr []string
+		// ownFiles: the directory holds engine's own files, so PrepareDir
+		// alone adopts it; only the registry, knowing the others, refuses it.
+		ownFiles bool
 	}{
-		{name: "a file", engine: "pebble", wantErr: []string{"it is a file"}},
-		{name: "not empty, no store", files: map[string]string{"notes.txt": "mine"}, engine: "pebble",
+		{name: "a file", engine: alpha, wantErr: []string{"it is a file"}},
+		{name: "not empty, no store", files: map[string]string{"notes.txt": "mine"}, engine: alpha,
 			wantErr: []string{"not empty and holds no store"}},
-		{name: "hidden file only", files: map[string]string{".keep": ""}, engine: "pebble",
+		{name: "hidden file only", files: map[string]string{".keep": ""}, engine: alpha,
 			wantErr: []string{"not empty and holds no store"}},
-		{name: "badger files for pebble", files: badgerFiles, engine: "pebble", wantErr: []string{"holds a badger store", "badger:///"}},
-		{name: "leveldb files for pebble", files: leveldbFiles, engine: "pebble", wantErr: []string{"holds a leveldb store", "leveldb:///"}},
-		{name: "pebble files for badger", files: pebbleFiles, engine: "badger", wantErr: []string{"holds a pebble store", "pebble:///"}},
-		{name: "pebble options only", files: map[string]string{"OPTIONS-000003": ""}, engine: "leveldb", wantErr: []string{"holds a pebble store"}},
-		{name: "pebble marker only", files: map[string]string{"marker.manifest.000001.MANIFEST-000001": ""}, engine: "leveldb",
-			wantErr: []string{"holds a pebble store"}},
-		{name: "badger key registry only", files: map[string]string{"KEYREGISTRY": ""}, engine: "pebble", wantErr: []string{"holds a badger store"}},
-		{name: "badger value log only", files: map[string]string{"000001.vlog": ""}, engine: "leveldb", wantErr: []string{"holds a badger store"}},
-		{name: "leveldb CURRENT only", files: map[string]string{"CURRENT": ""}, engine: "badger", wantErr: []string{"holds a leveldb store"}},
-		{name: "several engines", files: union(pebbleFiles, leveldbFiles), engine: "pebble",
-			wantErr: []string{"several engines", "leveldb, pebble"}},
-		{name: "marker names another engine", files: map[string]string{core.MarkerFile: marker("badger"), "data": "x"}, engine: "pebble",
-			wantErr: []string{"holds a badger store"}},
-		{name: "marker names another engine over own files", files: union(pebbleFiles, map[string]string{core.MarkerFile: marker("leveldb")}),
-			engine: "pebble", wantErr: []string{"holds a leveldb store"}},
-		{name: "damaged marker", files: map[string]string{core.MarkerFile: "garbage"}, engine: "pebble",
+		{name: "names in another case", files: map[string]string{"current": "", "alpha-1": "", "beta": ""}, engine: alpha,
+			wantErr: []string{"not empty and holds no store"}},
+		{name: "beta files for alpha", files: betaFiles, engine: alpha, wantErr: []string{"holds a beta store", "beta:///"}},
+		{name: "gamma files for alpha", files: gammaFiles, engine: alpha, wantErr: []string{"holds a gamma store", "gamma:///"}},
+		{name: "alpha files for beta", files: alphaFiles, engine: beta, wantErr: []string{"holds a alpha store", "alpha:///"}},
+		{name: "one alpha file for gamma", files: map[string]string{"ALPHA-000003": ""}, engine: gamma, wantErr: []string{"holds a alpha store"}},
+		{name: "gamma CURRENT only", files: map[string]string{"CURRENT": ""}, engine: beta, wantErr: []string{"holds a gamma store"}},
+		{name: "several engines", files: union(alphaFiles, gammaFiles), engine: alpha, ownFiles: true,
+			wantErr: []string{"several engines", "alpha, gamma"}},
+		{name: "marker names another engine", files: map[string]string{core.MarkerFile: marker("beta"), "data": "x"}, engine: alpha,
+			wantErr: []string{"holds a beta store"}},
+		{name: "marker names another engine over own files", files: union(alphaFiles, map[string]string{core.MarkerFile: marker("gamma")}),
+			engine: alpha, wantErr: []string{"holds a gamma store"}},
+		{name: "damaged marker", files: map[string]string{core.MarkerFile: "garbage"}, engine: alpha,
 			wantErr: []string{core.MarkerFile, "damaged"}},
-		{name: "marker without engine", files: map[string]string{core.MarkerFile: "netabase store\n"}, engine: "pebble",
+		{name: "marker without engine", files: map[string]string{core.MarkerFile: "netabase store\n"}, engine: alpha,
 			wantErr: []string{"damaged"}},
-		{name: "empty marker", files: map[string]string{core.MarkerFile: ""}, engine: "pebble", wantErr: []string{"damaged"}},
-		{name: "marker with another heading", files: map[string]string{core.MarkerFile: "some store\nengine pebble\n"}, engine: "pebble",
+		{name: "empty marker", files: map[string]string{core.MarkerFile: ""}, engine: alpha, wantErr: []string{"damaged"}},
+		{name: "marker with another heading", files: map[string]string{core.MarkerFile: "some store\nengine alpha\n"}, engine: alpha,
 			wantErr: []string{"damaged"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -118,45 +152,60 @@ func TestPrepareDirRefuses(t *testing.T) {
 				writeFiles(t, dir, tc.files)
 			}
 			before := snapshot(t, root)
-			// CheckDir refuses it as PrepareDir does, and first.
-			checkErr := core.CheckDir(dir, tc.engine)
-			if after := snapshot(t, root); !maps.Equal(before, after) {
-				t.Errorf("CheckDir changed the directory:\nbefore %q\nafter  %q", before, after)
+			unchanged := func(who string) {
+				t.Helper()
+				if after := snapshot(t, root); !maps.Equal(before, after) {
+					t.Errorf("%s changed the directory:\nbefore %q\nafter  %q", who, before, after)
+				}
 			}
-			err := core.PrepareDir(dir, tc.engine)
+			reg := dirRegistry(t)
+			rawURL := tc.engine.Scheme + "://" + dir
+			_, err := reg.Open(t.Context(), rawURL)
 			if err == nil {
-				t.Fatal("PrepareDir accepted it")
-			}
-			if checkErr == nil || checkErr.Error() != err.Error() {
-				t.Errorf("CheckDir: got %v, want PrepareDir's error %q", checkErr, err)
+				t.Fatal("Registry.Open accepted it")
 			}
 			for _, s := range append(tc.wantErr, dir) {
 				if !strings.Contains(err.Error(), s) {
 					t.Errorf("error %q does not contain %q", err, s)
 				}
 			}
-			if after := snapshot(t, root); !maps.Equal(before, after) {
-				t.Errorf("the refusal changed the directory:\nbefore %q\nafter  %q", before, after)
+			unchanged("Registry.Open")
+
+			s := &fakeSuite{version: "s1", verdict: fakeVerdict{passed: true}}
+			g := &core.Gate{Registry: reg, Suite: s}
+			if _, _, gateErr := g.Admit(t.Context(), rawURL); gateErr == nil || gateErr.Error() != err.Error() {
+				t.Errorf("Gate.Admit: got %v, want Registry.Open's error %q", gateErr, err)
+			}
+			if s.runs != 0 {
+				t.Errorf("the suite ran %d times before the store was refused", s.runs)
+			}
+			unchanged("Gate.Admit")
+
+			if err := core.PrepareDir(dir, tc.engine); (err == nil) != tc.ownFiles {
+				t.Errorf("PrepareDir alone: got %v", err)
+			}
+			if !tc.ownFiles {
+				unchanged("PrepareDir")
 			}
 		})
 	}
 }
 
-func TestPrepareDirAccepts(t *testing.T) {
+func TestStoreDirAccepted(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		files  map[string]string // what the directory holds; nil means it is missing
-		engine string
+		engine core.About
 	}{
-		{name: "missing", engine: "pebble"},
-		{name: "empty", files: map[string]string{}, engine: "pebble"},
-		{name: "own marker", files: map[string]string{core.MarkerFile: marker("pebble")}, engine: "pebble"},
-		{name: "own marker and files", files: union(pebbleFiles, map[string]string{core.MarkerFile: marker("pebble")}), engine: "pebble"},
-		{name: "own marker and other files", files: map[string]string{core.MarkerFile: marker("leveldb"), "notes": "x"}, engine: "leveldb"},
-		{name: "marker with more lines", files: map[string]string{core.MarkerFile: marker("badger") + "created 2024\n"}, engine: "badger"},
-		{name: "adopt pebble files", files: pebbleFiles, engine: "pebble"},
-		{name: "adopt badger files", files: badgerFiles, engine: "badger"},
-		{name: "adopt leveldb files", files: leveldbFiles, engine: "leveldb"},
+		{name: "missing", engine: alpha},
+		{name: "empty", files: map[string]string{}, engine: alpha},
+		{name: "own marker", files: map[string]string{core.MarkerFile: marker("alpha")}, engine: alpha},
+		{name: "own marker and files", files: union(alphaFiles, map[string]string{core.MarkerFile: marker("alpha")}), engine: alpha},
+		{name: "own marker and other files", files: map[string]string{core.MarkerFile: marker("gamma"), "notes": "x"}, engine: gamma},
+		{name: "marker with more lines", files: map[string]string{core.MarkerFile: marker("beta") + "created 2024\n"}, engine: beta},
+		{name: "adopt alpha files", files: alphaFiles, engine: alpha},
+		{name: "adopt beta files", files: betaFiles, engine: beta},
+		{name: "adopt gamma files", files: gammaFiles, engine: gamma},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
@@ -164,34 +213,39 @@ func TestPrepareDirAccepts(t *testing.T) {
 			if tc.files != nil {
 				writeFiles(t, dir, tc.files)
 			}
-			before := snapshot(t, root)
-			if err := core.CheckDir(dir, tc.engine); err != nil {
-				t.Fatalf("CheckDir: %v", err)
+			reg := dirRegistry(t)
+			open := func(engine core.About) error {
+				b, err := reg.Open(t.Context(), engine.Scheme+"://"+dir)
+				if err == nil {
+					err = b.Close()
+				}
+				return err
 			}
-			if after := snapshot(t, root); !maps.Equal(before, after) {
-				t.Errorf("CheckDir changed the directory:\nbefore %q\nafter  %q", before, after)
+			if err := open(tc.engine); err != nil {
+				t.Fatalf("Registry.Open: %v", err)
 			}
-			if err := core.PrepareDir(dir, tc.engine); err != nil {
-				t.Fatalf("PrepareDir: %v", err)
-			}
-			want := union(map[string]string{".": "<dir>", core.MarkerFile: marker(tc.engine)}, tc.files)
+			want := union(map[string]string{".": "<dir>", core.MarkerFile: marker(tc.engine.Name)}, tc.files)
 			if got := snapshot(t, dir); !maps.Equal(got, want) {
 				t.Errorf("the directory holds %q, want %q", got, want)
 			}
-			// A second preparation accepts what the first left.
-			if err := core.PrepareDir(dir, tc.engine); err != nil {
-				t.Errorf("second PrepareDir: %v", err)
+			// A second opening accepts what the first left.
+			if err := open(tc.engine); err != nil {
+				t.Errorf("second Registry.Open: %v", err)
 			}
 			if got := snapshot(t, dir); !maps.Equal(got, want) {
-				t.Errorf("after a second PrepareDir the directory holds %q, want %q", got, want)
+				t.Errorf("after a second Registry.Open the directory holds %q, want %q", got, want)
 			}
-			// The marker keeps other engines out even of an empty store.
-			other := "leveldb"
-			if tc.engine == other {
-				other = "pebble"
+			// The marker keeps other engines out even of an empty store,
+			// and so even PrepareDir alone refuses them.
+			other := gamma
+			if tc.engine.Name == other.Name {
+				other = alpha
 			}
-			if err := core.PrepareDir(dir, other); err == nil || !strings.Contains(err.Error(), "holds a "+tc.engine+" store") {
-				t.Errorf("PrepareDir for %s: got %v, want a refusal naming %s", other, err, tc.engine)
+			if err := open(other); err == nil || !strings.Contains(err.Error(), "holds a "+tc.engine.Name+" store") {
+				t.Errorf("Registry.Open for %s: got %v, want a refusal naming %s", other.Name, err, tc.engine.Name)
+			}
+			if err := core.PrepareDir(dir, other); err == nil || !strings.Contains(err.Error(), "holds a "+tc.engine.Name+" store") {
+				t.Errorf("PrepareDir for %s: got %v, want a refusal naming %s", other.Name, err, tc.engine.Name)
 			}
 		})
 	}
@@ -203,7 +257,7 @@ func TestPrepareDirBeneathFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, dir := range []string{filepath.Join(file, "store"), filepath.Join(file, "a", "b")} {
-		err := core.PrepareDir(dir, "pebble")
+		err := core.PrepareDir(dir, alpha)
 		if err == nil || !strings.Contains(err.Error(), dir) {
 			t.Errorf("PrepareDir(%s): got %v, want an error naming the path", dir, err)
 		}
@@ -213,27 +267,14 @@ func TestPrepareDirBeneathFile(t *testing.T) {
 	}
 }
 
-func TestDetectEngines(t *testing.T) {
-	for _, tc := range []struct {
-		names []string
-		want  []string
-	}{
-		{nil, nil},
-		{[]string{"notes.txt", "LOCK", "LOG", ".keep"}, nil},
-		{slices.Collect(maps.Keys(pebbleFiles)), []string{"pebble"}},
-		{[]string{"marker.format-version.000001.013"}, []string{"pebble"}},
-		{[]string{"OPTIONS-000007"}, []string{"pebble"}},
-		{slices.Collect(maps.Keys(badgerFiles)), []string{"badger"}},
-		{[]string{"MANIFEST"}, []string{"badger"}},
-		{[]string{"000001.vlog"}, []string{"badger"}},
-		{slices.Collect(maps.Keys(leveldbFiles)), []string{"leveldb"}},
-		{[]string{"000005.ldb"}, []string{"leveldb"}},
-		{[]string{"CURRENT", "KEYREGISTRY", "OPTIONS-000003"}, []string{"badger", "leveldb", "pebble"}},
-		{[]string{"current", "options-1", "keyregistry"}, nil},
-	} {
-		if got := core.DetectEngines(tc.names); !slices.Equal(got, tc.want) {
-			t.Errorf("DetectEngines(%q) = %q, want %q", tc.names, got, tc.want)
-		}
+func TestRegisterRefusesBadFilePattern(t *testing.T) {
+	bad := alpha
+	bad.Files = []string{"OK-*", "[unclosed"}
+	d := core.NewDriver(bad, func(u *url.URL) (string, error) { return core.Path(u) },
+		func(context.Context, string) (ds.Batching, error) { return nil, errors.New("not reached") })
+	var r core.Registry
+	if err := r.Register(d); err == nil || !strings.Contains(err.Error(), `file pattern "[unclosed"`) {
+		t.Errorf("Register of a driver with a malformed file pattern: got %v", err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -27,15 +28,6 @@ type Driver interface {
 	Scratch(u *url.URL, dir string) (*url.URL, error)
 }
 
-// Checker is a Driver that can tell, cheaply and without opening or
-// changing anything, that the store u names cannot be opened: its
-// directory is a file, holds another engine's store or foreign files, or
-// cannot be written. The admission gate asks it before running the suite,
-// so a wrong URL fails at once rather than after the suite.
-type Checker interface {
-	Check(ctx context.Context, u *url.URL) error
-}
-
 // About describes a driver.
 type About struct {
 	Scheme       string       `json:"scheme"`
@@ -47,6 +39,12 @@ type About struct {
 	// Dir is true when the URL's path names the directory that holds the
 	// store's files.
 	Dir bool `json:"dir"`
+	// Files are patterns ([path.Match]) of the names of files the engine
+	// writes into its store directory and no other engine does, such as
+	// "OPTIONS-*". By them a store the engine's own library made, without
+	// netabase's marker, is known for the engine's: adopted by it, refused
+	// to every other engine in the same [Registry].
+	Files []string `json:"-"`
 	// Params documents the URL parameters the driver accepts.
 	Params []Param `json:"params,omitempty"`
 }
@@ -72,9 +70,15 @@ type Registry struct {
 
 // Register adds d under its scheme. A scheme may be registered once.
 func (r *Registry) Register(d Driver) error {
-	scheme := d.About().Scheme
+	about := d.About()
+	scheme := about.Scheme
 	if scheme == "" || strings.ToLower(scheme) != scheme {
 		return fmt.Errorf("netabase: driver %q: a scheme is a non-empty lower-case word", scheme)
+	}
+	for _, pattern := range about.Files {
+		if _, err := path.Match(pattern, ""); err != nil {
+			return fmt.Errorf("netabase: driver %q: file pattern %q: %w", scheme, pattern, err)
+		}
 	}
 	if _, dup := r.drivers[scheme]; dup {
 		return fmt.Errorf("netabase: scheme %q is registered twice", scheme)
@@ -126,21 +130,59 @@ func (r *Registry) schemeList() string {
 }
 
 // Open opens the backend named by rawURL and applies core's rules to it. It
-// does not run the admission gate; see [Admit].
+// does not run the admission gate; see [Gate.Admit]. Like the gate, it
+// refuses a store directory holding another registered engine's store
+// before the driver opens anything.
 func (r *Registry) Open(ctx context.Context, rawURL string) (Backend, error) {
 	u, d, err := r.Resolve(rawURL)
 	if err != nil {
 		return nil, err
 	}
-	return OpenURL(ctx, d, u)
+	info, err := d.Describe(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.checkStore(d, u); err != nil {
+		return nil, err
+	}
+	return open(ctx, d, u, info)
+}
+
+// checkStore refuses, cheaply and changing nothing, the store directory
+// that u names when d's opener would refuse it ([PrepareDir]) or when it
+// holds the files of another engine registered here. It passes a driver
+// whose URLs name no directory.
+func (r *Registry) checkStore(d Driver, u *url.URL) error {
+	about := d.About()
+	if !about.Dir {
+		return nil
+	}
+	dir, err := Path(u)
+	if err != nil {
+		return err
+	}
+	known := make([]About, 0, len(r.drivers))
+	for _, o := range r.drivers {
+		known = append(known, o.About())
+	}
+	_, err = checkDir(dir, about, known)
+	return err
 }
 
 // OpenURL opens the backend that d names by u and applies core's rules to it.
+// It knows no driver but d, so only d's opener judges the store directory;
+// [Registry.Open] also refuses another registered engine's store.
 func OpenURL(ctx context.Context, d Driver, u *url.URL) (Backend, error) {
 	info, err := d.Describe(ctx, u)
 	if err != nil {
 		return nil, err
 	}
+	return open(ctx, d, u, info)
+}
+
+// open opens the backend that d names by u, described by info, and applies
+// core's rules to it.
+func open(ctx context.Context, d Driver, u *url.URL, info Info) (Backend, error) {
 	b, err := d.Open(ctx, u)
 	if err != nil {
 		return nil, err
@@ -156,11 +198,9 @@ func OpenURL(ctx context.Context, d Driver, u *url.URL) (Backend, error) {
 // NewDriver builds the Driver of an in-tree engine from its parts: what it
 // is, a parser of its URLs into typed options (rejecting unknown parameters),
 // and an opener of the engine from those options. When about.Dir, the
-// driver is a [Checker] running [CheckDir] with engine about.Name, so the
-// opener should prepare its directory with [PrepareDir] and that name. Its
-// scratch stores keep
-// the URL's options and, when about.Dir, live in a subdirectory of the
-// scratch directory named after the engine.
+// opener should prepare its directory with [PrepareDir] and about. Its
+// scratch stores keep the URL's options and, when about.Dir, live in a
+// subdirectory of the scratch directory named after the engine.
 func NewDriver[O any](about About, parse func(*url.URL) (O, error), open func(context.Context, O) (ds.Batching, error)) Driver {
 	return &funcDriver[O]{about: about, parse: parse, open: open}
 }
@@ -178,19 +218,6 @@ func (d *funcDriver[O]) Describe(_ context.Context, u *url.URL) (Info, error) {
 		return Info{}, err
 	}
 	return d.about.Info(), nil
-}
-
-// Check runs [CheckDir] on the store directory of a driver whose URLs name
-// one.
-func (d *funcDriver[O]) Check(_ context.Context, u *url.URL) error {
-	if _, err := d.parse(u); err != nil || !d.about.Dir {
-		return err
-	}
-	dir, err := Path(u)
-	if err != nil {
-		return err
-	}
-	return CheckDir(dir, d.about.Name)
 }
 
 func (d *funcDriver[O]) Open(ctx context.Context, u *url.URL) (ds.Batching, error) {

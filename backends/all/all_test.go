@@ -1,28 +1,34 @@
 package all_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
-	leveldbds "github.com/ipfs/go-ds-leveldb"
 	"golang.org/x/mod/modfile"
 
 	"github.com/netabase/netabase/backends/all"
-	"github.com/netabase/netabase/backends/leveldbstore"
+	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/internal/storetest"
 )
 
+// TestRegistry checks that the registry holds every in-tree driver (no two
+// share a scheme). Which schemes they are is checked against the README by
+// cmd/netabase's TestREADMEBackends.
 func TestRegistry(t *testing.T) {
-	r := all.Registry()
-	var schemes []string
-	for _, d := range r.Drivers() {
-		schemes = append(schemes, d.About().Scheme)
+	var want []string
+	for _, d := range all.Drivers() {
+		want = append(want, d.About().Scheme)
 	}
-	if got := strings.Join(schemes, ","); got != "badger,leveldb,memory,pebble" {
-		t.Fatalf("registered schemes = %s", got)
+	slices.Sort(want)
+	var got []string
+	for _, d := range all.Registry().Drivers() {
+		got = append(got, d.About().Scheme)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("registered schemes = %q, want %q", got, want)
 	}
 }
 
@@ -55,43 +61,59 @@ func TestVersionsMatchGoMod(t *testing.T) {
 
 // TestForeignStores checks that no disk backend opens, or touches, a
 // directory holding another engine's store: neither one netabase created
-// (with its marker) nor one the engine library created directly.
+// (with its marker) nor one the engine library created directly, known by
+// the files its driver names (core.About.Files); and that a backend adopts
+// a store its own engine library created.
 func TestForeignStores(t *testing.T) {
-	disk := map[string]bool{"badger": true, "leveldb": true, "pebble": true}
-	for _, owner := range all.Drivers() {
-		if !disk[owner.About().Scheme] {
-			continue
+	r := all.Registry()
+	var disk []core.About
+	for _, d := range r.Drivers() {
+		if d.About().Dir {
+			disk = append(disk, d.About())
 		}
-		dir := filepath.Join(t.TempDir(), "db")
-		storetest.Fill(t, owner, owner.About().Scheme+"://"+dir)
-		for _, other := range all.Drivers() {
-			if other.About().Scheme == owner.About().Scheme || !disk[other.About().Scheme] {
-				continue
+	}
+	refusedToOthers := func(owner, dir string) {
+		t.Helper()
+		for _, other := range disk {
+			if other.Name != owner {
+				storetest.Refused(t, r.Open, other.Scheme+"://"+dir, dir, "holds a "+owner+" store")
 			}
-			storetest.Refused(t, other, other.About().Scheme+"://"+dir, dir, dir, "holds a "+owner.About().Name+" store")
 		}
+	}
+	for _, owner := range disk {
+		dir := filepath.Join(t.TempDir(), "db")
+		storetest.Fill(t, driver(t, r, owner.Scheme), owner.Scheme+"://"+dir)
+		refusedToOthers(owner.Name, dir)
 	}
 
-	// A LevelDB store made by go-ds-leveldb itself has no netabase marker;
+	// A store made by the engine's library itself has no netabase marker;
 	// its files give it away.
-	dir := filepath.Join(t.TempDir(), "raw")
-	raw, err := leveldbds.NewDatastore(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := raw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range all.Drivers() {
-		if s := d.About().Scheme; disk[s] && s != "leveldb" {
-			storetest.Refused(t, d, s+"://"+dir, dir, dir, "holds a leveldb store")
+	for _, e := range engines {
+		dir := filepath.Join(t.TempDir(), "raw")
+		raw, err := e.raw(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := raw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		refusedToOthers(e.scheme, dir)
+		b, err := r.Open(t.Context(), e.scheme+"://"+dir)
+		if err != nil {
+			t.Fatalf("the %s backend does not adopt a store its engine library made: %v", e.scheme, err)
+		}
+		if err := b.Close(); err != nil {
+			t.Fatal(err)
 		}
 	}
-	b, err := storetest.OpenURL(context.Background(), leveldbstore.Driver(), "leveldb://"+dir)
+}
+
+// driver returns the driver of scheme in r.
+func driver(t *testing.T, r *core.Registry, scheme string) core.Driver {
+	t.Helper()
+	_, d, err := r.Resolve(scheme + "://")
 	if err != nil {
-		t.Fatalf("the leveldb backend does not adopt a store go-ds-leveldb made: %v", err)
-	}
-	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
+	return d
 }

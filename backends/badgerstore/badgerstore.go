@@ -67,7 +67,7 @@ func quiet() {
 
 func openEngine(opts *Options) (ds.Batching, error) {
 	quiet()
-	if err := core.PrepareDir(opts.Path, "badger"); err != nil {
+	if err := core.PrepareDir(opts.Path, Driver().About()); err != nil {
 		return nil, err
 	}
 	o := badgerds.DefaultOptions.WithGcInterval(opts.GCInterval)
@@ -88,6 +88,7 @@ func Driver() core.Driver {
 		Capabilities: core.Capabilities{Persistent: true, Durable: true, TTL: true, Transactions: true},
 		Form:         "badger:///abs/path",
 		Dir:          true,
+		Files:        []string{"KEYREGISTRY", "MANIFEST", "*.vlog"},
 		Params: []core.Param{
 			{Name: "sync", Doc: "true: fsync every write before acknowledging it (default false; Sync always fsyncs)"},
 			{Name: "gc", Doc: "value-log garbage collection interval, such as 15m (default); 0 turns it off"},

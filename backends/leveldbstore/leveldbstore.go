@@ -44,7 +44,7 @@ func Open(_ context.Context, opts *Options) (core.Backend, error) {
 }
 
 func openEngine(opts *Options) (ds.Batching, error) {
-	if err := core.PrepareDir(opts.Path, "leveldb"); err != nil {
+	if err := core.PrepareDir(opts.Path, Driver().About()); err != nil {
 		return nil, err
 	}
 	if err := checkIntact(opts.Path); err != nil {
@@ -81,6 +81,7 @@ func Driver() core.Driver {
 		Capabilities: core.Capabilities{Persistent: true, Durable: true},
 		Form:         "leveldb:///abs/path",
 		Dir:          true,
+		Files:        []string{"CURRENT", "*.ldb"},
 		Params: []core.Param{
 			{Name: "sync", Doc: "accepted for uniformity: LevelDB writes here are always fsynced"},
 			{Name: "cache", Doc: "block cache size, such as 32MiB (default 8MiB)"},

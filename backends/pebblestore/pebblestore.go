@@ -41,7 +41,7 @@ func Open(ctx context.Context, opts *Options) (core.Backend, error) {
 }
 
 func openEngine(opts *Options) (*engine, error) {
-	if err := core.PrepareDir(opts.Path, "pebble"); err != nil {
+	if err := core.PrepareDir(opts.Path, Driver().About()); err != nil {
 		return nil, err
 	}
 	e := newEngine(opts.Path)
@@ -76,6 +76,7 @@ func Driver() core.Driver {
 		Capabilities: core.Capabilities{Persistent: true, Durable: true},
 		Form:         "pebble:///abs/path",
 		Dir:          true,
+		Files:        []string{"OPTIONS-*", "marker.manifest.*", "marker.format-version.*"},
 		Params: []core.Param{
 			{Name: "sync", Doc: "true: fsync every write before acknowledging it (default false; Sync always fsyncs)"},
 			{Name: "cache", Doc: "block cache size, such as 64MiB (default 8MiB)"},

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netabase/netabase/backends/all"
 	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/internal/control"
 )
@@ -25,7 +26,11 @@ func TestKilledDaemonKeepsAcknowledgedWrites(t *testing.T) {
 		writers = 8   // writer 0 puts one record after another, like a CLI loop; the rest at once
 		killAt  = 400 // acknowledged puts before the kill
 	)
-	for _, engine := range []string{"pebble", "leveldb", "badger"} {
+	for _, d := range all.Drivers() {
+		if !d.About().Capabilities.Persistent {
+			continue
+		}
+		engine := d.About().Scheme
 		t.Run(engine, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 			defer cancel()

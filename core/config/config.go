@@ -131,7 +131,7 @@ const DefaultMetricsAddress = "127.0.0.1:4190"
 // Config is a node's configuration, as the file holds it.
 type Config struct {
 	// Storage is the storage backend's URL.
-	Storage string `toml:"storage" comment:"Storage backend, by URL: pebble:///abs/path (default), leveldb:///abs/path,\nbadger:///abs/path or memory://. See netabase backends."`
+	Storage string `toml:"storage" comment:"Storage backend, by URL, such as pebble:///abs/path (the default) or memory://;\nnetabase backends lists the backends and the form of their URLs."`
 	// SyncWrites makes a persistent backend's every write durable (an
 	// engine Sync, shared by writes that arrive together) before the node
 	// acknowledges it. A file without the key means true.

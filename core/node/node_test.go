@@ -19,6 +19,7 @@ import (
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 
+	"github.com/netabase/netabase/backends/all"
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/envelope"
@@ -30,7 +31,11 @@ import (
 // provider records (its own and those peers announced to it), and serves
 // them to the network.
 func TestRestart(t *testing.T) {
-	for _, scheme := range []string{"pebble", "leveldb", "badger"} {
+	for _, d := range all.Drivers() {
+		if !d.About().Capabilities.Persistent {
+			continue
+		}
+		scheme := d.About().Scheme
 		t.Run(scheme, func(t *testing.T) {
 			ctx := testContext(t)
 			dir := t.TempDir()

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"fmt"
 
 	"errors"
@@ -28,6 +29,7 @@ import (
 // crashdriver.ServeChild.
 func Disk(t *testing.T, d core.Driver, corrupt func(t *testing.T, dir string)) {
 	about := d.About()
+	open := func(ctx context.Context, rawURL string) (core.Backend, error) { return OpenURL(ctx, d, rawURL) }
 	rawURL := func(dir, query string) string {
 		return (&url.URL{Scheme: about.Scheme, Path: dir, RawQuery: query}).String()
 	}
@@ -62,7 +64,7 @@ func Disk(t *testing.T, d core.Driver, corrupt func(t *testing.T, dir string)) {
 		dir := filepath.Join(t.TempDir(), "db")
 		Fill(t, d, rawURL(dir, ""))
 		corrupt(t, dir)
-		Refused(t, d, rawURL(dir, ""), dir, dir, "damaged")
+		Refused(t, open, rawURL(dir, ""), dir, dir, "damaged")
 	})
 	t.Run("UnusablePaths", func(t *testing.T) {
 		tmp := t.TempDir()
@@ -81,7 +83,7 @@ func Disk(t *testing.T, d core.Driver, corrupt func(t *testing.T, dir string)) {
 			{notEmpty, "not empty"},
 			{unwritable, unwritable},
 		} {
-			Refused(t, d, rawURL(tc.path, ""), tmp, tc.path, tc.want)
+			Refused(t, open, rawURL(tc.path, ""), tmp, tc.path, tc.want)
 		}
 	})
 }

@@ -78,12 +78,14 @@ func Locked(t *testing.T, d core.Driver, rawURL, dir string) {
 	}
 }
 
-// Refused checks that opening rawURL fails with an error containing every
-// one of want, and that nothing under dir changed.
-func Refused(t *testing.T, d core.Driver, rawURL, dir string, want ...string) {
+// Refused checks that open (a driver alone, with [OpenURL], or a registry
+// that knows the other engines a directory may hold, with its Open) fails
+// for rawURL with an error containing every one of want, and that nothing
+// under dir changed.
+func Refused(t *testing.T, open func(context.Context, string) (core.Backend, error), rawURL, dir string, want ...string) {
 	t.Helper()
 	before := Snapshot(t, dir)
-	b, err := OpenURL(t.Context(), d, rawURL)
+	b, err := open(t.Context(), rawURL)
 	if err == nil {
 		_ = b.Close()
 		t.Fatalf("opening %s succeeded; want a refusal", rawURL)

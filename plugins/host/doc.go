@@ -92,21 +92,15 @@
 // A store is a core.StateReporter: it reports up, down (with the reason)
 // and restarting (with the attempt and the wait), core.Wrap passes these
 // through, and the node publishes them as its backend.state events. That
-// is the one path by which the node learns of a plugin's state.
-//
-// For a closer look (tests, diagnostics), Config.OnState is called with an
-// [Event] for every change of every store the driver opened, scratch
-// stores included: [Up] (open, with the process id), [Down], [Restarting]
-// and [Stopped] (closed by its user). Events of one store arrive in order,
-// one at a time, from the goroutine that made the change; OnState must not
-// block. Event.Store names the store's URL.
+// is the one path by which anyone learns of a plugin's state; the driver
+// also logs each of these changes.
 //
 // A plugin that declares durable keeps every write acknowledged before a
 // successful Sync when its process is killed. Writes acknowledged after the
 // last successful Sync survive a crash only as far as the engine keeps them;
 // so that a caller never mistakes them for synced, the first Sync after a
-// restart that may have lost some fails with [ErrWritesLost] (and the Down
-// event says how many): write them again, then Sync.
+// restart that may have lost some fails with [ErrWritesLost] (and the down
+// state's detail says how many): write them again, then Sync.
 //
 // # Crashing a store on purpose
 //

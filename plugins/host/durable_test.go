@@ -38,7 +38,7 @@ func TestDurableCheckedByCrash(t *testing.T) {
 				open    = map[string]bool{} // stores up and not stopped
 				crashes int
 			)
-			d := host.NewDriver(host.Config{Logger: sdktest.TestLogger(t), OnState: func(e host.Event) {
+			d := host.NewWatchedDriver(host.Config{Logger: sdktest.TestLogger(t)}, func(e host.Event) {
 				mu.Lock()
 				defer mu.Unlock()
 				switch e.State {
@@ -51,7 +51,7 @@ func TestDurableCheckedByCrash(t *testing.T) {
 				case host.Stopped:
 					delete(open, e.Store)
 				}
-			}})
+			})
 			u := mustParse(t, pluginURL(t, tc.pkg, url.Values{"path": {filepath.Join(t.TempDir(), "unused")}}))
 			info, err := d.Describe(t.Context(), u)
 			if err != nil {

@@ -51,3 +51,29 @@ func CheckRunning(pid int, path, sum string) error {
 	}
 	return checkRunning(pid, path, b)
 }
+
+// Event is a change of a plugin store's state, as NewWatchedDriver's
+// onState sees it.
+type Event = event
+
+// State is a plugin store's state in an Event.
+type State = storeState
+
+// The states of a plugin store.
+const (
+	Up         = up
+	Down       = down
+	Restarting = restarting
+	Stopped    = stopped
+)
+
+// NewWatchedDriver returns NewDriver(cfg), which calls onState with every
+// change of state of every store it opens, scratch stores included: Up
+// (open, with the process id), Down, Restarting and Stopped (closed by its
+// user). Events of one store arrive in order, one at a time, from the
+// goroutine that made the change; onState must not block.
+func NewWatchedDriver(cfg Config, onState func(Event)) *Driver {
+	d := NewDriver(cfg)
+	d.onState = onState
+	return d
+}

@@ -46,11 +46,6 @@ type Config struct {
 	// Logger receives the plugins' log lines and the host's messages about
 	// them. Nil discards them.
 	Logger *slog.Logger
-	// OnState, when set, is called with the details of every change of an
-	// open store's state, for tests and diagnostics; the node learns of
-	// states through core.StateReporter instead. See the package
-	// documentation. It must not block.
-	OnState func(Event)
 	// StartTimeout bounds a plugin's start up to the handshake, and then
 	// its answer to Describe; default 30s.
 	StartTimeout time.Duration
@@ -85,55 +80,49 @@ func (b Backoff) delay(attempt int) time.Duration {
 	return min(d, b.Max)
 }
 
-// State is the state of an open plugin store.
-type State int
+// storeState is the state of an open plugin store.
+type storeState int
 
 // The states of a store.
 const (
-	// Up: the plugin process runs and the store is open.
-	Up State = iota + 1
-	// Down: the process died, or a restart failed; calls fail fast.
-	Down
-	// Restarting: a restart is scheduled after Event.Delay.
-	Restarting
-	// Stopped: the store was closed by its user; no more events follow.
-	Stopped
+	// up: the plugin process runs and the store is open.
+	up storeState = iota + 1
+	// down: the process died, or a restart failed; calls fail fast.
+	down
+	// restarting: a restart is scheduled after event.Delay.
+	restarting
+	// stopped: the store was closed by its user; no more events follow.
+	stopped
 )
 
-func (s State) String() string {
+func (s storeState) String() string {
 	switch s {
-	case Up:
+	case up:
 		return "up"
-	case Down:
+	case down:
 		return "down"
-	case Restarting:
+	case restarting:
 		return "restarting"
-	case Stopped:
+	case stopped:
 		return "stopped"
 	}
-	return fmt.Sprintf("State(%d)", int(s))
+	return fmt.Sprintf("storeState(%d)", int(s))
 }
 
-// Event is a change of an open plugin store's state.
-type Event struct {
-	Time  time.Time
-	State State
+// event is a change of an open plugin store's state. The store logs it and
+// reports it as a core.BackendState; the package's tests see it whole.
+type event struct {
+	State storeState
 	// Store is the store's URL (the one it was opened with, redacted).
 	Store string
-	// Plugin is the name the plugin declares, such as "bbolt".
-	Plugin string
-	// Binary is the plugin binary's path.
-	Binary string
-	// Build is "sha256:<hex>", the binary's checksum.
-	Build string
-	// PID is the plugin process: the new one for Up, the dead one for a
-	// Down after a crash; 0 when there is none.
+	// PID is the plugin process: the new one for up, the dead one for a
+	// down after a crash; 0 when there is none.
 	PID int
 	// Attempt counts restart attempts since the plugin was last stable.
 	Attempt int
-	// Delay is the wait before the restart attempt, for Restarting.
+	// Delay is the wait before the restart attempt, for restarting.
 	Delay time.Duration
-	// Err says why, for Down; for Restarting, what failed last.
+	// Err says why, for down; for restarting, what failed last.
 	Err error
 }
 
@@ -176,6 +165,9 @@ func Checksum(path string) (string, error) {
 type Driver struct {
 	cfg Config
 	log *slog.Logger
+	// onState, when set, is called with every event of every store the
+	// driver opened; only the package's tests set it.
+	onState func(event)
 
 	mu    sync.Mutex
 	descs map[string]*pb.DescribeResponse // by binary path and checksum

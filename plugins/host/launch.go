@@ -96,6 +96,28 @@ func (d *Driver) launch(ctx context.Context, t *target) (*generation, error) {
 	if err := checkBinary(t); err != nil {
 		return nil, err
 	}
+	g := d.newGeneration(t)
+	disp, err := g.start(ctx, d.cfg.StartTimeout)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.attach(disp); err != nil {
+		return nil, err
+	}
+	resp, err := g.describe(ctx, d.cfg.StartTimeout)
+	if err != nil {
+		g.kill()
+		return nil, fmt.Errorf("plugin %s did not describe itself: %w", t.path, err)
+	}
+	g.desc = resp
+	d.remember(t, resp)
+	return g, nil
+}
+
+// newGeneration prepares, without starting it, the process of the plugin
+// t names and go-plugin's client of it: checksum pinned, AutoMTLS, gRPC
+// only, the plugin's output logged line by line.
+func (d *Driver) newGeneration(t *target) *generation {
 	label := pluginLabel(t.path)
 	log := d.log.With("plugin", label)
 	g := &generation{t: t, label: label, cmd: exec.Command(t.path), out: newLineWriter(log, "stderr"), limit: d.cfg.CallTimeout}
@@ -126,6 +148,14 @@ func (d *Driver) launch(ctx context.Context, t *target) (*generation, error) {
 			grpc.WithReadBufferSize(wire.BufferSize),
 		},
 	})
+	return g
+}
+
+// start starts the process, verifies its checksum and completes the
+// handshake, within timeout (go-plugin's StartTimeout). When ctx ends
+// first it returns ctx's error at once and leaves the start to finish, or
+// fail, in the background, then stops the process.
+func (g *generation) start(ctx context.Context, timeout time.Duration) (*dispensed, error) {
 	type result struct {
 		disp *dispensed
 		err  error
@@ -152,41 +182,49 @@ func (d *Driver) launch(ctx context.Context, t *target) (*generation, error) {
 		// graceful end.
 		killGroup(g.cmd)
 		g.client.Kill()
-		return nil, g.startErr(r.err, d.cfg.StartTimeout)
+		return nil, g.startErr(r.err, timeout)
 	}
-	g.conn, g.done, g.rpc = r.disp.conn, r.disp.done.Done(), pb.NewStorageClient(r.disp.conn)
+	return r.disp, nil
+}
+
+// attach takes the connection of the started plugin, and stops it unless
+// the running process is still the binary the URL pins.
+func (g *generation) attach(disp *dispensed) error {
+	g.conn, g.done, g.rpc = disp.conn, disp.done.Done(), pb.NewStorageClient(disp.conn)
 	g.pid, g.started = g.cmd.Process.Pid, time.Now()
-	if err := checkRunning(g.pid, t.path, t.sum); err != nil {
+	if err := checkRunning(g.pid, g.t.path, g.t.sum); err != nil {
 		// Kill fails only when the process has already exited.
 		_ = g.cmd.Process.Kill()
 		g.kill()
-		return nil, err
+		return err
 	}
-	// Describe is part of the start: a plugin that never answers it is
-	// refused within StartTimeout, whatever ctx allows.
-	dctx, cancel := context.WithTimeout(ctx, d.cfg.StartTimeout)
+	return nil
+}
+
+// describe asks the plugin what it is and checks the answer. Describe is
+// part of the start: a plugin that never answers it is refused within
+// timeout, whatever ctx allows.
+func (g *generation) describe(ctx context.Context, timeout time.Duration) (*pb.DescribeResponse, error) {
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	resp, err := g.rpc.Describe(dctx, &pb.DescribeRequest{})
 	switch {
 	case err == nil:
-		err = wire.Error(label, resp.GetError())
+		err = wire.Error(g.label, resp.GetError())
 	case ctx.Err() == nil && (dctx.Err() != nil || status.Code(err) == codes.DeadlineExceeded):
 		// The plugin's server may end the call at the deadline it was
 		// sent, rounded down, before dctx's own timer fires.
-		err = fmt.Errorf("it did not answer within the start timeout (%v)", d.cfg.StartTimeout)
+		err = fmt.Errorf("it did not answer within the start timeout (%v)", timeout)
 	default:
 		err = g.startCallErr(ctx, err)
 	}
-	cancel()
 	if err == nil {
 		err = checkDescription(resp)
 	}
 	if err != nil {
-		g.kill()
-		return nil, fmt.Errorf("plugin %s did not describe itself: %w", t.path, err)
+		return nil, err
 	}
-	g.desc = resp
-	d.remember(t, resp)
-	return g, nil
+	return resp, nil
 }
 
 // checkBinary refuses a URL whose path names no executable file: a

@@ -97,8 +97,8 @@ func get(ctx context.Context, b core.Backend) error {
 func openHanging(t *testing.T, cfg host.Config) (core.Backend, <-chan host.Event) {
 	t.Helper()
 	events := make(chan host.Event, 64)
-	cfg.Logger, cfg.OnState = sdktest.TestLogger(t), func(e host.Event) { events <- e }
-	b, err := core.OpenURL(t.Context(), host.NewDriver(cfg), mustParse(t, pluginURL(t, testplugins.Liar, url.Values{"lie": {"hang"}})))
+	cfg.Logger = sdktest.TestLogger(t)
+	b, err := core.OpenURL(t.Context(), host.NewWatchedDriver(cfg, func(e host.Event) { events <- e }), mustParse(t, pluginURL(t, testplugins.Liar, url.Values{"lie": {"hang"}})))
 	if err != nil {
 		t.Fatal(err)
 	}

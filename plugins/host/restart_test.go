@@ -27,11 +27,10 @@ func TestKilledPluginRestarts(t *testing.T) {
 		failFast     = 5 * time.Second // a call while down fails within it
 	)
 	events := make(chan host.Event, 256)
-	d := host.NewDriver(host.Config{
+	d := host.NewWatchedDriver(host.Config{
 		Logger:  sdktest.TestLogger(t),
-		OnState: func(e host.Event) { events <- e },
 		Backoff: host.Backoff{Initial: restartAfter, Max: restartAfter},
-	})
+	}, func(e host.Event) { events <- e })
 	u := mustParse(t, pluginURL(t, testplugins.Pebble, url.Values{"path": {filepath.Join(t.TempDir(), "db")}}))
 	b, err := core.OpenURL(t.Context(), d, u)
 	if err != nil {

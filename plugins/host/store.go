@@ -69,45 +69,44 @@ func newStore(d *Driver, t *target, g *generation) *store {
 	s := &store{d: d, t: t, name: g.desc.GetName(), done: make(chan struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.live.Store(&liveState{g: g})
-	s.emit(Event{State: Up, PID: g.pid})
+	s.emit(event{State: up, PID: g.pid})
 	go s.supervise(g)
 	return s
 }
 
-func (s *store) emit(e Event) {
-	e.Time = time.Now()
-	e.Store, e.Plugin, e.Binary, e.Build = s.t.u.Redacted(), s.name, s.t.path, s.t.build()
+func (s *store) emit(e event) {
+	e.Store = s.t.u.Redacted()
 	log := s.d.log.With("plugin", pluginLabel(s.t.path), "store", e.Store, "state", e.State.String())
 	switch e.State {
-	case Down:
+	case down:
 		level := slog.LevelError
 		if errors.Is(e.Err, errCrashed) {
 			level = slog.LevelInfo // on purpose: nothing went wrong
 		}
 		log.Log(context.Background(), level, "storage plugin is down", "pid", e.PID, "error", e.Err)
-	case Restarting:
+	case restarting:
 		log.Warn("restarting storage plugin", "attempt", e.Attempt, "delay", e.Delay)
-	case Up:
+	case up:
 		log.Debug("storage plugin is up", "pid", e.PID)
 	}
 	if st, ok := e.backendState(); ok {
 		s.states.Set(st)
 	}
-	if s.d.cfg.OnState != nil {
-		s.d.cfg.OnState(e)
+	if s.d.onState != nil {
+		s.d.onState(e)
 	}
 }
 
-// backendState is e as core's state, and false for Stopped, which is no
+// backendState is e as core's state, and false for stopped, which is no
 // state of an open store.
-func (e Event) backendState() (core.BackendState, bool) {
+func (e event) backendState() (core.BackendState, bool) {
 	var st core.State
 	switch e.State {
-	case Up:
+	case up:
 		st = core.StateUp
-	case Down:
+	case down:
 		st = core.StateDown
-	case Restarting:
+	case restarting:
 		st = core.StateRestarting
 	default:
 		return core.BackendState{}, false
@@ -116,7 +115,7 @@ func (e Event) backendState() (core.BackendState, bool) {
 	if e.PID != 0 {
 		parts = append(parts, fmt.Sprintf("process %d", e.PID))
 	}
-	if e.State == Restarting {
+	if e.State == restarting {
 		parts = append(parts, fmt.Sprintf("restart attempt %d in %s", e.Attempt, e.Delay))
 	}
 	if e.Err != nil {
@@ -155,11 +154,11 @@ func (s *store) supervise(g *generation) {
 		}
 		s.live.Store(&liveState{err: err})
 		g.kill() // reaps go-plugin's goroutines and socket directory
-		s.emit(Event{State: Down, PID: g.pid, Attempt: attempt, Err: err})
+		s.emit(event{State: down, PID: g.pid, Attempt: attempt, Err: err})
 		for g = nil; g == nil; {
 			delay := s.d.cfg.Backoff.delay(attempt)
 			attempt++
-			s.emit(Event{State: Restarting, Attempt: attempt, Delay: delay, Err: err})
+			s.emit(event{State: restarting, Attempt: attempt, Delay: delay, Err: err})
 			timer := time.NewTimer(delay)
 			select {
 			case <-s.ctx.Done():
@@ -174,7 +173,7 @@ func (s *store) supervise(g *generation) {
 				}
 				err = fmt.Errorf("%w: restarting plugin %s failed (attempt %d): %w", ErrPluginDown, s.t.path, attempt, serr)
 				s.live.Store(&liveState{err: err})
-				s.emit(Event{State: Down, Attempt: attempt, Err: err})
+				s.emit(event{State: down, Attempt: attempt, Err: err})
 				continue
 			}
 			s.mu.Lock()
@@ -185,7 +184,7 @@ func (s *store) supervise(g *generation) {
 			}
 			s.live.Store(&liveState{g: ng})
 			s.mu.Unlock()
-			s.emit(Event{State: Up, PID: ng.pid, Attempt: attempt})
+			s.emit(event{State: up, PID: ng.pid, Attempt: attempt})
 			g = ng
 		}
 	}
@@ -229,7 +228,7 @@ func (s *store) Close() error {
 		cancel()
 		g.kill()
 	}
-	s.emit(Event{State: Stopped})
+	s.emit(event{State: stopped})
 	return err
 }
 
@@ -240,8 +239,8 @@ var errCrashed = errors.New("was killed to crash its store")
 // plugin would: it stops supervising the store and kills its process
 // (SIGKILL on Unix) without asking the plugin to close anything, and
 // returns once the process has exited, or ctx ends. The store is then
-// closed, and nothing restarts it; its Close does nothing. Its events are
-// Down, then Stopped. The conformance suite crashes scratch stores with it
+// closed, and nothing restarts it; its Close does nothing. Its state is
+// down, then it is stopped. The conformance suite crashes scratch stores with it
 // (this driver is a conformance.CrashDriver) to check a plugin that
 // declares durable.
 func (d *Driver) Crash(ctx context.Context, b ds.Batching) error {
@@ -261,13 +260,13 @@ func (d *Driver) Crash(ctx context.Context, b ds.Batching) error {
 		select {
 		case <-g.done:
 			g.kill() // reaps go-plugin's goroutines and socket directory
-			s.emit(Event{State: Down, PID: g.pid, Err: fmt.Errorf("%w: plugin %s (pid %d) %w (%s)", ErrPluginDown, s.t.path, g.pid, errCrashed, g.exitStatus())})
+			s.emit(event{State: down, PID: g.pid, Err: fmt.Errorf("%w: plugin %s (pid %d) %w (%s)", ErrPluginDown, s.t.path, g.pid, errCrashed, g.exitStatus())})
 		case <-ctx.Done():
 			go g.kill()
 			err = ctx.Err()
 		}
 	}
-	s.emit(Event{State: Stopped})
+	s.emit(event{State: stopped})
 	return err
 }
 

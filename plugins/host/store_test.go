@@ -143,11 +143,10 @@ func TestRestartAfterFailedRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	events := make(chan host.Event, 1024)
-	d := host.NewDriver(host.Config{
+	d := host.NewWatchedDriver(host.Config{
 		Logger:  sdktest.TestLogger(t),
-		OnState: func(e host.Event) { events <- e },
 		Backoff: host.Backoff{Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond},
-	})
+	}, func(e host.Event) { events <- e })
 	u, err := url.Parse(host.FormatURL(bin, sum, url.Values{"path": {filepath.Join(t.TempDir(), "db")}}))
 	if err != nil {
 		t.Fatal(err)

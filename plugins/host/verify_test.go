@@ -72,7 +72,7 @@ func TestRunningProgramChecked(t *testing.T) {
 			return "/proc/" + strconv.Itoa(pid) + "/exe"
 		})()
 		events := make(chan host.Event, 16)
-		d := host.NewDriver(host.Config{Logger: sdktest.TestLogger(t), OnState: func(e host.Event) { events <- e }})
+		d := host.NewWatchedDriver(host.Config{Logger: sdktest.TestLogger(t)}, func(e host.Event) { events <- e })
 		b, err := core.OpenURL(t.Context(), d, mustParse(t, liar))
 		if err != nil {
 			t.Fatal(err)
