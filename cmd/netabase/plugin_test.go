@@ -152,8 +152,18 @@ func TestPluginPinHangs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Gone, or a zombie nobody reaps yet.
-	if stat, err := os.ReadFile("/proc/" + strings.TrimSpace(string(pid)) + "/stat"); err == nil && !regexp.MustCompile(`\) Z `).Match(stat) {
-		t.Errorf("the script's child %s still runs: %s", pid, stat)
+	// Gone, or a zombie nobody reaps yet: SIGKILL was sent to the group
+	// when pin returned, and a process takes a moment to die of it.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		stat, err := os.ReadFile("/proc/" + strings.TrimSpace(string(pid)) + "/stat")
+		if err != nil || regexp.MustCompile(`\) Z `).Match(stat) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("the script's child %s still runs 5 s after pin returned: %s", pid, stat)
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
