@@ -162,34 +162,5 @@ func (g *Gate) saveCertificate(certs []Certificate, c Certificate) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(g.CertDir, CertificateFile), b)
-}
-
-// writeFileAtomic replaces path with data so that a crash leaves either the
-// old file or the new one.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("cannot create %s: %w", dir, err)
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("cannot write in %s: %w", dir, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("cannot write %s: %w", path, err)
-	}
-	return nil
+	return WriteFileAtomic(filepath.Join(g.CertDir, CertificateFile), b)
 }

@@ -2,8 +2,8 @@ package config
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
+
+	"github.com/netabase/netabase/core"
 )
 
 // Update changes the configuration file at path: it loads the file, lets
@@ -27,33 +27,8 @@ func Update(path string, change func(*Config) error) error {
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+FileName+".*")
-	if err != nil {
+	if err := core.WriteFileAtomic(path, b); err != nil {
 		return fmt.Errorf("cannot write the configuration file: %w", err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Chmod(0o600)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("cannot write the configuration file %s: %w", path, err)
-	}
-	// The rename is durable once the directory is synced.
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
 	}
 	return nil
 }
