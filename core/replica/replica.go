@@ -67,7 +67,8 @@ type Replica struct {
 	store    *core.RecordStore // the records, in d
 	now      func() time.Time
 
-	mu      sync.Mutex
+	wmu     sync.Mutex // held by Insert from its batch's update to its write
+	mu      sync.Mutex // guards what follows
 	set     Set
 	sizes   map[string]int
 	writers map[peer.ID]*usage
@@ -365,8 +366,20 @@ func (r *Replica) envelope(ctx context.Context, key string) (*envelope.Envelope,
 // the tombstone horizon, or dropped at once by the bounds are left out.
 // from is the peer that sent them, empty for this node's own.
 func (r *Replica) Insert(ctx context.Context, from peer.ID, vs []Verified) (int, error) {
+	// r.wmu orders the batches' writes as their in-memory updates; r.mu
+	// is let go while the store writes (and syncs), so that validating
+	// gossip, sessions and Status need not wait on the disk. Meanwhile
+	// they see the batch's items, which the store may not hold yet: a
+	// record asked for then is not sent, and a later session sends it.
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	locked := true
+	defer func() {
+		if locked {
+			r.mu.Unlock()
+		}
+	}()
 	now := r.now()
 	horizon := now.Add(-r.settings.TombstoneHorizon).UnixNano()
 	pending := make(map[string]Verified)
@@ -420,8 +433,12 @@ func (r *Replica) Insert(ctx context.Context, from peer.ID, vs []Verified) (int,
 		puts = append(puts, core.Record{Key: k, Value: v.Data, Received: now})
 		changes = append(changes, Change{Record: r.recordOf(v.Env), From: from})
 	}
+	r.mu.Unlock()
+	locked = false
 	if err := r.store.Write(ctx, puts, removes); err != nil {
 		// The store holds what it held: read it back.
+		r.mu.Lock()
+		locked = true
 		if lerr := r.load(context.WithoutCancel(ctx)); lerr != nil {
 			err = errors.Join(err, lerr)
 		}
