@@ -123,6 +123,20 @@ func startNetwork(t testing.TB, count int, configure func(i int, c *node.Config)
 			t.Fatal(err)
 		}
 	}
+	// A Bootstrap whose node's routing table is still empty fails with
+	// "failed to find any peer in table": wait until each node holds the
+	// first, and the first every node, as a connection puts them there.
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for _, n := range nodes[1:] {
+		for !slices.Contains(n.RoutingTable(), nodes[0].ID()) || !slices.Contains(nodes[0].RoutingTable(), n.ID()) {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("waiting for the routing tables of the first node and %s: %v", n.ID(), ctx.Err())
+			case <-tick.C:
+			}
+		}
+	}
 	var wg sync.WaitGroup
 	errs := make([]error, count)
 	for i, n := range nodes {
