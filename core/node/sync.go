@@ -134,14 +134,6 @@ func (n *Node) JoinSync(ctx context.Context, settings replica.Settings) (*Synced
 	if err != nil {
 		return nil, err
 	}
-	// A record from a peer moves the node's clock (within
-	// envelope.MaxObservedSkew of the wall clock), so what this node
-	// writes after it has seen a record is dated after it.
-	r.OnChange(func(c replica.Change) {
-		if c.From != "" {
-			n.clock.Observe(c.Clock)
-		}
-	})
 	s := &Synced{
 		n: n, r: r,
 		sessions: make(map[sessionKey]chan struct{}), again: make(chan struct{}, 1),

@@ -77,9 +77,7 @@ type Replica struct {
 	swept   time.Time // when expired tombstones were last looked for
 	latest  envelope.Timestamp
 	watch   hub
-	// onChange, when set, sees every change before Insert returns.
-	onChange func(Change)
-	peers    map[peer.ID]*PeerStats
+	peers   map[peer.ID]*PeerStats
 }
 
 // Open loads the replica of the collection kept in d (a namespace of the
@@ -445,9 +443,6 @@ func (r *Replica) Insert(ctx context.Context, from peer.ID, vs []Verified) (int,
 		return 0, fmt.Errorf("collection %s: storing %d records: %w", r.settings.Name, len(puts), err)
 	}
 	for _, c := range changes {
-		if r.onChange != nil {
-			r.onChange(c)
-		}
 		r.watch.send(c)
 	}
 	return len(puts), nil
@@ -539,11 +534,6 @@ func (r *Replica) Items() []Item {
 	defer r.mu.Unlock()
 	return slices.Clone(r.set.Items())
 }
-
-// OnChange has f called with every record that enters the replica, before
-// the Insert that stored it returns; f must be quick and must not call the
-// replica. Set it once, before the replica is shared.
-func (r *Replica) OnChange(f func(Change)) { r.onChange = f }
 
 // Watch yields every record that enters the replica, until ctx ends. A
 // watcher that falls more than a buffer behind loses changes; Lost says
