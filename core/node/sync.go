@@ -303,10 +303,7 @@ func (s *Synced) write(ctx context.Context, key string, version uint32, value []
 	if stored == 0 {
 		return replica.Record{}, core.Errorf(core.ErrTooLarge, "collection %s: a record of %d bytes does not fit the writer's bound of %d bytes", s.Name(), len(data), s.r.Settings().MaxBytesPerWriter)
 	}
-	rec, err := s.r.Get(ctx, n.id, key)
-	if err != nil {
-		return replica.Record{}, err
-	}
+	rec := s.r.RecordOf(e)
 	if err := s.topic.Publish(ctx, data); err != nil {
 		return rec, fmt.Errorf("collection %s: record %q is stored, but publishing it failed (peers get it at their next reconciliation): %w", s.Name(), key, err)
 	}

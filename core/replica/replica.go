@@ -429,7 +429,7 @@ func (r *Replica) Insert(ctx context.Context, from peer.ID, vs []Verified) (int,
 			continue
 		}
 		puts = append(puts, core.Record{Key: k, Value: v.Data, Received: now})
-		changes = append(changes, Change{Record: r.recordOf(v.Env), From: from})
+		changes = append(changes, Change{Record: r.RecordOf(v.Env), From: from})
 	}
 	r.mu.Unlock()
 	locked = false
@@ -448,8 +448,9 @@ func (r *Replica) Insert(ctx context.Context, from peer.ID, vs []Verified) (int,
 	return len(puts), nil
 }
 
-// recordOf is the public view of an envelope of the collection.
-func (r *Replica) recordOf(e *envelope.Envelope) Record {
+// RecordOf is the public view of an envelope of the collection, one Verify
+// or the replica admitted.
+func (r *Replica) RecordOf(e *envelope.Envelope) Record {
 	owner, name, _ := envelope.ParseKey(e.Key)
 	return Record{
 		Writer:  owner,
@@ -471,7 +472,7 @@ func (r *Replica) Get(ctx context.Context, writer peer.ID, key string) (Record, 
 		}
 		return Record{}, err
 	}
-	return r.recordOf(e), nil
+	return r.RecordOf(e), nil
 }
 
 // Envelope returns the stored envelope bytes of a record key.
@@ -504,7 +505,7 @@ func (r *Replica) Records(ctx context.Context) iter.Seq2[Record, error] {
 				yield(Record{}, err)
 				return
 			}
-			if !yield(r.recordOf(e), nil) {
+			if !yield(r.RecordOf(e), nil) {
 				return
 			}
 		}
