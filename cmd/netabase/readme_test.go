@@ -117,3 +117,25 @@ func TestREADMEBackends(t *testing.T) {
 		t.Errorf("README: the table of storage backends has a row for %s://, which the CLI does not register", scheme)
 	}
 }
+
+// TestREADMETestCommand checks that the README's quick start names one test
+// command, scripts/test.sh, that the script exists, and that CI runs it.
+func TestREADMETestCommand(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile("(?m)^scripts/test\\.sh +# run the tests").Match(readme) {
+		t.Error("README: the quick start does not name scripts/test.sh as the test command")
+	}
+	if fi, err := os.Stat("../../scripts/test.sh"); err != nil || fi.Mode()&0o111 == 0 {
+		t.Errorf("scripts/test.sh is missing or not executable: %v", err)
+	}
+	ci, err := os.ReadFile("../../.ci/run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile("(?m)^scripts/test\\.sh").Match(ci) {
+		t.Error(".ci/run does not run scripts/test.sh, the README's test command")
+	}
+}

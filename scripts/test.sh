@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The README's test command. It installs the Debian packages that some tests
+# need when they are missing (Python's gRPC for the Python plugin, PostgreSQL
+# for the PostgreSQL plugin, Chromium for the browser tests), then runs every
+# test with none of them skipped. Arguments go to `go test` (for example -run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(python3-grpcio python3-protobuf python3-cryptography postgresql chromium)
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	sudo=
+	[ "$(id -u)" = 0 ] || sudo=sudo
+	echo "installing ${missing[*]}" >&2
+	$sudo apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
+fi
+
+# Tests that need those packages fail instead of skipping when this is set.
+export NETABASE_SYSTEM_TESTS=1
+go test "$@" ./...
