@@ -22,7 +22,7 @@ import (
 // of the cases, and TestVersionPinned fails when that code changed and
 // Version did not: bump Version to the next number, then run
 // go test ./conformance -run TestVersionPinned -update.
-const Version = "5"
+const Version = "6"
 
 // CaseTimeout bounds one case: a store that hangs fails the case instead of
 // hanging the suite.
@@ -305,6 +305,19 @@ type CrashDriver interface {
 	Crash(ctx context.Context, b ds.Batching) error
 }
 
+// ScratchDestroyer is a core.Driver whose scratch stores may keep data
+// outside the scratch directory they are given, such as the plugin driver
+// for a plugin whose data lives on a database server (its namespace
+// options). URLHarness's instances call DestroyScratch with the scratch
+// URL when they are destroyed.
+type ScratchDestroyer interface {
+	core.Driver
+	// DestroyScratch removes the data of the scratch store u, a URL the
+	// driver's Scratch returned, that lives outside its directory. It
+	// refuses any other URL.
+	DestroyScratch(ctx context.Context, u *url.URL) error
+}
+
 type urlHarness struct {
 	d    core.Driver
 	u    *url.URL
@@ -341,7 +354,21 @@ func (i *urlInstance) Open(ctx context.Context) (ds.Batching, error) {
 	return core.OpenURL(ctx, i.h.d, i.u)
 }
 
-func (i *urlInstance) Destroy() error { return os.RemoveAll(i.dir) }
+// destroyTimeout bounds the removal of a scratch store's data that lives
+// outside its directory.
+const destroyTimeout = time.Minute
+
+// Destroy removes the scratch directory, and, when the driver is a
+// [ScratchDestroyer], the scratch data it keeps elsewhere.
+func (i *urlInstance) Destroy() error {
+	var err error
+	if sd, ok := i.h.d.(ScratchDestroyer); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), destroyTimeout)
+		err = sd.DestroyScratch(ctx, i.u)
+		cancel()
+	}
+	return errors.Join(err, os.RemoveAll(i.dir))
+}
 
 // crashURLInstance is a urlInstance whose driver can crash its stores.
 type crashURLInstance struct {
