@@ -67,6 +67,9 @@ func runConformance(ctx context.Context, e *env, opts conformanceOptions, args [
 	}
 	h := conformance.URLHarness(d, u, info, opts.scratchDir)
 	rep, err := conformance.CheckProgress(ctx, h, progress(e))
+	if _, ok := errors.AsType[*conformance.SetupError](err); ok {
+		return failed(err)
+	}
 	if err != nil {
 		return failed(fmt.Errorf("the suite did not finish: %w", err))
 	}

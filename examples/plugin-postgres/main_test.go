@@ -12,12 +12,16 @@ import (
 	"github.com/netabase/netabase/plugins/sdk/sdktest"
 )
 
-// pkg is this plugin's package.
-const pkg = "github.com/netabase/netabase/examples/plugin-postgres"
+// The packages the tests build: this plugin, and the netabase CLI.
+const (
+	pkg    = "github.com/netabase/netabase/examples/plugin-postgres"
+	cliPkg = "github.com/netabase/netabase/cmd/netabase"
+)
 
 var (
 	buildOnce sync.Once
-	binary    string
+	binary    string // the plugin
+	cli       string // netabase
 	buildErr  error
 	buildDir  string
 )
@@ -31,22 +35,28 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// pluginURL builds the plugin once and returns its storage URL, checksum
-// pinned, with options (name=value pairs).
-func pluginURL(t testing.TB, options url.Values) string {
+// build builds the plugin and the netabase CLI, once.
+func build(t testing.TB) {
 	t.Helper()
 	buildOnce.Do(func() {
 		if buildDir, buildErr = os.MkdirTemp("", "netabase-pgplugin-"); buildErr != nil {
 			return
 		}
 		var bins map[string]string
-		if bins, buildErr = testplugins.Build(buildDir, pkg); buildErr == nil {
-			binary = bins[pkg]
+		if bins, buildErr = testplugins.Build(buildDir, pkg, cliPkg); buildErr == nil {
+			binary, cli = bins[pkg], bins[cliPkg]
 		}
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
+}
+
+// pluginURL builds the plugin once and returns its storage URL, checksum
+// pinned, with options.
+func pluginURL(t testing.TB, options url.Values) string {
+	t.Helper()
+	build(t)
 	sum, err := host.Checksum(binary)
 	if err != nil {
 		t.Fatal(err)
