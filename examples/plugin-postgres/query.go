@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/ipfs/go-datastore/query"
+
+	"github.com/netabase/netabase/core"
 )
 
 // A query reads a page of at most pageRows rows per statement, and stops
@@ -195,6 +197,17 @@ func (p *plan) page(table string, last []any, n, offset int) (string, []any) {
 		sql += fmt.Sprintf(" OFFSET %d", offset)
 	}
 	return sql, args
+}
+
+// QueryFrom runs a query that starts at a key (core.Seeker): a range over
+// the primary key's index from the start, a page at a time, so the rows
+// before the start are never read.
+func (s *store) QueryFrom(ctx context.Context, q core.SeekQuery) (query.Results, error) {
+	lo, hi := q.Bounds()
+	p := &plan{value: !q.KeysOnly, sort: []column{{name: "key", desc: q.Descending}}, limit: q.Limit}
+	p.where = append(p.where, "key >= "+p.arg(lo), "key < "+p.arg(hi))
+	it := &pager{s: s, ctx: ctx, p: p, keysOnly: q.KeysOnly, left: p.limit}
+	return query.ResultsFromIterator(q.Query(), query.Iterator{Next: it.next, Close: func() error { return nil }}), nil
 }
 
 // Query runs q a page at a time.

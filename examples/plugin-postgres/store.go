@@ -15,6 +15,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/netabase/netabase/core"
 )
 
 // settings are a store's parsed options.
@@ -42,6 +44,9 @@ func newSettings(dsn, schema, table string, sync bool, timeout time.Duration, co
 	pc, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("the dsn is not a PostgreSQL connection string: %v", err)
+	}
+	if timeout <= 0 {
+		return nil, errors.New("connect_timeout is 0; give the server some time to answer, such as 10s")
 	}
 	if schema == "" {
 		return nil, errors.New("the schema option is empty; name the schema that holds the table (public by default)")
@@ -123,7 +128,10 @@ type store struct {
 	get, has, size, put, del, putMany, delMany, flush string
 }
 
-var _ datastore.Batching = (*store)(nil)
+var (
+	_ datastore.Batching = (*store)(nil)
+	_ core.Seeker        = (*store)(nil)
+)
 
 // syncKey is a row the plugin keeps for itself: Sync writes it so that its
 // commit, made with synchronous_commit=on, flushes the write-ahead log past
