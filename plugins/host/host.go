@@ -331,7 +331,7 @@ type Description struct {
 // OptionSpec is one option a plugin declares.
 type OptionSpec struct {
 	Name     string `json:"name"`
-	Kind     string `json:"kind"` // string, path, bool, int, duration or size
+	Kind     string `json:"kind"` // string, path, bool, int, duration, size or namespace
 	Doc      string `json:"doc"`
 	Required bool   `json:"required,omitempty"`
 	Default  string `json:"default,omitempty"`
