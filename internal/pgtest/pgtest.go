@@ -40,9 +40,10 @@ const readyTimeout = 60 * time.Second
 
 // Server is a PostgreSQL server a test started.
 type Server struct {
-	t    testing.TB
-	dir  string // the temporary directory: data/, the socket, the log
-	cred *syscall.Credential
+	t        testing.TB
+	dir      string // the temporary directory: data/, the socket, the log
+	cred     *syscall.Credential
+	settings []string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -51,14 +52,15 @@ type Server struct {
 
 // Start initialises a database cluster in a new temporary directory, starts
 // the server on it and waits until it accepts connections. The server is
-// stopped and the directory removed when t ends.
-func Start(t testing.TB) *Server {
+// stopped and the directory removed when t ends. settings are more server
+// settings, "name=value" (such as "wal_writer_delay=10s").
+func Start(t testing.TB, settings ...string) *Server {
 	t.Helper()
 	initdb := filepath.Join(BinDir, "initdb")
 	if _, err := os.Stat(initdb); err != nil {
 		systest.Need(t, "Debian package postgresql (PostgreSQL 15)", err)
 	}
-	s := &Server{t: t}
+	s := &Server{t: t, settings: settings}
 	var err error
 	if s.cred, err = unprivileged(); err != nil {
 		t.Fatalf("pgtest: %v", err)
@@ -147,16 +149,20 @@ func (s *Server) Restart() {
 		s.t.Fatalf("pgtest: %v", err)
 	}
 	defer logf.Close()
-	cmd := s.command(filepath.Join(BinDir, "postgres"), "-D", s.DataDir(),
+	args := []string{"-D", s.DataDir(),
 		"-c", "listen_addresses=",
-		"-c", "unix_socket_directories="+s.dir,
-		"-c", "port="+strconv.Itoa(Port),
+		"-c", "unix_socket_directories=" + s.dir,
+		"-c", "port=" + strconv.Itoa(Port),
 		"-c", "fsync=on",
 		"-c", "synchronous_commit=on",
 		"-c", "max_connections=100",
 		"-c", "shared_buffers=32MB",
 		"-c", "log_min_messages=warning",
-	)
+	}
+	for _, kv := range s.settings {
+		args = append(args, "-c", kv)
+	}
+	cmd := s.command(filepath.Join(BinDir, "postgres"), args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("pgtest: starting postgres: %v", err)
@@ -223,7 +229,7 @@ func ready(sock string) bool {
 }
 
 // Kill ends the server with SIGKILL, as a crash would (the postmaster and
-// every backend: the whole process group), and waits until it is gone.
+// every process it started), and waits until they are gone.
 func (s *Server) Kill() { s.signal(syscall.SIGKILL) }
 
 // Stop shuts the server down fast (SIGINT: roll back open transactions,
@@ -236,24 +242,74 @@ func (s *Server) signal(sig syscall.Signal) {
 	if s.cmd == nil {
 		return
 	}
-	pgid := s.cmd.Process.Pid
-	_ = syscall.Kill(-pgid, sig)
+	pid := s.cmd.Process.Pid
+	// Each of the server's processes puts itself in a session of its own,
+	// so a crash is a SIGKILL of the postmaster and of each child.
+	var children []int
+	if sig == syscall.SIGKILL {
+		children = childrenOf(pid)
+	}
+	_ = syscall.Kill(pid, sig)
+	for _, c := range children {
+		_ = syscall.Kill(c, syscall.SIGKILL)
+	}
 	select {
 	case <-s.done:
 	case <-time.After(time.Minute):
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		_ = syscall.Kill(pid, syscall.SIGKILL)
 		<-s.done
 	}
-	if sig == syscall.SIGKILL {
-		// Backends exit when they see the postmaster gone; wait for the
-		// group to empty, so that a restart finds no old process.
-		deadline := time.Now().Add(30 * time.Second)
-		for syscall.Kill(-pgid, 0) == nil && time.Now().Before(deadline) {
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			time.Sleep(10 * time.Millisecond)
+	// Wait until every child is gone, so that a restart finds none still
+	// attached to the old shared memory.
+	deadline := time.Now().Add(30 * time.Second)
+	for _, c := range append(children, childrenOf(pid)...) {
+		for alive(c) && time.Now().Before(deadline) {
+			_ = syscall.Kill(c, syscall.SIGKILL)
+			time.Sleep(5 * time.Millisecond)
 		}
 	}
 	s.cmd = nil
+}
+
+// childrenOf lists the processes whose parent is pid.
+func childrenOf(pid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if ppid, _, ok := stat(n); ok && ppid == pid {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// alive reports whether process pid exists and is not a zombie.
+func alive(pid int) bool {
+	_, state, ok := stat(pid)
+	return ok && state != "Z"
+}
+
+// stat reads a process's parent and state from /proc/<pid>/stat.
+func stat(pid int) (ppid int, state string, ok bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, "", false
+	}
+	// pid (comm) state ppid ...; comm may hold spaces and parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, "", false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return 0, "", false
+	}
+	ppid, err = strconv.Atoi(f[1])
+	return ppid, f[0], err == nil
 }
 
 // Log returns the server's log so far, for failure messages.
