@@ -125,7 +125,7 @@ type store struct {
 	dirty atomic.Bool
 
 	// The statements, with the table's name in them.
-	get, has, size, put, del, putMany, delMany, flush string
+	get, has, size, put, del, putMany, delMany string
 }
 
 var (
@@ -153,7 +153,6 @@ func openStore(ctx context.Context, c *settings) (*store, error) {
 	s.del = "DELETE FROM " + t + " WHERE key = $1"
 	s.putMany = "INSERT INTO " + t + " (key, value) SELECT * FROM unnest($1::bytea[], $2::bytea[]) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
 	s.delMany = "DELETE FROM " + t + " WHERE key = ANY($1::bytea[])"
-	s.flush = s.put
 	if err := s.prepare(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -287,7 +286,7 @@ func (s *store) Sync(ctx context.Context, _ datastore.Key) error {
 		if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = on"); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, s.flush, syncKey, []byte{})
+		_, err := tx.Exec(ctx, s.put, syncKey, []byte{})
 		return err
 	})
 	if err != nil {
