@@ -235,7 +235,8 @@ func TestDaemonSurvivesServerCrash(t *testing.T) {
 }
 
 // TestServerDownAtStart: a daemon whose storage names a server that is
-// down, or a database that does not exist, refuses to start, within the
+// down, a database that does not exist, or a server that hangs (accepts
+// no connection), refuses to start, within the
 // start timeout, with an error that names the server; it creates nothing
 // on the server.
 func TestServerDownAtStart(t *testing.T) {
@@ -244,13 +245,19 @@ func TestServerDownAtStart(t *testing.T) {
 	defer cancel()
 	for _, tc := range []struct {
 		name, dsn, want string
+		hung            bool
 	}{
-		{"down", fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres", srv.SocketDir(), pgtest.Port+1), "is down"},
-		{"no database", srv.DSN("nosuchdb"), "no such database"},
+		{name: "down", dsn: fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres", srv.SocketDir(), pgtest.Port+1), want: "is down"},
+		{name: "no database", dsn: srv.DSN("nosuchdb"), want: "no such database"},
+		{name: "hung", dsn: srv.DSN(""), want: "within 2s: it is down", hung: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "node")
-			u := pluginURL(t, url.Values{"dsn": {tc.dsn}})
+			u := pluginURL(t, url.Values{"dsn": {tc.dsn}, "connect_timeout": {"2s"}})
+			if tc.hung {
+				srv.Pause()
+				defer srv.Resume()
+			}
 			start := time.Now()
 			cmd := exec.CommandContext(ctx, cli, "daemon", "--data-dir", dir, "--storage", u,
 				"--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns")

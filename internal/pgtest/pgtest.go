@@ -243,6 +243,7 @@ func (s *Server) signal(sig syscall.Signal) {
 		return
 	}
 	pid := s.cmd.Process.Pid
+	_ = syscall.Kill(pid, syscall.SIGCONT) // in case it was paused
 	// Each of the server's processes puts itself in a session of its own,
 	// so a crash is a SIGKILL of the postmaster and of each child.
 	var children []int
@@ -310,6 +311,21 @@ func stat(pid int) (ppid int, state string, ok bool) {
 	}
 	ppid, err = strconv.Atoi(f[1])
 	return ppid, f[0], err == nil
+}
+
+// Pause stops the server's postmaster with SIGSTOP: it accepts no new
+// connection (a connect waits) until Resume, as a server that hangs.
+func (s *Server) Pause() { s.sendPostmaster(syscall.SIGSTOP) }
+
+// Resume continues a paused server.
+func (s *Server) Resume() { s.sendPostmaster(syscall.SIGCONT) }
+
+func (s *Server) sendPostmaster(sig syscall.Signal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		_ = syscall.Kill(s.cmd.Process.Pid, sig)
+	}
 }
 
 // Log returns the server's log so far, for failure messages.
