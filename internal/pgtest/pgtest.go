@@ -163,6 +163,10 @@ func (s *Server) Restart() {
 		args = append(args, "-c", kv)
 	}
 	cmd := s.command(filepath.Join(BinDir, "postgres"), args...)
+	// A test process that dies without its cleanups (killed at go test's
+	// timeout, say) takes its server with it: SIGQUIT is PostgreSQL's
+	// immediate shutdown.
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGQUIT
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("pgtest: starting postgres: %v", err)
