@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The README's test command. It installs the Debian packages that some tests
-# need when they are missing (Python's gRPC for the Python plugin, PostgreSQL
+# need when they are missing (Python's gRPC and its code generator for the Python plugin, PostgreSQL
 # for the PostgreSQL plugin, Chromium for the browser tests), then runs every
 # test with none of them skipped. Arguments go to `go test` (for example -run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(python3-grpcio python3-protobuf python3-cryptography postgresql chromium)
+packages=(python3-grpcio python3-protobuf python3-cryptography python3-grpc-tools postgresql chromium)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
