@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's test command. It installs the Debian packages that some tests
-# need when they are missing (Python's gRPC and its code generator for the Python plugin, PostgreSQL
+# need when they are missing (Python's gRPC for the Python plugin, PostgreSQL
 # for the PostgreSQL plugin, Chromium for the browser tests), then runs every
 # test with none of them skipped. Arguments go to `go test` (for example -run).
 set -euo pipefail

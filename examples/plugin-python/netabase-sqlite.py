@@ -384,9 +384,19 @@ class Store:
             # synchronous=FULL fsyncs the log at every commit; NORMAL only
             # at checkpoints, which Sync runs.
             db.execute("PRAGMA synchronous=%s" % ("FULL" if sync else "NORMAL"))
+            # SQLite syncs the directory entries of its logs, not of the
+            # database file it may just have created: sync that one here.
+            fd = os.open(os.path.dirname(path), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         except StoreError:
             db.close()
             raise
+        except OSError as e:
+            db.close()
+            raise StoreError(E.ERROR_CODE_INTERNAL, "cannot open %s: %s" % (path, e.strerror or e))
         except sqlite3.Error as e:
             db.close()
             msg = str(e)
