@@ -359,6 +359,14 @@ class Store:
         except OSError as e:
             raise StoreError(E.ERROR_CODE_INTERNAL, "cannot create the directory of %s: %s" % (path, e.strerror or e))
         try:
+            # The store is for this user alone; SQLite gives its logs the
+            # database file's mode.
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
+        except OSError as e:
+            raise StoreError(E.ERROR_CODE_INTERNAL, "cannot create %s: %s" % (path, e.strerror or e))
+        try:
             # A busy timeout turns a database another process holds into an
             # error instead of a wait without end.
             db = sqlite3.connect(path, timeout=1.0, isolation_level=None, check_same_thread=False)
