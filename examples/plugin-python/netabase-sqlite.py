@@ -761,8 +761,10 @@ def main():
 
     done = threading.Event()
     storage = Storage()
+    # Each call, and each open query until the host has read it, holds a
+    # thread: leave room for many queries open at once.
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="rpc"),
+        futures.ThreadPoolExecutor(max_workers=128, thread_name_prefix="rpc"),
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE),
             ("grpc.max_send_message_length", MAX_MESSAGE),
