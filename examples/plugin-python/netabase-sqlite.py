@@ -72,6 +72,9 @@ APPLICATION_ID = 0x6E627371  # "nbsq"
 
 E = pb.ErrorCode
 
+FOREIGN = ("cannot open %s: it holds a SQLite database of another program; "
+           "give a path that is missing, empty, or a netabase-sqlite store")
+
 
 class StoreError(Exception):
     """A store error with its wire code."""
@@ -351,9 +354,34 @@ class Store:
         self.db = self.open(path, sync)
 
     @staticmethod
+    def check_header(path):
+        """Refuses, from the file's first bytes and before SQLite opens it
+        (which may write: closing a database in WAL mode checkpoints it),
+        a file that is not SQLite, and a SQLite database that is surely
+        another program's: one marked by another application, or one in
+        WAL mode without this plugin's mark (the plugin marks a store
+        before it turns WAL on)."""
+        try:
+            with open(path, "rb") as f:
+                head = f.read(100)
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            raise StoreError(E.ERROR_CODE_INTERNAL, "cannot open %s: %s" % (path, e.strerror or e))
+        if not head:
+            return  # empty: a new store
+        if len(head) < 100 or head[:16] != b"SQLite format 3\x00":
+            raise StoreError(E.ERROR_CODE_REJECTED, "cannot open %s: it is not a SQLite database; "
+                             "give a path that is missing, empty, or a netabase-sqlite store" % path)
+        app = int.from_bytes(head[68:72], "big")
+        if app != APPLICATION_ID and (app != 0 or head[18] == 2):
+            raise StoreError(E.ERROR_CODE_REJECTED, FOREIGN % path)
+
+    @staticmethod
     def open(path, sync):
         if os.path.isdir(path):
             raise StoreError(E.ERROR_CODE_INVALID_OPTIONS, "%s is a directory; the path option names the database file" % path)
+        Store.check_header(path)
         try:
             os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         except OSError as e:
@@ -382,13 +410,13 @@ class Store:
             if app != APPLICATION_ID:
                 if app != 0 or tables:
                     db.execute("ROLLBACK")
-                    raise StoreError(E.ERROR_CODE_REJECTED,
-                                     "cannot open %s: it holds a SQLite database of another program; "
-                                     "give a path that is missing, empty, or a netabase-sqlite store" % path)
+                    raise StoreError(E.ERROR_CODE_REJECTED, FOREIGN % path)
                 db.execute("PRAGMA application_id=%d" % APPLICATION_ID)
                 db.execute("CREATE TABLE kv (k BLOB PRIMARY KEY, v BLOB NOT NULL)")
             db.execute("COMMIT")
-            db.execute("PRAGMA journal_mode=WAL")
+            mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if mode != "wal":
+                raise StoreError(E.ERROR_CODE_INTERNAL, "cannot open %s: SQLite kept it in %s mode instead of WAL" % (path, mode))
             # synchronous=FULL fsyncs the log at every commit; NORMAL only
             # at checkpoints, which Sync runs.
             db.execute("PRAGMA synchronous=%s" % ("FULL" if sync else "NORMAL"))

@@ -410,10 +410,29 @@ func TestRefusesForeignFiles(t *testing.T) {
 	if out, err := mk.CombinedOutput(); err != nil {
 		t.Fatalf("making another program's database: %v\n%s", err, out)
 	}
+	// A database in WAL mode with a log not yet checkpointed: SQLite would
+	// fold the log into the file when it closes it.
+	wal := filepath.Join(dir, "wal.db")
+	mk = exec.Command(python, "-c", `import shutil, sqlite3, sys
+db = sqlite3.connect(sys.argv[1] + ".tmp", isolation_level=None)
+db.execute("pragma journal_mode=wal"); db.execute("pragma wal_autocheckpoint=0")
+db.execute("create table t(x)"); db.execute("insert into t values(1)")
+shutil.copy(sys.argv[1] + ".tmp", sys.argv[1]); shutil.copy(sys.argv[1] + ".tmp-wal", sys.argv[1] + "-wal")
+db.close()`, wal)
+	if out, err := mk.CombinedOutput(); err != nil {
+		t.Fatalf("making another program's database in WAL mode: %v\n%s", err, out)
+	}
+	if err := os.Remove(wal + ".tmp"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(wal + "-wal"); err != nil {
+		t.Fatalf("the WAL-mode database has no log: %v", err)
+	}
 	d := newDriver(t)
 	for _, tc := range []struct{ path, want string }{
 		{text, "it is not a SQLite database"},
 		{other, "it holds a SQLite database of another program"},
+		{wal, "it holds a SQLite database of another program"},
 		{dir, "is a directory"},
 	} {
 		before := snapshot(t, dir)
