@@ -12,6 +12,7 @@ import (
 // The plugins' packages.
 const (
 	Pebble     = "github.com/netabase/netabase/internal/testplugins/pebbleplugin"
+	PebbleV1   = "github.com/netabase/netabase/internal/testplugins/pebblev1plugin"
 	NotAPlugin = "github.com/netabase/netabase/internal/testplugins/notaplugin"
 	Crash      = "github.com/netabase/netabase/internal/testplugins/crashplugin"
 	OtherProto = "github.com/netabase/netabase/internal/testplugins/otherproto"

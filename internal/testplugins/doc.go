@@ -1,5 +1,6 @@
 // Package testplugins is for tests only. It holds the plugins the host's, the SDK's and the CLI's
-// tests launch: pebbleplugin, a real plugin serving pebble, and
+// tests launch: pebbleplugin, a real plugin serving pebble, pebblev1plugin,
+// the same serving only version 1 of the protocol, and
 // deliberately bad ones — notaplugin (not a plugin at all), crashplugin
 // (dies before the handshake), otherproto (speaks another protocol
 // version), badplugin (a plugin whose store breaks the contract),

@@ -10,13 +10,13 @@ import (
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
 )
 
-// ServeRaw serves srv as a storage plugin of this protocol version without
+// ServeRaw serves srv as a storage plugin of protocol version 1 without
 // the SDK, for test plugins that answer what the SDK never would. It
 // returns when the host ends the plugin.
 func ServeRaw(srv pb.StorageServer) {
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  wire.Handshake,
-		VersionedPlugins: map[int]plugin.PluginSet{wire.ProtocolVersion: {wire.PluginName: rawPlugin{srv: srv}}},
+		VersionedPlugins: map[int]plugin.PluginSet{wire.ProtocolV1: {wire.PluginName: rawPlugin{srv: srv}}},
 		GRPCServer:       plugin.DefaultGRPCServer,
 	})
 }

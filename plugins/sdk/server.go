@@ -52,6 +52,7 @@ func newServer(cfg Config, specs []*pb.OptionSpec, stderr io.Writer) *server {
 // run serves until the host stops the plugin or goes away, then closes the
 // store.
 func (s *server) run() {
+	sets := s.versions()
 	conns := &connWatch{gone: func() {
 		// The host went away without stopping the plugin (it crashed or
 		// was killed): close the store so that its lock is free, and go.
@@ -62,7 +63,7 @@ func (s *server) run() {
 	}}
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  wire.Handshake,
-		VersionedPlugins: map[int]plugin.PluginSet{wire.ProtocolVersion: {wire.PluginName: &grpcPlugin{srv: s}}},
+		VersionedPlugins: sets,
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
 			return grpc.NewServer(append(opts,
 				grpc.MaxRecvMsgSize(wire.MaxMessageSize),
@@ -213,29 +214,35 @@ func (s *server) Describe(_ context.Context, req *pb.DescribeRequest) (*pb.Descr
 }
 
 func (s *server) Open(ctx context.Context, req *pb.OpenRequest) (*pb.OpenResponse, error) {
+	_, err := s.open(ctx, req)
+	return &pb.OpenResponse{Error: wire.Code(err)}, nil
+}
+
+// open opens the store with the options req carries and returns them.
+func (s *server) open(ctx context.Context, req *pb.OpenRequest) (*Options, error) {
 	vals, err := wire.ParseOptions(s.specs, req.GetOptions())
 	if err != nil {
-		return &pb.OpenResponse{Error: wire.Code(err)}, nil
+		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed || s.store != nil {
-		return &pb.OpenResponse{Error: wire.Code(core.Errorf(core.ErrRejected, "the store is already open; a plugin process serves one store"))}, nil
+		return nil, core.Errorf(core.ErrRejected, "the store is already open; a plugin process serves one store")
 	}
 	opts := s.cfg.options(vals, s.log)
 	st, err := s.cfg.Open(ctx, opts)
 	if err != nil {
-		return &pb.OpenResponse{Error: wire.Code(err)}, nil
+		return nil, err
 	}
 	if st == nil {
-		return &pb.OpenResponse{Error: wire.Code(errors.New("the plugin's Open returned no store and no error"))}, nil
+		return nil, errors.New("the plugin's Open returned no store and no error")
 	}
 	if len(opts.misuse) > 0 {
 		_ = st.Close()
-		return &pb.OpenResponse{Error: wire.Code(fmt.Errorf("a bug in the plugin: %s", opts.misuse[0]))}, nil
+		return nil, fmt.Errorf("a bug in the plugin: %s", opts.misuse[0])
 	}
 	s.store = st
-	return &pb.OpenResponse{}, nil
+	return opts, nil
 }
 
 func (s *server) Get(ctx context.Context, req *pb.GetRequest) (*pb.GetResponse, error) {
@@ -332,16 +339,21 @@ func (s *server) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.DeleteR
 }
 
 func (s *server) Sync(ctx context.Context, req *pb.SyncRequest) (*pb.SyncResponse, error) {
-	k, err := wire.Prefix(req.GetPrefix())
+	return &pb.SyncResponse{Error: wire.Code(s.sync(ctx, req.GetPrefix()))}, nil
+}
+
+// sync syncs the store under the prefix p holds.
+func (s *server) sync(ctx context.Context, p []byte) error {
+	k, err := wire.Prefix(p)
 	if err != nil {
-		return &pb.SyncResponse{Error: wire.Code(err)}, nil
+		return err
 	}
 	st, err := s.use()
 	if err != nil {
-		return &pb.SyncResponse{Error: wire.Code(err)}, nil
+		return err
 	}
 	defer s.mu.RUnlock()
-	return &pb.SyncResponse{Error: wire.Code(st.Sync(ctx, k))}, nil
+	return st.Sync(ctx, k)
 }
 
 func (s *server) Close(context.Context, *pb.CloseRequest) (*pb.CloseResponse, error) {
@@ -400,6 +412,14 @@ func (s *server) commit(ctx context.Context, muts []*pb.Mutation) error {
 }
 
 func (s *server) Query(req *pb.QueryRequest, stream pb.Storage_QueryServer) error {
+	return s.query(req, stream)
+}
+
+// query runs a go-datastore query and streams its results.
+func (s *server) query(req *pb.QueryRequest, stream interface {
+	resultSender
+	Context() context.Context
+}) error {
 	ctx := stream.Context()
 	q, err := wire.DecodeQuery(req)
 	if err != nil {
@@ -418,9 +438,15 @@ func (s *server) Query(req *pb.QueryRequest, stream pb.Storage_QueryServer) erro
 	return sendResults(ctx, q, res, stream)
 }
 
+// resultSender is the sending side of a Query stream of either protocol
+// version.
+type resultSender interface {
+	Send(*pb.QueryResponse) error
+}
+
 // sendResults streams res in batches of at most queryBatch entries and
 // about queryBytes bytes.
-func sendResults(ctx context.Context, q dsq.Query, res dsq.Results, stream pb.Storage_QueryServer) error {
+func sendResults(ctx context.Context, q dsq.Query, res dsq.Results, stream resultSender) error {
 	batch := &pb.QueryResponse{}
 	size := 0
 	for {
