@@ -21,6 +21,7 @@ const (
 	Mute       = "github.com/netabase/netabase/internal/testplugins/muteplugin"
 	Spec       = "github.com/netabase/netabase/internal/testplugins/specplugin"
 	Lazy       = "github.com/netabase/netabase/internal/testplugins/lazyplugin"
+	Partial    = "github.com/netabase/netabase/internal/testplugins/partialplugin"
 	// Bbolt is the example plugin an outside author would write.
 	Bbolt = "github.com/netabase/netabase/examples/plugin-bbolt"
 )

@@ -6,7 +6,9 @@
 // version), badplugin (a plugin whose store breaks the contract),
 // liarplugin (a plugin whose answers no correct store gives),
 // muteplugin (completes the handshake, then never answers), specplugin
-// (declares an option the SDK would refuse) and lazyplugin (declares
-// durable, but writes its data only when closed).
+// (declares an option the SDK would refuse), lazyplugin (declares
+// durable, but writes its data only when closed) and partialplugin
+// (protocol version 2: applies half of each commit, and says so or claims
+// all of it).
 // Build builds them for a test.
 package testplugins

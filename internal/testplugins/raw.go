@@ -8,6 +8,7 @@ import (
 
 	"github.com/netabase/netabase/internal/wire"
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
+	pb2 "github.com/netabase/netabase/plugins/proto/storagev2"
 )
 
 // ServeRaw serves srv as a storage plugin of protocol version 1 without
@@ -33,5 +34,30 @@ func (p rawPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 }
 
 func (rawPlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (any, error) {
+	return nil, nil
+}
+
+// ServeRawV2 serves srv as a storage plugin of protocol version 2 only,
+// without the SDK, as ServeRaw does for version 1.
+func ServeRawV2(srv pb2.StorageServer) {
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig:  wire.Handshake,
+		VersionedPlugins: map[int]plugin.PluginSet{wire.ProtocolVersion: {wire.PluginName: rawPluginV2{srv: srv}}},
+		GRPCServer:       plugin.DefaultGRPCServer,
+	})
+}
+
+// rawPluginV2 is the go-plugin side of ServeRawV2.
+type rawPluginV2 struct {
+	plugin.NetRPCUnsupportedPlugin
+	srv pb2.StorageServer
+}
+
+func (p rawPluginV2) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	pb2.RegisterStorageServer(s, p.srv)
+	return nil
+}
+
+func (rawPluginV2) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (any, error) {
 	return nil, nil
 }

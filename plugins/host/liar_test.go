@@ -144,11 +144,11 @@ func TestHangingPlugin(t *testing.T) {
 	pid := await(t, events, host.Up).PID
 	k := ds.NewKey("/k")
 	for name, op := range map[string]func(context.Context) error{
-		"Get":   func(ctx context.Context) error { _, err := b.Get(ctx, k); return err },
-		"Has":   func(ctx context.Context) error { _, err := b.Has(ctx, k); return err },
-		"Put":   putThenSync(b, k),
-		"Sync":  func(ctx context.Context) error { return b.Sync(ctx, k) },
-		"Query": func(ctx context.Context) error { return query(dsq.Query{})(ctx, b) },
+		"Get":    func(ctx context.Context) error { _, err := b.Get(ctx, k); return err },
+		"Has":    func(ctx context.Context) error { _, err := b.Has(ctx, k); return err },
+		"Put":    putThenSync(b, k),
+		"Sync":   func(ctx context.Context) error { return b.Sync(ctx, k) },
+		"Query":  func(ctx context.Context) error { return query(dsq.Query{})(ctx, b) },
 		"Commit": commitThenSync(b, k),
 	} {
 		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)

@@ -24,10 +24,14 @@ import (
 
 // A Query message holds at most queryBatch entries and about queryBytes
 // bytes: small enough that the host decodes one batch while the plugin
-// reads the next.
+// reads the next. Under protocol version 2 the batches grow, message by
+// message, up to queryBytesV2: a long scan pays the per-message cost of
+// gRPC a few times, and a short query still gets its first entries in a
+// small message.
 const (
-	queryBatch = 512
-	queryBytes = 64 << 10
+	queryBatch   = 512
+	queryBytes   = 64 << 10
+	queryBytesV2 = 1 << 20
 )
 
 // server serves one store over the protocol.
@@ -412,14 +416,14 @@ func (s *server) commit(ctx context.Context, muts []*pb.Mutation) error {
 }
 
 func (s *server) Query(req *pb.QueryRequest, stream pb.Storage_QueryServer) error {
-	return s.query(req, stream)
+	return s.query(req, stream, queryBytes)
 }
 
 // query runs a go-datastore query and streams its results.
 func (s *server) query(req *pb.QueryRequest, stream interface {
 	resultSender
 	Context() context.Context
-}) error {
+}, maxBytes int) error {
 	ctx := stream.Context()
 	q, err := wire.DecodeQuery(req)
 	if err != nil {
@@ -435,7 +439,7 @@ func (s *server) query(req *pb.QueryRequest, stream interface {
 		return stream.Send(&pb.QueryResponse{Error: wire.Code(err)})
 	}
 	defer res.Close()
-	return sendResults(ctx, q, res, stream)
+	return sendResults(ctx, q, res, stream, maxBytes)
 }
 
 // resultSender is the sending side of a Query stream of either protocol
@@ -445,10 +449,12 @@ type resultSender interface {
 }
 
 // sendResults streams res in batches of at most queryBatch entries and
-// about queryBytes bytes.
-func sendResults(ctx context.Context, q dsq.Query, res dsq.Results, stream resultSender) error {
+// about queryBytes bytes; with maxBytes over queryBytes, each batch may
+// hold twice as many entries and bytes as the one before, up to maxBytes.
+func sendResults(ctx context.Context, q dsq.Query, res dsq.Results, stream resultSender, maxBytes int) error {
 	batch := &pb.QueryResponse{}
 	size := 0
+	limit, count := queryBytes, queryBatch
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -468,11 +474,14 @@ func sendResults(ctx context.Context, q dsq.Query, res dsq.Results, stream resul
 		}
 		batch.Entries = append(batch.Entries, e)
 		size += len(e.Key) + len(e.Value)
-		if len(batch.Entries) >= queryBatch || size >= queryBytes {
+		if len(batch.Entries) >= count || size >= limit {
 			if err := stream.Send(batch); err != nil {
 				return err
 			}
 			batch, size = &pb.QueryResponse{}, 0
+			if limit < maxBytes {
+				limit, count = min(2*limit, maxBytes), 2*count
+			}
 		}
 	}
 	if len(batch.Entries) == 0 {

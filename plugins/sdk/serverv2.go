@@ -85,7 +85,7 @@ func (v *serverV2) Close(ctx context.Context, req *pb.CloseRequest) (*pb.CloseRe
 func (v *serverV2) Query(req *pb2.QueryRequest, stream pb2.Storage_QueryServer) error {
 	switch q := req.GetQuery().(type) {
 	case *pb2.QueryRequest_Plain:
-		return v.s.query(q.Plain, stream)
+		return v.s.query(q.Plain, stream, queryBytesV2)
 	case *pb2.QueryRequest_Seek:
 		return v.s.seek(q.Seek, stream)
 	}
@@ -109,7 +109,7 @@ func (s *server) seek(req *pb2.Seek, stream pb2.Storage_QueryServer) error {
 		return stream.Send(&pb.QueryResponse{Error: wire.Code(err)})
 	}
 	defer res.Close()
-	return sendResults(ctx, dsq.Query{KeysOnly: q.KeysOnly}, res, stream)
+	return sendResults(ctx, dsq.Query{KeysOnly: q.KeysOnly}, res, stream, queryBytesV2)
 }
 
 // Write applies the host's groups of mutations in order, each atomically,
