@@ -31,7 +31,7 @@ var (
 const mutationOverhead = 32
 
 // errWriterClosed ends the write stream of a store being closed.
-var errWriterClosed = errors.New("the store is closing")
+var errWriterClosed = fmt.Errorf("%w: the store is closing", core.ErrClosed)
 
 // writer is the write path of protocol version 2: the one Write stream of
 // a process. Writes join the open group, which a sender goroutine sends
@@ -280,9 +280,15 @@ func (w *writer) close(ctx context.Context) error {
 	return err
 }
 
-// abort ends the stream at once; writes not answered are lost.
+// abort ends the stream at once, as the process is stopped; writes not
+// answered are lost. When the process has died, calls made on the
+// stream since fail saying so.
 func (w *writer) abort() {
-	w.fail(errWriterClosed)
+	err := errWriterClosed
+	if w.g.exited() {
+		err = w.g.downErr()
+	}
+	w.fail(err)
 }
 
 // sendLoop sends the open group whenever fewer than maxInFlight groups

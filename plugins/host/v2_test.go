@@ -1,12 +1,14 @@
 package host_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	ds "github.com/ipfs/go-datastore"
 
@@ -95,4 +97,77 @@ func TestPartialCommitCaught(t *testing.T) {
 	}
 	check("Put", b.Put(ctx, ds.NewKey("/after"), []byte("v")))
 	check("Sync", b.Sync(ctx, ds.NewKey("/")))
+}
+
+// TestCrashMidStream kills a protocol version 2 plugin, on a store without
+// sync=true, while writes it has not answered are in flight: a later call
+// fails saying the plugin is down, the first Sync after the restart says
+// writes may have been lost, and every write a successful Sync covered is
+// there, byte for byte.
+func TestCrashMidStream(t *testing.T) {
+	ctx := t.Context()
+	events := make(chan host.Event, 64)
+	d := host.NewWatchedDriver(host.Config{Logger: sdktest.TestLogger(t), Backoff: host.Backoff{Initial: 10 * time.Millisecond}},
+		func(e host.Event) { events <- e })
+	b, err := d.Open(ctx, mustParse(t, pluginURL(t, testplugins.Pebble, url.Values{"path": {filepath.Join(t.TempDir(), "db")}})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	first := await(t, events, host.Up)
+	if v, err := host.Protocol(b); err != nil || v != 2 {
+		t.Fatalf("protocol %d, %v; want 2", v, err)
+	}
+	key := func(i int) ds.Key { return ds.NewKey(fmt.Sprintf("/c/%06d", i)) }
+	val := func(i int) []byte { return []byte(fmt.Sprintf("value %d %s", i, strings.Repeat("x", i%300))) }
+	const synced = 2000
+	for i := range synced {
+		if err := b.Put(ctx, key(i), val(i)); err != nil {
+			t.Fatalf("Put %d: %v", i, err)
+		}
+	}
+	if err := b.Sync(ctx, ds.NewKey("/")); err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	// Writes after the Sync, then the kill while they travel; writing on
+	// until a write fails.
+	i := synced
+	for ; i < synced+500; i++ {
+		if err := b.Put(ctx, key(i), val(i)); err != nil {
+			t.Fatalf("Put %d before the kill: %v", i, err)
+		}
+	}
+	if err := host.KillPlugin(b); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for ; ; i++ {
+		err := b.Put(ctx, key(i), val(i))
+		if err != nil {
+			if !errors.Is(err, host.ErrPluginDown) {
+				t.Errorf("a write after the plugin was killed: %v; want an error matching ErrPluginDown", err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("writes went on succeeding for a minute after the plugin was killed")
+		}
+	}
+	down := await(t, events, host.Down)
+	if down.PID != first.PID {
+		t.Errorf("down event for pid %d, want %d", down.PID, first.PID)
+	}
+	await(t, events, host.Up)
+	if err := b.Sync(ctx, ds.NewKey("/")); !errors.Is(err, host.ErrWritesLost) {
+		t.Errorf("the first Sync after the crash: %v; want an error matching ErrWritesLost", err)
+	}
+	for j := range synced {
+		got, err := b.Get(ctx, key(j))
+		if err != nil || !bytes.Equal(got, val(j)) {
+			t.Fatalf("Get of synced write %d after the crash: %q, %v; want %q", j, got, err, val(j))
+		}
+	}
+	if err := b.Sync(ctx, ds.NewKey("/")); err != nil {
+		t.Errorf("a Sync after the loss was reported: %v", err)
+	}
 }
