@@ -375,8 +375,9 @@ func (x *WriteRequest) GetSyncPrefix() []byte {
 type WriteResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Seq   uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
-	// How many of the group's mutations the store applied: all of them, or
-	// none when error is set.
+	// How many of the group's mutations the store applied: all of them; or
+	// none, with error, when it could not apply them; or all of them, with
+	// error, when only the sync the group asked for failed.
 	Applied       int64            `protobuf:"varint,2,opt,name=applied,proto3" json:"applied,omitempty"`
 	Error         *storagev1.Error `protobuf:"bytes,15,opt,name=error,proto3" json:"error,omitempty"`
 	unknownFields protoimpl.UnknownFields
