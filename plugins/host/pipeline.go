@@ -174,6 +174,8 @@ func (w *writer) write(ctx context.Context, muts []*pb.Mutation) error {
 		return w.broken
 	}
 	if err := w.failed; err != nil {
+		// This write is not queued: its caller learns of the failure, and
+		// writes again.
 		w.failed = nil
 		return err
 	}
@@ -386,6 +388,7 @@ func (w *writer) finish(gr *group, err error) {
 	w.pending -= gr.size
 	gr.err = err
 	if err != nil && !w.syncWrites && len(gr.muts) > 0 {
+		err := fmt.Errorf("%d writes that were acknowledged when queued for plugin %s were not applied: %w; write them again", len(gr.muts), w.name, err)
 		if w.failed == nil {
 			w.failed = err
 		}
