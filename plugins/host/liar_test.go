@@ -44,6 +44,8 @@ func TestLyingPlugin(t *testing.T) {
 		{"big", query(q), "a value of 8388609 bytes"},
 		{"big", get, "a value of 8388609 bytes"},
 		{"longerror", get, "bytes cut"},
+		{"order", seek(core.SeekQuery{Prefix: "/q", Start: "/q/b"}), "out of the order"},
+		{"order", seek(core.SeekQuery{Prefix: "/q", Start: "/q/c", Descending: true}), "out of the order"},
 	} {
 		t.Run(tc.lie, func(t *testing.T) {
 			d := host.NewDriver(host.Config{Logger: sdktest.TestLogger(t)})
@@ -78,6 +80,20 @@ func TestLyingPlugin(t *testing.T) {
 func query(q dsq.Query) func(context.Context, core.Backend) error {
 	return func(ctx context.Context, b core.Backend) error {
 		res, err := b.Query(ctx, q)
+		if err != nil {
+			return err
+		}
+		defer res.Close()
+		_, err = res.Rest()
+		return err
+	}
+}
+
+// seek runs q, a query that starts at a key, which travels as such to a
+// plugin speaking protocol version 2.
+func seek(q core.SeekQuery) func(context.Context, core.Backend) error {
+	return func(ctx context.Context, b core.Backend) error {
+		res, err := core.QueryFrom(ctx, b, q)
 		if err != nil {
 			return err
 		}

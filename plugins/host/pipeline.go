@@ -201,7 +201,8 @@ func (w *writer) write(ctx context.Context, muts []*pb.Mutation) error {
 		return err
 	}
 	if gr.err == nil {
-		w.g.acked.Add(1)
+		// Answered means durable: no Sync is needed to cover it.
+		w.g.syncedUpTo(w.g.acked.Add(1))
 	}
 	return gr.err
 }
