@@ -39,8 +39,9 @@ func newBenchCmd(e *env) *cobra.Command {
 		Short: "Measure a storage backend's record throughput against a baseline",
 		Long: `Measure RecordStore throughput on the backend a storage URL names, side by
 side in this process with a baseline backend (default: pebble): batched puts
-(100 records per batch), single puts, gets in random order and a scan of
-every record. Like netabase conformance, it works on fresh scratch stores
+(100 records per batch) and single puts, each ended by a Sync, so that a
+backend that queues writes is timed until they are durable; gets in random
+order and a scan of every record. Like netabase conformance, it works on fresh scratch stores
 created with each URL's options in a temporary directory: the data at a
 URL's own path is never read or written.
 

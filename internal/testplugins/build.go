@@ -12,6 +12,7 @@ import (
 // The plugins' packages.
 const (
 	Pebble     = "github.com/netabase/netabase/internal/testplugins/pebbleplugin"
+	PebbleV1   = "github.com/netabase/netabase/internal/testplugins/pebblev1plugin"
 	NotAPlugin = "github.com/netabase/netabase/internal/testplugins/notaplugin"
 	Crash      = "github.com/netabase/netabase/internal/testplugins/crashplugin"
 	OtherProto = "github.com/netabase/netabase/internal/testplugins/otherproto"
@@ -21,6 +22,7 @@ const (
 	Spec       = "github.com/netabase/netabase/internal/testplugins/specplugin"
 	Lazy       = "github.com/netabase/netabase/internal/testplugins/lazyplugin"
 	Namespace  = "github.com/netabase/netabase/internal/testplugins/nsplugin"
+	Partial    = "github.com/netabase/netabase/internal/testplugins/partialplugin"
 	// Bbolt is the example plugin an outside author would write.
 	Bbolt = "github.com/netabase/netabase/examples/plugin-bbolt"
 )

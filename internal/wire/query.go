@@ -5,7 +5,9 @@ import (
 
 	dsq "github.com/ipfs/go-datastore/query"
 
+	"github.com/netabase/netabase/core"
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
+	pb2 "github.com/netabase/netabase/plugins/proto/storagev2"
 )
 
 var ops = map[dsq.Op]pb.CompareOp{
@@ -125,4 +127,31 @@ func decodeOp(op pb.CompareOp) (dsq.Op, error) {
 		}
 	}
 	return "", fmt.Errorf("a query filter with the unknown operator %v", op)
+}
+
+// EncodeSeek returns the wire form (protocol version 2) of q.
+func EncodeSeek(q core.SeekQuery) *pb2.Seek {
+	return &pb2.Seek{
+		Prefix:     []byte(q.Prefix),
+		Start:      []byte(q.Start),
+		Descending: q.Descending,
+		Limit:      int64(q.Limit),
+		KeysOnly:   q.KeysOnly,
+	}
+}
+
+// DecodeSeek returns the query that starts at a key which r carries. It
+// rejects what no host sends: a negative or absurd limit.
+func DecodeSeek(r *pb2.Seek) (core.SeekQuery, error) {
+	q := core.SeekQuery{
+		Prefix:     string(r.GetPrefix()),
+		Start:      string(r.GetStart()),
+		Descending: r.GetDescending(),
+		KeysOnly:   r.GetKeysOnly(),
+	}
+	if r.GetLimit() < 0 || r.GetLimit() > 1<<40 {
+		return q, fmt.Errorf("a query's limit must be between 0 and 2^40, got %d", r.GetLimit())
+	}
+	q.Limit = int(r.GetLimit())
+	return q, nil
 }

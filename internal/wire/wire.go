@@ -23,9 +23,17 @@ import (
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
 )
 
-// ProtocolVersion is the version of the storage plugin protocol this build
-// speaks; go-plugin negotiates it at the handshake.
-const ProtocolVersion = 1
+// ProtocolVersion is the newest version of the storage plugin protocol
+// this build speaks. A host offers every version in Versions at go-plugin's
+// handshake (VersionedPlugins) and the plugin picks the newest it serves.
+const ProtocolVersion = 2
+
+// ProtocolV1 is the first version of the protocol (netabase.storage.v1),
+// which hosts keep speaking to plugins that serve only it.
+const ProtocolV1 = 1
+
+// Versions are the protocol versions this build speaks, oldest first.
+var Versions = []int{ProtocolV1, ProtocolVersion}
 
 // PluginName is the name of the one plugin a storage plugin process serves.
 const PluginName = "storage"
@@ -33,7 +41,8 @@ const PluginName = "storage"
 // Handshake is the go-plugin handshake of netabase storage plugins. The
 // cookie only tells a plugin binary that a netabase host started it.
 var Handshake = plugin.HandshakeConfig{
-	ProtocolVersion:  ProtocolVersion,
+	// The version a go-plugin peer that negotiates none falls back to.
+	ProtocolVersion:  ProtocolV1,
 	MagicCookieKey:   "NETABASE_STORAGE_PLUGIN",
 	MagicCookieValue: "a4d2c1b0-netabase-storage",
 }

@@ -25,6 +25,8 @@ const (
 	benchBatches = 200     // batches per round
 	benchScan    = 10000   // entries a scan reads
 	benchGets    = 20000   // gets per round
+	benchPuts    = 5000    // single puts per round
+	benchSynced  = 200     // single puts per round with sync=true
 	benchRounds  = 5       // rounds per side; the median counts
 )
 
@@ -37,18 +39,31 @@ const (
 //
 //	go test ./plugins/host -run '^$' -bench Plugin -benchtime 1x
 //
-// batch-put and scan report records/s of each side and ratio (plugin
-// throughput over in-process); get reports the plugin's point Get against
-// a bare unary gRPC round trip on the same connection (go-plugin's health
-// check) as x-bare (plugin latency over bare latency).
+// The plugin is pebbleplugin, which speaks protocol version 2;
+// BenchmarkPlugin/v1 runs the same against pebblev1plugin, which speaks
+// version 1 only. put (single puts), batch-put and scan report records/s
+// of each side and ratio (plugin throughput over in-process); put and
+// batch-put end each round with a Sync on both sides, so that what is
+// timed is the writes until durable. Neither side has sync=true, except in
+// put-sync, where both have it (every put fsynced before it returns). get
+// reports the plugin's point Get against a bare unary gRPC round trip on
+// the same connection (go-plugin's health check) as x-bare (plugin latency
+// over bare latency).
 func BenchmarkPlugin(b *testing.B) {
+	b.Run("v2", func(b *testing.B) { benchPlugin(b, testplugins.Pebble) })
+	b.Run("v1", func(b *testing.B) { benchPlugin(b, testplugins.PebbleV1) })
+}
+
+// openPair opens pebble through the plugin pkg and in-process, with sync
+// as given on both sides.
+func openPair(b *testing.B, pkg string, sync bool) (plugin, inproc core.Backend, raw ds.Batching) {
 	ctx := b.Context()
 	d := host.NewDriver(host.Config{})
-	u, err := url.Parse(pluginURL(b, testplugins.Pebble, url.Values{"path": {filepath.Join(b.TempDir(), "plugin")}}))
+	u, err := url.Parse(pluginURL(b, pkg, url.Values{"path": {filepath.Join(b.TempDir(), "plugin")}, "sync": {fmt.Sprint(sync)}}))
 	if err != nil {
 		b.Fatal(err)
 	}
-	raw, err := d.Open(ctx, u)
+	raw, err = d.Open(ctx, u)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -56,21 +71,58 @@ func BenchmarkPlugin(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	plugin, err := core.Wrap(raw, info)
+	plugin, err = core.Wrap(raw, info)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer plugin.Close()
-	inproc, err := pebblestore.Open(ctx, &pebblestore.Options{Path: filepath.Join(b.TempDir(), "inproc")})
+	b.Cleanup(func() { plugin.Close() })
+	inproc, err = pebblestore.Open(ctx, &pebblestore.Options{Path: filepath.Join(b.TempDir(), "inproc"), Sync: sync})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer inproc.Close()
+	b.Cleanup(func() { inproc.Close() })
+	return plugin, inproc, raw
+}
+
+func benchPlugin(b *testing.B, pkg string) {
+	ctx := b.Context()
+	plugin, inproc, raw := openPair(b, pkg, false)
 	value := make([]byte, benchValue)
 	for i := range value {
 		value[i] = byte(rand.Uint32())
 	}
 	key := func(prefix string, i int) ds.Key { return ds.NewKey(fmt.Sprintf("/%s/%09d", prefix, i)) }
+
+	b.Run("put", func(b *testing.B) {
+		round := 0
+		put := func(s ds.Batching) error {
+			round++
+			for i := range benchPuts {
+				if err := s.Put(ctx, key("single", round*benchPuts+i), value); err != nil {
+					return err
+				}
+			}
+			return s.Sync(ctx, ds.NewKey("/single"))
+		}
+		in, pl := compare(b, inproc, plugin, put)
+		report(b, benchPuts, in, pl)
+	})
+
+	b.Run("put-sync", func(b *testing.B) {
+		plugin, inproc, _ := openPair(b, pkg, true)
+		round := 0
+		put := func(s ds.Batching) error {
+			round++
+			for i := range benchSynced {
+				if err := s.Put(ctx, key("synced", round*benchSynced+i), value); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		in, pl := compare(b, inproc, plugin, put)
+		report(b, benchSynced, in, pl)
+	})
 
 	b.Run("batch-put", func(b *testing.B) {
 		round := 0
@@ -90,7 +142,7 @@ func BenchmarkPlugin(b *testing.B) {
 					return err
 				}
 			}
-			return nil
+			return s.Sync(ctx, ds.NewKey("/put"))
 		}
 		in, pl := compare(b, inproc, plugin, put)
 		report(b, benchBatches*benchBatch, in, pl)

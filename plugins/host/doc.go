@@ -1,5 +1,6 @@
 // Package host runs netabase storage plugins: separate programs, built with
-// plugins/sdk (or speaking its gRPC protocol, netabase.storage.v1), that
+// plugins/sdk (or speaking its gRPC protocol, netabase.storage.v2 or
+// netabase.storage.v1), that
 // serve a key-value store. It launches and verifies them with
 // hashicorp/go-plugin, supervises them, and presents each open store as a
 // go-datastore Batching, so that core applies the same rules to a plugin as
@@ -29,11 +30,14 @@
 //
 // # Verification
 //
-// A plugin is started with go-plugin's handshake for protocol version 1 of
-// the "storage" plugin (VersionedPlugins), over gRPC only, with AutoMTLS: the
-// connection is mutually authenticated with one-time certificates. A binary
-// that is not a plugin, that exits before the handshake, or that speaks
-// another protocol version is refused with an error that says which, with
+// A plugin is started with go-plugin's handshake for the "storage" plugin,
+// offering protocol versions 1 and 2 (VersionedPlugins): the plugin answers
+// with the newest it serves, plugins built with plugins/sdk version 2, and
+// a plugin that serves only version 1 keeps working. It runs over gRPC
+// only, with AutoMTLS: the connection is mutually authenticated with
+// one-time certificates. A binary that is not a plugin, that exits before
+// the handshake, or that speaks no version the host speaks is refused with
+// an error that says which, with
 // the last lines the process wrote. The plugin's log lines (JSON in
 // hclog's shape, as plugins/sdk writes them, or plain text) go to
 // Config.Logger with the attribute plugin=<binary name>, at most 200 lines
@@ -83,6 +87,55 @@
 // plain go-datastore Batching, so core exposes exactly those. Protocol
 // version 1 carries no TTL or transactions (the capability message keeps
 // their field numbers free for a later version).
+//
+// # Protocol version 2: writes, Sync and queries that start at a key
+//
+// Under version 1 every Put, Delete, batch Commit and Sync is one round
+// trip, and returns when the plugin has answered. Under version 2 every
+// write and Sync travels on one Write stream per process, in numbered
+// groups of mutations; the plugin applies each group atomically, in order,
+// and answers each with the number of mutations it applied.
+//
+//   - On a store whose plugin said at Open that it acknowledges only
+//     durable writes (sync_writes; for plugins/sdk, the option sync=true),
+//     a write returns when the plugin has answered its group: with
+//     sync=true, an acknowledged write is on disk, as under version 1.
+//   - Otherwise a write returns once queued: it joins the open group, which
+//     is sent as soon as fewer than two groups await their answers, so the
+//     writes that arrive while earlier groups travel go together. At most
+//     16 MiB of writes wait for answers; a write waits while more would
+//     (a larger batch goes alone). Reads (Get, Has, GetSize, Query) wait
+//     for the answers to every group made before them, so they see every
+//     earlier write as the plugin applied it. Sync sends a group that
+//     makes everything before it durable and returns with its answer; Close
+//     waits for every answer first. A write is thus durable after a Sync
+//     that returned nil, as the contract asks of a store without sync=true;
+//     core.SyncWrites, on by the daemon's defaults, Syncs after every write
+//     before acknowledging it, so the daemon acknowledges only what is on
+//     disk.
+//   - A group whose answer carries an error, or whose applied count is not
+//     the group's size (a plugin that acknowledges part of a commit: an
+//     error wrapping core.ErrRejected saying the plugin broke the
+//     protocol), fails the next write and the next Sync, whose callers
+//     learn that writes acknowledged before were not applied. Input the
+//     plugin would refuse (a key that is not a valid datastore key, a value
+//     over core.MaxValueSize) is refused before anything is queued.
+//   - When the process dies with writes queued or in flight, calls fail
+//     with ErrPluginDown as below, and the first Sync after the restart
+//     fails with ErrWritesLost: the writes a successful Sync covered are
+//     kept, those after it may be lost. A write stream that ends or breaks
+//     while the process runs is a broken plugin: the host kills it and
+//     restarts it.
+//
+// A query that starts at a key (core.SeekQuery, through core.Seeker, in
+// both directions) travels as such to a version 2 plugin that said at Open
+// that it seeks (plugins/sdk always does: it runs the query through
+// core.QueryFrom, by the store's seek when the store is a core.Seeker);
+// the host checks that every entry lies within the query's bounds and
+// order. To a version 1 plugin, or one that does not seek, it sends the
+// plain query under the prefix and skips the entries before the start
+// itself: the results are the same. Under version 2 the SDK streams a scan
+// in batches that grow to 1 MiB.
 //
 // # What a plugin answers
 //

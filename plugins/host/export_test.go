@@ -26,6 +26,33 @@ func Ping(ctx context.Context, b ds.Batching) error {
 	return err
 }
 
+// Protocol returns the protocol version the plugin of the store b chose.
+func Protocol(b ds.Batching) (int, error) {
+	s, ok := b.(*store)
+	if !ok {
+		return 0, errors.New("not a plugin store")
+	}
+	g, err := s.current()
+	if err != nil {
+		return 0, err
+	}
+	return g.version, nil
+}
+
+// KillPlugin kills the process of the store b with SIGKILL and leaves its
+// supervisor to notice and restart it, as when the plugin crashes.
+func KillPlugin(b ds.Batching) error {
+	s, ok := b.(*store)
+	if !ok {
+		return errors.New("not a plugin store")
+	}
+	g, err := s.current()
+	if err != nil {
+		return err
+	}
+	return g.cmd.Process.Kill()
+}
+
 // SetCloseTimeout sets the bound of a plugin's Close of its store, and
 // returns what restores it.
 func SetCloseTimeout(d time.Duration) (restore func()) {

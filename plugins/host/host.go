@@ -398,12 +398,7 @@ func (d *Driver) start(ctx context.Context, t *target) (*generation, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp, err := g.rpc.Open(ctx, &pb.OpenRequest{Options: t.options})
-	if err == nil {
-		err = wire.Error(g.desc.GetName(), resp.GetError())
-	} else {
-		err = g.startCallErr(ctx, err)
-	}
+	err = g.open(ctx, t)
 	if err != nil {
 		g.kill()
 		if errors.Is(err, wire.ErrInvalidOptions) {
@@ -412,6 +407,30 @@ func (d *Driver) start(ctx context.Context, t *target) (*generation, error) {
 		return nil, fmt.Errorf("plugin %s could not open its store: %w", t.path, err)
 	}
 	return g, nil
+}
+
+// open opens the store of g's plugin with t's options, in the protocol
+// version the plugin chose; under version 2 it then opens the write
+// stream.
+func (g *generation) open(ctx context.Context, t *target) error {
+	req := &pb.OpenRequest{Options: t.options}
+	if g.rpc2 == nil {
+		resp, err := g.rpc.Open(ctx, req)
+		if err != nil {
+			return g.startCallErr(ctx, err)
+		}
+		return wire.Error(g.desc.GetName(), resp.GetError())
+	}
+	resp, err := g.rpc2.Open(ctx, req)
+	if err != nil {
+		return g.startCallErr(ctx, err)
+	}
+	if err := wire.Error(g.desc.GetName(), resp.GetError()); err != nil {
+		return err
+	}
+	g.seeks = resp.GetSeeks()
+	g.w, err = newWriter(g, resp.GetSyncWrites())
+	return err
 }
 
 // Scratch returns the URL of a fresh store of the same plugin with the same
@@ -492,7 +511,7 @@ func (d *Driver) DestroyScratch(ctx context.Context, u *url.URL) error {
 		return err
 	}
 	defer g.kill()
-	resp, err := g.rpc.Destroy(ctx, &pb.DestroyRequest{Options: t.options})
+	resp, err := g.reads.Destroy(ctx, &pb.DestroyRequest{Options: t.options})
 	if err == nil {
 		err = wire.Error(g.desc.GetName(), resp.GetError())
 	} else {

@@ -32,8 +32,8 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	bins, err = testplugins.Build(dir, testplugins.Pebble, testplugins.Bbolt, testplugins.NotAPlugin,
-		testplugins.Crash, testplugins.OtherProto, testplugins.Bad, testplugins.Liar, testplugins.Mute, testplugins.Spec, testplugins.Lazy, testplugins.Namespace)
+	bins, err = testplugins.Build(dir, testplugins.Pebble, testplugins.PebbleV1, testplugins.Bbolt, testplugins.NotAPlugin,
+		testplugins.Crash, testplugins.OtherProto, testplugins.Bad, testplugins.Liar, testplugins.Mute, testplugins.Spec, testplugins.Lazy, testplugins.Partial, testplugins.Namespace)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

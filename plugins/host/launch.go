@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -26,16 +27,28 @@ import (
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/internal/wire"
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
+	pb2 "github.com/netabase/netabase/plugins/proto/storagev2"
 )
 
 // generation is one running plugin process and its connection.
 type generation struct {
-	t       *target
-	label   string
-	client  *plugin.Client
-	cmd     *exec.Cmd
-	conn    *grpc.ClientConn
-	rpc     pb.StorageClient
+	t      *target
+	label  string
+	client *plugin.Client
+	cmd    *exec.Cmd
+	conn   *grpc.ClientConn
+	// version is the protocol version the plugin chose at the handshake.
+	version int
+	// reads makes the calls both versions share; rpc is the client of
+	// version 1, rpc2 of version 2 (nil under version 1).
+	reads readClient
+	rpc   pb.StorageClient
+	rpc2  pb2.StorageClient
+	// w is the write stream of version 2, made when the store opens; nil
+	// under version 1.
+	w *writer
+	// seeks: the plugin runs queries that start at a key (version 2).
+	seeks   bool
 	done    <-chan struct{} // closed when the process has exited
 	pid     int
 	started time.Time
@@ -66,6 +79,22 @@ func (g *generation) syncedUpTo(n int64) {
 		}
 	}
 }
+
+// readClient is what the clients of both protocol versions serve alike:
+// the calls whose messages version 2 takes from version 1.
+type readClient interface {
+	Describe(ctx context.Context, in *pb.DescribeRequest, opts ...grpc.CallOption) (*pb.DescribeResponse, error)
+	Get(ctx context.Context, in *pb.GetRequest, opts ...grpc.CallOption) (*pb.GetResponse, error)
+	Has(ctx context.Context, in *pb.HasRequest, opts ...grpc.CallOption) (*pb.HasResponse, error)
+	GetSize(ctx context.Context, in *pb.GetSizeRequest, opts ...grpc.CallOption) (*pb.GetSizeResponse, error)
+	Close(ctx context.Context, in *pb.CloseRequest, opts ...grpc.CallOption) (*pb.CloseResponse, error)
+	Destroy(ctx context.Context, in *pb.DestroyRequest, opts ...grpc.CallOption) (*pb.DestroyResponse, error)
+}
+
+var (
+	_ readClient = pb.StorageClient(nil)
+	_ readClient = pb2.StorageClient(nil)
+)
 
 // clientPlugin is the host's side of the "storage" plugin.
 type clientPlugin struct {
@@ -124,7 +153,7 @@ func (d *Driver) newGeneration(t *target) *generation {
 	ownGroup(g.cmd)
 	g.client = plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  wire.Handshake,
-		VersionedPlugins: map[int]plugin.PluginSet{wire.ProtocolVersion: {wire.PluginName: clientPlugin{}}},
+		VersionedPlugins: versionedPlugins(),
 		Cmd:              g.cmd,
 		SecureConfig:     &plugin.SecureConfig{Checksum: t.sum, Hash: sha256.New()},
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
@@ -149,6 +178,16 @@ func (d *Driver) newGeneration(t *target) *generation {
 		},
 	})
 	return g
+}
+
+// versionedPlugins are the protocol versions the host offers at the
+// handshake: every one it speaks. The plugin picks the newest it serves.
+func versionedPlugins() map[int]plugin.PluginSet {
+	sets := map[int]plugin.PluginSet{}
+	for _, v := range wire.Versions {
+		sets[v] = plugin.PluginSet{wire.PluginName: clientPlugin{}}
+	}
+	return sets
 }
 
 // start starts the process, verifies its checksum and completes the
@@ -190,7 +229,15 @@ func (g *generation) start(ctx context.Context, timeout time.Duration) (*dispens
 // attach takes the connection of the started plugin, and stops it unless
 // the running process is still the binary the URL pins.
 func (g *generation) attach(disp *dispensed) error {
-	g.conn, g.done, g.rpc = disp.conn, disp.done.Done(), pb.NewStorageClient(disp.conn)
+	g.conn, g.done = disp.conn, disp.done.Done()
+	g.version = g.client.NegotiatedVersion()
+	if g.version == wire.ProtocolV1 {
+		g.rpc = pb.NewStorageClient(disp.conn)
+		g.reads = g.rpc
+	} else {
+		g.rpc2 = pb2.NewStorageClient(disp.conn)
+		g.reads = g.rpc2
+	}
 	g.pid, g.started = g.cmd.Process.Pid, time.Now()
 	if err := checkRunning(g.pid, g.t.path, g.t.sum); err != nil {
 		// Kill fails only when the process has already exited.
@@ -207,7 +254,7 @@ func (g *generation) attach(disp *dispensed) error {
 func (g *generation) describe(ctx context.Context, timeout time.Duration) (*pb.DescribeResponse, error) {
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	resp, err := g.rpc.Describe(dctx, &pb.DescribeRequest{})
+	resp, err := g.reads.Describe(dctx, &pb.DescribeRequest{})
 	switch {
 	case err == nil:
 		err = wire.Error(g.label, resp.GetError())
@@ -340,8 +387,8 @@ func (g *generation) startErr(err error, timeout time.Duration) error {
 		if m := versionMismatch.FindStringSubmatch(msg); m != nil {
 			theirs = "version " + m[1]
 		}
-		return fmt.Errorf("refusing plugin %s: it speaks netabase storage plugin protocol %s, and this netabase speaks version %d; rebuild the plugin with a netabase plugins/sdk of the same protocol version",
-			path, theirs, wire.ProtocolVersion)
+		return fmt.Errorf("refusing plugin %s: it speaks netabase storage plugin protocol %s, and this netabase speaks versions %s; rebuild the plugin with a netabase plugins/sdk that speaks one of them",
+			path, theirs, versionList())
 	case strings.Contains(msg, "unsupported plugin protocol"):
 		return fmt.Errorf("refusing plugin %s: it serves go-plugin's net/rpc, and netabase storage plugins speak gRPC; build it with netabase's plugins/sdk", path)
 	case strings.Contains(msg, "Unrecognized remote plugin message") && !strings.Contains(msg, "Failed to read any lines"):
@@ -354,6 +401,19 @@ func (g *generation) startErr(err error, timeout time.Duration) error {
 		return fmt.Errorf("plugin %s did not complete the plugin handshake within the start timeout (%v), so it was stopped: it is not a netabase storage plugin, or it hangs at start%s", path, timeout, g.out.lastLines())
 	}
 	return fmt.Errorf("cannot start plugin %s: %v%s", path, err, g.out.lastLines())
+}
+
+// versionList names the protocol versions the host speaks, such as "1
+// and 2".
+func versionList() string {
+	names := make([]string, len(wire.Versions))
+	for i, v := range wire.Versions {
+		names[i] = strconv.Itoa(v)
+	}
+	if len(names) == 1 {
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
 
 // exitStatus describes how the process ended. Call it only once the
@@ -455,6 +515,9 @@ const killGrace = 5 * time.Second
 // does not within two seconds. It waits for the process to end; when
 // processes the plugin started keep it waiting, it kills them too.
 func (g *generation) kill() {
+	if g.w != nil {
+		g.w.abort()
+	}
 	done := make(chan struct{})
 	go func() {
 		g.client.Kill()

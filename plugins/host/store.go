@@ -18,6 +18,7 @@ import (
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/internal/wire"
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
+	pb2 "github.com/netabase/netabase/plugins/proto/storagev2"
 )
 
 // closeTimeout bounds the plugin's Close of its store.
@@ -55,6 +56,7 @@ type liveState struct {
 var (
 	_ ds.Batching        = (*store)(nil)
 	_ core.StateReporter = (*store)(nil)
+	_ core.Seeker        = (*store)(nil)
 )
 
 // State returns the store's state: up, down or restarting.
@@ -216,12 +218,25 @@ func (s *store) Close() error {
 	var err error
 	if g != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
-		resp, cerr := g.rpc.Close(ctx, &pb.CloseRequest{})
+		var (
+			werr, cerr error
+			resp       *pb.CloseResponse
+		)
+		if g.w != nil {
+			// The writes not yet answered go first; the failure of one
+			// acknowledged before its answer is reported here.
+			werr = g.w.close(ctx)
+		}
+		if ctx.Err() == nil {
+			resp, cerr = g.reads.Close(ctx, &pb.CloseRequest{})
+		}
 		switch {
-		case cerr == nil:
-			err = wire.Error(s.name, resp.GetError())
 		case ctx.Err() != nil:
 			err = fmt.Errorf("plugin %s did not close its store within %v, and the host stopped it: %w", s.name, closeTimeout, ctx.Err())
+		case werr != nil:
+			err = werr
+		case cerr == nil:
+			err = wire.Error(s.name, resp.GetError())
 		default:
 			err = g.callErr(ctx, cerr)
 		}
@@ -274,10 +289,19 @@ func (d *Driver) Crash(ctx context.Context, b ds.Batching) error {
 // deadline, it ends after Config.CallTimeout, which callErr reports as the
 // plugin not answering.
 func (s *store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	return boundCall(ctx, s.d.cfg.CallTimeout)
+}
+
+// bound is store.bound for a call to g.
+func (g *generation) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	return boundCall(ctx, g.limit)
+}
+
+func boundCall(ctx context.Context, limit time.Duration) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {
 		return context.WithCancel(ctx)
 	}
-	return context.WithTimeoutCause(ctx, s.d.cfg.CallTimeout, errCallLimit)
+	return context.WithTimeoutCause(ctx, limit, errCallLimit)
 }
 
 func keyBytes(k ds.Key) []byte { return []byte(k.String()) }
@@ -296,9 +320,15 @@ func (s *store) Get(ctx context.Context, key ds.Key) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if g.w != nil {
+		// Wait for the writes before this read.
+		if err := g.w.barrier(ctx); err != nil {
+			return nil, err
+		}
+	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	resp, err := g.rpc.Get(ctx, &pb.GetRequest{Key: keyBytes(key)})
+	resp, err := g.reads.Get(ctx, &pb.GetRequest{Key: keyBytes(key)})
 	if err != nil {
 		return nil, g.callErr(ctx, err)
 	}
@@ -313,7 +343,13 @@ func (s *store) Get(ctx context.Context, key ds.Key) ([]byte, error) {
 
 // brokeProtocol is the error of an answer no correct store gives.
 func (s *store) brokeProtocol(format string, args ...any) error {
-	return core.Errorf(core.ErrRejected, "plugin %s broke the protocol: %s", s.name, fmt.Sprintf(format, args...))
+	return brokeProtocol(s.name, format, args...)
+}
+
+// brokeProtocol is the error of an answer no correct store gives, from
+// the plugin named name.
+func brokeProtocol(name, format string, args ...any) error {
+	return core.Errorf(core.ErrRejected, "plugin %s broke the protocol: %s", name, fmt.Sprintf(format, args...))
 }
 
 func (s *store) Has(ctx context.Context, key ds.Key) (bool, error) {
@@ -321,9 +357,15 @@ func (s *store) Has(ctx context.Context, key ds.Key) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	if g.w != nil {
+		// Wait for the writes before this read.
+		if err := g.w.barrier(ctx); err != nil {
+			return false, err
+		}
+	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	resp, err := g.rpc.Has(ctx, &pb.HasRequest{Key: keyBytes(key)})
+	resp, err := g.reads.Has(ctx, &pb.HasRequest{Key: keyBytes(key)})
 	if err != nil {
 		return false, g.callErr(ctx, err)
 	}
@@ -338,9 +380,15 @@ func (s *store) GetSize(ctx context.Context, key ds.Key) (int, error) {
 	if err != nil {
 		return -1, err
 	}
+	if g.w != nil {
+		// Wait for the writes before this read.
+		if err := g.w.barrier(ctx); err != nil {
+			return -1, err
+		}
+	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	resp, err := g.rpc.GetSize(ctx, &pb.GetSizeRequest{Key: keyBytes(key)})
+	resp, err := g.reads.GetSize(ctx, &pb.GetSizeRequest{Key: keyBytes(key)})
 	if err != nil {
 		return -1, g.callErr(ctx, err)
 	}
@@ -358,6 +406,9 @@ func (s *store) Put(ctx context.Context, key ds.Key, v []byte) error {
 	if err != nil {
 		return err
 	}
+	if g.w != nil {
+		return g.w.write(ctx, []*pb.Mutation{{Key: keyBytes(key), Value: value(v)}})
+	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	resp, err := g.rpc.Put(ctx, &pb.PutRequest{Key: keyBytes(key), Value: v})
@@ -371,6 +422,9 @@ func (s *store) Delete(ctx context.Context, key ds.Key) error {
 	g, err := s.current()
 	if err != nil {
 		return err
+	}
+	if g.w != nil {
+		return g.w.write(ctx, []*pb.Mutation{{Key: keyBytes(key), Delete: true}})
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
@@ -388,6 +442,9 @@ func (s *store) Sync(ctx context.Context, prefix ds.Key) error {
 	}
 	if n := s.unsynced.Swap(0); n > 0 {
 		return fmt.Errorf("%w: plugin %s died holding %d of them and was restarted; write them again, then Sync", ErrWritesLost, s.t.path, n)
+	}
+	if g.w != nil {
+		return g.w.sync(ctx, prefix)
 	}
 	acked := g.acked.Load()
 	ctx, cancel := s.bound(ctx)
@@ -409,17 +466,11 @@ func (s *store) Query(ctx context.Context, q dsq.Query) (dsq.Results, error) {
 		return nil, err
 	}
 	req, whole := wire.EncodeQuery(q)
-	qctx, cancel := context.WithCancelCause(ctx)
-	stream, err := g.rpc.Query(qctx, req)
+	it, err := s.startQuery(ctx, g, &pb2.QueryRequest{Query: &pb2.QueryRequest_Plain{Plain: req}})
 	if err != nil {
-		cancel(nil)
-		return nil, g.callErr(ctx, err)
+		return nil, err
 	}
-	it := &queryIter{s: s, g: g, ctx: qctx, cancel: cancel, stream: stream,
-		keysOnly: req.GetKeysOnly(), sizes: req.GetReturnsSizes(), limit: req.GetLimit()}
-	if _, ok := ctx.Deadline(); !ok {
-		it.wait = s.d.cfg.CallTimeout
-	}
+	it.keysOnly, it.sizes, it.limit = req.GetKeysOnly(), req.GetReturnsSizes(), req.GetLimit()
 	if whole {
 		it.orders = q.Orders
 	}
@@ -431,6 +482,79 @@ func (s *store) Query(ctx context.Context, q dsq.Query) (dsq.Results, error) {
 	return res, nil
 }
 
+// startQuery sends req, as a version 2 query or, when g speaks version 1,
+// as the version 1 query it holds, and returns the iterator over its
+// results. Under version 2 it first waits for the answers to the writes
+// sent before, so that the query sees them.
+func (s *store) startQuery(ctx context.Context, g *generation, req *pb2.QueryRequest) (*queryIter, error) {
+	if g.w != nil {
+		if err := g.w.barrier(ctx); err != nil {
+			return nil, err
+		}
+	}
+	qctx, cancel := context.WithCancelCause(ctx)
+	var (
+		stream resultStream
+		err    error
+	)
+	if g.rpc2 != nil {
+		stream, err = g.rpc2.Query(qctx, req)
+	} else {
+		stream, err = g.rpc.Query(qctx, req.GetPlain())
+	}
+	if err != nil {
+		cancel(nil)
+		return nil, g.callErr(ctx, err)
+	}
+	it := &queryIter{s: s, g: g, ctx: qctx, cancel: cancel, stream: stream}
+	if _, ok := ctx.Deadline(); !ok {
+		it.wait = s.d.cfg.CallTimeout
+	}
+	return it, nil
+}
+
+// resultStream is the receiving side of a Query stream of either version.
+type resultStream interface {
+	Recv() (*pb.QueryResponse, error)
+}
+
+// QueryFrom runs a query that starts at a key: by the plugin's seek when
+// it speaks protocol version 2 and seeks, and otherwise as core does for
+// an engine without one, by skipping the entries before the start. Either
+// way the host checks that every entry lies within the query's bounds.
+func (s *store) QueryFrom(ctx context.Context, q core.SeekQuery) (dsq.Results, error) {
+	g, err := s.current()
+	if err != nil {
+		return nil, err
+	}
+	if !g.seeks {
+		return core.QueryFrom(ctx, plainQueries{s}, q)
+	}
+	it, err := s.startQuery(ctx, g, &pb2.QueryRequest{Query: &pb2.QueryRequest_Seek{Seek: wire.EncodeSeek(q)}})
+	if err != nil {
+		return nil, err
+	}
+	it.keysOnly, it.limit = q.KeysOnly, int64(q.Limit)
+	it.orders = q.Query().Orders
+	it.lo, it.hi = q.Bounds()
+	return dsq.ResultsFromIterator(q.Query(), dsq.Iterator{Next: it.next, Close: it.close}), nil
+}
+
+// plainQueries is a store's ds.Read without its QueryFrom, so that
+// core.QueryFrom runs a query that starts at a key through the store's
+// plain queries.
+type plainQueries struct{ s *store }
+
+func (p plainQueries) Get(ctx context.Context, k ds.Key) ([]byte, error) { return p.s.Get(ctx, k) }
+func (p plainQueries) Has(ctx context.Context, k ds.Key) (bool, error)   { return p.s.Has(ctx, k) }
+func (p plainQueries) GetSize(ctx context.Context, k ds.Key) (int, error) {
+	return p.s.GetSize(ctx, k)
+}
+
+func (p plainQueries) Query(ctx context.Context, q dsq.Query) (dsq.Results, error) {
+	return p.s.Query(ctx, q)
+}
+
 // queryIter reads a query's stream batch by batch.
 type queryIter struct {
 	s        *store
@@ -438,11 +562,12 @@ type queryIter struct {
 	ctx      context.Context
 	cancel   context.CancelCauseFunc
 	wait     time.Duration // bounds the wait for each batch; 0 for none
-	stream   pb.Storage_QueryClient
+	stream   resultStream
 	keysOnly bool
 	sizes    bool        // the query asks for the sizes of keys-only entries
 	limit    int64       // the limit the plugin applies; 0 for none
 	orders   []dsq.Order // the orders the plugin applies
+	lo, hi   []byte      // when hi is set, every key lies within [lo, hi)
 
 	sent int64      // entries returned so far
 	prev *dsq.Entry // the last of them
@@ -519,6 +644,9 @@ func (it *queryIter) check(raw *pb.Entry, e *dsq.Entry) error {
 	case it.keysOnly && it.sizes && (raw.GetSize() < 0 || raw.GetSize() > core.MaxValueSize):
 		return it.s.brokeProtocol("it reports a size of %d bytes", raw.GetSize())
 	}
+	if it.hi != nil && (e.Key < string(it.lo) || e.Key >= string(it.hi)) {
+		return it.s.brokeProtocol("it returned %q, outside the range the query starting at a key asks for", wire.Clip(e.Key))
+	}
 	prev := it.prev
 	it.prev = e
 	if prev == nil {
@@ -575,6 +703,13 @@ func (b *batch) Commit(ctx context.Context) error {
 	g, err := b.s.current()
 	if err != nil {
 		return err
+	}
+	if g.w != nil {
+		if err := g.w.write(ctx, b.muts); err != nil {
+			return err
+		}
+		b.muts = nil
+		return nil
 	}
 	ctx, cancel := b.s.bound(ctx)
 	defer cancel() // an unfinished stream applies nothing

@@ -47,6 +47,20 @@
 // errors.Is checks see them. They are core's sentinels, re-exported, so a
 // plugin imports only this package.
 //
+// # Protocol versions
+//
+// A plugin built with the SDK serves versions 1 and 2 of the protocol, and
+// the host picks the newest it speaks too. Under version 2 the host does
+// not wait a round trip per write on a store that is durable only after a
+// Sync: it queues writes and sends them in groups, which the SDK applies,
+// each as one batch of the store, and it waits for the store only at Sync
+// and at reads. On a store opened to make every write durable before
+// acknowledging it, the host waits for each write: Config.SyncWrites says
+// which stores those are, by default those opened with the Bool option
+// named sync set to true. Queries that start at a key reach the store's
+// QueryFrom when it is a core.Seeker. Config.MaxProtocol 1 serves version
+// 1 only, to test a host's fallback.
+//
 // A plugin started by hand, not by a netabase host, prints what it is and
 // how to use it, and exits with status 1.
 //

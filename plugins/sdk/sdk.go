@@ -16,8 +16,10 @@ import (
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
 )
 
-// ProtocolVersion is the version of netabase's storage plugin protocol that
-// plugins built with this SDK speak.
+// ProtocolVersion is the newest version of netabase's storage plugin
+// protocol that plugins built with this SDK speak. They serve every
+// version the SDK knows (1 and 2), and the host picks the newest it speaks
+// too.
 const ProtocolVersion = wire.ProtocolVersion
 
 // Config describes a plugin.
@@ -43,6 +45,18 @@ type Config struct {
 	// name) and refuses any other call, so it never sees live data's
 	// options; it must succeed when there is nothing to remove.
 	Destroy func(ctx context.Context, opts *Options) error
+	// SyncWrites reports whether the store Open made with opts makes
+	// every write durable before acknowledging it (what sync=true means
+	// for netabase's own backends). Under protocol version 2 the host then
+	// acknowledges a write only once the store has; otherwise it
+	// acknowledges a write as soon as it is queued for the store, and the
+	// next Sync makes it durable. Nil means: the value of the Bool option
+	// named "sync", when the plugin declares one, and false otherwise.
+	SyncWrites func(opts *Options) bool
+	// MaxProtocol, when set, is the newest protocol version the plugin
+	// serves: 1 serves version 1 only, for testing a host's fallback. Zero
+	// serves every version this SDK speaks.
+	MaxProtocol int
 }
 
 // Capabilities are what a plugin's store declares.
@@ -224,6 +238,9 @@ func (cfg Config) specs() ([]*pb.OptionSpec, error) {
 	if cfg.Destroy == nil && slices.ContainsFunc(cfg.Options, func(o Option) bool { return o.Kind == Namespace }) {
 		problems = append(problems, "an option is of kind sdk.Namespace, so Config.Destroy must remove a scratch store's data; it is nil")
 	}
+	if cfg.MaxProtocol != 0 && (cfg.MaxProtocol < wire.ProtocolV1 || cfg.MaxProtocol > wire.ProtocolVersion) {
+		problems = append(problems, fmt.Sprintf("Config.MaxProtocol is %d; this SDK speaks versions %d to %d (0 for all)", cfg.MaxProtocol, wire.ProtocolV1, wire.ProtocolVersion))
+	}
 	var specs []*pb.OptionSpec
 	for i, o := range cfg.Options {
 		k, ok := wireKinds[o.Kind]
@@ -267,7 +284,11 @@ func usage(cfg Config, args []string) string {
 		self = args[0]
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s is a netabase storage plugin (protocol %d).\n", cfg.Name, cfg.Version, ProtocolVersion)
+	proto := "protocols 1 and 2"
+	if cfg.MaxProtocol == wire.ProtocolV1 {
+		proto = "protocol 1"
+	}
+	fmt.Fprintf(&b, "%s %s is a netabase storage plugin (%s).\n", cfg.Name, cfg.Version, proto)
 	fmt.Fprintf(&b, "A netabase node starts it; it is not run by hand.\n\n")
 	fmt.Fprintf(&b, "To use it, pin this binary's checksum into a storage URL:\n\n")
 	fmt.Fprintf(&b, "  netabase plugin pin %s", self)

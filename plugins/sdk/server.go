@@ -24,10 +24,14 @@ import (
 
 // A Query message holds at most queryBatch entries and about queryBytes
 // bytes: small enough that the host decodes one batch while the plugin
-// reads the next.
+// reads the next. Under protocol version 2 the batches grow, message by
+// message, up to queryBytesV2: a long scan pays the per-message cost of
+// gRPC a few times, and a short query still gets its first entries in a
+// small message.
 const (
-	queryBatch = 512
-	queryBytes = 64 << 10
+	queryBatch   = 512
+	queryBytes   = 64 << 10
+	queryBytesV2 = 1 << 20
 )
 
 // server serves one store over the protocol.
@@ -52,6 +56,7 @@ func newServer(cfg Config, specs []*pb.OptionSpec, stderr io.Writer) *server {
 // run serves until the host stops the plugin or goes away, then closes the
 // store.
 func (s *server) run() {
+	sets := s.versions()
 	conns := &connWatch{gone: func() {
 		// The host went away without stopping the plugin (it crashed or
 		// was killed): close the store so that its lock is free, and go.
@@ -62,7 +67,7 @@ func (s *server) run() {
 	}}
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  wire.Handshake,
-		VersionedPlugins: map[int]plugin.PluginSet{wire.ProtocolVersion: {wire.PluginName: &grpcPlugin{srv: s}}},
+		VersionedPlugins: sets,
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
 			return grpc.NewServer(append(opts,
 				grpc.MaxRecvMsgSize(wire.MaxMessageSize),
@@ -213,29 +218,35 @@ func (s *server) Describe(_ context.Context, req *pb.DescribeRequest) (*pb.Descr
 }
 
 func (s *server) Open(ctx context.Context, req *pb.OpenRequest) (*pb.OpenResponse, error) {
+	_, err := s.open(ctx, req)
+	return &pb.OpenResponse{Error: wire.Code(err)}, nil
+}
+
+// open opens the store with the options req carries and returns them.
+func (s *server) open(ctx context.Context, req *pb.OpenRequest) (*Options, error) {
 	vals, err := wire.ParseOptions(s.specs, req.GetOptions())
 	if err != nil {
-		return &pb.OpenResponse{Error: wire.Code(err)}, nil
+		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed || s.store != nil {
-		return &pb.OpenResponse{Error: wire.Code(core.Errorf(core.ErrRejected, "the store is already open; a plugin process serves one store"))}, nil
+		return nil, core.Errorf(core.ErrRejected, "the store is already open; a plugin process serves one store")
 	}
 	opts := s.cfg.options(vals, s.log)
 	st, err := s.cfg.Open(ctx, opts)
 	if err != nil {
-		return &pb.OpenResponse{Error: wire.Code(err)}, nil
+		return nil, err
 	}
 	if st == nil {
-		return &pb.OpenResponse{Error: wire.Code(errors.New("the plugin's Open returned no store and no error"))}, nil
+		return nil, errors.New("the plugin's Open returned no store and no error")
 	}
 	if len(opts.misuse) > 0 {
 		_ = st.Close()
-		return &pb.OpenResponse{Error: wire.Code(fmt.Errorf("a bug in the plugin: %s", opts.misuse[0]))}, nil
+		return nil, fmt.Errorf("a bug in the plugin: %s", opts.misuse[0])
 	}
 	s.store = st
-	return &pb.OpenResponse{}, nil
+	return opts, nil
 }
 
 func (s *server) Get(ctx context.Context, req *pb.GetRequest) (*pb.GetResponse, error) {
@@ -332,16 +343,21 @@ func (s *server) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.DeleteR
 }
 
 func (s *server) Sync(ctx context.Context, req *pb.SyncRequest) (*pb.SyncResponse, error) {
-	k, err := wire.Prefix(req.GetPrefix())
+	return &pb.SyncResponse{Error: wire.Code(s.sync(ctx, req.GetPrefix()))}, nil
+}
+
+// sync syncs the store under the prefix p holds.
+func (s *server) sync(ctx context.Context, p []byte) error {
+	k, err := wire.Prefix(p)
 	if err != nil {
-		return &pb.SyncResponse{Error: wire.Code(err)}, nil
+		return err
 	}
 	st, err := s.use()
 	if err != nil {
-		return &pb.SyncResponse{Error: wire.Code(err)}, nil
+		return err
 	}
 	defer s.mu.RUnlock()
-	return &pb.SyncResponse{Error: wire.Code(st.Sync(ctx, k))}, nil
+	return st.Sync(ctx, k)
 }
 
 func (s *server) Destroy(ctx context.Context, req *pb.DestroyRequest) (*pb.DestroyResponse, error) {
@@ -435,6 +451,14 @@ func (s *server) commit(ctx context.Context, muts []*pb.Mutation) error {
 }
 
 func (s *server) Query(req *pb.QueryRequest, stream pb.Storage_QueryServer) error {
+	return s.query(req, stream, queryBytes)
+}
+
+// query runs a go-datastore query and streams its results.
+func (s *server) query(req *pb.QueryRequest, stream interface {
+	resultSender
+	Context() context.Context
+}, maxBytes int) error {
 	ctx := stream.Context()
 	q, err := wire.DecodeQuery(req)
 	if err != nil {
@@ -450,14 +474,22 @@ func (s *server) Query(req *pb.QueryRequest, stream pb.Storage_QueryServer) erro
 		return stream.Send(&pb.QueryResponse{Error: wire.Code(err)})
 	}
 	defer res.Close()
-	return sendResults(ctx, q, res, stream)
+	return sendResults(ctx, q, res, stream, maxBytes)
+}
+
+// resultSender is the sending side of a Query stream of either protocol
+// version.
+type resultSender interface {
+	Send(*pb.QueryResponse) error
 }
 
 // sendResults streams res in batches of at most queryBatch entries and
-// about queryBytes bytes.
-func sendResults(ctx context.Context, q dsq.Query, res dsq.Results, stream pb.Storage_QueryServer) error {
+// about queryBytes bytes; with maxBytes over queryBytes, each batch may
+// hold twice as many entries and bytes as the one before, up to maxBytes.
+func sendResults(ctx context.Context, q dsq.Query, res dsq.Results, stream resultSender, maxBytes int) error {
 	batch := &pb.QueryResponse{}
 	size := 0
+	limit, count := queryBytes, queryBatch
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -477,11 +509,14 @@ func sendResults(ctx context.Context, q dsq.Query, res dsq.Results, stream pb.St
 		}
 		batch.Entries = append(batch.Entries, e)
 		size += len(e.Key) + len(e.Value)
-		if len(batch.Entries) >= queryBatch || size >= queryBytes {
+		if len(batch.Entries) >= count || size >= limit {
 			if err := stream.Send(batch); err != nil {
 				return err
 			}
 			batch, size = &pb.QueryResponse{}, 0
+			if limit < maxBytes {
+				limit, count = min(2*limit, maxBytes), 2*count
+			}
 		}
 	}
 	if len(batch.Entries) == 0 {

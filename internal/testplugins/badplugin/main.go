@@ -16,7 +16,34 @@ type forgetful struct{ *dssync.MutexDatastore }
 
 func (forgetful) Delete(context.Context, ds.Key) error { return nil }
 
-func (f forgetful) Batch(ctx context.Context) (ds.Batch, error) { return ds.NewBasicBatch(f), nil }
+// Batch applies its operations in order at Commit, each through the
+// forgetful store, so that a batch's Delete does nothing either (a
+// go-datastore BasicBatch keeps only the last operation on each key).
+func (f forgetful) Batch(context.Context) (ds.Batch, error) { return &inOrder{f: f}, nil }
+
+type inOrder struct {
+	f   forgetful
+	ops []func(context.Context) error
+}
+
+func (b *inOrder) Put(_ context.Context, k ds.Key, v []byte) error {
+	b.ops = append(b.ops, func(ctx context.Context) error { return b.f.Put(ctx, k, v) })
+	return nil
+}
+
+func (b *inOrder) Delete(_ context.Context, k ds.Key) error {
+	b.ops = append(b.ops, func(ctx context.Context) error { return b.f.Delete(ctx, k) })
+	return nil
+}
+
+func (b *inOrder) Commit(ctx context.Context) error {
+	for _, op := range b.ops {
+		if err := op(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 func main() {
 	sdk.Serve(sdk.Config{

@@ -10,7 +10,8 @@ import (
 	"testing"
 )
 
-// TestGeneratedCodeIsFresh regenerates the code from the .proto into a
+// TestGeneratedCodeIsFresh regenerates the code of both protocol versions
+// from the .proto files into a
 // temporary directory, offline, and compares it with the committed files.
 // When the generator's modules are not in the module cache it cannot run
 // offline, and the test says so loudly and is skipped.
@@ -28,11 +29,20 @@ func TestGeneratedCodeIsFresh(t *testing.T) {
 		}
 		t.Fatalf("running the generator: %v\n%s", err, output)
 	}
-	want, err := filepath.Glob(filepath.Join(out, "storagev1", "*.pb.go"))
-	if err != nil || len(want) == 0 {
-		t.Fatalf("the generator wrote no files under %s: %v", out, err)
+	for _, pkg := range []string{"storagev1", "storagev2"} {
+		compareGenerated(t, filepath.Join(out, pkg), filepath.Join("..", pkg))
 	}
-	have, err := filepath.Glob("*.pb.go")
+}
+
+// compareGenerated compares the files the generator wrote under fresh with
+// the committed ones under committed.
+func compareGenerated(t *testing.T, fresh, committed string) {
+	t.Helper()
+	want, err := filepath.Glob(filepath.Join(fresh, "*.pb.go"))
+	if err != nil || len(want) == 0 {
+		t.Fatalf("the generator wrote no files under %s: %v", fresh, err)
+	}
+	have, err := filepath.Glob(filepath.Join(committed, "*.pb.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,17 +50,18 @@ func TestGeneratedCodeIsFresh(t *testing.T) {
 		t.Errorf("the committed *.pb.go files are %v; the generator writes %d files", have, len(want))
 	}
 	for _, w := range want {
-		fresh, err := os.ReadFile(w)
+		got, err := os.ReadFile(w)
 		if err != nil {
 			t.Fatal(err)
 		}
-		committed, err := os.ReadFile(filepath.Base(w))
+		name := filepath.Join(committed, filepath.Base(w))
+		old, err := os.ReadFile(name)
 		if err != nil {
-			t.Errorf("%s is not committed: %v", filepath.Base(w), err)
+			t.Errorf("%s is not committed: %v", name, err)
 			continue
 		}
-		if !bytes.Equal(fresh, committed) {
-			t.Errorf("%s is stale against the .proto: run plugins/proto/generate.sh and commit the result", filepath.Base(w))
+		if !bytes.Equal(got, old) {
+			t.Errorf("%s is stale against the .proto: run plugins/proto/generate.sh and commit the result", name)
 		}
 	}
 }

@@ -1,0 +1,443 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	ds "github.com/ipfs/go-datastore"
+
+	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/internal/wire"
+	pb "github.com/netabase/netabase/plugins/proto/storagev1"
+	pb2 "github.com/netabase/netabase/plugins/proto/storagev2"
+)
+
+// Bounds of the write pipeline of protocol version 2.
+var (
+	// maxInFlight is how many groups may be sent and not yet answered:
+	// two, so that the plugin applies one while the next travels.
+	maxInFlight = 2
+	// maxPending bounds the bytes of writes queued and not yet answered
+	// (keys, values and a mutation's overhead): a write waits while they
+	// would exceed it. A single larger batch goes alone.
+	maxPending = 16 << 20
+)
+
+// mutationOverhead is what a mutation costs besides its key and value.
+const mutationOverhead = 32
+
+// errWriterClosed ends the write stream of a store being closed.
+var errWriterClosed = fmt.Errorf("%w: the store is closing", core.ErrClosed)
+
+// writer is the write path of protocol version 2: the one Write stream of
+// a process. Writes join the open group, which a sender goroutine sends
+// as soon as fewer than maxInFlight groups await their answers, so the
+// writes that arrive while earlier groups travel go together; a receiver
+// goroutine takes the answers in order. A read waits for the answers to
+// the groups made before it (barrier), so it sees every earlier write as
+// the plugin applied it. (Answering reads from the writes not yet answered
+// would save that wait on a read right after a write, and hide from reads,
+// and so from the conformance suite, a plugin that applies writes wrong.)
+type writer struct {
+	g      *generation
+	name   string // the plugin's declared name
+	stream pb2.Storage_WriteClient
+	cancel context.CancelFunc
+	// syncWrites: the plugin acknowledges only durable writes, so a write
+	// returns when its group is answered.
+	syncWrites bool
+
+	mu       sync.Mutex
+	changed  chan struct{} // closed and replaced at every change
+	open     *group        // the group writes join; nil when none
+	sent     []*group      // sent and not answered, in order
+	nextSeq  uint64        // the number of the next group made
+	answered uint64        // the number of the last group answered
+	pending  int           // bytes of writes not yet answered
+	closing  bool
+	// broken ends the stream: every later call fails with it.
+	broken error
+	// failed is the error of a group whose writes were acknowledged to
+	// their callers before it was answered; the next write or Sync
+	// reports it.
+	failed error
+	// lost is set with failed and reported by the next Sync, which thus
+	// never covers writes that were not applied.
+	lost error
+}
+
+// group is a group of mutations the plugin applies atomically.
+type group struct {
+	seq    uint64
+	muts   []*pb.Mutation
+	size   int
+	sync   bool
+	prefix []byte
+	err    error         // set when done
+	done   chan struct{} // closed when answered, or the stream broke
+}
+
+// newWriter opens the Write stream of g, whose plugin said at Open
+// whether its store acknowledges only durable writes.
+func newWriter(g *generation, syncWrites bool) (*writer, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	stream, err := g.rpc2.Write(ctx)
+	if err != nil {
+		cancel()
+		return nil, g.callErr(ctx, err)
+	}
+	w := &writer{g: g, name: g.desc.GetName(), stream: stream, cancel: cancel, syncWrites: syncWrites,
+		changed: make(chan struct{}), nextSeq: 1}
+	go w.sendLoop()
+	go w.recvLoop()
+	return w, nil
+}
+
+// notify wakes every waiter. Call it with w.mu held.
+func (w *writer) notify() {
+	close(w.changed)
+	w.changed = make(chan struct{})
+}
+
+// wait waits, with w.mu held, until ok() holds, the stream breaks or ctx
+// ends; it returns with w.mu held.
+func (w *writer) wait(ctx context.Context, ok func() bool) error {
+	for !ok() {
+		if w.broken != nil {
+			return w.broken
+		}
+		ch := w.changed
+		w.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+		}
+		w.mu.Lock()
+		if err := ctx.Err(); err != nil && !ok() {
+			return w.g.callErr(ctx, err)
+		}
+	}
+	return nil
+}
+
+// openGroup returns the group writes join, made when there is none.
+func (w *writer) openGroup() *group {
+	if w.open == nil {
+		w.open = &group{seq: w.nextSeq, done: make(chan struct{})}
+		w.nextSeq++
+	}
+	return w.open
+}
+
+// checkMutation refuses a key that is not a valid datastore key and a
+// value over core.MaxValueSize, with the errors the plugin would give.
+func checkMutation(m *pb.Mutation) error {
+	if _, err := wire.Key(m.GetKey()); err != nil {
+		return err
+	}
+	if n := len(m.GetValue()); !m.GetDelete() && n > core.MaxValueSize {
+		return core.Errorf(core.ErrTooLarge, "a value of %d bytes is more than the %d-byte limit", n, core.MaxValueSize)
+	}
+	return nil
+}
+
+func mutationsSize(muts []*pb.Mutation) int {
+	n := 0
+	for _, m := range muts {
+		n += len(m.GetKey()) + len(m.GetValue()) + mutationOverhead
+	}
+	return n
+}
+
+// write queues muts, to be applied together, and returns once they are
+// queued, or, when the plugin acknowledges only durable writes, once it
+// has applied them. It reports first the failure of an earlier group whose
+// writes were acknowledged before it was answered.
+func (w *writer) write(ctx context.Context, muts []*pb.Mutation) error {
+	// What the plugin would refuse is refused here, before anything is
+	// queued, as the plugin refuses a whole commit.
+	for _, m := range muts {
+		if err := checkMutation(m); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := w.g.bound(ctx)
+	defer cancel()
+	size := mutationsSize(muts)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.broken != nil {
+		return w.broken
+	}
+	if err := w.failed; err != nil {
+		// This write is not queued: its caller learns of the failure, and
+		// writes again.
+		w.failed = nil
+		return err
+	}
+	if err := w.wait(ctx, func() bool { return w.pending == 0 || w.pending+size <= maxPending }); err != nil {
+		return err
+	}
+	gr := w.openGroup()
+	for _, m := range muts {
+		if !w.syncWrites {
+			// The caller owns the value again once write returns.
+			m.Value = bytes.Clone(m.Value)
+		}
+		gr.muts = append(gr.muts, m)
+	}
+	gr.size += size
+	w.pending += size
+	w.notify()
+	if !w.syncWrites {
+		w.g.acked.Add(1)
+		return nil
+	}
+	if err := w.wait(ctx, gr.answered); err != nil {
+		return err
+	}
+	if gr.err == nil {
+		// Answered means durable: no Sync is needed to cover it.
+		w.g.syncedUpTo(w.g.acked.Add(1))
+	}
+	return gr.err
+}
+
+func (gr *group) answered() bool {
+	select {
+	case <-gr.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// sync sends a group that makes every write before it durable under
+// prefix and waits for its answer. It fails when a group acknowledged to
+// its writers before its answer failed since the last successful sync.
+func (w *writer) sync(ctx context.Context, prefix ds.Key) error {
+	ctx, cancel := w.g.bound(ctx)
+	defer cancel()
+	acked := w.g.acked.Load()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.broken != nil {
+		return w.broken
+	}
+	gr := w.openGroup()
+	p := keyBytes(prefix)
+	switch {
+	case !gr.sync:
+		gr.sync, gr.prefix = true, p
+	case !bytes.Equal(gr.prefix, p):
+		gr.prefix = []byte("/") // two Syncs joined: sync everything
+	}
+	w.notify()
+	if err := w.wait(ctx, gr.answered); err != nil {
+		return err
+	}
+	err := w.lost
+	if err == nil {
+		err = gr.err
+	}
+	w.lost, w.failed = nil, nil
+	if err == nil {
+		w.g.syncedUpTo(acked)
+	}
+	return err
+}
+
+// barrier waits until every group made so far is answered, so that a
+// read sees every write before it. Failures of groups are left for the
+// next write or Sync to report.
+func (w *writer) barrier(ctx context.Context) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	target := w.nextSeq - 1
+	if w.answered >= target {
+		return w.broken
+	}
+	ctx, cancel := w.g.bound(ctx)
+	defer cancel()
+	return w.wait(ctx, func() bool { return w.answered >= target })
+}
+
+// close waits for the answers to every group, ends the stream and returns
+// the failure of any group not reported yet.
+func (w *writer) close(ctx context.Context) error {
+	err := w.barrier(ctx)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err == nil {
+		err = w.failed
+		if err == nil {
+			err = w.lost
+		}
+	}
+	w.closing = true
+	w.notify()
+	return err
+}
+
+// abort ends the stream at once, as the process is stopped; writes not
+// answered are lost. When the process has died, calls made on the
+// stream since fail saying so.
+func (w *writer) abort() {
+	err := errWriterClosed
+	if w.g.exited() {
+		err = w.g.downErr()
+	}
+	w.fail(err)
+}
+
+// sendLoop sends the open group whenever fewer than maxInFlight groups
+// await their answers.
+func (w *writer) sendLoop() {
+	for {
+		w.mu.Lock()
+		for w.broken == nil && !(w.open != nil && len(w.sent) < maxInFlight) && !(w.closing && w.open == nil) {
+			ch := w.changed
+			w.mu.Unlock()
+			<-ch
+			w.mu.Lock()
+		}
+		if w.broken != nil {
+			w.mu.Unlock()
+			return
+		}
+		gr := w.open
+		if gr == nil {
+			w.mu.Unlock()
+			// Closing: the plugin's Write returns, and recvLoop sees
+			// the end of the stream.
+			_ = w.stream.CloseSend()
+			return
+		}
+		w.open = nil
+		w.sent = append(w.sent, gr)
+		w.mu.Unlock()
+		if err := w.send(gr); err != nil {
+			w.fail(err)
+			return
+		}
+	}
+}
+
+// send sends gr in messages of about wire.MaxChunkSize bytes.
+func (w *writer) send(gr *group) error {
+	muts := gr.muts
+	for {
+		n, size := 0, 0
+		for n < len(muts) && (n == 0 || size+len(muts[n].Key)+len(muts[n].Value) <= wire.MaxChunkSize) {
+			size += len(muts[n].Key) + len(muts[n].Value)
+			n++
+		}
+		last := n == len(muts)
+		req := &pb2.WriteRequest{Seq: gr.seq, Mutations: muts[:n], More: !last}
+		if last {
+			req.Sync, req.SyncPrefix = gr.sync, gr.prefix
+		}
+		if err := w.stream.Send(req); err != nil {
+			return err
+		}
+		if last {
+			return nil
+		}
+		muts = muts[n:]
+	}
+}
+
+// recvLoop takes the plugin's answers, in order, until the stream ends.
+func (w *writer) recvLoop() {
+	for {
+		resp, err := w.stream.Recv()
+		if err != nil {
+			w.fail(err)
+			return
+		}
+		w.mu.Lock()
+		if len(w.sent) == 0 || resp.GetSeq() != w.sent[0].seq {
+			want := "no group"
+			if len(w.sent) > 0 {
+				want = fmt.Sprintf("group %d", w.sent[0].seq)
+			}
+			w.mu.Unlock()
+			w.fail(brokeProtocol(w.name, "it answered group %d of its write stream where %s was due", resp.GetSeq(), want))
+			return
+		}
+		gr := w.sent[0]
+		w.sent = w.sent[1:]
+		err = wire.Error(w.name, resp.GetError())
+		n, all := resp.GetApplied(), int64(len(gr.muts))
+		switch {
+		case err == nil && n != all:
+			err = brokeProtocol(w.name, "it acknowledged a commit of %d writes having applied %d; a commit applies all of its writes or none", all, n)
+		case err != nil && n != 0 && n != all:
+			err = brokeProtocol(w.name, "it applied %d of the %d writes of a failed commit; a commit applies all of its writes or none", n, all)
+		}
+		w.finish(gr, err)
+		w.mu.Unlock()
+	}
+}
+
+// finish records gr's answer. Call it with w.mu held.
+func (w *writer) finish(gr *group, err error) {
+	w.pending -= gr.size
+	gr.err = err
+	if err != nil && !w.syncWrites && len(gr.muts) > 0 {
+		err := fmt.Errorf("%d writes that were acknowledged when queued for plugin %s were not applied: %w; write them again", len(gr.muts), w.name, err)
+		if w.failed == nil {
+			w.failed = err
+		}
+		if w.lost == nil {
+			w.lost = err
+		}
+	}
+	w.answered = gr.seq
+	close(gr.done)
+	w.notify()
+}
+
+// fail ends the stream with err: every group not answered fails, and so
+// does every later write. A stream that breaks while the process runs
+// is a broken plugin: the host kills it, and the supervisor restarts it.
+func (w *writer) fail(err error) {
+	w.mu.Lock()
+	if w.broken != nil {
+		w.mu.Unlock()
+		return
+	}
+	closing := w.closing
+	switch {
+	case errors.Is(err, errWriterClosed):
+	case err == io.EOF && closing:
+		err = errWriterClosed
+	case err == io.EOF:
+		err = fmt.Errorf("%w: plugin %s (pid %d) ended its write stream", ErrPluginDown, w.name, w.g.pid)
+	default:
+		if !errors.Is(err, ErrPluginDown) {
+			err = w.g.callErr(context.Background(), err)
+		}
+	}
+	w.broken = err
+	if w.open != nil {
+		w.sent = append(w.sent, w.open)
+		w.open = nil
+	}
+	for _, gr := range w.sent {
+		gr.err = err
+		close(gr.done)
+	}
+	w.sent = nil
+	w.notify()
+	w.mu.Unlock()
+	w.cancel()
+	if !errors.Is(err, errWriterClosed) && !w.g.exited() {
+		// Kill fails only when the process has already exited.
+		_ = w.g.cmd.Process.Kill()
+	}
+}

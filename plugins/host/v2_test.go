@@ -1,0 +1,223 @@
+package host_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+
+	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/internal/testplugins"
+	"github.com/netabase/netabase/plugins/host"
+	"github.com/netabase/netabase/plugins/sdk/sdktest"
+)
+
+// TestProtocolNegotiated checks that the host speaks protocol version 2 to
+// a plugin built with the SDK, and version 1 to a plugin that serves only
+// version 1.
+func TestProtocolNegotiated(t *testing.T) {
+	for _, tc := range []struct {
+		pkg  string
+		want int
+	}{{testplugins.Pebble, 2}, {testplugins.PebbleV1, 1}} {
+		t.Run(filepath.Base(tc.pkg), func(t *testing.T) {
+			d := host.NewDriver(host.Config{Logger: sdktest.TestLogger(t)})
+			b, err := d.Open(t.Context(), mustParse(t, pluginURL(t, tc.pkg, url.Values{"path": {filepath.Join(t.TempDir(), "db")}})))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			got, err := host.Protocol(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("the host speaks protocol %d to %s, want %d", got, filepath.Base(tc.pkg), tc.want)
+			}
+		})
+	}
+}
+
+// TestPebbleV1Plugin runs the conformance suite through a plugin that
+// serves only protocol version 1.
+func TestPebbleV1Plugin(t *testing.T) {
+	sdktest.RunURL(t, pluginURL(t, testplugins.PebbleV1, url.Values{"path": {filepath.Join(t.TempDir(), "unused")}}))
+}
+
+// TestPartialCommitCaught checks that a plugin whose answer to a group of
+// writes says it applied only part of it is caught: writes queued before
+// the answer arrives fail the next Sync, a batch commit's failure fails the
+// next write, and both errors name the plugin and the counts.
+func TestPartialCommitCaught(t *testing.T) {
+	ctx := t.Context()
+	d := host.NewDriver(host.Config{Logger: sdktest.TestLogger(t)})
+	b, err := d.Open(ctx, mustParse(t, pluginURL(t, testplugins.Partial, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	check := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, core.ErrRejected) || !strings.Contains(err.Error(), "partial") || !strings.Contains(err.Error(), "having applied") {
+			t.Errorf("%s after a partial commit: %v; want an error matching core.ErrRejected naming the plugin and the counts", what, err)
+		}
+	}
+	for i := range 4 {
+		if err := b.Put(ctx, ds.NewKey(fmt.Sprintf("/k/%d", i)), []byte("v")); err != nil {
+			t.Fatalf("Put %d: %v", i, err)
+		}
+	}
+	check("Sync", b.Sync(ctx, ds.NewKey("/")))
+	if err := b.Sync(ctx, ds.NewKey("/")); err != nil {
+		t.Errorf("a second Sync, with nothing written since the failure was reported: %v", err)
+	}
+
+	bt, err := b.Batch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		if err := bt.Put(ctx, ds.NewKey(fmt.Sprintf("/b/%d", i)), []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := bt.Commit(ctx); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	// A read waits for the answer to the commit, which fails the next
+	// write.
+	if _, err := b.Get(ctx, ds.NewKey("/b/0")); err != nil {
+		t.Fatalf("Get of the half the plugin applied: %v", err)
+	}
+	check("Put", b.Put(ctx, ds.NewKey("/after"), []byte("v")))
+	check("Sync", b.Sync(ctx, ds.NewKey("/")))
+}
+
+// TestCrashMidStream kills a protocol version 2 plugin, on a store without
+// sync=true, while writes it has not answered are in flight: a later call
+// fails saying the plugin is down, the first Sync after the restart says
+// writes may have been lost, and every write a successful Sync covered is
+// there, byte for byte.
+func TestCrashMidStream(t *testing.T) {
+	ctx := t.Context()
+	events := make(chan host.Event, 64)
+	d := host.NewWatchedDriver(host.Config{Logger: sdktest.TestLogger(t), Backoff: host.Backoff{Initial: 10 * time.Millisecond}},
+		func(e host.Event) { events <- e })
+	b, err := d.Open(ctx, mustParse(t, pluginURL(t, testplugins.Pebble, url.Values{"path": {filepath.Join(t.TempDir(), "db")}})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	first := await(t, events, host.Up)
+	if v, err := host.Protocol(b); err != nil || v != 2 {
+		t.Fatalf("protocol %d, %v; want 2", v, err)
+	}
+	key := func(i int) ds.Key { return ds.NewKey(fmt.Sprintf("/c/%06d", i)) }
+	val := func(i int) []byte { return []byte(fmt.Sprintf("value %d %s", i, strings.Repeat("x", i%300))) }
+	const synced = 2000
+	for i := range synced {
+		if err := b.Put(ctx, key(i), val(i)); err != nil {
+			t.Fatalf("Put %d: %v", i, err)
+		}
+	}
+	if err := b.Sync(ctx, ds.NewKey("/")); err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	// Writes after the Sync, then the kill while they travel; writing on
+	// until a write fails.
+	i := synced
+	for ; i < synced+500; i++ {
+		if err := b.Put(ctx, key(i), val(i)); err != nil {
+			t.Fatalf("Put %d before the kill: %v", i, err)
+		}
+	}
+	if err := host.KillPlugin(b); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for ; ; i++ {
+		err := b.Put(ctx, key(i), val(i))
+		if err != nil {
+			if !errors.Is(err, host.ErrPluginDown) {
+				t.Errorf("a write after the plugin was killed: %v; want an error matching ErrPluginDown", err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("writes went on succeeding for a minute after the plugin was killed")
+		}
+	}
+	down := await(t, events, host.Down)
+	if down.PID != first.PID {
+		t.Errorf("down event for pid %d, want %d", down.PID, first.PID)
+	}
+	await(t, events, host.Up)
+	if err := b.Sync(ctx, ds.NewKey("/")); !errors.Is(err, host.ErrWritesLost) {
+		t.Errorf("the first Sync after the crash: %v; want an error matching ErrWritesLost", err)
+	}
+	for j := range synced {
+		got, err := b.Get(ctx, key(j))
+		if err != nil || !bytes.Equal(got, val(j)) {
+			t.Fatalf("Get of synced write %d after the crash: %q, %v; want %q", j, got, err, val(j))
+		}
+	}
+	if err := b.Sync(ctx, ds.NewKey("/")); err != nil {
+		t.Errorf("a Sync after the loss was reported: %v", err)
+	}
+}
+
+// TestSyncWritesCrash checks that on a store opened with sync=true a write
+// returns only once the plugin has made it durable: every acknowledged
+// write survives a kill of the plugin, and the first Sync after the
+// restart does not report writes lost.
+func TestSyncWritesCrash(t *testing.T) {
+	ctx := t.Context()
+	events := make(chan host.Event, 64)
+	d := host.NewWatchedDriver(host.Config{Logger: sdktest.TestLogger(t), Backoff: host.Backoff{Initial: 10 * time.Millisecond}},
+		func(e host.Event) { events <- e })
+	b, err := d.Open(ctx, mustParse(t, pluginURL(t, testplugins.Pebble, url.Values{"path": {filepath.Join(t.TempDir(), "db")}, "sync": {"true"}})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	await(t, events, host.Up)
+	const n = 100
+	key := func(i int) ds.Key { return ds.NewKey(fmt.Sprintf("/s/%04d", i)) }
+	for i := range n {
+		if i%10 == 0 {
+			bt, err := b.Batch(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := bt.Put(ctx, key(i), []byte{byte(i)}); err != nil {
+				t.Fatal(err)
+			}
+			if err := bt.Commit(ctx); err != nil {
+				t.Fatalf("Commit %d: %v", i, err)
+			}
+			continue
+		}
+		if err := b.Put(ctx, key(i), []byte{byte(i)}); err != nil {
+			t.Fatalf("Put %d: %v", i, err)
+		}
+	}
+	if err := host.KillPlugin(b); err != nil {
+		t.Fatal(err)
+	}
+	await(t, events, host.Down)
+	await(t, events, host.Up)
+	if err := b.Sync(ctx, ds.NewKey("/")); err != nil {
+		t.Errorf("the first Sync after the crash, with every write acknowledged durable: %v", err)
+	}
+	for i := range n {
+		if got, err := b.Get(ctx, key(i)); err != nil || !bytes.Equal(got, []byte{byte(i)}) {
+			t.Errorf("with sync=true, acknowledged write %d did not survive a crash: %q, %v", i, got, err)
+		}
+	}
+}
