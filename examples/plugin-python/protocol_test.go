@@ -39,7 +39,7 @@ func startRaw(t *testing.T) (*grpc.ClientConn, *plugin.Client, *exec.Cmd) {
 	cmd := exec.Command(script)
 	c := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  wire.Handshake,
-		VersionedPlugins: map[int]plugin.PluginSet{wire.ProtocolVersion: {wire.PluginName: connPlugin{}}},
+		VersionedPlugins: map[int]plugin.PluginSet{wire.ProtocolV1: {wire.PluginName: connPlugin{}}},
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
