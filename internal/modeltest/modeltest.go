@@ -397,7 +397,7 @@ func RunConcurrent(t *testing.T, b ds.Batching, seed uint64, writers, steps int)
 	errs := make(chan error, writers+readers)
 	acked := make([][]string, writers)   // notes of acknowledged puts, per writer
 	refused := make([][]string, writers) // notes of refused puts, per writer
-	start := make(chan struct{}) // all goroutines start together
+	start := make(chan struct{})         // all goroutines start together
 	for w := range writers {
 		wg.Go(func() {
 			<-start
