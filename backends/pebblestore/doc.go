@@ -4,7 +4,7 @@
 //
 // # URLs
 //
-//	pebble:///abs/path[?sync=true][&cache=64MiB]
+//	pebble:///abs/path[?sync=true][&cache=256MiB]
 //
 // The path is the store's directory. It is created when missing; an
 // existing directory must hold a pebble store or nothing at all (see
@@ -27,6 +27,6 @@
 //
 //   - sync (bool, default false): fsync the write-ahead log on every write
 //     and batch commit. go-ds-pebble writes without sync by default.
-//   - cache (size, default pebble's 8 MiB): the block cache size, such as
-//     64MiB.
+//   - cache (size, default 64 MiB, DefaultCacheSize; pebble's own default
+//     is 8 MiB): the block cache size, such as 256MiB.
 package pebblestore

@@ -24,9 +24,17 @@ type Options struct {
 	Path string
 	// Sync fsyncs every write before acknowledging it.
 	Sync bool
-	// CacheSize is the block cache size in bytes; 0 means pebble's default.
+	// CacheSize is the block cache size in bytes; 0 means DefaultCacheSize.
 	CacheSize int64
 }
+
+// DefaultCacheSize is the block cache of a store opened without a cache
+// size. pebble's own default, 8 MiB, holds the index and filter blocks of
+// a few tens of megabytes of data at most: past that, reads miss the cache
+// for the blocks every lookup needs (a typed put's read of the value it
+// replaces, and every Get), and read, checksum and decompress them from
+// the files again. The cache takes memory only as blocks are read into it.
+const DefaultCacheSize = 64 << 20
 
 // Open opens the pebble store described by opts, with core's rules applied.
 func Open(ctx context.Context, opts *Options) (core.Backend, error) {
@@ -47,7 +55,11 @@ func openEngine(opts *Options) (*engine, error) {
 	e := newEngine(opts.Path)
 	po := EngineOptions()
 	e.options(po)
-	dsOpts := []pebbleds.Option{pebbleds.WithPebbleOpts(po), pebbleds.WithCacheSize(opts.CacheSize)}
+	cache := opts.CacheSize
+	if cache == 0 {
+		cache = DefaultCacheSize
+	}
+	dsOpts := []pebbleds.Option{pebbleds.WithPebbleOpts(po), pebbleds.WithCacheSize(cache)}
 	if opts.Sync {
 		dsOpts = append(dsOpts, pebbleds.WithPebbleWriteOptions(pebble.Sync))
 	}
@@ -79,7 +91,7 @@ func Driver() core.Driver {
 		Files:        []string{"OPTIONS-*", "marker.manifest.*", "marker.format-version.*"},
 		Params: []core.Param{
 			{Name: "sync", Doc: "true: fsync every write before acknowledging it (default false; Sync always fsyncs)"},
-			{Name: "cache", Doc: "block cache size, such as 64MiB (default 8MiB)"},
+			{Name: "cache", Doc: "block cache size, such as 256MiB (default 64MiB)"},
 		},
 	}, ParseURL, func(_ context.Context, o *Options) (ds.Batching, error) { return openEngine(o) })
 }

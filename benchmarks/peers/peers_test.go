@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,9 +27,10 @@ import (
 var (
 	flagN      = flag.Int("peers.n", 100_000, "values in each store")
 	flagSingle = flag.Int("peers.single", 10_000, "values inserted, updated and deleted one at a time, and read by key")
-	flagBody   = flag.Int("peers.body", 100, "bytes of each value's body")
+	flagBody   = flag.String("peers.body", "100,1024", "bytes of each value's body; a comma-separated list runs each size")
 	flagRounds = flag.Int("peers.rounds", 3, "rounds; the sides alternate their order from one round to the next")
 	flagSync   = flag.Bool("peers.sync", false, "fsync every write on every side")
+	flagSides  = flag.String("peers.sides", "", "comma-separated sides to run (default: all); a comparison is reported when both its sides ran")
 )
 
 // Item is the struct every side stores: a key, two indexed fields and a
@@ -259,11 +262,18 @@ func runSide(ctx context.Context, c contender, dir string, w workload, single in
 	defer s.close()
 	out := make(map[string]float64)
 	timeOp := func(op string, n int, f func() error) error {
-		start := time.Now()
-		if err := f(); err != nil {
+		// The labels let a CPU profile (-cpuprofile) be read one side and
+		// operation at a time: go tool pprof -tagfocus side=model/pebble.
+		var err error
+		pprof.Do(ctx, pprof.Labels("side", c.name, "op", op), func(context.Context) {
+			start := time.Now()
+			if err = f(); err == nil {
+				out[op] = float64(time.Since(start).Nanoseconds()) / float64(n)
+			}
+		})
+		if err != nil {
 			return fmt.Errorf("%s: %s: %w", c.name, op, err)
 		}
-		out[op] = float64(time.Since(start).Nanoseconds()) / float64(n)
 		return nil
 	}
 	r := rand.New(rand.NewPCG(3, 4))
@@ -349,20 +359,42 @@ func runSide(ctx context.Context, c contender, dir string, w workload, single in
 }
 
 // BenchmarkPeers runs every operation on core/model (over badger and over
-// pebble), badgerhold and bolthold, in fresh stores, -peers.rounds times
-// with the sides' order reversed each round, and reports for each
-// comparison and operation the median nanoseconds per operation of each
-// side and their ratio (ours / theirs, in throughput: above 1, ours is
-// faster). Run it with -benchtime 1x.
+// pebble), badgerhold and bolthold, in fresh stores, for each body size of
+// -peers.body, -peers.rounds times with the sides' order reversed each
+// round, and reports for each comparison and operation the median
+// nanoseconds per operation of each side and their ratio (ours / theirs, in
+// throughput: above 1, ours is faster). Run it with -benchtime 1x.
 func BenchmarkPeers(b *testing.B) {
 	ctx := b.Context()
-	w := newWorkload(*flagN, *flagSingle, *flagBody)
+	var bodies []int
+	for _, f := range strings.Split(*flagBody, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 0 {
+			b.Fatalf("-peers.body %q: give body sizes in bytes, separated by commas", *flagBody)
+		}
+		bodies = append(bodies, n)
+	}
+	sides := contenders
+	if *flagSides != "" {
+		names := strings.Split(*flagSides, ",")
+		sides = slices.DeleteFunc(slices.Clone(contenders), func(c contender) bool { return !slices.Contains(names, c.name) })
+		if len(sides) != len(names) {
+			b.Fatalf("-peers.sides %q: the sides are model/badger, model/pebble, badgerhold and bolthold", *flagSides)
+		}
+	}
+	for _, body := range bodies {
+		b.Run(fmt.Sprintf("body=%d", body), func(b *testing.B) { runPeers(ctx, b, sides, body) })
+	}
+}
+
+func runPeers(ctx context.Context, b *testing.B, sides []contender, body int) {
+	w := newWorkload(*flagN, *flagSingle, body)
 	times := make(map[string]map[string][]float64) // side, op: ns per op, each round
-	for _, c := range contenders {
+	for _, c := range sides {
 		times[c.name] = make(map[string][]float64)
 	}
 	for round := range *flagRounds {
-		order := slices.Clone(contenders)
+		order := slices.Clone(sides)
 		if round%2 == 1 {
 			slices.Reverse(order)
 		}
@@ -377,9 +409,12 @@ func BenchmarkPeers(b *testing.B) {
 		}
 	}
 	var table strings.Builder
-	fmt.Fprintf(&table, "\n%d values, %d B bodies, sync %v, medians of %d rounds\n", *flagN, *flagBody, *flagSync, *flagRounds)
+	fmt.Fprintf(&table, "\n%d values, %d B bodies, sync %v, medians of %d rounds\n", *flagN, body, *flagSync, *flagRounds)
 	fmt.Fprintf(&table, "| ours | theirs | operation | ours | theirs | ratio (ours / theirs, throughput) |\n| --- | --- | --- | --- | --- | --- |\n")
 	for _, cmp := range comparisons {
+		if times[cmp[0]] == nil || times[cmp[1]] == nil {
+			continue
+		}
 		for _, op := range ops {
 			o, t := median(times[cmp[0]][op]), median(times[cmp[1]][op])
 			fmt.Fprintf(&table, "| %s | %s | %s | %s | %s | %.2f |\n", cmp[0], cmp[1], op, formatNs(o), formatNs(t), t/o)

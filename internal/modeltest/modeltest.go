@@ -346,38 +346,362 @@ func ids(items []Item) []int64 {
 	return out
 }
 
-// RunConcurrent runs writers goroutines of seeded random puts and deletes
-// on overlapping keys of one collection in b (which must hold no
-// collection called "items"), then checks that the indexes equal a rebuild
-// and that the unique index holds each value once.
+// RunConcurrent runs writers goroutines of seeded random puts, updates,
+// deletes and batches on overlapping keys of one collection in b (which
+// must hold no collection called "items"), while readers goroutines read
+// it through the seek path: Range over keys and Index.Range over four
+// indexes, ascending and descending, with random bounds and limits, and
+// Gets. It is bounded by the steps: each reader reads until the writers
+// are done and it has read steps times.
+//
+// Every read must be sorted in its range's order, lie within its bounds
+// and its limit, and return values a writer wrote under that key (each
+// write carries a unique Note, registered before it is issued), never one
+// whose write was refused; a reader never sees a key go back to an older
+// write than one it saw before. Afterwards the collection's change feed,
+// which numbers writes in commit order, is replayed into a model: each
+// change's old value must be what the model held, and the acknowledged
+// writes must be exactly the feed's puts; then the collection must pass
+// the property test's checks against that model (Check, counts, scans,
+// finds and ranges of every index).
 func RunConcurrent(t *testing.T, b ds.Batching, seed uint64, writers, steps int) {
+	const readers = 2
 	ctx := t.Context()
-	_, c := Open(t, b)
+	s := model.NewLocal(b)
+	t.Cleanup(func() { _ = s.Close() })
+	// The feed must hold every change: a buffer larger than all writes.
+	c, err := model.Open[int64, Item](ctx, s, "items", model.WatchBuffer(writers*steps*6+16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed := c.Watch(ctx)
+	var events []model.Event[int64, Item]
+	fed := make(chan error, 1)
+	go func() {
+		for ev, err := range feed {
+			if err != nil {
+				fed <- err
+				return
+			}
+			events = append(events, ev)
+			if ev.Key == sentinel.ID {
+				fed <- nil
+				return
+			}
+		}
+		fed <- ctx.Err()
+	}()
+
+	h := &history{}
 	var wg sync.WaitGroup
-	errs := make(chan error, writers)
+	errs := make(chan error, writers+readers)
+	acked := make([][]string, writers)   // notes of acknowledged puts, per writer
+	refused := make([][]string, writers) // notes of refused puts, per writer
+	start := make(chan struct{})         // all goroutines start together
 	for w := range writers {
 		wg.Go(func() {
+			<-start
 			r := rand.New(rand.NewPCG(seed, uint64(w)))
+			next := func() Item {
+				it := randomItem(r)
+				it.Note = fmt.Sprintf("w%d.%d", w, h.count(w))
+				h.register(it)
+				return it
+			}
 			for range steps {
-				var err error
-				if r.IntN(4) == 0 {
-					err = c.Delete(ctx, int64(r.IntN(idRange)-idRange/2))
-				} else if err = c.Put(ctx, randomItem(r)); errors.Is(err, core.ErrConflict) {
-					err = nil
+				var batch []Item
+				switch p := r.IntN(100); {
+				case p < 25:
+					if err := c.Delete(ctx, int64(r.IntN(idRange)-idRange/2)); err != nil {
+						errs <- err
+						return
+					}
+					continue
+				case p < 40: // change indexed fields of a stored value
+					old, err := c.Get(ctx, int64(r.IntN(idRange)-idRange/2))
+					if errors.Is(err, core.ErrNotFound) {
+						continue
+					}
+					if err != nil {
+						errs <- err
+						return
+					}
+					it := next()
+					it.ID, it.Email, it.Tag, it.At, it.Flag = old.ID, old.Email, old.Tag, old.At, old.Flag
+					h.register(it)
+					batch = []Item{it}
+				case p < 85:
+					batch = []Item{next()}
+				default:
+					for range 1 + r.IntN(4) {
+						batch = append(batch, next())
+					}
 				}
-				if err != nil {
+				err := c.PutMany(ctx, batch)
+				for _, it := range batch {
+					if err == nil {
+						acked[w] = append(acked[w], it.Note)
+					} else {
+						refused[w] = append(refused[w], it.Note)
+					}
+				}
+				if err != nil && !errors.Is(err, core.ErrConflict) {
 					errs <- err
 					return
 				}
 			}
 		})
 	}
+	done := make(chan struct{})
+	seen := make([][]observation, readers)
+	var rg sync.WaitGroup
+	for i := range readers {
+		rg.Go(func() {
+			<-start
+			rd := &reader{c: c, h: h, r: rand.New(rand.NewPCG(seed, 1000+uint64(i)))}
+			for n := 0; ; n++ {
+				select {
+				case <-done:
+					if n >= steps {
+						seen[i] = rd.seen
+						return
+					}
+				default:
+				}
+				if err := rd.read(ctx); err != nil {
+					errs <- fmt.Errorf("reader %d, read %d: %w", i, n, err)
+					seen[i] = rd.seen
+					return
+				}
+			}
+		})
+	}
+	close(start)
 	wg.Wait()
+	close(done)
+	rg.Wait()
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
 	}
-	if err := c.Check(ctx); err != nil {
+	// The sentinel, written last, tells the feed's reader it has every
+	// change.
+	if err := c.Put(ctx, sentinel); err != nil {
 		t.Fatal(err)
 	}
+	if err := <-fed; err != nil {
+		t.Fatalf("the change feed: %v", err)
+	}
+
+	want, seqOf, err := replay(events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ackedAll []string
+	refusedAll := make(map[string]bool)
+	for w := range writers {
+		ackedAll = append(ackedAll, acked[w]...)
+		for _, note := range refused[w] {
+			refusedAll[note] = true
+		}
+	}
+	ackedAll = append(ackedAll, sentinel.Note)
+	if got := slices.Sorted(maps.Keys(seqOf)); !slices.Equal(got, slices.Sorted(slices.Values(ackedAll))) {
+		t.Fatalf("the change feed's puts are not the acknowledged writes: %d puts in the feed, %d acknowledged", len(got), len(ackedAll))
+	}
+	for i, obs := range seen {
+		last := make(map[int64]uint64)
+		for _, o := range obs {
+			if refusedAll[o.note] {
+				t.Fatalf("reader %d read %s at key %d, a write that was refused", i, o.note, o.id)
+			}
+			seq, ok := seqOf[o.note]
+			if !ok {
+				t.Fatalf("reader %d read %s at key %d, which no change stored", i, o.note, o.id)
+			}
+			if seq < last[o.id] {
+				t.Fatalf("reader %d read key %d go back from change %d to change %d (%s)", i, o.id, last[o.id], seq, o.note)
+			}
+			last[o.id] = seq
+		}
+		t.Logf("reader %d: %d values read", i, len(obs))
+	}
+	if err := verify(ctx, rand.New(rand.NewPCG(seed, 99)), c, want); err != nil {
+		t.Fatalf("after %d writers of %d steps each: %v", writers, steps, err)
+	}
+}
+
+// sentinel is the last write of RunConcurrent: a key and an email no
+// writer uses.
+var sentinel = Item{ID: idRange, Email: "sentinel", Note: "sentinel"}
+
+// history holds every value a writer issued, by its Note.
+type history struct {
+	mu     sync.Mutex
+	items  map[string]Item
+	counts map[int]int
+}
+
+func (h *history) register(it Item) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.items == nil {
+		h.items = make(map[string]Item)
+	}
+	h.items[it.Note] = it
+}
+
+// count returns how many values writer w has numbered so far, and counts
+// one more.
+func (h *history) count(w int) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.counts == nil {
+		h.counts = make(map[int]int)
+	}
+	n := h.counts[w]
+	h.counts[w]++
+	return n
+}
+
+// written reports whether it is a value some writer issued.
+func (h *history) written(it Item) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	w, ok := h.items[it.Note]
+	return ok && Equal(w, it)
+}
+
+// observation is a value a reader read: its key and Note.
+type observation struct {
+	id   int64
+	note string
+}
+
+// reader reads a collection that writers are changing and checks each
+// read on its own; what it saw is checked against the writes afterwards.
+type reader struct {
+	c    *model.Collection[int64, Item]
+	h    *history
+	r    *rand.Rand
+	seen []observation
+}
+
+func (rd *reader) read(ctx context.Context) error {
+	c, r := rd.c, rd.r
+	switch r.IntN(6) {
+	case 0:
+		id := int64(r.IntN(idRange) - idRange/2)
+		it, err := c.Get(ctx, id)
+		if errors.Is(err, core.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if it.ID != id {
+			return fmt.Errorf("get %d returned key %d", id, it.ID)
+		}
+		return rd.saw(it)
+	case 1:
+		return readRange(ctx, rd, "key", c.Range, int64(r.IntN(idRange+2)-idRange/2-1), int64(r.IntN(idRange+2)-idRange/2-1),
+			func(it Item) int64 { return it.ID }, cmp.Compare[int64])
+	case 2:
+		return readIndex(ctx, rd, "Name", names, func(it Item) string { return it.Name }, cmp.Compare[string])
+	case 3:
+		return readIndex(ctx, rd, "Email", emails, func(it Item) string { return it.Email }, cmp.Compare[string])
+	case 4:
+		return readIndex(ctx, rd, "At", times, func(it Item) time.Time { return it.At }, func(a, b time.Time) int { return a.Compare(b) })
+	default:
+		return readIndex(ctx, rd, "Size", sizes, func(it Item) uint16 { return it.Size }, cmp.Compare[uint16])
+	}
+}
+
+// saw checks that it is a value a writer issued, and records it.
+func (rd *reader) saw(it Item) error {
+	if !rd.h.written(it) {
+		return fmt.Errorf("read a value no writer wrote: key %d, note %q", it.ID, it.Note)
+	}
+	rd.seen = append(rd.seen, observation{it.ID, it.Note})
+	return nil
+}
+
+func readIndex[V any](ctx context.Context, rd *reader, name string, domain []V, get func(Item) V, compare func(a, b V) int) error {
+	x, err := model.IndexOf[V](rd.c, name)
+	if err != nil {
+		return err
+	}
+	lo, hi := domain[rd.r.IntN(len(domain))], domain[rd.r.IntN(len(domain))]
+	return readRange(ctx, rd, "index "+name, x.Range, lo, hi, get, compare)
+}
+
+// readRange reads a range with random bounds drawn from lo and hi, a
+// random direction and limit, and checks its order, bounds and values.
+func readRange[V any](ctx context.Context, rd *reader, what string, rng func(context.Context, model.Range[V]) iter.Seq2[Item, error],
+	lo, hi V, get func(Item) V, compare func(a, b V) int) error {
+	r := rd.r
+	q := model.Range[V]{Reverse: r.IntN(2) == 1, Limit: r.IntN(6)}
+	if r.IntN(4) > 0 {
+		q = q.From(lo)
+	}
+	if r.IntN(4) > 0 {
+		q = q.To(hi)
+	}
+	order := func(a, b Item) int { return cmp.Or(compare(get(a), get(b)), cmp.Compare(a.ID, b.ID)) }
+	var prev *Item
+	n := 0
+	for it, err := range rng(ctx, q) {
+		if err != nil {
+			return fmt.Errorf("%s range %s: %w", what, describeRange(q), err)
+		}
+		n++
+		v := get(it)
+		switch {
+		case q.Lo != nil && compare(v, *q.Lo) < 0, q.Hi != nil && compare(v, *q.Hi) >= 0:
+			return fmt.Errorf("%s range %s returned key %d with %v, out of bounds", what, describeRange(q), it.ID, v)
+		case q.Limit > 0 && n > q.Limit:
+			return fmt.Errorf("%s range %s returned more than %d values", what, describeRange(q), q.Limit)
+		case prev != nil && (!q.Reverse && order(*prev, it) >= 0 || q.Reverse && order(*prev, it) <= 0):
+			return fmt.Errorf("%s range %s returned key %d (%v) after key %d (%v), out of order", what, describeRange(q), it.ID, v, prev.ID, get(*prev))
+		}
+		if err := rd.saw(it); err != nil {
+			return fmt.Errorf("%s range %s: %w", what, describeRange(q), err)
+		}
+		prev = &it
+	}
+	return nil
+}
+
+// replay rebuilds a collection's contents from its change feed, checking
+// that the feed is complete and that each change's old value is what the
+// key held. It returns the contents and the feed's number of each put, by
+// the put value's Note.
+func replay(events []model.Event[int64, Item]) (map[int64]Item, map[string]uint64, error) {
+	want := make(map[int64]Item)
+	seqOf := make(map[string]uint64)
+	for i, ev := range events {
+		if ev.Missed != 0 || i > 0 && ev.Seq != events[i-1].Seq+1 {
+			return nil, nil, fmt.Errorf("the change feed missed changes before change %d (missed %d)", ev.Seq, ev.Missed)
+		}
+		old, held := want[ev.Key]
+		if held != (ev.Old != nil) || held && !Equal(old, *ev.Old) {
+			return nil, nil, fmt.Errorf("change %d (%s of key %d) replaced %v; the key held %v (%v)", ev.Seq, ev.Kind, ev.Key, ev.Old, old, held)
+		}
+		switch ev.Kind {
+		case model.Put:
+			if ev.New == nil || ev.New.ID != ev.Key {
+				return nil, nil, fmt.Errorf("change %d puts %v under key %d", ev.Seq, ev.New, ev.Key)
+			}
+			if _, dup := seqOf[ev.New.Note]; dup {
+				return nil, nil, fmt.Errorf("change %d puts %s again", ev.Seq, ev.New.Note)
+			}
+			want[ev.Key] = *ev.New
+			seqOf[ev.New.Note] = ev.Seq
+		case model.Deleted:
+			delete(want, ev.Key)
+		default:
+			return nil, nil, fmt.Errorf("change %d is a %s", ev.Seq, ev.Kind)
+		}
+	}
+	return want, seqOf, nil
 }
