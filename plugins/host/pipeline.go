@@ -65,9 +65,20 @@ type writer struct {
 	// their callers before it was answered; the next write or Sync
 	// reports it.
 	failed error
-	// lost is set with failed and reported by the next Sync, which thus
-	// never covers writes that were not applied.
-	lost error
+	// lost is the first failure not yet forgotten of a group whose writes
+	// were acknowledged before it was answered, lostFrom that group's
+	// number, and lastLost and lostTo those of the latest such failure. A
+	// Sync whose group is numbered lostFrom or later reports lost, so that
+	// it never covers writes that were not applied.
+	lost, lastLost   error
+	lostFrom, lostTo uint64
+	// syncing counts the Syncs waiting for their answers, and reported is
+	// the number of the latest group of those that reported lost. The
+	// failures up to reported are forgotten only once no Sync waits, so
+	// that every Sync that was waiting when a failure came reports it,
+	// and not only the first to see it.
+	syncing  int
+	reported uint64
 }
 
 // group is a group of mutations the plugin applies atomically.
@@ -237,18 +248,38 @@ func (w *writer) sync(ctx context.Context, prefix ds.Key) error {
 		gr.prefix = []byte("/") // two Syncs joined: sync everything
 	}
 	w.notify()
-	if err := w.wait(ctx, gr.answered); err != nil {
-		return err
+	w.syncing++
+	err := w.wait(ctx, gr.answered)
+	w.syncing--
+	if err == nil && w.lost != nil && w.lostFrom <= gr.seq {
+		err = w.lost
+		w.failed = nil
+		w.reported = max(w.reported, gr.seq)
 	}
-	err := w.lost
 	if err == nil {
 		err = gr.err
 	}
-	w.lost, w.failed = nil, nil
+	if w.syncing == 0 && w.reported > 0 {
+		w.forgetLost(w.reported)
+		w.reported = 0
+	}
 	if err == nil {
 		w.g.syncedUpTo(acked)
 	}
 	return err
+}
+
+// forgetLost forgets the failures of the groups up to seq, which a Sync
+// reported. Call it with w.mu held.
+func (w *writer) forgetLost(seq uint64) {
+	switch {
+	case w.lost == nil:
+	case w.lostTo <= seq:
+		w.lost, w.lastLost, w.lostFrom, w.lostTo = nil, nil, 0, 0
+	case w.lostFrom <= seq:
+		// A later group failed too: a Sync after seq reports that.
+		w.lost, w.lostFrom = w.lastLost, seq+1
+	}
 }
 
 // barrier waits until every group made so far is answered, so that a
@@ -394,8 +425,9 @@ func (w *writer) finish(gr *group, err error) {
 			w.failed = err
 		}
 		if w.lost == nil {
-			w.lost = err
+			w.lost, w.lostFrom = err, gr.seq
 		}
+		w.lastLost, w.lostTo = err, gr.seq
 	}
 	w.answered = gr.seq
 	close(gr.done)

@@ -1,0 +1,138 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+	"google.golang.org/grpc"
+
+	"github.com/netabase/netabase/core"
+	pb "github.com/netabase/netabase/plugins/proto/storagev1"
+	pb2 "github.com/netabase/netabase/plugins/proto/storagev2"
+)
+
+// fakeStream is the host's end of a Write stream whose answers the test
+// gives: every request sent shows up on sent, and Recv returns what the
+// test puts on answers.
+type fakeStream struct {
+	grpc.ClientStream
+	sent    chan *pb2.WriteRequest
+	answers chan *pb2.WriteResponse
+	ended   chan struct{}
+}
+
+func (f *fakeStream) Send(r *pb2.WriteRequest) error {
+	select {
+	case f.sent <- r:
+		return nil
+	case <-f.ended:
+		return io.EOF
+	}
+}
+
+func (f *fakeStream) Recv() (*pb2.WriteResponse, error) {
+	select {
+	case r := <-f.answers:
+		return r, nil
+	case <-f.ended:
+		return nil, io.EOF
+	}
+}
+
+func (f *fakeStream) CloseSend() error { return nil }
+
+// newFakeWriter returns a writer of a store without sync_writes on a
+// fake stream, with its loops running; they end with the test.
+func newFakeWriter(t *testing.T) (*writer, *fakeStream) {
+	t.Helper()
+	f := &fakeStream{sent: make(chan *pb2.WriteRequest, 16), answers: make(chan *pb2.WriteResponse), ended: make(chan struct{})}
+	g := &generation{desc: &pb.DescribeResponse{Name: "fake"}, limit: time.Minute, done: make(chan struct{})}
+	w := &writer{g: g, name: "fake", stream: f, cancel: func() {}, changed: make(chan struct{}), nextSeq: 1}
+	go w.sendLoop()
+	go w.recvLoop()
+	t.Cleanup(func() {
+		w.fail(errWriterClosed)
+		close(f.ended)
+	})
+	return w, f
+}
+
+// sentGroup waits for the last message of a group and returns it.
+func sentGroup(t *testing.T, f *fakeStream) *pb2.WriteRequest {
+	t.Helper()
+	for {
+		select {
+		case r := <-f.sent:
+			if !r.GetMore() {
+				return r
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no group was sent within 10s")
+		}
+	}
+}
+
+// waitFor waits, bounded, until ok holds under w.mu.
+func waitFor(t *testing.T, w *writer, what string, ok func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.wait(ctx, ok); err != nil {
+		t.Fatalf("waiting until %s: %v", what, err)
+	}
+}
+
+// TestConcurrentSyncsReportLoss checks that when a group of writes that
+// were acknowledged when queued fails, every Sync that was waiting when
+// the failure came reports it, not only the first to see it: here two
+// Syncs from two goroutines, made after the writes and before the failing
+// answer, each in its own group after the failed one. A Sync made after
+// both have returned succeeds.
+func TestConcurrentSyncsReportLoss(t *testing.T) {
+	ctx := t.Context()
+	w, f := newFakeWriter(t)
+	muts := []*pb.Mutation{{Key: []byte("/a"), Value: []byte("1")}, {Key: []byte("/b"), Value: []byte("2")}}
+	if err := w.write(ctx, muts); err != nil {
+		t.Fatal(err)
+	}
+	first := sentGroup(t, f) // the writes, group 1
+	errs := make(chan error, 2)
+	go func() { errs <- w.sync(ctx, ds.NewKey("/")) }()
+	waitFor(t, w, "the first Sync's group is sent", func() bool { return len(w.sent) == 2 })
+	second := sentGroup(t, f)
+	go func() { errs <- w.sync(ctx, ds.NewKey("/")) }()
+	// The second Sync's group waits: two groups are in flight.
+	waitFor(t, w, "the second Sync joins a group", func() bool { return w.open != nil && w.open.sync })
+
+	f.answers <- &pb2.WriteResponse{Seq: first.GetSeq(), Error: &pb.Error{Code: pb.ErrorCode_ERROR_CODE_REJECTED, Message: "disk gone"}}
+	f.answers <- &pb2.WriteResponse{Seq: second.GetSeq()}
+	third := sentGroup(t, f)
+	if !third.GetSync() {
+		t.Fatalf("the third group does not ask for a sync: %v", third)
+	}
+	f.answers <- &pb2.WriteResponse{Seq: third.GetSeq()}
+	for i := range 2 {
+		select {
+		case err := <-errs:
+			if err == nil || !errors.Is(err, core.ErrRejected) {
+				t.Errorf("Sync %d of 2, made after 2 acknowledged writes that the plugin then failed to apply, returned %v; want the failure", i+1, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a Sync did not return within 10s")
+		}
+	}
+
+	// Reported to both: forgotten.
+	go func() { errs <- w.sync(ctx, ds.NewKey("/")) }()
+	fourth := sentGroup(t, f)
+	f.answers <- &pb2.WriteResponse{Seq: fourth.GetSeq()}
+	if err := <-errs; err != nil {
+		t.Errorf("a Sync after the failure was reported: %v", err)
+	}
+}
