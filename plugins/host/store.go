@@ -32,9 +32,15 @@ type store struct {
 
 	// live is the process calls go to, or why there is none.
 	live atomic.Pointer[liveState]
-	// unsynced is set when a process died with writes acknowledged since
-	// its last successful Sync; the next Sync reports it.
-	unsynced atomic.Int64
+	// lossMu guards unsynced, syncing and reported. unsynced counts the
+	// writes acknowledged by processes that died before a successful Sync
+	// covered them; every Sync that starts while it is above zero fails,
+	// and once no Sync runs the reported writes are forgotten, so that two
+	// Syncs at once both report a loss and not only the first.
+	lossMu   sync.Mutex
+	unsynced int64
+	syncing  int
+	reported int64
 
 	mu     sync.Mutex // serialises Close with the supervisor's changes
 	closed bool
@@ -151,7 +157,9 @@ func (s *store) supervise(g *generation) {
 		}
 		err := g.downErr()
 		if n := g.acked.Load() - g.synced.Load(); n > 0 {
-			s.unsynced.Add(n)
+			s.lossMu.Lock()
+			s.unsynced += n
+			s.lossMu.Unlock()
 			err = fmt.Errorf("%w; %d writes acknowledged since its last successful Sync may be lost", err, n)
 		}
 		s.live.Store(&liveState{err: err})
@@ -440,7 +448,20 @@ func (s *store) Sync(ctx context.Context, prefix ds.Key) error {
 	if err != nil {
 		return err
 	}
-	if n := s.unsynced.Swap(0); n > 0 {
+	s.lossMu.Lock()
+	s.syncing++
+	n := s.unsynced
+	s.reported = max(s.reported, n)
+	s.lossMu.Unlock()
+	defer func() {
+		s.lossMu.Lock()
+		if s.syncing--; s.syncing == 0 {
+			s.unsynced -= s.reported
+			s.reported = 0
+		}
+		s.lossMu.Unlock()
+	}()
+	if n > 0 {
 		return fmt.Errorf("%w: plugin %s died holding %d of them and was restarted; write them again, then Sync", ErrWritesLost, s.t.path, n)
 	}
 	if g.w != nil {
