@@ -40,6 +40,10 @@ func TestLyingPlugin(t *testing.T) {
 		{"order", query(byValue), "out of the order"},
 		{"dup", query(byKey), "twice"},
 		{"dup", query(q), "twice"},
+		{"outside", query(q), "outside the query's prefix"},
+		{"outside", query(byKey), "outside the query's prefix"},
+		{"badkey", query(q), "which is not a key"},
+		{"badkey", query(dsq.Query{Prefix: "/q", KeysOnly: true}), "which is not a key"},
 		{"size", query(dsq.Query{Prefix: "/q", KeysOnly: true, ReturnsSizes: true}), "a size of -7 bytes"},
 		{"big", query(q), "a value of 8388609 bytes"},
 		{"big", get, "a value of 8388609 bytes"},
@@ -55,7 +59,7 @@ func TestLyingPlugin(t *testing.T) {
 			}
 			defer b.Close()
 			ctx := t.Context()
-			for _, k := range []string{"/q/a", "/q/b", "/q/c"} {
+			for _, k := range []string{"/q/a", "/q/b", "/q/c", "/qq", "/r/x"} {
 				if err := b.Put(ctx, ds.NewKey(k), []byte("value of "+k)); err != nil {
 					t.Fatal(err)
 				}

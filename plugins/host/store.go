@@ -495,6 +495,8 @@ func (s *store) Query(ctx context.Context, q dsq.Query) (dsq.Results, error) {
 	if whole {
 		it.orders = q.Orders
 	}
+	it.prefix = true
+	it.lo, it.hi = core.SeekQuery{Prefix: q.Prefix}.Bounds()
 	res := dsq.ResultsFromIterator(q, dsq.Iterator{Next: it.next, Close: it.close})
 	if !whole {
 		// The wire carried the prefix only; apply the rest of q here.
@@ -588,7 +590,8 @@ type queryIter struct {
 	sizes    bool        // the query asks for the sizes of keys-only entries
 	limit    int64       // the limit the plugin applies; 0 for none
 	orders   []dsq.Order // the orders the plugin applies
-	lo, hi   []byte      // when hi is set, every key lies within [lo, hi)
+	lo, hi   []byte      // every key lies within [lo, hi)
+	prefix   bool        // lo and hi bound the query's prefix, not a seek's range
 
 	sent int64      // entries returned so far
 	prev *dsq.Entry // the last of them
@@ -665,7 +668,13 @@ func (it *queryIter) check(raw *pb.Entry, e *dsq.Entry) error {
 	case it.keysOnly && it.sizes && (raw.GetSize() < 0 || raw.GetSize() > core.MaxValueSize):
 		return it.s.brokeProtocol("it reports a size of %d bytes", raw.GetSize())
 	}
-	if it.hi != nil && (e.Key < string(it.lo) || e.Key >= string(it.hi)) {
+	if _, err := wire.Key([]byte(e.Key)); err != nil {
+		return it.s.brokeProtocol("it returned %q, which is not a key", wire.Clip(e.Key))
+	}
+	if e.Key < string(it.lo) || e.Key >= string(it.hi) {
+		if it.prefix {
+			return it.s.brokeProtocol("it returned %q, outside the query's prefix", wire.Clip(e.Key))
+		}
 		return it.s.brokeProtocol("it returned %q, outside the range the query starting at a key asks for", wire.Clip(e.Key))
 	}
 	prev := it.prev

@@ -6,6 +6,9 @@
 //   - order: a query returns its entries in the reverse of the order it
 //     asks for;
 //   - dup: a query returns every entry twice in a row;
+//   - outside: a query returns every entry of the store, whatever its
+//     prefix;
+//   - badkey: a query returns its keys without their leading slash;
 //   - size: a keys-only query reports a negative size for every entry;
 //   - big: Get and queries return values one byte over core.MaxValueSize;
 //   - longerror: Get fails with a message of 4 MiB;
@@ -72,7 +75,11 @@ func (l liar) Get(ctx context.Context, k ds.Key) ([]byte, error) {
 
 func (l liar) Query(ctx context.Context, q dsq.Query) (dsq.Results, error) {
 	l.hang()
-	res, err := l.MutexDatastore.Query(ctx, dsq.Query{Prefix: q.Prefix, Orders: q.Orders, KeysOnly: q.KeysOnly, ReturnsSizes: q.ReturnsSizes})
+	prefix := q.Prefix
+	if l.lie == "outside" {
+		prefix = "/"
+	}
+	res, err := l.MutexDatastore.Query(ctx, dsq.Query{Prefix: prefix, Orders: q.Orders, KeysOnly: q.KeysOnly, ReturnsSizes: q.ReturnsSizes})
 	if err != nil {
 		return nil, err
 	}
@@ -89,6 +96,10 @@ func (l liar) Query(ctx context.Context, q dsq.Query) (dsq.Results, error) {
 			twice = append(twice, e, e)
 		}
 		entries = twice
+	case "badkey":
+		for i := range entries {
+			entries[i].Key = strings.TrimPrefix(entries[i].Key, "/")
+		}
 	case "size":
 		for i := range entries {
 			entries[i].Size = -7
@@ -114,7 +125,7 @@ func main() {
 	sdk.Serve(sdk.Config{
 		Name:    name,
 		Version: "test",
-		Options: []sdk.Option{{Name: "lie", Kind: sdk.String, Required: true, Doc: "extra, order, dup, size, big, longerror, hang or exit"}},
+		Options: []sdk.Option{{Name: "lie", Kind: sdk.String, Required: true, Doc: "extra, order, dup, outside, badkey, size, big, longerror, hang or exit"}},
 		Open: func(_ context.Context, opts *sdk.Options) (ds.Batching, error) {
 			if opts.String("lie") == "exit" {
 				// Straight to file descriptor 2, as a dying runtime writes:
