@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -218,6 +219,162 @@ func TestSyncWritesCrash(t *testing.T) {
 	for i := range n {
 		if got, err := b.Get(ctx, key(i)); err != nil || !bytes.Equal(got, []byte{byte(i)}) {
 			t.Errorf("with sync=true, acknowledged write %d did not survive a crash: %q, %v", i, got, err)
+		}
+	}
+}
+
+// TestReadYourWritesAcrossGoroutines checks, under protocol version 2 on a
+// store without sync=true (where a write returns once queued), that a write
+// one goroutine saw acknowledged is what another goroutine reads next, by
+// Get, Has, a query and a seek, while other goroutines write and Sync; and
+// that Close, with no Sync after the last writes, applies them all before
+// the store closes: reopened, the store holds the last value of every key.
+func TestReadYourWritesAcrossGoroutines(t *testing.T) {
+	ctx := t.Context()
+	d := host.NewDriver(host.Config{Logger: sdktest.TestLogger(t)})
+	u := mustParse(t, pluginURL(t, testplugins.Pebble, url.Values{"path": {filepath.Join(t.TempDir(), "db")}}))
+	b, err := d.Open(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := host.Protocol(b); err != nil || v != 2 {
+		t.Fatalf("protocol %d, %v; want 2", v, err)
+	}
+	type write struct {
+		key ds.Key
+		val []byte // nil: deleted
+	}
+	const writers, perWriter = 4, 300
+	handed := make(chan write, writers)
+	errs := make(chan error, 2*writers+1)
+	var wg, readers sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perWriter {
+				k := ds.NewKey(fmt.Sprintf("/ryw/%d/%04d", w, i))
+				// An older value first, so that a read of a stale
+				// one is caught.
+				if err := b.Put(ctx, k, []byte("old")); err != nil {
+					errs <- err
+					return
+				}
+				wr := write{key: k, val: []byte(fmt.Sprintf("new %d %d", w, i))}
+				var err error
+				switch i % 3 {
+				case 0:
+					err = b.Put(ctx, k, wr.val)
+				case 1:
+					bt, berr := b.Batch(ctx)
+					if berr != nil {
+						errs <- berr
+						return
+					}
+					_ = bt.Put(ctx, k, wr.val)
+					err = bt.Commit(ctx)
+				case 2:
+					wr.val = nil
+					err = b.Delete(ctx, k)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				handed <- wr
+			}
+		}()
+	}
+	for range writers {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for wr := range handed {
+				got, err := b.Get(ctx, wr.key)
+				switch {
+				case wr.val == nil && !errors.Is(err, ds.ErrNotFound):
+					errs <- fmt.Errorf("Get of %s after its acknowledged Delete: %q, %v", wr.key, got, err)
+					return
+				case wr.val != nil && (err != nil || !bytes.Equal(got, wr.val)):
+					errs <- fmt.Errorf("Get of %s after its acknowledged write of %q: %q, %v", wr.key, wr.val, got, err)
+					return
+				}
+				if has, err := b.Has(ctx, wr.key); err != nil || has != (wr.val != nil) {
+					errs <- fmt.Errorf("Has of %s: %v, %v; want %v", wr.key, has, err, wr.val != nil)
+					return
+				}
+				res, err := core.QueryFrom(ctx, b, core.SeekQuery{Prefix: wr.key.Parent().String(), Start: wr.key.String(), Limit: 1})
+				if err != nil {
+					errs <- err
+					return
+				}
+				rest, err := res.Rest()
+				if err != nil {
+					errs <- err
+					return
+				}
+				if found := len(rest) == 1 && rest[0].Key == wr.key.String(); found != (wr.val != nil) || (found && !bytes.Equal(rest[0].Value, wr.val)) {
+					errs <- fmt.Errorf("a seek at %s after its acknowledged write of %q: %v", wr.key, wr.val, rest)
+					return
+				}
+			}
+		}()
+	}
+	stop := make(chan struct{})
+	synced := make(chan struct{})
+	go func() {
+		defer close(synced)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := b.Sync(ctx, ds.NewKey("/ryw")); err != nil {
+				errs <- fmt.Errorf("Sync: %w", err)
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	close(handed)
+	readers.Wait()
+	close(stop)
+	<-synced
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	// The last writes, then Close with no Sync.
+	for i := range 500 {
+		if err := b.Put(ctx, ds.NewKey(fmt.Sprintf("/last/%04d", i)), []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	b, err = d.Open(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for i := range 500 {
+		if got, err := b.Get(ctx, ds.NewKey(fmt.Sprintf("/last/%04d", i))); err != nil || !bytes.Equal(got, []byte{byte(i)}) {
+			t.Fatalf("write %d before Close, reopened: %q, %v", i, got, err)
+		}
+	}
+	for w := range writers {
+		for i := range perWriter {
+			k := ds.NewKey(fmt.Sprintf("/ryw/%d/%04d", w, i))
+			got, err := b.Get(ctx, k)
+			if i%3 == 2 {
+				if !errors.Is(err, ds.ErrNotFound) {
+					t.Fatalf("%s, deleted, reopened: %q, %v", k, got, err)
+				}
+			} else if want := []byte(fmt.Sprintf("new %d %d", w, i)); err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("%s reopened: %q, %v; want %q", k, got, err, want)
+			}
 		}
 	}
 }
