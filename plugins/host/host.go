@@ -50,12 +50,13 @@ type Config struct {
 	// its answer to Describe; default 30s.
 	StartTimeout time.Duration
 	// CallTimeout bounds each call to a store whose context has no
-	// deadline (context.Background(), say): a read, a write, a Sync, a
-	// batch's whole Commit, and a query's wait for each batch of its
-	// results (not the whole query). A plugin that does not answer within
-	// it is taken for hung: the host kills and restarts it, and the call
-	// fails with an error wrapping ErrPluginDown and ErrNoAnswer. A
-	// context with a deadline is bounded by it alone. Default 1m.
+	// deadline (context.Background(), say): the Open of the store at each
+	// start, a read, a write, a Sync, a batch's whole Commit, and a
+	// query's wait for each batch of its results (not the whole query). A
+	// plugin that does not answer within it is taken for hung: the host
+	// kills and restarts it, and the call fails with an error wrapping
+	// ErrPluginDown and ErrNoAnswer. A context with a deadline is bounded
+	// by it alone. Default 1m.
 	CallTimeout time.Duration
 	// Backoff paces restarts of a plugin that died.
 	Backoff Backoff
@@ -413,17 +414,22 @@ func (d *Driver) start(ctx context.Context, t *target) (*generation, error) {
 // version the plugin chose; under version 2 it then opens the write
 // stream.
 func (g *generation) open(ctx context.Context, t *target) error {
+	// Open is bounded like any call: a plugin that does not answer it
+	// within the call timeout (a server that never answers, an Open that
+	// waits for a lock for ever) is taken for hung, and stopped.
+	ctx, cancel := boundCall(ctx, g.limit)
+	defer cancel()
 	req := &pb.OpenRequest{Options: t.options}
 	if g.rpc2 == nil {
 		resp, err := g.rpc.Open(ctx, req)
 		if err != nil {
-			return g.startCallErr(ctx, err)
+			return g.openErr(ctx, err)
 		}
 		return wire.Error(g.desc.GetName(), resp.GetError())
 	}
 	resp, err := g.rpc2.Open(ctx, req)
 	if err != nil {
-		return g.startCallErr(ctx, err)
+		return g.openErr(ctx, err)
 	}
 	if err := wire.Error(g.desc.GetName(), resp.GetError()); err != nil {
 		return err

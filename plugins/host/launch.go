@@ -456,6 +456,24 @@ func (g *generation) startCallErr(ctx context.Context, err error) error {
 	return g.callErr(ctx, err)
 }
 
+// openErr explains a failed Open, made with ctx, which the call timeout
+// bounds.
+func (g *generation) openErr(ctx context.Context, err error) error {
+	if status.Code(err) == codes.DeadlineExceeded {
+		// As in callErr: the plugin's server may end the call a moment
+		// before ctx's own timer fires.
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < deadlineSlack {
+			<-ctx.Done()
+		}
+	}
+	if errors.Is(context.Cause(ctx), errCallLimit) {
+		g.hung.Store(true)
+		return fmt.Errorf("%w: plugin %s (pid %d) did not answer Open within %v (the host's call timeout), so the host stopped it: %w",
+			ErrPluginDown, g.t.path, g.pid, g.limit, ErrNoAnswer)
+	}
+	return g.startCallErr(ctx, err)
+}
+
 // deadlineSlack is how much earlier than its context's deadline a call may
 // end with the plugin saying the deadline passed.
 const deadlineSlack = 100 * time.Millisecond

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -298,6 +300,47 @@ func TestPluginExitsAtOpen(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "restarting") {
 		t.Errorf("the error says the plugin is restarting; nothing restarts a plugin that fails to open: %v", err)
+	}
+}
+
+// TestPluginHangsAtOpen checks that a plugin whose Open never returns, when
+// the caller's context has no deadline, is stopped once the host's call
+// timeout has passed, with an error that says so.
+func TestPluginHangsAtOpen(t *testing.T) {
+	d := host.NewDriver(host.Config{Logger: sdktest.TestLogger(t), CallTimeout: 2 * time.Second})
+	u := mustParse(t, pluginURL(t, testplugins.Liar, url.Values{"lie": {"hangopen"}}))
+	start := time.Now()
+	opened := make(chan error, 1)
+	go func() {
+		b, err := d.Open(context.Background(), u)
+		if err == nil {
+			b.Close()
+		}
+		opened <- err
+	}()
+	var err error
+	select {
+	case err = <-opened:
+	case <-time.After(time.Minute):
+		t.Fatal("Open of a plugin that hangs there did not return within a minute; the call timeout is 2s")
+	}
+	took := time.Since(start)
+	if err == nil {
+		t.Fatal("a plugin whose Open hangs was opened")
+	}
+	if !errors.Is(err, host.ErrNoAnswer) || !strings.Contains(err.Error(), "did not answer Open within 2s") {
+		t.Errorf("Open of a plugin that hangs there: %v; want an error matching ErrNoAnswer saying it did not answer Open within 2s", err)
+	}
+	if took > 30*time.Second {
+		t.Errorf("Open of a plugin that hangs there took %v; the call timeout is 2s", took)
+	}
+	m := regexp.MustCompile(`\(pid (\d+)\)`).FindStringSubmatch(err.Error())
+	if m == nil {
+		t.Fatalf("the error does not name the process: %v", err)
+	}
+	pid, _ := strconv.Atoi(m[1])
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("the plugin (pid %d) still runs after its Open was refused: %v", pid, err)
 	}
 }
 

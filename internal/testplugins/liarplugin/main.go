@@ -13,7 +13,8 @@
 //   - big: Get and queries return values one byte over core.MaxValueSize;
 //   - longerror: Get fails with a message of 4 MiB;
 //   - hang: every read and write blocks for ever, ignoring its context;
-//   - exit: Open writes a line to its stderr and exits with status 3.
+//   - exit: Open writes a line to its stderr and exits with status 3;
+//   - hangopen: Open blocks for ever, ignoring its context.
 //
 // The environment variable LIARPLUGIN_NAME, when set, is the name it
 // declares.
@@ -125,13 +126,16 @@ func main() {
 	sdk.Serve(sdk.Config{
 		Name:    name,
 		Version: "test",
-		Options: []sdk.Option{{Name: "lie", Kind: sdk.String, Required: true, Doc: "extra, order, dup, outside, badkey, size, big, longerror, hang or exit"}},
+		Options: []sdk.Option{{Name: "lie", Kind: sdk.String, Required: true, Doc: "extra, order, dup, outside, badkey, size, big, longerror, hang, exit or hangopen"}},
 		Open: func(_ context.Context, opts *sdk.Options) (ds.Batching, error) {
 			if opts.String("lie") == "exit" {
 				// Straight to file descriptor 2, as a dying runtime writes:
 				// go-plugin forwards os.Stderr over the connection.
 				_, _ = syscall.Write(2, []byte("liarplugin: giving up at Open\n"))
 				os.Exit(3)
+			}
+			if opts.String("lie") == "hangopen" {
+				select {}
 			}
 			return liar{dssync.MutexWrap(ds.NewMapDatastore()), opts.String("lie")}, nil
 		},
