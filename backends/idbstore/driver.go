@@ -104,11 +104,17 @@ func Delete(name string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	e, err := wait(ctx, req, nil, "success", "error", "blocked")
+	if err == nil && e.name == "blocked" {
+		// A connection is still open. One whose Close was called ends once
+		// its last transactions finish, and then the deletion goes on.
+		e, err = wait(ctx, req, nil, "success", "error")
+		if err != nil {
+			return fmt.Errorf("idbstore: the database %q is still open, so it cannot be deleted; close its stores first", name)
+		}
+	}
 	switch {
 	case err != nil:
 		return fmt.Errorf("idbstore: deleting the database %q: %w", name, err)
-	case e.name == "blocked":
-		return fmt.Errorf("idbstore: the database %q is still open, so it cannot be deleted; close its stores first", name)
 	case e.name == "error":
 		return fmt.Errorf("idbstore: deleting the database %q: %w", name, domError(req.Get("error")))
 	}
