@@ -29,5 +29,5 @@ go test "$@" ./...
 # with Go's wasm runner. js/wasm runs one thread without preemption, so a test
 # that spins instead of blocking hangs there: the outer timeout ends it.
 wasm_exec="$(go env GOROOT)/lib/wasm/go_js_wasm_exec"
-GOOS=js GOARCH=wasm timeout 15m go test -timeout 12m -exec="$wasm_exec" "$@" \
+GOOS=js GOARCH=wasm timeout 20m go test -timeout 15m -exec="$wasm_exec" "$@" \
 	./core ./core/envelope ./core/model ./backends/memstore ./backends/idbstore ./conformance
