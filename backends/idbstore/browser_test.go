@@ -82,8 +82,10 @@ func TestBrowser(t *testing.T) {
 	}
 	b.crash(t)
 
+	// Opened with sync=true this time, so the admission also runs the suite
+	// on stores that commit every write with durability "strict".
 	b = startBrowser(t, chromium, profile)
-	r = b.load(t, site+"/?phase=check&db=notes&gen=a,b&n="+strconv.Itoa(n))
+	r = b.load(t, site+"/?phase=check&db=notes&sync=true&gen=a,b&n="+strconv.Itoa(n))
 	checkAdmission(t, r)
 	for _, gen := range []string{"a", "b"} {
 		if r.Found[gen] != n {

@@ -10,6 +10,7 @@
 //	                                 generation G, Sync, report
 //	?phase=check&db=NAME&gen=G,H&n=N admit idb://NAME, check that N notes
 //	                                 of each generation are there
+//	&sync=true                       (write, check) open idb://NAME?sync=true
 //	?phase=bench&n=N                 N typed puts and gets on idb:// and
 //	                                 on memory://, in this page
 //
@@ -87,7 +88,11 @@ func run(ctx context.Context, res *result) error {
 	}
 	switch phase := q.Get("phase"); phase {
 	case "write", "check":
-		b, err := admit(ctx, "idb://"+q.Get("db"), res)
+		rawURL := "idb://" + q.Get("db")
+		if q.Get("sync") == "true" {
+			rawURL += "?sync=true"
+		}
+		b, err := admit(ctx, rawURL, res)
 		if err != nil {
 			return err
 		}
