@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(python3-grpcio python3-protobuf python3-cryptography postgresql chromium nodejs)
+packages=(python3-grpcio python3-protobuf python3-cryptography python3-grpc-tools postgresql chromium nodejs)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
