@@ -354,15 +354,30 @@ func (s *Store) Query(ctx context.Context, q dsq.Query) (dsq.Results, error) {
 	default:
 		byKey = false
 	}
+	// A filter may look at values, so a filtered keys-only query reads them
+	// and drops them after the filters.
+	filtered := len(q.Filters) > 0
 	lo, hi := core.SeekQuery{Prefix: q.Prefix}.Bounds()
 	sc := &scan{s: s, ctx: ctx, lo: lo, hi: hi, desc: desc,
-		keysOnly: q.KeysOnly && !q.ReturnsSizes, dropValues: q.KeysOnly}
+		keysOnly: q.KeysOnly && !q.ReturnsSizes && !filtered, dropValues: q.KeysOnly && !filtered}
 	res := dsq.ResultsFromIterator(q, dsq.Iterator{Next: sc.next, Close: func() error { return nil }})
 	rest := dsq.Query{Filters: q.Filters, Offset: q.Offset, Limit: q.Limit}
 	if !byKey {
 		rest.Orders = q.Orders
 	}
-	return dsq.NaiveQueryApply(rest, res), nil
+	res = dsq.NaiveQueryApply(rest, res)
+	if q.KeysOnly && filtered {
+		inner := res
+		res = dsq.ResultsFromIterator(q, dsq.Iterator{
+			Next: func() (dsq.Result, bool) {
+				r, ok := inner.NextSync()
+				r.Value = nil
+				return r, ok
+			},
+			Close: inner.Close,
+		})
+	}
+	return res, nil
 }
 
 // QueryFrom seeks: it reads q's key range, bounded by q.Bounds, from
