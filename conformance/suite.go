@@ -22,7 +22,7 @@ import (
 // of the cases, and TestVersionPinned fails when that code changed and
 // Version did not: bump Version to the next number, then run
 // go test ./conformance -run TestVersionPinned -update.
-const Version = "6"
+const Version = "7"
 
 // CaseTimeout bounds one case: a store that hangs fails the case instead of
 // hanging the suite.
@@ -75,7 +75,32 @@ type CaseResult struct {
 	Status   Status        `json:"status"`
 	Error    string        `json:"error,omitempty"` // why it failed, or why it was skipped
 	Duration time.Duration `json:"duration_ns"`
+	// setup is set when the case failed because it could not create or
+	// open its scratch store.
+	setup bool
 }
+
+// SetupError is what Check returns when the first case it runs cannot
+// create or open a scratch store: the backend cannot be tested at all (its
+// server is down, its options open nothing), every case would fail the same
+// way, so the suite stops there.
+type SetupError struct {
+	Case string // the case that could not start
+	Err  error
+}
+
+func (e *SetupError) Error() string {
+	return fmt.Sprintf("the backend could not open a scratch store, so no case of the conformance suite could run (the first, %s, stopped it): %v", e.Case, e.Err)
+}
+
+func (e *SetupError) Unwrap() error { return e.Err }
+
+// setupFailure marks an error of creating or opening a case's scratch
+// store.
+type setupFailure struct{ err error }
+
+func (e *setupFailure) Error() string { return e.err.Error() }
+func (e *setupFailure) Unwrap() error { return e.err }
 
 // Report is the outcome of a suite run.
 type Report struct {
@@ -124,7 +149,8 @@ func (r *Report) String() string {
 }
 
 // Check runs every case and returns the report. The error is non-nil only
-// when ctx ends before the suite does.
+// when ctx ends before the suite does, or, a *SetupError, when the first
+// case cannot create or open a scratch store.
 func Check(ctx context.Context, h Harness) (*Report, error) {
 	return CheckProgress(ctx, h, nil)
 }
@@ -143,6 +169,9 @@ func CheckProgress(ctx context.Context, h Harness, progress func(name string, i,
 		res := runCase(ctx, h, caps, c)
 		if err := ctx.Err(); err != nil {
 			return nil, err
+		}
+		if res.setup && !slices.ContainsFunc(rep.Cases, func(r CaseResult) bool { return r.Status != Skip }) {
+			return nil, &SetupError{Case: c.name, Err: errors.New(res.Error)}
 		}
 		rep.Cases = append(rep.Cases, res)
 		if progress != nil {
@@ -201,6 +230,8 @@ func runCase(ctx context.Context, h Harness, caps core.Capabilities, c testCase)
 	}
 	res.Duration = time.Since(start)
 	var skip *skipError
+	var setup *setupFailure
+	res.setup = errors.As(err, &setup)
 	switch {
 	case errors.As(err, &skip):
 		res.Status, res.Error = Skip, skip.reason
@@ -221,7 +252,7 @@ func (e *skipError) Error() string { return "skipped: " + e.reason }
 func runOnInstance(ctx context.Context, h Harness, c testCase) (err error) {
 	inst, err := h.NewInstance(ctx)
 	if err != nil {
-		return fmt.Errorf("creating a scratch instance: %w", err)
+		return &setupFailure{fmt.Errorf("creating a scratch instance: %w", err)}
 	}
 	defer func() {
 		if derr := inst.Destroy(); derr != nil && err == nil {
@@ -230,7 +261,7 @@ func runOnInstance(ctx context.Context, h Harness, c testCase) (err error) {
 	}()
 	e := &env{ctx: ctx, inst: inst, caps: h.Capabilities()}
 	if e.store, err = inst.Open(ctx); err != nil {
-		return fmt.Errorf("opening a scratch instance: %w", err)
+		return &setupFailure{fmt.Errorf("opening a scratch instance: %w", err)}
 	}
 	defer func() {
 		if e.store != nil {
@@ -318,6 +349,19 @@ type ScratchDriver interface {
 	NewScratch(ctx context.Context, u *url.URL) (scratch *url.URL, destroy func() error, err error)
 }
 
+// ScratchDestroyer is a core.Driver whose scratch stores may keep data
+// outside the scratch directory they are given, such as the plugin driver
+// for a plugin whose data lives on a database server (its namespace
+// options). URLHarness's instances call DestroyScratch with the scratch
+// URL when they are destroyed.
+type ScratchDestroyer interface {
+	core.Driver
+	// DestroyScratch removes the data of the scratch store u, a URL the
+	// driver's Scratch returned, that lives outside its directory. It
+	// refuses any other URL.
+	DestroyScratch(ctx context.Context, u *url.URL) error
+}
+
 type urlHarness struct {
 	d    core.Driver
 	u    *url.URL
@@ -345,12 +389,29 @@ func (h *urlHarness) NewInstance(ctx context.Context) (Instance, error) {
 			_ = os.RemoveAll(dir)
 			return nil, err
 		}
-		i = &urlInstance{h: h, u: su, destroy: func() error { return os.RemoveAll(dir) }}
+		i = &urlInstance{h: h, u: su, destroy: func() error { return destroyScratch(h.d, su, dir) }}
 	}
 	if cd, ok := h.d.(CrashDriver); ok {
 		return &crashURLInstance{urlInstance: i, d: cd}, nil
 	}
 	return i, nil
+}
+
+// destroyTimeout bounds the removal of a scratch store's data that lives
+// outside its directory.
+const destroyTimeout = time.Minute
+
+// destroyScratch removes the scratch directory dir, and, when d is a
+// [ScratchDestroyer], the data of the scratch store u that d keeps
+// elsewhere.
+func destroyScratch(d core.Driver, u *url.URL, dir string) error {
+	var err error
+	if sd, ok := d.(ScratchDestroyer); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), destroyTimeout)
+		err = sd.DestroyScratch(ctx, u)
+		cancel()
+	}
+	return errors.Join(err, os.RemoveAll(dir))
 }
 
 type urlInstance struct {

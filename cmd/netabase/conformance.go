@@ -25,7 +25,9 @@ func newConformanceCmd(e *env) *cobra.Command {
 		Short: "Run the conformance suite against a storage backend",
 		Long: `Run the conformance suite against the backend a storage URL names, on
 fresh scratch stores created with the URL's options in a temporary
-directory: the data at the URL's own path is never read or written.
+directory: the data at the URL's own path is never read or written. A
+plugin whose data lives on a server gets a fresh namespace there (a scratch
+table, say) for each scratch store, dropped afterwards.
 
 Examples:
   netabase conformance memory://
@@ -67,6 +69,9 @@ func runConformance(ctx context.Context, e *env, opts conformanceOptions, args [
 	}
 	h := conformance.URLHarness(d, u, info, opts.scratchDir)
 	rep, err := conformance.CheckProgress(ctx, h, progress(e))
+	if _, ok := errors.AsType[*conformance.SetupError](err); ok {
+		return failed(err)
+	}
 	if err != nil {
 		return failed(fmt.Errorf("the suite did not finish: %w", err))
 	}

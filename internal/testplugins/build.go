@@ -20,6 +20,7 @@ const (
 	Mute       = "github.com/netabase/netabase/internal/testplugins/muteplugin"
 	Spec       = "github.com/netabase/netabase/internal/testplugins/specplugin"
 	Lazy       = "github.com/netabase/netabase/internal/testplugins/lazyplugin"
+	Namespace  = "github.com/netabase/netabase/internal/testplugins/nsplugin"
 	// Bbolt is the example plugin an outside author would write.
 	Bbolt = "github.com/netabase/netabase/examples/plugin-bbolt"
 )

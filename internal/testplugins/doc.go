@@ -6,6 +6,7 @@
 // liarplugin (a plugin whose answers no correct store gives),
 // muteplugin (completes the handshake, then never answers), specplugin
 // (declares an option the SDK would refuse) and lazyplugin (declares
-// durable, but writes its data only when closed).
+// durable, but writes its data only when closed). nsplugin keeps its
+// data where a database plugin would, behind a namespace option.
 // Build builds them for a test.
 package testplugins

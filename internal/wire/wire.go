@@ -6,6 +6,8 @@ package wire
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -157,12 +159,13 @@ func Clip(s string) string {
 
 // Kind names of options, as plugin authors and users see them.
 var kindNames = map[pb.OptionKind]string{
-	pb.OptionKind_OPTION_KIND_STRING:   "string",
-	pb.OptionKind_OPTION_KIND_PATH:     "path",
-	pb.OptionKind_OPTION_KIND_BOOL:     "bool",
-	pb.OptionKind_OPTION_KIND_INT:      "int",
-	pb.OptionKind_OPTION_KIND_DURATION: "duration",
-	pb.OptionKind_OPTION_KIND_SIZE:     "size",
+	pb.OptionKind_OPTION_KIND_STRING:    "string",
+	pb.OptionKind_OPTION_KIND_PATH:      "path",
+	pb.OptionKind_OPTION_KIND_BOOL:      "bool",
+	pb.OptionKind_OPTION_KIND_INT:       "int",
+	pb.OptionKind_OPTION_KIND_DURATION:  "duration",
+	pb.OptionKind_OPTION_KIND_SIZE:      "size",
+	pb.OptionKind_OPTION_KIND_NAMESPACE: "namespace",
 }
 
 // KindName names an option kind, such as "path".
@@ -215,6 +218,11 @@ func ParseValue(k pb.OptionKind, v string) (any, error) {
 			return nil, fmt.Errorf("want a size such as 65536 or 64MiB, got %q", v)
 		}
 		return n, nil
+	case pb.OptionKind_OPTION_KIND_NAMESPACE:
+		if !namespaceName(v) {
+			return nil, fmt.Errorf("want a name of lower-case letters, digits and underscores that starts with a letter, at most %d bytes, got %q", MaxNamespace, v)
+		}
+		return v, nil
 	}
 	return nil, fmt.Errorf("the plugin declares the option with %s", KindName(k))
 }
@@ -294,4 +302,44 @@ func Prefix(b []byte) (ds.Key, error) {
 		return ds.NewKey("/"), nil
 	}
 	return Key(b)
+}
+
+// MaxNamespace is the longest value of a namespace option, in bytes (the
+// longest identifier PostgreSQL keeps whole).
+const MaxNamespace = 63
+
+// ScratchPrefix starts every namespace the host makes for a scratch store.
+const ScratchPrefix = "netabase_scratch_"
+
+// namespaceName reports whether v is a valid namespace option value.
+func namespaceName(v string) bool {
+	if v == "" || len(v) > MaxNamespace || v[0] < 'a' || v[0] > 'z' {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// ScratchNamespace returns a fresh namespace for a scratch store:
+// ScratchPrefix and 16 random hex digits.
+func ScratchNamespace() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // never fails (Go 1.24 and later)
+	return ScratchPrefix + hex.EncodeToString(b[:])
+}
+
+// IsScratchNamespace reports whether v has the form of a namespace that
+// ScratchNamespace makes.
+func IsScratchNamespace(v string) bool {
+	rest, ok := strings.CutPrefix(v, ScratchPrefix)
+	if !ok || len(rest) != 16 {
+		return false
+	}
+	_, err := hex.DecodeString(rest)
+	return err == nil && strings.ToLower(rest) == rest
 }

@@ -22,8 +22,8 @@
 // so. Where that cannot be read (on other systems), and for a script (a
 // file starting with "#!", whose process runs its interpreter), the check
 // of the file at the path is all there is. Every other parameter is one of the plugin's own options, which
-// the plugin declares with a kind (string, path, bool, int, duration, size)
-// and checks; an unknown one is an error wrapping core.ErrInvalidURL.
+// the plugin declares with a kind (string, path, bool, int, duration, size,
+// namespace) and checks; an unknown one is an error wrapping core.ErrInvalidURL.
 // `netabase plugin pin <binary> [option=value...]` prints the URL with the
 // checksum filled in.
 //
@@ -49,10 +49,33 @@
 //
 // # Scratch stores
 //
-// A plugin declares which of its options name where its data lives (kind
-// path). Scratch keeps the URL's binary, checksum and options, and rewrites
-// every path option, given or not, to <dir>/<option name>: a scratch store
-// never touches the URL's own data.
+// Admission, `netabase conformance` and `netabase bench` work on scratch
+// stores, never on the URL's own data. A plugin declares which of its
+// options say where its data lives: kind path (a file or directory on this
+// machine) or kind namespace (a name inside a server the plugin connects
+// to: a table or schema of a database, a key prefix). Scratch keeps the
+// URL's binary, checksum and options, rewrites every path option, given or
+// not, to <dir>/<option name>, and every namespace option to a fresh name,
+// "netabase_scratch_" and 16 random hex digits. The caller removes dir when
+// it is done; for a plugin with a namespace option, [Driver.DestroyScratch]
+// (which the conformance harness calls, see conformance.ScratchDestroyer)
+// starts the plugin and calls its Destroy with the scratch store's options,
+// so that the plugin drops what it made on the server. DestroyScratch
+// refuses a URL whose namespace options are not all scratch names, and the
+// SDK refuses such a Destroy again, so live data is never destroyed.
+//
+// A plugin that declares persistent and neither a path nor a namespace
+// option keeps its data where no rewrite of its options can move it (say,
+// a database named only by a connection string): its scratch store would
+// be its live store. Scratch refuses it with an error wrapping
+// core.ErrRejected that says so, so such a plugin is never admitted and
+// the suite never writes into its data. A plugin whose data is not
+// persistent (each process starts empty) needs no such option.
+//
+// An interrupted run (the host killed mid-suite) may leave scratch data
+// behind: scratch directories under the temporary directory, and for a
+// namespace, whatever the plugin made under a netabase_scratch_ name, which
+// is safe to drop.
 //
 // # Capabilities
 //

@@ -331,7 +331,7 @@ type Description struct {
 // OptionSpec is one option a plugin declares.
 type OptionSpec struct {
 	Name     string `json:"name"`
-	Kind     string `json:"kind"` // string, path, bool, int, duration or size
+	Kind     string `json:"kind"` // string, path, bool, int, duration, size or namespace
 	Doc      string `json:"doc"`
 	Required bool   `json:"required,omitempty"`
 	Default  string `json:"default,omitempty"`
@@ -415,7 +415,11 @@ func (d *Driver) start(ctx context.Context, t *target) (*generation, error) {
 }
 
 // Scratch returns the URL of a fresh store of the same plugin with the same
-// options, every path option rewritten to <dir>/<option name>.
+// options, every path option rewritten to <dir>/<option name> and every
+// namespace option to a fresh scratch name (wire.ScratchNamespace). A
+// plugin that declares persistent and neither a path nor a namespace
+// option keeps its data where no rewrite can move it, so its scratch store
+// would be its live store: Scratch refuses it.
 func (d *Driver) Scratch(u *url.URL, dir string) (*url.URL, error) {
 	t, err := parseURL(u)
 	if err != nil {
@@ -431,13 +435,73 @@ func (d *Driver) Scratch(u *url.URL, dir string) (*url.URL, error) {
 	for _, o := range t.options {
 		q.Add(o.GetName(), o.GetValue())
 	}
+	located := false
 	for _, spec := range desc.GetOptions() {
-		if spec.GetKind() == pb.OptionKind_OPTION_KIND_PATH {
+		switch spec.GetKind() {
+		case pb.OptionKind_OPTION_KIND_PATH:
 			q.Set(spec.GetName(), filepath.Join(dir, spec.GetName()))
+			located = true
+		case pb.OptionKind_OPTION_KIND_NAMESPACE:
+			q.Set(spec.GetName(), wire.ScratchNamespace())
+			located = true
 		}
+	}
+	if !located && desc.GetCapabilities().GetPersistent() {
+		return nil, core.Errorf(core.ErrRejected,
+			"plugin %s (%s) declares persistent but no option of kind path or namespace, so nothing tells the host where its data lives: a scratch store for the conformance suite would be the live store, and the suite would write into live data. It is not admitted; its author must declare the option that locates its data as a path (a file or directory) or a namespace (a table, schema or prefix on a server)",
+			t.path, desc.GetName())
 	}
 	q.Set(wire.HostParam, t.hexSum())
 	return &url.URL{Scheme: Scheme, Path: t.path, RawQuery: encodeQuery(q)}, nil
+}
+
+// DestroyScratch removes the data that the scratch store u names keeps
+// outside its scratch directory: for a plugin that declares a namespace
+// option, it starts the plugin and calls Destroy with u's options. It
+// refuses a URL whose namespace options are not all scratch names, so it
+// never destroys live data. For any other plugin it does nothing: its
+// scratch data lives in the scratch directory, which the caller removes.
+func (d *Driver) DestroyScratch(ctx context.Context, u *url.URL) error {
+	t, err := parseURL(u)
+	if err != nil {
+		return err
+	}
+	desc, err := d.describe(ctx, t)
+	if err != nil {
+		return err
+	}
+	vals, err := wire.ParseOptions(desc.GetOptions(), t.options)
+	if err != nil {
+		return core.InvalidURL(u, "%v", err)
+	}
+	namespaced := false
+	for _, spec := range desc.GetOptions() {
+		if spec.GetKind() != pb.OptionKind_OPTION_KIND_NAMESPACE {
+			continue
+		}
+		namespaced = true
+		if v, _ := vals[spec.GetName()].(string); !wire.IsScratchNamespace(v) {
+			return core.Errorf(core.ErrRejected, "refusing to destroy %s: its option %s=%q is not a scratch namespace, so it may name live data", u.Redacted(), spec.GetName(), v)
+		}
+	}
+	if !namespaced {
+		return nil
+	}
+	g, err := d.launch(ctx, t)
+	if err != nil {
+		return err
+	}
+	defer g.kill()
+	resp, err := g.rpc.Destroy(ctx, &pb.DestroyRequest{Options: t.options})
+	if err == nil {
+		err = wire.Error(g.desc.GetName(), resp.GetError())
+	} else {
+		err = g.startCallErr(ctx, err)
+	}
+	if err != nil {
+		return fmt.Errorf("plugin %s could not destroy the scratch store %s, whose data may be left behind: %w", t.path, u.Redacted(), err)
+	}
+	return nil
 }
 
 // pluginLabel names a plugin in messages: its binary's base name.

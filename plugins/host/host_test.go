@@ -33,7 +33,7 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	bins, err = testplugins.Build(dir, testplugins.Pebble, testplugins.Bbolt, testplugins.NotAPlugin,
-		testplugins.Crash, testplugins.OtherProto, testplugins.Bad, testplugins.Liar, testplugins.Mute, testplugins.Spec, testplugins.Lazy)
+		testplugins.Crash, testplugins.OtherProto, testplugins.Bad, testplugins.Liar, testplugins.Mute, testplugins.Spec, testplugins.Lazy, testplugins.Namespace)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

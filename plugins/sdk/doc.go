@@ -34,7 +34,12 @@
 // naming each. Options of kind [Path] name where the store keeps its data:
 // the node runs the conformance suite on scratch stores by rewriting every
 // path option to a fresh directory, so a plugin must keep all its files
-// under its path options.
+// under its path options. A plugin whose data lives on a server (a
+// database) names it with an option of kind [Namespace] (a table, a schema,
+// a key prefix), which scratch stores get rewritten to a fresh name, and
+// drops a scratch store's data in [Config.Destroy]. A persistent plugin with
+// neither kind of option is refused: the node cannot keep the suite away
+// from its live data.
 //
 // Errors the store returns travel to the node as stable codes: return (or
 // wrap) [ErrNotFound] for a missing key, and the other sentinels of this

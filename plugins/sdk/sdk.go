@@ -35,6 +35,14 @@ type Config struct {
 	// Open opens the store with the options the user gave. The SDK closes
 	// the store it returns when the host closes it or goes away.
 	Open func(ctx context.Context, opts *Options) (ds.Batching, error)
+	// Destroy removes all the data of the scratch store opts name: what
+	// Open made and wrote in the places its [Namespace] options name (for
+	// a database: drop the scratch table or schema). Required when an
+	// option is of kind Namespace, unused otherwise. The SDK calls it only
+	// for a scratch store the host made (every Namespace option a scratch
+	// name) and refuses any other call, so it never sees live data's
+	// options; it must succeed when there is nothing to remove.
+	Destroy func(ctx context.Context, opts *Options) error
 }
 
 // Capabilities are what a plugin's store declares.
@@ -64,15 +72,23 @@ const (
 	Duration
 	// Size is a byte count such as 65536 or 64MiB.
 	Size
+	// Namespace is a name that locates the store's data inside a server
+	// the plugin connects to: a table or schema of a database, a key
+	// prefix, a bucket. A word of lower-case ASCII letters, digits and
+	// underscores that starts with a letter, at most 63 bytes. Scratch
+	// stores get every namespace option rewritten to a fresh name, and
+	// [Config.Destroy] removes their data afterwards.
+	Namespace
 )
 
 var wireKinds = map[Kind]pb.OptionKind{
-	String:   pb.OptionKind_OPTION_KIND_STRING,
-	Path:     pb.OptionKind_OPTION_KIND_PATH,
-	Bool:     pb.OptionKind_OPTION_KIND_BOOL,
-	Int:      pb.OptionKind_OPTION_KIND_INT,
-	Duration: pb.OptionKind_OPTION_KIND_DURATION,
-	Size:     pb.OptionKind_OPTION_KIND_SIZE,
+	String:    pb.OptionKind_OPTION_KIND_STRING,
+	Path:      pb.OptionKind_OPTION_KIND_PATH,
+	Bool:      pb.OptionKind_OPTION_KIND_BOOL,
+	Int:       pb.OptionKind_OPTION_KIND_INT,
+	Duration:  pb.OptionKind_OPTION_KIND_DURATION,
+	Size:      pb.OptionKind_OPTION_KIND_SIZE,
+	Namespace: pb.OptionKind_OPTION_KIND_NAMESPACE,
 }
 
 func (k Kind) String() string { return wire.KindName(wireKinds[k]) }
@@ -132,6 +148,12 @@ func (o *Options) String(name string) string {
 // Path returns a Path option (an absolute path), or "" when it is not set.
 func (o *Options) Path(name string) string {
 	v, _ := o.value(name, Path).(string)
+	return v
+}
+
+// Namespace returns a Namespace option, or "" when it is not set.
+func (o *Options) Namespace(name string) string {
+	v, _ := o.value(name, Namespace).(string)
 	return v
 }
 
@@ -198,6 +220,9 @@ func (cfg Config) specs() ([]*pb.OptionSpec, error) {
 	}
 	if cfg.Open == nil {
 		problems = append(problems, "Config.Open is nil")
+	}
+	if cfg.Destroy == nil && slices.ContainsFunc(cfg.Options, func(o Option) bool { return o.Kind == Namespace }) {
+		problems = append(problems, "an option is of kind sdk.Namespace, so Config.Destroy must remove a scratch store's data; it is nil")
 	}
 	var specs []*pb.OptionSpec
 	for i, o := range cfg.Options {

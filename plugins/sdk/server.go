@@ -344,6 +344,41 @@ func (s *server) Sync(ctx context.Context, req *pb.SyncRequest) (*pb.SyncRespons
 	return &pb.SyncResponse{Error: wire.Code(st.Sync(ctx, k))}, nil
 }
 
+func (s *server) Destroy(ctx context.Context, req *pb.DestroyRequest) (*pb.DestroyResponse, error) {
+	return &pb.DestroyResponse{Error: wire.Code(s.destroy(ctx, req.GetOptions()))}, nil
+}
+
+// destroy checks that options name a scratch store the host made and calls
+// the plugin's Destroy.
+func (s *server) destroy(ctx context.Context, options []*pb.Option) error {
+	if s.cfg.Destroy == nil {
+		return core.Errorf(core.ErrUnsupported, "the plugin declares no namespace option, so it has no scratch data outside the host's scratch directory to destroy")
+	}
+	vals, err := wire.ParseOptions(s.specs, options)
+	if err != nil {
+		return err
+	}
+	for _, spec := range s.specs {
+		if spec.GetKind() != pb.OptionKind_OPTION_KIND_NAMESPACE {
+			continue
+		}
+		if v, _ := vals[spec.GetName()].(string); !wire.IsScratchNamespace(v) {
+			return core.Errorf(core.ErrRejected, "refusing to destroy the store whose option %s is %q: the host destroys only scratch stores it made, whose namespaces start with %q", spec.GetName(), v, wire.ScratchPrefix)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.store != nil || s.closed {
+		return core.Errorf(core.ErrRejected, "refusing to destroy a store in a process that opened one; the host destroys a scratch store from a fresh process")
+	}
+	opts := s.cfg.options(vals, s.log)
+	err = s.cfg.Destroy(ctx, opts)
+	if err == nil && len(opts.misuse) > 0 {
+		err = fmt.Errorf("a bug in the plugin: %s", opts.misuse[0])
+	}
+	return err
+}
+
 func (s *server) Close(context.Context, *pb.CloseRequest) (*pb.CloseResponse, error) {
 	return &pb.CloseResponse{Error: wire.Code(s.closeStore())}, nil
 }

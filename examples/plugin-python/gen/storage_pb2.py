@@ -20,7 +20,7 @@ DESCRIPTOR = _descriptor.FileDescriptor(
   name='storage.proto',
   package='netabase.storage.v1',
   syntax='proto3',
-  serialized_pb=_b('\n\rstorage.proto\x12\x13netabase.storage.v1\"F\n\x05\x45rror\x12,\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x1e.netabase.storage.v1.ErrorCode\x12\x0f\n\x07message\x18\x02 \x01(\t\"R\n\x0c\x43\x61pabilities\x12\x12\n\npersistent\x18\x01 \x01(\x08\x12\x0f\n\x07\x64urable\x18\x02 \x01(\x08J\x04\x08\x03\x10\x04J\x04\x08\x04\x10\x05R\x03ttlR\x0ctransactions\"\x7f\n\nOptionSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12-\n\x04kind\x18\x02 \x01(\x0e\x32\x1f.netabase.storage.v1.OptionKind\x12\x0b\n\x03\x64oc\x18\x03 \x01(\t\x12\x10\n\x08required\x18\x04 \x01(\x08\x12\x15\n\rdefault_value\x18\x05 \x01(\t\"%\n\x06Option\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"Q\n\x0f\x44\x65scribeRequest\x12,\n\x07options\x18\x01 \x03(\x0b\x32\x1b.netabase.storage.v1.Option\x12\x10\n\x08validate\x18\x02 \x01(\x08\"\xdc\x01\n\x10\x44\x65scribeResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x37\n\x0c\x63\x61pabilities\x18\x03 \x01(\x0b\x32!.netabase.storage.v1.Capabilities\x12\x30\n\x07options\x18\x04 \x03(\x0b\x32\x1f.netabase.storage.v1.OptionSpec\x12\x13\n\x0bsdk_version\x18\x05 \x01(\t\x12)\n\x05\x65rror\x18\x0f \x01(\x0b\x32\x1a.netabase.storage.v1.Error\";\n\x0bOpenRequest\x12,\n\x07options\x18\x01 \x03(\x0b\x32\x1b.netabase.storage.v1.Option\"9\n\x0cOpenResponse\x12)\n\x05\x65rror\x18\x0f \x01(\x0b\x32\x1a.netabase.storage.v1.Error\"\x19\n\nGetRequest\x12\x0b\n\x03key\x18\x01 \x01(\x0c\"G\n\x0bGetResponse\x12\r\n\x05value\x18\x01 \x01(\x0c\x12)\n\x05\x65rror\x18\x0f \x01(\x0b\x32\x1a.netabase.storage.v1.Error\"\x19\n\nHasRequest\x12\x0b\n\x03key\x18\x01 \x01(\x0c\"H\n\x0bHasResponse\x12\x0e\n\x06\x65xists\x18\x01 \x01(\x08\x12)\n\x05\x65rror\x18\x0f \x01(\x0b\x32\x1a.netabase.storage.v1.Error\"\x1d\n\x0eGetSizeRequest\x12\x0b\n\x03key\x18\x01 \x01(\x0c\"J\n\x0fGetSizeResponse\x12\x0c\n\x04size\x18\x01 \x01(\x03\x12)\n\x05\x65rror\x18\x0f \x01(\x0b\x32\x1a.netabase.storage.v1.Error\"(\n\nPutRequest\x12\x0b\n\x03key\x18\x01 \x01(\x0c\x12\r\n\x05value\x18\x02 \x01(\x0c\"8\n\x0bPutResponse\x12)\n\x05\x65rror\x18\x0f \x01(\x0b\x32\x1a.netabase.storage.v1.Error\"\x1c\n\rDeleteRequest\x12\x0b\n\x03key\x18\x01 \x01(\x0c\";\n\x0e\x44\x65leteResponse\x12)\n\x05\x65rror\x18\x0f \x01(\x0b\x32\x1a.netabase.storage.v1.Error\"\xbc\x01\n\x06\x46ilter\x12\x36\n\x0bkey_compare\x18\x01 \x01(\x0b\x32\x1f.netabase.storage.v1.KeyCompareH\x00\x12\x34\n\nkey_prefix\x18\x02 \x01(\x0b\x32\x1e.netabase.storage.v1.KeyPrefixH\x00\x12:\n\rvalue_compare\x18\x03 \x01(\x0b\x32!.netabase.storage.v1.ValueCompareH\x00\x42\x08\n\x06\x66ilter\"E\n\nKeyCompare\x12*\n\x02op\x18\x01 \x01(\x0e\x32\x1e.netabase.storage.v1.CompareOp\x12\x0b\n\x03key\x18\x02 \x01(\x0c\"\x1b\n\tKeyPrefix\x12\x0e\n\x06prefix\x18\x01 \x01(\x0c\"I\n\x0cValueCompare\x12*\n\x02op\x18\x01 \x01(\x0e\x32\x1e.netabase.storage.v1.CompareOp\x12\r\n\x05value\x18\x02 \x01(\x0c\"\xc1\x01\n\x0cQueryRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\x0c\x12\x11\n\tkeys_only\x18\x02 \x01(\x08\x12\x15\n\rreturns_sizes\x18\x03 \x01(\x08\x12,\n\x07\x66ilters\x18\x04 \x03(\x0b\x32\x1b.netabase.storage.v1.Filter\x12*\n\x06orders\x18\x05 \x03(\x0e\x32\x1a.netabase.storage.v1.Order\x12\r\n\x05limit\x18\x06 \x01(\x03\x12\x0e\n\x06offset\x18\x07 \x01(\x03\"1\n\x05\x45ntry\x12\x0b\n\x03key\x18\x01 \x01(\x0c\x12\r\n\x05value\x18\x02 \x01(\x0c\x12\x0c\n\x04size\x18\x03 \x01(\x03\"g\n\rQueryResponse\x12+\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1a.netabase.storage.v1.Entry\x12)\n\x05\x65rror\x18\x0f \x01(\x0b\x32\x1a.netabase.storage.v1.Error\"6\n\x08Mutation\x12\x0b\n\x03key\x18\x01 \x01(\x0c\x12\r\n\x05value\x18\x02 \x01(\x0c\x12\x0e\n\x06\x64\x65lete\x18\x03 \x01(\x08\"Q\n\rCommitRequest\x12\x30\n\tmutations\x18\x01 \x03(\x0b\x32\x1d.netabase.storage.v1.Mutation\x12\x0e\n\x06\x63ommit\x18\x02 \x01(\x08\";\n\x0e\x43ommitResponse\x12)\n\x05\x65rror\x18\x0f \x01(\x0b\x32\x1a.netabase.storage.v1.Error\"\x1d\n\x0bSyncRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\x0c\"9\n\x0cSyncResponse\x12)\n\x05\x65rror\x18\x0f \x01(\x0b\x32\x1a.netabase.storage.v1.Error\"\x0e\n\x0c\x43loseRequest\":\n\rCloseResponse\x12)\n\x05\x65rror\x18\x0f \x01(\x0b\x32\x1a.netabase.storage.v1.Error*\xe9\x02\n\tErrorCode\x12\x1a\n\x16\x45RROR_CODE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x45RROR_CODE_NOT_FOUND\x10\x01\x12\x15\n\x11\x45RROR_CODE_CLOSED\x10\x02\x12\x1a\n\x16\x45RROR_CODE_INVALID_KEY\x10\x03\x12\x18\n\x14\x45RROR_CODE_TOO_LARGE\x10\x04\x12\x1a\n\x16\x45RROR_CODE_UNSUPPORTED\x10\x05\x12\x17\n\x13\x45RROR_CODE_REJECTED\x10\x06\x12\x17\n\x13\x45RROR_CODE_CONFLICT\x10\x07\x12\x17\n\x13\x45RROR_CODE_CANCELED\x10\x08\x12 \n\x1c\x45RROR_CODE_DEADLINE_EXCEEDED\x10\t\x12\x1e\n\x1a\x45RROR_CODE_INVALID_OPTIONS\x10\n\x12\x17\n\x13\x45RROR_CODE_NOT_OPEN\x10\x0b\x12\x17\n\x13\x45RROR_CODE_INTERNAL\x10\x0c*\xb2\x01\n\nOptionKind\x12\x1b\n\x17OPTION_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12OPTION_KIND_STRING\x10\x01\x12\x14\n\x10OPTION_KIND_PATH\x10\x02\x12\x14\n\x10OPTION_KIND_BOOL\x10\x03\x12\x13\n\x0fOPTION_KIND_INT\x10\x04\x12\x18\n\x14OPTION_KIND_DURATION\x10\x05\x12\x14\n\x10OPTION_KIND_SIZE\x10\x06*\xd7\x01\n\tCompareOp\x12\x1a\n\x16\x43OMPARE_OP_UNSPECIFIED\x10\x00\x12\x14\n\x10\x43OMPARE_OP_EQUAL\x10\x01\x12\x18\n\x14\x43OMPARE_OP_NOT_EQUAL\x10\x02\x12\x1b\n\x17\x43OMPARE_OP_GREATER_THAN\x10\x03\x12$\n COMPARE_OP_GREATER_THAN_OR_EQUAL\x10\x04\x12\x18\n\x14\x43OMPARE_OP_LESS_THAN\x10\x05\x12!\n\x1d\x43OMPARE_OP_LESS_THAN_OR_EQUAL\x10\x06*\x88\x01\n\x05Order\x12\x15\n\x11ORDER_UNSPECIFIED\x10\x00\x12\x17\n\x13ORDER_KEY_ASCENDING\x10\x01\x12\x18\n\x14ORDER_KEY_DESCENDING\x10\x02\x12\x19\n\x15ORDER_VALUE_ASCENDING\x10\x03\x12\x1a\n\x16ORDER_VALUE_DESCENDING\x10\x04\x32\xfa\x06\n\x07Storage\x12W\n\x08\x44\x65scribe\x12$.netabase.storage.v1.DescribeRequest\x1a%.netabase.storage.v1.DescribeResponse\x12K\n\x04Open\x12 .netabase.storage.v1.OpenRequest\x1a!.netabase.storage.v1.OpenResponse\x12H\n\x03Get\x12\x1f.netabase.storage.v1.GetRequest\x1a .netabase.storage.v1.GetResponse\x12H\n\x03Has\x12\x1f.netabase.storage.v1.HasRequest\x1a .netabase.storage.v1.HasResponse\x12T\n\x07GetSize\x12#.netabase.storage.v1.GetSizeRequest\x1a$.netabase.storage.v1.GetSizeResponse\x12H\n\x03Put\x12\x1f.netabase.storage.v1.PutRequest\x1a .netabase.storage.v1.PutResponse\x12Q\n\x06\x44\x65lete\x12\".netabase.storage.v1.DeleteRequest\x1a#.netabase.storage.v1.DeleteResponse\x12P\n\x05Query\x12!.netabase.storage.v1.QueryRequest\x1a\".netabase.storage.v1.QueryResponse0\x01\x12S\n\x06\x43ommit\x12\".netabase.storage.v1.CommitRequest\x1a#.netabase.storage.v1.CommitResponse(\x01\x12K\n\x04Sync\x12 .netabase.storage.v1.SyncRequest\x1a!.netabase.storage.v1.SyncResponse\x12N\n\x05\x43lose\x12!.netabase.storage.v1.CloseRequest\x1a\".netabase.storage.v1.CloseResponseB6Z4github.com/netabase/netabase/plugins/proto/storagev1b\x06proto3')
+  serialized_pb=_b('\n\rstorage.proto\x12\x13netabase.storage.v1\"F\n\x05\x45rror\x12,\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x1e.netabase.storage.v1.ErrorCode\x12\x0f\n\x07message\x18\x02 \x01(\t\"R\n\x0c\x43\x61pabilities\x12\x12\n\npersistent\x18\x01 \x01(\x08\x12\x0f\n\x07\x64urable\x18\x02 \x01(\x08J\x04\x08\x03\x10\x04J\x04\x08\x04\x10\x05R\x03ttlR\x0ctransactions\"\x7f\n\nOptionSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12-\n\x04kind\x18\x02 \x01(\x0e\x32\x1f.netabase.storage.v1.OptionKind\x12\x0b\n\x03\x64oc\x18\x03 \x01(\t\x12\x10\n\x08required\x18\x04 \x01(\x08\x12\x15\n\rdefault_value\x18\x05 \x01(\t\"%\n\x06Option\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"Q\n\x0f\x44\x65scribeRequest\x12,\n\x07options\x18\x01 \x03(\x0b\x32\x1b.netabase.storage.v1.Option\x12\x10\n\x08validate\x18\x02 \x01(\x08\"\xdc\x01\n\x10\x44\x65scribeResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x37\n\x0c\x63\x61pabilities\x18\x03 \x01(\x0b\x32!.netabase.storage.v1.Capabilities\x12\x30\n\x07options\x18\x04 \x03(\x0b\x32\x1f.netabase.storage.v1.OptionSpec\x12\x13\n\x0bsdk_version\x18\x05 \x01(\t\x12)\n\x05\x65rror\x18\x0f \x01(\x0b\x32\x1a.netabase.storage.v1.Error\";\n\x0bOpenRequest\x12,\n\x07options\x18\x01 \x03(\x0b\x32\x1b.netabase.storage.v1.Option\"9\n\x0cOpenResponse\x12)\n\x05\x65rror\x18\x0f \x01(\x0b\x32\x1a.netabase.storage.v1.Error\"\x19\n\nGetRequest\x12\x0b\n\x03key\x18\x01 \x01(\x0c\"G\n\x0bGetResponse\x12\r\n\x05value\x18\x01 \x01(\x0c\x12)\n\x05\x65rror\x18\x0f \x01(\x0b\x32\x1a.netabase.storage.v1.Error\"\x19\n\nHasRequest\x12\x0b\n\x03key\x18\x01 \x01(\x0c\"H\n\x0bHasResponse\x12\x0e\n\x06\x65xists\x18\x01 \x01(\x08\x12)\n\x05\x65rror\x18\x0f \x01(\x0b\x32\x1a.netabase.storage.v1.Error\"\x1d\n\x0eGetSizeRequest\x12\x0b\n\x03key\x18\x01 \x01(\x0c\"J\n\x0fGetSizeResponse\x12\x0c\n\x04size\x18\x01 \x01(\x03\x12)\n\x05\x65rror\x18\x0f \x01(\x0b\x32\x1a.netabase.storage.v1.Error\"(\n\nPutRequest\x12\x0b\n\x03key\x18\x01 \x01(\x0c\x12\r\n\x05value\x18\x02 \x01(\x0c\"8\n\x0bPutResponse\x12)\n\x05\x65rror\x18\x0f \x01(\x0b\x32\x1a.netabase.storage.v1.Error\"\x1c\n\rDeleteRequest\x12\x0b\n\x03key\x18\x01 \x01(\x0c\";\n\x0e\x44\x65leteResponse\x12)\n\x05\x65rror\x18\x0f \x01(\x0b\x32\x1a.netabase.storage.v1.Error\"\xbc\x01\n\x06\x46ilter\x12\x36\n\x0bkey_compare\x18\x01 \x01(\x0b\x32\x1f.netabase.storage.v1.KeyCompareH\x00\x12\x34\n\nkey_prefix\x18\x02 \x01(\x0b\x32\x1e.netabase.storage.v1.KeyPrefixH\x00\x12:\n\rvalue_compare\x18\x03 \x01(\x0b\x32!.netabase.storage.v1.ValueCompareH\x00\x42\x08\n\x06\x66ilter\"E\n\nKeyCompare\x12*\n\x02op\x18\x01 \x01(\x0e\x32\x1e.netabase.storage.v1.CompareOp\x12\x0b\n\x03key\x18\x02 \x01(\x0c\"\x1b\n\tKeyPrefix\x12\x0e\n\x06prefix\x18\x01 \x01(\x0c\"I\n\x0cValueCompare\x12*\n\x02op\x18\x01 \x01(\x0e\x32\x1e.netabase.storage.v1.CompareOp\x12\r\n\x05value\x18\x02 \x01(\x0c\"\xc1\x01\n\x0cQueryRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\x0c\x12\x11\n\tkeys_only\x18\x02 \x01(\x08\x12\x15\n\rreturns_sizes\x18\x03 \x01(\x08\x12,\n\x07\x66ilters\x18\x04 \x03(\x0b\x32\x1b.netabase.storage.v1.Filter\x12*\n\x06orders\x18\x05 \x03(\x0e\x32\x1a.netabase.storage.v1.Order\x12\r\n\x05limit\x18\x06 \x01(\x03\x12\x0e\n\x06offset\x18\x07 \x01(\x03\"1\n\x05\x45ntry\x12\x0b\n\x03key\x18\x01 \x01(\x0c\x12\r\n\x05value\x18\x02 \x01(\x0c\x12\x0c\n\x04size\x18\x03 \x01(\x03\"g\n\rQueryResponse\x12+\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1a.netabase.storage.v1.Entry\x12)\n\x05\x65rror\x18\x0f \x01(\x0b\x32\x1a.netabase.storage.v1.Error\"6\n\x08Mutation\x12\x0b\n\x03key\x18\x01 \x01(\x0c\x12\r\n\x05value\x18\x02 \x01(\x0c\x12\x0e\n\x06\x64\x65lete\x18\x03 \x01(\x08\"Q\n\rCommitRequest\x12\x30\n\tmutations\x18\x01 \x03(\x0b\x32\x1d.netabase.storage.v1.Mutation\x12\x0e\n\x06\x63ommit\x18\x02 \x01(\x08\";\n\x0e\x43ommitResponse\x12)\n\x05\x65rror\x18\x0f \x01(\x0b\x32\x1a.netabase.storage.v1.Error\"\x1d\n\x0bSyncRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\x0c\"9\n\x0cSyncResponse\x12)\n\x05\x65rror\x18\x0f \x01(\x0b\x32\x1a.netabase.storage.v1.Error\">\n\x0e\x44\x65stroyRequest\x12,\n\x07options\x18\x01 \x03(\x0b\x32\x1b.netabase.storage.v1.Option\"<\n\x0f\x44\x65stroyResponse\x12)\n\x05\x65rror\x18\x0f \x01(\x0b\x32\x1a.netabase.storage.v1.Error\"\x0e\n\x0c\x43loseRequest\":\n\rCloseResponse\x12)\n\x05\x65rror\x18\x0f \x01(\x0b\x32\x1a.netabase.storage.v1.Error*\xe9\x02\n\tErrorCode\x12\x1a\n\x16\x45RROR_CODE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x45RROR_CODE_NOT_FOUND\x10\x01\x12\x15\n\x11\x45RROR_CODE_CLOSED\x10\x02\x12\x1a\n\x16\x45RROR_CODE_INVALID_KEY\x10\x03\x12\x18\n\x14\x45RROR_CODE_TOO_LARGE\x10\x04\x12\x1a\n\x16\x45RROR_CODE_UNSUPPORTED\x10\x05\x12\x17\n\x13\x45RROR_CODE_REJECTED\x10\x06\x12\x17\n\x13\x45RROR_CODE_CONFLICT\x10\x07\x12\x17\n\x13\x45RROR_CODE_CANCELED\x10\x08\x12 \n\x1c\x45RROR_CODE_DEADLINE_EXCEEDED\x10\t\x12\x1e\n\x1a\x45RROR_CODE_INVALID_OPTIONS\x10\n\x12\x17\n\x13\x45RROR_CODE_NOT_OPEN\x10\x0b\x12\x17\n\x13\x45RROR_CODE_INTERNAL\x10\x0c*\xcd\x01\n\nOptionKind\x12\x1b\n\x17OPTION_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12OPTION_KIND_STRING\x10\x01\x12\x14\n\x10OPTION_KIND_PATH\x10\x02\x12\x14\n\x10OPTION_KIND_BOOL\x10\x03\x12\x13\n\x0fOPTION_KIND_INT\x10\x04\x12\x18\n\x14OPTION_KIND_DURATION\x10\x05\x12\x14\n\x10OPTION_KIND_SIZE\x10\x06\x12\x19\n\x15OPTION_KIND_NAMESPACE\x10\x07*\xd7\x01\n\tCompareOp\x12\x1a\n\x16\x43OMPARE_OP_UNSPECIFIED\x10\x00\x12\x14\n\x10\x43OMPARE_OP_EQUAL\x10\x01\x12\x18\n\x14\x43OMPARE_OP_NOT_EQUAL\x10\x02\x12\x1b\n\x17\x43OMPARE_OP_GREATER_THAN\x10\x03\x12$\n COMPARE_OP_GREATER_THAN_OR_EQUAL\x10\x04\x12\x18\n\x14\x43OMPARE_OP_LESS_THAN\x10\x05\x12!\n\x1d\x43OMPARE_OP_LESS_THAN_OR_EQUAL\x10\x06*\x88\x01\n\x05Order\x12\x15\n\x11ORDER_UNSPECIFIED\x10\x00\x12\x17\n\x13ORDER_KEY_ASCENDING\x10\x01\x12\x18\n\x14ORDER_KEY_DESCENDING\x10\x02\x12\x19\n\x15ORDER_VALUE_ASCENDING\x10\x03\x12\x1a\n\x16ORDER_VALUE_DESCENDING\x10\x04\x32\xd0\x07\n\x07Storage\x12W\n\x08\x44\x65scribe\x12$.netabase.storage.v1.DescribeRequest\x1a%.netabase.storage.v1.DescribeResponse\x12K\n\x04Open\x12 .netabase.storage.v1.OpenRequest\x1a!.netabase.storage.v1.OpenResponse\x12H\n\x03Get\x12\x1f.netabase.storage.v1.GetRequest\x1a .netabase.storage.v1.GetResponse\x12H\n\x03Has\x12\x1f.netabase.storage.v1.HasRequest\x1a .netabase.storage.v1.HasResponse\x12T\n\x07GetSize\x12#.netabase.storage.v1.GetSizeRequest\x1a$.netabase.storage.v1.GetSizeResponse\x12H\n\x03Put\x12\x1f.netabase.storage.v1.PutRequest\x1a .netabase.storage.v1.PutResponse\x12Q\n\x06\x44\x65lete\x12\".netabase.storage.v1.DeleteRequest\x1a#.netabase.storage.v1.DeleteResponse\x12P\n\x05Query\x12!.netabase.storage.v1.QueryRequest\x1a\".netabase.storage.v1.QueryResponse0\x01\x12S\n\x06\x43ommit\x12\".netabase.storage.v1.CommitRequest\x1a#.netabase.storage.v1.CommitResponse(\x01\x12K\n\x04Sync\x12 .netabase.storage.v1.SyncRequest\x1a!.netabase.storage.v1.SyncResponse\x12N\n\x05\x43lose\x12!.netabase.storage.v1.CloseRequest\x1a\".netabase.storage.v1.CloseResponse\x12T\n\x07\x44\x65stroy\x12#.netabase.storage.v1.DestroyRequest\x1a$.netabase.storage.v1.DestroyResponseB6Z4github.com/netabase/netabase/plugins/proto/storagev1b\x06proto3')
 )
 
 _ERRORCODE = _descriptor.EnumDescriptor(
@@ -84,8 +84,8 @@ _ERRORCODE = _descriptor.EnumDescriptor(
   ],
   containing_type=None,
   options=None,
-  serialized_start=2372,
-  serialized_end=2733,
+  serialized_start=2498,
+  serialized_end=2859,
 )
 _sym_db.RegisterEnumDescriptor(_ERRORCODE)
 
@@ -124,11 +124,15 @@ _OPTIONKIND = _descriptor.EnumDescriptor(
       name='OPTION_KIND_SIZE', index=6, number=6,
       options=None,
       type=None),
+    _descriptor.EnumValueDescriptor(
+      name='OPTION_KIND_NAMESPACE', index=7, number=7,
+      options=None,
+      type=None),
   ],
   containing_type=None,
   options=None,
-  serialized_start=2736,
-  serialized_end=2914,
+  serialized_start=2862,
+  serialized_end=3067,
 )
 _sym_db.RegisterEnumDescriptor(_OPTIONKIND)
 
@@ -170,8 +174,8 @@ _COMPAREOP = _descriptor.EnumDescriptor(
   ],
   containing_type=None,
   options=None,
-  serialized_start=2917,
-  serialized_end=3132,
+  serialized_start=3070,
+  serialized_end=3285,
 )
 _sym_db.RegisterEnumDescriptor(_COMPAREOP)
 
@@ -205,8 +209,8 @@ _ORDER = _descriptor.EnumDescriptor(
   ],
   containing_type=None,
   options=None,
-  serialized_start=3135,
-  serialized_end=3271,
+  serialized_start=3288,
+  serialized_end=3424,
 )
 _sym_db.RegisterEnumDescriptor(_ORDER)
 
@@ -231,6 +235,7 @@ OPTION_KIND_BOOL = 3
 OPTION_KIND_INT = 4
 OPTION_KIND_DURATION = 5
 OPTION_KIND_SIZE = 6
+OPTION_KIND_NAMESPACE = 7
 COMPARE_OP_UNSPECIFIED = 0
 COMPARE_OP_EQUAL = 1
 COMPARE_OP_NOT_EQUAL = 2
@@ -1410,6 +1415,68 @@ _SYNCRESPONSE = _descriptor.Descriptor(
 )
 
 
+_DESTROYREQUEST = _descriptor.Descriptor(
+  name='DestroyRequest',
+  full_name='netabase.storage.v1.DestroyRequest',
+  filename=None,
+  file=DESCRIPTOR,
+  containing_type=None,
+  fields=[
+    _descriptor.FieldDescriptor(
+      name='options', full_name='netabase.storage.v1.DestroyRequest.options', index=0,
+      number=1, type=11, cpp_type=10, label=3,
+      has_default_value=False, default_value=[],
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+  ],
+  extensions=[
+  ],
+  nested_types=[],
+  enum_types=[
+  ],
+  options=None,
+  is_extendable=False,
+  syntax='proto3',
+  extension_ranges=[],
+  oneofs=[
+  ],
+  serialized_start=2295,
+  serialized_end=2357,
+)
+
+
+_DESTROYRESPONSE = _descriptor.Descriptor(
+  name='DestroyResponse',
+  full_name='netabase.storage.v1.DestroyResponse',
+  filename=None,
+  file=DESCRIPTOR,
+  containing_type=None,
+  fields=[
+    _descriptor.FieldDescriptor(
+      name='error', full_name='netabase.storage.v1.DestroyResponse.error', index=0,
+      number=15, type=11, cpp_type=10, label=1,
+      has_default_value=False, default_value=None,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+  ],
+  extensions=[
+  ],
+  nested_types=[],
+  enum_types=[
+  ],
+  options=None,
+  is_extendable=False,
+  syntax='proto3',
+  extension_ranges=[],
+  oneofs=[
+  ],
+  serialized_start=2359,
+  serialized_end=2419,
+)
+
+
 _CLOSEREQUEST = _descriptor.Descriptor(
   name='CloseRequest',
   full_name='netabase.storage.v1.CloseRequest',
@@ -1429,8 +1496,8 @@ _CLOSEREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=2295,
-  serialized_end=2309,
+  serialized_start=2421,
+  serialized_end=2435,
 )
 
 
@@ -1460,8 +1527,8 @@ _CLOSERESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=2311,
-  serialized_end=2369,
+  serialized_start=2437,
+  serialized_end=2495,
 )
 
 _ERROR.fields_by_name['code'].enum_type = _ERRORCODE
@@ -1498,6 +1565,8 @@ _QUERYRESPONSE.fields_by_name['error'].message_type = _ERROR
 _COMMITREQUEST.fields_by_name['mutations'].message_type = _MUTATION
 _COMMITRESPONSE.fields_by_name['error'].message_type = _ERROR
 _SYNCRESPONSE.fields_by_name['error'].message_type = _ERROR
+_DESTROYREQUEST.fields_by_name['options'].message_type = _OPTION
+_DESTROYRESPONSE.fields_by_name['error'].message_type = _ERROR
 _CLOSERESPONSE.fields_by_name['error'].message_type = _ERROR
 DESCRIPTOR.message_types_by_name['Error'] = _ERROR
 DESCRIPTOR.message_types_by_name['Capabilities'] = _CAPABILITIES
@@ -1529,6 +1598,8 @@ DESCRIPTOR.message_types_by_name['CommitRequest'] = _COMMITREQUEST
 DESCRIPTOR.message_types_by_name['CommitResponse'] = _COMMITRESPONSE
 DESCRIPTOR.message_types_by_name['SyncRequest'] = _SYNCREQUEST
 DESCRIPTOR.message_types_by_name['SyncResponse'] = _SYNCRESPONSE
+DESCRIPTOR.message_types_by_name['DestroyRequest'] = _DESTROYREQUEST
+DESCRIPTOR.message_types_by_name['DestroyResponse'] = _DESTROYRESPONSE
 DESCRIPTOR.message_types_by_name['CloseRequest'] = _CLOSEREQUEST
 DESCRIPTOR.message_types_by_name['CloseResponse'] = _CLOSERESPONSE
 DESCRIPTOR.enum_types_by_name['ErrorCode'] = _ERRORCODE
@@ -1747,6 +1818,20 @@ SyncResponse = _reflection.GeneratedProtocolMessageType('SyncResponse', (_messag
   ))
 _sym_db.RegisterMessage(SyncResponse)
 
+DestroyRequest = _reflection.GeneratedProtocolMessageType('DestroyRequest', (_message.Message,), dict(
+  DESCRIPTOR = _DESTROYREQUEST,
+  __module__ = 'storage_pb2'
+  # @@protoc_insertion_point(class_scope:netabase.storage.v1.DestroyRequest)
+  ))
+_sym_db.RegisterMessage(DestroyRequest)
+
+DestroyResponse = _reflection.GeneratedProtocolMessageType('DestroyResponse', (_message.Message,), dict(
+  DESCRIPTOR = _DESTROYRESPONSE,
+  __module__ = 'storage_pb2'
+  # @@protoc_insertion_point(class_scope:netabase.storage.v1.DestroyResponse)
+  ))
+_sym_db.RegisterMessage(DestroyResponse)
+
 CloseRequest = _reflection.GeneratedProtocolMessageType('CloseRequest', (_message.Message,), dict(
   DESCRIPTOR = _CLOSEREQUEST,
   __module__ = 'storage_pb2'
@@ -1771,8 +1856,8 @@ _STORAGE = _descriptor.ServiceDescriptor(
   file=DESCRIPTOR,
   index=0,
   options=None,
-  serialized_start=3274,
-  serialized_end=4164,
+  serialized_start=3427,
+  serialized_end=4403,
   methods=[
   _descriptor.MethodDescriptor(
     name='Describe',
@@ -1871,6 +1956,15 @@ _STORAGE = _descriptor.ServiceDescriptor(
     containing_service=None,
     input_type=_CLOSEREQUEST,
     output_type=_CLOSERESPONSE,
+    options=None,
+  ),
+  _descriptor.MethodDescriptor(
+    name='Destroy',
+    full_name='netabase.storage.v1.Storage.Destroy',
+    index=11,
+    containing_service=None,
+    input_type=_DESTROYREQUEST,
+    output_type=_DESTROYRESPONSE,
     options=None,
   ),
 ])

@@ -69,6 +69,11 @@ class StorageStub(object):
         request_serializer=storage__pb2.CloseRequest.SerializeToString,
         response_deserializer=storage__pb2.CloseResponse.FromString,
         )
+    self.Destroy = channel.unary_unary(
+        '/netabase.storage.v1.Storage/Destroy',
+        request_serializer=storage__pb2.DestroyRequest.SerializeToString,
+        response_deserializer=storage__pb2.DestroyResponse.FromString,
+        )
 
 
 class StorageServicer(object):
@@ -158,6 +163,24 @@ class StorageServicer(object):
     context.set_details('Method not implemented!')
     raise NotImplementedError('Method not implemented!')
 
+  def Destroy(self, request, context):
+    """Destroy removes all the data of the scratch store its options name:
+    whatever Open made and wrote inside the places its namespace options
+    name (for a database: the scratch table or schema itself). The host
+    calls it on a process where Open was not called, after the scratch
+    store was closed or its process killed, only for a plugin that
+    declares an option of kind namespace, and only with options of a
+    scratch store it made: every namespace option a scratch name (one
+    starting with "netabase_scratch_"). A plugin refuses it otherwise
+    (plugins/sdk does). Destroying a store that holds nothing, or was
+    never opened, succeeds. A plugin that declares no namespace option
+    need not implement it: the host removes a scratch store's directory
+    itself.
+    """
+    context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+    context.set_details('Method not implemented!')
+    raise NotImplementedError('Method not implemented!')
+
 
 def add_StorageServicer_to_server(servicer, server):
   rpc_method_handlers = {
@@ -215,6 +238,11 @@ def add_StorageServicer_to_server(servicer, server):
           servicer.Close,
           request_deserializer=storage__pb2.CloseRequest.FromString,
           response_serializer=storage__pb2.CloseResponse.SerializeToString,
+      ),
+      'Destroy': grpc.unary_unary_rpc_method_handler(
+          servicer.Destroy,
+          request_deserializer=storage__pb2.DestroyRequest.FromString,
+          response_serializer=storage__pb2.DestroyResponse.SerializeToString,
       ),
   }
   generic_handler = grpc.method_handlers_generic_handler(

@@ -137,7 +137,8 @@ const (
 	// Any text.
 	OptionKind_OPTION_KIND_STRING OptionKind = 1
 	// An absolute filesystem path where the store keeps data. The host
-	// rewrites every path option when it makes a scratch store.
+	// rewrites every path option to a fresh place when it makes a scratch
+	// store, and removes that place when it is done with it.
 	OptionKind_OPTION_KIND_PATH OptionKind = 2
 	// true, false, 1 or 0.
 	OptionKind_OPTION_KIND_BOOL OptionKind = 3
@@ -147,6 +148,20 @@ const (
 	OptionKind_OPTION_KIND_DURATION OptionKind = 5
 	// A byte count such as 65536 or 64MiB.
 	OptionKind_OPTION_KIND_SIZE OptionKind = 6
+	// A name that locates the store's data inside a server or service the
+	// plugin connects to, rather than on the host's filesystem: a table or
+	// schema of a database, a key prefix, a bucket. A word of lower-case
+	// ASCII letters, digits and underscores that starts with a letter, at
+	// most 63 bytes. The plugin keeps all the store's data inside the
+	// places its namespace (and path) options name. The host rewrites every
+	// namespace option to a fresh scratch name ("netabase_scratch_"
+	// followed by 16 hex digits) when it makes a scratch store, and calls
+	// Destroy with the scratch store's options when it is done with it. A
+	// plugin that declares persistent and neither a path nor a namespace
+	// option keeps its data where the host cannot make scratch stores apart
+	// from it, so the host refuses to run the conformance suite on it, and
+	// a node does not admit it.
+	OptionKind_OPTION_KIND_NAMESPACE OptionKind = 7
 )
 
 // Enum value maps for OptionKind.
@@ -159,6 +174,7 @@ var (
 		4: "OPTION_KIND_INT",
 		5: "OPTION_KIND_DURATION",
 		6: "OPTION_KIND_SIZE",
+		7: "OPTION_KIND_NAMESPACE",
 	}
 	OptionKind_value = map[string]int32{
 		"OPTION_KIND_UNSPECIFIED": 0,
@@ -168,6 +184,7 @@ var (
 		"OPTION_KIND_INT":         4,
 		"OPTION_KIND_DURATION":    5,
 		"OPTION_KIND_SIZE":        6,
+		"OPTION_KIND_NAMESPACE":   7,
 	}
 )
 
@@ -1949,6 +1966,95 @@ func (x *SyncResponse) GetError() *Error {
 	return nil
 }
 
+type DestroyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The options of the scratch store to destroy, as Open was given them.
+	Options       []*Option `protobuf:"bytes,1,rep,name=options,proto3" json:"options,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DestroyRequest) Reset() {
+	*x = DestroyRequest{}
+	mi := &file_netabase_storage_v1_storage_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DestroyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DestroyRequest) ProtoMessage() {}
+
+func (x *DestroyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_netabase_storage_v1_storage_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DestroyRequest.ProtoReflect.Descriptor instead.
+func (*DestroyRequest) Descriptor() ([]byte, []int) {
+	return file_netabase_storage_v1_storage_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *DestroyRequest) GetOptions() []*Option {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+type DestroyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Error         *Error                 `protobuf:"bytes,15,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DestroyResponse) Reset() {
+	*x = DestroyResponse{}
+	mi := &file_netabase_storage_v1_storage_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DestroyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DestroyResponse) ProtoMessage() {}
+
+func (x *DestroyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_netabase_storage_v1_storage_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DestroyResponse.ProtoReflect.Descriptor instead.
+func (*DestroyResponse) Descriptor() ([]byte, []int) {
+	return file_netabase_storage_v1_storage_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *DestroyResponse) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
 type CloseRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1957,7 +2063,7 @@ type CloseRequest struct {
 
 func (x *CloseRequest) Reset() {
 	*x = CloseRequest{}
-	mi := &file_netabase_storage_v1_storage_proto_msgTypes[30]
+	mi := &file_netabase_storage_v1_storage_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1969,7 +2075,7 @@ func (x *CloseRequest) String() string {
 func (*CloseRequest) ProtoMessage() {}
 
 func (x *CloseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_netabase_storage_v1_storage_proto_msgTypes[30]
+	mi := &file_netabase_storage_v1_storage_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1982,7 +2088,7 @@ func (x *CloseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseRequest.ProtoReflect.Descriptor instead.
 func (*CloseRequest) Descriptor() ([]byte, []int) {
-	return file_netabase_storage_v1_storage_proto_rawDescGZIP(), []int{30}
+	return file_netabase_storage_v1_storage_proto_rawDescGZIP(), []int{32}
 }
 
 type CloseResponse struct {
@@ -1994,7 +2100,7 @@ type CloseResponse struct {
 
 func (x *CloseResponse) Reset() {
 	*x = CloseResponse{}
-	mi := &file_netabase_storage_v1_storage_proto_msgTypes[31]
+	mi := &file_netabase_storage_v1_storage_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2006,7 +2112,7 @@ func (x *CloseResponse) String() string {
 func (*CloseResponse) ProtoMessage() {}
 
 func (x *CloseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_netabase_storage_v1_storage_proto_msgTypes[31]
+	mi := &file_netabase_storage_v1_storage_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2019,7 +2125,7 @@ func (x *CloseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseResponse.ProtoReflect.Descriptor instead.
 func (*CloseResponse) Descriptor() ([]byte, []int) {
-	return file_netabase_storage_v1_storage_proto_rawDescGZIP(), []int{31}
+	return file_netabase_storage_v1_storage_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CloseResponse) GetError() *Error {
@@ -2137,6 +2243,10 @@ const file_netabase_storage_v1_storage_proto_rawDesc = "" +
 	"\vSyncRequest\x12\x16\n" +
 	"\x06prefix\x18\x01 \x01(\fR\x06prefix\"@\n" +
 	"\fSyncResponse\x120\n" +
+	"\x05error\x18\x0f \x01(\v2\x1a.netabase.storage.v1.ErrorR\x05error\"G\n" +
+	"\x0eDestroyRequest\x125\n" +
+	"\aoptions\x18\x01 \x03(\v2\x1b.netabase.storage.v1.OptionR\aoptions\"C\n" +
+	"\x0fDestroyResponse\x120\n" +
 	"\x05error\x18\x0f \x01(\v2\x1a.netabase.storage.v1.ErrorR\x05error\"\x0e\n" +
 	"\fCloseRequest\"A\n" +
 	"\rCloseResponse\x120\n" +
@@ -2155,7 +2265,7 @@ const file_netabase_storage_v1_storage_proto_rawDesc = "" +
 	"\x1aERROR_CODE_INVALID_OPTIONS\x10\n" +
 	"\x12\x17\n" +
 	"\x13ERROR_CODE_NOT_OPEN\x10\v\x12\x17\n" +
-	"\x13ERROR_CODE_INTERNAL\x10\f*\xb2\x01\n" +
+	"\x13ERROR_CODE_INTERNAL\x10\f*\xcd\x01\n" +
 	"\n" +
 	"OptionKind\x12\x1b\n" +
 	"\x17OPTION_KIND_UNSPECIFIED\x10\x00\x12\x16\n" +
@@ -2164,7 +2274,8 @@ const file_netabase_storage_v1_storage_proto_rawDesc = "" +
 	"\x10OPTION_KIND_BOOL\x10\x03\x12\x13\n" +
 	"\x0fOPTION_KIND_INT\x10\x04\x12\x18\n" +
 	"\x14OPTION_KIND_DURATION\x10\x05\x12\x14\n" +
-	"\x10OPTION_KIND_SIZE\x10\x06*\xd7\x01\n" +
+	"\x10OPTION_KIND_SIZE\x10\x06\x12\x19\n" +
+	"\x15OPTION_KIND_NAMESPACE\x10\a*\xd7\x01\n" +
 	"\tCompareOp\x12\x1a\n" +
 	"\x16COMPARE_OP_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10COMPARE_OP_EQUAL\x10\x01\x12\x18\n" +
@@ -2178,7 +2289,7 @@ const file_netabase_storage_v1_storage_proto_rawDesc = "" +
 	"\x13ORDER_KEY_ASCENDING\x10\x01\x12\x18\n" +
 	"\x14ORDER_KEY_DESCENDING\x10\x02\x12\x19\n" +
 	"\x15ORDER_VALUE_ASCENDING\x10\x03\x12\x1a\n" +
-	"\x16ORDER_VALUE_DESCENDING\x10\x042\xfa\x06\n" +
+	"\x16ORDER_VALUE_DESCENDING\x10\x042\xd0\a\n" +
 	"\aStorage\x12W\n" +
 	"\bDescribe\x12$.netabase.storage.v1.DescribeRequest\x1a%.netabase.storage.v1.DescribeResponse\x12K\n" +
 	"\x04Open\x12 .netabase.storage.v1.OpenRequest\x1a!.netabase.storage.v1.OpenResponse\x12H\n" +
@@ -2190,7 +2301,8 @@ const file_netabase_storage_v1_storage_proto_rawDesc = "" +
 	"\x05Query\x12!.netabase.storage.v1.QueryRequest\x1a\".netabase.storage.v1.QueryResponse0\x01\x12S\n" +
 	"\x06Commit\x12\".netabase.storage.v1.CommitRequest\x1a#.netabase.storage.v1.CommitResponse(\x01\x12K\n" +
 	"\x04Sync\x12 .netabase.storage.v1.SyncRequest\x1a!.netabase.storage.v1.SyncResponse\x12N\n" +
-	"\x05Close\x12!.netabase.storage.v1.CloseRequest\x1a\".netabase.storage.v1.CloseResponseB6Z4github.com/netabase/netabase/plugins/proto/storagev1b\x06proto3"
+	"\x05Close\x12!.netabase.storage.v1.CloseRequest\x1a\".netabase.storage.v1.CloseResponse\x12T\n" +
+	"\aDestroy\x12#.netabase.storage.v1.DestroyRequest\x1a$.netabase.storage.v1.DestroyResponseB6Z4github.com/netabase/netabase/plugins/proto/storagev1b\x06proto3"
 
 var (
 	file_netabase_storage_v1_storage_proto_rawDescOnce sync.Once
@@ -2205,7 +2317,7 @@ func file_netabase_storage_v1_storage_proto_rawDescGZIP() []byte {
 }
 
 var file_netabase_storage_v1_storage_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_netabase_storage_v1_storage_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_netabase_storage_v1_storage_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_netabase_storage_v1_storage_proto_goTypes = []any{
 	(ErrorCode)(0),           // 0: netabase.storage.v1.ErrorCode
 	(OptionKind)(0),          // 1: netabase.storage.v1.OptionKind
@@ -2241,8 +2353,10 @@ var file_netabase_storage_v1_storage_proto_goTypes = []any{
 	(*CommitResponse)(nil),   // 31: netabase.storage.v1.CommitResponse
 	(*SyncRequest)(nil),      // 32: netabase.storage.v1.SyncRequest
 	(*SyncResponse)(nil),     // 33: netabase.storage.v1.SyncResponse
-	(*CloseRequest)(nil),     // 34: netabase.storage.v1.CloseRequest
-	(*CloseResponse)(nil),    // 35: netabase.storage.v1.CloseResponse
+	(*DestroyRequest)(nil),   // 34: netabase.storage.v1.DestroyRequest
+	(*DestroyResponse)(nil),  // 35: netabase.storage.v1.DestroyResponse
+	(*CloseRequest)(nil),     // 36: netabase.storage.v1.CloseRequest
+	(*CloseResponse)(nil),    // 37: netabase.storage.v1.CloseResponse
 }
 var file_netabase_storage_v1_storage_proto_depIdxs = []int32{
 	0,  // 0: netabase.storage.v1.Error.code:type_name -> netabase.storage.v1.ErrorCode
@@ -2270,34 +2384,38 @@ var file_netabase_storage_v1_storage_proto_depIdxs = []int32{
 	29, // 22: netabase.storage.v1.CommitRequest.mutations:type_name -> netabase.storage.v1.Mutation
 	4,  // 23: netabase.storage.v1.CommitResponse.error:type_name -> netabase.storage.v1.Error
 	4,  // 24: netabase.storage.v1.SyncResponse.error:type_name -> netabase.storage.v1.Error
-	4,  // 25: netabase.storage.v1.CloseResponse.error:type_name -> netabase.storage.v1.Error
-	8,  // 26: netabase.storage.v1.Storage.Describe:input_type -> netabase.storage.v1.DescribeRequest
-	10, // 27: netabase.storage.v1.Storage.Open:input_type -> netabase.storage.v1.OpenRequest
-	12, // 28: netabase.storage.v1.Storage.Get:input_type -> netabase.storage.v1.GetRequest
-	14, // 29: netabase.storage.v1.Storage.Has:input_type -> netabase.storage.v1.HasRequest
-	16, // 30: netabase.storage.v1.Storage.GetSize:input_type -> netabase.storage.v1.GetSizeRequest
-	18, // 31: netabase.storage.v1.Storage.Put:input_type -> netabase.storage.v1.PutRequest
-	20, // 32: netabase.storage.v1.Storage.Delete:input_type -> netabase.storage.v1.DeleteRequest
-	26, // 33: netabase.storage.v1.Storage.Query:input_type -> netabase.storage.v1.QueryRequest
-	30, // 34: netabase.storage.v1.Storage.Commit:input_type -> netabase.storage.v1.CommitRequest
-	32, // 35: netabase.storage.v1.Storage.Sync:input_type -> netabase.storage.v1.SyncRequest
-	34, // 36: netabase.storage.v1.Storage.Close:input_type -> netabase.storage.v1.CloseRequest
-	9,  // 37: netabase.storage.v1.Storage.Describe:output_type -> netabase.storage.v1.DescribeResponse
-	11, // 38: netabase.storage.v1.Storage.Open:output_type -> netabase.storage.v1.OpenResponse
-	13, // 39: netabase.storage.v1.Storage.Get:output_type -> netabase.storage.v1.GetResponse
-	15, // 40: netabase.storage.v1.Storage.Has:output_type -> netabase.storage.v1.HasResponse
-	17, // 41: netabase.storage.v1.Storage.GetSize:output_type -> netabase.storage.v1.GetSizeResponse
-	19, // 42: netabase.storage.v1.Storage.Put:output_type -> netabase.storage.v1.PutResponse
-	21, // 43: netabase.storage.v1.Storage.Delete:output_type -> netabase.storage.v1.DeleteResponse
-	28, // 44: netabase.storage.v1.Storage.Query:output_type -> netabase.storage.v1.QueryResponse
-	31, // 45: netabase.storage.v1.Storage.Commit:output_type -> netabase.storage.v1.CommitResponse
-	33, // 46: netabase.storage.v1.Storage.Sync:output_type -> netabase.storage.v1.SyncResponse
-	35, // 47: netabase.storage.v1.Storage.Close:output_type -> netabase.storage.v1.CloseResponse
-	37, // [37:48] is the sub-list for method output_type
-	26, // [26:37] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	7,  // 25: netabase.storage.v1.DestroyRequest.options:type_name -> netabase.storage.v1.Option
+	4,  // 26: netabase.storage.v1.DestroyResponse.error:type_name -> netabase.storage.v1.Error
+	4,  // 27: netabase.storage.v1.CloseResponse.error:type_name -> netabase.storage.v1.Error
+	8,  // 28: netabase.storage.v1.Storage.Describe:input_type -> netabase.storage.v1.DescribeRequest
+	10, // 29: netabase.storage.v1.Storage.Open:input_type -> netabase.storage.v1.OpenRequest
+	12, // 30: netabase.storage.v1.Storage.Get:input_type -> netabase.storage.v1.GetRequest
+	14, // 31: netabase.storage.v1.Storage.Has:input_type -> netabase.storage.v1.HasRequest
+	16, // 32: netabase.storage.v1.Storage.GetSize:input_type -> netabase.storage.v1.GetSizeRequest
+	18, // 33: netabase.storage.v1.Storage.Put:input_type -> netabase.storage.v1.PutRequest
+	20, // 34: netabase.storage.v1.Storage.Delete:input_type -> netabase.storage.v1.DeleteRequest
+	26, // 35: netabase.storage.v1.Storage.Query:input_type -> netabase.storage.v1.QueryRequest
+	30, // 36: netabase.storage.v1.Storage.Commit:input_type -> netabase.storage.v1.CommitRequest
+	32, // 37: netabase.storage.v1.Storage.Sync:input_type -> netabase.storage.v1.SyncRequest
+	36, // 38: netabase.storage.v1.Storage.Close:input_type -> netabase.storage.v1.CloseRequest
+	34, // 39: netabase.storage.v1.Storage.Destroy:input_type -> netabase.storage.v1.DestroyRequest
+	9,  // 40: netabase.storage.v1.Storage.Describe:output_type -> netabase.storage.v1.DescribeResponse
+	11, // 41: netabase.storage.v1.Storage.Open:output_type -> netabase.storage.v1.OpenResponse
+	13, // 42: netabase.storage.v1.Storage.Get:output_type -> netabase.storage.v1.GetResponse
+	15, // 43: netabase.storage.v1.Storage.Has:output_type -> netabase.storage.v1.HasResponse
+	17, // 44: netabase.storage.v1.Storage.GetSize:output_type -> netabase.storage.v1.GetSizeResponse
+	19, // 45: netabase.storage.v1.Storage.Put:output_type -> netabase.storage.v1.PutResponse
+	21, // 46: netabase.storage.v1.Storage.Delete:output_type -> netabase.storage.v1.DeleteResponse
+	28, // 47: netabase.storage.v1.Storage.Query:output_type -> netabase.storage.v1.QueryResponse
+	31, // 48: netabase.storage.v1.Storage.Commit:output_type -> netabase.storage.v1.CommitResponse
+	33, // 49: netabase.storage.v1.Storage.Sync:output_type -> netabase.storage.v1.SyncResponse
+	37, // 50: netabase.storage.v1.Storage.Close:output_type -> netabase.storage.v1.CloseResponse
+	35, // 51: netabase.storage.v1.Storage.Destroy:output_type -> netabase.storage.v1.DestroyResponse
+	40, // [40:52] is the sub-list for method output_type
+	28, // [28:40] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_netabase_storage_v1_storage_proto_init() }
@@ -2316,7 +2434,7 @@ func file_netabase_storage_v1_storage_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_netabase_storage_v1_storage_proto_rawDesc), len(file_netabase_storage_v1_storage_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   32,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -46,6 +46,7 @@ const (
 	Storage_Commit_FullMethodName   = "/netabase.storage.v1.Storage/Commit"
 	Storage_Sync_FullMethodName     = "/netabase.storage.v1.Storage/Sync"
 	Storage_Close_FullMethodName    = "/netabase.storage.v1.Storage/Close"
+	Storage_Destroy_FullMethodName  = "/netabase.storage.v1.Storage/Destroy"
 )
 
 // StorageClient is the client API for Storage service.
@@ -75,6 +76,19 @@ type StorageClient interface {
 	Sync(ctx context.Context, in *SyncRequest, opts ...grpc.CallOption) (*SyncResponse, error)
 	// Close closes the store. The host stops the process afterwards.
 	Close(ctx context.Context, in *CloseRequest, opts ...grpc.CallOption) (*CloseResponse, error)
+	// Destroy removes all the data of the scratch store its options name:
+	// whatever Open made and wrote inside the places its namespace options
+	// name (for a database: the scratch table or schema itself). The host
+	// calls it on a process where Open was not called, after the scratch
+	// store was closed or its process killed, only for a plugin that
+	// declares an option of kind namespace, and only with options of a
+	// scratch store it made: every namespace option a scratch name (one
+	// starting with "netabase_scratch_"). A plugin refuses it otherwise
+	// (plugins/sdk does). Destroying a store that holds nothing, or was
+	// never opened, succeeds. A plugin that declares no namespace option
+	// need not implement it: the host removes a scratch store's directory
+	// itself.
+	Destroy(ctx context.Context, in *DestroyRequest, opts ...grpc.CallOption) (*DestroyResponse, error)
 }
 
 type storageClient struct {
@@ -207,6 +221,16 @@ func (c *storageClient) Close(ctx context.Context, in *CloseRequest, opts ...grp
 	return out, nil
 }
 
+func (c *storageClient) Destroy(ctx context.Context, in *DestroyRequest, opts ...grpc.CallOption) (*DestroyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DestroyResponse)
+	err := c.cc.Invoke(ctx, Storage_Destroy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // StorageServer is the server API for Storage service.
 // All implementations must embed UnimplementedStorageServer
 // for forward compatibility.
@@ -234,6 +258,19 @@ type StorageServer interface {
 	Sync(context.Context, *SyncRequest) (*SyncResponse, error)
 	// Close closes the store. The host stops the process afterwards.
 	Close(context.Context, *CloseRequest) (*CloseResponse, error)
+	// Destroy removes all the data of the scratch store its options name:
+	// whatever Open made and wrote inside the places its namespace options
+	// name (for a database: the scratch table or schema itself). The host
+	// calls it on a process where Open was not called, after the scratch
+	// store was closed or its process killed, only for a plugin that
+	// declares an option of kind namespace, and only with options of a
+	// scratch store it made: every namespace option a scratch name (one
+	// starting with "netabase_scratch_"). A plugin refuses it otherwise
+	// (plugins/sdk does). Destroying a store that holds nothing, or was
+	// never opened, succeeds. A plugin that declares no namespace option
+	// need not implement it: the host removes a scratch store's directory
+	// itself.
+	Destroy(context.Context, *DestroyRequest) (*DestroyResponse, error)
 	mustEmbedUnimplementedStorageServer()
 }
 
@@ -276,6 +313,9 @@ func (UnimplementedStorageServer) Sync(context.Context, *SyncRequest) (*SyncResp
 }
 func (UnimplementedStorageServer) Close(context.Context, *CloseRequest) (*CloseResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Close not implemented")
+}
+func (UnimplementedStorageServer) Destroy(context.Context, *DestroyRequest) (*DestroyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Destroy not implemented")
 }
 func (UnimplementedStorageServer) mustEmbedUnimplementedStorageServer() {}
 func (UnimplementedStorageServer) testEmbeddedByValue()                 {}
@@ -478,6 +518,24 @@ func _Storage_Close_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Storage_Destroy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DestroyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(StorageServer).Destroy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Storage_Destroy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(StorageServer).Destroy(ctx, req.(*DestroyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Storage_ServiceDesc is the grpc.ServiceDesc for Storage service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -520,6 +578,10 @@ var Storage_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Close",
 			Handler:    _Storage_Close_Handler,
+		},
+		{
+			MethodName: "Destroy",
+			Handler:    _Storage_Destroy_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
