@@ -26,6 +26,7 @@ import (
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/envelope"
 	"github.com/netabase/netabase/core/node"
+	"github.com/netabase/netabase/internal/tracing"
 )
 
 // maxBody bounds a request body: a record value is at most
@@ -167,7 +168,7 @@ func (s *Server) KeepSyncIn(path string) { s.syncConfig = path }
 
 // Ready makes s answer requests with n, the started node.
 func (s *Server) Ready(n *node.Node) {
-	h := (&server{n: n, dataDir: s.dataDir, syncConfig: s.syncConfig}).handler()
+	h := tracing.Handler((&server{n: n, dataDir: s.dataDir, syncConfig: s.syncConfig}).handler())
 	s.api.Store(&h)
 }
 
@@ -251,7 +252,7 @@ func (l *ownerOnly) Accept() (net.Conn, error) {
 // Handler returns the control API of n. The synced collections it joins
 // are not recorded anywhere: see [Server.KeepSyncIn].
 func Handler(n *node.Node, dataDir string) http.Handler {
-	return (&server{n: n, dataDir: dataDir}).handler()
+	return tracing.Handler((&server{n: n, dataDir: dataDir}).handler())
 }
 
 func (s *server) handler() http.Handler {
