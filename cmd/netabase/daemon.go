@@ -124,7 +124,8 @@ func runDaemon(ctx context.Context, e *env, opts daemonOptions) error {
 	defer tr.close(e.stderr)
 	defer n.Close()
 	defer m.close()
-	if err := m.serve(n, e.stderr); err != nil {
+	calls := pluginCalls(e.registry, n)
+	if err := m.serve(n, calls, e.stderr); err != nil {
 		stop()
 		<-served
 		return failed(fmt.Errorf("cannot serve metrics: %w", err))
@@ -134,6 +135,7 @@ func runDaemon(ctx context.Context, e *env, opts daemonOptions) error {
 		<-served
 		return failed(fmt.Errorf("cannot trace the storage backend: %w", err))
 	}
+	api.ReportPluginCalls(calls)
 	api.Ready(n)
 	printBanner(e, n, sock, m.url(), tr.banner())
 

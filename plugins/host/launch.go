@@ -148,7 +148,7 @@ func (d *Driver) newGeneration(t *target) *generation {
 			grpc.WithReadBufferSize(wire.BufferSize),
 		},
 	}
-	traced(cfg)
+	d.instrument(cfg)
 	g.client = plugin.NewClient(cfg)
 	return g
 }
