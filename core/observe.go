@@ -56,11 +56,13 @@ func Observe(b Backend, o Observer) error {
 	return nil
 }
 
-// Trace makes every later operation on b a span of a tracer of tp, named
-// "backend <op>" (backend get, backend put, …), a child of the span in
-// the operation's context, so that a plugin's client carries it on to the
-// plugin; a nil tp stops tracing. A Backend without a tracer starts no
-// span. It fails when b was not made by [Wrap].
+// Trace makes every later operation on b whose context holds a sampled
+// span a span of a tracer of tp, named "backend <op>" (backend get,
+// backend put, …), a child of that span, so that a plugin's client carries
+// it on to the plugin. An operation outside a sampled trace (a peer's
+// write the DHT stores, a group commit's sync) makes none: it would be a
+// trace of its own, of one span. A nil tp stops tracing; a Backend without
+// a tracer starts no span. It fails when b was not made by [Wrap].
 func Trace(b Backend, tp trace.TracerProvider) error {
 	s, err := rulesOf(b, "core.Trace", "traced")
 	if err != nil {
@@ -107,11 +109,12 @@ type probe struct {
 }
 
 // begin starts watching an operation op: it reads the clock when an
-// observer is set and starts a span when a tracer is, returning ctx with
-// the span in it. With neither it costs two atomic loads.
+// observer is set and starts a span when a tracer is and ctx is in a
+// sampled trace, returning ctx with the span in it. With neither it costs
+// two atomic loads.
 func (s *store) begin(ctx context.Context, op Op) (context.Context, probe) {
 	p := probe{start: -1}
-	if t := s.tracer.Load(); t != nil {
+	if t := s.tracer.Load(); t != nil && trace.SpanContextFromContext(ctx).IsSampled() {
 		ctx, p.span = t.t.Start(ctx, t.names[op], t.opts...)
 	}
 	if s.observer.Load() != nil {

@@ -131,9 +131,9 @@ func TestObserveRefusesForeignBackend(t *testing.T) {
 	}
 }
 
-// TestTrace: a traced backend makes a span of each operation, a child of
-// the span in the operation's context, failed only for a real failure;
-// untraced, it makes none.
+// TestTrace: a traced backend makes a span of each operation in a sampled
+// trace, a child of the span in the operation's context, failed only for a
+// real failure; outside a trace, or untraced, it makes none.
 func TestTrace(t *testing.T) {
 	ctx := context.Background()
 	b, err := core.Wrap(newFakeEngine(), core.Info{Name: "fake", Version: "v1", Build: "b1"})
@@ -148,6 +148,7 @@ func TestTrace(t *testing.T) {
 	if err := core.Trace(b, tp); err != nil {
 		t.Fatal(err)
 	}
+	_ = b.Put(ctx, ds.NewKey("/outside"), []byte("v")) // in no trace: no span
 	pctx, parent := tp.Tracer("test").Start(ctx, "caller")
 	_ = b.Put(pctx, ds.NewKey("/a"), []byte("v"))
 	_, _ = b.Get(pctx, ds.NewKey("/missing"))
