@@ -67,25 +67,33 @@ type discard struct{}
 func (discard) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
 func (discard) Shutdown(context.Context) error                             { return nil }
 
-// BenchmarkObserver measures what the daemon's backend metrics and tracing
-// cost: core.RecordStore over four backends opened through the registry
-// (so wrapped by core.Wrap): one neither observed nor traced ("off"), one
-// with the daemon's metrics.Backend ("metrics"), and two traced: "traced",
-// whose operations run in a sampled trace, so each is a span, batched to
-// an exporter that drops them, as the daemon's OTLP exporter batches
-// them; and "untraced", whose operations run outside any trace (as a
-// peer's write does), so none is; side by side in the same process. Each
-// of 30 rounds runs every side for 5,000 operations,
-// rotating which goes first; the benchmark reports the median ns/op of
-// each side and the median of the rounds' throughput ratios against off
-// (1 means free). The time is the CPU time of the benchmark's thread (on
-// Linux; elsewhere the wall clock's): the operations' own, which the
-// machine's load does not inflate as it does wall time (a store's
-// background goroutines, such as pebble's flushes, are not counted; no
-// observer or span runs there). Records have 1 KiB values; a put overwrites one of
-// 10,000 keys, a get reads one of 10,000 stored records. Run it with
-// -benchtime 1x.
-func BenchmarkObserver(b *testing.B) {
+// BenchmarkObserver measures what the daemon's backend metrics cost:
+// core.RecordStore over two backends opened through the registry (so
+// wrapped by core.Wrap), one not observed ("off") and one with the
+// daemon's metrics.Backend ("metrics"), side by side in the same process.
+// See recordStoreSides for the rounds. Run it with -benchtime 1x.
+func BenchmarkObserver(b *testing.B) { recordStoreSides(b, "off", "metrics") }
+
+// BenchmarkTracing measures what the daemon's tracing costs the backend:
+// as BenchmarkObserver, with three backends: one not traced ("off"), and
+// two traced, "traced", whose operations run in a sampled trace, so each
+// is a span, batched to an exporter that drops them, as the daemon's OTLP
+// exporter batches them; and "untraced", whose operations run outside any
+// trace (as a peer's write does), so none is. Run it with -benchtime 1x.
+func BenchmarkTracing(b *testing.B) { recordStoreSides(b, "off", "traced", "untraced") }
+
+// recordStoreSides runs RecordStore puts and gets on memory:// and pebble
+// stores, one per side named in names. Each of 30 rounds runs every side
+// for 5,000 operations, rotating which goes first; the benchmark reports
+// the median ns/op of each side and the median of the rounds' throughput
+// ratios against the first (1 means free). The time is the CPU time of
+// the benchmark's thread (on Linux; elsewhere the wall clock's): the
+// operations' own, which the machine's load does not inflate as it does
+// wall time (a store's background goroutines, such as pebble's flushes,
+// are not counted; no observer or span runs there). Records have 1 KiB
+// values; a put overwrites one of 10,000 keys, a get reads one of 10,000
+// stored records.
+func recordStoreSides(b *testing.B, names ...string) {
 	const (
 		keys   = 10_000
 		rounds = 30
@@ -135,7 +143,6 @@ func BenchmarkObserver(b *testing.B) {
 					}
 					return rs
 				}
-				names := []string{"off", "metrics", "traced", "untraced"}
 				var run []func() float64
 				for _, name := range names {
 					rs := open(name)
