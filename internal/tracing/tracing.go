@@ -85,12 +85,18 @@ func Wanted() bool {
 
 // Start turns tracing on: it makes the process's tracer provider one that
 // batches spans (OTEL_BSP_* tune it) and sends them over OTLP/HTTP as s
-// says, sampled as OTEL_TRACES_SAMPLER says (by default every trace, and
+// says (an OTEL_EXPORTER_OTLP_PROTOCOL other than http/protobuf is
+// refused), sampled as OTEL_TRACES_SAMPLER says (by default every trace, and
 // a span whenever its parent is sampled), and makes W3C trace context the
 // process's propagator. Call it once, before starting a node whose spans
 // it should carry. stop flushes the spans not yet sent and turns tracing
 // off.
 func Start(ctx context.Context, s Settings) (stop func(context.Context) error, err error) {
+	for _, v := range []string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
+		if p := os.Getenv(v); p != "" && p != "http/protobuf" {
+			return nil, fmt.Errorf("%s=%s: netabase sends traces over OTLP/HTTP (http/protobuf) only; point it at the collector's OTLP/HTTP endpoint (port 4318 by default) and unset %s", v, p, v)
+		}
+	}
 	var opts []otlptracehttp.Option
 	if s.Endpoint != "" {
 		opts = append(opts, otlptracehttp.WithEndpointURL(s.Endpoint))

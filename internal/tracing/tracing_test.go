@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"go.opentelemetry.io/otel"
@@ -139,4 +140,18 @@ func TestHandler(t *testing.T) {
 		}
 	}
 	t.Errorf("no span control GET /v1/record among %d", len(rec.Ended()))
+}
+
+// TestStartRefusesGRPC: an OTLP protocol other than OTLP/HTTP is refused
+// with what to do, and tracing stays off.
+func TestStartRefusesGRPC(t *testing.T) {
+	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+	stop, err := Start(context.Background(), Settings{Endpoint: "http://127.0.0.1:4318", Service: "test"})
+	if err == nil {
+		_ = stop(context.Background())
+		t.Fatal("Start took OTEL_EXPORTER_OTLP_PROTOCOL=grpc")
+	}
+	if !strings.Contains(err.Error(), "OTLP/HTTP (http/protobuf) only") || On() {
+		t.Errorf("Start said %q, tracing on: %v", err, On())
+	}
 }
