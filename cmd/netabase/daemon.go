@@ -60,6 +60,15 @@ the README lists them) and Go's profiles at /debug/pprof/. The address is
 operator opens another address. netabase stats summarises the same
 figures on one screen.
 
+With --tracing <endpoint URL> (or enabled = true in the [tracing] table of
+config.toml, or the standard OTEL_EXPORTER_OTLP_ENDPOINT variable) the
+daemon sends OpenTelemetry traces over OTLP/HTTP to a collector: a span for
+each control API call, each DHT put, get, provide and provider lookup
+(kad-dht's own spans within), and each storage backend operation; a storage
+plugin's own spans join them. Other OTEL_ variables (OTEL_SERVICE_NAME,
+OTEL_TRACES_SAMPLER, OTEL_BSP_*, OTEL_EXPORTER_OTLP_HEADERS, ...) work as
+OpenTelemetry documents them.
+
 The identity key, identity.key, gives the node its peer ID. When the data
 directory has a configuration but no identity key, the daemon refuses to
 start rather than silently become a new peer; restore the key from a
@@ -106,21 +115,29 @@ func runDaemon(ctx context.Context, e *env, opts daemonOptions) error {
 	served := make(chan error, 1)
 	go func() { served <- api.Serve(sctx, l) }()
 
-	n, m, err := startNode(ctx, e, opts, dir)
+	n, m, tr, err := startNode(ctx, e, opts, dir)
 	if err != nil {
 		stop()
 		<-served
 		return err
 	}
+	defer tr.close(e.stderr)
 	defer n.Close()
 	defer m.close()
-	if err := m.serve(n, e.stderr); err != nil {
+	calls := pluginCalls(e.registry, n)
+	if err := m.serve(n, calls, e.stderr); err != nil {
 		stop()
 		<-served
 		return failed(fmt.Errorf("cannot serve metrics: %w", err))
 	}
+	if err := tr.trace(n); err != nil {
+		stop()
+		<-served
+		return failed(fmt.Errorf("cannot trace the storage backend: %w", err))
+	}
+	api.ReportPluginCalls(calls)
 	api.Ready(n)
-	printBanner(e, n, sock, m.url())
+	printBanner(e, n, sock, m.url(), tr.banner())
 
 	select {
 	case err = <-served:
@@ -147,19 +164,19 @@ func runDaemon(ctx context.Context, e *env, opts daemonOptions) error {
 // admitted through the conformance gate. When the configuration turns
 // metrics on, it takes their address first and returns their endpoint,
 // not yet serving; otherwise the endpoint is nil.
-func startNode(ctx context.Context, e *env, opts daemonOptions, dir string) (n *node.Node, m *metricsEndpoint, err error) {
+func startNode(ctx context.Context, e *env, opts daemonOptions, dir string) (n *node.Node, m *metricsEndpoint, tr *daemonTracing, err error) {
 	exists, err := configExists(dir)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var c config.Config
 	if exists {
 		if c, err = config.Load(filepath.Join(dir, config.FileName)); err != nil {
-			return nil, nil, failed(err)
+			return nil, nil, nil, failed(err)
 		}
 		configured := c.Storage
 		if err := opts.apply(&c); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if c.Storage != configured {
 			fmt.Fprintf(e.stderr, "netabase: using --storage %s for this run; the configuration %s says %s, and is left as it is\n",
@@ -170,32 +187,42 @@ func startNode(ctx context.Context, e *env, opts daemonOptions, dir string) (n *
 		// with init, once the storage URL is known to be good.
 		c = config.Default(dir)
 		if err := opts.apply(&c); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	if err := checkStorage(ctx, e, dir, c.Storage, opts.given["storage"]); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	// The metrics address is taken before anything is written, so a busy
 	// one leaves a fresh data directory as it was.
 	if m, err = listenMetrics(c.Metrics, opts.given["metrics"], dir); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer func() {
 		if err != nil {
 			m.close()
 		}
 	}()
+	// Tracing starts before the node, whose storage plugin learns at its
+	// launch that the host traces.
+	if tr, err = startTracing(ctx, c.Tracing); err != nil {
+		return nil, nil, nil, err
+	}
+	defer func() {
+		if err != nil {
+			tr.close(e.stderr)
+		}
+	}()
 	if !exists {
 		res, err := initNode(dir, c)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		fmt.Fprintf(e.stdout, "First start: created a node in %s (configuration %s, identity key %s).\n",
 			dir, res.Config, res.Identity)
 	}
 	if err := checkIdentity(e, dir, opts.newIdentity); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 
 	fmt.Fprintf(e.stdout, "netabase %s\nData dir:   %s\nStorage:    %s\n", netabase.Version, dir, c.Storage)
@@ -209,17 +236,17 @@ func startNode(ctx context.Context, e *env, opts daemonOptions, dir string) (n *
 		Metrics:  m.registerer(),
 	})
 	if errors.Is(err, core.ErrInvalidURL) {
-		return nil, nil, storageErr(opts.given["storage"], dir, err)
+		return nil, nil, nil, storageErr(opts.given["storage"], dir, err)
 	}
 	if err != nil {
 		// An admission failure carries the suite's report.
-		return nil, nil, failed(fmt.Errorf("the node did not start: %w", err))
+		return nil, nil, nil, failed(fmt.Errorf("the node did not start: %w", err))
 	}
 	if err := joinSynced(ctx, n, dir, c.Sync); err != nil {
 		_ = n.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return n, m, nil
+	return n, m, tr, nil
 }
 
 // joinSynced joins the synced collections of the configuration file's
@@ -262,7 +289,7 @@ func checkIdentity(e *env, dir string, newIdentity bool) error {
 	return nil
 }
 
-func printBanner(e *env, n *node.Node, sock, metricsURL string) {
+func printBanner(e *env, n *node.Node, sock, metricsURL, tracingTo string) {
 	info := n.Info()
 	w := e.stdout
 	adm := "passed"
@@ -294,6 +321,9 @@ func printBanner(e *env, n *node.Node, sock, metricsURL string) {
 	fmt.Fprintf(w, "Control:    %s\n", sock)
 	if metricsURL != "" {
 		fmt.Fprintf(w, "Metrics:    %s (profiles at /debug/pprof/)\n", metricsURL)
+	}
+	if tracingTo != "" {
+		fmt.Fprintf(w, "Tracing:    OTLP/HTTP to %s\n", tracingTo)
 	}
 	fmt.Fprintln(w, "Ready. Stop with Ctrl-C.")
 }

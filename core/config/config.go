@@ -53,6 +53,10 @@
 //	enabled             serve them; default false
 //	address             host:port to serve them on; default 127.0.0.1:4190, loopback only
 //
+//	[tracing]           OpenTelemetry traces sent to an OTLP collector (netabase daemon --tracing)
+//	enabled             send them; default false (OTEL_EXPORTER_OTLP_ENDPOINT turns them on too)
+//	endpoint            the collector's OTLP/HTTP URL; default: OTEL_EXPORTER_OTLP_ENDPOINT, else http://localhost:4318
+//
 //	[[sync]]            one table per synced collection the node joins at start (netabase sync join
 //	                    adds one, netabase sync leave removes it)
 //	name                the collection's name
@@ -155,6 +159,8 @@ type Config struct {
 	Quota Quota `toml:"quota" comment:"What the node stores for other peers, and how fast they may send it. Past a\nlimit a peer's write is refused, logged once a minute per peer and counted\n(netabase id). The node's own records are never refused. 0 turns a limit off."`
 	// Metrics serves the node's metrics and profiles over HTTP.
 	Metrics Metrics `toml:"metrics" comment:"Prometheus metrics at http://<address>/metrics and Go's profiles at\n/debug/pprof/; netabase daemon --metrics <address> turns them on too.\nThe README's table of metrics lists them."`
+	// Tracing sends the node's traces to an OTLP collector.
+	Tracing Tracing `toml:"tracing" comment:"OpenTelemetry traces of the control API's calls, the DHT's operations and\nthe storage backend's (a plugin's too), sent over OTLP/HTTP; netabase daemon\n--tracing <endpoint> turns them on too, and so does the standard\nOTEL_EXPORTER_OTLP_ENDPOINT variable."`
 	// Sync lists the synced collections the node joins at start.
 	Sync []Sync `toml:"sync,omitempty" comment:"A synced collection the node joins at start (netabase sync join adds one,\nnetabase sync leave removes it). Every node of a collection must give it\nthe same writers."`
 }
@@ -214,6 +220,27 @@ type Metrics struct {
 	Enabled bool `toml:"enabled" comment:"Serve them."`
 	// Address is the host:port to listen on.
 	Address string `toml:"address" comment:"The host:port to serve them on. The default is reachable from this machine\nonly; anyone who can reach the address reads the metrics and profiles, so\nopen it wider (such as 0.0.0.0:4190) only behind a firewall."`
+}
+
+// Tracing says whether and where the daemon sends its traces.
+type Tracing struct {
+	// Enabled turns tracing on.
+	Enabled bool `toml:"enabled" comment:"Send them."`
+	// Endpoint is the collector's OTLP/HTTP URL; empty means the
+	// standard OTEL_EXPORTER_OTLP_ENDPOINT, else http://localhost:4318.
+	Endpoint string `toml:"endpoint" comment:"The collector's OTLP/HTTP URL, such as http://127.0.0.1:4318 (spans go to its\n/v1/traces). Empty: OTEL_EXPORTER_OTLP_ENDPOINT, else http://localhost:4318."`
+}
+
+// check checks the endpoint, whether or not tracing is on.
+func (t Tracing) check() error {
+	if t.Endpoint == "" {
+		return nil
+	}
+	u, err := url.Parse(t.Endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return keyErr("tracing.endpoint", "%q is not an http:// or https:// URL; write one such as http://127.0.0.1:4318", t.Endpoint)
+	}
+	return nil
 }
 
 // Limits bound a node's connections and resources.
@@ -392,6 +419,7 @@ func (c *Config) Check() error {
 	_, err = c.RepublishInterval()
 	add(err)
 	add(c.Metrics.check())
+	add(c.Tracing.check())
 	seen := map[string]int{}
 	for i, s := range c.Sync {
 		table := fmt.Sprintf("sync[%d]", i+1)
@@ -609,6 +637,7 @@ var wantType = map[string]string{
 	reflect.TypeFor[Records]().String(): "a table: a line [records], its keys on the lines below",
 	reflect.TypeFor[Quota]().String():   "a table: a line [quota], its keys on the lines below",
 	reflect.TypeFor[Metrics]().String(): "a table: a line [metrics], its keys on the lines below",
+	reflect.TypeFor[Tracing]().String(): "a table: a line [tracing], its keys on the lines below",
 	reflect.TypeFor[[]Sync]().String():  "tables: a line [[sync]] for each collection, its keys on the lines below",
 }
 

@@ -167,6 +167,8 @@ func TestErrors(t *testing.T) {
 		{"metrics port", "\n[metrics]\naddress = \"127.0.0.1:http\"\n", []string{"c.toml:3:", "key metrics.address", "no port number"}},
 		{"metrics not a table", "metrics = true\n", []string{"c.toml:1:", "key metrics: is a TOML boolean where the key takes a table: a line [metrics]"}},
 		{"metrics enabled not a boolean", "[metrics]\nenabled = \"yes\"\n", []string{"c.toml:2:", "key metrics.enabled: is a TOML string where the key takes a boolean"}},
+		{"tracing endpoint not a URL", "[tracing]\nenabled = true\nendpoint = \"127.0.0.1:4318\"\n", []string{"c.toml:3:", "key tracing.endpoint", `"127.0.0.1:4318" is not an http:// or https:// URL`}},
+		{"tracing not a table", "tracing = true\n", []string{"c.toml:1:", "key tracing: is a TOML boolean where the key takes a table: a line [tracing]"}},
 		{"bad writer", "[[sync]]\nname = \"a\"\nwriters = [\"x\"]\n", []string{"c.toml:3:", "key sync[1].writers", `"x" is not a peer ID`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

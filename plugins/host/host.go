@@ -171,6 +171,8 @@ type Driver struct {
 
 	mu    sync.Mutex
 	descs map[string]*pb.DescribeResponse // by binary path and checksum
+
+	calls calls // see CallStats
 }
 
 var _ core.Driver = (*Driver)(nil)

@@ -49,6 +49,10 @@ func TestKilledPluginRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	before := d.CallStats()
+	if before.Calls == 0 || before.Restarts != 0 || before.InFlight != 0 {
+		t.Errorf("the driver's call figures before the kill: %+v; want calls, no restart, none in flight", before)
+	}
 	if err := syscall.Kill(first.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -64,6 +68,9 @@ func TestKilledPluginRestarts(t *testing.T) {
 	again := await(t, events, host.Up)
 	if again.PID == first.PID || again.PID == 0 {
 		t.Fatalf("the host reports the plugin up as pid %d after pid %d died", again.PID, first.PID)
+	}
+	if after := d.CallStats(); after.Restarts != 1 {
+		t.Errorf("the driver counts %d restarts after one", after.Restarts)
 	}
 	if err := b.Sync(ctx, ds.NewKey("/")); !errors.Is(err, host.ErrWritesLost) {
 		t.Fatalf("the first Sync after the restart returned %v; want ErrWritesLost for the unsynced write", err)
