@@ -87,14 +87,15 @@ func (c *collector) received() []span {
 
 // putChain finds, among spans, the chain of one put across a plugin:
 // the control call, the node's put, the backend's put and the plugin's
-// Put, each the parent of the next, in one trace.
+// span of the Write group that carried it (protocol version 2, which the
+// bbolt plugin speaks), each the parent of the next, in one trace.
 func putChain(spans []span) (chain []span, ok bool) {
 	byID := map[string]span{}
 	for _, s := range spans {
 		byID[s.id] = s
 	}
 	for _, p := range spans {
-		if p.name != "plugin Put" {
+		if p.name != "plugin Write" {
 			continue
 		}
 		chain = []span{p}
@@ -110,7 +111,7 @@ func putChain(spans []span) (chain []span, ok bool) {
 		for _, s := range chain {
 			names = append(names, s.name)
 		}
-		if strings.Join(names, " > ") == "control POST /v1/records > node publish > node put > backend put > plugin Put" {
+		if strings.Join(names, " > ") == "control POST /v1/records > node publish > node put > backend put > plugin Write" {
 			return chain, true
 		}
 	}
@@ -161,7 +162,7 @@ func TestTracingAcrossPlugin(t *testing.T) {
 			for _, s := range col.received() {
 				got = append(got, fmt.Sprintf("%s: %s (trace %s, id %s, parent %s)", s.service, s.name, s.trace, s.id, s.parent))
 			}
-			t.Fatalf("no chain control > node publish > node put > backend put > plugin Put among the spans received:\n%s", strings.Join(got, "\n"))
+			t.Fatalf("no chain control > node publish > node put > backend put > plugin Write among the spans received:\n%s", strings.Join(got, "\n"))
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

@@ -68,6 +68,37 @@ func injectStream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientCon
 	return streamer(inject(ctx), desc, cc, method, opts...)
 }
 
+// TraceParent returns the W3C traceparent of ctx's span when tracing is on
+// and the span is sampled, and "" otherwise: for a message that carries one
+// trace's work on a stream that outlives it (a group on protocol version
+// 2's Write stream).
+func TraceParent(ctx context.Context) string {
+	if !On() || !trace.SpanContextFromContext(ctx).IsSampled() {
+		return ""
+	}
+	c := propagation.MapCarrier{}
+	w3c.Inject(ctx, c)
+	return c.Get("traceparent")
+}
+
+// MessageSpan starts the server span, "plugin "+name, of a message that
+// carried traceparent; it returns ctx and a nil span when traceparent is
+// empty, malformed or not sampled, or tracing is off. End it with EndSpan.
+func MessageSpan(ctx context.Context, traceparent, name string) (context.Context, trace.Span) {
+	if traceparent == "" || !On() {
+		return ctx, nil
+	}
+	parent := trace.SpanContextFromContext(w3c.Extract(ctx, propagation.MapCarrier{"traceparent": traceparent}))
+	if !parent.IsValid() || !parent.IsSampled() {
+		return ctx, nil
+	}
+	return otel.Tracer("github.com/netabase/netabase/plugins/sdk").Start(
+		trace.ContextWithRemoteSpanContext(ctx, parent), "plugin "+name, trace.WithSpanKind(trace.SpanKindServer))
+}
+
+// EndSpan ends span, if there is one, with err's outcome.
+func EndSpan(span trace.Span, err error) { endServerSpan(span, err) }
+
 // ServerOptions are the options a plugin serves with so that each call
 // that carries a sampled trace context gets a server span, a child of the
 // caller's: none while tracing is off in the plugin (see StartPlugin).

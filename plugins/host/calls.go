@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	pb2 "github.com/netabase/netabase/plugins/proto/storagev2"
 	"math"
 	"sort"
 	"strings"
@@ -130,6 +131,10 @@ func (c *calls) observe(took time.Duration) {
 // as long as the process): they are not counted.
 const storageMethods = "/netabase.storage."
 
+// writeMethod is protocol version 2's Write stream, which lasts as long as
+// the store is open: the writer times each group on it as a call instead.
+const writeMethod = pb2.Storage_Write_FullMethodName
+
 // unary measures a unary call of the storage protocol.
 func (c *calls) unary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	if !strings.HasPrefix(method, storageMethods) {
@@ -146,7 +151,7 @@ func (c *calls) unary(ctx context.Context, method string, req, reply any, cc *gr
 // stream counts a stream of the storage protocol in flight until it ends:
 // its last message is read, it fails, or its context ends.
 func (c *calls) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
-	if !strings.HasPrefix(method, storageMethods) {
+	if !strings.HasPrefix(method, storageMethods) || method == writeMethod {
 		return streamer(ctx, desc, cc, method, opts...)
 	}
 	c.inFlight.Add(1)

@@ -400,7 +400,7 @@ func (d *Driver) start(ctx context.Context, t *target) (*generation, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = g.open(ctx, t)
+	err = g.open(ctx, t, &d.calls)
 	if err != nil {
 		g.kill()
 		if errors.Is(err, wire.ErrInvalidOptions) {
@@ -413,8 +413,8 @@ func (d *Driver) start(ctx context.Context, t *target) (*generation, error) {
 
 // open opens the store of g's plugin with t's options, in the protocol
 // version the plugin chose; under version 2 it then opens the write
-// stream.
-func (g *generation) open(ctx context.Context, t *target) error {
+// stream, whose groups are timed into c.
+func (g *generation) open(ctx context.Context, t *target, c *calls) error {
 	req := &pb.OpenRequest{Options: t.options}
 	if g.rpc2 == nil {
 		resp, err := g.rpc.Open(ctx, req)
@@ -431,7 +431,7 @@ func (g *generation) open(ctx context.Context, t *target) error {
 		return err
 	}
 	g.seeks = resp.GetSeeks()
-	g.w, err = newWriter(g, resp.GetSyncWrites())
+	g.w, err = newWriter(g, resp.GetSyncWrites(), c)
 	return err
 }
 
