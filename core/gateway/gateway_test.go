@@ -48,7 +48,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func testContext(t *testing.T) context.Context {
+func testContext(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	t.Cleanup(cancel)
 	return ctx
@@ -56,7 +56,7 @@ func testContext(t *testing.T) context.Context {
 
 // startNode starts a loopback node on an in-memory store and serves its
 // gateway, allowing the origin http://page.test.
-func startNode(t *testing.T) (*node.Node, *httptest.Server) {
+func startNode(t testing.TB) (*node.Node, *httptest.Server) {
 	t.Helper()
 	dir := t.TempDir()
 	c := config.Default(dir)
@@ -79,7 +79,7 @@ func startNode(t *testing.T) (*node.Node, *httptest.Server) {
 }
 
 // notes is the settings of an open collection called notes.
-func notes(t *testing.T) replica.Settings {
+func notes(t testing.TB) replica.Settings {
 	t.Helper()
 	s, err := replica.Settings{Name: "notes"}.Normalize()
 	if err != nil {
@@ -88,7 +88,7 @@ func notes(t *testing.T) replica.Settings {
 	return s
 }
 
-func client(t *testing.T, srv *httptest.Server) *gc.Client {
+func client(t testing.TB, srv *httptest.Server) *gc.Client {
 	t.Helper()
 	c, err := gc.New(srv.URL, srv.Client())
 	if err != nil {

@@ -39,9 +39,10 @@ type Progress struct {
 // IndexedDB store in a browser), fed from the gateway's event stream of the
 // collection of the same name, until ctx ends; it returns ctx's error.
 //
-// Every record is verified before it is stored: its envelope by Verify
-// (signature, owner, key), then by r.Verify against the collection's
-// settings (its name and writers, the replica's own, not the gateway's).
+// Every record is verified before it is stored, by r.Verify: its envelope
+// (strict CBOR, signed by the owner its key names, for that key, as Verify
+// checks a record) and its place in the collection (its name and writers,
+// by the replica's own settings, not the gateway's).
 // r.Insert keeps the newest version of each record as everywhere else.
 // After each insert Follow keeps the stream's cursor in cursors (any
 // datastore but r's), so that a later Follow over the same replica — after
@@ -107,7 +108,9 @@ func follow(ctx context.Context, c *Client, r *replica.Replica, since string, cu
 		return nil
 	}
 	caughtUp := false
-	for ev, err := range c.Events(ctx, r.Settings().Name, since) {
+	// r.Verify opens each envelope as Events would, and checks it
+	// against the collection's settings too.
+	for ev, err := range c.events(ctx, r.Settings().Name, since, false) {
 		if err != nil {
 			if IsRefused(err) {
 				report(Progress{Refused: err})
