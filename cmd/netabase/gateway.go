@@ -59,6 +59,7 @@ func (g *gatewayEndpoint) serve(n *node.Node, stderr io.Writer) {
 	g.srv = &http.Server{
 		Handler:           gateway.Handler(n, gateway.Options{AllowedOrigins: g.origins, Logger: log}),
 		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    gateway.MaxURL + 8<<10,
 	}
 	go func() {

@@ -12,6 +12,9 @@
 // stores it. Any other method gets 405, a request with a body 413, a URL
 // longer than 8 KiB 414, a bad key 400, each with one plain sentence.
 // Cross-origin reads are allowed only to the origins the operator lists.
+// At most MaxLookups lookups (each may ask the network, for at most
+// LookupTimeout) and MaxStreams event streams run at once; past that a
+// request gets 503.
 //
 // The daemon serves it with --gateway <host:port> (the [gateway] table of
 // config.toml); it is off by default, and its default address is loopback.
@@ -42,6 +45,9 @@ const (
 	MaxURL = 8 << 10
 	// MaxStreams is how many event streams may be open at once.
 	MaxStreams = 64
+	// MaxLookups is how many record and provider lookups may run at once:
+	// each may ask the network, so a client cannot make the node flood it.
+	MaxLookups = 32
 	// DefaultProviders is how many providers a lookup returns unless the
 	// request asks for fewer; MaxProviders is the most it may ask for.
 	DefaultProviders = 20
@@ -77,7 +83,7 @@ type Options struct {
 
 // Handler returns the gateway of n.
 func Handler(n *node.Node, opts Options) http.Handler {
-	g := &gateway{n: n, opts: opts, streams: make(chan struct{}, MaxStreams)}
+	g := &gateway{n: n, opts: opts, streams: make(chan struct{}, MaxStreams), lookups: make(chan struct{}, MaxLookups)}
 	if g.opts.Logger == nil {
 		g.opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -98,6 +104,19 @@ type gateway struct {
 	opts    Options
 	mux     *http.ServeMux
 	streams chan struct{} // a token per open event stream
+	lookups chan struct{} // a token per lookup under way
+}
+
+// lookup takes a lookup token, or answers 503 and returns false.
+func (g *gateway) lookup(w http.ResponseWriter) (release func(), ok bool) {
+	select {
+	case g.lookups <- struct{}{}:
+		return func() { <-g.lookups }, true
+	default:
+		w.Header().Set("Retry-After", "1")
+		fail(w, http.StatusServiceUnavailable, "the gateway runs %d lookups already; try again in a moment", MaxLookups)
+		return nil, false
+	}
 }
 
 // allowed is the methods the gateway answers.
@@ -215,6 +234,11 @@ func (g *gateway) record(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, "format %q is not one the gateway serves: leave it out (or cbor) for the envelope as stored, or give json", format)
 		return
 	}
+	release, ok := g.lookup(w)
+	if !ok {
+		return
+	}
+	defer release()
 	ctx, cancel := context.WithTimeout(r.Context(), LookupTimeout)
 	defer cancel()
 	res, err := g.n.GetRecord(ctx, key)
@@ -261,6 +285,11 @@ func (g *gateway) providers(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
+	release, ok := g.lookup(w)
+	if !ok {
+		return
+	}
+	defer release()
 	ctx, cancel := context.WithTimeout(r.Context(), LookupTimeout)
 	defer cancel()
 	c, found, err := g.n.FindProviders(ctx, key, limit)
