@@ -607,8 +607,15 @@ func TestFollow(t *testing.T) {
 	if r.Fingerprint() != s.Replica().Fingerprint() {
 		t.Fatal("the followed replica differs from the node's")
 	}
-	if _, err := cursors.Get(ctx, gc.CursorKey(r)); err != nil {
+	if _, err := cursors.Get(ctx, client(t, srv).CursorKey(r)); err != nil {
 		t.Fatalf("no cursor kept: %v", err)
+	}
+	other, err := gc.New("http://127.0.0.1:1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cursors.Get(ctx, other.CursorKey(r)); !errors.Is(err, ds.ErrNotFound) {
+		t.Errorf("another gateway's cursor: %v; want none, a cursor is one gateway's", err)
 	}
 	// Reopened over the same store (a reload), it holds the records, and
 	// follows on from its cursor.

@@ -2,6 +2,7 @@ package gatewayclient
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -45,14 +46,15 @@ type Progress struct {
 // by the replica's own settings, not the gateway's).
 // r.Insert keeps the newest version of each record as everywhere else.
 // After each insert Follow keeps the stream's cursor in cursors (any
-// datastore but r's), so that a later Follow over the same replica — after
-// a page reload — asks only for what it has not seen. It reconnects after
+// datastore but r's; one cursor per gateway and collection), so that a
+// later Follow over the same replica and gateway — after a page reload —
+// asks only for what it has not seen. It reconnects after
 // an error, from the cursor.
 func Follow(ctx context.Context, c *Client, r *replica.Replica, cursors ds.Datastore, report func(Progress)) error {
 	if report == nil {
 		report = func(Progress) {}
 	}
-	key := CursorKey(r)
+	key := c.CursorKey(r)
 	retry := minRetry
 	for {
 		since := ""
@@ -80,10 +82,13 @@ func Follow(ctx context.Context, c *Client, r *replica.Replica, cursors ds.Datas
 	}
 }
 
-// CursorKey is where Follow keeps the cursor of r's stream.
-func CursorKey(r *replica.Replica) ds.Key {
+// CursorKey is where Follow keeps the cursor of r's stream from this
+// client's gateway. A cursor is the gateway's own clock reading, which
+// means nothing to another gateway, so each gateway has its own.
+func (c *Client) CursorKey(r *replica.Replica) ds.Key {
 	d := r.Digest()
-	return ds.NewKey("/gateway/cursor/" + hex.EncodeToString(d[:]))
+	g := sha256.Sum256([]byte(c.base.String()))
+	return ds.NewKey("/gateway/cursor/" + hex.EncodeToString(d[:]) + "/" + hex.EncodeToString(g[:16]))
 }
 
 // follow reads one stream into r, and reports whether it caught up.
@@ -101,7 +106,7 @@ func follow(ctx context.Context, c *Client, r *replica.Replica, since string, cu
 			}
 		}
 		if cursor != "" {
-			if err := cursors.Put(ctx, CursorKey(r), []byte(cursor)); err != nil {
+			if err := cursors.Put(ctx, c.CursorKey(r), []byte(cursor)); err != nil {
 				return fmt.Errorf("keeping the stream cursor of %s: %w", r.Settings().Name, err)
 			}
 		}
