@@ -4,9 +4,11 @@
 // netabase daemon through its read-only HTTP gateway and trusts only what
 // it verifies itself: a record fetched by key is shown with the owner whose
 // signature it carries, and the notes of a synced collection are kept in a
-// replica in the browser's IndexedDB, fed by the daemon's event stream,
-// every envelope verified in the page. After a reload the page shows the
-// notes it holds at once and asks the daemon only for what is new.
+// replica (core/replica) in the browser's IndexedDB, fed by the daemon's
+// event stream, every envelope verified in the page, and shown through a
+// typed collection (core/model, type Note) kept from the replica in the
+// same store. After a reload the page shows the notes it holds at once and
+// asks the daemon only for what is new.
 //
 // Build it with GOOS=js GOARCH=wasm; `go run ./examples/wasm/serve` builds
 // and serves it (README.md).
@@ -23,7 +25,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"syscall/js"
@@ -36,19 +37,6 @@ import (
 	gc "github.com/netabase/netabase/core/gateway/gatewayclient"
 	"github.com/netabase/netabase/core/replica"
 )
-
-// Note is a note of the collection as the page shows it: the typed view of
-// a replica record, whose writer the page verified.
-type Note struct {
-	Writer  peer.ID
-	Key     string
-	Text    string
-	Written time.Time
-}
-
-func noteOf(r replica.Record) Note {
-	return Note{Writer: r.Writer, Key: r.Key, Text: string(r.Value), Written: r.Clock.Time()}
-}
 
 type page struct {
 	client *gc.Client
@@ -134,7 +122,8 @@ func (p *page) fetchRecord(key string) {
 	el.Get("dataset").Set("owner", rec.Owner.String())
 }
 
-// follow keeps the collection's replica in IndexedDB and shows its notes.
+// follow keeps the collection's replica and its typed view in the page's
+// store (IndexedDB), fed from the daemon, and shows its notes.
 func (p *page) follow(name string, writerIDs []string) {
 	el := byID("sync")
 	var writers []peer.ID
@@ -161,25 +150,61 @@ func (p *page) follow(name string, writerIDs []string) {
 		state(el, "error", err.Error())
 		return
 	}
-	p.render(r)
-	state(el, "stored", fmt.Sprintf("%d records kept in this browser; connecting...", len(r.Items())))
-	err = gc.Follow(p.ctx, p.client, r, namespace.Wrap(store, ds.NewKey("/cursors")), func(pr gc.Progress) {
-		switch {
-		case pr.Ready:
-			p.render(r)
-			state(el, "live", fmt.Sprintf("live: %d records here, %d sent by the daemon to catch up", len(r.Items()), pr.Records))
-		case pr.Stored > 0:
-			p.render(r)
-			if el.Get("dataset").Get("state").String() == "live" {
-				state(el, "live", fmt.Sprintf("live: %d records here", len(r.Items())))
-			}
-		case pr.Refused != nil:
-			p.refuse(pr.Refused)
-		case pr.Err != nil:
-			state(el, "offline", "offline: "+pr.Err.Error()+"; retrying")
+	view, err := openNotes(p.ctx, store, name)
+	if err != nil {
+		state(el, "error", err.Error())
+		return
+	}
+	// Subscribe before the view catches up with the replica, so that no
+	// record is missed between the two.
+	changes := make(chan replica.Change, 256)
+	go func() {
+		for c := range r.Watch(p.ctx) {
+			changes <- c
 		}
-	})
-	state(el, "error", err.Error())
+	}()
+	if err := view.sync(p.ctx, r); err != nil {
+		state(el, "error", err.Error())
+		return
+	}
+	p.render(view)
+	state(el, "stored", fmt.Sprintf("%d records kept in this browser; connecting...", len(r.Items())))
+
+	// The view is written from this goroutine alone: the changes in the
+	// order the replica took them, and a full comparison with the replica
+	// after each catch-up, which repairs any change the watch dropped.
+	resync := make(chan struct{}, 1)
+	go func() {
+		err := gc.Follow(p.ctx, p.client, r, namespace.Wrap(store, ds.NewKey("/cursors")), func(pr gc.Progress) {
+			switch {
+			case pr.Ready:
+				select {
+				case resync <- struct{}{}:
+				default:
+				}
+				state(el, "live", fmt.Sprintf("live: %d records here, %d sent by the daemon to catch up", len(r.Items()), pr.Records))
+			case pr.Refused != nil:
+				p.refuse(pr.Refused)
+			case pr.Err != nil:
+				state(el, "offline", "offline: "+pr.Err.Error()+"; retrying")
+			}
+		})
+		state(el, "error", err.Error())
+	}()
+	for {
+		var err error
+		select {
+		case c := <-changes:
+			err = view.apply(p.ctx, c.Record)
+		case <-resync:
+			err = view.sync(p.ctx, r)
+		}
+		if err != nil {
+			state(el, "error", "keeping the notes: "+err.Error())
+			return
+		}
+		p.render(view)
+	}
 }
 
 // refuse lists a record the page refused.
@@ -194,19 +219,13 @@ func (p *page) refuse(err error) {
 	list.Get("dataset").Set("count", p.refused)
 }
 
-// render shows the live notes of r, newest first.
-func (p *page) render(r *replica.Replica) {
-	var notes []Note
-	for rec, err := range r.Records(p.ctx) {
-		if err != nil {
-			state(byID("sync"), "error", err.Error())
-			return
-		}
-		if !rec.Deleted {
-			notes = append(notes, noteOf(rec))
-		}
+// render shows the notes of the view, newest first.
+func (p *page) render(view *notes) {
+	notes, err := view.newest(p.ctx)
+	if err != nil {
+		state(byID("sync"), "error", err.Error())
+		return
 	}
-	slices.SortFunc(notes, func(a, b Note) int { return b.Written.Compare(a.Written) })
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	list := byID("notes")
@@ -215,7 +234,7 @@ func (p *page) render(r *replica.Replica) {
 		li := create("li")
 		d := li.Get("dataset")
 		d.Set("key", n.Key)
-		d.Set("writer", n.Writer.String())
+		d.Set("writer", n.Writer)
 		k := create("b")
 		setText(k, n.Key)
 		li.Call("appendChild", k)
@@ -224,7 +243,7 @@ func (p *page) render(r *replica.Replica) {
 		setText(text, n.Text)
 		li.Call("appendChild", text)
 		by := create("small")
-		setText(by, "signed by "+n.Writer.String()+", "+n.Written.UTC().Format(time.RFC3339))
+		setText(by, "signed by "+n.Writer+", "+n.Written.Format(time.RFC3339))
 		li.Call("appendChild", by)
 		list.Call("appendChild", li)
 	}
