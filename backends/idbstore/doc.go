@@ -1,0 +1,47 @@
+// Package idbstore is the browser's backend: a store in an IndexedDB
+// database, for Go programs built with GOOS=js GOARCH=wasm that run in a web
+// page. It is built only for js/wasm; a native program has no IndexedDB.
+//
+// # URLs
+//
+//	idb://<database name>[?sync=true]
+//
+// The name is that of the IndexedDB database in the page's origin, such as
+// idb://notes. The database holds two object stores: "data", the entries,
+// each under its datastore key's bytes as a binary key, and "meta", which
+// Sync writes to.
+//
+// # What it promises
+//
+// Persistent: the data outlives the store's Close and a reload of the page
+// (the browser test reloads the page and reads what it wrote before).
+//
+// Durable: once Sync returns nil (or, with sync=true, once a write is
+// acknowledged), the data survives a crash of the browser: Sync commits a
+// transaction with durability "strict", which the browser makes durable
+// before it reports it complete, together with every transaction committed
+// before it. The browser test kills Chromium's processes after a Sync and
+// finds the data when it opens the same profile again.
+//
+// What the browser may still do: evict an origin's storage under storage
+// pressure unless the page asked for persistent storage
+// (navigator.storage.persist), and a private window forgets everything when
+// it closes.
+//
+// # How it maps onto IndexedDB
+//
+// Keys sort as IndexedDB sorts binary keys, byte by byte, which is the order
+// of go-datastore's string keys, so a prefix query is a key range
+// (IDBKeyRange) read in either direction, and the store is a [core.Seeker].
+// Each Put, Delete and batch Commit is one readwrite transaction, complete
+// (committed) before the call returns; a batch is atomic because its
+// transaction is. A query reads its range in pages, each page in a
+// transaction of its own, continuing after the last key it returned: it sees
+// every entry once, in key order, and may see writes made while it runs.
+//
+// # Options
+//
+//	sync=true  commit every write with durability "strict" before
+//	           acknowledging it (default false: "relaxed", and Sync makes
+//	           the writes before it durable)
+package idbstore

@@ -1,0 +1,232 @@
+//go:build js && wasm
+
+// Command page is the browser half of backends/idbstore's browser test: a
+// Go program for a web page that admits an idb:// store through the
+// admission gate (which runs the conformance suite on scratch databases),
+// writes or checks typed records in it, or measures typed puts and gets
+// against the memory backend. The page's query string says what to do:
+//
+//	?phase=write&db=NAME&gen=G&n=N   admit idb://NAME, put N notes of
+//	                                 generation G, Sync, report
+//	?phase=check&db=NAME&gen=G,H&n=N admit idb://NAME, check that N notes
+//	                                 of each generation are there
+//	?phase=bench&n=N                 N typed puts and gets on idb:// and
+//	                                 on memory://, in this page
+//
+// It reports by setting window.netabaseResult to a JSON [result].
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"syscall/js"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+
+	"github.com/netabase/netabase/backends/all"
+	"github.com/netabase/netabase/backends/idbstore"
+	"github.com/netabase/netabase/conformance"
+	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/core/model"
+)
+
+// note is the typed record the page writes.
+type note struct {
+	ID   string `netabase:"key"`
+	Gen  string `netabase:"index"`
+	Body string
+}
+
+// result is the page's report.
+type result struct {
+	Error string `json:"error,omitempty"`
+	// Admission is the conformance report of the suite the gate ran.
+	Admission *conformance.Report `json:"admission,omitempty"`
+	Build     string              `json:"build,omitempty"`
+	Written   int                 `json:"written,omitempty"`
+	// Found counts, per generation, the notes found intact.
+	Found map[string]int `json:"found,omitempty"`
+	Bench []benchResult  `json:"bench,omitempty"`
+}
+
+type benchResult struct {
+	Backend string  `json:"backend"`
+	Op      string  `json:"op"`
+	N       int     `json:"n"`
+	PerSec  float64 `json:"per_sec"`
+	Seconds float64 `json:"seconds"`
+}
+
+func main() {
+	var res result
+	if err := run(context.Background(), &res); err != nil {
+		res.Error = err.Error()
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		b, _ = json.Marshal(result{Error: "encoding the report: " + err.Error()})
+	}
+	js.Global().Get("console").Call("log", "netabase page: "+string(b))
+	js.Global().Set("netabaseResult", string(b))
+}
+
+func run(ctx context.Context, res *result) error {
+	q, err := url.ParseQuery(strings.TrimPrefix(js.Global().Get("location").Get("search").String(), "?"))
+	if err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(q.Get("n"))
+	if err != nil || n <= 0 {
+		return fmt.Errorf("n=%q: want a positive number of notes", q.Get("n"))
+	}
+	switch phase := q.Get("phase"); phase {
+	case "write", "check":
+		b, err := admit(ctx, "idb://"+q.Get("db"), res)
+		if err != nil {
+			return err
+		}
+		notes, err := model.Open[string, note](ctx, model.NewLocal(b), "notes")
+		if err != nil {
+			return err
+		}
+		if phase == "write" {
+			return write(ctx, b, notes, q.Get("gen"), n, res)
+		}
+		defer b.Close()
+		return check(ctx, notes, strings.Split(q.Get("gen"), ","), n, res)
+	case "bench":
+		return bench(ctx, n, res)
+	default:
+		return fmt.Errorf("phase=%q: want write, check or bench", phase)
+	}
+}
+
+// admit opens rawURL through the admission gate, as a node does: the gate
+// runs the conformance suite on scratch stores of the backend (a browser
+// has no directory for a certificate cache, so it runs at every admission)
+// and opens the store only if the suite passed.
+func admit(ctx context.Context, rawURL string, res *result) (core.Backend, error) {
+	gate := &core.Gate{Registry: all.Registry(), Suite: conformance.Suite("")}
+	b, adm, err := gate.Admit(ctx, rawURL)
+	if adm != nil {
+		res.Build = adm.Info.Build
+		if rep, ok := adm.Verdict.(*conformance.Report); ok {
+			res.Admission = rep
+		}
+	}
+	return b, err
+}
+
+func noteOf(gen string, i int) note {
+	return note{ID: fmt.Sprintf("%s-%05d", gen, i), Gen: gen, Body: fmt.Sprintf("note %d of generation %s", i, gen)}
+}
+
+// write puts n notes of generation gen, one Put each, then Syncs and leaves
+// the store open: the test may end the browser now, as a crash would.
+func write(ctx context.Context, b core.Backend, notes *model.Collection[string, note], gen string, n int, res *result) error {
+	if gen == "" {
+		return errors.New("no gen")
+	}
+	for i := range n {
+		if err := notes.Put(ctx, noteOf(gen, i)); err != nil {
+			return err
+		}
+		res.Written++
+	}
+	return b.Sync(ctx, ds.NewKey("/"))
+}
+
+// check counts the notes of each generation that are there, intact, read
+// by key and through the Gen index.
+func check(ctx context.Context, notes *model.Collection[string, note], gens []string, n int, res *result) error {
+	byGen, err := model.IndexOf[string](notes, "Gen")
+	if err != nil {
+		return err
+	}
+	res.Found = map[string]int{}
+	for _, gen := range gens {
+		for i := range n {
+			want := noteOf(gen, i)
+			got, err := notes.Get(ctx, want.ID)
+			if errors.Is(err, core.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if got != want {
+				return fmt.Errorf("note %s reads %+v, want %+v", want.ID, got, want)
+			}
+			res.Found[gen]++
+		}
+		indexed := 0
+		for _, err := range byGen.Find(ctx, gen) {
+			if err != nil {
+				return err
+			}
+			indexed++
+		}
+		if indexed != res.Found[gen] {
+			return fmt.Errorf("generation %s: %d notes by key, %d through the index", gen, res.Found[gen], indexed)
+		}
+	}
+	return nil
+}
+
+// bench measures n typed Puts (each its own write) and n typed Gets on a
+// fresh IndexedDB database and on the memory backend, both admitted
+// through the gate.
+func bench(ctx context.Context, n int, res *result) error {
+	db := fmt.Sprintf("bench-%d", time.Now().UnixNano())
+	defer func() { _ = idbstore.Delete(db) }()
+	for _, rawURL := range []string{"memory://", "idb://" + db} {
+		var discard result
+		b, err := admit(ctx, rawURL, &discard)
+		if err != nil {
+			return err
+		}
+		err = benchOne(ctx, b, rawURL, n, res)
+		if cerr := b.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func benchOne(ctx context.Context, b core.Backend, name string, n int, res *result) error {
+	notes, err := model.Open[string, note](ctx, model.NewLocal(b), "notes")
+	if err != nil {
+		return err
+	}
+	scheme, _, _ := strings.Cut(name, ":")
+	measure := func(op string, f func(i int) error) error {
+		start := time.Now()
+		for i := range n {
+			if err := f(i); err != nil {
+				return fmt.Errorf("%s %s: %w", scheme, op, err)
+			}
+		}
+		d := time.Since(start).Seconds()
+		res.Bench = append(res.Bench, benchResult{Backend: scheme, Op: op, N: n, Seconds: d, PerSec: float64(n) / d})
+		return nil
+	}
+	if err := measure("put", func(i int) error { return notes.Put(ctx, noteOf("bench", i)) }); err != nil {
+		return err
+	}
+	return measure("get", func(i int) error {
+		got, err := notes.Get(ctx, noteOf("bench", i).ID)
+		if err == nil && got != noteOf("bench", i) {
+			err = fmt.Errorf("read %+v", got)
+		}
+		return err
+	})
+}
