@@ -19,6 +19,7 @@
 //	&collection=notes                the synced collection (this default)
 //	&key=/netabase/<peer ID>/<name>  a record to fetch at once
 //	&writer=<peer ID>                a writer the collection admits; repeat for several; none: any
+//	&store=idb://netabase-notes      the page's store (this default: idb://netabase-<collection>)
 package main
 
 import (
@@ -78,7 +79,11 @@ func main() {
 		input.Set("value", key)
 		go p.fetchRecord(key)
 	}
-	go p.follow(collection, q["writer"])
+	store := q.Get("store")
+	if store == "" {
+		store = "idb://netabase-" + collection
+	}
+	go p.follow(collection, q["writer"], store)
 	select {}
 }
 
@@ -124,7 +129,7 @@ func (p *page) fetchRecord(key string) {
 
 // follow keeps the collection's replica and its typed view in the page's
 // store (IndexedDB), fed from the daemon, and shows its notes.
-func (p *page) follow(name string, writerIDs []string) {
+func (p *page) follow(name string, writerIDs []string, storeURL string) {
 	el := byID("sync")
 	var writers []peer.ID
 	for _, w := range writerIDs {
@@ -140,9 +145,9 @@ func (p *page) follow(name string, writerIDs []string) {
 		state(el, "error", err.Error())
 		return
 	}
-	store, err := openStore(p.ctx, "netabase-example-"+name)
+	store, err := openStore(p.ctx, storeURL)
 	if err != nil {
-		state(el, "error", "cannot open the page's store: "+err.Error())
+		state(el, "error", "cannot open the page's store "+storeURL+": "+err.Error())
 		return
 	}
 	r, err := replica.Open(p.ctx, namespace.Wrap(store, ds.NewKey("/replica")), settings)

@@ -5,11 +5,14 @@ package main
 import (
 	"context"
 
-	ds "github.com/ipfs/go-datastore"
-	dssync "github.com/ipfs/go-datastore/sync"
+	"github.com/netabase/netabase/backends/all"
+	"github.com/netabase/netabase/core"
 )
 
-// openStore opens the page's store called name.
-func openStore(ctx context.Context, name string) (ds.Batching, error) {
-	return dssync.MutexWrap(ds.NewMapDatastore()), nil
+// openStore opens the page's store by URL, such as idb://notes (an
+// IndexedDB database of the page's origin, kept across reloads) or
+// memory://, through the registry of the backends that run in a page, so
+// core's rules (key checks, one wrapping of errors) hold.
+func openStore(ctx context.Context, url string) (core.Backend, error) {
+	return all.Registry().Open(ctx, url)
 }

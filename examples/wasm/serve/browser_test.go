@@ -256,6 +256,36 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("note n2 shows %q", note2)
 	}
 
+	// A reload with no daemon to reach: the notes come from IndexedDB.
+	step(t, bctx, "the notes kept in IndexedDB, shown with no daemon",
+		chromedp.Navigate(pageURL(page.URL, "http://127.0.0.1:1", url.Values{})),
+		wait(`#sync[data-state="offline"]`),
+		wait(`#notes[data-count="2"]`),
+	)
+	if note := text(t, bctx, `#notes li[data-key="n1"] .text`); note != "the first note" {
+		t.Errorf("after a reload without the daemon, note n1 shows %q", note)
+	}
+	if writer := attr(t, bctx, `#notes li[data-key="n2"]`, "data-writer"); writer != d.id {
+		t.Errorf("after a reload without the daemon, note n2 is by %q", writer)
+	}
+	// Back to the daemon, which got a note meanwhile: the page resumes
+	// from its cursor (Last-Event-ID, through a CORS preflight) and catches
+	// up.
+	d.cli(t, ctx, "sync", "put", "notes", "n3", "written while the page was away")
+	d.cli(t, ctx, "sync", "rm", "notes", "n1")
+	step(t, bctx, "the notes written while the page was away",
+		chromedp.Navigate(pageURL(page.URL, d.gateway, url.Values{})),
+		wait(`#sync[data-state="live"]`),
+		wait(`#notes li[data-key="n3"]`),
+		wait(`#notes[data-count="2"]`),
+	)
+	if note := text(t, bctx, `#notes li[data-key="n3"] .text`); note != "written while the page was away" {
+		t.Errorf("note n3 shows %q", note)
+	}
+	if shown := text(t, bctx, "#notes"); strings.Contains(shown, "the first note") {
+		t.Errorf("the page still shows n1, which was removed: %q", shown)
+	}
+
 	// A gateway that alters what it serves.
 	rec := fetch(t, d.gateway+"/v1/record?key="+url.QueryEscape(key))
 	var evs []string
@@ -264,14 +294,20 @@ func TestBrowser(t *testing.T) {
 			evs = append(evs, data)
 		}
 	}
-	if len(evs) != 2 {
-		t.Fatalf("the daemon's stream held %d records, want 2", len(evs))
+	var note []byte
+	for _, e := range evs {
+		b, err := base64.StdEncoding.DecodeString(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, []byte("written while the page was away")) {
+			note = b
+		}
 	}
-	note, err := base64.StdEncoding.DecodeString(evs[0])
-	if err != nil {
-		t.Fatal(err)
+	if note == nil {
+		t.Fatalf("the daemon's stream does not hold note n3")
 	}
-	fake := fakeGateway(t, tamper(t, rec, "hello from the CLI"), tamper(t, note, "the first note"))
+	fake := fakeGateway(t, tamper(t, rec, "hello from the CLI"), tamper(t, note, "written while the page was away"))
 	step(t, bctx, "the tampered record and note, refused",
 		chromedp.Navigate(pageURL(page.URL, fake.URL, url.Values{"key": {key}})),
 		wait(`#record[data-state="refused"]`),
@@ -284,7 +320,7 @@ func TestBrowser(t *testing.T) {
 	if refused := text(t, bctx, "#refused li"); !strings.Contains(refused, "the signature does not verify") {
 		t.Errorf("the tampered note is refused saying %q", refused)
 	}
-	if shown := text(t, bctx, "#notes"); strings.Contains(shown, "uhe first note") {
+	if shown := text(t, bctx, "#notes"); strings.Contains(shown, "vritten while the page was away") {
 		t.Errorf("the page shows the tampered note: %q", shown)
 	}
 }
