@@ -31,6 +31,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/netabase/netabase/core"
@@ -384,19 +385,17 @@ func (g *gateway) stream(ctx context.Context, rc *http.ResponseController, w htt
 		return nil
 	}
 	// Subscribe first, then read the snapshot: a record that arrives in
-	// between is sent twice, never missed.
-	changes := make(chan string, 64)
+	// between is sent twice, never missed. The changes are drained at once
+	// into a set of pending keys, so that a client slower than the
+	// replica's writes never makes its watch overflow and drop changes: a
+	// key changed again before it is sent is sent once, as it then is.
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
-	watch := s.Watch(wctx)
+	var pending keySet
 	go func() {
-		defer close(changes)
-		for c := range watch {
-			select {
-			case changes <- r.RecordKey(c.Writer, c.Key):
-			case <-wctx.Done():
-				return
-			}
+		defer pending.close()
+		for c := range s.Watch(wctx) {
+			pending.add(r.RecordKey(c.Writer, c.Key))
 		}
 	}()
 	start := time.Now()
@@ -445,23 +444,101 @@ func (g *gateway) stream(ctx context.Context, rc *http.ResponseController, w htt
 			if _, err := w.Write([]byte(": keep-alive\n\n")); err != nil {
 				return err
 			}
-		case key, ok := <-changes:
-			if !ok {
+		case <-pending.signal():
+			// Every record stored before now, but for those whose writes
+			// were still under way, is sent once this batch is: the cursor
+			// goes on its last event (resuming starts resumeMargin before).
+			taken := time.Now()
+			keys, open := pending.take()
+			if !open {
 				return ctx.Err()
 			}
-			rec, err := r.Stored(ctx, key)
-			if errors.Is(err, core.ErrNotFound) {
-				continue // dropped by the bounds since
+			var last []byte
+			for _, key := range keys {
+				rec, err := r.Stored(ctx, key)
+				if errors.Is(err, core.ErrNotFound) {
+					continue // dropped by the bounds since
+				}
+				if err != nil {
+					return err
+				}
+				if last != nil {
+					if err := write("", gatewayclient.EventRecord, base64.StdEncoding.EncodeToString(last)); err != nil {
+						return err
+					}
+				}
+				last = rec.Value
 			}
-			if err != nil {
-				return err
-			}
-			if err := write(cursor(rec.Received), gatewayclient.EventRecord, base64.StdEncoding.EncodeToString(rec.Value)); err != nil {
-				return err
+			if last != nil {
+				if err := write(cursor(taken), gatewayclient.EventRecord, base64.StdEncoding.EncodeToString(last)); err != nil {
+					return err
+				}
 			}
 		}
 		if err := flush(); err != nil {
 			return err
 		}
 	}
+}
+
+// keySet is the record keys changed and not yet sent, in the order they
+// first changed. It never blocks the writer that adds to it.
+type keySet struct {
+	mu     sync.Mutex
+	keys   []string
+	in     map[string]bool
+	ch     chan struct{} // holds a token while keys are pending
+	closed bool
+}
+
+func (k *keySet) init() {
+	if k.ch == nil {
+		k.ch = make(chan struct{}, 1)
+		k.in = make(map[string]bool)
+	}
+}
+
+// signal is ready while keys are pending or the set is closed.
+func (k *keySet) signal() <-chan struct{} {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.init()
+	return k.ch
+}
+
+func (k *keySet) wake() {
+	select {
+	case k.ch <- struct{}{}:
+	default:
+	}
+}
+
+func (k *keySet) add(key string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.init()
+	if !k.in[key] {
+		k.in[key] = true
+		k.keys = append(k.keys, key)
+	}
+	k.wake()
+}
+
+// close says no key will be added; take then reports it.
+func (k *keySet) close() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.init()
+	k.closed = true
+	k.wake()
+}
+
+// take returns the pending keys and empties the set; open is false once
+// the set is closed and empty.
+func (k *keySet) take() (keys []string, open bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	keys, k.keys = k.keys, nil
+	clear(k.in)
+	return keys, len(keys) > 0 || !k.closed
 }

@@ -416,6 +416,26 @@ func TestEvents(t *testing.T) {
 		t.Fatalf("tombstone event %+v", ev)
 	}
 
+	// A burst: every record arrives, and the stream's last event carries a
+	// cursor.
+	const burst = 200
+	for i := range burst {
+		if _, err := s.Put(ctx, fmt.Sprintf("b%03d", i), []byte("burst")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]bool{}
+	for len(seen) < burst {
+		ev := next(t)
+		if ev.Envelope == nil || !strings.Contains(ev.Envelope.Key, "/notes/b") {
+			t.Fatalf("burst event %+v", ev)
+		}
+		seen[ev.Envelope.Key] = true
+		if len(seen) == burst && ev.ID == "" {
+			t.Error("the burst's last event has no cursor")
+		}
+	}
+
 	// Resuming from a cursor sends what was stored since (less a margin),
 	// not the whole collection: from a cursor ahead, nothing.
 	ahead := strconv.FormatInt(time.Now().Add(2*time.Minute).UnixNano(), 10)
@@ -424,8 +444,8 @@ func TestEvents(t *testing.T) {
 		t.Errorf("resumed from a later cursor: %d events; want the ready event alone", len(evs))
 	}
 	evs = collect(t, ctx, c, "notes", evs[0].ID, ready)
-	if len(evs) != 5 {
-		t.Errorf("resumed from the last cursor: %d events; want the 4 records stored within the margin and ready", len(evs))
+	if len(evs) != 5+burst {
+		t.Errorf("resumed from the last cursor: %d events; want the %d records stored within the margin and ready", len(evs), 4+burst)
 	}
 }
 

@@ -29,14 +29,16 @@
 // The event stream of a synced collection starts with the records the
 // daemon's replica holds, as events "record" without an id, then an event
 // "ready" whose data is a JSON ReadyData and whose id is a cursor; then
-// every record that enters the replica, as an event "record" with a cursor
-// id. An event's data is the envelope's bytes in standard base64. A client
-// that reconnects with the header Last-Event-ID (or ?since=) set to the
-// last cursor it saw gets, instead of the whole replica, the records the
-// daemon stored from a minute before that cursor on, then the live ones: it
-// may see a record twice, never miss one stored before the cursor, unless
-// the live stream fell so far behind that the daemon dropped changes
-// (more than 1024 at once), which a reconnection without a cursor repairs.
+// every record that enters the replica, as events "record", the last of
+// each batch sent with a cursor id (a record changed twice before it is
+// sent is sent once, as it then is). An event's data is the envelope's
+// bytes in standard base64. A cursor is the daemon's clock when it took
+// what it then sent. A client that reconnects with the header
+// Last-Event-ID (or ?since=) set to the last cursor it saw gets, instead of
+// the whole replica, the records the daemon stored from a minute before
+// that cursor on, then the live ones: it may see a record twice, and misses
+// none stored before the cursor unless the daemon's clock stepped back by
+// more than that minute.
 package gatewayclient
 
 import "time"
