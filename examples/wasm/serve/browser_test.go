@@ -177,28 +177,34 @@ func step(t *testing.T, bctx context.Context, what string, actions ...chromedp.A
 	}
 }
 
-// text is the text of the first element sel selects.
+// text is the text of the first element sel selects. It is read in one
+// evaluation in the page: the page rebuilds its lists as records arrive, so
+// a node found by one protocol call may be gone by the next.
 func text(t *testing.T, bctx context.Context, sel string) string {
+	t.Helper()
+	return read(t, bctx, sel, "textContent")
+}
+
+// attr is an attribute of the first element sel selects, read as text is.
+func attr(t *testing.T, bctx context.Context, sel, name string) string {
+	t.Helper()
+	return read(t, bctx, sel, "getAttribute("+quote(name)+")")
+}
+
+func read(t *testing.T, bctx context.Context, sel, what string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(bctx, stepTimeout)
 	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => { const e = document.querySelector(`+quote(sel)+`); return e ? String(e.`+what+`) : "(no element)"; })()`))
 	if err != nil {
-		t.Fatalf("reading %s: %v", sel, err)
+		t.Fatalf("reading %s of %s: %v", what, sel, err)
 	}
 	return s
 }
 
-// attr is an attribute of the first element sel selects.
-func attr(t *testing.T, bctx context.Context, sel, name string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(bctx, stepTimeout)
-	defer cancel()
-	a, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(sel), name))
-	if err != nil {
-		t.Fatalf("reading %s of %s: %v", name, sel, err)
-	}
-	return a.Value
+func quote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }
 
 // wait waits for an element sel selects.
