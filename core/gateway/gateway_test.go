@@ -654,3 +654,52 @@ func TestFollow(t *testing.T) {
 		t.Fatal("after resuming, the followed replica differs from the node's")
 	}
 }
+
+// TestStreamLimit: past MaxStreams open event streams, another is refused
+// with 503 and a sentence; once one closes, a new one opens.
+func TestStreamLimit(t *testing.T) {
+	n, srv := startNode(t)
+	ctx := testContext(t)
+	if _, err := n.JoinSync(ctx, replica.Settings{Name: "notes"}); err != nil {
+		t.Fatal(err)
+	}
+	c := client(t, srv)
+	var stops []func()
+	for range gateway.MaxStreams {
+		sctx, cancel := context.WithCancel(ctx)
+		next, stop := pull(c.Events(sctx, "notes", ""))
+		if ev := next(t); !ev.Ready {
+			t.Fatalf("a stream began with %+v, want ready", ev)
+		}
+		stops = append(stops, func() { cancel(); stop() })
+	}
+	status, _, body := do(t, "GET", srv.URL+"/v1/sync/notes/events", nil, nil)
+	if status != http.StatusServiceUnavailable || !strings.Contains(body, fmt.Sprintf("serves %d event streams already", gateway.MaxStreams)) {
+		t.Fatalf("one stream too many: %d %q", status, body)
+	}
+	stops[0]()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		// The closed stream's handler returns its token once it sees its
+		// client gone: poll for that, within a bound.
+		sctx, cancel := context.WithCancel(ctx)
+		req, _ := http.NewRequestWithContext(sctx, "GET", srv.URL+"/v1/sync/notes/events", nil)
+		res, err := http.DefaultClient.Do(req)
+		status := 0
+		if err == nil {
+			status = res.StatusCode
+			res.Body.Close()
+		}
+		cancel()
+		if status == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no stream opened within 30s after one closed: %d %v", status, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, s := range stops[1:] {
+		s()
+	}
+}
