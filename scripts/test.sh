@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(python3-grpcio python3-protobuf python3-cryptography postgresql chromium nodejs)
+packages=(python3-grpcio python3-protobuf python3-cryptography python3-grpc-tools postgresql chromium nodejs)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -29,5 +29,5 @@ go test "$@" ./...
 # with Go's wasm runner. js/wasm runs one thread without preemption, so a test
 # that spins instead of blocking hangs there: the outer timeout ends it.
 wasm_exec="$(go env GOROOT)/lib/wasm/go_js_wasm_exec"
-GOOS=js GOARCH=wasm timeout 15m go test -timeout 12m -exec="$wasm_exec" "$@" \
-	./core ./core/envelope ./core/model ./backends/memstore ./conformance ./core/gateway/gatewayclient
+GOOS=js GOARCH=wasm timeout 20m go test -timeout 15m -exec="$wasm_exec" "$@" \
+	./core ./core/envelope ./core/model ./backends/memstore ./backends/idbstore ./conformance ./core/gateway/gatewayclient

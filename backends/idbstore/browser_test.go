@@ -39,6 +39,7 @@ type pageResult struct {
 	Build     string              `json:"build"`
 	Written   int                 `json:"written"`
 	Found     map[string]int      `json:"found"`
+	Refusals  []string            `json:"refusals"`
 	Bench     []struct {
 		Backend string  `json:"backend"`
 		Op      string  `json:"op"`
@@ -82,13 +83,31 @@ func TestBrowser(t *testing.T) {
 	}
 	b.crash(t)
 
+	// Opened with sync=true this time, so the admission also runs the suite
+	// on stores that commit every write with durability "strict".
 	b = startBrowser(t, chromium, profile)
-	r = b.load(t, site+"/?phase=check&db=notes&gen=a,b&n="+strconv.Itoa(n))
+	r = b.load(t, site+"/?phase=check&db=notes&sync=true&gen=a,b&n="+strconv.Itoa(n))
 	checkAdmission(t, r)
 	for _, gen := range []string{"a", "b"} {
 		if r.Found[gen] != n {
 			t.Errorf("after the browser was killed, the page found %d of the %d synced notes of generation %s", r.Found[gen], n, gen)
 		}
+	}
+}
+
+// TestBrowserRefusals opens, in Chromium, two databases another program
+// made (one with object stores of its own, one at a higher version): the
+// store refuses each with an error saying why and leaves it as it was.
+func TestBrowserRefusals(t *testing.T) {
+	chromium := systest.LookPath(t, "chromium", "chromium")
+	site, _, _ := servePage(t)
+	b := startBrowser(t, chromium, t.TempDir())
+	r := b.load(t, site+"/?phase=refusals&n=1")
+	if len(r.Refusals) != 2 {
+		t.Fatalf("the page reports %d refusals, want 2: %q", len(r.Refusals), r.Refusals)
+	}
+	for _, e := range r.Refusals {
+		t.Logf("refused: %s", e)
 	}
 }
 

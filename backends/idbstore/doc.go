@@ -17,11 +17,16 @@
 // (the browser test reloads the page and reads what it wrote before).
 //
 // Durable: once Sync returns nil (or, with sync=true, once a write is
-// acknowledged), the data survives a crash of the browser: Sync commits a
-// transaction with durability "strict", which the browser makes durable
-// before it reports it complete, together with every transaction committed
-// before it. The browser test kills Chromium's processes after a Sync and
-// finds the data when it opens the same profile again.
+// acknowledged), the data survives a crash of the browser: the browser test
+// stops and kills every Chromium process of a profile at once after a Sync,
+// and a new Chromium on that profile finds every synced record. Against a
+// crash of the machine (power loss), Sync relies on the browser: it commits
+// a transaction with durability "strict", which the IndexedDB standard lets
+// a browser report complete only once its changes, and so those committed
+// before, are on persistent storage; no test here cuts the power. (In
+// Chromium 156, writes made without Sync survived the kill as well, so the
+// kill shows that an acknowledged write has left the page, not what
+// "strict" adds; only Sync is promised.)
 //
 // What the browser may still do: evict an origin's storage under storage
 // pressure unless the page asked for persistent storage

@@ -62,11 +62,16 @@ func Open(ctx context.Context, opts *Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("idbstore: opening the database %q: %w", opts.Name, err)
 	}
+	var upgradeErr error
 	upgrade := js.FuncOf(func(js.Value, []js.Value) any {
+		// A new database: make its object stores. Open reports an error
+		// here once the request ends.
 		db := req.Get("result")
 		for _, name := range []string{dataStore, metaStore} {
 			if !db.Get("objectStoreNames").Call("contains", name).Bool() {
-				db.Call("createObjectStore", name)
+				if _, err := call(db, "createObjectStore", name); err != nil && upgradeErr == nil {
+					upgradeErr = err
+				}
 			}
 		}
 		return nil
@@ -94,6 +99,10 @@ func Open(ctx context.Context, opts *Options) (*Store, error) {
 		return nil, fmt.Errorf("idbstore: opening the database %q: %w", opts.Name, err)
 	}
 	db := req.Get("result")
+	if upgradeErr != nil {
+		db.Call("close")
+		return nil, fmt.Errorf("idbstore: creating the database %q: %w", opts.Name, upgradeErr)
+	}
 	for _, name := range []string{dataStore, metaStore} {
 		if !db.Get("objectStoreNames").Call("contains", name).Bool() {
 			db.Call("close")
@@ -474,7 +483,9 @@ func (sc *scan) fill() error {
 		}
 		page, last = append(page, e), key
 		if len(page) < limit && size < pageBytes && sc.ctx.Err() == nil {
-			cur.Call("continue")
+			if _, err := call(cur, "continue"); err != nil {
+				readErr = err
+			}
 		}
 		return nil
 	})

@@ -10,8 +10,11 @@
 //	                                 generation G, Sync, report
 //	?phase=check&db=NAME&gen=G,H&n=N admit idb://NAME, check that N notes
 //	                                 of each generation are there
+//	&sync=true                       (write, check) open idb://NAME?sync=true
 //	?phase=bench&n=N                 N typed puts and gets on idb:// and
 //	                                 on memory://, in this page
+//	?phase=refusals&n=1              open another program's databases:
+//	                                 refused, and left as they were
 //
 // It reports by setting window.netabaseResult to a JSON [result].
 package main
@@ -53,6 +56,8 @@ type result struct {
 	// Found counts, per generation, the notes found intact.
 	Found map[string]int `json:"found,omitempty"`
 	Bench []benchResult  `json:"bench,omitempty"`
+	// Refusals are the errors Open gave for other programs' databases.
+	Refusals []string `json:"refusals,omitempty"`
 }
 
 type benchResult struct {
@@ -87,7 +92,11 @@ func run(ctx context.Context, res *result) error {
 	}
 	switch phase := q.Get("phase"); phase {
 	case "write", "check":
-		b, err := admit(ctx, "idb://"+q.Get("db"), res)
+		rawURL := "idb://" + q.Get("db")
+		if q.Get("sync") == "true" {
+			rawURL += "?sync=true"
+		}
+		b, err := admit(ctx, rawURL, res)
 		if err != nil {
 			return err
 		}
@@ -102,6 +111,8 @@ func run(ctx context.Context, res *result) error {
 		return check(ctx, notes, strings.Split(q.Get("gen"), ","), n, res)
 	case "bench":
 		return bench(ctx, n, res)
+	case "refusals":
+		return refusals(ctx, res)
 	default:
 		return fmt.Errorf("phase=%q: want write, check or bench", phase)
 	}
@@ -229,4 +240,108 @@ func benchOne(ctx context.Context, b core.Backend, name string, n int, res *resu
 		}
 		return err
 	})
+}
+
+// refusals makes two databases as another program would — one at version
+// 1 with an object store of its own, one at a version above netabase's —
+// and checks that Open refuses each with an error saying why, and leaves
+// it as it was.
+func refusals(ctx context.Context, res *result) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for _, f := range []struct {
+		name    string
+		version int
+		want    string
+	}{
+		{"foreign-v1", 1, "not a netabase store"},
+		{"foreign-v3", 3, "newer version"},
+	} {
+		if err := foreignDB(ctx, f.name, f.version, "put"); err != nil {
+			return err
+		}
+		s, err := idbstore.Open(ctx, &idbstore.Options{Name: f.name})
+		if err == nil {
+			s.Close()
+			return fmt.Errorf("idbstore opened %s, another program's database", f.name)
+		}
+		if !strings.Contains(err.Error(), f.want) {
+			return fmt.Errorf("opening %s: %v; want an error saying %q", f.name, err, f.want)
+		}
+		res.Refusals = append(res.Refusals, err.Error())
+		if err := foreignDB(ctx, f.name, f.version, "check"); err != nil {
+			return fmt.Errorf("after idbstore refused %s: %w", f.name, err)
+		}
+	}
+	return nil
+}
+
+// foreignDB opens the database name at version as another program would,
+// with its own object store "things": with "put" it stores a thing, with
+// "check" it checks that the thing is there and the database unchanged.
+func foreignDB(ctx context.Context, name string, version int, mode string) error {
+	done := make(chan error, 1)
+	finish := func(err error) {
+		select {
+		case done <- err:
+		default: // the first outcome counts
+		}
+	}
+	type handler struct {
+		target js.Value
+		event  string
+		fn     js.Func
+	}
+	var handlers []handler
+	defer func() {
+		for _, h := range handlers {
+			h.target.Set("on"+h.event, js.Null())
+			h.fn.Release()
+		}
+	}()
+	on := func(v js.Value, event string, f func()) {
+		fn := js.FuncOf(func(js.Value, []js.Value) any { f(); return nil })
+		handlers = append(handlers, handler{v, event, fn})
+		v.Set("on"+event, fn)
+	}
+	req := js.Global().Get("indexedDB").Call("open", name, version)
+	on(req, "upgradeneeded", func() {
+		if mode == "check" {
+			finish(fmt.Errorf("the database %s was changed: it needed an upgrade", name))
+			return
+		}
+		req.Get("result").Call("createObjectStore", "things")
+	})
+	on(req, "error", func() { finish(fmt.Errorf("opening %s: %s", name, req.Get("error").Get("message").String())) })
+	on(req, "success", func() {
+		db := req.Get("result")
+		names := db.Get("objectStoreNames")
+		if names.Length() != 1 || names.Index(0).String() != "things" || db.Get("version").Int() != version {
+			db.Call("close")
+			finish(fmt.Errorf("the database %s was changed: version %d, %d object stores", name, db.Get("version").Int(), names.Length()))
+			return
+		}
+		tx := db.Call("transaction", "things", "readwrite")
+		things := tx.Call("objectStore", "things")
+		if mode == "put" {
+			things.Call("put", "a thing", "key")
+			on(tx, "complete", func() { db.Call("close"); finish(nil) })
+			return
+		}
+		get := things.Call("get", "key")
+		on(get, "success", func() {
+			db.Call("close")
+			if v := get.Get("result"); v.Type() != js.TypeString || v.String() != "a thing" {
+				finish(fmt.Errorf("the database %s lost what it held", name))
+				return
+			}
+			finish(nil)
+		})
+	})
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("the database %s did not open: %w", name, ctx.Err())
+	}
 }
