@@ -30,4 +30,4 @@ go test "$@" ./...
 # that spins instead of blocking hangs there: the outer timeout ends it.
 wasm_exec="$(go env GOROOT)/lib/wasm/go_js_wasm_exec"
 GOOS=js GOARCH=wasm timeout 20m go test -timeout 15m -exec="$wasm_exec" "$@" \
-	./core ./core/envelope ./core/model ./backends/memstore ./backends/idbstore ./conformance
+	./core ./core/envelope ./core/model ./backends/memstore ./backends/idbstore ./conformance ./core/gateway/gatewayclient
