@@ -21,7 +21,8 @@ import (
 const Scheme = "idb"
 
 // engineVersion names the engine: the browser's IndexedDB, through this
-// adapter's layout version. Info.Build adds the browser's identity.
+// adapter's layout version. Info.Build adds the program's and the
+// browser's identity.
 const engineVersion = "IndexedDB (layout 1)"
 
 // Driver returns the driver for idb:// URLs.
@@ -42,16 +43,18 @@ func (driver) About() core.About {
 	}
 }
 
-// Describe says what the store is. Its build is the browser's: a
-// certificate of the conformance suite holds for one browser build, since
-// the browser's IndexedDB is the engine.
+// Describe says what the store is. Its build names the program (see
+// [ProgramDigest]), whose code the adapter is, and the browser, whose
+// IndexedDB is the engine: a certificate of the conformance suite holds for
+// that program in that browser build only.
 func (d driver) Describe(_ context.Context, u *url.URL) (core.Info, error) {
 	if _, err := ParseURL(u); err != nil {
 		return core.Info{}, err
 	}
 	info := d.About().Info()
+	info.Build = engineVersion + ", " + program()
 	if nav := js.Global().Get("navigator"); !nav.IsUndefined() && nav.Get("userAgent").Type() == js.TypeString {
-		info.Build = engineVersion + " in " + nav.Get("userAgent").String()
+		info.Build += ", in " + nav.Get("userAgent").String()
 	}
 	return info, nil
 }
