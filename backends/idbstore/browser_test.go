@@ -36,6 +36,7 @@ const pageTimeout = 8 * time.Minute
 type pageResult struct {
 	Error     string              `json:"error"`
 	Admission *conformance.Report `json:"admission"`
+	Cached    bool                `json:"cached"`
 	Build     string              `json:"build"`
 	Written   int                 `json:"written"`
 	Found     map[string]int      `json:"found"`
@@ -51,11 +52,12 @@ type pageResult struct {
 
 // TestBrowser runs idbstore in headless Chromium: a page (internal/page,
 // built for js/wasm) admits idb://notes through the admission gate, which
-// runs the conformance suite on scratch databases, and writes typed notes;
-// the page loaded again in the same profile finds them (persistent); after
+// runs the conformance suite on scratch databases and keeps its pass in
+// localStorage, and writes typed notes; the page loaded again in the same
+// profile is admitted from that certificate and finds them (persistent); after
 // more notes and a Sync, every Chromium process of the profile is killed at
-// once, and a new Chromium on the same profile finds every synced note
-// (durable).
+// once, and a new Chromium on the same profile, admitting idb://notes?sync=true
+// by the suite again, finds every synced note (durable).
 func TestBrowser(t *testing.T) {
 	chromium := systest.LookPath(t, "chromium", "chromium")
 	site, _, _ := servePage(t)
@@ -63,28 +65,32 @@ func TestBrowser(t *testing.T) {
 	const n = 40
 
 	b := startBrowser(t, chromium, profile)
-	r := b.load(t, site+"/?phase=write&db=notes&gen=a&n="+strconv.Itoa(n))
+	r := b.load(t, site+"/?phase=write&db=notes&cache=t&gen=a&n="+strconv.Itoa(n))
 	checkAdmission(t, r)
 	if r.Written != n {
 		t.Fatalf("the page wrote %d notes, want %d", r.Written, n)
 	}
 
-	// Persistent: the page, loaded anew, finds what it wrote.
-	r = b.load(t, site+"/?phase=check&db=notes&gen=a&n="+strconv.Itoa(n))
-	checkAdmission(t, r)
+	// Persistent: the page, loaded anew, finds what it wrote; the gate
+	// admits the store from the certificate the first load kept in
+	// localStorage for this build of the program.
+	r = b.load(t, site+"/?phase=check&db=notes&cache=t&gen=a&n="+strconv.Itoa(n))
+	checkCached(t, r)
 	if r.Found["a"] != n {
 		t.Fatalf("after a reload the page found %d of the %d notes it wrote", r.Found["a"], n)
 	}
 
 	// Durable: notes acknowledged and synced survive a crash of the browser.
-	r = b.load(t, site+"/?phase=write&db=notes&gen=b&n="+strconv.Itoa(n))
+	r = b.load(t, site+"/?phase=write&db=notes&cache=t&gen=b&n="+strconv.Itoa(n))
+	checkCached(t, r)
 	if r.Written != n {
 		t.Fatalf("the page wrote %d notes, want %d", r.Written, n)
 	}
 	b.crash(t)
 
-	// Opened with sync=true this time, so the admission also runs the suite
-	// on stores that commit every write with durability "strict".
+	// Opened with sync=true this time, and with no certificate cache, so
+	// the admission runs the suite again, on stores that commit every write
+	// with durability "strict".
 	b = startBrowser(t, chromium, profile)
 	r = b.load(t, site+"/?phase=check&db=notes&sync=true&gen=a,b&n="+strconv.Itoa(n))
 	checkAdmission(t, r)
@@ -161,6 +167,19 @@ func checkAdmission(t testing.TB, r *pageResult) {
 		}
 	}
 	t.Logf("admission in %s:\n%s", r.Build, r.Admission)
+}
+
+// checkCached fails t unless the page's admission used a cached
+// certificate, for a build naming the page's program by its digest, and
+// did not run the suite.
+func checkCached(t testing.TB, r *pageResult) {
+	t.Helper()
+	if !r.Cached || r.Admission != nil {
+		t.Fatalf("the page's admission: cached %v, suite run %v; want the certificate the first load kept", r.Cached, r.Admission != nil)
+	}
+	if !strings.Contains(r.Build, "program sha256:") {
+		t.Errorf("the admitted build %q does not name the program's digest", r.Build)
+	}
 }
 
 // servePage builds the page program for js/wasm and serves it, with Go's

@@ -33,6 +33,19 @@
 // (navigator.storage.persist), and a private window forgets everything when
 // it closes.
 //
+// # Admission in a page
+//
+// A page opens its store through [core.Gate], as a node does, and the
+// conformance suite runs in the browser on scratch databases. A page has no
+// directory for the gate's certificates: [CertificateCache] keeps them in
+// the origin's localStorage, so the suite runs on the first load of a build
+// and later loads are admitted from the certificate. Info.Build names that
+// build: the browser's user agent (the engine) and the program (the
+// adapter's code is in it) by the SHA-256 of its WebAssembly binary, which
+// the page's loader sets as the global [ProgramDigest] before it runs the
+// program; without it, a clean checkout's revision and build information,
+// or else a name for this load only (the suite runs at every load).
+//
 // # How it maps onto IndexedDB
 //
 // Keys sort as IndexedDB sorts binary keys, byte by byte, which is the order

@@ -11,6 +11,10 @@
 //	?phase=check&db=NAME&gen=G,H&n=N admit idb://NAME, check that N notes
 //	                                 of each generation are there
 //	&sync=true                       (write, check) open idb://NAME?sync=true
+//	&cache=C                         (write, check) keep the gate's
+//	                                 certificates in localStorage as C
+//	                                 (idbstore.CertificateCache), so the
+//	                                 suite runs only when none holds
 //	?phase=bench&n=N                 N typed puts and gets on idb:// and
 //	                                 on memory://, in this page
 //	?phase=refusals&n=1              open another program's databases:
@@ -51,8 +55,10 @@ type result struct {
 	Error string `json:"error,omitempty"`
 	// Admission is the conformance report of the suite the gate ran.
 	Admission *conformance.Report `json:"admission,omitempty"`
-	Build     string              `json:"build,omitempty"`
-	Written   int                 `json:"written,omitempty"`
+	// Cached is true when a cached certificate admitted the store.
+	Cached  bool   `json:"cached,omitempty"`
+	Build   string `json:"build,omitempty"`
+	Written int    `json:"written,omitempty"`
 	// Found counts, per generation, the notes found intact.
 	Found map[string]int `json:"found,omitempty"`
 	Bench []benchResult  `json:"bench,omitempty"`
@@ -96,7 +102,7 @@ func run(ctx context.Context, res *result) error {
 		if q.Get("sync") == "true" {
 			rawURL += "?sync=true"
 		}
-		b, err := admit(ctx, rawURL, res)
+		b, err := admit(ctx, rawURL, q.Get("cache"), res)
 		if err != nil {
 			return err
 		}
@@ -119,14 +125,19 @@ func run(ctx context.Context, res *result) error {
 }
 
 // admit opens rawURL through the admission gate, as a node does: the gate
-// runs the conformance suite on scratch stores of the backend (a browser
-// has no directory for a certificate cache, so it runs at every admission)
-// and opens the store only if the suite passed.
-func admit(ctx context.Context, rawURL string, res *result) (core.Backend, error) {
+// runs the conformance suite on scratch stores of the backend and opens the
+// store only if the suite passed. With cache "" it keeps no certificate, so
+// the suite runs at every admission; otherwise it keeps them in
+// localStorage under that name, and the suite runs only when none holds
+// for this build.
+func admit(ctx context.Context, rawURL, cache string, res *result) (core.Backend, error) {
 	gate := &core.Gate{Registry: all.Registry(), Suite: conformance.Suite("")}
+	if cache != "" {
+		gate.Certificates = idbstore.CertificateCache(cache)
+	}
 	b, adm, err := gate.Admit(ctx, rawURL)
 	if adm != nil {
-		res.Build = adm.Info.Build
+		res.Build, res.Cached = adm.Info.Build, adm.Cached
 		if rep, ok := adm.Verdict.(*conformance.Report); ok {
 			res.Admission = rep
 		}
@@ -198,7 +209,7 @@ func bench(ctx context.Context, n int, res *result) error {
 	defer func() { _ = idbstore.Delete(db) }()
 	for _, rawURL := range []string{"memory://", "idb://" + db} {
 		var discard result
-		b, err := admit(ctx, rawURL, &discard)
+		b, err := admit(ctx, rawURL, "", &discard)
 		if err != nil {
 			return err
 		}
