@@ -8,7 +8,10 @@
 // event stream, every envelope verified in the page, and shown through a
 // typed collection (core/model, type Note) kept from the replica in the
 // same store. After a reload the page shows the notes it holds at once and
-// asks the daemon only for what is new.
+// asks the daemon only for what is new. The store is opened through the
+// admission gate, as a node opens its own (store.go): on the first load of
+// a build the conformance suite runs in the page, and later loads open it
+// from the certificate kept in localStorage.
 //
 // Build it with GOOS=js GOARCH=wasm; `go run ./examples/wasm/serve` builds
 // and serves it (README.md).

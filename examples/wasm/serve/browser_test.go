@@ -4,16 +4,20 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -23,6 +27,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/netabase/netabase/conformance"
 	"github.com/netabase/netabase/internal/systest"
 )
 
@@ -166,10 +171,21 @@ func browser(t *testing.T, ctx context.Context) context.Context {
 	return bctx
 }
 
+// admissionTimeout bounds the first load's admission: the conformance
+// suite in the page takes about 25 s in Chromium on an idle machine, and
+// minutes on one that is loaded.
+const admissionTimeout = 5 * time.Minute
+
 // step runs browser actions within stepTimeout.
 func step(t *testing.T, bctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(bctx, stepTimeout)
+	stepWithin(t, bctx, stepTimeout, what, actions...)
+}
+
+// stepWithin runs browser actions within timeout.
+func stepWithin(t *testing.T, bctx context.Context, timeout time.Duration, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(bctx, timeout)
 	defer cancel()
 	if err := chromedp.Do(ctx, actions...); err != nil {
 		text, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.body.innerText`))
@@ -216,8 +232,10 @@ func pageURL(base, gateway string, q url.Values) string {
 }
 
 // TestBrowser loads the example in headless Chromium against a daemon
-// with its gateway on: a record put with the CLI shows up verified with
-// its owner, and so do the notes of a synced collection, the ones written
+// with its gateway on: the page's store is admitted by the conformance
+// suite on the first load and from the cached certificate, naming the
+// page's program, on a reload; a record put with the CLI shows up verified
+// with its owner, and so do the notes of a synced collection, the ones written
 // before the page opened and one written while it is open; a fake gateway
 // that alters an envelope is refused, and stores nothing in the page.
 func TestBrowser(t *testing.T) {
@@ -240,10 +258,24 @@ func TestBrowser(t *testing.T) {
 	d.cli(t, ctx, "sync", "join", "notes")
 	d.cli(t, ctx, "sync", "put", "notes", "n1", "the first note")
 
+	wasm, err := os.ReadFile(filepath.Join(pageDir, "main.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(wasm)
+	program := "program sha256:" + hex.EncodeToString(sum[:])
+
+	start := time.Now()
 	step(t, bctx, "the record put with the CLI, verified",
 		chromedp.Navigate(pageURL(page.URL, d.gateway, url.Values{"key": {key}})),
 		wait(`#record[data-state="verified"]`),
 	)
+	// The first load of this build in this browser: the page's store is
+	// admitted by running the conformance suite.
+	stepWithin(t, bctx, admissionTimeout, "the page's store, admitted by the conformance suite",
+		wait(`#admission[data-state="admitted"]`))
+	firstLoad := time.Since(start)
+	checkAdmission(t, bctx, false, program)
 	owner, value := attr(t, bctx, "#record", "data-owner"), text(t, bctx, `#record [data-field="value"] span`)
 	if owner != d.id || value != "hello from the CLI" {
 		t.Errorf("the page shows %q by %s; want %q by the daemon's peer %s", value, owner, "hello from the CLI", d.id)
@@ -262,9 +294,18 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("note n2 shows %q", note2)
 	}
 
-	// A reload with no daemon to reach: the notes come from IndexedDB.
-	step(t, bctx, "the notes kept in IndexedDB, shown with no daemon",
+	// A reload with no daemon to reach: the store is admitted from the
+	// certificate the first load cached, and the notes come from IndexedDB.
+	start = time.Now()
+	step(t, bctx, "the page's store, admitted from the cached certificate",
 		chromedp.Navigate(pageURL(page.URL, "http://127.0.0.1:1", url.Values{})),
+		wait(`#admission[data-state="admitted"]`),
+	)
+	reload := time.Since(start)
+	checkAdmission(t, bctx, true, program)
+	t.Logf("load to admitted store: %.1f s with the suite (first load), %.1f s from the cached certificate (reload)",
+		firstLoad.Seconds(), reload.Seconds())
+	step(t, bctx, "the notes kept in IndexedDB, shown with no daemon",
 		wait(`#sync[data-state="offline"]`),
 		wait(`#notes[data-count="2"]`),
 	)
@@ -328,6 +369,26 @@ func TestBrowser(t *testing.T) {
 	}
 	if shown := text(t, bctx, "#notes"); strings.Contains(shown, "vritten while the page was away") {
 		t.Errorf("the page shows the tampered note: %q", shown)
+	}
+}
+
+// checkAdmission checks what the page says of its store's admission: by
+// the conformance suite run now, or by the certificate cached for the
+// program whose build is program.
+func checkAdmission(t *testing.T, bctx context.Context, cached bool, program string) {
+	t.Helper()
+	shown, build := text(t, bctx, "#admission"), attr(t, bctx, "#admission", "title")
+	t.Logf("the page: %s (the gate took %s s)", shown, attr(t, bctx, "#admission", "data-seconds"))
+	how := "the suite ran now"
+	if cached {
+		how = "cached certificate"
+	}
+	if got := attr(t, bctx, "#admission", "data-cached"); got != strconv.FormatBool(cached) ||
+		!strings.Contains(shown, "conformance suite v"+conformance.Version+" passed") || !strings.Contains(shown, how) {
+		t.Errorf("the page's admission shows %q, cached %s; want suite v%s passed, %s", shown, got, conformance.Version, how)
+	}
+	if !strings.Contains(build, program) {
+		t.Errorf("the admitted build is %q; want it to name the page's program, %s", build, program)
 	}
 }
 
