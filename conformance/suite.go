@@ -22,7 +22,7 @@ import (
 // of the cases, and TestVersionPinned fails when that code changed and
 // Version did not: bump Version to the next number, then run
 // go test ./conformance -run TestVersionPinned -update.
-const Version = "7"
+const Version = "8"
 
 // CaseTimeout bounds one case: a store that hangs fails the case instead of
 // hanging the suite.

@@ -48,6 +48,12 @@ func TestKilledPluginRestarts(t *testing.T) {
 	if err := b.Put(ctx, ds.NewKey("/unsynced"), []byte("v")); err != nil {
 		t.Fatal(err)
 	}
+	// Under protocol version 2 the put returns once queued; a read waits
+	// for the plugin's answer to it (without a Sync), so after this
+	// nothing is in flight.
+	if ok, err := b.Has(ctx, ds.NewKey("/unsynced")); err != nil || !ok {
+		t.Fatalf("Has(/unsynced) after its put: %v, %v", ok, err)
+	}
 
 	before := d.CallStats()
 	if before.Calls == 0 || before.Restarts != 0 || before.InFlight != 0 {
