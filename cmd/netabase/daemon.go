@@ -152,6 +152,11 @@ func runDaemon(ctx context.Context, e *env, opts daemonOptions) error {
 
 	select {
 	case err = <-served:
+		if ctx.Err() != nil {
+			// A stop signal ended the control API (its context is a child
+			// of ctx) and the select took that first: a normal stop.
+			break
+		}
 		// The control API failed while the daemon was meant to run.
 		if err == nil {
 			err = errors.New("the control API stopped")
