@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
@@ -541,13 +540,16 @@ func caseNoAliasing(e *env) error {
 func caseConcurrency(e *env) error {
 	ctx, d := e.ctx, e.store
 	const writers, perWriter, readers = 8, 150, 4
-	var wg sync.WaitGroup
+	var wg, writing sync.WaitGroup
 	errs := make(chan error, writers+readers)
-	var writing atomic.Int32
-	writing.Store(writers)
+	// A reader reads once per step a writer takes, until the writers are
+	// done: it waits for a step rather than spinning, so that where
+	// goroutines are not preempted (js/wasm runs one thread and switches
+	// only when a goroutine blocks) the readers cannot starve the writers.
+	stepped := make(chan struct{}, readers)
+	written := make(chan struct{})
 	for w := range writers {
-		wg.Go(func() {
-			defer writing.Add(-1)
+		writing.Go(func() {
 			for i := range perWriter {
 				k := ds.NewKey(fmt.Sprintf("/conc/w%d/%04d", w, i))
 				if err := d.Put(ctx, k, []byte(k.String())); err != nil {
@@ -558,12 +560,27 @@ func caseConcurrency(e *env) error {
 					errs <- fmt.Errorf("concurrent Put(/conc/shared): %w", err)
 					return
 				}
+				for range readers {
+					select {
+					case stepped <- struct{}{}:
+					default: // every reader has a step to take
+					}
+				}
 			}
 		})
 	}
+	go func() {
+		writing.Wait()
+		close(written)
+	}()
 	for r := range readers {
 		wg.Go(func() {
-			for writing.Load() > 0 {
+			for {
+				select {
+				case <-written:
+					return
+				case <-stepped:
+				}
 				k := ds.NewKey(fmt.Sprintf("/conc/w%d/%04d", r, 0))
 				if v, err := d.Get(ctx, k); err == nil && string(v) != k.String() {
 					errs <- fmt.Errorf("a concurrent Get(%s) returned %s", k, describe(v))
@@ -580,6 +597,7 @@ func caseConcurrency(e *env) error {
 		})
 	}
 	wg.Wait()
+	<-written
 	close(errs)
 	if err := <-errs; err != nil {
 		return err

@@ -22,7 +22,7 @@ import (
 // of the cases, and TestVersionPinned fails when that code changed and
 // Version did not: bump Version to the next number, then run
 // go test ./conformance -run TestVersionPinned -update.
-const Version = "6"
+const Version = "8"
 
 // CaseTimeout bounds one case: a store that hangs fails the case instead of
 // hanging the suite.
@@ -319,9 +319,10 @@ type testCase struct {
 
 // URLHarness returns a harness whose instances are scratch stores of the
 // backend that d opens from u, each in a new directory under root (the
-// system's temporary directory when root is empty). Each instance is opened
-// through core, so the suite sees the backend exactly as a node does. When
-// d is a [CrashDriver], the instances are [Crasher]s.
+// system's temporary directory when root is empty), or, when d is a
+// [ScratchDriver], where d makes them. Each instance is opened through core,
+// so the suite sees the backend exactly as a node does. When d is a
+// [CrashDriver], the instances are [Crasher]s.
 func URLHarness(d core.Driver, u *url.URL, info core.Info, root string) Harness {
 	return &urlHarness{d: d, u: u, info: info, root: root}
 }
@@ -334,6 +335,18 @@ type CrashDriver interface {
 	// process holding it would, and returns once it is gone. It releases
 	// what b held: closing b afterwards does nothing and returns nil.
 	Crash(ctx context.Context, b ds.Batching) error
+}
+
+// ScratchDriver is a core.Driver whose stores live outside the file system,
+// such as the IndexedDB databases of a page in a browser, which has none:
+// it makes and removes its scratch stores itself, and the harness makes no
+// directory for them.
+type ScratchDriver interface {
+	core.Driver
+	// NewScratch returns the URL of a fresh, empty store of the same kind
+	// and with the same options as u, which never names u's own data, and
+	// a function that removes that store and everything in it.
+	NewScratch(ctx context.Context, u *url.URL) (scratch *url.URL, destroy func() error, err error)
 }
 
 // ScratchDestroyer is a core.Driver whose scratch stores may keep data
@@ -359,47 +372,59 @@ type urlHarness struct {
 func (h *urlHarness) Capabilities() core.Capabilities { return h.info.Capabilities }
 
 func (h *urlHarness) NewInstance(ctx context.Context) (Instance, error) {
-	dir, err := os.MkdirTemp(h.root, "netabase-conformance-")
-	if err != nil {
-		return nil, err
+	var i *urlInstance
+	if sd, ok := h.d.(ScratchDriver); ok {
+		su, destroy, err := sd.NewScratch(ctx, h.u)
+		if err != nil {
+			return nil, err
+		}
+		i = &urlInstance{h: h, u: su, destroy: destroy}
+	} else {
+		dir, err := os.MkdirTemp(h.root, "netabase-conformance-")
+		if err != nil {
+			return nil, err
+		}
+		su, err := h.d.Scratch(h.u, dir)
+		if err != nil {
+			_ = os.RemoveAll(dir)
+			return nil, err
+		}
+		i = &urlInstance{h: h, u: su, destroy: func() error { return destroyScratch(h.d, su, dir) }}
 	}
-	su, err := h.d.Scratch(h.u, dir)
-	if err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, err
-	}
-	i := &urlInstance{h: h, u: su, dir: dir}
 	if cd, ok := h.d.(CrashDriver); ok {
 		return &crashURLInstance{urlInstance: i, d: cd}, nil
 	}
 	return i, nil
 }
 
+// destroyTimeout bounds the removal of a scratch store's data that lives
+// outside its directory.
+const destroyTimeout = time.Minute
+
+// destroyScratch removes the scratch directory dir, and, when d is a
+// [ScratchDestroyer], the data of the scratch store u that d keeps
+// elsewhere.
+func destroyScratch(d core.Driver, u *url.URL, dir string) error {
+	var err error
+	if sd, ok := d.(ScratchDestroyer); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), destroyTimeout)
+		err = sd.DestroyScratch(ctx, u)
+		cancel()
+	}
+	return errors.Join(err, os.RemoveAll(dir))
+}
+
 type urlInstance struct {
-	h   *urlHarness
-	u   *url.URL
-	dir string
+	h       *urlHarness
+	u       *url.URL
+	destroy func() error // removes the scratch store
 }
 
 func (i *urlInstance) Open(ctx context.Context) (ds.Batching, error) {
 	return core.OpenURL(ctx, i.h.d, i.u)
 }
 
-// destroyTimeout bounds the removal of a scratch store's data that lives
-// outside its directory.
-const destroyTimeout = time.Minute
-
-// Destroy removes the scratch directory, and, when the driver is a
-// [ScratchDestroyer], the scratch data it keeps elsewhere.
-func (i *urlInstance) Destroy() error {
-	var err error
-	if sd, ok := i.h.d.(ScratchDestroyer); ok {
-		ctx, cancel := context.WithTimeout(context.Background(), destroyTimeout)
-		err = sd.DestroyScratch(ctx, i.u)
-		cancel()
-	}
-	return errors.Join(err, os.RemoveAll(i.dir))
-}
+func (i *urlInstance) Destroy() error { return i.destroy() }
 
 // crashURLInstance is a urlInstance whose driver can crash its stores.
 type crashURLInstance struct {

@@ -73,13 +73,30 @@ func (e *AdmissionError) Error() string {
 
 func (e *AdmissionError) Unwrap() error { return ErrRejected }
 
+// CertificateCache keeps a [Gate]'s certificates where there is no
+// directory for them, such as a browser's storage. It stores one value: the
+// JSON list of certificates, as a certificate file in a directory holds it.
+type CertificateCache interface {
+	// LoadCertificates returns what SaveCertificates stored last; nil when
+	// nothing is stored. The gate reads an error, or content that is no
+	// certificate list, as no certificates: the suite runs again.
+	LoadCertificates() ([]byte, error)
+	// SaveCertificates replaces what is stored with b.
+	SaveCertificates(b []byte) error
+}
+
 // Gate opens backends only when they have passed the conformance suite.
 type Gate struct {
 	Registry *Registry
 	Suite    Suite
 	// CertDir holds the certificate cache, normally the node's data
-	// directory. Empty means no cache: the suite runs at every Admit.
+	// directory. Empty (and no Certificates) means no cache: the suite runs
+	// at every Admit.
 	CertDir string
+	// Certificates, when set, holds the certificate cache instead of
+	// CertDir, which is then not used: a program with no directory, such
+	// as one in a web page, keeps its certificates there.
+	Certificates CertificateCache
 }
 
 // Admit opens the backend named by rawURL if the current suite has passed for
@@ -138,11 +155,17 @@ func (g *Gate) Admit(ctx context.Context, rawURL string) (Backend, *Admission, e
 // loadCertificates reads the cache. A missing or unreadable cache holds no
 // certificates: the suite runs again and rewrites it.
 func (g *Gate) loadCertificates() []Certificate {
-	if g.CertDir == "" {
+	var b []byte
+	var err error
+	switch {
+	case g.Certificates != nil:
+		b, err = g.Certificates.LoadCertificates()
+	case g.CertDir != "":
+		b, err = os.ReadFile(filepath.Join(g.CertDir, CertificateFile))
+	default:
 		return nil
 	}
-	b, err := os.ReadFile(filepath.Join(g.CertDir, CertificateFile))
-	if err != nil {
+	if err != nil || len(b) == 0 {
 		return nil
 	}
 	var certs []Certificate
@@ -153,7 +176,7 @@ func (g *Gate) loadCertificates() []Certificate {
 }
 
 func (g *Gate) saveCertificate(certs []Certificate, c Certificate) error {
-	if g.CertDir == "" {
+	if g.Certificates == nil && g.CertDir == "" {
 		return nil
 	}
 	certs = slices.DeleteFunc(certs, func(o Certificate) bool { return o.Scheme == c.Scheme && o.Name == c.Name })
@@ -161,6 +184,12 @@ func (g *Gate) saveCertificate(certs []Certificate, c Certificate) error {
 	b, err := json.MarshalIndent(certs, "", "  ")
 	if err != nil {
 		return err
+	}
+	if g.Certificates != nil {
+		if err := g.Certificates.SaveCertificates(b); err != nil {
+			return fmt.Errorf("the backend passed the conformance suite, but its certificate could not be kept: %w", err)
+		}
+		return nil
 	}
 	return WriteFileAtomic(filepath.Join(g.CertDir, CertificateFile), b)
 }

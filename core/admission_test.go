@@ -310,3 +310,77 @@ func TestGateChecksTheStoreBeforeTheSuite(t *testing.T) {
 	}
 	_ = b.Close()
 }
+
+// memCache is a CertificateCache in memory, counting its calls.
+type memCache struct {
+	b            []byte
+	loadErr      error
+	saveErr      error
+	loads, saves int
+}
+
+func (c *memCache) LoadCertificates() ([]byte, error) {
+	c.loads++
+	return c.b, c.loadErr
+}
+
+func (c *memCache) SaveCertificates(b []byte) error {
+	c.saves++
+	if c.saveErr != nil {
+		return c.saveErr
+	}
+	c.b = append([]byte(nil), b...)
+	return nil
+}
+
+// TestGateCertificateCache: a gate with Certificates keeps its certificates
+// there, not in CertDir, and reads them as it reads a certificate file.
+func TestGateCertificateCache(t *testing.T) {
+	g, d, s := newGate(t)
+	c := &memCache{}
+	g.Certificates = c
+	first := admit(t, g)
+	if s.runs != 1 || first.Cached || c.saves != 1 {
+		t.Fatalf("first Admit: %d runs, cached %v, %d saves; want the suite to run and its pass saved", s.runs, first.Cached, c.saves)
+	}
+	var certs []core.Certificate
+	if err := json.Unmarshal(c.b, &certs); err != nil || len(certs) != 1 || certs[0].Build != d.info.Build || certs[0].Suite != "s1" {
+		t.Errorf("the cache holds %s (%v); want the one certificate", c.b, err)
+	}
+	if _, err := os.Stat(filepath.Join(g.CertDir, core.CertificateFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("with Certificates set, a certificate file was written in CertDir: %v", err)
+	}
+	if second := admit(t, g); !second.Cached || s.runs != 1 || !second.Certificate.Passed.Equal(first.Certificate.Passed) {
+		t.Errorf("second Admit: cached %v after %d runs; want the cached certificate to admit", second.Cached, s.runs)
+	}
+
+	// Another build: the suite runs again, and its pass replaces the old.
+	d.info.Build = "build-2"
+	if adm := admit(t, g); adm.Cached || s.runs != 2 {
+		t.Errorf("new build: cached %v after %d runs; want the suite to run", adm.Cached, s.runs)
+	}
+	if err := json.Unmarshal(c.b, &certs); err != nil || len(certs) != 1 || certs[0].Build != "build-2" {
+		t.Errorf("after a new build's pass the cache holds %s", c.b)
+	}
+
+	// A cache that cannot be read holds no certificates.
+	c.loadErr = errBoom
+	if adm := admit(t, g); adm.Cached || s.runs != 3 {
+		t.Errorf("unreadable cache: cached %v after %d runs; want the suite to run", adm.Cached, s.runs)
+	}
+	c.loadErr = nil
+	for _, bad := range []string{"{not json", "null", `"a string"`, `[{"scheme": "fake", "build": "build-2", "suite": "s1"}, 7]`} {
+		c.b = []byte(bad)
+		runs := s.runs
+		if adm := admit(t, g); adm.Cached || s.runs != runs+1 {
+			t.Errorf("cache holding %q: cached %v; want the suite to run", bad, adm.Cached)
+		}
+	}
+
+	// A pass that cannot be kept is an error: the store is not opened.
+	c.b, c.saveErr = nil, errBoom
+	b, adm, err := g.Admit(context.Background(), "fake://")
+	if !errors.Is(err, errBoom) || b != nil || adm == nil || !strings.Contains(err.Error(), "certificate could not be kept") {
+		t.Errorf("failing save: got %v, %v; want its error", b, err)
+	}
+}

@@ -107,6 +107,6 @@ func (s *store) syncEngine() error {
 		return err
 	}
 	defer s.mu.RUnlock()
-	start := s.begin()
-	return s.end(OpSync, start, s.fault(s.b.Sync(ctx, ds.NewKey("/"))))
+	ctx, pr := s.begin(ctx, OpSync)
+	return s.end(OpSync, pr, s.fault(s.b.Sync(ctx, ds.NewKey("/"))))
 }

@@ -1,8 +1,14 @@
 package core
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Op names an operation of a Backend, as an [Observer] hears of it. The
@@ -22,6 +28,9 @@ const (
 	OpTxnCommit Op = "txn_commit"   // a transaction's Commit, until acknowledged
 )
 
+// Ops are every operation an Observer hears of.
+var Ops = []Op{OpGet, OpHas, OpGetSize, OpPut, OpDelete, OpQuery, OpCommit, OpSync, OpTxnCommit}
+
 // Observer hears of every operation of a Backend made by [Wrap], once the
 // operation returns: how long it took and its error (nil on success; an
 // error wrapping [ErrNotFound] is a normal outcome of a read). Observe runs
@@ -35,11 +44,10 @@ type Observer interface {
 // observer set before; a nil o stops observing. A Backend without an
 // observer does not read the clock. It fails when b was not made by [Wrap].
 func Observe(b Backend, o Observer) error {
-	r, ok := b.(interface{ rules() *store })
-	if !ok {
-		return fmt.Errorf("core.Observe: %T was not made by core.Wrap, so its operations cannot be observed; open it through a Registry or wrap the engine with core.Wrap", b)
+	s, err := rulesOf(b, "core.Observe", "observed")
+	if err != nil {
+		return err
 	}
-	s := r.rules()
 	if o == nil {
 		s.observer.Store(nil)
 		return nil
@@ -48,22 +56,86 @@ func Observe(b Backend, o Observer) error {
 	return nil
 }
 
-// begin returns the time an operation starts, or the zero time when
-// nothing observes the store.
-func (s *store) begin() time.Time {
-	if s.observer.Load() == nil {
-		return time.Time{}
-	}
-	return time.Now()
-}
-
-// end tells the observer of op, begun at start, and returns err.
-func (s *store) end(op Op, start time.Time, err error) error {
-	if start.IsZero() {
+// Trace makes every later operation on b whose context holds a sampled
+// span a span of a tracer of tp, named "backend <op>" (backend get,
+// backend put, …), a child of that span, so that a plugin's client carries
+// it on to the plugin. An operation outside a sampled trace (a peer's
+// write the DHT stores, a group commit's sync) makes none: it would be a
+// trace of its own, of one span. A nil tp stops tracing; a Backend without
+// a tracer starts no span. It fails when b was not made by [Wrap].
+func Trace(b Backend, tp trace.TracerProvider) error {
+	s, err := rulesOf(b, "core.Trace", "traced")
+	if err != nil {
 		return err
 	}
-	if o := s.observer.Load(); o != nil {
-		(*o).Observe(op, time.Since(start), err)
+	if tp == nil {
+		s.tracer.Store(nil)
+		return nil
+	}
+	t := &tracer{t: tp.Tracer("github.com/netabase/netabase/core"), names: make(map[Op]string, len(Ops)),
+		opts: []trace.SpanStartOption{trace.WithAttributes(attribute.String("netabase.backend", s.info.Name))}}
+	for _, op := range Ops {
+		t.names[op] = "backend " + string(op)
+	}
+	s.tracer.Store(t)
+	return nil
+}
+
+func rulesOf(b Backend, fn, what string) (*store, error) {
+	r, ok := b.(interface{ rules() *store })
+	if !ok {
+		return nil, fmt.Errorf("%s: %T was not made by core.Wrap, so its operations cannot be %s; open it through a Registry or wrap the engine with core.Wrap", fn, b, what)
+	}
+	return r.rules(), nil
+}
+
+// tracer is what Trace sets: the tracer and, resolved once, each
+// operation's span name and the spans' options.
+type tracer struct {
+	t     trace.Tracer
+	names map[Op]string
+	opts  []trace.SpanStartOption
+}
+
+// epoch is the origin of probe.start: time.Since of a time with a
+// monotonic reading reads one clock, where time.Now reads two.
+var epoch = time.Now()
+
+// probe is what begin hands end: when the operation started (-1 when
+// nothing observes it) and its span (nil when nothing traces it).
+type probe struct {
+	start time.Duration
+	span  trace.Span
+}
+
+// begin starts watching an operation op: it reads the clock when an
+// observer is set and starts a span when a tracer is and ctx is in a
+// sampled trace, returning ctx with the span in it. With neither it costs
+// two atomic loads.
+func (s *store) begin(ctx context.Context, op Op) (context.Context, probe) {
+	p := probe{start: -1}
+	if t := s.tracer.Load(); t != nil && trace.SpanContextFromContext(ctx).IsSampled() {
+		ctx, p.span = t.t.Start(ctx, t.names[op], t.opts...)
+	}
+	if s.observer.Load() != nil {
+		p.start = time.Since(epoch)
+	}
+	return ctx, p
+}
+
+// end tells the observer of op, begun as p says, ends its span, and
+// returns err.
+func (s *store) end(op Op, p probe, err error) error {
+	if p.start >= 0 {
+		if o := s.observer.Load(); o != nil {
+			(*o).Observe(op, time.Since(epoch)-p.start, err)
+		}
+	}
+	if p.span != nil {
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			p.span.SetStatus(codes.Error, err.Error())
+		}
+		p.span.End()
 	}
 	return err
 }

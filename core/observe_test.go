@@ -10,6 +10,9 @@ import (
 
 	ds "github.com/ipfs/go-datastore"
 	dsq "github.com/ipfs/go-datastore/query"
+	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/netabase/netabase/core"
 )
@@ -125,5 +128,55 @@ func TestObserveRefusesForeignBackend(t *testing.T) {
 	}
 	if err := core.Observe(b, &heard{}); err == nil {
 		t.Error("Observe accepted a Backend not made by Wrap")
+	}
+}
+
+// TestTrace: a traced backend makes a span of each operation in a sampled
+// trace, a child of the span in the operation's context, failed only for a
+// real failure; outside a trace, or untraced, it makes none.
+func TestTrace(t *testing.T) {
+	ctx := context.Background()
+	b, err := core.Wrap(newFakeEngine(), core.Info{Name: "fake", Version: "v1", Build: "b1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	defer tp.Shutdown(ctx)
+	_ = b.Put(ctx, ds.NewKey("/before"), []byte("v"))
+	if err := core.Trace(b, tp); err != nil {
+		t.Fatal(err)
+	}
+	_ = b.Put(ctx, ds.NewKey("/outside"), []byte("v")) // in no trace: no span
+	pctx, parent := tp.Tracer("test").Start(ctx, "caller")
+	_ = b.Put(pctx, ds.NewKey("/a"), []byte("v"))
+	_, _ = b.Get(pctx, ds.NewKey("/missing"))
+	parent.End()
+	if err := core.Trace(b, nil); err != nil {
+		t.Fatal(err)
+	}
+	_ = b.Put(pctx, ds.NewKey("/after"), []byte("v"))
+
+	var got []string
+	for _, s := range spans.Ended() {
+		if s.Name() == "caller" {
+			continue
+		}
+		got = append(got, s.Name())
+		if s.Parent().SpanID() != parent.SpanContext().SpanID() {
+			t.Errorf("span %s is not a child of the caller's span", s.Name())
+		}
+		if s.Status().Code != codes.Unset {
+			t.Errorf("span %s has status %v; a missing key is no failure", s.Name(), s.Status())
+		}
+	}
+	if want := []string{"backend put", "backend get"}; !slices.Equal(got, want) {
+		t.Errorf("spans %q, want %q", got, want)
+	}
+	var plain struct{ core.Backend }
+	plain.Backend = b
+	if err := core.Trace(plain, tp); err == nil {
+		t.Error("core.Trace took a backend core.Wrap did not make")
 	}
 }

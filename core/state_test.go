@@ -97,7 +97,7 @@ func TestDiskFullFailsTheStore(t *testing.T) {
 	if !errors.Is(err, core.ErrFailed) || !strings.Contains(err.Error(), "the disk is full") || !strings.Contains(err.Error(), "free space") {
 		t.Fatalf("a put on a full disk returned %v; want core.ErrFailed saying the disk is full and what to do", err)
 	}
-	if st := nextState(t, changes); st.State != core.StateFailed || !strings.Contains(st.Detail, "no space left on device") {
+	if st := nextState(t, changes); st.State != core.StateFailed || !strings.Contains(st.Detail, syscall.ENOSPC.Error()) {
 		t.Errorf("the store reported %+v, want failed with the engine's error", st)
 	}
 	n := f.callCount()

@@ -117,6 +117,7 @@ type store struct {
 	commit groupCommit // syncs after writes once SyncWrites turned it on
 
 	observer atomic.Pointer[Observer] // hears of every operation; see Observe
+	tracer   atomic.Pointer[tracer]   // makes a span of every operation; see Trace
 
 	state    StateFeed     // the engine's states, and the failures core sees
 	engine   StateReporter // the engine, when it reports states
@@ -303,46 +304,46 @@ func (s *store) delete(ctx context.Context, w ds.Write, key ds.Key) error {
 }
 
 func (s *store) Get(ctx context.Context, key ds.Key) ([]byte, error) {
-	start := s.begin()
+	ctx, pr := s.begin(ctx, OpGet)
 	v, err := s.get(ctx, s.b, key)
-	return v, s.end(OpGet, start, err)
+	return v, s.end(OpGet, pr, err)
 }
 
 func (s *store) Has(ctx context.Context, key ds.Key) (bool, error) {
-	start := s.begin()
+	ctx, pr := s.begin(ctx, OpHas)
 	ok, err := s.has(ctx, s.b, key)
-	return ok, s.end(OpHas, start, err)
+	return ok, s.end(OpHas, pr, err)
 }
 
 func (s *store) GetSize(ctx context.Context, key ds.Key) (int, error) {
-	start := s.begin()
+	ctx, pr := s.begin(ctx, OpGetSize)
 	n, err := s.getSize(ctx, s.b, key)
-	return n, s.end(OpGetSize, start, err)
+	return n, s.end(OpGetSize, pr, err)
 }
 
 func (s *store) Put(ctx context.Context, key ds.Key, value []byte) error {
-	start := s.begin()
-	return s.end(OpPut, start, s.durable(ctx, "put", key.String(), s.put(ctx, s.b, key, value)))
+	ctx, pr := s.begin(ctx, OpPut)
+	return s.end(OpPut, pr, s.durable(ctx, "put", key.String(), s.put(ctx, s.b, key, value)))
 }
 
 func (s *store) Delete(ctx context.Context, key ds.Key) error {
-	start := s.begin()
-	return s.end(OpDelete, start, s.durable(ctx, "delete", key.String(), s.delete(ctx, s.b, key)))
+	ctx, pr := s.begin(ctx, OpDelete)
+	return s.end(OpDelete, pr, s.durable(ctx, "delete", key.String(), s.delete(ctx, s.b, key)))
 }
 
 func (s *store) Query(ctx context.Context, q dsq.Query) (dsq.Results, error) {
-	start := s.begin()
+	ctx, pr := s.begin(ctx, OpQuery)
 	res, err := s.query(ctx, s.b, q)
-	return res, s.end(OpQuery, start, err)
+	return res, s.end(OpQuery, pr, err)
 }
 
 func (s *store) Sync(ctx context.Context, prefix ds.Key) error {
-	start := s.begin()
+	ctx, pr := s.begin(ctx, OpSync)
 	if err := s.enter(ctx); err != nil {
-		return s.end(OpSync, start, s.wrap("sync", prefix, err))
+		return s.end(OpSync, pr, s.wrap("sync", prefix, err))
 	}
 	defer s.mu.RUnlock()
-	return s.end(OpSync, start, s.wrap("sync", prefix, s.b.Sync(ctx, prefix)))
+	return s.end(OpSync, pr, s.wrap("sync", prefix, s.b.Sync(ctx, prefix)))
 }
 
 func (s *store) Batch(ctx context.Context) (ds.Batch, error) {
@@ -399,13 +400,13 @@ func (b *batch) Delete(ctx context.Context, key ds.Key) error {
 }
 
 func (b *batch) Commit(ctx context.Context) error {
-	start := b.s.begin()
+	ctx, pr := b.s.begin(ctx, OpCommit)
 	if err := b.s.enter(ctx); err != nil {
-		return b.s.end(OpCommit, start, wrapErr(b.s.info.Name, "commit batch", "", err))
+		return b.s.end(OpCommit, pr, wrapErr(b.s.info.Name, "commit batch", "", err))
 	}
 	err := b.b.Commit(ctx)
 	b.s.mu.RUnlock()
-	return b.s.end(OpCommit, start, b.s.durable(ctx, "commit batch", "", b.s.wrapOp("commit batch", "", err)))
+	return b.s.end(OpCommit, pr, b.s.durable(ctx, "commit batch", "", b.s.wrapOp("commit batch", "", err)))
 }
 
 type ttlPart struct {
@@ -414,8 +415,8 @@ type ttlPart struct {
 }
 
 func (p ttlPart) PutWithTTL(ctx context.Context, key ds.Key, value []byte, ttl time.Duration) error {
-	start := p.s.begin()
-	return p.s.end(OpPut, start, p.putWithTTL(ctx, key, value, ttl))
+	ctx, pr := p.s.begin(ctx, OpPut)
+	return p.s.end(OpPut, pr, p.putWithTTL(ctx, key, value, ttl))
 }
 
 func (p ttlPart) putWithTTL(ctx context.Context, key ds.Key, value []byte, ttl time.Duration) error {
@@ -496,13 +497,13 @@ func (t *txn) Put(ctx context.Context, key ds.Key, value []byte) error {
 func (t *txn) Delete(ctx context.Context, key ds.Key) error { return t.s.delete(ctx, t.t, key) }
 
 func (t *txn) Commit(ctx context.Context) error {
-	start := t.s.begin()
+	ctx, pr := t.s.begin(ctx, OpTxnCommit)
 	if err := t.s.enter(ctx); err != nil {
-		return t.s.end(OpTxnCommit, start, wrapErr(t.s.info.Name, "commit transaction", "", err))
+		return t.s.end(OpTxnCommit, pr, wrapErr(t.s.info.Name, "commit transaction", "", err))
 	}
 	err := t.t.Commit(ctx)
 	t.s.mu.RUnlock()
-	return t.s.end(OpTxnCommit, start, t.s.durable(ctx, "commit transaction", "", t.s.wrapOp("commit transaction", "", err)))
+	return t.s.end(OpTxnCommit, pr, t.s.durable(ctx, "commit transaction", "", t.s.wrapOp("commit transaction", "", err)))
 }
 
 // Discard drops the transaction. On a closed store it does nothing: the

@@ -1,5 +1,8 @@
+//go:build !(js && wasm)
+
 // Package all registers netabase's in-tree backends, explicitly: no init()
-// side effects, no package globals.
+// side effects, no package globals. Built for js/wasm (a web page), it
+// registers the backends that run there: idb:// (IndexedDB) and memory://.
 package all
 
 import (

@@ -1,3 +1,8 @@
+//go:build !(js && wasm)
+
+// The example opens the store through backends/all, whose on-disk engines
+// do not build for js/wasm.
+
 package memstore_test
 
 import (

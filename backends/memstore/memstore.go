@@ -68,12 +68,25 @@ func (s *Store) Batch(context.Context) (ds.Batch, error) {
 
 // Driver returns the driver for memory:// URLs.
 func Driver() core.Driver {
-	return core.NewDriver(core.About{
+	return driver{core.NewDriver(core.About{
 		Scheme:  Scheme,
 		Name:    "memory",
 		Version: engineVersion,
 		Form:    "memory://",
-	}, ParseURL, func(ctx context.Context, o *Options) (ds.Batching, error) { return Open(ctx, o) })
+	}, ParseURL, func(ctx context.Context, o *Options) (ds.Batching, error) { return Open(ctx, o) })}
+}
+
+type driver struct{ core.Driver }
+
+// NewScratch returns u itself, since every Open of a memory:// URL is a
+// new, empty store, and a removal that has nothing to do. The conformance
+// harness then needs no directory, which a web page does not have.
+func (d driver) NewScratch(_ context.Context, u *url.URL) (*url.URL, func() error, error) {
+	if _, err := ParseURL(u); err != nil {
+		return nil, nil, err
+	}
+	s := *u
+	return &s, func() error { return nil }, nil
 }
 
 // ParseURL parses a memory:// URL into Options.

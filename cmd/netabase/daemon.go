@@ -60,6 +60,24 @@ the README lists them) and Go's profiles at /debug/pprof/. The address is
 operator opens another address. netabase stats summarises the same
 figures on one screen.
 
+With --tracing <endpoint URL> (or enabled = true in the [tracing] table of
+config.toml, or the standard OTEL_EXPORTER_OTLP_ENDPOINT variable) the
+daemon sends OpenTelemetry traces over OTLP/HTTP to a collector: a span for
+each control API call, each DHT put, get, provide and provider lookup
+(kad-dht's own spans within), and each storage backend operation; a storage
+plugin's own spans join them. Other OTEL_ variables (OTEL_SERVICE_NAME,
+OTEL_TRACES_SAMPLER, OTEL_BSP_*, OTEL_EXPORTER_OTLP_HEADERS, ...) work as
+OpenTelemetry documents them.
+
+With --gateway <host:port> (or enabled = true in the [gateway] table) the
+daemon serves a read-only HTTP gateway: GET /v1/record?key=<key> returns a
+record's signed envelope as stored, /v1/providers?key=<key> the providers
+of a key, /v1/sync/<name>/events a synced collection's records as
+Server-Sent Events (go doc ./core/gateway/gatewayclient has the API). It
+has no way to write. The address is 127.0.0.1:4180 unless given; pages of
+other origins may read it only when --gateway-origin (allowed_origins)
+lists their origin.
+
 The identity key, identity.key, gives the node its peer ID. When the data
 directory has a configuration but no identity key, the daemon refuses to
 start rather than silently become a new peer; restore the key from a
@@ -106,24 +124,39 @@ func runDaemon(ctx context.Context, e *env, opts daemonOptions) error {
 	served := make(chan error, 1)
 	go func() { served <- api.Serve(sctx, l) }()
 
-	n, m, err := startNode(ctx, e, opts, dir)
+	n, m, tr, gw, err := startNode(ctx, e, opts, dir)
 	if err != nil {
 		stop()
 		<-served
 		return err
 	}
+	defer tr.close(e.stderr)
 	defer n.Close()
 	defer m.close()
-	if err := m.serve(n, e.stderr); err != nil {
+	defer gw.close()
+	calls := pluginCalls(e.registry, n)
+	if err := m.serve(n, calls, e.stderr); err != nil {
 		stop()
 		<-served
 		return failed(fmt.Errorf("cannot serve metrics: %w", err))
 	}
+	if err := tr.trace(n); err != nil {
+		stop()
+		<-served
+		return failed(fmt.Errorf("cannot trace the storage backend: %w", err))
+	}
+	gw.serve(n, e.stderr)
+	api.ReportPluginCalls(calls)
 	api.Ready(n)
-	printBanner(e, n, sock, m.url())
+	printBanner(e, n, sock, m.url(), tr.banner(), gw.url())
 
 	select {
 	case err = <-served:
+		if ctx.Err() != nil {
+			// A stop signal ended the control API (its context is a child
+			// of ctx) and the select took that first: a normal stop.
+			break
+		}
 		// The control API failed while the daemon was meant to run.
 		if err == nil {
 			err = errors.New("the control API stopped")
@@ -145,21 +178,21 @@ func runDaemon(ctx context.Context, e *env, opts daemonOptions) error {
 // startNode creates the node of dir on first start (when its
 // configuration does not exist), and starts it: its storage backend
 // admitted through the conformance gate. When the configuration turns
-// metrics on, it takes their address first and returns their endpoint,
-// not yet serving; otherwise the endpoint is nil.
-func startNode(ctx context.Context, e *env, opts daemonOptions, dir string) (n *node.Node, m *metricsEndpoint, err error) {
+// metrics or the gateway on, it takes their addresses first and returns
+// their endpoints, not yet serving; otherwise an endpoint is nil.
+func startNode(ctx context.Context, e *env, opts daemonOptions, dir string) (n *node.Node, m *metricsEndpoint, tr *daemonTracing, gw *gatewayEndpoint, err error) {
 	exists, err := configExists(dir)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	var c config.Config
 	if exists {
 		if c, err = config.Load(filepath.Join(dir, config.FileName)); err != nil {
-			return nil, nil, failed(err)
+			return nil, nil, nil, nil, failed(err)
 		}
 		configured := c.Storage
 		if err := opts.apply(&c); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, nil, err
 		}
 		if c.Storage != configured {
 			fmt.Fprintf(e.stderr, "netabase: using --storage %s for this run; the configuration %s says %s, and is left as it is\n",
@@ -170,32 +203,50 @@ func startNode(ctx context.Context, e *env, opts daemonOptions, dir string) (n *
 		// with init, once the storage URL is known to be good.
 		c = config.Default(dir)
 		if err := opts.apply(&c); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, nil, err
 		}
 	}
 	if err := checkStorage(ctx, e, dir, c.Storage, opts.given["storage"]); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	// The metrics address is taken before anything is written, so a busy
 	// one leaves a fresh data directory as it was.
 	if m, err = listenMetrics(c.Metrics, opts.given["metrics"], dir); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	defer func() {
 		if err != nil {
 			m.close()
 		}
 	}()
+	if gw, err = listenGateway(c.Gateway, opts.given["gateway"], dir); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	defer func() {
+		if err != nil {
+			gw.close()
+		}
+	}()
+	// Tracing starts before the node, whose storage plugin learns at its
+	// launch that the host traces.
+	if tr, err = startTracing(ctx, c.Tracing); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	defer func() {
+		if err != nil {
+			tr.close(e.stderr)
+		}
+	}()
 	if !exists {
 		res, err := initNode(dir, c)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, nil, err
 		}
 		fmt.Fprintf(e.stdout, "First start: created a node in %s (configuration %s, identity key %s).\n",
 			dir, res.Config, res.Identity)
 	}
 	if err := checkIdentity(e, dir, opts.newIdentity); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 
 	fmt.Fprintf(e.stdout, "netabase %s\nData dir:   %s\nStorage:    %s\n", netabase.Version, dir, c.Storage)
@@ -209,17 +260,17 @@ func startNode(ctx context.Context, e *env, opts daemonOptions, dir string) (n *
 		Metrics:  m.registerer(),
 	})
 	if errors.Is(err, core.ErrInvalidURL) {
-		return nil, nil, storageErr(opts.given["storage"], dir, err)
+		return nil, nil, nil, nil, storageErr(opts.given["storage"], dir, err)
 	}
 	if err != nil {
 		// An admission failure carries the suite's report.
-		return nil, nil, failed(fmt.Errorf("the node did not start: %w", err))
+		return nil, nil, nil, nil, failed(fmt.Errorf("the node did not start: %w", err))
 	}
 	if err := joinSynced(ctx, n, dir, c.Sync); err != nil {
 		_ = n.Close()
-		return nil, nil, err
+		return nil, nil, nil, nil, err
 	}
-	return n, m, nil
+	return n, m, tr, gw, nil
 }
 
 // joinSynced joins the synced collections of the configuration file's
@@ -262,7 +313,7 @@ func checkIdentity(e *env, dir string, newIdentity bool) error {
 	return nil
 }
 
-func printBanner(e *env, n *node.Node, sock, metricsURL string) {
+func printBanner(e *env, n *node.Node, sock, metricsURL, tracingTo, gatewayURL string) {
 	info := n.Info()
 	w := e.stdout
 	adm := "passed"
@@ -294,6 +345,12 @@ func printBanner(e *env, n *node.Node, sock, metricsURL string) {
 	fmt.Fprintf(w, "Control:    %s\n", sock)
 	if metricsURL != "" {
 		fmt.Fprintf(w, "Metrics:    %s (profiles at /debug/pprof/)\n", metricsURL)
+	}
+	if tracingTo != "" {
+		fmt.Fprintf(w, "Tracing:    OTLP/HTTP to %s\n", tracingTo)
+	}
+	if gatewayURL != "" {
+		fmt.Fprintf(w, "Gateway:    %s (read-only)\n", gatewayURL)
 	}
 	fmt.Fprintln(w, "Ready. Stop with Ctrl-C.")
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/internal/metrics"
+	"github.com/netabase/netabase/plugins/host"
 )
 
 // metricsEndpoint is the daemon's metrics endpoint ([metrics] in
@@ -68,9 +69,10 @@ func (m *metricsEndpoint) url() string {
 	return "http://" + m.l.Addr().String() + "/metrics"
 }
 
-// serve measures n's backend, exports n's figures and starts serving;
-// a failure to serve later is written to stderr.
-func (m *metricsEndpoint) serve(n *node.Node, stderr io.Writer) error {
+// serve measures n's backend, exports n's figures (and its storage
+// plugin's calls, when calls is not nil) and starts serving; a failure to
+// serve later is written to stderr.
+func (m *metricsEndpoint) serve(n *node.Node, calls func() host.CallStats, stderr io.Writer) error {
 	if m == nil {
 		return nil
 	}
@@ -84,6 +86,11 @@ func (m *metricsEndpoint) serve(n *node.Node, stderr io.Writer) error {
 	if err := m.reg.Register(metrics.NewNode(n)); err != nil {
 		return err
 	}
+	if calls != nil {
+		if err := m.reg.Register(metrics.NewPlugin(calls)); err != nil {
+			return err
+		}
+	}
 	m.srv = &http.Server{Handler: metrics.Handler(m.reg), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := m.srv.Serve(m.l); !errors.Is(err, http.ErrServerClosed) {
@@ -91,6 +98,19 @@ func (m *metricsEndpoint) serve(n *node.Node, stderr io.Writer) error {
 		}
 	}()
 	return nil
+}
+
+// pluginCalls returns what reads the figures of the calls to the storage
+// plugin of n since now (the admission suite's calls to scratch stores
+// before are left out), or nil when n's backend is no plugin.
+func pluginCalls(r *core.Registry, n *node.Node) func() host.CallStats {
+	_, d, err := r.Resolve(n.Info().Storage)
+	hd, ok := d.(*host.Driver)
+	if err != nil || !ok {
+		return nil
+	}
+	base := hd.CallStats()
+	return func() host.CallStats { return hd.CallStats().Since(base) }
 }
 
 // close stops serving, and frees the address.

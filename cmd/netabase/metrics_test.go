@@ -4,20 +4,26 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/internal/control"
+	"github.com/netabase/netabase/internal/testplugins"
+	"github.com/netabase/netabase/plugins/host"
 )
 
 // metricsURL returns the metrics address a daemon's banner gave.
@@ -200,4 +206,107 @@ func TestStats(t *testing.T) {
 	d := startDaemon(t, ctx, "--storage", "memory://")
 	d.cli(t, ctx, "sync", "join", "chat")
 	golden(t, "stats.golden", normalise(d.cli(t, ctx, "stats")))
+}
+
+// childPIDs returns the processes whose parent is pid (Linux).
+func childPIDs(t *testing.T, pid int) []int {
+	t.Helper()
+	var out []int
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // the thread ended
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+// TestPluginMetrics runs a daemon process on the bbolt example plugin with
+// metrics on, and checks that the plugin's call round-trip times, calls in
+// flight and restarts are on the metrics page and in netabase stats, and
+// move: with puts, and with a restart after the plugin is killed.
+func TestPluginMetrics(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("finds the plugin's process through /proc")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	bins, err := testplugins.Build(t.TempDir(), testplugins.Bbolt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bbolt := bins[testplugins.Bbolt]
+	sum, err := host.Checksum(bbolt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storage := host.FormatURL(bbolt, sum, url.Values{"path": {filepath.Join(t.TempDir(), "x.db")}})
+	dir := shortDir(t)
+	d := startProcess(t, "daemon", "--data-dir", dir, "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns",
+		"--storage", storage, "--metrics", "127.0.0.1:0")
+	waitReady(t, ctx, d.stdout.lines, d.exited, d.output)
+	page := metricsURL(t, d.stdout.String())
+
+	const (
+		count    = `netabase_plugin_call_duration_seconds_count`
+		inFlight = `netabase_plugin_calls_in_flight`
+		restarts = `netabase_plugin_restarts_total`
+	)
+	before := scrape(t, page)
+	for _, name := range []string{count, `netabase_plugin_call_duration_seconds_bucket{le="+Inf"}`, `netabase_plugin_call_duration_seconds_bucket{le="0.00512"}`, inFlight, restarts} {
+		if _, ok := before[name]; !ok {
+			t.Errorf("the metrics have no %s", name)
+		}
+	}
+	for i := range 5 {
+		runProcess(t, ctx, "put", "--data-dir", dir, fmt.Sprintf("note%d", i), "v")
+	}
+	after := scrape(t, page)
+	if after[count] < before[count]+5 {
+		t.Errorf("%s went from %v to %v over 5 puts", count, before[count], after[count])
+	}
+	if after[inFlight] != 0 || after[restarts] != 0 {
+		t.Errorf("%s = %v and %s = %v on a quiet daemon whose plugin never died", inFlight, after[inFlight], restarts, after[restarts])
+	}
+
+	var plugins []int
+	for _, pid := range childPIDs(t, d.cmd.Process.Pid) {
+		if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); exe == bbolt {
+			plugins = append(plugins, pid)
+		}
+	}
+	if len(plugins) != 1 {
+		t.Fatalf("the daemon runs %d bbolt plugin processes, want 1", len(plugins))
+	}
+	if err := syscall.Kill(plugins[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for scrape(t, page)[restarts] != 1 {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s did not reach 1 after the plugin was killed: %v", restarts, scrape(t, page)[restarts])
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+
+	var st control.Stats
+	if err := json.Unmarshal([]byte(runProcess(t, ctx, "stats", "--json", "--data-dir", dir)), &st); err != nil {
+		t.Fatal(err)
+	}
+	if p := st.Plugin; p == nil || p.Calls < 5 || p.Restarts != 1 || p.P50MS <= 0 || p.P95MS < p.P50MS {
+		t.Errorf("stats of the plugin: %+v", p)
+	}
+	text := runProcess(t, ctx, "stats", "--data-dir", dir)
+	if !regexp.MustCompile(`(?m)^Plugin: +\d+ calls, round trip p50 \d+\.\d{3} ms, p95 \d+\.\d{3} ms; \d+ in flight, 1 restart$`).MatchString(text) {
+		t.Errorf("netabase stats does not sum up the plugin's calls:\n%s", text)
+	}
 }

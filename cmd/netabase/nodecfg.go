@@ -54,6 +54,9 @@ type nodeFlags struct {
 	mode      string
 	noMDNS    bool
 	metrics   string
+	tracing   string
+	gateway   string
+	origins   []string
 	// given says which of the flags above the command line gave, by name;
 	// note fills it.
 	given map[string]bool
@@ -67,14 +70,17 @@ func (f *nodeFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.prefix, "prefix", "", "DHT protocol prefix (key protocol_prefix): /netabase or /ipfs")
 	fl.StringVar(&f.mode, "mode", "", "DHT mode (key mode): auto, client or server")
 	fl.BoolVar(&f.noMDNS, "no-mdns", false, "do not look for peers on the local network (key mdns = false)")
+	fl.StringVar(&f.tracing, "tracing", "", "send OpenTelemetry traces over OTLP/HTTP to this collector URL, such as http://127.0.0.1:4318 (keys tracing.enabled = true and tracing.endpoint)")
 	fl.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics at /metrics and Go's profiles at /debug/pprof/ on this host:port, such as "+config.DefaultMetricsAddress+" (keys metrics.enabled = true and metrics.address)")
+	fl.StringVar(&f.gateway, "gateway", "", "serve the read-only HTTP gateway (records, providers, synced collections) on this host:port, such as "+config.DefaultGatewayAddress+" (keys gateway.enabled = true and gateway.address)")
+	fl.StringArrayVar(&f.origins, "gateway-origin", nil, "an origin (scheme://host[:port]) whose pages may read the gateway, or * for any (key gateway.allowed_origins); repeat for several")
 }
 
 // note records which of the flags the command line of cmd gave. Call it
 // before the command runs.
 func (f *nodeFlags) note(cmd *cobra.Command) {
 	f.given = map[string]bool{}
-	for _, name := range []string{"storage", "listen", "bootstrap", "prefix", "mode", "metrics"} {
+	for _, name := range []string{"storage", "listen", "bootstrap", "prefix", "mode", "metrics", "tracing", "gateway", "gateway-origin"} {
 		f.given[name] = cmd.Flags().Changed(name)
 	}
 }
@@ -103,11 +109,20 @@ func (f *nodeFlags) apply(c *config.Config) error {
 	if f.given["metrics"] {
 		c.Metrics = config.Metrics{Enabled: true, Address: f.metrics}
 	}
+	if f.given["tracing"] {
+		c.Tracing = config.Tracing{Enabled: true, Endpoint: f.tracing}
+	}
+	if f.given["gateway"] {
+		c.Gateway.Enabled, c.Gateway.Address = true, f.gateway
+	}
+	if f.given["gateway-origin"] {
+		c.Gateway.AllowedOrigins = slices.Clone(f.origins)
+	}
 	err := c.Check()
 	if err == nil {
 		return nil
 	}
-	flags := map[string]string{"storage": "storage", "listen": "listen", "bootstrap": "bootstrap", "protocol_prefix": "prefix", "mode": "mode", "metrics.address": "metrics"}
+	flags := map[string]string{"storage": "storage", "listen": "listen", "bootstrap": "bootstrap", "protocol_prefix": "prefix", "mode": "mode", "metrics.address": "metrics", "tracing.endpoint": "tracing", "gateway.address": "gateway", "gateway.allowed_origins": "gateway-origin"}
 	var msgs []string
 	var ce *config.Error
 	for _, e := range unjoin(err) {

@@ -19,8 +19,10 @@ func newStatsCmd(e *env) *cobra.Command {
 the storage backend, its state and how it was admitted, what the node holds
 for other peers, the writes from peers it accepted and refused (by reason;
 see [quota] in config.toml) since it started, event subscribers and the
-events they lost, and each synced collection's records and reconciliation
-sessions.
+events they lost, each synced collection's records and reconciliation
+sessions, and, on a storage plugin, its calls since the node started:
+their round-trip times (median and 95th percentile), those in flight, and
+the plugin's restarts.
 
 For figures over time, serve them to Prometheus: netabase daemon --metrics
 (the README lists the metrics).` + clientHelp + exitStatusHelp,
@@ -60,6 +62,10 @@ func runStats(ctx context.Context, e *env, opts clientOptions) error {
 	fmt.Fprintf(&b, "Accepted:   %s and %s from peers\n", plural(int(st.Accepted.Records), "record"), plural(int(st.Accepted.Providers), "provider record"))
 	fmt.Fprintf(&b, "Refused:    %s\n", refusedText(st.Refused))
 	fmt.Fprintf(&b, "Events:     %s, %d events lost\n", plural(st.Subscribers, "subscriber"), st.EventsLost)
+	if p := st.Plugin; p != nil {
+		fmt.Fprintf(&b, "Plugin:     %s, round trip p50 %.3f ms, p95 %.3f ms; %d in flight, %s\n",
+			plural(int(p.Calls), "call"), p.P50MS, p.P95MS, p.InFlight, plural(int(p.Restarts), "restart"))
+	}
 	if len(st.Synced) == 0 {
 		b.WriteString("Synced:     none\n")
 	}

@@ -53,6 +53,15 @@
 //	enabled             serve them; default false
 //	address             host:port to serve them on; default 127.0.0.1:4190, loopback only
 //
+//	[tracing]           OpenTelemetry traces sent to an OTLP collector (netabase daemon --tracing)
+//	enabled             send them; default false (OTEL_EXPORTER_OTLP_ENDPOINT turns them on too)
+//	endpoint            the collector's OTLP/HTTP URL; default: OTEL_EXPORTER_OTLP_ENDPOINT, else http://localhost:4318
+//	[gateway]           the read-only HTTP gateway (netabase daemon --gateway; see core/gateway)
+//	enabled             serve it; default false
+//	address             host:port to serve it on; default 127.0.0.1:4180, loopback only
+//	allowed_origins     origins (scheme://host[:port]) whose pages may read it; "*" for any;
+//	                    default none
+//
 //	[[sync]]            one table per synced collection the node joins at start (netabase sync join
 //	                    adds one, netabase sync leave removes it)
 //	name                the collection's name
@@ -128,6 +137,10 @@ const DefaultPort = 4101
 // machine reads them unless the operator says so.
 const DefaultMetricsAddress = "127.0.0.1:4190"
 
+// DefaultGatewayAddress is where the daemon serves its read-only gateway
+// when it is on and no address is given: loopback only, like the metrics.
+const DefaultGatewayAddress = "127.0.0.1:4180"
+
 // Config is a node's configuration, as the file holds it.
 type Config struct {
 	// Storage is the storage backend's URL.
@@ -155,6 +168,10 @@ type Config struct {
 	Quota Quota `toml:"quota" comment:"What the node stores for other peers, and how fast they may send it. Past a\nlimit a peer's write is refused, logged once a minute per peer and counted\n(netabase id). The node's own records are never refused. 0 turns a limit off."`
 	// Metrics serves the node's metrics and profiles over HTTP.
 	Metrics Metrics `toml:"metrics" comment:"Prometheus metrics at http://<address>/metrics and Go's profiles at\n/debug/pprof/; netabase daemon --metrics <address> turns them on too.\nThe README's table of metrics lists them."`
+	// Tracing sends the node's traces to an OTLP collector.
+	Tracing Tracing `toml:"tracing" comment:"OpenTelemetry traces of the control API's calls, the DHT's operations and\nthe storage backend's (a plugin's too), sent over OTLP/HTTP; netabase daemon\n--tracing <endpoint> turns them on too, and so does the standard\nOTEL_EXPORTER_OTLP_ENDPOINT variable."`
+	// Gateway serves the node's records read-only over HTTP.
+	Gateway Gateway `toml:"gateway" comment:"A read-only HTTP gateway: records, providers and synced collections for\nprograms that do not speak libp2p, such as a page in a browser; netabase\ndaemon --gateway <address> turns it on too."`
 	// Sync lists the synced collections the node joins at start.
 	Sync []Sync `toml:"sync,omitempty" comment:"A synced collection the node joins at start (netabase sync join adds one,\nnetabase sync leave removes it). Every node of a collection must give it\nthe same writers."`
 }
@@ -214,6 +231,39 @@ type Metrics struct {
 	Enabled bool `toml:"enabled" comment:"Serve them."`
 	// Address is the host:port to listen on.
 	Address string `toml:"address" comment:"The host:port to serve them on. The default is reachable from this machine\nonly; anyone who can reach the address reads the metrics and profiles, so\nopen it wider (such as 0.0.0.0:4190) only behind a firewall."`
+}
+
+// Tracing says whether and where the daemon sends its traces.
+type Tracing struct {
+	// Enabled turns tracing on.
+	Enabled bool `toml:"enabled" comment:"Send them."`
+	// Endpoint is the collector's OTLP/HTTP URL; empty means the
+	// standard OTEL_EXPORTER_OTLP_ENDPOINT, else http://localhost:4318.
+	Endpoint string `toml:"endpoint" comment:"The collector's OTLP/HTTP URL, such as http://127.0.0.1:4318 (spans go to its\n/v1/traces). Empty: OTEL_EXPORTER_OTLP_ENDPOINT, else http://localhost:4318."`
+}
+
+// check checks the endpoint, whether or not tracing is on.
+func (t Tracing) check() error {
+	if t.Endpoint == "" {
+		return nil
+	}
+	u, err := url.Parse(t.Endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return keyErr("tracing.endpoint", "%q is not an http:// or https:// URL; write one such as http://127.0.0.1:4318", t.Endpoint)
+	}
+	return nil
+}
+
+// Gateway says whether and where the daemon serves its read-only HTTP
+// gateway, and which pages may read it.
+type Gateway struct {
+	// Enabled turns the gateway on.
+	Enabled bool `toml:"enabled" comment:"Serve it."`
+	// Address is the host:port to listen on.
+	Address string `toml:"address" comment:"The host:port to serve it on. The default is reachable from this machine\nonly; anyone who can reach the address reads every record the node holds\nor finds, so open it wider (such as 0.0.0.0:4180) only on purpose."`
+	// AllowedOrigins are the origins whose pages may read the gateway
+	// across origins (CORS); "*" allows any.
+	AllowedOrigins []string `toml:"allowed_origins" comment:"Origins (scheme://host[:port], such as http://127.0.0.1:8080) whose pages may\nread the gateway from a browser; \"*\" allows any page. Empty: none."`
 }
 
 // Limits bound a node's connections and resources.
@@ -283,6 +333,7 @@ func Default(dataDir string) Config {
 		},
 		Quota:   DefaultQuota(),
 		Metrics: Metrics{Address: DefaultMetricsAddress},
+		Gateway: Gateway{Address: DefaultGatewayAddress, AllowedOrigins: []string{}},
 	}
 }
 
@@ -392,6 +443,8 @@ func (c *Config) Check() error {
 	_, err = c.RepublishInterval()
 	add(err)
 	add(c.Metrics.check())
+	add(c.Tracing.check())
+	add(c.Gateway.check())
 	seen := map[string]int{}
 	for i, s := range c.Sync {
 		table := fmt.Sprintf("sync[%d]", i+1)
@@ -420,6 +473,28 @@ func (m Metrics) check() error {
 		return keyErr("metrics.address", "%q has no port number (0 to 65535) after the colon; write one such as %s", m.Address, DefaultMetricsAddress)
 	}
 	return nil
+}
+
+// check checks the gateway's address and origins, whether or not it is
+// on, so that turning it on later cannot fail on them.
+func (g Gateway) check() error {
+	var errs []error
+	_, port, err := net.SplitHostPort(g.Address)
+	if err != nil {
+		errs = append(errs, keyErr("gateway.address", "%q is not a host:port; write one such as %s", g.Address, DefaultGatewayAddress))
+	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		errs = append(errs, keyErr("gateway.address", "%q has no port number (0 to 65535) after the colon; write one such as %s", g.Address, DefaultGatewayAddress))
+	}
+	for _, o := range g.AllowedOrigins {
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			errs = append(errs, keyErr("gateway.allowed_origins", "%q is not an origin; write scheme://host[:port] with nothing after it, such as http://127.0.0.1:8080, or \"*\" for any", o))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (c *Config) checkPrefix() error {
@@ -609,6 +684,8 @@ var wantType = map[string]string{
 	reflect.TypeFor[Records]().String(): "a table: a line [records], its keys on the lines below",
 	reflect.TypeFor[Quota]().String():   "a table: a line [quota], its keys on the lines below",
 	reflect.TypeFor[Metrics]().String(): "a table: a line [metrics], its keys on the lines below",
+	reflect.TypeFor[Tracing]().String(): "a table: a line [tracing], its keys on the lines below",
+	reflect.TypeFor[Gateway]().String(): "a table: a line [gateway], its keys on the lines below",
 	reflect.TypeFor[[]Sync]().String():  "tables: a line [[sync]] for each collection, its keys on the lines below",
 }
 

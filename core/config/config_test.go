@@ -166,7 +166,13 @@ func TestErrors(t *testing.T) {
 		{"metrics address without port", "[metrics]\nenabled = true\naddress = \"localhost\"\n", []string{"c.toml:3:", "key metrics.address", `"localhost" is not a host:port`}},
 		{"metrics port", "\n[metrics]\naddress = \"127.0.0.1:http\"\n", []string{"c.toml:3:", "key metrics.address", "no port number"}},
 		{"metrics not a table", "metrics = true\n", []string{"c.toml:1:", "key metrics: is a TOML boolean where the key takes a table: a line [metrics]"}},
+		{"gateway address", "[gateway]\nenabled = true\naddress = \"localhost\"\n", []string{"c.toml:3:", "key gateway.address", `"localhost" is not a host:port`}},
+		{"gateway origin", "[gateway]\nallowed_origins = [\"http://a.test/x\"]\n", []string{"c.toml:2:", "key gateway.allowed_origins", `"http://a.test/x" is not an origin`}},
+		{"gateway origin scheme", "[gateway]\nallowed_origins = [\"a.test\"]\n", []string{"c.toml:2:", "key gateway.allowed_origins", `"a.test" is not an origin`}},
+		{"gateway not a table", "gateway = 1\n", []string{"c.toml:1:", "key gateway: is a TOML integer where the key takes a table: a line [gateway]"}},
 		{"metrics enabled not a boolean", "[metrics]\nenabled = \"yes\"\n", []string{"c.toml:2:", "key metrics.enabled: is a TOML string where the key takes a boolean"}},
+		{"tracing endpoint not a URL", "[tracing]\nenabled = true\nendpoint = \"127.0.0.1:4318\"\n", []string{"c.toml:3:", "key tracing.endpoint", `"127.0.0.1:4318" is not an http:// or https:// URL`}},
+		{"tracing not a table", "tracing = true\n", []string{"c.toml:1:", "key tracing: is a TOML boolean where the key takes a table: a line [tracing]"}},
 		{"bad writer", "[[sync]]\nname = \"a\"\nwriters = [\"x\"]\n", []string{"c.toml:3:", "key sync[1].writers", `"x" is not a peer ID`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,3 +1,7 @@
+//go:build !(js && wasm)
+
+// These benchmarks run on pebble, which does not build for js/wasm.
+
 package model_test
 
 import (

@@ -1,3 +1,8 @@
+//go:build !(js && wasm)
+
+// The crash tests start the test binary again as a child process and kill
+// it, which a js/wasm program cannot do; they also need the on-disk backends.
+
 package model_test
 
 import (

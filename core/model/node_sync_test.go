@@ -1,3 +1,7 @@
+//go:build !(js && wasm)
+
+// These tests run real libp2p nodes, which do not build for js/wasm.
+
 package model_test
 
 import (

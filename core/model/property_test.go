@@ -5,7 +5,6 @@ import (
 
 	ds "github.com/ipfs/go-datastore"
 
-	"github.com/netabase/netabase/backends/all"
 	"github.com/netabase/netabase/internal/modeltest"
 	"github.com/netabase/netabase/internal/storetest"
 )
@@ -17,7 +16,7 @@ const steps = 400
 // TestProperty runs the property test on every in-tree backend, opened
 // through the registry and core's rules.
 func TestProperty(t *testing.T) {
-	for _, d := range all.Drivers() {
+	for _, d := range testDrivers() {
 		scheme := d.About().Scheme
 		t.Run(scheme, func(t *testing.T) {
 			t.Parallel()
@@ -43,7 +42,7 @@ func TestProperty(t *testing.T) {
 // each backend's seek) see sorted, bounded values that writers wrote, never
 // going back in time. CI runs it under the race detector.
 func TestConcurrent(t *testing.T) {
-	for _, d := range all.Drivers() {
+	for _, d := range testDrivers() {
 		scheme := d.About().Scheme
 		t.Run(scheme, func(t *testing.T) {
 			t.Parallel()

@@ -1,3 +1,8 @@
+//go:build !(js && wasm)
+
+// These benchmarks need bench_test.go's pebble-backed helpers, which do not
+// build for js/wasm.
+
 package model_test
 
 import (

@@ -60,7 +60,9 @@ type ProvideResult struct {
 // provider records every records.republish_interval, so they do not expire
 // (after 48 hours) while it runs. With no peers known the record is only
 // stored locally, and Peers is 0.
-func (n *Node) StartProviding(ctx context.Context, key string) (ProvideResult, error) {
+func (n *Node) StartProviding(ctx context.Context, key string) (_ ProvideResult, err error) {
+	ctx, span := startSpan(ctx, "node provide", key)
+	defer endSpan(span, &err)
 	c, err := KeyCID(key)
 	if err != nil {
 		return ProvideResult{}, err
@@ -105,7 +107,9 @@ func (n *Node) StartProviding(ctx context.Context, key string) (ProvideResult, e
 // re-announcing it. Peers that stored the announcement keep it until it
 // expires. The error wraps core.ErrNotFound when the node did not provide
 // key.
-func (n *Node) StopProviding(ctx context.Context, key string) (cid.Cid, error) {
+func (n *Node) StopProviding(ctx context.Context, key string) (_ cid.Cid, err error) {
+	ctx, span := startSpan(ctx, "node unprovide", key)
+	defer endSpan(span, &err)
 	c, err := KeyCID(key)
 	if err != nil {
 		return cid.Undef, err
@@ -124,7 +128,9 @@ func (n *Node) StopProviding(ctx context.Context, key string) (cid.Cid, error) {
 // FindProviders looks for the providers of key: in the node's store, then
 // on the network. It stops after limit providers, or, when limit is 0, when
 // the lookup has asked the peers closest to the key.
-func (n *Node) FindProviders(ctx context.Context, key string, limit int) (cid.Cid, []peer.AddrInfo, error) {
+func (n *Node) FindProviders(ctx context.Context, key string, limit int) (_ cid.Cid, _ []peer.AddrInfo, err error) {
+	ctx, span := startSpan(ctx, "node find providers", key)
+	defer endSpan(span, &err)
 	c, err := KeyCID(key)
 	if err != nil {
 		return cid.Undef, nil, err

@@ -84,7 +84,9 @@ func (n *Node) observe(e *envelope.Envelope) {
 }
 
 // Publish is PublishRecord saying how many peers accepted the record.
-func (n *Node) Publish(ctx context.Context, name, schema string, version uint32, value []byte) (PutResult, error) {
+func (n *Node) Publish(ctx context.Context, name, schema string, version uint32, value []byte) (_ PutResult, err error) {
+	ctx, span := startSpan(ctx, "node publish", name)
+	defer endSpan(span, &err)
 	if n.prefix == dht.DefaultPrefix {
 		return PutResult{}, ErrNetabaseOnIPFS
 	}
@@ -114,7 +116,9 @@ func (n *Node) Publish(ctx context.Context, name, schema string, version uint32,
 // key. The value must pass the validator of the key's namespace: for
 // netabase records, a sealed envelope (see Publish). With no peers known the
 // record is only stored locally, and Peers is 0.
-func (n *Node) PutRecord(ctx context.Context, key string, value []byte) (PutResult, error) {
+func (n *Node) PutRecord(ctx context.Context, key string, value []byte) (_ PutResult, err error) {
+	ctx, span := startSpan(ctx, "node put", key)
+	defer endSpan(span, &err)
 	d, ctx, release, err := n.use(ctx)
 	if err != nil {
 		return PutResult{}, err
@@ -190,7 +194,9 @@ type GetResult struct {
 // unless the peers closest to the key hold a newer one. A record found only
 // on the network is stored locally. With no record anywhere the error wraps
 // core.ErrNotFound.
-func (n *Node) GetRecord(ctx context.Context, key string) (GetResult, error) {
+func (n *Node) GetRecord(ctx context.Context, key string) (_ GetResult, err error) {
+	ctx, span := startSpan(ctx, "node get", key)
+	defer endSpan(span, &err)
 	d, ctx, release, err := n.use(ctx)
 	if err != nil {
 		return GetResult{}, err
@@ -250,7 +256,9 @@ func (n *Node) FetchRecord(ctx context.Context, key string) (*envelope.Envelope,
 // RemoveRecord deletes the local copy of the record under key, a damaged
 // one too; peers keep theirs. The error wraps core.ErrNotFound when there is
 // no local copy.
-func (n *Node) RemoveRecord(ctx context.Context, key string) error {
+func (n *Node) RemoveRecord(ctx context.Context, key string) (err error) {
+	ctx, span := startSpan(ctx, "node remove", key)
+	defer endSpan(span, &err)
 	if _, err := n.records.Get(ctx, key); errors.Is(err, core.ErrNotFound) {
 		return core.Errorf(core.ErrNotFound, "this node holds no copy of record %s, so there is nothing to remove", key)
 	}

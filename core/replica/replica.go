@@ -484,6 +484,14 @@ func (r *Replica) Envelope(ctx context.Context, key string) ([]byte, error) {
 	return rec.Value, nil
 }
 
+// Stored returns what the store holds under a record key: the envelope's
+// bytes and when this node stored them (a gateway uses the time as a
+// cursor for clients that resume a stream). The error wraps
+// core.ErrNotFound when the replica holds no record under key.
+func (r *Replica) Stored(ctx context.Context, key string) (core.Record, error) {
+	return r.store.Get(ctx, key)
+}
+
 // Records yields every record the replica holds, tombstones included, in
 // key order (writer, then key). It reads a snapshot of the keys first, so
 // records that change meanwhile are read as they are then; a record

@@ -26,6 +26,8 @@ import (
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/envelope"
 	"github.com/netabase/netabase/core/node"
+	"github.com/netabase/netabase/internal/tracing"
+	"github.com/netabase/netabase/plugins/host"
 )
 
 // maxBody bounds a request body: a record value is at most
@@ -149,7 +151,8 @@ var ErrStarting = errors.New("the daemon is starting: checking the storage backe
 // is told so at once instead of waiting for an answer.
 type Server struct {
 	dataDir    string
-	syncConfig string // see KeepSyncIn
+	syncConfig string                // see KeepSyncIn
+	plugin     func() host.CallStats // see ReportPluginCalls
 	log        *slog.Logger
 	api        atomic.Pointer[http.Handler] // nil until Ready
 }
@@ -165,9 +168,13 @@ func NewServer(dataDir string, log *slog.Logger) *Server {
 // daemon joins them again at start. Call it before Ready.
 func (s *Server) KeepSyncIn(path string) { s.syncConfig = path }
 
+// ReportPluginCalls makes netabase stats report the figures of the calls to
+// the node's storage plugin that calls returns. Call it before Ready.
+func (s *Server) ReportPluginCalls(calls func() host.CallStats) { s.plugin = calls }
+
 // Ready makes s answer requests with n, the started node.
 func (s *Server) Ready(n *node.Node) {
-	h := (&server{n: n, dataDir: s.dataDir, syncConfig: s.syncConfig}).handler()
+	h := tracing.Handler((&server{n: n, dataDir: s.dataDir, syncConfig: s.syncConfig, plugin: s.plugin}).handler())
 	s.api.Store(&h)
 }
 
@@ -251,7 +258,7 @@ func (l *ownerOnly) Accept() (net.Conn, error) {
 // Handler returns the control API of n. The synced collections it joins
 // are not recorded anywhere: see [Server.KeepSyncIn].
 func Handler(n *node.Node, dataDir string) http.Handler {
-	return (&server{n: n, dataDir: dataDir}).handler()
+	return tracing.Handler((&server{n: n, dataDir: dataDir}).handler())
 }
 
 func (s *server) handler() http.Handler {
@@ -286,8 +293,9 @@ func (s *server) handler() http.Handler {
 type server struct {
 	n          *node.Node
 	dataDir    string
-	syncConfig string     // the configuration file that keeps joined collections, or ""
-	syncMu     sync.Mutex // serialises joins and leaves, and so the file's updates
+	syncConfig string                // the configuration file that keeps joined collections, or ""
+	plugin     func() host.CallStats // the storage plugin's calls, or nil
+	syncMu     sync.Mutex            // serialises joins and leaves, and so the file's updates
 }
 
 func reply(w http.ResponseWriter, v any) {

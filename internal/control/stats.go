@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/netabase/netabase/core"
 )
@@ -32,6 +33,23 @@ type Stats struct {
 	EventsLost  uint64 `json:"events_lost"`
 	// Synced are the synced collections the node replicates.
 	Synced []SyncStats `json:"synced"`
+	// Plugin sums up the calls to the storage plugin since the node
+	// started; nil when the backend is no plugin.
+	Plugin *PluginStats `json:"plugin,omitempty"`
+}
+
+// PluginStats sums up the calls to a storage plugin.
+type PluginStats struct {
+	// Calls counts the calls answered (or failed); P50MS and P95MS are
+	// the median and 95th percentile of their round-trip times, in
+	// milliseconds.
+	Calls uint64  `json:"calls"`
+	P50MS float64 `json:"rtt_p50_ms"`
+	P95MS float64 `json:"rtt_p95_ms"`
+	// InFlight are the calls and query streams under way.
+	InFlight int64 `json:"in_flight"`
+	// Restarts counts the plugin processes started again after one died.
+	Restarts uint64 `json:"restarts"`
 }
 
 // Held is what a node stores for other peers.
@@ -96,6 +114,11 @@ func (s *server) stats(w http.ResponseWriter, _ *http.Request) {
 			ss.BytesReceived += p.Total.BytesReceived
 		}
 		out.Synced = append(out.Synced, ss)
+	}
+	if s.plugin != nil {
+		c := s.plugin()
+		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+		out.Plugin = &PluginStats{Calls: c.Calls, P50MS: ms(c.Quantile(0.5)), P95MS: ms(c.Quantile(0.95)), InFlight: c.InFlight, Restarts: c.Restarts}
 	}
 	reply(w, out)
 }

@@ -33,3 +33,18 @@ func TestPeakHeap(t *testing.T) {
 	}
 	_ = held[len(held)-1]
 }
+
+func TestThreadCPU(t *testing.T) {
+	a, ok := measure.ThreadCPU()
+	if !ok {
+		t.Skip("no thread CPU clock on this platform")
+	}
+	x := 0
+	for i := range 10_000_000 {
+		x += i
+	}
+	b, _ := measure.ThreadCPU()
+	if b <= a || x == 0 {
+		t.Errorf("the thread's CPU time did not grow over a busy loop: %v then %v", a, b)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	ds "github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/internal/metrics"
+	"github.com/netabase/netabase/plugins/host"
 )
 
 func TestBackend(t *testing.T) {
@@ -35,6 +37,12 @@ func TestBackend(t *testing.T) {
 	_, _ = b.Get(ctx, ds.NewKey("/missing"))
 	_ = b.Close()
 	_, _ = b.Get(ctx, ds.NewKey("/a"))
+	m.Observe(core.OpSync, 50*time.Microsecond, nil) // between the bounds 40µs and 160µs
+	if err := reg.Register(metrics.NewPlugin(func() host.CallStats {
+		return host.CallStats{Calls: 1, Seconds: 0.001, Buckets: make([]uint64, len(host.CallBounds())+1), InFlight: 2, Restarts: 3}
+	})); err != nil {
+		t.Fatal(err)
+	}
 
 	srv := httptest.NewServer(metrics.Handler(reg))
 	defer srv.Close()
@@ -44,6 +52,13 @@ func TestBackend(t *testing.T) {
 		`netabase_backend_operation_duration_seconds_count{op="get"} 3`,
 		`netabase_backend_operation_errors_total{op="get"} 1`, // the closed store's, not the missing key's
 		`netabase_backend_operation_errors_total{op="put"} 0`,
+		`netabase_backend_operation_duration_seconds_bucket{op="put",le="+Inf"} 1`,
+		`netabase_backend_operation_duration_seconds_bucket{op="sync",le="4e-05"} 0`,
+		`netabase_backend_operation_duration_seconds_bucket{op="sync",le="0.00016"} 1`,
+		`netabase_backend_operation_duration_seconds_sum{op="sync"} 5e-05`,
+		`netabase_plugin_calls_in_flight 2`,
+		`netabase_plugin_restarts_total 3`,
+		`netabase_plugin_call_duration_seconds_count 1`,
 		"go_goroutines ",
 	} {
 		if !strings.Contains(text, want) {

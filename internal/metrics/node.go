@@ -5,6 +5,7 @@ import (
 
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/node"
+	"github.com/netabase/netabase/plugins/host"
 )
 
 // Node is a prometheus.Collector of a node's figures, read from the node
@@ -110,4 +111,47 @@ func (c Node) Collect(ch chan<- prometheus.Metric) {
 		counter(descSessionRecs, total.recReceived, name, "received")
 		counter(descSessionRecs, total.recStored, name, "stored")
 	}
+}
+
+// Plugin is a prometheus.Collector of the calls to a storage plugin, read
+// at each scrape.
+type Plugin struct{ calls func() host.CallStats }
+
+var _ prometheus.Collector = Plugin{}
+
+// NewPlugin returns the collector of the figures calls returns.
+func NewPlugin(calls func() host.CallStats) Plugin { return Plugin{calls} }
+
+var (
+	descPluginCall     = desc("plugin_call_duration_seconds", "Round-trip time of the storage plugin's calls, from the call to its answer (the plugin's work included).")
+	descPluginInFlight = desc("plugin_calls_in_flight", "Calls and query streams to the storage plugin under way.")
+	descPluginRestarts = desc("plugin_restarts_total", "Storage plugin processes started again after one died.")
+)
+
+// pluginBucketStep: the exported histogram has every pluginBucketStep-th
+// bound of host's finer one, doubling from 5µs to 5.2s.
+const pluginBucketStep = 4
+
+// Describe sends the descriptions of the collector's metrics.
+func (Plugin) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descPluginCall
+	ch <- descPluginInFlight
+	ch <- descPluginRestarts
+}
+
+// Collect reads the plugin's figures.
+func (p Plugin) Collect(ch chan<- prometheus.Metric) {
+	st := p.calls()
+	bounds := host.CallBounds()
+	buckets := map[float64]uint64{}
+	var cum uint64
+	for i, b := range bounds {
+		cum += st.Buckets[i]
+		if i%pluginBucketStep == 0 {
+			buckets[b] = cum
+		}
+	}
+	ch <- prometheus.MustNewConstHistogram(descPluginCall, st.Calls, st.Seconds, buckets)
+	ch <- prometheus.MustNewConstMetric(descPluginInFlight, prometheus.GaugeValue, float64(st.InFlight))
+	ch <- prometheus.MustNewConstMetric(descPluginRestarts, prometheus.CounterValue, float64(st.Restarts))
 }

@@ -172,6 +172,8 @@ type Driver struct {
 
 	mu    sync.Mutex
 	descs map[string]*pb.DescribeResponse // by binary path and checksum
+
+	calls calls // see CallStats
 }
 
 var _ core.Driver = (*Driver)(nil)
@@ -399,7 +401,7 @@ func (d *Driver) start(ctx context.Context, t *target) (*generation, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = g.open(ctx, t)
+	err = g.open(ctx, t, &d.calls)
 	if err != nil {
 		g.kill()
 		if errors.Is(err, wire.ErrInvalidOptions) {
@@ -412,8 +414,8 @@ func (d *Driver) start(ctx context.Context, t *target) (*generation, error) {
 
 // open opens the store of g's plugin with t's options, in the protocol
 // version the plugin chose; under version 2 it then opens the write
-// stream.
-func (g *generation) open(ctx context.Context, t *target) error {
+// stream, whose groups are timed into c.
+func (g *generation) open(ctx context.Context, t *target, c *calls) error {
 	// Open is bounded like any call: a plugin that does not answer it
 	// within the call timeout (a server that never answers, an Open that
 	// waits for a lock for ever) is taken for hung, and stopped.
@@ -435,7 +437,7 @@ func (g *generation) open(ctx context.Context, t *target) error {
 		return err
 	}
 	g.seeks = resp.GetSeeks()
-	g.w, err = newWriter(g, resp.GetSyncWrites())
+	g.w, err = newWriter(g, resp.GetSyncWrites(), c)
 	return err
 }
 

@@ -151,7 +151,7 @@ func (d *Driver) newGeneration(t *target) *generation {
 	log := d.log.With("plugin", label)
 	g := &generation{t: t, label: label, cmd: exec.Command(t.path), out: newLineWriter(log, "stderr"), limit: d.cfg.CallTimeout}
 	ownGroup(g.cmd)
-	g.client = plugin.NewClient(&plugin.ClientConfig{
+	cfg := &plugin.ClientConfig{
 		HandshakeConfig:  wire.Handshake,
 		VersionedPlugins: versionedPlugins(),
 		Cmd:              g.cmd,
@@ -176,7 +176,9 @@ func (d *Driver) newGeneration(t *target) *generation {
 			grpc.WithWriteBufferSize(wire.BufferSize),
 			grpc.WithReadBufferSize(wire.BufferSize),
 		},
-	})
+	}
+	d.instrument(cfg)
+	g.client = plugin.NewClient(cfg)
 	return g
 }
 

@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/netabase/netabase/internal/tracing"
 	"io"
 	"sync"
+	"time"
 
 	ds "github.com/ipfs/go-datastore"
 
@@ -50,6 +52,8 @@ type writer struct {
 	// syncWrites: the plugin acknowledges only durable writes, so a write
 	// returns when its group is answered.
 	syncWrites bool
+	// calls times each group from its sending to its answer, as one call.
+	calls *calls
 
 	mu       sync.Mutex
 	changed  chan struct{} // closed and replaced at every change
@@ -88,20 +92,23 @@ type group struct {
 	size   int
 	sync   bool
 	prefix []byte
-	err    error         // set when done
-	done   chan struct{} // closed when answered, or the stream broke
+	sentAt time.Duration // time.Since(epoch) when it was sent
+	// traceparent is the trace context of the write that opened it.
+	traceparent string
+	err         error         // set when done
+	done        chan struct{} // closed when answered, or the stream broke
 }
 
 // newWriter opens the Write stream of g, whose plugin said at Open
 // whether its store acknowledges only durable writes.
-func newWriter(g *generation, syncWrites bool) (*writer, error) {
+func newWriter(g *generation, syncWrites bool, c *calls) (*writer, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	stream, err := g.rpc2.Write(ctx)
 	if err != nil {
 		cancel()
 		return nil, g.callErr(ctx, err)
 	}
-	w := &writer{g: g, name: g.desc.GetName(), stream: stream, cancel: cancel, syncWrites: syncWrites,
+	w := &writer{g: g, name: g.desc.GetName(), stream: stream, cancel: cancel, syncWrites: syncWrites, calls: c,
 		changed: make(chan struct{}), nextSeq: 1}
 	go w.sendLoop()
 	go w.recvLoop()
@@ -135,10 +142,11 @@ func (w *writer) wait(ctx context.Context, ok func() bool) error {
 	return nil
 }
 
-// openGroup returns the group writes join, made when there is none.
-func (w *writer) openGroup() *group {
+// openGroup returns the group writes join, made when there is none; a
+// group made for a write inside a sampled trace carries its trace context.
+func (w *writer) openGroup(ctx context.Context) *group {
 	if w.open == nil {
-		w.open = &group{seq: w.nextSeq, done: make(chan struct{})}
+		w.open = &group{seq: w.nextSeq, done: make(chan struct{}), traceparent: tracing.TraceParent(ctx)}
 		w.nextSeq++
 	}
 	return w.open
@@ -193,7 +201,7 @@ func (w *writer) write(ctx context.Context, muts []*pb.Mutation) error {
 	if err := w.wait(ctx, func() bool { return w.pending == 0 || w.pending+size <= maxPending }); err != nil {
 		return err
 	}
-	gr := w.openGroup()
+	gr := w.openGroup(ctx)
 	for _, m := range muts {
 		if !w.syncWrites {
 			// The caller owns the value again once write returns.
@@ -239,7 +247,7 @@ func (w *writer) sync(ctx context.Context, prefix ds.Key) error {
 	if w.broken != nil {
 		return w.broken
 	}
-	gr := w.openGroup()
+	gr := w.openGroup(ctx)
 	p := keyBytes(prefix)
 	switch {
 	case !gr.sync:
@@ -350,6 +358,8 @@ func (w *writer) sendLoop() {
 		}
 		w.open = nil
 		w.sent = append(w.sent, gr)
+		gr.sentAt = time.Since(epoch)
+		w.calls.inFlight.Add(1)
 		w.mu.Unlock()
 		if err := w.send(gr); err != nil {
 			w.fail(err)
@@ -370,7 +380,7 @@ func (w *writer) send(gr *group) error {
 		last := n == len(muts)
 		req := &pb2.WriteRequest{Seq: gr.seq, Mutations: muts[:n], More: !last}
 		if last {
-			req.Sync, req.SyncPrefix = gr.sync, gr.prefix
+			req.Sync, req.SyncPrefix, req.Traceparent = gr.sync, gr.prefix, gr.traceparent
 		}
 		if err := w.stream.Send(req); err != nil {
 			return err
@@ -402,6 +412,8 @@ func (w *writer) recvLoop() {
 		}
 		gr := w.sent[0]
 		w.sent = w.sent[1:]
+		w.calls.observe(time.Since(epoch) - gr.sentAt)
+		w.calls.inFlight.Add(-1)
 		err = wire.Error(w.name, resp.GetError())
 		n, all := resp.GetApplied(), int64(len(gr.muts))
 		switch {
@@ -456,6 +468,7 @@ func (w *writer) fail(err error) {
 		}
 	}
 	w.broken = err
+	w.calls.inFlight.Add(-int64(len(w.sent))) // the groups sent: no answer comes
 	if w.open != nil {
 		w.sent = append(w.sent, w.open)
 		w.open = nil

@@ -51,7 +51,7 @@ func newFakeWriter(t *testing.T) (*writer, *fakeStream) {
 	t.Helper()
 	f := &fakeStream{sent: make(chan *pb2.WriteRequest, 16), answers: make(chan *pb2.WriteResponse), ended: make(chan struct{})}
 	g := &generation{desc: &pb.DescribeResponse{Name: "fake"}, limit: time.Minute, done: make(chan struct{})}
-	w := &writer{g: g, name: "fake", stream: f, cancel: func() {}, changed: make(chan struct{}), nextSeq: 1}
+	w := &writer{g: g, name: "fake", stream: f, cancel: func() {}, calls: &calls{}, changed: make(chan struct{}), nextSeq: 1}
 	go w.sendLoop()
 	go w.recvLoop()
 	t.Cleanup(func() {

@@ -48,7 +48,17 @@ func TestKilledPluginRestarts(t *testing.T) {
 	if err := b.Put(ctx, ds.NewKey("/unsynced"), []byte("v")); err != nil {
 		t.Fatal(err)
 	}
+	// Under protocol version 2 the put returns once queued; a read waits
+	// for the plugin's answer to it (without a Sync), so after this
+	// nothing is in flight.
+	if ok, err := b.Has(ctx, ds.NewKey("/unsynced")); err != nil || !ok {
+		t.Fatalf("Has(/unsynced) after its put: %v, %v", ok, err)
+	}
 
+	before := d.CallStats()
+	if before.Calls == 0 || before.Restarts != 0 || before.InFlight != 0 {
+		t.Errorf("the driver's call figures before the kill: %+v; want calls, no restart, none in flight", before)
+	}
 	if err := syscall.Kill(first.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -64,6 +74,9 @@ func TestKilledPluginRestarts(t *testing.T) {
 	again := await(t, events, host.Up)
 	if again.PID == first.PID || again.PID == 0 {
 		t.Fatalf("the host reports the plugin up as pid %d after pid %d died", again.PID, first.PID)
+	}
+	if after := d.CallStats(); after.Restarts != 1 {
+		t.Errorf("the driver counts %d restarts after one", after.Restarts)
 	}
 	if err := b.Sync(ctx, ds.NewKey("/")); !errors.Is(err, host.ErrWritesLost) {
 		t.Fatalf("the first Sync after the restart returned %v; want ErrWritesLost for the unsynced write", err)

@@ -194,6 +194,7 @@ func (s *store) supervise(g *generation) {
 			}
 			s.live.Store(&liveState{g: ng})
 			s.mu.Unlock()
+			s.d.calls.restarts.Add(1)
 			s.emit(event{State: up, PID: ng.pid, Attempt: attempt})
 			g = ng
 		}

@@ -68,6 +68,16 @@
 // killed), the plugin closes its store and exits, so the store's lock is
 // free for the host's next start.
 //
+// When the node traces (netabase daemon --tracing, or the standard
+// OTEL_EXPORTER_OTLP_ENDPOINT), it says so in the plugin's environment, and
+// the SDK exports the plugin's own spans over OTLP/HTTP to the same
+// collector, as service netabase-plugin-<Name>: a server span "plugin
+// <Method>" for each call that carries a sampled trace context (W3C
+// traceparent in the call's gRPC metadata), a child of the node's span of
+// the backend operation. The context the SDK hands the store's methods
+// holds that span, so a store's own spans (otel.Tracer(...).Start(ctx,
+// ...)) join the trace too. Otherwise the SDK installs nothing for tracing.
+//
 // Test a plugin with sdktest.Run, which runs the conformance suite through a
 // real netabase host, exactly as a node admits the plugin.
 package sdk

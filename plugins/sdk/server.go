@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/grpc/stats"
 
 	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/internal/tracing"
 	"github.com/netabase/netabase/internal/wire"
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
 )
@@ -57,19 +59,21 @@ func newServer(cfg Config, specs []*pb.OptionSpec, stderr io.Writer) *server {
 // store.
 func (s *server) run() {
 	sets := s.versions()
+	stopTracing := s.startTracing()
 	conns := &connWatch{gone: func() {
 		// The host went away without stopping the plugin (it crashed or
 		// was killed): close the store so that its lock is free, and go.
 		if err := s.closeStore(); err != nil {
 			s.log.Error("closing the store after the host went away", "error", err)
 		}
+		stopTracing()
 		os.Exit(0)
 	}}
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  wire.Handshake,
 		VersionedPlugins: sets,
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-			return grpc.NewServer(append(opts,
+			return grpc.NewServer(append(append(opts,
 				grpc.MaxRecvMsgSize(wire.MaxMessageSize),
 				grpc.MaxSendMsgSize(wire.MaxMessageSize),
 				grpc.InitialWindowSize(wire.StreamWindow),
@@ -79,12 +83,37 @@ func (s *server) run() {
 				grpc.StatsHandler(conns),
 				grpc.ChainUnaryInterceptor(s.recoverUnary),
 				grpc.ChainStreamInterceptor(s.recoverStream),
-			)...)
+			), tracing.ServerOptions()...)...)
 		},
 		Logger: hclog.New(&hclog.LoggerOptions{Output: s.stderr, JSONFormat: true, Level: hclog.Warn}),
 	})
 	if err := s.closeStore(); err != nil {
 		s.log.Error("closing the store", "error", err)
+	}
+	stopTracing()
+}
+
+// tracingFlush bounds how long a plugin that stops waits for its spans to
+// reach the collector.
+const tracingFlush = 5 * time.Second
+
+// startTracing turns tracing on when the host asked for the plugin's spans
+// (see internal/tracing), and returns what flushes them at the end. A
+// plugin that cannot trace says why and serves untraced.
+func (s *server) startTracing() (stop func()) {
+	shutdown, err := tracing.StartPlugin(s.cfg.Name)
+	if err != nil {
+		s.log.Error("tracing is off", "error", err)
+	}
+	if shutdown == nil {
+		return func() {}
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), tracingFlush)
+		defer cancel()
+		if err := shutdown(ctx); err != nil {
+			s.log.Warn("sending the last spans", "error", err)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package sdk
 import (
 	"context"
 	"errors"
+	"github.com/netabase/netabase/internal/tracing"
 	"io"
 
 	"github.com/hashicorp/go-plugin"
@@ -141,14 +142,18 @@ func (v *serverV2) Write(stream pb2.Storage_WriteServer) error {
 			continue
 		}
 		resp := &pb2.WriteResponse{Seq: next}
-		if err := v.s.commit(ctx, muts); err != nil {
+		gctx, span := tracing.MessageSpan(ctx, req.GetTraceparent(), "Write")
+		err = v.s.commit(gctx, muts)
+		if err != nil {
 			resp.Error = wire.Code(err)
 		} else {
 			resp.Applied = int64(len(muts))
 			if req.GetSync() {
-				resp.Error = wire.Code(v.s.sync(ctx, req.GetSyncPrefix()))
+				err = v.s.sync(gctx, req.GetSyncPrefix())
+				resp.Error = wire.Code(err)
 			}
 		}
+		tracing.EndSpan(span, err)
 		if err := stream.Send(resp); err != nil {
 			return err
 		}

@@ -300,8 +300,13 @@ type WriteRequest struct {
 	// Set on a group's last message: once the group is applied, make every
 	// write applied so far under sync_prefix durable (version 1's Sync)
 	// before answering.
-	Sync          bool   `protobuf:"varint,4,opt,name=sync,proto3" json:"sync,omitempty"`
-	SyncPrefix    []byte `protobuf:"bytes,5,opt,name=sync_prefix,json=syncPrefix,proto3" json:"sync_prefix,omitempty"`
+	Sync       bool   `protobuf:"varint,4,opt,name=sync,proto3" json:"sync,omitempty"`
+	SyncPrefix []byte `protobuf:"bytes,5,opt,name=sync_prefix,json=syncPrefix,proto3" json:"sync_prefix,omitempty"`
+	// Set on a group's last message when the write that opened the group was
+	// part of a sampled trace: its W3C traceparent, so that the plugin's span
+	// of applying the group joins that trace (the stream itself belongs to
+	// none). Empty otherwise; a plugin may ignore it.
+	Traceparent   string `protobuf:"bytes,6,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -369,6 +374,13 @@ func (x *WriteRequest) GetSyncPrefix() []byte {
 		return x.SyncPrefix
 	}
 	return nil
+}
+
+func (x *WriteRequest) GetTraceparent() string {
+	if x != nil {
+		return x.Traceparent
+	}
+	return ""
 }
 
 // WriteResponse answers one group, in the order the groups were sent.
@@ -456,14 +468,15 @@ const file_netabase_storage_v2_storage_proto_rawDesc = "" +
 	"descending\x18\x03 \x01(\bR\n" +
 	"descending\x12\x14\n" +
 	"\x05limit\x18\x04 \x01(\x03R\x05limit\x12\x1b\n" +
-	"\tkeys_only\x18\x05 \x01(\bR\bkeysOnly\"\xa6\x01\n" +
+	"\tkeys_only\x18\x05 \x01(\bR\bkeysOnly\"\xc8\x01\n" +
 	"\fWriteRequest\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12;\n" +
 	"\tmutations\x18\x02 \x03(\v2\x1d.netabase.storage.v1.MutationR\tmutations\x12\x12\n" +
 	"\x04more\x18\x03 \x01(\bR\x04more\x12\x12\n" +
 	"\x04sync\x18\x04 \x01(\bR\x04sync\x12\x1f\n" +
 	"\vsync_prefix\x18\x05 \x01(\fR\n" +
-	"syncPrefix\"m\n" +
+	"syncPrefix\x12 \n" +
+	"\vtraceparent\x18\x06 \x01(\tR\vtraceparent\"m\n" +
 	"\rWriteResponse\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x18\n" +
 	"\aapplied\x18\x02 \x01(\x03R\aapplied\x120\n" +
