@@ -116,14 +116,15 @@
 //   - A group whose answer carries an error, or whose applied count is not
 //     the group's size (a plugin that acknowledges part of a commit: an
 //     error wrapping core.ErrRejected saying the plugin broke the
-//     protocol), fails the next write and the next Sync (every Sync
-//     waiting when the answer comes), whose callers learn that writes
-//     acknowledged before were not applied. Input the
+//     protocol), fails the next call, write or read (a read waits for the
+//     answers to earlier writes), and the next Sync (every Sync waiting
+//     when the answer comes), whose callers learn that writes acknowledged
+//     before were not applied. Input the
 //     plugin would refuse (a key that is not a valid datastore key, a value
 //     over core.MaxValueSize) is refused before anything is queued.
 //   - When the process dies with writes queued or in flight, calls fail
-//     with ErrPluginDown as below, and the first Sync after the restart
-//     fails with ErrWritesLost: the writes a successful Sync covered are
+//     with ErrPluginDown as below; the first call after the restart,
+//     whatever it is, and the first Sync fail with ErrWritesLost: the writes a successful Sync covered are
 //     kept, those after it may be lost. A write stream that ends or breaks
 //     while the process runs is a broken plugin: the host kills it and
 //     restarts it.
@@ -175,9 +176,9 @@
 // A plugin that declares durable keeps every write acknowledged before a
 // successful Sync when its process is killed. Writes acknowledged after the
 // last successful Sync survive a crash only as far as the engine keeps them;
-// so that a caller never mistakes them for synced, the first Sync after a
-// restart that may have lost some (and every Sync that starts before it has
-// returned) fails with [ErrWritesLost] (and the down
+// so that a caller never mistakes them for synced, the first call after a
+// restart that may have lost some fails with [ErrWritesLost], and so does
+// the first Sync (and every Sync that starts before it has returned) (and the down
 // state's detail says how many): write them again, then Sync.
 //
 // # Crashing a store on purpose

@@ -291,18 +291,31 @@ func (w *writer) forgetLost(seq uint64) {
 }
 
 // barrier waits until every group made so far is answered, so that a
-// read sees every write before it. Failures of groups are left for the
-// next write or Sync to report.
+// read sees every write before it. The failure of a group whose writes
+// were acknowledged when queued is returned to the first call that comes
+// after it, write or read; the next Sync reports it as well.
 func (w *writer) barrier(ctx context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	target := w.nextSeq - 1
-	if w.answered >= target {
+	if w.answered < target {
+		ctx, cancel := w.g.bound(ctx)
+		defer cancel()
+		if err := w.wait(ctx, func() bool { return w.answered >= target }); err != nil {
+			return err
+		}
+	}
+	if w.broken != nil {
 		return w.broken
 	}
-	ctx, cancel := w.g.bound(ctx)
-	defer cancel()
-	return w.wait(ctx, func() bool { return w.answered >= target })
+	if err := w.failed; err != nil {
+		// A read after writes that were acknowledged and then not
+		// applied would not see them: its caller learns of that instead,
+		// once, as the next write's would; the next Sync reports it too.
+		w.failed = nil
+		return err
+	}
+	return nil
 }
 
 // close waits for the answers to every group, ends the stream and returns

@@ -78,6 +78,11 @@ func TestKilledPluginRestarts(t *testing.T) {
 	if after := d.CallStats(); after.Restarts != 1 {
 		t.Errorf("the driver counts %d restarts after one", after.Restarts)
 	}
+	// The first call after the restart, whatever it is, learns of the
+	// loss; a Sync reports it until one has.
+	if _, err := b.Has(ctx, ds.NewKey("/unsynced")); !errors.Is(err, host.ErrWritesLost) {
+		t.Fatalf("the first call after the restart returned %v; want ErrWritesLost for the unsynced write", err)
+	}
 	if err := b.Sync(ctx, ds.NewKey("/")); !errors.Is(err, host.ErrWritesLost) {
 		t.Fatalf("the first Sync after the restart returned %v; want ErrWritesLost for the unsynced write", err)
 	}

@@ -41,6 +41,10 @@ type store struct {
 	unsynced int64
 	syncing  int
 	reported int64
+	// notice is the loss of a process that died holding unsynced writes,
+	// for the next call after its restart to report (a Sync reports it
+	// through unsynced instead); nil when there is none.
+	notice atomic.Pointer[error]
 
 	mu     sync.Mutex // serialises Close with the supervisor's changes
 	closed bool
@@ -133,11 +137,16 @@ func (e event) backendState() (core.BackendState, bool) {
 }
 
 // current returns the process to call, or the error of a store that is
-// down or closed.
+// down or closed. The first call after a restart that lost unsynced writes
+// gets that loss instead, once: a crash surfaces on the next call, whatever
+// it is.
 func (s *store) current() (*generation, error) {
 	st := s.live.Load()
 	if st.g == nil {
 		return nil, st.err
+	}
+	if p := s.notice.Load(); p != nil && s.notice.CompareAndSwap(p, nil) {
+		return nil, *p
 	}
 	return st.g, nil
 }
@@ -161,6 +170,8 @@ func (s *store) supervise(g *generation) {
 			s.unsynced += n
 			s.lossMu.Unlock()
 			err = fmt.Errorf("%w; %d writes acknowledged since its last successful Sync may be lost", err, n)
+			lost := fmt.Errorf("%w: plugin %s died holding %d writes acknowledged since its last successful Sync, and was restarted; they may be lost: write them again, then Sync", ErrWritesLost, s.t.path, n)
+			s.notice.Store(&lost)
 		}
 		s.live.Store(&liveState{err: err})
 		g.kill() // reaps go-plugin's goroutines and socket directory
@@ -445,6 +456,9 @@ func (s *store) Delete(ctx context.Context, key ds.Key) error {
 }
 
 func (s *store) Sync(ctx context.Context, prefix ds.Key) error {
+	// A Sync reports a loss through unsynced below, so it takes the
+	// notice for the next call without returning it.
+	s.notice.Store(nil)
 	g, err := s.current()
 	if err != nil {
 		return err

@@ -53,8 +53,9 @@ func TestPebbleV1Plugin(t *testing.T) {
 
 // TestPartialCommitCaught checks that a plugin whose answer to a group of
 // writes says it applied only part of it is caught: writes queued before
-// the answer arrives fail the next Sync, a batch commit's failure fails the
-// next write, and both errors name the plugin and the counts.
+// the answer arrives fail the next Sync, and a read, which waits for the
+// answers to earlier writes, fails with it too; each error names the
+// plugin and the counts.
 func TestPartialCommitCaught(t *testing.T) {
 	ctx := t.Context()
 	d := host.NewDriver(host.Config{Logger: sdktest.TestLogger(t)})
@@ -79,24 +80,36 @@ func TestPartialCommitCaught(t *testing.T) {
 		t.Errorf("a second Sync, with nothing written since the failure was reported: %v", err)
 	}
 
-	bt, err := b.Batch(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 4 {
-		if err := bt.Put(ctx, ds.NewKey(fmt.Sprintf("/b/%d", i)), []byte("v")); err != nil {
+	commit := func(prefix string) {
+		t.Helper()
+		bt, err := b.Batch(ctx)
+		if err != nil {
 			t.Fatal(err)
 		}
+		for i := range 4 {
+			if err := bt.Put(ctx, ds.NewKey(fmt.Sprintf("/%s/%d", prefix, i)), []byte("v")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := bt.Commit(ctx); err != nil {
+			t.Fatalf("Commit: %v", err)
+		}
 	}
-	if err := bt.Commit(ctx); err != nil {
-		t.Fatalf("Commit: %v", err)
+	// A read waits for the answer to the commit, and reports its failure
+	// rather than answer without the writes it was told were done.
+	commit("b")
+	_, err = b.Get(ctx, ds.NewKey("/b/0"))
+	check("Get", err)
+	check("Sync", b.Sync(ctx, ds.NewKey("/")))
+	// Each failure is reported to the read after it.
+	commit("c")
+	if ok, err := b.Has(ctx, ds.NewKey("/c/0")); err == nil {
+		t.Errorf("Has after a partial commit: %v, nil; want the commit's failure", ok)
 	}
-	// A read waits for the answer to the commit, which fails the next
-	// write.
-	if _, err := b.Get(ctx, ds.NewKey("/b/0")); err != nil {
-		t.Fatalf("Get of the half the plugin applied: %v", err)
+	commit("d")
+	if _, err := b.Has(ctx, ds.NewKey("/d/0")); err == nil {
+		t.Error("Has after a second partial commit: no error")
 	}
-	check("Put", b.Put(ctx, ds.NewKey("/after"), []byte("v")))
 	check("Sync", b.Sync(ctx, ds.NewKey("/")))
 }
 
