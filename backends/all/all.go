@@ -1,8 +1,5 @@
 //go:build !(js && wasm)
 
-// Package all registers netabase's in-tree backends, explicitly: no init()
-// side effects, no package globals. Built for js/wasm (a web page), it
-// registers the backends that run there: idb:// (IndexedDB) and memory://.
 package all
 
 import (
@@ -21,17 +18,4 @@ func Drivers() []core.Driver {
 		memstore.Driver(),
 		pebblestore.Driver(),
 	}
-}
-
-// Registry returns a new registry holding the in-tree backends.
-func Registry() *core.Registry {
-	r := &core.Registry{}
-	for _, d := range Drivers() {
-		if err := r.Register(d); err != nil {
-			// The in-tree schemes are distinct constants; a clash is a
-			// programming error caught by this package's tests.
-			panic(err)
-		}
-	}
-	return r
 }

@@ -16,17 +16,3 @@ func Drivers() []core.Driver {
 		memstore.Driver(),
 	}
 }
-
-// Registry returns a new registry holding the in-tree backends that run in
-// a web page.
-func Registry() *core.Registry {
-	r := &core.Registry{}
-	for _, d := range Drivers() {
-		if err := r.Register(d); err != nil {
-			// The in-tree schemes are distinct constants; a clash is a
-			// programming error.
-			panic(err)
-		}
-	}
-	return r
-}
