@@ -465,25 +465,15 @@ func (c *Config) Check() error {
 // check checks the metrics address, whether or not metrics are on, so
 // that turning them on later cannot fail on it.
 func (m Metrics) check() error {
-	_, port, err := net.SplitHostPort(m.Address)
-	if err != nil {
-		return keyErr("metrics.address", "%q is not a host:port; write one such as %s", m.Address, DefaultMetricsAddress)
-	}
-	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-		return keyErr("metrics.address", "%q has no port number (0 to 65535) after the colon; write one such as %s", m.Address, DefaultMetricsAddress)
-	}
-	return nil
+	return checkAddress("metrics.address", m.Address, DefaultMetricsAddress)
 }
 
 // check checks the gateway's address and origins, whether or not it is
 // on, so that turning it on later cannot fail on them.
 func (g Gateway) check() error {
 	var errs []error
-	_, port, err := net.SplitHostPort(g.Address)
-	if err != nil {
-		errs = append(errs, keyErr("gateway.address", "%q is not a host:port; write one such as %s", g.Address, DefaultGatewayAddress))
-	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-		errs = append(errs, keyErr("gateway.address", "%q has no port number (0 to 65535) after the colon; write one such as %s", g.Address, DefaultGatewayAddress))
+	if err := checkAddress("gateway.address", g.Address, DefaultGatewayAddress); err != nil {
+		errs = append(errs, err)
 	}
 	for _, o := range g.AllowedOrigins {
 		if o == "*" {
@@ -495,6 +485,19 @@ func (g Gateway) check() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkAddress checks addr, the value of key, as a host:port to listen on,
+// suggesting example when it is not one.
+func checkAddress(key, addr, example string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return keyErr(key, "%q is not a host:port; write one such as %s", addr, example)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return keyErr(key, "%q has no port number (0 to 65535) after the colon; write one such as %s", addr, example)
+	}
+	return nil
 }
 
 func (c *Config) checkPrefix() error {
