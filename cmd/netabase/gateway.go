@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"time"
 
 	"github.com/netabase/netabase/core/config"
@@ -30,13 +29,9 @@ func listenGateway(g config.Gateway, flag bool, dir string) (*gatewayEndpoint, e
 	if !g.Enabled {
 		return nil, nil
 	}
-	l, err := net.Listen("tcp", g.Address)
+	l, err := listenHTTP(g.Address, "the gateway", "gateway", flag, dir)
 	if err != nil {
-		msg := fmt.Sprintf("cannot serve the gateway on %s (is another program using it?): %v", g.Address, err)
-		if flag {
-			return nil, failed(fmt.Errorf("--gateway: %s", msg))
-		}
-		return nil, failed(config.ErrorAt(filepath.Join(dir, config.FileName), "gateway.address", msg))
+		return nil, err
 	}
 	return &gatewayEndpoint{l: l, origins: g.AllowedOrigins}, nil
 }

@@ -36,13 +36,9 @@ func listenMetrics(m config.Metrics, flag bool, dir string) (*metricsEndpoint, e
 	if !m.Enabled {
 		return nil, nil
 	}
-	l, err := net.Listen("tcp", m.Address)
+	l, err := listenHTTP(m.Address, "metrics", "metrics", flag, dir)
 	if err != nil {
-		msg := fmt.Sprintf("cannot serve metrics on %s (is another program using it?): %v", m.Address, err)
-		if flag {
-			return nil, failed(fmt.Errorf("--metrics: %s", msg))
-		}
-		return nil, failed(config.ErrorAt(filepath.Join(dir, config.FileName), "metrics.address", msg))
+		return nil, err
 	}
 	e := &metricsEndpoint{l: l, reg: metrics.NewRegistry()}
 	if e.stopOTel, err = metrics.BridgeOpenTelemetry(e.reg); err != nil {
@@ -50,6 +46,21 @@ func listenMetrics(m config.Metrics, flag bool, dir string) (*metricsEndpoint, e
 		return nil, failed(fmt.Errorf("cannot export kad-dht's metrics: %w", err))
 	}
 	return e, nil
+}
+
+// listenHTTP takes addr for an HTTP endpoint of the daemon that serves
+// what, set by the flag --section (flag is true) or by section.address in
+// the config.toml of dir; a failure names the one that set it.
+func listenHTTP(addr, what, section string, flag bool, dir string) (net.Listener, error) {
+	l, err := net.Listen("tcp", addr)
+	if err == nil {
+		return l, nil
+	}
+	msg := fmt.Sprintf("cannot serve %s on %s (is another program using it?): %v", what, addr, err)
+	if flag {
+		return nil, failed(fmt.Errorf("--%s: %s", section, msg))
+	}
+	return nil, failed(config.ErrorAt(filepath.Join(dir, config.FileName), section+".address", msg))
 }
 
 // registerer is where the node's libp2p host reports: nil when metrics are
