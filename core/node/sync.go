@@ -301,7 +301,10 @@ func (s *Synced) write(ctx context.Context, key string, version uint32, value []
 		return replica.Record{}, err
 	}
 	if stored == 0 {
-		return replica.Record{}, core.Errorf(core.ErrTooLarge, "collection %s: a record of %d bytes does not fit the writer's bound of %d bytes", s.Name(), len(data), s.r.Settings().MaxBytesPerWriter)
+		// A record larger than a byte bound is the one the replica leaves
+		// out of this node's own write.
+		st := s.r.Settings()
+		return replica.Record{}, core.Errorf(core.ErrTooLarge, "collection %s: a record of %d bytes does not fit the collection's bound of %d bytes (the smaller of MaxBytesPerWriter and MaxBytes)", s.Name(), len(data), min(st.MaxBytesPerWriter, st.MaxBytes))
 	}
 	rec := s.r.RecordOf(e)
 	if err := s.topic.Publish(ctx, data); err != nil {

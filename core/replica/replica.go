@@ -67,7 +67,7 @@ type Replica struct {
 	store    *core.RecordStore // the records, in d
 	now      func() time.Time
 
-	wmu     sync.Mutex // held by Insert from its batch's update to its write
+	wmu     sync.Mutex // orders writes to d: Insert's, from its batch's update to its write, and the figures per peer
 	mu      sync.Mutex // guards what follows
 	set     Set
 	sizes   map[string]int

@@ -110,8 +110,11 @@ func (r *Replica) Status() Status {
 }
 
 func (r *Replica) record(p peer.ID, st Stats, err error) {
+	// r.wmu orders the figures' writes; r.mu is not held while the store
+	// writes, so gossip, sessions and Status need not wait on the disk.
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	ps := r.peers[p]
 	if ps == nil {
 		ps = &PeerStats{}
@@ -124,9 +127,11 @@ func (r *Replica) record(p peer.ID, st Stats, err error) {
 	}
 	ps.Sessions++
 	ps.Total.add(st)
+	b, merr := json.Marshal(ps)
+	r.mu.Unlock()
 	// Kept beside the records, so a restart keeps them: figures only,
 	// nothing is lost when the write fails.
-	if b, err := json.Marshal(ps); err == nil {
+	if merr == nil {
 		_ = r.d.Put(context.Background(), peersKey.ChildString(p.String()), b)
 	}
 }
