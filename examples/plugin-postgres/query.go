@@ -51,13 +51,14 @@ func (p *plan) arg(v any) string {
 	return "$" + strconv.Itoa(len(p.args))
 }
 
-// within adds "key starts with prefix" as a range, so the primary key's
-// index serves it.
-func (p *plan) within(prefix string) {
-	p.where = append(p.where, "key >= "+p.arg([]byte(prefix)))
+// startsWith returns the conditions of "key starts with prefix" as a
+// range, so the primary key's index serves it.
+func (p *plan) startsWith(prefix string) []string {
+	conds := []string{"key >= " + p.arg([]byte(prefix))}
 	if end, ok := successor(prefix); ok {
-		p.where = append(p.where, "key < "+p.arg(end))
+		conds = append(conds, "key < "+p.arg(end))
 	}
+	return conds
 }
 
 // successor is the least byte string greater than every string that starts
@@ -87,7 +88,7 @@ func planQuery(q query.Query) *plan {
 	if prefix != "/" {
 		prefix += "/"
 	}
-	p.within(prefix)
+	p.where = append(p.where, p.startsWith(prefix)...)
 	pushed := true
 	var filters []string
 	for _, f := range q.Filters {
@@ -101,10 +102,7 @@ func planQuery(q query.Query) *plan {
 			pushed = pushed && ok
 			filters = append(filters, "value "+op+" "+p.arg(f.Value))
 		case query.FilterKeyPrefix:
-			filters = append(filters, "key >= "+p.arg([]byte(f.Prefix)))
-			if end, ok := successor(f.Prefix); ok {
-				filters = append(filters, "key < "+p.arg(end))
-			}
+			filters = append(filters, p.startsWith(f.Prefix)...)
 		default:
 			pushed = false
 		}
@@ -134,7 +132,7 @@ orders:
 		p.rest, p.sort, p.value = &rest, []column{{name: "key"}}, true
 		p.args = p.args[:0]
 		p.where = p.where[:0]
-		p.within(prefix)
+		p.where = append(p.where, p.startsWith(prefix)...)
 		return p
 	}
 	p.where = append(p.where, filters...)

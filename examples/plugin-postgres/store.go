@@ -33,13 +33,17 @@ type settings struct {
 // passwordInDSN finds a password in a keyword/value connection string.
 var passwordInDSN = regexp.MustCompile(`(^|\s)password\s*=`)
 
+// errPasswordInDSN refuses a dsn with a password in it, in URL or
+// keyword/value form.
+var errPasswordInDSN = errors.New("the dsn holds a password, which would show wherever the storage URL does (logs, the config file, netabase stats); put it in a password file (~/.pgpass, or the file PGPASSFILE names) and leave it out of the dsn")
+
 func newSettings(dsn, schema, table string, sync bool, timeout time.Duration, conns int) (*settings, error) {
 	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
 		if _, ok := u.User.Password(); ok || u.Query().Has("password") {
-			return nil, errors.New("the dsn holds a password, which would show wherever the storage URL does (logs, the config file, netabase stats); put it in a password file (~/.pgpass, or the file PGPASSFILE names) and leave it out of the dsn")
+			return nil, errPasswordInDSN
 		}
 	} else if passwordInDSN.MatchString(dsn) {
-		return nil, errors.New("the dsn holds a password, which would show wherever the storage URL does (logs, the config file, netabase stats); put it in a password file (~/.pgpass, or the file PGPASSFILE names) and leave it out of the dsn")
+		return nil, errPasswordInDSN
 	}
 	pc, err := pgxpool.ParseConfig(dsn)
 	if err != nil {

@@ -402,9 +402,11 @@ func RunConcurrent(t *testing.T, b ds.Batching, seed uint64, writers, steps int)
 		wg.Go(func() {
 			<-start
 			r := rand.New(rand.NewPCG(seed, uint64(w)))
+			issued := 0 // values this writer has numbered
 			next := func() Item {
 				it := randomItem(r)
-				it.Note = fmt.Sprintf("w%d.%d", w, h.count(w))
+				it.Note = fmt.Sprintf("w%d.%d", w, issued)
+				issued++
 				h.register(it)
 				return it
 			}
@@ -537,9 +539,8 @@ var sentinel = Item{ID: idRange, Email: "sentinel", Note: "sentinel"}
 
 // history holds every value a writer issued, by its Note.
 type history struct {
-	mu     sync.Mutex
-	items  map[string]Item
-	counts map[int]int
+	mu    sync.Mutex
+	items map[string]Item
 }
 
 func (h *history) register(it Item) {
@@ -549,19 +550,6 @@ func (h *history) register(it Item) {
 		h.items = make(map[string]Item)
 	}
 	h.items[it.Note] = it
-}
-
-// count returns how many values writer w has numbered so far, and counts
-// one more.
-func (h *history) count(w int) int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.counts == nil {
-		h.counts = make(map[int]int)
-	}
-	n := h.counts[w]
-	h.counts[w]++
-	return n
 }
 
 // written reports whether it is a value some writer issued.

@@ -2,15 +2,14 @@ package storetest
 
 import (
 	"context"
-	"fmt"
-
 	"errors"
-	ds "github.com/ipfs/go-datastore"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
 
+	ds "github.com/ipfs/go-datastore"
 	dstest "github.com/ipfs/go-datastore/test"
 
 	"github.com/netabase/netabase/conformance"
@@ -196,9 +195,12 @@ func crashSyncWrites(t *testing.T, d core.Driver, rawURL string) {
 	}
 	defer again.Close()
 	lost := 0
-	for _, prefix := range []string{"single/", "batched/"} {
-		for i := range 100 {
-			v, err := again.Get(ctx, ds.NewKey(fmt.Sprint(prefix, i)))
+	for _, group := range []struct {
+		prefix string
+		n      int
+	}{{"single/", singles}, {"batched/", batched}} {
+		for i := range group.n {
+			v, err := again.Get(ctx, ds.NewKey(fmt.Sprint(group.prefix, i)))
 			if err != nil || string(v) != fmt.Sprint("value ", i) {
 				lost++
 			}

@@ -1,7 +1,7 @@
 // Package storetest holds the tests every on-disk backend runs beyond the
 // conformance suite: refusal of directories that are locked, corrupt,
-// unwritable or another engine's, with nothing in them changed. Backend tests call these from
-// their own _test.go files.
+// unwritable or another engine's, with nothing in them changed. Backend
+// tests call these from their own _test.go files.
 package storetest
 
 import (
