@@ -30,7 +30,7 @@ var engines = []struct {
 	raw    func(dir string) (ds.Batching, error)
 }{
 	{"pebble", func(dir string) (ds.Batching, error) {
-		return pebbleds.NewDatastore(dir, pebbleds.WithPebbleOpts(pebblestore.EngineOptions()))
+		return pebbleds.NewDatastore(dir, pebbleds.WithPebbleOpts(pebblestore.EngineOptions()), pebbleds.WithCacheSize(pebblestore.DefaultCacheSize))
 	}},
 	{"leveldb", func(dir string) (ds.Batching, error) { return leveldbds.NewDatastore(dir, &leveldbds.Options{}) }},
 	{"badger", func(dir string) (ds.Batching, error) {
