@@ -366,17 +366,22 @@ func (g *gateway) events(w http.ResponseWriter, r *http.Request) {
 // until ctx ends or a write fails.
 func (g *gateway) stream(ctx context.Context, rc *http.ResponseController, w http.ResponseWriter, s *node.Synced, from time.Time) error {
 	r := s.Replica()
-	write := func(id, event, data string) error {
+	// send writes text, dropping a client that does not take it within
+	// writeTimeout.
+	send := func(text string) error {
 		if err := rc.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 			return err
 		}
+		_, err := w.Write([]byte(text))
+		return err
+	}
+	write := func(id, event, data string) error {
 		var b strings.Builder
 		if id != "" {
 			b.WriteString("id: " + id + "\n")
 		}
 		b.WriteString("event: " + event + "\ndata: " + data + "\n\n")
-		_, err := w.Write([]byte(b.String()))
-		return err
+		return send(b.String())
 	}
 	flush := func() error {
 		if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
@@ -438,10 +443,7 @@ func (g *gateway) stream(ctx context.Context, rc *http.ResponseController, w htt
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-tick.C:
-			if err := rc.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
-				return err
-			}
-			if _, err := w.Write([]byte(": keep-alive\n\n")); err != nil {
+			if err := send(": keep-alive\n\n"); err != nil {
 				return err
 			}
 		case <-pending.signal():
