@@ -106,11 +106,11 @@ func Delete(name string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	e, err := wait(ctx, req, nil, "success", "error", "blocked")
+	e, err := wait(ctx, req, "success", "error", "blocked")
 	if err == nil && e.name == "blocked" {
 		// A connection is still open. One whose Close was called ends once
 		// its last transactions finish, and then the deletion goes on.
-		e, err = wait(ctx, req, nil, "success", "error")
+		e, err = wait(ctx, req, "success", "error")
 		if err != nil {
 			return fmt.Errorf("idbstore: the database %q is still open, so it cannot be deleted; close its stores first", name)
 		}
