@@ -71,26 +71,31 @@ func (driver) Open(ctx context.Context, u *url.URL) (ds.Batching, error) {
 // browser has no directory to remove: NewScratch, which the conformance
 // harness uses, also deletes the database.
 func (driver) Scratch(u *url.URL, dir string) (*url.URL, error) {
-	if _, err := ParseURL(u); err != nil {
-		return nil, err
-	}
 	sum := sha256.Sum256([]byte(dir))
-	s := *u
-	s.Host = u.Host + ".scratch-" + hex.EncodeToString(sum[:8])
-	return &s, nil
+	return scratchURL(u, sum[:8])
 }
 
 // NewScratch returns the URL of a fresh database with u's options, and a
 // function that deletes it.
 func (driver) NewScratch(_ context.Context, u *url.URL) (*url.URL, func() error, error) {
-	if _, err := ParseURL(u); err != nil {
-		return nil, nil, err
-	}
 	var id [8]byte
 	_, _ = rand.Read(id[:])
+	s, err := scratchURL(u, id[:])
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, func() error { return Delete(s.Host) }, nil
+}
+
+// scratchURL is u, checked, naming the database u names followed by
+// ".scratch-" and id in hex.
+func scratchURL(u *url.URL, id []byte) (*url.URL, error) {
+	if _, err := ParseURL(u); err != nil {
+		return nil, err
+	}
 	s := *u
-	s.Host = u.Host + ".scratch-" + hex.EncodeToString(id[:])
-	return &s, func() error { return Delete(s.Host) }, nil
+	s.Host = u.Host + ".scratch-" + hex.EncodeToString(id)
+	return &s, nil
 }
 
 // Delete deletes the database called name and everything in it. Every
@@ -106,11 +111,11 @@ func Delete(name string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	e, err := wait(ctx, req, nil, "success", "error", "blocked")
+	e, err := wait(ctx, req, "success", "error", "blocked")
 	if err == nil && e.name == "blocked" {
 		// A connection is still open. One whose Close was called ends once
 		// its last transactions finish, and then the deletion goes on.
-		e, err = wait(ctx, req, nil, "success", "error")
+		e, err = wait(ctx, req, "success", "error")
 		if err != nil {
 			return fmt.Errorf("idbstore: the database %q is still open, so it cannot be deleted; close its stores first", name)
 		}

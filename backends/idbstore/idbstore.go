@@ -81,7 +81,7 @@ func Open(ctx context.Context, opts *Options) (*Store, error) {
 		req.Set("onupgradeneeded", js.Null())
 		upgrade.Release()
 	}()
-	e, err := wait(ctx, req, nil, "success", "error", "blocked")
+	e, err := wait(ctx, req, "success", "error", "blocked")
 	if err != nil {
 		closeWhenOpen(req)
 		return nil, err
@@ -150,12 +150,12 @@ func (s *Store) transaction(name, mode, durability string) (tx, store js.Value, 
 // reports ctx's error if the abort came in time, and success if tx had
 // committed already: the answer always says what happened.
 func finish(ctx context.Context, tx js.Value) error {
-	e, err := wait(ctx, tx, nil, "complete", "abort")
+	e, err := wait(ctx, tx, "complete", "abort")
 	if err != nil {
 		if _, aerr := call(tx, "abort"); aerr == nil {
 			return err // aborted: nothing was written
 		}
-		if e, werr := wait(context.Background(), tx, nil, "complete", "abort"); werr != nil || e.name != "complete" {
+		if e, werr := wait(context.Background(), tx, "complete", "abort"); werr != nil || e.name != "complete" {
 			return err
 		}
 		return nil
@@ -197,7 +197,7 @@ func (s *Store) read(ctx context.Context, request func(store js.Value) (js.Value
 	if err != nil {
 		return js.Value{}, err
 	}
-	e, err := wait(ctx, req, nil, "success", "error")
+	e, err := wait(ctx, req, "success", "error")
 	if err != nil {
 		return js.Value{}, err
 	}

@@ -73,9 +73,8 @@ type event struct {
 // wait sets handlers on target for the events named, waits for the first of
 // them to fire or for ctx to end, and removes the handlers. Each handler runs
 // in JavaScript's event loop and only records the event, so that it never
-// blocks the loop; before is called in the handler first, synchronously,
-// when non-nil (IndexedDB lets a transaction go on only from there).
-func wait(ctx context.Context, target js.Value, before func(name string, ev js.Value), names ...string) (event, error) {
+// blocks the loop.
+func wait(ctx context.Context, target js.Value, names ...string) (event, error) {
 	fired := make(chan event, 1)
 	funcs := make([]js.Func, len(names))
 	for i, name := range names {
@@ -83,9 +82,6 @@ func wait(ctx context.Context, target js.Value, before func(name string, ev js.V
 			var ev js.Value
 			if len(args) > 0 {
 				ev = args[0]
-			}
-			if before != nil {
-				before(name, ev)
 			}
 			select {
 			case fired <- event{name, ev}:

@@ -1,8 +1,3 @@
-//go:build !(js && wasm)
-
-// The example opens the store through backends/all, whose on-disk engines
-// do not build for js/wasm.
-
 package memstore_test
 
 import (

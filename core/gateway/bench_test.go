@@ -41,9 +41,9 @@ func BenchmarkRecord(b *testing.B) {
 
 // BenchmarkCatchUp fills an empty replica with a collection of 1000
 // records of 1 KiB: through the gateway's event stream with Follow (each
-// envelope verified twice, by the client and the replica, then inserted),
-// against the baseline of verifying and inserting the same envelopes
-// directly. Both report records/s.
+// envelope verified once, by the replica, then inserted), against the
+// baseline of verifying and inserting the same envelopes directly. Both
+// report records/s.
 func BenchmarkCatchUp(b *testing.B) {
 	const records = 1000
 	n, srv := startNode(b)

@@ -203,17 +203,17 @@ func (g *gateway) info(w http.ResponseWriter, _ *http.Request) {
 	out := gatewayclient.Info{ID: g.n.ID().String(), Synced: []gatewayclient.Collection{}}
 	for _, s := range g.n.SyncedCollections() {
 		c := gatewayclient.Collection{Name: s.Name(), Writers: []string{}}
-		for _, w := range s.Settings().Writers {
-			c.Writers = append(c.Writers, w.String())
+		for _, id := range s.Settings().Writers {
+			c.Writers = append(c.Writers, id.String())
 		}
 		out.Synced = append(out.Synced, c)
 	}
 	reply(w, out)
 }
 
-// key reads the key parameter: a record key, or a bare name for one of
+// keyParam reads the key parameter: a record key, or a bare name for one of
 // the node's own records, as netabase get takes it.
-func (g *gateway) key(w http.ResponseWriter, r *http.Request) (string, bool) {
+func keyParam(w http.ResponseWriter, r *http.Request) (string, bool) {
 	q := r.URL.Query()
 	if len(q["key"]) != 1 || q.Get("key") == "" {
 		fail(w, http.StatusBadRequest, "give one key parameter: a record key such as /netabase/<peer ID>/<name>, or the name of one of this node's records")
@@ -223,7 +223,7 @@ func (g *gateway) key(w http.ResponseWriter, r *http.Request) (string, bool) {
 }
 
 func (g *gateway) record(w http.ResponseWriter, r *http.Request) {
-	key, ok := g.key(w, r)
+	key, ok := keyParam(w, r)
 	if !ok {
 		return
 	}
@@ -273,7 +273,7 @@ func (g *gateway) record(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *gateway) providers(w http.ResponseWriter, r *http.Request) {
-	key, ok := g.key(w, r)
+	key, ok := keyParam(w, r)
 	if !ok {
 		return
 	}
@@ -366,17 +366,22 @@ func (g *gateway) events(w http.ResponseWriter, r *http.Request) {
 // until ctx ends or a write fails.
 func (g *gateway) stream(ctx context.Context, rc *http.ResponseController, w http.ResponseWriter, s *node.Synced, from time.Time) error {
 	r := s.Replica()
-	write := func(id, event, data string) error {
+	// send writes text, dropping a client that does not take it within
+	// writeTimeout.
+	send := func(text string) error {
 		if err := rc.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 			return err
 		}
+		_, err := w.Write([]byte(text))
+		return err
+	}
+	write := func(id, event, data string) error {
 		var b strings.Builder
 		if id != "" {
 			b.WriteString("id: " + id + "\n")
 		}
 		b.WriteString("event: " + event + "\ndata: " + data + "\n\n")
-		_, err := w.Write([]byte(b.String()))
-		return err
+		return send(b.String())
 	}
 	flush := func() error {
 		if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
@@ -438,10 +443,7 @@ func (g *gateway) stream(ctx context.Context, rc *http.ResponseController, w htt
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-tick.C:
-			if err := rc.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
-				return err
-			}
-			if _, err := w.Write([]byte(": keep-alive\n\n")); err != nil {
+			if err := send(": keep-alive\n\n"); err != nil {
 				return err
 			}
 		case <-pending.signal():

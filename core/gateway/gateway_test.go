@@ -499,17 +499,17 @@ func tamper(t *testing.T, data []byte, value string) []byte {
 	return out
 }
 
-// fakeGateway serves a tampered copy of a node's record and of its
-// synced collection's stream.
-func fakeGateway(t *testing.T, record, value string, good, bad []byte) *httptest.Server {
+// fakeGateway serves record for every record key and a stream of the
+// synced collection holding note: tampered copies of a node's.
+func fakeGateway(t *testing.T, record, note []byte) *httptest.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/record", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", gc.EnvelopeType)
-		_, _ = w.Write(tamper(t, good, value))
+		_, _ = w.Write(record)
 	})
 	mux.HandleFunc("GET /v1/sync/notes/events", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
-		fmt.Fprintf(w, "event: record\ndata: %s\n\n", base64.StdEncoding.EncodeToString(bad))
+		fmt.Fprintf(w, "event: record\ndata: %s\n\n", base64.StdEncoding.EncodeToString(note))
 		fmt.Fprintf(w, "event: ready\nid: 1\ndata: {\"records\":1}\n\n")
 		w.(http.Flusher).Flush()
 		<-r.Context().Done()
@@ -543,7 +543,7 @@ func TestTampered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fake := fakeGateway(t, res.Key, "hello", got.Record, tamper(t, note, "a note"))
+	fake := fakeGateway(t, tamper(t, got.Record, "hello"), tamper(t, note, "a note"))
 	c := client(t, fake)
 	_, err = c.Record(ctx, res.Key)
 	if !gc.IsRefused(err) || !strings.Contains(err.Error(), "the signature does not verify") {

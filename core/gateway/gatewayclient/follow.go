@@ -63,7 +63,7 @@ func Follow(ctx context.Context, c *Client, r *replica.Replica, cursors ds.Datas
 		} else if !errors.Is(err, ds.ErrNotFound) {
 			return fmt.Errorf("reading the stream cursor of %s: %w", r.Settings().Name, err)
 		}
-		caughtUp, err := follow(ctx, c, r, since, cursors, report)
+		caughtUp, err := follow(ctx, c, r, since, cursors, key, report)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -91,8 +91,9 @@ func (c *Client) CursorKey(r *replica.Replica) ds.Key {
 	return ds.NewKey("/gateway/cursor/" + hex.EncodeToString(d[:]) + "/" + hex.EncodeToString(g[:16]))
 }
 
-// follow reads one stream into r, and reports whether it caught up.
-func follow(ctx context.Context, c *Client, r *replica.Replica, since string, cursors ds.Datastore, report func(Progress)) (bool, error) {
+// follow reads one stream into r, keeping its cursor under key in cursors,
+// and reports whether it caught up.
+func follow(ctx context.Context, c *Client, r *replica.Replica, since string, cursors ds.Datastore, key ds.Key, report func(Progress)) (bool, error) {
 	var batch []replica.Verified
 	flush := func(cursor string) error {
 		if len(batch) > 0 {
@@ -106,7 +107,7 @@ func follow(ctx context.Context, c *Client, r *replica.Replica, since string, cu
 			}
 		}
 		if cursor != "" {
-			if err := cursors.Put(ctx, c.CursorKey(r), []byte(cursor)); err != nil {
+			if err := cursors.Put(ctx, key, []byte(cursor)); err != nil {
 				return fmt.Errorf("keeping the stream cursor of %s: %w", r.Settings().Name, err)
 			}
 		}
