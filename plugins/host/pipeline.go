@@ -203,10 +203,10 @@ func (w *writer) write(ctx context.Context, muts []*pb.Mutation) error {
 	}
 	gr := w.openGroup(ctx)
 	for _, m := range muts {
-		if !w.syncWrites {
-			// The caller owns the value again once write returns.
-			m.Value = bytes.Clone(m.Value)
-		}
+		// The caller owns the value again once write returns: at once
+		// without sync_writes, and on a store with it too when ctx ends
+		// before the answer, the group still to be sent.
+		m.Value = bytes.Clone(m.Value)
 		gr.muts = append(gr.muts, m)
 	}
 	gr.size += size
