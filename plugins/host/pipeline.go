@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/netabase/netabase/internal/tracing"
 	"io"
 	"sync"
 	"time"
@@ -13,6 +12,7 @@ import (
 	ds "github.com/ipfs/go-datastore"
 
 	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/internal/tracing"
 	"github.com/netabase/netabase/internal/wire"
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
 	pb2 "github.com/netabase/netabase/plugins/proto/storagev2"
