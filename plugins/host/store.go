@@ -151,6 +151,22 @@ func (s *store) current() (*generation, error) {
 	return st.g, nil
 }
 
+// reader returns the current generation for a read: under protocol
+// version 2 once the plugin has answered every write made before, so
+// that the read sees them.
+func (s *store) reader(ctx context.Context) (*generation, error) {
+	g, err := s.current()
+	if err != nil {
+		return nil, err
+	}
+	if g.w != nil {
+		if err := g.w.barrier(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return g, nil
+}
+
 // supervise waits for the process to die and restarts it, until Close.
 func (s *store) supervise(g *generation) {
 	defer close(s.done)
@@ -336,15 +352,9 @@ func value(v []byte) []byte {
 }
 
 func (s *store) Get(ctx context.Context, key ds.Key) ([]byte, error) {
-	g, err := s.current()
+	g, err := s.reader(ctx)
 	if err != nil {
 		return nil, err
-	}
-	if g.w != nil {
-		// Wait for the writes before this read.
-		if err := g.w.barrier(ctx); err != nil {
-			return nil, err
-		}
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
@@ -373,15 +383,9 @@ func brokeProtocol(name, format string, args ...any) error {
 }
 
 func (s *store) Has(ctx context.Context, key ds.Key) (bool, error) {
-	g, err := s.current()
+	g, err := s.reader(ctx)
 	if err != nil {
 		return false, err
-	}
-	if g.w != nil {
-		// Wait for the writes before this read.
-		if err := g.w.barrier(ctx); err != nil {
-			return false, err
-		}
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
@@ -396,15 +400,9 @@ func (s *store) Has(ctx context.Context, key ds.Key) (bool, error) {
 }
 
 func (s *store) GetSize(ctx context.Context, key ds.Key) (int, error) {
-	g, err := s.current()
+	g, err := s.reader(ctx)
 	if err != nil {
 		return -1, err
-	}
-	if g.w != nil {
-		// Wait for the writes before this read.
-		if err := g.w.barrier(ctx); err != nil {
-			return -1, err
-		}
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
@@ -497,7 +495,7 @@ func (s *store) Sync(ctx context.Context, prefix ds.Key) error {
 }
 
 func (s *store) Query(ctx context.Context, q dsq.Query) (dsq.Results, error) {
-	g, err := s.current()
+	g, err := s.reader(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -522,14 +520,8 @@ func (s *store) Query(ctx context.Context, q dsq.Query) (dsq.Results, error) {
 
 // startQuery sends req, as a version 2 query or, when g speaks version 1,
 // as the version 1 query it holds, and returns the iterator over its
-// results. Under version 2 it first waits for the answers to the writes
-// sent before, so that the query sees them.
+// results.
 func (s *store) startQuery(ctx context.Context, g *generation, req *pb2.QueryRequest) (*queryIter, error) {
-	if g.w != nil {
-		if err := g.w.barrier(ctx); err != nil {
-			return nil, err
-		}
-	}
 	qctx, cancel := context.WithCancelCause(ctx)
 	var (
 		stream resultStream
@@ -561,7 +553,7 @@ type resultStream interface {
 // an engine without one, by skipping the entries before the start. Either
 // way the host checks that every entry lies within the query's bounds.
 func (s *store) QueryFrom(ctx context.Context, q core.SeekQuery) (dsq.Results, error) {
-	g, err := s.current()
+	g, err := s.reader(ctx)
 	if err != nil {
 		return nil, err
 	}
