@@ -321,23 +321,14 @@ func (d *Driver) Crash(ctx context.Context, b ds.Batching) error {
 	return err
 }
 
-// bound returns the context of a call made with ctx: when ctx has no
+// bound returns the context of a call to g made with ctx: when ctx has no
 // deadline, it ends after Config.CallTimeout, which callErr reports as the
 // plugin not answering.
-func (s *store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
-	return boundCall(ctx, s.d.cfg.CallTimeout)
-}
-
-// bound is store.bound for a call to g.
 func (g *generation) bound(ctx context.Context) (context.Context, context.CancelFunc) {
-	return boundCall(ctx, g.limit)
-}
-
-func boundCall(ctx context.Context, limit time.Duration) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {
 		return context.WithCancel(ctx)
 	}
-	return context.WithTimeoutCause(ctx, limit, errCallLimit)
+	return context.WithTimeoutCause(ctx, g.limit, errCallLimit)
 }
 
 func keyBytes(k ds.Key) []byte { return []byte(k.String()) }
@@ -356,7 +347,7 @@ func (s *store) Get(ctx context.Context, key ds.Key) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := s.bound(ctx)
+	ctx, cancel := g.bound(ctx)
 	defer cancel()
 	resp, err := g.reads.Get(ctx, &pb.GetRequest{Key: keyBytes(key)})
 	if err != nil {
@@ -387,7 +378,7 @@ func (s *store) Has(ctx context.Context, key ds.Key) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	ctx, cancel := s.bound(ctx)
+	ctx, cancel := g.bound(ctx)
 	defer cancel()
 	resp, err := g.reads.Has(ctx, &pb.HasRequest{Key: keyBytes(key)})
 	if err != nil {
@@ -404,7 +395,7 @@ func (s *store) GetSize(ctx context.Context, key ds.Key) (int, error) {
 	if err != nil {
 		return -1, err
 	}
-	ctx, cancel := s.bound(ctx)
+	ctx, cancel := g.bound(ctx)
 	defer cancel()
 	resp, err := g.reads.GetSize(ctx, &pb.GetSizeRequest{Key: keyBytes(key)})
 	if err != nil {
@@ -427,7 +418,7 @@ func (s *store) Put(ctx context.Context, key ds.Key, v []byte) error {
 	if g.w != nil {
 		return g.w.write(ctx, []*pb.Mutation{{Key: keyBytes(key), Value: value(v)}})
 	}
-	ctx, cancel := s.bound(ctx)
+	ctx, cancel := g.bound(ctx)
 	defer cancel()
 	resp, err := g.rpc.Put(ctx, &pb.PutRequest{Key: keyBytes(key), Value: v})
 	if err != nil {
@@ -444,7 +435,7 @@ func (s *store) Delete(ctx context.Context, key ds.Key) error {
 	if g.w != nil {
 		return g.w.write(ctx, []*pb.Mutation{{Key: keyBytes(key), Delete: true}})
 	}
-	ctx, cancel := s.bound(ctx)
+	ctx, cancel := g.bound(ctx)
 	defer cancel()
 	resp, err := g.rpc.Delete(ctx, &pb.DeleteRequest{Key: keyBytes(key)})
 	if err != nil {
@@ -481,7 +472,7 @@ func (s *store) Sync(ctx context.Context, prefix ds.Key) error {
 		return g.w.sync(ctx, prefix)
 	}
 	acked := g.acked.Load()
-	ctx, cancel := s.bound(ctx)
+	ctx, cancel := g.bound(ctx)
 	defer cancel()
 	resp, err := g.rpc.Sync(ctx, &pb.SyncRequest{Prefix: keyBytes(prefix)})
 	if err != nil {
@@ -748,7 +739,7 @@ func (b *batch) Commit(ctx context.Context) error {
 		b.muts = nil
 		return nil
 	}
-	ctx, cancel := b.s.bound(ctx)
+	ctx, cancel := g.bound(ctx)
 	defer cancel() // an unfinished stream applies nothing
 	stream, err := g.rpc.Commit(ctx)
 	if err != nil {
