@@ -2,7 +2,6 @@ package host
 
 import (
 	"context"
-	pb2 "github.com/netabase/netabase/plugins/proto/storagev2"
 	"math"
 	"sort"
 	"strings"
@@ -11,6 +10,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+
+	pb2 "github.com/netabase/netabase/plugins/proto/storagev2"
 )
 
 // The round-trip histogram's buckets: upper bounds of 5µs·2^(i/4), so a

@@ -419,7 +419,7 @@ func (g *generation) open(ctx context.Context, t *target, c *calls) error {
 	// Open is bounded like any call: a plugin that does not answer it
 	// within the call timeout (a server that never answers, an Open that
 	// waits for a lock for ever) is taken for hung, and stopped.
-	ctx, cancel := boundCall(ctx, g.limit)
+	ctx, cancel := g.bound(ctx)
 	defer cancel()
 	req := &pb.OpenRequest{Options: t.options}
 	if g.rpc2 == nil {

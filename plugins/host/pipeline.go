@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/netabase/netabase/internal/tracing"
 	"io"
 	"sync"
 	"time"
@@ -13,6 +12,7 @@ import (
 	ds "github.com/ipfs/go-datastore"
 
 	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/internal/tracing"
 	"github.com/netabase/netabase/internal/wire"
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
 	pb2 "github.com/netabase/netabase/plugins/proto/storagev2"
@@ -203,10 +203,10 @@ func (w *writer) write(ctx context.Context, muts []*pb.Mutation) error {
 	}
 	gr := w.openGroup(ctx)
 	for _, m := range muts {
-		if !w.syncWrites {
-			// The caller owns the value again once write returns.
-			m.Value = bytes.Clone(m.Value)
-		}
+		// The caller owns the value again once write returns: at once
+		// without sync_writes, and on a store with it too when ctx ends
+		// before the answer, the group still to be sent.
+		m.Value = bytes.Clone(m.Value)
 		gr.muts = append(gr.muts, m)
 	}
 	gr.size += size

@@ -136,3 +136,26 @@ func TestConcurrentSyncsReportLoss(t *testing.T) {
 		t.Errorf("a Sync after the failure was reported: %v", err)
 	}
 }
+
+// TestSyncWriteGivesUpOwnsNothing checks that a write on a store with
+// sync_writes whose caller stops waiting (its context ends before the
+// answer) leaves the caller's value with the caller: the group, sent
+// after the write returned, carries the value as it was written, not what
+// the caller put in the buffer since.
+func TestSyncWriteGivesUpOwnsNothing(t *testing.T) {
+	w, f := newFakeWriter(t)
+	w.mu.Lock()
+	w.syncWrites = true
+	w.mu.Unlock()
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	v := []byte("written")
+	if err := w.write(ctx, []*pb.Mutation{{Key: []byte("/a"), Value: v}}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a write whose context had ended returned %v; want context.Canceled", err)
+	}
+	copy(v, "reused!")
+	got := sentGroup(t, f)
+	if s := string(got.GetMutations()[0].GetValue()); s != "written" {
+		t.Errorf("the group sent after its write gave up carries %q; want %q, the value written", s, "written")
+	}
+}

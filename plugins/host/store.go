@@ -151,6 +151,22 @@ func (s *store) current() (*generation, error) {
 	return st.g, nil
 }
 
+// reader returns the current generation for a read: under protocol
+// version 2 once the plugin has answered every write made before, so
+// that the read sees them.
+func (s *store) reader(ctx context.Context) (*generation, error) {
+	g, err := s.current()
+	if err != nil {
+		return nil, err
+	}
+	if g.w != nil {
+		if err := g.w.barrier(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return g, nil
+}
+
 // supervise waits for the process to die and restarts it, until Close.
 func (s *store) supervise(g *generation) {
 	defer close(s.done)
@@ -305,23 +321,14 @@ func (d *Driver) Crash(ctx context.Context, b ds.Batching) error {
 	return err
 }
 
-// bound returns the context of a call made with ctx: when ctx has no
+// bound returns the context of a call to g made with ctx: when ctx has no
 // deadline, it ends after Config.CallTimeout, which callErr reports as the
 // plugin not answering.
-func (s *store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
-	return boundCall(ctx, s.d.cfg.CallTimeout)
-}
-
-// bound is store.bound for a call to g.
 func (g *generation) bound(ctx context.Context) (context.Context, context.CancelFunc) {
-	return boundCall(ctx, g.limit)
-}
-
-func boundCall(ctx context.Context, limit time.Duration) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {
 		return context.WithCancel(ctx)
 	}
-	return context.WithTimeoutCause(ctx, limit, errCallLimit)
+	return context.WithTimeoutCause(ctx, g.limit, errCallLimit)
 }
 
 func keyBytes(k ds.Key) []byte { return []byte(k.String()) }
@@ -336,17 +343,11 @@ func value(v []byte) []byte {
 }
 
 func (s *store) Get(ctx context.Context, key ds.Key) ([]byte, error) {
-	g, err := s.current()
+	g, err := s.reader(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if g.w != nil {
-		// Wait for the writes before this read.
-		if err := g.w.barrier(ctx); err != nil {
-			return nil, err
-		}
-	}
-	ctx, cancel := s.bound(ctx)
+	ctx, cancel := g.bound(ctx)
 	defer cancel()
 	resp, err := g.reads.Get(ctx, &pb.GetRequest{Key: keyBytes(key)})
 	if err != nil {
@@ -373,17 +374,11 @@ func brokeProtocol(name, format string, args ...any) error {
 }
 
 func (s *store) Has(ctx context.Context, key ds.Key) (bool, error) {
-	g, err := s.current()
+	g, err := s.reader(ctx)
 	if err != nil {
 		return false, err
 	}
-	if g.w != nil {
-		// Wait for the writes before this read.
-		if err := g.w.barrier(ctx); err != nil {
-			return false, err
-		}
-	}
-	ctx, cancel := s.bound(ctx)
+	ctx, cancel := g.bound(ctx)
 	defer cancel()
 	resp, err := g.reads.Has(ctx, &pb.HasRequest{Key: keyBytes(key)})
 	if err != nil {
@@ -396,17 +391,11 @@ func (s *store) Has(ctx context.Context, key ds.Key) (bool, error) {
 }
 
 func (s *store) GetSize(ctx context.Context, key ds.Key) (int, error) {
-	g, err := s.current()
+	g, err := s.reader(ctx)
 	if err != nil {
 		return -1, err
 	}
-	if g.w != nil {
-		// Wait for the writes before this read.
-		if err := g.w.barrier(ctx); err != nil {
-			return -1, err
-		}
-	}
-	ctx, cancel := s.bound(ctx)
+	ctx, cancel := g.bound(ctx)
 	defer cancel()
 	resp, err := g.reads.GetSize(ctx, &pb.GetSizeRequest{Key: keyBytes(key)})
 	if err != nil {
@@ -429,7 +418,7 @@ func (s *store) Put(ctx context.Context, key ds.Key, v []byte) error {
 	if g.w != nil {
 		return g.w.write(ctx, []*pb.Mutation{{Key: keyBytes(key), Value: value(v)}})
 	}
-	ctx, cancel := s.bound(ctx)
+	ctx, cancel := g.bound(ctx)
 	defer cancel()
 	resp, err := g.rpc.Put(ctx, &pb.PutRequest{Key: keyBytes(key), Value: v})
 	if err != nil {
@@ -446,7 +435,7 @@ func (s *store) Delete(ctx context.Context, key ds.Key) error {
 	if g.w != nil {
 		return g.w.write(ctx, []*pb.Mutation{{Key: keyBytes(key), Delete: true}})
 	}
-	ctx, cancel := s.bound(ctx)
+	ctx, cancel := g.bound(ctx)
 	defer cancel()
 	resp, err := g.rpc.Delete(ctx, &pb.DeleteRequest{Key: keyBytes(key)})
 	if err != nil {
@@ -483,7 +472,7 @@ func (s *store) Sync(ctx context.Context, prefix ds.Key) error {
 		return g.w.sync(ctx, prefix)
 	}
 	acked := g.acked.Load()
-	ctx, cancel := s.bound(ctx)
+	ctx, cancel := g.bound(ctx)
 	defer cancel()
 	resp, err := g.rpc.Sync(ctx, &pb.SyncRequest{Prefix: keyBytes(prefix)})
 	if err != nil {
@@ -497,7 +486,7 @@ func (s *store) Sync(ctx context.Context, prefix ds.Key) error {
 }
 
 func (s *store) Query(ctx context.Context, q dsq.Query) (dsq.Results, error) {
-	g, err := s.current()
+	g, err := s.reader(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -522,14 +511,8 @@ func (s *store) Query(ctx context.Context, q dsq.Query) (dsq.Results, error) {
 
 // startQuery sends req, as a version 2 query or, when g speaks version 1,
 // as the version 1 query it holds, and returns the iterator over its
-// results. Under version 2 it first waits for the answers to the writes
-// sent before, so that the query sees them.
+// results.
 func (s *store) startQuery(ctx context.Context, g *generation, req *pb2.QueryRequest) (*queryIter, error) {
-	if g.w != nil {
-		if err := g.w.barrier(ctx); err != nil {
-			return nil, err
-		}
-	}
 	qctx, cancel := context.WithCancelCause(ctx)
 	var (
 		stream resultStream
@@ -561,7 +544,7 @@ type resultStream interface {
 // an engine without one, by skipping the entries before the start. Either
 // way the host checks that every entry lies within the query's bounds.
 func (s *store) QueryFrom(ctx context.Context, q core.SeekQuery) (dsq.Results, error) {
-	g, err := s.current()
+	g, err := s.reader(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -756,7 +739,7 @@ func (b *batch) Commit(ctx context.Context) error {
 		b.muts = nil
 		return nil
 	}
-	ctx, cancel := b.s.bound(ctx)
+	ctx, cancel := g.bound(ctx)
 	defer cancel() // an unfinished stream applies nothing
 	stream, err := g.rpc.Commit(ctx)
 	if err != nil {

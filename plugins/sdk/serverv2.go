@@ -3,7 +3,6 @@ package sdk
 import (
 	"context"
 	"errors"
-	"github.com/netabase/netabase/internal/tracing"
 	"io"
 
 	"github.com/hashicorp/go-plugin"
@@ -13,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/internal/tracing"
 	"github.com/netabase/netabase/internal/wire"
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
 	pb2 "github.com/netabase/netabase/plugins/proto/storagev2"
