@@ -381,15 +381,22 @@ func (w *writer) sendLoop() {
 	}
 }
 
+// chunkLen is how many of muts, at least one, the next message carries:
+// as many as fit in about wire.MaxChunkSize bytes of keys and values.
+func chunkLen(muts []*pb.Mutation) int {
+	n, size := 0, 0
+	for n < len(muts) && (n == 0 || size+len(muts[n].Key)+len(muts[n].Value) <= wire.MaxChunkSize) {
+		size += len(muts[n].Key) + len(muts[n].Value)
+		n++
+	}
+	return n
+}
+
 // send sends gr in messages of about wire.MaxChunkSize bytes.
 func (w *writer) send(gr *group) error {
 	muts := gr.muts
 	for {
-		n, size := 0, 0
-		for n < len(muts) && (n == 0 || size+len(muts[n].Key)+len(muts[n].Value) <= wire.MaxChunkSize) {
-			size += len(muts[n].Key) + len(muts[n].Value)
-			n++
-		}
+		n := chunkLen(muts)
 		last := n == len(muts)
 		req := &pb2.WriteRequest{Seq: gr.seq, Mutations: muts[:n], More: !last}
 		if last {

@@ -747,11 +747,7 @@ func (b *batch) Commit(ctx context.Context) error {
 	}
 	muts := b.muts
 	for {
-		n, size := 0, 0
-		for n < len(muts) && (n == 0 || size+len(muts[n].Key)+len(muts[n].Value) <= wire.MaxChunkSize) {
-			size += len(muts[n].Key) + len(muts[n].Value)
-			n++
-		}
+		n := chunkLen(muts)
 		last := n == len(muts)
 		if err := stream.Send(&pb.CommitRequest{Mutations: muts[:n], Commit: last}); err != nil {
 			if errors.Is(err, io.EOF) {
