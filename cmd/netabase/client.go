@@ -8,10 +8,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/spf13/cobra"
 
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/config"
+	"github.com/netabase/netabase/core/envelope"
 	"github.com/netabase/netabase/internal/control"
 )
 
@@ -116,7 +118,11 @@ func recordKey(ctx context.Context, c *control.Client, key string) (string, erro
 	if err != nil {
 		return "", err
 	}
-	return "/netabase/" + id.ID + "/" + key, nil
+	owner, err := peer.Decode(id.ID)
+	if err != nil {
+		return "", fmt.Errorf("the daemon reported %q as its peer ID: %w", id.ID, err)
+	}
+	return envelope.Key(owner, key), nil
 }
 
 // printf writes data to stdout.
