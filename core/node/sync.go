@@ -63,6 +63,11 @@ type Synced struct {
 	lag      chan struct{}                // tells rounds that lagging has peers
 }
 
+// MaxGossipMessage is the largest gossipsub message a node sends or
+// accepts: one envelope of at most envelope.MaxSize and the framing around
+// it.
+const MaxGossipMessage = envelope.MaxSize + 4<<10
+
 // newPubSub starts gossipsub on the node's host. Messages carry records
 // that their owners signed, so gossipsub's own signatures are off and a
 // message's ID is the hash of its bytes. A peer that relays an invalid
@@ -75,7 +80,7 @@ func (n *Node) newPubSub() (*pubsub.PubSub, error) {
 			sum := sha256.Sum256(m.Data)
 			return string(sum[:])
 		}),
-		pubsub.WithMaxMessageSize(envelope.MaxSize+4<<10),
+		pubsub.WithMaxMessageSize(MaxGossipMessage),
 		// A node's own records go to every topic peer, not only to its
 		// mesh, which gossipsub forms at a heartbeat after peers meet: a
 		// record written in that second would otherwise wait for the next
