@@ -14,6 +14,7 @@ import (
 
 	"github.com/netabase/netabase/conformance"
 	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/internal/compare"
 	"github.com/netabase/netabase/plugins/host"
 )
 
@@ -78,12 +79,12 @@ type benchBackend struct {
 
 // benchReport is the JSON form of a run.
 type benchReport struct {
-	Subject    benchBackend             `json:"subject"`
-	Baseline   benchBackend             `json:"baseline"`
-	Records    int                      `json:"records"`
-	ValueSize  int                      `json:"value_size"`
-	Rounds     int                      `json:"rounds"`
-	Operations []conformance.Comparison `json:"operations"`
+	Subject    benchBackend     `json:"subject"`
+	Baseline   benchBackend     `json:"baseline"`
+	Records    int              `json:"records"`
+	ValueSize  int              `json:"value_size"`
+	Rounds     int              `json:"rounds"`
+	Operations []compare.Result `json:"operations"`
 }
 
 func runBench(ctx context.Context, e *env, opts benchOptions, args []string) error {
@@ -111,8 +112,8 @@ func runBench(ctx context.Context, e *env, opts benchOptions, args []string) err
 		fmt.Fprintf(e.stdout, "%s records of %d B, %d round(s) alternating sides, medians.\n\n",
 			group(float64(opts.records)), benchValueSize, opts.rounds)
 	}
-	copts := conformance.CompareOptions{Records: opts.records, ValueSize: benchValueSize, Rounds: opts.rounds}
-	rep.Operations, err = conformance.Compare(ctx, sh, bh, copts, progressBar(e))
+	copts := compare.Options{Records: opts.records, ValueSize: benchValueSize, Rounds: opts.rounds}
+	rep.Operations, err = compare.Stores(ctx, sh, bh, copts, progressBar(e))
 	if err != nil {
 		return failed(fmt.Errorf("the measurement failed: %w", err))
 	}

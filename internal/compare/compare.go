@@ -1,4 +1,8 @@
-package conformance
+// Package compare measures a backend's RecordStore throughput side by side
+// with another's, in one process: what `netabase bench` reports. It lives
+// apart from conformance, which every plugin author imports, because only
+// the CLI uses it.
+package compare
 
 import (
 	"context"
@@ -9,12 +13,13 @@ import (
 
 	ds "github.com/ipfs/go-datastore"
 
+	"github.com/netabase/netabase/conformance"
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/internal/measure"
 )
 
-// CompareOptions size a [Compare] run.
-type CompareOptions struct {
+// Options size a [Stores] run.
+type Options struct {
 	// Records is how many records each operation writes or reads.
 	Records int
 	// ValueSize is the size of each record's value, in bytes.
@@ -23,18 +28,18 @@ type CompareOptions struct {
 	Rounds int
 }
 
-// CompareBatchSize is how many records a batched put commits at once.
-const CompareBatchSize = 100
+// BatchSize is how many records a batched put commits at once.
+const BatchSize = 100
 
-// The operations [Compare] measures, in the order it runs them.
+// The operations [Stores] measures, in the order it runs them.
 const (
-	OpPutBatch = "put-batch" // RecordStore puts, CompareBatchSize per committed batch, then a Sync
+	OpPutBatch = "put-batch" // RecordStore puts, BatchSize per committed batch, then a Sync
 	OpPut      = "put"       // RecordStore puts, one at a time, then a Sync
 	OpGet      = "get"       // RecordStore gets of every record, in random order
 	OpScan     = "scan"      // one RecordStore.Records scan of every record
 )
 
-var compareOps = []string{OpPutBatch, OpPut, OpGet, OpScan}
+var ops = []string{OpPutBatch, OpPut, OpGet, OpScan}
 
 // Side is one side's figures for an operation: the medians over the rounds.
 type Side struct {
@@ -44,8 +49,8 @@ type Side struct {
 	PeakHeapMiB float64 `json:"peak_heap_mib"`
 }
 
-// Comparison is one operation measured on both sides.
-type Comparison struct {
+// Result is one operation measured on both sides.
+type Result struct {
 	Op       string `json:"op"`
 	Subject  Side   `json:"subject"`
 	Baseline Side   `json:"baseline"`
@@ -54,7 +59,7 @@ type Comparison struct {
 	Ratio float64 `json:"ratio"`
 }
 
-// Compare measures RecordStore throughput on scratch instances of subject
+// Stores measures RecordStore throughput on scratch instances of subject
 // and baseline, side by side in this process: batched and single puts,
 // gets in random order and a scan, each over opts.Records records. Each
 // round runs every operation on both sides, alternating which side goes
@@ -67,16 +72,16 @@ type Comparison struct {
 //
 // progress, if not nil, is called before each of the n steps with
 // done false and after it with done true; i counts from 0.
-func Compare(ctx context.Context, subject, baseline Harness, opts CompareOptions,
-	progress func(step string, i, n int, done bool)) ([]Comparison, error) {
+func Stores(ctx context.Context, subject, baseline conformance.Harness, opts Options,
+	progress func(step string, i, n int, done bool)) ([]Result, error) {
 	if opts.Records < 1 || opts.Rounds < 1 || opts.ValueSize < 0 {
-		return nil, fmt.Errorf("conformance.Compare: need at least one record and one round and a value size of 0 or more, got %+v", opts)
+		return nil, fmt.Errorf("compare.Stores: need at least one record and one round and a value size of 0 or more, got %+v", opts)
 	}
 	if progress == nil {
 		progress = func(string, int, int, bool) {}
 	}
 	recs := benchRecords(opts)
-	sides := [2]Harness{subject, baseline}
+	sides := [2]conformance.Harness{subject, baseline}
 	names := [2]string{"subject", "baseline"}
 	var rates, peaks [2]map[string][]float64
 	for s := range sides {
@@ -100,9 +105,9 @@ func Compare(ctx context.Context, subject, baseline Harness, opts CompareOptions
 			progress(step, i, steps, true)
 		}
 	}
-	out := make([]Comparison, 0, len(compareOps))
-	for _, op := range compareOps {
-		c := Comparison{Op: op}
+	out := make([]Result, 0, len(ops))
+	for _, op := range ops {
+		c := Result{Op: op}
 		c.Subject = Side{RecordsPerSec: measure.Median(rates[0][op]), PeakHeapMiB: measure.Median(peaks[0][op])}
 		c.Baseline = Side{RecordsPerSec: measure.Median(rates[1][op]), PeakHeapMiB: measure.Median(peaks[1][op])}
 		c.Ratio = c.Subject.RecordsPerSec / c.Baseline.RecordsPerSec
@@ -111,10 +116,11 @@ func Compare(ctx context.Context, subject, baseline Harness, opts CompareOptions
 	return out, nil
 }
 
-// benchRecords returns the records Compare writes: keys in one namespace,
+// benchRecords returns the records Stores writes: keys in one namespace,
 // reproducible values, one fixed receive time.
-func benchRecords(opts CompareOptions) []core.Record {
-	value := randomBytes(11, opts.ValueSize)
+func benchRecords(opts Options) []core.Record {
+	value := make([]byte, opts.ValueSize)
+	rand.NewChaCha8([32]byte{11}).Read(value)
 	when := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	recs := make([]core.Record, opts.Records)
 	for i := range recs {
@@ -124,10 +130,10 @@ func benchRecords(opts CompareOptions) []core.Record {
 }
 
 // measureRound runs every operation once on fresh instances of h.
-func measureRound(ctx context.Context, h Harness, recs []core.Record, round int) (map[string]Side, error) {
+func measureRound(ctx context.Context, h conformance.Harness, recs []core.Record, round int) (map[string]Side, error) {
 	res := map[string]Side{}
 	// Batched puts into a fresh instance, then gets and a scan of it.
-	err := withInstance(ctx, h, func(inst Instance, d ds.Batching) error {
+	err := withInstance(ctx, h, func(inst conformance.Instance, d ds.Batching) error {
 		m, err := timed(len(recs), func() error { return syncAfter(ctx, d, putBatched(ctx, d, recs)) })
 		if err != nil {
 			return fmt.Errorf("%s: %w", OpPutBatch, err)
@@ -175,7 +181,7 @@ func measureRound(ctx context.Context, h Harness, recs []core.Record, round int)
 		return nil, err
 	}
 	// Single puts into another fresh instance.
-	err = withInstance(ctx, h, func(_ Instance, d ds.Batching) error {
+	err = withInstance(ctx, h, func(_ conformance.Instance, d ds.Batching) error {
 		rs := core.NewRecordStore(d)
 		m, err := timed(len(recs), func() error {
 			for _, r := range recs {
@@ -207,7 +213,7 @@ func syncAfter(ctx context.Context, d ds.Batching, err error) error {
 
 // withInstance runs f on a fresh instance of h, opened, and then closes and
 // destroys it.
-func withInstance(ctx context.Context, h Harness, f func(Instance, ds.Batching) error) (err error) {
+func withInstance(ctx context.Context, h conformance.Harness, f func(conformance.Instance, ds.Batching) error) (err error) {
 	inst, err := h.NewInstance(ctx)
 	if err != nil {
 		return fmt.Errorf("creating a scratch store: %w", err)
@@ -230,15 +236,15 @@ func withInstance(ctx context.Context, h Harness, f func(Instance, ds.Batching) 
 	return f(inst, d)
 }
 
-// putBatched writes recs through RecordStore in batches of CompareBatchSize.
+// putBatched writes recs through RecordStore in batches of BatchSize.
 func putBatched(ctx context.Context, d ds.Batching, recs []core.Record) error {
-	for start := 0; start < len(recs); start += CompareBatchSize {
+	for start := 0; start < len(recs); start += BatchSize {
 		b, err := d.Batch(ctx)
 		if err != nil {
 			return err
 		}
 		rs := core.NewRecordStore(batchWriter{Datastore: d, b: b})
-		for _, r := range recs[start:min(start+CompareBatchSize, len(recs))] {
+		for _, r := range recs[start:min(start+BatchSize, len(recs))] {
 			if err := rs.Put(ctx, r); err != nil {
 				return err
 			}
