@@ -102,6 +102,8 @@ var rules = []rule{
 		from: []string{"examples/plugin-*"}, except: []string{"examples/plugin-postgres"}, only: []string{"plugins/sdk"}},
 	{says: "a plugin imports plugins/sdk only (examples/plugin-postgres also names core.SeekQuery)",
 		from: []string{"examples/plugin-postgres"}, only: []string{"plugins/sdk", "core"}},
+	{says: "the daemon's control API and metrics read a plugin's call figures through core.CallReporter, not plugins/host",
+		from: []string{"internal/control", "internal/metrics"}, deps: true, never: []string{"plugins/..."}},
 	{says: "metrics live outside core: core/node takes a Prometheus registerer only to hand it to go-libp2p",
 		from: []string{"core/..."}, except: []string{"core/node"}, never: []string{"github.com/prometheus/..."}},
 	{says: "core and core/node import only OpenTelemetry's API; only the daemon exports",

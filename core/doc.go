@@ -30,7 +30,11 @@
 //     one Sync (group commit);
 //   - after [Observe], an [Observer] hears of every operation with its
 //     latency and error, whatever the engine, so metrics are measured once
-//     here; core itself depends on no metrics library.
+//     here; core itself depends on no metrics library;
+//   - a Backend is a [StateReporter] (the engine's states, and its own
+//     failures) and a [CallReporter] (the engine's figures of its calls to
+//     another process, such as a plugin's round trips, when it has any), so
+//     a node reports both whatever driver opened its store.
 //
 // On top of a Backend sit [RecordStore] and [ProviderStore], the node's local
 // view of DHT value records and provider records. They use exactly the key

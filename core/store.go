@@ -98,6 +98,7 @@ var (
 	_ ds.Batch           = (*batch)(nil)
 	_ ds.BatchingFeature = (*store)(nil)
 	_ StateReporter      = (*store)(nil)
+	_ CallReporter       = (*store)(nil)
 )
 
 // store is the rule-keeping wrapper around an engine.
@@ -143,6 +144,15 @@ func (s *store) State() BackendState { return s.state.State() }
 // StateChanges yields the backend's changes of state until ctx ends.
 func (s *store) StateChanges(ctx context.Context) iter.Seq[BackendState] {
 	return s.state.StateChanges(ctx)
+}
+
+// CallStats forwards the engine's figures of its calls to another process,
+// when it is a [CallReporter].
+func (s *store) CallStats() (CallStats, bool) {
+	if r, ok := s.b.(CallReporter); ok {
+		return r.CallStats()
+	}
+	return CallStats{}, false
 }
 
 // failure returns the error of a failed store, and nil otherwise. It asks

@@ -134,7 +134,7 @@ func runDaemon(ctx context.Context, e *env, opts daemonOptions) error {
 	defer n.Close()
 	defer m.close()
 	defer gw.close()
-	calls := pluginCalls(e.registry, n)
+	calls := pluginCalls(n)
 	if err := m.serve(n, calls, e.stderr); err != nil {
 		stop()
 		<-served

@@ -16,7 +16,6 @@ import (
 	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/internal/metrics"
-	"github.com/netabase/netabase/plugins/host"
 )
 
 // metricsEndpoint is the daemon's metrics endpoint ([metrics] in
@@ -83,7 +82,7 @@ func (m *metricsEndpoint) url() string {
 // serve measures n's backend, exports n's figures (and its storage
 // plugin's calls, when calls is not nil) and starts serving; a failure to
 // serve later is written to stderr.
-func (m *metricsEndpoint) serve(n *node.Node, calls func() host.CallStats, stderr io.Writer) error {
+func (m *metricsEndpoint) serve(n *node.Node, calls func() core.CallStats, stderr io.Writer) error {
 	if m == nil {
 		return nil
 	}
@@ -113,15 +112,16 @@ func (m *metricsEndpoint) serve(n *node.Node, calls func() host.CallStats, stder
 
 // pluginCalls returns what reads the figures of the calls to the storage
 // plugin of n since now (the admission suite's calls to scratch stores
-// before are left out), or nil when n's backend is no plugin.
-func pluginCalls(r *core.Registry, n *node.Node) func() host.CallStats {
-	_, d, err := r.Resolve(n.Info().Storage)
-	hd, ok := d.(*host.Driver)
-	if err != nil || !ok {
+// before are left out), or nil when n's backend makes no such calls.
+func pluginCalls(n *node.Node) func() core.CallStats {
+	base, ok := n.CallStats()
+	if !ok {
 		return nil
 	}
-	base := hd.CallStats()
-	return func() host.CallStats { return hd.CallStats().Since(base) }
+	return func() core.CallStats {
+		now, _ := n.CallStats()
+		return now.Since(base)
+	}
 }
 
 // close stops serving, and frees the address.

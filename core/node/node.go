@@ -492,6 +492,16 @@ func (n *Node) BackendState() core.BackendState {
 	return core.BackendState{}
 }
 
+// CallStats returns the figures of the backend's calls to another process
+// (a storage plugin's), and ok false when the backend makes none (see
+// core.CallReporter).
+func (n *Node) CallStats() (stats core.CallStats, ok bool) {
+	if r, ok := n.backend.(core.CallReporter); ok {
+		return r.CallStats()
+	}
+	return core.CallStats{}, false
+}
+
 // ID is the node's peer ID.
 func (n *Node) ID() peer.ID { return n.id }
 

@@ -27,7 +27,6 @@ import (
 	"github.com/netabase/netabase/core/envelope"
 	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/internal/tracing"
-	"github.com/netabase/netabase/plugins/host"
 )
 
 // maxBody bounds a request body: a record value is at most
@@ -152,7 +151,7 @@ var ErrStarting = errors.New("the daemon is starting: checking the storage backe
 type Server struct {
 	dataDir    string
 	syncConfig string                // see KeepSyncIn
-	plugin     func() host.CallStats // see ReportPluginCalls
+	plugin     func() core.CallStats // see ReportPluginCalls
 	log        *slog.Logger
 	api        atomic.Pointer[http.Handler] // nil until Ready
 }
@@ -170,7 +169,7 @@ func (s *Server) KeepSyncIn(path string) { s.syncConfig = path }
 
 // ReportPluginCalls makes netabase stats report the figures of the calls to
 // the node's storage plugin that calls returns. Call it before Ready.
-func (s *Server) ReportPluginCalls(calls func() host.CallStats) { s.plugin = calls }
+func (s *Server) ReportPluginCalls(calls func() core.CallStats) { s.plugin = calls }
 
 // Ready makes s answer requests with n, the started node.
 func (s *Server) Ready(n *node.Node) {
@@ -294,7 +293,7 @@ type server struct {
 	n          *node.Node
 	dataDir    string
 	syncConfig string                // the configuration file that keeps joined collections, or ""
-	plugin     func() host.CallStats // the storage plugin's calls, or nil
+	plugin     func() core.CallStats // the storage plugin's calls, or nil
 	syncMu     sync.Mutex            // serialises joins and leaves, and so the file's updates
 }
 

@@ -5,7 +5,6 @@ import (
 
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/node"
-	"github.com/netabase/netabase/plugins/host"
 )
 
 // Node is a prometheus.Collector of a node's figures, read from the node
@@ -115,12 +114,12 @@ func (c Node) Collect(ch chan<- prometheus.Metric) {
 
 // Plugin is a prometheus.Collector of the calls to a storage plugin, read
 // at each scrape.
-type Plugin struct{ calls func() host.CallStats }
+type Plugin struct{ calls func() core.CallStats }
 
 var _ prometheus.Collector = Plugin{}
 
 // NewPlugin returns the collector of the figures calls returns.
-func NewPlugin(calls func() host.CallStats) Plugin { return Plugin{calls} }
+func NewPlugin(calls func() core.CallStats) Plugin { return Plugin{calls} }
 
 var (
 	descPluginCall     = desc("plugin_call_duration_seconds", "Round-trip time of the storage plugin's calls, from the call to its answer (the plugin's work included).")
@@ -142,10 +141,9 @@ func (Plugin) Describe(ch chan<- *prometheus.Desc) {
 // Collect reads the plugin's figures.
 func (p Plugin) Collect(ch chan<- prometheus.Metric) {
 	st := p.calls()
-	bounds := host.CallBounds()
 	buckets := map[float64]uint64{}
 	var cum uint64
-	for i, b := range bounds {
+	for i, b := range st.Bounds {
 		cum += st.Buckets[i]
 		if i%pluginBucketStep == 0 {
 			buckets[b] = cum

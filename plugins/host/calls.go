@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/netabase/netabase/core"
 	pb2 "github.com/netabase/netabase/plugins/proto/storagev2"
 )
 
@@ -22,7 +23,8 @@ const (
 	callBucketFirst = 5e-6 // seconds
 )
 
-// callBounds are the buckets' upper bounds in seconds.
+// callBounds are the buckets' upper bounds in seconds, shared by every
+// CallStats the driver returns (read only).
 var callBounds = func() []float64 {
 	b := make([]float64, callBuckets)
 	for i := range b {
@@ -30,10 +32,6 @@ var callBounds = func() []float64 {
 	}
 	return b
 }()
-
-// CallBounds returns the upper bounds, in seconds, of CallStats.Buckets
-// but the last, which has none.
-func CallBounds() []float64 { return append([]float64(nil), callBounds...) }
 
 // calls counts the calls a driver's plugins answer and their restarts. A
 // call adds a few atomic operations to the gRPC call it measures.
@@ -44,76 +42,19 @@ type calls struct {
 	restarts atomic.Uint64
 }
 
-// CallStats are the figures of the calls to a driver's plugins since it
-// was made: every unary call's round-trip time (from the call to its
-// answer, the plugin's work included), the calls and query streams in
-// flight, and the restarts of plugin processes that died.
-type CallStats struct {
-	// Calls is the number of unary calls answered, or failed, and Seconds
-	// their total time.
-	Calls   uint64  `json:"calls"`
-	Seconds float64 `json:"seconds"`
-	// Buckets counts the calls by round-trip time: Buckets[i] those that
-	// took at most CallBounds()[i] and more than the bound before; the
-	// last, those slower than every bound.
-	Buckets []uint64 `json:"-"`
-	// InFlight are the calls and streams under way now.
-	InFlight int64 `json:"in_flight"`
-	// Restarts counts the plugin processes started again after one died.
-	Restarts uint64 `json:"restarts"`
-}
-
-// CallStats returns the figures of the calls to the driver's plugins.
-func (d *Driver) CallStats() CallStats {
+// CallStats returns the figures of the calls to the driver's plugins since
+// the driver was made: every unary call's round-trip time, the calls and
+// query streams in flight, and the restarts of plugin processes that died.
+// Each store the driver opened reports the same figures (core.CallReporter).
+func (d *Driver) CallStats() core.CallStats {
 	c := &d.calls
-	s := CallStats{Buckets: make([]uint64, callBuckets+1), InFlight: c.inFlight.Load(), Restarts: c.restarts.Load()}
+	s := core.CallStats{Bounds: callBounds, Buckets: make([]uint64, callBuckets+1), InFlight: c.inFlight.Load(), Restarts: c.restarts.Load()}
 	for i := range s.Buckets {
 		s.Buckets[i] = c.counts[i].Load()
 		s.Calls += s.Buckets[i]
 	}
 	s.Seconds = float64(c.sumNanos.Load()) / 1e9
 	return s
-}
-
-// Since returns the figures of the calls after base, an earlier reading
-// of the same driver; InFlight is s's.
-func (s CallStats) Since(base CallStats) CallStats {
-	out := CallStats{Calls: s.Calls - base.Calls, Seconds: s.Seconds - base.Seconds, InFlight: s.InFlight,
-		Restarts: s.Restarts - base.Restarts, Buckets: make([]uint64, len(s.Buckets))}
-	for i := range s.Buckets {
-		out.Buckets[i] = s.Buckets[i]
-		if i < len(base.Buckets) {
-			out.Buckets[i] -= base.Buckets[i]
-		}
-	}
-	return out
-}
-
-// Quantile returns the round-trip time that a fraction q (0 to 1) of the
-// calls took at most, interpolated within its bucket; 0 when no call was
-// made.
-func (s CallStats) Quantile(q float64) time.Duration {
-	if s.Calls == 0 {
-		return 0
-	}
-	rank := q * float64(s.Calls)
-	var seen float64
-	for i, n := range s.Buckets {
-		if n == 0 || seen+float64(n) < rank {
-			seen += float64(n)
-			continue
-		}
-		lo := 0.0
-		if i > 0 {
-			lo = callBounds[i-1]
-		}
-		if i == callBuckets {
-			return time.Duration(lo * 1e9) // no bound above: the last one
-		}
-		frac := (rank - seen) / float64(n)
-		return time.Duration((lo + frac*(callBounds[i]-lo)) * 1e9)
-	}
-	return time.Duration(callBounds[callBuckets-1] * 1e9)
 }
 
 // epoch is the origin of a call's start: time.Since of a time with a

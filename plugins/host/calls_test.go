@@ -3,6 +3,8 @@ package host
 import (
 	"testing"
 	"time"
+
+	"github.com/netabase/netabase/core"
 )
 
 // TestCallQuantiles: quantiles read from the round-trip histogram are
@@ -36,7 +38,7 @@ func TestCallQuantiles(t *testing.T) {
 		t.Errorf("Since counts %d calls, want 1000", since.Calls)
 	}
 	near("p50 since", since.Quantile(0.5), 10*time.Millisecond)
-	if (CallStats{Buckets: make([]uint64, callBuckets+1)}).Quantile(0.5) != 0 {
+	if (core.CallStats{Bounds: callBounds, Buckets: make([]uint64, callBuckets+1)}).Quantile(0.5) != 0 {
 		t.Error("the quantile of no calls is not 0")
 	}
 	d.calls.observe(time.Minute)

@@ -171,7 +171,10 @@
 // and restarting (with the attempt and the wait), core.Wrap passes these
 // through, and the node publishes them as its backend.state events. That
 // is the one path by which anyone learns of a plugin's state; the driver
-// also logs each of these changes.
+// also logs each of these changes. A store is a core.CallReporter too: the
+// round-trip histogram of the driver's plugin calls, the calls in flight
+// and the restarts, which the daemon's metrics and `netabase stats` read
+// through core.Wrap and the node.
 //
 // A plugin that declares durable keeps every write acknowledged before a
 // successful Sync when its process is killed. Writes acknowledged after the

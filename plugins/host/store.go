@@ -58,6 +58,12 @@ type store struct {
 	states core.StateFeed
 }
 
+// CallStats returns the figures of the calls to the driver's plugins: the
+// store's own and those of the driver's other stores (the admission
+// suite's scratch stores among them; a reader takes what changed since an
+// earlier reading, with core.CallStats.Since).
+func (s *store) CallStats() (core.CallStats, bool) { return s.d.CallStats(), true }
+
 type liveState struct {
 	g   *generation // nil when down
 	err error       // why g is nil
