@@ -38,7 +38,7 @@ func TestBackend(t *testing.T) {
 	_ = b.Close()
 	_, _ = b.Get(ctx, ds.NewKey("/a"))
 	m.Observe(core.OpSync, 50*time.Microsecond, nil) // between the bounds 40µs and 160µs
-	plugin := new(host.Driver).CallStats() // the plugin driver's histogram, empty
+	plugin := new(host.Driver).CallStats()           // the plugin driver's histogram, empty
 	plugin.Calls, plugin.Seconds, plugin.InFlight, plugin.Restarts = 1, 0.001, 2, 3
 	if err := reg.Register(metrics.NewPlugin(func() core.CallStats { return plugin })); err != nil {
 		t.Fatal(err)
