@@ -11,7 +11,7 @@ import (
 	"github.com/netabase/netabase/core/envelope"
 	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/core/replica"
-	"github.com/netabase/netabase/internal/wire"
+	"github.com/netabase/netabase/plugins/wire"
 )
 
 // limits are the size limits ARCHITECTURE.md's Limits table lists, by the

@@ -15,8 +15,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/netabase/netabase/internal/wire"
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
+	"github.com/netabase/netabase/plugins/wire"
 )
 
 // connPlugin is a go-plugin client of the storage plugin that hands out

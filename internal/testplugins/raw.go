@@ -6,9 +6,9 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
-	"github.com/netabase/netabase/internal/wire"
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
 	pb2 "github.com/netabase/netabase/plugins/proto/storagev2"
+	"github.com/netabase/netabase/plugins/wire"
 )
 
 // ServeRaw serves srv as a storage plugin of protocol version 1 without

@@ -19,8 +19,8 @@ import (
 	ds "github.com/ipfs/go-datastore"
 
 	"github.com/netabase/netabase/core"
-	"github.com/netabase/netabase/internal/wire"
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
+	"github.com/netabase/netabase/plugins/wire"
 )
 
 // Scheme is the URL scheme of plugin backends.

@@ -25,9 +25,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/netabase/netabase/core"
-	"github.com/netabase/netabase/internal/wire"
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
 	pb2 "github.com/netabase/netabase/plugins/proto/storagev2"
+	"github.com/netabase/netabase/plugins/wire"
 )
 
 // generation is one running plugin process and its connection.

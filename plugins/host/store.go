@@ -16,9 +16,9 @@ import (
 	dsq "github.com/ipfs/go-datastore/query"
 
 	"github.com/netabase/netabase/core"
-	"github.com/netabase/netabase/internal/wire"
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
 	pb2 "github.com/netabase/netabase/plugins/proto/storagev2"
+	"github.com/netabase/netabase/plugins/wire"
 )
 
 // closeTimeout bounds the plugin's Close of its store.

@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/netabase/netabase/core"
-	"github.com/netabase/netabase/internal/wire"
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
+	"github.com/netabase/netabase/plugins/wire"
 )
 
 // TestDestroyScratchOnly: the SDK passes Destroy to the plugin only for a

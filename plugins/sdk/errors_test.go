@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/netabase/netabase/internal/wire"
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
+	"github.com/netabase/netabase/plugins/wire"
 )
 
 // TestErrorsHaveCodes: every sentinel the SDK offers a plugin crosses the

@@ -12,8 +12,8 @@ import (
 
 	ds "github.com/ipfs/go-datastore"
 
-	"github.com/netabase/netabase/internal/wire"
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
+	"github.com/netabase/netabase/plugins/wire"
 )
 
 // ProtocolVersion is the newest version of netabase's storage plugin

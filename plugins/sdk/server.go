@@ -20,8 +20,8 @@ import (
 
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/internal/tracing"
-	"github.com/netabase/netabase/internal/wire"
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
+	"github.com/netabase/netabase/plugins/wire"
 )
 
 // A Query message holds at most queryBatch entries and about queryBytes

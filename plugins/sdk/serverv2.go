@@ -13,9 +13,9 @@ import (
 
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/internal/tracing"
-	"github.com/netabase/netabase/internal/wire"
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
 	pb2 "github.com/netabase/netabase/plugins/proto/storagev2"
+	"github.com/netabase/netabase/plugins/wire"
 )
 
 // serverV2 serves the store over protocol version 2: version 1's reads,

@@ -8,7 +8,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
-	"github.com/netabase/netabase/internal/wire"
+	"github.com/netabase/netabase/plugins/wire"
 )
 
 type storage struct{ plugin.NetRPCUnsupportedPlugin }
