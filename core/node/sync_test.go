@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fxamacker/cbor/v2"
 	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pubsubpb "github.com/libp2p/go-libp2p-pubsub/pb"
@@ -432,6 +433,37 @@ func TestSyncRefusesHostileRecords(t *testing.T) {
 	})
 	if st := c.Status(); st.Records != 1 || st.Writers != 1 {
 		t.Fatalf("the replica holds %d records of %d writers; want only the listed writer's one", st.Records, st.Writers)
+	}
+}
+
+// TestSyncEmptyValuesAreBytes: a tombstone and an empty put are sealed
+// with their value as empty bytes (0x40), as SYNC.md §2 says field 6 is,
+// not as null: a node that follows the spec takes them.
+func TestSyncEmptyValuesAreBytes(t *testing.T) {
+	ctx := testContext(t)
+	n := startNode(t, nodeConfig(t))
+	c, err := n.JoinSync(ctx, replica.Settings{Name: "board"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Put(ctx, "blank", nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"gone", "blank"} {
+		data, err := c.Replica().Envelope(ctx, c.Replica().RecordKey(n.ID(), key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fields map[uint64]cbor.RawMessage
+		if err := cbor.Unmarshal(data, &fields); err != nil {
+			t.Fatal(err)
+		}
+		if got := fields[6]; !bytes.Equal(got, []byte{0x40}) {
+			t.Errorf("record %q is sealed with its value as %x, not as empty bytes (40)", key, got)
+		}
 	}
 }
 
