@@ -200,7 +200,10 @@ func (r *Replica) Hello() *Message {
 // up on both. The session ends when neither side has anything left to
 // send; a peer that sends a malformed message or a record the collection
 // refuses, or stops answering for ReplyTimeout, ends it with an error, and
-// what was stored before stays stored.
+// what was stored before stays stored. A session that fails tells the peer
+// why, as Refuse does, unless the peer ended it with an error message; a
+// stream that no longer takes a message, or a session whose ctx ended, is
+// reset. Either way Reconcile ends c's sending side; the caller closes c.
 func (r *Replica) Reconcile(ctx context.Context, c Conn, p peer.ID, first *Message) (Stats, error) {
 	s := &session{r: r, peer: p, queued: make(map[string]bool)}
 	err := s.run(ctx, c, first)
