@@ -316,10 +316,10 @@ func (e *Envelope) mode() cbor.EncMode {
 	return encMode
 }
 
-// decode decodes data strictly, without verifying anything but its form.
-// It keeps whether an empty value was encoded as null (the decoder leaves
-// Value nil for null and for a missing field, which re-encodes to other
-// bytes than received, and empty but not nil for empty bytes).
+// decode decodes data strictly, checking only its form. The decoder leaves
+// Value nil for null (and for a missing field 6, which then re-encodes to
+// other bytes than received), and empty but not nil for empty bytes: so a
+// nil Value marks the deprecated null form.
 func decode(data []byte) (*Envelope, error) {
 	var e Envelope
 	if err := decMode.Unmarshal(data, &e); err != nil {
