@@ -179,20 +179,38 @@ type Envelope struct {
 	Clock Timestamp `cbor:"4,keyasint"`
 	// PublicKey is the owner's libp2p public key, marshalled.
 	PublicKey []byte `cbor:"5,keyasint"`
-	// Value is the payload, opaque to the envelope.
+	// Value is the payload, opaque to the envelope. An empty value
+	// encodes as empty bytes, whether it is nil or not.
 	Value []byte `cbor:"6,keyasint"`
 	// Signature is the owner's signature over everything above.
 	Signature []byte `cbor:"7,keyasint,omitempty"`
+
+	// nullValue marks an envelope decoded with its empty value encoded as
+	// CBOR null: a deprecated form that no node writes any more, which
+	// records signed by older nodes carry. Such an envelope encodes its
+	// value as null again, as it was signed, so its signature verifies
+	// and it re-encodes to the bytes received.
+	nullValue bool
 }
 
 var (
-	encMode cbor.EncMode
-	decMode cbor.DecMode
+	// encMode encodes envelopes; legacyMode encodes those with a null
+	// value (see Envelope.nullValue), as older nodes did.
+	encMode    cbor.EncMode
+	legacyMode cbor.EncMode
+	decMode    cbor.DecMode
 )
 
 func init() {
 	var err error
-	if encMode, err = cbor.CoreDetEncOptions().EncMode(); err != nil {
+	opts := cbor.CoreDetEncOptions()
+	if legacyMode, err = opts.EncMode(); err != nil {
+		panic(err)
+	}
+	// SYNC.md says field 6 is bytes: a nil value encodes as empty bytes
+	// (0x40), not as null (0xf6).
+	opts.NilContainers = cbor.NilContainerAsEmpty
+	if encMode, err = opts.EncMode(); err != nil {
 		panic(err)
 	}
 	if decMode, err = (cbor.DecOptions{
@@ -248,7 +266,7 @@ func ParseKey(key string) (peer.ID, string, error) {
 func (e *Envelope) signedBytes() ([]byte, error) {
 	unsigned := *e
 	unsigned.Signature = nil
-	b, err := encMode.Marshal(&unsigned)
+	b, err := unsigned.mode().Marshal(&unsigned)
 	if err != nil {
 		return nil, err
 	}
@@ -287,7 +305,29 @@ func Seal(priv crypto.PrivKey, name, schema string, version uint32, ts Timestamp
 }
 
 // Marshal encodes e in deterministic CBOR.
-func (e *Envelope) Marshal() ([]byte, error) { return encMode.Marshal(e) }
+func (e *Envelope) Marshal() ([]byte, error) { return e.mode().Marshal(e) }
+
+// mode is the encoding of e: null for an empty value only when e was
+// received so.
+func (e *Envelope) mode() cbor.EncMode {
+	if e.nullValue {
+		return legacyMode
+	}
+	return encMode
+}
+
+// decode decodes data strictly, checking only its form. The decoder leaves
+// Value nil for null (and for a missing field 6, which then re-encodes to
+// other bytes than received), and empty but not nil for empty bytes: so a
+// nil Value marks the deprecated null form.
+func decode(data []byte) (*Envelope, error) {
+	var e Envelope
+	if err := decMode.Unmarshal(data, &e); err != nil {
+		return nil, err
+	}
+	e.nullValue = e.Value == nil
+	return &e, nil
+}
 
 // Open decodes and verifies the envelope stored under key: it must decode
 // strictly, name key, and carry a valid signature by key's owner. Every
@@ -300,8 +340,8 @@ func Open(key string, data []byte) (*Envelope, error) {
 	if len(data) > MaxSize {
 		return nil, core.Errorf(core.ErrRejected, "record %s: %d bytes is larger than the %d-byte limit", key, len(data), MaxSize)
 	}
-	var e Envelope
-	if err := decMode.Unmarshal(data, &e); err != nil {
+	e, err := decode(data)
+	if err != nil {
 		return nil, core.Errorf(core.ErrRejected, "record %s is not a well-formed envelope: %v", key, err)
 	}
 	if e.Key != key {
@@ -327,7 +367,7 @@ func Open(key string, data []byte) (*Envelope, error) {
 	if canonical, err := e.Marshal(); err != nil || !bytes.Equal(canonical, data) {
 		return nil, core.Errorf(core.ErrRejected, "record %s is not in deterministic CBOR", key)
 	}
-	return &e, nil
+	return e, nil
 }
 
 // Newer reports whether e wins over o, another version of the same
@@ -343,14 +383,14 @@ func (e *Envelope) Newer(o *Envelope) bool {
 // but without verifying its signature: it is for bytes this node verified
 // before it stored them. Use Open for anything else.
 func Decode(key string, data []byte) (*Envelope, error) {
-	var e Envelope
-	if err := decMode.Unmarshal(data, &e); err != nil {
+	e, err := decode(data)
+	if err != nil {
 		return nil, core.Errorf(core.ErrRejected, "record %s is not a well-formed envelope: %v", key, err)
 	}
 	if e.Key != key {
 		return nil, core.Errorf(core.ErrRejected, "record filed under %s is signed for %s", key, e.Key)
 	}
-	return &e, nil
+	return e, nil
 }
 
 // OpenRecord is Open for envelope bytes that arrive without the key they
@@ -360,8 +400,8 @@ func OpenRecord(data []byte) (*Envelope, error) {
 	if len(data) > MaxSize {
 		return nil, core.Errorf(core.ErrRejected, "a record of %d bytes is larger than the %d-byte limit", len(data), MaxSize)
 	}
-	var e Envelope
-	if err := decMode.Unmarshal(data, &e); err != nil {
+	e, err := decode(data)
+	if err != nil {
 		return nil, core.Errorf(core.ErrRejected, "not a well-formed envelope: %v", err)
 	}
 	return Open(e.Key, data)

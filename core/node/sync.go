@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"maps"
 	"slices"
@@ -600,7 +601,6 @@ func (s *Synced) session(ctx context.Context, p peer.ID) (replica.Stats, error) 
 	defer st.Close()
 	stats, err := s.r.Reconcile(ctx, st, p, nil)
 	if err != nil {
-		_ = st.Reset()
 		return stats, fmt.Errorf("collection %s: reconciling with %s: %w", s.Name(), p, err)
 	}
 	return stats, nil
@@ -611,14 +611,18 @@ func (n *Node) handleSync(st network.Stream) {
 	defer st.Close()
 	p := st.Conn().RemotePeer()
 	_ = st.SetReadDeadline(time.Now().Add(replica.ReplyTimeout))
-	first, _, err := replica.ReadMessage(st)
-	if err != nil {
-		_ = st.Reset()
-		return
-	}
 	refuse := func(format string, args ...any) {
-		_, _ = replica.WriteMessage(st, &replica.Message{Error: fmt.Sprintf(format, args...)})
-		_ = st.CloseWrite()
+		replica.Refuse(st, fmt.Sprintf(format, args...))
+	}
+	first, _, err := replica.ReadMessage(st)
+	switch {
+	case errors.Is(err, io.EOF):
+		return // the peer asked nothing
+	case err != nil:
+		refuse("reading the first message: %v", err)
+		return
+	case first.Error != "":
+		return // the peer ended the session before it began
 	}
 	n.syncMu.Lock()
 	s, ok := n.synced[first.Collection]
@@ -643,7 +647,6 @@ func (n *Node) handleSync(st network.Stream) {
 	defer s.release(in)
 	st2, err := s.r.Reconcile(s.ctx, st, p, first)
 	if err != nil {
-		_ = st.Reset()
 		n.log.Debug("reconciliation failed", "collection", s.Name(), "peer", p, "error", err)
 		return
 	}

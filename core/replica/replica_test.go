@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -385,6 +387,90 @@ func TestMalformedAndSilentPeers(t *testing.T) {
 			t.Fatal("the replica changed")
 		}
 	})
+}
+
+// resettable is a Conn with a Reset method, as a libp2p stream has.
+type resettable struct {
+	*net.TCPConn
+	reset chan struct{}
+}
+
+func (c resettable) Reset() error {
+	close(c.reset)
+	return c.Close()
+}
+
+// TestFailedSessionSaysWhy: a session that fails while the stream works
+// ends with an error message saying why, then the end of the stream, in
+// valid UTF-8 however long the reason; a session the peer ends with an
+// error message gets none back; a session that stops (its context ends)
+// resets a stream that can be reset.
+func TestFailedSessionSaysWhy(t *testing.T) {
+	r := newReplica(t, Settings{Name: "chat"})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// session runs r's side of a session over ca; the peer's side, at cb,
+	// reads the hello and sends reply.
+	session := func(reply *Message) (*net.TCPConn, <-chan error) {
+		ca, cb := conns(t)
+		done := make(chan error, 1)
+		go func() {
+			_, err := r.Reconcile(ctx, ca, "peer", nil)
+			done <- err
+		}()
+		if _, _, err := ReadMessage(cb); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := WriteMessage(cb, reply); err != nil {
+			t.Fatal(err)
+		}
+		return cb, done
+	}
+	cb, done := session(&Message{Records: []WireRecord{{Key: []byte("/netabase/x/chat/k"), Envelope: []byte("junk")}}})
+	if m, _, err := ReadMessage(cb); err != nil || !strings.Contains(m.Error, "refuses") {
+		t.Fatalf("after a refused record the peer read %+v, %v; want an error message saying why", m, err)
+	}
+	if _, _, err := ReadMessage(cb); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the error message the peer read %v, not the end of the stream", err)
+	}
+	if err := <-done; err == nil {
+		t.Fatal("a session with a refused record did not fail")
+	}
+
+	cb, done = session(&Message{Error: "going away"})
+	if m, _, err := ReadMessage(cb); !errors.Is(err, io.EOF) {
+		t.Fatalf("after its error message the peer read %+v, %v; want the end of the stream", m, err)
+	}
+	if err := <-done; err == nil || !strings.Contains(err.Error(), "going away") {
+		t.Fatalf("the session the peer ended returned %v; want its reason", err)
+	}
+
+	ca, cb := conns(t)
+	long := strings.Repeat("€", MaxErrorSize) // 3 bytes each: cut inside one
+	Refuse(ca, long)
+	m, _, err := ReadMessage(cb)
+	if err != nil {
+		t.Fatalf("a long reason did not arrive: %v", err)
+	}
+	if len(m.Error) > MaxErrorSize || !strings.HasPrefix(long, m.Error) || len(m.Error) < MaxErrorSize-3 {
+		t.Fatalf("a long reason arrived as %d bytes, not cut at the last character that fits", len(m.Error))
+	}
+
+	ca, cb = conns(t)
+	stopped, stop := context.WithCancel(ctx)
+	rc := resettable{ca, make(chan struct{})}
+	go func() {
+		_, _, _ = ReadMessage(cb)
+		stop()
+	}()
+	if _, err := r.Reconcile(stopped, rc, "peer", nil); err == nil {
+		t.Fatal("a stopped session did not fail")
+	}
+	select {
+	case <-rc.reset:
+	default:
+		t.Fatal("a stopped session did not reset its stream")
+	}
 }
 
 func mustEncode(t testing.TB, m *Message) []byte {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"time"
+	"unicode/utf8"
 
 	ds "github.com/ipfs/go-datastore"
 	dsq "github.com/ipfs/go-datastore/query"
@@ -16,7 +17,8 @@ import (
 )
 
 // Conn is the stream a reconciliation session runs over, such as a libp2p
-// stream.
+// stream. A Conn that also has a Reset method, as a libp2p stream has, is
+// reset when a session fails and the stream no longer takes a message.
 type Conn interface {
 	io.ReadWriter
 	// CloseWrite ends the session's sending side.
@@ -41,6 +43,17 @@ const (
 // ErrNoReply is wrapped by the error of a session whose peer stopped
 // answering.
 var ErrNoReply = errors.New("the peer stopped answering")
+
+// errEnded is wrapped by the error of a session the peer ended with an
+// error message, which gets no error message back.
+var errEnded = errors.New("the peer ended the session")
+
+// brokenError is the error of a stream that failed under a session: it
+// takes no error message any more.
+type brokenError struct{ err error }
+
+func (e brokenError) Error() string { return e.err.Error() }
+func (e brokenError) Unwrap() error { return e.err }
 
 // Stats describe one reconciliation session, or all sessions with a peer.
 type Stats struct {
@@ -187,22 +200,58 @@ func (r *Replica) Hello() *Message {
 // up on both. The session ends when neither side has anything left to
 // send; a peer that sends a malformed message or a record the collection
 // refuses, or stops answering for ReplyTimeout, ends it with an error, and
-// what was stored before stays stored.
+// what was stored before stays stored. A session that fails tells the peer
+// why, as Refuse does, unless the peer ended it with an error message; a
+// stream that no longer takes a message, or a session whose ctx ended, is
+// reset. Either way Reconcile ends c's sending side; the caller closes c.
 func (r *Replica) Reconcile(ctx context.Context, c Conn, p peer.ID, first *Message) (Stats, error) {
 	s := &session{r: r, peer: p, queued: make(map[string]bool)}
 	err := s.run(ctx, c, first)
-	if err != nil && ctx.Err() == nil {
-		// Tell the peer why, when the stream still works.
-		_, _ = WriteMessage(c, &Message{Error: truncate(err.Error(), 1024)})
+	var broken brokenError
+	switch {
+	case err == nil, errors.Is(err, errEnded):
+		_ = c.CloseWrite()
+	case ctx.Err() != nil, errors.As(err, &broken):
+		reset(c)
+	default:
+		Refuse(c, err.Error())
 	}
-	_ = c.CloseWrite()
 	r.record(p, s.stats, err)
 	return s.stats, err
 }
 
+// Refuse ends a session, one under way or one whose first message it does
+// not take, telling the peer why: it sends an error message with reason
+// (cut to MaxErrorSize) and closes the sending side. When the stream takes
+// no message (within ReplyTimeout), it resets it instead, when c can be
+// reset.
+func Refuse(c Conn, reason string) {
+	if c.SetWriteDeadline(time.Now().Add(ReplyTimeout)) == nil {
+		if _, err := WriteMessage(c, &Message{Error: truncate(reason, MaxErrorSize)}); err == nil {
+			_ = c.CloseWrite()
+			return
+		}
+	}
+	reset(c)
+}
+
+// reset resets c when it can be, and else closes its sending side.
+func reset(c Conn) {
+	if r, ok := c.(interface{ Reset() error }); ok {
+		_ = r.Reset()
+		return
+	}
+	_ = c.CloseWrite()
+}
+
+// truncate cuts s to at most n bytes, at the start of a character, so
+// that it stays UTF-8.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n]
 }
@@ -212,11 +261,11 @@ func (s *session) send(c Conn, m *Message) error {
 		return fmt.Errorf("the session with %s passed %d messages; the rest waits for the next session", s.peer, MaxRounds)
 	}
 	if err := c.SetWriteDeadline(time.Now().Add(ReplyTimeout)); err != nil {
-		return err
+		return brokenError{err}
 	}
 	n, err := WriteMessage(c, m)
 	if err != nil {
-		return fmt.Errorf("sending to %s: %w", s.peer, err)
+		return brokenError{fmt.Errorf("sending to %s: %w", s.peer, err)}
 	}
 	s.stats.Rounds++
 	s.stats.BytesSent += int64(n)
@@ -225,7 +274,7 @@ func (s *session) send(c Conn, m *Message) error {
 }
 
 func (s *session) run(ctx context.Context, c Conn, in *Message) error {
-	ctx, cancel := context.WithTimeout(ctx, SessionTimeout)
+	ctx, cancel := context.WithTimeoutCause(ctx, SessionTimeout, fmt.Errorf("the session with %s passed %s; the rest waits for the next session", s.peer, SessionTimeout))
 	defer cancel()
 	// An ended context ends a wait on the peer either way.
 	stop := context.AfterFunc(ctx, func() {
@@ -234,6 +283,9 @@ func (s *session) run(ctx context.Context, c Conn, in *Message) error {
 	})
 	defer stop()
 	sentEmpty := false
+	if in != nil && in.Error != "" {
+		return fmt.Errorf("%w: %s: %s", errEnded, s.peer, in.Error)
+	}
 	if in == nil {
 		hello := s.r.Hello()
 		if err := s.send(c, hello); err != nil {
@@ -243,13 +295,13 @@ func (s *session) run(ctx context.Context, c Conn, in *Message) error {
 	for {
 		if in == nil {
 			if err := c.SetReadDeadline(time.Now().Add(ReplyTimeout)); err != nil {
-				return err
+				return brokenError{err}
 			}
 			m, n, err := ReadMessage(c)
 			s.stats.BytesReceived += int64(n)
 			switch {
 			case ctx.Err() != nil:
-				return ctx.Err()
+				return context.Cause(ctx)
 			case errors.Is(err, io.EOF) && sentEmpty:
 				return nil
 			case errors.Is(err, io.EOF):
@@ -259,9 +311,9 @@ func (s *session) run(ctx context.Context, c Conn, in *Message) error {
 			case isTimeout(err):
 				return fmt.Errorf("%w: %s sent nothing for %s", ErrNoReply, s.peer, ReplyTimeout)
 			case err != nil:
-				return fmt.Errorf("reading from %s: %w", s.peer, err)
+				return brokenError{fmt.Errorf("reading from %s: %w", s.peer, err)}
 			case m.Error != "":
-				return fmt.Errorf("%s ended the session: %s", s.peer, m.Error)
+				return fmt.Errorf("%w: %s: %s", errEnded, s.peer, m.Error)
 			}
 			in = m
 		}

@@ -25,6 +25,8 @@ const (
 	MaxWants = 16384
 	// MaxKeySize is the longest record key or bound in a message.
 	MaxKeySize = 2048
+	// MaxErrorSize is the longest error text of a message.
+	MaxErrorSize = 1024
 	// A message's parts have byte budgets that keep it under MaxFrame
 	// whatever the keys' lengths; what does not fit waits for the next
 	// message. Records: about recordBudget (one record may pass it);
@@ -157,8 +159,8 @@ func (m *Message) check() error {
 	if len(m.Digest) != 0 && len(m.Digest) != HashSize {
 		return fmt.Errorf("a digest of %d bytes, not %d", len(m.Digest), HashSize)
 	}
-	if len(m.Error) > 1024 {
-		return fmt.Errorf("an error text of %d bytes, more than 1024", len(m.Error))
+	if len(m.Error) > MaxErrorSize {
+		return fmt.Errorf("an error text of %d bytes, more than %d", len(m.Error), MaxErrorSize)
 	}
 	var lower []byte
 	for i, r := range m.Ranges {
