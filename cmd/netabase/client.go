@@ -12,6 +12,7 @@ import (
 
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/config"
+	"github.com/netabase/netabase/core/envelope"
 	"github.com/netabase/netabase/internal/control"
 )
 
@@ -104,6 +105,20 @@ func clientErr(err error) error {
 		return failed(err)
 	}
 	return err
+}
+
+// checkRecordName refuses, as bad usage, a record name or a record key
+// (it starts with "/") that the node would refuse to be given
+// (envelope.CheckName), before the daemon is asked.
+func checkRecordName(arg string) error {
+	check := envelope.CheckName
+	if strings.HasPrefix(arg, "/") {
+		check = envelope.CheckKey
+	}
+	if err := check(arg); err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	return nil
 }
 
 // recordKey turns a record name into this node's record key; a key (it

@@ -230,6 +230,10 @@ func (g *gateway) record(w http.ResponseWriter, r *http.Request) {
 	if !strings.HasPrefix(key, "/") {
 		key = envelope.Key(g.n.ID(), key)
 	}
+	if err := envelope.CheckKey(key); err != nil {
+		failErr(w, err)
+		return
+	}
 	format := r.URL.Query().Get("format")
 	if format != "" && format != "json" && format != "cbor" {
 		fail(w, http.StatusBadRequest, "format %q is not one the gateway serves: leave it out (or cbor) for the envelope as stored, or give json", format)
