@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"syscall"
 
 	ma "github.com/multiformats/go-multiaddr"
@@ -38,10 +39,23 @@ func checkListenFree(addrs []ma.Multiaddr) error {
 			continue // a DNS name: go-libp2p does not listen on those
 		}
 		if err := probe(network, address); errors.Is(err, syscall.EADDRINUSE) {
-			return fmt.Errorf("netabase: another process already listens on %s; stop it, or give this node another port in the listen key or --listen (port 0, such as /ip4/0.0.0.0/tcp/0, takes any free one)", a)
+			return fmt.Errorf("another process already listens on %s; stop it, or give this node another port in the listen key or --listen (port 0, as in %s, takes any free one)", a, anyPort(a))
 		}
 	}
 	return nil
+}
+
+// anyPort is a with its TCP or UDP port 0.
+func anyPort(a ma.Multiaddr) ma.Multiaddr {
+	out := slices.Clone(a)
+	for i, c := range out {
+		if c.Code() == ma.P_TCP || c.Code() == ma.P_UDP {
+			if zero, err := ma.NewComponent(c.Protocol().Name, "0"); err == nil {
+				out[i] = *zero
+			}
+		}
+	}
+	return out
 }
 
 // probe binds address on network and releases it.

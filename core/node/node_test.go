@@ -248,22 +248,26 @@ func TestListenAddressInUse(t *testing.T) {
 	if tcpAddr == "" || quicAddr == "" {
 		t.Fatalf("the first node listens on %v, want a TCP and a QUIC address", first.Host().Network().ListenAddresses())
 	}
-	for name, listen := range map[string][]string{
-		"tcp":             {tcpAddr},
-		"quic":            {quicAddr},
-		"quic beside tcp": {"/ip4/127.0.0.1/tcp/0", quicAddr},
+	for _, tc := range []struct {
+		name        string
+		listen      []string
+		inUse, free string
+	}{
+		{"tcp", []string{tcpAddr}, tcpAddr, "/ip4/127.0.0.1/tcp/0"},
+		{"quic", []string{quicAddr}, quicAddr, "/ip4/127.0.0.1/udp/0/quic-v1"},
+		{"quic beside tcp", []string{"/ip4/127.0.0.1/tcp/0", quicAddr}, quicAddr, "/ip4/127.0.0.1/udp/0/quic-v1"},
 	} {
-		t.Run(name, func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			cfg := nodeConfig(t)
-			cfg.Listen = listen
+			cfg.Listen = tc.listen
 			n, err := node.New(testContext(t), cfg)
 			if err == nil {
 				_ = n.Close()
-				t.Fatalf("a second node started on %v", listen)
+				t.Fatalf("a second node started on %v", tc.listen)
 			}
-			want := "another process already listens on " + listen[len(listen)-1] + "; stop it, or give this node another port"
-			if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "/tcp/0") {
-				t.Fatalf("got %q, want it to say %q and how to take a free port", err, want)
+			want := "another process already listens on " + tc.inUse + "; stop it, or give this node another port in the listen key or --listen (port 0, as in " + tc.free + ", takes any free one)"
+			if !strings.Contains(err.Error(), want) {
+				t.Fatalf("got %q, want it to say %q", err, want)
 			}
 		})
 	}
