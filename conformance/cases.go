@@ -36,6 +36,7 @@ var cases = []testCase{
 	{name: "query-order", run: caseQueryOrder},
 	{name: "query-limit-offset", run: caseQueryLimitOffset},
 	{name: "query-filters", run: caseQueryFilters},
+	{name: "query-combinations", run: caseQueryCombinations},
 	{name: "query-keys-only-sizes", run: caseQueryKeysOnlySizes},
 	{name: "query-seek", run: caseQuerySeek},
 	{name: "batch", run: caseBatch},
@@ -449,6 +450,71 @@ func caseQueryFilters(e *env) error {
 		}
 	}
 	return nil
+}
+
+// caseQueryCombinations checks prefix, filters, orders, offset and limit
+// together, in go-datastore's order: the prefix and the filters select,
+// the orders sort (the first decides, the next breaks its ties), then the
+// offset skips and the limit keeps. Values order otherwise than their keys
+// and repeat, and keys just outside the prefix sort on either side of it.
+func caseQueryCombinations(e *env) error {
+	ctx, d := e.ctx, e.store
+	entries := map[string][]byte{}
+	for i := range 30 {
+		n := (i * 7) % 30 // stored in a scrambled order
+		entries[fmt.Sprintf("/q/%02d", n)] = fmt.Appendf(nil, "v%d", (n*7)%10)
+	}
+	for _, k := range []string{"/a", "/p/q/05", "/q", "/q-1", "/q0", "/qq/01"} {
+		entries[k] = []byte("v0")
+	}
+	for k, v := range entries {
+		if err := d.Put(ctx, ds.NewKey(k), v); err != nil {
+			return fmt.Errorf("Put(%s): %w", short(k), err)
+		}
+	}
+	from05 := dsq.FilterKeyCompare{Op: dsq.GreaterThanOrEqual, Key: "/q/05"}
+	below20 := dsq.FilterKeyCompare{Op: dsq.LessThan, Key: "/q/20"}
+	for _, q := range []dsq.Query{
+		{Filters: []dsq.Filter{from05}, Orders: []dsq.Order{dsq.OrderByKeyDescending{}}, Offset: 2, Limit: 5},
+		{Filters: []dsq.Filter{dsq.FilterKeyPrefix{Prefix: "/q/1"}}, Orders: []dsq.Order{dsq.OrderByKey{}}, Limit: 3},
+		{Filters: []dsq.Filter{dsq.FilterValueCompare{Op: dsq.LessThan, Value: []byte("v5")}},
+			Orders: []dsq.Order{dsq.OrderByValue{}, dsq.OrderByKey{}}, Offset: 3, Limit: 6},
+		{Filters: []dsq.Filter{dsq.FilterValueCompare{Op: dsq.GreaterThanOrEqual, Value: []byte("v3")}, below20},
+			Orders: []dsq.Order{dsq.OrderByValueDescending{}, dsq.OrderByKeyDescending{}}, Limit: 4},
+		{Filters: []dsq.Filter{from05, below20}, Orders: []dsq.Order{dsq.OrderByValue{}, dsq.OrderByKeyDescending{}}, Offset: 1},
+		{Orders: []dsq.Order{dsq.OrderByValue{}, dsq.OrderByKeyDescending{}}, Offset: 4, Limit: 5},
+		{Orders: []dsq.Order{dsq.OrderByKeyDescending{}}, Offset: 1, Limit: 3},
+		{Orders: []dsq.Order{dsq.OrderByValueDescending{}, dsq.OrderByKey{}}, Limit: 4},
+	} {
+		q.Prefix = "/q"
+		es, err := collect(ctx, d, q)
+		if err != nil {
+			return err
+		}
+		if err := sameOrder(q, es, selects(entries, q)); err != nil {
+			return fmt.Errorf("%w (the prefix and the filters select, the orders sort, then the offset skips and the limit keeps)", err)
+		}
+	}
+	return nil
+}
+
+// selects returns the keys of entries that q selects, in its order, by
+// go-datastore's contract (see caseQueryCombinations). q's prefix is a
+// clean key other than "/".
+func selects(entries map[string][]byte, q dsq.Query) []string {
+	var es []dsq.Entry
+	for k, v := range entries {
+		en := dsq.Entry{Key: k, Value: v, Size: len(v)}
+		if strings.HasPrefix(k, q.Prefix+"/") && !slices.ContainsFunc(q.Filters, func(f dsq.Filter) bool { return !f.Filter(en) }) {
+			es = append(es, en)
+		}
+	}
+	dsq.Sort(q.Orders, es)
+	es = es[min(q.Offset, len(es)):]
+	if q.Limit > 0 {
+		es = es[:min(q.Limit, len(es))]
+	}
+	return keysOf(es)
 }
 
 func caseQueryKeysOnlySizes(e *env) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"reflect"
 	"slices"
 	"strings"
@@ -221,6 +222,18 @@ func brokenStores() []brokenStore {
 			})), "query-limit-offset"},
 		{"skips a filtered query's offset before filtering, as go-ds-badger4 does, bypassing core",
 			overCore(func(b core.Backend) ds.Batching { return offsetBeforeFilters{b} }), "query-filters"},
+		{"hands a filtered query's limit to the engine when it has no offset, and filters what comes back, bypassing core",
+			overCore(func(b core.Backend) ds.Batching { return limitBeforeFilters{b} }), "query-combinations"},
+		{"applies a query's prefix after its offset and limit",
+			onMapStore(noCaps, func(s *mapStore) ds.Batching { return prefixAfterLimit{s} }), "query-combinations"},
+		{"orders by key where a query asks to order by value",
+			onMapStore(noCaps, rewriting(valuesAsKeys)), "query-combinations"},
+		{"gives a query's last order the first say, as one stable sort per order in turn would",
+			onMapStore(noCaps, rewriting(func(q dsq.Query) dsq.Query {
+				q.Orders = slices.Clone(q.Orders)
+				slices.Reverse(q.Orders)
+				return q
+			})), "query-combinations"},
 		{"leaves sizes out of a keys-only query that asks for them",
 			onMapStore(noCaps, rewriting(func(q dsq.Query) dsq.Query {
 				q.ReturnsSizes = false
@@ -436,6 +449,48 @@ func (h *cancellingHarness) NewInstance(ctx context.Context) (conformance.Instan
 		h.cancel()
 	}
 	return h.Harness.NewInstance(ctx)
+}
+
+// failingOpen is an instance whose store does not open.
+type failingOpen struct {
+	conformance.Instance
+	err error
+}
+
+func (i failingOpen) Open(context.Context) (ds.Batching, error) { return nil, i.err }
+
+// opensNothing is a harness whose instances do not open.
+type opensNothing struct {
+	conformance.Harness
+	err error
+}
+
+func (h opensNothing) NewInstance(ctx context.Context) (conformance.Instance, error) {
+	i, err := h.Harness.NewInstance(ctx)
+	return failingOpen{i, h.err}, err
+}
+
+// TestSetupErrorKeepsItsCause: when the first case cannot create or open a
+// scratch store, Check returns a *SetupError through which errors.Is and
+// errors.As find the harness's or the store's error.
+func TestSetupErrorKeepsItsCause(t *testing.T) {
+	t.Parallel()
+	cause := &fs.PathError{Op: "open", Path: "/scratch", Err: fs.ErrPermission}
+	for name, h := range map[string]conformance.Harness{
+		"creating": &harness{newEngine: func(context.Context) (ds.Batching, error) { return nil, cause }},
+		"opening":  opensNothing{memstoreHarness(false), cause},
+	} {
+		t.Run(name, func(t *testing.T) {
+			rep, err := conformance.Check(t.Context(), h)
+			setup, ok := errors.AsType[*conformance.SetupError](err)
+			if rep != nil || !ok || setup.Case != conformance.Names()[0] {
+				t.Fatalf("Check = %v, %v; want no report and a *SetupError naming the first case", rep, err)
+			}
+			if path, ok := errors.AsType[*fs.PathError](err); !errors.Is(err, fs.ErrPermission) || !ok || path != cause {
+				t.Errorf("errors.Is and errors.As do not find the cause through %v", err)
+			}
+		})
+	}
 }
 
 func TestCheckReturnsContextError(t *testing.T) {

@@ -48,11 +48,25 @@ func expectAbsent(ctx context.Context, d ds.Read, key ds.Key) error {
 	return nil
 }
 
-// collect runs q and returns every entry, failing on the first error.
-func collect(ctx context.Context, d ds.Read, q dsq.Query) ([]dsq.Entry, error) {
-	res, err := d.Query(ctx, q)
+// query is a query collect runs: a go-datastore query, or a
+// core.SeekQuery, which runs through core.QueryFrom.
+type query interface{ dsq.Query | core.SeekQuery }
+
+// collect runs q on d and returns every entry, failing on the first error.
+func collect[Q query](ctx context.Context, d ds.Read, q Q) ([]dsq.Entry, error) {
+	var what string
+	var res dsq.Results
+	var err error
+	switch q := any(q).(type) {
+	case dsq.Query:
+		what = fmt.Sprintf("Query(%s)", q)
+		res, err = d.Query(ctx, q)
+	case core.SeekQuery:
+		what = fmt.Sprintf("QueryFrom(%+v)", q)
+		res, err = core.QueryFrom(ctx, d, q)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("Query(%s): %w", q, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer res.Close()
 	var out []dsq.Entry
@@ -62,7 +76,7 @@ func collect(ctx context.Context, d ds.Read, q dsq.Query) ([]dsq.Entry, error) {
 			return out, nil
 		}
 		if r.Error != nil {
-			return nil, fmt.Errorf("Query(%s): result %d: %w", q, len(out), r.Error)
+			return nil, fmt.Errorf("%s: result %d: %w", what, len(out), r.Error)
 		}
 		out = append(out, r.Entry)
 	}

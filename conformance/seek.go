@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"slices"
 
-	dsq "github.com/ipfs/go-datastore/query"
-
 	"github.com/netabase/netabase/core"
 )
 
@@ -46,7 +44,7 @@ func caseQuerySeek(e *env) error {
 		{core.SeekQuery{Prefix: "/", Start: "/o/38"}, []string{"/o/38", "/o/39", "/o0", "/p/a"}},
 		{core.SeekQuery{Prefix: "/", Start: "/o/01", Descending: true}, []string{"/o/00", "/n/z", "/n"}},
 	} {
-		es, err := collectFrom(e, tc.q)
+		es, err := collect(e.ctx, e.store, tc.q)
 		if err != nil {
 			return err
 		}
@@ -64,25 +62,4 @@ func caseQuerySeek(e *env) error {
 		}
 	}
 	return nil
-}
-
-// collectFrom runs q with core.QueryFrom and returns every entry, failing
-// on the first error.
-func collectFrom(e *env, q core.SeekQuery) ([]dsq.Entry, error) {
-	res, err := core.QueryFrom(e.ctx, e.store, q)
-	if err != nil {
-		return nil, fmt.Errorf("QueryFrom(%+v): %w", q, err)
-	}
-	defer res.Close()
-	var out []dsq.Entry
-	for {
-		r, ok := res.NextSync()
-		if !ok {
-			return out, nil
-		}
-		if r.Error != nil {
-			return nil, fmt.Errorf("QueryFrom(%+v): result %d: %w", q, len(out), r.Error)
-		}
-		out = append(out, r.Entry)
-	}
 }

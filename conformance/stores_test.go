@@ -687,6 +687,38 @@ func (s offsetBeforeFilters) Query(ctx context.Context, q dsq.Query) (dsq.Result
 	return dsq.NaiveLimit(res, q.Limit), nil
 }
 
+// limitBeforeFilters hands a filtered query's limit to the store below
+// when there is no offset, and applies the filters to what comes back.
+type limitBeforeFilters struct{ core.Backend }
+
+func (s limitBeforeFilters) Query(ctx context.Context, q dsq.Query) (dsq.Results, error) {
+	if len(q.Filters) == 0 || q.Offset > 0 {
+		return s.Backend.Query(ctx, q)
+	}
+	res, err := s.Backend.Query(ctx, dsq.Query{Prefix: q.Prefix, Orders: q.Orders, Limit: q.Limit, KeysOnly: q.KeysOnly})
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range q.Filters {
+		res = dsq.NaiveFilter(res, f)
+	}
+	return res, nil
+}
+
+// prefixAfterLimit reads the whole store in the query's order, applies its
+// offset and limit, and only then keeps the keys under its prefix.
+type prefixAfterLimit struct{ *mapStore }
+
+func (s prefixAfterLimit) Query(ctx context.Context, q dsq.Query) (dsq.Results, error) {
+	all := q
+	all.Prefix = ""
+	res, err := s.mapStore.Query(ctx, all)
+	if err != nil || q.Prefix == "" {
+		return res, err
+	}
+	return dsq.NaiveFilter(res, dsq.FilterKeyPrefix{Prefix: strings.TrimSuffix(q.Prefix, "/") + "/"}), nil
+}
+
 // ignoresCancel puts even when the context is cancelled.
 type ignoresCancel struct{ core.Backend }
 
@@ -721,6 +753,20 @@ func descendingAsAscending(q dsq.Query) dsq.Query {
 			q.Orders[i] = dsq.OrderByKey{}
 		case dsq.OrderByValueDescending:
 			q.Orders[i] = dsq.OrderByValue{}
+		}
+	}
+	return q
+}
+
+// valuesAsKeys orders by key where a query asks to order by value.
+func valuesAsKeys(q dsq.Query) dsq.Query {
+	q.Orders = slices.Clone(q.Orders)
+	for i, o := range q.Orders {
+		switch o.(type) {
+		case dsq.OrderByValue:
+			q.Orders[i] = dsq.OrderByKey{}
+		case dsq.OrderByValueDescending:
+			q.Orders[i] = dsq.OrderByKeyDescending{}
 		}
 	}
 	return q

@@ -22,7 +22,7 @@ import (
 // of the cases, and TestVersionPinned fails when that code changed and
 // Version did not: bump Version to the next number, then run
 // go test ./conformance -run TestVersionPinned -update.
-const Version = "8"
+const Version = "9"
 
 // CaseTimeout bounds one case: a store that hangs fails the case instead of
 // hanging the suite.
@@ -75,15 +75,16 @@ type CaseResult struct {
 	Status   Status        `json:"status"`
 	Error    string        `json:"error,omitempty"` // why it failed, or why it was skipped
 	Duration time.Duration `json:"duration_ns"`
-	// setup is set when the case failed because it could not create or
-	// open its scratch store.
-	setup bool
+	// setup is the error, when the case failed because it could not
+	// create or open its scratch store.
+	setup error
 }
 
 // SetupError is what Check returns when the first case it runs cannot
 // create or open a scratch store: the backend cannot be tested at all (its
 // server is down, its options open nothing), every case would fail the same
-// way, so the suite stops there.
+// way, so the suite stops there. It unwraps to the harness's or the
+// store's error, so errors.Is and errors.As see through it.
 type SetupError struct {
 	Case string // the case that could not start
 	Err  error
@@ -170,8 +171,8 @@ func CheckProgress(ctx context.Context, h Harness, progress func(name string, i,
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if res.setup && !slices.ContainsFunc(rep.Cases, func(r CaseResult) bool { return r.Status != Skip }) {
-			return nil, &SetupError{Case: c.name, Err: errors.New(res.Error)}
+		if res.setup != nil && !slices.ContainsFunc(rep.Cases, func(r CaseResult) bool { return r.Status != Skip }) {
+			return nil, &SetupError{Case: c.name, Err: res.setup}
 		}
 		rep.Cases = append(rep.Cases, res)
 		if progress != nil {
@@ -230,8 +231,9 @@ func runCase(ctx context.Context, h Harness, caps core.Capabilities, c testCase)
 	}
 	res.Duration = time.Since(start)
 	var skip *skipError
-	var setup *setupFailure
-	res.setup = errors.As(err, &setup)
+	if setup, ok := errors.AsType[*setupFailure](err); ok {
+		res.setup = setup.err
+	}
 	switch {
 	case errors.As(err, &skip):
 		res.Status, res.Error = Skip, skip.reason

@@ -108,6 +108,20 @@ func clientErr(err error) error {
 	return err
 }
 
+// checkRecordName refuses, as bad usage, a record name or a record key
+// (it starts with "/") that the node would refuse to be given
+// (envelope.CheckName), before the daemon is asked.
+func checkRecordName(arg string) error {
+	check := envelope.CheckName
+	if strings.HasPrefix(arg, "/") {
+		check = envelope.CheckKey
+	}
+	if err := check(arg); err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	return nil
+}
+
 // recordKey turns a record name into this node's record key; a key (it
 // starts with "/") stays as it is.
 func recordKey(ctx context.Context, c *control.Client, key string) (string, error) {

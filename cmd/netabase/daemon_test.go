@@ -253,6 +253,7 @@ func normalise(s string, dirs ...string) string {
 		s = strings.ReplaceAll(s, d, "<dir>")
 	}
 	s = strings.ReplaceAll(s, "netabase/"+netabase.Version, "netabase/<version>")
+	s = normaliseSuite(s)
 	for _, r := range []struct{ re, to string }{
 		{`12D3KooW[1-9A-HJ-NP-Za-km-z]{44}`, "<peer>"},
 		{`/tcp/\d+`, "/tcp/<port>"},

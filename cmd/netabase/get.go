@@ -31,6 +31,9 @@ exactly as stored.` + clientHelp + exitStatusHelp,
 }
 
 func runGet(ctx context.Context, e *env, opts clientOptions, args []string) error {
+	if err := checkRecordName(args[0]); err != nil {
+		return err
+	}
 	c, ctx, done, err := opts.client(ctx, e)
 	if err != nil {
 		return err

@@ -85,6 +85,9 @@ func readValue(e *env, arg string) ([]byte, error) {
 }
 
 func runPut(ctx context.Context, e *env, opts putOptions, args []string) error {
+	if err := checkRecordName(args[0]); err != nil {
+		return err
+	}
 	value, err := readValue(e, args[1])
 	if err != nil {
 		return err

@@ -74,3 +74,29 @@ func TestPutRefusesNonUTF8(t *testing.T) {
 		t.Errorf("the node stored a record: %s", got)
 	}
 }
+
+// TestNamesWithControlCharacters: a record name or key, or a synced
+// record's key, holding a control character is refused as bad usage by
+// put, get and sync put, before the command looks for a daemon (there is
+// none here).
+func TestNamesWithControlCharacters(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	const id = "12D3KooWGRUVh7TmVTNNfckbuMsL4tH2Bu1fvWBFBFNsG3gXvs7q"
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"put", "a\x1b[2Jb", "v"}, `record name "a\x1b[2Jb" holds the control character U+001B`},
+		{[]string{"put", "/netabase/" + id + "/a\tb", "v"}, `record name "a\tb" holds the control character U+0009`},
+		{[]string{"get", "a\x00b"}, `record name "a\x00b" holds the control character U+0000`},
+		{[]string{"get", "/netabase/" + id + "/\u0085"}, `record name "\u0085" holds the control character U+0085`},
+		{[]string{"sync", "put", "notes", "a\nb", "v"}, `record name "notes/a\nb" holds the control character U+000A`},
+	} {
+		code, _, stderr := runIn(ctx, nil, append(tc.args, "--data-dir", dir)...)
+		if code != exitUsage || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%q: exit %d, stderr %q; want exit %d saying %s", tc.args, code, stderr, exitUsage, tc.want)
+		}
+	}
+}

@@ -39,6 +39,10 @@ func runSyncPut(ctx context.Context, e *env, opts clientOptions, args []string) 
 	if key == "" {
 		return usageErrorf("<key> is empty; give the record a key")
 	}
+	// The record's name is the collection's and the key (SYNC.md §3).
+	if err := checkRecordName(name + "/" + key); err != nil {
+		return err
+	}
 	value, err := readValue(e, args[2])
 	if err != nil {
 		return err

@@ -242,12 +242,8 @@ func ParseKey(key string) (peer.ID, string, error) {
 	if !ok || name == "" {
 		return "", "", core.Errorf(core.ErrInvalidKey, "record key %q has no name after the owner", key)
 	}
-	if len(name) > MaxNameSize {
-		return "", "", core.Errorf(core.ErrInvalidKey, "record name of %d bytes is longer than %d", len(name), MaxNameSize)
-	}
-	// An envelope carries its key as CBOR text, which must be UTF-8.
-	if !utf8.ValidString(name) {
-		return "", "", core.Errorf(core.ErrInvalidKey, "record name %q is not valid UTF-8", name)
+	if err := checkSize(name); err != nil {
+		return "", "", err
 	}
 	owner, err := peer.Decode(id)
 	if err != nil {
@@ -259,6 +255,19 @@ func ParseKey(key string) (peer.ID, string, error) {
 		return "", "", core.Errorf(core.ErrInvalidKey, "record key %q spells its owner %s; write it as %s", key, id, owner)
 	}
 	return owner, name, nil
+}
+
+// checkSize is the rule for names that every record follows, from the
+// network too: at most MaxNameSize bytes of UTF-8.
+func checkSize(name string) error {
+	if len(name) > MaxNameSize {
+		return core.Errorf(core.ErrInvalidKey, "record name of %d bytes is longer than %d", len(name), MaxNameSize)
+	}
+	// An envelope carries its key as CBOR text, which must be UTF-8.
+	if !utf8.ValidString(name) {
+		return core.Errorf(core.ErrInvalidKey, "record name %q is not valid UTF-8", name)
+	}
+	return nil
 }
 
 // signedBytes is what the signature covers: the envelope without its

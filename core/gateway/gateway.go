@@ -10,7 +10,9 @@
 // (CORS preflights) only, and nothing it serves changes the node, except
 // that a record looked up on the network is stored as `netabase get`
 // stores it. Any other method gets 405, a request with a body 413, a URL
-// longer than 8 KiB 414, a bad key 400, each with one plain sentence.
+// longer than 8 KiB 414, a bad key 400 (among them a record name with a
+// control character, which envelope.CheckName refuses before any lookup),
+// each with one plain sentence.
 // Cross-origin reads are allowed only to the origins the operator lists.
 // At most MaxLookups lookups (each may ask the network, for at most
 // LookupTimeout) and MaxStreams event streams run at once; past that a
@@ -229,6 +231,10 @@ func (g *gateway) record(w http.ResponseWriter, r *http.Request) {
 	}
 	if !strings.HasPrefix(key, "/") {
 		key = envelope.Key(g.n.ID(), key)
+	}
+	if err := envelope.CheckKey(key); err != nil {
+		failErr(w, err)
+		return
 	}
 	format := r.URL.Query().Get("format")
 	if format != "" && format != "json" && format != "cbor" {

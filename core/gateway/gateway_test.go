@@ -195,6 +195,8 @@ func TestErrors(t *testing.T) {
 		{"not a record key", "GET", "/v1/record?key=/nonsense", nil, 400, "keys look like /<namespace>/<name>"},
 		{"unknown namespace", "GET", "/v1/record?key=/other/x", nil, 400, `no validator for the "other" namespace`},
 		{"format", "GET", "/v1/record?format=xml&key=greeting", nil, 400, `format "xml" is not one the gateway serves`},
+		{"NUL in a name", "GET", "/v1/record?key=%00", nil, 400, "holds the control character U+0000"},
+		{"control character in a key", "GET", "/v1/record?key=" + url.QueryEscape("/netabase/"+n.ID().String()+"/a\x1bb"), nil, 400, "holds the control character U+001B"},
 		{"missing record", "GET", "/v1/record?key=nothing", nil, 404, "nothing here or at the peers closest to its key"},
 		{"providers without key", "GET", "/v1/providers", nil, 400, "give one key parameter"},
 		{"providers limit", "GET", "/v1/providers?key=k&limit=1000", nil, 400, `limit "1000" is not a number from 1 to 100`},

@@ -11,6 +11,13 @@
 // [Node.RemovePeer]), the DHT mode ([Node.Mode], [Node.SetMode]) and
 // [Node.Protocols]. [Node.Subscribe] delivers typed events.
 //
+// [New] refuses a listen address whose port another process (or node)
+// listens on, TCP or QUIC, saying so: go-libp2p listens on TCP with
+// SO_REUSEPORT, so that its dials leave from the listen port for NAT
+// traversal, and without the check a second node would listen on the same
+// port and take part of the first one's connections. Port 0 takes a free
+// port.
+//
 // # Storage
 //
 // The backend passes the admission gate (core.Gate with the conformance

@@ -274,6 +274,9 @@ func (n *Node) start(ctx context.Context) error {
 func (n *Node) newHost() (host.Host, error) {
 	cfg := n.cfg
 	listen, _ := cfg.ListenAddrs() // checked by New
+	if err := checkListenFree(listen); err != nil {
+		return nil, err
+	}
 	grace, _ := cfg.GracePeriod()
 	cm, err := connmgr.NewConnManager(cfg.Limits.ConnLowWater, cfg.Limits.ConnHighWater, connmgr.WithGracePeriod(grace))
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/netabase/netabase/backends/all"
 	"github.com/netabase/netabase/core"
@@ -224,6 +225,61 @@ func TestConfigErrors(t *testing.T) {
 				t.Log(err)
 			}
 		})
+	}
+}
+
+// TestListenAddressInUse: a node refuses to start on a TCP or a QUIC
+// address another node listens on, although go-libp2p would listen on the
+// TCP one beside it (SO_REUSEPORT) and start on the QUIC one when any
+// other address listens; and the first node still dials from its listen
+// port.
+func TestListenAddressInUse(t *testing.T) {
+	cfg := nodeConfig(t)
+	cfg.Listen = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
+	first := startNode(t, cfg)
+	var tcpAddr, quicAddr string
+	for _, a := range first.Host().Network().ListenAddresses() {
+		if _, err := a.ValueForProtocol(ma.P_QUIC_V1); err == nil {
+			quicAddr = a.String()
+		} else if _, err := a.ValueForProtocol(ma.P_TCP); err == nil {
+			tcpAddr = a.String()
+		}
+	}
+	if tcpAddr == "" || quicAddr == "" {
+		t.Fatalf("the first node listens on %v, want a TCP and a QUIC address", first.Host().Network().ListenAddresses())
+	}
+	for _, tc := range []struct {
+		name        string
+		listen      []string
+		inUse, free string
+	}{
+		{"tcp", []string{tcpAddr}, tcpAddr, "/ip4/127.0.0.1/tcp/0"},
+		{"quic", []string{quicAddr}, quicAddr, "/ip4/127.0.0.1/udp/0/quic-v1"},
+		{"quic beside tcp", []string{"/ip4/127.0.0.1/tcp/0", quicAddr}, quicAddr, "/ip4/127.0.0.1/udp/0/quic-v1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := nodeConfig(t)
+			cfg.Listen = tc.listen
+			n, err := node.New(testContext(t), cfg)
+			if err == nil {
+				_ = n.Close()
+				t.Fatalf("a second node started on %v", tc.listen)
+			}
+			want := "another process already listens on " + tc.inUse + "; stop it, or give this node another port in the listen key or --listen (port 0, as in " + tc.free + ", takes any free one)"
+			if !strings.Contains(err.Error(), want) {
+				t.Fatalf("got %q, want it to say %q", err, want)
+			}
+		})
+	}
+
+	other := startNode(t, nodeConfig(t))
+	ctx := testContext(t)
+	if err := first.Connect(ctx, addrInfo(other)); err != nil {
+		t.Fatal(err)
+	}
+	conns := first.Host().Network().ConnsToPeer(other.ID())
+	if len(conns) == 0 || conns[0].LocalMultiaddr().String() != tcpAddr {
+		t.Fatalf("the first node dialled from %v, want its listen address %s", conns, tcpAddr)
 	}
 }
 

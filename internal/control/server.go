@@ -418,9 +418,13 @@ func (s *server) put(w http.ResponseWriter, r *http.Request) {
 	case req.Name != "" && req.Key != "":
 		err = invalid("give a name or a key, not both")
 	case req.Name != "":
-		res, err = s.n.Publish(r.Context(), req.Name, req.Schema, req.Version, req.Value)
+		if err = envelope.CheckName(req.Name); err == nil {
+			res, err = s.n.Publish(r.Context(), req.Name, req.Schema, req.Version, req.Value)
+		}
 	case req.Key != "":
-		res, err = s.n.PutRecord(r.Context(), req.Key, req.Value)
+		if err = envelope.CheckKey(req.Key); err == nil {
+			res, err = s.n.PutRecord(r.Context(), req.Key, req.Value)
+		}
 	default:
 		err = invalid("give the record a name or a key")
 	}
@@ -443,6 +447,10 @@ func (s *server) key(w http.ResponseWriter, r *http.Request) (string, bool) {
 func (s *server) get(w http.ResponseWriter, r *http.Request) {
 	key, ok := s.key(w, r)
 	if !ok {
+		return
+	}
+	if err := envelope.CheckKey(key); err != nil {
+		fail(w, err)
 		return
 	}
 	res, err := s.n.GetRecord(r.Context(), key)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/config"
+	"github.com/netabase/netabase/core/envelope"
 	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/core/replica"
 )
@@ -111,6 +112,11 @@ func (s *server) syncPut(w http.ResponseWriter, r *http.Request) {
 	}
 	var req SyncPutRequest
 	if !decode(w, r, &req) {
+		return
+	}
+	// The record's name is the collection's and the key (SYNC.md §3).
+	if err := envelope.CheckName(syn.Name() + "/" + req.Key); err != nil {
+		fail(w, err)
 		return
 	}
 	rec, err := syn.Put(r.Context(), req.Key, req.Value)

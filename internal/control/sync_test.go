@@ -6,12 +6,15 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/config"
+	"github.com/netabase/netabase/core/envelope"
 	"github.com/netabase/netabase/core/node"
+	"github.com/netabase/netabase/core/replica"
 	"github.com/netabase/netabase/internal/control"
 )
 
@@ -98,4 +101,66 @@ func syncedIn(t *testing.T, path string) []config.Sync {
 		t.Fatal(err)
 	}
 	return c.Sync
+}
+
+// TestNamesWithControlCharacters: a record name, a record key's name or a
+// synced record's key holding a control character is refused as invalid
+// by put, get and sync put, before anything is stored or looked up; a
+// record held under such a name can still be removed.
+func TestNamesWithControlCharacters(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	dir := shortDir(t)
+	n := startNode(t, ctx, dir, config.ModeServer)
+	c := serve(t, ctx, n, dir)
+	syn, err := n.JoinSync(ctx, replica.Settings{Name: "notes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := envelope.Key(n.ID(), "a\x00b")
+	for what, call := range map[string]func() error{
+		"put of a name": func() error {
+			_, err := c.Put(ctx, control.PutRequest{Name: "a\x00b", Value: []byte("v")})
+			return err
+		},
+		"put of a key": func() error {
+			_, err := c.Put(ctx, control.PutRequest{Key: key, Value: []byte("v")})
+			return err
+		},
+		"get": func() error {
+			_, err := c.Get(ctx, key)
+			return err
+		},
+		"sync put": func() error {
+			_, err := c.SyncPut(ctx, "notes", "k\x07", []byte("v"))
+			return err
+		},
+	} {
+		if err := call(); !errors.Is(err, core.ErrInvalidKey) || !strings.Contains(err.Error(), "holds the control character") {
+			t.Errorf("%s: %v; want it refused for its control character", what, err)
+		}
+	}
+	if recs, err := c.Records(ctx, envelope.Namespace); err != nil || len(recs) != 0 {
+		t.Errorf("records: %+v, %v; want none", recs, err)
+	}
+	if recs, err := c.SyncRecords(ctx, "notes"); err != nil || len(recs) != 0 {
+		t.Errorf("synced records: %+v, %v; want none", recs, err)
+	}
+
+	// Records held under such names, which peers may send, are removed.
+	if _, err := n.Publish(ctx, "a\x00b", "bytes", 1, []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Remove(ctx, key); err != nil {
+		t.Errorf("remove: %v", err)
+	}
+	if _, err := syn.Put(ctx, "k\x07", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SyncDelete(ctx, "notes", "k\x07"); err != nil {
+		t.Errorf("sync rm: %v", err)
+	}
+	if recs, err := c.SyncRecords(ctx, "notes"); err != nil || len(recs) != 0 {
+		t.Errorf("synced records after the removal: %+v, %v; want none", recs, err)
+	}
 }

@@ -25,6 +25,8 @@
 //
 // A key is a record key, /netabase/<owner peer ID>/<name>, or a bare name,
 // which names one of the daemon's own records (as netabase get takes it).
+// A record's name holds no control character (SYNC.md §2): one that does
+// gets 400.
 //
 // The event stream of a synced collection starts with the records the
 // daemon's replica holds, as events "record" without an id, then an event
