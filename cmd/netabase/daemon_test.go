@@ -512,6 +512,14 @@ func TestDaemonRefuses(t *testing.T) {
 	if want := filepath.Join(dir, config.FileName) + `:3: key mode: "sometimes" is not a mode`; code != 1 || !strings.Contains(errOut, want) {
 		t.Errorf("bad config: exit %d, %s; want %s", code, errOut, want)
 	}
+	// So does a value TOML cannot read, saying what the key takes.
+	if err := os.WriteFile(filepath.Join(dir, config.FileName), []byte("storage = \"memory://\"\nmdns = yes\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = runIn(ctx, nil, "daemon", "--data-dir", dir)
+	if want := filepath.Join(dir, config.FileName) + `:2: key mdns: yes is not a TOML value`; code != 1 || !strings.Contains(errOut, want) || !strings.Contains(errOut, "the key takes a boolean: true or false") {
+		t.Errorf("unreadable value: exit %d, %s; want %s and what the key takes", code, errOut, want)
+	}
 	// An empty configuration file is refused, not taken as all defaults.
 	if err := os.WriteFile(filepath.Join(dir, config.FileName), []byte("\n  \n"), 0o600); err != nil {
 		t.Fatal(err)
