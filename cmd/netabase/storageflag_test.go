@@ -131,7 +131,7 @@ func TestDaemonFailedFirstStartLeavesNoNode(t *testing.T) {
 	if _, _, err := node.LoadIdentity(held, true); err != nil {
 		t.Fatal(err)
 	}
-	for dir, args := range map[string][]string{empty: {"--listen", "/ip4/192.0.2.1/tcp/0"}, held: nil} {
+	for dir, args := range map[string][]string{empty: {"--listen", "/ip4/203.0.113.1/tcp/0"}, held: nil} {
 		before := listing(dir)
 		fail(dir, args...)
 		if after := listing(dir); !maps.Equal(after, before) {
