@@ -290,11 +290,11 @@ func (f *freshNode) remove(e *env) {
 		removed = append(removed, "the data directory")
 	}
 	if len(removed) > 0 {
-		fmt.Fprintf(e.stderr, "netabase: the first start failed, so the node it was creating in %s is removed (%s); correct the command and run it again\n",
+		fmt.Fprintf(e.stderr, "netabase: the first start did not complete, so the node it was creating in %s is removed (%s): the next start creates it afresh\n",
 			f.dir, strings.Join(removed, ", "))
 	}
 	if len(left) > 0 {
-		fmt.Fprintf(e.stderr, "netabase: the first start failed, and these files of the node it was creating could not be removed: %s; remove them before starting again\n",
+		fmt.Fprintf(e.stderr, "netabase: the first start did not complete, and these files of the node it was creating could not be removed: %s; remove them before starting again\n",
 			strings.Join(left, ", "))
 	}
 }

@@ -104,7 +104,7 @@ func TestDaemonFailedFirstStartLeavesNoNode(t *testing.T) {
 
 	// A data directory this start creates is gone again.
 	dir := filepath.Join(shortDir(t), "n")
-	if errOut := fail(dir); !strings.Contains(errOut, "the first start failed, so the node it was creating in "+dir+" is removed (config.toml, identity.key,") {
+	if errOut := fail(dir); !strings.Contains(errOut, "the first start did not complete, so the node it was creating in "+dir+" is removed (config.toml, identity.key,") {
 		t.Errorf("the failed first start did not say it removed the node:\n%s", errOut)
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
