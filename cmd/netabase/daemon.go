@@ -37,7 +37,10 @@ configured storage backend.
 
 On first start, with no configuration in the data directory, the daemon
 creates one with the defaults and the flags given, and a new identity key,
-as netabase init would. Before the node starts, its storage backend must pass the
+as netabase init would. A first start that fails removes what it created
+(configuration, identity key, certificate, store, data directory), keeping
+what the data directory held before, so the corrected command starts the
+node afresh. Before the node starts, its storage backend must pass the
 conformance suite (the result is cached in the data directory); a backend
 that fails stops the daemon with the suite's report.
 
@@ -104,6 +107,8 @@ func runDaemon(ctx context.Context, e *env, opts daemonOptions) error {
 	if err != nil {
 		return err
 	}
+	_, err = os.Stat(dir)
+	missing := errors.Is(err, fs.ErrNotExist)
 	// The data directory's lock and socket come first: they keep a second
 	// daemon out, and the socket answers clients while the node starts.
 	unlock, err := takeDataDir(dir)
@@ -111,6 +116,18 @@ func runDaemon(ctx context.Context, e *env, opts daemonOptions) error {
 		return err
 	}
 	defer unlock()
+	fresh, err := newFreshNode(dir, missing)
+	if err != nil {
+		return failed(err)
+	}
+	// A first start that fails leaves no node behind, once everything
+	// deferred below has closed.
+	ready := false
+	defer func() {
+		if !ready {
+			fresh.remove(e)
+		}
+	}()
 	sock := filepath.Join(dir, config.SocketFile)
 	l, err := control.Listen(sock)
 	if err != nil {
@@ -124,7 +141,7 @@ func runDaemon(ctx context.Context, e *env, opts daemonOptions) error {
 	served := make(chan error, 1)
 	go func() { served <- api.Serve(sctx, l) }()
 
-	n, m, tr, gw, err := startNode(ctx, e, opts, dir)
+	n, m, tr, gw, err := startNode(ctx, e, opts, dir, fresh)
 	if err != nil {
 		stop()
 		<-served
@@ -148,6 +165,7 @@ func runDaemon(ctx context.Context, e *env, opts daemonOptions) error {
 	gw.serve(n, e.stderr)
 	api.ReportPluginCalls(calls)
 	api.Ready(n)
+	ready = true
 	printBanner(e, n, sock, m.url(), tr.banner(), gw.url())
 
 	select {
@@ -175,16 +193,13 @@ func runDaemon(ctx context.Context, e *env, opts daemonOptions) error {
 	return err
 }
 
-// startNode creates the node of dir on first start (when its
-// configuration does not exist), and starts it: its storage backend
+// startNode creates the node of dir on first start (fresh is not nil:
+// dir holds no configuration), and starts it: its storage backend
 // admitted through the conformance gate. When the configuration turns
 // metrics or the gateway on, it takes their addresses first and returns
 // their endpoints, not yet serving; otherwise an endpoint is nil.
-func startNode(ctx context.Context, e *env, opts daemonOptions, dir string) (n *node.Node, m *metricsEndpoint, tr *daemonTracing, gw *gatewayEndpoint, err error) {
-	exists, err := configExists(dir)
-	if err != nil {
-		return nil, nil, nil, nil, err
-	}
+func startNode(ctx context.Context, e *env, opts daemonOptions, dir string, fresh *freshNode) (n *node.Node, m *metricsEndpoint, tr *daemonTracing, gw *gatewayEndpoint, err error) {
+	exists := fresh == nil
 	var c config.Config
 	if exists {
 		if c, err = config.Load(filepath.Join(dir, config.FileName)); err != nil {
@@ -205,6 +220,7 @@ func startNode(ctx context.Context, e *env, opts daemonOptions, dir string) (n *
 		if err := opts.apply(&c); err != nil {
 			return nil, nil, nil, nil, err
 		}
+		fresh.storage = c.Storage
 	}
 	if err := checkStorage(ctx, e, dir, c.Storage, opts.given["storage"]); err != nil {
 		return nil, nil, nil, nil, err

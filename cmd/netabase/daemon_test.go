@@ -275,7 +275,9 @@ func TestInit(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	golden(t, "init.golden", normalise(out, dir))
-	if want := "Start it with: netabase daemon --data-dir " + dir + "\n"; errOut != want {
+	_, id, _ := strings.Cut(out, "  peer ID        ")
+	id, _, _ = strings.Cut(id, "\n")
+	if want := "Start it with: netabase daemon --data-dir " + dir + "\nOther nodes join it with: netabase daemon --bootstrap /ip4/127.0.0.1/tcp/4999/p2p/" + id + "\n"; errOut != want {
 		t.Errorf("init said %q on stderr, want %q", errOut, want)
 	}
 	c, err := config.Load(filepath.Join(dir, config.FileName))
@@ -303,6 +305,21 @@ func TestInit(t *testing.T) {
 	}
 	if want := "pebble://" + filepath.Join(dir, "other", "store"); res.Storage != want {
 		t.Errorf("default storage %q, want %q", res.Storage, want)
+	}
+	// On the default listen addresses, the addresses to bootstrap from are
+	// this machine's, on the default port.
+	for _, a := range res.Addrs {
+		if !strings.Contains(a, "/tcp/4101/p2p/"+res.PeerID) || strings.HasPrefix(a, "/ip4/0.0.0.0/") || strings.HasPrefix(a, "/ip6/::/") {
+			t.Errorf("init --json gave %q to bootstrap from", a)
+		}
+	}
+	if len(res.Addrs) == 0 {
+		t.Error("init --json gave no address to bootstrap from")
+	}
+	// A port chosen at start gives none, and says the daemon prints them.
+	code, out, errOut = runIn(ctx, nil, "init", "--data-dir", filepath.Join(dir, "port0"), "--listen", "/ip4/127.0.0.1/tcp/0")
+	if code != 0 || strings.Contains(out, "addresses") || !strings.Contains(errOut, "the daemon prints its addresses") {
+		t.Errorf("init on port 0: exit %d, %q, %q", code, out, errOut)
 	}
 
 	// NETABASE_PATH names the default data directory.
@@ -512,6 +529,14 @@ func TestDaemonRefuses(t *testing.T) {
 	code, _, errOut = runIn(ctx, nil, "daemon", "--data-dir", dir)
 	if want := filepath.Join(dir, config.FileName) + `:3: key mode: "sometimes" is not a mode`; code != 1 || !strings.Contains(errOut, want) {
 		t.Errorf("bad config: exit %d, %s; want %s", code, errOut, want)
+	}
+	// So does a value TOML cannot read, saying what the key takes.
+	if err := os.WriteFile(filepath.Join(dir, config.FileName), []byte("storage = \"memory://\"\nmdns = yes\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = runIn(ctx, nil, "daemon", "--data-dir", dir)
+	if want := filepath.Join(dir, config.FileName) + `:2: key mdns: yes is not a TOML value`; code != 1 || !strings.Contains(errOut, want) || !strings.Contains(errOut, "the key takes a boolean: true or false") {
+		t.Errorf("unreadable value: exit %d, %s; want %s and what the key takes", code, errOut, want)
 	}
 	// An empty configuration file is refused, not taken as all defaults.
 	if err := os.WriteFile(filepath.Join(dir, config.FileName), []byte("\n  \n"), 0o600); err != nil {

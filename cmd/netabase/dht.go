@@ -13,10 +13,8 @@ func newDHTCmd(e *env) *cobra.Command {
 		Use:   "dht",
 		Short: "Inspect and steer the DHT",
 		Long:  "Inspect and steer the node's Kademlia DHT." + clientHelp + exitStatusHelp,
-		Args:  noArgs,
 	}
-	cmd.AddCommand(newDHTModeCmd(e))
-	return cmd
+	return commandGroup(cmd, newDHTModeCmd(e))
 }
 
 func newDHTModeCmd(e *env) *cobra.Command {

@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 	"github.com/spf13/cobra"
 
 	"github.com/netabase/netabase/core/config"
@@ -26,6 +29,10 @@ func newInitCmd(e *env) *cobra.Command {
 default (or as the flags set it), and generate the node's identity key,
 identity.key, which gives the node its peer ID for good. netabase daemon
 does this by itself on first start when there is no configuration yet.
+init prints the node's peer ID and the addresses other nodes can join it
+through once it runs (netabase daemon --bootstrap <address>): its TCP
+listen addresses on this machine's interfaces, ending in /p2p/<peer ID>; a
+port chosen at start (/tcp/0) is known only then, and the daemon prints it.
 
 The configuration keys (see the comments in the file written):
   storage          storage backend URL; default pebble://<data dir>/store
@@ -69,6 +76,8 @@ type initResult struct {
 	NewIdentity bool   `json:"new_identity"`
 	PeerID      string `json:"peer_id"`
 	Storage     string `json:"storage"`
+	// Addrs are the addresses other nodes can bootstrap from.
+	Addrs []string `json:"addrs"`
 }
 
 func runInit(ctx context.Context, e *env, opts initOptions) error {
@@ -127,7 +136,53 @@ func initNode(dir string, c config.Config) (initResult, error) {
 		NewIdentity: created,
 		PeerID:      id.String(),
 		Storage:     c.Storage,
+		Addrs:       bootstrapAddrs(c, id),
 	}, nil
+}
+
+// bootstrapAddrs returns the addresses other nodes can give --bootstrap to
+// join the node of c, whose peer ID is id: its TCP listen addresses (all
+// of them when none is TCP), an unspecified IP (0.0.0.0, ::) replaced by
+// this machine's (loopback only when it has no other), each ending in
+// /p2p/<id>. A port chosen at start (0) gives none.
+func bootstrapAddrs(c config.Config, id peer.ID) []string {
+	listen, err := c.ListenAddrs()
+	if err != nil {
+		return nil
+	}
+	if tcp := slices.DeleteFunc(slices.Clone(listen), func(a ma.Multiaddr) bool {
+		_, err := a.ValueForProtocol(ma.P_TCP)
+		return err != nil
+	}); len(tcp) > 0 {
+		listen = tcp
+	}
+	ifaces, _ := manet.InterfaceMultiaddrs()
+	ifaces = slices.DeleteFunc(ifaces, manet.IsIP6LinkLocal)
+	var addrs, loopback []string
+	for _, a := range listen {
+		if port, err := a.ValueForProtocol(ma.P_TCP); err == nil && port == "0" {
+			continue
+		}
+		if port, err := a.ValueForProtocol(ma.P_UDP); err == nil && port == "0" {
+			continue
+		}
+		resolved, err := manet.ResolveUnspecifiedAddress(a, ifaces)
+		if err != nil {
+			continue
+		}
+		for _, r := range resolved {
+			s := r.String() + "/p2p/" + id.String()
+			if manet.IsIPUnspecified(a) && manet.IsIPLoopback(r) {
+				loopback = append(loopback, s)
+				continue
+			}
+			addrs = append(addrs, s)
+		}
+	}
+	if len(addrs) == 0 {
+		return loopback
+	}
+	return addrs
 }
 
 func printInit(e *env, r initResult) error {
@@ -139,7 +194,19 @@ func printInit(e *env, r initResult) error {
 		r.DataDir, r.Config, r.Identity, key, r.PeerID, r.Storage); err != nil {
 		return err
 	}
-	return say(e, "Start it with: netabase daemon%s\n", dataDirArg(e))
+	for i, a := range r.Addrs {
+		label := "addresses"
+		if i > 0 {
+			label = ""
+		}
+		if err := printf(e, "  %-13s  %s\n", label, a); err != nil {
+			return err
+		}
+	}
+	if len(r.Addrs) == 0 {
+		return say(e, "Start it with: netabase daemon%s\nIt listens on a port chosen at start: the daemon prints its addresses, for other nodes to join it with --bootstrap <address>.\n", dataDirArg(e))
+	}
+	return say(e, "Start it with: netabase daemon%s\nOther nodes join it with: netabase daemon --bootstrap %s\n", dataDirArg(e), r.Addrs[0])
 }
 
 // dataDirArg repeats the --data-dir flag for a command to suggest.

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
 
 	"github.com/netabase/netabase/backends/all"
 	"github.com/netabase/netabase/backends/memstore"
@@ -149,6 +152,45 @@ func TestExitStatus(t *testing.T) {
 			t.Errorf("netabase %q: exit %d, stderr %q; want exit %d and %q", tc.args, code, errOut, tc.code, tc.stderr)
 		}
 	}
+}
+
+// TestUnknownSubcommand: a word that names no command of a command group
+// is a usage error (exit status 2) in every group, as at the top level,
+// suggesting the commands of a similar name.
+func TestUnknownSubcommand(t *testing.T) {
+	for _, tc := range []struct {
+		args          []string
+		want, suggest string
+	}{
+		{[]string{"sync", "lst", "notes"}, `unknown command "lst" for "netabase sync"`, "list"},
+		{[]string{"dht", "mod"}, `unknown command "mod" for "netabase dht"`, "mode"},
+		{[]string{"plugin", "pni"}, `unknown command "pni" for "netabase plugin"`, "pin"},
+		{[]string{"syncc"}, `unknown command "syncc" for "netabase"`, "sync"},
+	} {
+		code, out, errOut := run(t, tc.args...)
+		_, suggested, _ := strings.Cut(errOut, "Did you mean this?\n")
+		if code != 2 || out != "" || !strings.Contains(errOut, tc.want) || !strings.Contains(suggested, "\t"+tc.suggest+"\n") {
+			t.Errorf("netabase %q: exit %d, stdout %q, stderr %q; want exit 2, %s and the suggestion %s", tc.args, code, out, errOut, tc.want, tc.suggest)
+		}
+	}
+	// Every group, found by walking the command tree.
+	var walk func(*cobra.Command)
+	walk = func(cmd *cobra.Command) {
+		if !cmd.HasSubCommands() {
+			return
+		}
+		args := append(strings.Fields(cmd.CommandPath())[1:], "nosuchcommand")
+		if code, _, errOut := run(t, args...); code != 2 || !strings.Contains(errOut, `unknown command "nosuchcommand" for "`+cmd.CommandPath()+`"`) {
+			t.Errorf("netabase %q: exit %d, %q; want exit 2 and unknown command", args, code, errOut)
+		}
+		if code, out, _ := run(t, args[:len(args)-1]...); code != 0 || !strings.Contains(out, "Available Commands:") {
+			t.Errorf("netabase %q: exit %d, %q; want its help", args[:len(args)-1], code, out)
+		}
+		for _, sub := range cmd.Commands() {
+			walk(sub)
+		}
+	}
+	walk(newRootCmd(&env{stdout: io.Discard, stderr: io.Discard, registry: all.Registry()}))
 }
 
 func TestVersion(t *testing.T) {

@@ -233,3 +233,83 @@ func writeConfig(dir string, c config.Config) error {
 	}
 	return nil
 }
+
+// freshNode is what the first start of a node may create in its data
+// directory, so that a first start that fails can remove it: the
+// configuration file, the identity key, the certificate cache, a store
+// directory at the data directory's top level, and the data directory
+// itself. What the data directory held before the start is kept.
+type freshNode struct {
+	dir        string
+	createdDir bool            // the start created dir
+	held       map[string]bool // the names dir held before the start
+	storage    string          // the new node's storage URL, once known
+}
+
+// newFreshNode returns the freshNode of dir, which this process has taken
+// (see takeDataDir) and created when missing, or nil when dir holds a
+// configuration: its node exists.
+func newFreshNode(dir string, missing bool) (*freshNode, error) {
+	if exists, err := configExists(dir); err != nil || exists {
+		return nil, err
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the data directory: %w", err)
+	}
+	f := &freshNode{dir: dir, createdDir: missing, held: map[string]bool{}}
+	for _, e := range entries {
+		f.held[e.Name()] = true
+	}
+	return f, nil
+}
+
+// remove removes what the failed first start of f created, and says so on
+// stderr; nothing when f is nil.
+func (f *freshNode) remove(e *env) {
+	if f == nil {
+		return
+	}
+	names := []string{config.FileName, config.IdentityFile, core.CertificateFile}
+	if store := f.storeName(e.registry); store != "" {
+		names = append(names, store)
+	}
+	var removed, left []string
+	for _, name := range names {
+		path := filepath.Join(f.dir, name)
+		if _, err := os.Lstat(path); f.held[name] || err != nil {
+			continue
+		}
+		if err := os.RemoveAll(path); err != nil {
+			left = append(left, path)
+			continue
+		}
+		removed = append(removed, name)
+	}
+	if f.createdDir && os.Remove(f.dir) == nil {
+		removed = append(removed, "the data directory")
+	}
+	if len(removed) > 0 {
+		fmt.Fprintf(e.stderr, "netabase: the first start did not complete, so the node it was creating in %s is removed (%s): the next start creates it afresh\n",
+			f.dir, strings.Join(removed, ", "))
+	}
+	if len(left) > 0 {
+		fmt.Fprintf(e.stderr, "netabase: the first start did not complete, and these files of the node it was creating could not be removed: %s; remove them before starting again\n",
+			strings.Join(left, ", "))
+	}
+}
+
+// storeName is the name of the new node's store directory when the
+// storage URL puts it at the data directory's top level (pebble's default
+// does), else "".
+func (f *freshNode) storeName(r *core.Registry) string {
+	u, d, err := r.Resolve(f.storage)
+	if err != nil || !d.About().Dir {
+		return ""
+	}
+	path, err := core.Path(u)
+	if err != nil || filepath.Dir(filepath.Clean(path)) != f.dir {
+		return ""
+	}
+	return filepath.Base(path)
+}

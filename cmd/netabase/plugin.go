@@ -40,10 +40,8 @@ plugins/sdk, that serve a store to netabase over gRPC. A plugin is named by
 a storage URL that pins its binary's checksum:
 
   plugin:///abs/path/to/binary?sha256=<hex>&<plugin options>` + exitStatusHelp,
-		Args: noArgs,
 	}
-	cmd.AddCommand(newPluginPinCmd(e))
-	return cmd
+	return commandGroup(cmd, newPluginPinCmd(e))
 }
 
 type pluginPinOptions struct {

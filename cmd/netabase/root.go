@@ -122,10 +122,6 @@ live in a storage backend you choose by URL, and checks backends against
 the conformance suite every backend must pass.` + exitStatusHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		// Cobra hands the root the words that name no command.
-		Args:                       unknownCommand,
-		RunE:                       func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
-		SuggestionsMinimumDistance: 2,
 	}
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
@@ -133,7 +129,7 @@ the conformance suite every backend must pass.` + exitStatusHelp,
 		return usageErrorf("%v", err)
 	})
 	root.PersistentFlags().StringVar(&e.dataDir, "data-dir", "", dataDirHelp)
-	root.AddCommand(
+	commandGroup(root,
 		newBackendsCmd(e),
 		newConformanceCmd(e),
 		newBenchCmd(e),
@@ -172,10 +168,22 @@ func exactArgs(n int, names string) cobra.PositionalArgs {
 	}
 }
 
-// noArgs is cobra.NoArgs reporting a usage error.
-// unknownCommand is the root's argument check: any argument cobra leaves
-// the root is a command it does not have, a usage error that suggests the
-// commands of a similar name.
+// commandGroup makes cmd a group of the commands subs, as the root and
+// sync are: run alone it prints its help; given a word that names none of
+// its commands, it fails with a usage error that suggests those of a
+// similar name.
+func commandGroup(cmd *cobra.Command, subs ...*cobra.Command) *cobra.Command {
+	// Cobra hands a group the words that name none of its commands.
+	cmd.Args = unknownCommand
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	cmd.SuggestionsMinimumDistance = 2
+	cmd.AddCommand(subs...)
+	return cmd
+}
+
+// unknownCommand is a command group's argument check: any argument cobra
+// leaves the group is a command it does not have, a usage error that
+// suggests the commands of a similar name.
 func unknownCommand(cmd *cobra.Command, args []string) error {
 	if len(args) == 0 {
 		return nil
@@ -190,6 +198,7 @@ func unknownCommand(cmd *cobra.Command, args []string) error {
 	return usageErrorf("unknown command %q for %q%s", args[0], cmd.CommandPath(), suggest.String())
 }
 
+// noArgs is cobra.NoArgs reporting a usage error.
 func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
 		return usageErrorf("%s takes no arguments (got %q)", cmd.CommandPath(), args)

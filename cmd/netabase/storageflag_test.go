@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/netabase/netabase/core/config"
+	"github.com/netabase/netabase/core/node"
 )
 
 // TestDaemonStorageFlag: --storage at first start goes into the new
@@ -58,6 +61,81 @@ func TestDaemonBadStorageFirstStart(t *testing.T) {
 	for _, name := range []string{config.FileName, config.IdentityFile} {
 		if _, err := os.Stat(filepath.Join(dir, name)); !os.IsNotExist(err) {
 			t.Errorf("the refused first start left %s (%v)", name, err)
+		}
+	}
+}
+
+// TestDaemonFailedFirstStartLeavesNoNode: a first start that fails (its
+// --storage a store another daemon has open, or its --listen an address
+// of no interface) leaves no node behind: no configuration, identity key,
+// certificate or store, and no data directory it created; so the corrected
+// command starts the node with the storage it gives. A data directory that
+// existed, empty or holding other files, is left as it was, and so is an
+// identity key that was there.
+func TestDaemonFailedFirstStartLeavesNoNode(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	other := startDaemon(t, ctx) // pebble in its data directory, held open
+	inUse := "pebble://" + filepath.Join(other.dir, "store")
+	listing := func(dir string) map[string]string {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, e := range entries {
+			b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+			got[e.Name()] = string(b)
+		}
+		return got
+	}
+	// A first start that fails on its storage, or (args) later.
+	fail := func(dir string, args ...string) string {
+		t.Helper()
+		if args == nil {
+			args = []string{"--storage", inUse, "--listen", "/ip4/127.0.0.1/tcp/0"}
+		}
+		code, out, errOut := runIn(ctx, nil, append([]string{"daemon", "--data-dir", dir, "--no-mdns"}, args...)...)
+		if code != 1 || strings.Contains(out, "Ready") {
+			t.Fatalf("a first start that fails: exit %d\n%s%s", code, out, errOut)
+		}
+		return errOut
+	}
+
+	// A data directory this start creates is gone again.
+	dir := filepath.Join(shortDir(t), "n")
+	if errOut := fail(dir); !strings.Contains(errOut, "the first start did not complete, so the node it was creating in "+dir+" is removed (config.toml, identity.key,") {
+		t.Errorf("the failed first start did not say it removed the node:\n%s", errOut)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("the failed first start left its data directory (%v): %v", err, slices.Sorted(maps.Keys(listing(dir))))
+	}
+	// The corrected command just works, and its --storage is the node's.
+	d := startDaemonIn(t, ctx, dir, "--storage", "memory://")
+	d.shutdown(t)
+	if strings.Contains(d.stderr.String(), "for this run") {
+		t.Errorf("the corrected first start took its --storage for this run only:\n%s", d.stderr.String())
+	}
+	if c, err := config.Load(filepath.Join(dir, config.FileName)); err != nil || c.Storage != "memory://" {
+		t.Errorf("the node's configuration has storage %q (%v); want memory://", c.Storage, err)
+	}
+
+	// Data directories that existed: one empty, where a start on an
+	// address no interface has fails once its store is open in the data
+	// directory; one with a file of the user's and an identity key
+	// restored from a backup.
+	empty, held := shortDir(t), shortDir(t)
+	if err := os.WriteFile(filepath.Join(held, "notes.txt"), []byte("mine"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := node.LoadIdentity(held, true); err != nil {
+		t.Fatal(err)
+	}
+	for dir, args := range map[string][]string{empty: {"--listen", "/ip4/203.0.113.1/tcp/0"}, held: nil} {
+		before := listing(dir)
+		fail(dir, args...)
+		if after := listing(dir); !maps.Equal(after, before) {
+			t.Errorf("the failed first start changed %s: it held %v, now %v", dir, slices.Sorted(maps.Keys(before)), slices.Sorted(maps.Keys(after)))
 		}
 	}
 }

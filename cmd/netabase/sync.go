@@ -29,9 +29,8 @@ which still holds the removed value, brings it back.
 
 The daemon keeps the collections it has joined in config.toml ([[sync]]
 tables) and joins them again at start.` + clientHelp + exitStatusHelp,
-		Args: noArgs,
 	}
-	cmd.AddCommand(
+	return commandGroup(cmd,
 		newSyncJoinCmd(e),
 		newSyncLeaveCmd(e),
 		newSyncPutCmd(e),
@@ -39,7 +38,6 @@ tables) and joins them again at start.` + clientHelp + exitStatusHelp,
 		newSyncListCmd(e),
 		newSyncStatusCmd(e),
 	)
-	return cmd
 }
 
 // checkSyncName refuses a collection name that cannot name a synced

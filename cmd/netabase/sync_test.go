@@ -78,6 +78,55 @@ func TestSyncTwoDaemons(t *testing.T) {
 	}
 }
 
+// TestSyncRmOthersKey: sync rm of a key this node holds no value of (only
+// another writer's, or nothing at all) fails saying whose values the key
+// holds, and writes no tombstone; this node's own value is removed.
+func TestSyncRmOthersKey(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	a := startDaemon(t, ctx, "--storage", "memory://")
+	b := startDaemon(t, ctx, "--storage", "memory://")
+	idB := b.addr[strings.LastIndex(b.addr, "/p2p/")+len("/p2p/"):]
+	a.cli(t, ctx, "sync", "join", "notes")
+	b.cli(t, ctx, "sync", "join", "notes")
+	b.cli(t, ctx, "sync", "put", "notes", "shopping", "b's list")
+	a.cli(t, ctx, "connect", b.addr)
+	waitFor(t, ctx, func() string { return a.cli(t, ctx, "sync", "list", "notes") }, "b's list")
+
+	rm := func(key, want string) {
+		t.Helper()
+		code, out, errOut := runIn(ctx, nil, "sync", "rm", "notes", key, "--data-dir", a.dir)
+		if code != 1 || out != "" || !strings.Contains(errOut, want) || strings.Contains(errOut, "Removed") {
+			t.Errorf("sync rm notes %s: exit %d, stdout %q, stderr %q; want exit 1 and %q", key, code, out, errOut, want)
+		}
+	}
+	rm("shopping", "notes holds no value of this node's for shopping, so nothing was removed; it holds the value of "+idB+", which only that writer can remove")
+	rm("nosuchkey", "notes holds no value of this node's for nosuchkey, so nothing was removed; no writer's value for it is here")
+	tombstones := func() int {
+		var st control.SyncStatus
+		if err := json.Unmarshal([]byte(a.cli(t, ctx, "sync", "status", "notes", "--json")), &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Tombstones
+	}
+	if n := tombstones(); n != 0 {
+		t.Errorf("the refused removals wrote %d tombstones", n)
+	}
+
+	// a's own value is removed; removing it again is refused.
+	a.cli(t, ctx, "sync", "put", "notes", "shopping", "a's list")
+	if _, errOut := a.cliBoth(t, ctx, "sync", "rm", "notes", "shopping"); !strings.HasPrefix(errOut, "Removed shopping from notes;") {
+		t.Errorf("removing a's own value said %q", errOut)
+	}
+	rm("shopping", "it holds the value of "+idB+",")
+	if n := tombstones(); n != 1 {
+		t.Errorf("a's replica holds %d tombstones; want the one of its removal", n)
+	}
+	if list := a.cli(t, ctx, "sync", "list", "notes"); strings.Contains(list, "a's list") || !strings.Contains(list, "b's list") {
+		t.Errorf("after the removal a lists:\n%s", list)
+	}
+}
+
 // waitFor calls get until what it returns contains want, and returns
 // that; it fails the test when ctx ends first.
 func waitFor(t *testing.T, ctx context.Context, get func() string, want string) string {

@@ -639,7 +639,7 @@ func Parse(name string, data []byte, dataDir string) (Config, error) {
 	dec := toml.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
-		return Config{}, decodeError(name, err)
+		return Config{}, decodeError(name, data, err)
 	}
 	if err := c.Check(); err != nil {
 		return Config{}, placeErrors(name, data, err)
@@ -647,8 +647,9 @@ func Parse(name string, data []byte, dataDir string) (Config, error) {
 	return c, nil
 }
 
-// decodeError turns go-toml's errors into *Error values with the line.
-func decodeError(name string, err error) error {
+// decodeError turns go-toml's errors into *Error values with the line,
+// and the key when there is one; data is the document.
+func decodeError(name string, data []byte, err error) error {
 	var strict *toml.StrictMissingError
 	if errors.As(err, &strict) {
 		var errs []error
@@ -664,10 +665,20 @@ func decodeError(name string, err error) error {
 	if errors.As(err, &de) {
 		line, _ := de.Position()
 		msg := strings.TrimPrefix(de.Error(), "toml: ")
+		key := strings.Join(de.Key(), ".")
 		if m := typeMismatch.FindStringSubmatch(msg); m != nil && wantType[m[2]] != "" {
 			msg = fmt.Sprintf("is a TOML %s where the key takes %s", m[1], wantType[m[2]])
+		} else if key == "" {
+			// A value TOML cannot read, such as yes or a multiaddr without
+			// quotes: go-toml names no key, the line does.
+			switch k, value, want := lineKey(data, line); {
+			case want != "" && value == "":
+				key, msg = k, "has no value; the key takes "+want
+			case want != "":
+				key, msg = k, fmt.Sprintf("%s is not a TOML value (%s); the key takes %s", value, msg, want)
+			}
 		}
-		return &Error{File: name, Line: line, Key: strings.Join(de.Key(), "."), Msg: msg}
+		return &Error{File: name, Line: line, Key: key, Msg: msg}
 	}
 	return &Error{File: name, Msg: err.Error()}
 }
@@ -690,6 +701,68 @@ var wantType = map[string]string{
 	reflect.TypeFor[Tracing]().String(): "a table: a line [tracing], its keys on the lines below",
 	reflect.TypeFor[Gateway]().String(): "a table: a line [gateway], its keys on the lines below",
 	reflect.TypeFor[[]Sync]().String():  "tables: a line [[sync]] for each collection, its keys on the lines below",
+}
+
+// lineKey finds the key defined on line (1-based) of data, a document
+// that does not parse there: its dotted name (within the table of the
+// lines above), the value written, and what the key takes; want is ""
+// when the line defines no key of the configuration.
+func lineKey(data []byte, line int) (key, value, want string) {
+	lines := strings.Split(string(data), "\n")
+	if line < 1 || line > len(lines) {
+		return "", "", ""
+	}
+	k, v, ok := strings.Cut(lines[line-1], "=")
+	if !ok {
+		return "", "", ""
+	}
+	var table []string
+	arrays := map[string]int{}
+	for _, l := range lines[:line-1] {
+		if m := tableLine.FindStringSubmatch(l); m != nil {
+			table = []string{strings.TrimSpace(m[2])}
+			if m[1] == "[[" {
+				arrays[table[0]]++
+			}
+		}
+	}
+	parts := slices.Clone(table)
+	for _, p := range strings.Split(k, ".") {
+		parts = append(parts, strings.Trim(strings.TrimSpace(p), `"'`))
+	}
+	t := reflect.TypeFor[Config]()
+	for _, p := range parts {
+		if t.Kind() == reflect.Slice {
+			t = t.Elem()
+		}
+		f, found := fieldOf(t, p)
+		if !found {
+			return "", "", ""
+		}
+		t = f.Type
+	}
+	if n := arrays[parts[0]]; n > 0 && len(table) > 0 {
+		parts[0] = fmt.Sprintf("%s[%d]", parts[0], n)
+	}
+	v, _, _ = strings.Cut(v, "#")
+	return strings.Join(parts, "."), strings.TrimSpace(v), wantType[t.String()]
+}
+
+// tableLine matches a table's header line, [name] or [[name]].
+var tableLine = regexp.MustCompile(`^\s*(\[\[?)([^\[\]]+)\]\]?\s*(#.*)?$`)
+
+// fieldOf returns the field of the struct type t whose TOML key is name.
+func fieldOf(t reflect.Type, name string) (reflect.StructField, bool) {
+	if t.Kind() != reflect.Struct {
+		return reflect.StructField{}, false
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if tag, _, _ := strings.Cut(f.Tag.Get("toml"), ","); tag == name {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
 }
 
 // placeErrors sets the file and line of each *Error in err.

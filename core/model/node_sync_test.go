@@ -77,4 +77,14 @@ func TestSyncedNodes(t *testing.T) {
 	}
 	eventually(t, "the delete reaches A", func() bool { return count(t, onA) == 1 })
 	checkAll(t, onA, onB)
+	// Deleting again, or a key that never held anything, does nothing: the
+	// replica gets no tombstone for it.
+	for _, key := range []string{"ada", "nobody"} {
+		if err := onB.Delete(ctx, key); err != nil {
+			t.Errorf("deleting %s, which holds nothing of B's: %v", key, err)
+		}
+	}
+	if st := nb.SyncedCollections()[0].Status(); st.Tombstones != 1 {
+		t.Errorf("B's replica holds %d tombstones; want the one of ada's delete", st.Tombstones)
+	}
 }

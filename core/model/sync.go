@@ -26,7 +26,9 @@ type Replica interface {
 	Name() string
 	// PutVersion signs, stores and publishes this node's value for key.
 	PutVersion(ctx context.Context, key string, version uint32, value []byte) (replica.Record, error)
-	// Delete writes this node's tombstone for key.
+	// Delete writes this node's tombstone for key; when this node holds
+	// no live value for key it writes nothing, and the error wraps
+	// core.ErrNotFound.
 	Delete(ctx context.Context, key string) error
 	// Get returns writer's live record for key; the error wraps
 	// core.ErrNotFound when there is none or it is a tombstone.
@@ -211,7 +213,9 @@ func (c *base[T]) publishOps(ctx context.Context, ops []op) error {
 		}
 		_, kseg := splitID(o.id)
 		if o.del {
-			if err := c.st.sync.r.Delete(ctx, kseg); err != nil {
+			// A key this node holds no value of has nothing to remove,
+			// and the replica writes no tombstone for it.
+			if err := c.st.sync.r.Delete(ctx, kseg); err != nil && !errors.Is(err, core.ErrNotFound) {
 				return c.errorf("delete %s: %w", c.describeKey(o.id), err)
 			}
 			continue

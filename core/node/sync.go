@@ -268,8 +268,16 @@ func (s *Synced) PutVersion(ctx context.Context, key string, version uint32, val
 
 // Delete writes a tombstone for this node's key: a signed record that
 // replaces every older version on every replica, and is forgotten after
-// the collection's tombstone horizon.
+// the collection's tombstone horizon. A key this node holds no live value
+// of (none, or its tombstone) has nothing to remove: Delete writes nothing
+// and returns an error wrapping core.ErrNotFound, even when other writers'
+// values for the key are there, which only their writers can remove.
 func (s *Synced) Delete(ctx context.Context, key string) error {
+	if key != "" && s.ctx.Err() == nil {
+		if _, err := s.Get(ctx, s.n.id, key); err != nil {
+			return err
+		}
+	}
 	_, err := s.write(ctx, key, 0, nil)
 	return err
 }

@@ -195,7 +195,15 @@ func TestSyncPartitionsAndHeals(t *testing.T) {
 			key := fmt.Sprint("k", rng.IntN(4))
 			id := string(sn.nodes[i].ID()) + "/" + key
 			if rng.IntN(5) == 0 {
-				if err := cs[i].Delete(ctx, key); err != nil {
+				err := cs[i].Delete(ctx, key)
+				if w, ok := expect[id]; !ok || w.deleted {
+					// Node i holds no value for key: nothing is removed.
+					if !errors.Is(err, core.ErrNotFound) {
+						t.Fatalf("node %d deleting %s, which holds no value of its own: %v; want core.ErrNotFound", i, key, err)
+					}
+					continue
+				}
+				if err != nil {
 					t.Fatal(err)
 				}
 				expect[id] = want{deleted: true}

@@ -251,7 +251,8 @@ func (c *Client) SyncPut(ctx context.Context, name, key string, value []byte) (S
 }
 
 // SyncDelete writes a tombstone for this node's key in the collection
-// called name.
+// called name. When this node holds no value for key, nothing is written
+// and the error matches core.ErrNotFound.
 func (c *Client) SyncDelete(ctx context.Context, name, key string) error {
 	return c.do(ctx, "DELETE", syncPath(name)+"/record", url.Values{"key": {key}}, nil, nil)
 }
