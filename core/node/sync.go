@@ -123,8 +123,9 @@ func (n *Node) JoinSync(ctx context.Context, settings replica.Settings) (*Synced
 	n.syncMu.Lock()
 	defer n.syncMu.Unlock()
 	if s, ok := n.synced[settings.Name]; ok {
-		if s.r.Digest() != settings.Digest() {
-			return nil, fmt.Errorf("collection %s is already joined with other settings (writers or bounds); leave it first", settings.Name)
+		d := settings.Digest()
+		if err := s.r.Settings().Agree("this join", settings, hex.EncodeToString(d[:])); err != nil {
+			return nil, fmt.Errorf("%w; the node has joined it already: leave it first to join it with other settings", err)
 		}
 		return s, nil
 	}
