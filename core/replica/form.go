@@ -36,6 +36,9 @@ type Field struct {
 	Doc string
 	// Default is the text of its default, or "" when it has none.
 	Default string
+	// Type names what the field takes: "string", "peerID", "int" or
+	// "duration".
+	Type string
 	// List is set for a list (the writers), Number for a whole number or a
 	// duration: a field a zero leaves to its default.
 	List, Number bool
@@ -73,13 +76,13 @@ func settingFields() []Field {
 		f := Field{Key: key, Doc: sf.Tag.Get("doc"), index: i, digest: d}
 		switch {
 		case sf.Type == reflect.TypeFor[time.Duration]():
-			f.kind = kindDuration
+			f.kind, f.Type = kindDuration, "duration"
 		case sf.Type == reflect.TypeFor[[]peer.ID]():
-			f.kind, f.List = kindWriters, true
+			f.kind, f.Type, f.List = kindWriters, "peerID", true
 		case sf.Type.Kind() == reflect.String:
-			f.kind = kindString
+			f.kind, f.Type = kindString, "string"
 		case sf.Type.Kind() == reflect.Int || sf.Type.Kind() == reflect.Int64:
-			f.kind = kindInt
+			f.kind, f.Type = kindInt, "int"
 		default:
 			panic(fmt.Sprintf("replica: Settings.%s has a type (%s) the text form has no conversion for", sf.Name, sf.Type))
 		}
