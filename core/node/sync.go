@@ -624,7 +624,7 @@ func (n *Node) handleSync(st network.Stream) {
 		return
 	}
 	if d := s.r.Digest(); string(first.Digest) != string(d[:]) {
-		refuse("collection %q has other settings (writers or bounds) here", first.Collection)
+		refuse("collection %q has other settings here (writers, bounds or tombstone horizon): its digest differs", first.Collection)
 		return
 	}
 	// The peer's previous session may still be ending here; an inbound
