@@ -66,18 +66,16 @@
 //	                    adds one, netabase sync leave removes it)
 //	name                the collection's name
 //	writers             the peer IDs that may write to it; empty or left out: any peer
-//	max_records_per_writer, max_bytes_per_writer
-//	                    records (tombstones included) and envelope bytes one writer may
-//	                    have in it; past either, its oldest are dropped (100000, 268435456)
-//	max_records, max_bytes
-//	                    the same for the whole collection (1000000, 1073741824)
-//	tombstone_horizon   how long a delete is remembered, such as "720h" (the default)
+//	...                 its bounds and tombstone horizon, such as max_records = 1000
+//	                    or tombstone_horizon = "168h"
 //
-// The keys of a [[sync]] table are the text form of replica.Settings: a
-// size is a whole number of bytes, a duration is text. A bound left out
-// (or 0) takes its default, so a table that gives only a name and writers
-// defines the collection it did before the bounds were keys; every node
-// of a collection must give it the same settings, in any spelling.
+// The keys of a [[sync]] table are the text form of replica.Settings (its
+// Fields; SYNC.md §3 lists them): a size is a whole number of bytes, a
+// duration is text. A bound left out (or 0) takes its default, so a table
+// that gives only a name and writers defines the collection it did before
+// the bounds were keys; every node of a collection must give it the same
+// settings, in any spelling. The file written gives each key with its
+// comment.
 //
 // An error about a [[sync]] table names it by its place in the file:
 // sync[1] is the first.
