@@ -487,6 +487,9 @@ func (c *Config) Check() error {
 		for _, fe := range s.bad {
 			add(keyErr(table+"."+fe.Key, "%v", fe.Err))
 		}
+		if len(s.bad) > 0 {
+			continue // the settings are not what the table says
+		}
 		var fe *replica.FieldError
 		if _, err := s.Normalize(); errors.As(err, &fe) {
 			add(keyErr(table+"."+fe.Key, "%v", strings.TrimPrefix(fe.Err.Error(), core.ErrInvalidKey.Error()+": ")))
