@@ -293,11 +293,7 @@ func startNode(ctx context.Context, e *env, opts daemonOptions, dir string, fres
 // [[sync]] tables: those the daemon joined before.
 func joinSynced(ctx context.Context, n *node.Node, dir string, syncs []config.Sync) error {
 	for i, s := range syncs {
-		settings, err := s.Settings()
-		if err == nil {
-			_, err = n.JoinSync(ctx, settings)
-		}
-		if err != nil {
+		if _, err := n.JoinSync(ctx, s.Settings); err != nil {
 			return failed(config.ErrorAt(filepath.Join(dir, config.FileName), fmt.Sprintf("sync[%d].name", i+1),
 				fmt.Sprintf("cannot join the synced collection %s: %v; remove its [[sync]] table to start without it", s.Name, err)))
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/node"
+	"github.com/netabase/netabase/core/replica"
 )
 
 type initOptions struct {
@@ -51,8 +53,9 @@ The configuration keys (see the comments in the file written):
                    max_providers, max_providers_per_peer, max_provider_addrs,
                    put_rate, put_burst, provide_rate, provide_burst,
                    ipfs_records (accept pk and ipns records off /ipfs)
-  [[sync]]         name, writers: a synced collection joined at start, one
-                   table each (netabase sync join and leave edit them)
+  [[sync]]         a synced collection joined at start, one table each
+                   (netabase sync join and leave edit them); its settings:
+` + syncKeysHelp() + `
 
 Examples:
   netabase init
@@ -67,6 +70,25 @@ Examples:
 	opts.register(cmd)
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print what was created as JSON")
 	return cmd
+}
+
+// syncKeysHelp lists the keys of a [[sync]] table, the fields of
+// replica.Settings, indented and wrapped as init's help lists keys.
+func syncKeysHelp() string {
+	var lines []string
+	line := ""
+	for _, f := range replica.Fields() {
+		switch {
+		case line == "":
+			line = f.Key
+		case len(line)+len(f.Key) > 58:
+			lines = append(lines, line+",")
+			line = f.Key
+		default:
+			line += ", " + f.Key
+		}
+	}
+	return "                   " + strings.Join(append(lines, line), "\n                   ")
 }
 
 type initResult struct {

@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/netabase/netabase/core/replica"
 	"github.com/netabase/netabase/internal/control"
 )
 
@@ -79,10 +81,16 @@ func runSyncStatus(ctx context.Context, e *env, opts clientOptions, args []strin
 func printSyncStatus(e *env, st control.SyncStatus) error {
 	who := "any peer"
 	if !st.Open {
-		who = plural(len(st.Writers), "listed peer")
+		who = plural(len(st.Settings.Writers), "listed peer")
 	}
-	fmt.Fprintf(e.stdout, "%s\n  writers      %s; records from %s\n  records      %d, %d tombstones, %d bytes\n  topic peers  %d\n",
-		st.Name, who, plural(st.WritersSeen, "writer"), st.Records, st.Tombstones, st.Bytes, len(st.TopicPeers))
+	var bounds []string
+	for _, f := range replica.Fields() {
+		if f.Number {
+			bounds = append(bounds, fmt.Sprintf("%s %v", f.Key, st.Settings.Get(f.Key)))
+		}
+	}
+	fmt.Fprintf(e.stdout, "%s\n  writers      %s; records from %s\n  records      %d, %d tombstones, %d bytes\n  bounds       %s\n  topic peers  %d\n",
+		st.Name, who, plural(st.WritersSeen, "writer"), st.Records, st.Tombstones, st.Bytes, strings.Join(bounds, ", "), len(st.TopicPeers))
 	if len(st.Peers) == 0 {
 		return printf(e, "  not reconciled with any peer yet\n")
 	}

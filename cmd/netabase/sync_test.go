@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/netabase/netabase/core/config"
+	"github.com/netabase/netabase/core/replica"
 	"github.com/netabase/netabase/internal/control"
 )
 
@@ -127,6 +128,34 @@ func TestSyncRmOthersKey(t *testing.T) {
 	}
 }
 
+// TestSyncJoinBounds: sync join's bound flags reach the daemon, which
+// keeps them in config.toml and shows them in the status; a join of the
+// collection with other bounds is refused, naming the fields.
+func TestSyncJoinBounds(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	d := startDaemon(t, ctx, "--storage", "memory://")
+	d.cli(t, ctx, "sync", "join", "log", "--max-records-per-writer", "10", "--tombstone-horizon", "90m")
+	var st control.SyncStatus
+	if err := json.Unmarshal([]byte(d.cli(t, ctx, "sync", "status", "log", "--json")), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Settings.MaxRecordsPerWriter != 10 || st.Settings.TombstoneHorizon != 90*time.Minute || st.Settings.MaxRecords != replica.DefaultMaxRecords {
+		t.Errorf("status: %+v", st.Settings)
+	}
+	if out := d.cli(t, ctx, "sync", "status", "log"); !strings.Contains(out, "\n  bounds       max_records_per_writer 10, max_bytes_per_writer 268435456, max_records 1000000, max_bytes 1073741824, tombstone_horizon 1h30m\n") {
+		t.Errorf("status printed:\n%s", out)
+	}
+	c, err := config.Load(filepath.Join(d.dir, config.FileName))
+	if err != nil || len(c.Sync) != 1 || c.Sync[0].MaxRecordsPerWriter != 10 || c.Sync[0].TombstoneHorizon != 90*time.Minute || c.Sync[0].MaxBytes != 0 {
+		t.Errorf("the configuration keeps %+v, %v", c.Sync, err)
+	}
+	code, _, errOut := runIn(ctx, nil, "sync", "join", "log", "--data-dir", d.dir)
+	if code != 1 || !strings.Contains(errOut, "max_records_per_writer is 100000 there and 10 here; tombstone_horizon is 720h there and 1h30m here") {
+		t.Errorf("a join with other bounds: exit %d, %s", code, errOut)
+	}
+}
+
 // waitFor calls get until what it returns contains want, and returns
 // that; it fails the test when ctx ends first.
 func waitFor(t *testing.T, ctx context.Context, get func() string, want string) string {
@@ -157,6 +186,9 @@ func TestSyncUsage(t *testing.T) {
 		{[]string{"sync", "join", "a b"}, 2, `<name>: collection name "a b" holds a space`},
 		{[]string{"sync", "join", "a/b"}, 2, `<name>: collection name "a/b" holds a "/"`},
 		{[]string{"sync", "join", "chat", "--writer", "nobody"}, 2, `--writer: "nobody" is not a peer ID`},
+		{[]string{"sync", "join", "chat", "--max-records", "many"}, 2, `--max-records: "many" is not a whole number`},
+		{[]string{"sync", "join", "chat", "--max-bytes", "-1"}, 2, `--max-bytes: is -1; give a positive bound, or 0 for the default 1073741824`},
+		{[]string{"sync", "join", "chat", "--tombstone-horizon", "a month"}, 2, `--tombstone-horizon: "a month" is not a duration`},
 		{[]string{"sync", "leave", ""}, 2, "<name>: a collection name is 1 to 128 bytes"},
 		{[]string{"sync", "put", "chat", "k"}, 2, "takes a collection name, a key and a value"},
 		{[]string{"sync", "put", "chat", "", "v"}, 2, "<key> is empty"},

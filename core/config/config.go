@@ -66,6 +66,16 @@
 //	                    adds one, netabase sync leave removes it)
 //	name                the collection's name
 //	writers             the peer IDs that may write to it; empty or left out: any peer
+//	...                 its bounds and tombstone horizon, such as max_records = 1000
+//	                    or tombstone_horizon = "168h"
+//
+// The keys of a [[sync]] table are the text form of replica.Settings (its
+// Fields; SYNC.md §3 lists them): a size is a whole number of bytes, a
+// duration is text. A bound left out (or 0) takes its default, so a table
+// that gives only a name and writers defines the collection it did before
+// the bounds were keys; every node of a collection must give it the same
+// settings, in any spelling. The file written gives each key with its
+// comment.
 //
 // An error about a [[sync]] table names it by its place in the file:
 // sync[1] is the first.
@@ -75,6 +85,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -173,38 +184,63 @@ type Config struct {
 	// Gateway serves the node's records read-only over HTTP.
 	Gateway Gateway `toml:"gateway" comment:"A read-only HTTP gateway: records, providers and synced collections for\nprograms that do not speak libp2p, such as a page in a browser; netabase\ndaemon --gateway <address> turns it on too."`
 	// Sync lists the synced collections the node joins at start.
-	Sync []Sync `toml:"sync,omitempty" comment:"A synced collection the node joins at start (netabase sync join adds one,\nnetabase sync leave removes it). Every node of a collection must give it\nthe same writers."`
+	Sync []Sync `toml:"sync,omitempty" comment:"A synced collection the node joins at start (netabase sync join adds one,\nnetabase sync leave removes it). Every node of a collection must give it\nthe same settings: writers, bounds and horizon; a bound left out takes its\ndefault."`
 }
 
-// Sync is a synced collection the node joins at start. Its bounds are the
-// defaults of [replica.Settings].
+// Sync is a synced collection the node joins at start: a [[sync]] table,
+// whose keys are the text form of [replica.Settings] (its fields' keys, a
+// size in bytes, a duration as text such as "720h"). A bound the table
+// leaves out takes its default, so a table of a name and writers defines
+// the collection it defined before the bounds were keys.
 type Sync struct {
-	// Name is the collection's name.
-	Name string `toml:"name" comment:"The collection's name."`
-	// Writers are the peer IDs that may write to the collection; empty
-	// means any peer.
-	Writers []string `toml:"writers" comment:"The peer IDs that may write to it; empty: any peer may write its own records."`
+	replica.Settings
+	// bad holds what the table gave that the settings cannot take; Check
+	// reports it under the table's key.
+	bad []*replica.FieldError
 }
 
-// Settings returns the definition of the collection s names.
-func (s Sync) Settings() (replica.Settings, error) {
-	writers, err := s.writers()
-	if err != nil {
-		return replica.Settings{}, err
+// UnmarshalTOML reads a [[sync]] table (go-toml's unstable.Unmarshaler).
+// A key or value it cannot take is kept for Check, which knows the
+// table's place in the file.
+func (s *Sync) UnmarshalTOML(data []byte) error {
+	var m map[string]any
+	if err := toml.Unmarshal(data, &m); err != nil {
+		return err
 	}
-	return replica.Settings{Name: s.Name, Writers: writers}.Normalize()
-}
-
-func (s Sync) writers() ([]peer.ID, error) {
-	var out []peer.ID
-	for _, w := range s.Writers {
-		id, err := peer.Decode(w)
-		if err != nil {
-			return nil, fmt.Errorf("%q is not a peer ID (%v); write one as netabase id prints it", w, err)
+	*s = Sync{}
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if !slices.ContainsFunc(replica.Fields(), func(f replica.Field) bool { return f.Key == k }) {
+			s.bad = append(s.bad, &replica.FieldError{Key: k, Err: errors.New("is not a configuration key; see netabase init --help for the keys")})
+			continue
 		}
-		out = append(out, id)
+		var fe *replica.FieldError
+		if err := s.Set(k, m[k]); errors.As(err, &fe) {
+			s.bad = append(s.bad, fe)
+		}
 	}
-	return out, nil
+	return nil
+}
+
+// MarshalTOML writes the table's keys, each after its comment: the name,
+// the writers, and the bounds not left to their defaults.
+func (s Sync) MarshalTOML() ([]byte, error) {
+	var b bytes.Buffer
+	for _, f := range replica.Fields() {
+		v := s.Get(f.Key)
+		if f.Number && (v == int64(0) || v == "0s") {
+			continue
+		}
+		line, err := toml.Marshal(map[string]any{f.Key: v})
+		if err != nil {
+			return nil, err
+		}
+		doc := f.Doc
+		if f.Default != "" {
+			doc += " Default " + f.Default + "."
+		}
+		fmt.Fprintf(&b, "# %s\n%s", doc, line)
+	}
+	return b.Bytes(), nil
 }
 
 // SetSync adds s to the collections joined at start, in place of one of
@@ -448,15 +484,21 @@ func (c *Config) Check() error {
 	seen := map[string]int{}
 	for i, s := range c.Sync {
 		table := fmt.Sprintf("sync[%d]", i+1)
-		if err := replica.CheckName(s.Name); err != nil {
-			add(keyErr(table+".name", "%v", strings.TrimPrefix(err.Error(), core.ErrInvalidKey.Error()+": ")))
+		for _, fe := range s.bad {
+			add(keyErr(table+"."+fe.Key, "%v", fe.Err))
+		}
+		if len(s.bad) > 0 {
+			continue // the settings are not what the table says
+		}
+		var fe *replica.FieldError
+		if _, err := s.Normalize(); errors.As(err, &fe) {
+			add(keyErr(table+"."+fe.Key, "%v", strings.TrimPrefix(fe.Err.Error(), core.ErrInvalidKey.Error()+": ")))
+		} else if err != nil {
+			add(keyErr(table, "%v", err))
 		} else if j, ok := seen[s.Name]; ok {
 			add(keyErr(table+".name", "%q is the name of sync[%d] too; a collection is joined once", s.Name, j))
 		} else {
 			seen[s.Name] = i + 1
-		}
-		if _, err := s.writers(); err != nil {
-			add(keyErr(table+".writers", "%v", err))
 		}
 	}
 	return errors.Join(errs...)
@@ -638,6 +680,7 @@ func Parse(name string, data []byte, dataDir string) (Config, error) {
 	c := Default(dataDir)
 	dec := toml.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
+	dec.EnableUnmarshalerInterface() // for Sync
 	if err := dec.Decode(&c); err != nil {
 		return Config{}, decodeError(name, data, err)
 	}
@@ -835,6 +878,7 @@ func (c *Config) Encode() ([]byte, error) {
 	enc := toml.NewEncoder(&b)
 	enc.SetIndentTables(false)
 	enc.SetArraysMultiline(true)
+	enc.EnableMarshalerInterface() // for Sync
 	if err := enc.Encode(c); err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"encoding/hex"
 	"errors"
 	"net/url"
 	"os"
@@ -11,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/netabase/netabase/core/config"
+	"github.com/netabase/netabase/core/replica"
 )
 
 func TestDefaultRoundTrip(t *testing.T) {
@@ -163,7 +167,7 @@ func TestErrors(t *testing.T) {
 		{"number for quota", "quota = 1\n", []string{"c.toml:1:", "key quota: is a TOML integer where the key takes a table: a line [quota]"}},
 		{"empty storage", "storage = \"\"\n", []string{"c.toml:1:", "key storage", "is empty"}},
 		{"sync not tables", "sync = 5\n", []string{"c.toml:1:", "key sync: is a TOML integer where the key takes tables: a line [[sync]]"}},
-		{"unknown sync key", "[[sync]]\nname = \"a\"\nwritrs = []\n", []string{"c.toml:3:", "key sync.writrs", "not a configuration key"}},
+		{"unknown sync key", "[[sync]]\nname = \"a\"\nwritrs = []\n", []string{"c.toml:3:", "key sync[1].writrs", "not a configuration key"}},
 		{"bad sync name", "[[sync]]\nname = \"a\"\n\n[[sync]]\nname = \"a b\"\n", []string{"c.toml:5:", "key sync[2].name", `collection name "a b" holds a space`}},
 		{"no sync name", "[[sync]]\nwriters = []\n", []string{"key sync[1].name", "1 to 128 bytes"}},
 		{"sync name twice", "[[sync]]\nname = \"a\"\n[[sync]]\nname = \"a\"\n", []string{"c.toml:4:", "key sync[2].name", "sync[1] too"}},
@@ -178,6 +182,11 @@ func TestErrors(t *testing.T) {
 		{"tracing endpoint not a URL", "[tracing]\nenabled = true\nendpoint = \"127.0.0.1:4318\"\n", []string{"c.toml:3:", "key tracing.endpoint", `"127.0.0.1:4318" is not an http:// or https:// URL`}},
 		{"tracing not a table", "tracing = true\n", []string{"c.toml:1:", "key tracing: is a TOML boolean where the key takes a table: a line [tracing]"}},
 		{"bad writer", "[[sync]]\nname = \"a\"\nwriters = [\"x\"]\n", []string{"c.toml:3:", "key sync[1].writers", `"x" is not a peer ID`}},
+		{"negative sync bound", "[[sync]]\nname = \"a\"\nmax_records = -1\n", []string{"c.toml:3:", "key sync[1].max_records: is -1; give a positive bound, or 0 for the default 1000000"}},
+		{"sync bound not a number", "[[sync]]\nname = \"a\"\n\n[[sync]]\nname = \"b\"\nmax_bytes_per_writer = \"1 GiB\"\n", []string{"c.toml:6:", "key sync[2].max_bytes_per_writer", `"1 GiB" is not a whole number`}},
+		{"sync horizon not a duration", "[[sync]]\nname = \"a\"\ntombstone_horizon = \"a month\"\n", []string{"c.toml:3:", "key sync[1].tombstone_horizon", `"a month" is not a duration`}},
+		{"sync horizon a number", "[[sync]]\nname = \"a\"\ntombstone_horizon = 3600\n", []string{"c.toml:3:", "key sync[1].tombstone_horizon: is a number where the key takes a duration as text, such as \"720h\""}},
+		{"sync horizon negative", "[[sync]]\nname = \"a\"\ntombstone_horizon = \"-1h\"\n", []string{"c.toml:3:", "key sync[1].tombstone_horizon: is -1h"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := config.Parse("c.toml", []byte(tc.doc), "/data")
@@ -269,6 +278,20 @@ func FuzzParse(f *testing.F) {
 
 const writer = "12D3KooWGRUVh7TmVTNNfckbuMsL4tH2Bu1fvWBFBFNsG3gXvs7q"
 
+// syncOf is the [[sync]] table of the collection name with writers.
+func syncOf(t testing.TB, name string, writers ...string) config.Sync {
+	t.Helper()
+	s := config.Sync{Settings: replica.Settings{Name: name}}
+	for _, w := range writers {
+		id, err := peer.Decode(w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Writers = append(s.Writers, id)
+	}
+	return s
+}
+
 // TestSync: [[sync]] tables round-trip, and give the collections'
 // settings.
 func TestSync(t *testing.T) {
@@ -277,7 +300,7 @@ func TestSync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []config.Sync{{Name: "chat"}, {Name: "notes", Writers: []string{writer}}}
+	want := []config.Sync{syncOf(t, "chat"), syncOf(t, "notes", writer)}
 	if !sameSync(c.Sync, want) {
 		t.Fatalf("sync %+v, want %+v", c.Sync, want)
 	}
@@ -289,13 +312,50 @@ func TestSync(t *testing.T) {
 	if err != nil || !sameSync(again.Sync, c.Sync) {
 		t.Fatalf("encoded and parsed again: %+v, %v; want %+v\n%s", again, err, c, b)
 	}
-	s, err := c.Sync[1].Settings()
+	s, err := c.Sync[1].Normalize()
 	if err != nil || s.Name != "notes" || len(s.Writers) != 1 || s.Writers[0].String() != writer || s.TombstoneHorizon == 0 {
 		t.Errorf("settings %+v, %v", s, err)
 	}
 	d := config.Default("/data")
 	if b, _ := d.Encode(); strings.Contains(string(b), "[[sync]]") {
 		t.Errorf("a configuration without synced collections mentions them:\n%s", b)
+	}
+}
+
+// TestSyncBounds: a [[sync]] table gives a collection's bounds and
+// horizon, in the spellings of the settings' text form; bounds at their
+// defaults are the same collection as bounds left out, and a table of a
+// name alone keeps the digest it had before bounds were keys.
+func TestSyncBounds(t *testing.T) {
+	doc := "[[sync]]\nname = \"log\"\nwriters = [\"" + writer + "\"]\nmax_records_per_writer = 10\nmax_bytes = 5000\ntombstone_horizon = \"90m\"\n\n" +
+		"[[sync]]\nname = \"chat\"\nmax_records = 1000000\ntombstone_horizon = \"720h0m0s\"\n"
+	c, err := config.Parse("c.toml", []byte(doc), "/data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, err := c.Sync[0].Normalize()
+	if err != nil || log.MaxRecordsPerWriter != 10 || log.MaxBytes != 5000 || log.TombstoneHorizon != 90*time.Minute || log.MaxRecords != replica.DefaultMaxRecords {
+		t.Errorf("log: %+v, %v", log, err)
+	}
+	chat, err := c.Sync[1].Normalize()
+	if d := chat.Digest(); err != nil || hex.EncodeToString(d[:]) != "3d6436fdf8ded1b1edb5bf8b0461fe61" {
+		t.Errorf("chat at its defaults: digest %x, %v; want that of a table of its name alone", d, err)
+	}
+	b, err := c.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"max_records_per_writer = 10\n", "tombstone_horizon = '1h30m'\n", "max_records = 1000000\n", "tombstone_horizon = '720h'\n", "# Records (tombstones included) one writer may have in it"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("the encoded file lacks %q:\n%s", want, b)
+		}
+	}
+	if strings.Contains(string(b), "max_bytes_per_writer") {
+		t.Errorf("the encoded file gives a bound left to its default:\n%s", b)
+	}
+	again, err := config.Parse("c.toml", b, "/data")
+	if err != nil || !reflect.DeepEqual(again.Sync, c.Sync) {
+		t.Fatalf("encoded and parsed again: %+v, %v; want %+v\n%s", again.Sync, err, c.Sync, b)
 	}
 }
 
@@ -308,9 +368,9 @@ func TestUpdate(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := config.Update(path, func(c *config.Config) error {
-		c.SetSync(config.Sync{Name: "chat"})
-		c.SetSync(config.Sync{Name: "notes"})
-		c.SetSync(config.Sync{Name: "chat", Writers: []string{writer}})
+		c.SetSync(syncOf(t, "chat"))
+		c.SetSync(syncOf(t, "notes"))
+		c.SetSync(syncOf(t, "chat", writer))
 		return nil
 	})
 	if err != nil {
@@ -320,7 +380,7 @@ func TestUpdate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []config.Sync{{Name: "chat", Writers: []string{writer}}, {Name: "notes"}}; c.Mode != "client" || !sameSync(c.Sync, want) {
+	if want := []config.Sync{syncOf(t, "chat", writer), syncOf(t, "notes")}; c.Mode != "client" || !sameSync(c.Sync, want) {
 		t.Fatalf("mode %q, sync %+v; want client and %+v", c.Mode, c.Sync, want)
 	}
 	before, _ := os.ReadFile(path)
@@ -328,7 +388,7 @@ func TestUpdate(t *testing.T) {
 		if !c.RemoveSync("notes") || c.RemoveSync("nothing") {
 			t.Error("RemoveSync reported wrongly")
 		}
-		c.SetSync(config.Sync{Name: "a/b"})
+		c.SetSync(syncOf(t, "a/b"))
 		return nil
 	})
 	if err == nil || !strings.Contains(err.Error(), "key sync[2].name") {

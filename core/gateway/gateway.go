@@ -25,6 +25,7 @@ package gateway
 import (
 	"context"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -204,11 +205,8 @@ func reply(w http.ResponseWriter, v any) {
 func (g *gateway) info(w http.ResponseWriter, _ *http.Request) {
 	out := gatewayclient.Info{ID: g.n.ID().String(), Synced: []gatewayclient.Collection{}}
 	for _, s := range g.n.SyncedCollections() {
-		c := gatewayclient.Collection{Name: s.Name(), Writers: []string{}}
-		for _, id := range s.Settings().Writers {
-			c.Writers = append(c.Writers, id.String())
-		}
-		out.Synced = append(out.Synced, c)
+		d := s.Replica().Digest()
+		out.Synced = append(out.Synced, gatewayclient.Collection{Settings: s.Settings(), Digest: hex.EncodeToString(d[:])})
 	}
 	reply(w, out)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -509,6 +511,10 @@ func fakeGateway(t *testing.T, record, note []byte) *httptest.Server {
 		w.Header().Set("Content-Type", gc.EnvelopeType)
 		_, _ = w.Write(record)
 	})
+	mux.HandleFunc("GET /v1/info", func(w http.ResponseWriter, r *http.Request) {
+		d := notes(t).Digest()
+		_ = json.NewEncoder(w).Encode(gc.Info{ID: "fake", Synced: []gc.Collection{{Settings: notes(t), Digest: hex.EncodeToString(d[:])}}})
+	})
 	mux.HandleFunc("GET /v1/sync/notes/events", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		fmt.Fprintf(w, "event: record\ndata: %s\n\n", base64.StdEncoding.EncodeToString(note))
@@ -654,6 +660,41 @@ func TestFollow(t *testing.T) {
 	follow(1, nil)
 	if r.Fingerprint() != s.Replica().Fingerprint() {
 		t.Fatal("after resuming, the followed replica differs from the node's")
+	}
+}
+
+// TestFollowOtherSettings: the gateway gives a collection's settings
+// whole, and Follow over a replica of the collection with other bounds
+// refuses the daemon, naming the fields that differ, and stores nothing.
+func TestFollowOtherSettings(t *testing.T) {
+	n, srv := startNode(t)
+	ctx := testContext(t)
+	s, err := n.JoinSync(ctx, replica.Settings{Name: "notes", MaxRecordsPerWriter: 5, TombstoneHorizon: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(ctx, "n1", []byte("a note")); err != nil {
+		t.Fatal(err)
+	}
+	c := client(t, srv)
+	col, err := c.Collection(ctx, "notes")
+	if d := s.Replica().Digest(); err != nil || !reflect.DeepEqual(col.Settings, s.Settings()) || col.Digest != hex.EncodeToString(d[:]) || col.Settings.MaxRecordsPerWriter != 5 {
+		t.Errorf("the gateway's collection: %+v, %v; want the settings %+v", col, err, s.Settings())
+	}
+	if _, err := c.Collection(ctx, "chat"); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("a collection the daemon has not joined: %v", err)
+	}
+	r, err := replica.Open(ctx, dssync.MutexWrap(ds.NewMapDatastore()), notes(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = gc.Follow(ctx, c, r, ds.NewMapDatastore(), nil)
+	want := "collection notes: the gateway's daemon has other settings than this side, so the two replicate different collections: max_records_per_writer is 5 there and 100000 here; tombstone_horizon is 1h there and 720h here"
+	if !errors.Is(err, replica.ErrOtherSettings) || err.Error() != want {
+		t.Errorf("Follow: %v\nwant %s", err, want)
+	}
+	if items := r.Items(); len(items) != 0 {
+		t.Errorf("the replica holds %d records of a collection with other settings", len(items))
 	}
 }
 

@@ -129,8 +129,9 @@ func (n *Node) JoinSync(ctx context.Context, settings replica.Settings) (*Synced
 	n.syncMu.Lock()
 	defer n.syncMu.Unlock()
 	if s, ok := n.synced[settings.Name]; ok {
-		if s.r.Digest() != settings.Digest() {
-			return nil, fmt.Errorf("collection %s is already joined with other settings (writers or bounds); leave it first", settings.Name)
+		d := settings.Digest()
+		if err := s.r.Settings().Agree("this join", settings, hex.EncodeToString(d[:])); err != nil {
+			return nil, fmt.Errorf("%w; the node has joined it already: leave it first to join it with other settings", err)
 		}
 		return s, nil
 	}
@@ -640,7 +641,7 @@ func (n *Node) handleSync(st network.Stream) {
 		return
 	}
 	if d := s.r.Digest(); string(first.Digest) != string(d[:]) {
-		refuse("collection %q has other settings (writers or bounds) here", first.Collection)
+		refuse("collection %q has other settings here (writers, bounds or tombstone horizon): its digest differs", first.Collection)
 		return
 	}
 	// The peer's previous session may still be ending here; an inbound

@@ -521,6 +521,14 @@ func TestSyncSessionRefusals(t *testing.T) {
 	if m, err := session(hello(&replica.Message{Collection: "unknown", Digest: make([]byte, replica.HashSize)})); err != nil || !strings.Contains(m.Error, "does not replicate") {
 		t.Fatalf("a session for an unknown collection: %+v, %v", m, err)
 	}
+	// A session carries only the digest: it is refused as another
+	// collection's. A join with other settings is refused naming them.
+	if m, err := session(hello(&replica.Message{Collection: "board", Digest: make([]byte, replica.HashSize)})); err != nil || !strings.Contains(m.Error, `collection "board" has other settings here`) {
+		t.Fatalf("a session with another digest: %+v, %v", m, err)
+	}
+	if _, err := n.JoinSync(ctx, replica.Settings{Name: "board", MaxRecords: 5}); !errors.Is(err, replica.ErrOtherSettings) || !strings.Contains(err.Error(), "max_records is 5 there and 1000000 here") {
+		t.Fatalf("a join with other bounds: %v", err)
+	}
 	d := c.Replica().Digest()
 	// The stream still works: the node says why it ends the session,
 	// rather than reset it.

@@ -24,6 +24,13 @@
 // range's costs constant time. SYNC.md at the repository's root specifies
 // the messages.
 //
+// A collection's Settings have one text form, read from their struct
+// tags: the keys of config.toml's [[sync]] tables, of the JSON the control
+// API and the gateway send (the settings whole, with their digest), and
+// of netabase sync join's flags ([Fields], [Settings.Get], [Settings.Set]).
+// A side that receives another's settings compares them with
+// [Settings.Agree], whose error names the fields that differ.
+//
 // The package knows nothing of libp2p streams or gossip: core/node runs
 // sessions over its streams and feeds gossiped records to Insert.
 package replica

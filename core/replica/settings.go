@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -30,70 +31,80 @@ const (
 // the same settings: they are part of its identity (its Digest), so nodes
 // that join one name with different writers or bounds replicate different
 // collections and never mix their records.
+//
+// Settings are one value with one text form, which every program and file
+// that gives a collection's settings uses: the keys of the setting tags
+// below name the fields in config.toml's [[sync]] tables, in the JSON of
+// the control API and the gateway, and (as --max-records and so on) in the
+// flags of netabase sync join; [Fields] lists them, and [Settings.Get],
+// [Settings.Set] and the JSON methods convert. A size is a whole number of
+// bytes, a duration is text such as "720h" (time.ParseDuration's form).
+// A field left zero takes its default, so settings that give only a name
+// and writers have the digest they had before the bounds had a text form.
+//
+// A field's tag gives its key and its key in the digest; a flag tag, when
+// the flag is not the key with "-" for "_" ("-": no flag); a doc tag, one
+// sentence for the file's comments and the flags' help.
 type Settings struct {
 	// Name is the collection's name: printable, without "/", at most
 	// MaxNameSize bytes. It is the schema of every record of the
 	// collection, and their record names start with it and "/".
-	Name string
+	Name string `setting:"name,1" flag:"-" doc:"The collection's name."`
 	// Writers, when not empty, are the only peers whose records the
 	// collection holds. Empty means open membership: any peer may write
 	// its own records, so throwaway identities can use up MaxRecords and
 	// MaxBytes; use a writer list where that matters.
-	Writers []peer.ID
+	Writers []peer.ID `setting:"writers,2" flag:"writer" doc:"The peer IDs that may write to it; empty: any peer may write its own records."`
 	// MaxRecordsPerWriter and MaxBytesPerWriter bound each writer's
 	// records (tombstones included) and their envelope bytes: past either,
 	// the writer's oldest records (by clock, then key) are dropped.
-	MaxRecordsPerWriter int
-	MaxBytesPerWriter   int64
+	MaxRecordsPerWriter int   `setting:"max_records_per_writer,3" doc:"Records (tombstones included) one writer may have in it; past it, the writer's oldest are dropped."`
+	MaxBytesPerWriter   int64 `setting:"max_bytes_per_writer,4" doc:"Bytes of envelopes one writer may have in it; past it, the writer's oldest records are dropped."`
 	// MaxRecords and MaxBytes bound the whole collection the same way.
-	MaxRecords int
-	MaxBytes   int64
+	MaxRecords int   `setting:"max_records,5" doc:"Records the whole collection holds; past it, the oldest are dropped."`
+	MaxBytes   int64 `setting:"max_bytes,6" doc:"Bytes of envelopes the whole collection holds; past it, the oldest records are dropped."`
 	// TombstoneHorizon is how long a delete is remembered. After it, the
 	// tombstone is dropped, and a replica that was offline longer than
 	// the horizon and still holds the deleted value brings it back.
-	TombstoneHorizon time.Duration
+	TombstoneHorizon time.Duration `setting:"tombstone_horizon,7" doc:"How long a delete is remembered; a replica offline longer brings back what was deleted."`
+}
+
+// defaults are the values of the fields a zero means the default of.
+var defaults = map[string]int64{
+	"max_records_per_writer": DefaultMaxRecordsPerWriter,
+	"max_bytes_per_writer":   DefaultMaxBytesPerWriter,
+	"max_records":            DefaultMaxRecords,
+	"max_bytes":              DefaultMaxBytes,
+	"tombstone_horizon":      int64(DefaultTombstoneHorizon),
 }
 
 // Normalize checks s, fills the bounds left zero with the defaults and
-// sorts the writers.
+// sorts the writers. An error about one field is a *FieldError.
 func (s Settings) Normalize() (Settings, error) {
 	if err := CheckName(s.Name); err != nil {
-		return s, err
+		return s, &FieldError{Key: "name", Err: err}
 	}
 	s.Writers = slices.Clone(s.Writers)
 	slices.Sort(s.Writers)
 	s.Writers = slices.Compact(s.Writers)
 	for _, w := range s.Writers {
 		if err := w.Validate(); err != nil {
-			return s, core.Errorf(core.ErrInvalidKey, "writer %q is not a peer ID: %v", w, err)
+			return s, &FieldError{Key: "writers", Err: core.Errorf(core.ErrInvalidKey, "writer %q is not a peer ID: %v", w, err)}
 		}
 	}
-	fill := func(name string, v *int64, def int64) error {
-		switch {
-		case *v < 0:
-			return fmt.Errorf("collection %s: %s is %d; give a positive bound, or 0 for the default %d", s.Name, name, *v, def)
-		case *v == 0:
-			*v = def
+	v := reflect.ValueOf(&s).Elem()
+	for _, f := range fields {
+		if f.kind != kindInt && f.kind != kindDuration {
+			continue
 		}
-		return nil
-	}
-	recsW, recs, horizon := int64(s.MaxRecordsPerWriter), int64(s.MaxRecords), int64(s.TombstoneHorizon)
-	for _, f := range []struct {
-		name string
-		v    *int64
-		def  int64
-	}{
-		{"MaxRecordsPerWriter", &recsW, DefaultMaxRecordsPerWriter},
-		{"MaxBytesPerWriter", &s.MaxBytesPerWriter, DefaultMaxBytesPerWriter},
-		{"MaxRecords", &recs, DefaultMaxRecords},
-		{"MaxBytes", &s.MaxBytes, DefaultMaxBytes},
-		{"TombstoneHorizon", &horizon, int64(DefaultTombstoneHorizon)},
-	} {
-		if err := fill(f.name, f.v, f.def); err != nil {
-			return s, err
+		fv := v.Field(f.index)
+		switch def := defaults[f.Key]; {
+		case fv.Int() < 0:
+			return s, &FieldError{Key: f.Key, Err: fmt.Errorf("is %s; give a positive bound, or 0 for the default %s", f.text(fv), f.text(reflect.ValueOf(def).Convert(fv.Type())))}
+		case fv.Int() == 0:
+			fv.SetInt(def)
 		}
 	}
-	s.MaxRecordsPerWriter, s.MaxRecords, s.TombstoneHorizon = int(recsW), int(recs), time.Duration(horizon)
 	return s, nil
 }
 
@@ -115,18 +126,24 @@ func CheckName(name string) error {
 // Digest identifies the collection's definition: its name, writers and
 // bounds. Reconciliation and gossip take place only between replicas with
 // the same digest. s must be normalized.
+//
+// It is the SHA-256, cut to HashSize bytes, of "netabase/sync/v1\n" and
+// the deterministic CBOR map of every field by its digest key: text for the
+// name, text peer IDs for the writers, integers for the bounds and the
+// horizon (in nanoseconds). SYNC.md specifies it.
 func (s Settings) Digest() [HashSize]byte {
-	def := struct {
-		Name                  string   `cbor:"1,keyasint"`
-		Writers               []string `cbor:"2,keyasint"`
-		MaxRecordsPerWriter   int      `cbor:"3,keyasint"`
-		MaxBytesPerWriter     int64    `cbor:"4,keyasint"`
-		MaxRecords            int      `cbor:"5,keyasint"`
-		MaxBytes              int64    `cbor:"6,keyasint"`
-		TombstoneHorizonNanos int64    `cbor:"7,keyasint"`
-	}{s.Name, make([]string, len(s.Writers)), s.MaxRecordsPerWriter, s.MaxBytesPerWriter, s.MaxRecords, s.MaxBytes, int64(s.TombstoneHorizon)}
-	for i, w := range s.Writers {
-		def.Writers[i] = w.String()
+	def := make(map[int]any, len(fields))
+	v := reflect.ValueOf(s)
+	for _, f := range fields {
+		fv := v.Field(f.index)
+		switch f.kind {
+		case kindString:
+			def[f.digest] = fv.String()
+		case kindWriters:
+			def[f.digest] = f.get(fv)
+		default:
+			def[f.digest] = fv.Int()
+		}
 	}
 	b, err := encMode.Marshal(def)
 	if err != nil {

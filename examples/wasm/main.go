@@ -36,7 +36,6 @@ import (
 
 	ds "github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/namespace"
-	"github.com/libp2p/go-libp2p/core/peer"
 
 	gc "github.com/netabase/netabase/core/gateway/gatewayclient"
 	"github.com/netabase/netabase/core/replica"
@@ -86,7 +85,7 @@ func main() {
 	if store == "" {
 		store = "idb://netabase-" + collection
 	}
-	go p.follow(collection, q["writer"], store)
+	go p.follow(collection, q, store)
 	select {}
 }
 
@@ -131,19 +130,25 @@ func (p *page) fetchRecord(key string) {
 }
 
 // follow keeps the collection's replica and its typed view in the page's
-// store (IndexedDB), fed from the daemon, and shows its notes.
-func (p *page) follow(name string, writerIDs []string, storeURL string) {
+// store (IndexedDB), fed from the daemon, and shows its notes. The
+// collection's settings are in the page's query by the names of netabase
+// sync join's flags: writer= (repeatable), max-records-per-writer= and so
+// on; Follow refuses a daemon that replicates the collection with others.
+func (p *page) follow(name string, q url.Values, storeURL string) {
 	el := byID("sync")
-	var writers []peer.ID
-	for _, w := range writerIDs {
-		id, err := peer.Decode(w)
-		if err != nil {
-			state(el, "error", fmt.Sprintf("writer %q is not a peer ID: %v", w, err))
-			return
+	given := replica.Settings{Name: name}
+	for _, f := range replica.Fields() {
+		if f.Flag == "" {
+			continue
 		}
-		writers = append(writers, id)
+		for _, v := range q[f.Flag] {
+			if err := given.Set(f.Key, v); err != nil {
+				state(el, "error", fmt.Sprintf("%s=: %v", f.Flag, err))
+				return
+			}
+		}
 	}
-	settings, err := replica.Settings{Name: name, Writers: writers}.Normalize()
+	settings, err := given.Normalize()
 	if err != nil {
 		state(el, "error", err.Error())
 		return

@@ -21,7 +21,7 @@ func (s *server) syncJoin(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	settings, err := config.Sync{Name: req.Name, Writers: req.Writers}.Settings()
+	settings, err := req.Settings.Normalize()
 	if err != nil {
 		if !errors.Is(err, core.ErrInvalidKey) {
 			err = invalid("%v", err)
@@ -39,9 +39,11 @@ func (s *server) syncJoin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.syncConfig != "" {
-		// The writers as the node took them: sorted and in one form, so
-		// that the file says exactly what was joined.
-		entry := config.Sync{Name: settings.Name, Writers: strs(settings.Writers)}
+		// The settings as the request gave them, so that a bound left to
+		// its default stays so, with the writers as the node took them:
+		// sorted, each once.
+		entry := config.Sync{Settings: req.Settings}
+		entry.Writers = settings.Writers
 		err := config.Update(s.syncConfig, func(c *config.Config) error {
 			c.SetSync(entry)
 			return nil
@@ -174,9 +176,9 @@ func syncStatusOf(syn *node.Synced) SyncStatus {
 	st := syn.Status()
 	out := SyncStatus{
 		Name:        st.Name,
+		Settings:    syn.Settings(),
 		Digest:      st.Digest,
 		Open:        len(syn.Settings().Writers) == 0,
-		Writers:     strs(syn.Settings().Writers),
 		Records:     st.Records,
 		Tombstones:  st.Tombstones,
 		Bytes:       st.Bytes,

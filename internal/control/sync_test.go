@@ -2,13 +2,17 @@ package control_test
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/config"
@@ -35,7 +39,7 @@ func TestSyncAPI(t *testing.T) {
 	c := serveAPI(t, ctx, api, dir)
 	self := n.ID().String()
 
-	for _, req := range []control.SyncJoinRequest{{Name: "a b"}, {Name: ""}, {Name: "chat", Writers: []string{"nobody"}}} {
+	for _, req := range []control.SyncJoinRequest{join("a b"), join(""), join("chat", "nobody"), {Settings: replica.Settings{Name: "chat", MaxBytes: -1}}} {
 		if _, err := c.SyncJoin(ctx, req); !errors.Is(err, core.ErrInvalidKey) {
 			t.Errorf("join %+v: %v; want an invalid request", req, err)
 		}
@@ -43,17 +47,30 @@ func TestSyncAPI(t *testing.T) {
 	if _, err := c.SyncPut(ctx, "chat", "k", []byte("v")); !errors.Is(err, node.ErrNotJoined) {
 		t.Errorf("put before joining: %v", err)
 	}
-	st, err := c.SyncJoin(ctx, control.SyncJoinRequest{Name: "chat", Writers: []string{self}})
-	if err != nil || st.Name != "chat" || st.Open || len(st.Writers) != 1 || st.Writers[0] != self {
+	st, err := c.SyncJoin(ctx, join("chat", n.ID()))
+	if err != nil || st.Name != "chat" || st.Open || len(st.Settings.Writers) != 1 || st.Settings.Writers[0] != n.ID() {
 		t.Fatalf("join: %+v, %v", st, err)
 	}
-	if _, err := c.SyncJoin(ctx, control.SyncJoinRequest{Name: "chat"}); err == nil {
+	if _, err := c.SyncJoin(ctx, join("chat")); err == nil {
 		t.Error("joining again with other writers was accepted")
 	}
-	if _, err := c.SyncJoin(ctx, control.SyncJoinRequest{Name: "open"}); err != nil {
-		t.Fatal(err)
+	// The bounds travel with the settings: the status gives them, every
+	// bound given, and their digest; a join of the collection with other
+	// bounds is refused, naming the fields that differ.
+	open := join("open")
+	open.Settings.MaxRecordsPerWriter, open.Settings.TombstoneHorizon = 10, time.Hour
+	st, err = c.SyncJoin(ctx, open)
+	want, _ := open.Settings.Normalize()
+	if d := want.Digest(); err != nil || !reflect.DeepEqual(st.Settings, want) || st.Digest != hex.EncodeToString(d[:]) ||
+		st.Settings.MaxRecordsPerWriter != 10 || st.Settings.MaxRecords != replica.DefaultMaxRecords || st.Settings.TombstoneHorizon != time.Hour {
+		t.Fatalf("join with bounds: %+v, %v; want the settings %+v", st, err, want)
 	}
-	if got := syncedIn(t, cfg); len(got) != 2 || got[0].Name != "chat" || len(got[0].Writers) != 1 || got[1].Name != "open" {
+	open.Settings.MaxRecordsPerWriter = 0
+	if _, err := c.SyncJoin(ctx, open); !errors.Is(err, core.ErrConflict) || !strings.Contains(err.Error(), "max_records_per_writer is 100000 there and 10 here") {
+		t.Errorf("joining again with other bounds: %v", err)
+	}
+	if got := syncedIn(t, cfg); len(got) != 2 || got[0].Name != "chat" || len(got[0].Writers) != 1 || got[1].Name != "open" ||
+		got[1].MaxRecordsPerWriter != 10 || got[1].TombstoneHorizon != time.Hour || got[1].MaxRecords != 0 {
 		t.Errorf("the configuration keeps %+v", got)
 	}
 
@@ -92,6 +109,11 @@ func TestSyncAPI(t *testing.T) {
 	if c, err := config.Load(cfg); err != nil || c.MDNS {
 		t.Errorf("the configuration's other keys changed: %+v, %v", c, err)
 	}
+}
+
+// join asks to join the collection name with writers.
+func join(name string, writers ...peer.ID) control.SyncJoinRequest {
+	return control.SyncJoinRequest{Settings: replica.Settings{Name: name, Writers: writers}}
 }
 
 func syncedIn(t *testing.T, path string) []config.Sync {

@@ -28,7 +28,7 @@
 //	PUT    /v1/dht/mode {mode}          change it
 //	GET    /v1/protocols                protocol names
 //	GET    /v1/events                   events, one JSON object per line, until the client goes
-//	POST   /v1/sync {name, writers}     join a synced collection
+//	POST   /v1/sync {settings}          join a synced collection
 //	GET    /v1/sync                     the joined collections' status
 //	GET    /v1/sync/{name}              one collection's status
 //	DELETE /v1/sync/{name}              leave it
@@ -38,6 +38,12 @@
 //
 // A daemon keeps the collections it joins and leaves in its configuration
 // file (see [Server.KeepSyncIn]), so it joins them again at its next start.
+// A collection's settings travel whole, as replica.Settings' JSON form
+// ({"name", "writers", "max_records_per_writer", ..., "tombstone_horizon"};
+// a bound left out of a join takes its default), and a status gives them
+// normalized, every bound given, with their digest. Joining a collection
+// the node has joined with other settings is refused with 409 (code
+// "conflict"), saying which fields differ.
 //
 // A request body is one JSON value (white space around it aside) of at
 // most about twice envelope.MaxSize; anything after the value, unknown
@@ -67,7 +73,8 @@ import (
 // Error is the body of every failed request.
 type Error struct {
 	// Code is "not_joined", "not_found", "invalid", "rejected",
-	// "unsupported", "closed", "timeout", "starting" or "failed".
+	// "conflict", "unsupported", "closed", "timeout", "starting" or
+	// "failed".
 	Code    string `json:"code"`
 	Message string `json:"error"`
 }
@@ -84,6 +91,7 @@ var codes = []struct {
 	{"not_found", core.ErrNotFound, 404},
 	{"invalid", core.ErrInvalidKey, 400},
 	{"rejected", core.ErrRejected, 422},
+	{"conflict", core.ErrConflict, 409},
 	{"unsupported", core.ErrUnsupported, 501},
 	{"closed", core.ErrClosed, 503},
 	{"timeout", context.DeadlineExceeded, 504},
@@ -287,11 +295,10 @@ type Event struct {
 	Count    uint64    `json:"count,omitempty"`
 }
 
-// SyncJoinRequest joins a synced collection: Writers, peer IDs, are the
-// only peers that may write to it; none means any peer.
+// SyncJoinRequest joins the synced collection its settings define; a
+// bound left zero takes its default.
 type SyncJoinRequest struct {
-	Name    string   `json:"name"`
-	Writers []string `json:"writers,omitempty"`
+	Settings replica.Settings `json:"settings"`
 }
 
 // SyncPutRequest writes this node's value for a key of a synced
@@ -314,11 +321,13 @@ type SyncRecord struct {
 
 // SyncStatus describes a synced collection on this node.
 type SyncStatus struct {
-	Name   string `json:"name"`
-	Digest string `json:"digest"`
-	// Open is true when any peer may write; else only Writers may.
-	Open    bool     `json:"open"`
-	Writers []string `json:"writers"`
+	Name string `json:"name"`
+	// Settings are the collection's, normalized (every bound given), and
+	// Digest is theirs, in hex.
+	Settings replica.Settings `json:"settings"`
+	Digest   string           `json:"digest"`
+	// Open is true when any peer may write; else only Settings.Writers may.
+	Open bool `json:"open"`
 	// Records and Tombstones are what the replica holds, Bytes their
 	// size, from WritersSeen writers.
 	Records     int    `json:"records"`

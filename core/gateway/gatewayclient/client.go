@@ -99,6 +99,22 @@ func (c *Client) Info(ctx context.Context) (Info, error) {
 	return out, err
 }
 
+// Collection returns what the daemon says of the synced collection called
+// name: its settings and their digest. It is an error wrapping
+// core.ErrNotFound when the daemon replicates no collection of that name.
+func (c *Client) Collection(ctx context.Context, name string) (Collection, error) {
+	info, err := c.Info(ctx)
+	if err != nil {
+		return Collection{}, err
+	}
+	for _, col := range info.Synced {
+		if col.Settings.Name == name {
+			return col, nil
+		}
+	}
+	return Collection{}, core.Errorf(core.ErrNotFound, "the daemon behind the gateway at %s does not replicate a synced collection called %q", c.base, name)
+}
+
 // Providers returns the providers of key the daemon finds (at most limit;
 // 0 for the daemon's default).
 func (c *Client) Providers(ctx context.Context, key string, limit int) (Providers, error) {

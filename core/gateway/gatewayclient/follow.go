@@ -50,6 +50,13 @@ type Progress struct {
 // later Follow over the same replica and gateway — after a page reload —
 // asks only for what it has not seen. It reconnects after
 // an error, from the cursor.
+//
+// Before each stream, Follow asks the gateway for the collection's
+// settings (Client.Collection). When the daemon replicates the collection
+// with other settings than r's (writers, bounds or horizon), so that the
+// two would keep and evict different records, Follow stores nothing and
+// returns an error, replica.ErrOtherSettings, naming the fields that
+// differ.
 func Follow(ctx context.Context, c *Client, r *replica.Replica, cursors ds.Datastore, report func(Progress)) error {
 	if report == nil {
 		report = func(Progress) {}
@@ -66,6 +73,9 @@ func Follow(ctx context.Context, c *Client, r *replica.Replica, cursors ds.Datas
 		caughtUp, err := follow(ctx, c, r, since, cursors, key, report)
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if errors.Is(err, replica.ErrOtherSettings) {
+			return err
 		}
 		report(Progress{Err: err})
 		if caughtUp {
@@ -94,6 +104,13 @@ func (c *Client) CursorKey(r *replica.Replica) ds.Key {
 // follow reads one stream into r, keeping its cursor under key in cursors,
 // and reports whether it caught up.
 func follow(ctx context.Context, c *Client, r *replica.Replica, since string, cursors ds.Datastore, key ds.Key, report func(Progress)) (bool, error) {
+	col, err := c.Collection(ctx, r.Settings().Name)
+	if err != nil {
+		return false, err
+	}
+	if err := r.Settings().Agree("the gateway's daemon", col.Settings, col.Digest); err != nil {
+		return false, err
+	}
 	var batch []replica.Verified
 	flush := func(cursor string) error {
 		if len(batch) > 0 {

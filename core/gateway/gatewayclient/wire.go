@@ -17,7 +17,8 @@
 // other method gets 405. Errors are a status and one plain sentence
 // (text/plain).
 //
-//	GET /v1/info                        JSON Info: the daemon's peer ID and synced collections
+//	GET /v1/info                        JSON Info: the daemon's peer ID and synced collections,
+//	                                    each with its settings whole and their digest
 //	GET /v1/record?key=<key>            the record's envelope, as stored (EnvelopeType);
 //	                                    &format=json: a Record as JSON
 //	GET /v1/providers?key=<key>[&limit=n]  JSON Providers
@@ -43,7 +44,11 @@
 // more than that minute.
 package gatewayclient
 
-import "time"
+import (
+	"time"
+
+	"github.com/netabase/netabase/core/replica"
+)
 
 // EnvelopeType is the content type of a netabase record envelope as
 // stored: deterministic CBOR (see core/envelope and SYNC.md).
@@ -70,11 +75,12 @@ type Info struct {
 	Synced []Collection `json:"synced"`
 }
 
-// Collection is a synced collection the daemon replicates.
+// Collection is a synced collection the daemon replicates: its settings
+// whole, normalized (replica.Settings' JSON form, every bound given), and
+// their digest in hex. Follow checks them against its replica's own.
 type Collection struct {
-	Name string `json:"name"`
-	// Writers are the peer IDs that may write to it; empty: any peer.
-	Writers []string `json:"writers"`
+	Settings replica.Settings `json:"settings"`
+	Digest   string           `json:"digest"`
 }
 
 // RecordJSON is a record as /v1/record?format=json gives it.
