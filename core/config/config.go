@@ -774,21 +774,40 @@ func lineKey(data []byte, line int) (key, value, want string) {
 		parts = append(parts, strings.Trim(strings.TrimSpace(p), `"'`))
 	}
 	t := reflect.TypeFor[Config]()
-	for _, p := range parts {
+	for i, p := range parts {
 		if t.Kind() == reflect.Slice {
 			t = t.Elem()
+		}
+		if t == reflect.TypeFor[Sync]() && i == len(parts)-1 {
+			// A [[sync]] table's keys are the settings' own (replica.Fields).
+			i := slices.IndexFunc(replica.Fields(), func(f replica.Field) bool { return f.Key == p })
+			if i < 0 {
+				return "", "", ""
+			}
+			want = settingTakes[replica.Fields()[i].Type]
+			break
 		}
 		f, found := fieldOf(t, p)
 		if !found {
 			return "", "", ""
 		}
 		t = f.Type
+		want = wantType[t.String()]
 	}
 	if n := arrays[parts[0]]; n > 0 && len(table) > 0 {
 		parts[0] = fmt.Sprintf("%s[%d]", parts[0], n)
 	}
 	v, _, _ = strings.Cut(v, "#")
-	return strings.Join(parts, "."), strings.TrimSpace(v), wantType[t.String()]
+	return strings.Join(parts, "."), strings.TrimSpace(v), want
+}
+
+// settingTakes says, for each type of a synced collection's setting
+// (replica.Field.Type), what the file should give it.
+var settingTakes = map[string]string{
+	"string":   "a string in quotes",
+	"peerID":   `an array of peer IDs in quotes, such as ["12D3KooW..."]`,
+	"int":      "a whole number, such as 1000",
+	"duration": `a duration in quotes, such as "720h"`,
 }
 
 // tableLine matches a table's header line, [name] or [[name]].
