@@ -79,6 +79,18 @@
 // whose peers accept only pk and ipns records: providers and peer routing
 // work, and a netabase record is refused with [ErrNetabaseOnIPFS].
 //
+// # Peers
+//
+// The node keeps some peers connected ([Node.KeptPeers]): its bootstrap
+// peers and up to [KeptPerCollection] peers of each synced collection. The
+// connection manager never closes their connections (they are protected),
+// and when one closes the node dials the peer again, with a backoff. It
+// remembers the last [RememberedPeers] netabase peers it was connected to,
+// with their addresses and the collections they shared, in the backend
+// under [NodeNamespace] (go-libp2p's peerstore lives in memory), and after
+// a restart dials them until it reaches each once, and keeps those of the
+// collections it joins again.
+//
 // # Modes
 //
 // kad-dht fixes a DHT's mode when it is created; [Node.SetMode] replaces

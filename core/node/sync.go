@@ -169,6 +169,7 @@ func (n *Node) JoinSync(ctx context.Context, settings replica.Settings) (*Synced
 	s.wg.Go(s.rounds)
 	n.synced[settings.Name] = s
 	n.topics.Store(topicName, s)
+	n.keep.joined(topicName)
 	return s, nil
 }
 
@@ -213,6 +214,7 @@ func (s *Synced) close() error {
 	s.closing = true
 	s.mu.Unlock()
 	s.n.topics.CompareAndDelete(s.topic.String(), s)
+	s.n.keep.left(s.topic.String())
 	s.cancel()
 	s.sub.Cancel()
 	s.wg.Wait()
@@ -424,8 +426,9 @@ func (s *Synced) receive() {
 	}
 }
 
-// meet reconciles with each peer that joins the topic. Both peers see the
-// other join; the one with the smaller ID starts the session.
+// meet keeps each peer that joins the topic connected (up to
+// KeptPerCollection) and reconciles with it. Both peers see the other
+// join; the one with the smaller ID starts the session.
 func (s *Synced) meet(events *pubsub.TopicEventHandler) {
 	defer events.Cancel()
 	for {
@@ -433,7 +436,11 @@ func (s *Synced) meet(events *pubsub.TopicEventHandler) {
 		if err != nil {
 			return
 		}
-		if ev.Type == pubsub.PeerJoin && s.n.id < ev.Peer {
+		if ev.Type != pubsub.PeerJoin {
+			continue
+		}
+		s.n.keep.keepFor(s.topic.String(), ev.Peer)
+		if s.n.id < ev.Peer {
 			s.start(ev.Peer)
 		}
 	}
