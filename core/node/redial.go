@@ -47,6 +47,7 @@ const (
 	redialFirst = 250 * time.Millisecond
 	redialMax   = time.Minute
 	dialTimeout = 15 * time.Second
+	saveTimeout = 5 * time.Second
 	// rememberedAddrs bounds the addresses remembered of one peer, and
 	// rememberedTopics the collections.
 	rememberedAddrs  = 8
@@ -156,6 +157,15 @@ func (k *keeper) load(ctx context.Context) {
 		}
 		k.known[id] = kp
 	}
+}
+
+// addrStrings is the first rememberedAddrs of addrs, as text.
+func addrStrings(addrs []ma.Multiaddr) []string {
+	out := make([]string, 0, min(len(addrs), rememberedAddrs))
+	for _, a := range addrs[:cap(out)] {
+		out = append(out, a.String())
+	}
+	return out
 }
 
 func parseAddrs(ss []string) []ma.Multiaddr {
@@ -268,7 +278,7 @@ func (k *keeper) identified(e event.EvtPeerIdentificationCompleted) {
 	if !slices.Contains(e.Protocols, SyncProtocol) && !slices.Contains(e.Protocols, k.n.kadProtocol()) {
 		return
 	}
-	addrs := e.ListenAddrs[:min(len(e.ListenAddrs), rememberedAddrs)]
+	addrs := e.ListenAddrs
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if kp, ok := k.kept[e.Peer]; ok && len(addrs) > 0 {
@@ -276,9 +286,8 @@ func (k *keeper) identified(e event.EvtPeerIdentificationCompleted) {
 	}
 	k.untagLocked(e.Peer, tagRemembered)
 	kp := k.rememberLocked(e.Peer)
-	kp.Addrs = kp.Addrs[:0]
-	for _, a := range addrs {
-		kp.Addrs = append(kp.Addrs, a.String())
+	if len(addrs) > 0 {
+		kp.Addrs = addrStrings(addrs)
 	}
 	k.changedLocked()
 }
@@ -295,14 +304,19 @@ func (k *keeper) rememberLocked(p peer.ID) *knownPeer {
 	kp := &knownPeer{ID: p.String(), Seen: now}
 	k.known[p] = kp
 	if len(k.known) > RememberedPeers {
+		var oldest peer.ID
 		for id, q := range k.known {
+			if id == p {
+				continue
+			}
 			if k.n.host.Network().Connectedness(id) == network.Connected {
 				q.Seen = now
 			}
+			if oldest == "" || q.Seen.Before(k.known[oldest].Seen) {
+				oldest = id
+			}
 		}
-		oldest := slices.MinFunc(slices.Collect(maps.Values(k.known)), func(a, b *knownPeer) int { return a.Seen.Compare(b.Seen) })
-		id, _ := peer.Decode(oldest.ID)
-		delete(k.known, id)
+		delete(k.known, oldest)
 	}
 	return kp
 }
@@ -340,9 +354,7 @@ func (k *keeper) keepFor(topic string, p peer.ID) {
 	k.tagLocked(p, tag, nil)
 	kp := k.rememberLocked(p)
 	if len(kp.Addrs) == 0 {
-		for _, a := range k.n.host.Peerstore().Addrs(p)[:min(len(k.n.host.Peerstore().Addrs(p)), rememberedAddrs)] {
-			kp.Addrs = append(kp.Addrs, a.String())
-		}
+		kp.Addrs = addrStrings(k.n.host.Peerstore().Addrs(p))
 	}
 	if !slices.Contains(kp.Topics, topic) {
 		kp.Topics = append(kp.Topics, topic)
@@ -402,7 +414,7 @@ func (k *keeper) saveLoop() {
 		case <-n.ctx.Done():
 			select {
 			case <-k.dirty:
-				ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
+				ctx, cancel := context.WithTimeout(context.Background(), saveTimeout)
 				defer cancel()
 				k.save(ctx)
 			default:

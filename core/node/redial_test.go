@@ -73,6 +73,42 @@ func TestRedialCollectionPeer(t *testing.T) {
 	}
 }
 
+// TestKeptPerCollectionBound: of the peers that join a collection, the
+// node keeps KeptPerCollection.
+func TestKeptPerCollectionBound(t *testing.T) {
+	ctx := testContext(t)
+	nodes := startNodes(t, node.KeptPerCollection+2, func(_ int, c *node.Config) { c.Mode = config.ModeClient })
+	hub, others := nodes[0], nodes[1:]
+	for _, n := range nodes {
+		if _, err := n.JoinSync(ctx, replica.Settings{Name: "chat"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range others {
+		if err := n.Connect(ctx, addrInfo(hub)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := hub.SyncedCollection("chat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The hub keeps each peer as its join reaches it: wait for the bound,
+	// failing when it is passed.
+	eventually(t, ctx, "every peer in the hub's topic, and the bound kept", func() bool {
+		kept := 0
+		for _, n := range others {
+			if keptFor(hub, n, "chat") {
+				kept++
+			}
+		}
+		if kept > node.KeptPerCollection {
+			t.Fatalf("the hub keeps %d of the %d peers of chat, want %d: %+v", kept, len(others), node.KeptPerCollection, hub.KeptPeers())
+		}
+		return kept == node.KeptPerCollection && len(c.Status().TopicPeers) == len(others)
+	})
+}
+
 // TestRedialBootstrapPeer: a node keeps its bootstrap peer connected.
 func TestRedialBootstrapPeer(t *testing.T) {
 	ctx := testContext(t)
@@ -81,24 +117,23 @@ func TestRedialBootstrapPeer(t *testing.T) {
 	cfg.Mode = config.ModeClient
 	cfg.Bootstrap = multiaddrs(boot)
 	n := startNode(t, cfg)
+	// Both sides must hold the connection before one closes it.
 	eventually(t, ctx, "the connection to the bootstrap peer", func() bool {
-		return n.Host().Network().Connectedness(boot.ID()) == network.Connected
+		return n.Host().Network().Connectedness(boot.ID()) == network.Connected &&
+			boot.Host().Network().Connectedness(n.ID()) == network.Connected
 	})
 	if got := n.KeptPeers(); len(got) != 1 || got[0].ID != boot.ID() || !slices.Equal(got[0].Why, []string{"bootstrap"}) {
 		t.Errorf("kept peers %+v, want the bootstrap peer", got)
 	}
+	sub := n.Subscribe(0)
+	defer sub.Close()
 	if err := boot.Host().Network().ClosePeer(n.ID()); err != nil {
 		t.Fatal(err)
 	}
-	// The closing side sees the connection gone at once; wait for it.
-	eventually(t, ctx, "the connection closed", func() bool {
-		return boot.Host().Network().Connectedness(n.ID()) != network.Connected
-	})
+	nextEvent(t, ctx, sub, func(e node.PeerDisconnected) bool { return e.Peer == boot.ID() })
 	again, cancel := context.WithTimeout(ctx, redialBound)
 	defer cancel()
-	eventually(t, again, "the connection to the bootstrap peer again", func() bool {
-		return n.Host().Network().Connectedness(boot.ID()) == network.Connected
-	})
+	nextEvent(t, again, sub, func(e node.PeerConnected) bool { return e.Peer == boot.ID() && !e.Inbound })
 }
 
 // TestRestartRemembersPeers: a node restarted while its only bootstrap

@@ -214,10 +214,10 @@ func (s *Synced) close() error {
 	s.closing = true
 	s.mu.Unlock()
 	s.n.topics.CompareAndDelete(s.topic.String(), s)
-	s.n.keep.left(s.topic.String())
 	s.cancel()
 	s.sub.Cancel()
 	s.wg.Wait()
+	s.n.keep.left(s.topic.String()) // meet, which keeps peers, has returned
 	return errors.Join(s.topic.Close(), s.n.ps.UnregisterTopicValidator(s.topic.String()))
 }
 
