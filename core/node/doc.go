@@ -8,8 +8,9 @@
 // [Node.RemoveRecord], [Node.LocalRecords]), providers
 // ([Node.StartProviding], [Node.StopProviding], [Node.FindProviders]), peers
 // ([Node.Bootstrap], [Node.Connect], [Node.AddAddress], [Node.RemoveAddress],
-// [Node.RemovePeer]), the DHT mode ([Node.Mode], [Node.SetMode]) and
-// [Node.Protocols]. [Node.Subscribe] delivers typed events.
+// [Node.RemovePeer], [Node.KeptPeers]), the DHT mode ([Node.Mode],
+// [Node.SetMode]) and [Node.Protocols]. [Node.Subscribe] delivers typed
+// events.
 //
 // # Storage
 //
