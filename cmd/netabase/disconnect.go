@@ -14,7 +14,8 @@ func newDisconnectCmd(e *env) *cobra.Command {
 		Use:   "disconnect <peer ID>",
 		Short: "Close the connections to a peer",
 		Long: `Close every connection to a peer. Either side may connect again, as the DHT
-does when it needs the peer.` + clientHelp + exitStatusHelp,
+does when it needs the peer; a bootstrap peer or a peer of a synced
+collection, which the daemon keeps connected, is dialled again at once.` + clientHelp + exitStatusHelp,
 		Args: exactArgs(1, "a peer ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runDisconnect(cmd.Context(), e, opts, args)

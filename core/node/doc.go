@@ -8,8 +8,9 @@
 // [Node.RemoveRecord], [Node.LocalRecords]), providers
 // ([Node.StartProviding], [Node.StopProviding], [Node.FindProviders]), peers
 // ([Node.Bootstrap], [Node.Connect], [Node.AddAddress], [Node.RemoveAddress],
-// [Node.RemovePeer]), the DHT mode ([Node.Mode], [Node.SetMode]) and
-// [Node.Protocols]. [Node.Subscribe] delivers typed events.
+// [Node.RemovePeer], [Node.KeptPeers]), the DHT mode ([Node.Mode],
+// [Node.SetMode]) and [Node.Protocols]. [Node.Subscribe] delivers typed
+// events.
 //
 // [New] refuses a listen address whose port another process (or node)
 // listens on, TCP or QUIC, saying so: go-libp2p listens on TCP with
@@ -85,6 +86,18 @@
 // With the protocol prefix /ipfs the node is a peer of the public IPFS DHT,
 // whose peers accept only pk and ipns records: providers and peer routing
 // work, and a netabase record is refused with [ErrNetabaseOnIPFS].
+//
+// # Peers
+//
+// The node keeps some peers connected ([Node.KeptPeers]): its bootstrap
+// peers and up to [KeptPerCollection] peers of each synced collection. The
+// connection manager never closes their connections (they are protected),
+// and when one closes the node dials the peer again, with a backoff. It
+// remembers the last [RememberedPeers] netabase peers it was connected to,
+// with their addresses and the collections they shared, in the backend
+// under [NodeNamespace] (go-libp2p's peerstore lives in memory), and after
+// a restart dials them until it reaches each once, and keeps those of the
+// collections it joins again.
 //
 // # Modes
 //

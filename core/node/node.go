@@ -117,6 +117,7 @@ type Node struct {
 	mdns mdns.Service
 	bus  *bus
 	ps   *pubsub.PubSub
+	keep *keeper
 
 	syncMu sync.Mutex
 	synced map[string]*Synced // joined collections, by name
@@ -238,6 +239,9 @@ func (n *Node) start(ctx context.Context) error {
 		return err
 	}
 	if err := n.watchNetwork(); err != nil {
+		return err
+	}
+	if err := n.startKeeper(ctx); err != nil {
 		return err
 	}
 	d, err := n.newDHT(n.mode)
@@ -513,7 +517,8 @@ func (n *Node) Host() host.Host { return n.host }
 
 // Datastore returns the admitted backend, for applications that keep their
 // own data next to the DHT's (the DHT's data lives under DHTNamespace in
-// it). The node closes it at Close.
+// it, synced collections under SyncNamespace and the node's own under
+// NodeNamespace). The node closes it at Close.
 func (n *Node) Datastore() core.Backend { return n.backend }
 
 // Records is the node's local view of the DHT's value records.

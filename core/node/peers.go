@@ -99,7 +99,8 @@ func (n *Node) Connect(ctx context.Context, ai peer.AddrInfo) error {
 	return nil
 }
 
-// Disconnect closes every connection to p. The peer may connect again.
+// Disconnect closes every connection to p. The peer may connect again, and
+// a kept peer (see KeptPeers) is dialled again.
 func (n *Node) Disconnect(p peer.ID) error {
 	if n.host.Network().Connectedness(p) != network.Connected {
 		return core.Errorf(core.ErrNotFound, "not connected to %s", p)
@@ -133,10 +134,11 @@ func (n *Node) RemoveAddress(p peer.ID, addr ma.Multiaddr) error {
 // PeerAddrs returns the addresses the node knows for p.
 func (n *Node) PeerAddrs(p peer.ID) []ma.Multiaddr { return n.host.Peerstore().Addrs(p) }
 
-// RemovePeer makes the node forget p: it leaves the routing table, its
-// connections close and its addresses are forgotten. The peer may come
-// back by connecting again.
+// RemovePeer makes the node forget p: it leaves the routing table and the
+// kept and remembered peers (see KeptPeers), its connections close and its
+// addresses are forgotten. The peer may come back by connecting again.
 func (n *Node) RemovePeer(p peer.ID) error {
+	n.keep.forget(p)
 	n.mu.RLock()
 	if n.dht != nil {
 		n.dht.RoutingTable().RemovePeer(p)

@@ -176,6 +176,7 @@ func (n *Node) JoinSync(ctx context.Context, settings replica.Settings) (*Synced
 	s.wg.Go(s.rounds)
 	n.synced[settings.Name] = s
 	n.topics.Store(topicName, s)
+	n.keep.joined(topicName)
 	return s, nil
 }
 
@@ -223,6 +224,7 @@ func (s *Synced) close() error {
 	s.cancel()
 	s.sub.Cancel()
 	s.wg.Wait()
+	s.n.keep.left(s.topic.String()) // meet, which keeps peers, has returned
 	return errors.Join(s.topic.Close(), s.n.ps.UnregisterTopicValidator(s.topic.String()))
 }
 
@@ -439,8 +441,9 @@ func (s *Synced) receive() {
 	}
 }
 
-// meet reconciles with each peer that joins the topic. Both peers see the
-// other join; the one with the smaller ID starts the session.
+// meet keeps each peer that joins the topic connected (up to
+// KeptPerCollection) and reconciles with it. Both peers see the other
+// join; the one with the smaller ID starts the session.
 func (s *Synced) meet(events *pubsub.TopicEventHandler) {
 	defer events.Cancel()
 	for {
@@ -448,7 +451,11 @@ func (s *Synced) meet(events *pubsub.TopicEventHandler) {
 		if err != nil {
 			return
 		}
-		if ev.Type == pubsub.PeerJoin && s.n.id < ev.Peer {
+		if ev.Type != pubsub.PeerJoin {
+			continue
+		}
+		s.n.keep.keepFor(s.topic.String(), ev.Peer)
+		if s.n.id < ev.Peer {
 			s.start(ev.Peer)
 		}
 	}
