@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,13 +52,15 @@ func TestChatTerminal(t *testing.T) {
 	b.typeKeys(t, "half a ")
 	b.waitScreen(ctx, t, "the line being typed", func(lines []string) bool { return lines[len(lines)-1] == "bob> half a " })
 	a.say(t, "hi bob")
+	// A notice may come between, so the message is looked for above the
+	// line being typed, on a line of its own.
 	b.waitScreen(ctx, t, "alice's message above the line being typed", func(lines []string) bool {
-		return len(lines) > 1 && strings.HasSuffix(lines[len(lines)-2], "] alice: hi bob") && lines[len(lines)-1] == "bob> half a "
+		return lineMatching(lines, `^\[\d\d:\d\d:\d\d\] alice: hi bob$`) && lines[len(lines)-1] == "bob> half a "
 	})
 	b.typeKeys(t, "line\r")
 	a.waitMessage(ctx, t, "half a line")
 	lines = b.waitScreen(ctx, t, "the line sent", func(lines []string) bool {
-		return len(lines) > 1 && strings.HasSuffix(lines[len(lines)-2], "] bob: half a line") && lines[len(lines)-1] == "bob> "
+		return lineMatching(lines, `^\[\d\d:\d\d:\d\d\] bob: half a line$`) && lines[len(lines)-1] == "bob> "
 	})
 	if n := count(lines, "half a"); n != 1 {
 		t.Errorf("the line sent shows %d times:\n%s", n, strings.Join(lines, "\n"))
@@ -74,6 +78,13 @@ func TestChatTerminal(t *testing.T) {
 		t.Fatal("the chat on a terminal did not exit at Ctrl-D")
 	}
 	a.stop(ctx, t)
+}
+
+// lineMatching reports whether one of lines above the last matches the
+// regular expression re.
+func lineMatching(lines []string, re string) bool {
+	r := regexp.MustCompile(re)
+	return slices.ContainsFunc(lines[:len(lines)-1], r.MatchString)
 }
 
 // index is the index of the first of lines that contains s, or -1.
