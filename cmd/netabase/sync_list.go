@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 )
@@ -24,8 +25,9 @@ is not UTF-8 text as its size and first bytes (<520 KB binary:
 89504e470d0a1a0a…). With --cbor, a value that is one CBOR data item, as
 a core/model collection writes (a typed collection's values are its
 records' CBOR; nothing in them marks them so, hence the flag), is shown
-as JSON; a core/model key stays as stored (base32hex), since decoding it
-needs the program's key type. --json prints every record as it is: the
+as JSON (without it, the list says when a value shown as binary is CBOR);
+a core/model key stays as stored (base32hex), since decoding it needs the
+program's key type. --json prints every record as it is: the
 value in base64 and the schema version.` + clientHelp + exitStatusHelp,
 		Args: exactArgs(1, "a collection name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -64,8 +66,18 @@ func runSyncList(ctx context.Context, e *env, opts syncListOptions, args []strin
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "WRITER\tKEY\tWRITTEN\tVALUE")
+	cborShownBinary := false
 	for _, r := range recs {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Writer, shown(r.Key), r.Clock.Local().Format(time.RFC3339), cell(r.Value, opts.cbor))
+		if !opts.cbor && !cborShownBinary && !utf8.Valid(r.Value) {
+			_, cborShownBinary = cborJSON(r.Value)
+		}
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if cborShownBinary {
+		return say(e, "Some values shown as binary are CBOR, as a core/model collection writes; --cbor shows them as JSON.\n")
+	}
+	return nil
 }

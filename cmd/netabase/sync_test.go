@@ -138,6 +138,9 @@ func TestSyncListValues(t *testing.T) {
 			t.Errorf("sync list shows %s as %q, want %q", key, got[key][3], want)
 		}
 	}
+	if _, said := d.cliBoth(t, ctx, "sync", "list", "notes"); !strings.Contains(said, "--cbor shows them as JSON") {
+		t.Errorf("sync list of a CBOR value did not mention --cbor: %q", said)
+	}
 	got = rows("--cbor")
 	for key, want := range map[string]string{
 		"greeting": "hello", // not CBOR: shown as text
