@@ -203,7 +203,7 @@ func runTerminal(ctx context.Context, o options, in, out *os.File) error {
 	u := ui{out: w, notes: w, prefix: "* ", start: func(nick string) (<-chan string, <-chan error) {
 		lines := make(chan string)
 		ended := make(chan error, 1)
-		t.SetPrompt(nick + "> ")
+		t.SetPrompt(printable(nick) + "> ")
 		t.AutoCompleteCallback = func(line string, _ int, key rune) (string, int, bool) {
 			if key != keySend {
 				return "", 0, false
