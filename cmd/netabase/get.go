@@ -18,9 +18,12 @@ copy, unless the peers closest to the key hold a newer one (which the node
 then stores). A key without a leading slash names one of this node's own
 records; another node's record is /netabase/<its peer ID>/<name>, as its
 netabase put printed. With --json, the record's envelope (owner, schema,
-version, clock) and where it came from are printed too. On a terminal a
-value not ending in a newline gets one; in a pipe or a file it is printed
-exactly as stored.` + clientHelp + exitStatusHelp,
+version, clock) and where it came from are printed too. In a pipe or a
+file the value is printed exactly as stored. On a terminal a value not
+ending in a newline gets one, and a value that is not text (not UTF-8,
+or holding control characters other than tabs and line ends) is shown as
+its size and first bytes, <520 KB binary: 89504e470d0a1a0a…>: redirect
+stdout to a file or a program for its bytes.` + clientHelp + exitStatusHelp,
 		Args: exactArgs(1, "a key"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runGet(cmd.Context(), e, opts, args)
@@ -49,6 +52,12 @@ func runGet(ctx context.Context, e *env, opts clientOptions, args []string) erro
 	}
 	if opts.json {
 		return writeJSON(e, rec)
+	}
+	if e.stdoutTerminal && !isText(rec.Value) {
+		if err := printf(e, "%s\n", binarySummary(rec.Value)); err != nil {
+			return err
+		}
+		return say(e, "The value is not text, so the terminal is not sent its bytes; for them, redirect stdout: netabase get %s > value\n", args[0])
 	}
 	if _, err := e.stdout.Write(rec.Value); err != nil {
 		return err

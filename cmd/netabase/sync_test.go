@@ -1,13 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/fxamacker/cbor/v2"
+
+	"github.com/netabase/netabase/backends/all"
 	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/replica"
 	"github.com/netabase/netabase/internal/control"
@@ -35,7 +41,7 @@ func TestSyncTwoDaemons(t *testing.T) {
 	b.cli(t, ctx, "connect", a.addr)
 	list := waitFor(t, ctx, func() string { return b.cli(t, ctx, "sync", "list", "chat") }, `"hello\tthere"`)
 	if lines := strings.Split(strings.TrimSpace(list), "\n"); len(lines) != 2 || !strings.HasPrefix(lines[0], "WRITER") ||
-		strings.Join(strings.Fields(normalise(lines[1])), " ") != `<peer> greeting 1 "hello\tthere"` {
+		strings.Join(strings.Fields(normalise(lines[1])), " ") != `<peer> greeting <time> "hello\tthere"` {
 		t.Errorf("b's list:\n%s", list)
 	}
 
@@ -153,6 +159,99 @@ func TestSyncJoinBounds(t *testing.T) {
 	code, _, errOut := runIn(ctx, nil, "sync", "join", "log", "--data-dir", d.dir)
 	if code != 1 || !strings.Contains(errOut, "max_records_per_writer is 100000 there and 10 here; tombstone_horizon is 720h there and 1h30m here") {
 		t.Errorf("a join with other bounds: exit %d, %s", code, errOut)
+	}
+}
+
+// TestSyncListValues: sync list shows each value on one line with the time
+// it was written: text as it is, cut when long; binary as its size and
+// first bytes; CBOR, with --cbor, as JSON; --json as stored. get guards a
+// terminal from a binary value the same way and gives its bytes to a pipe.
+func TestSyncListValues(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	d := startDaemon(t, ctx, "--storage", "memory://")
+	d.cli(t, ctx, "sync", "join", "notes")
+	png := append([]byte("\x89PNG\r\n\x1a\n"), make([]byte, 500<<10-8)...)
+	shopping, err := cbor.Marshal(map[string]any{"item": "milk", "count": 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("ab", 150)
+	for name, value := range map[string][]byte{"image": png, "shopping": shopping, "long": []byte(long)} {
+		file := filepath.Join(d.dir, name)
+		if err := os.WriteFile(file, value, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		d.cli(t, ctx, "sync", "put", "notes", name, "@"+file)
+	}
+	before := time.Now().Truncate(time.Second)
+	d.cli(t, ctx, "sync", "put", "notes", "greeting", "hello")
+	after := time.Now()
+
+	rows := func(args ...string) map[string][]string {
+		t.Helper()
+		out := d.cli(t, ctx, append([]string{"sync", "list", "notes"}, args...)...)
+		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+		if len(lines) != 5 || strings.Join(strings.Fields(lines[0]), " ") != "WRITER KEY WRITTEN VALUE" {
+			t.Fatalf("sync list %q printed %d lines, beginning %.300q", args, len(lines), out)
+		}
+		byKey := make(map[string][]string)
+		for _, l := range lines[1:] {
+			f := strings.SplitN(strings.Join(strings.Fields(l), " "), " ", 4)
+			byKey[f[1]] = f
+		}
+		return byKey
+	}
+	got := rows()
+	if written, err := time.Parse(time.RFC3339, got["greeting"][2]); err != nil || written.Before(before) || written.After(after) {
+		t.Errorf("greeting is shown written at %q (%v), not between %s and %s", got["greeting"][2], err, before, after)
+	}
+	for key, want := range map[string]string{
+		"greeting": "hello",
+		"image":    "<500 KB binary: 89504e470d0a1a0a…>",
+		"long":     long[:100] + "… (300 bytes)",
+		"shopping": fmt.Sprintf("<%d bytes binary: %x…>", len(shopping), shopping[:8]),
+	} {
+		if got[key][3] != want {
+			t.Errorf("sync list shows %s as %q, want %q", key, got[key][3], want)
+		}
+	}
+	if _, said := d.cliBoth(t, ctx, "sync", "list", "notes"); !strings.Contains(said, "--cbor shows them as JSON") {
+		t.Errorf("sync list of a CBOR value did not mention --cbor: %q", said)
+	}
+	got = rows("--cbor")
+	for key, want := range map[string]string{
+		"greeting": "hello", // not CBOR: shown as text
+		"shopping": `{"count":2,"item":"milk"}`,
+	} {
+		if got[key][3] != want {
+			t.Errorf("sync list --cbor shows %s as %q, want %q", key, got[key][3], want)
+		}
+	}
+	var recs []control.SyncRecord
+	if err := json.Unmarshal([]byte(d.cli(t, ctx, "sync", "list", "notes", "--json")), &recs); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if r.Key == "image" && !bytes.Equal(r.Value, png) {
+			t.Errorf("sync list --json changed the binary value")
+		}
+	}
+
+	small := png[:2048]
+	file := filepath.Join(d.dir, "small")
+	if err := os.WriteFile(file, small, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.cli(t, ctx, "put", "picture", "@"+file)
+	if got := d.cli(t, ctx, "get", "picture"); got != string(small) {
+		t.Errorf("get in a pipe gave %d bytes, not the value's %d", len(got), len(small))
+	}
+	var onTerminal, said bytes.Buffer
+	e := &env{stdout: &onTerminal, stderr: &said, stdoutTerminal: true, registry: all.Registry()}
+	if code := execute(ctx, e, []string{"get", "picture", "--data-dir", d.dir}); code != 0 ||
+		onTerminal.String() != "<2 KB binary: 89504e470d0a1a0a…>\n" || !strings.Contains(said.String(), "redirect stdout") {
+		t.Errorf("get of a binary value on a terminal: exit %d, %q, said %q", code, onTerminal.String(), said.String())
 	}
 }
 

@@ -47,10 +47,7 @@ func TestChat(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 80*time.Second)
 	defer cancel()
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "chat")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("building chat: %v\n%s", err, out)
-	}
+	bin := build(ctx, t, dir)
 	loopback := []string{"--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--json"}
 	a := start(t, bin, "alice", append([]string{"--data-dir", filepath.Join(dir, "a"), "--nick", "alice"}, loopback...)...)
 	addr := strings.TrimPrefix(a.waitLog(ctx, t, "chat: listening on "), "chat: listening on ")
@@ -99,6 +96,16 @@ func TestChat(t *testing.T) {
 	for _, p := range []*proc{a, b, c} {
 		p.stop(ctx, t)
 	}
+}
+
+// build builds the chat program in dir.
+func build(ctx context.Context, t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "chat")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("building chat: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // start runs the chat binary; the test's cleanup kills it if it still runs.

@@ -1,7 +1,9 @@
 // Command chat is a chat room for every chat process that can reach
 // another: on one machine or a LAN they find each other by mDNS, elsewhere
-// by --bootstrap. Each line typed on stdin is a message; every message of
-// the room is printed, the history first. The room is a synced collection
+// by --bootstrap. Each line typed is a message; every message of the room
+// is printed, the history first. On a terminal a line editor keeps the
+// line being typed under the messages; otherwise each line of stdin is a
+// message and messages go to stdout. The room is a synced collection
 // (core/node JoinSync), kept in a pebble store in --data-dir, so a process
 // that was stopped while others talked catches up when it comes back and
 // prints the whole history in order.
@@ -12,10 +14,12 @@
 // wall clock in nanoseconds, zero-padded to 19 digits (moved forward past
 // the writer's last key when the clock is behind), so one writer's keys
 // are unique and sort in the order written; its value is JSON
-// {"nick": ..., "text": ...}. Messages are printed in the order of their
-// record clocks, a hybrid logical clock that a node moves past every record
-// its replica holds before it writes, ties broken by writer ID; so a reply
-// always comes after the message it answers, on every screen.
+// {"nick": ..., "text": ...}. Each writer's record under the key "nick",
+// {"nick": ...}, names it in joins and leaves before it has written a
+// message. Messages are printed in the order of their record clocks, a
+// hybrid logical clock that a node moves past every record its replica
+// holds before it writes, ties broken by writer ID; so a reply always
+// comes after the message it answers, on every screen.
 package main
 
 import (
@@ -27,6 +31,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
 	"slices"
@@ -37,6 +42,7 @@ import (
 	"unicode"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/term"
 
 	"github.com/netabase/netabase/backends/all"
 	"github.com/netabase/netabase/conformance"
@@ -69,7 +75,12 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, opts, os.Stdin, os.Stdout, os.Stderr); err != nil {
+	if term.IsTerminal(int(os.Stdin.Fd())) && term.IsTerminal(int(os.Stdout.Fd())) {
+		err = runTerminal(ctx, opts, os.Stdin, os.Stdout)
+	} else {
+		err = run(ctx, opts, plain(os.Stdin, os.Stdout, os.Stderr))
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "chat:", err)
 		os.Exit(1)
 	}
@@ -115,7 +126,139 @@ type message struct {
 	Text string `json:"text"`
 }
 
-func run(ctx context.Context, o options, in io.Reader, out, log io.Writer) (err error) {
+// nickKey is the key of a writer's presence record, whose value is JSON
+// {"nick": ...}: the nick its joins and leaves are shown with before it
+// has written a message. Message keys are digits, so it is none of them.
+const nickKey = "nick"
+
+// nickPatience is how long a peer that joined the room is not announced
+// while its nick is unknown: its presence record comes by the
+// reconciliation that starts when the peers meet, about when gossip says
+// it joined. Past that it is announced by the end of its peer ID.
+const nickPatience = 10 * time.Second
+
+// ui is where the chat shows messages and notices and reads what is typed.
+type ui struct {
+	out   io.Writer // messages
+	notes io.Writer // notices: peer ID, addresses, joins, leaves, errors
+	// prefix starts every notice.
+	prefix string
+	// start begins reading typed lines, once the history is shown, with
+	// nick the user's nick; ended then yields nil at the end of input, or
+	// the error that ended it.
+	start func(nick string) (lines <-chan string, ended <-chan error)
+}
+
+func (u ui) notice(format string, args ...any) {
+	fmt.Fprintf(u.notes, u.prefix+format+"\n", args...)
+}
+
+// plain is the line mode of a chat whose standard input or output is not a
+// terminal: messages on stdout, notices on stderr, each line of stdin a
+// message.
+func plain(in io.Reader, out, log io.Writer) ui {
+	return ui{out: out, notes: log, prefix: "chat: ", start: func(string) (<-chan string, <-chan error) {
+		lines := make(chan string)
+		ended := make(chan error, 1)
+		go func() {
+			s := bufio.NewScanner(in)
+			for s.Scan() {
+				lines <- s.Text()
+			}
+			ended <- s.Err()
+		}()
+		return lines, ended
+	}}
+}
+
+// keySend is the key the terminal's line editor is given for Enter (see
+// runTerminal): a control character it binds to nothing else.
+const keySend = 0x1e
+
+// runTerminal runs the chat on a terminal: a line editor (golang.org/x/term)
+// under the messages, with the nick as its prompt. A message or notice
+// that arrives while a line is typed is written above it, and the line is
+// drawn again as it was. Ctrl-D on an empty line, or Ctrl-C, leaves.
+func runTerminal(ctx context.Context, o options, in, out *os.File) error {
+	old, err := term.MakeRaw(int(in.Fd()))
+	if err != nil {
+		return err
+	}
+	defer term.Restore(int(in.Fd()), old)
+	// The editor leaves each line ReadLine returns on the screen, above
+	// the next prompt; a sent message would then show twice, as typed and
+	// as the room's line. So Enter comes to it as keySend, which its
+	// AutoCompleteCallback takes: it hands the line over and empties the
+	// editor, and the message is shown once, like everyone's.
+	t := term.NewTerminal(struct {
+		io.Reader
+		io.Writer
+	}{enterAsSend{in}, out}, "")
+	w := sizedTerminal{t, int(out.Fd())}
+	defer func() {
+		// Leave the screen with the prompt cleared.
+		t.SetPrompt("")
+		_, _ = w.Write(nil)
+	}()
+	u := ui{out: w, notes: w, prefix: "* ", start: func(nick string) (<-chan string, <-chan error) {
+		lines := make(chan string)
+		ended := make(chan error, 1)
+		t.SetPrompt(printable(nick) + "> ")
+		t.AutoCompleteCallback = func(line string, _ int, key rune) (string, int, bool) {
+			if key != keySend {
+				return "", 0, false
+			}
+			if strings.TrimSpace(line) != "" {
+				t.History.Add(line) // Up brings it back, as for a line ReadLine returns
+				select {
+				case lines <- line:
+				case <-ctx.Done():
+				}
+			}
+			return "", 0, true
+		}
+		go func() {
+			_, err := t.ReadLine() // returns only at Ctrl-D, Ctrl-C or an error
+			if errors.Is(err, io.EOF) {
+				err = nil
+			}
+			ended <- err
+		}()
+		return lines, ended
+	}}
+	return run(ctx, o, u)
+}
+
+// enterAsSend is a terminal's input with Enter (CR or LF) turned into
+// keySend.
+type enterAsSend struct{ r io.Reader }
+
+func (e enterAsSend) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	for i, b := range p[:n] {
+		if b == '\r' || b == '\n' {
+			p[i] = keySend
+		}
+	}
+	return n, err
+}
+
+// sizedTerminal writes to the line editor after telling it the terminal's
+// width, which it needs to redraw a long line and which the user may
+// change at any time.
+type sizedTerminal struct {
+	t  *term.Terminal
+	fd int
+}
+
+func (s sizedTerminal) Write(p []byte) (int, error) {
+	if w, h, err := term.GetSize(s.fd); err == nil {
+		_ = s.t.SetSize(w, h)
+	}
+	return s.t.Write(p)
+}
+
+func run(ctx context.Context, o options, u ui) (err error) {
 	c := config.Default(o.dataDir)
 	c.Listen = o.listen
 	c.Bootstrap = o.bootstrap
@@ -125,17 +268,20 @@ func run(ctx context.Context, o options, in io.Reader, out, log io.Writer) (err 
 		return err
 	}
 	defer func() { err = errors.Join(err, n.Close()) }()
-	fmt.Fprintln(log, "chat: peer", n.ID())
+	started := time.Now()
+	u.notice("peer %s", n.ID())
 	for _, a := range n.Addrs() {
-		fmt.Fprintln(log, "chat: listening on", a)
+		u.notice("listening on %s", a)
 	}
 	if o.nick == "" {
-		id := n.ID().String()
-		o.nick = id[len(id)-6:]
+		o.nick = shortID(n.ID())
 	}
 	r, err := n.JoinSync(ctx, replica.Settings{Name: room})
 	if err != nil {
 		return err
+	}
+	if err := sayNick(ctx, r, n.ID(), o.nick); err != nil {
+		u.notice("%v", err)
 	}
 	// Watch before reading the history, so no record falls in between.
 	watchCtx, stopWatch := context.WithCancel(ctx)
@@ -153,9 +299,9 @@ func run(ctx context.Context, o options, in io.Reader, out, log io.Writer) (err 
 	}()
 
 	if len(o.bootstrap) > 0 || !o.noMDNS {
-		waitCatchUp(ctx, r, o.catchUp)
+		waitCatchUp(ctx, r, started, o.catchUp)
 	}
-	p := printer{out: out, json: o.json, shown: make(map[string]bool)}
+	p := printer{out: u.out, json: o.json, shown: make(map[string]bool), nicks: make(map[peer.ID]string)}
 	var history []replica.Record
 	for rec, err := range r.Records(ctx) {
 		if err != nil {
@@ -164,30 +310,25 @@ func run(ctx context.Context, o options, in io.Reader, out, log io.Writer) (err 
 		history = append(history, rec)
 	}
 	last := lastKey(history, n.ID())
+	// What arrived while the history was read belongs to it too.
+	history, _ = appendQueued(history, changes)
 	p.print(history)
-	fmt.Fprintf(log, "chat: ready, %d messages before this; type a message and press Enter\n", len(history))
+	suffix := "s"
+	if p.messages == 1 {
+		suffix = ""
+	}
+	u.notice("ready, %d message%s before this; you are %s; type a message and press Enter (Ctrl-D to leave)", p.messages, suffix, printable(o.nick))
 
-	lines := make(chan string)
-	readErr := make(chan error, 1)
-	go func() {
-		s := bufio.NewScanner(in)
-		for s.Scan() {
-			select {
-			case lines <- s.Text():
-			case <-watchCtx.Done():
-				return
-			}
-		}
-		readErr <- s.Err()
-	}()
+	lines, ended := u.start(o.nick)
 	presence := time.NewTicker(500 * time.Millisecond)
 	defer presence.Stop()
-	present := make(map[peer.ID]bool)
+	present := make(map[peer.ID]bool)      // announced as joined
+	unnamed := make(map[peer.ID]time.Time) // joined, not announced: nick unknown since
 	for {
 		select {
 		case <-ctx.Done():
 			return nil // interrupted: a clean stop
-		case err := <-readErr:
+		case err := <-ended:
 			return err // end of input: every line read is stored and published
 		case line := <-lines:
 			text := strings.TrimSpace(line)
@@ -201,7 +342,7 @@ func run(ctx context.Context, o options, in io.Reader, out, log io.Writer) (err 
 			}
 			rec, err := r.Put(ctx, fmt.Sprintf("%019d", last), value)
 			if err != nil {
-				fmt.Fprintln(log, "chat:", err)
+				u.notice("%v", err)
 			}
 			if rec.Writer != "" { // stored, if perhaps not published
 				p.print([]replica.Record{rec})
@@ -212,51 +353,112 @@ func run(ctx context.Context, o options, in io.Reader, out, log io.Writer) (err 
 			}
 			// Records that arrive together, as a catch-up does, are
 			// printed in order.
-			batch := []replica.Record{ch.Record}
-		more:
-			for {
-				select {
-				case ch, ok := <-changes:
-					if !ok {
-						break more
-					}
-					batch = append(batch, ch.Record)
-				default:
-					break more
-				}
-			}
+			batch, open := appendQueued([]replica.Record{ch.Record}, changes)
 			p.print(batch)
+			if !open {
+				return nil
+			}
 		case <-presence.C:
 			now := make(map[peer.ID]bool)
 			for _, id := range r.Status().TopicPeers {
 				now[id] = true
-				if !present[id] {
-					fmt.Fprintln(log, "chat: joined:", id)
+				if present[id] {
+					continue
 				}
+				nick, known := p.nicks[id]
+				if since, waiting := unnamed[id]; !known && (!waiting || time.Since(since) < nickPatience) {
+					if !waiting {
+						unnamed[id] = time.Now()
+					}
+					continue
+				}
+				if !known {
+					nick = shortID(id)
+				}
+				delete(unnamed, id)
+				present[id] = true
+				u.notice("joined: %s", printable(nick))
 			}
 			for id := range present {
 				if !now[id] {
-					fmt.Fprintln(log, "chat: left:", id)
+					delete(present, id)
+					u.notice("left: %s", printable(p.nick(id)))
 				}
 			}
-			present = now
+			for id := range unnamed {
+				if !now[id] {
+					delete(unnamed, id)
+				}
+			}
 		}
 	}
 }
 
-// waitCatchUp waits until a reconciliation with some peer has ended well,
-// so the history printed first is the room's, not only what this node
-// held, or until patience runs out (no peer around).
-func waitCatchUp(ctx context.Context, r *node.Synced, patience time.Duration) {
+// appendQueued appends the records already queued on changes to recs; it
+// reports false when changes is closed.
+func appendQueued(recs []replica.Record, changes <-chan replica.Change) ([]replica.Record, bool) {
+	for {
+		select {
+		case ch, ok := <-changes:
+			if !ok {
+				return recs, false
+			}
+			recs = append(recs, ch.Record)
+		default:
+			return recs, true
+		}
+	}
+}
+
+// sayNick writes self's presence record, unless the one it holds already
+// says nick.
+func sayNick(ctx context.Context, r *node.Synced, self peer.ID, nick string) error {
+	if rec, err := r.Get(ctx, self, nickKey); err == nil && nickIn(rec.Value) == nick {
+		return nil
+	}
+	value, err := json.Marshal(message{Nick: nick})
+	if err != nil {
+		return err
+	}
+	_, err = r.Put(ctx, nickKey, value)
+	return err
+}
+
+// nickIn is the nick of a message or presence value, or "".
+func nickIn(value []byte) string {
+	var m message
+	if json.Unmarshal(value, &m) != nil {
+		return ""
+	}
+	return m.Nick
+}
+
+// shortID is the end of a peer ID: the nick of a peer that gave none.
+func shortID(id peer.ID) string {
+	s := id.String()
+	return s[len(s)-6:]
+}
+
+// waitCatchUp waits until reconciliations that began after this process
+// started have ended well with some peer and with every peer known to
+// share the room, so the history printed first is the room's, not only
+// what this node held, or until patience runs out (no peer around, or one
+// that does not answer). The figures of sessions before the start, which
+// the replica keeps, do not count.
+func waitCatchUp(ctx context.Context, r *node.Synced, started time.Time, patience time.Duration) {
 	ctx, cancel := context.WithTimeout(ctx, patience)
 	defer cancel()
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
+	fresh := func(ps replica.PeerStats) bool { return ps.Last.After(started) && ps.LastError == "" }
 	for {
-		for _, ps := range r.Status().Peers {
-			if ps.Sessions > 0 && ps.LastError == "" {
-				return
-			}
+		st := r.Status()
+		done := slices.ContainsFunc(slices.Collect(maps.Values(st.Peers)), fresh)
+		for _, id := range st.TopicPeers {
+			done = done && fresh(st.Peers[id])
+		}
+		if done {
+			return
 		}
 		select {
 		case <-ctx.Done():
@@ -281,12 +483,15 @@ func lastKey(recs []replica.Record, self peer.ID) int64 {
 }
 
 // printer prints messages, each once. Those dated before the last one it
-// printed (a catch-up that came late) are marked late.
+// printed (a catch-up that came late) are marked late. It learns each
+// writer's nick from its presence record and its messages.
 type printer struct {
-	out   io.Writer
-	json  bool
-	shown map[string]bool // writer + "/" + key
-	last  replica.Record
+	out      io.Writer
+	json     bool
+	shown    map[string]bool // writer + "/" + key
+	last     replica.Record
+	nicks    map[peer.ID]string
+	messages int // printed
 }
 
 // before orders records by clock, then writer.
@@ -294,9 +499,23 @@ func before(a, b replica.Record) int {
 	return cmp.Or(a.Clock.Compare(b.Clock), strings.Compare(string(a.Writer), string(b.Writer)))
 }
 
+// nick is the nick writer was last seen with, or the end of its peer ID.
+func (p *printer) nick(writer peer.ID) string {
+	if nick, ok := p.nicks[writer]; ok {
+		return nick
+	}
+	return shortID(writer)
+}
+
 func (p *printer) print(recs []replica.Record) {
 	slices.SortFunc(recs, before)
 	for _, rec := range recs {
+		if rec.Key == nickKey { // a presence record: a nick, changed or not
+			if nick := nickIn(rec.Value); nick != "" && !rec.Deleted {
+				p.nicks[rec.Writer] = nick
+			}
+			continue
+		}
 		id := string(rec.Writer) + "/" + rec.Key
 		if rec.Deleted || p.shown[id] {
 			continue
@@ -313,9 +532,11 @@ func (p *printer) print(recs []replica.Record) {
 			m = message{Text: string(rec.Value)}
 		}
 		if m.Nick == "" {
-			w := rec.Writer.String()
-			m.Nick = w[len(w)-6:]
+			m.Nick = p.nick(rec.Writer)
+		} else if !late {
+			p.nicks[rec.Writer] = m.Nick
 		}
+		p.messages++
 		if p.json {
 			b, _ := json.Marshal(struct {
 				Writer peer.ID `json:"writer"`
