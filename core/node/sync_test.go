@@ -454,6 +454,11 @@ func TestSyncEmptyValuesAreBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A tombstone replaces a value of this node's (Delete of a key it holds
+	// no value of writes nothing).
+	if _, err := c.Put(ctx, "gone", []byte("soon")); err != nil {
+		t.Fatal(err)
+	}
 	if err := c.Delete(ctx, "gone"); err != nil {
 		t.Fatal(err)
 	}
