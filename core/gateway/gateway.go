@@ -340,6 +340,10 @@ func (g *gateway) events(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, "%s", err)
 		return
 	}
+	if err := s.Replica().Err(); err != nil {
+		fail(w, http.StatusServiceUnavailable, "%s", err)
+		return
+	}
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")

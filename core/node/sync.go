@@ -584,6 +584,9 @@ func (s *Synced) Reconcile(ctx context.Context, p peer.ID) (replica.Stats, error
 // session runs a session with p, claimed by the caller.
 func (s *Synced) session(ctx context.Context, p peer.ID) (replica.Stats, error) {
 	defer s.release(sessionKey{peer: p})
+	if err := s.r.Err(); err != nil {
+		return replica.Stats{}, err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(s.ctx, cancel)
@@ -624,6 +627,10 @@ func (n *Node) handleSync(st network.Stream) {
 	}
 	if d := s.r.Digest(); string(first.Digest) != string(d[:]) {
 		refuse("collection %q has other settings (writers or bounds) here", first.Collection)
+		return
+	}
+	if err := s.r.Err(); err != nil {
+		refuse("%v", err)
 		return
 	}
 	// The peer's previous session may still be ending here; an inbound

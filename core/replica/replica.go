@@ -78,6 +78,10 @@ type Replica struct {
 	latest  envelope.Timestamp
 	watch   hub
 	peers   map[peer.ID]*PeerStats
+	// fault is why the replica does not hold its set: after a failed
+	// write, reading the records back failed too. Every call fails with
+	// it until a read succeeds.
+	fault error
 }
 
 // Open loads the replica of the collection kept in d (a namespace of the
@@ -114,10 +118,7 @@ func (r *Replica) Digest() [HashSize]byte { return r.digest }
 
 // load reads the stored records into memory. The caller holds r.mu.
 func (r *Replica) load(ctx context.Context) error {
-	r.set = Set{}
-	clear(r.sizes)
-	clear(r.writers)
-	r.total, r.dead, r.swept = usage{}, 0, time.Time{}
+	r.forget()
 	var bad []string
 	var items []Item
 	for rec, err := range r.store.Records(ctx, envelope.Namespace) {
@@ -142,6 +143,61 @@ func (r *Replica) load(ctx context.Context) error {
 		return r.store.Write(ctx, nil, append(bad, evicted...))
 	}
 	return nil
+}
+
+// reload reads the stored records into memory again, after a write
+// failed: the memory then holds the write's records, which the store may
+// not. When the read fails, the replica holds no set until a later read
+// succeeds, and reload returns the error every call fails with meanwhile.
+// The caller holds r.wmu and r.mu.
+func (r *Replica) reload(ctx context.Context) error {
+	if err := r.load(ctx); err != nil {
+		r.forget()
+		r.fault = fmt.Errorf("collection %s is unavailable: a write failed, and reading its records back failed too (they stay in the store, and the replica reads them again once the store works): %w", r.settings.Name, err)
+		return r.fault
+	}
+	r.fault = nil
+	return nil
+}
+
+// repair reads the records back when the replica does not hold its set,
+// and returns the error of the read when it fails again. The caller holds
+// r.wmu and r.mu.
+func (r *Replica) repair(ctx context.Context) error {
+	if r.fault == nil {
+		return nil
+	}
+	return r.reload(ctx)
+}
+
+// Err returns nil when the replica holds its set, and otherwise why it
+// does not: a write failed on a store that then failed to read the
+// records back too (a full disk, a plugin backend that is restarting).
+// Meanwhile Insert, Records, Reconcile and Wins fail, Status says the
+// error in place of figures, and Items and Fingerprint are empty: a
+// caller that serves them checks Err first. Each call of Err, Insert,
+// Records and Reconcile tries the read again, so the replica is whole
+// again once the store works.
+func (r *Replica) Err() error {
+	r.mu.Lock()
+	fault := r.fault
+	r.mu.Unlock()
+	if fault == nil {
+		return nil
+	}
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.repair(context.Background())
+}
+
+// forget empties the in-memory set and its figures. The caller holds r.mu.
+func (r *Replica) forget() {
+	r.set = Set{}
+	clear(r.sizes)
+	clear(r.writers)
+	r.total, r.dead, r.swept = usage{}, 0, time.Time{}
 }
 
 // writerOf returns the owner of a record key the replica holds.
@@ -322,10 +378,11 @@ func (r *Replica) Verify(data []byte) (Verified, error) {
 
 // Wins reports whether v would replace what the replica holds under its
 // key (or fill an empty key): the same rule the DHT's selector applies.
+// While Err is not nil, nothing wins.
 func (r *Replica) Wins(ctx context.Context, v Verified) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.wins(ctx, v, nil)
+	return r.fault == nil && r.wins(ctx, v, nil)
 }
 
 // wins is Wins against the replica and the puts of a batch under way. The
@@ -378,6 +435,9 @@ func (r *Replica) Insert(ctx context.Context, from peer.ID, vs []Verified) (int,
 			r.mu.Unlock()
 		}
 	}()
+	if err := r.repair(ctx); err != nil {
+		return 0, err
+	}
 	now := r.now()
 	horizon := now.Add(-r.settings.TombstoneHorizon).UnixNano()
 	pending := make(map[string]Verified)
@@ -437,10 +497,11 @@ func (r *Replica) Insert(ctx context.Context, from peer.ID, vs []Verified) (int,
 		// The store holds what it held: read it back.
 		r.mu.Lock()
 		locked = true
-		if lerr := r.load(context.WithoutCancel(ctx)); lerr != nil {
+		err = fmt.Errorf("collection %s: storing %d records: %w", r.settings.Name, len(puts), err)
+		if lerr := r.reload(context.WithoutCancel(ctx)); lerr != nil {
 			err = errors.Join(err, lerr)
 		}
-		return 0, fmt.Errorf("collection %s: storing %d records: %w", r.settings.Name, len(puts), err)
+		return 0, err
 	}
 	for _, c := range changes {
 		r.watch.send(c)
@@ -493,11 +554,16 @@ func (r *Replica) Stored(ctx context.Context, key string) (core.Record, error) {
 }
 
 // Records yields every record the replica holds, tombstones included, in
-// key order (writer, then key). It reads a snapshot of the keys first, so
+// key order (writer, then key); while Err is not nil, it yields Err's
+// error only. It reads a snapshot of the keys first, so
 // records that change meanwhile are read as they are then; a record
 // dropped meanwhile is passed over.
 func (r *Replica) Records(ctx context.Context) iter.Seq2[Record, error] {
 	return func(yield func(Record, error) bool) {
+		if err := r.Err(); err != nil {
+			yield(Record{}, err)
+			return
+		}
 		r.mu.Lock()
 		keys := make([]string, r.set.Len())
 		for i, it := range r.set.Items() {
@@ -521,7 +587,7 @@ func (r *Replica) Records(ctx context.Context) iter.Seq2[Record, error] {
 }
 
 // Fingerprint is the fingerprint of the whole replica: equal replicas have
-// equal fingerprints.
+// equal fingerprints. While Err is not nil, it is the empty set's.
 func (r *Replica) Fingerprint() Fingerprint {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -537,7 +603,8 @@ func (r *Replica) Latest() envelope.Timestamp {
 	return r.latest
 }
 
-// Items returns a copy of the replica's items in key order.
+// Items returns a copy of the replica's items in key order (none while Err
+// is not nil).
 func (r *Replica) Items() []Item {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -86,17 +86,27 @@ type Status struct {
 	Writers     int                   `json:"writers"`
 	Fingerprint string                `json:"fingerprint"`
 	Peers       map[peer.ID]PeerStats `json:"peers"`
+	// Error is Err's error, when the replica does not hold its set: the
+	// figures of the set are then zero and Fingerprint is empty.
+	Error string `json:"error,omitempty"`
 }
 
 // Status returns the replica's figures.
 func (r *Replica) Status() Status {
+	fault := r.Err()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	fp := r.set.Fingerprint()
+	if fault == nil {
+		fault = r.fault // failed since
+	}
 	peers := make(map[peer.ID]PeerStats, len(r.peers))
 	for p, s := range r.peers {
 		peers[p] = *s
 	}
+	if fault != nil {
+		return Status{Name: r.settings.Name, Digest: fmt.Sprintf("%x", r.digest), Peers: peers, Error: fault.Error()}
+	}
+	fp := r.set.Fingerprint()
 	return Status{
 		Name:        r.settings.Name,
 		Digest:      fmt.Sprintf("%x", r.digest),
@@ -187,8 +197,18 @@ func (r *Replica) Hello() *Message {
 // up on both. The session ends when neither side has anything left to
 // send; a peer that sends a malformed message or a record the collection
 // refuses, or stops answering for ReplyTimeout, ends it with an error, and
-// what was stored before stays stored.
+// what was stored before stays stored. While Err is not nil, no session
+// starts: Reconcile returns Err's error, and a responder tells the peer
+// why, so a replica never offers a set it does not hold.
 func (r *Replica) Reconcile(ctx context.Context, c Conn, p peer.ID, first *Message) (Stats, error) {
+	if err := r.Err(); err != nil {
+		if first != nil {
+			// Tell the peer why its session is refused.
+			_, _ = WriteMessage(c, &Message{Error: truncate(err.Error(), 1024)})
+		}
+		_ = c.CloseWrite()
+		return Stats{}, err
+	}
 	s := &session{r: r, peer: p, queued: make(map[string]bool)}
 	err := s.run(ctx, c, first)
 	if err != nil && ctx.Err() == nil {
@@ -296,6 +316,10 @@ func (s *session) step(ctx context.Context, in *Message) (*Message, error) {
 	out := &Message{}
 	if len(in.Ranges) > 0 {
 		s.r.mu.Lock()
+		if err := s.r.fault; err != nil {
+			s.r.mu.Unlock()
+			return nil, err
+		}
 		ranges, push, want := s.r.set.reconcile(in.Ranges)
 		s.r.mu.Unlock()
 		out.Ranges = ranges

@@ -90,6 +90,10 @@ func (c Node) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range n.SyncedCollections() {
 		st := s.Status()
 		name := st.Name
+		if st.Error != "" {
+			// Its figures are not known: none is reported.
+			continue
+		}
 		gauge(descSyncRecords, float64(st.Records), name)
 		gauge(descSyncDead, float64(st.Tombstones), name)
 		gauge(descSyncBytes, float64(st.Bytes), name)
