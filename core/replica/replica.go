@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
@@ -27,6 +28,34 @@ const sweepInterval = time.Minute
 // so the record stays out of the set and is taken when a later
 // reconciliation offers it again.
 var ErrLater = errors.New("dated ahead of this node's clock")
+
+// Reason says why a replica refused a record that a peer sent: one of
+// Reasons.
+type Reason string
+
+// The reasons a replica refuses a record, whatever carried it: gossip, a
+// reconciliation session, a gateway's event stream.
+const (
+	// RefusedMalformed: not a well-formed envelope (SYNC.md §2), filed
+	// under another key than the one it is signed for, or a tombstone
+	// that carries a value.
+	RefusedMalformed Reason = "malformed"
+	// RefusedBounds: larger than an envelope may be (envelope.MaxSize).
+	RefusedBounds Reason = "bounds"
+	// RefusedSignature: not signed by the owner of its key.
+	RefusedSignature Reason = "signature"
+	// RefusedSchema: not a record of the collection: another schema, or a
+	// name outside the collection's.
+	RefusedSchema Reason = "schema"
+	// RefusedWriter: its owner is not on the collection's writer list.
+	RefusedWriter Reason = "writer"
+	// RefusedClock: dated further ahead of this node's clock than
+	// envelope.MaxClockSkew (ErrLater), a passing reason.
+	RefusedClock Reason = "clock"
+)
+
+// Reasons are the reasons a record is refused, in a fixed order.
+var Reasons = []Reason{RefusedMalformed, RefusedBounds, RefusedSignature, RefusedSchema, RefusedWriter, RefusedClock}
 
 // Record is one writer's record of a synced collection.
 type Record struct {
@@ -78,6 +107,7 @@ type Replica struct {
 	latest  envelope.Timestamp
 	watch   hub
 	peers   map[peer.ID]*PeerStats
+	refused map[Reason]*atomic.Uint64 // records refused, by reason; the map is fixed at Open
 	// fault is why the replica does not hold its set: after a failed
 	// write, reading the records back failed too. Every call fails with
 	// it until a read succeeds.
@@ -98,6 +128,10 @@ func Open(ctx context.Context, d ds.Datastore, settings Settings) (*Replica, err
 		sizes:    make(map[string]int),
 		writers:  make(map[peer.ID]*usage),
 		peers:    make(map[peer.ID]*PeerStats),
+		refused:  make(map[Reason]*atomic.Uint64, len(Reasons)),
+	}
+	for _, reason := range Reasons {
+		r.refused[reason] = new(atomic.Uint64)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -127,7 +161,7 @@ func (r *Replica) load(ctx context.Context) error {
 		}
 		e, err := envelope.Decode(rec.Key, rec.Value)
 		if err == nil {
-			err = r.check(e)
+			_, err = r.check(e)
 		}
 		if err != nil {
 			bad = append(bad, rec.Key)
@@ -334,21 +368,22 @@ func (r *Replica) RecordKey(writer peer.ID, key string) string {
 
 // check refuses an envelope the collection does not admit, whatever its
 // signature: another schema or record name, a writer not on the list, a
-// tombstone that carries a value. The error wraps core.ErrRejected.
-func (r *Replica) check(e *envelope.Envelope) error {
+// tombstone that carries a value. The error wraps core.ErrRejected, and
+// the reason says which.
+func (r *Replica) check(e *envelope.Envelope) (Reason, error) {
 	owner, name, err := envelope.ParseKey(e.Key)
 	if err != nil {
-		return core.Errorf(core.ErrRejected, "%w", err)
+		return RefusedMalformed, core.Errorf(core.ErrRejected, "%w", err)
 	}
 	switch {
 	case e.Schema != r.settings.Name || !strings.HasPrefix(name, r.settings.Name+"/") || len(name) == len(r.settings.Name)+1:
-		return core.Errorf(core.ErrRejected, "record %s (schema %q) is not a record of collection %s", e.Key, e.Schema, r.settings.Name)
+		return RefusedSchema, core.Errorf(core.ErrRejected, "record %s (schema %q) is not a record of collection %s", e.Key, e.Schema, r.settings.Name)
 	case !r.settings.allows(owner):
-		return core.Errorf(core.ErrRejected, "record %s: writer %s is not on collection %s's writer list", e.Key, owner, r.settings.Name)
+		return RefusedWriter, core.Errorf(core.ErrRejected, "record %s: writer %s is not on collection %s's writer list", e.Key, owner, r.settings.Name)
 	case e.Version == 0 && len(e.Value) > 0:
-		return core.Errorf(core.ErrRejected, "record %s: version 0 marks a tombstone, which carries no value", e.Key)
+		return RefusedMalformed, core.Errorf(core.ErrRejected, "record %s: version 0 marks a tombstone, which carries no value", e.Key)
 	}
-	return nil
+	return "", nil
 }
 
 // Verified is a record whose signature and admission Verify checked.
@@ -361,19 +396,47 @@ type Verified struct {
 // collection: well-formed, signed by the owner of its key, admitted by the
 // settings, and dated no further ahead of the clock than
 // envelope.MaxClockSkew (else the error wraps ErrLater). Other errors wrap
-// core.ErrRejected.
+// core.ErrRejected. Every transport opens the records peers send with
+// Verify, which counts each refusal by its reason (Refused).
 func (r *Replica) Verify(data []byte) (Verified, error) {
-	e, err := envelope.OpenRecord(data)
+	v, reason, err := r.verify(data)
 	if err != nil {
-		return Verified{}, err
+		r.refuse(reason)
 	}
-	if err := r.check(e); err != nil {
-		return Verified{}, err
+	return v, err
+}
+
+func (r *Replica) verify(data []byte) (Verified, Reason, error) {
+	e, err := envelope.OpenRecord(data)
+	switch {
+	case err == nil:
+	case len(data) > envelope.MaxSize:
+		return Verified{}, RefusedBounds, err
+	case errors.Is(err, envelope.ErrSignature):
+		return Verified{}, RefusedSignature, err
+	default:
+		return Verified{}, RefusedMalformed, err
+	}
+	if reason, err := r.check(e); err != nil {
+		return Verified{}, reason, err
 	}
 	if err := e.CheckClock(r.now()); err != nil {
-		return Verified{}, fmt.Errorf("%w: %w", ErrLater, err)
+		return Verified{}, RefusedClock, fmt.Errorf("%w: %w", ErrLater, err)
 	}
-	return Verified{e, data}, nil
+	return Verified{e, data}, "", nil
+}
+
+// refuse counts a record refused for reason.
+func (r *Replica) refuse(reason Reason) { r.refused[reason].Add(1) }
+
+// Refused returns how many records from peers the replica refused since it
+// was opened, by reason (every reason, those of none included).
+func (r *Replica) Refused() map[Reason]uint64 {
+	out := make(map[Reason]uint64, len(r.refused))
+	for reason, n := range r.refused {
+		out[reason] = n.Load()
+	}
+	return out
 }
 
 // Wins reports whether v would replace what the replica holds under its

@@ -86,6 +86,9 @@ type Status struct {
 	Writers     int                   `json:"writers"`
 	Fingerprint string                `json:"fingerprint"`
 	Peers       map[peer.ID]PeerStats `json:"peers"`
+	// Refused counts the records from peers refused since the replica was
+	// opened, by reason (Refused).
+	Refused map[Reason]uint64 `json:"refused"`
 	// Error is Err's error, when the replica does not hold its set: the
 	// figures of the set are then zero and Fingerprint is empty.
 	Error string `json:"error,omitempty"`
@@ -104,7 +107,7 @@ func (r *Replica) Status() Status {
 		peers[p] = *s
 	}
 	if fault != nil {
-		return Status{Name: r.settings.Name, Digest: fmt.Sprintf("%x", r.digest), Peers: peers, Error: fault.Error()}
+		return Status{Name: r.settings.Name, Digest: fmt.Sprintf("%x", r.digest), Peers: peers, Refused: r.Refused(), Error: fault.Error()}
 	}
 	fp := r.set.Fingerprint()
 	return Status{
@@ -116,6 +119,7 @@ func (r *Replica) Status() Status {
 		Writers:     len(r.writers),
 		Fingerprint: fmt.Sprintf("%x", fp),
 		Peers:       peers,
+		Refused:     r.Refused(),
 	}
 }
 
@@ -392,6 +396,7 @@ func (s *session) apply(ctx context.Context, recs []WireRecord) error {
 		case err != nil:
 			return fmt.Errorf("%s sent a record collection %s refuses: %w", s.peer, s.r.settings.Name, err)
 		case v.Env.Key != string(rec.Key):
+			s.r.refuse(RefusedMalformed)
 			return fmt.Errorf("%w: %s sent record %s under key %q", ErrMalformed, s.peer, v.Env.Key, rec.Key)
 		}
 		vs = append(vs, v)

@@ -181,6 +181,15 @@ func syncRecordOf(rec replica.Record) SyncRecord {
 	}
 }
 
+// refusedOf is a replica's count of refused records, for the wire.
+func refusedOf(refused map[replica.Reason]uint64) map[string]uint64 {
+	out := make(map[string]uint64, len(refused))
+	for reason, n := range refused {
+		out[string(reason)] = n
+	}
+	return out
+}
+
 // syncStatusOf describes syn; it fails while its replica does not hold
 // its set (replica.Replica.Err).
 func syncStatusOf(syn *node.Synced) (SyncStatus, error) {
@@ -200,6 +209,7 @@ func syncStatusOf(syn *node.Synced) (SyncStatus, error) {
 		Fingerprint: st.Fingerprint,
 		TopicPeers:  strs(st.TopicPeers),
 		Peers:       []SyncPeer{},
+		Refused:     refusedOf(st.Refused),
 	}
 	slices.Sort(out.TopicPeers)
 	for p, ps := range st.Peers {
