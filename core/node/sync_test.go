@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	ds "github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
 	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pubsubpb "github.com/libp2p/go-libp2p-pubsub/pb"
@@ -614,4 +616,76 @@ func TestSyncWriteFollowsWhatItSaw(t *testing.T) {
 	if rec.Clock.Compare(ahead) <= 0 {
 		t.Fatalf("a reply is dated %v, before the record it follows (%v)", rec.Clock, ahead)
 	}
+}
+
+// TestSyncCatchesUpFromGraylistedRelay: a relay that sent an invalid
+// record is graylisted, and gossipsub drops the valid record it relays
+// next unseen; the node catches up with it by a session at once, not at
+// the next sync interval.
+func TestSyncCatchesUpFromGraylistedRelay(t *testing.T) {
+	ctx := testContext(t)
+	cfg := nodeConfig(t)
+	cfg.SyncInterval = time.Hour
+	n := startNode(t, cfg)
+	settings, err := replica.Settings{Name: "board"}.Normalize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := n.JoinSync(ctx, settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The relay answers sessions from a replica of its own.
+	raw := startRawPeer(t, ctx, settings.Topic())
+	r, err := replica.Open(ctx, dssync.MutexWrap(ds.NewMapDatastore()), settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.h.SetStreamHandler(node.SyncProtocol, func(st network.Stream) {
+		defer st.Close()
+		first, _, err := replica.ReadMessage(st)
+		if err != nil {
+			_ = st.Reset()
+			return
+		}
+		_, _ = r.Reconcile(ctx, st, st.Conn().RemotePeer(), first)
+	})
+	if err := raw.h.Connect(ctx, addrInfo(n)); err != nil {
+		t.Fatal(err)
+	}
+	raw.ready(t, ctx, n.ID())
+	waitFor(t, ctx, "the relay in the node's topic", func() bool { return len(c.Status().TopicPeers) == 1 })
+	sessions := func() int { return c.Status().Peers[raw.h.ID()].Sessions }
+	before := 0
+	if n.ID() < raw.h.ID() {
+		// The node starts a session with a peer it meets in the topic.
+		before = 1
+		waitFor(t, ctx, "the session on meeting", func() bool { return sessions() == before })
+	}
+
+	if err := raw.topic.Publish(ctx, []byte("garbage")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the refusal of the invalid record", func() bool { return c.Status().Refused[replica.RefusedMalformed] == 1 })
+	writer, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writerID, _ := peer.IDFromPrivateKey(writer)
+	data := sealRecord(t, writer, "board", "k", []byte("relayed while graylisted"))
+	v, err := r.Verify(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Insert(ctx, "", []replica.Verified{v}); err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.topic.Publish(ctx, data); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "a catch-up session with the relay", func() bool { return sessions() > before })
+	waitFor(t, ctx, "the record the graylisted relay sent", func() bool {
+		_, err := c.Get(ctx, writerID, "k")
+		return err == nil
+	})
 }
