@@ -401,9 +401,10 @@ func (g *gateway) stream(ctx context.Context, rc *http.ResponseController, w htt
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var pending keySet
+	changes := s.Watch(wctx) // subscribes now, not when the goroutine runs
 	go func() {
 		defer pending.close()
-		for c := range s.Watch(wctx) {
+		for c := range changes {
 			pending.add(r.RecordKey(c.Writer, c.Key))
 		}
 	}()
