@@ -88,3 +88,30 @@ func TestDaemonStopsWhileStarting(t *testing.T) {
 		t.Fatalf("the daemon did not stop within 10s of SIGINT:\n%s", p.output())
 	}
 }
+
+// TestSyncOnFullDisk: a write to a synced collection fails on a full disk;
+// the collection does not pass for an empty one then: listing it and its
+// status exit 1 saying the disk is full, and stats says it is unavailable.
+func TestSyncOnFullDisk(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	mnt := tmpfs.Mount(t, "16m")
+	d := startDaemonIn(t, ctx, filepath.Join(mnt, "node"))
+	d.cli(t, ctx, "sync", "join", "chat")
+	d.cli(t, ctx, "sync", "put", "chat", "greeting", "hello")
+	fill(t, filepath.Join(mnt, "ballast"))
+	run := func(args ...string) (int, string, string) {
+		return runIn(ctx, nil, append(args, "--data-dir", d.dir)...)
+	}
+	if code, out, errOut := run("sync", "put", "chat", "large", strings.Repeat("x", 256<<10)); code != 1 || !strings.Contains(errOut, "is full") {
+		t.Fatalf("a put on a full disk: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, args := range [][]string{{"sync", "list", "chat"}, {"sync", "status", "chat"}, {"sync", "status", "--json"}} {
+		if code, out, errOut := run(args...); code != 1 || !strings.Contains(errOut, "is full") {
+			t.Errorf("netabase %s on a full disk: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
+		}
+	}
+	if code, out, errOut := run("stats"); code != 0 || !strings.Contains(out, "chat: unavailable: ") || !strings.Contains(out, "is full") {
+		t.Errorf("stats on a full disk: exit %d\n%s%s", code, out, errOut)
+	}
+}

@@ -76,7 +76,12 @@ func refusedText(refused map[string]uint64) string {
 	}
 	var parts []string
 	for _, reason := range slices.Sorted(maps.Keys(refused)) {
-		parts = append(parts, fmt.Sprintf("%s %d", reason, refused[reason]))
+		if refused[reason] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", reason, refused[reason]))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
 	}
 	return strings.Join(parts, ", ")
 }

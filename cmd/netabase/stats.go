@@ -81,7 +81,10 @@ func runStats(ctx context.Context, e *env, opts clientOptions) error {
 
 // syncStatsText sums up a synced collection on one line.
 func syncStatsText(s control.SyncStats) string {
-	return fmt.Sprintf("%s: %s, %s, %d bytes; %s; %s (%d bytes sent, %d received)",
+	if s.Error != "" {
+		return fmt.Sprintf("%s: unavailable: %s; refused %s", s.Name, s.Error, refusedText(s.Refused))
+	}
+	return fmt.Sprintf("%s: %s, %s, %d bytes; %s; %s (%d bytes sent, %d received); refused %s",
 		s.Name, plural(s.Records, "record"), plural(s.Tombstones, "tombstone"), s.Bytes,
-		plural(s.TopicPeers, "topic peer"), plural(s.Sessions, "session"), s.BytesSent, s.BytesReceived)
+		plural(s.TopicPeers, "topic peer"), plural(s.Sessions, "session"), s.BytesSent, s.BytesReceived, refusedText(s.Refused))
 }

@@ -19,8 +19,8 @@ func newSyncStatusCmd(e *env) *cobra.Command {
 		Use:   "status [<name>]",
 		Short: "Show the synced collections the node has joined",
 		Long: `Show each synced collection the node has joined, or the one called name:
-who may write, the records and tombstones its replica holds, the peers
-that share it, and for each peer the node has reconciled with, the last
+who may write, the records and tombstones its replica holds, the records
+from peers it refused (by reason), the peers that share it, and for each peer the node has reconciled with, the last
 reconciliation (and its error, if it failed) and the bytes sent and
 received in all.` + clientHelp + exitStatusHelp,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -89,8 +89,8 @@ func printSyncStatus(e *env, st control.SyncStatus) error {
 			bounds = append(bounds, fmt.Sprintf("%s %v", f.Key, st.Settings.Get(f.Key)))
 		}
 	}
-	fmt.Fprintf(e.stdout, "%s\n  writers      %s; records from %s\n  records      %d, %d tombstones, %d bytes\n  bounds       %s\n  topic peers  %d\n",
-		st.Name, who, plural(st.WritersSeen, "writer"), st.Records, st.Tombstones, st.Bytes, strings.Join(bounds, ", "), len(st.TopicPeers))
+	fmt.Fprintf(e.stdout, "%s\n  writers      %s; records from %s\n  records      %d, %d tombstones, %d bytes\n  bounds       %s\n  refused      %s\n  topic peers  %d\n",
+		st.Name, who, plural(st.WritersSeen, "writer"), st.Records, st.Tombstones, st.Bytes, strings.Join(bounds, ", "), refusedText(st.Refused), len(st.TopicPeers))
 	if len(st.Peers) == 0 {
 		return printf(e, "  not reconciled with any peer yet\n")
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -12,9 +13,14 @@ import (
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/netabase/netabase/backends/all"
 	"github.com/netabase/netabase/core/config"
+	"github.com/netabase/netabase/core/envelope"
+	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/core/replica"
 	"github.com/netabase/netabase/internal/control"
 )
@@ -303,5 +309,81 @@ func TestSyncUsage(t *testing.T) {
 		if code != tc.code || !strings.Contains(errOut, tc.want) {
 			t.Errorf("netabase %q: exit %d, %q; want %d and %q", tc.args, code, errOut, tc.code, tc.want)
 		}
+	}
+}
+
+// TestSyncRefusedCounted: a record a peer forged, sent in a reconciliation
+// session, is refused and counted by its reason in sync status --json,
+// stats --json and the metrics.
+func TestSyncRefusedCounted(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	d := startDaemon(t, ctx, "--storage", "memory://", "--metrics", "127.0.0.1:0")
+	page := metricsURL(t, d.out.String())
+	d.cli(t, ctx, "sync", "join", "chat")
+	var st control.SyncStatus
+	if err := json.Unmarshal([]byte(d.cli(t, ctx, "sync", "status", "chat", "--json")), &st); err != nil {
+		t.Fatal(err)
+	}
+	digest, err := hex.DecodeString(st.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	priv, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := envelope.Seal(priv, "chat/forged", "chat", 1, envelope.Timestamp{Wall: time.Now().UnixNano()}, []byte("v"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := e.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged[len(forged)-1] ^= 0xff // in the signature
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	daemon, err := peer.AddrInfoFromString(d.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Connect(ctx, *daemon); err != nil {
+		t.Fatal(err)
+	}
+	s, err := h.NewStream(ctx, daemon.ID, node.SyncProtocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	hello := &replica.Message{Collection: "chat", Digest: digest, Ranges: []replica.Range{{Mode: replica.ModeList}},
+		Records: []replica.WireRecord{{Key: []byte(e.Key), Envelope: forged}}}
+	if _, err := replica.WriteMessage(s, hello); err != nil {
+		t.Fatal(err)
+	}
+	if m, _, err := replica.ReadMessage(s); err != nil || !strings.Contains(m.Error, "signature") {
+		t.Fatalf("the daemon answered a forged record with %+v, %v", m, err)
+	}
+
+	if err := json.Unmarshal([]byte(d.cli(t, ctx, "sync", "status", "chat", "--json")), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Refused["signature"] != 1 || st.Refused["writer"] != 0 {
+		t.Errorf("sync status counts the refused records %v, want signature 1", st.Refused)
+	}
+	var stats control.Stats
+	if err := json.Unmarshal([]byte(d.cli(t, ctx, "stats", "--json")), &stats); err != nil {
+		t.Fatal(err)
+	}
+	if len(stats.Synced) != 1 || stats.Synced[0].Refused["signature"] != 1 {
+		t.Errorf("stats counts the refused records %+v, want signature 1", stats.Synced)
+	}
+	const series = `netabase_sync_refused_total{collection="chat",reason="signature"}`
+	if got := scrape(t, page)[series]; got != 1 {
+		t.Errorf("%s is %v, want 1", series, got)
 	}
 }

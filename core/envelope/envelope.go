@@ -338,6 +338,11 @@ func decode(data []byte) (*Envelope, error) {
 	return &e, nil
 }
 
+// ErrSignature is wrapped by the error of an envelope that the owner of
+// its key did not sign: signed by another key, or with a signature that
+// does not verify. It wraps core.ErrRejected.
+var ErrSignature = core.Errorf(core.ErrRejected, "the envelope is not signed by the owner of its key")
+
 // Open decodes and verifies the envelope stored under key: it must decode
 // strictly, name key, and carry a valid signature by key's owner. Every
 // failure wraps core.ErrRejected and says why.
@@ -361,7 +366,7 @@ func Open(key string, data []byte) (*Envelope, error) {
 		return nil, core.Errorf(core.ErrRejected, "record %s: bad public key: %v", key, err)
 	}
 	if !owner.MatchesPublicKey(pub) {
-		return nil, core.Errorf(core.ErrRejected, "record %s is signed by another peer than its owner %s", key, owner)
+		return nil, core.Errorf(ErrSignature, "record %s is signed by another peer than its owner %s", key, owner)
 	}
 	msg, err := e.signedBytes()
 	if err != nil {
@@ -369,7 +374,7 @@ func Open(key string, data []byte) (*Envelope, error) {
 	}
 	ok, err := pub.Verify(msg, e.Signature)
 	if err != nil || !ok {
-		return nil, core.Errorf(core.ErrRejected, "record %s: the signature does not verify", key)
+		return nil, core.Errorf(ErrSignature, "record %s: the signature does not verify", key)
 	}
 	// The signature covers the re-encoding; a non-canonical encoding of the
 	// same fields would let two byte strings carry one signature.

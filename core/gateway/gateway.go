@@ -344,6 +344,10 @@ func (g *gateway) events(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, "%s", err)
 		return
 	}
+	if err := s.Replica().Err(); err != nil {
+		fail(w, http.StatusServiceUnavailable, "%s", err)
+		return
+	}
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -401,9 +405,10 @@ func (g *gateway) stream(ctx context.Context, rc *http.ResponseController, w htt
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var pending keySet
+	changes := s.Watch(wctx) // subscribes now, not when the goroutine runs
 	go func() {
 		defer pending.close()
-		for c := range s.Watch(wctx) {
+		for c := range changes {
 			pending.add(r.RecordKey(c.Writer, c.Key))
 		}
 	}()

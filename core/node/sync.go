@@ -69,11 +69,19 @@ type Synced struct {
 // it.
 const MaxGossipMessage = envelope.MaxSize + 4<<10
 
+// Peer scoring: scores decay every scoreDecay, and gossipsub ignores a
+// peer whose score is below graylistThreshold.
+const (
+	scoreDecay        = time.Second
+	graylistThreshold = -80
+)
+
 // newPubSub starts gossipsub on the node's host. Messages carry records
 // that their owners signed, so gossipsub's own signatures are off and a
 // message's ID is the hash of its bytes. A peer that relays an invalid
 // message loses score and, past the graylist threshold, is ignored.
 func (n *Node) newPubSub() (*pubsub.PubSub, error) {
+	t := newDropTracer(n)
 	return pubsub.NewGossipSub(n.ctx, n.host,
 		pubsub.WithNoAuthor(),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
@@ -87,10 +95,10 @@ func (n *Node) newPubSub() (*pubsub.PubSub, error) {
 		// record written in that second would otherwise wait for the next
 		// reconciliation.
 		pubsub.WithFloodPublish(true),
-		pubsub.WithRawTracer(dropTracer{n}),
+		pubsub.WithRawTracer(t),
 		pubsub.WithPeerScore(&pubsub.PeerScoreParams{
 			SkipAtomicValidation: true,
-			DecayInterval:        time.Second,
+			DecayInterval:        scoreDecay,
 			DecayToZero:          0.01,
 			RetainScore:          10 * time.Minute,
 			Topics:               make(map[string]*pubsub.TopicScoreParams),
@@ -98,8 +106,9 @@ func (n *Node) newPubSub() (*pubsub.PubSub, error) {
 			SkipAtomicValidation: true,
 			GossipThreshold:      -10,
 			PublishThreshold:     -50,
-			GraylistThreshold:    -80,
+			GraylistThreshold:    graylistThreshold,
 		}),
+		pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(t.gray.inspect), scoreDecay),
 	)
 }
 
@@ -606,6 +615,9 @@ func (s *Synced) Reconcile(ctx context.Context, p peer.ID) (replica.Stats, error
 // session runs a session with p, claimed by the caller.
 func (s *Synced) session(ctx context.Context, p peer.ID) (replica.Stats, error) {
 	defer s.release(sessionKey{peer: p})
+	if err := s.r.Err(); err != nil {
+		return replica.Stats{}, err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(s.ctx, cancel)
@@ -651,6 +663,10 @@ func (n *Node) handleSync(st network.Stream) {
 		refuse("collection %q has other settings here (writers, bounds or tombstone horizon): its digest differs", first.Collection)
 		return
 	}
+	if err := s.r.Err(); err != nil {
+		refuse("%v", err)
+		return
+	}
 	// The peer's previous session may still be ending here; an inbound
 	// session waits for nothing else, so waiting for it cannot deadlock.
 	in := sessionKey{p, true}
@@ -683,11 +699,19 @@ func (n *Node) syncInterval() time.Duration {
 
 // dropTracer follows gossipsub for the records it drops and never sends
 // again: to a peer whose outbound queue is full, from a peer whose
-// messages arrive faster than they can be validated, or to a subscription
-// that falls behind. A synced collection then catches up with that peer by
-// reconciliation at once, not at the next sync interval. Its methods run
-// inside gossipsub's loop, so they must not block.
-type dropTracer struct{ n *Node }
+// messages arrive faster than they can be validated, from a graylisted
+// peer, or to a subscription that falls behind. A synced collection then
+// catches up with that peer by reconciliation at once, not at the next
+// sync interval. Its methods run inside gossipsub's loop, so they must not
+// block.
+type dropTracer struct {
+	n    *Node
+	gray *graylist
+}
+
+func newDropTracer(n *Node) dropTracer {
+	return dropTracer{n: n, gray: &graylist{until: make(map[peer.ID]time.Time)}}
+}
 
 func (t dropTracer) behind(topic string, p peer.ID) {
 	if s, ok := t.n.topics.Load(topic); ok && p != "" && p != t.n.id {
@@ -702,9 +726,69 @@ func (t dropTracer) DropRPC(rpc *pubsub.RPC, p peer.ID) {
 }
 
 func (t dropTracer) RejectMessage(msg *pubsub.Message, reason string) {
-	if reason == pubsub.RejectValidationQueueFull || reason == pubsub.RejectValidationThrottled {
+	switch reason {
+	case pubsub.RejectValidationQueueFull, pubsub.RejectValidationThrottled:
 		t.behind(msg.GetTopic(), msg.ReceivedFrom)
+	case pubsub.RejectValidationFailed:
+		t.gray.rejected(msg.ReceivedFrom)
 	}
+}
+
+// RecvRPC sees every RPC before gossipsub drops those of a graylisted
+// peer, records and all.
+func (t dropTracer) RecvRPC(rpc *pubsub.RPC) {
+	if len(rpc.GetPublish()) == 0 || !t.gray.has(rpc.From()) {
+		return
+	}
+	for _, m := range rpc.GetPublish() {
+		t.behind(m.GetTopic(), rpc.From())
+	}
+}
+
+// graylist knows the peers whose messages gossipsub ignores for now, their
+// score being below graylistThreshold: a record one relays meanwhile is
+// dropped unseen. Scores are read at each inspection, every scoreDecay;
+// between two, a peer whose message the validator rejected counts as
+// graylisted until the next decay, since one invalid message costs more
+// than the threshold (topicScore) and a score rises only as it decays. A
+// peer is taken as graylisted a little longer than it is, never less,
+// which costs at most a session that finds nothing. It is safe for
+// concurrent use.
+type graylist struct {
+	mu    sync.Mutex
+	until map[peer.ID]time.Time // graylisted at least until then
+}
+
+// rejected notes that the validator rejected a message p relayed.
+func (g *graylist) rejected(p peer.ID) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.until[p] = time.Now().Add(scoreDecay)
+}
+
+// inspect takes the peers' scores, as gossipsub reports them every
+// scoreDecay.
+func (g *graylist) inspect(scores map[peer.ID]float64) {
+	now := time.Now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for p, until := range g.until {
+		if !now.Before(until) {
+			delete(g.until, p)
+		}
+	}
+	for p, score := range scores {
+		if score < graylistThreshold {
+			g.until[p] = now.Add(scoreDecay) // until the next inspection
+		}
+	}
+}
+
+// has reports whether gossipsub ignores p's messages for now.
+func (g *graylist) has(p peer.ID) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return time.Now().Before(g.until[p])
 }
 
 func (t dropTracer) UndeliverableMessage(msg *pubsub.Message) {
@@ -723,6 +807,5 @@ func (dropTracer) ValidateMessage(*pubsub.Message)                      {}
 func (dropTracer) DeliverMessage(*pubsub.Message)                       {}
 func (dropTracer) DuplicateMessage(*pubsub.Message)                     {}
 func (dropTracer) ThrottlePeer(peer.ID)                                 {}
-func (dropTracer) RecvRPC(*pubsub.RPC)                                  {}
 func (dropTracer) SendRPC(*pubsub.RPC, peer.ID)                         {}
 func (dropTracer) SendRPCCompleted(*pubsub.RPC, peer.ID, time.Duration) {}

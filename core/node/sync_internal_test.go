@@ -17,7 +17,7 @@ func TestDropTracerMarksLagging(t *testing.T) {
 	s := &Synced{lagging: make(map[peer.ID]bool), lag: make(chan struct{}, 1)}
 	topic, other := "netabase/sync/x", "elsewhere"
 	n.topics.Store(topic, s)
-	tr := dropTracer{n}
+	tr := newDropTracer(n)
 	msg := func(topic string, from peer.ID) *pubsub.Message {
 		return &pubsub.Message{Message: &pubsubpb.Message{Topic: &topic}, ReceivedFrom: from}
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
+	ds "github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
 	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pubsubpb "github.com/libp2p/go-libp2p-pubsub/pb"
@@ -388,8 +391,9 @@ func sealRecord(t testing.TB, priv crypto.PrivKey, coll, key string, value []byt
 }
 
 // TestSyncRefusesHostileRecords: a peer publishes garbage, forged records
-// and records of writers not on the list; none is stored, and a listed
-// writer's record relayed by the same peer still is.
+// and records of writers not on the list; none is stored, each is counted
+// by its reason, and a listed writer's record relayed by the same peer
+// still is.
 func TestSyncRefusesHostileRecords(t *testing.T) {
 	ctx := testContext(t)
 	n := startNode(t, nodeConfig(t))
@@ -404,33 +408,38 @@ func TestSyncRefusesHostileRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	norm, _ := settings.Normalize()
-	raw := startRawPeer(t, ctx, norm.Topic())
-	if err := raw.h.Connect(ctx, addrInfo(n)); err != nil {
-		t.Fatal(err)
-	}
-	raw.ready(t, ctx, n.ID())
-	waitFor(t, ctx, "the raw peer in the node's topic", func() bool { return len(c.Status().TopicPeers) == 1 })
-
 	stranger, _, _ := crypto.GenerateEd25519Key(nil)
 	forged := sealRecord(t, listed, "board", "forged", []byte("v"))
 	forged[len(forged)-3] ^= 0xff
-	for _, msg := range [][]byte{
-		[]byte("garbage"),
-		sealRecord(t, stranger, "board", "k", []byte("not on the list")),
-		forged,
-		sealRecord(t, listed, "other", "k", []byte("another collection")),
+	// Each from a raw peer of its own: a rejected message graylists its
+	// relay, whose next messages go unheard.
+	for i, msg := range []struct {
+		data   []byte
+		reason replica.Reason
+	}{
+		{[]byte("garbage"), replica.RefusedMalformed},
+		{sealRecord(t, stranger, "board", "k", []byte("not on the list")), replica.RefusedWriter},
+		{forged, replica.RefusedSignature},
+		{sealRecord(t, listed, "other", "k", []byte("another collection")), replica.RefusedSchema},
 	} {
-		if err := raw.topic.Publish(ctx, msg); err != nil {
+		raw := startRawPeer(t, ctx, norm.Topic())
+		if err := raw.h.Connect(ctx, addrInfo(n)); err != nil {
 			t.Fatal(err)
 		}
+		raw.ready(t, ctx, n.ID())
+		waitFor(t, ctx, "the raw peer in the node's topic", func() bool { return len(c.Status().TopicPeers) == i+1 })
+		if err := raw.topic.Publish(ctx, msg.data); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, ctx, "the refusal of a record ("+string(msg.reason)+")", func() bool { return c.Status().Refused[msg.reason] == 1 })
 	}
-	// Rejected messages lower the raw peer's score; a new peer's first
+	// Rejected messages lower the raw peers' score; a new peer's first
 	// valid message must still arrive, so send it from a fresh raw peer.
 	relay := startRawPeer(t, ctx, norm.Topic())
 	if err := relay.h.Connect(ctx, addrInfo(n)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, ctx, "the relay in the node's topic", func() bool { return len(c.Status().TopicPeers) == 2 })
+	waitFor(t, ctx, "the relay in the node's topic", func() bool { return len(c.Status().TopicPeers) == 5 })
 	relay.ready(t, ctx, n.ID())
 	if err := relay.topic.Publish(ctx, sealRecord(t, listed, "board", "ok", []byte("listed"))); err != nil {
 		t.Fatal(err)
@@ -441,6 +450,13 @@ func TestSyncRefusesHostileRecords(t *testing.T) {
 	})
 	if st := c.Status(); st.Records != 1 || st.Writers != 1 {
 		t.Fatalf("the replica holds %d records of %d writers; want only the listed writer's one", st.Records, st.Writers)
+	}
+	want := map[replica.Reason]uint64{
+		replica.RefusedMalformed: 1, replica.RefusedWriter: 1, replica.RefusedSignature: 1, replica.RefusedSchema: 1,
+		replica.RefusedBounds: 0, replica.RefusedClock: 0,
+	}
+	if got := c.Status().Refused; !maps.Equal(got, want) {
+		t.Fatalf("refused %v, want %v", got, want)
 	}
 }
 
@@ -481,8 +497,9 @@ func TestSyncEmptyValuesAreBytes(t *testing.T) {
 }
 
 // TestSyncSessionRefusals: a peer that opens a session and sends garbage,
-// names a collection the node does not replicate, or stops answering, is
-// refused with an error message saying why; the replica is unchanged.
+// names a collection the node does not replicate, sends a forged record,
+// or stops answering, is refused with an error message saying why; the
+// replica is unchanged, and the forged record is counted.
 func TestSyncSessionRefusals(t *testing.T) {
 	ctx := testContext(t)
 	n := startNode(t, nodeConfig(t))
@@ -548,9 +565,34 @@ func TestSyncSessionRefusals(t *testing.T) {
 	if m, err := session(hello(&replica.Message{Collection: "board", Digest: d[:], Ranges: []replica.Range{{Mode: replica.ModeList}}})); err != nil || m.Error != "" {
 		t.Fatalf("a valid hello: %+v, %v", m, err)
 	}
+	// A forged record, offered in the first message: the node refuses it
+	// and ends the session saying why.
+	priv, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := sealRecord(t, priv, "board", "forged", []byte("v"))
+	forged[len(forged)-3] ^= 0xff
+	if m, err := session(hello(&replica.Message{Collection: "board", Digest: d[:], Ranges: []replica.Range{{Mode: replica.ModeList}},
+		Records: []replica.WireRecord{{Key: []byte(envelopeKey(t, priv, "board/forged")), Envelope: forged}}})); err != nil || !strings.Contains(m.Error, "signature") {
+		t.Fatalf("a session with a forged record: %+v, %v", m, err)
+	}
+	if n := c.Status().Refused[replica.RefusedSignature]; n != 1 {
+		t.Fatalf("%d records refused for their signature, want 1", n)
+	}
 	if !slices.Equal(c.Replica().Items(), before) {
 		t.Fatal("the replica changed")
 	}
+}
+
+// envelopeKey is the record key of priv's owner's record called name.
+func envelopeKey(t *testing.T, priv crypto.PrivKey, name string) string {
+	t.Helper()
+	id, err := peer.IDFromPrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return envelope.Key(id, name)
 }
 
 // TestSyncWriterBound: a writer who writes past its bound keeps only its
@@ -629,4 +671,76 @@ func TestSyncWriteFollowsWhatItSaw(t *testing.T) {
 	if rec.Clock.Compare(ahead) <= 0 {
 		t.Fatalf("a reply is dated %v, before the record it follows (%v)", rec.Clock, ahead)
 	}
+}
+
+// TestSyncCatchesUpFromGraylistedRelay: a relay that sent an invalid
+// record is graylisted, and gossipsub drops the valid record it relays
+// next unseen; the node catches up with it by a session at once, not at
+// the next sync interval.
+func TestSyncCatchesUpFromGraylistedRelay(t *testing.T) {
+	ctx := testContext(t)
+	cfg := nodeConfig(t)
+	cfg.SyncInterval = time.Hour
+	n := startNode(t, cfg)
+	settings, err := replica.Settings{Name: "board"}.Normalize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := n.JoinSync(ctx, settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The relay answers sessions from a replica of its own.
+	raw := startRawPeer(t, ctx, settings.Topic())
+	r, err := replica.Open(ctx, dssync.MutexWrap(ds.NewMapDatastore()), settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.h.SetStreamHandler(node.SyncProtocol, func(st network.Stream) {
+		defer st.Close()
+		first, _, err := replica.ReadMessage(st)
+		if err != nil {
+			_ = st.Reset()
+			return
+		}
+		_, _ = r.Reconcile(ctx, st, st.Conn().RemotePeer(), first)
+	})
+	if err := raw.h.Connect(ctx, addrInfo(n)); err != nil {
+		t.Fatal(err)
+	}
+	raw.ready(t, ctx, n.ID())
+	waitFor(t, ctx, "the relay in the node's topic", func() bool { return len(c.Status().TopicPeers) == 1 })
+	sessions := func() int { return c.Status().Peers[raw.h.ID()].Sessions }
+	before := 0
+	if n.ID() < raw.h.ID() {
+		// The node starts a session with a peer it meets in the topic.
+		before = 1
+		waitFor(t, ctx, "the session on meeting", func() bool { return sessions() == before })
+	}
+
+	if err := raw.topic.Publish(ctx, []byte("garbage")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the refusal of the invalid record", func() bool { return c.Status().Refused[replica.RefusedMalformed] == 1 })
+	writer, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writerID, _ := peer.IDFromPrivateKey(writer)
+	data := sealRecord(t, writer, "board", "k", []byte("relayed while graylisted"))
+	v, err := r.Verify(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Insert(ctx, "", []replica.Verified{v}); err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.topic.Publish(ctx, data); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "a catch-up session with the relay", func() bool { return sessions() > before })
+	waitFor(t, ctx, "the record the graylisted relay sent", func() bool {
+		_, err := c.Get(ctx, writerID, "k")
+		return err == nil
+	})
 }

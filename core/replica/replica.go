@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
@@ -27,6 +28,34 @@ const sweepInterval = time.Minute
 // so the record stays out of the set and is taken when a later
 // reconciliation offers it again.
 var ErrLater = errors.New("dated ahead of this node's clock")
+
+// Reason says why a replica refused a record that a peer sent: one of
+// Reasons.
+type Reason string
+
+// The reasons a replica refuses a record, whatever carried it: gossip, a
+// reconciliation session, a gateway's event stream.
+const (
+	// RefusedMalformed: not a well-formed envelope (SYNC.md §2), filed
+	// under another key than the one it is signed for, or a tombstone
+	// that carries a value.
+	RefusedMalformed Reason = "malformed"
+	// RefusedBounds: larger than an envelope may be (envelope.MaxSize).
+	RefusedBounds Reason = "bounds"
+	// RefusedSignature: not signed by the owner of its key.
+	RefusedSignature Reason = "signature"
+	// RefusedSchema: not a record of the collection: another schema, or a
+	// name outside the collection's.
+	RefusedSchema Reason = "schema"
+	// RefusedWriter: its owner is not on the collection's writer list.
+	RefusedWriter Reason = "writer"
+	// RefusedClock: dated further ahead of this node's clock than
+	// envelope.MaxClockSkew (ErrLater), a passing reason.
+	RefusedClock Reason = "clock"
+)
+
+// Reasons are the reasons a record is refused, in a fixed order.
+var Reasons = []Reason{RefusedMalformed, RefusedBounds, RefusedSignature, RefusedSchema, RefusedWriter, RefusedClock}
 
 // Record is one writer's record of a synced collection.
 type Record struct {
@@ -78,6 +107,11 @@ type Replica struct {
 	latest  envelope.Timestamp
 	watch   hub
 	peers   map[peer.ID]*PeerStats
+	refused map[Reason]*atomic.Uint64 // records refused, by reason; the map is fixed at Open
+	// fault is why the replica does not hold its set: after a failed
+	// write, reading the records back failed too. Every call fails with
+	// it until a read succeeds.
+	fault error
 }
 
 // Open loads the replica of the collection kept in d (a namespace of the
@@ -94,6 +128,10 @@ func Open(ctx context.Context, d ds.Datastore, settings Settings) (*Replica, err
 		sizes:    make(map[string]int),
 		writers:  make(map[peer.ID]*usage),
 		peers:    make(map[peer.ID]*PeerStats),
+		refused:  make(map[Reason]*atomic.Uint64, len(Reasons)),
+	}
+	for _, reason := range Reasons {
+		r.refused[reason] = new(atomic.Uint64)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -114,10 +152,7 @@ func (r *Replica) Digest() [HashSize]byte { return r.digest }
 
 // load reads the stored records into memory. The caller holds r.mu.
 func (r *Replica) load(ctx context.Context) error {
-	r.set = Set{}
-	clear(r.sizes)
-	clear(r.writers)
-	r.total, r.dead, r.swept = usage{}, 0, time.Time{}
+	r.forget()
 	var bad []string
 	var items []Item
 	for rec, err := range r.store.Records(ctx, envelope.Namespace) {
@@ -126,7 +161,7 @@ func (r *Replica) load(ctx context.Context) error {
 		}
 		e, err := envelope.Decode(rec.Key, rec.Value)
 		if err == nil {
-			err = r.check(e)
+			_, err = r.check(e)
 		}
 		if err != nil {
 			bad = append(bad, rec.Key)
@@ -142,6 +177,61 @@ func (r *Replica) load(ctx context.Context) error {
 		return r.store.Write(ctx, nil, append(bad, evicted...))
 	}
 	return nil
+}
+
+// reload reads the stored records into memory again, after a write
+// failed: the memory then holds the write's records, which the store may
+// not. When the read fails, the replica holds no set until a later read
+// succeeds, and reload returns the error every call fails with meanwhile.
+// The caller holds r.wmu and r.mu.
+func (r *Replica) reload(ctx context.Context) error {
+	if err := r.load(ctx); err != nil {
+		r.forget()
+		r.fault = fmt.Errorf("collection %s is unavailable: a write failed, and reading its records back failed too (they stay in the store, and the replica reads them again once the store works): %w", r.settings.Name, err)
+		return r.fault
+	}
+	r.fault = nil
+	return nil
+}
+
+// repair reads the records back when the replica does not hold its set,
+// and returns the error of the read when it fails again. The caller holds
+// r.wmu and r.mu.
+func (r *Replica) repair(ctx context.Context) error {
+	if r.fault == nil {
+		return nil
+	}
+	return r.reload(ctx)
+}
+
+// Err returns nil when the replica holds its set, and otherwise why it
+// does not: a write failed on a store that then failed to read the
+// records back too (a full disk, a plugin backend that is restarting).
+// Meanwhile Insert, Records, Reconcile and Wins fail, Status says the
+// error in place of figures, and Items and Fingerprint are empty: a
+// caller that serves them checks Err first. Each call of Err, Insert,
+// Records and Reconcile tries the read again, so the replica is whole
+// again once the store works.
+func (r *Replica) Err() error {
+	r.mu.Lock()
+	fault := r.fault
+	r.mu.Unlock()
+	if fault == nil {
+		return nil
+	}
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.repair(context.Background())
+}
+
+// forget empties the in-memory set and its figures. The caller holds r.mu.
+func (r *Replica) forget() {
+	r.set = Set{}
+	clear(r.sizes)
+	clear(r.writers)
+	r.total, r.dead, r.swept = usage{}, 0, time.Time{}
 }
 
 // writerOf returns the owner of a record key the replica holds.
@@ -278,21 +368,22 @@ func (r *Replica) RecordKey(writer peer.ID, key string) string {
 
 // check refuses an envelope the collection does not admit, whatever its
 // signature: another schema or record name, a writer not on the list, a
-// tombstone that carries a value. The error wraps core.ErrRejected.
-func (r *Replica) check(e *envelope.Envelope) error {
+// tombstone that carries a value. The error wraps core.ErrRejected, and
+// the reason says which.
+func (r *Replica) check(e *envelope.Envelope) (Reason, error) {
 	owner, name, err := envelope.ParseKey(e.Key)
 	if err != nil {
-		return core.Errorf(core.ErrRejected, "%w", err)
+		return RefusedMalformed, core.Errorf(core.ErrRejected, "%w", err)
 	}
 	switch {
 	case e.Schema != r.settings.Name || !strings.HasPrefix(name, r.settings.Name+"/") || len(name) == len(r.settings.Name)+1:
-		return core.Errorf(core.ErrRejected, "record %s (schema %q) is not a record of collection %s", e.Key, e.Schema, r.settings.Name)
+		return RefusedSchema, core.Errorf(core.ErrRejected, "record %s (schema %q) is not a record of collection %s", e.Key, e.Schema, r.settings.Name)
 	case !r.settings.allows(owner):
-		return core.Errorf(core.ErrRejected, "record %s: writer %s is not on collection %s's writer list", e.Key, owner, r.settings.Name)
+		return RefusedWriter, core.Errorf(core.ErrRejected, "record %s: writer %s is not on collection %s's writer list", e.Key, owner, r.settings.Name)
 	case e.Version == 0 && len(e.Value) > 0:
-		return core.Errorf(core.ErrRejected, "record %s: version 0 marks a tombstone, which carries no value", e.Key)
+		return RefusedMalformed, core.Errorf(core.ErrRejected, "record %s: version 0 marks a tombstone, which carries no value", e.Key)
 	}
-	return nil
+	return "", nil
 }
 
 // Verified is a record whose signature and admission Verify checked.
@@ -305,27 +396,56 @@ type Verified struct {
 // collection: well-formed, signed by the owner of its key, admitted by the
 // settings, and dated no further ahead of the clock than
 // envelope.MaxClockSkew (else the error wraps ErrLater). Other errors wrap
-// core.ErrRejected.
+// core.ErrRejected. Every transport opens the records peers send with
+// Verify, which counts each refusal by its reason (Refused).
 func (r *Replica) Verify(data []byte) (Verified, error) {
-	e, err := envelope.OpenRecord(data)
+	v, reason, err := r.verify(data)
 	if err != nil {
-		return Verified{}, err
+		r.refuse(reason)
 	}
-	if err := r.check(e); err != nil {
-		return Verified{}, err
+	return v, err
+}
+
+func (r *Replica) verify(data []byte) (Verified, Reason, error) {
+	e, err := envelope.OpenRecord(data)
+	switch {
+	case err == nil:
+	case len(data) > envelope.MaxSize:
+		return Verified{}, RefusedBounds, err
+	case errors.Is(err, envelope.ErrSignature):
+		return Verified{}, RefusedSignature, err
+	default:
+		return Verified{}, RefusedMalformed, err
+	}
+	if reason, err := r.check(e); err != nil {
+		return Verified{}, reason, err
 	}
 	if err := e.CheckClock(r.now()); err != nil {
-		return Verified{}, fmt.Errorf("%w: %w", ErrLater, err)
+		return Verified{}, RefusedClock, fmt.Errorf("%w: %w", ErrLater, err)
 	}
-	return Verified{e, data}, nil
+	return Verified{e, data}, "", nil
+}
+
+// refuse counts a record refused for reason.
+func (r *Replica) refuse(reason Reason) { r.refused[reason].Add(1) }
+
+// Refused returns how many records from peers the replica refused since it
+// was opened, by reason (every reason, those of none included).
+func (r *Replica) Refused() map[Reason]uint64 {
+	out := make(map[Reason]uint64, len(r.refused))
+	for reason, n := range r.refused {
+		out[reason] = n.Load()
+	}
+	return out
 }
 
 // Wins reports whether v would replace what the replica holds under its
 // key (or fill an empty key): the same rule the DHT's selector applies.
+// While Err is not nil, nothing wins.
 func (r *Replica) Wins(ctx context.Context, v Verified) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.wins(ctx, v, nil)
+	return r.fault == nil && r.wins(ctx, v, nil)
 }
 
 // wins is Wins against the replica and the puts of a batch under way. The
@@ -378,6 +498,9 @@ func (r *Replica) Insert(ctx context.Context, from peer.ID, vs []Verified) (int,
 			r.mu.Unlock()
 		}
 	}()
+	if err := r.repair(ctx); err != nil {
+		return 0, err
+	}
 	now := r.now()
 	horizon := now.Add(-r.settings.TombstoneHorizon).UnixNano()
 	pending := make(map[string]Verified)
@@ -437,10 +560,11 @@ func (r *Replica) Insert(ctx context.Context, from peer.ID, vs []Verified) (int,
 		// The store holds what it held: read it back.
 		r.mu.Lock()
 		locked = true
-		if lerr := r.load(context.WithoutCancel(ctx)); lerr != nil {
+		err = fmt.Errorf("collection %s: storing %d records: %w", r.settings.Name, len(puts), err)
+		if lerr := r.reload(context.WithoutCancel(ctx)); lerr != nil {
 			err = errors.Join(err, lerr)
 		}
-		return 0, fmt.Errorf("collection %s: storing %d records: %w", r.settings.Name, len(puts), err)
+		return 0, err
 	}
 	for _, c := range changes {
 		r.watch.send(c)
@@ -493,11 +617,16 @@ func (r *Replica) Stored(ctx context.Context, key string) (core.Record, error) {
 }
 
 // Records yields every record the replica holds, tombstones included, in
-// key order (writer, then key). It reads a snapshot of the keys first, so
+// key order (writer, then key); while Err is not nil, it yields Err's
+// error only. It reads a snapshot of the keys first, so
 // records that change meanwhile are read as they are then; a record
 // dropped meanwhile is passed over.
 func (r *Replica) Records(ctx context.Context) iter.Seq2[Record, error] {
 	return func(yield func(Record, error) bool) {
+		if err := r.Err(); err != nil {
+			yield(Record{}, err)
+			return
+		}
 		r.mu.Lock()
 		keys := make([]string, r.set.Len())
 		for i, it := range r.set.Items() {
@@ -521,7 +650,7 @@ func (r *Replica) Records(ctx context.Context) iter.Seq2[Record, error] {
 }
 
 // Fingerprint is the fingerprint of the whole replica: equal replicas have
-// equal fingerprints.
+// equal fingerprints. While Err is not nil, it is the empty set's.
 func (r *Replica) Fingerprint() Fingerprint {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -537,7 +666,8 @@ func (r *Replica) Latest() envelope.Timestamp {
 	return r.latest
 }
 
-// Items returns a copy of the replica's items in key order.
+// Items returns a copy of the replica's items in key order (none while Err
+// is not nil).
 func (r *Replica) Items() []Item {
 	r.mu.Lock()
 	defer r.mu.Unlock()

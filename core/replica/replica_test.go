@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"slices"
@@ -256,21 +257,33 @@ func TestVerifyRefuses(t *testing.T) {
 	}
 	forged := slices.Clone(good.Data)
 	forged[len(forged)-1] ^= 1
-	for name, data := range map[string][]byte{
-		"unlisted writer":    seal(t, other, "chat", "k", now, []byte("v")).Data,
-		"other collection":   seal(t, w, "other", "k", now, []byte("v")).Data,
-		"bad signature":      forged,
-		"garbage":            []byte("not cbor"),
-		"tombstone w/ value": sealVersion(t, w, "chat/k", "chat", 0, now, []byte("v")),
-		"no key":             sealVersion(t, w, "chat/", "chat", 1, now, []byte("v")),
+	for name, tc := range map[string]struct {
+		data   []byte
+		reason Reason
+	}{
+		"unlisted writer":    {seal(t, other, "chat", "k", now, []byte("v")).Data, RefusedWriter},
+		"other collection":   {seal(t, w, "other", "k", now, []byte("v")).Data, RefusedSchema},
+		"bad signature":      {forged, RefusedSignature},
+		"garbage":            {[]byte("not cbor"), RefusedMalformed},
+		"tombstone w/ value": {sealVersion(t, w, "chat/k", "chat", 0, now, []byte("v")), RefusedMalformed},
+		"no key":             {sealVersion(t, w, "chat/", "chat", 1, now, []byte("v")), RefusedSchema},
+		"too large":          {make([]byte, envelope.MaxSize+1), RefusedBounds},
 	} {
-		if _, err := r.Verify(data); !errors.Is(err, core.ErrRejected) {
+		before := r.Refused()
+		if _, err := r.Verify(tc.data); !errors.Is(err, core.ErrRejected) {
 			t.Errorf("%s: %v, want a rejection", name, err)
+		}
+		if got := r.Refused(); got[tc.reason] != before[tc.reason]+1 {
+			t.Errorf("%s: refused %v, then %v; want one more for %s", name, before, got, tc.reason)
 		}
 	}
 	ahead := seal(t, w, "chat", "k", time.Now().Add(2*envelope.MaxClockSkew).UnixNano(), []byte("v"))
 	if _, err := r.Verify(ahead.Data); !errors.Is(err, ErrLater) {
 		t.Errorf("a record dated ahead: %v, want ErrLater", err)
+	}
+	want := map[Reason]uint64{RefusedWriter: 1, RefusedSchema: 2, RefusedSignature: 1, RefusedMalformed: 2, RefusedBounds: 1, RefusedClock: 1}
+	if got := r.Refused(); !maps.Equal(got, want) {
+		t.Errorf("refused %v, want %v", got, want)
 	}
 }
 

@@ -99,17 +99,30 @@ type Status struct {
 	Writers     int                   `json:"writers"`
 	Fingerprint string                `json:"fingerprint"`
 	Peers       map[peer.ID]PeerStats `json:"peers"`
+	// Refused counts the records from peers refused since the replica was
+	// opened, by reason (Refused).
+	Refused map[Reason]uint64 `json:"refused"`
+	// Error is Err's error, when the replica does not hold its set: the
+	// figures of the set are then zero and Fingerprint is empty.
+	Error string `json:"error,omitempty"`
 }
 
 // Status returns the replica's figures.
 func (r *Replica) Status() Status {
+	fault := r.Err()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	fp := r.set.Fingerprint()
+	if fault == nil {
+		fault = r.fault // failed since
+	}
 	peers := make(map[peer.ID]PeerStats, len(r.peers))
 	for p, s := range r.peers {
 		peers[p] = *s
 	}
+	if fault != nil {
+		return Status{Name: r.settings.Name, Digest: fmt.Sprintf("%x", r.digest), Peers: peers, Refused: r.Refused(), Error: fault.Error()}
+	}
+	fp := r.set.Fingerprint()
 	return Status{
 		Name:        r.settings.Name,
 		Digest:      fmt.Sprintf("%x", r.digest),
@@ -119,6 +132,7 @@ func (r *Replica) Status() Status {
 		Writers:     len(r.writers),
 		Fingerprint: fmt.Sprintf("%x", fp),
 		Peers:       peers,
+		Refused:     r.Refused(),
 	}
 }
 
@@ -204,7 +218,18 @@ func (r *Replica) Hello() *Message {
 // why, as Refuse does, unless the peer ended it with an error message; a
 // stream that no longer takes a message, or a session whose ctx ended, is
 // reset. Either way Reconcile ends c's sending side; the caller closes c.
+// While Err is not nil, no session starts: Reconcile returns Err's error,
+// and a responder tells the peer why, so a replica never offers a set it
+// does not hold.
 func (r *Replica) Reconcile(ctx context.Context, c Conn, p peer.ID, first *Message) (Stats, error) {
+	if err := r.Err(); err != nil {
+		if first != nil {
+			Refuse(c, err.Error()) // tell the peer why its session is refused
+		} else {
+			_ = c.CloseWrite()
+		}
+		return Stats{}, err
+	}
 	s := &session{r: r, peer: p, queued: make(map[string]bool)}
 	err := s.run(ctx, c, first)
 	var broken brokenError
@@ -348,6 +373,10 @@ func (s *session) step(ctx context.Context, in *Message) (*Message, error) {
 	out := &Message{}
 	if len(in.Ranges) > 0 {
 		s.r.mu.Lock()
+		if err := s.r.fault; err != nil {
+			s.r.mu.Unlock()
+			return nil, err
+		}
 		ranges, push, want := s.r.set.reconcile(in.Ranges)
 		s.r.mu.Unlock()
 		out.Ranges = ranges
@@ -420,6 +449,7 @@ func (s *session) apply(ctx context.Context, recs []WireRecord) error {
 		case err != nil:
 			return fmt.Errorf("%s sent a record collection %s refuses: %w", s.peer, s.r.settings.Name, err)
 		case v.Env.Key != string(rec.Key):
+			s.r.refuse(RefusedMalformed)
 			return fmt.Errorf("%w: %s sent record %s under key %q", ErrMalformed, s.peer, v.Env.Key, rec.Key)
 		}
 		vs = append(vs, v)

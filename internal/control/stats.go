@@ -77,6 +77,12 @@ type SyncStats struct {
 	Sessions      int   `json:"sessions"`
 	BytesSent     int64 `json:"bytes_sent"`
 	BytesReceived int64 `json:"bytes_received"`
+	// Refused counts the records from peers the replica refused, by
+	// reason, as in SyncStatus.
+	Refused map[string]uint64 `json:"refused"`
+	// Error says why the replica does not hold its set, when it does not
+	// (its records and bytes are then zero).
+	Error string `json:"error,omitempty"`
 }
 
 // Stats returns the node's summary.
@@ -107,7 +113,7 @@ func (s *server) stats(w http.ResponseWriter, _ *http.Request) {
 	}
 	for _, syn := range n.SyncedCollections() {
 		rs := syn.Status()
-		ss := SyncStats{Name: rs.Name, Records: rs.Records, Tombstones: rs.Tombstones, Bytes: rs.Bytes, TopicPeers: len(rs.TopicPeers)}
+		ss := SyncStats{Name: rs.Name, Records: rs.Records, Tombstones: rs.Tombstones, Bytes: rs.Bytes, TopicPeers: len(rs.TopicPeers), Refused: refusedOf(rs.Refused), Error: rs.Error}
 		for _, p := range rs.Peers {
 			ss.Sessions += p.Sessions
 			ss.BytesSent += p.Total.BytesSent

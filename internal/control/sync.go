@@ -56,7 +56,12 @@ func (s *server) syncJoin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	reply(w, syncStatusOf(syn))
+	st, err := syncStatusOf(syn)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	reply(w, st)
 }
 
 func (s *server) syncLeave(w http.ResponseWriter, r *http.Request) {
@@ -94,15 +99,27 @@ func (s *server) synced(w http.ResponseWriter, r *http.Request) (*node.Synced, b
 }
 
 func (s *server) syncStatus(w http.ResponseWriter, r *http.Request) {
-	if syn, ok := s.synced(w, r); ok {
-		reply(w, syncStatusOf(syn))
+	syn, ok := s.synced(w, r)
+	if !ok {
+		return
 	}
+	st, err := syncStatusOf(syn)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	reply(w, st)
 }
 
 func (s *server) syncStatusAll(w http.ResponseWriter, _ *http.Request) {
 	out := []SyncStatus{}
 	for _, syn := range s.n.SyncedCollections() {
-		out = append(out, syncStatusOf(syn))
+		st, err := syncStatusOf(syn)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		out = append(out, st)
 	}
 	reply(w, out)
 }
@@ -172,8 +189,22 @@ func syncRecordOf(rec replica.Record) SyncRecord {
 	}
 }
 
-func syncStatusOf(syn *node.Synced) SyncStatus {
+// refusedOf is a replica's count of refused records, for the wire.
+func refusedOf(refused map[replica.Reason]uint64) map[string]uint64 {
+	out := make(map[string]uint64, len(refused))
+	for reason, n := range refused {
+		out[string(reason)] = n
+	}
+	return out
+}
+
+// syncStatusOf describes syn; it fails while its replica does not hold
+// its set (replica.Replica.Err).
+func syncStatusOf(syn *node.Synced) (SyncStatus, error) {
 	st := syn.Status()
+	if st.Error != "" {
+		return SyncStatus{}, errors.New(st.Error)
+	}
 	out := SyncStatus{
 		Name:        st.Name,
 		Settings:    syn.Settings(),
@@ -186,11 +217,12 @@ func syncStatusOf(syn *node.Synced) SyncStatus {
 		Fingerprint: st.Fingerprint,
 		TopicPeers:  strs(st.TopicPeers),
 		Peers:       []SyncPeer{},
+		Refused:     refusedOf(st.Refused),
 	}
 	slices.Sort(out.TopicPeers)
 	for p, ps := range st.Peers {
 		out.Peers = append(out.Peers, SyncPeer{ID: p.String(), PeerStats: ps})
 	}
 	slices.SortFunc(out.Peers, func(a, b SyncPeer) int { return strings.Compare(a.ID, b.ID) })
-	return out
+	return out, nil
 }

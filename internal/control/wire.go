@@ -339,6 +339,10 @@ type SyncStatus struct {
 	TopicPeers []string `json:"topic_peers"`
 	// Peers are those this node has reconciled with, by ID.
 	Peers []SyncPeer `json:"peers"`
+	// Refused counts the records from peers the replica refused since
+	// the node started, by reason (replica.Reasons), whatever carried
+	// them: gossip or reconciliation.
+	Refused map[string]uint64 `json:"refused"`
 }
 
 // SyncPeer is what a replica knows of its reconciliations with one peer.

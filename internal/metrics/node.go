@@ -38,6 +38,7 @@ var (
 	descSessions     = desc("sync_sessions_total", "Reconciliation sessions with the collection's peers, by collection.", "collection")
 	descSessionBytes = desc("sync_session_bytes_total", "Bytes of reconciliation sessions, by collection and direction (sent, received).", "collection", "direction")
 	descSessionRecs  = desc("sync_session_records_total", "Records carried by reconciliation sessions, by collection and direction (sent, received, stored: received and kept).", "collection", "direction")
+	descSyncRefused  = desc("sync_refused_total", "Records from peers a synced collection's replica refused, whatever carried them (gossip, reconciliation), by collection and reason (malformed, bounds, signature, schema, writer, clock).", "collection", "reason")
 )
 
 // backendStates are the values of the state label of backend_state.
@@ -48,7 +49,7 @@ func (Node) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descPeers, descRoutingTable, descAccepted, descRefused, descHeldRecords, descHeldBytes, descHeldProvs,
 		descBackendState, descSubscribers, descEventsLost,
-		descSyncRecords, descSyncDead, descSyncBytes, descSyncPeers, descSessions, descSessionBytes, descSessionRecs,
+		descSyncRecords, descSyncDead, descSyncBytes, descSyncPeers, descSessions, descSessionBytes, descSessionRecs, descSyncRefused,
 	} {
 		ch <- d
 	}
@@ -89,6 +90,13 @@ func (c Node) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range n.SyncedCollections() {
 		st := s.Status()
 		name := st.Name
+		for reason, n := range st.Refused {
+			counter(descSyncRefused, float64(n), name, string(reason))
+		}
+		if st.Error != "" {
+			// Its figures are not known: none is reported.
+			continue
+		}
 		gauge(descSyncRecords, float64(st.Records), name)
 		gauge(descSyncDead, float64(st.Tombstones), name)
 		gauge(descSyncBytes, float64(st.Bytes), name)
