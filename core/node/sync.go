@@ -601,19 +601,31 @@ func (s *Synced) session(ctx context.Context, p peer.ID) (replica.Stats, error) 
 	return stats, nil
 }
 
-// handleSync answers a reconciliation session a peer starts.
+// handleSync answers a reconciliation session a peer starts. It takes a
+// slot of the node's inbound bound before it reads anything of it.
 func (n *Node) handleSync(st network.Stream) {
 	defer st.Close()
 	p := st.Conn().RemotePeer()
-	_ = st.SetReadDeadline(time.Now().Add(replica.ReplyTimeout))
-	first, _, err := replica.ReadMessage(st)
-	if err != nil {
-		_ = st.Reset()
-		return
-	}
 	refuse := func(format string, args ...any) {
 		_, _ = replica.WriteMessage(st, &replica.Message{Error: fmt.Sprintf(format, args...)})
 		_ = st.CloseWrite()
+	}
+	slot, err := n.inbound.Admit(n.ctx, p)
+	if err != nil {
+		refuse("%v", err)
+		return
+	}
+	defer slot.Release()
+	c := slot.Conn(st)
+	_ = st.SetReadDeadline(time.Now().Add(replica.ReplyTimeout))
+	first, _, err := replica.ReadMessage(c)
+	if errors.Is(err, replica.ErrBusy) {
+		refuse("%v", err)
+		return
+	}
+	if err != nil {
+		_ = st.Reset()
+		return
 	}
 	n.syncMu.Lock()
 	s, ok := n.synced[first.Collection]
@@ -636,7 +648,7 @@ func (n *Node) handleSync(st network.Stream) {
 		return
 	}
 	defer s.release(in)
-	st2, err := s.r.Reconcile(s.ctx, st, p, first)
+	st2, err := s.r.Reconcile(s.ctx, c, p, first)
 	if err != nil {
 		_ = st.Reset()
 		n.log.Debug("reconciliation failed", "collection", s.Name(), "peer", p, "error", err)
