@@ -593,7 +593,9 @@ func (s *Synced) session(ctx context.Context, p peer.ID) (replica.Stats, error) 
 		return replica.Stats{}, fmt.Errorf("collection %s: opening a session with %s: %w", s.Name(), p, err)
 	}
 	defer st.Close()
-	stats, err := s.r.Reconcile(ctx, st, p, nil)
+	share := s.n.inbound.Initiated()
+	defer share.Release()
+	stats, err := s.r.Reconcile(ctx, share.Conn(st), p, nil)
 	if err != nil {
 		_ = st.Reset()
 		return stats, fmt.Errorf("collection %s: reconciling with %s: %w", s.Name(), p, err)

@@ -19,7 +19,8 @@ const (
 	MaxPeerSessions = 4
 	// MaxInboundBytes bounds the room of the frames those sessions read,
 	// which grows as a frame's bytes arrive (see ReadMessage) and counts
-	// until the session reads the next frame or ends.
+	// until the session reads the next frame or ends. The frames of the
+	// sessions the node starts have a bound of the same size of their own.
 	MaxInboundBytes = 4 << 20
 	// MaxWaitingSessions is how many sessions wait for a slot at once,
 	// MaxPeerSessions of them from one peer; past that a session is
@@ -36,16 +37,18 @@ var ErrBusy = errors.New("this node is at its bound of reconciliation sessions")
 
 // Inbound bounds the reconciliation sessions peers start with a node, and
 // the room of the frames they read, whatever the number of peers or
-// streams. One Inbound serves every transport that carries a node's
-// sessions, so the bounds hold for the whole node. Its methods are safe
-// for concurrent use.
+// streams; and apart, the room of the frames of the sessions the node
+// starts, whose peers answer with frames as large. One Inbound serves
+// every transport that carries a node's sessions, so the bounds hold for
+// the whole node. Its methods are safe for concurrent use.
 type Inbound struct {
 	mu       sync.Mutex
 	sessions int
 	waiting  int
-	bytes    int64
+	bytes    int64 // of the sessions peers started
+	started  int64 // of the sessions this node started
 	peers    map[peer.ID]*peerSessions
-	// freed is closed, and replaced, when a slot or bytes are freed.
+	// freed is closed, and replaced, when a slot is freed.
 	freed chan struct{}
 }
 
@@ -113,18 +116,26 @@ func (in *Inbound) busy() error {
 	return fmt.Errorf("%w: it runs %d sessions peers started (at most %d from one peer) and %d wait; try again later", ErrBusy, MaxInboundSessions, MaxPeerSessions, MaxWaitingSessions)
 }
 
-// wake tells the waiters that a slot or bytes were freed; in.mu is held.
-func (in *Inbound) wake() {
-	close(in.freed)
-	in.freed = make(chan struct{})
-}
+// Initiated returns the share of a session this node starts: it takes no
+// slot, and its frames count against the bound of the sessions the node
+// starts.
+func (in *Inbound) Initiated() *Slot { return &Slot{in: in, started: true} }
 
 // Slot is one session's share of an Inbound, for one session's goroutine.
 type Slot struct {
-	in   *Inbound
-	peer peer.ID
-	held int64 // bytes of the frame read last
-	done bool
+	in      *Inbound
+	peer    peer.ID
+	started bool  // by this node (Initiated): no slot
+	held    int64 // bytes of the frame read last
+	done    bool
+}
+
+// bytes is what the slot's frames count against; in.mu is held.
+func (s *Slot) bytes() *int64 {
+	if s.started {
+		return &s.in.started
+	}
+	return &s.in.bytes
 }
 
 // Conn returns c with its frames counted against the node's
@@ -147,15 +158,19 @@ func (s *Slot) Release() {
 		return
 	}
 	s.done = true
-	in.bytes -= s.held
+	*s.bytes() -= s.held
 	s.held = 0
+	if s.started {
+		return
+	}
 	in.sessions--
 	ps := in.peers[s.peer]
 	ps.sessions--
 	if ps.sessions == 0 && ps.waiting == 0 {
 		delete(in.peers, s.peer)
 	}
-	in.wake()
+	close(in.freed)
+	in.freed = make(chan struct{})
 }
 
 // free frees the bytes of the frame read last.
@@ -163,25 +178,27 @@ func (s *Slot) free() {
 	if s.held == 0 {
 		return
 	}
-	in := s.in
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	in.bytes -= s.held
+	s.in.mu.Lock()
+	defer s.in.mu.Unlock()
+	*s.bytes() -= s.held
 	s.held = 0
-	in.wake()
 }
 
 // reserve takes n more bytes for the frame being read. It does not wait
 // for bytes to be freed: while a frame waited, its stream's transport
 // would keep buffering what the peer sends.
 func (s *Slot) reserve(n int) error {
-	in := s.in
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if in.bytes+int64(n) > MaxInboundBytes {
-		return fmt.Errorf("%w: the frames of the sessions peers started hold %d of its %d MiB; try again later", ErrBusy, in.bytes>>20, MaxInboundBytes>>20)
+	s.in.mu.Lock()
+	defer s.in.mu.Unlock()
+	b := s.bytes()
+	if *b+int64(n) > MaxInboundBytes {
+		whose := "peers"
+		if s.started {
+			whose = "this node"
+		}
+		return fmt.Errorf("%w: the frames of the sessions %s started hold %d of its %d MiB; try again later", ErrBusy, whose, *b>>20, MaxInboundBytes>>20)
 	}
-	in.bytes += int64(n)
+	*b += int64(n)
 	s.held += int64(n)
 	return nil
 }

@@ -167,3 +167,43 @@ func TestInboundBytes(t *testing.T) {
 		t.Fatalf("a frame after one that filled the bound: %+v, %v", m, err)
 	}
 }
+
+// TestInitiatedBytes: the frames of the sessions a node starts have a bound
+// of their own, which the sessions peers start do not take.
+func TestInitiatedBytes(t *testing.T) {
+	in := NewInbound()
+	big := binary.AppendUvarint(nil, MaxFrame)
+	big = append(big, make([]byte, MaxFrame)...)
+	read := func(s *Slot) error {
+		t.Helper()
+		defer s.Release()
+		a, b := conns(t)
+		go func() { _, _ = a.Write(big) }()
+		_, _, err := ReadMessage(s.Conn(b))
+		return err
+	}
+	peers, err := in.Admit(context.Background(), "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peers.Release()
+	a, b := conns(t)
+	go func() { _, _ = a.Write(big) }()
+	if _, _, err := ReadMessage(peers.Conn(b)); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("a frame of zeros: %v", err)
+	}
+	first := in.Initiated()
+	defer first.Release()
+	a, b = conns(t)
+	go func() { _, _ = a.Write(big) }()
+	if _, _, err := ReadMessage(first.Conn(b)); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("a session this node started, with the peers' bound full: %v", err)
+	}
+	if err := read(in.Initiated()); !errors.Is(err, ErrBusy) {
+		t.Fatalf("a frame past the bound of the sessions this node started: %v", err)
+	}
+	first.Release()
+	if err := read(in.Initiated()); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("a frame after the bound was freed: %v", err)
+	}
+}
