@@ -527,6 +527,12 @@ func (n *Node) Records() *core.RecordStore { return n.records }
 // Providers is the node's local view of the DHT's provider records.
 func (n *Node) Providers() *core.ProviderStore { return n.providers }
 
+// SyncInbound is the node's bound on the reconciliation sessions peers
+// start with it. A transport that carries sessions besides the node's
+// libp2p streams takes their slots from it (Admit, then Slot.Conn), so
+// the bounds hold for the whole node.
+func (n *Node) SyncInbound() *replica.Inbound { return n.inbound }
+
 // Info describes a running node.
 type Info struct {
 	ID      peer.ID
