@@ -34,13 +34,15 @@ const (
 	stalledStreams = 1000
 	rssBoundMiB    = 64
 	honestDelay    = 2 * time.Second
+	sendPace       = 20 * time.Millisecond
 )
 
 // TestSyncMemoryUnderStalledFrames: 1,000 reconciliation streams that each
-// announce a frame of the largest size and stall before its last byte,
-// from one identity and then from 1,000, raise the peak resident memory of
-// a daemon process at most 64 MiB above its idle figure; meanwhile a value
-// written on another daemon reaches it within 2 seconds.
+// announce a frame of the largest size, send it slowly and stall before
+// its last byte, from one identity and then from 1,000, raise the peak
+// resident memory of a daemon process at most 64 MiB above its idle
+// figure; meanwhile a value written on another daemon reaches it within 2
+// seconds.
 func TestSyncMemoryUnderStalledFrames(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
@@ -147,8 +149,8 @@ type attack struct {
 
 // stallFrames opens that many reconciliation streams to a, from that
 // many libp2p hosts with fresh keys in turn; each announces a frame of
-// replica.MaxFrame bytes and sends all of it but the last byte, as fast as
-// a takes it, then stalls. It returns once every stream is opened or
+// replica.MaxFrame bytes and sends all of it but the last byte, slowly (32
+// KiB every sendPace), then stalls. It returns once every stream is opened or
 // refused, with the writers still sending. Meanwhile it samples a's
 // anonymous resident memory (process pid), and stops the attack as soon
 // as it passes limitKiB, so that a daemon without its bounds does not take
@@ -219,7 +221,7 @@ func stallFrames(t *testing.T, ctx context.Context, a peer.AddrInfo, identities,
 				defer st.Reset()
 				stop := context.AfterFunc(ctx, func() { _ = st.Reset() })
 				defer stop()
-				if send(st, header, chunk) {
+				if send(ctx, st, header, chunk) {
 					at.whole.Add(1)
 				}
 				at.sending.Done()
@@ -231,14 +233,16 @@ func stallFrames(t *testing.T, ctx context.Context, a peer.AddrInfo, identities,
 	return at
 }
 
-// send writes header, then chunks up to all but the last byte of a frame
-// of replica.MaxFrame bytes, and reports whether it got that far. A write
-// the daemon leaves waiting for 5 seconds, because it no longer reads the
-// stream, ends it too.
-func send(st network.Stream, header, chunk []byte) bool {
+// send writes header, then a chunk every sendPace up to all but the last
+// byte of a frame of replica.MaxFrame bytes, and reports whether it got
+// that far. A write the daemon leaves waiting for 5 seconds, because it no
+// longer reads the stream, ends it too.
+func send(ctx context.Context, st network.Stream, header, chunk []byte) bool {
 	if _, err := st.Write(header); err != nil {
 		return false
 	}
+	tick := time.NewTicker(sendPace)
+	defer tick.Stop()
 	for sent := 0; sent < replica.MaxFrame-1; {
 		n := min(len(chunk), replica.MaxFrame-1-sent)
 		_ = st.SetWriteDeadline(time.Now().Add(5 * time.Second))
@@ -246,6 +250,11 @@ func send(st network.Stream, header, chunk []byte) bool {
 			return false
 		}
 		sent += n
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
 	}
 	return true
 }
