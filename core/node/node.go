@@ -43,6 +43,7 @@ import (
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/envelope"
+	"github.com/netabase/netabase/core/replica"
 )
 
 // DHTNamespace is the key prefix under which the DHT keeps its value and
@@ -121,6 +122,8 @@ type Node struct {
 
 	syncMu sync.Mutex
 	synced map[string]*Synced // joined collections, by name
+	// inbound bounds the sessions peers start, over any transport.
+	inbound *replica.Inbound
 	// topics holds the joined collections by topic, for the gossip
 	// tracer, which runs inside gossipsub's loop and so must not wait for
 	// syncMu (JoinSync holds it while it waits for that loop).
@@ -185,6 +188,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		log:    cfg.Logger,
 		synced: make(map[string]*Synced),
 	}
+	n.inbound = replica.NewInbound()
 	if n.log == nil {
 		n.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -275,6 +279,11 @@ func (n *Node) start(ctx context.Context) error {
 	return nil
 }
 
+// syncRefusing is room, beside the streams of reconciliation sessions that
+// replica.Inbound runs and lets wait, for those it is refusing with a
+// message.
+const syncRefusing = 4
+
 func (n *Node) newHost() (host.Host, error) {
 	cfg := n.cfg
 	listen, _ := cfg.ListenAddrs() // checked by New
@@ -298,7 +307,16 @@ func (n *Node) newHost() (host.Host, error) {
 	if v := cfg.Limits.MaxMemoryMiB; v > 0 {
 		sys.Memory = rcmgr.LimitVal64(int64(v) << 20)
 	}
-	concrete := rcmgr.PartialLimitConfig{System: sys}.Build(limits.AutoScale())
+	// Each inbound stream may hold a window of data (256 KiB at first)
+	// that its peer sent before anything read it. So streams of
+	// reconciliation sessions past those replica.Inbound runs and lets
+	// wait, and a few it is refusing with a message, are reset before
+	// anything of them is read.
+	syncStreams := map[protocol.ID]rcmgr.ResourceLimits{SyncProtocol: {
+		StreamsInbound: replica.MaxInboundSessions + replica.MaxWaitingSessions + syncRefusing}}
+	syncPeerStreams := map[protocol.ID]rcmgr.ResourceLimits{SyncProtocol: {
+		StreamsInbound: 2*replica.MaxPeerSessions + syncRefusing}}
+	concrete := rcmgr.PartialLimitConfig{System: sys, Protocol: syncStreams, ProtocolPeer: syncPeerStreams}.Build(limits.AutoScale())
 	var rmOpts []rcmgr.Option
 	if cfg.Metrics == nil {
 		rmOpts = append(rmOpts, rcmgr.WithMetricsDisabled())
@@ -526,6 +544,12 @@ func (n *Node) Records() *core.RecordStore { return n.records }
 
 // Providers is the node's local view of the DHT's provider records.
 func (n *Node) Providers() *core.ProviderStore { return n.providers }
+
+// SyncInbound is the node's bound on the reconciliation sessions peers
+// start with it. A transport that carries sessions besides the node's
+// libp2p streams takes their slots from it (Admit, then Slot.Conn), so
+// the bounds hold for the whole node.
+func (n *Node) SyncInbound() *replica.Inbound { return n.inbound }
 
 // Info describes a running node.
 type Info struct {

@@ -627,22 +627,32 @@ func (s *Synced) session(ctx context.Context, p peer.ID) (replica.Stats, error) 
 		return replica.Stats{}, fmt.Errorf("collection %s: opening a session with %s: %w", s.Name(), p, err)
 	}
 	defer st.Close()
-	stats, err := s.r.Reconcile(ctx, st, p, nil)
+	share := s.n.inbound.Initiated()
+	defer share.Release()
+	stats, err := s.r.Reconcile(ctx, share.Conn(st), p, nil)
 	if err != nil {
 		return stats, fmt.Errorf("collection %s: reconciling with %s: %w", s.Name(), p, err)
 	}
 	return stats, nil
 }
 
-// handleSync answers a reconciliation session a peer starts.
+// handleSync answers a reconciliation session a peer starts. It takes a
+// slot of the node's inbound bound before it reads anything of it.
 func (n *Node) handleSync(st network.Stream) {
 	defer st.Close()
 	p := st.Conn().RemotePeer()
-	_ = st.SetReadDeadline(time.Now().Add(replica.ReplyTimeout))
 	refuse := func(format string, args ...any) {
 		replica.Refuse(st, fmt.Sprintf(format, args...))
 	}
-	first, _, err := replica.ReadMessage(st)
+	slot, err := n.inbound.Admit(n.ctx, p)
+	if err != nil {
+		refuse("%v", err)
+		return
+	}
+	defer slot.Release()
+	c := slot.Conn(st)
+	_ = st.SetReadDeadline(time.Now().Add(replica.ReplyTimeout))
+	first, _, err := replica.ReadMessage(c)
 	switch {
 	case errors.Is(err, io.EOF):
 		return // the peer asked nothing
@@ -677,7 +687,7 @@ func (n *Node) handleSync(st network.Stream) {
 		return
 	}
 	defer s.release(in)
-	st2, err := s.r.Reconcile(s.ctx, st, p, first)
+	st2, err := s.r.Reconcile(s.ctx, c, p, first)
 	if err != nil {
 		n.log.Debug("reconciliation failed", "collection", s.Name(), "peer", p, "error", err)
 		return

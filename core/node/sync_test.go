@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"maps"
@@ -743,4 +744,60 @@ func TestSyncCatchesUpFromGraylistedRelay(t *testing.T) {
 		_, err := c.Get(ctx, writerID, "k")
 		return err == nil
 	})
+}
+
+// TestSyncInboundBound: a peer runs replica.MaxPeerSessions sessions with
+// a node at once, and as many wait; a session past that, or one that
+// waited replica.AdmitWait in vain, is refused with an error message
+// before anything of it is read. The sessions here announce a frame and
+// stall, so the ones admitted do not answer.
+func TestSyncInboundBound(t *testing.T) {
+	ctx := testContext(t)
+	n := startNode(t, nodeConfig(t))
+	if _, err := n.JoinSync(ctx, replica.Settings{Name: "board"}); err != nil {
+		t.Fatal(err)
+	}
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if err := h.Connect(ctx, addrInfo(n)); err != nil {
+		t.Fatal(err)
+	}
+	answers := make(chan string, 3*replica.MaxPeerSessions)
+	streams := 2*replica.MaxPeerSessions + 1
+	for range streams {
+		st, err := h.NewStream(ctx, n.ID(), node.SyncProtocol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Reset()
+		if _, err := st.Write(binary.AppendUvarint(nil, replica.MaxFrame)); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			m, _, err := replica.ReadMessage(st)
+			if err != nil {
+				answers <- err.Error()
+			} else {
+				answers <- m.Error
+			}
+		}()
+	}
+	for range streams - replica.MaxPeerSessions {
+		select {
+		case a := <-answers:
+			if !strings.Contains(a, "bound of reconciliation sessions") {
+				t.Errorf("a session past the bound was answered %q", a)
+			}
+		case <-ctx.Done():
+			t.Fatalf("sessions past the bound were not refused: %v", ctx.Err())
+		}
+	}
+	select {
+	case a := <-answers:
+		t.Errorf("more sessions than the bound's were answered: %q", a)
+	default:
+	}
 }

@@ -32,5 +32,7 @@
 // [Settings.Agree], whose error names the fields that differ.
 //
 // The package knows nothing of libp2p streams or gossip: core/node runs
-// sessions over its streams and feeds gossiped records to Insert.
+// sessions over its streams and feeds gossiped records to Insert. An
+// [Inbound] bounds the sessions peers start with a node, and the room of
+// the frames its sessions read, whatever transport carries them.
 package replica

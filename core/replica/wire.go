@@ -251,7 +251,8 @@ func WriteMessage(w io.Writer, m *Message) (int, error) {
 
 // ReadMessage reads one frame from r, reading no byte past it, and
 // decodes it; io.EOF at a frame boundary is returned as is. It returns the
-// frame's size too.
+// frame's size too. Room for the frame grows as its bytes arrive; on a
+// Conn from Slot.Conn, it counts against the node's MaxInboundBytes.
 func ReadMessage(r io.Reader) (*Message, int, error) {
 	br := byteReader{r: r}
 	size, err := binary.ReadUvarint(&br)
@@ -271,15 +272,46 @@ func ReadMessage(r io.Reader) (*Message, int, error) {
 	if size > MaxFrame {
 		return nil, br.n, fmt.Errorf("%w: a frame of %d bytes is larger than the %d-byte limit", ErrMalformed, size, MaxFrame)
 	}
-	b := make([]byte, size)
-	if k, err := io.ReadFull(r, b); err != nil {
+	reserve := func(int) error { return nil }
+	if c, ok := r.(slotConn); ok {
+		c.s.free()
+		reserve = c.s.reserve
+	}
+	b, err := readFrame(r, int(size), reserve)
+	if err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, br.n + k, fmt.Errorf("%w: a frame cut short", ErrMalformed)
+			return nil, br.n + len(b), fmt.Errorf("%w: a frame cut short", ErrMalformed)
 		}
-		return nil, br.n + k, err
+		return nil, br.n + len(b), err
 	}
 	m, err := Decode(b)
 	return m, br.n + int(size), err
+}
+
+// firstChunk is how many bytes of a frame readFrame takes room for first.
+const firstChunk = 64 << 10
+
+// readFrame reads a frame of size bytes from r. Its buffer grows as the
+// bytes arrive, doubling from firstChunk, to at most twice what arrived: a
+// peer that announces a large frame and sends little of it holds about
+// what it sent. reserve is called with each growth before it is
+// made. On an error it returns the bytes read so far.
+func readFrame(r io.Reader, size int, reserve func(int) error) ([]byte, error) {
+	var b []byte
+	for len(b) < size {
+		grow := min(size, max(firstChunk, 2*len(b))) - len(b)
+		if err := reserve(grow); err != nil {
+			return b, err
+		}
+		nb := make([]byte, len(b), len(b)+grow)
+		b = nb[:copy(nb, b)]
+		k, err := io.ReadFull(r, b[len(b):len(b)+grow])
+		b = b[:len(b)+k]
+		if err != nil {
+			return b, err
+		}
+	}
+	return b, nil
 }
 
 // byteReader reads one byte at a time, so a frame's length is read
