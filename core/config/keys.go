@@ -44,9 +44,6 @@ func keys(b *strings.Builder, t reflect.Type, def reflect.Value) {
 	for i := range t.NumField() {
 		sf := t.Field(i)
 		key, _, _ := strings.Cut(sf.Tag.Get("toml"), ",")
-		if key == "" || key == "-" {
-			continue
-		}
 		doc := sf.Tag.Get("comment")
 		switch {
 		case sf.Type.Kind() == reflect.Struct:
