@@ -14,7 +14,6 @@ import (
 
 	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/node"
-	"github.com/netabase/netabase/core/replica"
 )
 
 type initOptions struct {
@@ -36,27 +35,8 @@ through once it runs (netabase daemon --bootstrap <address>): its TCP
 listen addresses on this machine's interfaces, ending in /p2p/<peer ID>; a
 port chosen at start (/tcp/0) is known only then, and the daemon prints it.
 
-The configuration keys (see the comments in the file written):
-  storage          storage backend URL; default pebble://<data dir>/store
-  sync_writes      sync the store before acknowledging a write (default true)
-  listen           multiaddrs to listen on; default TCP and QUIC on port 4101
-  protocol_prefix  /netabase (default) or /ipfs, to join the public IPFS DHT
-  mode             DHT mode: auto (default), client or server
-  bootstrap        peers to join through, multiaddrs ending in /p2p/<peer ID>
-  mdns             find peers on the local network (default true)
-  [limits]         conn_low_water, conn_high_water, conn_grace_period,
-                   max_connections, max_streams, max_memory_mib
-  [records]        max_age, republish_interval
-  [quota]          what other peers may store here (0 turns a limit off):
-                   max_records, max_mib, max_records_per_peer,
-                   max_mib_per_peer, max_records_per_owner, max_mib_per_owner,
-                   max_providers, max_providers_per_peer, max_provider_addrs,
-                   put_rate, put_burst, provide_rate, provide_burst,
-                   ipfs_records (accept pk and ipns records off /ipfs)
-  [[sync]]         a synced collection joined at start, one table each
-                   (netabase sync join and leave edit them); its settings:
-` + syncKeysHelp() + `
-
+The configuration keys (the file written gives each with its comment):
+` + indent(config.Keys(), "  ") + `
 Examples:
   netabase init
   netabase init --data-dir /tmp/n2 --listen /ip4/127.0.0.1/tcp/4102 \
@@ -72,23 +52,16 @@ Examples:
 	return cmd
 }
 
-// syncKeysHelp lists the keys of a [[sync]] table, the fields of
-// replica.Settings, indented and wrapped as init's help lists keys.
-func syncKeysHelp() string {
-	var lines []string
-	line := ""
-	for _, f := range replica.Fields() {
-		switch {
-		case line == "":
-			line = f.Key
-		case len(line)+len(f.Key) > 58:
-			lines = append(lines, line+",")
-			line = f.Key
-		default:
-			line += ", " + f.Key
+// indent puts prefix before each line of text that is not empty.
+func indent(text, prefix string) string {
+	var b strings.Builder
+	for line := range strings.Lines(text) {
+		if line != "\n" {
+			b.WriteString(prefix)
 		}
+		b.WriteString(line)
 	}
-	return "                   " + strings.Join(append(lines, line), "\n                   ")
+	return b.String()
 }
 
 type initResult struct {

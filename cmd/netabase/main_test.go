@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -95,12 +97,51 @@ func TestBackends(t *testing.T) {
 	}
 }
 
+// caseLine matches a case's line of a report whose durations are
+// normalised: its result, its name and what it says.
+var caseLine = regexp.MustCompile(`(?m)^(PASS|SKIP|FAIL)  (\S+) T(  .*)?\n`)
+
+// reportCounts matches a report's counts.
+var reportCounts = regexp.MustCompile(`(\d+) passed, (\d+) failed, (\d+) skipped`)
+
+// TestConformanceMemory checks the report's form against the golden file,
+// and its cases, which every new case of the suite changes, against the
+// suite's list: each case once, in order, passed or skipped for a
+// capability memory:// does not declare.
 func TestConformanceMemory(t *testing.T) {
 	code, out, errOut := run(t, "conformance", "memory://")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
-	golden(t, "conformance-memory.golden", normaliseSuite(durations.ReplaceAllString(out, " T")))
+	out = normaliseSuite(durations.ReplaceAllString(out, " T"))
+	var names []string
+	passed, skipped := 0, 0
+	for _, m := range caseLine.FindAllStringSubmatch(out, -1) {
+		names = append(names, m[2])
+		switch {
+		case m[1] == "PASS" && m[3] == "":
+			passed++
+		case m[1] == "SKIP" && strings.HasPrefix(m[3], "  the backend does not declare "):
+			skipped++
+		default:
+			t.Errorf("case line %q: want PASS, or SKIP for a capability memory:// does not declare", m[0])
+		}
+	}
+	if want := conformance.Names(); !slices.Equal(names, want) {
+		t.Errorf("the report's cases are %q, want the suite's %q", names, want)
+	}
+	if m := reportCounts.FindStringSubmatch(out); m == nil || m[1] != strconv.Itoa(passed) || m[2] != "0" || m[3] != strconv.Itoa(skipped) {
+		t.Errorf("the report counts %q, want %d passed, 0 failed, %d skipped", m, passed, skipped)
+	}
+	first := true
+	out = caseLine.ReplaceAllStringFunc(out, func(string) string {
+		if first {
+			first = false
+			return "<cases>\n"
+		}
+		return ""
+	})
+	golden(t, "conformance-memory.golden", reportCounts.ReplaceAllString(out, "<n> passed, 0 failed, <n> skipped"))
 }
 
 func TestConformanceJSON(t *testing.T) {

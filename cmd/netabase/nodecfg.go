@@ -62,67 +62,93 @@ type nodeFlags struct {
 	given map[string]bool
 }
 
+// nodeFlagTable is what each of nodeFlags' flags is: its name, the field
+// it fills, its usage, the configuration keys whose errors name the flag,
+// and how it sets the configuration when the command line gives it.
+var nodeFlagTable = []struct {
+	name  string
+	field func(*nodeFlags) any
+	usage string
+	keys  []string
+	set   func(*nodeFlags, *config.Config)
+}{
+	{"storage", func(f *nodeFlags) any { return &f.storage },
+		"storage backend URL (key storage), such as pebble:///abs/path or memory://",
+		[]string{"storage"}, func(f *nodeFlags, c *config.Config) { c.Storage = f.storage }},
+	{"listen", func(f *nodeFlags) any { return &f.listen },
+		"multiaddr to listen on (key listen); repeat for several",
+		[]string{"listen"}, func(f *nodeFlags, c *config.Config) { c.Listen = slices.Clone(f.listen) }},
+	{"bootstrap", func(f *nodeFlags) any { return &f.bootstrap },
+		"multiaddr of a peer to join through, ending in /p2p/<peer ID> (key bootstrap); repeat for several",
+		[]string{"bootstrap"}, func(f *nodeFlags, c *config.Config) { c.Bootstrap = slices.Clone(f.bootstrap) }},
+	{"prefix", func(f *nodeFlags) any { return &f.prefix },
+		"DHT protocol prefix (key protocol_prefix): /netabase or /ipfs",
+		[]string{"protocol_prefix"}, func(f *nodeFlags, c *config.Config) { c.ProtocolPrefix = f.prefix }},
+	{"mode", func(f *nodeFlags) any { return &f.mode },
+		"DHT mode (key mode): auto, client or server",
+		[]string{"mode"}, func(f *nodeFlags, c *config.Config) { c.Mode = f.mode }},
+	{"no-mdns", func(f *nodeFlags) any { return &f.noMDNS },
+		"do not look for peers on the local network (key mdns = false)",
+		nil, func(f *nodeFlags, c *config.Config) {
+			if f.noMDNS {
+				c.MDNS = false
+			}
+		}},
+	{"tracing", func(f *nodeFlags) any { return &f.tracing },
+		"send OpenTelemetry traces over OTLP/HTTP to this collector URL, such as http://127.0.0.1:4318 (keys tracing.enabled = true and tracing.endpoint)",
+		[]string{"tracing.endpoint"}, func(f *nodeFlags, c *config.Config) { c.Tracing = config.Tracing{Enabled: true, Endpoint: f.tracing} }},
+	{"metrics", func(f *nodeFlags) any { return &f.metrics },
+		"serve Prometheus metrics at /metrics and Go's profiles at /debug/pprof/ on this host:port, such as " + config.DefaultMetricsAddress + " (keys metrics.enabled = true and metrics.address)",
+		[]string{"metrics.address"}, func(f *nodeFlags, c *config.Config) { c.Metrics = config.Metrics{Enabled: true, Address: f.metrics} }},
+	{"gateway", func(f *nodeFlags) any { return &f.gateway },
+		"serve the read-only HTTP gateway (records, providers, synced collections) on this host:port, such as " + config.DefaultGatewayAddress + " (keys gateway.enabled = true and gateway.address)",
+		[]string{"gateway.address"}, func(f *nodeFlags, c *config.Config) { c.Gateway.Enabled, c.Gateway.Address = true, f.gateway }},
+	{"gateway-origin", func(f *nodeFlags) any { return &f.origins },
+		"an origin (scheme://host[:port]) whose pages may read the gateway, or * for any (key gateway.allowed_origins); repeat for several",
+		[]string{"gateway.allowed_origins"}, func(f *nodeFlags, c *config.Config) { c.Gateway.AllowedOrigins = slices.Clone(f.origins) }},
+}
+
 func (f *nodeFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.StringVar(&f.storage, "storage", "", "storage backend URL (key storage), such as pebble:///abs/path or memory://")
-	fl.StringArrayVar(&f.listen, "listen", nil, "multiaddr to listen on (key listen); repeat for several")
-	fl.StringArrayVar(&f.bootstrap, "bootstrap", nil, "multiaddr of a peer to join through, ending in /p2p/<peer ID> (key bootstrap); repeat for several")
-	fl.StringVar(&f.prefix, "prefix", "", "DHT protocol prefix (key protocol_prefix): /netabase or /ipfs")
-	fl.StringVar(&f.mode, "mode", "", "DHT mode (key mode): auto, client or server")
-	fl.BoolVar(&f.noMDNS, "no-mdns", false, "do not look for peers on the local network (key mdns = false)")
-	fl.StringVar(&f.tracing, "tracing", "", "send OpenTelemetry traces over OTLP/HTTP to this collector URL, such as http://127.0.0.1:4318 (keys tracing.enabled = true and tracing.endpoint)")
-	fl.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics at /metrics and Go's profiles at /debug/pprof/ on this host:port, such as "+config.DefaultMetricsAddress+" (keys metrics.enabled = true and metrics.address)")
-	fl.StringVar(&f.gateway, "gateway", "", "serve the read-only HTTP gateway (records, providers, synced collections) on this host:port, such as "+config.DefaultGatewayAddress+" (keys gateway.enabled = true and gateway.address)")
-	fl.StringArrayVar(&f.origins, "gateway-origin", nil, "an origin (scheme://host[:port]) whose pages may read the gateway, or * for any (key gateway.allowed_origins); repeat for several")
+	for _, nf := range nodeFlagTable {
+		switch p := nf.field(f).(type) {
+		case *string:
+			fl.StringVar(p, nf.name, "", nf.usage)
+		case *[]string:
+			fl.StringArrayVar(p, nf.name, nil, nf.usage)
+		case *bool:
+			fl.BoolVar(p, nf.name, false, nf.usage)
+		default:
+			panic(fmt.Sprintf("nodeFlagTable: flag --%s fills a %T, which register has no flag type for", nf.name, p))
+		}
+	}
 }
 
 // note records which of the flags the command line of cmd gave. Call it
 // before the command runs.
 func (f *nodeFlags) note(cmd *cobra.Command) {
 	f.given = map[string]bool{}
-	for _, name := range []string{"storage", "listen", "bootstrap", "prefix", "mode", "metrics", "tracing", "gateway", "gateway-origin"} {
-		f.given[name] = cmd.Flags().Changed(name)
+	for _, nf := range nodeFlagTable {
+		f.given[nf.name] = cmd.Flags().Changed(nf.name)
 	}
 }
 
 // apply sets the keys whose flags were given, and checks the result,
 // naming the flags of the keys that are wrong.
 func (f *nodeFlags) apply(c *config.Config) error {
-	if f.given["storage"] {
-		c.Storage = f.storage
-	}
-	if f.given["listen"] {
-		c.Listen = slices.Clone(f.listen)
-	}
-	if f.given["bootstrap"] {
-		c.Bootstrap = slices.Clone(f.bootstrap)
-	}
-	if f.given["prefix"] {
-		c.ProtocolPrefix = f.prefix
-	}
-	if f.given["mode"] {
-		c.Mode = f.mode
-	}
-	if f.noMDNS {
-		c.MDNS = false
-	}
-	if f.given["metrics"] {
-		c.Metrics = config.Metrics{Enabled: true, Address: f.metrics}
-	}
-	if f.given["tracing"] {
-		c.Tracing = config.Tracing{Enabled: true, Endpoint: f.tracing}
-	}
-	if f.given["gateway"] {
-		c.Gateway.Enabled, c.Gateway.Address = true, f.gateway
-	}
-	if f.given["gateway-origin"] {
-		c.Gateway.AllowedOrigins = slices.Clone(f.origins)
+	flags := map[string]string{}
+	for _, nf := range nodeFlagTable {
+		if f.given[nf.name] {
+			nf.set(f, c)
+		}
+		for _, k := range nf.keys {
+			flags[k] = nf.name
+		}
 	}
 	err := c.Check()
 	if err == nil {
 		return nil
 	}
-	flags := map[string]string{"storage": "storage", "listen": "listen", "bootstrap": "bootstrap", "protocol_prefix": "prefix", "mode": "mode", "metrics.address": "metrics", "tracing.endpoint": "tracing", "gateway.address": "gateway", "gateway.allowed_origins": "gateway-origin"}
 	var msgs []string
 	var ce *config.Error
 	for _, e := range unjoin(err) {

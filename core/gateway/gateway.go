@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/core/apijson"
 	"github.com/netabase/netabase/core/envelope"
 	"github.com/netabase/netabase/core/gateway/gatewayclient"
 	"github.com/netabase/netabase/core/node"
@@ -254,9 +255,7 @@ func (g *gateway) record(w http.ResponseWriter, r *http.Request) {
 	if format == "json" {
 		out := gatewayclient.RecordJSON{Key: res.Key, Record: res.Record, Source: string(res.Source)}
 		if e := res.Envelope; e != nil {
-			owner, name, _ := envelope.ParseKey(e.Key)
-			out.Envelope = &gatewayclient.EnvelopeJSON{Owner: owner.String(), Name: name, Schema: e.Schema, Version: e.Version,
-				Clock: e.Clock.Time().UTC(), Logical: e.Clock.Logical, Value: e.Value}
+			out.Envelope = &gatewayclient.EnvelopeJSON{Envelope: apijson.EnvelopeOf(e), Logical: e.Clock.Logical, Value: e.Value}
 		}
 		reply(w, out)
 		return
@@ -302,15 +301,7 @@ func (g *gateway) providers(w http.ResponseWriter, r *http.Request) {
 		failErr(w, err)
 		return
 	}
-	out := gatewayclient.Providers{CID: c.String(), Providers: []gatewayclient.Provider{}}
-	for _, ai := range found {
-		p := gatewayclient.Provider{ID: ai.ID.String(), Addrs: []string{}}
-		for _, a := range ai.Addrs {
-			p.Addrs = append(p.Addrs, a.String())
-		}
-		out.Providers = append(out.Providers, p)
-	}
-	reply(w, out)
+	reply(w, apijson.ProvidersOf(c, found))
 }
 
 // since reads a stream's cursor: the Last-Event-ID header, else the since

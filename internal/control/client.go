@@ -14,6 +14,8 @@ import (
 	"net/url"
 	"strconv"
 	"syscall"
+
+	"github.com/netabase/netabase/core/apijson"
 )
 
 // ErrNoDaemon is wrapped by the error of a request when no daemon answers
@@ -153,8 +155,8 @@ func (c *Client) Unprovide(ctx context.Context, key string) (ProvideResult, erro
 }
 
 // FindProviders finds providers of key, at most limit (0: all found).
-func (c *Client) FindProviders(ctx context.Context, key string, limit int) (Providers, error) {
-	var out Providers
+func (c *Client) FindProviders(ctx context.Context, key string, limit int) (apijson.Providers, error) {
+	var out apijson.Providers
 	return out, c.do(ctx, "GET", "/v1/providers", url.Values{"key": {key}, "limit": {strconv.Itoa(limit)}}, nil, &out)
 }
 

@@ -24,6 +24,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/core/apijson"
 	"github.com/netabase/netabase/core/envelope"
 	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/internal/tracing"
@@ -359,11 +360,7 @@ func envelopeOf(e *envelope.Envelope) *Envelope {
 	if e == nil {
 		return nil
 	}
-	out := &Envelope{Schema: e.Schema, Version: e.Version, Clock: e.Clock.Time().UTC(), Logical: e.Clock.Logical}
-	if owner, name, err := envelope.ParseKey(e.Key); err == nil {
-		out.Owner, out.Name = owner.String(), name
-	}
-	return out
+	return &Envelope{Envelope: apijson.EnvelopeOf(e), Logical: e.Clock.Logical}
 }
 
 func (s *server) id(w http.ResponseWriter, _ *http.Request) {
@@ -532,11 +529,7 @@ func (s *server) providers(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	out := Providers{CID: c.String(), Providers: []Provider{}}
-	for _, ai := range found {
-		out.Providers = append(out.Providers, Provider{ID: ai.ID.String(), Addrs: strs(ai.Addrs)})
-	}
-	reply(w, out)
+	reply(w, apijson.ProvidersOf(c, found))
 }
 
 func (s *server) bootstrap(w http.ResponseWriter, r *http.Request) {

@@ -66,6 +66,7 @@ import (
 	"time"
 
 	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/core/apijson"
 	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/core/replica"
 )
@@ -179,14 +180,11 @@ type PutResult struct {
 	Accepted int    `json:"accepted"`
 }
 
-// Envelope is what a netabase record's envelope says besides its value.
+// Envelope is what a netabase record's envelope says besides its value:
+// apijson's fields, and the clock's logical counter when it is not 0.
 type Envelope struct {
-	Owner   string    `json:"owner"`
-	Name    string    `json:"name"`
-	Schema  string    `json:"schema"`
-	Version uint32    `json:"version"`
-	Clock   time.Time `json:"clock"`
-	Logical uint32    `json:"clock_logical,omitempty"`
+	apijson.Envelope
+	Logical uint32 `json:"clock_logical,omitempty"`
 }
 
 // Record is a record that was got. The Value of a netabase record is its
@@ -219,18 +217,6 @@ type ProvideResult struct {
 	CID   string `json:"cid"`
 	Peers int    `json:"peers"`
 	Sent  int    `json:"sent"`
-}
-
-// Providers are the providers found for a key.
-type Providers struct {
-	CID       string     `json:"cid"`
-	Providers []Provider `json:"providers"`
-}
-
-// Provider is one provider.
-type Provider struct {
-	ID    string   `json:"id"`
-	Addrs []string `json:"addrs"`
 }
 
 // BootstrapResult says how a bootstrap went.

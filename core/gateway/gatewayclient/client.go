@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/core/apijson"
 	"github.com/netabase/netabase/core/envelope"
 )
 
@@ -117,12 +118,12 @@ func (c *Client) Collection(ctx context.Context, name string) (Collection, error
 
 // Providers returns the providers of key the daemon finds (at most limit;
 // 0 for the daemon's default).
-func (c *Client) Providers(ctx context.Context, key string, limit int) (Providers, error) {
+func (c *Client) Providers(ctx context.Context, key string, limit int) (apijson.Providers, error) {
 	q := url.Values{"key": {key}}
 	if limit > 0 {
 		q.Set("limit", strconv.Itoa(limit))
 	}
-	var out Providers
+	var out apijson.Providers
 	err := c.getJSON(ctx, "/v1/providers", q, &out)
 	return out, err
 }

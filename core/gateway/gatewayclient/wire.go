@@ -21,7 +21,7 @@
 //	                                    each with its settings whole and their digest
 //	GET /v1/record?key=<key>            the record's envelope, as stored (EnvelopeType);
 //	                                    &format=json: a Record as JSON
-//	GET /v1/providers?key=<key>[&limit=n]  JSON Providers
+//	GET /v1/providers?key=<key>[&limit=n]  JSON apijson.Providers
 //	GET /v1/sync/<name>/events[?since=<id>] Server-Sent Events of a synced collection
 //
 // A key is a record key, /netabase/<owner peer ID>/<name>, or a bare name,
@@ -45,8 +45,7 @@
 package gatewayclient
 
 import (
-	"time"
-
+	"github.com/netabase/netabase/core/apijson"
 	"github.com/netabase/netabase/core/replica"
 )
 
@@ -95,27 +94,12 @@ type RecordJSON struct {
 	Envelope *EnvelopeJSON `json:"envelope,omitempty"`
 }
 
-// EnvelopeJSON is an envelope's fields.
+// EnvelopeJSON is an envelope's fields: apijson's, the clock's logical
+// counter and the payload.
 type EnvelopeJSON struct {
-	Owner   string    `json:"owner"`
-	Name    string    `json:"name"`
-	Schema  string    `json:"schema"`
-	Version uint32    `json:"version"`
-	Clock   time.Time `json:"clock"`
-	Logical uint32    `json:"logical"`
-	Value   []byte    `json:"value"`
-}
-
-// Providers are the providers of a key.
-type Providers struct {
-	CID       string     `json:"cid"`
-	Providers []Provider `json:"providers"`
-}
-
-// Provider is a peer that provides a key.
-type Provider struct {
-	ID    string   `json:"id"`
-	Addrs []string `json:"addrs"`
+	apijson.Envelope
+	Logical uint32 `json:"logical"`
+	Value   []byte `json:"value"`
 }
 
 // ReadyData is the data of a stream's ready event.
