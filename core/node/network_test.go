@@ -46,6 +46,12 @@ func TestInteropIPFS(t *testing.T) {
 	if err := n.Connect(ctx, peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}); err != nil {
 		t.Fatal(err)
 	}
+	// kad-dht adds a connected peer to the table in the background; a
+	// Bootstrap before that fails with "failed to find any peer in table"
+	// (see connectDHT).
+	eventually(t, ctx, "the netabase node's routing table to hold the stock node", func() bool {
+		return slices.Contains(n.RoutingTable(), h.ID())
+	})
 	if _, err := n.Bootstrap(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/netabase/netabase/conformance"
+	"github.com/netabase/netabase/core/gateway/gatewayclient"
+	"github.com/netabase/netabase/core/replica"
 	"github.com/netabase/netabase/internal/systest"
 )
 
@@ -455,6 +457,17 @@ func fakeGateway(t *testing.T, record, note []byte) *httptest.Server {
 		switch {
 		case r.Method == http.MethodOptions:
 			w.WriteHeader(http.StatusNoContent)
+		case r.URL.Path == "/v1/info":
+			// The collection as a daemon that joined it with no options
+			// describes it; the page checks the settings before it follows.
+			notes, err := replica.Settings{Name: "notes"}.Normalize()
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			d := notes.Digest()
+			h.Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(gatewayclient.Info{ID: "fake", Synced: []gatewayclient.Collection{{Settings: notes, Digest: hex.EncodeToString(d[:])}}})
 		case r.URL.Path == "/v1/record":
 			h.Set("Content-Type", "application/vnd.netabase.envelope+cbor")
 			_, _ = w.Write(record)
