@@ -122,5 +122,7 @@
 // and every record of the collection received from the network, in commit
 // order. Writers never wait for watchers: each watcher has a bounded buffer,
 // and while it is full the watcher misses changes and is told how many
-// (Event.Missed, and a gap in Event.Seq).
+// (Event.Missed, and a gap in Event.Seq). [Collection.Follow] starts a feed
+// and then reads the values, so that a reader that wants the values and
+// every change after them finds no gap between the two.
 package model

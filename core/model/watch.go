@@ -172,6 +172,20 @@ func (c *Collection[K, T]) Watch(ctx context.Context) iter.Seq2[Event[K, T], err
 	}
 }
 
+// Follow returns the collection's values (every writer's, with their
+// writers, as [Collection.Entries] yields them) and its change feed from
+// before they are read (as [Collection.Watch] yields it), so that no
+// change falls between the two: range over the values, then over the
+// feed. A change made while the values are read may be in them and come
+// in the feed too; applying the feed's events in order to the values ends
+// with what the collection holds. The feed starts when Follow is called,
+// so its buffer fills meanwhile if the collection changes faster than the
+// values are read; Event.Missed then says so, as in Watch.
+func (c *Collection[K, T]) Follow(ctx context.Context) (values iter.Seq2[Entry[T], error], changes iter.Seq2[Event[K, T], error]) {
+	changes = c.Watch(ctx)
+	return c.Entries(ctx), changes
+}
+
 // event decodes a delivery for a watcher.
 func (c *Collection[K, T]) event(d delivery) (Event[K, T], error) {
 	ev := Event[K, T]{Seq: d.seq, Kind: d.kind, Missed: d.missed}
