@@ -16,8 +16,11 @@
 // # Writing a harness
 //
 // A harness hands out scratch instances. For a backend opened by URL,
-// [URLHarness] does it from a core.Driver and a URL; a test of an adapter
-// usually writes its own in a few lines around t.TempDir().
+// [URLHarness] does it from a core.Driver and a URL: every driver makes its
+// scratch stores and removes them (core.Driver's Scratch, which for an
+// in-tree engine built with core.NewDriver needs no code of its own), and
+// [CrashDriver] is the one optional extension. A test of an adapter
+// usually writes its own harness in a few lines around t.TempDir().
 //
 // # Durability
 //

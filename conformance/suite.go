@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -320,11 +319,11 @@ type testCase struct {
 }
 
 // URLHarness returns a harness whose instances are scratch stores of the
-// backend that d opens from u, each in a new directory under root (the
-// system's temporary directory when root is empty), or, when d is a
-// [ScratchDriver], where d makes them. Each instance is opened through core,
-// so the suite sees the backend exactly as a node does. When d is a
-// [CrashDriver], the instances are [Crasher]s.
+// backend that d opens from u, each made by d's Scratch under root (the
+// system's temporary directory when root is empty) and removed by the
+// function it returns. Each instance is opened through core, so the suite
+// sees the backend exactly as a node does. When d is a [CrashDriver], the
+// instances are [Crasher]s.
 func URLHarness(d core.Driver, u *url.URL, info core.Info, root string) Harness {
 	return &urlHarness{d: d, u: u, info: info, root: root}
 }
@@ -339,31 +338,6 @@ type CrashDriver interface {
 	Crash(ctx context.Context, b ds.Batching) error
 }
 
-// ScratchDriver is a core.Driver whose stores live outside the file system,
-// such as the IndexedDB databases of a page in a browser, which has none:
-// it makes and removes its scratch stores itself, and the harness makes no
-// directory for them.
-type ScratchDriver interface {
-	core.Driver
-	// NewScratch returns the URL of a fresh, empty store of the same kind
-	// and with the same options as u, which never names u's own data, and
-	// a function that removes that store and everything in it.
-	NewScratch(ctx context.Context, u *url.URL) (scratch *url.URL, destroy func() error, err error)
-}
-
-// ScratchDestroyer is a core.Driver whose scratch stores may keep data
-// outside the scratch directory they are given, such as the plugin driver
-// for a plugin whose data lives on a database server (its namespace
-// options). URLHarness's instances call DestroyScratch with the scratch
-// URL when they are destroyed.
-type ScratchDestroyer interface {
-	core.Driver
-	// DestroyScratch removes the data of the scratch store u, a URL the
-	// driver's Scratch returned, that lives outside its directory. It
-	// refuses any other URL.
-	DestroyScratch(ctx context.Context, u *url.URL) error
-}
-
 type urlHarness struct {
 	d    core.Driver
 	u    *url.URL
@@ -374,46 +348,15 @@ type urlHarness struct {
 func (h *urlHarness) Capabilities() core.Capabilities { return h.info.Capabilities }
 
 func (h *urlHarness) NewInstance(ctx context.Context) (Instance, error) {
-	var i *urlInstance
-	if sd, ok := h.d.(ScratchDriver); ok {
-		su, destroy, err := sd.NewScratch(ctx, h.u)
-		if err != nil {
-			return nil, err
-		}
-		i = &urlInstance{h: h, u: su, destroy: destroy}
-	} else {
-		dir, err := os.MkdirTemp(h.root, "netabase-conformance-")
-		if err != nil {
-			return nil, err
-		}
-		su, err := h.d.Scratch(h.u, dir)
-		if err != nil {
-			_ = os.RemoveAll(dir)
-			return nil, err
-		}
-		i = &urlInstance{h: h, u: su, destroy: func() error { return destroyScratch(h.d, su, dir) }}
+	su, destroy, err := h.d.Scratch(ctx, h.u, h.root)
+	if err != nil {
+		return nil, err
 	}
+	i := &urlInstance{h: h, u: su, destroy: destroy}
 	if cd, ok := h.d.(CrashDriver); ok {
 		return &crashURLInstance{urlInstance: i, d: cd}, nil
 	}
 	return i, nil
-}
-
-// destroyTimeout bounds the removal of a scratch store's data that lives
-// outside its directory.
-const destroyTimeout = time.Minute
-
-// destroyScratch removes the scratch directory dir, and, when d is a
-// [ScratchDestroyer], the data of the scratch store u that d keeps
-// elsewhere.
-func destroyScratch(d core.Driver, u *url.URL, dir string) error {
-	var err error
-	if sd, ok := d.(ScratchDestroyer); ok {
-		ctx, cancel := context.WithTimeout(context.Background(), destroyTimeout)
-		err = sd.DestroyScratch(ctx, u)
-		cancel()
-	}
-	return errors.Join(err, os.RemoveAll(dir))
 }
 
 type urlInstance struct {

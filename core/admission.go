@@ -39,12 +39,16 @@ type Certificate struct {
 	Passed  time.Time `json:"passed"`
 }
 
+// matches reports whether o certifies the backend c names: the same
+// scheme, engine name, version and build, and the same suite version. A
+// cache shared by several nodes (see [Gate.CertDir]) thus admits only the
+// exact build that passed.
 func (c Certificate) matches(o Certificate) bool {
-	return c.Scheme == o.Scheme && c.Build == o.Build && c.Suite == o.Suite
+	return c.Scheme == o.Scheme && c.Name == o.Name && c.Version == o.Version && c.Build == o.Build && c.Suite == o.Suite
 }
 
-// CertificateFile is the name of the certificate cache in a node's data
-// directory.
+// CertificateFile is the name of the certificate cache in a [Gate]'s
+// CertDir.
 const CertificateFile = "admission.json"
 
 // Admission says how a backend was admitted.
@@ -89,9 +93,13 @@ type CertificateCache interface {
 type Gate struct {
 	Registry *Registry
 	Suite    Suite
-	// CertDir holds the certificate cache, normally the node's data
-	// directory. Empty (and no Certificates) means no cache: the suite runs
-	// at every Admit.
+	// CertDir holds the certificate cache, in the file CertificateFile,
+	// created with the directory when missing: the node's data directory,
+	// or one directory shared by all of a user's nodes (the daemon keeps
+	// them in the user's cache directory), since a certificate holds for
+	// the exact backend build and suite version it names wherever the
+	// backend's store lives. Empty (and no Certificates) means no cache:
+	// the suite runs at every Admit.
 	CertDir string
 	// Certificates, when set, holds the certificate cache instead of
 	// CertDir, which is then not used: a program with no directory, such

@@ -129,6 +129,9 @@ func TestGateRerunsForNewSuiteOrBuild(t *testing.T) {
 		{"suite version", func() { s.version = "s2" }},
 		{"build", func() { d.info.Build = "build-2" }},
 		{"engine version and build", func() { d.info.Version, d.info.Build = "v2.0.0", "v2.0.0" }},
+		// A driver whose build string stays while its version changes is
+		// another backend too: a certificate names both.
+		{"engine version", func() { d.info.Version = "v3.0.0" }},
 	} {
 		runs := s.runs
 		change.do()

@@ -4,7 +4,10 @@
 // A backend is any [github.com/ipfs/go-datastore.Batching]: the in-tree
 // adapters under backends/ wrap the go-ds engines, and plugins/host presents
 // an out-of-process plugin the same way. A [Driver] names one kind of backend
-// by URL scheme, and a [Registry] maps schemes to drivers. Opening a URL
+// by URL scheme, describes and opens it, and makes and removes the scratch
+// stores the conformance suite runs on ([Driver.Scratch], which [NewDriver]
+// provides for an in-tree engine); a [Registry] maps schemes to drivers.
+// Opening a URL
 // through a Registry yields a [Backend]: the engine wrapped by core so that
 // the same rules hold whatever is underneath:
 //

@@ -3,7 +3,10 @@ package core_test
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"net/url"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -229,8 +232,8 @@ func (d *fakeDriver) Open(context.Context, *url.URL) (ds.Batching, error) {
 	return c, nil
 }
 
-func (d *fakeDriver) Scratch(_ *url.URL, dir string) (*url.URL, error) {
-	return &url.URL{Scheme: d.scheme, Path: dir}, nil
+func (d *fakeDriver) Scratch(_ context.Context, _ *url.URL, root string) (*url.URL, func() error, error) {
+	return &url.URL{Scheme: d.scheme, Path: root}, func() error { return nil }, nil
 }
 
 func schemes(ds []core.Driver) []string {
@@ -410,12 +413,23 @@ func TestNewDriver(t *testing.T) {
 	if _, err := d.Open(ctx, u); err != nil || !slices.Equal(opened, []testOptions{{"/var/data", true}}) {
 		t.Errorf("Open: %v; the engine was opened with %+v", err, opened)
 	}
-	s, err := d.Scratch(u, "/tmp/scratch")
-	if err != nil || s.String() != "disk:///tmp/scratch/disk?sync=true" {
-		t.Errorf("Scratch = %v, %v; want disk:///tmp/scratch/disk?sync=true", s, err)
+	root := t.TempDir()
+	s, destroy, err := d.Scratch(ctx, u, root)
+	if err != nil {
+		t.Fatalf("Scratch: %v", err)
+	}
+	dir := filepath.Dir(s.Path)
+	if want := "disk://" + filepath.Join(dir, "disk") + "?sync=true"; s.String() != want || filepath.Dir(dir) != root {
+		t.Errorf("Scratch = %v; want %s, in a new directory under %s", s, want, root)
 	}
 	if u.String() != "disk:///var/data?sync=true" {
 		t.Errorf("Scratch changed its URL to %v", u)
+	}
+	if err := destroy(); err != nil {
+		t.Errorf("destroying the scratch store: %v", err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("after destroy the scratch directory %s is still there (%v)", dir, err)
 	}
 
 	bad := mustParse(t, "disk:///var/data?colour=red")
@@ -425,16 +439,19 @@ func TestNewDriver(t *testing.T) {
 	if _, err := d.Open(ctx, bad); !errors.Is(err, core.ErrInvalidURL) || len(opened) != 1 {
 		t.Errorf("Open of a bad URL: got %v after %d opens; want core.ErrInvalidURL and no open", err, len(opened))
 	}
-	if _, err := d.Scratch(bad, "/tmp/scratch"); !errors.Is(err, core.ErrInvalidURL) {
+	if _, _, err := d.Scratch(ctx, bad, root); !errors.Is(err, core.ErrInvalidURL) {
 		t.Errorf("Scratch of a bad URL: got %v, want core.ErrInvalidURL", err)
 	}
 
 	// A driver whose URL names no directory keeps the URL for its scratch
-	// stores.
+	// stores, and makes no directory.
 	mem := core.NewDriver(core.About{Scheme: "mem", Name: "mem"},
 		func(*url.URL) (testOptions, error) { return testOptions{}, nil }, open)
 	mu := mustParse(t, "mem://?x=1")
-	if s, err := mem.Scratch(mu, "/tmp/scratch"); err != nil || *s != *mu {
+	if s, destroy, err := mem.Scratch(ctx, mu, root); err != nil || *s != *mu || destroy() != nil {
 		t.Errorf("Scratch without Dir = %#v, %v; want %#v", s, err, mu)
+	}
+	if es, err := os.ReadDir(root); err != nil || len(es) != 0 {
+		t.Errorf("the scratch directories left under %s: %v (%v); want none", root, es, err)
 	}
 }

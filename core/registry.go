@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"os"
 	"path"
 	"path/filepath"
 	"slices"
@@ -22,10 +23,17 @@ type Driver interface {
 	Describe(ctx context.Context, u *url.URL) (Info, error)
 	// Open opens the engine named by u. The caller wraps it with [Wrap].
 	Open(ctx context.Context, u *url.URL) (ds.Batching, error)
-	// Scratch returns the URL of a fresh, empty store of the same kind and
-	// with the same options as u, kept under dir: an empty directory the
-	// caller owns and removes. It never names u's own data.
-	Scratch(u *url.URL, dir string) (*url.URL, error)
+	// Scratch makes a fresh, empty store of the same kind and with the same
+	// options as u, which never names u's own data, for the conformance
+	// suite and benchmarks to work on. It returns the scratch store's URL
+	// and a function that removes the store and everything it wrote: the
+	// files it keeps on this machine, in a new directory under root (the
+	// system's temporary directory when root is empty; see
+	// [NewScratchDir]), and the data it keeps elsewhere, such as a
+	// namespace on a database server or a browser's database. A store that
+	// keeps no files makes no directory. destroy is called once, after
+	// every store opened on the URL is closed.
+	Scratch(ctx context.Context, u *url.URL, root string) (scratch *url.URL, destroy func() error, err error)
 }
 
 // About describes a driver.
@@ -200,7 +208,10 @@ func open(ctx context.Context, d Driver, u *url.URL, info Info) (Backend, error)
 // and an opener of the engine from those options. When about.Dir, the
 // opener should prepare its directory with [PrepareDir] and about. Its
 // scratch stores keep the URL's options and, when about.Dir, live in a
-// subdirectory of the scratch directory named after the engine.
+// subdirectory named after the engine of a new scratch directory
+// ([NewScratchDir]), which destroying them removes; without about.Dir
+// every Open of the URL must be a new, empty store (as memory:// is), and
+// destroying one does nothing.
 func NewDriver[O any](about About, parse func(*url.URL) (O, error), open func(context.Context, O) (ds.Batching, error)) Driver {
 	return &funcDriver[O]{about: about, parse: parse, open: open}
 }
@@ -228,13 +239,31 @@ func (d *funcDriver[O]) Open(ctx context.Context, u *url.URL) (ds.Batching, erro
 	return d.open(ctx, opts)
 }
 
-func (d *funcDriver[O]) Scratch(u *url.URL, dir string) (*url.URL, error) {
+func (d *funcDriver[O]) Scratch(_ context.Context, u *url.URL, root string) (*url.URL, func() error, error) {
 	if _, err := d.parse(u); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s := *u
-	if d.about.Dir {
-		s.Path = filepath.Join(dir, d.about.Name)
+	if !d.about.Dir {
+		return &s, func() error { return nil }, nil
 	}
-	return &s, nil
+	dir, err := NewScratchDir(root)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.Path = filepath.Join(dir, d.about.Name)
+	return &s, func() error { return os.RemoveAll(dir) }, nil
+}
+
+// NewScratchDir makes a new, empty directory under root (the system's
+// temporary directory when root is empty) for the files of one scratch
+// store, named "netabase-conformance-" and a random suffix, and returns
+// its path. The driver that made it removes it when the store is
+// destroyed ([Driver.Scratch]).
+func NewScratchDir(root string) (string, error) {
+	dir, err := os.MkdirTemp(root, "netabase-conformance-")
+	if err != nil {
+		return "", fmt.Errorf("making a directory for a scratch store: %w", err)
+	}
+	return dir, nil
 }

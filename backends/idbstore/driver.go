@@ -5,7 +5,6 @@ package idbstore
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"net/url"
@@ -67,17 +66,10 @@ func (driver) Open(ctx context.Context, u *url.URL) (ds.Batching, error) {
 	return Open(ctx, opts)
 }
 
-// Scratch names a database of its own for the scratch directory dir. A
-// browser has no directory to remove: NewScratch, which the conformance
-// harness uses, also deletes the database.
-func (driver) Scratch(u *url.URL, dir string) (*url.URL, error) {
-	sum := sha256.Sum256([]byte(dir))
-	return scratchURL(u, sum[:8])
-}
-
-// NewScratch returns the URL of a fresh database with u's options, and a
-// function that deletes it.
-func (driver) NewScratch(_ context.Context, u *url.URL) (*url.URL, func() error, error) {
+// Scratch returns the URL of a fresh database with u's options, and a
+// function that deletes it. A browser has no file system: it makes no
+// directory, and ignores root.
+func (driver) Scratch(_ context.Context, u *url.URL, _ string) (*url.URL, func() error, error) {
 	var id [8]byte
 	_, _ = rand.Read(id[:])
 	s, err := scratchURL(u, id[:])

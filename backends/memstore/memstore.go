@@ -66,27 +66,17 @@ func (s *Store) Batch(context.Context) (ds.Batch, error) {
 	return ds.NewBasicBatch(s), nil
 }
 
-// Driver returns the driver for memory:// URLs.
+// Driver returns the driver for memory:// URLs. Every Open of a memory://
+// URL is a new, empty store, so a scratch store is the URL itself, with no
+// directory and nothing to remove: the conformance harness needs none,
+// which a web page does not have.
 func Driver() core.Driver {
-	return driver{core.NewDriver(core.About{
+	return core.NewDriver(core.About{
 		Scheme:  Scheme,
 		Name:    "memory",
 		Version: engineVersion,
 		Form:    "memory://",
-	}, ParseURL, func(ctx context.Context, o *Options) (ds.Batching, error) { return Open(ctx, o) })}
-}
-
-type driver struct{ core.Driver }
-
-// NewScratch returns u itself, since every Open of a memory:// URL is a
-// new, empty store, and a removal that has nothing to do. The conformance
-// harness then needs no directory, which a web page does not have.
-func (d driver) NewScratch(_ context.Context, u *url.URL) (*url.URL, func() error, error) {
-	if _, err := ParseURL(u); err != nil {
-		return nil, nil, err
-	}
-	s := *u
-	return &s, func() error { return nil }, nil
+	}, ParseURL, func(ctx context.Context, o *Options) (ds.Batching, error) { return Open(ctx, o) })
 }
 
 // ParseURL parses a memory:// URL into Options.

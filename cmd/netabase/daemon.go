@@ -38,11 +38,15 @@ configured storage backend.
 On first start, with no configuration in the data directory, the daemon
 creates one with the defaults and the flags given, and a new identity key,
 as netabase init would. A first start that fails removes what it created
-(configuration, identity key, certificate, store, data directory), keeping
-what the data directory held before, so the corrected command starts the
+(configuration, identity key, store, data directory), keeping what the
+data directory held before, so the corrected command starts the
 node afresh. Before the node starts, its storage backend must pass the
-conformance suite (the result is cached in the data directory); a backend
-that fails stops the daemon with the suite's report.
+conformance suite; a backend that fails stops the daemon with the suite's
+report. A pass is kept as a certificate of that backend build and suite
+version for all of the user's nodes, in $NETABASE_CERT_DIR, else netabase
+in the user's cache directory ($XDG_CACHE_HOME, else ~/.cache, on Linux),
+so the suite runs once per backend build, not once per data directory; a
+changed suite version, engine version or plugin binary runs it again.
 
 At later starts the flags override the configuration file's keys for this
 run, and the file is left as it is (a --storage other than the file's says
@@ -166,7 +170,7 @@ func runDaemon(ctx context.Context, e *env, opts daemonOptions) error {
 	api.ReportPluginCalls(calls)
 	api.Ready(n)
 	ready = true
-	printBanner(e, n, sock, m.url(), tr.banner(), gw.url())
+	printBanner(e, n, sock, certDir(dir), m.url(), tr.banner(), gw.url())
 
 	select {
 	case err = <-served:
@@ -270,6 +274,7 @@ func startNode(ctx context.Context, e *env, opts daemonOptions, dir string, fres
 	n, err = node.New(ctx, node.Config{
 		Config:   c,
 		DataDir:  dir,
+		CertDir:  certDir(dir),
 		Registry: e.registry,
 		Suite:    conformance.Suite(""),
 		Logger:   slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
@@ -325,15 +330,17 @@ func checkIdentity(e *env, dir string, newIdentity bool) error {
 	return nil
 }
 
-func printBanner(e *env, n *node.Node, sock, metricsURL, tracingTo, gatewayURL string) {
+// printBanner prints the started node's banner; certs is where its
+// admission certificate is kept.
+func printBanner(e *env, n *node.Node, sock, certs, metricsURL, tracingTo, gatewayURL string) {
 	info := n.Info()
 	w := e.stdout
 	adm := "passed"
 	if a := info.Admission; a != nil {
 		if a.Cached {
-			adm = fmt.Sprintf("passed conformance suite v%s (certificate of %s)", a.Certificate.Suite, a.Certificate.Passed.Local().Format(time.RFC3339))
+			adm = fmt.Sprintf("passed conformance suite v%s (certificate of %s in %s)", a.Certificate.Suite, a.Certificate.Passed.Local().Format(time.RFC3339), certs)
 		} else {
-			adm = fmt.Sprintf("passed conformance suite v%s just now", a.Certificate.Suite)
+			adm = fmt.Sprintf("passed conformance suite v%s just now (certificate kept in %s)", a.Certificate.Suite, certs)
 		}
 	}
 	fmt.Fprintf(w, "Admission:  %s\n", adm)

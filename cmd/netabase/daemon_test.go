@@ -31,7 +31,19 @@ func TestMain(m *testing.M) {
 	if os.Getenv(asCLI) == "1" {
 		os.Exit(Main(os.Args[1:], newEnv(os.Stdout, os.Stderr)))
 	}
-	os.Exit(m.Run())
+	// The daemons of these tests keep their certificates here, not in the
+	// user's cache directory, so a test may find its backend admitted by
+	// another test's certificate; a test whose assertions need the suite to
+	// run sets $NETABASE_CERT_DIR to a directory of its own.
+	certs, err := os.MkdirTemp("", "netabase-certs-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv(certDirEnv, certs)
+	code := m.Run()
+	_ = os.RemoveAll(certs)
+	os.Exit(code)
 }
 
 // shortDir is a temporary directory whose path is short enough for a unix
@@ -360,6 +372,7 @@ func TestInitBadFlags(t *testing.T) {
 // TestDaemon: a daemon on a fresh data directory creates its node, serves
 // every client command, and stops on cancellation, removing its socket.
 func TestDaemon(t *testing.T) {
+	t.Setenv(certDirEnv, t.TempDir()) // id.golden shows the suite run at start
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	a := startDaemon(t, ctx, "--storage", "memory://", "--mode", "server")
@@ -560,6 +573,8 @@ func TestDaemonRefuses(t *testing.T) {
 	}
 	// A storage URL for another engine than the store holds is refused
 	// before the suite runs (no certificate is written), changing nothing.
+	certs := t.TempDir()
+	t.Setenv(certDirEnv, certs)
 	store := filepath.Join(dir, "store")
 	if err := os.MkdirAll(store, 0o700); err != nil {
 		t.Fatal(err)
@@ -571,7 +586,7 @@ func TestDaemonRefuses(t *testing.T) {
 	if want := "cannot use " + store + " as a badger store: it holds a pebble store; open it with pebble://" + store; code != 1 || !strings.Contains(errOut, want) {
 		t.Errorf("--storage of another engine: exit %d, %s; want %s", code, errOut, want)
 	}
-	if _, err := os.Stat(filepath.Join(dir, core.CertificateFile)); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(certs, core.CertificateFile)); !os.IsNotExist(err) {
 		t.Errorf("the suite ran for a store the backend refuses (%s: %v)", core.CertificateFile, err)
 	}
 	if entries, err := os.ReadDir(store); err != nil || len(entries) != 1 {

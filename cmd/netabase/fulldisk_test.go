@@ -70,6 +70,7 @@ func fill(t *testing.T, path string) {
 // TestDaemonStopsWhileStarting: SIGINT stops a daemon that is still
 // checking its backend.
 func TestDaemonStopsWhileStarting(t *testing.T) {
+	t.Setenv(certDirEnv, t.TempDir()) // no certificate: the suite runs
 	p := startProcess(t, "daemon", "--data-dir", shortDir(t), "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns")
 	p.stopped = true // stopped here
 	for line := range p.stdout.lines {

@@ -201,6 +201,7 @@ func TestMetricsRefused(t *testing.T) {
 
 // TestStats: netabase stats of a fresh daemon with a synced collection.
 func TestStats(t *testing.T) {
+	t.Setenv(certDirEnv, t.TempDir()) // stats.golden shows the suite run at start
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	d := startDaemon(t, ctx, "--storage", "memory://")

@@ -44,6 +44,30 @@ func dataDir(e *env) (string, error) {
 	return abs, nil
 }
 
+// certDirEnv names the environment variable that sets where the daemon
+// keeps the admission gate's certificates.
+const certDirEnv = "NETABASE_CERT_DIR"
+
+// certDir is where the daemon keeps the admission gate's certificates:
+// $NETABASE_CERT_DIR, else netabase in the user's cache directory
+// (os.UserCacheDir: $XDG_CACHE_HOME, else ~/.cache, on Linux), so that the
+// suite runs once per backend build for all of the user's nodes, not once
+// per data directory. A certificate names the exact build (the engine's
+// name and version; for a plugin, its binary's checksum) and the suite's
+// version, so one kept for all nodes admits only what a node's own run
+// would. Without a cache directory (no home directory), dir, the node's
+// data directory, keeps them.
+func certDir(dir string) string {
+	if d := os.Getenv(certDirEnv); d != "" {
+		return d
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return dir
+	}
+	return filepath.Join(cache, "netabase")
+}
+
 // nodeFlags are the flags of init and daemon that set configuration keys:
 // init writes them into the new file, daemon lets them override it.
 type nodeFlags struct {
@@ -262,7 +286,9 @@ func writeConfig(dir string, c config.Config) error {
 
 // freshNode is what the first start of a node may create in its data
 // directory, so that a first start that fails can remove it: the
-// configuration file, the identity key, the certificate cache, a store
+// configuration file, the identity key, the certificate cache when the
+// data directory keeps it (see certDir; one in the user's cache directory
+// certifies a backend build, not this node, and stays), a store
 // directory at the data directory's top level, and the data directory
 // itself. What the data directory held before the start is kept.
 type freshNode struct {

@@ -90,7 +90,9 @@ func withoutExtras(c core.Capabilities) core.Capabilities {
 }
 
 // Scratch is the wrapped driver's.
-func (d *Driver) Scratch(u *url.URL, dir string) (*url.URL, error) { return d.d.Scratch(u, dir) }
+func (d *Driver) Scratch(ctx context.Context, u *url.URL, root string) (*url.URL, func() error, error) {
+	return d.d.Scratch(ctx, u, root)
+}
 
 // Open starts a child process that opens the store u names and returns the
 // store the child serves. Closing it closes the store and ends the child.

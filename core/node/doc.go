@@ -22,8 +22,9 @@
 // # Storage
 //
 // The backend passes the admission gate (core.Gate with the conformance
-// suite, certificates cached in the data directory) before anything else
-// starts. The DHT gets the backend, under the [DHTNamespace] prefix, as its
+// suite, certificates cached in the data directory, or in Config.CertDir,
+// which `netabase daemon` points at the user's cache directory) before
+// anything else starts. The DHT gets the backend, under the [DHTNamespace] prefix, as its
 // ValueDatastore and ProviderDatastore, so its records live in the chosen
 // backend, in the layout core.RecordStore and core.ProviderStore read:
 // [Node.Records] and [Node.Providers] are those views.

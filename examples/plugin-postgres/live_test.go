@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -58,12 +59,20 @@ type daemon struct {
 	exited chan struct{}
 }
 
+// certsIn is the environment of a daemon whose admission certificates
+// are kept in its data directory dir ($NETABASE_CERT_DIR), not in the
+// user's cache directory: each node of these tests runs the suite itself.
+func certsIn(dir string) []string {
+	return append(os.Environ(), "NETABASE_CERT_DIR="+dir)
+}
+
 // startDaemon starts `netabase daemon` on dir with storage and waits until
 // it says it is ready; it is stopped when t ends.
 func startDaemon(t *testing.T, ctx context.Context, dir, storage string) *daemon {
 	t.Helper()
 	cmd := exec.Command(cli, "daemon", "--data-dir", dir, "--storage", storage,
 		"--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns")
+	cmd.Env = certsIn(dir)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
@@ -261,6 +270,7 @@ func TestServerDownAtStart(t *testing.T) {
 			start := time.Now()
 			cmd := exec.CommandContext(ctx, cli, "daemon", "--data-dir", dir, "--storage", u,
 				"--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns")
+			cmd.Env = certsIn(dir)
 			out, err := cmd.CombinedOutput()
 			took := time.Since(start)
 			if err == nil {

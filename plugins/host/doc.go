@@ -57,16 +57,17 @@
 // stores, never on the URL's own data. A plugin declares which of its
 // options say where its data lives: kind path (a file or directory on this
 // machine) or kind namespace (a name inside a server the plugin connects
-// to: a table or schema of a database, a key prefix). Scratch keeps the
-// URL's binary, checksum and options, rewrites every path option, given or
-// not, to <dir>/<option name>, and every namespace option to a fresh name,
-// "netabase_scratch_" and 16 random hex digits. The caller removes dir when
-// it is done; for a plugin with a namespace option, [Driver.DestroyScratch]
-// (which the conformance harness calls, see conformance.ScratchDestroyer)
-// starts the plugin and calls its Destroy with the scratch store's options,
-// so that the plugin drops what it made on the server. DestroyScratch
-// refuses a URL whose namespace options are not all scratch names, and the
-// SDK refuses such a Destroy again, so live data is never destroyed.
+// to: a table or schema of a database, a key prefix). [Driver.Scratch]
+// keeps the URL's binary, checksum and options, rewrites every path
+// option, given or not, to <dir>/<option name> (dir a new directory under
+// the root it is given), and every namespace option to a fresh name,
+// "netabase_scratch_" and 16 random hex digits. The destroy function it
+// returns (which the conformance harness calls when it is done with the
+// store) removes dir and, for a plugin with a namespace option, starts the
+// plugin and calls its Destroy with the scratch store's options, so that
+// the plugin drops what it made on the server. The host sends Destroy only
+// when the namespace options are all scratch names, and the SDK refuses
+// any other Destroy again, so live data is never destroyed.
 //
 // A plugin that declares persistent and neither a path nor a namespace
 // option keeps its data where no rewrite of its options can move it (say,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"net/url"
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
@@ -77,6 +78,13 @@ func CheckRunning(pid int, path, sum string) error {
 		return err
 	}
 	return checkRunning(pid, path, b)
+}
+
+// DestroyScratch is what the destroy function of a scratch store that
+// Scratch made calls, on any URL u: it refuses one whose namespace options
+// are not all scratch names.
+func (d *Driver) DestroyScratch(ctx context.Context, u *url.URL) error {
+	return d.destroyScratch(ctx, u)
 }
 
 // Event is a change of a plugin store's state, as NewWatchedDriver's

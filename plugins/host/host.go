@@ -442,22 +442,26 @@ func (g *generation) open(ctx context.Context, t *target, c *calls) error {
 }
 
 // Scratch returns the URL of a fresh store of the same plugin with the same
-// options, every path option rewritten to <dir>/<option name> and every
-// namespace option to a fresh scratch name (wire.ScratchNamespace). A
+// options, every path option rewritten to <dir>/<option name>, where dir is
+// a new directory under root ([core.NewScratchDir]), and every namespace
+// option to a fresh scratch name (wire.ScratchNamespace), and a function
+// that removes the store: it destroys the data behind its namespace
+// options through the plugin (see destroyScratch) and removes dir. A
 // plugin that declares persistent and neither a path nor a namespace
 // option keeps its data where no rewrite can move it, so its scratch store
 // would be its live store: Scratch refuses it.
-func (d *Driver) Scratch(u *url.URL, dir string) (*url.URL, error) {
+func (d *Driver) Scratch(ctx context.Context, u *url.URL, root string) (*url.URL, func() error, error) {
 	t, err := parseURL(u)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.StartTimeout+10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.StartTimeout+10*time.Second)
 	defer cancel()
 	desc, err := d.describe(ctx, t)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	var paths []string
 	q := url.Values{}
 	for _, o := range t.options {
 		q.Add(o.GetName(), o.GetValue())
@@ -466,7 +470,7 @@ func (d *Driver) Scratch(u *url.URL, dir string) (*url.URL, error) {
 	for _, spec := range desc.GetOptions() {
 		switch spec.GetKind() {
 		case pb.OptionKind_OPTION_KIND_PATH:
-			q.Set(spec.GetName(), filepath.Join(dir, spec.GetName()))
+			paths = append(paths, spec.GetName())
 			located = true
 		case pb.OptionKind_OPTION_KIND_NAMESPACE:
 			q.Set(spec.GetName(), wire.ScratchNamespace())
@@ -474,21 +478,44 @@ func (d *Driver) Scratch(u *url.URL, dir string) (*url.URL, error) {
 		}
 	}
 	if !located && desc.GetCapabilities().GetPersistent() {
-		return nil, core.Errorf(core.ErrRejected,
+		return nil, nil, core.Errorf(core.ErrRejected,
 			"plugin %s (%s) declares persistent but no option of kind path or namespace, so nothing tells the host where its data lives: a scratch store for the conformance suite would be the live store, and the suite would write into live data. It is not admitted; its author must declare the option that locates its data as a path (a file or directory) or a namespace (a table, schema or prefix on a server)",
 			t.path, desc.GetName())
 	}
+	dir := ""
+	if len(paths) > 0 {
+		if dir, err = core.NewScratchDir(root); err != nil {
+			return nil, nil, err
+		}
+	}
+	for _, name := range paths {
+		q.Set(name, filepath.Join(dir, name))
+	}
 	q.Set(wire.HostParam, t.hexSum())
-	return &url.URL{Scheme: Scheme, Path: t.path, RawQuery: encodeQuery(q)}, nil
+	su := &url.URL{Scheme: Scheme, Path: t.path, RawQuery: encodeQuery(q)}
+	destroy := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), destroyTimeout)
+		defer cancel()
+		err := d.destroyScratch(ctx, su)
+		if dir != "" {
+			err = errors.Join(err, os.RemoveAll(dir))
+		}
+		return err
+	}
+	return su, destroy, nil
 }
 
-// DestroyScratch removes the data that the scratch store u names keeps
+// destroyTimeout bounds the removal of a scratch store's data that lives
+// outside its directory.
+const destroyTimeout = time.Minute
+
+// destroyScratch removes the data that the scratch store u names keeps
 // outside its scratch directory: for a plugin that declares a namespace
 // option, it starts the plugin and calls Destroy with u's options. It
 // refuses a URL whose namespace options are not all scratch names, so it
 // never destroys live data. For any other plugin it does nothing: its
-// scratch data lives in the scratch directory, which the caller removes.
-func (d *Driver) DestroyScratch(ctx context.Context, u *url.URL) error {
+// scratch data lives in the scratch directory.
+func (d *Driver) destroyScratch(ctx context.Context, u *url.URL) error {
 	t, err := parseURL(u)
 	if err != nil {
 		return err

@@ -143,7 +143,7 @@ func TestUnlocatedRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := host.NewDriver(host.Config{Logger: sdktest.TestLogger(t)})
-	_, err = d.Scratch(u, t.TempDir())
+	_, _, err = d.Scratch(t.Context(), u, t.TempDir())
 	if !errors.Is(err, core.ErrRejected) || !strings.Contains(err.Error(), "neither") && !strings.Contains(err.Error(), "no option of kind path or namespace") {
 		t.Errorf("Scratch of a plugin with unlocated data: got %v, want a refusal naming the missing path or namespace option", err)
 	}

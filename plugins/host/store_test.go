@@ -69,14 +69,15 @@ func TestScratch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	su, err := d.Scratch(u, dir)
+	root := t.TempDir()
+	su, destroy, err := d.Scratch(t.Context(), u, root)
 	if err != nil {
 		t.Fatal(err)
 	}
 	q := su.Query()
-	if su.Path != u.Path || q.Get("sha256") != u.Query().Get("sha256") || q.Get("sync") != "true" || q.Get("path") != filepath.Join(dir, "path") {
-		t.Fatalf("Scratch(%s, %s) = %s", u, dir, su)
+	dir := filepath.Dir(q.Get("path"))
+	if su.Path != u.Path || q.Get("sha256") != u.Query().Get("sha256") || q.Get("sync") != "true" || q.Get("path") != filepath.Join(dir, "path") || filepath.Dir(dir) != root {
+		t.Fatalf("Scratch(%s, %s) = %s", u, root, su)
 	}
 	b, err := core.OpenURL(t.Context(), d, su)
 	if err != nil {
@@ -93,6 +94,12 @@ func TestScratch(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "path")); err != nil {
 		t.Errorf("the scratch store is not in the scratch directory: %v", err)
+	}
+	if err := destroy(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("after destroy the scratch directory %s is still there (%v)", dir, err)
 	}
 }
 

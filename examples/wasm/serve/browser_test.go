@@ -55,6 +55,7 @@ func startDaemon(t *testing.T, ctx context.Context, origin string) *daemon {
 	}
 	cmd := exec.Command(d.bin, "daemon", "--data-dir", d.dir, "--storage", "memory://", "--listen", "/ip4/127.0.0.1/tcp/0",
 		"--no-mdns", "--gateway", "127.0.0.1:0", "--gateway-origin", origin)
+	cmd.Env = append(os.Environ(), "NETABASE_CERT_DIR="+d.dir) // not the user's cache directory
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
