@@ -13,8 +13,9 @@ func newSyncPutCmd(e *env) *cobra.Command {
 		Short: "Write this node's value for a key of a synced collection",
 		Long: `Write this node's value for key in the synced collection called name: the
 node signs the record, stores it and sends it to the peers that share the
-collection. It replaces this node's older value for key; other writers'
-values for the same key are theirs and stay.
+collection, and says how many peers sharing it got it at once (the others
+get it when they next reconcile). It replaces this node's older value for
+key; other writers' values for the same key are theirs and stay.
 
 The value is the argument itself, the contents of a file (@path), or
 standard input (-).
@@ -59,5 +60,10 @@ func runSyncPut(ctx context.Context, e *env, opts clientOptions, args []string) 
 	if opts.json {
 		return writeJSON(e, rec)
 	}
-	return say(e, "Wrote %s in %s (%s).\n", shown(key), name, plural(len(value), "byte"))
+	if rec.SentTo == 0 {
+		return say(e, "Wrote %s in %s (%s); no peer shares %s now, so peers get it when they next reconcile.\n",
+			shown(key), name, plural(len(value), "byte"), name)
+	}
+	return say(e, "Wrote %s in %s (%s); sent to %s sharing it, the others get it when they next reconcile.\n",
+		shown(key), name, plural(len(value), "byte"), plural(rec.SentTo, "peer"))
 }

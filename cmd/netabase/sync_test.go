@@ -43,7 +43,9 @@ func TestSyncTwoDaemons(t *testing.T) {
 		t.Errorf("join printed %q, said %q", out, errOut)
 	}
 	b.cli(t, ctx, "sync", "join", "chat")
-	a.cli(t, ctx, "sync", "put", "chat", "greeting", "hello\tthere")
+	if _, errOut := a.cliBoth(t, ctx, "sync", "put", "chat", "greeting", "hello\tthere"); !strings.HasSuffix(errOut, "; no peer shares chat now, so peers get it when they next reconcile.\n") {
+		t.Errorf("a put with no peer in the topic said %q", errOut)
+	}
 	b.cli(t, ctx, "connect", a.addr)
 	list := waitFor(t, ctx, func() string { return b.cli(t, ctx, "sync", "list", "chat") }, `"hello\tthere"`)
 	if lines := strings.Split(strings.TrimSpace(list), "\n"); len(lines) != 2 || !strings.HasPrefix(lines[0], "WRITER") ||
@@ -78,6 +80,17 @@ func TestSyncTwoDaemons(t *testing.T) {
 	if out := b.cli(t, ctx, "sync", "status"); !strings.HasPrefix(out, "chat\n  writers      any peer; records from 1 writer\n  records      1, 1 tombstones,") ||
 		!strings.Contains(out, "LAST RECONCILED") {
 		t.Errorf("status printed:\n%s", out)
+	}
+	// b shares the topic with a now: a put is sent to it at once.
+	waitFor(t, ctx, func() string {
+		var st control.SyncStatus
+		if err := json.Unmarshal([]byte(a.cli(t, ctx, "sync", "status", "chat", "--json")), &st); err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprintf("%d in the topic", len(st.TopicPeers))
+	}, "1 in the topic")
+	if _, errOut := a.cliBoth(t, ctx, "sync", "put", "chat", "hi", "b"); !strings.HasSuffix(errOut, "; sent to 1 peer sharing it, the others get it when they next reconcile.\n") {
+		t.Errorf("a put with b in the topic said %q", errOut)
 	}
 
 	b.cli(t, ctx, "sync", "leave", "chat")

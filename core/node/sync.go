@@ -378,8 +378,13 @@ type SyncStatus struct {
 
 // Status returns the collection's figures.
 func (s *Synced) Status() SyncStatus {
-	return SyncStatus{Status: s.r.Status(), TopicPeers: s.topic.ListPeers()}
+	return SyncStatus{Status: s.r.Status(), TopicPeers: s.TopicPeers()}
 }
+
+// TopicPeers returns the peers known to share the collection's topic now:
+// those a record this node publishes is sent to at once (a node's own
+// records go to every topic peer, not only to its mesh).
+func (s *Synced) TopicPeers() []peer.ID { return s.topic.ListPeers() }
 
 // validate is the topic's validator: a record that is not a valid record
 // of the collection is rejected, and counts against the peer that relayed

@@ -246,9 +246,10 @@ func (c *Client) SyncStatuses(ctx context.Context) ([]SyncStatus, error) {
 	return out, c.do(ctx, "GET", "/v1/sync", nil, nil, &out)
 }
 
-// SyncPut writes this node's value for key in the collection called name.
-func (c *Client) SyncPut(ctx context.Context, name, key string, value []byte) (SyncRecord, error) {
-	var out SyncRecord
+// SyncPut writes this node's value for key in the collection called name,
+// and says how many peers it was sent to at once.
+func (c *Client) SyncPut(ctx context.Context, name, key string, value []byte) (SyncPutReply, error) {
+	var out SyncPutReply
 	return out, c.do(ctx, "POST", syncPath(name)+"/records", nil, SyncPutRequest{Key: key, Value: value}, &out)
 }
 

@@ -138,12 +138,13 @@ func (s *server) syncPut(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
+	sentTo := len(syn.TopicPeers())
 	rec, err := syn.Put(r.Context(), req.Key, req.Value)
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	reply(w, syncRecordOf(rec))
+	reply(w, SyncPutReply{SyncRecord: syncRecordOf(rec), SentTo: sentTo})
 }
 
 func (s *server) syncDelete(w http.ResponseWriter, r *http.Request) {

@@ -305,6 +305,14 @@ type SyncRecord struct {
 	Deleted bool      `json:"deleted,omitempty"`
 }
 
+// SyncPutReply is the record a sync put wrote, and SentTo the peers
+// sharing the collection's topic it was sent to at once; the others get it
+// when they next reconcile.
+type SyncPutReply struct {
+	SyncRecord
+	SentTo int `json:"sent_to"`
+}
+
 // SyncStatus describes a synced collection on this node.
 type SyncStatus struct {
 	Name string `json:"name"`
