@@ -254,7 +254,8 @@ func (c *base[T]) decodeVersion(version uint32, body []byte) (T, error) {
 
 // Get returns the value whose key is key (in a synced collection, this
 // node's own value; see GetFrom for another writer's). The error wraps
-// core.ErrNotFound when there is none.
+// core.ErrNotFound when there is none; in a synced collection it then
+// names the writers that hold a value for the key, if any do.
 func (c *Collection[K, T]) Get(ctx context.Context, key K) (T, error) {
 	var zero T
 	if err := c.s.closed(); err != nil {
@@ -262,6 +263,9 @@ func (c *Collection[K, T]) Get(ctx context.Context, key K) (T, error) {
 	}
 	dk, id := c.keyOf(key)
 	data, err := c.s.b.Get(ctx, dk)
+	if errors.Is(err, core.ErrNotFound) && c.st.sync != nil {
+		err = c.othersHold(ctx, id, err)
+	}
 	if err != nil {
 		return zero, c.errorf("get %s: %w", formatValue(reflect.ValueOf(key)), err)
 	}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -97,6 +99,7 @@ type syncState struct {
 
 	mu      sync.Mutex
 	pending map[string]replica.Record // id -> record waiting for a unique value
+	writers map[peer.ID]bool          // every writer a record came from
 }
 
 // idOf is the id of writer's value whose key segment is kseg.
@@ -163,6 +166,51 @@ func (c *Collection[K, T]) GetFrom(ctx context.Context, writer peer.ID, key K) (
 		return zero, c.errorf("get %s of %s: %w", formatValue(reflect.ValueOf(key)), writer, err)
 	}
 	return c.decodeStored(id, data)
+}
+
+// othersHold returns notFound, the error of Get for this node's value
+// whose id is id, telling which other writers hold a value for its key
+// and that GetFrom reads it, when any do.
+func (c *base[T]) othersHold(ctx context.Context, id string, notFound error) error {
+	ss := c.st.sync
+	_, kseg := splitID(id)
+	ss.mu.Lock()
+	writers := slices.Collect(maps.Keys(ss.writers))
+	ss.mu.Unlock()
+	slices.Sort(writers)
+	var holders []string
+	for _, w := range writers {
+		if w == ss.self {
+			continue
+		}
+		ok, err := c.s.b.Has(ctx, c.valueKey(idOf(w, kseg)))
+		if err != nil {
+			return err
+		}
+		if ok {
+			holders = append(holders, w.String())
+		}
+	}
+	switch {
+	case len(holders) == 0:
+		return notFound
+	case len(holders) > 3:
+		holders = append(holders[:3], fmt.Sprintf("%d other writers", len(holders)-3))
+	}
+	verb := "holds"
+	if len(holders) > 1 {
+		verb = "hold"
+	}
+	return core.Errorf(core.ErrNotFound, "this node holds no value of its own for the key; %s %s one: read it with GetFrom", joinWords(holders), verb)
+}
+
+// joinWords joins words as a sentence lists them: "a", "a and b", "a, b
+// and c".
+func joinWords(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " and " + words[len(words)-1]
 }
 
 // Entries yields every value with its writer, ordered by writer, then key
@@ -356,6 +404,10 @@ func (c *base[T]) syncRecord(ctx context.Context, rec replica.Record) error {
 	ss.mu.Lock()
 	prev, waited := ss.pending[id]
 	delete(ss.pending, id)
+	if ss.writers == nil {
+		ss.writers = make(map[peer.ID]bool)
+	}
+	ss.writers[rec.Writer] = true
 	ss.mu.Unlock()
 	if rec.Deleted {
 		return c.apply(ctx, []op{{id: id, del: true}})

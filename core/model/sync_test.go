@@ -472,3 +472,41 @@ func TestSyncedOpen(t *testing.T) {
 		t.Fatalf("GetFrom on a local collection: %v", err)
 	}
 }
+
+// TestSyncedGetOthersKey checks that Get of a key only other writers hold
+// says who holds it and that GetFrom reads it, and that Get of a key no
+// writer holds is a plain not-found naming the key.
+func TestSyncedGetOthersKey(t *testing.T) {
+	ctx := t.Context()
+	nodes := newSyncedNodes(t, 3)
+	_, onA := openSynced(t, nodes[0])
+	_, onB := openSynced(t, nodes[1])
+	_, onC := openSynced(t, nodes[2])
+	if err := onB.Put(ctx, User{Name: "bob", Email: "bob@b"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := onC.Put(ctx, User{Name: "bob", Email: "bob@c"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "A holds both bobs", func() bool { return count(t, onA) == 2 })
+	_, err := onA.Get(ctx, "bob")
+	if !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("A's own bob: %v; want core.ErrNotFound", err)
+	}
+	b, c := nodes[1].n.ID().String(), nodes[2].n.ID().String()
+	if b > c {
+		b, c = c, b
+	}
+	for _, want := range []string{`"bob"`, "this node holds no value of its own", b + " and " + c + " hold one", "GetFrom"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("A's own bob: %v; want it to say %q", err, want)
+		}
+	}
+	_, err = onA.Get(ctx, "nobody")
+	if !errors.Is(err, core.ErrNotFound) || !strings.Contains(err.Error(), `"nobody"`) || strings.Contains(err.Error(), "GetFrom") {
+		t.Errorf("a key no writer holds: %v; want a not-found naming the key, with no GetFrom", err)
+	}
+	if v, err := onB.Get(ctx, "bob"); err != nil || v.Email != "bob@b" {
+		t.Errorf("B's own bob: %+v, %v", v, err)
+	}
+}
