@@ -93,8 +93,8 @@
 //
 // # Synced collections
 //
-// [Synced] opens a collection over the node's replica of the synced
-// collection of the same name (node.JoinSync). Its values are keyed by
+// [OpenSynced] opens a collection over the node's replica of a synced
+// collection (node.JoinSync), under the replica's name. Its values are keyed by
 // (writer, key) and stored as
 //
 //	/model/c/v/<writer>/<key>                  a value

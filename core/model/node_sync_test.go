@@ -47,7 +47,7 @@ func TestSyncedNodes(t *testing.T) {
 		}
 		s := model.New(n)
 		t.Cleanup(func() { _ = s.Close() })
-		c, err := model.Open[string, User](ctx, s, "users", model.Synced(rep))
+		c, err := model.OpenSynced[string, User](ctx, s, rep)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -44,22 +44,20 @@ type Replica interface {
 	Watch(ctx context.Context) iter.Seq[replica.Change]
 }
 
-// Synced opens the collection as a synced collection fed by r, the node's
-// replica of the synced collection of the same name:
+// OpenSynced opens the synced collection fed by r, the node's replica of
+// it, as a typed collection of the same name, as [Open] opens a local one:
 //
 //	rep, err := n.JoinSync(ctx, replica.Settings{Name: "chat", Writers: writers})
-//	chat, err := model.Open[string, Message](ctx, model.New(n), "chat", model.Synced(rep))
+//	chat, err := model.OpenSynced[string, Message](ctx, model.New(n), rep)
 //
 // A synced collection holds every writer's values, keyed by (writer, key);
 // see [Collection.GetFrom] and [Entry]. Its Store must be made with [New],
 // whose network's ID is this node's writer ID.
-func Synced(r Replica) Option {
-	return func(o *options) {
-		if r == nil {
-			o.errs = append(o.errs, errors.New("model.Synced needs the node's replica of the collection"))
-		}
-		o.replica = r
+func OpenSynced[K, T any](ctx context.Context, s *Store, r Replica, opts ...Option) (*Collection[K, T], error) {
+	if r == nil {
+		return nil, errors.New("model: OpenSynced needs the node's replica of the collection")
 	}
+	return open[K, T](ctx, s, r.Name(), r, opts)
 }
 
 // Entry is a value of a collection and the writer that wrote it: in a

@@ -37,7 +37,7 @@ func openSynced(t *testing.T, sn syncedNode, opts ...model.Option) (*model.Store
 	t.Helper()
 	s := model.New(sn.n)
 	t.Cleanup(func() { _ = s.Close() })
-	c, err := model.Open[string, User](t.Context(), s, "users", append(opts, model.Synced(sn.r))...)
+	c, err := model.OpenSynced[string, User](t.Context(), s, sn.r, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -442,21 +442,26 @@ func TestSyncedUniqueOutOfOrder(t *testing.T) {
 	checkAll(t, onA, onB)
 }
 
-// TestSyncedOpen checks what Open refuses for synced collections.
+// TestSyncedOpen checks that OpenSynced names the collection after its
+// replica, and what it and Open refuse for synced collections.
 func TestSyncedOpen(t *testing.T) {
 	ctx := t.Context()
 	nodes := newSyncedNodes(t, 1)
 	b := memory(t)
-	if _, err := model.Open[string, User](ctx, model.NewLocal(b), "users", model.Synced(nodes[0].r)); err == nil || !strings.Contains(err.Error(), "model.New") {
+	if _, err := model.OpenSynced[string, User](ctx, model.NewLocal(b), nodes[0].r); err == nil || !strings.Contains(err.Error(), "model.New") {
 		t.Fatalf("synced on a local store: %v", err)
 	}
 	s := model.New(nodes[0].n)
 	defer s.Close()
-	if _, err := model.Open[string, User](ctx, s, "people", model.Synced(nodes[0].r)); err == nil || !strings.Contains(err.Error(), `"users"`) {
-		t.Fatalf("a replica of another name: %v", err)
+	if _, err := model.OpenSynced[string, User](ctx, s, nil); err == nil || !strings.Contains(err.Error(), "replica") {
+		t.Fatalf("synced with no replica: %v", err)
 	}
-	if _, err := model.Open[string, User](ctx, s, "users", model.Synced(nodes[0].r)); err != nil {
+	c, err := model.OpenSynced[string, User](ctx, s, nodes[0].r)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if c.Name() != "users" {
+		t.Fatalf("the collection over replica users is called %q", c.Name())
 	}
 	if _, err := model.Open[string, User](ctx, s, "users"); err == nil {
 		t.Fatal("opened a synced collection again as a local one")
