@@ -67,6 +67,11 @@ func (a *realReplica) Records(ctx context.Context) iter.Seq2[replica.Record, err
 
 func (a *realReplica) Watch(ctx context.Context) iter.Seq[replica.Change] { return a.r.Watch(ctx) }
 
+// CaughtUp reports the replica alone: the test inserts what peers send.
+func (a *realReplica) CaughtUp(ctx context.Context, alone time.Duration) ([]peer.ID, error) {
+	return nil, nil
+}
+
 // tagged is a value with an index that a write need not check: the memory
 // backend's queries read every key, so a unique index would make 20,000
 // writes quadratic.

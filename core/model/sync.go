@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -42,6 +43,11 @@ type Replica interface {
 	// (replica.Change.Missed), as [replica.Replica.Watch] does; the
 	// collection then catches up with Records.
 	Watch(ctx context.Context) iter.Seq[replica.Change]
+	// CaughtUp waits until the node has reconciled the collection, since
+	// it joined it, with every peer that shares it, and returns them;
+	// none when the node is alone: it knew of no peer sharing the
+	// collection within alone of joining it (a default when alone is 0).
+	CaughtUp(ctx context.Context, alone time.Duration) ([]peer.ID, error)
 }
 
 // OpenSynced opens the synced collection fed by r, the node's replica of
@@ -91,6 +97,10 @@ type SyncStats struct {
 type syncState struct {
 	r    Replica
 	self peer.ID
+
+	// feed is held while the collection takes a change from the replica
+	// or catches up with its records, so that these never interleave.
+	feed sync.Mutex
 
 	newer, rejected atomic.Uint64
 	lastErr         atomic.Pointer[error]
@@ -236,6 +246,36 @@ func (x *Index[V, T]) RangeEntries(ctx context.Context, r Range[V]) iter.Seq2[En
 	return x.c.indexed(ctx, x.f, segmentBounds(x.f.kind, r))
 }
 
+// CaughtUp waits until the synced collection has caught up with its
+// peers, and returns them: until the node has reconciled it with every
+// peer that shares it (node.Synced.CaughtUp says when exactly) and the
+// collection holds what the replica then held, so that Get, GetFrom,
+// Scan and the indexes show the peers' values, whose changes reach the
+// collection's watch feed otherwise only as it gets to them. It returns
+// no peers when the node is alone: it knew of no peer sharing the
+// collection within alone of joining it (the node's default when alone is
+// 0). Catching up reads every value, as Open does. The error wraps
+// core.ErrUnsupported for a local collection.
+func (c *Collection[K, T]) CaughtUp(ctx context.Context, alone time.Duration) ([]peer.ID, error) {
+	ss := c.st.sync
+	if ss == nil {
+		return nil, c.errorf("catching up: %w: the collection is not synced", core.ErrUnsupported)
+	}
+	if err := c.s.closed(); err != nil {
+		return nil, c.errorf("catching up: %w", err)
+	}
+	peers, err := ss.r.CaughtUp(ctx, alone)
+	if err != nil {
+		return nil, c.errorf("catching up: %w", err)
+	}
+	ss.feed.Lock()
+	defer ss.feed.Unlock()
+	if err := c.catchUp(ctx); err != nil {
+		return nil, c.errorf("catching up with the replica: %w", err)
+	}
+	return peers, nil
+}
+
 // SyncStats returns what the synced collection has left out of its
 // replica's records; the zero SyncStats for a local collection.
 func (c *Collection[K, T]) SyncStats() SyncStats {
@@ -297,6 +337,7 @@ func (c *base[T]) startSync(ctx context.Context) error {
 		behind := false // a catch-up failed: the next change tries again
 		for ch := range changes {
 			var err error
+			ss.feed.Lock()
 			if ch.Missed > 0 || behind {
 				// The watch lost changes, which the replica held
 				// before it said so: catch up with its records.
@@ -305,6 +346,7 @@ func (c *base[T]) startSync(ctx context.Context) error {
 			} else {
 				err = c.follow(c.s.ctx, ch)
 			}
+			ss.feed.Unlock()
 			if err != nil && c.s.ctx.Err() == nil {
 				ss.lastErr.Store(&err)
 			}

@@ -515,3 +515,55 @@ func TestSyncedGetOthersKey(t *testing.T) {
 		t.Errorf("B's own bob: %+v, %v", v, err)
 	}
 }
+
+// TestSyncedCaughtUp opens a collection whose replica has not yet told it
+// of records a reconciliation brought: CaughtUp returns the peer it
+// reconciled with once the collection holds them, and none for a node
+// alone.
+func TestSyncedCaughtUp(t *testing.T) {
+	ctx := t.Context()
+	nodes := newSyncedNodes(t, 2)
+	a := nodes[0].n.ID()
+	_, onA := openSynced(t, nodes[0])
+	nodes[1].r.setHold(true, false)
+	for _, u := range []User{{Name: "ada", Email: "ada@a"}, {Name: "bob", Email: "bob@a"}} {
+		if err := onA.Put(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, onB := openSynced(t, nodes[1])
+	if n := count(t, onB); n != 0 {
+		t.Fatalf("B holds %d values before it caught up; want none", n)
+	}
+	peers, err := onB.CaughtUp(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(peers, []peer.ID{a}) {
+		t.Fatalf("B caught up with %v; want A, %s", peers, a)
+	}
+	if n := count(t, onB); n != 2 {
+		t.Errorf("B holds %d values once caught up; want A's 2", n)
+	}
+	if v, err := onB.GetFrom(ctx, a, "bob"); err != nil || v.Email != "bob@a" {
+		t.Errorf("A's bob on B once caught up: %+v, %v", v, err)
+	}
+	// The watch's late word of the records changes nothing, and what
+	// follows it still arrives.
+	nodes[1].r.tellLate()
+	nodes[1].r.setHold(false, false)
+	if err := onA.Put(ctx, User{Name: "cy", Email: "cy@a"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "B holds A's 3 values", func() bool { return count(t, onB) == 3 })
+	checkAll(t, onA, onB)
+
+	_, alone := openSynced(t, newSyncedNodes(t, 1)[0])
+	if peers, err := alone.CaughtUp(ctx, 0); err != nil || len(peers) != 0 {
+		t.Errorf("a node alone caught up with %v, %v; want no peers and no error", peers, err)
+	}
+	local := open[string, User](t, memory(t), "users")
+	if _, err := local.CaughtUp(ctx, 0); !errors.Is(err, core.ErrUnsupported) {
+		t.Errorf("CaughtUp on a local collection: %v", err)
+	}
+}
