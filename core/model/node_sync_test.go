@@ -6,6 +6,8 @@ package model_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -168,5 +170,12 @@ func TestSyncedCaughtUpNodes(t *testing.T) {
 	}
 	if waited := time.Since(joined); waited < alone {
 		t.Errorf("B counted itself alone after %v; want %v", waited, alone)
+	}
+	// Before the bound, a node with no peer is not yet alone: when ctx
+	// ends first, CaughtUp says so.
+	short, stop := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer stop()
+	if _, err := repB.CaughtUp(short, time.Minute); !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "no peer sharing it is known yet") {
+		t.Errorf("CaughtUp ended before the bound: %v; want it to say no peer is known yet, wrapping the deadline", err)
 	}
 }

@@ -404,8 +404,8 @@ const DefaultAloneAfter = 5 * time.Second
 // reconciled with none is alone: CaughtUp then returns no peers and no
 // error. A peer whose last session failed is waited for until a later one
 // ends well (on meeting it again, or at the next sync interval). When ctx
-// ends first, the error wraps ctx's and names the peers not caught up
-// with.
+// ends before either holds, the error wraps ctx's and names the peers not
+// caught up with.
 func (s *Synced) CaughtUp(ctx context.Context, alone time.Duration) ([]peer.ID, error) {
 	if alone <= 0 {
 		alone = DefaultAloneAfter
@@ -436,15 +436,18 @@ func (s *Synced) CaughtUp(ctx context.Context, alone time.Duration) ([]peer.ID, 
 			return done, nil
 		case len(done) == 0 && len(waiting) == 0 && time.Since(s.joined) >= alone:
 			return nil, nil
+		case s.ctx.Err() != nil:
+			return nil, fmt.Errorf("collection %s: %w", s.Name(), core.ErrClosed)
+		case ctx.Err() != nil && len(waiting) == 0:
+			return nil, fmt.Errorf("collection %s: not caught up: no peer sharing it is known yet: %w", s.Name(), ctx.Err())
+		case ctx.Err() != nil:
+			return nil, fmt.Errorf("collection %s: not caught up with %s: %w", s.Name(), strings.Join(waiting, ", "), ctx.Err())
 		}
+		// The figures are looked at once more when ctx or the
+		// collection ends: what holds then is the answer.
 		select {
 		case <-ctx.Done():
-			if len(waiting) == 0 {
-				return nil, fmt.Errorf("collection %s: not caught up: no peer sharing it is known yet: %w", s.Name(), ctx.Err())
-			}
-			return nil, fmt.Errorf("collection %s: not caught up with %s: %w", s.Name(), strings.Join(waiting, ", "), ctx.Err())
 		case <-s.ctx.Done():
-			return nil, fmt.Errorf("collection %s: %w", s.Name(), core.ErrClosed)
 		case <-t.C:
 		}
 	}
