@@ -250,8 +250,9 @@ func (x *Index[V, T]) RangeEntries(ctx context.Context, r Range[V]) iter.Seq2[En
 // peers, and returns them: until the node has reconciled it with every
 // peer that shares it (node.Synced.CaughtUp says when exactly) and the
 // collection holds what the replica then held, so that Get, GetFrom,
-// Scan and the indexes show the peers' values, whose changes reach the
-// collection's watch feed otherwise only as it gets to them. It returns
+// Scan and the indexes show the peers' values (which would otherwise
+// reach the collection only as its feed from the replica gets to them;
+// its watchers see them either way). It returns
 // no peers when the node is alone: it knew of no peer sharing the
 // collection within alone of joining it (the node's default when alone is
 // 0). Catching up reads every value, as Open does. The error wraps
