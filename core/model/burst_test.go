@@ -17,7 +17,7 @@ import (
 	"github.com/netabase/netabase/core/replica"
 )
 
-// realReplica is a writer's view of a replica.Replica, as model.Synced
+// realReplica is a writer's view of a replica.Replica, as model.OpenSynced
 // takes it. A writer with no replica of its own (sealed set) signs its
 // records and keeps them in sealed, for the test to insert, as a
 // reconciliation would; and, while gate is open, every Get waits for it to
@@ -67,6 +67,11 @@ func (a *realReplica) Records(ctx context.Context) iter.Seq2[replica.Record, err
 
 func (a *realReplica) Watch(ctx context.Context) iter.Seq[replica.Change] { return a.r.Watch(ctx) }
 
+// CaughtUp reports the replica alone: the test inserts what peers send.
+func (a *realReplica) CaughtUp(ctx context.Context, alone time.Duration) ([]peer.ID, error) {
+	return nil, nil
+}
+
 // tagged is a value with an index that a write need not check: the memory
 // backend's queries read every key, so a unique index would make 20,000
 // writes quadratic.
@@ -96,7 +101,7 @@ func TestSyncedBurst(t *testing.T) {
 	open := func(node *fakeNode, a *realReplica) *model.Collection[string, tagged] {
 		s := model.New(node)
 		t.Cleanup(func() { _ = s.Close() })
-		c, err := model.Open[string, tagged](ctx, s, "users", model.Synced(a), model.WatchBuffer(n))
+		c, err := model.OpenSynced[string, tagged](ctx, s, a, model.WatchBuffer(n))
 		if err != nil {
 			t.Fatal(err)
 		}

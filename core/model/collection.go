@@ -39,7 +39,6 @@ type options struct {
 	version    uint32
 	migrations map[uint32]migration
 	buffer     int
-	replica    Replica
 	errs       []error
 }
 
@@ -78,7 +77,13 @@ func WatchBuffer(n int) Option {
 //
 // A name may be opened again on the same Store with the same types and
 // version; both values then share one writer lock and one change feed.
+// A synced collection is opened with [OpenSynced].
 func Open[K, T any](ctx context.Context, s *Store, name string, opts ...Option) (*Collection[K, T], error) {
+	return open[K, T](ctx, s, name, nil, opts)
+}
+
+// open opens the collection called name, synced with r unless r is nil.
+func open[K, T any](ctx context.Context, s *Store, name string, r Replica, opts []Option) (*Collection[K, T], error) {
 	if err := validName(name); err != nil {
 		return nil, err
 	}
@@ -111,13 +116,8 @@ func Open[K, T any](ctx context.Context, s *Store, name string, opts ...Option) 
 		}
 	}
 
-	if r := c.opts.replica; r != nil {
-		if s.net == nil {
-			return nil, fmt.Errorf("model: collection %q: a synced collection needs a Store made with model.New", name)
-		}
-		if r.Name() != name {
-			return nil, fmt.Errorf("model: collection %q: the replica is of synced collection %q", name, r.Name())
-		}
+	if r != nil && s.net == nil {
+		return nil, fmt.Errorf("model: collection %q: a synced collection needs a Store made with model.New", name)
 	}
 
 	s.mu.Lock()
@@ -126,14 +126,14 @@ func Open[K, T any](ctx context.Context, s *Store, name string, opts ...Option) 
 		return nil, fmt.Errorf("model: collection %q: %w", name, err)
 	}
 	if st := s.colls[name]; st != nil {
-		if st.typ != l.typ || st.key != l.key.typ || st.version != c.opts.version || (st.sync != nil) != (c.opts.replica != nil) {
+		if st.typ != l.typ || st.key != l.key.typ || st.version != c.opts.version || (st.sync != nil) != (r != nil) {
 			return nil, fmt.Errorf("model: collection %q is already open as %s keyed by %s, version %d, synced: %v", name, st.typ, st.key, st.version, st.sync != nil)
 		}
 		c.st = st
 		return &Collection[K, T]{c}, nil
 	}
 	st := &state{typ: l.typ, key: l.key.typ, version: c.opts.version}
-	if r := c.opts.replica; r != nil {
+	if r != nil {
 		st.sync = &syncState{r: r, self: s.net.ID()}
 	}
 	st.hub.init()
@@ -254,7 +254,8 @@ func (c *base[T]) decodeVersion(version uint32, body []byte) (T, error) {
 
 // Get returns the value whose key is key (in a synced collection, this
 // node's own value; see GetFrom for another writer's). The error wraps
-// core.ErrNotFound when there is none.
+// core.ErrNotFound when there is none; in a synced collection it then
+// names the writers that hold a value for the key, if any do.
 func (c *Collection[K, T]) Get(ctx context.Context, key K) (T, error) {
 	var zero T
 	if err := c.s.closed(); err != nil {
@@ -262,6 +263,9 @@ func (c *Collection[K, T]) Get(ctx context.Context, key K) (T, error) {
 	}
 	dk, id := c.keyOf(key)
 	data, err := c.s.b.Get(ctx, dk)
+	if errors.Is(err, core.ErrNotFound) && c.st.sync != nil {
+		err = c.othersHold(ctx, id, err)
+	}
 	if err != nil {
 		return zero, c.errorf("get %s: %w", formatValue(reflect.ValueOf(key)), err)
 	}

@@ -93,8 +93,8 @@
 //
 // # Synced collections
 //
-// [Synced] opens a collection over the node's replica of the synced
-// collection of the same name (node.JoinSync). Its values are keyed by
+// [OpenSynced] opens a collection over the node's replica of a synced
+// collection (node.JoinSync), under the replica's name. Its values are keyed by
 // (writer, key) and stored as
 //
 //	/model/c/v/<writer>/<key>                  a value
@@ -114,7 +114,12 @@
 // values are not rewritten), newer ones and records that are not values of
 // the collection are left out, counted ([Collection.SyncStats]) and told to
 // watchers. Range over keys reads every value, as values are stored by
-// writer first.
+// writer first. [Collection.Get] reads this node's own value; when only
+// other writers hold one for the key, its not-found error names them and
+// says that [Collection.GetFrom] reads it. [Collection.CaughtUp] waits,
+// in a freshly opened collection, until the node has reconciled it with
+// every peer that shares it and the collection holds what they sent, or
+// says the node is alone when no peer shares it.
 //
 // # Change feeds
 //

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -168,6 +169,7 @@ type fakeReplica struct {
 	subs []chan replica.Change
 	hold bool
 	held []replica.Change
+	late []replica.Change // stored by CaughtUp, not yet told to the watchers
 }
 
 // joinSync returns n's replica of the synced collection called name.
@@ -222,6 +224,44 @@ func (r *fakeReplica) deliver(c replica.Change) {
 	for _, ch := range r.subs {
 		ch <- c // the buffer holds every test's changes
 	}
+}
+
+// CaughtUp stores the records held back, as a reconciliation with every
+// other node's replica would, and returns those nodes; it tells its
+// watchers of the records only at tellLate, as a replica's watch lags
+// behind what it stores. With no other node's replica, it is alone.
+func (r *fakeReplica) CaughtUp(ctx context.Context, alone time.Duration) ([]peer.ID, error) {
+	r.dht.mu.Lock()
+	var peers []peer.ID
+	for _, o := range r.dht.replicas {
+		if o != r && o.name == r.name {
+			peers = append(peers, o.n.id)
+		}
+	}
+	r.dht.mu.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.held {
+		k := c.Writer.String() + "/" + c.Key
+		if old, ok := r.recs[k]; !ok || old.Clock.Wall < c.Clock.Wall {
+			r.recs[k] = c.Record
+			r.late = append(r.late, c)
+		}
+	}
+	r.held = nil
+	return peers, nil
+}
+
+// tellLate tells the watchers of the records CaughtUp stored.
+func (r *fakeReplica) tellLate() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.late {
+		for _, ch := range r.subs {
+			ch <- c
+		}
+	}
+	r.late = nil
 }
 
 // setHold holds back the records of other nodes, or delivers those held,

@@ -6,6 +6,8 @@ package model_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,24 +23,28 @@ import (
 
 var _ model.Replica = (*node.Synced)(nil)
 
+// startNode starts a node on loopback over a memory store that
+// reconciles its synced collections every 200ms.
+func startNode(ctx context.Context, t *testing.T, certs string) *node.Node {
+	t.Helper()
+	dir := t.TempDir()
+	c := config.Default(dir)
+	c.Storage, c.Listen, c.MDNS, c.Mode = "memory://", []string{"/ip4/127.0.0.1/tcp/0"}, false, config.ModeClient
+	n, err := node.New(ctx, node.Config{Config: c, DataDir: dir, Registry: all.Registry(), Suite: conformance.Suite(""), CertDir: certs, SyncInterval: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	return n
+}
+
 // TestSyncedNodes runs a synced collection on two real nodes over
 // loopback: each sees both writers' values, and a delete reaches the other.
 func TestSyncedNodes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	certs := t.TempDir() // shared: the admission suite runs once
-	start := func() *node.Node {
-		dir := t.TempDir()
-		c := config.Default(dir)
-		c.Storage, c.Listen, c.MDNS, c.Mode = "memory://", []string{"/ip4/127.0.0.1/tcp/0"}, false, config.ModeClient
-		n, err := node.New(ctx, node.Config{Config: c, DataDir: dir, Registry: all.Registry(), Suite: conformance.Suite(""), CertDir: certs, SyncInterval: 200 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = n.Close() })
-		return n
-	}
-	na, nb := start(), start()
+	na, nb := startNode(ctx, t, certs), startNode(ctx, t, certs)
 	settings := replica.Settings{Name: "users", Writers: []peer.ID{na.ID(), nb.ID()}}
 	open := func(n *node.Node) *model.Collection[string, User] {
 		rep, err := n.JoinSync(ctx, settings)
@@ -47,7 +53,7 @@ func TestSyncedNodes(t *testing.T) {
 		}
 		s := model.New(n)
 		t.Cleanup(func() { _ = s.Close() })
-		c, err := model.Open[string, User](ctx, s, "users", model.Synced(rep))
+		c, err := model.OpenSynced[string, User](ctx, s, rep)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -86,5 +92,90 @@ func TestSyncedNodes(t *testing.T) {
 	}
 	if st := nb.SyncedCollections()[0].Status(); st.Tombstones != 1 {
 		t.Errorf("B's replica holds %d tombstones; want the one of ada's delete", st.Tombstones)
+	}
+}
+
+// TestSyncedCaughtUpNodes opens a synced collection on a node that meets
+// a peer holding values: once CaughtUp returns that peer, the collection
+// holds them. Joining again without the peer, the sessions of the first
+// join do not count: the node is alone.
+func TestSyncedCaughtUpNodes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	certs := t.TempDir()
+	na, nb := startNode(ctx, t, certs), startNode(ctx, t, certs)
+	settings := replica.Settings{Name: "users", Writers: []peer.ID{na.ID(), nb.ID()}}
+	repA, err := na.JoinSync(ctx, settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sA := model.New(na)
+	defer sA.Close()
+	onA, err := model.OpenSynced[string, User](ctx, sA, repA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []User{{Name: "ada", Email: "ada@a"}, {Name: "bob", Email: "bob@a"}} {
+		if err := onA.Put(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nb.Connect(ctx, peer.AddrInfo{ID: na.ID(), Addrs: na.Host().Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	repB, err := nb.JoinSync(ctx, settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sB := model.New(nb)
+	onB, err := model.OpenSynced[string, User](ctx, sB, repB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peers, err := onB.CaughtUp(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(peers) != 1 || peers[0] != na.ID() {
+		t.Fatalf("B caught up with %v; want A, %s", peers, na.ID())
+	}
+	if n := count(t, onB); n != 2 {
+		t.Errorf("B holds %d values once caught up; want A's 2", n)
+	}
+	if v, err := onB.GetFrom(ctx, na.ID(), "bob"); err != nil || v.Email != "bob@a" {
+		t.Errorf("A's bob on B once caught up: %+v, %v", v, err)
+	}
+
+	if err := sB.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := nb.LeaveSync("users"); err != nil {
+		t.Fatal(err)
+	}
+	if err := na.Close(); err != nil {
+		t.Fatal(err)
+	}
+	repB, err = nb.JoinSync(ctx, settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := repB.Status().Peers[na.ID()]; st.Sessions == 0 {
+		t.Fatal("B's replica kept no figures of its sessions with A")
+	}
+	const alone = 300 * time.Millisecond
+	joined := time.Now()
+	peers, err = repB.CaughtUp(ctx, alone)
+	if err != nil || len(peers) != 0 {
+		t.Fatalf("B without A caught up with %v, %v; want no peers: it is alone", peers, err)
+	}
+	if waited := time.Since(joined); waited < alone {
+		t.Errorf("B counted itself alone after %v; want %v", waited, alone)
+	}
+	// Before the bound, a node with no peer is not yet alone: when ctx
+	// ends first, CaughtUp says so.
+	short, stop := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer stop()
+	if _, err := repB.CaughtUp(short, time.Minute); !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "no peer sharing it is known yet") {
+		t.Errorf("CaughtUp ended before the bound: %v; want it to say no peer is known yet, wrapping the deadline", err)
 	}
 }

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -40,24 +43,27 @@ type Replica interface {
 	// (replica.Change.Missed), as [replica.Replica.Watch] does; the
 	// collection then catches up with Records.
 	Watch(ctx context.Context) iter.Seq[replica.Change]
+	// CaughtUp waits until the node has reconciled the collection, since
+	// it joined it, with every peer that shares it, and returns them;
+	// none when the node is alone: it knew of no peer sharing the
+	// collection within alone of joining it (a default when alone is 0).
+	CaughtUp(ctx context.Context, alone time.Duration) ([]peer.ID, error)
 }
 
-// Synced opens the collection as a synced collection fed by r, the node's
-// replica of the synced collection of the same name:
+// OpenSynced opens the synced collection fed by r, the node's replica of
+// it, as a typed collection of the same name, as [Open] opens a local one:
 //
 //	rep, err := n.JoinSync(ctx, replica.Settings{Name: "chat", Writers: writers})
-//	chat, err := model.Open[string, Message](ctx, model.New(n), "chat", model.Synced(rep))
+//	chat, err := model.OpenSynced[string, Message](ctx, model.New(n), rep)
 //
 // A synced collection holds every writer's values, keyed by (writer, key);
 // see [Collection.GetFrom] and [Entry]. Its Store must be made with [New],
 // whose network's ID is this node's writer ID.
-func Synced(r Replica) Option {
-	return func(o *options) {
-		if r == nil {
-			o.errs = append(o.errs, errors.New("model.Synced needs the node's replica of the collection"))
-		}
-		o.replica = r
+func OpenSynced[K, T any](ctx context.Context, s *Store, r Replica, opts ...Option) (*Collection[K, T], error) {
+	if r == nil {
+		return nil, errors.New("model: OpenSynced needs the node's replica of the collection")
 	}
+	return open[K, T](ctx, s, r.Name(), r, opts)
 }
 
 // Entry is a value of a collection and the writer that wrote it: in a
@@ -92,11 +98,16 @@ type syncState struct {
 	r    Replica
 	self peer.ID
 
+	// feed is held while the collection takes a change from the replica
+	// or catches up with its records, so that these never interleave.
+	feed sync.Mutex
+
 	newer, rejected atomic.Uint64
 	lastErr         atomic.Pointer[error]
 
 	mu      sync.Mutex
 	pending map[string]replica.Record // id -> record waiting for a unique value
+	writers map[peer.ID]bool          // every writer a record came from
 }
 
 // idOf is the id of writer's value whose key segment is kseg.
@@ -165,6 +176,51 @@ func (c *Collection[K, T]) GetFrom(ctx context.Context, writer peer.ID, key K) (
 	return c.decodeStored(id, data)
 }
 
+// othersHold returns notFound, the error of Get for this node's value
+// whose id is id, telling which other writers hold a value for its key
+// and that GetFrom reads it, when any do.
+func (c *base[T]) othersHold(ctx context.Context, id string, notFound error) error {
+	ss := c.st.sync
+	_, kseg := splitID(id)
+	ss.mu.Lock()
+	writers := slices.Collect(maps.Keys(ss.writers))
+	ss.mu.Unlock()
+	slices.Sort(writers)
+	var holders []string
+	for _, w := range writers {
+		if w == ss.self {
+			continue
+		}
+		ok, err := c.s.b.Has(ctx, c.valueKey(idOf(w, kseg)))
+		if err != nil {
+			return err
+		}
+		if ok {
+			holders = append(holders, w.String())
+		}
+	}
+	switch {
+	case len(holders) == 0:
+		return notFound
+	case len(holders) > 3:
+		holders = append(holders[:3], fmt.Sprintf("%d other writers", len(holders)-3))
+	}
+	verb := "holds"
+	if len(holders) > 1 {
+		verb = "hold"
+	}
+	return core.Errorf(core.ErrNotFound, "this node holds no value of its own for the key; %s %s one: read it with GetFrom", joinWords(holders), verb)
+}
+
+// joinWords joins words as a sentence lists them: "a", "a and b", "a, b
+// and c".
+func joinWords(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " and " + words[len(words)-1]
+}
+
 // Entries yields every value with its writer, ordered by writer, then key
 // (by key in a local collection).
 func (c *Collection[K, T]) Entries(ctx context.Context) iter.Seq2[Entry[T], error] {
@@ -188,6 +244,37 @@ func (x *Index[V, T]) FindEntries(ctx context.Context, v V) iter.Seq2[Entry[T], 
 // their writers, ordered by that field, then writer, then key.
 func (x *Index[V, T]) RangeEntries(ctx context.Context, r Range[V]) iter.Seq2[Entry[T], error] {
 	return x.c.indexed(ctx, x.f, segmentBounds(x.f.kind, r))
+}
+
+// CaughtUp waits until the synced collection has caught up with its
+// peers, and returns them: until the node has reconciled it with every
+// peer that shares it (node.Synced.CaughtUp says when exactly) and the
+// collection holds what the replica then held, so that Get, GetFrom,
+// Scan and the indexes show the peers' values (which would otherwise
+// reach the collection only as its feed from the replica gets to them;
+// its watchers see them either way). It returns
+// no peers when the node is alone: it knew of no peer sharing the
+// collection within alone of joining it (the node's default when alone is
+// 0). Catching up reads every value, as Open does. The error wraps
+// core.ErrUnsupported for a local collection.
+func (c *Collection[K, T]) CaughtUp(ctx context.Context, alone time.Duration) ([]peer.ID, error) {
+	ss := c.st.sync
+	if ss == nil {
+		return nil, c.errorf("catching up: %w: the collection is not synced", core.ErrUnsupported)
+	}
+	if err := c.s.closed(); err != nil {
+		return nil, c.errorf("catching up: %w", err)
+	}
+	peers, err := ss.r.CaughtUp(ctx, alone)
+	if err != nil {
+		return nil, c.errorf("catching up: %w", err)
+	}
+	ss.feed.Lock()
+	defer ss.feed.Unlock()
+	if err := c.catchUp(ctx); err != nil {
+		return nil, c.errorf("catching up with the replica: %w", err)
+	}
+	return peers, nil
 }
 
 // SyncStats returns what the synced collection has left out of its
@@ -251,6 +338,7 @@ func (c *base[T]) startSync(ctx context.Context) error {
 		behind := false // a catch-up failed: the next change tries again
 		for ch := range changes {
 			var err error
+			ss.feed.Lock()
 			if ch.Missed > 0 || behind {
 				// The watch lost changes, which the replica held
 				// before it said so: catch up with its records.
@@ -259,6 +347,7 @@ func (c *base[T]) startSync(ctx context.Context) error {
 			} else {
 				err = c.follow(c.s.ctx, ch)
 			}
+			ss.feed.Unlock()
 			if err != nil && c.s.ctx.Err() == nil {
 				ss.lastErr.Store(&err)
 			}
@@ -356,6 +445,10 @@ func (c *base[T]) syncRecord(ctx context.Context, rec replica.Record) error {
 	ss.mu.Lock()
 	prev, waited := ss.pending[id]
 	delete(ss.pending, id)
+	if ss.writers == nil {
+		ss.writers = make(map[peer.ID]bool)
+	}
+	ss.writers[rec.Writer] = true
 	ss.mu.Unlock()
 	if rec.Deleted {
 		return c.apply(ctx, []op{{id: id, del: true}})

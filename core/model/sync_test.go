@@ -37,7 +37,7 @@ func openSynced(t *testing.T, sn syncedNode, opts ...model.Option) (*model.Store
 	t.Helper()
 	s := model.New(sn.n)
 	t.Cleanup(func() { _ = s.Close() })
-	c, err := model.Open[string, User](t.Context(), s, "users", append(opts, model.Synced(sn.r))...)
+	c, err := model.OpenSynced[string, User](t.Context(), s, sn.r, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -442,21 +442,26 @@ func TestSyncedUniqueOutOfOrder(t *testing.T) {
 	checkAll(t, onA, onB)
 }
 
-// TestSyncedOpen checks what Open refuses for synced collections.
+// TestSyncedOpen checks that OpenSynced names the collection after its
+// replica, and what it and Open refuse for synced collections.
 func TestSyncedOpen(t *testing.T) {
 	ctx := t.Context()
 	nodes := newSyncedNodes(t, 1)
 	b := memory(t)
-	if _, err := model.Open[string, User](ctx, model.NewLocal(b), "users", model.Synced(nodes[0].r)); err == nil || !strings.Contains(err.Error(), "model.New") {
+	if _, err := model.OpenSynced[string, User](ctx, model.NewLocal(b), nodes[0].r); err == nil || !strings.Contains(err.Error(), "model.New") {
 		t.Fatalf("synced on a local store: %v", err)
 	}
 	s := model.New(nodes[0].n)
 	defer s.Close()
-	if _, err := model.Open[string, User](ctx, s, "people", model.Synced(nodes[0].r)); err == nil || !strings.Contains(err.Error(), `"users"`) {
-		t.Fatalf("a replica of another name: %v", err)
+	if _, err := model.OpenSynced[string, User](ctx, s, nil); err == nil || !strings.Contains(err.Error(), "replica") {
+		t.Fatalf("synced with no replica: %v", err)
 	}
-	if _, err := model.Open[string, User](ctx, s, "users", model.Synced(nodes[0].r)); err != nil {
+	c, err := model.OpenSynced[string, User](ctx, s, nodes[0].r)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if c.Name() != "users" {
+		t.Fatalf("the collection over replica users is called %q", c.Name())
 	}
 	if _, err := model.Open[string, User](ctx, s, "users"); err == nil {
 		t.Fatal("opened a synced collection again as a local one")
@@ -470,5 +475,95 @@ func TestSyncedOpen(t *testing.T) {
 	local := open[string, User](t, memory(t), "users")
 	if _, err := local.GetFrom(ctx, nodes[0].n.ID(), "ada"); !errors.Is(err, core.ErrUnsupported) {
 		t.Fatalf("GetFrom on a local collection: %v", err)
+	}
+}
+
+// TestSyncedGetOthersKey checks that Get of a key only other writers hold
+// says who holds it and that GetFrom reads it, and that Get of a key no
+// writer holds is a plain not-found naming the key.
+func TestSyncedGetOthersKey(t *testing.T) {
+	ctx := t.Context()
+	nodes := newSyncedNodes(t, 3)
+	_, onA := openSynced(t, nodes[0])
+	_, onB := openSynced(t, nodes[1])
+	_, onC := openSynced(t, nodes[2])
+	if err := onB.Put(ctx, User{Name: "bob", Email: "bob@b"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := onC.Put(ctx, User{Name: "bob", Email: "bob@c"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "A holds both bobs", func() bool { return count(t, onA) == 2 })
+	_, err := onA.Get(ctx, "bob")
+	if !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("A's own bob: %v; want core.ErrNotFound", err)
+	}
+	b, c := nodes[1].n.ID().String(), nodes[2].n.ID().String()
+	if b > c {
+		b, c = c, b
+	}
+	for _, want := range []string{`"bob"`, "this node holds no value of its own", b + " and " + c + " hold one", "GetFrom"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("A's own bob: %v; want it to say %q", err, want)
+		}
+	}
+	_, err = onA.Get(ctx, "nobody")
+	if !errors.Is(err, core.ErrNotFound) || !strings.Contains(err.Error(), `"nobody"`) || strings.Contains(err.Error(), "GetFrom") {
+		t.Errorf("a key no writer holds: %v; want a not-found naming the key, with no GetFrom", err)
+	}
+	if v, err := onB.Get(ctx, "bob"); err != nil || v.Email != "bob@b" {
+		t.Errorf("B's own bob: %+v, %v", v, err)
+	}
+}
+
+// TestSyncedCaughtUp opens a collection whose replica has not yet told it
+// of records a reconciliation brought: CaughtUp returns the peer it
+// reconciled with once the collection holds them, and none for a node
+// alone.
+func TestSyncedCaughtUp(t *testing.T) {
+	ctx := t.Context()
+	nodes := newSyncedNodes(t, 2)
+	a := nodes[0].n.ID()
+	_, onA := openSynced(t, nodes[0])
+	nodes[1].r.setHold(true, false)
+	for _, u := range []User{{Name: "ada", Email: "ada@a"}, {Name: "bob", Email: "bob@a"}} {
+		if err := onA.Put(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, onB := openSynced(t, nodes[1])
+	if n := count(t, onB); n != 0 {
+		t.Fatalf("B holds %d values before it caught up; want none", n)
+	}
+	peers, err := onB.CaughtUp(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(peers, []peer.ID{a}) {
+		t.Fatalf("B caught up with %v; want A, %s", peers, a)
+	}
+	if n := count(t, onB); n != 2 {
+		t.Errorf("B holds %d values once caught up; want A's 2", n)
+	}
+	if v, err := onB.GetFrom(ctx, a, "bob"); err != nil || v.Email != "bob@a" {
+		t.Errorf("A's bob on B once caught up: %+v, %v", v, err)
+	}
+	// The watch's late word of the records changes nothing, and what
+	// follows it still arrives.
+	nodes[1].r.tellLate()
+	nodes[1].r.setHold(false, false)
+	if err := onA.Put(ctx, User{Name: "cy", Email: "cy@a"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "B holds A's 3 values", func() bool { return count(t, onB) == 3 })
+	checkAll(t, onA, onB)
+
+	_, alone := openSynced(t, newSyncedNodes(t, 1)[0])
+	if peers, err := alone.CaughtUp(ctx, 0); err != nil || len(peers) != 0 {
+		t.Errorf("a node alone caught up with %v, %v; want no peers and no error", peers, err)
+	}
+	local := open[string, User](t, memory(t), "users")
+	if _, err := local.CaughtUp(ctx, 0); !errors.Is(err, core.ErrUnsupported) {
+		t.Errorf("CaughtUp on a local collection: %v", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"iter"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -62,6 +63,9 @@ type Synced struct {
 	again    chan struct{}                // asks for a round with every peer
 	lagging  map[peer.ID]bool             // peers gossip dropped a record to or from
 	lag      chan struct{}                // tells rounds that lagging has peers
+
+	joined time.Time
+	before map[peer.ID]int // sessions per peer, kept from earlier joins, when it joined
 }
 
 // MaxGossipMessage is the largest gossipsub message a node sends or
@@ -154,6 +158,10 @@ func (n *Node) JoinSync(ctx context.Context, settings replica.Settings) (*Synced
 		n: n, r: r,
 		sessions: make(map[sessionKey]chan struct{}), again: make(chan struct{}, 1),
 		lagging: make(map[peer.ID]bool), lag: make(chan struct{}, 1),
+		joined: time.Now(), before: make(map[peer.ID]int),
+	}
+	for p, ps := range r.Status().Peers {
+		s.before[p] = ps.Sessions
 	}
 	topicName := settings.Topic()
 	if err := n.ps.RegisterTopicValidator(topicName, s.validate); err != nil {
@@ -385,6 +393,70 @@ func (s *Synced) Status() SyncStatus {
 // those a record this node publishes is sent to at once (a node's own
 // records go to every topic peer, not only to its mesh).
 func (s *Synced) TopicPeers() []peer.ID { return s.topic.ListPeers() }
+
+// DefaultAloneAfter is how long after joining a synced collection a node
+// that knows of no peer sharing it counts itself alone (see
+// Synced.CaughtUp).
+const DefaultAloneAfter = 5 * time.Second
+
+// CaughtUp waits until this node has caught up with the peers that share
+// the collection, and returns them, sorted: until a reconciliation session
+// with some peer since the node joined the collection has ended well, and
+// one with every peer now known to share it (Status's TopicPeers); the
+// figures of sessions before the join, which the replica keeps, do not
+// count. A node that, alone after joining (DefaultAloneAfter when alone
+// is 0 or less), knows of no peer sharing the collection and has
+// reconciled with none is alone: CaughtUp then returns no peers and no
+// error. A peer whose last session failed is waited for until a later one
+// ends well (on meeting it again, or at the next sync interval). When ctx
+// ends before either holds, the error wraps ctx's and names the peers not
+// caught up with.
+func (s *Synced) CaughtUp(ctx context.Context, alone time.Duration) ([]peer.ID, error) {
+	if alone <= 0 {
+		alone = DefaultAloneAfter
+	}
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		st := s.Status()
+		var done []peer.ID
+		for p, ps := range st.Peers {
+			if ps.Sessions > s.before[p] && ps.LastError == "" {
+				done = append(done, p)
+			}
+		}
+		var waiting []string
+		for _, p := range st.TopicPeers {
+			switch ps, ok := st.Peers[p]; {
+			case slices.Contains(done, p):
+			case ok && ps.Sessions > s.before[p]:
+				waiting = append(waiting, fmt.Sprintf("%s (its last session failed: %s)", p, ps.LastError))
+			default:
+				waiting = append(waiting, fmt.Sprintf("%s (no session since joining)", p))
+			}
+		}
+		switch {
+		case len(done) > 0 && len(waiting) == 0:
+			slices.Sort(done)
+			return done, nil
+		case len(done) == 0 && len(waiting) == 0 && time.Since(s.joined) >= alone:
+			return nil, nil
+		case s.ctx.Err() != nil:
+			return nil, fmt.Errorf("collection %s: %w", s.Name(), core.ErrClosed)
+		case ctx.Err() != nil && len(waiting) == 0:
+			return nil, fmt.Errorf("collection %s: not caught up: no peer sharing it is known yet: %w", s.Name(), ctx.Err())
+		case ctx.Err() != nil:
+			return nil, fmt.Errorf("collection %s: not caught up with %s: %w", s.Name(), strings.Join(waiting, ", "), ctx.Err())
+		}
+		// The figures are looked at once more when ctx or the
+		// collection ends: what holds then is the answer.
+		select {
+		case <-ctx.Done():
+		case <-s.ctx.Done():
+		case <-t.C:
+		}
+	}
+}
 
 // validate is the topic's validator: a record that is not a valid record
 // of the collection is rejected, and counts against the peer that relayed

@@ -31,7 +31,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"os/signal"
 	"slices"
@@ -268,7 +267,6 @@ func run(ctx context.Context, o options, u ui) (err error) {
 		return err
 	}
 	defer func() { err = errors.Join(err, n.Close()) }()
-	started := time.Now()
 	u.notice("peer %s", n.ID())
 	for _, a := range n.Addrs() {
 		u.notice("listening on %s", a)
@@ -299,7 +297,14 @@ func run(ctx context.Context, o options, u ui) (err error) {
 	}()
 
 	if len(o.bootstrap) > 0 || !o.noMDNS {
-		waitCatchUp(ctx, r, started, o.catchUp)
+		// The history printed first is the room's, not only what this
+		// node held, unless a peer does not answer within the patience.
+		catchCtx, cancel := context.WithTimeout(ctx, o.catchUp)
+		_, err := r.CaughtUp(catchCtx, o.catchUp)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			u.notice("%v; the history shown is what this node holds", err)
+		}
 	}
 	p := printer{out: u.out, json: o.json, shown: make(map[string]bool), nicks: make(map[peer.ID]string)}
 	var history []replica.Record
@@ -466,35 +471,6 @@ func nickIn(value []byte) string {
 func shortID(id peer.ID) string {
 	s := id.String()
 	return s[len(s)-6:]
-}
-
-// waitCatchUp waits until reconciliations that began after this process
-// started have ended well with some peer and with every peer known to
-// share the room, so the history printed first is the room's, not only
-// what this node held, or until patience runs out (no peer around, or one
-// that does not answer). The figures of sessions before the start, which
-// the replica keeps, do not count.
-func waitCatchUp(ctx context.Context, r *node.Synced, started time.Time, patience time.Duration) {
-	ctx, cancel := context.WithTimeout(ctx, patience)
-	defer cancel()
-	t := time.NewTicker(50 * time.Millisecond)
-	defer t.Stop()
-	fresh := func(ps replica.PeerStats) bool { return ps.Last.After(started) && ps.LastError == "" }
-	for {
-		st := r.Status()
-		done := slices.ContainsFunc(slices.Collect(maps.Values(st.Peers)), fresh)
-		for _, id := range st.TopicPeers {
-			done = done && fresh(st.Peers[id])
-		}
-		if done {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
 
 // lastKey is the largest of self's message keys, as a number.
