@@ -77,9 +77,13 @@ daemon serves a read-only HTTP gateway: GET /v1/record?key=<key> returns a
 record's signed envelope as stored, /v1/providers?key=<key> the providers
 of a key, /v1/sync/<name>/events a synced collection's records as
 Server-Sent Events (go doc ./core/gateway/gatewayclient has the API). It
-has no way to write. The address is 127.0.0.1:4180 unless given; pages of
-other origins may read it only when --gateway-origin (allowed_origins)
-lists their origin.
+has no way to write, unless --gateway-sync (sync = true) also serves
+/v1/sync/<name>/ws: over a WebSocket, a page replicates a synced
+collection the daemon has joined and writes records into it, each
+admitted as a gossiped record is (SYNC.md §6; go doc
+./core/gateway/wsync). The address is 127.0.0.1:4180 unless given; pages
+of other origins may read it, or sync, only when --gateway-origin
+(allowed_origins) lists their origin.
 
 The identity key, identity.key, gives the node its peer ID. When the data
 directory has a configuration but no identity key, the daemon refuses to

@@ -57,6 +57,7 @@ type nodeFlags struct {
 	tracing   string
 	gateway   string
 	origins   []string
+	syncWS    bool
 	// given says which of the flags above the command line gave, by name;
 	// note fills it.
 	given map[string]bool
@@ -74,6 +75,7 @@ func (f *nodeFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics at /metrics and Go's profiles at /debug/pprof/ on this host:port, such as "+config.DefaultMetricsAddress+" (keys metrics.enabled = true and metrics.address)")
 	fl.StringVar(&f.gateway, "gateway", "", "serve the read-only HTTP gateway (records, providers, synced collections) on this host:port, such as "+config.DefaultGatewayAddress+" (keys gateway.enabled = true and gateway.address)")
 	fl.StringArrayVar(&f.origins, "gateway-origin", nil, "an origin (scheme://host[:port]) whose pages may read the gateway, or * for any (key gateway.allowed_origins); repeat for several")
+	fl.BoolVar(&f.syncWS, "gateway-sync", false, "serve the gateway's sync endpoint, /v1/sync/<name>/ws, through which pages of the allowed origins replicate and write the synced collections this node has joined (key gateway.sync = true; SYNC.md §6)")
 }
 
 // note records which of the flags the command line of cmd gave. Call it
@@ -117,6 +119,9 @@ func (f *nodeFlags) apply(c *config.Config) error {
 	}
 	if f.given["gateway-origin"] {
 		c.Gateway.AllowedOrigins = slices.Clone(f.origins)
+	}
+	if f.syncWS {
+		c.Gateway.Sync = true
 	}
 	err := c.Check()
 	if err == nil {
