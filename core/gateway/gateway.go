@@ -43,6 +43,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/netabase/netabase/core"
@@ -93,6 +94,14 @@ type Options struct {
 	// through which a client replicates the collections n has joined
 	// and writes records into them. Off: the gateway writes nothing.
 	Sync bool
+	// SyncRecordsPerSecond and SyncBytesPerSecond bound what one sync
+	// connection sends: live records past either rate are refused, each
+	// with a notice, and reconciliation past the byte rate is read more
+	// slowly, never refused. 0: DefaultSyncRecordsPerSecond and
+	// DefaultSyncBytesPerSecond. Each allows a burst of one second's
+	// worth (of bytes, at least one message of the largest size).
+	SyncRecordsPerSecond float64
+	SyncBytesPerSecond   float64
 	// Logger logs streams that fail; nil logs nothing.
 	Logger *slog.Logger
 }
@@ -115,6 +124,12 @@ func Handler(n *node.Node, opts Options) http.Handler {
 		fail(w, http.StatusNotFound, "the gateway has no %s; its routes are /v1/info, /v1/record?key=<key>, /v1/providers?key=<key> and /v1/sync/<name>/events", r.URL.Path)
 	})
 	g.mux = mux
+	if g.opts.SyncRecordsPerSecond <= 0 {
+		g.opts.SyncRecordsPerSecond = DefaultSyncRecordsPerSecond
+	}
+	if g.opts.SyncBytesPerSecond <= 0 {
+		g.opts.SyncBytesPerSecond = DefaultSyncBytesPerSecond
+	}
 	return g
 }
 
@@ -125,6 +140,8 @@ type gateway struct {
 	streams chan struct{} // a token per open event stream
 	lookups chan struct{} // a token per lookup under way
 	syncs   chan struct{} // a token per sync connection
+	// refused counts live records refused past a connection's rate.
+	refused atomic.Int64
 }
 
 // lookup takes a lookup token, or answers 503 and returns false.

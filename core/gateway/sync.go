@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
 
 	"github.com/netabase/netabase/core/envelope"
 	"github.com/netabase/netabase/core/gateway/wsync"
@@ -21,6 +22,33 @@ import (
 // MaxSyncConns is how many sync connections (Options.Sync) may be open
 // at once; past it a handshake gets 503.
 const MaxSyncConns = 64
+
+// The default rates of one sync connection (Options).
+const (
+	DefaultSyncRecordsPerSecond = 100
+	DefaultSyncBytesPerSecond   = 4 << 20
+)
+
+// rates are one sync connection's rates.
+type rates struct {
+	records, bytes *rate.Limiter
+}
+
+func (g *gateway) newRates() rates {
+	return rates{
+		records: rate.NewLimiter(rate.Limit(g.opts.SyncRecordsPerSecond), max(1, int(g.opts.SyncRecordsPerSecond))),
+		bytes:   rate.NewLimiter(rate.Limit(g.opts.SyncBytesPerSecond), max(wsync.MaxMessage, int(g.opts.SyncBytesPerSecond))),
+	}
+}
+
+// RateRefused is how many live records sync connections sent past their
+// rate, which the gateway refused.
+func RateRefused(h http.Handler) int64 {
+	if g, ok := h.(*gateway); ok {
+		return g.refused.Load()
+	}
+	return 0
+}
 
 // syncOrigin reports whether a page of the request's origin may open a
 // sync connection: one with no Origin (not a browser's page), one from the
@@ -112,12 +140,14 @@ func (g *gateway) sync(w http.ResponseWriter, r *http.Request) {
 		defer close(done)
 		g.liveOut(ctx, m, s)
 	}()
-	g.serveSync(ctx, m, s, hello)
+	rt := g.newRates()
+	m.Pace(func(ctx context.Context, n int) error { return rt.bytes.WaitN(ctx, n) })
+	g.serveSync(ctx, m, s, hello, rt)
 }
 
 // serveSync reads the client's messages until the connection ends:
 // sessions it starts, and live records.
-func (g *gateway) serveSync(ctx context.Context, m *wsync.Mux, s *node.Synced, hello wsync.Hello) {
+func (g *gateway) serveSync(ctx context.Context, m *wsync.Mux, s *node.Synced, hello wsync.Hello, rt rates) {
 	defer m.Close(websocket.StatusNormalClosure, "")
 	var prev *wsync.Session
 	defer func() {
@@ -143,6 +173,11 @@ func (g *gateway) serveSync(ctx context.Context, m *wsync.Mux, s *node.Synced, h
 			m.Close(websocket.StatusPolicyViolation, "the client sends no text message after its hello")
 			return
 		case kind == wsync.KindRecord:
+			if !rt.records.Allow() || !rt.bytes.AllowN(time.Now(), len(b)) {
+				g.refused.Add(1)
+				g.refuse(ctx, m, s, hello, b, fmt.Errorf("%w: the connection sent records past its rate of %g records and %g bytes a second; a later session brings the record", node.ErrRefused, g.opts.SyncRecordsPerSecond, g.opts.SyncBytesPerSecond))
+				continue
+			}
 			g.admit(ctx, m, s, hello, b)
 		case kind == wsync.KindFrame:
 			sess := m.Start(prev)
@@ -168,10 +203,13 @@ func (g *gateway) serveSync(ctx context.Context, m *wsync.Mux, s *node.Synced, h
 // admit takes a live record of the client, as gossip would, and tells
 // the client why when the collection refuses it.
 func (g *gateway) admit(ctx context.Context, m *wsync.Mux, s *node.Synced, hello wsync.Hello, data []byte) {
-	_, err := s.Admit(ctx, hello.Peer, data)
-	if err == nil {
-		return
+	if _, err := s.Admit(ctx, hello.Peer, data); err != nil {
+		g.refuse(ctx, m, s, hello, data, err)
 	}
+}
+
+// refuse tells the client why its record data is refused.
+func (g *gateway) refuse(ctx context.Context, m *wsync.Mux, s *node.Synced, hello wsync.Hello, data []byte, err error) {
 	key := ""
 	if e, oerr := envelope.OpenRecord(data); oerr == nil {
 		key = e.Key

@@ -314,3 +314,45 @@ func TestSyncBadFrames(t *testing.T) {
 	p.sync(t, url, wsync.Options{})
 	holds(t, p.r, n.ID(), "after", "still")
 }
+
+func TestSyncRate(t *testing.T) {
+	settings := notes(t)
+	n, srv := startNodeWith(t, gateway.Options{Sync: true, SyncRecordsPerSecond: 0.01})
+	s, err := n.JoinSync(testContext(t), settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/v1/sync/notes/ws"
+	p := newPage(t, settings)
+	refused := make(chan string, 4)
+	ready := make(chan struct{}, 1)
+	p.sync(t, url, wsync.Options{
+		Refused: func(key, reason string) { refused <- reason },
+		Session: func(replica.Stats, error) {
+			select {
+			case ready <- struct{}{}:
+			default:
+			}
+		},
+	})
+	<-ready
+	// A burst of one record a connection, then one in 100 s: the first
+	// is taken, the second refused.
+	p.put(t, "one", "taken")
+	p.put(t, "two", "past the rate")
+	select {
+	case why := <-refused:
+		if !strings.Contains(why, "past its rate") {
+			t.Fatalf("refusal %q does not name the rate", why)
+		}
+	case <-testContext(t).Done():
+		t.Fatal("a record past the rate was not refused")
+	}
+	holds(t, s.Replica(), p.id, "one", "taken")
+	if got := gateway.RateRefused(srv.Config.Handler); got != 1 {
+		t.Fatalf("%d records counted as refused past the rate, want 1", got)
+	}
+	if _, err := s.Replica().Get(testContext(t), p.id, "two"); err == nil {
+		t.Fatal("the daemon took a record past the rate")
+	}
+}

@@ -24,7 +24,16 @@ type Mux struct {
 
 	mu  sync.Mutex
 	cur *Session // the session whose frames arrive now
+
+	// pace, when set, is called with each session frame's size before
+	// the session gets it, and may wait.
+	pace func(ctx context.Context, n int) error
 }
+
+// Pace makes the connection call pace with each session frame's size
+// before handing it on: pace may wait, so that reading a peer's session
+// past a rate slows it down. Call it before Read.
+func (m *Mux) Pace(pace func(ctx context.Context, n int) error) { m.pace = pace }
 
 // NewMux runs a sync connection over ws, until ctx ends or the
 // connection closes. It bounds every message it reads to MaxMessage.
@@ -107,6 +116,11 @@ func (m *Mux) Read() (typ websocket.MessageType, kind byte, body []byte, err err
 			case kind == KindEnd:
 				close(s.in)
 				continue
+			}
+			if m.pace != nil {
+				if err := m.pace(m.ctx, len(b)); err != nil {
+					return 0, 0, nil, err
+				}
 			}
 			select {
 			case s.in <- body:
