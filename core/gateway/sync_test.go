@@ -210,7 +210,11 @@ func TestSyncWriterRefused(t *testing.T) {
 			}
 		},
 	})
-	<-ready
+	select {
+	case <-ready:
+	case <-testContext(t).Done():
+		t.Fatal("no session ran")
+	}
 	e, err := envelope.Seal(p.priv, "notes/k", "notes", 1, p.clock.Now(), []byte("v"))
 	if err != nil {
 		t.Fatal(err)
@@ -335,7 +339,11 @@ func TestSyncRate(t *testing.T) {
 			}
 		},
 	})
-	<-ready
+	select {
+	case <-ready:
+	case <-testContext(t).Done():
+		t.Fatal("no session ran")
+	}
 	// A burst of one record a connection, then one in 100 s: the first
 	// is taken, the second refused.
 	p.put(t, "one", "taken")

@@ -113,7 +113,9 @@ func connect(ctx context.Context, url string, r *replica.Replica, o Options) (co
 	if err := m.SendText(ctx, b); err != nil {
 		return false, err
 	}
+	t := time.AfterFunc(replica.ReplyTimeout, func() { m.Close(websocket.StatusPolicyViolation, "no hello within the reply timeout") })
 	typ, _, b, err := m.Read()
+	t.Stop()
 	if err != nil {
 		return false, closeError(err, "")
 	}
