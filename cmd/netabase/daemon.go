@@ -170,7 +170,7 @@ func runDaemon(ctx context.Context, e *env, opts daemonOptions) error {
 	api.ReportPluginCalls(calls)
 	api.Ready(n)
 	ready = true
-	printBanner(e, n, sock, m.url(), tr.banner(), gw.url())
+	printBanner(e, n, sock, m.url(), tr.banner(), gw.banner())
 
 	select {
 	case err = <-served:
@@ -329,7 +329,7 @@ func checkIdentity(e *env, dir string, newIdentity bool) error {
 	return nil
 }
 
-func printBanner(e *env, n *node.Node, sock, metricsURL, tracingTo, gatewayURL string) {
+func printBanner(e *env, n *node.Node, sock, metricsURL, tracingTo, gateway string) {
 	info := n.Info()
 	w := e.stdout
 	adm := "passed"
@@ -365,8 +365,8 @@ func printBanner(e *env, n *node.Node, sock, metricsURL, tracingTo, gatewayURL s
 	if tracingTo != "" {
 		fmt.Fprintf(w, "Tracing:    OTLP/HTTP to %s\n", tracingTo)
 	}
-	if gatewayURL != "" {
-		fmt.Fprintf(w, "Gateway:    %s (read-only)\n", gatewayURL)
+	if gateway != "" {
+		fmt.Fprintf(w, "Gateway:    %s\n", gateway)
 	}
 	fmt.Fprintln(w, "Ready. Stop with Ctrl-C.")
 }

@@ -45,6 +45,18 @@ func (g *gatewayEndpoint) url() string {
 	return "http://" + g.l.Addr().String()
 }
 
+// banner describes the gateway for the daemon's banner, or is "" when it
+// is off.
+func (g *gatewayEndpoint) banner() string {
+	switch {
+	case g == nil:
+		return ""
+	case g.sync:
+		return g.url() + " (reads; sync, which writes, at /v1/sync/<name>/ws)"
+	}
+	return g.url() + " (read-only)"
+}
+
 // serve starts serving n's gateway; a failure to serve later is written
 // to stderr.
 func (g *gatewayEndpoint) serve(n *node.Node, stderr io.Writer) {
