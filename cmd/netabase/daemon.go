@@ -81,9 +81,13 @@ daemon serves a read-only HTTP gateway: GET /v1/record?key=<key> returns a
 record's signed envelope as stored, /v1/providers?key=<key> the providers
 of a key, /v1/sync/<name>/events a synced collection's records as
 Server-Sent Events (go doc ./core/gateway/gatewayclient has the API). It
-has no way to write. The address is 127.0.0.1:4180 unless given; pages of
-other origins may read it only when --gateway-origin (allowed_origins)
-lists their origin.
+has no way to write, unless --gateway-sync (sync = true) also serves
+/v1/sync/<name>/ws: over a WebSocket, a page replicates a synced
+collection the daemon has joined and writes records into it, each
+admitted as a gossiped record is (SYNC.md §6; go doc
+./core/gateway/wsync). The address is 127.0.0.1:4180 unless given; pages
+of other origins may read it, or sync, only when --gateway-origin
+(allowed_origins) lists their origin.
 
 The identity key, identity.key, gives the node its peer ID. When the data
 directory has a configuration but no identity key, the daemon refuses to
@@ -170,7 +174,7 @@ func runDaemon(ctx context.Context, e *env, opts daemonOptions) error {
 	api.ReportPluginCalls(calls)
 	api.Ready(n)
 	ready = true
-	printBanner(e, n, sock, certDir(dir), m.url(), tr.banner(), gw.url())
+	printBanner(e, n, sock, certDir(dir), m.url(), tr.banner(), gw.banner())
 
 	select {
 	case err = <-served:
@@ -332,7 +336,7 @@ func checkIdentity(e *env, dir string, newIdentity bool) error {
 
 // printBanner prints the started node's banner; certs is where its
 // admission certificate is kept.
-func printBanner(e *env, n *node.Node, sock, certs, metricsURL, tracingTo, gatewayURL string) {
+func printBanner(e *env, n *node.Node, sock, certs, metricsURL, tracingTo, gateway string) {
 	info := n.Info()
 	w := e.stdout
 	adm := "passed"
@@ -368,8 +372,8 @@ func printBanner(e *env, n *node.Node, sock, certs, metricsURL, tracingTo, gatew
 	if tracingTo != "" {
 		fmt.Fprintf(w, "Tracing:    OTLP/HTTP to %s\n", tracingTo)
 	}
-	if gatewayURL != "" {
-		fmt.Fprintf(w, "Gateway:    %s (read-only)\n", gatewayURL)
+	if gateway != "" {
+		fmt.Fprintf(w, "Gateway:    %s\n", gateway)
 	}
 	fmt.Fprintln(w, "Ready. Stop with Ctrl-C.")
 }

@@ -20,6 +20,7 @@ import (
 type gatewayEndpoint struct {
 	l       net.Listener
 	origins []string
+	sync    bool
 	srv     *http.Server
 }
 
@@ -33,7 +34,7 @@ func listenGateway(g config.Gateway, flag bool, dir string) (*gatewayEndpoint, e
 	if err != nil {
 		return nil, err
 	}
-	return &gatewayEndpoint{l: l, origins: g.AllowedOrigins}, nil
+	return &gatewayEndpoint{l: l, origins: g.AllowedOrigins, sync: g.Sync}, nil
 }
 
 // url is the gateway's address, or "" when it is off.
@@ -44,6 +45,18 @@ func (g *gatewayEndpoint) url() string {
 	return "http://" + g.l.Addr().String()
 }
 
+// banner describes the gateway for the daemon's banner, or is "" when it
+// is off.
+func (g *gatewayEndpoint) banner() string {
+	switch {
+	case g == nil:
+		return ""
+	case g.sync:
+		return g.url() + " (reads; sync, which writes, at /v1/sync/<name>/ws)"
+	}
+	return g.url() + " (read-only)"
+}
+
 // serve starts serving n's gateway; a failure to serve later is written
 // to stderr.
 func (g *gatewayEndpoint) serve(n *node.Node, stderr io.Writer) {
@@ -52,7 +65,7 @@ func (g *gatewayEndpoint) serve(n *node.Node, stderr io.Writer) {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	g.srv = &http.Server{
-		Handler:           gateway.Handler(n, gateway.Options{AllowedOrigins: g.origins, Logger: log}),
+		Handler:           gateway.Handler(n, gateway.Options{AllowedOrigins: g.origins, Sync: g.sync, Logger: log}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    gateway.MaxURL + 8<<10,

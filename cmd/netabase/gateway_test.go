@@ -14,7 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/netabase/netabase/core/config"
+	"github.com/netabase/netabase/core/gateway/wsync"
 )
 
 // TestGatewayDaemon: daemon --gateway serves the read-only gateway at the
@@ -80,5 +83,37 @@ func TestGatewayRefused(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, config.FileName)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("a refused first start wrote %s: %v", config.FileName, err)
+	}
+}
+
+// TestGatewaySyncDaemon: daemon --gateway-sync serves the sync endpoint,
+// says so in its banner, and keeps it in a new configuration.
+func TestGatewaySyncDaemon(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	d := startDaemon(t, ctx, "--storage", "memory://", "--gateway", "127.0.0.1:0", "--gateway-sync")
+	m := regexp.MustCompile(`(?m)^Gateway: +http://(\S+) \(reads; sync, which writes, at /v1/sync/<name>/ws\)$`).FindStringSubmatch(d.out.String())
+	if m == nil {
+		t.Fatalf("the banner gives no sync endpoint:\n%s", d.out.String())
+	}
+	// Served: a collection the daemon has not joined is refused with
+	// its close code, where a gateway without sync has no such route.
+	ws, _, err := websocket.Dial(ctx, "ws://"+m[1]+"/v1/sync/notes/ws", &websocket.DialOptions{Subprotocols: wsync.Subprotocols})
+	if err != nil {
+		t.Fatalf("the sync endpoint: %v", err)
+	}
+	defer ws.CloseNow()
+	for err == nil {
+		_, _, err = ws.Read(ctx)
+	}
+	if websocket.CloseStatus(err) != wsync.CodeNotJoined {
+		t.Errorf("a collection not joined: %v", err)
+	}
+	c, err := config.Load(filepath.Join(d.dir, config.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Gateway.Sync {
+		t.Errorf("the new configuration's gateway: %+v", c.Gateway)
 	}
 }

@@ -81,6 +81,7 @@ type nodeFlags struct {
 	tracing   string
 	gateway   string
 	origins   []string
+	syncWS    bool
 	// given says which of the flags above the command line gave, by name;
 	// note fills it.
 	given map[string]bool
@@ -130,6 +131,9 @@ var nodeFlagTable = []struct {
 	{"gateway-origin", func(f *nodeFlags) any { return &f.origins },
 		"an origin (scheme://host[:port]) whose pages may read the gateway, or * for any (key gateway.allowed_origins); repeat for several",
 		[]string{"gateway.allowed_origins"}, func(f *nodeFlags, c *config.Config) { c.Gateway.AllowedOrigins = slices.Clone(f.origins) }},
+	{"gateway-sync", func(f *nodeFlags) any { return &f.syncWS },
+		"serve the gateway's sync endpoint, /v1/sync/<name>/ws, through which pages of the allowed origins replicate and write the synced collections this node has joined (key gateway.sync = true; SYNC.md §6)",
+		[]string{"gateway.sync"}, func(f *nodeFlags, c *config.Config) { c.Gateway.Sync = f.syncWS }},
 }
 
 func (f *nodeFlags) register(cmd *cobra.Command) {

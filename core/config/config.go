@@ -219,6 +219,9 @@ type Gateway struct {
 	// AllowedOrigins are the origins whose pages may read the gateway
 	// across origins (CORS); "*" allows any.
 	AllowedOrigins []string `toml:"allowed_origins" comment:"Origins (scheme://host[:port], such as http://127.0.0.1:8080) whose pages may\nread the gateway from a browser; \"*\" allows any page. Empty: none."`
+	// Sync serves the sync endpoint (SYNC.md §6), through which clients
+	// write records into the synced collections the node has joined.
+	Sync bool `toml:"sync" comment:"Serve the sync endpoint, /v1/sync/<name>/ws: a page of an allowed origin (or\na program) replicates each synced collection this node has joined, and\nwrites records into it, admitted as gossiped records are (SYNC.md §6)."`
 }
 
 // Limits bound a node's connections and resources.

@@ -6,10 +6,18 @@
 // every envelope so that a reader trusts each record's owner and not the
 // gateway.
 //
-// The gateway offers no way to write: it answers GET, HEAD and OPTIONS
-// (CORS preflights) only, and nothing it serves changes the node, except
-// that a record looked up on the network is stored as `netabase get`
-// stores it. Any other method gets 405, a request with a body 413, a URL
+// The read routes offer no way to write: the gateway answers GET, HEAD
+// and OPTIONS (CORS preflights) only, and nothing they serve changes the
+// node, except that a record looked up on the network is stored as
+// `netabase get` stores it. The one way to write is the sync endpoint,
+// /v1/sync/<name>/ws, served only when Options.Sync is on: over a
+// WebSocket (SYNC.md §6, core/gateway/wsync) a client such as a page
+// replicates a collection the node has joined, by the node's own
+// reconciliation sessions, and sends records live, each admitted exactly
+// as a gossiped record (node.Synced.Admit), stored and published on the
+// collection's topic. At most MaxSyncConns such connections are open at
+// once, each with one session at a time; pages of other origins than the
+// gateway's own and the listed ones are refused (403) on the handshake. Any other method gets 405, a request with a body 413, a URL
 // longer than 8 KiB 414, a bad key 400 (among them a record name with a
 // control character, which envelope.CheckName refuses before any lookup),
 // each with one plain sentence.
@@ -83,13 +91,25 @@ type Options struct {
 	// may read the gateway across origins; "*" allows any. Empty: none,
 	// only pages served from the gateway's own origin.
 	AllowedOrigins []string
+	// Sync serves the sync endpoint, /v1/sync/<name>/ws (SYNC.md §6),
+	// through which a client replicates the collections n has joined
+	// and writes records into them. Off: the gateway writes nothing.
+	Sync bool
+	// SyncRecordsPerSecond and SyncBytesPerSecond bound what one sync
+	// connection sends: live records past either rate are refused, each
+	// with a notice, and reconciliation past the byte rate is read more
+	// slowly, never refused. 0: DefaultSyncRecordsPerSecond and
+	// DefaultSyncBytesPerSecond. Each allows a burst of one second's
+	// worth (of bytes, at least one message of the largest size).
+	SyncRecordsPerSecond float64
+	SyncBytesPerSecond   float64
 	// Logger logs streams that fail; nil logs nothing.
 	Logger *slog.Logger
 }
 
 // Handler returns the gateway of n.
 func Handler(n *node.Node, opts Options) http.Handler {
-	g := &gateway{n: n, opts: opts, streams: make(chan struct{}, MaxStreams), lookups: make(chan struct{}, MaxLookups)}
+	g := &gateway{n: n, opts: opts, streams: make(chan struct{}, MaxStreams), lookups: make(chan struct{}, MaxLookups), syncs: make(chan struct{}, MaxSyncConns)}
 	if g.opts.Logger == nil {
 		g.opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -98,10 +118,19 @@ func Handler(n *node.Node, opts Options) http.Handler {
 	mux.HandleFunc("GET /v1/record", g.record)
 	mux.HandleFunc("GET /v1/providers", g.providers)
 	mux.HandleFunc("GET /v1/sync/{name}/events", g.events)
+	if opts.Sync {
+		mux.HandleFunc("GET /v1/sync/{name}/ws", g.sync)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, "the gateway has no %s; its routes are /v1/info, /v1/record?key=<key>, /v1/providers?key=<key> and /v1/sync/<name>/events", r.URL.Path)
 	})
 	g.mux = mux
+	if g.opts.SyncRecordsPerSecond <= 0 {
+		g.opts.SyncRecordsPerSecond = DefaultSyncRecordsPerSecond
+	}
+	if g.opts.SyncBytesPerSecond <= 0 {
+		g.opts.SyncBytesPerSecond = DefaultSyncBytesPerSecond
+	}
 	return g
 }
 
@@ -111,6 +140,9 @@ type gateway struct {
 	mux     *http.ServeMux
 	streams chan struct{} // a token per open event stream
 	lookups chan struct{} // a token per lookup under way
+	syncs   chan struct{} // a token per sync connection
+	// refused counts live records refused past a connection's rate.
+	refused atomic.Int64
 }
 
 // lookup takes a lookup token, or answers 503 and returns false.

@@ -62,6 +62,12 @@ func testContext(t testing.TB) context.Context {
 // gateway, allowing the origin http://page.test.
 func startNode(t testing.TB) (*node.Node, *httptest.Server) {
 	t.Helper()
+	return startNodeWith(t, gateway.Options{AllowedOrigins: []string{"http://page.test"}})
+}
+
+// startNodeWith starts a node as startNode does, its gateway with opts.
+func startNodeWith(t testing.TB, opts gateway.Options) (*node.Node, *httptest.Server) {
+	t.Helper()
 	dir := t.TempDir()
 	c := config.Default(dir)
 	c.Storage = "memory://"
@@ -72,7 +78,7 @@ func startNode(t testing.TB) (*node.Node, *httptest.Server) {
 	if err != nil {
 		t.Fatalf("starting a node: %v", err)
 	}
-	srv := httptest.NewServer(gateway.Handler(n, gateway.Options{AllowedOrigins: []string{"http://page.test"}}))
+	srv := httptest.NewServer(gateway.Handler(n, opts))
 	t.Cleanup(func() {
 		srv.Close()
 		if err := n.Close(); err != nil {

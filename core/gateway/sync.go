@@ -1,0 +1,238 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
+
+	"github.com/netabase/netabase/core/envelope"
+	"github.com/netabase/netabase/core/gateway/wsync"
+	"github.com/netabase/netabase/core/node"
+	"github.com/netabase/netabase/core/replica"
+)
+
+// MaxSyncConns is how many sync connections (Options.Sync) may be open
+// at once; past it a handshake gets 503.
+const MaxSyncConns = 64
+
+// The default rates of one sync connection (Options).
+const (
+	DefaultSyncRecordsPerSecond = 100
+	DefaultSyncBytesPerSecond   = 4 << 20
+)
+
+// rates are one sync connection's rates.
+type rates struct {
+	records, bytes *rate.Limiter
+}
+
+func (g *gateway) newRates() rates {
+	return rates{
+		records: rate.NewLimiter(rate.Limit(g.opts.SyncRecordsPerSecond), max(1, int(g.opts.SyncRecordsPerSecond))),
+		bytes:   rate.NewLimiter(rate.Limit(g.opts.SyncBytesPerSecond), max(wsync.MaxMessage, int(g.opts.SyncBytesPerSecond))),
+	}
+}
+
+// RateRefused is how many live records sync connections sent past their
+// rate, which the gateway refused.
+func RateRefused(h http.Handler) int64 {
+	if g, ok := h.(*gateway); ok {
+		return g.refused.Load()
+	}
+	return 0
+}
+
+// syncOrigin reports whether a page of the request's origin may open a
+// sync connection: one with no Origin (not a browser's page), one from the
+// gateway's own origin, or one the operator lists.
+func (g *gateway) syncOrigin(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	switch {
+	case o == "":
+		return true
+	case o == "http://"+r.Host, o == "https://"+r.Host:
+		return true
+	}
+	return slices.Contains(g.opts.AllowedOrigins, o) || slices.Contains(g.opts.AllowedOrigins, "*")
+}
+
+// sync serves a sync connection of collection name (SYNC.md §6).
+func (g *gateway) sync(w http.ResponseWriter, r *http.Request) {
+	if !g.syncOrigin(r) {
+		fail(w, http.StatusForbidden, "pages of origin %s may not sync through this gateway; its operator lists the origins that may in [gateway] allowed_origins", r.Header.Get("Origin"))
+		return
+	}
+	select {
+	case g.syncs <- struct{}{}:
+		defer func() { <-g.syncs }()
+	default:
+		w.Header().Set("Retry-After", "1")
+		fail(w, http.StatusServiceUnavailable, "the gateway serves %d sync connections already; try again in a moment", MaxSyncConns)
+		return
+	}
+	// The origin is checked above, against the operator's list.
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: wsync.Subprotocols, InsecureSkipVerify: true})
+	if err != nil {
+		return // Accept answered the request
+	}
+	defer ws.CloseNow()
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	m := wsync.NewMux(ctx, ws)
+	refuse := func(code websocket.StatusCode, reason, sentence string) {
+		_ = m.SendText(ctx, wsync.EncodeNotice(wsync.Notice{Error: sentence}))
+		m.Close(code, reason)
+	}
+	if ws.Subprotocol() == "" {
+		refuse(websocket.StatusPolicyViolation, "no subprotocol of sync offered", fmt.Sprintf("offer one of the subprotocols %s", strings.Join(wsync.Subprotocols, ", ")))
+		return
+	}
+	name := r.PathValue("name")
+	s, err := g.n.SyncedCollection(name)
+	if err != nil {
+		refuse(wsync.CodeNotJoined, "collection not joined", err.Error())
+		return
+	}
+
+	// The hello, within the reply timeout.
+	t := time.AfterFunc(replica.ReplyTimeout, func() { m.Close(wsync.CodeBadHello, "no hello within the reply timeout") })
+	typ, _, b, err := m.Read()
+	t.Stop()
+	if err != nil {
+		return
+	}
+	var hello wsync.Hello
+	if err := json.Unmarshal(b, &hello); typ != websocket.MessageText || err != nil || hello.Peer == "" || hello.Peer.Validate() != nil {
+		refuse(wsync.CodeBadHello, "the first message is not a hello", "the first message must be a hello: a text message of JSON with the collection's settings, their digest and the client's peer ID")
+		return
+	}
+	ours := s.Settings()
+	if err := ours.Agree("the client", hello.Settings, hello.Digest); err != nil {
+		reason := "other settings"
+		if theirs, nerr := hello.Settings.Normalize(); nerr == nil {
+			if diff := ours.Diff(theirs); len(diff) > 0 {
+				reason = "other settings: " + strings.Join(diff, ", ")
+			}
+		}
+		refuse(wsync.CodeOtherSettings, reason, err.Error())
+		return
+	}
+	welcome, _ := wsync.NewHello(ours, g.n.ID())
+	wb, _ := json.Marshal(welcome)
+	if err := m.SendText(ctx, wb); err != nil {
+		return
+	}
+
+	done := make(chan struct{})
+	defer func() {
+		cancel()
+		<-done
+	}()
+	go func() {
+		defer close(done)
+		g.liveOut(ctx, m, s)
+	}()
+	rt := g.newRates()
+	m.Pace(func(ctx context.Context, n int) error { return rt.bytes.WaitN(ctx, n) })
+	g.serveSync(ctx, m, s, hello, rt)
+}
+
+// serveSync reads the client's messages until the connection ends:
+// sessions it starts, and live records.
+func (g *gateway) serveSync(ctx context.Context, m *wsync.Mux, s *node.Synced, hello wsync.Hello, rt rates) {
+	defer m.Close(websocket.StatusNormalClosure, "")
+	var prev *wsync.Session
+	defer func() {
+		if prev != nil {
+			<-prev.Done()
+		}
+	}()
+	for {
+		typ, kind, b, err := m.Read()
+		var ce websocket.CloseError
+		switch {
+		case errors.As(err, &ce), ctx.Err() != nil:
+			return
+		case errors.Is(err, wsync.ErrProtocol):
+			m.Close(websocket.StatusPolicyViolation, err.Error())
+			return
+		case err != nil:
+			// Such as a message past the limit: the library closed the
+			// connection with its code.
+			g.opts.Logger.Debug("a sync connection failed", "collection", s.Name(), "client", hello.Peer, "error", err)
+			return
+		case typ == websocket.MessageText:
+			m.Close(websocket.StatusPolicyViolation, "the client sends no text message after its hello")
+			return
+		case kind == wsync.KindRecord:
+			if !rt.records.Allow() || !rt.bytes.AllowN(time.Now(), len(b)) {
+				g.refused.Add(1)
+				g.refuse(ctx, m, s, hello, b, fmt.Errorf("%w: the connection sent records past its rate of %g records and %g bytes a second; a later session brings the record", node.ErrRefused, g.opts.SyncRecordsPerSecond, g.opts.SyncBytesPerSecond))
+				continue
+			}
+			g.admit(ctx, m, s, hello, b)
+		case kind == wsync.KindFrame:
+			sess := m.Start(prev)
+			prev = sess
+			first, err := replica.Decode(b)
+			go func() {
+				if err != nil {
+					// As over a libp2p stream: the session is refused.
+					replica.Refuse(sess, "reading the first message: "+err.Error())
+					sess.Finish()
+					return
+				}
+				_, err := s.Respond(ctx, sess, hello.Peer, first)
+				if err != nil {
+					g.opts.Logger.Debug("reconciliation failed", "collection", s.Name(), "client", hello.Peer, "error", err)
+				}
+				sess.Finish()
+			}()
+		}
+	}
+}
+
+// admit takes a live record of the client, as gossip would, and tells
+// the client why when the collection refuses it.
+func (g *gateway) admit(ctx context.Context, m *wsync.Mux, s *node.Synced, hello wsync.Hello, data []byte) {
+	if _, err := s.Admit(ctx, hello.Peer, data); err != nil {
+		g.refuse(ctx, m, s, hello, data, err)
+	}
+}
+
+// refuse tells the client why its record data is refused.
+func (g *gateway) refuse(ctx context.Context, m *wsync.Mux, s *node.Synced, hello wsync.Hello, data []byte, err error) {
+	key := ""
+	if e, oerr := envelope.OpenRecord(data); oerr == nil {
+		key = e.Key
+	}
+	g.opts.Logger.Debug("a sync client's record is refused", "collection", s.Name(), "client", hello.Peer, "key", key, "error", err)
+	n := wsync.Notice{Refused: &wsync.Refusal{Key: key, Reason: err.Error()}}
+	if err := m.SendText(ctx, wsync.EncodeNotice(n)); err != nil {
+		m.Close(websocket.StatusGoingAway, "")
+	}
+}
+
+// liveOut sends the client every record that enters the replica, until
+// the connection ends.
+func (g *gateway) liveOut(ctx context.Context, m *wsync.Mux, s *node.Synced) {
+	r := s.Replica()
+	for c := range s.Watch(ctx) {
+		data, err := r.Envelope(ctx, r.RecordKey(c.Writer, c.Key))
+		if err != nil {
+			continue // dropped meanwhile
+		}
+		if err := m.Send(ctx, wsync.KindRecord, data); err != nil {
+			m.Close(websocket.StatusGoingAway, "")
+			return
+		}
+	}
+}

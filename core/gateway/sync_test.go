@@ -1,0 +1,376 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	ds "github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/netabase/netabase/core/envelope"
+	"github.com/netabase/netabase/core/gateway"
+	"github.com/netabase/netabase/core/gateway/wsync"
+	"github.com/netabase/netabase/core/node"
+	"github.com/netabase/netabase/core/replica"
+)
+
+// syncNode starts a node that serves the sync endpoint and has joined
+// settings.
+func syncNode(t *testing.T, settings replica.Settings) (*node.Node, *node.Synced, string) {
+	t.Helper()
+	n, srv := startNodeWith(t, gateway.Options{Sync: true, AllowedOrigins: []string{"http://page.test"}})
+	s, err := n.JoinSync(testContext(t), settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n, s, "ws" + strings.TrimPrefix(srv.URL, "http") + "/v1/sync/" + settings.Name + "/ws"
+}
+
+// page is a client replica with its own key, as a page would have.
+type page struct {
+	priv  crypto.PrivKey
+	id    peer.ID
+	r     *replica.Replica
+	clock *envelope.Clock
+}
+
+func newPage(t *testing.T, settings replica.Settings) *page {
+	t.Helper()
+	priv, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := peer.IDFromPrivateKey(priv)
+	r, err := replica.Open(testContext(t), dssync.MutexWrap(ds.NewMapDatastore()), settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &page{priv, id, r, envelope.NewClock()}
+}
+
+// put writes the page's own record, as the page's side of model.Synced
+// will.
+func (p *page) put(t *testing.T, key, value string) {
+	t.Helper()
+	name := p.r.Settings().Name
+	e, err := envelope.Seal(p.priv, name+"/"+key, name, 1, p.clock.Now(), []byte(value))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := e.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := p.r.Insert(testContext(t), "", []replica.Verified{{Env: e, Data: data}}); err != nil || n != 1 {
+		t.Fatalf("storing the page's record: %d, %v", n, err)
+	}
+}
+
+// sync runs wsync.Sync for p until the test ends; its error goes to the
+// returned channel.
+func (p *page) sync(t *testing.T, url string, o wsync.Options) <-chan error {
+	ctx, cancel := context.WithCancel(testContext(t))
+	done := make(chan error, 1)
+	o.Peer = p.id
+	go func() {
+		done <- wsync.Sync(ctx, url, p.r, o)
+		close(done)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return done
+}
+
+// holdWait bounds holds: well under the nodes' sync interval (a minute),
+// so that a record comes by the way the test names, never by the
+// reconciliation every node runs each interval.
+const holdWait = 20 * time.Second
+
+// holds waits until r holds writer's key with value.
+func holds(t *testing.T, r *replica.Replica, writer peer.ID, key, value string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(testContext(t), holdWait)
+	defer cancel()
+	changes := r.Watch(ctx)
+	if rec, err := r.Get(ctx, writer, key); err == nil && string(rec.Value) == value {
+		return
+	}
+	for c := range changes {
+		if c.Writer == writer && c.Key == key && string(c.Value) == value {
+			return
+		}
+	}
+	t.Fatalf("%s's %q never reached the replica", writer, key)
+}
+
+func TestSyncCatchUpAndLive(t *testing.T) {
+	settings := notes(t)
+	a, sa, url := syncNode(t, settings)
+	b, sb, _ := syncNode(t, settings)
+	ctx := testContext(t)
+	if _, err := sa.Put(ctx, "daemon", []byte("before")); err != nil {
+		t.Fatal(err)
+	}
+	p := newPage(t, settings)
+	p.put(t, "page", "offline")
+	// No session but the first: later records can only come live.
+	p.sync(t, url, wsync.Options{Interval: time.Hour})
+
+	// Catch-up both ways, by the first session.
+	holds(t, p.r, a.ID(), "daemon", "before")
+	holds(t, sa.Replica(), p.id, "page", "offline")
+
+	// Live both ways, through the daemon's gossip to a second node.
+	if err := b.Connect(ctx, peer.AddrInfo{ID: a.ID(), Addrs: a.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	holds(t, sb.Replica(), p.id, "page", "offline") // b met a: settled
+	waitMesh(t, sa, b.ID())
+	waitMesh(t, sb, a.ID())
+	holds(t, sb.Replica(), a.ID(), "daemon", "before")
+	// Sessions that a session storing records started (SYNC.md §5) end
+	// before the live records: Reconcile waits for the one under way,
+	// and with a and b equal none stores anything, so none starts
+	// another. From here only gossip carries a record between a and b
+	// within holdWait.
+	for _, x := range []struct {
+		s *node.Synced
+		p peer.ID
+	}{{sa, b.ID()}, {sb, a.ID()}} {
+		if _, err := x.s.Reconcile(ctx, x.p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.put(t, "live", "from the page")
+	holds(t, sb.Replica(), p.id, "live", "from the page")
+	if _, err := sb.Put(ctx, "other", []byte("from b")); err != nil {
+		t.Fatal(err)
+	}
+	holds(t, p.r, b.ID(), "other", "from b")
+}
+
+// waitMesh waits until s's topic lists p.
+func waitMesh(t *testing.T, s *node.Synced, p peer.ID) {
+	t.Helper()
+	waitFor(t, p.String()+" in the topic", func() bool { return slices.Contains(s.Status().TopicPeers, p) })
+}
+
+// waitFor polls cond until it holds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	ctx := testContext(t)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("waiting for %s: %v", what, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+func TestSyncOtherSettings(t *testing.T) {
+	_, _, url := syncNode(t, notes(t))
+	other, err := replica.Settings{Name: "notes", MaxRecordsPerWriter: 10}.Normalize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPage(t, other)
+	err = <-p.sync(t, url, wsync.Options{})
+	var refused *wsync.RefusedError
+	if !errors.As(err, &refused) || refused.Code != wsync.CodeOtherSettings || !strings.Contains(refused.Reason, "max_records_per_writer is 10 there and 100000 here") {
+		t.Fatalf("Sync with other settings: %v", err)
+	}
+}
+
+func TestSyncWriterRefused(t *testing.T) {
+	writer := newPage(t, notes(t))
+	settings, err := replica.Settings{Name: "notes", Writers: []peer.ID{writer.id}}.Normalize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, s, url := syncNode(t, settings)
+	// A page of another writer, whose replica takes its own records
+	// whatever the list says, as a buggy or hostile page's would.
+	p := newPage(t, notes(t))
+	p.r, err = replica.Open(testContext(t), dssync.MutexWrap(ds.NewMapDatastore()), settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := make(chan string, 1)
+	ready := make(chan struct{}, 1)
+	p.sync(t, url, wsync.Options{
+		Refused: func(key, reason string) { refused <- key + ": " + reason },
+		Session: func(replica.Stats, error) {
+			select {
+			case ready <- struct{}{}:
+			default:
+			}
+		},
+	})
+	select {
+	case <-ready:
+	case <-testContext(t).Done():
+		t.Fatal("no session ran")
+	}
+	e, err := envelope.Seal(p.priv, "notes/k", "notes", 1, p.clock.Now(), []byte("v"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := e.Marshal()
+	// Inserted as the page's own, bypassing its replica's check.
+	if _, err := p.r.Insert(testContext(t), "", []replica.Verified{{Env: e, Data: data}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case why := <-refused:
+		if !strings.Contains(why, e.Key) || !strings.Contains(why, "writer") {
+			t.Fatalf("refusal %q names neither the record nor the writer list", why)
+		}
+	case <-testContext(t).Done():
+		t.Fatal("the page was never told why its record was refused")
+	}
+	if _, err := s.Replica().Envelope(testContext(t), e.Key); err == nil {
+		t.Fatal("the daemon stored a record of a writer not on the list")
+	}
+}
+
+func TestSyncBadOrigin(t *testing.T) {
+	_, _, url := syncNode(t, notes(t))
+	_, res, err := websocket.Dial(testContext(t), url, &websocket.DialOptions{
+		Subprotocols: wsync.Subprotocols,
+		HTTPHeader:   http.Header{"Origin": {"http://evil.test"}},
+	})
+	if err == nil || res == nil || res.StatusCode != http.StatusForbidden {
+		t.Fatalf("a page of an origin not listed connected: %v", err)
+	}
+	ws, _, err := websocket.Dial(testContext(t), url, &websocket.DialOptions{
+		Subprotocols: wsync.Subprotocols,
+		HTTPHeader:   http.Header{"Origin": {"http://page.test"}},
+	})
+	if err != nil {
+		t.Fatalf("a page of a listed origin: %v", err)
+	}
+	ws.CloseNow()
+}
+
+// handshake opens a raw sync connection and says hello.
+func handshake(t *testing.T, url string, settings replica.Settings) *websocket.Conn {
+	t.Helper()
+	ctx := testContext(t)
+	ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: wsync.Subprotocols})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.CloseNow() })
+	ws.SetReadLimit(wsync.MaxMessage)
+	h, err := wsync.NewHello(settings, newPage(t, settings).id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(h)
+	if err := ws.Write(ctx, websocket.MessageText, b); err != nil {
+		t.Fatal(err)
+	}
+	if typ, _, err := ws.Read(ctx); err != nil || typ != websocket.MessageText {
+		t.Fatalf("the daemon's hello: %v", err)
+	}
+	return ws
+}
+
+func TestSyncBadFrames(t *testing.T) {
+	settings := notes(t)
+	n, s, url := syncNode(t, settings)
+	ctx := testContext(t)
+
+	// A malformed first message: the session is refused, with the
+	// reason, and the connection stays.
+	ws := handshake(t, url, settings)
+	if err := ws.Write(ctx, websocket.MessageBinary, []byte{wsync.KindFrame, 0xff, 0x00}); err != nil {
+		t.Fatal(err)
+	}
+	_, b, err := ws.Read(ctx)
+	if err != nil || len(b) == 0 || b[0] != wsync.KindFrame {
+		t.Fatalf("the answer to a malformed frame: %x, %v", b, err)
+	}
+	m, err := replica.Decode(b[1:])
+	if err != nil || !strings.Contains(m.Error, "malformed") {
+		t.Fatalf("the refusal of a malformed frame: %+v, %v", m, err)
+	}
+
+	// An oversized message ends the connection with 1009.
+	ws = handshake(t, url, settings)
+	big := make([]byte, wsync.MaxMessage+1)
+	big[0] = wsync.KindFrame
+	_ = ws.Write(ctx, websocket.MessageBinary, big)
+	_, _, err = ws.Read(ctx)
+	if websocket.CloseStatus(err) != websocket.StatusMessageTooBig {
+		t.Fatalf("an oversized frame: %v", err)
+	}
+
+	// The daemon serves on.
+	if _, err := s.Put(ctx, "after", []byte("still")); err != nil {
+		t.Fatal(err)
+	}
+	p := newPage(t, settings)
+	p.sync(t, url, wsync.Options{})
+	holds(t, p.r, n.ID(), "after", "still")
+}
+
+func TestSyncRate(t *testing.T) {
+	settings := notes(t)
+	n, srv := startNodeWith(t, gateway.Options{Sync: true, SyncRecordsPerSecond: 0.01})
+	s, err := n.JoinSync(testContext(t), settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/v1/sync/notes/ws"
+	p := newPage(t, settings)
+	refused := make(chan string, 4)
+	ready := make(chan struct{}, 1)
+	p.sync(t, url, wsync.Options{
+		Refused: func(key, reason string) { refused <- reason },
+		Session: func(replica.Stats, error) {
+			select {
+			case ready <- struct{}{}:
+			default:
+			}
+		},
+	})
+	select {
+	case <-ready:
+	case <-testContext(t).Done():
+		t.Fatal("no session ran")
+	}
+	// A burst of one record a connection, then one in 100 s: the first
+	// is taken, the second refused.
+	p.put(t, "one", "taken")
+	p.put(t, "two", "past the rate")
+	select {
+	case why := <-refused:
+		if !strings.Contains(why, "past its rate") {
+			t.Fatalf("refusal %q does not name the rate", why)
+		}
+	case <-testContext(t).Done():
+		t.Fatal("a record past the rate was not refused")
+	}
+	holds(t, s.Replica(), p.id, "one", "taken")
+	if got := gateway.RateRefused(srv.Config.Handler); got != 1 {
+		t.Fatalf("%d records counted as refused past the rate, want 1", got)
+	}
+	if _, err := s.Replica().Get(testContext(t), p.id, "two"); err == nil {
+		t.Fatal("the daemon took a record past the rate")
+	}
+}

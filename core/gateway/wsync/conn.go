@@ -1,0 +1,319 @@
+package wsync
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/netabase/netabase/core/replica"
+)
+
+// Mux is one side of a sync connection: it reads the connection's
+// messages, hands the reconciliation frames to the session under way and
+// the other messages to its caller, and writes what the sides send. Its
+// methods are safe for concurrent use.
+type Mux struct {
+	ws  *websocket.Conn
+	ctx context.Context // ends when the connection does
+
+	mu  sync.Mutex
+	cur *Session // the session whose frames arrive now
+
+	// pace, when set, is called with each session frame's size before
+	// the session gets it, and may wait.
+	pace func(ctx context.Context, n int) error
+}
+
+// Pace makes the connection call pace with each session frame's size
+// before handing it on: pace may wait, so that reading a peer's session
+// past a rate slows it down. Call it before Read.
+func (m *Mux) Pace(pace func(ctx context.Context, n int) error) { m.pace = pace }
+
+// NewMux runs a sync connection over ws, until ctx ends or the
+// connection closes. It bounds every message it reads to MaxMessage.
+func NewMux(ctx context.Context, ws *websocket.Conn) *Mux {
+	ws.SetReadLimit(MaxMessage)
+	return &Mux{ws: ws, ctx: ctx}
+}
+
+// Context ends when the connection does.
+func (m *Mux) Context() context.Context { return m.ctx }
+
+// Close closes the connection with code and reason (cut to what a close
+// message holds).
+func (m *Mux) Close(code websocket.StatusCode, reason string) {
+	_ = m.ws.Close(code, CloseReason(reason))
+}
+
+// CloseReason cuts reason to the 123 bytes a close message holds, at the
+// start of a character.
+func CloseReason(reason string) string {
+	const max = 123
+	if len(reason) <= max {
+		return reason
+	}
+	n := max
+	for n > 0 && reason[n]&0xc0 == 0x80 {
+		n--
+	}
+	return reason[:n]
+}
+
+// Send writes one binary message of kind with body, within ReplyTimeout
+// (or ctx's deadline, when sooner).
+func (m *Mux) Send(ctx context.Context, kind byte, body []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, replica.ReplyTimeout)
+	defer cancel()
+	stop := context.AfterFunc(m.ctx, cancel)
+	defer stop()
+	return m.ws.Write(ctx, websocket.MessageBinary, append([]byte{kind}, body...))
+}
+
+// SendText writes one text message.
+func (m *Mux) SendText(ctx context.Context, b []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, replica.ReplyTimeout)
+	defer cancel()
+	return m.ws.Write(ctx, websocket.MessageText, b)
+}
+
+// Read reads the next message. A reconciliation frame or session end is
+// handed to the session under way and reported with kind and its body; a
+// frame with no session under way is returned for the caller to start one
+// (Start), and so is every other message. Read returns the connection's
+// error when it ends.
+func (m *Mux) Read() (typ websocket.MessageType, kind byte, body []byte, err error) {
+	for {
+		typ, b, err := m.ws.Read(m.ctx)
+		if err != nil {
+			return 0, 0, nil, err
+		}
+		if typ == websocket.MessageText {
+			return typ, 0, b, nil
+		}
+		if len(b) == 0 {
+			return 0, 0, nil, fmt.Errorf("%w: an empty binary message, with no kind", ErrProtocol)
+		}
+		kind, body := b[0], b[1:]
+		switch kind {
+		case KindFrame, KindEnd:
+			m.mu.Lock()
+			s := m.cur
+			if s != nil && kind == KindEnd {
+				m.cur = nil
+			}
+			m.mu.Unlock()
+			switch {
+			case s == nil && kind == KindEnd:
+				return 0, 0, nil, fmt.Errorf("%w: a session end with no session under way", ErrProtocol)
+			case s == nil:
+				return typ, kind, body, nil
+			case kind == KindEnd:
+				close(s.in)
+				continue
+			}
+			if m.pace != nil {
+				if err := m.pace(m.ctx, len(b)); err != nil {
+					return 0, 0, nil, err
+				}
+			}
+			select {
+			case s.in <- body:
+			case <-m.ctx.Done():
+				return 0, 0, nil, context.Cause(m.ctx)
+			}
+		case KindRecord:
+			return typ, kind, body, nil
+		default:
+			return 0, 0, nil, fmt.Errorf("%w: a binary message of unknown kind %d", ErrProtocol, kind)
+		}
+	}
+}
+
+// Start begins a session on the connection, which receives the frames
+// that arrive until the peer ends its side. It waits for the session
+// before, if one runs, to end (Session.Done); there is at most one session
+// at a time on a connection.
+func (m *Mux) Start(prev *Session) *Session {
+	if prev != nil {
+		select {
+		case <-prev.done:
+		case <-m.ctx.Done():
+		}
+	}
+	s := &Session{m: m, in: make(chan []byte, 4), poke: make(chan struct{}, 1), done: make(chan struct{})}
+	m.mu.Lock()
+	m.cur = s
+	m.mu.Unlock()
+	return s
+}
+
+// Session is one reconciliation session over a sync connection: a
+// replica.Conn, so that core/replica's session code runs over it as over
+// a libp2p stream. Each frame the session code writes goes as one binary
+// message; CloseWrite sends the session's end, and Reset closes the
+// whole connection, as the session code resets a stream that no longer
+// works.
+type Session struct {
+	m    *Mux
+	in   chan []byte // the peer's frames; closed at the peer's end
+	poke chan struct{}
+	done chan struct{}
+
+	rbuf []byte
+	eof  bool
+	wbuf []byte
+
+	mu       sync.Mutex
+	rdl, wdl time.Time
+}
+
+// Finish waits, after the session code returned, for the peer to end its
+// side of the session (within ReplyTimeout, else it closes the
+// connection), passing over what the peer still sends, and marks the
+// session done.
+func (s *Session) Finish() {
+	defer close(s.done)
+	t := time.NewTimer(replica.ReplyTimeout)
+	defer t.Stop()
+	for {
+		select {
+		case _, ok := <-s.in:
+			if !ok {
+				return
+			}
+		case <-t.C:
+			s.m.Close(websocket.StatusPolicyViolation, "the session's other side did not end it")
+			return
+		case <-s.m.ctx.Done():
+			return
+		}
+	}
+}
+
+// Done is closed once Finish returned.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+type timeoutError struct{}
+
+func (timeoutError) Error() string { return "the wait for a reconciliation message timed out" }
+func (timeoutError) Timeout() bool { return true }
+
+// Read reads the frames of the session as a stream: each message's
+// length as an unsigned varint, then its bytes, as on a libp2p stream.
+func (s *Session) Read(p []byte) (int, error) {
+	for len(s.rbuf) == 0 {
+		if s.eof {
+			return 0, io.EOF
+		}
+		s.mu.Lock()
+		d := s.rdl
+		s.mu.Unlock()
+		var expired <-chan time.Time
+		var t *time.Timer
+		if !d.IsZero() {
+			t = time.NewTimer(time.Until(d))
+			expired = t.C
+		}
+		err := s.wait(expired)
+		if t != nil {
+			t.Stop()
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, s.rbuf)
+	s.rbuf = s.rbuf[n:]
+	return n, nil
+}
+
+// wait waits for the peer's next frame, the deadline or its change.
+func (s *Session) wait(expired <-chan time.Time) error {
+	select {
+	case b, ok := <-s.in:
+		if !ok {
+			s.eof = true
+			return nil
+		}
+		s.rbuf = binary.AppendUvarint(nil, uint64(len(b)))
+		s.rbuf = append(s.rbuf, b...)
+	case <-expired:
+		return timeoutError{}
+	case <-s.poke:
+	case <-s.m.ctx.Done():
+		return fmt.Errorf("the connection closed: %w", context.Cause(s.m.ctx))
+	}
+	return nil
+}
+
+// Write takes frames, each its length as an unsigned varint and then its
+// bytes, and sends each whole one as one message.
+func (s *Session) Write(p []byte) (int, error) {
+	s.wbuf = append(s.wbuf, p...)
+	for {
+		size, n := binary.Uvarint(s.wbuf)
+		if n <= 0 || uint64(len(s.wbuf)-n) < size {
+			return len(p), nil
+		}
+		if size > replica.MaxFrame {
+			return 0, fmt.Errorf("a reconciliation frame of %d bytes, more than %d", size, replica.MaxFrame)
+		}
+		frame := s.wbuf[n : n+int(size)]
+		if err := s.send(KindFrame, frame); err != nil {
+			return 0, err
+		}
+		s.wbuf = s.wbuf[n+int(size):]
+	}
+}
+
+func (s *Session) send(kind byte, body []byte) error {
+	ctx := s.m.ctx
+	s.mu.Lock()
+	d := s.wdl
+	s.mu.Unlock()
+	if !d.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, d)
+		defer cancel()
+	}
+	return s.m.Send(ctx, kind, body)
+}
+
+// CloseWrite sends the end of this side of the session.
+func (s *Session) CloseWrite() error { return s.send(KindEnd, nil) }
+
+// Reset closes the connection: the session cannot go on.
+func (s *Session) Reset() error {
+	s.m.Close(websocket.StatusInternalError, "a reconciliation session failed on a connection that no longer works")
+	return nil
+}
+
+// SetReadDeadline bounds the wait for the peer's next frame.
+func (s *Session) SetReadDeadline(t time.Time) error {
+	s.mu.Lock()
+	s.rdl = t
+	s.mu.Unlock()
+	select {
+	case s.poke <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// SetWriteDeadline bounds the wait for the peer to take a frame.
+func (s *Session) SetWriteDeadline(t time.Time) error {
+	s.mu.Lock()
+	s.wdl = t
+	s.mu.Unlock()
+	return nil
+}
+
+// ErrProtocol is wrapped by the error for a message the binding does not
+// allow.
+var ErrProtocol = errors.New("not a message of the sync WebSocket binding")

@@ -1,0 +1,85 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/netabase/netabase/core/replica"
+)
+
+// This file is what a relay of the collection, such as the gateway's sync
+// endpoint (core/gateway/wsync), asks of a Synced: to answer a session
+// over another transport, and to take a record as gossip would.
+
+// Respond answers a reconciliation session that client p started over c,
+// whose first message the caller read: as handleSync answers one over a
+// libp2p stream, by the same session code. A first message of another
+// collection or settings is refused with an error message. p names the
+// client in the replica's figures; at most one session of p runs here at
+// a time, and a second waits up to replica.ReplyTimeout for the one
+// before. The caller closes c.
+func (s *Synced) Respond(ctx context.Context, c replica.Conn, p peer.ID, first *replica.Message) (replica.Stats, error) {
+	refuse := func(format string, args ...any) (replica.Stats, error) {
+		err := fmt.Errorf(format, args...)
+		replica.Refuse(c, err.Error())
+		return replica.Stats{}, err
+	}
+	if first.Collection != s.Name() {
+		return refuse("this connection replicates collection %q, not %q", s.Name(), first.Collection)
+	}
+	if d := s.r.Digest(); string(first.Digest) != string(d[:]) {
+		return refuse("collection %q has other settings here (writers, bounds or tombstone horizon): its digest differs", first.Collection)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(s.ctx, cancel)
+	defer stop()
+	in := sessionKey{p, true}
+	wait, cancelWait := context.WithTimeout(ctx, replica.ReplyTimeout)
+	err := s.claimWait(wait, in)
+	cancelWait()
+	if err != nil {
+		return refuse("collection %q: %v", first.Collection, err)
+	}
+	defer s.release(in)
+	st, err := s.r.Reconcile(ctx, c, p, first)
+	if st.RecordsStored > 0 {
+		select {
+		case s.again <- struct{}{}:
+		default:
+		}
+	}
+	return st, err
+}
+
+// ErrRefused is wrapped by Admit's error for a record the collection does
+// not take.
+var ErrRefused = errors.New("the collection refuses the record")
+
+// Admit takes data, an envelope that client from sends, exactly as the
+// topic's validator takes a gossiped record: it must open as a record of
+// the collection (signature, owner, schema, writer list, bounds) and be
+// dated no further ahead than the clock bound, else the error wraps
+// ErrRefused and says why. A record that wins over the held version is
+// stored and published on the collection's topic, as this node's own
+// writes are; stored says whether it was.
+func (s *Synced) Admit(ctx context.Context, from peer.ID, data []byte) (stored bool, err error) {
+	v, err := s.r.Verify(data)
+	if err != nil {
+		return false, fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	if !s.r.Wins(ctx, v) {
+		return false, nil
+	}
+	n, err := s.r.Insert(ctx, from, []replica.Verified{v})
+	if err != nil || n == 0 {
+		return false, err
+	}
+	if err := s.topic.Publish(ctx, data); err != nil {
+		return true, fmt.Errorf("collection %s: the record is stored, but publishing it failed (peers get it at their next reconciliation): %w", s.Name(), err)
+	}
+	return true, nil
+}
