@@ -122,6 +122,10 @@
 //	                        Default "127.0.0.1:4180".
 //	allowed_origins         Origins (scheme://host[:port], such as http://127.0.0.1:8080) whose pages may
 //	                        read the gateway from a browser; "*" allows any page. Empty: none.
+//	sync                    Serve the sync endpoint, /v1/sync/<name>/ws: a page of an allowed origin (or
+//	                        a program) replicates each synced collection this node has joined, and
+//	                        writes records into it, admitted as gossiped records are (SYNC.md §6).
+//	                        Default false.
 //
 //	[[sync]]                A synced collection the node joins at start (netabase sync join adds one,
 //	                        netabase sync leave removes it). Every node of a collection must give it
