@@ -20,7 +20,9 @@ import (
 // collection or settings is refused with an error message. p names the
 // client in the replica's figures; at most one session of p runs here at
 // a time, and a second waits up to replica.ReplyTimeout for the one
-// before. The caller closes c.
+// before. The session takes a slot of the node's inbound bound first, as
+// one over a libp2p stream does, and is refused when it finds none. The
+// caller closes c.
 func (s *Synced) Respond(ctx context.Context, c replica.Conn, p peer.ID, first *replica.Message) (replica.Stats, error) {
 	refuse := func(format string, args ...any) (replica.Stats, error) {
 		err := fmt.Errorf(format, args...)
@@ -33,13 +35,22 @@ func (s *Synced) Respond(ctx context.Context, c replica.Conn, p peer.ID, first *
 	if d := s.r.Digest(); string(first.Digest) != string(d[:]) {
 		return refuse("collection %q has other settings here (writers, bounds or tombstone horizon): its digest differs", first.Collection)
 	}
+	// The node's bound on the sessions peers start (replica.Inbound) holds
+	// whatever transport carries them: a slot before the session runs, and
+	// the frames it reads next count against the node's bytes.
+	slot, err := s.n.inbound.Admit(ctx, p)
+	if err != nil {
+		return refuse("%v", err)
+	}
+	defer slot.Release()
+	c = slot.Conn(c)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(s.ctx, cancel)
 	defer stop()
 	in := sessionKey{p, true}
 	wait, cancelWait := context.WithTimeout(ctx, replica.ReplyTimeout)
-	err := s.claimWait(wait, in)
+	err = s.claimWait(wait, in)
 	cancelWait()
 	if err != nil {
 		return refuse("collection %q: %v", first.Collection, err)
