@@ -226,6 +226,12 @@ func (g *gateway) refuse(ctx context.Context, m *wsync.Mux, s *node.Synced, hell
 func (g *gateway) liveOut(ctx context.Context, m *wsync.Mux, s *node.Synced) {
 	r := s.Replica()
 	for c := range s.Watch(ctx) {
+		if c.Missed > 0 {
+			// The client read too slowly and the feed lost changes: it
+			// reconnects and its session on connecting brings them.
+			m.Close(websocket.StatusTryAgainLater, "the live feed fell behind; reconnect to catch up")
+			return
+		}
 		data, err := r.Envelope(ctx, r.RecordKey(c.Writer, c.Key))
 		if err != nil {
 			continue // dropped meanwhile

@@ -1,9 +1,11 @@
 package gateway_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -372,5 +374,52 @@ func TestSyncRate(t *testing.T) {
 	}
 	if _, err := s.Replica().Get(testContext(t), p.id, "two"); err == nil {
 		t.Fatal("the daemon took a record past the rate")
+	}
+}
+
+// TestSyncSlowReaderReconnects: a client that reads so slowly that the
+// node's live feed to it loses records is closed with 1013, so that it
+// reconnects and its session brings them, instead of the feed going on
+// without them.
+func TestSyncSlowReaderReconnects(t *testing.T) {
+	const n = 20_000
+	settings := notes(t)
+	_, s, url := syncNode(t, settings)
+	ctx := testContext(t)
+	ws := handshake(t, url, settings) // and then reads nothing for a while
+	priv, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UnixNano()
+	value := bytes.Repeat([]byte("n"), 1024) // enough to fill the connection's buffers
+	var sealed []replica.Verified
+	for i := range n {
+		e, err := envelope.Seal(priv, fmt.Sprintf("notes/n%05d", i), "notes", 1, envelope.Timestamp{Wall: now + int64(i)}, value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := e.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sealed = append(sealed, replica.Verified{Env: e, Data: data})
+	}
+	if _, err := s.Replica().Insert(ctx, "", sealed); err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	for {
+		_, _, err := ws.Read(ctx)
+		if err != nil {
+			if code := websocket.CloseStatus(err); code != websocket.StatusTryAgainLater {
+				t.Fatalf("after %d of %d records the connection ended with %v (%v), want close code 1013", got, n, code, err)
+			}
+			break
+		}
+		got++
+	}
+	if got >= n {
+		t.Errorf("the client read all %d records and was still closed", got)
 	}
 }
