@@ -755,6 +755,30 @@ func TestStreamLimit(t *testing.T) {
 	}
 }
 
+// burst returns n records of collection notes, keys notes/n00000 up, each
+// with value, of one new writer, sealed and verified for an Insert.
+func burst(t *testing.T, n int, value []byte) []replica.Verified {
+	t.Helper()
+	priv, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UnixNano()
+	sealed := make([]replica.Verified, 0, n)
+	for i := range n {
+		e, err := envelope.Seal(priv, fmt.Sprintf("notes/n%05d", i), "notes", 1, envelope.Timestamp{Wall: now + int64(i)}, value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := e.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sealed = append(sealed, replica.Verified{Env: e, Data: data})
+	}
+	return sealed
+}
+
 // TestFollowBurst: 20,000 records enter the node's replica at once (as a
 // reconciliation brings them) while the event stream's watch is held back,
 // far past its buffer. The stream ends once its watch says it missed
@@ -770,23 +794,7 @@ func TestFollowBurst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	priv, _, err := crypto.GenerateEd25519Key(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now().UnixNano()
-	var sealed []replica.Verified
-	for i := range n {
-		e, err := envelope.Seal(priv, fmt.Sprintf("notes/n%05d", i), "notes", 1, envelope.Timestamp{Wall: now + int64(i)}, []byte("note"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := e.Marshal()
-		if err != nil {
-			t.Fatal(err)
-		}
-		sealed = append(sealed, replica.Verified{Env: e, Data: data})
-	}
+	sealed := burst(t, n, []byte("note"))
 
 	r, err := replica.Open(ctx, dssync.MutexWrap(ds.NewMapDatastore()), notes(t))
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -387,25 +386,8 @@ func TestSyncSlowReaderReconnects(t *testing.T) {
 	_, s, url := syncNode(t, settings)
 	ctx := testContext(t)
 	ws := handshake(t, url, settings) // and then reads nothing for a while
-	priv, _, err := crypto.GenerateEd25519Key(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now().UnixNano()
-	value := bytes.Repeat([]byte("n"), 1024) // enough to fill the connection's buffers
-	var sealed []replica.Verified
-	for i := range n {
-		e, err := envelope.Seal(priv, fmt.Sprintf("notes/n%05d", i), "notes", 1, envelope.Timestamp{Wall: now + int64(i)}, value)
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := e.Marshal()
-		if err != nil {
-			t.Fatal(err)
-		}
-		sealed = append(sealed, replica.Verified{Env: e, Data: data})
-	}
-	if _, err := s.Replica().Insert(ctx, "", sealed); err != nil {
+	// Values large enough to fill the connection's buffers.
+	if _, err := s.Replica().Insert(ctx, "", burst(t, n, bytes.Repeat([]byte("n"), 1024))); err != nil {
 		t.Fatal(err)
 	}
 	got := 0
