@@ -35,6 +35,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/netabase/netabase/core"
@@ -391,15 +392,28 @@ func (g *gateway) stream(ctx context.Context, rc *http.ResponseController, w htt
 	// Subscribe first, then read the snapshot: a record that arrives in
 	// between is sent twice, never missed. The changes are drained at once
 	// into a set of pending keys, so that a client slower than the
-	// replica's writes never makes its watch overflow and drop changes: a
-	// key changed again before it is sent is sent once, as it then is.
+	// replica's writes does not make its watch fall behind: a key changed
+	// again before it is sent is sent once, as it then is. If the watch
+	// misses changes all the same (a burst faster than this goroutine),
+	// the stream ends once the keys before the gap are sent, and the
+	// client resumes from its last cursor: the records it missed were
+	// stored after that cursor, but for writes under way, which the
+	// resume's margin covers.
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var pending keySet
+	var missed uint64
 	changes := s.Watch(wctx) // subscribes now, not when the goroutine runs
 	go func() {
 		defer pending.close()
 		for c := range changes {
+			if f := watched.Load(); f != nil {
+				(*f)()
+			}
+			if c.Missed > 0 {
+				missed = c.Missed // read once pending is closed
+				return
+			}
 			pending.add(r.RecordKey(c.Writer, c.Key))
 		}
 	}()
@@ -453,6 +467,9 @@ func (g *gateway) stream(ctx context.Context, rc *http.ResponseController, w htt
 			taken := time.Now()
 			keys, open := pending.take()
 			if !open {
+				if missed > 0 {
+					return fmt.Errorf("the replica's watch missed %d changes: the stream ends for its client to resume from its cursor", missed)
+				}
 				return ctx.Err()
 			}
 			var last []byte
@@ -482,6 +499,10 @@ func (g *gateway) stream(ctx context.Context, rc *http.ResponseController, w htt
 		}
 	}
 }
+
+// watched, when set, runs on each change a stream's watch yields, before
+// the change is taken: tests set it to hold a watch back.
+var watched atomic.Pointer[func()]
 
 // keySet is the record keys changed and not yet sent, in the order they
 // first changed. It never blocks the writer that adds to it.
@@ -542,5 +563,8 @@ func (k *keySet) take() (keys []string, open bool) {
 	defer k.mu.Unlock()
 	keys, k.keys = k.keys, nil
 	clear(k.in)
+	if k.closed {
+		k.wake() // signal stays ready until the close is reported
+	}
 	return keys, len(keys) > 0 || !k.closed
 }

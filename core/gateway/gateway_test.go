@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,6 +23,7 @@ import (
 	ds "github.com/ipfs/go-datastore"
 	dsq "github.com/ipfs/go-datastore/query"
 	dssync "github.com/ipfs/go-datastore/sync"
+	"github.com/libp2p/go-libp2p/core/crypto"
 
 	"github.com/netabase/netabase/backends/all"
 	"github.com/netabase/netabase/conformance"
@@ -744,5 +746,85 @@ func TestStreamLimit(t *testing.T) {
 	}
 	for _, s := range stops[1:] {
 		s()
+	}
+}
+
+// TestFollowBurst: 20,000 records enter the node's replica at once (as a
+// reconciliation brings them) while the event stream's watch is held back,
+// far past its buffer. The stream ends once its watch says it missed
+// changes, and the client, resuming from its cursor, ends with every
+// record.
+func TestFollowBurst(t *testing.T) {
+	const n = 20_000
+	release := make(chan struct{})
+	t.Cleanup(gateway.HoldWatches(release))
+	nd, srv := startNode(t)
+	ctx := testContext(t)
+	s, err := nd.JoinSync(ctx, replica.Settings{Name: "notes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UnixNano()
+	var sealed []replica.Verified
+	for i := range n {
+		e, err := envelope.Seal(priv, fmt.Sprintf("notes/n%05d", i), "notes", 1, envelope.Timestamp{Wall: now + int64(i)}, []byte("note"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := e.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sealed = append(sealed, replica.Verified{Env: e, Data: data})
+	}
+
+	r, err := replica.Open(ctx, dssync.MutexWrap(ds.NewMapDatastore()), notes(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fctx, cancel := context.WithCancel(ctx)
+	progress := make(chan gc.Progress, 16)
+	done := make(chan error)
+	go func() {
+		done <- gc.Follow(fctx, client(t, srv), r, ds.NewMapDatastore(), func(p gc.Progress) {
+			select {
+			case progress <- p:
+			case <-fctx.Done():
+			}
+		})
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	stored, ended := 0, 0
+	for stored < n {
+		select {
+		case p := <-progress:
+			switch {
+			case p.Refused != nil:
+				t.Fatalf("refused: %v", p.Refused)
+			case p.Err != nil:
+				ended++
+			case p.Ready && ended == 0:
+				// The stream is live, and its watch held: the burst.
+				for b := range slices.Chunk(sealed, 1000) {
+					if _, err := s.Replica().Insert(ctx, "", b); err != nil {
+						t.Fatal(err)
+					}
+				}
+				close(release)
+			}
+			stored += p.Stored
+		case <-ctx.Done():
+			t.Fatalf("the client stored %d of %d records", stored, n)
+		}
+	}
+	if r.Fingerprint() != s.Replica().Fingerprint() || ended == 0 {
+		t.Fatalf("the followed replica differs from the node's, or the stream did not end (%d times)", ended)
 	}
 }

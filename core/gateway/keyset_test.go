@@ -8,7 +8,7 @@ import (
 
 // TestKeySet: adding never blocks however far the reader is behind, a key
 // pending twice is taken once, in the order keys first changed, and a
-// closed set reports it once it is empty.
+// closed set signals until it has reported that it is, once it is empty.
 func TestKeySet(t *testing.T) {
 	var k keySet
 	var want []string
@@ -36,6 +36,11 @@ func TestKeySet(t *testing.T) {
 	<-k.signal()
 	if keys, open := k.take(); !slices.Equal(keys, []string{"last"}) || !open {
 		t.Errorf("the last key: %q, open %v", keys, open)
+	}
+	select {
+	case <-k.signal():
+	default:
+		t.Fatal("no signal from a closed set that has not reported it")
 	}
 	if _, open := k.take(); open {
 		t.Error("a closed, empty set says it is open")

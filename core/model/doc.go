@@ -105,7 +105,10 @@
 // and Delete pass the local checks, are written to the replica (signed and
 // published; a delete is a tombstone) and then committed locally; other
 // writers' records come from the replica's Watch, and Open first makes the
-// local store hold exactly the replica's live records. Records are the
+// local store hold exactly the replica's live records; when the watch says
+// it missed changes (the collection fell a buffer behind a burst), the
+// collection does the same again, so that Get, Scan and the indexes show
+// every record without a reopen. Records are the
 // value's deterministic CBOR with the schema version as record version;
 // older versions are read through migrations (a synced collection's stored
 // values are not rewritten), newer ones and records that are not values of
@@ -119,5 +122,7 @@
 // and every record of the collection received from the network, in commit
 // order. Writers never wait for watchers: each watcher has a bounded buffer,
 // and while it is full the watcher misses changes and is told how many
-// (Event.Missed, and a gap in Event.Seq).
+// (Event.Missed, and a gap in Event.Seq). [Collection.Follow] starts a feed
+// and then reads the values, so that a reader that wants the values and
+// every change after them finds no gap between the two.
 package model

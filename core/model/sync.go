@@ -36,7 +36,9 @@ type Replica interface {
 	// Records yields every writer's live records.
 	Records(ctx context.Context) iter.Seq2[replica.Record, error]
 	// Watch yields every record that enters the replica, subscribing
-	// when it is called.
+	// when it is called, or the word that it missed some
+	// (replica.Change.Missed), as [replica.Replica.Watch] does; the
+	// collection then catches up with Records.
 	Watch(ctx context.Context) iter.Seq[replica.Change]
 }
 
@@ -246,19 +248,16 @@ func (c *base[T]) startSync(ctx context.Context) error {
 	}
 	c.s.pumps.Go(func() {
 		defer cancel()
+		behind := false // a catch-up failed: the next change tries again
 		for ch := range changes {
-			// The replica is the truth: a change it no longer holds
-			// was replaced by a later one, which comes later in the
-			// feed, or was dropped.
-			rec, err := ss.r.Get(c.s.ctx, ch.Writer, ch.Key)
-			switch {
-			case errors.Is(err, core.ErrNotFound):
-				err = c.syncRecord(c.s.ctx, replica.Record{Writer: ch.Writer, Key: ch.Key, Deleted: true})
-			case err == nil && rec.Clock == ch.Clock:
-				err = c.syncRecord(c.s.ctx, rec)
-			}
-			if err == nil {
-				err = c.retryPending(c.s.ctx, ch.Writer)
+			var err error
+			if ch.Missed > 0 || behind {
+				// The watch lost changes, which the replica held
+				// before it said so: catch up with its records.
+				err = c.catchUp(c.s.ctx)
+				behind = err != nil
+			} else {
+				err = c.follow(c.s.ctx, ch)
 			}
 			if err != nil && c.s.ctx.Err() == nil {
 				ss.lastErr.Store(&err)
@@ -268,9 +267,28 @@ func (c *base[T]) startSync(ctx context.Context) error {
 	return nil
 }
 
+// follow takes the change ch of the replica into the local store.
+func (c *base[T]) follow(ctx context.Context, ch replica.Change) error {
+	// The replica is the truth: a change it no longer holds was replaced
+	// by a later one, which comes later in the feed, or was dropped.
+	rec, err := c.st.sync.r.Get(ctx, ch.Writer, ch.Key)
+	switch {
+	case errors.Is(err, core.ErrNotFound):
+		err = c.syncRecord(ctx, replica.Record{Writer: ch.Writer, Key: ch.Key, Deleted: true})
+	case err == nil && rec.Clock == ch.Clock:
+		err = c.syncRecord(ctx, rec)
+	}
+	if err != nil {
+		return err
+	}
+	return c.retryPending(ctx, ch.Writer)
+}
+
 // catchUp makes the local store hold the replica's live records: it
 // writes those that differ and deletes the values the replica no longer
-// holds.
+// holds. It is safe while the collection is written: a value the replica
+// did not hold when it was read is looked up again before it is deleted,
+// since this node's writes reach the replica before the local store.
 func (c *base[T]) catchUp(ctx context.Context) error {
 	ss := c.st.sync
 	live := make(map[string]bool)
@@ -285,13 +303,34 @@ func (c *base[T]) catchUp(ctx context.Context) error {
 			return err
 		}
 	}
-	var gone []op
+	var stale []string
 	for e, err := range c.scan(ctx, c.valuePrefix[:len(c.valuePrefix)-1], true, bounds{}, c.keySegment, false) {
 		if err != nil {
 			return err
 		}
 		if id := c.keySegment(e.Key); !live[id] {
+			stale = append(stale, id)
+		}
+	}
+	var gone []op
+	for _, id := range stale {
+		w, kseg := splitID(id)
+		writer, err := peer.Decode(w)
+		if err != nil {
 			gone = append(gone, op{id: id, del: true})
+			continue
+		}
+		rec, err := ss.r.Get(ctx, writer, kseg)
+		switch {
+		case errors.Is(err, core.ErrNotFound):
+			gone = append(gone, op{id: id, del: true})
+		case err != nil:
+			return fmt.Errorf("reading the replica: %w", err)
+		default: // written since the replica was read
+			writers[writer] = true
+			if err := c.syncRecord(ctx, rec); err != nil {
+				return err
+			}
 		}
 	}
 	if len(gone) > 0 {

@@ -300,6 +300,49 @@ func TestSyncedWatch(t *testing.T) {
 	}
 }
 
+// TestSyncedFollow: Follow's values and then its feed show every value of
+// the collection: those written after the call, before the values are
+// read and while they are, come in the feed.
+func TestSyncedFollow(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), watchTimeout)
+	defer cancel()
+	nodes := newSyncedNodes(t, 2)
+	_, onA := openSynced(t, nodes[0])
+	_, onB := openSynced(t, nodes[1])
+	if err := onA.Put(ctx, User{Name: "ada", Email: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "B holds ada", func() bool { return count(t, onB) == 1 })
+	values, changes := onB.Follow(ctx)
+	// B's own writes are in its collection when Put returns.
+	if err := onB.Put(ctx, User{Name: "bob", Email: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	seen := make(map[string]bool)
+	for en, err := range values {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(seen) == 0 {
+			if err := onB.Put(ctx, User{Name: "cy", Email: "c"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		seen[en.Value.Name] = true
+	}
+	if !seen["ada"] || !seen["bob"] {
+		t.Fatalf("the values %v lack ada or bob", seen)
+	}
+	next, stop := iter.Pull2(changes)
+	defer stop()
+	for _, want := range []string{"bob", "cy"} {
+		ev, err, ok := next()
+		if !ok || err != nil || ev.Kind != model.Put || ev.Key != want || ev.Owner != nodes[1].n.ID() {
+			t.Fatalf("event %+v, %v, want the put of %s", ev, err, want)
+		}
+	}
+}
+
 // TestSyncedBadRecords checks that records of a newer schema version, and
 // records that are not values of the collection, are counted and
 // reported, and replace nothing but their own writer's key.

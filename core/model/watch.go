@@ -56,7 +56,9 @@ type Event[K, T any] struct {
 	// collection, the writer of every event's value.
 	Owner peer.ID
 	// Missed is how many changes this watcher lost, because it had fallen
-	// a full buffer behind, just before this one.
+	// a full buffer behind, just before this one. An Event of no Kind
+	// (zero) holds only Missed: the watcher took what its buffer held and
+	// no change has come since the ones it lost, the last of which is Seq.
 	Missed uint64
 }
 
@@ -110,6 +112,24 @@ func (h *hub) publish(c change) {
 	}
 }
 
+// next returns s's next delivery without waiting: a change, or, once the
+// buffer is empty, the changes missed after it (a delivery of no kind);
+// ok is false when there is neither.
+func (h *hub) next(s *subscriber) (d delivery, ok bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	select {
+	case d = <-s.ch:
+		return d, true
+	default:
+	}
+	if s.missed > 0 {
+		d.seq, d.missed, s.missed = h.seq, s.missed, 0
+		return d, true
+	}
+	return d, false
+}
+
 func (h *hub) subscribe(buffer int) *subscriber {
 	s := &subscriber{ch: make(chan delivery, buffer)}
 	h.mu.Lock()
@@ -136,9 +156,11 @@ var errWatchReused = errors.New("a watch can be iterated once; call Watch again"
 // Writers never wait for watchers. Each watcher has a buffer of
 // WatchBuffer changes (DefaultWatchBuffer unless set); while it is full,
 // new changes are dropped for that watcher only, and the next change it
-// gets says in Missed how many it lost (Seq shows the gap too). A watcher
-// that must not lose changes keeps up, or re-reads the collection when
-// Missed is not zero.
+// gets says in Missed how many it lost (Seq shows the gap too), or, if
+// none has come once it has taken its buffer, an Event of no Kind says
+// so: every change in order, or the word that some were missed, never a
+// silent gap. A watcher that must not lose changes keeps up, or re-reads
+// the collection when Missed is not zero.
 //
 // The feed starts when Watch is called, not when it is iterated, and can be
 // iterated once. An error comes with the Event it concerns (a received
@@ -157,19 +179,47 @@ func (c *Collection[K, T]) Watch(ctx context.Context) iter.Seq2[Event[K, T], err
 			c.st.hub.unsubscribe(sub)
 		}()
 		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-c.s.ctx.Done():
-				return
-			case d := <-sub.ch:
-				ev, err := c.event(d)
-				if !yield(ev, err) {
+			d, ok := c.st.hub.next(sub)
+			if !ok {
+				// Nothing is missed while the buffer has room, so the
+				// next delivery is a change.
+				select {
+				case <-ctx.Done():
 					return
+				case <-c.s.ctx.Done():
+					return
+				case d = <-sub.ch:
 				}
+			}
+			if ctx.Err() != nil || c.s.ctx.Err() != nil {
+				return
+			}
+			var ev Event[K, T]
+			var err error
+			if d.kind == 0 {
+				ev = Event[K, T]{Seq: d.seq, Missed: d.missed}
+			} else {
+				ev, err = c.event(d)
+			}
+			if !yield(ev, err) {
+				return
 			}
 		}
 	}
+}
+
+// Follow returns the collection's values (every writer's, with their
+// writers, as [Collection.Entries] yields them) and its change feed from
+// before they are read (as [Collection.Watch] yields it), so that no
+// change falls between the two: range over the values, then over the
+// feed. A change made while the values are read may be in them and come
+// in the feed too; applying the feed's events in order to the values ends
+// with what the collection holds. The feed starts when Follow is called,
+// so its buffer fills meanwhile if the collection changes faster than the
+// values are read; Event.Missed then says so, as in Watch.
+func (c *Collection[K, T]) Follow(ctx context.Context) (values iter.Seq2[Entry[T], error], changes iter.Seq2[Event[K, T], error]) {
+	changes = c.Watch(ctx)
+	return c.Entries(ctx), changes
 }
 
 // event decodes a delivery for a watcher.

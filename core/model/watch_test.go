@@ -102,6 +102,37 @@ func TestWatchSlow(t *testing.T) {
 	}
 }
 
+// TestWatchSlowAndThenQuiet: a watcher that fell behind a burst after
+// which nothing changes is told what it missed once it has taken its
+// buffer, without waiting for a later change.
+func TestWatchSlowAndThenQuiet(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), watchTimeout)
+	defer cancel()
+	users := open[string, User](t, memory(t), "users", model.WatchBuffer(2))
+	next, stop := iter.Pull2(users.Watch(ctx))
+	defer stop()
+	for i := range 5 {
+		if err := users.Put(ctx, User{Name: "ada", Age: i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, want := range []struct {
+		kind        model.EventKind
+		seq, missed uint64
+	}{{model.Put, 1, 0}, {model.Put, 2, 0}, {0, 5, 3}} {
+		ev, err, ok := next()
+		if !ok || err != nil || ev.Kind != want.kind || ev.Seq != want.seq || ev.Missed != want.missed {
+			t.Fatalf("event %d: %+v, %v (ok %v)", i, ev, err, ok)
+		}
+	}
+	if err := users.Put(ctx, User{Name: "ada", Age: 9}); err != nil {
+		t.Fatal(err)
+	}
+	if ev, err, ok := next(); !ok || err != nil || ev.Seq != 6 || ev.Missed != 0 || ev.New.Age != 9 {
+		t.Fatalf("the event after the gap: %+v, %v", ev, err)
+	}
+}
+
 // TestWatchEnds checks that a feed ends when its context ends and when
 // the store closes.
 func TestWatchEnds(t *testing.T) {

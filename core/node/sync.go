@@ -365,7 +365,8 @@ func (s *Synced) Records(ctx context.Context) iter.Seq2[replica.Record, error] {
 }
 
 // Watch yields every record that enters the replica (tombstones included),
-// from this node or from peers, until ctx ends.
+// from this node or from peers, until ctx ends, or the word that the
+// watcher missed some (see replica.Replica.Watch).
 func (s *Synced) Watch(ctx context.Context) iter.Seq[replica.Change] { return s.r.Watch(ctx) }
 
 // SyncStatus describes a synced collection on this node.

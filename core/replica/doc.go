@@ -31,6 +31,14 @@
 // A side that receives another's settings compares them with
 // [Settings.Agree], whose error names the fields that differ.
 //
+// Every record that enters a replica goes to its watchers ([Replica.Watch])
+// in the order the replica took it. A watcher gets every change in order,
+// or an explicit word that it missed some (a [Change] whose Missed is not
+// zero, where the changes would have been); never a silent gap. Writers
+// never wait for watchers: a watcher that falls a full buffer behind
+// misses changes, and catches up by re-reading the replica or, if it
+// forwards the changes, by ending its stream so that its reader resumes.
+//
 // The package knows nothing of libp2p streams or gossip: core/node runs
 // sessions over its streams and feeds gossiped records to Insert. An
 // [Inbound] bounds the sessions peers start with a node, and the room of

@@ -73,11 +73,16 @@ type Record struct {
 	Deleted bool
 }
 
-// Change is a record that entered a replica, and who sent it (empty for
-// this node's own writes and for records loaded at start).
+// Change is what a watcher of a replica gets (see [Replica.Watch]): a
+// record that entered the replica, and who sent it (empty for this node's
+// own writes), or, when Missed is not zero, only the word that the watcher
+// missed that many changes at this point.
 type Change struct {
 	Record
 	From peer.ID
+	// Missed is how many changes the watcher lost here, because it had
+	// fallen a full buffer behind; the Change then holds no record.
+	Missed uint64
 }
 
 type usage struct {
@@ -674,9 +679,18 @@ func (r *Replica) Items() []Item {
 	return slices.Clone(r.set.Items())
 }
 
-// Watch yields every record that enters the replica, until ctx ends. A
-// watcher that falls more than a buffer behind loses changes; Lost says
-// how many.
+// Watch yields every record that enters the replica, in the order the
+// replica took them, until ctx ends; the watch starts when Watch is called,
+// not when it is iterated.
+//
+// A watcher gets every change in order, or the word that it missed some:
+// writers never wait for watchers, so a watcher that falls a full buffer
+// (1,024 changes) behind misses the changes that come while its buffer is
+// full, and, once it has taken what the buffer held, gets a Change whose
+// Missed says how many, in their place, before any later change. A watcher
+// that must hold what the replica holds re-reads the replica then
+// ([Replica.Records], [Replica.Items]); a watcher that forwards changes
+// ends its stream so that its reader catches up.
 func (r *Replica) Watch(ctx context.Context) iter.Seq[Change] {
 	return r.watch.subscribe(ctx)
 }

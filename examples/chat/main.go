@@ -311,7 +311,10 @@ func run(ctx context.Context, o options, u ui) (err error) {
 	}
 	last := lastKey(history, n.ID())
 	// What arrived while the history was read belongs to it too.
-	history, _ = appendQueued(history, changes)
+	history, _, err = appendQueued(ctx, r, history, changes)
+	if err != nil {
+		return err
+	}
 	p.print(history)
 	suffix := "s"
 	if p.messages == 1 {
@@ -353,7 +356,14 @@ func run(ctx context.Context, o options, u ui) (err error) {
 			}
 			// Records that arrive together, as a catch-up does, are
 			// printed in order.
-			batch, open := appendQueued([]replica.Record{ch.Record}, changes)
+			batch, err := taken(ctx, r, nil, ch)
+			open := true
+			if err == nil {
+				batch, open, err = appendQueued(ctx, r, batch, changes)
+			}
+			if err != nil {
+				return err
+			}
 			p.print(batch)
 			if !open {
 				return nil
@@ -394,20 +404,39 @@ func run(ctx context.Context, o options, u ui) (err error) {
 	}
 }
 
-// appendQueued appends the records already queued on changes to recs; it
-// reports false when changes is closed.
-func appendQueued(recs []replica.Record, changes <-chan replica.Change) ([]replica.Record, bool) {
+// appendQueued appends what the changes already queued bring to recs (see
+// taken); it reports false when changes is closed.
+func appendQueued(ctx context.Context, r *node.Synced, recs []replica.Record, changes <-chan replica.Change) ([]replica.Record, bool, error) {
 	for {
 		select {
 		case ch, ok := <-changes:
 			if !ok {
-				return recs, false
+				return recs, false, nil
 			}
-			recs = append(recs, ch.Record)
+			var err error
+			if recs, err = taken(ctx, r, recs, ch); err != nil {
+				return recs, true, err
+			}
 		default:
-			return recs, true
+			return recs, true, nil
 		}
 	}
+}
+
+// taken appends what ch brings to recs: its record, or, when the watch
+// says it missed changes, every record the room holds (print shows each
+// once).
+func taken(ctx context.Context, r *node.Synced, recs []replica.Record, ch replica.Change) ([]replica.Record, error) {
+	if ch.Missed == 0 {
+		return append(recs, ch.Record), nil
+	}
+	for rec, err := range r.Records(ctx) {
+		if err != nil {
+			return recs, err
+		}
+		recs = append(recs, rec)
+	}
+	return recs, nil
 }
 
 // sayNick writes self's presence record, unless the one it holds already

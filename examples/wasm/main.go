@@ -185,7 +185,7 @@ func (p *page) follow(name string, q url.Values, storeURL string) {
 
 	// The view is written from this goroutine alone: the changes in the
 	// order the replica took them, and a full comparison with the replica
-	// after each catch-up, which repairs any change the watch dropped.
+	// after each catch-up and whenever the watch says it missed changes.
 	resync := make(chan struct{}, 1)
 	go func() {
 		err := gc.Follow(p.ctx, p.client, r, namespace.Wrap(store, ds.NewKey("/cursors")), func(pr gc.Progress) {
@@ -208,7 +208,11 @@ func (p *page) follow(name string, q url.Values, storeURL string) {
 		var err error
 		select {
 		case c := <-changes:
-			err = view.apply(p.ctx, c.Record)
+			if c.Missed > 0 {
+				err = view.sync(p.ctx, r) // the watch fell behind
+			} else {
+				err = view.apply(p.ctx, c.Record)
+			}
 		case <-resync:
 			err = view.sync(p.ctx, r)
 		}

@@ -41,7 +41,10 @@
 // the whole replica, the records the daemon stored from a minute before
 // that cursor on, then the live ones: it may see a record twice, and misses
 // none stored before the cursor unless the daemon's clock stepped back by
-// more than that minute.
+// more than that minute. The daemon ends the stream when its watch of the
+// replica missed changes (a burst faster than the stream takes them): the
+// client reconnects from its last cursor, as after any break, and gets
+// them then.
 package gatewayclient
 
 import (
