@@ -109,7 +109,8 @@ func (f *follower) stop(t *testing.T) {
 
 // TestSyncFollow: sync list --follow prints what the replica holds, then
 // a value written and a removal made while it follows, in order; netabase
-// events shows them too, as sync.stored events.
+// events shows them too, as sync.stored events. A follow ends, with exit
+// status 1, when the node leaves the collection.
 func TestSyncFollow(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
@@ -139,6 +140,17 @@ func TestSyncFollow(t *testing.T) {
 		`"type":"sync.stored"`, `"key":"todo"`, `"collection":"notes"`, `"deleted":false`,
 		`"type":"sync.stored"`, `"key":"shopping"`, `"collection":"notes"`, `"deleted":true`)
 	events.stop(t)
+	// Leaving the collection ends a follow, which says so.
+	f = follow(t, ctx, d.dir, "notes")
+	d.cli(t, ctx, "sync", "leave", "notes")
+	select {
+	case code := <-f.done:
+		if want := "following notes ended: the node left collection notes, or is stopping; nothing more follows"; code != 1 || !strings.Contains(f.errOut.String(), want) {
+			t.Errorf("a follow of a collection left exited with %d, saying %q; want 1 and %q", code, f.errOut.String(), want)
+		}
+	case <-ctx.Done():
+		t.Fatal("a follow of a collection left did not end")
+	}
 }
 
 // TestSyncFollowBurst: a burst of records written while sync list

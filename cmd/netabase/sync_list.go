@@ -35,8 +35,9 @@ program's key type. --json prints every record as it is: the
 value in base64 and the schema version.
 
 With --follow, the list goes on with every change to the collection, one
-line each, until interrupted or the daemon stops (--timeout then defaults
-to none): a value written, or <removed> for a removal. No change is lost
+line each, until interrupted (--timeout then defaults to none): a value
+written, or <removed> for a removal. When the daemon stops or leaves the
+collection, it ends with exit status 1, saying so. No change is lost
 between the list and the changes, nor later: when the changes come faster
 than they are printed, the daemon says how many it skipped (on stderr),
 reads the replica again and prints what differs from what was printed,
@@ -163,7 +164,10 @@ func runSyncFollow(ctx context.Context, e *env, opts syncListOptions, args []str
 			return failed(fmt.Errorf("following %s ended: %s", name, ch.Error))
 		}
 	}
-	// The daemon stopped, the timeout ran out, or the user interrupted.
+	if ctx.Err() == nil {
+		return failed(fmt.Errorf("following %s ended: the daemon closed the stream (it stopped?)", name))
+	}
+	// The timeout ran out, or the user interrupted.
 	return nil
 }
 

@@ -260,6 +260,10 @@ func (s *Synced) Settings() replica.Settings { return s.r.Settings() }
 // Replica is the node's replica of the collection.
 func (s *Synced) Replica() *replica.Replica { return s.r }
 
+// Done is closed when the node leaves the collection (LeaveSync) or
+// closes: its replica takes no more records from then on.
+func (s *Synced) Done() <-chan struct{} { return s.ctx.Done() }
+
 // Put writes this node's value for key (schema version 1), signed, and
 // publishes it; see PutVersion.
 func (s *Synced) Put(ctx context.Context, key string, value []byte) (replica.Record, error) {

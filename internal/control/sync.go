@@ -197,7 +197,17 @@ func (s *server) syncFollow(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ctx := r.Context()
+	// A collection left (and maybe joined again) takes no more changes
+	// in this replica: the stream ends, saying so.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	go func() {
+		select {
+		case <-syn.Done():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	changes := syn.Watch(ctx)
 	f := follower{w: w, enc: json.NewEncoder(w), sent: make(map[followKey]sentRecord)}
 	f.flusher, _ = w.(http.Flusher)
@@ -224,6 +234,9 @@ func (s *server) syncFollow(w http.ResponseWriter, r *http.Request) {
 		if !f.record(c.Record, from) {
 			return
 		}
+	}
+	if r.Context().Err() == nil {
+		f.send(SyncChange{Type: FollowError, Error: fmt.Sprintf("the node left collection %s, or is stopping; nothing more follows", syn.Name())})
 	}
 }
 
@@ -267,7 +280,8 @@ func (f *follower) record(rec replica.Record, from string) bool {
 // (first false), a removal for each live record it sent that the replica
 // no longer holds. A tombstone of a record never sent is left out, as
 // the snapshot leaves tombstones out. An error reading the replica ends
-// the stream with an error line the client reports.
+// the stream with an error line the client reports, as the collection's
+// leaving does.
 func (f *follower) reread(ctx context.Context, syn *node.Synced, first bool) bool {
 	held := make(map[followKey]bool, len(f.sent))
 	for rec, err := range syn.Replica().Records(ctx) {
