@@ -143,6 +143,9 @@ func runSyncFollow(ctx context.Context, e *env, opts syncListOptions, args []str
 		}
 		switch ch.Type {
 		case control.FollowRecord:
+			if ch.SyncRecord == nil {
+				return fmt.Errorf("the daemon sent a record line without a record (is it another netabase version?)")
+			}
 			if opts.json {
 				break
 			}

@@ -183,10 +183,10 @@ func (s *server) syncRecords(w http.ResponseWriter, r *http.Request) {
 }
 
 // syncFollow streams the collection as JSON lines (see SyncChange) until
-// the client goes or the server stops: what the
-// replica holds, then every change. The watch starts before the replica
-// is read, so no change falls between them; a change the stream has
-// already sent, read with the snapshot or again, is not sent twice. When
+// the client goes, the server stops or the node leaves the collection:
+// what the replica holds, then every change. The watch starts before the
+// replica is read, so no change falls between them; a record the stream
+// has sent already, read with the snapshot or again, is not sent twice. When
 // the watch misses changes (the client reads slower than the replica
 // changes), the stream says so, reads the replica again and sends what
 // differs from what it sent, so that a reader never loses a change
@@ -209,7 +209,7 @@ func (s *server) syncFollow(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	changes := syn.Watch(ctx)
-	f := follower{w: w, enc: json.NewEncoder(w), sent: make(map[followKey]sentRecord)}
+	f := follower{enc: json.NewEncoder(w), sent: make(map[followKey]sentRecord)}
 	f.flusher, _ = w.(http.Flusher)
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
@@ -252,7 +252,6 @@ type sentRecord struct {
 
 // follower writes a follow stream and remembers what it sent.
 type follower struct {
-	w       http.ResponseWriter
 	enc     *json.Encoder
 	flusher http.Flusher
 	sent    map[followKey]sentRecord
@@ -269,6 +268,7 @@ func (f *follower) send(c SyncChange) bool {
 	return true
 }
 
+// record sends rec, which from sent (empty for none), and remembers it.
 func (f *follower) record(rec replica.Record, from string) bool {
 	f.sent[followKey{rec.Writer, rec.Key}] = sentRecord{rec.Clock, rec.Deleted}
 	sr := syncRecordOf(rec)
@@ -276,12 +276,12 @@ func (f *follower) record(rec replica.Record, from string) bool {
 }
 
 // reread sends what the replica holds that differs from what f sent: the
-// records it did not send, or older ones of, and, after the snapshot
-// (first false), a removal for each live record it sent that the replica
-// no longer holds. A tombstone of a record never sent is left out, as
-// the snapshot leaves tombstones out. An error reading the replica ends
-// the stream with an error line the client reports, as the collection's
-// leaving does.
+// records it has not sent, or has sent an older version of, and, after
+// the snapshot (first false), a removal for each live record it sent that
+// the replica no longer holds. A tombstone of a record never sent is left
+// out, as the snapshot leaves tombstones out. An error reading the
+// replica ends the stream with an error line the client reports, as the
+// collection's leaving does.
 func (f *follower) reread(ctx context.Context, syn *node.Synced, first bool) bool {
 	held := make(map[followKey]bool, len(f.sent))
 	for rec, err := range syn.Replica().Records(ctx) {
