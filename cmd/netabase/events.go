@@ -20,8 +20,14 @@ Each has a "type" and a "time":
   peer.connected, peer.disconnected, peer.discovered (mDNS)
   record.stored (this node published it), record.received (via put or fetch),
   record.removed (netabase rm removed the local copy)
+  sync.stored (a record entered a synced collection's replica: collection,
+    writer, key, clock, deleted for a tombstone, from the peer that sent it)
   provider.added, dht.mode, backend.state (up, down, restarting)
-  events.lost (this stream fell behind and lost "count" events)` + clientHelp + exitStatusHelp,
+  events.lost (this stream fell behind and lost "count" events)
+
+A reader that falls behind loses events rather than slowing the node;
+to see every change of a synced collection, with none lost, use
+netabase sync list <name> --follow.` + clientHelp + exitStatusHelp,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runEvents(cmd.Context(), e, opts)

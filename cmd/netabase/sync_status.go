@@ -21,8 +21,10 @@ func newSyncStatusCmd(e *env) *cobra.Command {
 		Long: `Show each synced collection the node has joined, or the one called name:
 who may write, the records and tombstones its replica holds, the records
 from peers it refused (by reason), the peers that share it, and for each peer the node has reconciled with, the last
-reconciliation (and its error, if it failed) and the bytes sent and
-received in all.` + clientHelp + exitStatusHelp,
+reconciliation (and its error, if it failed), the bytes sent and
+received in all, and whether the node is connected to it now (the
+figures are kept across restarts, so a peer listed may be long gone;
+"connected" in --json).` + clientHelp + exitStatusHelp,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return usageErrorf("%s takes at most one collection name (got %d arguments)", cmd.CommandPath(), len(args))
@@ -95,7 +97,7 @@ func printSyncStatus(e *env, st control.SyncStatus) error {
 		return printf(e, "  not reconciled with any peer yet\n")
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  PEER\tLAST RECONCILED\tSESSIONS\tSENT\tRECEIVED\tERROR")
+	fmt.Fprintln(tw, "  PEER\tCONNECTED\tLAST RECONCILED\tSESSIONS\tSENT\tRECEIVED\tERROR")
 	for _, p := range st.Peers {
 		last, lastErr := "-", "-"
 		if !p.Last.IsZero() {
@@ -104,7 +106,11 @@ func printSyncStatus(e *env, st control.SyncStatus) error {
 		if p.LastError != "" {
 			lastErr = shown(p.LastError)
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%d\t%d B\t%d B\t%s\n", p.ID, last, p.Sessions, p.Total.BytesSent, p.Total.BytesReceived, lastErr)
+		connected := "no"
+		if p.Connected {
+			connected = "yes"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%d B\t%d B\t%s\n", p.ID, connected, last, p.Sessions, p.Total.BytesSent, p.Total.BytesReceived, lastErr)
 	}
 	return tw.Flush()
 }

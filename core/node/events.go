@@ -101,6 +101,23 @@ type RecordRemoved struct {
 	Key string
 }
 
+// SyncStored: a record entered the replica of a synced collection this
+// node has joined, written by this node or received from a peer. These
+// events are lossy like every other (see [Subscription]); a reader that
+// must see every change of a collection follows its replica instead
+// ([Synced.Watch]).
+type SyncStored struct {
+	At
+	Collection string
+	Writer     peer.ID
+	Key        string
+	Clock      envelope.Timestamp
+	// Deleted marks a tombstone: the writer removed Key.
+	Deleted bool
+	// From is the peer that sent it; empty for this node's own writes.
+	From peer.ID
+}
+
 // ProviderAdded: this node stored a provider record, its own (Local) or one
 // a peer announced to it.
 type ProviderAdded struct {
@@ -150,6 +167,7 @@ func (PeerDiscovered) Kind() string   { return "peer.discovered" }
 func (RecordStored) Kind() string     { return "record.stored" }
 func (RecordReceived) Kind() string   { return "record.received" }
 func (RecordRemoved) Kind() string    { return "record.removed" }
+func (SyncStored) Kind() string       { return "sync.stored" }
 func (ProviderAdded) Kind() string    { return "provider.added" }
 func (ModeChanged) Kind() string      { return "dht.mode" }
 func (BackendState) Kind() string     { return "backend.state" }
@@ -181,6 +199,22 @@ func (b *bus) publish(ev Event) {
 		if !s.offer(ev) {
 			b.lost++
 		}
+	}
+}
+
+// lose counts n events like ev lost by every subscriber that wants such
+// an event: the node could not publish them.
+func (b *bus) lose(n uint64, ev Event) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for s := range b.subs {
+		if s.filter != nil && !s.filter(ev) {
+			continue
+		}
+		s.mu.Lock()
+		s.lost += n
+		s.mu.Unlock()
+		b.lost += n
 	}
 }
 

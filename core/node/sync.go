@@ -191,6 +191,7 @@ func (n *Node) JoinSync(ctx context.Context, settings replica.Settings) (*Synced
 	s.wg.Go(s.receive)
 	s.wg.Go(func() { s.meet(events) })
 	s.wg.Go(s.rounds)
+	s.wg.Go(s.announce)
 	n.synced[settings.Name] = s
 	n.topics.Store(topicName, s)
 	n.keep.joined(topicName)
@@ -266,6 +267,10 @@ func (s *Synced) Settings() replica.Settings { return s.r.Settings() }
 
 // Replica is the node's replica of the collection.
 func (s *Synced) Replica() *replica.Replica { return s.r }
+
+// Done is closed when the node leaves the collection (LeaveSync) or
+// closes: its replica takes no more records from then on.
+func (s *Synced) Done() <-chan struct{} { return s.ctx.Done() }
 
 // Put writes this node's value for key (schema version 1), signed, and
 // publishes it; see PutVersion.
@@ -376,6 +381,23 @@ func (s *Synced) Records(ctx context.Context) iter.Seq2[replica.Record, error] {
 // from this node or from peers, until ctx ends, or the word that the
 // watcher missed some (see replica.Replica.Watch).
 func (s *Synced) Watch(ctx context.Context) iter.Seq[replica.Change] { return s.r.Watch(ctx) }
+
+// announce publishes a SyncStored event for every record that enters the
+// replica. When its watch misses changes, the subscribers lose as many
+// events, and are told so as of any lost event.
+func (s *Synced) announce() {
+	name := s.Name()
+	for c := range s.r.Watch(s.ctx) {
+		if c.Missed > 0 {
+			s.n.bus.lose(c.Missed, SyncStored{Collection: name})
+			continue
+		}
+		s.n.bus.publish(SyncStored{
+			At: now(), Collection: name, Writer: c.Writer, Key: c.Key,
+			Clock: c.Clock, Deleted: c.Deleted, From: c.From,
+		})
+	}
+}
 
 // SyncStatus describes a synced collection on this node.
 type SyncStatus struct {

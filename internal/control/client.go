@@ -203,24 +203,32 @@ func (c *Client) Events(ctx context.Context) (iter.Seq2[Event, error], error) {
 	if err != nil {
 		return nil, err
 	}
-	return func(yield func(Event, error) bool) {
+	return lines[Event](ctx, resp, "event"), nil
+}
+
+// lines yields the JSON lines of a streamed response's body, each
+// decoded as a T, until ctx ends or the body does; an error is yielded
+// last, if any. what names a line in the error.
+func lines[T any](ctx context.Context, resp *http.Response, what string) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
 		defer resp.Body.Close()
+		var zero T
 		sc := bufio.NewScanner(resp.Body)
 		sc.Buffer(make([]byte, 64<<10), 4<<20)
 		for sc.Scan() {
-			var ev Event
-			if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-				yield(Event{}, fmt.Errorf("a bad event line from the daemon: %w", err))
+			var v T
+			if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+				yield(zero, fmt.Errorf("a bad %s line from the daemon: %w", what, err))
 				return
 			}
-			if !yield(ev, nil) {
+			if !yield(v, nil) {
 				return
 			}
 		}
 		if err := sc.Err(); err != nil && ctx.Err() == nil {
-			yield(Event{}, fmt.Errorf("the event stream broke: %w", err))
+			yield(zero, fmt.Errorf("the %s stream broke: %w", what, err))
 		}
-	}, nil
+	}
 }
 
 // SyncJoin joins a synced collection, and returns its status.
@@ -265,6 +273,18 @@ func (c *Client) SyncDelete(ctx context.Context, name, key string) error {
 func (c *Client) SyncRecords(ctx context.Context, name string) ([]SyncRecord, error) {
 	var out []SyncRecord
 	return out, c.do(ctx, "GET", syncPath(name)+"/records", nil, nil, &out)
+}
+
+// SyncFollow yields what the collection called name holds and then every
+// change to it (see SyncChange), until ctx ends or the daemon stops; an
+// error is yielded last, if any. The stream has started (the daemon
+// watches the collection) when SyncFollow returns without error.
+func (c *Client) SyncFollow(ctx context.Context, name string) (iter.Seq2[SyncChange, error], error) {
+	resp, err := c.send(ctx, "GET", syncPath(name)+"/follow", nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	return lines[SyncChange](ctx, resp, "follow"), nil
 }
 
 // syncPath is the path of a collection; the URL escapes what its name needs.

@@ -287,6 +287,7 @@ func (s *server) handler() http.Handler {
 	mux.HandleFunc("POST /v1/sync/{name}/records", s.syncPut)
 	mux.HandleFunc("DELETE /v1/sync/{name}/record", s.syncDelete)
 	mux.HandleFunc("GET /v1/sync/{name}/records", s.syncRecords)
+	mux.HandleFunc("GET /v1/sync/{name}/follow", s.syncFollow)
 	return mux
 }
 
@@ -683,6 +684,12 @@ func eventOf(ev node.Event) Event {
 		out.Mode = &m
 	case node.BackendState:
 		out.Backend, out.State, out.Detail = e.Backend, e.State, e.Detail
+	case node.SyncStored:
+		clock := e.Clock.Time().UTC()
+		out.Collection, out.Writer, out.Key, out.Clock, out.Deleted = e.Collection, e.Writer.String(), e.Key, &clock, flag(e.Deleted)
+		if e.From != "" {
+			out.From = e.From.String()
+		}
 	case node.EventsLost:
 		out.Count = e.Count
 	}

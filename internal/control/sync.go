@@ -1,11 +1,15 @@
 package control
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/config"
@@ -56,7 +60,7 @@ func (s *server) syncJoin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	st, err := syncStatusOf(syn)
+	st, err := s.syncStatusOf(syn)
 	if err != nil {
 		fail(w, err)
 		return
@@ -103,7 +107,7 @@ func (s *server) syncStatus(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	st, err := syncStatusOf(syn)
+	st, err := s.syncStatusOf(syn)
 	if err != nil {
 		fail(w, err)
 		return
@@ -114,7 +118,7 @@ func (s *server) syncStatus(w http.ResponseWriter, r *http.Request) {
 func (s *server) syncStatusAll(w http.ResponseWriter, _ *http.Request) {
 	out := []SyncStatus{}
 	for _, syn := range s.n.SyncedCollections() {
-		st, err := syncStatusOf(syn)
+		st, err := s.syncStatusOf(syn)
 		if err != nil {
 			fail(w, err)
 			return
@@ -179,6 +183,138 @@ func (s *server) syncRecords(w http.ResponseWriter, r *http.Request) {
 	reply(w, out)
 }
 
+// syncFollow streams the collection as JSON lines (see SyncChange) until
+// the client goes, the server stops or the node leaves the collection:
+// what the replica holds, then every change. The watch starts before the
+// replica is read, so no change falls between them; a record the stream
+// has sent already, read with the snapshot or again, is not sent twice. When
+// the watch misses changes (the client reads slower than the replica
+// changes), the stream says so, reads the replica again and sends what
+// differs from what it sent, so that a reader never loses a change
+// without a word. Its memory is bounded by the collection's: the clock of
+// each record it sent.
+func (s *server) syncFollow(w http.ResponseWriter, r *http.Request) {
+	syn, ok := s.synced(w, r)
+	if !ok {
+		return
+	}
+	// A collection left (and maybe joined again) takes no more changes
+	// in this replica: the stream ends, saying so.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	go func() {
+		select {
+		case <-syn.Done():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	changes := syn.Watch(ctx)
+	f := follower{enc: json.NewEncoder(w), sent: make(map[followKey]sentRecord)}
+	f.flusher, _ = w.(http.Flusher)
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	if !f.reread(ctx, syn, true) || !f.send(SyncChange{Type: FollowReady}) {
+		return
+	}
+	for c := range changes {
+		if c.Missed > 0 {
+			if !f.send(SyncChange{Type: FollowMissed, Count: c.Missed}) || !f.reread(ctx, syn, false) {
+				return
+			}
+			continue
+		}
+		k := followKey{c.Writer, c.Key}
+		if had, ok := f.sent[k]; ok && c.Clock.Compare(had.clock) <= 0 {
+			continue
+		}
+		from := ""
+		if c.From != "" {
+			from = c.From.String()
+		}
+		if !f.record(c.Record, from) {
+			return
+		}
+	}
+	if r.Context().Err() == nil {
+		f.send(SyncChange{Type: FollowError, Error: fmt.Sprintf("the node left collection %s, or is stopping; nothing more follows", syn.Name())})
+	}
+}
+
+type followKey struct {
+	writer peer.ID
+	key    string
+}
+
+type sentRecord struct {
+	clock   envelope.Timestamp
+	deleted bool
+}
+
+// follower writes a follow stream and remembers what it sent.
+type follower struct {
+	enc     *json.Encoder
+	flusher http.Flusher
+	sent    map[followKey]sentRecord
+}
+
+// send writes one line; it reports false when the client is gone.
+func (f *follower) send(c SyncChange) bool {
+	if err := f.enc.Encode(c); err != nil {
+		return false
+	}
+	if f.flusher != nil {
+		f.flusher.Flush()
+	}
+	return true
+}
+
+// record sends rec, which from sent (empty for none), and remembers it.
+func (f *follower) record(rec replica.Record, from string) bool {
+	f.sent[followKey{rec.Writer, rec.Key}] = sentRecord{rec.Clock, rec.Deleted}
+	sr := syncRecordOf(rec)
+	return f.send(SyncChange{Type: FollowRecord, SyncRecord: &sr, From: from})
+}
+
+// reread sends what the replica holds that differs from what f sent: the
+// records it has not sent, or has sent an older version of, and, after
+// the snapshot (first false), a removal for each live record it sent that
+// the replica no longer holds. A tombstone of a record never sent is left
+// out, as the snapshot leaves tombstones out. An error reading the
+// replica ends the stream with an error line the client reports, as the
+// collection's leaving does.
+func (f *follower) reread(ctx context.Context, syn *node.Synced, first bool) bool {
+	held := make(map[followKey]bool, len(f.sent))
+	for rec, err := range syn.Replica().Records(ctx) {
+		if err != nil {
+			_ = f.enc.Encode(SyncChange{Type: FollowError, Error: err.Error()})
+			return false
+		}
+		k := followKey{rec.Writer, rec.Key}
+		held[k] = true
+		had, ok := f.sent[k]
+		if (!ok && rec.Deleted) || (ok && rec.Clock.Compare(had.clock) <= 0) {
+			continue
+		}
+		if !f.record(rec, "") {
+			return false
+		}
+	}
+	if first {
+		return true
+	}
+	for k, had := range f.sent {
+		if held[k] || had.deleted {
+			continue
+		}
+		f.sent[k] = sentRecord{deleted: true}
+		if !f.send(SyncChange{Type: FollowRecord, SyncRecord: &SyncRecord{Writer: k.writer.String(), Key: k.key, Deleted: true}}) {
+			return false
+		}
+	}
+	return true
+}
+
 func syncRecordOf(rec replica.Record) SyncRecord {
 	return SyncRecord{
 		Writer:  rec.Writer.String(),
@@ -201,7 +337,7 @@ func refusedOf(refused map[replica.Reason]uint64) map[string]uint64 {
 
 // syncStatusOf describes syn; it fails while its replica does not hold
 // its set (replica.Replica.Err).
-func syncStatusOf(syn *node.Synced) (SyncStatus, error) {
+func (s *server) syncStatusOf(syn *node.Synced) (SyncStatus, error) {
 	st := syn.Status()
 	if st.Error != "" {
 		return SyncStatus{}, errors.New(st.Error)
@@ -221,8 +357,12 @@ func syncStatusOf(syn *node.Synced) (SyncStatus, error) {
 		Refused:     refusedOf(st.Refused),
 	}
 	slices.Sort(out.TopicPeers)
+	connected := make(map[peer.ID]bool)
+	for _, p := range s.n.Peers() {
+		connected[p.ID] = true
+	}
 	for p, ps := range st.Peers {
-		out.Peers = append(out.Peers, SyncPeer{ID: p.String(), PeerStats: ps})
+		out.Peers = append(out.Peers, SyncPeer{ID: p.String(), Connected: connected[p], PeerStats: ps})
 	}
 	slices.SortFunc(out.Peers, func(a, b SyncPeer) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil

@@ -35,6 +35,7 @@
 //	POST   /v1/sync/{name}/records {key, value}  write this node's value for a key
 //	DELETE /v1/sync/{name}/record?key=K write a tombstone for this node's key
 //	GET    /v1/sync/{name}/records      every writer's live records, by writer and key
+//	GET    /v1/sync/{name}/follow       the live records, then every change, one SyncChange per line, until the client goes
 //
 // A daemon keeps the collections it joins and leaves in its configuration
 // file (see [Server.KeepSyncIn]), so it joins them again at its next start.
@@ -50,6 +51,12 @@
 // fields, or a body larger, or a request not read within 30 s, is refused
 // with 400 saying which. A connection idle for 2 minutes is closed; an
 // event stream has no time limit.
+//
+// The event stream is lossy: a client that reads slower than events come
+// loses some, and an events.lost event says how many. The follow stream
+// of a collection is not: when its watch of the replica misses changes,
+// it reads the replica again and sends what differs from what it sent
+// (see [SyncChange]).
 //
 // An error is a non-2xx status with an [Error] body, whose Code survives
 // the hop as a core sentinel error (see [Error.Unwrap]).
@@ -279,6 +286,12 @@ type Event struct {
 	State    string    `json:"state,omitempty"`
 	Detail   string    `json:"detail,omitempty"`
 	Count    uint64    `json:"count,omitempty"`
+	// The fields of a sync.stored event.
+	Collection string     `json:"collection,omitempty"`
+	Writer     string     `json:"writer,omitempty"`
+	Clock      *time.Time `json:"clock,omitempty"`
+	Deleted    *bool      `json:"deleted,omitempty"`
+	From       string     `json:"from,omitempty"`
 }
 
 // SyncJoinRequest joins the synced collection its settings define; a
@@ -313,6 +326,37 @@ type SyncPutReply struct {
 	SentTo int `json:"sent_to"`
 }
 
+// The types of the lines of a follow stream (GET /v1/sync/{name}/follow).
+const (
+	// FollowRecord: a record the replica holds, or a change to it.
+	FollowRecord = "record"
+	// FollowReady: the snapshot of what the replica held is complete;
+	// every line after it is a change.
+	FollowReady = "ready"
+	// FollowMissed: the stream fell behind and missed Count changes; the
+	// lines that follow are what the replica holds that differs from what
+	// the stream sent, read again, before the next changes.
+	FollowMissed = "missed"
+	// FollowError: the stream ends, since reading the replica failed
+	// with Error.
+	FollowError = "error"
+)
+
+// SyncChange is a line of a follow stream: first the records the replica
+// holds (tombstones left out), then a FollowReady line, then every change,
+// in order. A record that the replica no longer holds at all (dropped by
+// its bounds), found when the stream reads it again, is sent as Deleted
+// with a zero Clock.
+type SyncChange struct {
+	Type string `json:"type"`
+	*SyncRecord
+	// From is the peer that sent a change; empty for this node's writes
+	// and for records read from the replica.
+	From  string `json:"from,omitempty"`
+	Count uint64 `json:"count,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
 // SyncStatus describes a synced collection on this node.
 type SyncStatus struct {
 	Name string `json:"name"`
@@ -342,5 +386,8 @@ type SyncStatus struct {
 // SyncPeer is what a replica knows of its reconciliations with one peer.
 type SyncPeer struct {
 	ID string `json:"id"`
+	// Connected says whether the node is connected to the peer now: the
+	// figures may be of a peer met before the daemon last started.
+	Connected bool `json:"connected"`
 	replica.PeerStats
 }
