@@ -405,3 +405,77 @@ func TestSyncSlowReaderReconnects(t *testing.T) {
 		t.Errorf("the client read all %d records and was still closed", got)
 	}
 }
+
+// TestSyncInboundBound: sessions over the WebSocket take slots of the
+// node's bound on the sessions peers start (replica.Inbound), as sessions
+// over libp2p streams do: past the sessions it runs and those that wait,
+// a session is refused with the bound's error, while those admitted go
+// on.
+func TestSyncInboundBound(t *testing.T) {
+	settings := notes(t)
+	_, _, url := syncNode(t, settings)
+	ctx := testContext(t)
+	// A first message whose fingerprint differs from the node's (it holds
+	// nothing): the node answers and waits for the client's next one.
+	d := settings.Digest()
+	first, err := (&replica.Message{Collection: settings.Name, Digest: d[:], Ranges: []replica.Range{{Mode: replica.ModeFingerprint, Fingerprint: make([]byte, replica.HashSize)}}}).Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := func() *websocket.Conn {
+		ws := handshake(t, url, settings) // each of another client
+		if err := ws.Write(ctx, websocket.MessageBinary, append([]byte{wsync.KindFrame}, first...)); err != nil {
+			t.Fatal(err)
+		}
+		return ws
+	}
+	// answer reads the node's first frame of the session on ws.
+	answer := func(ws *websocket.Conn) *replica.Message {
+		t.Helper()
+		_, b, err := ws.Read(ctx)
+		if err != nil || len(b) == 0 || b[0] != wsync.KindFrame {
+			t.Fatalf("the node's answer: %x, %v", b, err)
+		}
+		m, err := replica.Decode(b[1:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	var held []*websocket.Conn
+	for i := range replica.MaxInboundSessions {
+		ws := start()
+		if m := answer(ws); m.Error != "" || len(m.Ranges) == 0 {
+			t.Fatalf("session %d, within the bound: %+v", i, m)
+		}
+		held = append(held, ws)
+	}
+	// The node runs its bound of sessions: those past it wait and are
+	// refused, and one past those that may wait is refused at once.
+	var past []*websocket.Conn
+	for range replica.MaxWaitingSessions + 1 {
+		past = append(past, start())
+	}
+	for i, ws := range past {
+		if m := answer(ws); !strings.Contains(m.Error, "bound of reconciliation sessions") {
+			t.Fatalf("session %d past the bound: %+v, want the bound's error", replica.MaxInboundSessions+i, m)
+		}
+	}
+	// The sessions admitted held their slots meanwhile: each ends when its
+	// client has nothing more to say.
+	empty, err := (&replica.Message{}).Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ws := range held {
+		if err := ws.Write(ctx, websocket.MessageBinary, append([]byte{wsync.KindFrame}, empty...)); err != nil {
+			t.Fatal(err)
+		}
+		if _, b, err := ws.Read(ctx); err != nil || len(b) != 1 || b[0] != wsync.KindEnd {
+			t.Fatalf("session %d did not end as a session under way does: %x, %v", i, b, err)
+		}
+		if err := ws.Write(ctx, websocket.MessageBinary, []byte{wsync.KindEnd}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
