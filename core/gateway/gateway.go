@@ -97,7 +97,8 @@ type Options struct {
 	Sync bool
 	// SyncRecordsPerSecond and SyncBytesPerSecond bound what one sync
 	// connection sends: live records past either rate are refused, each
-	// with a notice, and reconciliation past the byte rate is read more
+	// with a notice and counted in the replica's refusals under
+	// replica.RefusedRate, and reconciliation past the byte rate is read more
 	// slowly, never refused. 0: DefaultSyncRecordsPerSecond and
 	// DefaultSyncBytesPerSecond. Each allows a burst of one second's
 	// worth (of bytes, at least one message of the largest size).
@@ -141,8 +142,6 @@ type gateway struct {
 	streams chan struct{} // a token per open event stream
 	lookups chan struct{} // a token per lookup under way
 	syncs   chan struct{} // a token per sync connection
-	// refused counts live records refused past a connection's rate.
-	refused atomic.Int64
 }
 
 // lookup takes a lookup token, or answers 503 and returns false.

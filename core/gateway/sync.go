@@ -41,15 +41,6 @@ func (g *gateway) newRates() rates {
 	}
 }
 
-// RateRefused is how many live records sync connections sent past their
-// rate, which the gateway refused.
-func RateRefused(h http.Handler) int64 {
-	if g, ok := h.(*gateway); ok {
-		return g.refused.Load()
-	}
-	return 0
-}
-
 // syncOrigin reports whether a page of the request's origin may open a
 // sync connection: one with no Origin (not a browser's page), one from the
 // gateway's own origin, or one the operator lists.
@@ -174,7 +165,7 @@ func (g *gateway) serveSync(ctx context.Context, m *wsync.Mux, s *node.Synced, h
 			return
 		case kind == wsync.KindRecord:
 			if !rt.records.Allow() || !rt.bytes.AllowN(time.Now(), len(b)) {
-				g.refused.Add(1)
+				s.Replica().CountRefused(replica.RefusedRate)
 				g.refuse(ctx, m, s, hello, b, fmt.Errorf("%w: the connection sent records past its rate of %g records and %g bytes a second; a later session brings the record", node.ErrRefused, g.opts.SyncRecordsPerSecond, g.opts.SyncBytesPerSecond))
 				continue
 			}

@@ -368,7 +368,8 @@ func TestSyncRate(t *testing.T) {
 		t.Fatal("a record past the rate was not refused")
 	}
 	holds(t, s.Replica(), p.id, "one", "taken")
-	if got := gateway.RateRefused(srv.Config.Handler); got != 1 {
+	// Counted where sync status and the metrics read the refusals.
+	if got := s.Status().Refused[replica.RefusedRate]; got != 1 {
 		t.Fatalf("%d records counted as refused past the rate, want 1", got)
 	}
 	if _, err := s.Replica().Get(testContext(t), p.id, "two"); err == nil {

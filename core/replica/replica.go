@@ -34,7 +34,7 @@ var ErrLater = errors.New("dated ahead of this node's clock")
 type Reason string
 
 // The reasons a replica refuses a record, whatever carried it: gossip, a
-// reconciliation session, a gateway's event stream.
+// reconciliation session, a gateway's event stream or sync connection.
 const (
 	// RefusedMalformed: not a well-formed envelope (SYNC.md §2), filed
 	// under another key than the one it is signed for, or a tombstone
@@ -52,10 +52,14 @@ const (
 	// RefusedClock: dated further ahead of this node's clock than
 	// envelope.MaxClockSkew (ErrLater), a passing reason.
 	RefusedClock Reason = "clock"
+	// RefusedRate: sent past the rate of the connection that carried it
+	// (a gateway's sync connection), a passing reason; the transport
+	// counts it (CountRefused), as no record is opened for it.
+	RefusedRate Reason = "rate"
 )
 
 // Reasons are the reasons a record is refused, in a fixed order.
-var Reasons = []Reason{RefusedMalformed, RefusedBounds, RefusedSignature, RefusedSchema, RefusedWriter, RefusedClock}
+var Reasons = []Reason{RefusedMalformed, RefusedBounds, RefusedSignature, RefusedSchema, RefusedWriter, RefusedClock, RefusedRate}
 
 // Record is one writer's record of a synced collection.
 type Record struct {
@@ -406,7 +410,7 @@ type Verified struct {
 func (r *Replica) Verify(data []byte) (Verified, error) {
 	v, reason, err := r.verify(data)
 	if err != nil {
-		r.refuse(reason)
+		r.CountRefused(reason)
 	}
 	return v, err
 }
@@ -431,8 +435,10 @@ func (r *Replica) verify(data []byte) (Verified, Reason, error) {
 	return Verified{e, data}, "", nil
 }
 
-// refuse counts a record refused for reason.
-func (r *Replica) refuse(reason Reason) { r.refused[reason].Add(1) }
+// CountRefused counts a record refused for reason, one of Reasons, in
+// Refused: Verify counts its refusals so, and a transport that refuses a
+// record before opening it (RefusedRate) counts it so too.
+func (r *Replica) CountRefused(reason Reason) { r.refused[reason].Add(1) }
 
 // Refused returns how many records from peers the replica refused since it
 // was opened, by reason (every reason, those of none included).

@@ -281,7 +281,7 @@ func TestVerifyRefuses(t *testing.T) {
 	if _, err := r.Verify(ahead.Data); !errors.Is(err, ErrLater) {
 		t.Errorf("a record dated ahead: %v, want ErrLater", err)
 	}
-	want := map[Reason]uint64{RefusedWriter: 1, RefusedSchema: 2, RefusedSignature: 1, RefusedMalformed: 2, RefusedBounds: 1, RefusedClock: 1}
+	want := map[Reason]uint64{RefusedWriter: 1, RefusedSchema: 2, RefusedSignature: 1, RefusedMalformed: 2, RefusedBounds: 1, RefusedClock: 1, RefusedRate: 0}
 	if got := r.Refused(); !maps.Equal(got, want) {
 		t.Errorf("refused %v, want %v", got, want)
 	}

@@ -449,7 +449,7 @@ func (s *session) apply(ctx context.Context, recs []WireRecord) error {
 		case err != nil:
 			return fmt.Errorf("%s sent a record collection %s refuses: %w", s.peer, s.r.settings.Name, err)
 		case v.Env.Key != string(rec.Key):
-			s.r.refuse(RefusedMalformed)
+			s.r.CountRefused(RefusedMalformed)
 			return fmt.Errorf("%w: %s sent record %s under key %q", ErrMalformed, s.peer, v.Env.Key, rec.Key)
 		}
 		vs = append(vs, v)

@@ -379,7 +379,7 @@ type SyncStatus struct {
 	Peers []SyncPeer `json:"peers"`
 	// Refused counts the records from peers the replica refused since
 	// the node started, by reason (replica.Reasons), whatever carried
-	// them: gossip or reconciliation.
+	// them: gossip, reconciliation or a gateway's sync connection.
 	Refused map[string]uint64 `json:"refused"`
 }
 

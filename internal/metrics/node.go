@@ -38,7 +38,7 @@ var (
 	descSessions     = desc("sync_sessions_total", "Reconciliation sessions with the collection's peers, by collection.", "collection")
 	descSessionBytes = desc("sync_session_bytes_total", "Bytes of reconciliation sessions, by collection and direction (sent, received).", "collection", "direction")
 	descSessionRecs  = desc("sync_session_records_total", "Records carried by reconciliation sessions, by collection and direction (sent, received, stored: received and kept).", "collection", "direction")
-	descSyncRefused  = desc("sync_refused_total", "Records from peers a synced collection's replica refused, whatever carried them (gossip, reconciliation), by collection and reason (malformed, bounds, signature, schema, writer, clock).", "collection", "reason")
+	descSyncRefused  = desc("sync_refused_total", "Records from peers a synced collection's replica refused, whatever carried them (gossip, reconciliation, a gateway's sync connection), by collection and reason (malformed, bounds, signature, schema, writer, clock, rate).", "collection", "reason")
 )
 
 // backendStates are the values of the state label of backend_state.
