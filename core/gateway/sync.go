@@ -78,6 +78,11 @@ func (g *gateway) sync(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	m := wsync.NewMux(ctx, ws)
+	// What the client sends takes room of the node's bound on the frames
+	// of the sessions peers start as it arrives, whatever it is, as on a
+	// libp2p stream.
+	m.Bound(g.n.SyncInbound())
+	defer m.Release()
 	refuse := func(code websocket.StatusCode, reason, sentence string) {
 		_ = m.SendText(ctx, wsync.EncodeNotice(wsync.Notice{Error: sentence}))
 		m.Close(code, reason)
@@ -97,6 +102,9 @@ func (g *gateway) sync(w http.ResponseWriter, r *http.Request) {
 	t := time.AfterFunc(replica.ReplyTimeout, func() { m.Close(wsync.CodeBadHello, "no hello within the reply timeout") })
 	typ, _, b, err := m.Read()
 	t.Stop()
+	if errors.Is(err, replica.ErrBusy) {
+		m.Close(websocket.StatusTryAgainLater, err.Error())
+	}
 	if err != nil {
 		return
 	}
@@ -154,6 +162,10 @@ func (g *gateway) serveSync(ctx context.Context, m *wsync.Mux, s *node.Synced, h
 			return
 		case errors.Is(err, wsync.ErrProtocol):
 			m.Close(websocket.StatusPolicyViolation, err.Error())
+			return
+		case errors.Is(err, replica.ErrBusy):
+			// A message that found no room of the node's bound.
+			m.Close(websocket.StatusTryAgainLater, err.Error())
 			return
 		case err != nil:
 			// Such as a message past the limit: the library closed the

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -479,4 +480,84 @@ func TestSyncInboundBound(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestSyncFrameBytesBound: the messages a sync connection reads take room
+// of the node's bound on the frames of the sessions peers start as their
+// bytes arrive, so that connections stalled within large messages hold at
+// most that bound: past it a connection is closed with 1013, while the
+// one holding the room is served on.
+func TestSyncFrameBytesBound(t *testing.T) {
+	const conns = 3
+	settings := notes(t)
+	n, s, url := syncNode(t, settings)
+	ctx := testContext(t)
+	// Three quarters of the node's room each, so that two cannot fit.
+	part := append([]byte{wsync.KindFrame}, make([]byte, replica.MaxInboundBytes*3/4)...)
+	type result struct {
+		i   int
+		b   []byte
+		err error
+	}
+	results := make(chan result, conns)
+	writers := make([]chan io.WriteCloser, conns)
+	var wss []*websocket.Conn
+	for range conns {
+		wss = append(wss, handshake(t, url, settings))
+	}
+	for i, ws := range wss {
+		writers[i] = make(chan io.WriteCloser, 1)
+		go func() {
+			// A message begun and not ended: the node reads what came
+			// and waits for the rest.
+			w, err := ws.Writer(ctx, websocket.MessageBinary)
+			if err == nil {
+				_, err = w.Write(part)
+			}
+			if err == nil {
+				writers[i] <- w
+			}
+			close(writers[i])
+		}()
+		go func() {
+			_, b, err := ws.Read(ctx)
+			results <- result{i, b, err}
+		}()
+	}
+	closed := make(map[int]bool)
+	for range conns - 1 {
+		r := <-results
+		if code := websocket.CloseStatus(r.err); code != websocket.StatusTryAgainLater || !strings.Contains(r.err.Error(), "bound of reconciliation sessions") {
+			t.Fatalf("connection %d past the node's room: %x, %v; want close code 1013 naming the bound", r.i, r.b, r.err)
+		}
+		closed[r.i] = true
+	}
+	// The one left holds its room: its message, once ended, is read and
+	// answered (a malformed first message: refused with the reason).
+	for i := range conns {
+		if closed[i] {
+			continue
+		}
+		w, ok := <-writers[i]
+		if !ok {
+			t.Fatalf("connection %d, within the node's room, could not send its message", i)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		r := <-results
+		if r.err != nil || len(r.b) == 0 || r.b[0] != wsync.KindFrame {
+			t.Fatalf("the answer to connection %d: %v", i, r.err)
+		}
+		if m, err := replica.Decode(r.b[1:]); err != nil || m.Error == "" {
+			t.Fatalf("the answer to connection %d's malformed message: %+v, %v", i, m, err)
+		}
+	}
+	// The room is given back: the node serves on.
+	if _, err := s.Put(ctx, "after", []byte("still")); err != nil {
+		t.Fatal(err)
+	}
+	p := newPage(t, settings)
+	p.sync(t, url, wsync.Options{})
+	holds(t, p.r, n.ID(), "after", "still")
 }

@@ -198,15 +198,41 @@ func (s *Slot) free() {
 func (s *Slot) reserve(n int) error {
 	s.in.mu.Lock()
 	defer s.in.mu.Unlock()
-	b := s.bytes()
+	whose := "peers"
+	if s.started {
+		whose = "this node"
+	}
+	if err := take(s.bytes(), n, whose); err != nil {
+		return err
+	}
+	s.held += int64(n)
+	return nil
+}
+
+// take takes n of the bytes b counts, of the sessions whose started,
+// unless that passes MaxInboundBytes; in.mu is held.
+func take(b *int64, n int, whose string) error {
 	if *b+int64(n) > MaxInboundBytes {
-		whose := "peers"
-		if s.started {
-			whose = "this node"
-		}
 		return fmt.Errorf("%w: the frames of the sessions %s started hold %d of its %d MiB; try again later", ErrBusy, whose, *b>>20, MaxInboundBytes>>20)
 	}
 	*b += int64(n)
-	s.held += int64(n)
 	return nil
+}
+
+// Take takes n bytes of the room of the frames of the sessions peers
+// start, for a transport that reads a peer's messages before a session
+// takes them (the gateway's WebSocket reads each message whole), as their
+// bytes arrive; it fails with an error wrapping ErrBusy when they are
+// taken, and does not wait. Give returns them.
+func (in *Inbound) Take(n int) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return take(&in.bytes, n, "peers")
+}
+
+// Give returns n bytes that Take took.
+func (in *Inbound) Give(n int) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.bytes -= int64(n)
 }

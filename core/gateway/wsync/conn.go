@@ -28,6 +28,150 @@ type Mux struct {
 	// pace, when set, is called with each session frame's size before
 	// the session gets it, and may wait.
 	pace func(ctx context.Context, n int) error
+
+	// room, when set (Bound), is what the messages read take room from.
+	room *room
+	// last is the room the message Read returned last took.
+	last int
+}
+
+// Inbound is the room for what peers send that a Mux takes its messages'
+// bytes from (a node's *replica.Inbound).
+type Inbound interface {
+	Take(n int) error
+	Give(n int)
+}
+
+// Bound makes the connection take room for each message it reads from
+// in as the message's bytes arrive (its size, once it is read whole), and
+// give it back once the message is taken: the message Read returns at the next Read, a session's frame
+// when the session reads it (its reader takes room of its own then). A
+// message that finds no room ends Read with in's error. A binary
+// message's kind byte takes none, so that a frame as large as a
+// session's fits. Call it before Read, and Release when the connection
+// ended.
+func (m *Mux) Bound(in Inbound) { m.room = &room{in: in} }
+
+// Release gives back the room the connection's messages still take
+// (Bound), such as the frames a session never read; after it, the
+// connection takes none and reads nothing more.
+func (m *Mux) Release() {
+	if r := m.room; r != nil {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.in.Give(r.held)
+		r.held = 0
+		r.done = true
+	}
+}
+
+// room is what a connection's messages take of an Inbound.
+type room struct {
+	in   Inbound
+	mu   sync.Mutex
+	held int
+	done bool // Release was called
+}
+
+// take takes n bytes of room for a message being read.
+func (m *Mux) take(n int) error {
+	r := m.room
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.done {
+		return errors.New("the connection ended")
+	}
+	if err := r.in.Take(n); err != nil {
+		return err
+	}
+	r.held += n
+	return nil
+}
+
+// give gives back n bytes of room that take took.
+func (m *Mux) give(n int) {
+	r := m.room
+	if r == nil || n == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.done {
+		r.in.Give(n)
+		r.held -= n
+	}
+}
+
+// firstChunk is how much room a message takes first.
+const firstChunk = 64 << 10
+
+// read reads the next message whole. Its buffer grows as its bytes
+// arrive, doubling from firstChunk, to at most twice what arrived, and
+// each growth takes room first; once read, the message is cut to its
+// size and takes that much. It returns the room taken.
+func (m *Mux) read() (typ websocket.MessageType, kind byte, body []byte, taken int, err error) {
+	typ, r, err := m.ws.Reader(m.ctx)
+	if err != nil {
+		return 0, 0, nil, 0, err
+	}
+	limit := MaxMessage
+	if typ == websocket.MessageBinary {
+		var k [1]byte
+		if _, err := io.ReadFull(r, k[:]); errors.Is(err, io.EOF) {
+			return 0, 0, nil, 0, fmt.Errorf("%w: an empty binary message, with no kind", ErrProtocol)
+		} else if err != nil {
+			return 0, 0, nil, 0, err
+		}
+		kind, limit = k[0], MaxMessage-1
+	}
+	fail := func(err error) (websocket.MessageType, byte, []byte, int, error) {
+		m.give(taken)
+		return 0, 0, nil, 0, err
+	}
+	for {
+		if len(body) == limit {
+			// Full: the message ends here, or it is over the limit.
+			var probe [1]byte
+			n, err := r.Read(probe[:])
+			switch {
+			case n > 0:
+				err := fmt.Errorf("a message over %d bytes", MaxMessage)
+				m.Close(websocket.StatusMessageTooBig, err.Error())
+				return fail(err)
+			case errors.Is(err, io.EOF):
+				return typ, kind, body, taken, nil
+			case err != nil:
+				return fail(err)
+			}
+			continue
+		}
+		if len(body) == cap(body) {
+			grow := min(max(firstChunk, len(body)), limit-len(body))
+			if err := m.take(grow); err != nil {
+				return fail(err)
+			}
+			taken += grow
+			body = append(make([]byte, 0, len(body)+grow), body...)
+		}
+		n, err := r.Read(body[len(body):cap(body)])
+		body = body[:len(body)+n]
+		switch {
+		case errors.Is(err, io.EOF):
+			if taken > len(body) {
+				// A message held, or waiting for its session, takes
+				// what it holds.
+				body = append([]byte(nil), body...)
+				m.give(taken - len(body))
+				taken = len(body)
+			}
+			return typ, kind, body, taken, nil
+		case err != nil:
+			return fail(err)
+		}
+	}
 }
 
 // Pace makes the connection call pace with each session frame's size
@@ -88,18 +232,17 @@ func (m *Mux) SendText(ctx context.Context, b []byte) error {
 // (Start), and so is every other message. Read returns the connection's
 // error when it ends.
 func (m *Mux) Read() (typ websocket.MessageType, kind byte, body []byte, err error) {
+	m.give(m.last)
+	m.last = 0
 	for {
-		typ, b, err := m.ws.Read(m.ctx)
+		typ, kind, body, taken, err := m.read()
 		if err != nil {
 			return 0, 0, nil, err
 		}
 		if typ == websocket.MessageText {
-			return typ, 0, b, nil
+			m.last = taken
+			return typ, 0, body, nil
 		}
-		if len(b) == 0 {
-			return 0, 0, nil, fmt.Errorf("%w: an empty binary message, with no kind", ErrProtocol)
-		}
-		kind, body := b[0], b[1:]
 		switch kind {
 		case KindFrame, KindEnd:
 			m.mu.Lock()
@@ -110,26 +253,33 @@ func (m *Mux) Read() (typ websocket.MessageType, kind byte, body []byte, err err
 			m.mu.Unlock()
 			switch {
 			case s == nil && kind == KindEnd:
+				m.give(taken)
 				return 0, 0, nil, fmt.Errorf("%w: a session end with no session under way", ErrProtocol)
 			case s == nil:
+				m.last = taken
 				return typ, kind, body, nil
 			case kind == KindEnd:
+				m.give(taken)
 				close(s.in)
 				continue
 			}
 			if m.pace != nil {
-				if err := m.pace(m.ctx, len(b)); err != nil {
+				if err := m.pace(m.ctx, 1+len(body)); err != nil {
+					m.give(taken)
 					return 0, 0, nil, err
 				}
 			}
 			select {
-			case s.in <- body:
+			case s.in <- frame{body, taken}:
 			case <-m.ctx.Done():
+				m.give(taken)
 				return 0, 0, nil, context.Cause(m.ctx)
 			}
 		case KindRecord:
+			m.last = taken
 			return typ, kind, body, nil
 		default:
+			m.give(taken)
 			return 0, 0, nil, fmt.Errorf("%w: a binary message of unknown kind %d", ErrProtocol, kind)
 		}
 	}
@@ -146,7 +296,7 @@ func (m *Mux) Start(prev *Session) *Session {
 		case <-m.ctx.Done():
 		}
 	}
-	s := &Session{m: m, in: make(chan []byte, 4), poke: make(chan struct{}, 1), done: make(chan struct{})}
+	s := &Session{m: m, in: make(chan frame, 4), poke: make(chan struct{}, 1), done: make(chan struct{})}
 	m.mu.Lock()
 	m.cur = s
 	m.mu.Unlock()
@@ -161,7 +311,7 @@ func (m *Mux) Start(prev *Session) *Session {
 // works.
 type Session struct {
 	m    *Mux
-	in   chan []byte // the peer's frames; closed at the peer's end
+	in   chan frame // the peer's frames; closed at the peer's end
 	poke chan struct{}
 	done chan struct{}
 
@@ -183,10 +333,11 @@ func (s *Session) Finish() {
 	defer t.Stop()
 	for {
 		select {
-		case _, ok := <-s.in:
+		case f, ok := <-s.in:
 			if !ok {
 				return
 			}
+			s.m.give(f.taken)
 		case <-t.C:
 			s.m.Close(websocket.StatusPolicyViolation, "the session's other side did not end it")
 			return
@@ -194,6 +345,12 @@ func (s *Session) Finish() {
 			return
 		}
 	}
+}
+
+// frame is a peer's frame and the room it takes (Mux.Bound).
+type frame struct {
+	body  []byte
+	taken int
 }
 
 // Done is closed once Finish returned.
@@ -236,13 +393,16 @@ func (s *Session) Read(p []byte) (int, error) {
 // wait waits for the peer's next frame, the deadline or its change.
 func (s *Session) wait(expired <-chan time.Time) error {
 	select {
-	case b, ok := <-s.in:
+	case f, ok := <-s.in:
 		if !ok {
 			s.eof = true
 			return nil
 		}
-		s.rbuf = binary.AppendUvarint(nil, uint64(len(b)))
-		s.rbuf = append(s.rbuf, b...)
+		// The session code's reader takes room for the frame as it reads
+		// it (replica.ReadMessage).
+		s.m.give(f.taken)
+		s.rbuf = binary.AppendUvarint(nil, uint64(len(f.body)))
+		s.rbuf = append(s.rbuf, f.body...)
 	case <-expired:
 		return timeoutError{}
 	case <-s.poke:
