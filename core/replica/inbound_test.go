@@ -207,3 +207,36 @@ func TestInitiatedBytes(t *testing.T) {
 		t.Fatalf("a frame after the bound was freed: %v", err)
 	}
 }
+
+// TestInboundTake: what a transport takes for the messages it reads
+// before a session does (Take) shares the room of the frames of the
+// sessions peers start, and Give returns it.
+func TestInboundTake(t *testing.T) {
+	in := NewInbound()
+	if err := in.Take(MaxInboundBytes); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Take(1); !errors.Is(err, ErrBusy) {
+		t.Fatalf("taking past the bound: %v", err)
+	}
+	s, err := in.Admit(context.Background(), "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Release()
+	big := binary.AppendUvarint(nil, MaxFrame)
+	big = append(big, make([]byte, MaxFrame)...)
+	read := func() error {
+		a, b := conns(t)
+		go func() { _, _ = a.Write(big) }()
+		_, _, err := ReadMessage(s.Conn(b))
+		return err
+	}
+	if err := read(); !errors.Is(err, ErrBusy) {
+		t.Fatalf("a session's frame while a transport holds the room: %v", err)
+	}
+	in.Give(MaxInboundBytes)
+	if err := read(); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("a session's frame once the room is given back: %v", err)
+	}
+}

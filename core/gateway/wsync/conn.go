@@ -160,7 +160,7 @@ func (m *Mux) read() (typ websocket.MessageType, kind byte, body []byte, taken i
 		body = body[:len(body)+n]
 		switch {
 		case errors.Is(err, io.EOF):
-			if taken > len(body) {
+			if m.room != nil && taken > len(body) {
 				// A message held, or waiting for its session, takes
 				// what it holds.
 				body = append([]byte(nil), body...)
