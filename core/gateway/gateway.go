@@ -16,7 +16,10 @@
 // reconciliation sessions, and sends records live, each admitted exactly
 // as a gossiped record (node.Synced.Admit), stored and published on the
 // collection's topic. At most MaxSyncConns such connections are open at
-// once, each with one session at a time; pages of other origins than the
+// once, each with one session at a time; their sessions take slots of the
+// node's bound on the sessions peers start, and the messages they read
+// room of its bound on those sessions' frames (replica.Inbound), as
+// sessions over libp2p streams do; pages of other origins than the
 // gateway's own and the listed ones are refused (403) on the handshake. Any other method gets 405, a request with a body 413, a URL
 // longer than 8 KiB 414, a bad key 400 (among them a record name with a
 // control character, which envelope.CheckName refuses before any lookup),
