@@ -9,6 +9,7 @@ import (
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/envelope"
+	"github.com/netabase/netabase/core/gateway/wsync"
 	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/core/replica"
 	"github.com/netabase/netabase/plugins/wire"
@@ -27,6 +28,8 @@ var limits = map[string]int64{
 	"replica.MaxFrame":        replica.MaxFrame,
 	"replica.MaxKeySize":      replica.MaxKeySize,
 	"replica.MaxNameSize":     replica.MaxNameSize,
+	"replica.MaxInboundBytes": replica.MaxInboundBytes,
+	"wsync.MaxMessage":        wsync.MaxMessage,
 	"quota.max_mib":           int64(config.DefaultQuota().MaxMiB) << 20,
 	"quota.max_mib_per_peer":  int64(config.DefaultQuota().MaxMiBPerPeer) << 20,
 	"quota.max_mib_per_owner": int64(config.DefaultQuota().MaxMiBPerOwner) << 20,
