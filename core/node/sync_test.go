@@ -454,7 +454,7 @@ func TestSyncRefusesHostileRecords(t *testing.T) {
 	}
 	want := map[replica.Reason]uint64{
 		replica.RefusedMalformed: 1, replica.RefusedWriter: 1, replica.RefusedSignature: 1, replica.RefusedSchema: 1,
-		replica.RefusedBounds: 0, replica.RefusedClock: 0,
+		replica.RefusedBounds: 0, replica.RefusedClock: 0, replica.RefusedRate: 0,
 	}
 	if got := c.Status().Refused; !maps.Equal(got, want) {
 		t.Fatalf("refused %v, want %v", got, want)
