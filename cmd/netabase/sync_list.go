@@ -94,7 +94,7 @@ func runSyncList(ctx context.Context, e *env, opts syncListOptions, args []strin
 	fmt.Fprintln(tw, "WRITER\tKEY\tWRITTEN\tVALUE")
 	cborShownBinary := false
 	for _, r := range recs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Writer, shown(r.Key), r.Clock.Local().Format(time.RFC3339), cell(r.Value, opts.cbor))
+		printChange(tw, r, opts.cbor)
 		if !opts.cbor && !cborShownBinary && !utf8.Valid(r.Value) {
 			_, cborShownBinary = cborJSON(r.Value)
 		}
@@ -174,8 +174,9 @@ func runSyncFollow(ctx context.Context, e *env, opts syncListOptions, args []str
 	return nil
 }
 
-// printChange prints one record of a follow stream as sync list does, a
-// removal as <removed> (with no time when the replica dropped the record).
+// printChange prints one row of sync list, or a record of a follow stream:
+// a removal as <removed> (with no time when the replica dropped the
+// record).
 func printChange(w io.Writer, r control.SyncRecord, asCBOR bool) {
 	written, value := "-", "<removed>"
 	if !r.Clock.IsZero() {
