@@ -317,6 +317,7 @@ func (k *keeper) rememberLocked(p peer.ID) *knownPeer {
 			}
 		}
 		delete(k.known, oldest)
+		k.untagLocked(oldest, tagRemembered) // forgotten: no longer dialled for being remembered
 	}
 	return kp
 }
