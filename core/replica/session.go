@@ -335,6 +335,10 @@ func (s *session) run(ctx context.Context, c Conn, in *Message) error {
 				return fmt.Errorf("from %s: %w", s.peer, err)
 			case isTimeout(err):
 				return fmt.Errorf("%w: %s sent nothing for %s", ErrNoReply, s.peer, ReplyTimeout)
+			case errors.Is(err, ErrBusy):
+				// The stream works; the node's bound on frame bytes refused
+				// this frame: the peer is told so, as for a first frame.
+				return fmt.Errorf("from %s: %w", s.peer, err)
 			case err != nil:
 				return brokenError{fmt.Errorf("reading from %s: %w", s.peer, err)}
 			case m.Error != "":
