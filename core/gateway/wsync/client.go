@@ -12,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/replica"
 )
 
@@ -140,10 +141,19 @@ func connect(ctx context.Context, url string, r *replica.Replica, o Options) (co
 	defer cancel(nil)
 	wg.Go(func() {
 		for c := range live {
+			if c.Missed > 0 {
+				// Local writes went by unseen: the session on
+				// reconnecting brings them to the daemon.
+				cancel(fmt.Errorf("the live feed to the daemon missed %d changes; reconnecting to catch up", c.Missed))
+				return
+			}
 			if c.From != "" {
 				continue // the daemon's, or another peer's
 			}
 			data, err := r.Envelope(ctx, r.RecordKey(c.Writer, c.Key))
+			if errors.Is(err, core.ErrNotFound) {
+				continue // dropped meanwhile, as the daemon's feed passes it over
+			}
 			if err == nil {
 				err = m.Send(ctx, KindRecord, data)
 			}
