@@ -97,10 +97,15 @@ func TestFailedStoreHoldsNoSet(t *testing.T) {
 	if err := r.Err(); !errors.Is(err, errRestarting) {
 		t.Fatalf("Err on the failed store: %v", err)
 	}
+	yielded := 0
 	for _, err := range r.Records(ctx) {
+		yielded++
 		if !errors.Is(err, errRestarting) {
 			t.Fatalf("Records on the failed store yielded %v", err)
 		}
+	}
+	if yielded != 1 {
+		t.Fatalf("Records on the failed store yielded %d items, want its error once", yielded)
 	}
 	if st := r.Status(); !strings.Contains(st.Error, errRestarting.Error()) || st.Records != 0 || st.Fingerprint != "" {
 		t.Fatalf("Status on the failed store: %+v", st)
