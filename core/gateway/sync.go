@@ -147,13 +147,15 @@ func (g *gateway) sync(w http.ResponseWriter, r *http.Request) {
 // serveSync reads the client's messages until the connection ends:
 // sessions it starts, and live records.
 func (g *gateway) serveSync(ctx context.Context, m *wsync.Mux, s *node.Synced, hello wsync.Hello, rt rates) {
-	defer m.Close(websocket.StatusNormalClosure, "")
 	var prev *wsync.Session
 	defer func() {
 		if prev != nil {
 			<-prev.Done()
 		}
 	}()
+	// Closing first ends a session waiting for the client's next frame,
+	// so its slot is free at once, not after the reply timeout.
+	defer m.Close(websocket.StatusNormalClosure, "")
 	for {
 		typ, kind, b, err := m.Read()
 		var ce websocket.CloseError

@@ -19,8 +19,9 @@ import (
 // the other messages to its caller, and writes what the sides send. Its
 // methods are safe for concurrent use.
 type Mux struct {
-	ws  *websocket.Conn
-	ctx context.Context // ends when the connection does
+	ws     *websocket.Conn
+	ctx    context.Context // ends when the connection does
+	cancel context.CancelCauseFunc
 
 	mu  sync.Mutex
 	cur *Session // the session whose frames arrive now
@@ -183,17 +184,21 @@ func (m *Mux) Pace(pace func(ctx context.Context, n int) error) { m.pace = pace 
 // connection closes. It bounds every message it reads to MaxMessage.
 func NewMux(ctx context.Context, ws *websocket.Conn) *Mux {
 	ws.SetReadLimit(MaxMessage)
-	return &Mux{ws: ws, ctx: ctx}
+	ctx, cancel := context.WithCancelCause(ctx)
+	return &Mux{ws: ws, ctx: ctx, cancel: cancel}
 }
 
 // Context ends when the connection does.
 func (m *Mux) Context() context.Context { return m.ctx }
 
 // Close closes the connection with code and reason (cut to what a close
-// message holds).
+// message holds), and ends the Mux's context.
 func (m *Mux) Close(code websocket.StatusCode, reason string) {
 	_ = m.ws.Close(code, CloseReason(reason))
+	m.cancel(errClosed) // a session waiting for a frame ends now
 }
+
+var errClosed = errors.New("the sync connection is closed")
 
 // CloseReason cuts reason to the 123 bytes a close message holds, at the
 // start of a character.
