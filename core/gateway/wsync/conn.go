@@ -188,9 +188,6 @@ func NewMux(ctx context.Context, ws *websocket.Conn) *Mux {
 	return &Mux{ws: ws, ctx: ctx, cancel: cancel}
 }
 
-// Context ends when the connection does.
-func (m *Mux) Context() context.Context { return m.ctx }
-
 // Close closes the connection with code and reason (cut to what a close
 // message holds), and ends the Mux's context.
 func (m *Mux) Close(code websocket.StatusCode, reason string) {

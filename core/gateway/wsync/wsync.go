@@ -56,8 +56,6 @@ const (
 	// CodeOtherSettings: the daemon has other settings for the
 	// collection.
 	CodeOtherSettings = 4409
-	// CodeTooMany: the daemon serves as many sync connections as it may.
-	CodeTooMany = 4429
 )
 
 // Hello is the client's first message, a text message of JSON: the
