@@ -773,10 +773,6 @@ func (n *Node) handleSync(st network.Stream) {
 		refuse("collection %q has other settings here (writers, bounds or tombstone horizon): its digest differs", first.Collection)
 		return
 	}
-	if err := s.r.Err(); err != nil {
-		refuse("%v", err)
-		return
-	}
 	// The peer's previous session may still be ending here; an inbound
 	// session waits for nothing else, so waiting for it cannot deadlock.
 	in := sessionKey{p, true}
