@@ -408,31 +408,24 @@ func TestSyncSlowReaderReconnects(t *testing.T) {
 	}
 }
 
-// TestSyncInboundBound: sessions over the WebSocket take slots of the
-// node's bound on the sessions peers start (replica.Inbound), as sessions
-// over libp2p streams do: past the sessions it runs and those that wait,
-// a session is refused with the bound's error, while those admitted go
-// on.
-func TestSyncInboundBound(t *testing.T) {
-	settings := notes(t)
-	_, _, url := syncNode(t, settings)
-	ctx := testContext(t)
-	// A first message whose fingerprint differs from the node's (it holds
-	// nothing): the node answers and waits for the client's next one.
+// holdingSessions returns start, which opens a connection of another
+// client and starts a session on it that the node answers and then waits
+// on (its first message's fingerprint differs from the node's, which holds
+// nothing), and answer, which reads the node's first frame of the session.
+func holdingSessions(t *testing.T, ctx context.Context, url string, settings replica.Settings) (start func() *websocket.Conn, answer func(*websocket.Conn) *replica.Message) {
 	d := settings.Digest()
 	first, err := (&replica.Message{Collection: settings.Name, Digest: d[:], Ranges: []replica.Range{{Mode: replica.ModeFingerprint, Fingerprint: make([]byte, replica.HashSize)}}}).Encode()
 	if err != nil {
 		t.Fatal(err)
 	}
-	start := func() *websocket.Conn {
-		ws := handshake(t, url, settings) // each of another client
+	start = func() *websocket.Conn {
+		ws := handshake(t, url, settings)
 		if err := ws.Write(ctx, websocket.MessageBinary, append([]byte{wsync.KindFrame}, first...)); err != nil {
 			t.Fatal(err)
 		}
 		return ws
 	}
-	// answer reads the node's first frame of the session on ws.
-	answer := func(ws *websocket.Conn) *replica.Message {
+	answer = func(ws *websocket.Conn) *replica.Message {
 		t.Helper()
 		_, b, err := ws.Read(ctx)
 		if err != nil || len(b) == 0 || b[0] != wsync.KindFrame {
@@ -444,6 +437,42 @@ func TestSyncInboundBound(t *testing.T) {
 		}
 		return m
 	}
+	return start, answer
+}
+
+// TestSyncGoneClientFreesItsSlot: a client that goes away in the middle
+// of a session frees its slot of the node's bound at once, so that the
+// next session is admitted within replica.AdmitWait instead of waiting out
+// the reply timeout.
+func TestSyncGoneClientFreesItsSlot(t *testing.T) {
+	settings := notes(t)
+	_, _, url := syncNode(t, settings)
+	ctx := testContext(t)
+	start, answer := holdingSessions(t, ctx, url, settings)
+	var held []*websocket.Conn
+	for i := range replica.MaxInboundSessions {
+		ws := start()
+		if m := answer(ws); m.Error != "" {
+			t.Fatalf("session %d, within the bound: %+v", i, m)
+		}
+		held = append(held, ws)
+	}
+	held[0].CloseNow()
+	if m := answer(start()); m.Error != "" || len(m.Ranges) == 0 {
+		t.Fatalf("a session after a client of the bound's went away: %+v, want it admitted", m)
+	}
+}
+
+// TestSyncInboundBound: sessions over the WebSocket take slots of the
+// node's bound on the sessions peers start (replica.Inbound), as sessions
+// over libp2p streams do: past the sessions it runs and those that wait,
+// a session is refused with the bound's error, while those admitted go
+// on.
+func TestSyncInboundBound(t *testing.T) {
+	settings := notes(t)
+	_, _, url := syncNode(t, settings)
+	ctx := testContext(t)
+	start, answer := holdingSessions(t, ctx, url, settings)
 	var held []*websocket.Conn
 	for i := range replica.MaxInboundSessions {
 		ws := start()
