@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/netabase/netabase/core"
-	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/envelope"
 	"github.com/netabase/netabase/core/gateway/wsync"
 	"github.com/netabase/netabase/core/node"
@@ -30,9 +29,9 @@ var limits = map[string]int64{
 	"replica.MaxNameSize":     replica.MaxNameSize,
 	"replica.MaxInboundBytes": replica.MaxInboundBytes,
 	"wsync.MaxMessage":        wsync.MaxMessage,
-	"quota.max_mib":           int64(config.DefaultQuota().MaxMiB) << 20,
-	"quota.max_mib_per_peer":  int64(config.DefaultQuota().MaxMiBPerPeer) << 20,
-	"quota.max_mib_per_owner": int64(config.DefaultQuota().MaxMiBPerOwner) << 20,
+	"quota.max_mib":           node.DefaultQuota().MaxBytes,
+	"quota.max_mib_per_peer":  node.DefaultQuota().MaxBytesPerPeer,
+	"quota.max_mib_per_owner": node.DefaultQuota().MaxBytesPerOwner,
 }
 
 // limitRow is a row of the Limits table: its constant and its bytes.

@@ -275,15 +275,17 @@ func startNode(ctx context.Context, e *env, opts daemonOptions, dir string, fres
 
 	fmt.Fprintf(e.stdout, "netabase %s\nData dir:   %s\nStorage:    %s\n", netabase.Version, dir, c.Storage)
 	fmt.Fprintln(e.stdout, "Admission:  checking the storage backend against the conformance suite...")
-	n, err = node.New(ctx, node.Config{
-		Config:   c,
-		DataDir:  dir,
-		CertDir:  certDir(dir),
-		Registry: e.registry,
-		Suite:    conformance.Suite(""),
-		Logger:   slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Metrics:  m.registerer(),
-	})
+	nc, err := c.NodeConfig() // checked with the flags, so it converts
+	if err != nil {
+		return nil, nil, nil, nil, failed(err)
+	}
+	nc.DataDir = dir
+	nc.CertDir = certDir(dir)
+	nc.Registry = e.registry
+	nc.Suite = conformance.Suite("")
+	nc.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	nc.Metrics = m.registerer()
+	n, err = node.New(ctx, nc)
 	if errors.Is(err, core.ErrInvalidURL) {
 		return nil, nil, nil, nil, storageErr(opts.given["storage"], dir, err)
 	}
@@ -314,7 +316,7 @@ func joinSynced(ctx context.Context, n *node.Node, dir string, syncs []config.Sy
 // unless newIdentity: node.New would create a new key, silently giving an
 // existing node a new peer ID. It warns when the key can be read by others.
 func checkIdentity(e *env, dir string, newIdentity bool) error {
-	path := filepath.Join(dir, config.IdentityFile)
+	path := filepath.Join(dir, node.IdentityFile)
 	fi, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -322,7 +324,7 @@ func checkIdentity(e *env, dir string, newIdentity bool) error {
 			return nil
 		}
 		return failed(fmt.Errorf("the node in %s has a configuration but no identity key (%s), so it would start as a new peer with a new peer ID; restore %s from a backup, or start with --new-identity to become a new peer",
-			dir, path, config.IdentityFile))
+			dir, path, node.IdentityFile))
 	case err != nil:
 		return failed(fmt.Errorf("cannot read the identity key: %w", err))
 	case !fi.Mode().IsRegular():

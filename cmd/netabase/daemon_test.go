@@ -20,6 +20,7 @@ import (
 	"github.com/netabase/netabase/backends/all"
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/config"
+	"github.com/netabase/netabase/core/node"
 )
 
 // asCLI, when set in the environment, makes the test binary run the
@@ -299,7 +300,7 @@ func TestInit(t *testing.T) {
 	if c.Mode != "client" || c.MDNS || c.ProtocolPrefix != "/myapp" || c.Storage != "memory://" || len(c.Listen) != 1 || len(c.Bootstrap) != 1 {
 		t.Errorf("the flags were not written: %+v", c)
 	}
-	for name, perm := range map[string]os.FileMode{config.FileName: 0o600, config.IdentityFile: 0o600, ".": 0o700} {
+	for name, perm := range map[string]os.FileMode{config.FileName: 0o600, node.IdentityFile: 0o600, ".": 0o700} {
 		fi, err := os.Stat(filepath.Join(dir, name))
 		if err != nil || fi.Mode().Perm() != perm {
 			t.Errorf("%s: %v, %v; want mode %v", name, fi.Mode(), err, perm)
@@ -619,7 +620,7 @@ func TestDaemonIdentity(t *testing.T) {
 	if code, _, errOut := runIn(ctx, nil, "init", "--data-dir", dir, "--storage", "memory://", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"); code != 0 {
 		t.Fatalf("init: exit %d, %s", code, errOut)
 	}
-	key := filepath.Join(dir, config.IdentityFile)
+	key := filepath.Join(dir, node.IdentityFile)
 	if err := os.Remove(key); err != nil {
 		t.Fatal(err)
 	}

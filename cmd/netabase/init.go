@@ -127,7 +127,7 @@ func initNode(dir string, c config.Config) (initResult, error) {
 	return initResult{
 		DataDir:     dir,
 		Config:      filepath.Join(dir, config.FileName),
-		Identity:    filepath.Join(dir, config.IdentityFile),
+		Identity:    filepath.Join(dir, node.IdentityFile),
 		NewIdentity: created,
 		PeerID:      id.String(),
 		Storage:     c.Storage,
@@ -141,10 +141,11 @@ func initNode(dir string, c config.Config) (initResult, error) {
 // this machine's (loopback only when it has no other), each ending in
 // /p2p/<id>. A port chosen at start (0) gives none.
 func bootstrapAddrs(c config.Config, id peer.ID) []string {
-	listen, err := c.ListenAddrs()
+	nc, err := c.NodeConfig()
 	if err != nil {
 		return nil
 	}
+	listen := nc.Listen
 	if tcp := slices.DeleteFunc(slices.Clone(listen), func(a ma.Multiaddr) bool {
 		_, err := a.ValueForProtocol(ma.P_TCP)
 		return err != nil

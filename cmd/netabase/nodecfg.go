@@ -15,6 +15,7 @@ import (
 
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/config"
+	"github.com/netabase/netabase/core/node"
 )
 
 // dataDirEnv names the environment variable that sets the default data
@@ -326,7 +327,7 @@ func (f *freshNode) remove(e *env) {
 	if f == nil {
 		return
 	}
-	names := []string{config.FileName, config.IdentityFile, core.CertificateFile}
+	names := []string{config.FileName, node.IdentityFile, core.CertificateFile}
 	if store := f.storeName(e.registry); store != "" {
 		names = append(names, store)
 	}

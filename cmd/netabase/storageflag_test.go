@@ -58,7 +58,7 @@ func TestDaemonBadStorageFirstStart(t *testing.T) {
 	if strings.Contains(out, "checking") {
 		t.Errorf("the daemon said it was checking a URL it could not parse:\n%s", out)
 	}
-	for _, name := range []string{config.FileName, config.IdentityFile} {
+	for _, name := range []string{config.FileName, node.IdentityFile} {
 		if _, err := os.Stat(filepath.Join(dir, name)); !os.IsNotExist(err) {
 			t.Errorf("the refused first start left %s (%v)", name, err)
 		}

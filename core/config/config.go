@@ -17,50 +17,24 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/pelletier/go-toml/v2"
 	"github.com/pelletier/go-toml/v2/unstable"
 
 	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/core/replica"
 )
 
-// File names in a data directory.
+// File names in a data directory, besides the node's own (such as
+// node.IdentityFile).
 const (
 	// FileName is the configuration file.
 	FileName = "config.toml"
-	// IdentityFile holds the node's private key.
-	IdentityFile = "identity.key"
 	// SocketFile is the daemon's control socket.
 	SocketFile = "netabase.sock"
 )
-
-// Protocol prefixes with a meaning of their own.
-const (
-	// PrefixNetabase is the default: a private netabase network, where the
-	// "netabase" record namespace lives.
-	PrefixNetabase = "/netabase"
-	// PrefixIPFS joins the public Amino DHT (IPFS), whose peers accept only
-	// "pk" and "ipns" records.
-	PrefixIPFS = "/ipfs"
-)
-
-// Modes of the DHT.
-const (
-	// ModeAuto serves DHT requests unless the node finds it is not
-	// reachable from outside.
-	ModeAuto = "auto"
-	// ModeClient only sends requests.
-	ModeClient = "client"
-	// ModeServer sends and serves requests.
-	ModeServer = "server"
-)
-
-// Modes lists the valid modes.
-var Modes = []string{ModeAuto, ModeClient, ModeServer}
-
-// DefaultPort is the TCP and UDP port a node listens on by default.
-const DefaultPort = 4101
 
 // DefaultMetricsAddress is where the daemon serves metrics when they are
 // on and no address is given: loopback only, so that nothing outside the
@@ -262,58 +236,67 @@ type Quota struct {
 }
 
 // Default returns the configuration of a node whose data directory is
-// dataDir.
+// dataDir: the node's own defaults (core/node's DefaultStorage,
+// DefaultListen, DefaultLimits, DefaultQuota, ...) in the file's form,
+// with mDNS on, and the daemon's tables off.
 func Default(dataDir string) Config {
-	port := fmt.Sprint(DefaultPort)
+	var listen []string
+	for _, a := range node.DefaultListen() {
+		listen = append(listen, a.String())
+	}
+	l, q := node.DefaultLimits(), node.DefaultQuota()
 	return Config{
-		// Built as a URL, so that a "?", "#" or "%" in the path is escaped,
-		// not taken for the start of the query, the fragment or an escape.
-		Storage:    (&url.URL{Scheme: "pebble", Path: filepath.ToSlash(filepath.Join(dataDir, "store"))}).String(),
-		SyncWrites: true,
-		Listen: []string{
-			"/ip4/0.0.0.0/tcp/" + port,
-			"/ip4/0.0.0.0/udp/" + port + "/quic-v1",
-			"/ip6/::/tcp/" + port,
-			"/ip6/::/udp/" + port + "/quic-v1",
-		},
-		ProtocolPrefix: PrefixNetabase,
-		Mode:           ModeAuto,
+		Storage:        node.DefaultStorage(dataDir),
+		SyncWrites:     true,
+		Listen:         listen,
+		ProtocolPrefix: string(node.PrefixNetabase),
+		Mode:           string(node.ModeAuto),
 		Bootstrap:      []string{},
 		MDNS:           true,
 		Limits: Limits{
-			ConnLowWater:    100,
-			ConnHighWater:   400,
-			ConnGracePeriod: "1m",
+			ConnLowWater:    l.ConnLowWater,
+			ConnHighWater:   l.ConnHighWater,
+			ConnGracePeriod: formatDuration(l.ConnGracePeriod),
+			MaxConnections:  l.MaxConnections,
+			MaxStreams:      l.MaxStreams,
+			MaxMemoryMiB:    int(l.MaxMemory >> 20),
 		},
 		Records: Records{
 			MaxAge:            "0s",
-			RepublishInterval: "12h",
+			RepublishInterval: formatDuration(node.DefaultRepublishInterval),
 		},
-		Quota:   DefaultQuota(),
+		Quota: Quota{
+			MaxRecords:          q.MaxRecords,
+			MaxMiB:              int(q.MaxBytes >> 20),
+			MaxRecordsPerPeer:   q.MaxRecordsPerPeer,
+			MaxMiBPerPeer:       int(q.MaxBytesPerPeer >> 20),
+			MaxRecordsPerOwner:  q.MaxRecordsPerOwner,
+			MaxMiBPerOwner:      int(q.MaxBytesPerOwner >> 20),
+			MaxProviders:        q.MaxProviders,
+			MaxProvidersPerPeer: q.MaxProvidersPerPeer,
+			MaxProviderAddrs:    q.MaxProviderAddrs,
+			PutRate:             q.PutRate,
+			PutBurst:            q.PutBurst,
+			ProvideRate:         q.ProvideRate,
+			ProvideBurst:        q.ProvideBurst,
+		},
 		Metrics: Metrics{Address: DefaultMetricsAddress},
 		Gateway: Gateway{Address: DefaultGatewayAddress, AllowedOrigins: []string{}},
 	}
 }
 
-// DefaultQuota is the quota of a node whose file leaves it out: enough for
-// a busy private network, small enough for a small disk (under 300 MiB of
-// records and 20 MB of provider records for other peers).
-func DefaultQuota() Quota {
-	return Quota{
-		MaxRecords:          100_000,
-		MaxMiB:              256,
-		MaxRecordsPerPeer:   10_000,
-		MaxMiBPerPeer:       32,
-		MaxRecordsPerOwner:  1_000,
-		MaxMiBPerOwner:      16,
-		MaxProviders:        100_000,
-		MaxProvidersPerPeer: 10_000,
-		MaxProviderAddrs:    16,
-		PutRate:             20,
-		PutBurst:            200,
-		ProvideRate:         20,
-		ProvideBurst:        200,
+// formatDuration writes d as the file gives durations: as time.Duration
+// does, without the zero minutes and seconds of a whole number of hours
+// or minutes ("12h", "1m").
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
 	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // Error is a configuration error: the key it is about, the line of the key
@@ -356,50 +339,19 @@ func keyErr(key, format string, args ...any) *Error {
 }
 
 // Check validates every key, returning all the errors found (joined), each
-// an *Error naming its key.
+// an *Error naming its key: the node's keys by converting them
+// (NodeConfig), the daemon's tables by their own checks.
 func (c *Config) Check() error {
+	_, err := c.NodeConfig()
 	var errs []error
+	if err != nil {
+		errs = unjoin(err)
+	}
 	add := func(err error) {
 		if err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if strings.TrimSpace(c.Storage) == "" {
-		add(keyErr("storage", "is empty; give a storage URL such as pebble:///abs/path (see netabase backends)"))
-	}
-	_, err := c.ListenAddrs()
-	add(err)
-	add(c.checkPrefix())
-	if !slices.Contains(Modes, c.Mode) {
-		add(keyErr("mode", "%q is not a mode; use one of %s", c.Mode, strings.Join(Modes, ", ")))
-	}
-	_, err = c.BootstrapPeers()
-	add(err)
-	l := c.Limits
-	for _, f := range []struct {
-		key string
-		v   int
-	}{
-		{"limits.conn_low_water", l.ConnLowWater},
-		{"limits.conn_high_water", l.ConnHighWater},
-		{"limits.max_connections", l.MaxConnections},
-		{"limits.max_streams", l.MaxStreams},
-		{"limits.max_memory_mib", l.MaxMemoryMiB},
-	} {
-		if f.v < 0 {
-			add(keyErr(f.key, "is %d; it may not be negative", f.v))
-		}
-	}
-	if l.ConnHighWater < l.ConnLowWater {
-		add(keyErr("limits.conn_high_water", "is %d, below limits.conn_low_water (%d); it must be at least as large", l.ConnHighWater, l.ConnLowWater))
-	}
-	_, err = c.GracePeriod()
-	add(err)
-	add(c.Quota.check())
-	_, err = c.MaxRecordAge()
-	add(err)
-	_, err = c.RepublishInterval()
-	add(err)
 	add(c.Metrics.check())
 	add(c.Tracing.check())
 	add(c.Gateway.check())
@@ -424,6 +376,104 @@ func (c *Config) Check() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// NodeConfig converts the file's keys for the node (all but the daemon's
+// own tables, [metrics], [tracing], [gateway] and [[sync]], which
+// cmd/netabase reads) into the node's typed options: this is where they
+// are parsed, once. The caller adds what only code gives, such as the data
+// directory, the registry and the suite. The errors (joined) are each an
+// *Error naming its key; Load and Parse, which check a file so, give each
+// its file and line.
+func (c *Config) NodeConfig() (node.Config, error) {
+	var errs []error
+	add := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if strings.TrimSpace(c.Storage) == "" {
+		add(keyErr("storage", "is empty; give a storage URL such as pebble:///abs/path (see netabase backends)"))
+	}
+	listen, err := c.listenAddrs()
+	add(err)
+	add(c.checkPrefix())
+	if !slices.Contains(node.Modes, node.Mode(c.Mode)) {
+		var modes []string
+		for _, m := range node.Modes {
+			modes = append(modes, string(m))
+		}
+		add(keyErr("mode", "%q is not a mode; use one of %s", c.Mode, strings.Join(modes, ", ")))
+	}
+	bootstrap, err := c.bootstrapPeers()
+	add(err)
+	l := c.Limits
+	for _, f := range []struct {
+		key string
+		v   int
+	}{
+		{"limits.conn_low_water", l.ConnLowWater},
+		{"limits.conn_high_water", l.ConnHighWater},
+		{"limits.max_connections", l.MaxConnections},
+		{"limits.max_streams", l.MaxStreams},
+		{"limits.max_memory_mib", l.MaxMemoryMiB},
+	} {
+		if f.v < 0 {
+			add(keyErr(f.key, "is %d; it may not be negative", f.v))
+		}
+	}
+	if l.ConnHighWater < l.ConnLowWater {
+		add(keyErr("limits.conn_high_water", "is %d, below limits.conn_low_water (%d); it must be at least as large", l.ConnHighWater, l.ConnLowWater))
+	}
+	grace, err := parseDuration("limits.conn_grace_period", l.ConnGracePeriod)
+	add(err)
+	add(c.Quota.check())
+	maxAge, err := parseDuration("records.max_age", c.Records.MaxAge)
+	add(err)
+	republish, err := parseDuration("records.republish_interval", c.Records.RepublishInterval)
+	if err == nil && republish < time.Second {
+		err = keyErr("records.republish_interval", "is %s; use at least 1s", republish)
+	}
+	add(err)
+	if len(errs) > 0 {
+		return node.Config{}, errors.Join(errs...)
+	}
+	q := c.Quota
+	return node.Config{
+		Storage:        c.Storage,
+		NoSyncWrites:   !c.SyncWrites,
+		Listen:         listen,
+		ProtocolPrefix: protocol.ID(c.ProtocolPrefix),
+		Mode:           node.Mode(c.Mode),
+		Bootstrap:      bootstrap,
+		MDNS:           c.MDNS,
+		Limits: &node.Limits{
+			ConnLowWater:    l.ConnLowWater,
+			ConnHighWater:   l.ConnHighWater,
+			ConnGracePeriod: grace,
+			MaxConnections:  l.MaxConnections,
+			MaxStreams:      l.MaxStreams,
+			MaxMemory:       int64(l.MaxMemoryMiB) << 20,
+		},
+		MaxRecordAge:      maxAge,
+		RepublishInterval: republish,
+		Quota: &node.Quota{
+			MaxRecords:          q.MaxRecords,
+			MaxBytes:            int64(q.MaxMiB) << 20,
+			MaxRecordsPerPeer:   q.MaxRecordsPerPeer,
+			MaxBytesPerPeer:     int64(q.MaxMiBPerPeer) << 20,
+			MaxRecordsPerOwner:  q.MaxRecordsPerOwner,
+			MaxBytesPerOwner:    int64(q.MaxMiBPerOwner) << 20,
+			MaxProviders:        q.MaxProviders,
+			MaxProvidersPerPeer: q.MaxProvidersPerPeer,
+			MaxProviderAddrs:    q.MaxProviderAddrs,
+			PutRate:             q.PutRate,
+			PutBurst:            q.PutBurst,
+			ProvideRate:         q.ProvideRate,
+			ProvideBurst:        q.ProvideBurst,
+		},
+		IPFSRecords: q.IPFSRecords,
+	}, nil
 }
 
 // check checks the metrics address, whether or not metrics are on, so
@@ -505,24 +555,24 @@ func (q Quota) check() error {
 	return errors.Join(errs...)
 }
 
-// ListenAddrs parses the listen key.
-func (c *Config) ListenAddrs() ([]ma.Multiaddr, error) {
+// listenAddrs parses the listen key.
+func (c *Config) listenAddrs() ([]ma.Multiaddr, error) {
 	if len(c.Listen) == 0 {
-		return nil, keyErr("listen", "is empty; give at least one multiaddr, such as /ip4/0.0.0.0/tcp/%d", DefaultPort)
+		return nil, keyErr("listen", "is empty; give at least one multiaddr, such as /ip4/0.0.0.0/tcp/%d", node.DefaultPort)
 	}
 	out := make([]ma.Multiaddr, 0, len(c.Listen))
 	for _, s := range c.Listen {
 		a, err := ma.NewMultiaddr(s)
 		if err != nil {
-			return nil, keyErr("listen", "%q is not a multiaddr (%v); write one such as /ip4/0.0.0.0/tcp/%d", s, err, DefaultPort)
+			return nil, keyErr("listen", "%q is not a multiaddr (%v); write one such as /ip4/0.0.0.0/tcp/%d", s, err, node.DefaultPort)
 		}
 		out = append(out, a)
 	}
 	return out, nil
 }
 
-// BootstrapPeers parses the bootstrap key, merging addresses of the same peer.
-func (c *Config) BootstrapPeers() ([]peer.AddrInfo, error) {
+// bootstrapPeers parses the bootstrap key, merging addresses of the same peer.
+func (c *Config) bootstrapPeers() ([]peer.AddrInfo, error) {
 	var addrs []ma.Multiaddr
 	for _, s := range c.Bootstrap {
 		a, err := ma.NewMultiaddr(s)
@@ -539,25 +589,6 @@ func (c *Config) BootstrapPeers() ([]peer.AddrInfo, error) {
 		return nil, keyErr("bootstrap", "%v", err)
 	}
 	return infos, nil
-}
-
-// GracePeriod parses limits.conn_grace_period.
-func (c *Config) GracePeriod() (time.Duration, error) {
-	return parseDuration("limits.conn_grace_period", c.Limits.ConnGracePeriod)
-}
-
-// MaxRecordAge parses records.max_age; 0 means records never age out.
-func (c *Config) MaxRecordAge() (time.Duration, error) {
-	return parseDuration("records.max_age", c.Records.MaxAge)
-}
-
-// RepublishInterval parses records.republish_interval.
-func (c *Config) RepublishInterval() (time.Duration, error) {
-	d, err := parseDuration("records.republish_interval", c.Records.RepublishInterval)
-	if err == nil && d < time.Second {
-		return 0, keyErr("records.republish_interval", "is %s; use at least 1s", d)
-	}
-	return d, err
 }
 
 func parseDuration(key, s string) (time.Duration, error) {

@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/netabase/netabase/core/config"
+	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/core/replica"
 )
 
@@ -97,17 +99,18 @@ enabled = true
 	if got.Storage != "memory://" || got.Mode != "client" || got.MDNS || got.Limits.ConnHighWater != 10 || got.ProtocolPrefix != "/netabase" {
 		t.Errorf("parsed %+v", got)
 	}
-	peers, err := got.BootstrapPeers()
+	nc, err := got.NodeConfig()
+	peers := nc.Bootstrap
 	if err != nil || len(peers) != 1 || len(peers[0].Addrs) != 1 {
 		t.Errorf("bootstrap peers %v, %v", peers, err)
 	}
 	if !got.Metrics.Enabled || got.Metrics.Address != config.DefaultMetricsAddress {
 		t.Errorf("metrics %+v, want enabled on the default address", got.Metrics)
 	}
-	if d, err := got.MaxRecordAge(); err != nil || d != 48*time.Hour {
+	if d := nc.MaxRecordAge; err != nil || d != 48*time.Hour {
 		t.Errorf("max age %v, %v", d, err)
 	}
-	if d, err := got.RepublishInterval(); err != nil || d != 12*time.Hour {
+	if d := nc.RepublishInterval; err != nil || d != 12*time.Hour {
 		t.Errorf("republish interval %v, %v (the default)", d, err)
 	}
 }
@@ -411,4 +414,56 @@ func sameSync(a, b []config.Sync) bool {
 	return slices.EqualFunc(a, b, func(x, y config.Sync) bool {
 		return x.Name == y.Name && slices.Equal(x.Writers, y.Writers)
 	})
+}
+
+// TestNodeConfig: the file's keys reach the node's typed options, sizes in
+// MiB as bytes, and the file's defaults are the node's own.
+func TestNodeConfig(t *testing.T) {
+	c, err := config.Parse("c.toml", []byte(`
+sync_writes = false
+listen = ["/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"]
+protocol_prefix = "/ipfs"
+mode = "server"
+[limits]
+conn_grace_period = "7s"
+max_memory_mib = 17
+[records]
+republish_interval = "90m"
+[quota]
+max_mib = 3
+max_mib_per_peer = 0
+ipfs_records = true
+`), "/data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := c.NodeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !nc.NoSyncWrites || len(nc.Listen) != 2 || nc.Listen[1].String() != "/ip4/127.0.0.1/udp/0/quic-v1" || nc.ProtocolPrefix != node.PrefixIPFS || nc.Mode != node.ModeServer || !nc.MDNS {
+		t.Errorf("options %+v", nc)
+	}
+	if l := nc.Limits; l == nil || l.ConnGracePeriod != 7*time.Second || l.MaxMemory != 17<<20 || l.ConnLowWater != node.DefaultLimits().ConnLowWater {
+		t.Errorf("limits %+v", l)
+	}
+	if nc.RepublishInterval != 90*time.Minute || nc.MaxRecordAge != 0 {
+		t.Errorf("republish interval %v, max age %v", nc.RepublishInterval, nc.MaxRecordAge)
+	}
+	if q := nc.Quota; q == nil || q.MaxBytes != 3<<20 || q.MaxBytesPerPeer != 0 || q.MaxRecords != node.DefaultQuota().MaxRecords || !nc.IPFSRecords {
+		t.Errorf("quota %+v, ipfs records %v", q, nc.IPFSRecords)
+	}
+
+	d := config.Default("/data")
+	def, err := d.NodeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if def.Storage != node.DefaultStorage("/data") || def.NoSyncWrites || def.ProtocolPrefix != node.PrefixNetabase || def.Mode != node.ModeAuto ||
+		def.RepublishInterval != node.DefaultRepublishInterval || *def.Limits != node.DefaultLimits() || *def.Quota != node.DefaultQuota() || def.IPFSRecords {
+		t.Errorf("the file's defaults give %+v, limits %+v, quota %+v; want the node's", def, def.Limits, def.Quota)
+	}
+	if !slices.EqualFunc(def.Listen, node.DefaultListen(), func(a, b ma.Multiaddr) bool { return a.Equal(b) }) {
+		t.Errorf("the file's default listen %v, the node's %v", def.Listen, node.DefaultListen())
+	}
 }

@@ -9,8 +9,16 @@
 //
 // The data directory is where the file is; it is not a key of its own, so
 // the file and the directory can never disagree. It holds the identity key
-// ([IdentityFile]), the admission gate's certificate cache, the daemon's
+// (node.IdentityFile), the admission gate's certificate cache, the daemon's
 // control socket and, by default, the store.
+//
+// The file is the daemon's, not the node's: [Config.NodeConfig] converts
+// its keys for the node into core/node's typed options (node.Config:
+// multiaddrs, durations, byte sizes), the one place they are parsed, and
+// the daemon (cmd/netabase) reads the tables that are its own: [metrics],
+// [tracing], [gateway] and [[sync]]. The defaults ([Default]) are the
+// node's own in the file's form, so the two cannot disagree. This package
+// stacks over core/node; the node never imports it.
 //
 // The keys of a [[sync]] table are the text form of replica.Settings (its
 // Fields; SYNC.md §3 lists them): a size is a whole number of bytes, a

@@ -25,10 +25,11 @@ import (
 	dssync "github.com/ipfs/go-datastore/sync"
 	"github.com/libp2p/go-libp2p/core/crypto"
 
+	ma "github.com/multiformats/go-multiaddr"
+
 	"github.com/netabase/netabase/backends/all"
 	"github.com/netabase/netabase/conformance"
 	"github.com/netabase/netabase/core"
-	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/envelope"
 	"github.com/netabase/netabase/core/gateway"
 	gc "github.com/netabase/netabase/core/gateway/gatewayclient"
@@ -68,13 +69,12 @@ func startNode(t testing.TB) (*node.Node, *httptest.Server) {
 // startNodeWith starts a node as startNode does, its gateway with opts.
 func startNodeWith(t testing.TB, opts gateway.Options) (*node.Node, *httptest.Server) {
 	t.Helper()
-	dir := t.TempDir()
-	c := config.Default(dir)
-	c.Storage = "memory://"
-	c.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
-	c.Mode = config.ModeServer
-	c.MDNS = false
-	n, err := node.New(testContext(t), node.Config{Config: c, DataDir: dir, CertDir: certDir, Registry: all.Registry(), Suite: conformance.Suite("")})
+	n, err := node.New(testContext(t), node.Config{
+		DataDir: t.TempDir(), CertDir: certDir, Registry: all.Registry(), Suite: conformance.Suite(""),
+		Storage: "memory://",
+		Listen:  []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")},
+		Mode:    node.ModeServer,
+	})
 	if err != nil {
 		t.Fatalf("starting a node: %v", err)
 	}

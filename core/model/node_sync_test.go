@@ -13,9 +13,10 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	ma "github.com/multiformats/go-multiaddr"
+
 	"github.com/netabase/netabase/backends/all"
 	"github.com/netabase/netabase/conformance"
-	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/model"
 	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/core/replica"
@@ -27,10 +28,13 @@ var _ model.Replica = (*node.Synced)(nil)
 // reconciles its synced collections every 200ms.
 func startNode(ctx context.Context, t *testing.T, certs string) *node.Node {
 	t.Helper()
-	dir := t.TempDir()
-	c := config.Default(dir)
-	c.Storage, c.Listen, c.MDNS, c.Mode = "memory://", []string{"/ip4/127.0.0.1/tcp/0"}, false, config.ModeClient
-	n, err := node.New(ctx, node.Config{Config: c, DataDir: dir, Registry: all.Registry(), Suite: conformance.Suite(""), CertDir: certs, SyncInterval: 200 * time.Millisecond})
+	n, err := node.New(ctx, node.Config{
+		DataDir: t.TempDir(), CertDir: certs, Registry: all.Registry(), Suite: conformance.Suite(""),
+		Storage:      "memory://",
+		Listen:       []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")},
+		Mode:         node.ModeClient,
+		SyncInterval: 200 * time.Millisecond,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

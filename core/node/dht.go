@@ -21,7 +21,6 @@ import (
 	"github.com/multiformats/go-multihash"
 
 	"github.com/netabase/netabase/core"
-	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/envelope"
 )
 
@@ -32,17 +31,20 @@ type Mode string
 const (
 	// ModeAuto serves DHT requests unless the node learns (from AutoNAT)
 	// that it is unreachable.
-	ModeAuto Mode = config.ModeAuto
+	ModeAuto Mode = "auto"
 	// ModeClient only sends requests: other peers do not store records or
 	// route queries through the node.
-	ModeClient Mode = config.ModeClient
+	ModeClient Mode = "client"
 	// ModeServer sends and serves requests.
-	ModeServer Mode = config.ModeServer
+	ModeServer Mode = "server"
 )
+
+// Modes lists the valid modes.
+var Modes = []Mode{ModeAuto, ModeClient, ModeServer}
 
 // ParseMode parses "auto", "client" or "server".
 func ParseMode(s string) (Mode, error) {
-	if !slices.Contains(config.Modes, s) {
+	if !slices.Contains(Modes, Mode(s)) {
 		return "", core.Errorf(core.ErrInvalidKey, "%q is not a DHT mode; use auto, client or server", s)
 	}
 	return Mode(s), nil
@@ -65,7 +67,6 @@ func (n *Node) kadProtocol() protocol.ID { return n.prefix + "/kad/1.0.0" }
 
 // newDHT creates a DHT on the node's host and guarded store.
 func (n *Node) newDHT(m Mode) (*dht.IpfsDHT, error) {
-	maxAge, _ := n.cfg.MaxRecordAge() // checked by New
 	opts := []dht.Option{
 		dht.ProtocolPrefix(n.prefix),
 		dht.Mode(m.dhtOption()),
@@ -76,7 +77,7 @@ func (n *Node) newDHT(m Mode) (*dht.IpfsDHT, error) {
 		// its own provider records (and removes them) straight into the
 		// store, and the DHT must see those writes at once.
 		dht.ProviderManagerOpts(records.Cache(noCache{})),
-		dht.MaxRecordAge(maxAge),
+		dht.MaxRecordAge(n.cfg.MaxRecordAge),
 		dht.OnRequestHook(n.onRequest),
 		dht.BootstrapPeers(n.bootstrap...),
 	}
@@ -95,12 +96,12 @@ func (n *Node) newDHT(m Mode) (*dht.IpfsDHT, error) {
 
 // validators are the record validators of a network other than /ipfs: the
 // netabase namespace's, the application's, and IPFS's pk and ipns only when
-// quota.ipfs_records asks for them. A record of any other namespace is
+// Config.IPFSRecords asks for them. A record of any other namespace is
 // refused, so no peer can fill the node with records nobody reads.
 func (n *Node) validators() record.NamespacedValidator {
 	v := record.NamespacedValidator{envelope.Namespace: cachedValidator{n.opens}}
 	maps.Copy(v, n.cfg.Validators)
-	if n.cfg.Quota.IPFSRecords {
+	if n.cfg.IPFSRecords {
 		v["pk"] = record.PublicKeyValidator{}
 		v["ipns"] = ipns.Validator{KeyBook: n.host.Peerstore()}
 	}
@@ -180,7 +181,7 @@ func (n *Node) accepts(ns string) bool {
 	case envelope.Namespace:
 		return true
 	case "pk", "ipns":
-		return n.cfg.Quota.IPFSRecords
+		return n.cfg.IPFSRecords
 	}
 	_, ok := n.cfg.Validators[ns]
 	return ok

@@ -1,6 +1,6 @@
 // Package node is a netabase node: a libp2p host (TCP and QUIC, Noise and
 // TLS, yamux, Identify, mDNS, the resource and connection managers) running
-// go-libp2p-kad-dht over the storage backend the configuration names.
+// go-libp2p-kad-dht over the storage backend its [Config] names.
 //
 // [New] starts a node and [Node.Close] stops it. Between the two, every
 // operation of the node is a method taking a context and returning Go
@@ -19,6 +19,18 @@
 // port and take part of the first one's connections. Port 0 takes a free
 // port.
 //
+// # Options
+//
+// A [Config] holds typed options (multiaddrs, durations, byte sizes), and
+// every option's zero value means its default: [DefaultStorage] in the data
+// directory, [DefaultListen], [PrefixNetabase], [ModeAuto], [DefaultLimits],
+// [DefaultQuota], [DefaultRepublishInterval]; mDNS is off unless asked for.
+// New refuses an option it cannot take, naming it. The daemon's
+// configuration file is not this package's business: core/config converts
+// it into a Config once (config.Config.NodeConfig), and the daemon reads
+// the file's own tables (metrics, tracing, the gateway, synced collections)
+// itself.
+//
 // # Storage
 //
 // The backend passes the admission gate (core.Gate with the conformance
@@ -29,9 +41,9 @@
 // backend, in the layout core.RecordStore and core.ProviderStore read:
 // [Node.Records] and [Node.Providers] are those views.
 //
-// When the backend is persistent and sync_writes is on (the default), the
-// node turns on core.SyncWrites before anything writes: every write it
-// acknowledges (a record or provider record it stores or accepts from a
+// When the backend is persistent, unless Config.NoSyncWrites (the daemon's
+// sync_writes = false), the node turns on core.SyncWrites before anything
+// writes: every write it acknowledges (a record or provider record it stores or accepts from a
 // peer, a write through [Node.Datastore] such as a typed collection's) has
 // been synced to disk first, writes that arrive together sharing one Sync.
 //
@@ -42,10 +54,10 @@
 //
 // # Quota
 //
-// What the node stores for other peers is bounded by config.Quota: value
-// records and bytes in all, per sending peer and per owner, provider
-// records in all and per provider, and the rates of PUT_VALUE and
-// ADD_PROVIDER per peer. The guard counts every write and delete of the
+// What the node stores for other peers is bounded by [Config.Quota]
+// ([DefaultQuota] unless given): value records and bytes in all, per
+// sending peer and per owner, provider records in all and per provider,
+// and the rates of PUT_VALUE and ADD_PROVIDER per peer. The guard counts every write and delete of the
 // DHT's namespace (the counts are built by a scan at start) and refuses a
 // write from the network past a limit before it is written; the node's own
 // writes are counted and never refused. kad-dht hands the store no sending
@@ -53,7 +65,7 @@
 // guard who sent a PUT_VALUE; per-peer counts of value records therefore
 // cover what the node accepted since it started. The hook also refuses
 // requests over a peer's rate, records of namespaces the node has no
-// validator for (pk and ipns unless quota.ipfs_records) and provider keys
+// validator for (pk and ipns unless Config.IPFSRecords) and provider keys
 // that are not multihashes, and trims a provider's addresses. kad-dht gives
 // the hook no way to refuse, so it empties the request as kad-dht would
 // refuse it; the peer gets a failure, and a stock client sends a failed

@@ -21,7 +21,7 @@ func BenchmarkPutSyncWrites(b *testing.B) {
 			start := func(sync bool) *node.Node {
 				cfg := nodeConfig(b)
 				cfg.Storage = "pebble://" + filepath.Join(cfg.DataDir, "store")
-				cfg.SyncWrites = sync
+				cfg.NoSyncWrites = !sync
 				return startNode(b, cfg)
 			}
 			off, on := start(false), start(true)

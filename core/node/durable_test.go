@@ -98,7 +98,7 @@ func TestRecordFromPeerIsSyncedBeforeAccepted(t *testing.T) {
 			nodes := startNetwork(t, 2, func(i int, c *node.Config) {
 				if i == 1 {
 					c.Storage, c.Registry, c.Suite, c.CertDir = "logged://", reg, passSuite{}, t.TempDir()
-					c.SyncWrites = tc.syncWrites
+					c.NoSyncWrites = !tc.syncWrites
 				}
 			})
 			res, err := nodes[0].Publish(testContext(t), "durable", "text", 1, []byte("v"))

@@ -6,9 +6,10 @@ import (
 	"os"
 	"path/filepath"
 
+	ma "github.com/multiformats/go-multiaddr"
+
 	"github.com/netabase/netabase/backends/all"
 	"github.com/netabase/netabase/conformance"
-	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/node"
 )
 
@@ -26,14 +27,18 @@ func ExampleNew() {
 	defer os.RemoveAll(dir)
 
 	start := func(name string) (*node.Node, error) {
-		data := filepath.Join(dir, name)
-		c := config.Default(data) // pebble in the data dir, mDNS on, ...
-		c.Storage = "memory://"
-		c.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
-		c.MDNS = false
-		// Nodes sharing a certificate directory run the conformance suite
-		// once per backend.
-		return node.New(ctx, node.Config{Config: c, DataDir: data, Registry: all.Registry(), Suite: conformance.Suite(""), CertDir: dir})
+		return node.New(ctx, node.Config{
+			DataDir:  filepath.Join(dir, name),
+			Registry: all.Registry(),
+			Suite:    conformance.Suite(""),
+			// Nodes sharing a certificate directory run the conformance
+			// suite once per backend.
+			CertDir: dir,
+			// Left out, these are pebble in the data directory and TCP and
+			// QUIC on port 4101; mDNS is off unless MDNS is set.
+			Storage: "memory://",
+			Listen:  []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")},
+		})
 	}
 	alice, err := start("alice")
 	if err != nil {

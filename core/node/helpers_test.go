@@ -10,11 +10,11 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/netabase/netabase/backends/all"
 	"github.com/netabase/netabase/conformance"
 	"github.com/netabase/netabase/core"
-	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/node"
 )
 
@@ -65,13 +65,12 @@ func testContext(t testing.TB) context.Context {
 // without mDNS.
 func nodeConfig(t testing.TB) node.Config {
 	t.Helper()
-	dir := t.TempDir()
-	c := config.Default(dir)
-	c.Storage = "memory://"
-	c.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
-	c.Mode = config.ModeServer
-	c.MDNS = false
-	return node.Config{Config: c, DataDir: dir, CertDir: certDir, Registry: all.Registry(), Suite: conformance.Suite("")}
+	return node.Config{
+		DataDir: t.TempDir(), CertDir: certDir, Registry: all.Registry(), Suite: conformance.Suite(""),
+		Storage: "memory://",
+		Listen:  []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")},
+		Mode:    node.ModeServer,
+	}
 }
 
 func startNode(t testing.TB, cfg node.Config) *node.Node {

@@ -8,15 +8,13 @@ import (
 	"path/filepath"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
-
-	"github.com/netabase/netabase/core/config"
 )
 
 // LoadIdentity returns the private key kept in dataDir. When there is none
 // and create is true, it generates an Ed25519 key and writes it, readable
 // only by its owner; created reports whether it did.
 func LoadIdentity(dataDir string, create bool) (key crypto.PrivKey, created bool, err error) {
-	path := filepath.Join(dataDir, config.IdentityFile)
+	path := filepath.Join(dataDir, IdentityFile)
 	b, err := os.ReadFile(path)
 	switch {
 	case err == nil:

@@ -18,7 +18,6 @@ import (
 	"github.com/multiformats/go-multihash"
 
 	"github.com/netabase/netabase/core"
-	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/node"
 )
 
@@ -28,7 +27,7 @@ import (
 func TestInteropIPFS(t *testing.T) {
 	ctx := testContext(t)
 	cfg := nodeConfig(t)
-	cfg.ProtocolPrefix = config.PrefixIPFS
+	cfg.ProtocolPrefix = node.PrefixIPFS
 	n := startNode(t, cfg)
 
 	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableMetrics())
@@ -144,7 +143,7 @@ func TestUserNamespace(t *testing.T) {
 func TestRepublish(t *testing.T) {
 	ctx := testContext(t)
 	cfg := nodeConfig(t)
-	cfg.Records.RepublishInterval = "1s"
+	cfg.RepublishInterval = time.Second
 	a := startNode(t, cfg)
 	// Alone, a publishes to nobody.
 	rec, err := a.Publish(ctx, "r", "text", 1, []byte("v"))

@@ -18,12 +18,9 @@ import (
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	pb "github.com/libp2p/go-libp2p-kad-dht/pb"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
-	record "github.com/libp2p/go-libp2p-record"
-	coreconnmgr "github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/metrics"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -37,11 +34,9 @@ import (
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/netabase/netabase"
 	"github.com/netabase/netabase/core"
-	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/envelope"
 	"github.com/netabase/netabase/core/replica"
 )
@@ -50,51 +45,6 @@ import (
 // provider records in the node's backend. Applications may keep their own
 // data in the backend (see [Node.Datastore]) under any other prefix.
 const DHTNamespace = "/dht"
-
-// Config is everything a node needs: the file's settings and what only
-// code can give.
-type Config struct {
-	config.Config
-	// DataDir holds the identity key (created on first start) and the
-	// admission gate's certificate cache. Required.
-	DataDir string
-	// CertDir, when set, holds the certificate cache instead of DataDir;
-	// nodes sharing one skip re-running the suite for the same backend.
-	CertDir string
-	// Registry opens storage URLs. Required: the node composes no
-	// backends of its own; all.Registry() from backends/all has the
-	// in-tree ones.
-	Registry *core.Registry
-	// Suite is the admission gate's conformance suite, which the backend
-	// must pass before the node uses it. Required: conformance.Suite("")
-	// from the conformance package is the real one, run on scratch stores
-	// in the system's temporary directory.
-	Suite core.Suite
-	// Validators validate records of namespaces of the application's own,
-	// besides "netabase". They need a private protocol prefix: the /ipfs
-	// network accepts only pk and ipns records.
-	Validators map[string]record.Validator
-	// Logger receives what the node has to say outside any call, such as a
-	// republish that failed. Nil discards it.
-	Logger *slog.Logger
-	// ConnectionGater, when set, decides which peers and addresses the
-	// host may connect to and accept.
-	ConnectionGater coreconnmgr.ConnectionGater
-	// BandwidthReporter, when set, counts the bytes of every stream the
-	// host opens or accepts, by protocol and by peer (for instance a
-	// metrics.BandwidthCounter).
-	BandwidthReporter metrics.Reporter
-	// Metrics, when set, is the Prometheus registry the libp2p host and
-	// its resource manager report to (swarm, identify, eventbus, the
-	// resource manager...: go-libp2p's own metrics). Nil turns them off.
-	// The node's own figures are read through its methods (Refused,
-	// Accepted, Held, EventStats, ...) by whoever exports them.
-	Metrics prometheus.Registerer
-	// SyncInterval is how often each synced collection is reconciled with
-	// the peers that share it, besides when they meet; 0 means
-	// DefaultSyncInterval.
-	SyncInterval time.Duration
-}
 
 // Node is a running netabase node. Its methods are safe for concurrent use.
 type Node struct {
@@ -151,27 +101,18 @@ type Node struct {
 // directory, admits the storage backend through the conformance gate, and
 // starts the libp2p host, the DHT and mDNS. The caller composes the node:
 // cfg.Registry opens the storage URL and cfg.Suite is the admission check,
-// and New refuses a Config without them. A backend that fails the suite
+// and New refuses a Config without them (or with an option it cannot take). A backend that fails the suite
 // stops start-up with an error carrying the suite's report
 // (*core.AdmissionError). Close the node to stop it.
 func New(ctx context.Context, cfg Config) (*Node, error) {
-	if cfg.DataDir == "" {
-		return nil, errors.New("netabase: node.Config.DataDir is empty; give the node a data directory")
-	}
-	if cfg.Registry == nil {
-		return nil, errors.New("netabase: node.Config.Registry is nil; pass all.Registry() from backends/all (or a core.Registry of your own)")
-	}
-	if cfg.Suite == nil {
-		return nil, errors.New(`netabase: node.Config.Suite is nil; pass conformance.Suite("") from the conformance package (or a core.Suite of your own)`)
-	}
-	if err := cfg.Check(); err != nil {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
 		return nil, err
 	}
-	prefix := protocol.ID(cfg.ProtocolPrefix)
+	prefix := cfg.ProtocolPrefix
 	if prefix == dht.DefaultPrefix && len(cfg.Validators) > 0 {
-		return nil, &config.Error{Key: "protocol_prefix", Msg: fmt.Sprintf(
-			"is %s, the public IPFS DHT, whose peers accept only pk and ipns records; validators for namespaces %v need a private prefix such as %s",
-			prefix, slices.Sorted(maps.Keys(cfg.Validators)), config.PrefixNetabase)}
+		return nil, fmt.Errorf("netabase: node.Config.ProtocolPrefix is %s, the public IPFS DHT, whose peers accept only pk and ipns records; validators for namespaces %v need a private prefix such as %s",
+			prefix, slices.Sorted(maps.Keys(cfg.Validators)), PrefixNetabase)
 	}
 	for ns := range cfg.Validators {
 		if ns == envelope.Namespace || ns == "pk" || ns == "ipns" || ns == "providers" {
@@ -181,7 +122,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	n := &Node{
 		cfg:    cfg,
 		prefix: prefix,
-		mode:   Mode(cfg.Mode),
+		mode:   cfg.Mode,
 		clock:  envelope.NewClock(),
 		opens:  newOpenCache(),
 		bus:    newBus(),
@@ -192,7 +133,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if n.log == nil {
 		n.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	n.bootstrap, _ = cfg.BootstrapPeers() // checked above
+	n.bootstrap = cfg.Bootstrap
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("cannot create the data directory: %w", err)
 	}
@@ -225,13 +166,13 @@ func (n *Node) start(ctx context.Context) error {
 		return err
 	}
 	n.backend = b
-	if cfg.SyncWrites && b.Info().Capabilities.Persistent {
+	if !cfg.NoSyncWrites && b.Info().Capabilities.Persistent {
 		if err := core.SyncWrites(b); err != nil {
 			return err
 		}
 	}
 	dhtStore := namespace.Wrap(b, ds.NewKey(DHTNamespace))
-	n.quota = newQuota(cfg.Quota, n.id, n.log)
+	n.quota = newQuota(*cfg.Quota, n.id, n.log)
 	if err := n.quota.scan(ctx, dhtStore); err != nil {
 		return err
 	}
@@ -274,8 +215,7 @@ func (n *Node) start(ctx context.Context) error {
 			}
 		})
 	}
-	interval, _ := cfg.RepublishInterval() // checked by New
-	n.wg.Go(func() { n.republishLoop(interval) })
+	n.wg.Go(func() { n.republishLoop(cfg.RepublishInterval) })
 	return nil
 }
 
@@ -286,14 +226,12 @@ const syncRefusing = 4
 
 func (n *Node) newHost() (host.Host, error) {
 	cfg := n.cfg
-	listen, _ := cfg.ListenAddrs() // checked by New
-	if err := checkListenFree(listen); err != nil {
+	if err := checkListenFree(cfg.Listen); err != nil {
 		return nil, err
 	}
-	grace, _ := cfg.GracePeriod()
-	cm, err := connmgr.NewConnManager(cfg.Limits.ConnLowWater, cfg.Limits.ConnHighWater, connmgr.WithGracePeriod(grace))
+	cm, err := connmgr.NewConnManager(cfg.Limits.ConnLowWater, cfg.Limits.ConnHighWater, connmgr.WithGracePeriod(cfg.Limits.ConnGracePeriod))
 	if err != nil {
-		return nil, &config.Error{Key: "limits", Msg: err.Error()}
+		return nil, fmt.Errorf("netabase: node.Config.Limits: %w", err)
 	}
 	limits := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&limits)
@@ -304,8 +242,8 @@ func (n *Node) newHost() (host.Host, error) {
 	if v := cfg.Limits.MaxStreams; v > 0 {
 		sys.Streams = rcmgr.LimitVal(v)
 	}
-	if v := cfg.Limits.MaxMemoryMiB; v > 0 {
-		sys.Memory = rcmgr.LimitVal64(int64(v) << 20)
+	if v := cfg.Limits.MaxMemory; v > 0 {
+		sys.Memory = rcmgr.LimitVal64(v)
 	}
 	// Each inbound stream may hold a window of data (256 KiB at first)
 	// that its peer sent before anything read it. So streams of
@@ -328,7 +266,7 @@ func (n *Node) newHost() (host.Host, error) {
 	}
 	opts := []libp2p.Option{
 		libp2p.Identity(n.priv),
-		libp2p.ListenAddrs(listen...),
+		libp2p.ListenAddrs(cfg.Listen...),
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Transport(quic.NewTransport),
 		libp2p.Security(noise.ID, noise.New),

@@ -22,7 +22,6 @@ import (
 
 	"github.com/netabase/netabase/backends/all"
 	"github.com/netabase/netabase/core"
-	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/envelope"
 	"github.com/netabase/netabase/core/node"
 )
@@ -209,7 +208,7 @@ func TestConfigErrors(t *testing.T) {
 		"no suite":    func(c *node.Config) { c.Suite = nil },
 		"bad mode":    func(c *node.Config) { c.Mode = "x" },
 		"validators on /ipfs": func(c *node.Config) {
-			c.ProtocolPrefix = config.PrefixIPFS
+			c.ProtocolPrefix = node.PrefixIPFS
 			c.Validators = map[string]record.Validator{"app": acceptAll{}}
 		},
 		"replacing netabase": func(c *node.Config) { c.Validators = map[string]record.Validator{"netabase": acceptAll{}} },
@@ -235,7 +234,7 @@ func TestConfigErrors(t *testing.T) {
 // port.
 func TestListenAddressInUse(t *testing.T) {
 	cfg := nodeConfig(t)
-	cfg.Listen = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
+	cfg.Listen = []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0"), ma.StringCast("/ip4/127.0.0.1/udp/0/quic-v1")}
 	first := startNode(t, cfg)
 	var tcpAddr, quicAddr string
 	for _, a := range first.Host().Network().ListenAddresses() {
@@ -259,7 +258,10 @@ func TestListenAddressInUse(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := nodeConfig(t)
-			cfg.Listen = tc.listen
+			cfg.Listen = nil
+			for _, a := range tc.listen {
+				cfg.Listen = append(cfg.Listen, ma.StringCast(a))
+			}
 			n, err := node.New(testContext(t), cfg)
 			if err == nil {
 				_ = n.Close()
@@ -287,7 +289,7 @@ func TestListenAddressInUse(t *testing.T) {
 // resource managers.
 func TestLimitsFromConfig(t *testing.T) {
 	cfg := nodeConfig(t)
-	cfg.Limits = config.Limits{ConnLowWater: 3, ConnHighWater: 5, ConnGracePeriod: "7s", MaxConnections: 11, MaxStreams: 13, MaxMemoryMiB: 17}
+	cfg.Limits = &node.Limits{ConnLowWater: 3, ConnHighWater: 5, ConnGracePeriod: 7 * time.Second, MaxConnections: 11, MaxStreams: 13, MaxMemory: 17 << 20}
 	n := startNode(t, cfg)
 	cm, ok := n.Host().ConnManager().(*connmgr.BasicConnMgr)
 	if !ok {
@@ -325,4 +327,54 @@ func TestBandwidthReporter(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// TestConfigOptionErrors: New refuses an option it cannot take, naming it.
+func TestConfigOptionErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(c *node.Config)
+		want string
+	}{
+		{"negative limit", func(c *node.Config) { c.Limits = &node.Limits{ConnLowWater: -1} }, "node.Config.Limits.ConnLowWater is negative"},
+		{"high water below low", func(c *node.Config) { c.Limits = &node.Limits{ConnLowWater: 10, ConnHighWater: 5} }, "node.Config.Limits.ConnHighWater is 5, below ConnLowWater (10)"},
+		{"republish under a second", func(c *node.Config) { c.RepublishInterval = time.Millisecond }, "node.Config.RepublishInterval is 1ms; use at least 1s"},
+		{"negative record age", func(c *node.Config) { c.MaxRecordAge = -time.Hour }, "node.Config.MaxRecordAge is -1h0m0s"},
+		{"bootstrap peer without an ID", func(c *node.Config) {
+			c.Bootstrap = []peer.AddrInfo{{Addrs: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/4101")}}}
+		}, "node.Config.Bootstrap holds a peer without an ID"},
+		{"bad prefix", func(c *node.Config) { c.ProtocolPrefix = "netabase" }, `node.Config.ProtocolPrefix "netabase" is not a protocol prefix`},
+		{"bad mode", func(c *node.Config) { c.Mode = "x" }, `node.Config.Mode "x" is not a DHT mode`},
+		{"negative quota", func(c *node.Config) { c.Quota = &node.Quota{MaxBytes: -1} }, "node.Config.Quota.MaxBytes is -1"},
+		{"rate without a burst", func(c *node.Config) { c.Quota = &node.Quota{PutRate: 1} }, "node.Config.Quota.PutBurst is 0, so no PUT_VALUE could ever pass"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := nodeConfig(t)
+			tc.edit(&cfg)
+			n, err := node.New(testContext(t), cfg)
+			if err == nil {
+				_ = n.Close()
+				t.Fatal("the node started")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %q, want it to say %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestConfigDefaults: options left out take their defaults: the storage is
+// pebble in the data directory, the protocol prefix /netabase and the DHT
+// mode auto.
+func TestConfigDefaults(t *testing.T) {
+	cfg := nodeConfig(t)
+	cfg.Storage, cfg.ProtocolPrefix, cfg.Mode = "", "", ""
+	n := startNode(t, cfg)
+	info := n.Info()
+	if want := node.DefaultStorage(cfg.DataDir); info.Storage != want || !strings.HasPrefix(want, "pebble://") || info.Backend.Name != "pebble" {
+		t.Errorf("storage %s (backend %s), want %s", info.Storage, info.Backend.Name, want)
+	}
+	if info.Prefix != node.PrefixNetabase || info.Mode.Configured != node.ModeAuto {
+		t.Errorf("prefix %s, mode %s; want %s and %s", info.Prefix, info.Mode.Configured, node.PrefixNetabase, node.ModeAuto)
+	}
 }

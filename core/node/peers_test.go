@@ -12,7 +12,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/netabase/netabase/core"
-	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/node"
 )
 
@@ -54,9 +53,11 @@ func TestBootstrapFromConfig(t *testing.T) {
 		}
 	}
 	cfg := nodeConfig(t)
-	for _, a := range seed.Addrs() {
-		cfg.Bootstrap = append(cfg.Bootstrap, a.String())
+	seedInfo, err := peer.AddrInfosFromP2pAddrs(seed.Addrs()...)
+	if err != nil {
+		t.Fatal(err)
 	}
+	cfg.Bootstrap = seedInfo
 	n := startNode(t, cfg)
 	res, err := n.Bootstrap(ctx)
 	if err != nil {
@@ -105,12 +106,15 @@ func TestBootstrapErrors(t *testing.T) {
 		t.Errorf("bootstrap with nothing configured: %v", err)
 	}
 	gone := startNode(t, nodeConfig(t))
-	addr := gone.Addrs()[0].String()
+	addr, err := peer.AddrInfoFromP2pAddr(gone.Addrs()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := gone.Close(); err != nil {
 		t.Fatal(err)
 	}
 	cfg := nodeConfig(t)
-	cfg.Bootstrap = []string{addr}
+	cfg.Bootstrap = []peer.AddrInfo{*addr}
 	n := startNode(t, cfg)
 	res, err := n.Bootstrap(ctx)
 	if err == nil || !strings.Contains(err.Error(), "no bootstrap peer could be reached") || len(res.Failed) != 1 {
@@ -170,7 +174,7 @@ func TestDisconnect(t *testing.T) {
 	ctx := testContext(t)
 	client := func() *node.Node {
 		cfg := nodeConfig(t)
-		cfg.Mode = config.ModeClient
+		cfg.Mode = node.ModeClient
 		return startNode(t, cfg)
 	}
 	a, b := client(), client()
@@ -276,7 +280,7 @@ func TestModes(t *testing.T) {
 
 func TestClientModeFromConfig(t *testing.T) {
 	cfg := nodeConfig(t)
-	cfg.Mode = config.ModeClient
+	cfg.Mode = node.ModeClient
 	n := startNode(t, cfg)
 	if m := n.Mode(); m.Configured != node.ModeClient || m.Effective != node.ModeClient {
 		t.Errorf("mode %+v", m)

@@ -19,24 +19,25 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/netabase/netabase/core"
-	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/envelope"
 )
 
-// The reasons a write from a peer is refused, the keys of [Node.Refused].
+// The reasons a write from a peer is refused, the keys of [Node.Refused],
+// each with the option of [Config.Quota] it is about (and its key in the
+// daemon's [quota] table).
 const (
-	RefusedPutRate        = "put_rate"        // PUT_VALUE faster than quota.put_rate
-	RefusedProvideRate    = "provide_rate"    // ADD_PROVIDER faster than quota.provide_rate
+	RefusedPutRate        = "put_rate"        // PutRate (put_rate): PUT_VALUE too fast
+	RefusedProvideRate    = "provide_rate"    // ProvideRate (provide_rate): ADD_PROVIDER too fast
 	RefusedNamespace      = "namespace"       // a record namespace the node has no validator for
 	RefusedProviderKey    = "provider_key"    // a provider key that is not a multihash
-	RefusedTotalRecords   = "total_records"   // quota.max_records
-	RefusedTotalBytes     = "total_bytes"     // quota.max_mib
-	RefusedPeerRecords    = "peer_records"    // quota.max_records_per_peer
-	RefusedPeerBytes      = "peer_bytes"      // quota.max_mib_per_peer
-	RefusedOwnerRecords   = "owner_records"   // quota.max_records_per_owner
-	RefusedOwnerBytes     = "owner_bytes"     // quota.max_mib_per_owner
-	RefusedTotalProviders = "total_providers" // quota.max_providers
-	RefusedPeerProviders  = "peer_providers"  // quota.max_providers_per_peer
+	RefusedTotalRecords   = "total_records"   // MaxRecords (max_records)
+	RefusedTotalBytes     = "total_bytes"     // MaxBytes (max_mib)
+	RefusedPeerRecords    = "peer_records"    // MaxRecordsPerPeer (max_records_per_peer)
+	RefusedPeerBytes      = "peer_bytes"      // MaxBytesPerPeer (max_mib_per_peer)
+	RefusedOwnerRecords   = "owner_records"   // MaxRecordsPerOwner (max_records_per_owner)
+	RefusedOwnerBytes     = "owner_bytes"     // MaxBytesPerOwner (max_mib_per_owner)
+	RefusedTotalProviders = "total_providers" // MaxProviders (max_providers)
+	RefusedPeerProviders  = "peer_providers"  // MaxProvidersPerPeer (max_providers_per_peer)
 )
 
 const (
@@ -44,7 +45,6 @@ const (
 	pendingExpiry      = 10 * time.Second // a PUT_VALUE not written by then never will be
 	trackedPeers       = 4096             // past this many peers (or pending puts), idle ones are forgotten
 	providersPrefix    = "/providers/"    // where kad-dht keeps provider records
-	quotaMiB           = int64(1) << 20   // the quota's byte limits are in MiB
 	unattributed       = peer.ID("")      // a write whose sending peer is not known
 )
 
@@ -69,7 +69,7 @@ func (u usage) plus(records, bytes int64) usage { return usage{u.records + recor
 // sender of a PUT_VALUE reaches the guard through expect, which onRequest
 // calls before kad-dht handles the request.
 type quota struct {
-	limits config.Quota
+	limits Quota
 	self   peer.ID
 	log    *slog.Logger
 
@@ -98,7 +98,7 @@ type refusalLog struct {
 	unsaid map[string]uint64 // refused since, by reason
 }
 
-func newQuota(limits config.Quota, self peer.ID, log *slog.Logger) *quota {
+func newQuota(limits Quota, self peer.ID, log *slog.Logger) *quota {
 	return &quota{
 		limits:   limits,
 		self:     self,
@@ -235,15 +235,15 @@ func (q *quota) admitValue(w valueWrite, from peer.ID) (undo func(), err error) 
 	switch {
 	case over(q.values.records, records, int64(l.MaxRecords)):
 		reason = RefusedTotalRecords
-	case over(q.values.bytes, bytes, int64(l.MaxMiB)*quotaMiB):
+	case over(q.values.bytes, bytes, l.MaxBytes):
 		reason = RefusedTotalBytes
 	case from != unattributed && over(q.peers[from].records, peerRecords, int64(l.MaxRecordsPerPeer)):
 		reason = RefusedPeerRecords
-	case from != unattributed && over(q.peers[from].bytes, peerBytes, int64(l.MaxMiBPerPeer)*quotaMiB):
+	case from != unattributed && over(q.peers[from].bytes, peerBytes, l.MaxBytesPerPeer):
 		reason = RefusedPeerBytes
 	case w.owner != "" && over(q.owners[w.owner].records, records, int64(l.MaxRecordsPerOwner)):
 		reason = RefusedOwnerRecords
-	case w.owner != "" && over(q.owners[w.owner].bytes, bytes, int64(l.MaxMiBPerOwner)*quotaMiB):
+	case w.owner != "" && over(q.owners[w.owner].bytes, bytes, l.MaxBytesPerOwner):
 		reason = RefusedOwnerBytes
 	}
 	if reason != "" {

@@ -14,7 +14,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/netabase/netabase/core"
-	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/envelope"
 )
 
@@ -39,7 +38,7 @@ func TestQuotaCountsMatchTheStore(t *testing.T) {
 	store := dssync.MutexWrap(ds.NewMapDatastore())
 	self, sender, owner, provider := testPeer(t), testPeer(t), testPeer(t), testPeer(t)
 	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
-	q := newQuota(config.DefaultQuota(), self, discard)
+	q := newQuota(DefaultQuota(), self, discard)
 	g := newGuard(store, q, nil)
 	records := core.NewRecordStore(g)
 	providers := core.NewProviderStore(g, time.Hour)
@@ -89,7 +88,7 @@ func TestQuotaCountsMatchTheStore(t *testing.T) {
 		t.Fatalf("collected %d expired provider records, %v; want 1", n, err)
 	}
 
-	scanned := newQuota(config.DefaultQuota(), self, discard)
+	scanned := newQuota(DefaultQuota(), self, discard)
 	if err := scanned.scan(ctx, store); err != nil {
 		t.Fatal(err)
 	}

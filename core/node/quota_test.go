@@ -16,7 +16,6 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/multiformats/go-multihash"
 
-	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/envelope"
 	"github.com/netabase/netabase/core/node"
 )
@@ -75,13 +74,13 @@ const attemptsPerRefusal = 2
 // test sets them.
 func quotaConfig(t *testing.T) node.Config {
 	cfg := nodeConfig(t)
-	cfg.Quota = config.Quota{
+	cfg.Quota = &node.Quota{
 		MaxRecords:          400,
-		MaxMiB:              4,
+		MaxBytes:            4 << 20,
 		MaxRecordsPerPeer:   100,
-		MaxMiBPerPeer:       1,
+		MaxBytesPerPeer:     1 << 20,
 		MaxRecordsPerOwner:  3,
-		MaxMiBPerOwner:      1,
+		MaxBytesPerOwner:    1 << 20,
 		MaxProviders:        50,
 		MaxProvidersPerPeer: 20,
 		MaxProviderAddrs:    16,
@@ -205,8 +204,8 @@ func TestQuotaFlood(t *testing.T) {
 		}
 	}
 	t.Logf("flood: %d PUT_VALUEs from %d peers, %d accepted; store %d records (limit %d, of which 13 are the node's and the good peer's), %d bytes (limit %d), %d provider records (limit %d); refused %v",
-		sent, attackers, ok, records, cfg.Quota.MaxRecords, size, cfg.Quota.MaxMiB<<20, providers, cfg.Quota.MaxProviders, refused)
-	if records > cfg.Quota.MaxRecords || size > cfg.Quota.MaxMiB<<20 || providers > cfg.Quota.MaxProviders {
+		sent, attackers, ok, records, cfg.Quota.MaxRecords, size, int(cfg.Quota.MaxBytes), providers, cfg.Quota.MaxProviders, refused)
+	if records > cfg.Quota.MaxRecords || size > int(cfg.Quota.MaxBytes) || providers > cfg.Quota.MaxProviders {
 		t.Errorf("the store is past its limits")
 	}
 	// Each attacker got 2 large records in, then 3 of each throwaway
@@ -245,8 +244,8 @@ func TestQuotaLargeRecords(t *testing.T) {
 		}
 	}
 	_, size, _ := storeUsage(t, ctx, target)
-	if ok != 3 || size > cfg.Quota.MaxMiBPerPeer<<20 {
-		t.Errorf("%d records of 300 KiB accepted, %d bytes stored; want 3, within %d", ok, size, cfg.Quota.MaxMiBPerPeer<<20)
+	if ok != 3 || size > int(cfg.Quota.MaxBytesPerPeer) {
+		t.Errorf("%d records of 300 KiB accepted, %d bytes stored; want 3, within %d", ok, size, int(cfg.Quota.MaxBytesPerPeer))
 	}
 	if target.Refused()[node.RefusedPeerBytes] != 7*attemptsPerRefusal {
 		t.Errorf("refused %v, want %d for peer_bytes", target.Refused(), 7*attemptsPerRefusal)
@@ -352,7 +351,7 @@ func TestQuotaRates(t *testing.T) {
 // records.
 func TestQuotaIPFSRecords(t *testing.T) {
 	cfg := quotaConfig(t)
-	cfg.Quota.IPFSRecords = true
+	cfg.IPFSRecords = true
 	target := startNode(t, cfg)
 	ctx := testContext(t)
 	raw := newRawClient(t, "/netabase")

@@ -16,7 +16,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/routing"
 
 	"github.com/netabase/netabase/core"
-	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/envelope"
 )
 
@@ -26,7 +25,7 @@ const putTimeout = 30 * time.Second
 
 // ErrNetabaseOnIPFS is returned for a netabase record on a node whose
 // protocol prefix is /ipfs.
-var ErrNetabaseOnIPFS = core.Errorf(core.ErrUnsupported, "netabase records need a netabase network: this node uses the protocol prefix %s (the public IPFS DHT), whose peers accept only pk and ipns records and would reject them; use the prefix %s", config.PrefixIPFS, config.PrefixNetabase)
+var ErrNetabaseOnIPFS = core.Errorf(core.ErrUnsupported, "netabase records need a netabase network: this node uses the protocol prefix %s (the public IPFS DHT), whose peers accept only pk and ipns records and would reject them; use the prefix %s", PrefixIPFS, PrefixNetabase)
 
 // cutNamespace splits a record key "/<namespace>/<rest>".
 func cutNamespace(key string) (ns, rest string, err error) {

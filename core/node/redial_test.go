@@ -10,9 +10,9 @@ import (
 	ds "github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/netabase/netabase/core"
-	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/core/replica"
 )
@@ -77,7 +77,7 @@ func TestRedialCollectionPeer(t *testing.T) {
 // node keeps KeptPerCollection.
 func TestKeptPerCollectionBound(t *testing.T) {
 	ctx := testContext(t)
-	nodes := startNodes(t, node.KeptPerCollection+2, func(_ int, c *node.Config) { c.Mode = config.ModeClient })
+	nodes := startNodes(t, node.KeptPerCollection+2, func(_ int, c *node.Config) { c.Mode = node.ModeClient })
 	hub, others := nodes[0], nodes[1:]
 	for _, n := range nodes {
 		if _, err := n.JoinSync(ctx, replica.Settings{Name: "chat"}); err != nil {
@@ -114,7 +114,7 @@ func TestRedialBootstrapPeer(t *testing.T) {
 	ctx := testContext(t)
 	boot := startClient(t)
 	cfg := nodeConfig(t)
-	cfg.Mode = config.ModeClient
+	cfg.Mode = node.ModeClient
 	cfg.Bootstrap = multiaddrs(boot)
 	n := startNode(t, cfg)
 	// Both sides must hold the connection before one closes it.
@@ -149,7 +149,7 @@ func TestRestartRemembersPeers(t *testing.T) {
 	// A persistent in-memory engine that outlives the node.
 	e := &loggedEngine{Batching: dssync.MutexWrap(ds.NewMapDatastore())}
 	cfg := nodeConfig(t)
-	cfg.Mode = config.ModeClient
+	cfg.Mode = node.ModeClient
 	cfg.Storage, cfg.Registry, cfg.Suite, cfg.CertDir = "logged://", loggedRegistry(t, e, core.Capabilities{Persistent: true}), passSuite{}, t.TempDir()
 	cfg.Bootstrap = multiaddrs(boot)
 	n, err := node.New(ctx, cfg)
@@ -212,16 +212,13 @@ func TestRememberedPeersUnreadable(t *testing.T) {
 func startClient(t *testing.T) *node.Node {
 	t.Helper()
 	cfg := nodeConfig(t)
-	cfg.Mode = config.ModeClient
+	cfg.Mode = node.ModeClient
 	return startNode(t, cfg)
 }
 
 // multiaddrs is n's addresses, as a bootstrap list.
-func multiaddrs(n *node.Node) []string {
-	var out []string
-	for _, a := range n.Addrs() {
-		out = append(out, a.String())
-	}
+func multiaddrs(n *node.Node) []peer.AddrInfo {
+	out, _ := peer.AddrInfosFromP2pAddrs(n.Addrs()...)
 	return out
 }
 

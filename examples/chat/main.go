@@ -41,11 +41,11 @@ import (
 	"unicode"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 	"golang.org/x/term"
 
 	"github.com/netabase/netabase/backends/all"
 	"github.com/netabase/netabase/conformance"
-	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/core/replica"
 )
@@ -56,8 +56,8 @@ const room = "chat"
 type options struct {
 	dataDir   string
 	nick      string
-	listen    []string
-	bootstrap []string
+	listen    []ma.Multiaddr
+	bootstrap []peer.AddrInfo
 	noMDNS    bool
 	json      bool
 	catchUp   time.Duration
@@ -112,9 +112,22 @@ func parseFlags(args []string, usage io.Writer) (options, error) {
 	if o.dataDir == "" {
 		return o, errors.New("--data-dir is required")
 	}
-	o.listen, o.bootstrap = listen, bootstrap
-	if len(o.listen) == 0 {
-		o.listen = []string{"/ip4/0.0.0.0/tcp/0"}
+	if len(listen) == 0 {
+		listen = repeated{"/ip4/0.0.0.0/tcp/0"}
+	}
+	for _, s := range listen {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return o, fmt.Errorf("--listen %q is not a multiaddr (%v); write one such as /ip4/0.0.0.0/tcp/0", s, err)
+		}
+		o.listen = append(o.listen, a)
+	}
+	for _, s := range bootstrap {
+		ai, err := node.ParsePeerAddr(s)
+		if err != nil {
+			return o, fmt.Errorf("--bootstrap: %v", err)
+		}
+		o.bootstrap = append(o.bootstrap, ai)
 	}
 	return o, nil
 }
@@ -258,11 +271,14 @@ func (s sizedTerminal) Write(p []byte) (int, error) {
 }
 
 func run(ctx context.Context, o options, u ui) (err error) {
-	c := config.Default(o.dataDir)
-	c.Listen = o.listen
-	c.Bootstrap = o.bootstrap
-	c.MDNS = !o.noMDNS
-	n, err := node.New(ctx, node.Config{Config: c, DataDir: o.dataDir, Registry: all.Registry(), Suite: conformance.Suite("")})
+	n, err := node.New(ctx, node.Config{
+		DataDir:   o.dataDir, // the identity key, the certificates and a pebble store
+		Registry:  all.Registry(),
+		Suite:     conformance.Suite(""),
+		Listen:    o.listen,
+		Bootstrap: o.bootstrap,
+		MDNS:      !o.noMDNS,
+	})
 	if err != nil {
 		return err
 	}

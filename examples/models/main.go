@@ -17,10 +17,10 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/netabase/netabase/backends/all"
 	"github.com/netabase/netabase/conformance"
-	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/model"
 	"github.com/netabase/netabase/core/node"
 )
@@ -160,13 +160,15 @@ func publishAndFetch(ctx context.Context, out io.Writer, alice peer.ID, onAlice,
 // startNode starts a node called name, with its data directory under dir,
 // listening on loopback only.
 func startNode(ctx context.Context, dir, name string) (*node.Node, error) {
-	data := filepath.Join(dir, name)
-	c := config.Default(data)
-	c.Storage = "memory://"
-	c.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
-	c.Mode = config.ModeServer
-	c.MDNS = false
-	return node.New(ctx, node.Config{Config: c, DataDir: data, Registry: all.Registry(), Suite: conformance.Suite(""), CertDir: filepath.Join(dir, "certs")})
+	return node.New(ctx, node.Config{
+		DataDir:  filepath.Join(dir, name),
+		CertDir:  filepath.Join(dir, "certs"),
+		Registry: all.Registry(),
+		Suite:    conformance.Suite(""),
+		Storage:  "memory://",
+		Listen:   []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")},
+		Mode:     node.ModeServer,
+	})
 }
 
 // list prints the books seq yields.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/netabase/netabase/core/config"
+	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/internal/control"
 )
 
@@ -22,7 +23,7 @@ import (
 func rawAPI(t *testing.T, ctx context.Context) string {
 	t.Helper()
 	dir := shortDir(t)
-	serve(t, ctx, startNode(t, ctx, dir, config.ModeClient), dir)
+	serve(t, ctx, startNode(t, ctx, dir, node.ModeClient), dir)
 	return filepath.Join(dir, config.SocketFile)
 }
 
@@ -93,7 +94,7 @@ func TestRequestTimeouts(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	dir := shortDir(t)
-	n := startNode(t, ctx, dir, config.ModeClient)
+	n := startNode(t, ctx, dir, node.ModeClient)
 	client := serve(t, ctx, n, dir)
 	sock := filepath.Join(dir, config.SocketFile)
 	dial := func() net.Conn {

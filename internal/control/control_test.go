@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	ma "github.com/multiformats/go-multiaddr"
+
 	"github.com/netabase/netabase/backends/all"
 	"github.com/netabase/netabase/conformance"
 	"github.com/netabase/netabase/core"
@@ -32,14 +34,14 @@ func shortDir(t *testing.T) string {
 	return dir
 }
 
-func startNode(t *testing.T, ctx context.Context, dir, mode string) *node.Node {
+func startNode(t *testing.T, ctx context.Context, dir string, mode node.Mode) *node.Node {
 	t.Helper()
-	c := config.Default(dir)
-	c.Storage = "memory://"
-	c.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
-	c.Mode = mode
-	c.MDNS = false
-	n, err := node.New(ctx, node.Config{Config: c, DataDir: dir, Registry: all.Registry(), Suite: conformance.Suite("")})
+	n, err := node.New(ctx, node.Config{
+		DataDir: dir, Registry: all.Registry(), Suite: conformance.Suite(""),
+		Storage: "memory://",
+		Listen:  []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")},
+		Mode:    mode,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +84,7 @@ func TestControl(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	dirA, dirB := shortDir(t), shortDir(t)
-	a, b := startNode(t, ctx, dirA, config.ModeServer), startNode(t, ctx, dirB, config.ModeServer)
+	a, b := startNode(t, ctx, dirA, node.ModeServer), startNode(t, ctx, dirB, node.ModeServer)
 	ca, cb := serve(t, ctx, a, dirA), serve(t, ctx, b, dirB)
 
 	fi, err := os.Stat(filepath.Join(dirA, config.SocketFile))
@@ -200,7 +202,7 @@ func TestControl(t *testing.T) {
 	// Between two clients (a is one now) no DHT refresh redials a peer, so
 	// a connection comes and goes exactly as Connect and Disconnect say.
 	dirC := shortDir(t)
-	cc := serve(t, ctx, startNode(t, ctx, dirC, config.ModeClient), dirC)
+	cc := serve(t, ctx, startNode(t, ctx, dirC, node.ModeClient), dirC)
 	cEvents, err := cc.Events(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -335,7 +337,7 @@ func TestStarting(t *testing.T) {
 		t.Errorf("Put while starting: got %v, want ErrStarting", err)
 	}
 
-	n := startNode(t, ctx, dir, config.ModeServer)
+	n := startNode(t, ctx, dir, node.ModeServer)
 	api.Ready(n)
 	if id, err := c.ID(ctx); err != nil || id.ID != n.ID().String() {
 		t.Errorf("ID when ready: %+v, %v; want %s", id, err, n.ID())

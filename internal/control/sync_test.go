@@ -32,7 +32,7 @@ func TestSyncAPI(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte("mdns = false\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	n := startNode(t, ctx, dir, config.ModeServer)
+	n := startNode(t, ctx, dir, node.ModeServer)
 	api := control.NewServer(dir, slog.New(slog.NewTextHandler(t.Output(), nil)))
 	api.KeepSyncIn(cfg)
 	api.Ready(n)
@@ -133,7 +133,7 @@ func TestNamesWithControlCharacters(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	dir := shortDir(t)
-	n := startNode(t, ctx, dir, config.ModeServer)
+	n := startNode(t, ctx, dir, node.ModeServer)
 	c := serve(t, ctx, n, dir)
 	syn, err := n.JoinSync(ctx, replica.Settings{Name: "notes"})
 	if err != nil {

@@ -14,10 +14,11 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
+	ma "github.com/multiformats/go-multiaddr"
+
 	"github.com/netabase/netabase/backends/all"
 	"github.com/netabase/netabase/conformance"
 	"github.com/netabase/netabase/core"
-	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/internal/measure"
 	"github.com/netabase/netabase/internal/metrics"
@@ -198,15 +199,14 @@ func BenchmarkDHT(b *testing.B) {
 		}
 		nodes := make([]*node.Node, 3)
 		for i := range nodes {
-			dir := b.TempDir()
-			c := config.Default(dir)
-			c.Storage = "memory://"
-			c.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
-			c.Mode = config.ModeServer
-			c.MDNS = false
-			// The rounds publish more, and faster, than a peer may by default.
-			c.Quota = config.Quota{MaxProviderAddrs: c.Quota.MaxProviderAddrs}
-			cfg := node.Config{Config: c, DataDir: dir, CertDir: certDir, Registry: all.Registry(), Suite: conformance.Suite("")}
+			cfg := node.Config{
+				DataDir: b.TempDir(), CertDir: certDir, Registry: all.Registry(), Suite: conformance.Suite(""),
+				Storage: "memory://",
+				Listen:  []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")},
+				Mode:    node.ModeServer,
+				// The rounds publish more, and faster, than a peer may by default.
+				Quota: &node.Quota{MaxProviderAddrs: node.DefaultQuota().MaxProviderAddrs},
+			}
 			if measured {
 				cfg.Metrics = reg
 			}
