@@ -188,6 +188,11 @@ func connect(ctx context.Context, url string, r *replica.Replica, o Options) (co
 	for {
 		typ, kind, b, err := m.Read()
 		switch {
+		case errors.Is(err, ErrProtocol):
+			// A message the binding does not allow, such as one of an
+			// unknown kind (SYNC.md §6).
+			m.Close(websocket.StatusPolicyViolation, err.Error())
+			return true, err
 		case err != nil:
 			return true, closeError(err, "")
 		case typ == websocket.MessageText:
