@@ -558,3 +558,52 @@ func TestFakeDaemon(t *testing.T) {
 		t.Fatalf("the page's records: %+v", recs)
 	}
 }
+
+// TestFetchThroughGateway: FetchRecord reads a daemon's record through its
+// gateway, verified; a key with no record is core.ErrNotFound.
+func TestFetchThroughGateway(t *testing.T) {
+	ctx := testContext(t)
+	d := startDaemon(t, gateway.Options{})
+	key, err := d.n.PublishRecord(ctx, "greeting", "text", 1, []byte("hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := openPage(t, memory(t), &page.Options{Gateway: d.srv.URL})
+	e, err := p.FetchRecord(ctx, key)
+	if err != nil || string(e.Value) != "hello" || e.Key != key {
+		t.Fatalf("FetchRecord: %+v, %v", e, err)
+	}
+	if _, err := p.FetchRecord(ctx, envelope.Key(p.ID(), "none")); !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("FetchRecord of a key with no record: %v, want core.ErrNotFound", err)
+	}
+}
+
+// TestTwoDaemons: a page syncs through two daemons that do not know each
+// other: its writes reach both, live, and each daemon's writes reach it,
+// and the other daemon by the page's next session with it.
+func TestTwoDaemons(t *testing.T) {
+	ctx := testContext(t)
+	settings := replica.Settings{Name: "notes"}
+	da, db := startDaemon(t, gateway.Options{}), startDaemon(t, gateway.Options{})
+	sa, sb := da.join(t, settings), db.join(t, settings)
+	p := openPage(t, memory(t), nil)
+	s, err := p.JoinSync(ctx, settings, page.SyncOptions{Daemons: []string{da.url("notes"), db.url("notes")}, Interval: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []peer.ID{da.n.ID(), db.n.ID()}
+	if want[1] < want[0] {
+		want[0], want[1] = want[1], want[0]
+	}
+	caughtUp(t, s, want...)
+	if _, err := s.Put(ctx, "k", []byte("from the page")); err != nil {
+		t.Fatal(err)
+	}
+	holds(t, sa.Replica(), p.ID(), "k", "from the page")
+	holds(t, sb.Replica(), p.ID(), "k", "from the page")
+	if _, err := sa.Put(ctx, "a", []byte("from a")); err != nil {
+		t.Fatal(err)
+	}
+	holds(t, s.Replica(), da.n.ID(), "a", "from a")
+	holds(t, sb.Replica(), da.n.ID(), "a", "from a")
+}
