@@ -35,8 +35,8 @@ type SyncOptions struct {
 	// refuses for good (Refusal.Err is then a *wsync.RefusedError: it does
 	// not replicate the collection, or has other settings; the page no
 	// longer syncs through that daemon). It is called from the
-	// connection's goroutine, and must not block for long. nil: refusals
-	// are logged, and kept for Status.
+	// connection's goroutine, and must not block for long. Status keeps
+	// the refusals either way; with Refused nil they are logged.
 	Refused func(Refusal)
 }
 
@@ -56,7 +56,8 @@ type Refusal struct {
 	// Daemon is the daemon's sync endpoint, as SyncOptions named it.
 	Daemon string
 	// Key is the record key of the page's record the daemon did not
-	// take; empty when the daemon refused the connection.
+	// take; empty when the daemon refused the connection, or a record
+	// whose envelope did not open.
 	Key string
 	// Reason is the daemon's sentence.
 	Reason string
@@ -66,8 +67,11 @@ type Refusal struct {
 }
 
 func (r Refusal) String() string {
-	if r.Key == "" {
+	switch {
+	case r.Err != nil:
 		return fmt.Sprintf("daemon %s refused the collection: %s", r.Daemon, r.Reason)
+	case r.Key == "":
+		return fmt.Sprintf("daemon %s refused a record that does not open as an envelope: %s", r.Daemon, r.Reason)
 	}
 	return fmt.Sprintf("daemon %s refused record %s: %s", r.Daemon, r.Key, r.Reason)
 }
@@ -151,7 +155,7 @@ func (s *Synced) session(d string, err error) {
 func (s *Synced) refused(r Refusal) {
 	s.mu.Lock()
 	st := s.daemons[r.Daemon]
-	if r.Key == "" {
+	if r.Err != nil {
 		st.refused = &r
 	} else {
 		st.records = append(st.records, r)
