@@ -190,6 +190,9 @@ func TestOfflineThenConnect(t *testing.T) {
 	if st := ds.Replica().Status(); st.Records != 0 {
 		t.Fatalf("the daemon, down, holds %d records", st.Records)
 	}
+	if st := s.Status(); len(st.Daemons) != 1 || st.Daemons[0].Connected || st.Daemons[0].Good != 0 {
+		t.Fatalf("Status while the daemon is down: %+v", st.Daemons)
+	}
 	// A reload, still offline: the same identity and writes.
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
@@ -215,6 +218,9 @@ func TestOfflineThenConnect(t *testing.T) {
 	holds(t, ds.Replica(), id, "a", "offline a")
 	holds(t, ds.Replica(), id, "b", "offline b")
 	caughtUp(t, s, d.n.ID())
+	if st := s.Status(); !st.Daemons[0].Connected || st.Daemons[0].Good != 1 || st.Daemons[0].LastError != nil {
+		t.Fatalf("Status once caught up: %+v", st.Daemons)
+	}
 	if _, err := ds.Get(ctx, id, "gone"); !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("the page's delete did not reach the daemon: %v", err)
 	}

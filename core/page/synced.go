@@ -100,12 +100,13 @@ type Synced struct {
 
 // daemonState is what the page knows of one daemon since it joined.
 type daemonState struct {
-	sessions int       // sessions that ended
-	good     int       // of those, the ones that ended well
-	last     time.Time // when the last one ended
-	lastErr  error     // why the last one failed
-	refused  *Refusal  // the daemon refused the connection for good
-	records  []Refusal // the last records it refused, at most maxRefusals
+	connected bool      // a connection is up
+	sessions  int       // sessions that ended
+	good      int       // of those, the ones that ended well
+	last      time.Time // when the last one ended
+	lastErr   error     // why the last one failed
+	refused   *Refusal  // the daemon refused the connection for good
+	records   []Refusal // the last records it refused, at most maxRefusals
 }
 
 // maxRefusals is how many record refusals Status keeps per daemon.
@@ -133,6 +134,11 @@ func (s *Synced) run(d string) {
 		Logger:   s.p.log.With("daemon", d, "collection", s.Name()),
 		Refused:  func(key, reason string) { s.refused(Refusal{Daemon: d, Key: key, Reason: reason}) },
 		Session:  func(_ replica.Stats, err error) { s.session(d, err) },
+		Connected: func(up bool) {
+			s.mu.Lock()
+			s.daemons[d].connected = up
+			s.mu.Unlock()
+		},
 	})
 	var re *wsync.RefusedError
 	if errors.As(err, &re) {
@@ -307,6 +313,9 @@ func (s *Synced) Watch(ctx context.Context) iter.Seq[replica.Change] { return s.
 type DaemonStatus struct {
 	// Daemon is the sync endpoint.
 	Daemon string
+	// Connected says whether a connection to it is up: it took the
+	// page's hello, and the connection has not ended since.
+	Connected bool
 	// Sessions counts the reconciliation sessions that ended, and Good
 	// those of them that ended well.
 	Sessions, Good int
@@ -335,7 +344,7 @@ func (s *Synced) Status() Status {
 	defer s.mu.Unlock()
 	for _, d := range slices.Sorted(maps.Keys(s.daemons)) {
 		st := s.daemons[d]
-		ds := DaemonStatus{Daemon: d, Sessions: st.sessions, Good: st.good, Last: st.last, LastError: st.lastErr, Records: slices.Clone(st.records)}
+		ds := DaemonStatus{Daemon: d, Connected: st.connected, Sessions: st.sessions, Good: st.good, Last: st.last, LastError: st.lastErr, Records: slices.Clone(st.records)}
 		if st.refused != nil {
 			r := *st.refused
 			ds.Refused = &r
@@ -363,23 +372,26 @@ func (s *Synced) CaughtUp(ctx context.Context, alone time.Duration) ([]peer.ID, 
 	defer t.Stop()
 	for {
 		st := s.Status()
-		var failing, unreached, refused []string
+		var waiting, unreached, refused []string
 		good := 0
 		for _, d := range st.Daemons {
 			switch {
 			case d.Refused != nil:
 				refused = append(refused, d.Refused.String())
+			case d.Sessions == 0 && d.Connected:
+				waiting = append(waiting, d.Daemon+" (connected, its first session under way)")
 			case d.Sessions == 0:
 				unreached = append(unreached, d.Daemon+" (not reached since joining)")
 			case d.LastError != nil:
-				failing = append(failing, fmt.Sprintf("%s (its last session failed: %v)", d.Daemon, d.LastError))
+				waiting = append(waiting, fmt.Sprintf("%s (its last session failed: %v)", d.Daemon, d.LastError))
 			default:
 				good++
 			}
 		}
 		// Daemons not reached within alone count as offline; one whose
-		// last session failed is waited for, until a later one ends well.
-		settled := len(failing) == 0 && (len(unreached) == 0 || time.Since(s.joined) >= alone)
+		// last session failed, or whose first is under way, is waited
+		// for, until one ends well.
+		settled := len(waiting) == 0 && (len(unreached) == 0 || time.Since(s.joined) >= alone)
 		switch {
 		case len(refused) > 0:
 			return nil, fmt.Errorf("collection %s: %s", s.Name(), strings.Join(refused, "; "))
@@ -392,7 +404,7 @@ func (s *Synced) CaughtUp(ctx context.Context, alone time.Duration) ([]peer.ID, 
 		case s.ctx.Err() != nil:
 			return nil, fmt.Errorf("collection %s: %w", s.Name(), core.ErrClosed)
 		case ctx.Err() != nil:
-			return nil, fmt.Errorf("collection %s: not caught up with %s: %w", s.Name(), strings.Join(append(failing, unreached...), ", "), ctx.Err())
+			return nil, fmt.Errorf("collection %s: not caught up with %s: %w", s.Name(), strings.Join(append(waiting, unreached...), ", "), ctx.Err())
 		}
 		select {
 		case <-ctx.Done():
