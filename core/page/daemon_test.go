@@ -235,7 +235,7 @@ func TestOfflineThenConnect(t *testing.T) {
 	holds(t, ds.Replica(), id, "c", "online")
 }
 
-// User is a typed value of a synced collection.
+// Note is a typed value of a synced collection.
 type Note struct {
 	ID   string `netabase:"key"`
 	Text string

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"slices"
 	"sync"
-	"time"
 
 	ds "github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/namespace"
@@ -225,6 +224,3 @@ func (p *Page) now(old, latest envelope.Timestamp) envelope.Timestamp {
 	p.clock.Observe(latest)
 	return p.clock.Now()
 }
-
-// aloneAfter is the default wait of Synced.CaughtUp.
-const aloneAfter = 5 * time.Second

@@ -354,6 +354,9 @@ func (s *Synced) Status() Status {
 	return out
 }
 
+// aloneAfter is the default wait of Synced.CaughtUp.
+const aloneAfter = 5 * time.Second
+
 // CaughtUp waits until the page has caught up with its daemons, and
 // returns their peer IDs, sorted: until a reconciliation session with
 // each daemon it reached since joining the collection has ended well, and
