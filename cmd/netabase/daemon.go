@@ -228,7 +228,6 @@ func startNode(ctx context.Context, e *env, opts daemonOptions, dir string, fres
 		if err := opts.apply(&c); err != nil {
 			return nil, nil, nil, nil, err
 		}
-		fresh.storage = c.Storage
 	}
 	if err := checkStorage(ctx, e, dir, c.Storage, opts.given["storage"]); err != nil {
 		return nil, nil, nil, nil, err
@@ -262,7 +261,7 @@ func startNode(ctx context.Context, e *env, opts daemonOptions, dir string, fres
 		}
 	}()
 	if !exists {
-		res, err := initNode(dir, c)
+		res, err := initNode(dir, c, fresh)
 		if err != nil {
 			return nil, nil, nil, nil, err
 		}
@@ -275,14 +274,17 @@ func startNode(ctx context.Context, e *env, opts daemonOptions, dir string, fres
 
 	fmt.Fprintf(e.stdout, "netabase %s\nData dir:   %s\nStorage:    %s\n", netabase.Version, dir, c.Storage)
 	fmt.Fprintln(e.stdout, "Admission:  checking the storage backend against the conformance suite...")
-	n, err = node.New(ctx, node.Config{
-		Config:   c,
-		DataDir:  dir,
-		CertDir:  certDir(dir),
-		Registry: e.registry,
-		Suite:    conformance.Suite(""),
-		Logger:   slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Metrics:  m.registerer(),
+	err = fresh.around(startedNames(e.registry, dir, c.Storage), func() (err error) {
+		n, err = node.New(ctx, node.Config{
+			Config:   c,
+			DataDir:  dir,
+			CertDir:  certDir(dir),
+			Registry: e.registry,
+			Suite:    conformance.Suite(""),
+			Logger:   slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+			Metrics:  m.registerer(),
+		})
+		return err
 	})
 	if errors.Is(err, core.ErrInvalidURL) {
 		return nil, nil, nil, nil, storageErr(opts.given["storage"], dir, err)
