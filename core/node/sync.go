@@ -298,15 +298,12 @@ func (s *Synced) PutVersion(ctx context.Context, key string, version uint32, val
 // and returns an error wrapping core.ErrNotFound, even when other writers'
 // values for the key are there, which only their writers can remove.
 func (s *Synced) Delete(ctx context.Context, key string) error {
-	if key != "" && s.ctx.Err() == nil {
-		if _, err := s.Get(ctx, s.n.id, key); err != nil {
-			return err
-		}
-	}
 	_, err := s.write(ctx, key, 0, nil)
 	return err
 }
 
+// write signs, stores and publishes this node's record for key; version
+// 0 writes a tombstone, and only over a live value (see Delete).
 func (s *Synced) write(ctx context.Context, key string, version uint32, value []byte) (replica.Record, error) {
 	if err := s.ctx.Err(); err != nil {
 		return replica.Record{}, fmt.Errorf("collection %s: %w", s.Name(), core.ErrClosed)
@@ -318,9 +315,23 @@ func (s *Synced) write(ctx context.Context, key string, version uint32, value []
 	rk := s.r.RecordKey(n.id, key)
 	// The clock must pass the stored version, even one written before a
 	// restart by a wall clock that ran ahead, or the new one would lose.
-	if old, err := s.r.Envelope(ctx, rk); err == nil {
+	var held *envelope.Envelope
+	old, err := s.r.Envelope(ctx, rk)
+	switch {
+	case err == nil:
 		if e, err := envelope.Decode(rk, old); err == nil {
+			held = e
 			n.clock.Advance(e.Clock)
+		}
+	case version == 0 && !errors.Is(err, core.ErrNotFound):
+		return replica.Record{}, err
+	}
+	if version == 0 {
+		switch {
+		case held == nil:
+			return replica.Record{}, core.Errorf(core.ErrNotFound, "collection %s holds no record of %s for key %q", s.Name(), n.id, key)
+		case held.Version == 0:
+			return replica.Record{}, core.Errorf(core.ErrNotFound, "collection %s: %s deleted key %q", s.Name(), n.id, key)
 		}
 	}
 	// Every record the replica holds moves the clock too (within
@@ -335,21 +346,35 @@ func (s *Synced) write(ctx context.Context, key string, version uint32, value []
 	if err != nil {
 		return replica.Record{}, err
 	}
-	stored, err := s.r.Insert(ctx, "", []replica.Verified{{Env: e, Data: data}})
-	if err != nil {
-		return replica.Record{}, err
-	}
-	if stored == 0 {
+	stored, err := s.storeAndPublish(ctx, "", replica.Verified{Env: e, Data: data}, fmt.Sprintf("record %q", key))
+	switch {
+	case !stored && err == nil:
 		// A record larger than a byte bound is the one the replica leaves
 		// out of this node's own write.
 		st := s.r.Settings()
 		return replica.Record{}, core.Errorf(core.ErrTooLarge, "collection %s: a record of %d bytes does not fit the collection's bound of %d bytes (the smaller of MaxBytesPerWriter and MaxBytes)", s.Name(), len(data), min(st.MaxBytesPerWriter, st.MaxBytes))
+	case !stored:
+		return replica.Record{}, err
 	}
-	rec := s.r.RecordOf(e)
-	if err := s.topic.Publish(ctx, data); err != nil {
-		return rec, fmt.Errorf("collection %s: record %q is stored, but publishing it failed (peers get it at their next reconciliation): %w", s.Name(), key, err)
+	return s.r.RecordOf(e), err
+}
+
+// storeAndPublish stores v, which came from peer from (empty: this node),
+// in the replica and, when it is stored, publishes it on the collection's
+// topic, as every record this node takes first-hand is; what names the
+// record in the error of a failed publication. stored says whether the
+// replica took it; a record stored but not published is in the replica
+// still (peers get it at their next reconciliation), and the error says
+// so.
+func (s *Synced) storeAndPublish(ctx context.Context, from peer.ID, v replica.Verified, what string) (stored bool, err error) {
+	n, err := s.r.Insert(ctx, from, []replica.Verified{v})
+	if err != nil || n == 0 {
+		return false, err
 	}
-	return rec, nil
+	if err := s.topic.Publish(ctx, v.Data); err != nil {
+		return true, fmt.Errorf("collection %s: %s is stored, but publishing it failed (peers get it at their next reconciliation): %w", s.Name(), what, err)
+	}
+	return true, nil
 }
 
 // Get returns writer's record for key; a tombstone is reported as
@@ -741,12 +766,9 @@ func (s *Synced) session(ctx context.Context, p peer.ID) (replica.Stats, error) 
 func (n *Node) handleSync(st network.Stream) {
 	defer st.Close()
 	p := st.Conn().RemotePeer()
-	refuse := func(format string, args ...any) {
-		replica.Refuse(st, fmt.Sprintf(format, args...))
-	}
 	slot, err := n.inbound.Admit(n.ctx, p)
 	if err != nil {
-		refuse("%v", err)
+		replica.Refuse(st, err.Error())
 		return
 	}
 	defer slot.Release()
@@ -757,43 +779,63 @@ func (n *Node) handleSync(st network.Stream) {
 	case errors.Is(err, io.EOF):
 		return // the peer asked nothing
 	case err != nil:
-		refuse("reading the first message: %v", err)
+		replica.Refuse(c, "reading the first message: "+err.Error())
 		return
-	case first.Error != "":
-		return // the peer ended the session before it began
 	}
 	n.syncMu.Lock()
 	s, ok := n.synced[first.Collection]
 	n.syncMu.Unlock()
 	if !ok {
-		refuse("this node does not replicate collection %q", first.Collection)
+		if first.Error == "" {
+			replica.Refuse(c, fmt.Sprintf("this node does not replicate collection %q", first.Collection))
+		}
 		return
 	}
+	if _, err := s.answer(s.ctx, c, p, first); err != nil {
+		n.log.Debug("reconciliation failed", "collection", s.Name(), "peer", p, "error", err)
+	}
+}
+
+// answer answers the session that p started over c, whose first message
+// the caller read, holding a slot of the node's inbound bound for it: the
+// one answer of a session over a libp2p stream (handleSync) and over
+// another transport (Respond). A first message that carries an error (the
+// peer ended the session before it began) gets no answer, and answer
+// returns that error; one of another collection or settings is refused
+// with an error message.
+func (s *Synced) answer(ctx context.Context, c replica.Conn, p peer.ID, first *replica.Message) (replica.Stats, error) {
+	refuse := func(format string, args ...any) (replica.Stats, error) {
+		err := fmt.Errorf(format, args...)
+		replica.Refuse(c, err.Error())
+		return replica.Stats{}, err
+	}
+	switch {
+	case first.Error != "":
+		return replica.Stats{}, fmt.Errorf("collection %s: %s ended the session before it began: %s", s.Name(), p, first.Error)
+	case first.Collection != s.Name():
+		return refuse("this connection replicates collection %q, not %q", s.Name(), first.Collection)
+	}
 	if d := s.r.Digest(); string(first.Digest) != string(d[:]) {
-		refuse("collection %q has other settings here (writers, bounds or tombstone horizon): its digest differs", first.Collection)
-		return
+		return refuse("collection %q has other settings here (writers, bounds or tombstone horizon): its digest differs", first.Collection)
 	}
 	// The peer's previous session may still be ending here; an inbound
 	// session waits for nothing else, so waiting for it cannot deadlock.
 	in := sessionKey{p, true}
-	ctx, cancel := context.WithTimeout(s.ctx, replica.ReplyTimeout)
-	defer cancel()
-	if err := s.claimWait(ctx, in); err != nil {
-		refuse("collection %q: %v", first.Collection, err)
-		return
+	wait, cancelWait := context.WithTimeout(ctx, replica.ReplyTimeout)
+	err := s.claimWait(wait, in)
+	cancelWait()
+	if err != nil {
+		return refuse("collection %q: %v", first.Collection, err)
 	}
 	defer s.release(in)
-	st2, err := s.r.Reconcile(s.ctx, c, p, first)
-	if err != nil {
-		n.log.Debug("reconciliation failed", "collection", s.Name(), "peer", p, "error", err)
-		return
-	}
-	if st2.RecordsStored > 0 {
+	st, err := s.r.Reconcile(ctx, c, p, first)
+	if st.RecordsStored > 0 {
 		select {
 		case s.again <- struct{}{}:
 		default:
 		}
 	}
+	return st, err
 }
 
 func (n *Node) syncInterval() time.Duration {
