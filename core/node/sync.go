@@ -63,9 +63,9 @@ type Synced struct {
 	again    chan struct{}                // asks for a round with every peer
 	lagging  map[peer.ID]bool             // peers gossip dropped a record to or from
 	lag      chan struct{}                // tells rounds that lagging has peers
+	changed  chan struct{}                // closed, and replaced, when what CaughtUp looks at changes
 
 	joined time.Time
-	before map[peer.ID]int // sessions per peer, kept from earlier joins, when it joined
 }
 
 // MaxGossipMessage is the largest gossipsub message a node sends or
@@ -158,10 +158,7 @@ func (n *Node) JoinSync(ctx context.Context, settings replica.Settings) (*Synced
 		n: n, r: r,
 		sessions: make(map[sessionKey]chan struct{}), again: make(chan struct{}, 1),
 		lagging: make(map[peer.ID]bool), lag: make(chan struct{}, 1),
-		joined: time.Now(), before: make(map[peer.ID]int),
-	}
-	for p, ps := range r.Status().Peers {
-		s.before[p] = ps.Sessions
+		changed: make(chan struct{}), joined: time.Now(),
 	}
 	topicName := settings.Topic()
 	if err := n.ps.RegisterTopicValidator(topicName, s.validate); err != nil {
@@ -462,21 +459,24 @@ func (s *Synced) CaughtUp(ctx context.Context, alone time.Duration) ([]peer.ID, 
 	if alone <= 0 {
 		alone = DefaultAloneAfter
 	}
-	t := time.NewTicker(50 * time.Millisecond)
-	defer t.Stop()
+	aloneAt := time.NewTimer(time.Until(s.joined.Add(alone)))
+	defer aloneAt.Stop()
 	for {
-		st := s.Status()
+		// Taken before the figures are read: a change after the read
+		// closes it.
+		changed := s.changes()
+		peers, topicPeers := s.r.Status().Peers, s.TopicPeers()
 		var done []peer.ID
-		for p, ps := range st.Peers {
-			if ps.Sessions > s.before[p] && ps.LastError == "" {
+		for p, ps := range peers {
+			if ps.Last.After(s.joined) && ps.LastError == "" {
 				done = append(done, p)
 			}
 		}
 		var waiting []string
-		for _, p := range st.TopicPeers {
-			switch ps, ok := st.Peers[p]; {
+		for _, p := range topicPeers {
+			switch ps, ok := peers[p]; {
 			case slices.Contains(done, p):
-			case ok && ps.Sessions > s.before[p]:
+			case ok && ps.Last.After(s.joined):
 				waiting = append(waiting, fmt.Sprintf("%s (its last session failed: %s)", p, ps.LastError))
 			default:
 				waiting = append(waiting, fmt.Sprintf("%s (no session since joining)", p))
@@ -495,14 +495,32 @@ func (s *Synced) CaughtUp(ctx context.Context, alone time.Duration) ([]peer.ID, 
 		case ctx.Err() != nil:
 			return nil, fmt.Errorf("collection %s: not caught up with %s: %w", s.Name(), strings.Join(waiting, ", "), ctx.Err())
 		}
-		// The figures are looked at once more when ctx or the
-		// collection ends: what holds then is the answer.
+		// The figures are looked at once more when a session ends, the
+		// topic's peers change, the node would count itself alone, or ctx
+		// or the collection ends: what holds then is the answer.
 		select {
+		case <-changed:
+		case <-aloneAt.C:
 		case <-ctx.Done():
 		case <-s.ctx.Done():
-		case <-t.C:
 		}
 	}
+}
+
+// change tells CaughtUp's waiters that what it looks at changed: a
+// session ended, or the topic's peers changed.
+func (s *Synced) change() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// changes returns the channel that the next change closes.
+func (s *Synced) changes() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
 }
 
 // validate is the topic's validator: a record that is not a valid record
@@ -585,6 +603,7 @@ func (s *Synced) meet(events *pubsub.TopicEventHandler) {
 		if err != nil {
 			return
 		}
+		s.change() // the topic's peers changed
 		if ev.Type != pubsub.PeerJoin {
 			continue
 		}
@@ -755,6 +774,7 @@ func (s *Synced) session(ctx context.Context, p peer.ID) (replica.Stats, error) 
 	share := s.n.inbound.Initiated()
 	defer share.Release()
 	stats, err := s.r.Reconcile(ctx, share.Conn(st), p, nil)
+	s.change() // the replica's figures of p changed
 	if err != nil {
 		return stats, fmt.Errorf("collection %s: reconciling with %s: %w", s.Name(), p, err)
 	}
@@ -829,6 +849,7 @@ func (s *Synced) answer(ctx context.Context, c replica.Conn, p peer.ID, first *r
 	}
 	defer s.release(in)
 	st, err := s.r.Reconcile(ctx, c, p, first)
+	s.change() // the replica's figures of p changed
 	if st.RecordsStored > 0 {
 		select {
 		case s.again <- struct{}{}:
