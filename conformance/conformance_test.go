@@ -8,7 +8,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/netabase/netabase/conformance"
 	"github.com/netabase/netabase/conformance/conformancetest"
 	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/internal/storetest"
 )
 
 var (
@@ -436,21 +436,6 @@ func TestReportJSON(t *testing.T) {
 	}
 }
 
-// cancellingHarness cancels a context when it makes its nth instance.
-type cancellingHarness struct {
-	conformance.Harness
-	n      int32
-	made   atomic.Int32
-	cancel context.CancelFunc
-}
-
-func (h *cancellingHarness) NewInstance(ctx context.Context) (conformance.Instance, error) {
-	if h.made.Add(1) == h.n {
-		h.cancel()
-	}
-	return h.Harness.NewInstance(ctx)
-}
-
 // failingOpen is an instance whose store does not open.
 type failingOpen struct {
 	conformance.Instance
@@ -505,12 +490,12 @@ func TestCheckReturnsContextError(t *testing.T) {
 	t.Run("cancelled during", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
-		h := &cancellingHarness{Harness: memstoreHarness(false), n: 3, cancel: cancel}
+		h := &storetest.CancellingHarness{Harness: memstoreHarness(false), N: 3, Cancel: cancel}
 		rep, err := conformance.Check(ctx, h)
 		if rep != nil || !errors.Is(err, context.Canceled) {
 			t.Errorf("Check cancelled during its third case = %v, %v; want no report and context.Canceled", rep, err)
 		}
-		if n := h.made.Load(); n != 3 {
+		if n := h.Made.Load(); n != 3 {
 			t.Errorf("Check made %d instances, want it to stop after the third", n)
 		}
 	})

@@ -44,7 +44,13 @@ type Certificate struct {
 // cache shared by several nodes (see [Gate.CertDir]) thus admits only the
 // exact build that passed.
 func (c Certificate) matches(o Certificate) bool {
-	return c.Scheme == o.Scheme && c.Name == o.Name && c.Version == o.Version && c.Build == o.Build && c.Suite == o.Suite
+	return c.sameBuild(o) && c.Suite == o.Suite
+}
+
+// sameBuild reports whether o names the backend build c names: the same
+// scheme, engine name, version and build.
+func (c Certificate) sameBuild(o Certificate) bool {
+	return c.Scheme == o.Scheme && c.Name == o.Name && c.Version == o.Version && c.Build == o.Build
 }
 
 // CertificateFile is the name of the certificate cache in a [Gate]'s
@@ -183,12 +189,42 @@ func (g *Gate) loadCertificates() []Certificate {
 	return certs
 }
 
+// CertificatesKept is how many certificates a [Gate]'s cache keeps for
+// one scheme and engine name: one per build that passed (and per suite
+// version), the newest, so that nodes sharing the cache and running
+// different builds of one backend, such as two builds of a plugin, do not
+// evict each other's certificates, while the cache stays small.
+const CertificatesKept = 4
+
+// saveCertificate adds c to certs in the cache, in place of a certificate
+// of the same backend build and replacing the oldest of its scheme and
+// engine past CertificatesKept.
 func (g *Gate) saveCertificate(certs []Certificate, c Certificate) error {
 	if g.Certificates == nil && g.CertDir == "" {
 		return nil
 	}
-	certs = slices.DeleteFunc(certs, func(o Certificate) bool { return o.Scheme == c.Scheme && o.Name == c.Name })
+	certs = slices.DeleteFunc(certs, func(o Certificate) bool { return o.sameBuild(c) && o.Suite == c.Suite })
 	certs = append(certs, c)
+	var same []int // the certificates of c's scheme and engine, oldest first
+	for i, o := range certs {
+		if o.Scheme == c.Scheme && o.Name == c.Name {
+			same = append(same, i)
+		}
+	}
+	if len(same) > CertificatesKept {
+		slices.SortStableFunc(same, func(a, b int) int { return certs[a].Passed.Compare(certs[b].Passed) })
+		drop := make(map[int]bool)
+		for _, i := range same[:len(same)-CertificatesKept] {
+			drop[i] = true
+		}
+		kept := certs[:0]
+		for i, o := range certs {
+			if !drop[i] {
+				kept = append(kept, o)
+			}
+		}
+		certs = kept
+	}
 	b, err := json.MarshalIndent(certs, "", "  ")
 	if err != nil {
 		return err

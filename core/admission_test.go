@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -143,9 +145,11 @@ func TestGateRerunsForNewSuiteOrBuild(t *testing.T) {
 			t.Errorf("after a new %s, the second Admit ran the suite again", change.name)
 		}
 		certs := readCertificates(t, g.CertDir)
-		if len(certs) != 1 || certs[0].Suite != s.version || certs[0].Build != d.info.Build {
-			t.Errorf("after a new %s the certificate file holds %+v; want one certificate for suite %s build %s",
-				change.name, certs, s.version, d.info.Build)
+		if len(certs) > core.CertificatesKept || !slices.ContainsFunc(certs, func(c core.Certificate) bool {
+			return c.Suite == s.version && c.Build == d.info.Build && c.Version == d.info.Version
+		}) {
+			t.Errorf("after a new %s the certificate file holds %+v; want at most %d, one for suite %s build %s",
+				change.name, certs, core.CertificatesKept, s.version, d.info.Build)
 		}
 	}
 }
@@ -170,6 +174,50 @@ func TestGateKeepsCertificatesOfOtherBackends(t *testing.T) {
 	runs := s.runs
 	if adm := admit(t, g); !adm.Cached || s.runs != runs {
 		t.Error("admitting a second backend lost the first one's certificate")
+	}
+}
+
+// TestGateKeepsCertificatesPerBuild: two builds of one backend, as two
+// nodes sharing a cache run them, are each admitted by their own
+// certificate, the one not evicting the other's; past CertificatesKept
+// builds, the oldest certificates go.
+func TestGateKeepsCertificatesPerBuild(t *testing.T) {
+	g, d, s := newGate(t)
+	for _, build := range []string{"build-1", "build-2"} {
+		d.info.Build = build
+		admit(t, g)
+	}
+	for _, build := range []string{"build-1", "build-2", "build-1"} {
+		d.info.Build = build
+		if adm := admit(t, g); !adm.Cached || adm.Certificate.Build != build {
+			t.Errorf("%s, after both builds passed: cached %v, certificate of %s; want its own certificate to admit it",
+				build, adm.Cached, adm.Certificate.Build)
+		}
+	}
+	if s.runs != 2 {
+		t.Errorf("the suite ran %d times for two builds", s.runs)
+	}
+
+	// More builds than the cache keeps: the newest stay.
+	var builds []string
+	for i := range core.CertificatesKept + 2 {
+		builds = append(builds, fmt.Sprintf("later-%d", i))
+	}
+	for _, build := range builds {
+		d.info.Build = build
+		admit(t, g)
+	}
+	var kept []string
+	for _, c := range readCertificates(t, g.CertDir) {
+		kept = append(kept, c.Build)
+	}
+	if want := builds[len(builds)-core.CertificatesKept:]; !slices.Equal(kept, want) {
+		t.Errorf("after %d builds the cache holds the certificates of %v, want the newest %v", len(builds)+2, kept, want)
+	}
+	runs := s.runs
+	d.info.Build = builds[0]
+	if adm := admit(t, g); adm.Cached || s.runs != runs+1 {
+		t.Errorf("the oldest build, past the bound: cached %v; want the suite to run again", adm.Cached)
 	}
 }
 
@@ -357,12 +405,12 @@ func TestGateCertificateCache(t *testing.T) {
 		t.Errorf("second Admit: cached %v after %d runs; want the cached certificate to admit", second.Cached, s.runs)
 	}
 
-	// Another build: the suite runs again, and its pass replaces the old.
+	// Another build: the suite runs again, and its pass joins the old.
 	d.info.Build = "build-2"
 	if adm := admit(t, g); adm.Cached || s.runs != 2 {
 		t.Errorf("new build: cached %v after %d runs; want the suite to run", adm.Cached, s.runs)
 	}
-	if err := json.Unmarshal(c.b, &certs); err != nil || len(certs) != 1 || certs[0].Build != "build-2" {
+	if err := json.Unmarshal(c.b, &certs); err != nil || len(certs) != 2 || certs[1].Build != "build-2" {
 		t.Errorf("after a new build's pass the cache holds %s", c.b)
 	}
 

@@ -68,8 +68,8 @@ type Info struct {
 	// Version of the engine build, such as "go-ds-pebble v0.5.13".
 	Version string `json:"version"`
 	// Build identifies this exact build for the admission gate: the engine
-	// module version for an in-tree backend, the binary's checksum for a
-	// plugin.
+	// module version and the program's build ([ProgramBuild]) for an
+	// in-tree backend, the binary's checksum for a plugin.
 	Build string `json:"build"`
 	// Capabilities the backend declares.
 	Capabilities Capabilities `json:"capabilities"`

@@ -2,12 +2,15 @@ package core_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
@@ -371,10 +374,35 @@ func TestRegistryOpen(t *testing.T) {
 func TestAboutInfo(t *testing.T) {
 	a := core.About{Scheme: "pebble", Name: "pebble", Version: "go-ds-pebble v0.5.13",
 		Capabilities: core.Capabilities{Persistent: true}}
-	want := core.Info{Name: "pebble", Version: "go-ds-pebble v0.5.13", Build: "go-ds-pebble v0.5.13",
+	want := core.Info{Name: "pebble", Version: "go-ds-pebble v0.5.13", Build: "go-ds-pebble v0.5.13, " + core.ProgramBuild(),
 		Capabilities: core.Capabilities{Persistent: true}}
 	if got := a.Info(); got != want {
 		t.Errorf("Info() = %+v, want %+v", got, want)
+	}
+}
+
+// TestProgramBuild: an in-tree backend's build names the program's build,
+// here (a test binary, which carries no VCS revision) the SHA-256 of the
+// running executable, so that a certificate holds for one program.
+func TestProgramBuild(t *testing.T) {
+	if bi, ok := debug.ReadBuildInfo(); ok && slices.ContainsFunc(bi.Settings, func(s debug.BuildSetting) bool { return s.Key == "vcs.revision" }) {
+		t.Fatalf("the test binary carries a VCS revision; this test expects the executable's digest")
+	}
+	path, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	want := "program sha256:" + hex.EncodeToString(sum[:])
+	if got := core.ProgramBuild(); got != want {
+		t.Errorf("ProgramBuild() = %q, want %q", got, want)
+	}
+	if got := (core.About{Version: "v1"}).Info().Build; got != "v1, "+want {
+		t.Errorf("an in-tree backend's build is %q, want its version and the program's build", got)
 	}
 }
 

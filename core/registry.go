@@ -57,10 +57,13 @@ type About struct {
 	Params []Param `json:"params,omitempty"`
 }
 
-// Info is the Info of a backend this driver opens, for drivers whose build
-// is the engine version itself (every in-tree driver).
+// Info is the Info of a backend this driver opens, for drivers whose code
+// is in the running program (every in-tree driver): its build is the
+// engine version and the program's build ([ProgramBuild]), since the
+// adapter's code and the rules of [Wrap] that the suite checks come with
+// the program.
 func (a About) Info() Info {
-	return Info{Name: a.Name, Version: a.Version, Build: a.Version, Capabilities: a.Capabilities}
+	return Info{Name: a.Name, Version: a.Version, Build: a.Version + ", " + ProgramBuild(), Capabilities: a.Capabilities}
 }
 
 // Param documents one URL parameter.

@@ -3,12 +3,8 @@
 package idbstore
 
 import (
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall/js"
@@ -25,10 +21,11 @@ const ProgramDigest = "netabaseProgramSHA256"
 var program = sync.OnceValue(identifyProgram)
 
 // identifyProgram names the build of the program running: the digest its
-// page's loader gave (see ProgramDigest); without one, the module's
-// revision and a digest of its build information when the program was built
-// from a clean checkout; without that either, a random name, so that no
-// admission certificate outlives this load of the page.
+// page's loader gave (see ProgramDigest); without one, what
+// [core.ProgramBuild] names, which in a browser is the module's revision
+// and a digest of its build information when the program was built from a
+// clean checkout, or else a random name, so that no admission certificate
+// outlives this load of the page.
 //
 // The adapter's code is in the program, so a certificate must hold for one
 // program build, as one for a plugin holds for one plugin binary.
@@ -38,26 +35,7 @@ func identifyProgram() string {
 			return "program sha256:" + d
 		}
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		var rev, modified string
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				rev = s.Value
-			case "vcs.modified":
-				modified = s.Value
-			}
-		}
-		if rev != "" && modified == "false" {
-			// Settings (tags, flags, toolchain) and dependencies' sums
-			// tell builds of one revision apart.
-			sum := sha256.Sum256([]byte(bi.String()))
-			return fmt.Sprintf("program %s at %s, build information sha256:%s", bi.Main.Path, rev, hex.EncodeToString(sum[:]))
-		}
-	}
-	var id [8]byte
-	_, _ = rand.Read(id[:])
-	return "an unidentified program (this load only: " + hex.EncodeToString(id[:]) + ")"
+	return core.ProgramBuild()
 }
 
 func isHex(s string) bool {

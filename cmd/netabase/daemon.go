@@ -228,7 +228,6 @@ func startNode(ctx context.Context, e *env, opts daemonOptions, dir string, fres
 		if err := opts.apply(&c); err != nil {
 			return nil, nil, nil, nil, err
 		}
-		fresh.storage = c.Storage
 	}
 	if err := checkStorage(ctx, e, dir, c.Storage, opts.given["storage"]); err != nil {
 		return nil, nil, nil, nil, err
@@ -262,7 +261,7 @@ func startNode(ctx context.Context, e *env, opts daemonOptions, dir string, fres
 		}
 	}()
 	if !exists {
-		res, err := initNode(dir, c)
+		res, err := initNode(dir, c, fresh)
 		if err != nil {
 			return nil, nil, nil, nil, err
 		}
@@ -285,7 +284,10 @@ func startNode(ctx context.Context, e *env, opts daemonOptions, dir string, fres
 	nc.Suite = conformance.Suite("")
 	nc.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	nc.Metrics = m.registerer()
-	n, err = node.New(ctx, nc)
+	err = fresh.around(startedNames(e.registry, dir, c.Storage), func() (err error) {
+		n, err = node.New(ctx, nc)
+		return err
+	})
 	if errors.Is(err, core.ErrInvalidURL) {
 		return nil, nil, nil, nil, storageErr(opts.given["storage"], dir, err)
 	}

@@ -44,10 +44,10 @@ func TestDataDirBusy(t *testing.T) {
 // being created (another netabase created it) is reported as such.
 func TestConfigAppears(t *testing.T) {
 	dir := shortDir(t)
-	if _, err := initNode(dir, config.Default(dir)); err != nil {
+	if _, err := initNode(dir, config.Default(dir), nil); err != nil {
 		t.Fatal(err)
 	}
-	_, err := initNode(dir, config.Default(dir))
+	_, err := initNode(dir, config.Default(dir), nil)
 	if want := "another netabase is initialising or running in the data directory " + dir; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("second initNode: %v; want %q", err, want)
 	}

@@ -100,7 +100,7 @@ func runInit(ctx context.Context, e *env, opts initOptions) error {
 		return err
 	}
 	defer unlock()
-	res, err := initNode(dir, c)
+	res, err := initNode(dir, c, nil)
 	if err != nil {
 		return failed(err)
 	}
@@ -111,12 +111,16 @@ func runInit(ctx context.Context, e *env, opts initOptions) error {
 }
 
 // initNode writes the configuration file and the identity key (keeping a
-// key already there).
-func initNode(dir string, c config.Config) (initResult, error) {
+// key already there), recording in fresh, when not nil, what it created.
+func initNode(dir string, c config.Config, fresh *freshNode) (initResult, error) {
 	if err := writeConfig(dir, c); err != nil {
 		return initResult{}, err
 	}
+	fresh.made(config.FileName)
 	key, created, err := node.LoadIdentity(dir, true)
+	if created {
+		fresh.made(node.IdentityFile)
+	}
 	if err != nil {
 		return initResult{}, err
 	}

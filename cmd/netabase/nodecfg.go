@@ -15,7 +15,6 @@ import (
 
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/config"
-	"github.com/netabase/netabase/core/node"
 )
 
 // dataDirEnv names the environment variable that sets the default data
@@ -289,18 +288,18 @@ func writeConfig(dir string, c config.Config) error {
 	return nil
 }
 
-// freshNode is what the first start of a node may create in its data
-// directory, so that a first start that fails can remove it: the
-// configuration file, the identity key, the certificate cache when the
-// data directory keeps it (see certDir; one in the user's cache directory
-// certifies a backend build, not this node, and stays), a store
-// directory at the data directory's top level, and the data directory
-// itself. What the data directory held before the start is kept.
+// freshNode is what the first start of a node created in its data
+// directory, so that a first start that fails can remove exactly that:
+// the configuration file and identity key it wrote, the certificate cache
+// and the store directory that appeared while it started the node (see
+// around), and the data directory itself when it created it. A
+// certificate cache in the user's cache directory (see certDir) certifies
+// a backend build, not this node, and stays; so does whatever the data
+// directory held before, or gained from another hand.
 type freshNode struct {
 	dir        string
-	createdDir bool            // the start created dir
-	held       map[string]bool // the names dir held before the start
-	storage    string          // the new node's storage URL, once known
+	createdDir bool     // the start created dir
+	created    []string // the names in dir the start created, in order
 }
 
 // newFreshNode returns the freshNode of dir, which this process has taken
@@ -310,39 +309,58 @@ func newFreshNode(dir string, missing bool) (*freshNode, error) {
 	if exists, err := configExists(dir); err != nil || exists {
 		return nil, err
 	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("cannot read the data directory: %w", err)
-	}
-	f := &freshNode{dir: dir, createdDir: missing, held: map[string]bool{}}
-	for _, e := range entries {
-		f.held[e.Name()] = true
-	}
-	return f, nil
+	return &freshNode{dir: dir, createdDir: missing}, nil
 }
 
-// remove removes what the failed first start of f created, and says so on
-// stderr; nothing when f is nil.
+// made records that the start created name in the data directory;
+// nothing when f is nil (the node exists, or netabase init, which removes
+// nothing, made it).
+func (f *freshNode) made(name string) {
+	if f != nil {
+		f.created = append(f.created, name)
+	}
+}
+
+// around runs step, which creates names in the data directory when they
+// are missing, and records as made by the start those that were missing
+// before step and are there after it, whether or not step failed. The
+// start holds the data directory's lock (takeDataDir), so no other
+// netabase process writes there meanwhile.
+func (f *freshNode) around(names []string, step func() error) error {
+	if f == nil {
+		return step()
+	}
+	var missing []string
+	for _, name := range names {
+		if _, err := os.Lstat(filepath.Join(f.dir, name)); errors.Is(err, fs.ErrNotExist) {
+			missing = append(missing, name)
+		}
+	}
+	err := step()
+	for _, name := range missing {
+		if _, err := os.Lstat(filepath.Join(f.dir, name)); err == nil {
+			f.made(name)
+		}
+	}
+	return err
+}
+
+// remove removes what the failed first start of f created, newest first,
+// and says so on stderr; nothing when f is nil.
 func (f *freshNode) remove(e *env) {
 	if f == nil {
 		return
 	}
-	names := []string{config.FileName, node.IdentityFile, core.CertificateFile}
-	if store := f.storeName(e.registry); store != "" {
-		names = append(names, store)
-	}
 	var removed, left []string
-	for _, name := range names {
+	for _, name := range slices.Backward(f.created) {
 		path := filepath.Join(f.dir, name)
-		if _, err := os.Lstat(path); f.held[name] || err != nil {
-			continue
-		}
 		if err := os.RemoveAll(path); err != nil {
 			left = append(left, path)
 			continue
 		}
 		removed = append(removed, name)
 	}
+	slices.Reverse(removed)
 	if f.createdDir && os.Remove(f.dir) == nil {
 		removed = append(removed, "the data directory")
 	}
@@ -356,16 +374,30 @@ func (f *freshNode) remove(e *env) {
 	}
 }
 
-// storeName is the name of the new node's store directory when the
-// storage URL puts it at the data directory's top level (pebble's default
-// does), else "".
-func (f *freshNode) storeName(r *core.Registry) string {
-	u, d, err := r.Resolve(f.storage)
+// startedNames are the names in the data directory dir that starting a
+// node with storage may create: the certificate cache when dir keeps it
+// (see certDir), and the store directory when the storage URL puts it at
+// dir's top level (pebble's default does).
+func startedNames(r *core.Registry, dir, storage string) []string {
+	var names []string
+	if filepath.Clean(certDir(dir)) == filepath.Clean(dir) {
+		names = append(names, core.CertificateFile)
+	}
+	if store := storeName(r, dir, storage); store != "" {
+		names = append(names, store)
+	}
+	return names
+}
+
+// storeName is the name of the store directory storage names when it is
+// at the top level of the data directory dir, else "".
+func storeName(r *core.Registry, dir, storage string) string {
+	u, d, err := r.Resolve(storage)
 	if err != nil || !d.About().Dir {
 		return ""
 	}
 	path, err := core.Path(u)
-	if err != nil || filepath.Dir(filepath.Clean(path)) != f.dir {
+	if err != nil || filepath.Dir(filepath.Clean(path)) != filepath.Clean(dir) {
 		return ""
 	}
 	return filepath.Base(path)

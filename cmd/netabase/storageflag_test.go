@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/node"
 )
@@ -137,5 +139,52 @@ func TestDaemonFailedFirstStartLeavesNoNode(t *testing.T) {
 		if after := listing(dir); !maps.Equal(after, before) {
 			t.Errorf("the failed first start changed %s: it held %v, now %v", dir, slices.Sorted(maps.Keys(before)), slices.Sorted(maps.Keys(after)))
 		}
+	}
+}
+
+// TestFailedFirstStartRemovesWhatItCreated: a failed first start removes
+// what it wrote (the configuration, the identity key, and what appeared
+// while it started the node) and keeps what another hand put in the data
+// directory meanwhile, though it was not there when the start began.
+func TestFailedFirstStartRemovesWhatItCreated(t *testing.T) {
+	dir := shortDir(t)
+	fresh, err := newFreshNode(dir, false)
+	if err != nil || fresh == nil {
+		t.Fatalf("newFreshNode of an empty directory: %v, %v", fresh, err)
+	}
+	if _, err := initNode(dir, config.Default(dir), fresh); err != nil {
+		t.Fatal(err)
+	}
+	// Another hand writes a certificate cache and a store of its own.
+	for _, name := range []string{core.CertificateFile, "other"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("not the start's"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	errStart := errors.New("the node did not start")
+	err = fresh.around([]string{core.CertificateFile, "store", "absent"}, func() error {
+		if err := os.Mkdir(filepath.Join(dir, "store"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		return errStart
+	})
+	if !errors.Is(err, errStart) {
+		t.Fatalf("around returned %v, want the step's error", err)
+	}
+	var stderr strings.Builder
+	fresh.remove(&env{stderr: &stderr})
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	if want := []string{core.CertificateFile, "other"}; !slices.Equal(left, want) {
+		t.Errorf("after the failed start the data directory holds %v, want %v", left, want)
+	}
+	if want := "is removed (config.toml, identity.key, store)"; !strings.Contains(stderr.String(), want) {
+		t.Errorf("the failed start said %q, want %q", stderr.String(), want)
 	}
 }

@@ -421,6 +421,21 @@ func OpenRecord(data []byte) (*Envelope, error) {
 	return Open(e.Key, data)
 }
 
+// ClaimedKey is the key data says it is signed for, decoded but not
+// verified: for naming a record in the answer to whoever sent it, such as
+// a refusal, without paying for a signature check. Never trust it for
+// anything else; Open and OpenRecord verify.
+func ClaimedKey(data []byte) (string, error) {
+	if len(data) > MaxSize {
+		return "", core.Errorf(core.ErrRejected, "a record of %d bytes is larger than the %d-byte limit", len(data), MaxSize)
+	}
+	e, err := decode(data)
+	if err != nil {
+		return "", core.Errorf(core.ErrRejected, "not a well-formed envelope: %v", err)
+	}
+	return e.Key, nil
+}
+
 // CheckClock refuses an envelope dated more than MaxClockSkew after now.
 // The error wraps core.ErrRejected.
 func (e *Envelope) CheckClock(now time.Time) error {

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/time/rate"
 
 	"github.com/netabase/netabase/core/envelope"
@@ -34,11 +36,33 @@ type rates struct {
 	records, bytes *rate.Limiter
 }
 
-func (g *gateway) newRates() rates {
+// newRates returns the rates of records and bytes a second, each with a
+// burst of one second's worth (at least one record, and a message).
+func newRates(records, bytes float64) rates {
 	return rates{
-		records: rate.NewLimiter(rate.Limit(g.opts.SyncRecordsPerSecond), max(1, int(g.opts.SyncRecordsPerSecond))),
-		bytes:   rate.NewLimiter(rate.Limit(g.opts.SyncBytesPerSecond), max(wsync.MaxMessage, int(g.opts.SyncBytesPerSecond))),
+		records: rate.NewLimiter(rate.Limit(records), max(1, int(records))),
+		bytes:   rate.NewLimiter(rate.Limit(bytes), max(wsync.MaxMessage, int(bytes))),
 	}
+}
+
+// allowRecord reports whether a live record of n bytes fits both rates
+// now, and takes it from both only if it does: a record the byte rate
+// refuses spends no record token, and one the record rate refuses no
+// bytes.
+func (rt rates) allowRecord(n int) bool {
+	now := time.Now()
+	rec := rt.records.ReserveN(now, 1)
+	if !rec.OK() || rec.DelayFrom(now) > 0 {
+		rec.CancelAt(now)
+		return false
+	}
+	b := rt.bytes.ReserveN(now, n)
+	if !b.OK() || b.DelayFrom(now) > 0 {
+		b.CancelAt(now)
+		rec.CancelAt(now)
+		return false
+	}
+	return true
 }
 
 // syncOrigin reports whether a page of the request's origin may open a
@@ -126,7 +150,14 @@ func (g *gateway) sync(w http.ResponseWriter, r *http.Request) {
 	}
 	welcome, _ := wsync.NewHello(ours, g.n.ID())
 	wb, _ := json.Marshal(welcome)
+	// The live feed watches from before the welcome, so that no record
+	// that enters the replica after the client's hello is lost to both
+	// its feed and its first session.
+	changes := s.Watch(ctx)
 	if err := m.SendText(ctx, wb); err != nil {
+		cancel()
+		for range changes { // ends at once, and stops watching
+		}
 		return
 	}
 
@@ -137,9 +168,9 @@ func (g *gateway) sync(w http.ResponseWriter, r *http.Request) {
 	}()
 	go func() {
 		defer close(done)
-		g.liveOut(ctx, m, s)
+		g.liveOut(ctx, m, s, changes, hello.Peer)
 	}()
-	rt := g.newRates()
+	rt := newRates(g.opts.SyncRecordsPerSecond, g.opts.SyncBytesPerSecond)
 	m.Pace(func(ctx context.Context, n int) error { return rt.bytes.WaitN(ctx, n) })
 	g.serveSync(ctx, m, s, hello, rt)
 }
@@ -178,7 +209,7 @@ func (g *gateway) serveSync(ctx context.Context, m *wsync.Mux, s *node.Synced, h
 			m.Close(websocket.StatusPolicyViolation, "the client sends no text message after its hello")
 			return
 		case kind == wsync.KindRecord:
-			if !rt.records.Allow() || !rt.bytes.AllowN(time.Now(), len(b)) {
+			if !rt.allowRecord(len(b)) {
 				s.Replica().CountRefused(replica.RefusedRate)
 				g.refuse(ctx, m, s, hello, b, fmt.Errorf("%w: the connection sent records past its rate of %g records and %g bytes a second; a later session brings the record", node.ErrRefused, g.opts.SyncRecordsPerSecond, g.opts.SyncBytesPerSecond))
 				continue
@@ -213,12 +244,11 @@ func (g *gateway) admit(ctx context.Context, m *wsync.Mux, s *node.Synced, hello
 	}
 }
 
-// refuse tells the client why its record data is refused.
+// refuse tells the client why its record data is refused, naming the
+// record by the key data claims (unverified: it only names the record to
+// the client that sent it, without a second signature check).
 func (g *gateway) refuse(ctx context.Context, m *wsync.Mux, s *node.Synced, hello wsync.Hello, data []byte, err error) {
-	key := ""
-	if e, oerr := envelope.OpenRecord(data); oerr == nil {
-		key = e.Key
-	}
+	key, _ := envelope.ClaimedKey(data)
 	g.opts.Logger.Debug("a sync client's record is refused", "collection", s.Name(), "client", hello.Peer, "key", key, "error", err)
 	n := wsync.Notice{Refused: &wsync.Refusal{Key: key, Reason: err.Error()}}
 	if err := m.SendText(ctx, wsync.EncodeNotice(n)); err != nil {
@@ -226,16 +256,20 @@ func (g *gateway) refuse(ctx context.Context, m *wsync.Mux, s *node.Synced, hell
 	}
 }
 
-// liveOut sends the client every record that enters the replica, until
-// the connection ends.
-func (g *gateway) liveOut(ctx context.Context, m *wsync.Mux, s *node.Synced) {
+// liveOut sends the client every record of changes, the replica's watch,
+// until the connection ends, but those that came from the client itself
+// (its live records and what its sessions brought), which it holds.
+func (g *gateway) liveOut(ctx context.Context, m *wsync.Mux, s *node.Synced, changes iter.Seq[replica.Change], client peer.ID) {
 	r := s.Replica()
-	for c := range s.Watch(ctx) {
+	for c := range changes {
 		if c.Missed > 0 {
 			// The client read too slowly and the feed lost changes: it
 			// reconnects and its session on connecting brings them.
 			m.Close(websocket.StatusTryAgainLater, "the live feed fell behind; reconnect to catch up")
 			return
+		}
+		if c.From == client {
+			continue
 		}
 		data, err := r.Envelope(ctx, r.RecordKey(c.Writer, c.Key))
 		if err != nil {

@@ -271,6 +271,12 @@ func TestSyncBadOrigin(t *testing.T) {
 // handshake opens a raw sync connection and says hello.
 func handshake(t *testing.T, url string, settings replica.Settings) *websocket.Conn {
 	t.Helper()
+	return handshakeAs(t, url, settings, newPage(t, settings).id)
+}
+
+// handshakeAs opens a raw sync connection and says hello as client id.
+func handshakeAs(t *testing.T, url string, settings replica.Settings, id peer.ID) *websocket.Conn {
+	t.Helper()
 	ctx := testContext(t)
 	ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: wsync.Subprotocols})
 	if err != nil {
@@ -278,7 +284,7 @@ func handshake(t *testing.T, url string, settings replica.Settings) *websocket.C
 	}
 	t.Cleanup(func() { ws.CloseNow() })
 	ws.SetReadLimit(wsync.MaxMessage)
-	h, err := wsync.NewHello(settings, newPage(t, settings).id)
+	h, err := wsync.NewHello(settings, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -589,4 +595,93 @@ func TestSyncFrameBytesBound(t *testing.T) {
 	p := newPage(t, settings)
 	p.sync(t, url, wsync.Options{})
 	holds(t, p.r, n.ID(), "after", "still")
+}
+
+// sealed is the envelope data of p's record key with value.
+func (p *page) sealed(t *testing.T, key, value string) []byte {
+	t.Helper()
+	name := p.r.Settings().Name
+	e, err := envelope.Seal(p.priv, name+"/"+key, name, 1, p.clock.Now(), []byte(value))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := e.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// readRecord reads ws's next message, which must be a live record, and
+// returns its key.
+func readRecord(t *testing.T, ws *websocket.Conn) string {
+	t.Helper()
+	typ, b, err := ws.Read(testContext(t))
+	if err != nil || typ != websocket.MessageBinary || len(b) == 0 || b[0] != wsync.KindRecord {
+		t.Fatalf("reading a live record: type %v, %q, %v", typ, b, err)
+	}
+	key, err := envelope.ClaimedKey(b[1:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+// TestSyncNoEcho: a client's live record goes to the other clients, not
+// back to the client that sent it.
+func TestSyncNoEcho(t *testing.T) {
+	settings := notes(t)
+	n, s, url := syncNode(t, settings)
+	ctx := testContext(t)
+	p := newPage(t, settings)
+	sender := handshakeAs(t, url, settings, p.id)
+	other := handshake(t, url, settings)
+	mine := p.sealed(t, "mine", "v")
+	if err := sender.Write(ctx, websocket.MessageBinary, append([]byte{wsync.KindRecord}, mine...)); err != nil {
+		t.Fatal(err)
+	}
+	if key := readRecord(t, other); key != envelope.Key(p.id, "notes/mine") {
+		t.Fatalf("the other client got %s, want the sender's notes/mine", key)
+	}
+	// The node's own write comes after it: the sender's next record is
+	// that, with no echo of its own before.
+	if _, err := s.Put(ctx, "node", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if key := readRecord(t, sender); key != envelope.Key(n.ID(), "notes/node") {
+		t.Errorf("the sender got %s back, want only the node's record", key)
+	}
+}
+
+// TestSyncRefusalNamesBadlySigned: the refusal of a record whose
+// signature does not verify names the record by the key it claims.
+func TestSyncRefusalNamesBadlySigned(t *testing.T) {
+	settings := notes(t)
+	_, _, url := syncNode(t, settings)
+	ctx := testContext(t)
+	p := newPage(t, settings)
+	ws := handshakeAs(t, url, settings, p.id)
+	e, err := envelope.Seal(p.priv, "notes/forged", "notes", 1, p.clock.Now(), []byte("v"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Signature[0] ^= 0xff
+	data, err := e.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ws.Write(ctx, websocket.MessageBinary, append([]byte{wsync.KindRecord}, data...)); err != nil {
+		t.Fatal(err)
+	}
+	typ, b, err := ws.Read(ctx)
+	if err != nil || typ != websocket.MessageText {
+		t.Fatalf("the answer to a forged record: %v, %q, %v", typ, b, err)
+	}
+	var n wsync.Notice
+	if err := json.Unmarshal(b, &n); err != nil || n.Refused == nil {
+		t.Fatalf("the answer to a forged record is no refusal: %s (%v)", b, err)
+	}
+	if n.Refused.Key != e.Key || !strings.Contains(n.Refused.Reason, "signature") {
+		t.Errorf("the refusal %+v does not name the record and its signature", *n.Refused)
+	}
 }

@@ -255,7 +255,8 @@ func (c *base[T]) decodeVersion(version uint32, body []byte) (T, error) {
 // Get returns the value whose key is key (in a synced collection, this
 // node's own value; see GetFrom for another writer's). The error wraps
 // core.ErrNotFound when there is none; in a synced collection it then
-// names the writers that hold a value for the key, if any do.
+// names some of the writers that hold a value for the key, if any do (it
+// looks under a bounded number of writers, not every writer ever seen).
 func (c *Collection[K, T]) Get(ctx context.Context, key K) (T, error) {
 	var zero T
 	if err := c.s.closed(); err != nil {

@@ -115,7 +115,8 @@
 // the collection are left out, counted ([Collection.SyncStats]) and told to
 // watchers. Range over keys reads every value, as values are stored by
 // writer first. [Collection.Get] reads this node's own value; when only
-// other writers hold one for the key, its not-found error names them and
+// other writers hold one for the key, its not-found error names some of
+// them (looking under a bounded number of writers) and
 // says that [Collection.GetFrom] reads it. [Collection.CaughtUp] waits,
 // in a freshly opened collection, until the node has reconciled it with
 // every peer that shares it and the collection holds what they sent, or

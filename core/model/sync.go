@@ -176,9 +176,21 @@ func (c *Collection[K, T]) GetFrom(ctx context.Context, writer peer.ID, key K) (
 	return c.decodeStored(id, data)
 }
 
+// holderLookups bounds the store lookups of othersHold: a not-found Get
+// in a collection with many writers looks for the key under at most this
+// many of them, so that its cost does not grow with every writer ever
+// seen.
+const holderLookups = 16
+
+// shownHolders is how many holders othersHold names; past them it says
+// that others hold one too.
+const shownHolders = 3
+
 // othersHold returns notFound, the error of Get for this node's value
 // whose id is id, telling which other writers hold a value for its key
-// and that GetFrom reads it, when any do.
+// and that GetFrom reads it, when any do. It looks under at most
+// holderLookups writers, in writer order, and stops once it has found
+// more holders than it names.
 func (c *base[T]) othersHold(ctx context.Context, id string, notFound error) error {
 	ss := c.st.sync
 	_, kseg := splitID(id)
@@ -187,27 +199,38 @@ func (c *base[T]) othersHold(ctx context.Context, id string, notFound error) err
 	ss.mu.Unlock()
 	slices.Sort(writers)
 	var holders []string
+	more := false
+	lookups := 0
 	for _, w := range writers {
 		if w == ss.self {
 			continue
 		}
+		if lookups == holderLookups {
+			break
+		}
+		lookups++
 		ok, err := c.s.b.Has(ctx, c.valueKey(idOf(w, kseg)))
 		if err != nil {
 			return err
 		}
-		if ok {
-			holders = append(holders, w.String())
+		if !ok {
+			continue
 		}
+		if len(holders) == shownHolders {
+			more = true
+			break
+		}
+		holders = append(holders, w.String())
 	}
-	switch {
-	case len(holders) == 0:
+	if len(holders) == 0 {
 		return notFound
-	case len(holders) > 3:
-		holders = append(holders[:3], fmt.Sprintf("%d other writers", len(holders)-3))
 	}
 	verb := "holds"
 	if len(holders) > 1 {
 		verb = "hold"
+	}
+	if more {
+		holders = append(holders, "other writers")
 	}
 	return core.Errorf(core.ErrNotFound, "this node holds no value of its own for the key; %s %s one: read it with GetFrom", joinWords(holders), verb)
 }

@@ -6,6 +6,7 @@ import (
 	"iter"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/model"
+	"github.com/netabase/netabase/core/replica"
 )
 
 // syncedNode is a node of the fake network with its replica of "users".
@@ -513,6 +515,65 @@ func TestSyncedGetOthersKey(t *testing.T) {
 	}
 	if v, err := onB.Get(ctx, "bob"); err != nil || v.Email != "bob@b" {
 		t.Errorf("B's own bob: %+v, %v", v, err)
+	}
+}
+
+// hasCounter counts the Has calls of a backend.
+type hasCounter struct{ n atomic.Int64 }
+
+func (h *hasCounter) Observe(op core.Op, _ time.Duration, _ error) {
+	if op == core.OpHas {
+		h.n.Add(1)
+	}
+}
+
+// TestSyncedGetOthersKeyBounded checks that Get's not-found hint looks the
+// key up under a bounded number of writers, not under every writer the
+// collection has seen, and that it names three holders and says others
+// hold one too when more do.
+func TestSyncedGetOthersKeyBounded(t *testing.T) {
+	ctx := t.Context()
+	const writers = 40
+	nodes := newSyncedNodes(t, writers+1)
+	_, onA := openSynced(t, nodes[0])
+	_, onB := openSynced(t, nodes[1])
+	if err := onB.Put(ctx, User{Name: "bob", Email: "bob@b"}); err != nil {
+		t.Fatal(err)
+	}
+	var rec replica.Record
+	for r, err := range nodes[1].r.Records(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec = r
+	}
+	for _, sn := range nodes[2:] {
+		if _, err := sn.r.PutVersion(ctx, rec.Key, rec.Version, rec.Value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "A holds every writer's bob", func() bool { return count(t, onA) == writers })
+	var has hasCounter
+	if err := core.Observe(nodes[0].n.Datastore(), &has); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = core.Observe(nodes[0].n.Datastore(), nil) })
+
+	_, err := onA.Get(ctx, "nobody")
+	if !errors.Is(err, core.ErrNotFound) || strings.Contains(err.Error(), "GetFrom") {
+		t.Errorf("a key no writer holds: %v; want a plain not-found", err)
+	}
+	if n := has.n.Load(); n > 16 {
+		t.Errorf("Get of a key no writer holds looked under %d of %d writers; want at most 16", n, writers)
+	}
+
+	has.n.Store(0)
+	_, err = onA.Get(ctx, "bob")
+	if !errors.Is(err, core.ErrNotFound) || !strings.Contains(err.Error(), "and other writers hold one: read it with GetFrom") {
+		t.Errorf("A's own bob, which %d other writers hold: %v; want three named and the others told", writers, err)
+	}
+	if n := has.n.Load(); n > 4 {
+		t.Errorf("Get of a key every writer holds looked under %d writers; want it to stop at the fourth holder", n)
 	}
 }
 

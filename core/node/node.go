@@ -183,12 +183,11 @@ func (n *Node) start(ctx context.Context) error {
 	if n.host, err = n.newHost(); err != nil {
 		return err
 	}
+	n.keep = n.newKeeper(ctx)
 	if err := n.watchNetwork(); err != nil {
 		return err
 	}
-	if err := n.startKeeper(ctx); err != nil {
-		return err
-	}
+	n.keep.start()
 	d, err := n.newDHT(n.mode)
 	if err != nil {
 		return err
@@ -209,9 +208,17 @@ func (n *Node) start(ctx context.Context) error {
 	}
 	n.watchBackend()
 	if len(n.bootstrap) > 0 {
+		// The one dial of the bootstrap peers at start: the keeper
+		// redials those it did not reach (Bootstrap tells it of each
+		// failed dial; this, of any peer not connected once it is done).
 		n.wg.Go(func() {
 			if _, err := n.Bootstrap(n.ctx); err != nil && n.ctx.Err() == nil {
 				n.log.Warn("bootstrap at start failed", "error", err)
+			}
+			for _, ai := range n.bootstrap {
+				if n.host.Network().Connectedness(ai.ID) != network.Connected {
+					n.keep.disconnected(ai.ID)
+				}
 			}
 		})
 	}
@@ -309,12 +316,14 @@ func (n *Node) mdnsService() string {
 }
 
 // watchNetwork turns the host's connection and protocol events into the
-// node's events. It never waits for the node's lock: SetMode holds it
+// node's events, and hands the keeper (n.keep, made before) the
+// disconnections and identifications it follows. It never waits for the node's lock: SetMode holds it
 // while it changes the host's protocols, whose events must flow meanwhile,
 // so mode checks run on a goroutine of their own.
 func (n *Node) watchNetwork() error {
 	sub, err := n.host.EventBus().Subscribe([]any{
 		new(event.EvtPeerConnectednessChanged),
+		new(event.EvtPeerIdentificationCompleted),
 		new(event.EvtLocalProtocolsUpdated),
 	}, eventbus.BufSize(256))
 	if err != nil {
@@ -344,6 +353,11 @@ func (n *Node) watchNetwork() error {
 				switch e := e.(type) {
 				case event.EvtPeerConnectednessChanged:
 					n.connectedness(e)
+					if e.Connectedness == network.NotConnected {
+						n.keep.disconnected(e.Peer)
+					}
+				case event.EvtPeerIdentificationCompleted:
+					n.keep.identified(e)
 				case event.EvtLocalProtocolsUpdated:
 					select {
 					case modeCheck <- struct{}{}:

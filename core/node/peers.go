@@ -187,6 +187,10 @@ func (n *Node) Bootstrap(ctx context.Context) (BootstrapResult, error) {
 	for _, ai := range n.bootstrap {
 		wg.Go(func() {
 			err := n.host.Connect(ctx, ai)
+			if err != nil {
+				// The keeper redials it, with backoff.
+				n.keep.disconnected(ai.ID)
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {

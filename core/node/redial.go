@@ -14,7 +14,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -88,19 +87,23 @@ type knownPeer struct {
 	Seen   time.Time `json:"seen"`             // when it was last connected
 }
 
-// startKeeper loads the remembered peers, keeps them and the bootstrap
-// peers, and starts following the host's connections.
-func (n *Node) startKeeper(ctx context.Context) error {
+// newKeeper returns the node's keeper, holding the remembered peers from
+// the backend; startKeeper starts it. watchNetwork, which follows the
+// host's connections, hands it the disconnections and identifications
+// it needs.
+func (n *Node) newKeeper(ctx context.Context) *keeper {
 	k := &keeper{n: n, kept: make(map[peer.ID]*keptPeer), known: make(map[peer.ID]*knownPeer), dirty: make(chan struct{}, 1)}
-	sub, err := n.host.EventBus().Subscribe([]any{
-		new(event.EvtPeerConnectednessChanged),
-		new(event.EvtPeerIdentificationCompleted),
-	}, eventbus.BufSize(256))
-	if err != nil {
-		return err
-	}
-	n.keep = k
 	k.load(ctx)
+	return k
+}
+
+// startKeeper keeps the remembered peers and the bootstrap peers, and
+// starts saving the known peers as they change. The bootstrap peers are
+// dialled by the bootstrap at start (see start), not at once by the
+// keeper too: it redials them once that dial has failed or they
+// disconnect.
+func (k *keeper) start() {
+	n := k.n
 	k.mu.Lock()
 	for _, ai := range n.bootstrap {
 		k.tagLocked(ai.ID, tagBootstrap, ai.Addrs)
@@ -110,29 +113,7 @@ func (n *Node) startKeeper(ctx context.Context) error {
 		k.tagLocked(id, tagRemembered, parseAddrs(kp.Addrs))
 	}
 	k.mu.Unlock()
-	n.wg.Go(func() {
-		defer sub.Close()
-		for {
-			select {
-			case <-n.ctx.Done():
-				return
-			case e, ok := <-sub.Out():
-				if !ok {
-					return
-				}
-				switch e := e.(type) {
-				case event.EvtPeerConnectednessChanged:
-					if e.Connectedness == network.NotConnected {
-						k.disconnected(e.Peer)
-					}
-				case event.EvtPeerIdentificationCompleted:
-					k.identified(e)
-				}
-			}
-		}
-	})
 	n.wg.Go(k.saveLoop)
-	return nil
 }
 
 // load reads the remembered peers from the backend. A list that cannot be
@@ -187,7 +168,10 @@ func (k *keeper) tagLocked(p peer.ID, tag string, addrs []ma.Multiaddr) {
 	if !ok {
 		kp = &keptPeer{tags: make(map[string]bool), down: make(chan struct{}, 1), stop: make(chan struct{})}
 		k.kept[p] = kp
-		k.n.wg.Go(func() { k.redial(p, kp) })
+		// A bootstrap peer the bootstrap at start dials is not dialled
+		// here too until that dial fails (see Bootstrap).
+		dialled := tag == tagBootstrap
+		k.n.wg.Go(func() { k.redial(p, kp, dialled) })
 	}
 	if len(addrs) > 0 {
 		kp.addrs = addrs
@@ -211,13 +195,25 @@ func (k *keeper) untagLocked(p peer.ID, tag string) {
 }
 
 // redial dials p whenever it is not connected, until p is no longer kept.
-func (k *keeper) redial(p peer.ID, kp *keptPeer) {
+// When dialled, another dial of p is under way: redial first waits for
+// word that it failed, or that p disconnected (k.disconnected).
+func (k *keeper) redial(p peer.ID, kp *keptPeer, dialled bool) {
 	n := k.n
 	first := redialFirst
 	if n.id > p {
 		first += mdnsDialDelay
 	}
 	delay := time.Duration(0) // a peer kept while not connected is dialled at once
+	if dialled {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-kp.stop:
+			return
+		case <-kp.down:
+		}
+		delay = first
+	}
 	for {
 		if n.host.Network().Connectedness(p) == network.Connected {
 			delay = first
@@ -260,6 +256,8 @@ func (k *keeper) redial(p peer.ID, kp *keptPeer) {
 	}
 }
 
+// disconnected tells p's redial loop, when p is kept, that p is not
+// connected: it disconnected, or a dial of it failed.
 func (k *keeper) disconnected(p peer.ID) {
 	k.mu.Lock()
 	defer k.mu.Unlock()

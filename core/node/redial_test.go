@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -134,6 +135,44 @@ func TestRedialBootstrapPeer(t *testing.T) {
 	again, cancel := context.WithTimeout(ctx, redialBound)
 	defer cancel()
 	nextEvent(t, again, sub, func(e node.PeerConnected) bool { return e.Peer == boot.ID() && !e.Inbound })
+}
+
+// dialCounter is a gater that counts the dials of one peer, and refuses
+// them while it is blocked.
+type dialCounter struct {
+	gater
+	peer  peer.ID
+	dials atomic.Int32
+}
+
+func (g *dialCounter) InterceptPeerDial(p peer.ID) bool {
+	if p == g.peer {
+		g.dials.Add(1)
+	}
+	return g.gater.InterceptPeerDial(p)
+}
+
+// TestRedialUnreachedBootstrapPeer: a bootstrap peer that the bootstrap at
+// start could not reach is dialled again by the node's keeper, without
+// another bootstrap, and is connected once it can be reached.
+func TestRedialUnreachedBootstrapPeer(t *testing.T) {
+	ctx := testContext(t)
+	boot := startClient(t)
+	g := &dialCounter{peer: boot.ID()}
+	g.set(boot.ID(), true)
+	cfg := nodeConfig(t)
+	cfg.Mode = node.ModeClient
+	cfg.Bootstrap = multiaddrs(boot)
+	cfg.ConnectionGater = g
+	n := startNode(t, cfg)
+	// The bootstrap at start's dial, then the keeper's.
+	eventually(t, ctx, "a second dial of the unreachable bootstrap peer", func() bool { return g.dials.Load() >= 2 })
+	g.set(boot.ID(), false)
+	again, cancel := context.WithTimeout(ctx, redialBound)
+	defer cancel()
+	eventually(t, again, "the connection to the bootstrap peer", func() bool {
+		return n.Host().Network().Connectedness(boot.ID()) == network.Connected
+	})
 }
 
 // TestRestartRemembersPeers: a node restarted while its only bootstrap

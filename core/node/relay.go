@@ -16,54 +16,29 @@ import (
 
 // Respond answers a reconciliation session that client p started over c,
 // whose first message the caller read: as handleSync answers one over a
-// libp2p stream, by the same session code. A first message of another
-// collection or settings is refused with an error message. p names the
-// client in the replica's figures; at most one session of p runs here at
-// a time, and a second waits up to replica.ReplyTimeout for the one
-// before. The session takes a slot of the node's inbound bound first, as
-// one over a libp2p stream does, and is refused when it finds none. The
-// caller closes c.
+// libp2p stream, by the same code. A first message of another collection
+// or settings is refused with an error message; one that carries an error
+// (the client ended the session before it began) gets no answer, and
+// Respond returns that error. p names the client in the replica's
+// figures; at most one session of p runs here at a time, and a second
+// waits up to replica.ReplyTimeout for the one before. The session takes a
+// slot of the node's inbound bound first, as one over a libp2p stream
+// does, and is refused when it finds none. The caller closes c.
 func (s *Synced) Respond(ctx context.Context, c replica.Conn, p peer.ID, first *replica.Message) (replica.Stats, error) {
-	refuse := func(format string, args ...any) (replica.Stats, error) {
-		err := fmt.Errorf(format, args...)
-		replica.Refuse(c, err.Error())
-		return replica.Stats{}, err
-	}
-	if first.Collection != s.Name() {
-		return refuse("this connection replicates collection %q, not %q", s.Name(), first.Collection)
-	}
-	if d := s.r.Digest(); string(first.Digest) != string(d[:]) {
-		return refuse("collection %q has other settings here (writers, bounds or tombstone horizon): its digest differs", first.Collection)
-	}
 	// The node's bound on the sessions peers start (replica.Inbound) holds
 	// whatever transport carries them: a slot before the session runs, and
 	// the frames it reads next count against the node's bytes.
 	slot, err := s.n.inbound.Admit(ctx, p)
 	if err != nil {
-		return refuse("%v", err)
+		replica.Refuse(c, err.Error())
+		return replica.Stats{}, err
 	}
 	defer slot.Release()
-	c = slot.Conn(c)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(s.ctx, cancel)
 	defer stop()
-	in := sessionKey{p, true}
-	wait, cancelWait := context.WithTimeout(ctx, replica.ReplyTimeout)
-	err = s.claimWait(wait, in)
-	cancelWait()
-	if err != nil {
-		return refuse("collection %q: %v", first.Collection, err)
-	}
-	defer s.release(in)
-	st, err := s.r.Reconcile(ctx, c, p, first)
-	if st.RecordsStored > 0 {
-		select {
-		case s.again <- struct{}{}:
-		default:
-		}
-	}
-	return st, err
+	return s.answer(ctx, slot.Conn(c), p, first)
 }
 
 // ErrRefused is wrapped by Admit's error for a record the collection does
@@ -85,12 +60,5 @@ func (s *Synced) Admit(ctx context.Context, from peer.ID, data []byte) (stored b
 	if !s.r.Wins(ctx, v) {
 		return false, nil
 	}
-	n, err := s.r.Insert(ctx, from, []replica.Verified{v})
-	if err != nil || n == 0 {
-		return false, err
-	}
-	if err := s.topic.Publish(ctx, data); err != nil {
-		return true, fmt.Errorf("collection %s: the record is stored, but publishing it failed (peers get it at their next reconciliation): %w", s.Name(), err)
-	}
-	return true, nil
+	return s.storeAndPublish(ctx, from, v, "the record")
 }

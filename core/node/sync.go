@@ -63,9 +63,9 @@ type Synced struct {
 	again    chan struct{}                // asks for a round with every peer
 	lagging  map[peer.ID]bool             // peers gossip dropped a record to or from
 	lag      chan struct{}                // tells rounds that lagging has peers
+	changed  chan struct{}                // closed, and replaced, when what CaughtUp looks at changes
 
 	joined time.Time
-	before map[peer.ID]int // sessions per peer, kept from earlier joins, when it joined
 }
 
 // MaxGossipMessage is the largest gossipsub message a node sends or
@@ -158,10 +158,7 @@ func (n *Node) JoinSync(ctx context.Context, settings replica.Settings) (*Synced
 		n: n, r: r,
 		sessions: make(map[sessionKey]chan struct{}), again: make(chan struct{}, 1),
 		lagging: make(map[peer.ID]bool), lag: make(chan struct{}, 1),
-		joined: time.Now(), before: make(map[peer.ID]int),
-	}
-	for p, ps := range r.Status().Peers {
-		s.before[p] = ps.Sessions
+		changed: make(chan struct{}), joined: time.Now(),
 	}
 	topicName := settings.Topic()
 	if err := n.ps.RegisterTopicValidator(topicName, s.validate); err != nil {
@@ -298,15 +295,12 @@ func (s *Synced) PutVersion(ctx context.Context, key string, version uint32, val
 // and returns an error wrapping core.ErrNotFound, even when other writers'
 // values for the key are there, which only their writers can remove.
 func (s *Synced) Delete(ctx context.Context, key string) error {
-	if key != "" && s.ctx.Err() == nil {
-		if _, err := s.Get(ctx, s.n.id, key); err != nil {
-			return err
-		}
-	}
 	_, err := s.write(ctx, key, 0, nil)
 	return err
 }
 
+// write signs, stores and publishes this node's record for key; version
+// 0 writes a tombstone, and only over a live value (see Delete).
 func (s *Synced) write(ctx context.Context, key string, version uint32, value []byte) (replica.Record, error) {
 	if err := s.ctx.Err(); err != nil {
 		return replica.Record{}, fmt.Errorf("collection %s: %w", s.Name(), core.ErrClosed)
@@ -318,9 +312,23 @@ func (s *Synced) write(ctx context.Context, key string, version uint32, value []
 	rk := s.r.RecordKey(n.id, key)
 	// The clock must pass the stored version, even one written before a
 	// restart by a wall clock that ran ahead, or the new one would lose.
-	if old, err := s.r.Envelope(ctx, rk); err == nil {
+	var held *envelope.Envelope
+	old, err := s.r.Envelope(ctx, rk)
+	switch {
+	case err == nil:
 		if e, err := envelope.Decode(rk, old); err == nil {
+			held = e
 			n.clock.Advance(e.Clock)
+		}
+	case version == 0 && !errors.Is(err, core.ErrNotFound):
+		return replica.Record{}, err
+	}
+	if version == 0 {
+		switch {
+		case held == nil:
+			return replica.Record{}, core.Errorf(core.ErrNotFound, "collection %s holds no record of %s for key %q", s.Name(), n.id, key)
+		case held.Version == 0:
+			return replica.Record{}, core.Errorf(core.ErrNotFound, "collection %s: %s deleted key %q", s.Name(), n.id, key)
 		}
 	}
 	// Every record the replica holds moves the clock too (within
@@ -335,21 +343,35 @@ func (s *Synced) write(ctx context.Context, key string, version uint32, value []
 	if err != nil {
 		return replica.Record{}, err
 	}
-	stored, err := s.r.Insert(ctx, "", []replica.Verified{{Env: e, Data: data}})
-	if err != nil {
-		return replica.Record{}, err
-	}
-	if stored == 0 {
+	stored, err := s.storeAndPublish(ctx, "", replica.Verified{Env: e, Data: data}, fmt.Sprintf("record %q", key))
+	switch {
+	case !stored && err == nil:
 		// A record larger than a byte bound is the one the replica leaves
 		// out of this node's own write.
 		st := s.r.Settings()
 		return replica.Record{}, core.Errorf(core.ErrTooLarge, "collection %s: a record of %d bytes does not fit the collection's bound of %d bytes (the smaller of MaxBytesPerWriter and MaxBytes)", s.Name(), len(data), min(st.MaxBytesPerWriter, st.MaxBytes))
+	case !stored:
+		return replica.Record{}, err
 	}
-	rec := s.r.RecordOf(e)
-	if err := s.topic.Publish(ctx, data); err != nil {
-		return rec, fmt.Errorf("collection %s: record %q is stored, but publishing it failed (peers get it at their next reconciliation): %w", s.Name(), key, err)
+	return s.r.RecordOf(e), err
+}
+
+// storeAndPublish stores v, which came from peer from (empty: this node),
+// in the replica and, when it is stored, publishes it on the collection's
+// topic, as every record this node takes first-hand is; what names the
+// record in the error of a failed publication. stored says whether the
+// replica took it; a record stored but not published is in the replica
+// still (peers get it at their next reconciliation), and the error says
+// so.
+func (s *Synced) storeAndPublish(ctx context.Context, from peer.ID, v replica.Verified, what string) (stored bool, err error) {
+	n, err := s.r.Insert(ctx, from, []replica.Verified{v})
+	if err != nil || n == 0 {
+		return false, err
 	}
-	return rec, nil
+	if err := s.topic.Publish(ctx, v.Data); err != nil {
+		return true, fmt.Errorf("collection %s: %s is stored, but publishing it failed (peers get it at their next reconciliation): %w", s.Name(), what, err)
+	}
+	return true, nil
 }
 
 // Get returns writer's record for key; a tombstone is reported as
@@ -437,21 +459,24 @@ func (s *Synced) CaughtUp(ctx context.Context, alone time.Duration) ([]peer.ID, 
 	if alone <= 0 {
 		alone = DefaultAloneAfter
 	}
-	t := time.NewTicker(50 * time.Millisecond)
-	defer t.Stop()
+	aloneAt := time.NewTimer(time.Until(s.joined.Add(alone)))
+	defer aloneAt.Stop()
 	for {
-		st := s.Status()
+		// Taken before the figures are read: a change after the read
+		// closes it.
+		changed := s.changes()
+		peers, topicPeers := s.r.Status().Peers, s.TopicPeers()
 		var done []peer.ID
-		for p, ps := range st.Peers {
-			if ps.Sessions > s.before[p] && ps.LastError == "" {
+		for p, ps := range peers {
+			if ps.Last.After(s.joined) && ps.LastError == "" {
 				done = append(done, p)
 			}
 		}
 		var waiting []string
-		for _, p := range st.TopicPeers {
-			switch ps, ok := st.Peers[p]; {
+		for _, p := range topicPeers {
+			switch ps, ok := peers[p]; {
 			case slices.Contains(done, p):
-			case ok && ps.Sessions > s.before[p]:
+			case ok && ps.Last.After(s.joined):
 				waiting = append(waiting, fmt.Sprintf("%s (its last session failed: %s)", p, ps.LastError))
 			default:
 				waiting = append(waiting, fmt.Sprintf("%s (no session since joining)", p))
@@ -470,14 +495,32 @@ func (s *Synced) CaughtUp(ctx context.Context, alone time.Duration) ([]peer.ID, 
 		case ctx.Err() != nil:
 			return nil, fmt.Errorf("collection %s: not caught up with %s: %w", s.Name(), strings.Join(waiting, ", "), ctx.Err())
 		}
-		// The figures are looked at once more when ctx or the
-		// collection ends: what holds then is the answer.
+		// The figures are looked at once more when a session ends, the
+		// topic's peers change, the node would count itself alone, or ctx
+		// or the collection ends: what holds then is the answer.
 		select {
+		case <-changed:
+		case <-aloneAt.C:
 		case <-ctx.Done():
 		case <-s.ctx.Done():
-		case <-t.C:
 		}
 	}
+}
+
+// change tells CaughtUp's waiters that what it looks at changed: a
+// session ended, or the topic's peers changed.
+func (s *Synced) change() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// changes returns the channel that the next change closes.
+func (s *Synced) changes() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
 }
 
 // validate is the topic's validator: a record that is not a valid record
@@ -560,6 +603,7 @@ func (s *Synced) meet(events *pubsub.TopicEventHandler) {
 		if err != nil {
 			return
 		}
+		s.change() // the topic's peers changed
 		if ev.Type != pubsub.PeerJoin {
 			continue
 		}
@@ -730,6 +774,7 @@ func (s *Synced) session(ctx context.Context, p peer.ID) (replica.Stats, error) 
 	share := s.n.inbound.Initiated()
 	defer share.Release()
 	stats, err := s.r.Reconcile(ctx, share.Conn(st), p, nil)
+	s.change() // the replica's figures of p changed
 	if err != nil {
 		return stats, fmt.Errorf("collection %s: reconciling with %s: %w", s.Name(), p, err)
 	}
@@ -741,12 +786,9 @@ func (s *Synced) session(ctx context.Context, p peer.ID) (replica.Stats, error) 
 func (n *Node) handleSync(st network.Stream) {
 	defer st.Close()
 	p := st.Conn().RemotePeer()
-	refuse := func(format string, args ...any) {
-		replica.Refuse(st, fmt.Sprintf(format, args...))
-	}
 	slot, err := n.inbound.Admit(n.ctx, p)
 	if err != nil {
-		refuse("%v", err)
+		replica.Refuse(st, err.Error())
 		return
 	}
 	defer slot.Release()
@@ -757,43 +799,64 @@ func (n *Node) handleSync(st network.Stream) {
 	case errors.Is(err, io.EOF):
 		return // the peer asked nothing
 	case err != nil:
-		refuse("reading the first message: %v", err)
+		replica.Refuse(c, "reading the first message: "+err.Error())
 		return
-	case first.Error != "":
-		return // the peer ended the session before it began
 	}
 	n.syncMu.Lock()
 	s, ok := n.synced[first.Collection]
 	n.syncMu.Unlock()
 	if !ok {
-		refuse("this node does not replicate collection %q", first.Collection)
+		if first.Error == "" {
+			replica.Refuse(c, fmt.Sprintf("this node does not replicate collection %q", first.Collection))
+		}
 		return
 	}
+	if _, err := s.answer(s.ctx, c, p, first); err != nil {
+		n.log.Debug("reconciliation failed", "collection", s.Name(), "peer", p, "error", err)
+	}
+}
+
+// answer answers the session that p started over c, whose first message
+// the caller read, holding a slot of the node's inbound bound for it: the
+// one answer of a session over a libp2p stream (handleSync) and over
+// another transport (Respond). A first message that carries an error (the
+// peer ended the session before it began) gets no answer, and answer
+// returns that error; one of another collection or settings is refused
+// with an error message.
+func (s *Synced) answer(ctx context.Context, c replica.Conn, p peer.ID, first *replica.Message) (replica.Stats, error) {
+	refuse := func(format string, args ...any) (replica.Stats, error) {
+		err := fmt.Errorf(format, args...)
+		replica.Refuse(c, err.Error())
+		return replica.Stats{}, err
+	}
+	switch {
+	case first.Error != "":
+		return replica.Stats{}, fmt.Errorf("collection %s: %s ended the session before it began: %s", s.Name(), p, first.Error)
+	case first.Collection != s.Name():
+		return refuse("this connection replicates collection %q, not %q", s.Name(), first.Collection)
+	}
 	if d := s.r.Digest(); string(first.Digest) != string(d[:]) {
-		refuse("collection %q has other settings here (writers, bounds or tombstone horizon): its digest differs", first.Collection)
-		return
+		return refuse("collection %q has other settings here (writers, bounds or tombstone horizon): its digest differs", first.Collection)
 	}
 	// The peer's previous session may still be ending here; an inbound
 	// session waits for nothing else, so waiting for it cannot deadlock.
 	in := sessionKey{p, true}
-	ctx, cancel := context.WithTimeout(s.ctx, replica.ReplyTimeout)
-	defer cancel()
-	if err := s.claimWait(ctx, in); err != nil {
-		refuse("collection %q: %v", first.Collection, err)
-		return
+	wait, cancelWait := context.WithTimeout(ctx, replica.ReplyTimeout)
+	err := s.claimWait(wait, in)
+	cancelWait()
+	if err != nil {
+		return refuse("collection %q: %v", first.Collection, err)
 	}
 	defer s.release(in)
-	st2, err := s.r.Reconcile(s.ctx, c, p, first)
-	if err != nil {
-		n.log.Debug("reconciliation failed", "collection", s.Name(), "peer", p, "error", err)
-		return
-	}
-	if st2.RecordsStored > 0 {
+	st, err := s.r.Reconcile(ctx, c, p, first)
+	s.change() // the replica's figures of p changed
+	if st.RecordsStored > 0 {
 		select {
 		case s.again <- struct{}{}:
 		default:
 		}
 	}
+	return st, err
 }
 
 func (n *Node) syncInterval() time.Duration {

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/netabase/netabase/backends/all"
 	"github.com/netabase/netabase/conformance"
 	"github.com/netabase/netabase/internal/compare"
+	"github.com/netabase/netabase/internal/storetest"
 )
 
 // harness is the conformance harness of the backend rawURL names, its
@@ -26,21 +26,6 @@ func harness(t *testing.T, rawURL string) conformance.Harness {
 		t.Fatal(err)
 	}
 	return conformance.URLHarness(d, u, info, t.TempDir())
-}
-
-// cancellingHarness cancels a context as it makes its n-th instance.
-type cancellingHarness struct {
-	conformance.Harness
-	n      int32
-	made   atomic.Int32
-	cancel context.CancelFunc
-}
-
-func (h *cancellingHarness) NewInstance(ctx context.Context) (conformance.Instance, error) {
-	if h.made.Add(1) == h.n {
-		h.cancel()
-	}
-	return h.Harness.NewInstance(ctx)
 }
 
 func TestStores(t *testing.T) {
@@ -94,7 +79,7 @@ func TestStoresFails(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	// The baseline's second instance (its single puts) is made cancelled.
-	h := &cancellingHarness{Harness: harness(t, "memory://"), n: 2, cancel: cancel}
+	h := &storetest.CancellingHarness{Harness: harness(t, "memory://"), N: 2, Cancel: cancel}
 	cs, err := compare.Stores(ctx, harness(t, "memory://"), h, opts, nil)
 	if cs != nil || !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "baseline, round 1: put:") {
 		t.Errorf("Stores cancelled during the baseline's puts = %v, %v; want no figures and context.Canceled from the baseline's put", cs, err)
