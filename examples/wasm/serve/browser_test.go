@@ -250,7 +250,11 @@ func TestBrowser(t *testing.T) {
 	if _, err := Build(ctx, pageDir); err != nil {
 		t.Fatal(err)
 	}
-	page := httptest.NewServer(Handler(pageDir))
+	h, err := Handler(pageDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := httptest.NewServer(h)
 	defer page.Close()
 	d := startDaemon(t, ctx, page.URL)
 
