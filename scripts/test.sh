@@ -44,7 +44,7 @@ go test "$@" ./...
 wasm_exec="$(go env GOROOT)/lib/wasm/go_js_wasm_exec"
 if command -v node >/dev/null; then
 	GOOS=js GOARCH=wasm timeout 20m go test -timeout 15m -exec="$wasm_exec" "$@" \
-		./core ./core/envelope ./core/apijson ./core/model ./backends/memstore ./backends/idbstore ./conformance ./core/gateway/gatewayclient
+		./core ./core/envelope ./core/apijson ./core/model ./backends/memstore ./backends/idbstore ./conformance ./core/gateway/gatewayclient ./core/page
 else
 	echo "netabase: Node.js is missing, so the js/wasm tests did not run." >&2
 	incomplete=${incomplete:-Node.js is missing}

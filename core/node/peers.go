@@ -205,10 +205,9 @@ func (n *Node) Bootstrap(ctx context.Context) (BootstrapResult, error) {
 	}
 	// kad-dht adds a connected peer to the routing table once it has
 	// answered a lookup check, in the background; the refresh needs them
-	// now, and Connect has already identified them as DHT servers.
+	// now.
 	for _, p := range n.host.Network().Peers() {
-		n.waitIdentified(ctx, p)
-		if ok, _ := n.host.Peerstore().SupportsProtocols(p, n.kadProtocol()); len(ok) > 0 {
+		if n.servesDHT(ctx, p) {
 			_, _ = d.RoutingTable().TryAddPeer(p, true, false)
 		}
 	}
@@ -222,6 +221,29 @@ func (n *Node) Bootstrap(ctx context.Context) (BootstrapResult, error) {
 		return res, fmt.Errorf("refreshing the routing table: %w", err)
 	}
 	return res, nil
+}
+
+// servesDHT says whether p, a connected peer, answers the node's DHT
+// protocol. Its Identify says so, but not always at once: a host answers
+// Identify from a snapshot of its protocols that it updates in the
+// background, so a node that was just started can tell its first peers
+// that it speaks none of the protocols it set up after its host (the DHT's
+// among them), and push the full list a moment later. A peer identified
+// without the protocol is asked directly, by opening a stream of it.
+func (n *Node) servesDHT(ctx context.Context, p peer.ID) bool {
+	n.waitIdentified(ctx, p)
+	kad := n.kadProtocol()
+	if ok, _ := n.host.Peerstore().SupportsProtocols(p, kad); len(ok) > 0 {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	s, err := n.host.NewStream(ctx, p, kad)
+	if err != nil {
+		return false
+	}
+	_ = s.Reset()
+	return true
 }
 
 // waitIdentified waits until Identify has run on the connections to p (a

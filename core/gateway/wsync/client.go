@@ -29,6 +29,9 @@ type Options struct {
 	Refused func(key, reason string)
 	// Session is told of each session's end; nil: nothing is.
 	Session func(replica.Stats, error)
+	// Connected is told true when the daemon took the client's hello,
+	// and false when that connection ends; nil: nothing is.
+	Connected func(bool)
 	// Logger logs connections that fail; nil logs nothing.
 	Logger *slog.Logger
 	// Dial are the WebSocket's options (an HTTP client, headers); the
@@ -134,6 +137,10 @@ func connect(ctx context.Context, url string, r *replica.Replica, o Options) (co
 		return false, &RefusedError{CodeOtherSettings, err.Error()}
 	}
 
+	if o.Connected != nil {
+		o.Connected(true)
+		defer o.Connected(false)
+	}
 	// Changes from now on go live; those before, by the first session.
 	live := r.Watch(ctx)
 	var wg sync.WaitGroup
@@ -188,6 +195,11 @@ func connect(ctx context.Context, url string, r *replica.Replica, o Options) (co
 	for {
 		typ, kind, b, err := m.Read()
 		switch {
+		case errors.Is(err, ErrProtocol):
+			// A message the binding does not allow, such as one of an
+			// unknown kind (SYNC.md §6).
+			m.Close(websocket.StatusPolicyViolation, err.Error())
+			return true, err
 		case err != nil:
 			return true, closeError(err, "")
 		case typ == websocket.MessageText:

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -73,8 +74,15 @@ func TestTamperedRecord(t *testing.T) {
 	}
 	sctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
+	var mu sync.Mutex
+	var ups []bool
+	connected := func(up bool) {
+		mu.Lock()
+		ups = append(ups, up)
+		mu.Unlock()
+	}
 	go func() {
-		done <- wsync.Sync(sctx, "ws"+strings.TrimPrefix(fake.URL, "http"), r, wsync.Options{Peer: id})
+		done <- wsync.Sync(sctx, "ws"+strings.TrimPrefix(fake.URL, "http"), r, wsync.Options{Peer: id, Connected: connected})
 	}()
 	select {
 	case code := <-closed:
@@ -86,6 +94,18 @@ func TestTamperedRecord(t *testing.T) {
 	}
 	stop()
 	<-done
+	// Told of each connection the daemon took, and of its end.
+	mu.Lock()
+	defer mu.Unlock()
+	if len(ups) < 2 || len(ups)%2 != 0 || !ups[0] || ups[len(ups)-1] {
+		t.Errorf("Connected was told %v, want true and false by turns, from true to false", ups)
+	}
+	for i, up := range ups {
+		if up != (i%2 == 0) {
+			t.Errorf("Connected was told %v, want true and false by turns", ups)
+			break
+		}
+	}
 	if st := r.Status(); st.Records != 0 || st.Tombstones != 0 {
 		t.Fatalf("the client kept %d records of a tampered one", st.Records)
 	}
