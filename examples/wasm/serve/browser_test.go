@@ -263,7 +263,7 @@ func (d *daemon) cli(t *testing.T, ctx context.Context, args ...string) string {
 
 // browser starts headless Chromium with a fresh profile. The page's
 // console and exceptions are logged when the test fails.
-func browser(t *testing.T, ctx context.Context) context.Context {
+func browser(t testing.TB, ctx context.Context) context.Context {
 	t.Helper()
 	path := systest.LookPath(t, "chromium", "chromium")
 	actx, cancel := chromedp.NewExecAllocator(ctx,
@@ -328,7 +328,7 @@ func step(t *testing.T, bctx context.Context, what string, actions ...chromedp.A
 }
 
 // stepWithin runs browser actions within timeout.
-func stepWithin(t *testing.T, bctx context.Context, timeout time.Duration, what string, actions ...chromedp.Action[chromedp.Void]) {
+func stepWithin(t testing.TB, bctx context.Context, timeout time.Duration, what string, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(bctx, timeout)
 	defer cancel()
@@ -384,7 +384,8 @@ func pageURL(base, gateway string, q url.Values) string {
 // other both ways, and the daemon lists the page's peer ID as a writer; a
 // reload with no daemon to reach keeps the page's identity and shows the
 // whole history at once, from the certificate and IndexedDB, and takes a
-// message, which reaches the terminal once the page is back on the daemon.
+// message, which reaches the terminal once the page is back on the daemon;
+// in a room whose writer list lacks the page, the page says so.
 func TestBrowser(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
 	defer cancel()
@@ -486,6 +487,17 @@ func TestBrowser(t *testing.T) {
 	}
 	if got, want := messages(t, bctx), append(history, "written while offline"); !slices.Equal(got, want) {
 		t.Errorf("back on the daemon the page shows %q, want %q", got, want)
+	}
+
+	// A room whose writer list lacks the page: the page is told at once,
+	// by its first write (its nick), that every replica would refuse it.
+	step(t, bctx, "the page, told that a room whose writer list lacks it refuses its records",
+		chromedp.Navigate(chatURL(site.URL, "ws://127.0.0.1:1/v1/sync/chat/ws", "browser")+"&writer="+url.QueryEscape(term.id)),
+		wait(`#chat[data-state="ready"]`),
+		wait(`#error[data-state="error"]`),
+	)
+	if why := text(t, bctx, "#error"); !strings.Contains(why, self) || !strings.Contains(why, "not on the collection's writer list") {
+		t.Errorf("in a room whose writers are %s alone, the page says %q; want that its identity %s is not on the writer list", term.id, why, self)
 	}
 }
 
