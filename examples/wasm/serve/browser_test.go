@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -36,26 +37,51 @@ import (
 const stepTimeout = 90 * time.Second
 
 // daemon is a netabase daemon process with its gateway and sync endpoint
-// on.
+// on, on loopback.
 type daemon struct {
-	bin, dir string
-	gateway  string
-	sync     string // the sync endpoint of the collection chat
-	id       string
-	addr     string // a libp2p address, with its /p2p/ part
+	bin, dir  string
+	origin    string   // the page's origin, allowed to sync
+	listen    string   // the gateway's host:port; 127.0.0.1:0 for any
+	bootstrap []string // peers to join through
+	gateway   string
+	sync      string // the sync endpoint of the collection chat
+	id        string
+	addr      string // a libp2p address, with its /p2p/ part
+
+	stopProc func() // ends the running process
+}
+
+// buildNetabase builds the netabase binary.
+func buildNetabase(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "netabase")
+	if _, err := goOutput(ctx, nil, "build", "-o", bin, "github.com/netabase/netabase/cmd/netabase"); err != nil {
+		t.Fatal(err)
+	}
+	return bin
 }
 
 // startDaemon builds the netabase binary and starts a daemon on loopback
-// with the gateway and its sync endpoint on, allowing origin; it is stopped (its process group
-// killed) when the test ends.
+// with the gateway and its sync endpoint on, allowing origin; it is stopped
+// (its process group killed) when the test ends.
 func startDaemon(t *testing.T, ctx context.Context, origin string) *daemon {
 	t.Helper()
-	d := &daemon{bin: filepath.Join(t.TempDir(), "netabase"), dir: t.TempDir()}
-	if _, err := goOutput(ctx, nil, "build", "-o", d.bin, "github.com/netabase/netabase/cmd/netabase"); err != nil {
-		t.Fatal(err)
+	d := &daemon{bin: buildNetabase(t, ctx), dir: t.TempDir(), origin: origin, listen: "127.0.0.1:0"}
+	d.start(t, ctx)
+	return d
+}
+
+// start runs the daemon in its data directory (memory:// storage; the
+// collections it joined are in its config.toml) until it serves its
+// gateway; it is stopped when the test ends, if it still runs.
+func (d *daemon) start(t *testing.T, ctx context.Context) {
+	t.Helper()
+	args := []string{"daemon", "--data-dir", d.dir, "--storage", "memory://", "--listen", "/ip4/127.0.0.1/tcp/0",
+		"--no-mdns", "--gateway", d.listen, "--gateway-sync", "--gateway-origin", d.origin}
+	for _, b := range d.bootstrap {
+		args = append(args, "--bootstrap", b)
 	}
-	cmd := exec.Command(d.bin, "daemon", "--data-dir", d.dir, "--storage", "memory://", "--listen", "/ip4/127.0.0.1/tcp/0",
-		"--no-mdns", "--gateway", "127.0.0.1:0", "--gateway-sync", "--gateway-origin", origin)
+	cmd := exec.Command(d.bin, args...)
 	cmd.Env = append(os.Environ(), "NETABASE_CERT_DIR="+d.dir) // not the user's cache directory
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out, err := cmd.StdoutPipe()
@@ -67,13 +93,17 @@ func startDaemon(t *testing.T, ctx context.Context, origin string) *daemon {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("daemon stderr:\n%s", stderr.String())
-		}
-	})
+	var once sync.Once
+	d.stopProc = func() {
+		once.Do(func() {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			_ = cmd.Wait()
+			if t.Failed() {
+				t.Logf("daemon %s stderr:\n%s", d.id, stderr.String())
+			}
+		})
+	}
+	t.Cleanup(d.stopProc)
 	lines := make(chan string)
 	go func() {
 		defer close(lines)
@@ -85,6 +115,7 @@ func startDaemon(t *testing.T, ctx context.Context, origin string) *daemon {
 	gw := regexp.MustCompile(`^Gateway: +(http://\S+) \(reads; sync`)
 	id := regexp.MustCompile(`^Peer ID: +(\S+)$`)
 	listening := regexp.MustCompile(`^Listening: +(/ip4/127\.0\.0\.1/\S+)$`)
+	d.gateway, d.addr = "", ""
 	for d.gateway == "" {
 		select {
 		case line, ok := <-lines:
@@ -115,8 +146,10 @@ func startDaemon(t *testing.T, ctx context.Context, origin string) *daemon {
 		d.addr += "/p2p/" + d.id
 	}
 	d.sync = "ws" + strings.TrimPrefix(d.gateway, "http") + "/v1/sync/chat/ws"
-	return d
 }
+
+// stop kills the daemon's processes and waits for them to end.
+func (d *daemon) stop() { d.stopProc() }
 
 // chatProc is a terminal chat process (examples/chat, --json).
 type chatProc struct {
@@ -573,4 +606,117 @@ func exceptionDescription(d *runtime.ExceptionDetails) string {
 		return ""
 	}
 	return d.Exception.Description
+}
+
+// TestBrowserTwoDaemons runs two chat pages in two browsers that share
+// nothing (two Chromium profiles: two identities, two IndexedDBs), page A
+// on daemon A and page B on daemon B, A bootstrapping from B: page A writes while its daemon is stopped and page B sees nothing of
+// it; once daemon A is back, page B shows A's message within 10 s and page
+// A shows what B wrote meanwhile; `netabase sync list` on daemon B names
+// page A's peer ID as a writer; a reload of either page keeps its identity
+// and its messages.
+func TestBrowserTwoDaemons(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
+	defer cancel()
+	pageDir := t.TempDir()
+	if _, err := Build(ctx, pageDir); err != nil {
+		t.Fatal(err)
+	}
+	h, err := Handler(pageDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	site := httptest.NewServer(h)
+	defer site.Close()
+	bin := buildNetabase(t, ctx)
+	db := &daemon{bin: bin, dir: t.TempDir(), origin: site.URL, listen: "127.0.0.1:0"}
+	db.start(t, ctx)
+	db.cli(t, ctx, "sync", "join", "chat")
+	// Daemon A comes back on the same gateway address, which page A's
+	// address names.
+	da := &daemon{bin: bin, dir: t.TempDir(), origin: site.URL, listen: freeAddr(t), bootstrap: []string{db.addr}}
+	da.start(t, ctx)
+	da.cli(t, ctx, "sync", "join", "chat")
+
+	pa, pb := browser(t, ctx), browser(t, ctx)
+	urlA, urlB := chatURL(site.URL, da.sync, "page-a"), chatURL(site.URL, db.sync, "page-b")
+	for _, p := range []struct {
+		bctx context.Context
+		url  string
+	}{{pa, urlA}, {pb, urlB}} {
+		stepWithin(t, p.bctx, admissionTimeout, "a page, admitted and connected",
+			chromedp.Navigate(p.url),
+			wait(`#chat[data-state="ready"]`),
+			wait(`#sync[data-state="live"]`),
+		)
+	}
+	idA, idB := attr(t, pa, "#identity", "data-peer"), attr(t, pb, "#identity", "data-peer")
+	if idA == idB || idA == "" || idB == "" {
+		t.Fatalf("the two profiles' pages are %q and %q: want two identities", idA, idB)
+	}
+	say(t, pa, "A, online")
+	step(t, pb, "A's message, on page B", wait(messageSel("A, online")))
+	say(t, pb, "B, online")
+	step(t, pa, "B's message, on page A", wait(messageSel("B, online")))
+
+	da.stop()
+	step(t, pa, "page A, offline", wait(`#sync[data-state="offline"]`))
+	say(t, pa, "A, while its daemon is down")
+	say(t, pb, "B, while A's daemon is down")
+	if got := messages(t, pb); slices.Contains(got, "A, while its daemon is down") {
+		t.Fatalf("page B shows A's message written while A's daemon was down: %q", got)
+	}
+
+	da.start(t, ctx)
+	back := time.Now()
+	stepWithin(t, pb, 10*time.Second, "page A's offline message, on page B within 10 s of A's daemon coming back",
+		wait(messageSel("A, while its daemon is down")))
+	t.Logf("page B showed page A's offline message %.1f s after daemon A was back", time.Since(back).Seconds())
+	step(t, pa, "B's message of meanwhile, on page A", wait(messageSel("B, while A's daemon is down")))
+	want := []string{"A, online", "B, online", "A, while its daemon is down", "B, while A's daemon is down"}
+	for _, p := range []context.Context{pa, pb} {
+		step(t, p, "every message", wait(`#messages[data-count="4"]`))
+	}
+	gotA, gotB := messages(t, pa), messages(t, pb)
+	if !slices.Equal(gotA, gotB) {
+		t.Errorf("the pages show the messages in different orders: A %q, B %q", gotA, gotB)
+	}
+	for _, m := range want {
+		if !slices.Contains(gotA, m) {
+			t.Errorf("the pages lack %q: %q", m, gotA)
+		}
+	}
+	if list := db.cli(t, ctx, "sync", "list", "chat"); !strings.Contains(list, idA) || !strings.Contains(list, "A, while its daemon is down") {
+		t.Errorf("netabase sync list chat on daemon B does not name page A's %s as the writer of its messages:\n%s", idA, list)
+	}
+
+	// A reload of either page: its identity, and every message.
+	for _, p := range []struct {
+		bctx    context.Context
+		url, id string
+	}{{pa, urlA, idA}, {pb, urlB, idB}} {
+		step(t, p.bctx, "a page, reloaded",
+			chromedp.Navigate(p.url),
+			wait(`#chat[data-state="ready"]`),
+			wait(`#messages[data-count="4"]`),
+		)
+		if again := attr(t, p.bctx, "#identity", "data-peer"); again != p.id {
+			t.Errorf("after a reload the page is %s, want %s", again, p.id)
+		}
+		if got := messages(t, p.bctx); !slices.Equal(got, gotA) {
+			t.Errorf("after a reload the page shows %q, want %q", got, gotA)
+		}
+	}
+}
+
+// freeAddr is a loopback address with a port no one listens on now, for
+// a daemon that must come back on the same address.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
