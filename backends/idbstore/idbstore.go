@@ -329,6 +329,9 @@ func (s *Store) writeOne(ctx context.Context, op func(store js.Value) error) err
 func (s *Store) join(op func(store js.Value) error) (*sharedTx, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return nil, core.ErrClosed // not even into a transaction still active
+	}
 	if t := s.shared; t != nil {
 		err := op(t.store)
 		if err == nil {
