@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"reflect"
 	"slices"
@@ -86,33 +87,47 @@ func TestCorrectStoresPass(t *testing.T) {
 		{"map store with every capability", onMapStore(allCaps, durably), nil},
 		{"map store with every capability, which the harness cannot crash", onMapStore(allCaps, asIs), []string{"durable"}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			rep, err := conformance.Check(t.Context(), tc.h)
-			if err != nil {
-				t.Fatalf("Check: %v", err)
-			}
-			if !rep.Passed() {
-				t.Fatalf("a correct store failed the suite:\n%s", rep)
-			}
-			if got := caseNames(rep.Cases); !slices.Equal(got, conformance.Names()) {
-				t.Fatalf("the report lists cases %q, want every case in order, %q", got, conformance.Names())
-			}
-			for _, c := range rep.Cases {
-				want := conformance.Pass
-				if slices.Contains(tc.skipped, c.Name) {
-					want = conformance.Skip
+		for _, how := range checks {
+			t.Run(tc.name+", "+how.name, func(t *testing.T) {
+				t.Parallel()
+				rep, err := how.check(t.Context(), tc.h)
+				if err != nil {
+					t.Fatalf("Check: %v", err)
 				}
-				if c.Status != want {
-					t.Errorf("case %s: %s (%s), want %s", c.Name, c.Status, c.Error, want)
+				if !rep.Passed() {
+					t.Fatalf("a correct store failed the suite:\n%s", rep)
 				}
-			}
-			if rep.Suite != conformance.Version || rep.Capabilities != tc.h.Capabilities() {
-				t.Errorf("the report names suite %q and capabilities %s, want %q and %s",
-					rep.Suite, rep.Capabilities, conformance.Version, tc.h.Capabilities())
-			}
-		})
+				if got := caseNames(rep.Cases); !slices.Equal(got, conformance.Names()) {
+					t.Fatalf("the report lists cases %q, want every case in order, %q", got, conformance.Names())
+				}
+				for _, c := range rep.Cases {
+					want := conformance.Pass
+					if slices.Contains(tc.skipped, c.Name) {
+						want = conformance.Skip
+					}
+					if c.Status != want {
+						t.Errorf("case %s: %s (%s), want %s", c.Name, c.Status, c.Error, want)
+					}
+				}
+				if rep.Suite != conformance.Version || rep.Capabilities != tc.h.Capabilities() {
+					t.Errorf("the report names suite %q and capabilities %s, want %q and %s",
+						rep.Suite, rep.Capabilities, conformance.Version, tc.h.Capabilities())
+				}
+			})
+		}
 	}
+}
+
+// checks are the ways to run the suite: a case at a time, and several at
+// once, which must find the same.
+var checks = []struct {
+	name  string
+	check func(context.Context, conformance.Harness) (*conformance.Report, error)
+}{
+	{"one case at a time", conformance.Check},
+	{"four cases at a time", func(ctx context.Context, h conformance.Harness) (*conformance.Report, error) {
+		return conformance.CheckConcurrently(ctx, h, 4)
+	}},
 }
 
 // TestRun runs the suite as subtests on a correct store that declares every
@@ -465,16 +480,18 @@ func TestSetupErrorKeepsItsCause(t *testing.T) {
 		"creating": &harness{newEngine: func(context.Context) (ds.Batching, error) { return nil, cause }},
 		"opening":  opensNothing{memstoreHarness(false), cause},
 	} {
-		t.Run(name, func(t *testing.T) {
-			rep, err := conformance.Check(t.Context(), h)
-			setup, ok := errors.AsType[*conformance.SetupError](err)
-			if rep != nil || !ok || setup.Case != conformance.Names()[0] {
-				t.Fatalf("Check = %v, %v; want no report and a *SetupError naming the first case", rep, err)
-			}
-			if path, ok := errors.AsType[*fs.PathError](err); !errors.Is(err, fs.ErrPermission) || !ok || path != cause {
-				t.Errorf("errors.Is and errors.As do not find the cause through %v", err)
-			}
-		})
+		for _, how := range checks {
+			t.Run(name+", "+how.name, func(t *testing.T) {
+				rep, err := how.check(t.Context(), h)
+				setup, ok := errors.AsType[*conformance.SetupError](err)
+				if rep != nil || !ok || setup.Case != conformance.Names()[0] {
+					t.Fatalf("Check = %v, %v; want no report and a *SetupError naming the first case", rep, err)
+				}
+				if path, ok := errors.AsType[*fs.PathError](err); !errors.Is(err, fs.ErrPermission) || !ok || path != cause {
+					t.Errorf("errors.Is and errors.As do not find the cause through %v", err)
+				}
+			})
+		}
 	}
 }
 
@@ -528,4 +545,47 @@ func TestCheckProgress(t *testing.T) {
 			t.Errorf("progress call after case %d = %+v, want %s, %d, %d and the result %+v", i, after, name, i, len(names), rep.Cases[i])
 		}
 	}
+}
+
+// TestCheckConcurrentlyOverlaps shows that CheckConcurrently runs cases
+// at the same time: the harness makes the first instance wait until a
+// second one is being made, which only a concurrent run does before the
+// first case ends.
+func TestCheckConcurrentlyOverlaps(t *testing.T) {
+	t.Parallel()
+	h := &overlapHarness{Harness: memstoreHarness(false), second: make(chan struct{})}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	rep, err := conformance.CheckConcurrently(ctx, h, 2)
+	if err != nil {
+		t.Fatalf("CheckConcurrently: %v", err)
+	}
+	if !rep.Passed() {
+		t.Fatalf("a correct store failed the suite run two cases at a time:\n%s", rep)
+	}
+	if got := caseNames(rep.Cases); !slices.Equal(got, conformance.Names()) {
+		t.Fatalf("the report lists cases %q, want every case in order, %q", got, conformance.Names())
+	}
+}
+
+// overlapHarness holds its first instance back until a second is asked
+// for, or its context ends.
+type overlapHarness struct {
+	conformance.Harness
+	made   atomic.Int32
+	second chan struct{}
+}
+
+func (h *overlapHarness) NewInstance(ctx context.Context) (conformance.Instance, error) {
+	switch h.made.Add(1) {
+	case 1:
+		select {
+		case <-h.second:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("no second instance was asked for while the first case waited: the cases ran one at a time (%w)", ctx.Err())
+		}
+	case 2:
+		close(h.second)
+	}
+	return h.Harness.NewInstance(ctx)
 }

@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
@@ -159,27 +160,86 @@ func Check(ctx context.Context, h Harness) (*Report, error) {
 // with its name, its position and the number of cases, and after it with its
 // result.
 func CheckProgress(ctx context.Context, h Harness, progress func(name string, i, n int, result *CaseResult)) (*Report, error) {
+	return runSuite(ctx, h, 1, progress)
+}
+
+// CheckConcurrently is Check running up to n cases at a time, each on its
+// own instance as Check runs it, and the report lists them in the suite's
+// order. The cases check what they check under Check; only the time the
+// suite takes changes, and for a backend whose operations wait on
+// something other than the CPU — a browser's IndexedDB, a server — it
+// shrinks: the waits of one case overlap another's work. A case's
+// Duration is then its time among the others. When the first case that
+// runs in the suite's order cannot create or open its scratch store, the
+// error is a *SetupError, as Check's, once every case has ended.
+func CheckConcurrently(ctx context.Context, h Harness, n int) (*Report, error) {
+	return runSuite(ctx, h, max(n, 1), nil)
+}
+
+// runSuite runs every case, parallel at a time, and calls progress, when
+// non-nil, for one case at a time.
+func runSuite(ctx context.Context, h Harness, parallel int, progress func(name string, i, n int, result *CaseResult)) (*Report, error) {
 	caps := h.Capabilities()
-	rep := &Report{Suite: Version, Capabilities: caps}
+	rep := &Report{Suite: Version, Capabilities: caps, Cases: make([]CaseResult, len(cases))}
 	start := time.Now()
-	for i, c := range cases {
+	var (
+		mu   sync.Mutex // serialises progress and next
+		next int        // the next case to start
+		wg   sync.WaitGroup
+	)
+	report := func(i int, res *CaseResult) {
 		if progress != nil {
-			progress(c.name, i, len(cases), nil)
+			mu.Lock()
+			progress(cases[i].name, i, len(cases), res)
+			mu.Unlock()
 		}
-		res := runCase(ctx, h, caps, c)
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	}
+	for range min(parallel, len(cases)) {
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				i := next
+				next++
+				mu.Unlock()
+				if i >= len(cases) || ctx.Err() != nil {
+					return
+				}
+				report(i, nil)
+				rep.Cases[i] = runCase(ctx, h, caps, cases[i])
+				if ctx.Err() != nil {
+					return
+				}
+				if parallel == 1 && rep.Cases[i].setup != nil && firstRun(rep.Cases[:i]) {
+					// Every other case would fail the same way.
+					mu.Lock()
+					next = len(cases)
+					mu.Unlock()
+					return
+				}
+				report(i, &rep.Cases[i])
+			}
+		})
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	for i, res := range rep.Cases {
+		if res.setup != nil && firstRun(rep.Cases[:i]) {
+			return nil, &SetupError{Case: res.Name, Err: res.setup}
 		}
-		if res.setup != nil && !slices.ContainsFunc(rep.Cases, func(r CaseResult) bool { return r.Status != Skip }) {
-			return nil, &SetupError{Case: c.name, Err: res.setup}
-		}
-		rep.Cases = append(rep.Cases, res)
-		if progress != nil {
-			progress(c.name, i, len(cases), &res)
+		if res.Status != Skip {
+			break
 		}
 	}
 	rep.Duration = time.Since(start)
 	return rep, nil
+}
+
+// firstRun reports whether none of before, the results of the cases
+// before one, ran: they were all skipped.
+func firstRun(before []CaseResult) bool {
+	return !slices.ContainsFunc(before, func(r CaseResult) bool { return r.Status != Skip })
 }
 
 // CheckCase runs the case called name, one of [Names], on a fresh instance
@@ -417,12 +477,22 @@ func (k keepOpened) Open(ctx context.Context, u *url.URL) (ds.Batching, error) {
 
 // Suite returns the suite as the admission gate (core.Gate) runs it: on
 // scratch instances under root (the system's temporary directory when empty).
-func Suite(root string) core.Suite { return gateSuite{root: root} }
+func Suite(root string) core.Suite { return gateSuite{root: root, parallel: 1} }
 
-type gateSuite struct{ root string }
+// ConcurrentSuite is Suite running up to n cases at a time, as
+// [CheckConcurrently] does: the same suite, with the same version, for a
+// backend whose time goes to waiting, such as idbstore in a page.
+func ConcurrentSuite(root string, n int) core.Suite {
+	return gateSuite{root: root, parallel: max(n, 1)}
+}
+
+type gateSuite struct {
+	root     string
+	parallel int // cases at a time
+}
 
 func (gateSuite) Version() string { return Version }
 
 func (s gateSuite) Check(ctx context.Context, d core.Driver, u *url.URL, info core.Info) (core.Verdict, error) {
-	return Check(ctx, URLHarness(d, u, info, s.root))
+	return runSuite(ctx, URLHarness(d, u, info, s.root), s.parallel, nil)
 }

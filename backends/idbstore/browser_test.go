@@ -41,6 +41,7 @@ type pageResult struct {
 	Written   int                 `json:"written"`
 	Found     map[string]int      `json:"found"`
 	Refusals  []string            `json:"refusals"`
+	Eval      bool                `json:"eval"`
 	Bench     []struct {
 		Backend string  `json:"backend"`
 		Op      string  `json:"op"`
@@ -101,6 +102,28 @@ func TestBrowser(t *testing.T) {
 	}
 }
 
+// TestBrowserWithoutEval admits idb:// by the conformance suite in a page
+// whose Content-Security-Policy forbids making functions from source, which
+// idbstore uses to read a page of a scan in one copy: it reads each entry
+// by itself there, and passes the suite all the same.
+func TestBrowserWithoutEval(t *testing.T) {
+	chromium := systest.LookPath(t, "chromium", "chromium")
+	site, _, _ := servePage(t)
+	b := startBrowser(t, chromium, t.TempDir())
+	r := b.load(t, site+"/?phase=write&db=noeval&gen=a&n=5&csp=no-eval")
+	if r.Eval {
+		t.Fatalf("the page could make a function from source despite its Content-Security-Policy")
+	}
+	checkAdmission(t, r)
+	if r.Written != 5 {
+		t.Fatalf("the page wrote %d notes, want 5", r.Written)
+	}
+	r = b.load(t, site+"/?phase=refusals&n=1")
+	if !r.Eval {
+		t.Errorf("the page without a Content-Security-Policy could not make a function from source")
+	}
+}
+
 // TestBrowserRefusals opens, in Chromium, two databases another program
 // made (one with object stores of its own, one at a higher version): the
 // store refuses each with an error saying why and leaves it as it was.
@@ -145,6 +168,37 @@ func BenchmarkBrowser(b *testing.B) {
 	}
 	b.ReportMetric(float64(size), "wasm-bytes")
 	b.ReportMetric(float64(gzSize), "wasm-gzip-bytes")
+}
+
+// BenchmarkBrowserSuite runs the conformance suite on idb:// in one page
+// in headless Chromium, one case at a time (conformance.Check) against
+// eight at a time (conformance.CheckConcurrently, as a page's gate runs it
+// with conformance.ConcurrentSuite), alternately, and reports the medians
+// and their ratio. Run it once:
+//
+//	go test ./backends/idbstore -run '^$' -bench BrowserSuite -benchtime 1x
+func BenchmarkBrowserSuite(b *testing.B) {
+	chromium := systest.LookPath(b, "chromium", "chromium")
+	site, _, _ := servePage(b)
+	const rounds, at = 5, 8
+	for b.Loop() {
+		br := startBrowser(b, chromium, b.TempDir())
+		r := br.load(b, site+"/?phase=suite&n="+strconv.Itoa(rounds)+"&at="+strconv.Itoa(at))
+		took := map[string][]float64{}
+		for _, m := range r.Bench {
+			took[m.Op] = append(took[m.Op], m.Seconds)
+		}
+		one, many := took["suite-1"], took["suite-"+strconv.Itoa(at)]
+		if len(one) != rounds || len(many) != rounds {
+			b.Fatalf("the page ran the suite %d and %d times, want %d each: %+v", len(one), len(many), rounds, r.Bench)
+		}
+		b.Logf("one case at a time: %.2f s; %d at a time: %.2f s (each run)", one, at, many)
+		slices.Sort(one)
+		slices.Sort(many)
+		b.ReportMetric(one[rounds/2], "s/suite-1")
+		b.ReportMetric(many[rounds/2], "s/suite-"+strconv.Itoa(at))
+		b.ReportMetric(one[rounds/2]/many[rounds/2], "speedup")
+	}
 }
 
 // checkAdmission fails t unless the page's admission ran the conformance
@@ -222,7 +276,15 @@ func servePage(t testing.TB) (site string, size, gzSize int) {
 		t.Fatal("gzipping the program failed")
 	}
 	t.Logf("page.wasm: %d bytes, %d gzipped", len(wasm), gz.Len())
-	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
+	files := http.FileServer(http.Dir(dir))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("csp") == "no-eval" {
+			// Scripts of the page's own and WebAssembly, but no function
+			// made from a string.
+			w.Header().Set("Content-Security-Policy", "script-src 'self' 'unsafe-inline' 'wasm-unsafe-eval'")
+		}
+		files.ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
 	return srv.URL, len(wasm), gz.Len()
 }

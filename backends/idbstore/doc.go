@@ -51,9 +51,15 @@
 // Keys sort as IndexedDB sorts binary keys, byte by byte, which is the order
 // of go-datastore's string keys, so a prefix query is a key range
 // (IDBKeyRange) read in either direction, and the store is a [core.Seeker].
-// Each Put, Delete and batch Commit is one readwrite transaction, complete
-// (committed) before the call returns; a batch is atomic because its
-// transaction is. A query reads its range in pages, each page in a
+// Each Put, Delete and batch Commit is complete (committed) before the call
+// returns; a batch is atomic because it is one transaction of its own. A Put
+// or Delete joins the readwrite transaction of the single writes made while
+// it is still active (writes that goroutines make while none of them waits
+// on anything but IndexedDB) and commits with them: one commit for many
+// concurrent writes, each acknowledged only once it is committed. A page of
+// a scan comes into Go in one copy, through a function made from source
+// (new Function); where the page's Content-Security-Policy forbids that
+// ('unsafe-eval'), each entry is copied by itself. A query reads its range in pages, each page in a
 // transaction of its own, continuing after the last key it returned: it sees
 // every entry once, in key order, and may see writes made while it runs.
 //

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"syscall/js"
 
@@ -40,6 +41,9 @@ type Store struct {
 	name       string
 	durability string // of every write transaction
 	closed     atomic.Bool
+
+	mu     sync.Mutex
+	shared *sharedTx // the transaction single writes join, while it is active
 }
 
 var (
@@ -134,17 +138,34 @@ func (s *Store) transaction(name, mode, durability string) (tx, store js.Value, 
 	if s.closed.Load() {
 		return js.Value{}, js.Value{}, core.ErrClosed
 	}
-	opts := map[string]any{}
-	if durability != "" {
-		opts["durability"] = durability
+	if durability == "" {
+		tx, err = call(s.db, "transaction", name, mode)
+	} else {
+		tx, err = call(s.db, "transaction", name, mode, txOptions(durability))
 	}
-	tx, err = call(s.db, "transaction", name, mode, opts)
 	if err != nil {
 		return js.Value{}, js.Value{}, err
 	}
 	store, err = call(tx, "objectStore", name)
 	return tx, store, err
 }
+
+// txOptions returns the options of a transaction with durability, made once.
+func txOptions(durability string) js.Value {
+	optionsMu.Lock()
+	defer optionsMu.Unlock()
+	o, ok := options[durability]
+	if !ok {
+		o = js.ValueOf(map[string]any{"durability": durability})
+		options[durability] = o
+	}
+	return o
+}
+
+var (
+	optionsMu sync.Mutex
+	options   = map[string]js.Value{}
+)
 
 // finish waits for tx to complete. When ctx ends first, it aborts tx and
 // reports ctx's error if the abort came in time, and success if tx had
@@ -237,20 +258,134 @@ func (s *Store) GetSize(ctx context.Context, key ds.Key) (int, error) {
 	return len(v), nil
 }
 
-// Put stores value under key, in a transaction of its own.
+// Put stores value under key. It returns once the transaction holding the
+// write has committed.
 func (s *Store) Put(ctx context.Context, key ds.Key, value []byte) error {
-	return s.write(ctx, s.durability, func(store js.Value) error {
-		_, err := call(store, "put", bytesOf(value), bytesOf(key.Bytes()))
+	v, k := bytesOf(value), bytesOf(key.Bytes())
+	return s.writeOne(ctx, func(store js.Value) error {
+		_, err := call(store, "put", v, k)
 		return err
 	})
 }
 
 // Delete removes key; removing a missing key is not an error.
 func (s *Store) Delete(ctx context.Context, key ds.Key) error {
-	return s.write(ctx, s.durability, func(store js.Value) error {
-		_, err := call(store, "delete", bytesOf(key.Bytes()))
+	k := bytesOf(key.Bytes())
+	return s.writeOne(ctx, func(store js.Value) error {
+		_, err := call(store, "delete", k)
 		return err
 	})
+}
+
+// sharedTx is a readwrite transaction on the data store that the single
+// writes (Put, Delete) made while it is active join: writes that
+// goroutines make while none of them waits on anything but IndexedDB
+// commit together, in one transaction instead of one each, which is what
+// a browser's IndexedDB spends most of a write's time on.
+type sharedTx struct {
+	tx, store js.Value
+	writes    int
+	done      chan struct{} // closed once the transaction committed or aborted
+	err       error         // why it aborted, once done is closed
+}
+
+// writeOne makes one write, op on the data store, in the shared
+// transaction while it is active, or else in a new one that later writes
+// join, and waits until that transaction completes. A write that joined
+// others cannot be taken back alone: when ctx ends first, it waits for
+// the transaction's outcome all the same, and reports it, unless it is
+// the transaction's only write, which it aborts.
+func (s *Store) writeOne(ctx context.Context, op func(store js.Value) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	t, err := s.join(op)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-t.done:
+		return t.err
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	alone := t.writes == 1
+	if alone && s.shared == t {
+		s.shared = nil // no write may join a transaction being aborted
+	}
+	s.mu.Unlock()
+	if alone {
+		if _, aerr := call(t.tx, "abort"); aerr == nil {
+			<-t.done
+			return ctx.Err() // aborted: nothing was written
+		}
+	}
+	<-t.done
+	return t.err
+}
+
+// join applies op to the shared transaction, or to a new one when there
+// is none or it is no longer active, and returns the transaction.
+func (s *Store) join(op func(store js.Value) error) (*sharedTx, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return nil, core.ErrClosed // not even into a transaction still active
+	}
+	if t := s.shared; t != nil {
+		err := op(t.store)
+		if err == nil {
+			t.writes++
+			return t, nil
+		}
+		if !inactive(err) {
+			return nil, err
+		}
+		s.shared = nil // committing or done: start another
+	}
+	tx, store, err := s.transaction(dataStore, "readwrite", s.durability)
+	if err != nil {
+		return nil, err
+	}
+	t := &sharedTx{tx: tx, store: store, done: make(chan struct{})}
+	var complete, abort js.Func
+	end := func(err error) {
+		tx.Set("oncomplete", js.Null())
+		tx.Set("onabort", js.Null())
+		complete.Release()
+		abort.Release()
+		s.mu.Lock()
+		if s.shared == t {
+			s.shared = nil
+		}
+		s.mu.Unlock()
+		t.err = err
+		close(t.done)
+	}
+	complete = js.FuncOf(func(js.Value, []js.Value) any {
+		end(nil)
+		return nil
+	})
+	abort = js.FuncOf(func(js.Value, []js.Value) any {
+		end(domError(tx.Get("error")))
+		return nil
+	})
+	tx.Set("oncomplete", complete)
+	tx.Set("onabort", abort)
+	if err := op(store); err != nil {
+		_, _ = call(tx, "abort") // holds nothing; its abort ends t
+		return nil, err
+	}
+	t.writes = 1
+	s.shared = t
+	return t, nil
+}
+
+// inactive reports whether err is IndexedDB's refusal of a request on a
+// transaction that is no longer active.
+func inactive(err error) bool {
+	var de *DOMError
+	return errors.As(err, &de) && de.Name == "TransactionInactiveError"
 }
 
 // Sync makes every write acknowledged before it durable: it commits a
@@ -451,7 +586,7 @@ func (sc *scan) fill() error {
 	if err != nil {
 		return err
 	}
-	rng, err := call(js.Global().Get("IDBKeyRange"), "bound", bytesOf(sc.lo), bytesOf(sc.hi), sc.loOpen, true)
+	rng, err := call(globals().keyRange, "bound", bytesOf(sc.lo), bytesOf(sc.hi), sc.loOpen, true)
 	if err != nil {
 		return err
 	}
@@ -558,19 +693,22 @@ func (sc *scan) fillAscending(tx, store, rng js.Value, limit int, limited bool) 
 			return fmt.Errorf("IndexedDB returned %d keys and %d values for one range in one transaction", n, values.Length())
 		}
 	}
+	keyBytes, err := goBytesList(keys, n)
+	if err != nil {
+		return err
+	}
+	var valueBytes [][]byte
+	if !sc.keysOnly {
+		if valueBytes, err = goBytesList(values, n); err != nil {
+			return fmt.Errorf("the values of a page of %d entries from %q: %w", n, keyBytes[0], err)
+		}
+	}
 	page := make([]dsq.Entry, n)
 	size := 0
-	for i := range n {
-		key, err := goBytes(keys.Index(i))
-		if err != nil {
-			return err
-		}
+	for i, key := range keyBytes {
 		page[i] = dsq.Entry{Key: string(key), Size: -1}
 		if !sc.keysOnly {
-			v, err := goBytes(values.Index(i))
-			if err != nil {
-				return fmt.Errorf("the value of %q: %w", key, err)
-			}
+			v := bytes.Clone(valueBytes[i]) // holds not the whole page's bytes
 			page[i].Size, size = len(v), size+len(v)
 			if !sc.dropValues {
 				page[i].Value = v

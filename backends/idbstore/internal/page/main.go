@@ -19,6 +19,9 @@
 //	                                 on memory://, in this page
 //	?phase=refusals&n=1              open another program's databases:
 //	                                 refused, and left as they were
+//	?phase=suite&n=N&at=C            the conformance suite on idb://
+//	                                 scratch databases N times, one case
+//	                                 at a time and C at a time, alternately
 //
 // It reports by setting window.netabaseResult to a JSON [result].
 package main
@@ -64,6 +67,9 @@ type result struct {
 	Bench []benchResult  `json:"bench,omitempty"`
 	// Refusals are the errors Open gave for other programs' databases.
 	Refusals []string `json:"refusals,omitempty"`
+	// Eval says whether the page may make a function from source, which
+	// its Content-Security-Policy may forbid ("unsafe-eval").
+	Eval bool `json:"eval"`
 }
 
 type benchResult struct {
@@ -88,6 +94,7 @@ func main() {
 }
 
 func run(ctx context.Context, res *result) error {
+	res.Eval = mayEval()
 	q, err := url.ParseQuery(strings.TrimPrefix(js.Global().Get("location").Get("search").String(), "?"))
 	if err != nil {
 		return err
@@ -117,6 +124,12 @@ func run(ctx context.Context, res *result) error {
 		return check(ctx, notes, strings.Split(q.Get("gen"), ","), n, res)
 	case "bench":
 		return bench(ctx, n, res)
+	case "suite":
+		at, err := strconv.Atoi(q.Get("at"))
+		if err != nil || at <= 1 {
+			return fmt.Errorf("at=%q: want how many cases to run at a time, more than 1", q.Get("at"))
+		}
+		return suiteBench(ctx, n, at, res)
 	case "refusals":
 		return refusals(ctx, res)
 	default:
@@ -125,13 +138,13 @@ func run(ctx context.Context, res *result) error {
 }
 
 // admit opens rawURL through the admission gate, as a node does: the gate
-// runs the conformance suite on scratch stores of the backend and opens the
+// runs the conformance suite, eight cases at a time as examples/wasm does, on scratch stores of the backend and opens the
 // store only if the suite passed. With cache "" it keeps no certificate, so
 // the suite runs at every admission; otherwise it keeps them in
 // localStorage under that name, and the suite runs only when none holds
 // for this build.
 func admit(ctx context.Context, rawURL, cache string, res *result) (core.Backend, error) {
-	gate := &core.Gate{Registry: all.Registry(), Suite: conformance.Suite("")}
+	gate := &core.Gate{Registry: all.Registry(), Suite: conformance.ConcurrentSuite("", 8)}
 	if cache != "" {
 		gate.Certificates = idbstore.CertificateCache(cache)
 	}
@@ -143,6 +156,58 @@ func admit(ctx context.Context, rawURL, cache string, res *result) (core.Backend
 		}
 	}
 	return b, err
+}
+
+// suiteBench runs the conformance suite on idb:// n times each way, one
+// case at a time and at cases at a time, alternating which goes first, and
+// reports each run's time (Op "suite-1" and "suite-<at>"); each run must
+// pass.
+func suiteBench(ctx context.Context, n, at int, res *result) error {
+	d := idbstore.Driver()
+	u, err := url.Parse("idb://suite-bench")
+	if err != nil {
+		return err
+	}
+	info, err := d.Describe(ctx, u)
+	if err != nil {
+		return err
+	}
+	h := conformance.URLHarness(d, u, info, "")
+	ways := []struct {
+		op  string
+		run func() (*conformance.Report, error)
+	}{
+		{"suite-1", func() (*conformance.Report, error) { return conformance.Check(ctx, h) }},
+		{"suite-" + strconv.Itoa(at), func() (*conformance.Report, error) { return conformance.CheckConcurrently(ctx, h, at) }},
+	}
+	for i := range 2 * n {
+		w := ways[i%2]
+		if (i/2)%2 == 1 {
+			w = ways[1-i%2]
+		}
+		start := time.Now()
+		rep, err := w.run()
+		if err != nil {
+			return err
+		}
+		took := time.Since(start).Seconds()
+		if !rep.Passed() {
+			return fmt.Errorf("the suite failed, run %s:\n%s", w.op, rep)
+		}
+		res.Bench = append(res.Bench, benchResult{Backend: "idb", Op: w.op, N: len(rep.Cases), Seconds: took, PerSec: float64(len(rep.Cases)) / took})
+	}
+	return nil
+}
+
+// mayEval reports whether new Function works in this page.
+func mayEval() (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	js.Global().Get("Function").New("return 1")
+	return true
 }
 
 func noteOf(gen string, i int) note {
