@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -166,18 +168,19 @@ func (g *gateway) sync(w http.ResponseWriter, r *http.Request) {
 		cancel()
 		<-done
 	}()
+	sent := newSentRecords()
 	go func() {
 		defer close(done)
-		g.liveOut(ctx, m, s, changes, hello.Peer)
+		g.liveOut(ctx, m, s, changes, hello.Peer, sent)
 	}()
 	rt := newRates(g.opts.SyncRecordsPerSecond, g.opts.SyncBytesPerSecond)
 	m.Pace(func(ctx context.Context, n int) error { return rt.bytes.WaitN(ctx, n) })
-	g.serveSync(ctx, m, s, hello, rt)
+	g.serveSync(ctx, m, s, hello, rt, sent)
 }
 
 // serveSync reads the client's messages until the connection ends:
 // sessions it starts, and live records.
-func (g *gateway) serveSync(ctx context.Context, m *wsync.Mux, s *node.Synced, hello wsync.Hello, rt rates) {
+func (g *gateway) serveSync(ctx context.Context, m *wsync.Mux, s *node.Synced, hello wsync.Hello, rt rates, sent *sentRecords) {
 	var prev *wsync.Session
 	defer func() {
 		if prev != nil {
@@ -214,7 +217,7 @@ func (g *gateway) serveSync(ctx context.Context, m *wsync.Mux, s *node.Synced, h
 				g.refuse(ctx, m, s, hello, b, fmt.Errorf("%w: the connection sent records past its rate of %g records and %g bytes a second; a later session brings the record", node.ErrRefused, g.opts.SyncRecordsPerSecond, g.opts.SyncBytesPerSecond))
 				continue
 			}
-			g.admit(ctx, m, s, hello, b)
+			g.admit(ctx, m, s, hello, b, sent)
 		case kind == wsync.KindFrame:
 			sess := m.Start(prev)
 			prev = sess
@@ -237,11 +240,69 @@ func (g *gateway) serveSync(ctx context.Context, m *wsync.Mux, s *node.Synced, h
 }
 
 // admit takes a live record of the client, as gossip would, and tells
-// the client why when the collection refuses it.
-func (g *gateway) admit(ctx context.Context, m *wsync.Mux, s *node.Synced, hello wsync.Hello, data []byte) {
-	if _, err := s.Admit(ctx, hello.Peer, data); err != nil {
+// the client why when the collection refuses it; one stored is
+// remembered in sent, so that the client's feed does not send it back.
+func (g *gateway) admit(ctx context.Context, m *wsync.Mux, s *node.Synced, hello wsync.Hello, data []byte, sent *sentRecords) {
+	sent.add(data) // before the record enters the replica and its feed
+	stored, err := s.Admit(ctx, hello.Peer, data)
+	if !stored {
+		sent.take(data)
+	}
+	if err != nil {
 		g.refuse(ctx, m, s, hello, data, err)
 	}
+}
+
+// maxSent bounds the live records of one client that its feed has yet to
+// pass over. The feed follows the admits closely; a record forgotten past
+// the bound is sent back, which the client passes over as one it holds.
+const maxSent = 256
+
+// sentRecords are the envelopes a sync connection's client sent live that
+// its feed has not yet passed over, by their hash. It names envelopes,
+// not the client's peer ID: two clients of one identity (one writer on
+// two devices) each get the other's records.
+type sentRecords struct {
+	mu    sync.Mutex
+	set   map[[sha256.Size]byte]int
+	order [][sha256.Size]byte
+}
+
+func newSentRecords() *sentRecords {
+	return &sentRecords{set: make(map[[sha256.Size]byte]int)}
+}
+
+// add remembers data, forgetting the oldest past maxSent.
+func (s *sentRecords) add(data []byte) {
+	h := sha256.Sum256(data)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.order) == maxSent {
+		old := s.order[0]
+		s.order = s.order[1:]
+		if s.set[old]--; s.set[old] <= 0 {
+			delete(s.set, old)
+		}
+	}
+	s.order = append(s.order, h)
+	s.set[h]++
+}
+
+// take says whether data is remembered, and forgets it.
+func (s *sentRecords) take(data []byte) bool {
+	h := sha256.Sum256(data)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.set[h] == 0 {
+		return false
+	}
+	if s.set[h]--; s.set[h] == 0 {
+		delete(s.set, h)
+	}
+	if i := slices.Index(s.order, h); i >= 0 {
+		s.order = slices.Delete(s.order, i, i+1)
+	}
+	return true
 }
 
 // refuse tells the client why its record data is refused, naming the
@@ -257,9 +318,9 @@ func (g *gateway) refuse(ctx context.Context, m *wsync.Mux, s *node.Synced, hell
 }
 
 // liveOut sends the client every record of changes, the replica's watch,
-// until the connection ends, but those that came from the client itself
-// (its live records and what its sessions brought), which it holds.
-func (g *gateway) liveOut(ctx context.Context, m *wsync.Mux, s *node.Synced, changes iter.Seq[replica.Change], client peer.ID) {
+// until the connection ends, but the live records this client sent
+// (sent), which it holds.
+func (g *gateway) liveOut(ctx context.Context, m *wsync.Mux, s *node.Synced, changes iter.Seq[replica.Change], client peer.ID, sent *sentRecords) {
 	r := s.Replica()
 	for c := range changes {
 		if c.Missed > 0 {
@@ -268,12 +329,12 @@ func (g *gateway) liveOut(ctx context.Context, m *wsync.Mux, s *node.Synced, cha
 			m.Close(websocket.StatusTryAgainLater, "the live feed fell behind; reconnect to catch up")
 			return
 		}
-		if c.From == client {
-			continue
-		}
 		data, err := r.Envelope(ctx, r.RecordKey(c.Writer, c.Key))
 		if err != nil {
 			continue // dropped meanwhile
+		}
+		if c.From == client && sent.take(data) {
+			continue
 		}
 		if err := m.Send(ctx, wsync.KindRecord, data); err != nil {
 			m.Close(websocket.StatusGoingAway, "")
