@@ -30,6 +30,10 @@ import (
 // collection again from config.toml and catches up with what was written
 // and removed while it was away.
 //
+// a is down too while b restarts: a restarted node dials the peers it
+// remembers at once, so b would otherwise catch up before its list shows
+// what it kept.
+//
 // The values travel by the reconciliation the daemons run when they meet,
 // which is deterministic; a record written while they are connected is
 // pushed live over gossipsub, which is timing-dependent in its first
@@ -37,8 +41,8 @@ import (
 func TestSyncTwoDaemons(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	a := startDaemon(t, ctx, "--storage", "memory://")
-	b := startDaemon(t, ctx) // pebble in its data directory: kept across the restart
+	// Both on pebble in their data directories: kept across restarts.
+	a, b := startDaemon(t, ctx), startDaemon(t, ctx)
 	if out, errOut := a.cliBoth(t, ctx, "sync", "join", "chat"); out != "" || !strings.HasPrefix(errOut, "Joined chat (any peer may write); it holds 0 records.") {
 		t.Errorf("join printed %q, said %q", out, errOut)
 	}
@@ -58,6 +62,7 @@ func TestSyncTwoDaemons(t *testing.T) {
 	b.shutdown(t)
 	a.cli(t, ctx, "sync", "rm", "chat", "greeting")
 	a.cli(t, ctx, "sync", "put", "chat", "later", "written while b was away")
+	a.shutdown(t)
 	b = startDaemonIn(t, ctx, b.dir)
 	if !strings.Contains(b.out.String(), "\nSynced:     chat\n") {
 		t.Errorf("the restarted daemon did not say it joined chat:\n%s", b.out.String())
@@ -65,6 +70,7 @@ func TestSyncTwoDaemons(t *testing.T) {
 	if out := b.cli(t, ctx, "sync", "list", "chat"); !strings.Contains(out, "greeting") {
 		t.Errorf("the restarted daemon lost its replica:\n%s", out)
 	}
+	a = startDaemonIn(t, ctx, a.dir)
 	b.cli(t, ctx, "connect", a.addr)
 	list = waitFor(t, ctx, func() string { return b.cli(t, ctx, "sync", "list", "chat") }, "written while b was away")
 	if strings.Contains(list, "greeting") {
