@@ -15,10 +15,11 @@ import (
 	"github.com/netabase/netabase/internal/tracing"
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
 	pb2 "github.com/netabase/netabase/plugins/proto/storagev2"
+	pb3 "github.com/netabase/netabase/plugins/proto/storagev3"
 	"github.com/netabase/netabase/plugins/wire"
 )
 
-// Bounds of the write pipeline of protocol version 2.
+// Bounds of the write pipeline of protocol versions 2 and 3.
 var (
 	// maxInFlight is how many groups may be sent and not yet answered:
 	// two, so that the plugin applies one while the next travels.
@@ -35,8 +36,8 @@ const mutationOverhead = 32
 // errWriterClosed ends the write stream of a store being closed.
 var errWriterClosed = fmt.Errorf("%w: the store is closing", core.ErrClosed)
 
-// writer is the write path of protocol version 2: the one Write stream of
-// a process. Writes join the open group, which a sender goroutine sends
+// writer is the write path of protocol versions 2 and 3: the one Write
+// stream of a process. Writes join the open group, which a sender goroutine sends
 // as soon as fewer than maxInFlight groups await their answers, so the
 // writes that arrive while earlier groups travel go together; a receiver
 // goroutine takes the answers in order. A read waits for the answers to
@@ -45,9 +46,12 @@ var errWriterClosed = fmt.Errorf("%w: the store is closing", core.ErrClosed)
 // would save that wait on a read right after a write, and hide from reads,
 // and so from the conformance suite, a plugin that applies writes wrong.)
 type writer struct {
-	g      *generation
-	name   string // the plugin's declared name
+	g    *generation
+	name string // the plugin's declared name
+	// stream is the Write stream of version 2, or frames that of version
+	// 3; the other is nil.
 	stream pb2.Storage_WriteClient
+	frames pb3.Storage_WriteClient
 	cancel context.CancelFunc
 	// syncWrites: the plugin acknowledges only durable writes, so a write
 	// returns when its group is answered.
@@ -103,13 +107,18 @@ type group struct {
 // whether its store acknowledges only durable writes.
 func newWriter(g *generation, syncWrites bool, c *calls) (*writer, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	stream, err := g.rpc2.Write(ctx)
+	w := &writer{g: g, name: g.desc.GetName(), cancel: cancel, syncWrites: syncWrites, calls: c,
+		changed: make(chan struct{}), nextSeq: 1}
+	var err error
+	if g.rpc3 != nil {
+		w.frames, err = g.rpc3.Write(ctx)
+	} else {
+		w.stream, err = g.rpc2.Write(ctx)
+	}
 	if err != nil {
 		cancel()
 		return nil, g.callErr(ctx, err)
 	}
-	w := &writer{g: g, name: g.desc.GetName(), stream: stream, cancel: cancel, syncWrites: syncWrites, calls: c,
-		changed: make(chan struct{}), nextSeq: 1}
 	go w.sendLoop()
 	go w.recvLoop()
 	return w, nil
@@ -366,7 +375,11 @@ func (w *writer) sendLoop() {
 			w.mu.Unlock()
 			// Closing: the plugin's Write returns, and recvLoop sees
 			// the end of the stream.
-			_ = w.stream.CloseSend()
+			if w.frames != nil {
+				_ = w.frames.CloseSend()
+			} else {
+				_ = w.stream.CloseSend()
+			}
 			return
 		}
 		w.open = nil
@@ -392,17 +405,28 @@ func chunkLen(muts []*pb.Mutation) int {
 	return n
 }
 
-// send sends gr in messages of about wire.MaxChunkSize bytes.
+// send sends gr in messages of about wire.MaxChunkSize bytes: under
+// version 3 each message's mutations in one frame.
 func (w *writer) send(gr *group) error {
 	muts := gr.muts
 	for {
 		n := chunkLen(muts)
 		last := n == len(muts)
-		req := &pb2.WriteRequest{Seq: gr.seq, Mutations: muts[:n], More: !last}
-		if last {
-			req.Sync, req.SyncPrefix, req.Traceparent = gr.sync, gr.prefix, gr.traceparent
+		var err error
+		if w.frames != nil {
+			req := &pb3.WriteFrame{Seq: gr.seq, Mutations: encodeMutations(muts[:n]), More: !last}
+			if last {
+				req.Sync, req.SyncPrefix, req.Traceparent = gr.sync, gr.prefix, gr.traceparent
+			}
+			err = w.frames.Send(req)
+		} else {
+			req := &pb2.WriteRequest{Seq: gr.seq, Mutations: muts[:n], More: !last}
+			if last {
+				req.Sync, req.SyncPrefix, req.Traceparent = gr.sync, gr.prefix, gr.traceparent
+			}
+			err = w.stream.Send(req)
 		}
-		if err := w.stream.Send(req); err != nil {
+		if err != nil {
 			return err
 		}
 		if last {
@@ -412,10 +436,36 @@ func (w *writer) send(gr *group) error {
 	}
 }
 
+// encodeMutations returns the mutation frame of muts.
+func encodeMutations(muts []*pb.Mutation) []byte {
+	size := 0
+	for _, m := range muts {
+		size += len(m.Key) + len(m.Value) + wire.RecordOverhead
+	}
+	var f wire.Frame
+	f.Grow(size)
+	for _, m := range muts {
+		if m.Delete {
+			f.Delete(m.Key)
+		} else {
+			f.Put(m.Key, m.Value)
+		}
+	}
+	return f.Bytes()
+}
+
+// recv returns the next answer of the write stream.
+func (w *writer) recv() (*pb2.WriteResponse, error) {
+	if w.frames != nil {
+		return w.frames.Recv()
+	}
+	return w.stream.Recv()
+}
+
 // recvLoop takes the plugin's answers, in order, until the stream ends.
 func (w *writer) recvLoop() {
 	for {
-		resp, err := w.stream.Recv()
+		resp, err := w.recv()
 		if err != nil {
 			w.fail(err)
 			return
