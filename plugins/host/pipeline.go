@@ -91,8 +91,12 @@ type writer struct {
 
 // group is a group of mutations the plugin applies atomically.
 type group struct {
-	seq    uint64
+	seq uint64
+	// n is the number of mutations; muts holds them under version 2, and
+	// frames under version 3, each frame the mutations of one message.
+	n      int
 	muts   []*pb.Mutation
+	frames []*wire.Frame
 	size   int
 	sync   bool
 	prefix []byte
@@ -211,13 +215,19 @@ func (w *writer) write(ctx context.Context, muts []*pb.Mutation) error {
 		return err
 	}
 	gr := w.openGroup(ctx)
-	for _, m := range muts {
-		// The caller owns the value again once write returns: at once
-		// without sync_writes, and on a store with it too when ctx ends
-		// before the answer, the group still to be sent.
-		m.Value = bytes.Clone(m.Value)
-		gr.muts = append(gr.muts, m)
+	// The caller owns the value again once write returns: at once
+	// without sync_writes, and on a store with it too when ctx ends
+	// before the answer, the group still to be sent. So the group holds
+	// a copy: in its frames under version 3.
+	if w.frames != nil {
+		gr.encode(muts)
+	} else {
+		for _, m := range muts {
+			m.Value = bytes.Clone(m.Value)
+			gr.muts = append(gr.muts, m)
+		}
 	}
+	gr.n += len(muts)
 	gr.size += size
 	w.pending += size
 	w.notify()
@@ -406,27 +416,34 @@ func chunkLen(muts []*pb.Mutation) int {
 }
 
 // send sends gr in messages of about wire.MaxChunkSize bytes: under
-// version 3 each message's mutations in one frame.
+// version 3 one message per frame of the group.
 func (w *writer) send(gr *group) error {
+	if w.frames != nil {
+		frames := gr.frames
+		if len(frames) == 0 {
+			frames = []*wire.Frame{{}} // a Sync alone
+		}
+		for i, f := range frames {
+			last := i == len(frames)-1
+			req := &pb3.WriteFrame{Seq: gr.seq, Mutations: f.Bytes(), More: !last}
+			if last {
+				req.Sync, req.SyncPrefix, req.Traceparent = gr.sync, gr.prefix, gr.traceparent
+			}
+			if err := w.frames.Send(req); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	muts := gr.muts
 	for {
 		n := chunkLen(muts)
 		last := n == len(muts)
-		var err error
-		if w.frames != nil {
-			req := &pb3.WriteFrame{Seq: gr.seq, Mutations: encodeMutations(muts[:n]), More: !last}
-			if last {
-				req.Sync, req.SyncPrefix, req.Traceparent = gr.sync, gr.prefix, gr.traceparent
-			}
-			err = w.frames.Send(req)
-		} else {
-			req := &pb2.WriteRequest{Seq: gr.seq, Mutations: muts[:n], More: !last}
-			if last {
-				req.Sync, req.SyncPrefix, req.Traceparent = gr.sync, gr.prefix, gr.traceparent
-			}
-			err = w.stream.Send(req)
+		req := &pb2.WriteRequest{Seq: gr.seq, Mutations: muts[:n], More: !last}
+		if last {
+			req.Sync, req.SyncPrefix, req.Traceparent = gr.sync, gr.prefix, gr.traceparent
 		}
-		if err != nil {
+		if err := w.stream.Send(req); err != nil {
 			return err
 		}
 		if last {
@@ -436,22 +453,25 @@ func (w *writer) send(gr *group) error {
 	}
 }
 
-// encodeMutations returns the mutation frame of muts.
-func encodeMutations(muts []*pb.Mutation) []byte {
-	size := 0
+// encode appends muts to gr's frames, starting a new frame where the last
+// holds about wire.MaxChunkSize bytes: a single larger mutation goes alone.
+func (gr *group) encode(muts []*pb.Mutation) {
 	for _, m := range muts {
-		size += len(m.Key) + len(m.Value) + wire.RecordOverhead
-	}
-	var f wire.Frame
-	f.Grow(size)
-	for _, m := range muts {
+		need := len(m.Key) + len(m.Value) + wire.RecordOverhead
+		var f *wire.Frame
+		if k := len(gr.frames); k > 0 && gr.frames[k-1].Size()+need <= wire.MaxChunkSize+wire.FrameHeader {
+			f = gr.frames[k-1]
+		} else {
+			f = &wire.Frame{}
+			gr.frames = append(gr.frames, f)
+		}
+		f.Grow(need)
 		if m.Delete {
 			f.Delete(m.Key)
 		} else {
 			f.Put(m.Key, m.Value)
 		}
 	}
-	return f.Bytes()
 }
 
 // recv returns the next answer of the write stream.
@@ -485,7 +505,7 @@ func (w *writer) recvLoop() {
 		w.calls.observe(time.Since(epoch) - gr.sentAt)
 		w.calls.inFlight.Add(-1)
 		err = wire.Error(w.name, resp.GetError())
-		n, all := resp.GetApplied(), int64(len(gr.muts))
+		n, all := resp.GetApplied(), int64(gr.n)
 		switch {
 		case err == nil && n != all:
 			err = brokeProtocol(w.name, "it acknowledged a commit of %d writes having applied %d; a commit applies all of its writes or none", all, n)
@@ -501,8 +521,8 @@ func (w *writer) recvLoop() {
 func (w *writer) finish(gr *group, err error) {
 	w.pending -= gr.size
 	gr.err = err
-	if err != nil && !w.syncWrites && len(gr.muts) > 0 {
-		err := fmt.Errorf("%d writes that were acknowledged when queued for plugin %s were not applied: %w; write them again", len(gr.muts), w.name, err)
+	if err != nil && !w.syncWrites && gr.n > 0 {
+		err := fmt.Errorf("%d writes that were acknowledged when queued for plugin %s were not applied: %w; write them again", gr.n, w.name, err)
 		if w.failed == nil {
 			w.failed = err
 		}

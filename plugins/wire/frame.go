@@ -62,13 +62,15 @@ func (f *Frame) Len() int { return int(f.n) }
 // Size is the length of f's encoding so far.
 func (f *Frame) Size() int { return max(len(f.b), FrameHeader) }
 
-// Grow makes room for n more bytes of records.
+// Grow makes room for n more bytes of records. When f's memory must grow,
+// it at least doubles, so that a frame grown record by record is copied
+// about once in all.
 func (f *Frame) Grow(n int) {
 	if len(f.b) == 0 {
 		n += FrameHeader
 	}
 	if cap(f.b)-len(f.b) < n {
-		b := make([]byte, len(f.b), len(f.b)+n)
+		b := make([]byte, len(f.b), len(f.b)+max(n, len(f.b)))
 		copy(b, f.b)
 		f.b = b
 	}
