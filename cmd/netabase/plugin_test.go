@@ -99,7 +99,7 @@ func TestPlugin(t *testing.T) {
 			{[]string{"conformance", "plugin://" + bbolt + "?path=" + data}, 2, []string{"must pin the binary's checksum"}},
 			{[]string{"conformance", pin(testplugins.NotAPlugin)}, 1, []string{"is not a netabase storage plugin", "hello, I am an ordinary program"}},
 			{[]string{"conformance", pin(testplugins.Crash)}, 1, []string{"exited (exit status 2) before the plugin handshake", "out of cheese"}},
-			{[]string{"conformance", pin(testplugins.OtherProto)}, 1, []string{"protocol version 3", "this netabase speaks versions 1 and 2"}},
+			{[]string{"conformance", pin(testplugins.OtherProto)}, 1, []string{"protocol version 99", "this netabase speaks versions 1, 2 and 3"}},
 			{[]string{"conformance", "--scratch-dir", sdktest.ScratchDir(t), pin(testplugins.Bad)}, 1, []string{"forgetful failed the conformance suite"}},
 			{[]string{"conformance", want + "&colour=blue"}, 2, []string{`unknown option "colour"`}},
 			{[]string{"plugin", "pin", bins[testplugins.NotAPlugin]}, 1, []string{"is not a netabase storage plugin"}},

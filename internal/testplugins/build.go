@@ -7,6 +7,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"strconv"
 )
 
 // The plugins' packages.
@@ -44,4 +45,21 @@ func Build(dir string, pkgs ...string) (map[string]string, error) {
 		bins[p] = filepath.Join(dir, path.Base(p))
 	}
 	return bins, nil
+}
+
+// ProtocolEnv names the variable that, when set to a protocol version,
+// makes the test plugins built with the SDK (pebbleplugin, liarplugin) and
+// partialplugin serve no newer version: the host's tests run the same
+// cases under every version with it. A plugin inherits the host's
+// environment.
+const ProtocolEnv = "NETABASE_TEST_PLUGIN_PROTOCOL"
+
+// MaxProtocol returns the version ProtocolEnv names, or 0 (every version)
+// when it is unset or not a number.
+func MaxProtocol() int {
+	n, err := strconv.Atoi(os.Getenv(ProtocolEnv))
+	if err != nil {
+		return 0
+	}
+	return n
 }

@@ -8,7 +8,7 @@
 // muteplugin (completes the handshake, then never answers), specplugin
 // (declares an option the SDK would refuse), lazyplugin (declares
 // durable, but writes its data only when closed) and partialplugin
-// (protocol version 2: applies half of each commit, and says so or claims
+// (protocol versions 2 and 3: applies half of each commit, and says so or claims
 // all of it). nsplugin keeps its data where a database plugin would,
 // behind a namespace option.
 // Build builds them for a test.

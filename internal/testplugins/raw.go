@@ -8,6 +8,7 @@ import (
 
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
 	pb2 "github.com/netabase/netabase/plugins/proto/storagev2"
+	pb3 "github.com/netabase/netabase/plugins/proto/storagev3"
 	"github.com/netabase/netabase/plugins/wire"
 )
 
@@ -37,12 +38,17 @@ func (rawPlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientCon
 	return nil, nil
 }
 
-// ServeRawV2 serves srv as a storage plugin of protocol version 2 only,
-// without the SDK, as ServeRaw does for version 1.
-func ServeRawV2(srv pb2.StorageServer) {
+// ServeRawPipelined serves v2 as a storage plugin of protocol version 2
+// and v3 as one of version 3, without the SDK, as ServeRaw does for
+// version 1; v3 is not served when MaxProtocol says 2.
+func ServeRawPipelined(v2 pb2.StorageServer, v3 pb3.StorageServer) {
+	sets := map[int]plugin.PluginSet{wire.ProtocolV2: {wire.PluginName: rawPluginV2{srv: v2}}}
+	if MaxProtocol() != wire.ProtocolV2 {
+		sets[wire.ProtocolV3] = plugin.PluginSet{wire.PluginName: rawPluginV3{srv: v3}}
+	}
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  wire.Handshake,
-		VersionedPlugins: map[int]plugin.PluginSet{wire.ProtocolVersion: {wire.PluginName: rawPluginV2{srv: srv}}},
+		VersionedPlugins: sets,
 		GRPCServer:       plugin.DefaultGRPCServer,
 	})
 }
@@ -59,5 +65,20 @@ func (p rawPluginV2) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 }
 
 func (rawPluginV2) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (any, error) {
+	return nil, nil
+}
+
+// rawPluginV3 is the go-plugin side of ServeRawPipelined's version 3.
+type rawPluginV3 struct {
+	plugin.NetRPCUnsupportedPlugin
+	srv pb3.StorageServer
+}
+
+func (p rawPluginV3) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	pb3.RegisterStorageServer(s, p.srv)
+	return nil
+}
+
+func (rawPluginV3) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (any, error) {
 	return nil, nil
 }

@@ -39,9 +39,10 @@ const (
 //
 //	go test ./plugins/host -run '^$' -bench Plugin -benchtime 1x
 //
-// The plugin is pebbleplugin, which speaks protocol version 2;
-// BenchmarkPlugin/v1 runs the same against pebblev1plugin, which speaks
-// version 1 only. put (single puts), batch-put and scan report records/s
+// The plugin is pebbleplugin, which speaks protocol version 3;
+// BenchmarkPlugin/v2 runs the same with pebbleplugin capped at version 2
+// (testplugins.ProtocolEnv), and BenchmarkPlugin/v1 against
+// pebblev1plugin, which speaks version 1 only. put (single puts), batch-put and scan report records/s
 // of each side and ratio (plugin throughput over in-process); put and
 // batch-put end each round with a Sync on both sides, so that what is
 // timed is the writes until durable. Neither side has sync=true, except in
@@ -50,7 +51,11 @@ const (
 // the same connection (go-plugin's health check) as x-bare (plugin latency
 // over bare latency).
 func BenchmarkPlugin(b *testing.B) {
-	b.Run("v2", func(b *testing.B) { benchPlugin(b, testplugins.Pebble) })
+	b.Run("v3", func(b *testing.B) { benchPlugin(b, testplugins.Pebble) })
+	b.Run("v2", func(b *testing.B) {
+		b.Setenv(testplugins.ProtocolEnv, "2")
+		benchPlugin(b, testplugins.Pebble)
+	})
 	b.Run("v1", func(b *testing.B) { benchPlugin(b, testplugins.PebbleV1) })
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/netabase/netabase/core"
 	pb2 "github.com/netabase/netabase/plugins/proto/storagev2"
+	pb3 "github.com/netabase/netabase/plugins/proto/storagev3"
 )
 
 // The round-trip histogram's buckets: upper bounds of 5µs·2^(i/4), so a
@@ -73,9 +74,12 @@ func (c *calls) observe(took time.Duration) {
 // as long as the process): they are not counted.
 const storageMethods = "/netabase.storage."
 
-// writeMethod is protocol version 2's Write stream, which lasts as long as
-// the store is open: the writer times each group on it as a call instead.
-const writeMethod = pb2.Storage_Write_FullMethodName
+// writeMethod reports whether method is the Write stream of protocol
+// version 2 or 3, which lasts as long as the store is open: the writer
+// times each group on it as a call instead.
+func writeMethod(method string) bool {
+	return method == pb2.Storage_Write_FullMethodName || method == pb3.Storage_Write_FullMethodName
+}
 
 // unary measures a unary call of the storage protocol.
 func (c *calls) unary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
@@ -93,7 +97,7 @@ func (c *calls) unary(ctx context.Context, method string, req, reply any, cc *gr
 // stream counts a stream of the storage protocol in flight until it ends:
 // its last message is read, it fails, or its context ends.
 func (c *calls) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
-	if !strings.HasPrefix(method, storageMethods) || method == writeMethod {
+	if !strings.HasPrefix(method, storageMethods) || writeMethod(method) {
 		return streamer(ctx, desc, cc, method, opts...)
 	}
 	c.inFlight.Add(1)

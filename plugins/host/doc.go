@@ -1,6 +1,6 @@
 // Package host runs netabase storage plugins: separate programs, built with
-// plugins/sdk (or speaking its gRPC protocol, netabase.storage.v2 or
-// netabase.storage.v1), that
+// plugins/sdk (or speaking its gRPC protocol, netabase.storage.v3, v2 or
+// v1), that
 // serve a key-value store. It launches and verifies them with
 // hashicorp/go-plugin, supervises them, and presents each open store as a
 // go-datastore Batching, so that core applies the same rules to a plugin as
@@ -31,9 +31,9 @@
 // # Verification
 //
 // A plugin is started with go-plugin's handshake for the "storage" plugin,
-// offering protocol versions 1 and 2 (VersionedPlugins): the plugin answers
-// with the newest it serves, plugins built with plugins/sdk version 2, and
-// a plugin that serves only version 1 keeps working. It runs over gRPC
+// offering protocol versions 1, 2 and 3 (VersionedPlugins): the plugin
+// answers with the newest it serves, plugins built with plugins/sdk version
+// 3, and a plugin that serves only version 1 or 2 keeps working. It runs over gRPC
 // only, with AutoMTLS: the connection is mutually authenticated with
 // one-time certificates. A binary that is not a plugin, that exits before
 // the handshake, or that speaks no version the host speaks is refused with
@@ -139,6 +139,19 @@
 // plain query under the prefix and skips the entries before the start
 // itself: the results are the same. Under version 2 the SDK streams a scan
 // in batches that grow to 1 MiB.
+//
+// # Protocol version 3: frames
+//
+// Version 3 is version 2 with the mutations of each Write message and the
+// entries of each Query message in one frame (plugins/wire, FRAMES.md): a
+// block of length-prefixed records instead of a protobuf message per
+// record. Everything said above of version 2 holds for version 3: groups,
+// their answers and what the host catches in them, Sync, traceparent, the
+// round-trip timing of groups, seeks, and the bound of a message (now of a
+// frame of many records). The host reads a query's frame record by record
+// and checks each entry as it goes; a malformed frame is a broken
+// protocol. A value a query returns shares the memory of the frame it came
+// in, which nothing else holds.
 //
 // # What a plugin answers
 //

@@ -20,6 +20,7 @@ import (
 
 	"github.com/netabase/netabase/core"
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
+	pb2 "github.com/netabase/netabase/plugins/proto/storagev2"
 	"github.com/netabase/netabase/plugins/wire"
 )
 
@@ -413,8 +414,8 @@ func (d *Driver) start(ctx context.Context, t *target) (*generation, error) {
 }
 
 // open opens the store of g's plugin with t's options, in the protocol
-// version the plugin chose; under version 2 it then opens the write
-// stream, whose groups are timed into c.
+// version the plugin chose; under versions 2 and 3 it then opens the
+// write stream, whose groups are timed into c.
 func (g *generation) open(ctx context.Context, t *target, c *calls) error {
 	// Open is bounded like any call: a plugin that does not answer it
 	// within the call timeout (a server that never answers, an Open that
@@ -422,14 +423,22 @@ func (g *generation) open(ctx context.Context, t *target, c *calls) error {
 	ctx, cancel := g.bound(ctx)
 	defer cancel()
 	req := &pb.OpenRequest{Options: t.options}
-	if g.rpc2 == nil {
+	var (
+		resp *pb2.OpenResponse
+		err  error
+	)
+	switch {
+	case g.rpc != nil:
 		resp, err := g.rpc.Open(ctx, req)
 		if err != nil {
 			return g.openErr(ctx, err)
 		}
 		return wire.Error(g.desc.GetName(), resp.GetError())
+	case g.rpc2 != nil:
+		resp, err = g.rpc2.Open(ctx, req)
+	default:
+		resp, err = g.rpc3.Open(ctx, req)
 	}
-	resp, err := g.rpc2.Open(ctx, req)
 	if err != nil {
 		return g.openErr(ctx, err)
 	}

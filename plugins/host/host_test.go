@@ -51,8 +51,12 @@ func pluginURL(t testing.TB, pkg string, options url.Values) string {
 	return host.FormatURL(bins[pkg], sum, options)
 }
 
+// TestPebblePlugin runs the conformance suite through pebbleplugin under
+// protocol versions 3 and 2 (TestPebbleV1Plugin runs it under version 1).
 func TestPebblePlugin(t *testing.T) {
-	sdktest.RunURL(t, pluginURL(t, testplugins.Pebble, url.Values{"path": {filepath.Join(t.TempDir(), "unused")}}))
+	pipelined(t, func(t *testing.T, _ int) {
+		sdktest.RunURL(t, pluginURL(t, testplugins.Pebble, url.Values{"path": {filepath.Join(t.TempDir(), "unused")}}))
+	})
 }
 
 func TestBboltPlugin(t *testing.T) {

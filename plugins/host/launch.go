@@ -27,6 +27,7 @@ import (
 	"github.com/netabase/netabase/core"
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
 	pb2 "github.com/netabase/netabase/plugins/proto/storagev2"
+	pb3 "github.com/netabase/netabase/plugins/proto/storagev3"
 	"github.com/netabase/netabase/plugins/wire"
 )
 
@@ -39,15 +40,17 @@ type generation struct {
 	conn   *grpc.ClientConn
 	// version is the protocol version the plugin chose at the handshake.
 	version int
-	// reads makes the calls both versions share; rpc is the client of
-	// version 1, rpc2 of version 2 (nil under version 1).
+	// reads makes the calls every version shares; rpc is the client of
+	// version 1, rpc2 of version 2 and rpc3 of version 3: the one of the
+	// version the plugin chose, the others nil.
 	reads readClient
 	rpc   pb.StorageClient
 	rpc2  pb2.StorageClient
-	// w is the write stream of version 2, made when the store opens; nil
-	// under version 1.
+	rpc3  pb3.StorageClient
+	// w is the write stream of versions 2 and 3, made when the store
+	// opens; nil under version 1.
 	w *writer
-	// seeks: the plugin runs queries that start at a key (version 2).
+	// seeks: the plugin runs queries that start at a key (versions 2, 3).
 	seeks   bool
 	done    <-chan struct{} // closed when the process has exited
 	pid     int
@@ -94,6 +97,7 @@ type readClient interface {
 var (
 	_ readClient = pb.StorageClient(nil)
 	_ readClient = pb2.StorageClient(nil)
+	_ readClient = pb3.StorageClient(nil)
 )
 
 // clientPlugin is the host's side of the "storage" plugin.
@@ -233,12 +237,17 @@ func (g *generation) start(ctx context.Context, timeout time.Duration) (*dispens
 func (g *generation) attach(disp *dispensed) error {
 	g.conn, g.done = disp.conn, disp.done.Done()
 	g.version = g.client.NegotiatedVersion()
-	if g.version == wire.ProtocolV1 {
+	switch g.version {
+	case wire.ProtocolV1:
 		g.rpc = pb.NewStorageClient(disp.conn)
 		g.reads = g.rpc
-	} else {
+	case wire.ProtocolV2:
 		g.rpc2 = pb2.NewStorageClient(disp.conn)
 		g.reads = g.rpc2
+	default:
+		// go-plugin negotiates only the versions the host offers.
+		g.rpc3 = pb3.NewStorageClient(disp.conn)
+		g.reads = g.rpc3
 	}
 	g.pid, g.started = g.cmd.Process.Pid, time.Now()
 	if err := checkRunning(g.pid, g.t.path, g.t.sum); err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/netabase/netabase/internal/testplugins"
 	"github.com/netabase/netabase/plugins/host"
 	"github.com/netabase/netabase/plugins/sdk/sdktest"
+	"github.com/netabase/netabase/plugins/wire"
 )
 
 // TestLyingPlugin checks that what no correct store answers — more query
@@ -25,7 +26,9 @@ import (
 // negative size, a value over the limit — is an error naming the plugin,
 // never handed on, and that a plugin's error message of megabytes reaches
 // the caller cut short.
-func TestLyingPlugin(t *testing.T) {
+func TestLyingPlugin(t *testing.T) { versions(t, wire.ProtocolV1, testLyingPlugin) }
+
+func testLyingPlugin(t *testing.T, _ int) {
 	q := dsq.Query{Prefix: "/q"}
 	byKey := dsq.Query{Prefix: "/q", Orders: []dsq.Order{dsq.OrderByKey{}}}
 	byKeyDesc := dsq.Query{Prefix: "/q", Orders: []dsq.Order{dsq.OrderByKeyDescending{}}, KeysOnly: true}

@@ -15,10 +15,11 @@ import (
 	"github.com/netabase/netabase/internal/tracing"
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
 	pb2 "github.com/netabase/netabase/plugins/proto/storagev2"
+	pb3 "github.com/netabase/netabase/plugins/proto/storagev3"
 	"github.com/netabase/netabase/plugins/wire"
 )
 
-// Bounds of the write pipeline of protocol version 2.
+// Bounds of the write pipeline of protocol versions 2 and 3.
 var (
 	// maxInFlight is how many groups may be sent and not yet answered:
 	// two, so that the plugin applies one while the next travels.
@@ -35,8 +36,8 @@ const mutationOverhead = 32
 // errWriterClosed ends the write stream of a store being closed.
 var errWriterClosed = fmt.Errorf("%w: the store is closing", core.ErrClosed)
 
-// writer is the write path of protocol version 2: the one Write stream of
-// a process. Writes join the open group, which a sender goroutine sends
+// writer is the write path of protocol versions 2 and 3: the one Write
+// stream of a process. Writes join the open group, which a sender goroutine sends
 // as soon as fewer than maxInFlight groups await their answers, so the
 // writes that arrive while earlier groups travel go together; a receiver
 // goroutine takes the answers in order. A read waits for the answers to
@@ -45,9 +46,12 @@ var errWriterClosed = fmt.Errorf("%w: the store is closing", core.ErrClosed)
 // would save that wait on a read right after a write, and hide from reads,
 // and so from the conformance suite, a plugin that applies writes wrong.)
 type writer struct {
-	g      *generation
-	name   string // the plugin's declared name
+	g    *generation
+	name string // the plugin's declared name
+	// stream is the Write stream of version 2, or frames that of version
+	// 3; the other is nil.
 	stream pb2.Storage_WriteClient
+	frames pb3.Storage_WriteClient
 	cancel context.CancelFunc
 	// syncWrites: the plugin acknowledges only durable writes, so a write
 	// returns when its group is answered.
@@ -87,8 +91,12 @@ type writer struct {
 
 // group is a group of mutations the plugin applies atomically.
 type group struct {
-	seq    uint64
+	seq uint64
+	// n is the number of mutations; muts holds them under version 2, and
+	// frames under version 3, each frame the mutations of one message.
+	n      int
 	muts   []*pb.Mutation
+	frames []*wire.Frame
 	size   int
 	sync   bool
 	prefix []byte
@@ -103,13 +111,18 @@ type group struct {
 // whether its store acknowledges only durable writes.
 func newWriter(g *generation, syncWrites bool, c *calls) (*writer, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	stream, err := g.rpc2.Write(ctx)
+	w := &writer{g: g, name: g.desc.GetName(), cancel: cancel, syncWrites: syncWrites, calls: c,
+		changed: make(chan struct{}), nextSeq: 1}
+	var err error
+	if g.rpc3 != nil {
+		w.frames, err = g.rpc3.Write(ctx)
+	} else {
+		w.stream, err = g.rpc2.Write(ctx)
+	}
 	if err != nil {
 		cancel()
 		return nil, g.callErr(ctx, err)
 	}
-	w := &writer{g: g, name: g.desc.GetName(), stream: stream, cancel: cancel, syncWrites: syncWrites, calls: c,
-		changed: make(chan struct{}), nextSeq: 1}
 	go w.sendLoop()
 	go w.recvLoop()
 	return w, nil
@@ -202,13 +215,19 @@ func (w *writer) write(ctx context.Context, muts []*pb.Mutation) error {
 		return err
 	}
 	gr := w.openGroup(ctx)
-	for _, m := range muts {
-		// The caller owns the value again once write returns: at once
-		// without sync_writes, and on a store with it too when ctx ends
-		// before the answer, the group still to be sent.
-		m.Value = bytes.Clone(m.Value)
-		gr.muts = append(gr.muts, m)
+	// The caller owns the value again once write returns: at once
+	// without sync_writes, and on a store with it too when ctx ends
+	// before the answer, the group still to be sent. So the group holds
+	// a copy: in its frames under version 3.
+	if w.frames != nil {
+		gr.encode(muts)
+	} else {
+		for _, m := range muts {
+			m.Value = bytes.Clone(m.Value)
+			gr.muts = append(gr.muts, m)
+		}
 	}
+	gr.n += len(muts)
 	gr.size += size
 	w.pending += size
 	w.notify()
@@ -366,7 +385,11 @@ func (w *writer) sendLoop() {
 			w.mu.Unlock()
 			// Closing: the plugin's Write returns, and recvLoop sees
 			// the end of the stream.
-			_ = w.stream.CloseSend()
+			if w.frames != nil {
+				_ = w.frames.CloseSend()
+			} else {
+				_ = w.stream.CloseSend()
+			}
 			return
 		}
 		w.open = nil
@@ -392,8 +415,26 @@ func chunkLen(muts []*pb.Mutation) int {
 	return n
 }
 
-// send sends gr in messages of about wire.MaxChunkSize bytes.
+// send sends gr in messages of about wire.MaxChunkSize bytes: under
+// version 3 one message per frame of the group.
 func (w *writer) send(gr *group) error {
+	if w.frames != nil {
+		frames := gr.frames
+		if len(frames) == 0 {
+			frames = []*wire.Frame{{}} // a Sync alone
+		}
+		for i, f := range frames {
+			last := i == len(frames)-1
+			req := &pb3.WriteFrame{Seq: gr.seq, Mutations: f.Bytes(), More: !last}
+			if last {
+				req.Sync, req.SyncPrefix, req.Traceparent = gr.sync, gr.prefix, gr.traceparent
+			}
+			if err := w.frames.Send(req); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	muts := gr.muts
 	for {
 		n := chunkLen(muts)
@@ -412,10 +453,39 @@ func (w *writer) send(gr *group) error {
 	}
 }
 
+// encode appends muts to gr's frames, starting a new frame where the last
+// holds about wire.MaxChunkSize bytes: a single larger mutation goes alone.
+func (gr *group) encode(muts []*pb.Mutation) {
+	for _, m := range muts {
+		need := len(m.Key) + len(m.Value) + wire.RecordOverhead
+		var f *wire.Frame
+		if k := len(gr.frames); k > 0 && gr.frames[k-1].Size()+need <= wire.MaxChunkSize+wire.FrameHeader {
+			f = gr.frames[k-1]
+		} else {
+			f = &wire.Frame{}
+			gr.frames = append(gr.frames, f)
+		}
+		f.Grow(need)
+		if m.Delete {
+			f.Delete(m.Key)
+		} else {
+			f.Put(m.Key, m.Value)
+		}
+	}
+}
+
+// recv returns the next answer of the write stream.
+func (w *writer) recv() (*pb2.WriteResponse, error) {
+	if w.frames != nil {
+		return w.frames.Recv()
+	}
+	return w.stream.Recv()
+}
+
 // recvLoop takes the plugin's answers, in order, until the stream ends.
 func (w *writer) recvLoop() {
 	for {
-		resp, err := w.stream.Recv()
+		resp, err := w.recv()
 		if err != nil {
 			w.fail(err)
 			return
@@ -435,7 +505,7 @@ func (w *writer) recvLoop() {
 		w.calls.observe(time.Since(epoch) - gr.sentAt)
 		w.calls.inFlight.Add(-1)
 		err = wire.Error(w.name, resp.GetError())
-		n, all := resp.GetApplied(), int64(len(gr.muts))
+		n, all := resp.GetApplied(), int64(gr.n)
 		switch {
 		case err == nil && n != all:
 			err = brokeProtocol(w.name, "it acknowledged a commit of %d writes having applied %d; a commit applies all of its writes or none", all, n)
@@ -451,8 +521,8 @@ func (w *writer) recvLoop() {
 func (w *writer) finish(gr *group, err error) {
 	w.pending -= gr.size
 	gr.err = err
-	if err != nil && !w.syncWrites && len(gr.muts) > 0 {
-		err := fmt.Errorf("%d writes that were acknowledged when queued for plugin %s were not applied: %w; write them again", len(gr.muts), w.name, err)
+	if err != nil && !w.syncWrites && gr.n > 0 {
+		err := fmt.Errorf("%d writes that were acknowledged when queued for plugin %s were not applied: %w; write them again", gr.n, w.name, err)
 		if w.failed == nil {
 			w.failed = err
 		}

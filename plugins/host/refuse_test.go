@@ -64,7 +64,7 @@ func TestRefusals(t *testing.T) {
 		{"not a plugin", pluginURL(t, testplugins.NotAPlugin, nil), []string{"is not a netabase storage plugin", "hello, I am an ordinary program"}, nil},
 		{"long line", host.FormatURL(chatty, chattySum, nil), []string{"is not a netabase storage plugin", "more bytes cut"}, nil},
 		{"crash at start", pluginURL(t, testplugins.Crash, nil), []string{"exited (exit status 2) before the plugin handshake", "out of cheese"}, nil},
-		{"other protocol", pluginURL(t, testplugins.OtherProto, nil), []string{"protocol version 3", "this netabase speaks versions 1 and 2"}, nil},
+		{"other protocol", pluginURL(t, testplugins.OtherProto, nil), []string{"protocol version 99", "this netabase speaks versions 1, 2 and 3"}, nil},
 		{"unknown option", host.FormatURL(pebble, sum, url.Values{"path": path["path"], "colour": {"blue"}}), []string{`unknown option "colour"`, `"path", "sync"`}, core.ErrInvalidURL},
 		{"missing option", host.FormatURL(pebble, sum, nil), []string{`option "path" is required`}, core.ErrInvalidURL},
 		{"relative path option", host.FormatURL(pebble, sum, url.Values{"path": {"db"}}), []string{`option "path": want an absolute path`}, core.ErrInvalidURL},

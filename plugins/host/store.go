@@ -18,6 +18,7 @@ import (
 	"github.com/netabase/netabase/core"
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
 	pb2 "github.com/netabase/netabase/plugins/proto/storagev2"
+	pb3 "github.com/netabase/netabase/plugins/proto/storagev3"
 	"github.com/netabase/netabase/plugins/wire"
 )
 
@@ -515,38 +516,42 @@ func (s *store) Query(ctx context.Context, q dsq.Query) (dsq.Results, error) {
 	return res, nil
 }
 
-// startQuery sends req, as a version 2 query or, when g speaks version 1,
-// as the version 1 query it holds, and returns the iterator over its
-// results.
+// startQuery sends req, as a query of version 3 or 2 or, when g speaks
+// version 1, as the version 1 query it holds, and returns the iterator
+// over its results.
 func (s *store) startQuery(ctx context.Context, g *generation, req *pb2.QueryRequest) (*queryIter, error) {
 	qctx, cancel := context.WithCancelCause(ctx)
 	var (
 		stream resultStream
+		frames pb3.Storage_QueryClient
 		err    error
 	)
-	if g.rpc2 != nil {
+	switch {
+	case g.rpc3 != nil:
+		frames, err = g.rpc3.Query(qctx, req)
+	case g.rpc2 != nil:
 		stream, err = g.rpc2.Query(qctx, req)
-	} else {
+	default:
 		stream, err = g.rpc.Query(qctx, req.GetPlain())
 	}
 	if err != nil {
 		cancel(nil)
 		return nil, g.callErr(ctx, err)
 	}
-	it := &queryIter{s: s, g: g, ctx: qctx, cancel: cancel, stream: stream}
+	it := &queryIter{s: s, g: g, ctx: qctx, cancel: cancel, stream: stream, frames: frames}
 	if _, ok := ctx.Deadline(); !ok {
 		it.wait = s.d.cfg.CallTimeout
 	}
 	return it, nil
 }
 
-// resultStream is the receiving side of a Query stream of either version.
+// resultStream is the receiving side of a Query stream of version 1 or 2.
 type resultStream interface {
 	Recv() (*pb.QueryResponse, error)
 }
 
 // QueryFrom runs a query that starts at a key: by the plugin's seek when
-// it speaks protocol version 2 and seeks, and otherwise as core does for
+// it speaks protocol version 2 or 3 and seeks, and otherwise as core does for
 // an engine without one, by skipping the entries before the start. Either
 // way the host checks that every entry lies within the query's bounds.
 func (s *store) QueryFrom(ctx context.Context, q core.SeekQuery) (dsq.Results, error) {
@@ -582,14 +587,18 @@ func (p plainQueries) Query(ctx context.Context, q dsq.Query) (dsq.Results, erro
 	return p.s.Query(ctx, q)
 }
 
-// queryIter reads a query's stream batch by batch.
+// queryIter reads a query's stream batch by batch: under version 3 frame
+// by frame, the entries of each read as they are returned.
 type queryIter struct {
-	s        *store
-	g        *generation
-	ctx      context.Context
-	cancel   context.CancelCauseFunc
-	wait     time.Duration // bounds the wait for each batch; 0 for none
+	s      *store
+	g      *generation
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	wait   time.Duration // bounds the wait for each batch; 0 for none
+	// stream is the query's stream of version 1 or 2, frames that of
+	// version 3; the other is nil.
 	stream   resultStream
+	frames   pb3.Storage_QueryClient
 	keysOnly bool
 	sizes    bool        // the query asks for the sizes of keys-only entries
 	limit    int64       // the limit the plugin applies; 0 for none
@@ -600,13 +609,22 @@ type queryIter struct {
 	sent int64      // entries returned so far
 	prev *dsq.Entry // the last of them
 
-	batch   []*pb.Entry
-	pending error // the plugin's error, reported after the batch it came with
+	batch   []*pb.Entry       // versions 1 and 2: the entries not yet returned
+	frame   *wire.FrameReader // version 3: the frame being read, or nil
+	pending error             // the plugin's error, reported after the batch it came with
 	done    bool
 }
 
 func (it *queryIter) next() (dsq.Result, bool) {
-	for len(it.batch) == 0 {
+	for {
+		rec, ok, err := it.take()
+		if err != nil {
+			it.finish()
+			return dsq.Result{Error: err}, true
+		}
+		if ok {
+			return it.result(rec)
+		}
 		switch {
 		case it.pending != nil:
 			err := it.pending
@@ -616,7 +634,18 @@ func (it *queryIter) next() (dsq.Result, bool) {
 		case it.done:
 			return dsq.Result{}, false
 		}
-		resp, err := it.recv()
+		var perr *pb.Error
+		if it.frames != nil {
+			var f *pb3.QueryFrame
+			if f, err = it.recvFrame(); err == nil {
+				it.frame, perr = wire.NewFrameReader(f.GetEntries(), wire.EntryKinds), f.GetError()
+			}
+		} else {
+			var resp *pb.QueryResponse
+			if resp, err = it.recv(); err == nil {
+				it.batch, perr = resp.GetEntries(), resp.GetError()
+			}
+		}
 		switch {
 		case err == io.EOF:
 			it.finish()
@@ -627,19 +656,52 @@ func (it *queryIter) next() (dsq.Result, bool) {
 			it.finish()
 			return dsq.Result{Error: err}, true
 		}
-		it.batch = resp.GetEntries()
-		if e := resp.GetError(); e != nil {
-			it.pending = wire.Error(it.s.name, e)
+		if perr != nil {
+			it.pending = wire.Error(it.s.name, perr)
 		}
+	}
+}
+
+// take returns the next entry of the batch or frame at hand, false when it
+// has none left, or the error of a malformed frame.
+func (it *queryIter) take() (wire.Record, bool, error) {
+	if it.frame != nil {
+		rec, ok := it.frame.Next()
+		if ok {
+			return rec, true, nil
+		}
+		err := it.frame.Err()
+		it.frame = nil
+		if err != nil {
+			return wire.Record{}, false, it.s.brokeProtocol("it sent a query frame that is not well formed: %v", err)
+		}
+		return wire.Record{}, false, nil
+	}
+	if len(it.batch) == 0 {
+		return wire.Record{}, false, nil
 	}
 	e := it.batch[0]
 	it.batch = it.batch[1:]
-	r := dsq.Result{Entry: dsq.Entry{Key: string(e.GetKey()), Size: int(e.GetSize())}}
+	rec := wire.Record{Kind: wire.KindSize, Key: e.GetKey(), Size: e.GetSize()}
 	if !it.keysOnly {
-		r.Value = value(e.GetValue())
+		rec.Kind, rec.Value = wire.KindPut, e.GetValue()
+	}
+	return rec, true, nil
+}
+
+// result returns the entry rec holds, once checked. A value aliases the
+// frame it came in, which no one else holds.
+func (it *queryIter) result(rec wire.Record) (dsq.Result, bool) {
+	r := dsq.Result{Entry: dsq.Entry{Key: string(rec.Key), Size: int(rec.Size)}}
+	if !it.keysOnly {
+		if rec.Kind != wire.KindPut {
+			it.finish()
+			return dsq.Result{Error: it.s.brokeProtocol("it returned the entry %q without its value to a query that asks for values", wire.Clip(r.Key))}, true
+		}
+		r.Value = value(rec.Value)
 		r.Size = len(r.Value)
 	}
-	if err := it.check(e, &r.Entry); err != nil {
+	if err := it.check(rec.Size, &r.Entry); err != nil {
 		it.finish()
 		return dsq.Result{Error: err}, true
 	}
@@ -657,20 +719,30 @@ func (it *queryIter) recv() (*pb.QueryResponse, error) {
 	return it.stream.Recv()
 }
 
+// recvFrame is recv for version 3.
+func (it *queryIter) recvFrame() (*pb3.QueryFrame, error) {
+	if it.wait <= 0 {
+		return it.frames.Recv()
+	}
+	timer := time.AfterFunc(it.wait, func() { it.cancel(errCallLimit) })
+	defer timer.Stop()
+	return it.frames.Recv()
+}
+
 // check refuses an entry the plugin cannot rightly return next: one over
 // the query's limit or the value size limit, a key equal to the previous
 // entry's, or an entry out of the query's order. Duplicates that are not
 // adjacent in a query without an order are not caught: that would take
 // memory in proportion to the results.
-func (it *queryIter) check(raw *pb.Entry, e *dsq.Entry) error {
+func (it *queryIter) check(size int64, e *dsq.Entry) error {
 	it.sent++
 	switch {
 	case it.limit > 0 && it.sent > it.limit:
 		return it.s.brokeProtocol("it returned more entries than the query's limit of %d", it.limit)
 	case !it.keysOnly && len(e.Value) > core.MaxValueSize:
 		return it.s.brokeProtocol("it returned a value of %d bytes, over the %d-byte limit", len(e.Value), core.MaxValueSize)
-	case it.keysOnly && it.sizes && (raw.GetSize() < 0 || raw.GetSize() > core.MaxValueSize):
-		return it.s.brokeProtocol("it reports a size of %d bytes", raw.GetSize())
+	case it.keysOnly && it.sizes && (size < 0 || size > core.MaxValueSize):
+		return it.s.brokeProtocol("it reports a size of %d bytes", size)
 	}
 	if _, err := wire.Key([]byte(e.Key)); err != nil {
 		return it.s.brokeProtocol("it returned %q, which is not a key", wire.Clip(e.Key))
@@ -702,7 +774,7 @@ func (it *queryIter) check(raw *pb.Entry, e *dsq.Entry) error {
 
 func (it *queryIter) finish() {
 	it.done = true
-	it.batch = nil
+	it.batch, it.frame = nil, nil
 	it.cancel(nil)
 }
 

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -17,17 +19,21 @@ import (
 	"github.com/netabase/netabase/internal/testplugins"
 	"github.com/netabase/netabase/plugins/host"
 	"github.com/netabase/netabase/plugins/sdk/sdktest"
+	"github.com/netabase/netabase/plugins/wire"
 )
 
-// TestProtocolNegotiated checks that the host speaks protocol version 2 to
-// a plugin built with the SDK, and version 1 to a plugin that serves only
-// version 1.
+// TestProtocolNegotiated checks that the host speaks the newest protocol
+// version a plugin built with the SDK serves (version 3, or the one
+// testplugins.ProtocolEnv caps it at), and version 1 to a plugin built to
+// serve only version 1.
 func TestProtocolNegotiated(t *testing.T) {
 	for _, tc := range []struct {
 		pkg  string
+		max  string // testplugins.ProtocolEnv
 		want int
-	}{{testplugins.Pebble, 2}, {testplugins.PebbleV1, 1}} {
-		t.Run(filepath.Base(tc.pkg), func(t *testing.T) {
+	}{{testplugins.Pebble, "", 3}, {testplugins.Pebble, "2", 2}, {testplugins.Pebble, "1", 1}, {testplugins.PebbleV1, "", 1}} {
+		t.Run(fmt.Sprintf("%s%s", filepath.Base(tc.pkg), tc.max), func(t *testing.T) {
+			t.Setenv(testplugins.ProtocolEnv, tc.max)
 			d := host.NewDriver(host.Config{Logger: sdktest.TestLogger(t)})
 			b, err := d.Open(t.Context(), mustParse(t, pluginURL(t, tc.pkg, url.Values{"path": {filepath.Join(t.TempDir(), "db")}})))
 			if err != nil {
@@ -45,6 +51,27 @@ func TestProtocolNegotiated(t *testing.T) {
 	}
 }
 
+// pipelined runs f under each protocol version that pipelines writes,
+// newest first, in a subtest named after it (v3, v2): the test plugins
+// serve no newer version than the one testplugins.ProtocolEnv names.
+func pipelined(t *testing.T, f func(t *testing.T, version int)) {
+	versions(t, wire.ProtocolV2, f)
+}
+
+// versions runs f under each protocol version from oldest on, newest
+// first, as pipelined does.
+func versions(t *testing.T, oldest int, f func(t *testing.T, version int)) {
+	for _, v := range slices.Backward(wire.Versions) {
+		if v < oldest {
+			continue
+		}
+		t.Run(fmt.Sprintf("v%d", v), func(t *testing.T) {
+			t.Setenv(testplugins.ProtocolEnv, strconv.Itoa(v))
+			f(t, v)
+		})
+	}
+}
+
 // TestPebbleV1Plugin runs the conformance suite through a plugin that
 // serves only protocol version 1.
 func TestPebbleV1Plugin(t *testing.T) {
@@ -56,7 +83,9 @@ func TestPebbleV1Plugin(t *testing.T) {
 // the answer arrives fail the next Sync, and a read, which waits for the
 // answers to earlier writes, fails with it too; each error names the
 // plugin and the counts.
-func TestPartialCommitCaught(t *testing.T) {
+func TestPartialCommitCaught(t *testing.T) { pipelined(t, testPartialCommitCaught) }
+
+func testPartialCommitCaught(t *testing.T, version int) {
 	ctx := t.Context()
 	d := host.NewDriver(host.Config{Logger: sdktest.TestLogger(t)})
 	b, err := d.Open(ctx, mustParse(t, pluginURL(t, testplugins.Partial, nil)))
@@ -118,7 +147,9 @@ func TestPartialCommitCaught(t *testing.T) {
 // fails saying the plugin is down, the first Sync after the restart says
 // writes may have been lost, and every write a successful Sync covered is
 // there, byte for byte.
-func TestCrashMidStream(t *testing.T) {
+func TestCrashMidStream(t *testing.T) { pipelined(t, testCrashMidStream) }
+
+func testCrashMidStream(t *testing.T, version int) {
 	ctx := t.Context()
 	events := make(chan host.Event, 64)
 	d := host.NewWatchedDriver(host.Config{Logger: sdktest.TestLogger(t), Backoff: host.Backoff{Initial: 10 * time.Millisecond}},
@@ -129,8 +160,8 @@ func TestCrashMidStream(t *testing.T) {
 	}
 	defer b.Close()
 	first := await(t, events, host.Up)
-	if v, err := host.Protocol(b); err != nil || v != 2 {
-		t.Fatalf("protocol %d, %v; want 2", v, err)
+	if v, err := host.Protocol(b); err != nil || v != version {
+		t.Fatalf("protocol %d, %v; want %d", v, err, version)
 	}
 	key := func(i int) ds.Key { return ds.NewKey(fmt.Sprintf("/c/%06d", i)) }
 	val := func(i int) []byte { return []byte(fmt.Sprintf("value %d %s", i, strings.Repeat("x", i%300))) }
@@ -190,7 +221,9 @@ func TestCrashMidStream(t *testing.T) {
 // returns only once the plugin has made it durable: every acknowledged
 // write survives a kill of the plugin, and the first Sync after the
 // restart does not report writes lost.
-func TestSyncWritesCrash(t *testing.T) {
+func TestSyncWritesCrash(t *testing.T) { pipelined(t, testSyncWritesCrash) }
+
+func testSyncWritesCrash(t *testing.T, version int) {
 	ctx := t.Context()
 	events := make(chan host.Event, 64)
 	d := host.NewWatchedDriver(host.Config{Logger: sdktest.TestLogger(t), Backoff: host.Backoff{Initial: 10 * time.Millisecond}},
@@ -243,6 +276,10 @@ func TestSyncWritesCrash(t *testing.T) {
 // that Close, with no Sync after the last writes, applies them all before
 // the store closes: reopened, the store holds the last value of every key.
 func TestReadYourWritesAcrossGoroutines(t *testing.T) {
+	pipelined(t, testReadYourWritesAcrossGoroutines)
+}
+
+func testReadYourWritesAcrossGoroutines(t *testing.T, version int) {
 	ctx := t.Context()
 	d := host.NewDriver(host.Config{Logger: sdktest.TestLogger(t)})
 	u := mustParse(t, pluginURL(t, testplugins.Pebble, url.Values{"path": {filepath.Join(t.TempDir(), "db")}}))
@@ -250,8 +287,8 @@ func TestReadYourWritesAcrossGoroutines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, err := host.Protocol(b); err != nil || v != 2 {
-		t.Fatalf("protocol %d, %v; want 2", v, err)
+	if v, err := host.Protocol(b); err != nil || v != version {
+		t.Fatalf("protocol %d, %v; want %d", v, err, version)
 	}
 	type write struct {
 		key ds.Key

@@ -49,8 +49,9 @@
 //
 // # Protocol versions
 //
-// A plugin built with the SDK serves versions 1 and 2 of the protocol, and
-// the host picks the newest it speaks too. Under version 2 the host does
+// A plugin built with the SDK serves versions 1, 2 and 3 of the protocol,
+// and the host picks the newest it speaks too. Under versions 2 and 3 the
+// host does
 // not wait a round trip per write on a store that is durable only after a
 // Sync: it queues writes and sends them in groups, which the SDK applies,
 // each as one batch of the store, and it waits for the store only at Sync
@@ -58,8 +59,11 @@
 // acknowledging it, the host waits for each write: Config.SyncWrites says
 // which stores those are, by default those opened with the Bool option
 // named sync set to true. Queries that start at a key reach the store's
-// QueryFrom when it is a core.Seeker. Config.MaxProtocol 1 serves version
-// 1 only, to test a host's fallback.
+// QueryFrom when it is a core.Seeker. Version 3 carries the same calls as
+// version 2, with the mutations of writes and the entries of query results
+// in flat frames (plugins/wire, FRAMES.md), which the SDK encodes and
+// decodes: a plugin's code does not change. Config.MaxProtocol 1 serves
+// version 1 only, and 2 versions 1 and 2, to test a host's fallback.
 //
 // A plugin started by hand, not by a netabase host, prints what it is and
 // how to use it, and exits with status 1.

@@ -18,8 +18,8 @@ import (
 
 // ProtocolVersion is the newest version of netabase's storage plugin
 // protocol that plugins built with this SDK speak. They serve every
-// version the SDK knows (1 and 2), and the host picks the newest it speaks
-// too.
+// version the SDK knows (1, 2 and 3), and the host picks the newest it
+// speaks too.
 const ProtocolVersion = wire.ProtocolVersion
 
 // Config describes a plugin.
@@ -47,15 +47,15 @@ type Config struct {
 	Destroy func(ctx context.Context, opts *Options) error
 	// SyncWrites reports whether the store Open made with opts makes
 	// every write durable before acknowledging it (what sync=true means
-	// for netabase's own backends). Under protocol version 2 the host then
+	// for netabase's own backends). Under protocol versions 2 and 3 the host then
 	// acknowledges a write only once the store has; otherwise it
 	// acknowledges a write as soon as it is queued for the store, and the
 	// next Sync makes it durable. Nil means: the value of the Bool option
 	// named "sync", when the plugin declares one, and false otherwise.
 	SyncWrites func(opts *Options) bool
 	// MaxProtocol, when set, is the newest protocol version the plugin
-	// serves: 1 serves version 1 only, for testing a host's fallback. Zero
-	// serves every version this SDK speaks.
+	// serves: 1 serves version 1 only, 2 versions 1 and 2, for testing a
+	// host's fallback. Zero serves every version this SDK speaks.
 	MaxProtocol int
 }
 
@@ -284,9 +284,12 @@ func usage(cfg Config, args []string) string {
 		self = args[0]
 	}
 	var b strings.Builder
-	proto := "protocols 1 and 2"
-	if cfg.MaxProtocol == wire.ProtocolV1 {
+	proto := "protocols 1, 2 and 3"
+	switch cfg.MaxProtocol {
+	case wire.ProtocolV1:
 		proto = "protocol 1"
+	case wire.ProtocolV2:
+		proto = "protocols 1 and 2"
 	}
 	fmt.Fprintf(&b, "%s %s is a netabase storage plugin (%s).\n", cfg.Name, cfg.Version, proto)
 	fmt.Fprintf(&b, "A netabase node starts it; it is not run by hand.\n\n")

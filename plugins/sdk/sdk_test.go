@@ -36,7 +36,7 @@ func TestByHand(t *testing.T) {
 		t.Errorf("started by hand, the plugin exits %d; want 1", code)
 	}
 	for _, want := range []string{
-		"mem v1 is a netabase storage plugin (protocols 1 and 2)",
+		"mem v1 is a netabase storage plugin (protocols 1, 2 and 3)",
 		"netabase plugin pin /opt/bin/netabase-mem path=<path>",
 		"Capabilities: persistent",
 		"path (path, required): where it lives",
@@ -58,7 +58,7 @@ func TestMisconfigured(t *testing.T) {
 		{func(c *Config) { c.Options[1].Name = "sha256" }, "host's own URL parameter"},
 		{func(c *Config) { c.Options[1].Name = "path" }, "declared twice"},
 		{func(c *Config) { c.Options[1].Kind = 0 }, "has no kind"},
-		{func(c *Config) { c.MaxProtocol = 3 }, "Config.MaxProtocol is 3"},
+		{func(c *Config) { c.MaxProtocol = 4 }, "Config.MaxProtocol is 4"},
 		{func(c *Config) { c.Options[1].Default = "lots" }, "the default of option \"cache\""},
 		{func(c *Config) { c.Options[0].Default = "/x" }, "required and has a default"},
 		{func(c *Config) { c.Options[0].Name = "a b" }, "use a plain word"},

@@ -21,6 +21,7 @@ import (
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/internal/tracing"
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
+	pb2 "github.com/netabase/netabase/plugins/proto/storagev2"
 	"github.com/netabase/netabase/plugins/wire"
 )
 
@@ -445,12 +446,26 @@ func (s *server) Commit(stream pb.Storage_CommitServer) error {
 	return stream.SendAndClose(&pb.CommitResponse{Error: wire.Code(s.commit(ctx, muts))})
 }
 
+// commit applies muts, the mutations of versions 1 and 2, atomically.
 func (s *server) commit(ctx context.Context, muts []*pb.Mutation) error {
-	keys := make([]ds.Key, len(muts))
+	recs := make([]wire.Record, len(muts))
 	for i, m := range muts {
-		k, err := wire.Key(m.GetKey())
-		if err == nil && !m.GetDelete() {
-			err = checkValue(m.GetValue())
+		recs[i] = wire.Record{Kind: wire.KindPut, Key: m.GetKey(), Value: m.GetValue()}
+		if m.GetDelete() {
+			recs[i].Kind = wire.KindDelete
+		}
+	}
+	return s.apply(ctx, recs)
+}
+
+// apply applies recs, records of kinds put and delete, atomically: every
+// key and value is checked before anything is applied.
+func (s *server) apply(ctx context.Context, recs []wire.Record) error {
+	keys := make([]ds.Key, len(recs))
+	for i, m := range recs {
+		k, err := wire.Key(m.Key)
+		if err == nil && m.Kind == wire.KindPut {
+			err = checkValue(m.Value)
 		}
 		if err != nil {
 			return err
@@ -466,11 +481,11 @@ func (s *server) commit(ctx context.Context, muts []*pb.Mutation) error {
 	if err != nil {
 		return err
 	}
-	for i, m := range muts {
-		if m.GetDelete() {
+	for i, m := range recs {
+		if m.Kind == wire.KindDelete {
 			err = b.Delete(ctx, keys[i])
 		} else {
-			err = b.Put(ctx, keys[i], nonNil(m.GetValue()))
+			err = b.Put(ctx, keys[i], nonNil(m.Value))
 		}
 		if err != nil {
 			return err
@@ -480,30 +495,62 @@ func (s *server) commit(ctx context.Context, muts []*pb.Mutation) error {
 }
 
 func (s *server) Query(req *pb.QueryRequest, stream pb.Storage_QueryServer) error {
-	return s.query(req, stream, queryBytes)
+	return s.query(&pb2.QueryRequest{Query: &pb2.QueryRequest_Plain{Plain: req}}, stream, queryBytes)
 }
 
-// query runs a go-datastore query and streams its results.
-func (s *server) query(req *pb.QueryRequest, stream interface {
+// query runs a query of version 1 or 2 and streams its results in
+// batches that grow up to maxBytes.
+func (s *server) query(req *pb2.QueryRequest, stream interface {
 	resultSender
 	Context() context.Context
 }, maxBytes int) error {
 	ctx := stream.Context()
-	q, err := wire.DecodeQuery(req)
+	q, res, done, err := s.results(ctx, req)
 	if err != nil {
-		return stream.Send(&pb.QueryResponse{Error: wire.Code(core.Errorf(core.ErrRejected, "%v", err))})
+		return stream.Send(&pb.QueryResponse{Error: wire.Code(err)})
+	}
+	defer done()
+	return sendResults(ctx, q, res, stream, maxBytes)
+}
+
+// results runs req, a go-datastore query or one that starts at a key, and
+// returns its results and the query whose KeysOnly says what they hold.
+// done closes the results and lets go of the store. The SDK runs every
+// query that starts at a key through core.QueryFrom: by the store's own
+// seek when it is a core.Seeker, and otherwise by skipping, next to the
+// store, what comes before the start.
+func (s *server) results(ctx context.Context, req *pb2.QueryRequest) (q dsq.Query, res dsq.Results, done func(), err error) {
+	var seek *core.SeekQuery
+	switch r := req.GetQuery().(type) {
+	case *pb2.QueryRequest_Plain:
+		q, err = wire.DecodeQuery(r.Plain)
+	case *pb2.QueryRequest_Seek:
+		var sq core.SeekQuery
+		sq, err = wire.DecodeSeek(r.Seek)
+		seek, q = &sq, dsq.Query{KeysOnly: sq.KeysOnly}
+	default:
+		err = errors.New("a query of a kind this plugin does not know")
+	}
+	if err != nil {
+		return q, nil, nil, core.Errorf(core.ErrRejected, "%v", err)
 	}
 	st, err := s.use()
 	if err != nil {
-		return stream.Send(&pb.QueryResponse{Error: wire.Code(err)})
+		return q, nil, nil, err
 	}
-	defer s.mu.RUnlock()
-	res, err := st.Query(ctx, q)
+	if seek != nil {
+		res, err = core.QueryFrom(ctx, st, *seek)
+	} else {
+		res, err = st.Query(ctx, q)
+	}
 	if err != nil {
-		return stream.Send(&pb.QueryResponse{Error: wire.Code(err)})
+		s.mu.RUnlock()
+		return q, nil, nil, err
 	}
-	defer res.Close()
-	return sendResults(ctx, q, res, stream, maxBytes)
+	return q, res, func() {
+		res.Close()
+		s.mu.RUnlock()
+	}, nil
 }
 
 // resultSender is the sending side of a Query stream of either protocol

@@ -6,12 +6,10 @@ import (
 	"io"
 
 	"github.com/hashicorp/go-plugin"
-	dsq "github.com/ipfs/go-datastore/query"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/internal/tracing"
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
 	pb2 "github.com/netabase/netabase/plugins/proto/storagev2"
@@ -61,14 +59,17 @@ func (v *serverV2) Describe(ctx context.Context, req *pb.DescribeRequest) (*pb.D
 }
 
 func (v *serverV2) Open(ctx context.Context, req *pb.OpenRequest) (*pb2.OpenResponse, error) {
-	opts, err := v.s.open(ctx, req)
+	return v.s.openV2(ctx, req)
+}
+
+// openV2 is the Open of versions 2 and 3.
+func (s *server) openV2(ctx context.Context, req *pb.OpenRequest) (*pb2.OpenResponse, error) {
+	opts, err := s.open(ctx, req)
 	if err != nil {
 		return &pb2.OpenResponse{Error: wire.Code(err)}, nil
 	}
-	// The SDK runs every Seek query through core.QueryFrom: by the
-	// store's own seek when it is a core.Seeker, and otherwise by
-	// skipping here, next to the store, what comes before the start.
-	return &pb2.OpenResponse{SyncWrites: v.s.cfg.syncWrites(opts), Seeks: true}, nil
+	// The SDK runs every Seek query (see results).
+	return &pb2.OpenResponse{SyncWrites: s.cfg.syncWrites(opts), Seeks: true}, nil
 }
 
 func (v *serverV2) Get(ctx context.Context, req *pb.GetRequest) (*pb.GetResponse, error) {
@@ -88,45 +89,46 @@ func (v *serverV2) Close(ctx context.Context, req *pb.CloseRequest) (*pb.CloseRe
 }
 
 func (v *serverV2) Query(req *pb2.QueryRequest, stream pb2.Storage_QueryServer) error {
-	switch q := req.GetQuery().(type) {
-	case *pb2.QueryRequest_Plain:
-		return v.s.query(q.Plain, stream, queryBytesV2)
-	case *pb2.QueryRequest_Seek:
-		return v.s.seek(q.Seek, stream)
-	}
-	return stream.Send(&pb.QueryResponse{Error: wire.Code(core.Errorf(core.ErrRejected, "a query of a kind this plugin does not know"))})
-}
-
-// seek runs a query that starts at a key and streams its results.
-func (s *server) seek(req *pb2.Seek, stream pb2.Storage_QueryServer) error {
-	ctx := stream.Context()
-	q, err := wire.DecodeSeek(req)
-	if err != nil {
-		return stream.Send(&pb.QueryResponse{Error: wire.Code(core.Errorf(core.ErrRejected, "%v", err))})
-	}
-	st, err := s.use()
-	if err != nil {
-		return stream.Send(&pb.QueryResponse{Error: wire.Code(err)})
-	}
-	defer s.mu.RUnlock()
-	res, err := core.QueryFrom(ctx, st, q)
-	if err != nil {
-		return stream.Send(&pb.QueryResponse{Error: wire.Code(err)})
-	}
-	defer res.Close()
-	return sendResults(ctx, dsq.Query{KeysOnly: q.KeysOnly}, res, stream, queryBytesV2)
+	return v.s.query(req, stream, queryBytesV2)
 }
 
 // Write applies the host's groups of mutations in order, each atomically,
 // and answers each with how many mutations it applied.
 func (v *serverV2) Write(stream pb2.Storage_WriteServer) error {
-	ctx := stream.Context()
+	return v.s.write(stream.Context(), stream.Send, func(recs []wire.Record) (part, []wire.Record, error) {
+		req, err := stream.Recv()
+		if err != nil {
+			return part{}, recs, err
+		}
+		for _, m := range req.GetMutations() {
+			r := wire.Record{Kind: wire.KindPut, Key: m.GetKey(), Value: m.GetValue()}
+			if m.GetDelete() {
+				r.Kind = wire.KindDelete
+			}
+			recs = append(recs, r)
+		}
+		return part{seq: req.GetSeq(), more: req.GetMore(), sync: req.GetSync(), prefix: req.GetSyncPrefix(), traceparent: req.GetTraceparent()}, recs, nil
+	})
+}
+
+// part is what a message of a Write stream says besides its mutations.
+type part struct {
+	seq         uint64
+	more, sync  bool
+	prefix      []byte
+	traceparent string
+}
+
+// write serves a Write stream of version 2 or 3: recv reads the next
+// message, appends its mutations to recs and returns them; send answers a
+// group. It returns when the host closes its side of the stream.
+func (s *server) write(ctx context.Context, send func(*pb2.WriteResponse) error, recv func(recs []wire.Record) (part, []wire.Record, error)) error {
 	var (
-		muts []*pb.Mutation
+		recs []wire.Record
 		next uint64 = 1
 	)
 	for {
-		req, err := stream.Recv()
+		p, more, err := recv(recs)
 		if err == io.EOF {
 			// The host closed the stream after its last group.
 			return nil
@@ -134,30 +136,32 @@ func (v *serverV2) Write(stream pb2.Storage_WriteServer) error {
 		if err != nil {
 			return err
 		}
-		if req.GetSeq() != next {
-			return status.Errorf(codes.InvalidArgument, "the host sent group %d where group %d was due", req.GetSeq(), next)
+		recs = more
+		if p.seq != next {
+			return status.Errorf(codes.InvalidArgument, "the host sent group %d where group %d was due", p.seq, next)
 		}
-		muts = append(muts, req.GetMutations()...)
-		if req.GetMore() {
+		if p.more {
 			continue
 		}
 		resp := &pb2.WriteResponse{Seq: next}
-		gctx, span := tracing.MessageSpan(ctx, req.GetTraceparent(), "Write")
-		err = v.s.commit(gctx, muts)
+		gctx, span := tracing.MessageSpan(ctx, p.traceparent, "Write")
+		err = s.apply(gctx, recs)
 		if err != nil {
 			resp.Error = wire.Code(err)
 		} else {
-			resp.Applied = int64(len(muts))
-			if req.GetSync() {
-				err = v.s.sync(gctx, req.GetSyncPrefix())
+			resp.Applied = int64(len(recs))
+			if p.sync {
+				err = s.sync(gctx, p.prefix)
 				resp.Error = wire.Code(err)
 			}
 		}
 		tracing.EndSpan(span, err)
-		if err := stream.Send(resp); err != nil {
+		if err := send(resp); err != nil {
 			return err
 		}
-		muts, next = nil, next+1
+		// The records alias the messages they came in: a new slice, so
+		// that the old one's messages can be freed.
+		recs, next = nil, next+1
 	}
 }
 
@@ -165,11 +169,14 @@ func (v *serverV2) Write(stream pb2.Storage_WriteServer) error {
 var _ pb2.StorageServer = (*serverV2)(nil)
 
 // versions returns the plugin sets the SDK serves, by protocol version:
-// both, or version 1 alone when Config.MaxProtocol says so.
+// every one, or those up to Config.MaxProtocol.
 func (s *server) versions() map[int]plugin.PluginSet {
 	sets := map[int]plugin.PluginSet{wire.ProtocolV1: {wire.PluginName: &grpcPlugin{srv: s}}}
-	if s.cfg.MaxProtocol != wire.ProtocolV1 {
-		sets[wire.ProtocolVersion] = plugin.PluginSet{wire.PluginName: &grpcPluginV2{srv: s}}
+	if s.cfg.MaxProtocol == 0 || s.cfg.MaxProtocol >= wire.ProtocolV2 {
+		sets[wire.ProtocolV2] = plugin.PluginSet{wire.PluginName: &grpcPluginV2{srv: s}}
+	}
+	if s.cfg.MaxProtocol == 0 || s.cfg.MaxProtocol >= wire.ProtocolV3 {
+		sets[wire.ProtocolV3] = plugin.PluginSet{wire.PluginName: &grpcPluginV3{srv: s}}
 	}
 	return sets
 }

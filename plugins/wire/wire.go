@@ -1,7 +1,8 @@
 // Package wire holds what both ends of netabase's plugin protocol must agree
 // on beyond the generated code: the go-plugin handshake, message size
 // limits, the mapping of errors to stable codes and back, option parsing,
-// and the encoding of go-datastore queries.
+// the encoding of go-datastore queries, and the frames of records of
+// protocol version 3 (Frame, FrameReader; specified in FRAMES.md).
 package wire
 
 import (
@@ -24,16 +25,25 @@ import (
 )
 
 // ProtocolVersion is the newest version of the storage plugin protocol
-// this build speaks. A host offers every version in Versions at go-plugin's
-// handshake (VersionedPlugins) and the plugin picks the newest it serves.
-const ProtocolVersion = 2
+// this build speaks: version 3 (netabase.storage.v3), which moves the
+// records of writes and query results in frames (FRAMES.md). A host offers
+// every version in Versions at go-plugin's handshake (VersionedPlugins)
+// and the plugin picks the newest it serves.
+const ProtocolVersion = ProtocolV3
 
-// ProtocolV1 is the first version of the protocol (netabase.storage.v1),
-// which hosts keep speaking to plugins that serve only it.
-const ProtocolV1 = 1
+// The versions of the protocol. Hosts keep speaking the older ones to
+// plugins that serve only those.
+const (
+	// ProtocolV1 (netabase.storage.v1): one round trip per write.
+	ProtocolV1 = 1
+	// ProtocolV2 (netabase.storage.v2): writes pipelined on one stream.
+	ProtocolV2 = 2
+	// ProtocolV3 (netabase.storage.v3): version 2 with frames of records.
+	ProtocolV3 = 3
+)
 
 // Versions are the protocol versions this build speaks, oldest first.
-var Versions = []int{ProtocolV1, ProtocolVersion}
+var Versions = []int{ProtocolV1, ProtocolV2, ProtocolV3}
 
 // PluginName is the name of the one plugin a storage plugin process serves.
 const PluginName = "storage"

@@ -33,6 +33,7 @@ import (
 	dssync "github.com/ipfs/go-datastore/sync"
 
 	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/internal/testplugins"
 	"github.com/netabase/netabase/plugins/sdk"
 )
 
@@ -124,9 +125,10 @@ func main() {
 		name = n
 	}
 	sdk.Serve(sdk.Config{
-		Name:    name,
-		Version: "test",
-		Options: []sdk.Option{{Name: "lie", Kind: sdk.String, Required: true, Doc: "extra, order, dup, outside, badkey, size, big, longerror, hang, exit or hangopen"}},
+		Name:        name,
+		Version:     "test",
+		MaxProtocol: testplugins.MaxProtocol(),
+		Options:     []sdk.Option{{Name: "lie", Kind: sdk.String, Required: true, Doc: "extra, order, dup, outside, badkey, size, big, longerror, hang, exit or hangopen"}},
 		Open: func(_ context.Context, opts *sdk.Options) (ds.Batching, error) {
 			if opts.String("lie") == "exit" {
 				// Straight to file descriptor 2, as a dying runtime writes:

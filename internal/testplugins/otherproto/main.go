@@ -1,5 +1,5 @@
 // Command otherproto answers the netabase plugin handshake with protocol
-// version 3 of the storage plugin, which this netabase does not speak.
+// version 99 of the storage plugin, which this netabase does not speak.
 package main
 
 import (
@@ -20,10 +20,10 @@ func (storage) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn)
 
 func main() {
 	hs := wire.Handshake
-	hs.ProtocolVersion = 3
+	hs.ProtocolVersion = 99
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  hs,
-		VersionedPlugins: map[int]plugin.PluginSet{3: {wire.PluginName: storage{}}},
+		VersionedPlugins: map[int]plugin.PluginSet{99: {wire.PluginName: storage{}}},
 		GRPCServer:       plugin.DefaultGRPCServer,
 	})
 }

@@ -11,6 +11,7 @@ import (
 	ds "github.com/ipfs/go-datastore"
 
 	"github.com/netabase/netabase/backends/pebblestore"
+	"github.com/netabase/netabase/internal/testplugins"
 	"github.com/netabase/netabase/plugins/sdk"
 )
 
@@ -28,7 +29,12 @@ func Config() sdk.Config {
 		},
 		Open: func(ctx context.Context, o *sdk.Options) (ds.Batching, error) {
 			q := url.Values{"sync": {strconv.FormatBool(o.Bool("sync"))}}
-			return pebblestore.Driver().Open(ctx, &url.URL{Scheme: pebblestore.Scheme, Path: o.Path("path"), RawQuery: q.Encode()})
+			s, err := pebblestore.Driver().Open(ctx, &url.URL{Scheme: pebblestore.Scheme, Path: o.Path("path"), RawQuery: q.Encode()})
+			if err != nil {
+				return nil, err
+			}
+			return profiled(s)
 		},
+		MaxProtocol: testplugins.MaxProtocol(),
 	}
 }

@@ -35,7 +35,7 @@ import (
 const modulePath = "github.com/netabase/netabase/plugins/proto/"
 
 // protoFiles are the files to generate, relative to the proto root.
-var protoFiles = []string{"netabase/storage/v1/storage.proto", "netabase/storage/v2/storage.proto"}
+var protoFiles = []string{"netabase/storage/v1/storage.proto", "netabase/storage/v2/storage.proto", "netabase/storage/v3/storage.proto"}
 
 func main() {
 	out := flag.String("out", "..", "the plugins/proto directory to write the generated files under")
