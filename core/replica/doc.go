@@ -20,8 +20,10 @@
 // list of its items when it holds few; lists show exactly which records
 // each side lacks. Equal replicas settle in one round trip of a few dozen
 // bytes; d differences among n records cost about d·log(n) ranges. A
-// fingerprint is computed from prefix sums of the items' hashes, so any
-// range's costs constant time. SYNC.md at the repository's root specifies
+// replica keeps its items in an order-statistics B+tree whose nodes hold
+// their subtree's count and sum of the items' hashes, so an insert, a
+// delete, an eviction past a bound and any range's fingerprint cost
+// O(log n). SYNC.md at the repository's root specifies
 // the messages.
 //
 // A collection's Settings have one text form, read from their struct

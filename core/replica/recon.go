@@ -94,7 +94,7 @@ func (s *Set) initial() []Range {
 func (s *Set) split(out *ranges, lo, hi int, upper Bound) {
 	n := hi - lo
 	if n <= listThreshold {
-		out.add(Range{Upper: upper.wire(), Mode: ModeList, Items: wireItems(s.items[lo:hi])})
+		out.add(Range{Upper: upper.wire(), Mode: ModeList, Items: wireItems(s.slice(lo, hi))})
 		return
 	}
 	size := (n + branching - 1) / branching
@@ -102,7 +102,7 @@ func (s *Set) split(out *ranges, lo, hi int, upper Bound) {
 		end := min(start+size, hi)
 		b := upper
 		if end < hi {
-			b = Bound{Key: separator(s.items[end-1].Key, s.items[end].Key)}
+			b = Bound{Key: separator(s.at(end-1).Key, s.at(end).Key)}
 		}
 		fp := s.fingerprint(start, end)
 		out.add(Range{Upper: b.wire(), Mode: ModeFingerprint, Fingerprint: fp[:]})
@@ -139,7 +139,7 @@ func (s *Set) reconcile(in []Range) (reply []Range, push, want []string) {
 				s.split(&out, lo, hi, upper)
 			}
 		case ModeList:
-			p, w := diff(s.items[lo:hi], r.Items)
+			p, w := diff(s.slice(lo, hi), r.Items)
 			push, want = append(push, p...), append(want, w...)
 			out.add(Range{Upper: r.Upper})
 		}

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"math/bits"
-	"slices"
 	"strings"
 
 	"github.com/netabase/netabase/core/envelope"
@@ -37,7 +36,8 @@ func (it Item) Newer(o Item) bool { return it.Clock.Compare(o.Clock) > 0 }
 
 // word is a 256-bit little-endian integer; a range's fingerprint is made
 // from the sum, modulo 2^256, of its items' words, so it does not depend on
-// how the range was split and can be computed from prefix sums.
+// how the range was split and can be computed from the sums a Set's tree
+// keeps.
 type word [4]uint64
 
 func (w word) add(o word) word {
@@ -94,123 +94,64 @@ func fingerprint(sum word, count int) Fingerprint {
 	return fp
 }
 
-// Set is a sorted set of items, one per key, with the prefix sums that
-// give any range's fingerprint in constant time. It is not safe for
-// concurrent use.
+// entry is an item of a Set with its word.
+type entry struct {
+	it Item
+	w  word
+}
+
+func (e entry) compare(o entry) int { return strings.Compare(e.it.Key, o.it.Key) }
+func (e entry) weight() word        { return e.w }
+
+func probe(key string) entry { return entry{it: Item{Key: key}} }
+
+// Set is a sorted set of items, one per key, in an order-statistics
+// B+tree whose nodes keep their subtree's count and sum of words: a Put, a
+// Delete, and any range's fingerprint cost O(log n). Its zero value is an
+// empty set. It is not safe for concurrent use.
 type Set struct {
-	items []Item
-	words []word
-	// prefix[i] is the sum of words[:i]; valid only when !dirty.
-	prefix []word
-	dirty  bool
+	t btree[entry]
 }
 
 // Len is the number of items.
-func (s *Set) Len() int { return len(s.items) }
+func (s *Set) Len() int { return s.t.Len() }
 
-// Items returns the items in key order; the caller must not change them.
-func (s *Set) Items() []Item { return s.items }
+// Items returns a copy of the items in key order.
+func (s *Set) Items() []Item { return s.slice(0, s.Len()) }
 
-func (s *Set) find(key string) (int, bool) {
-	return slices.BinarySearchFunc(s.items, key, func(it Item, k string) int { return strings.Compare(it.Key, k) })
+// slice returns the items at indexes [lo, hi).
+func (s *Set) slice(lo, hi int) []Item {
+	out := make([]Item, 0, max(hi-lo, 0))
+	s.t.each(lo, hi, func(e entry) bool {
+		out = append(out, e.it)
+		return true
+	})
+	return out
 }
+
+// at returns the item at index i, 0 ≤ i < Len.
+func (s *Set) at(i int) Item { return s.t.at(i).it }
 
 // Get returns the item under key.
 func (s *Set) Get(key string) (Item, bool) {
-	i, ok := s.find(key)
-	if !ok {
-		return Item{}, false
-	}
-	return s.items[i], true
+	e, ok := s.t.get(probe(key))
+	return e.it, ok
 }
 
 // Put adds it, replacing the item under the same key.
-func (s *Set) Put(it Item) {
-	i, ok := s.find(it.Key)
-	w := wordOf(it)
-	if ok {
-		s.items[i], s.words[i] = it, w
-	} else {
-		s.items = slices.Insert(s.items, i, it)
-		s.words = slices.Insert(s.words, i, w)
-	}
-	s.dirty = true
-}
+func (s *Set) Put(it Item) { s.t.put(entry{it, wordOf(it)}) }
 
-// PutAll adds its, replacing the items under the same keys (of items with
-// one key, the last counts), in one pass over the set: O(n + m log m)
-// where single Puts of new keys would cost O(n) each.
-func (s *Set) PutAll(its []Item) {
-	var fresh []Item
-	for _, it := range its {
-		if i, ok := s.find(it.Key); ok {
-			s.items[i], s.words[i] = it, wordOf(it)
-			s.dirty = true
-		} else {
-			fresh = append(fresh, it)
-		}
-	}
-	if len(fresh) == 0 {
-		return
-	}
-	slices.SortStableFunc(fresh, func(a, b Item) int { return strings.Compare(a.Key, b.Key) })
-	// Of items with one key, keep the last.
-	j := 0
-	for i := range fresh {
-		if j > 0 && fresh[j-1].Key == fresh[i].Key {
-			fresh[j-1] = fresh[i]
-			continue
-		}
-		fresh[j] = fresh[i]
-		j++
-	}
-	fresh = fresh[:j]
-	items := make([]Item, 0, len(s.items)+len(fresh))
-	words := make([]word, 0, len(s.items)+len(fresh))
-	a := 0
-	for _, it := range fresh {
-		for a < len(s.items) && s.items[a].Key < it.Key {
-			items, words = append(items, s.items[a]), append(words, s.words[a])
-			a++
-		}
-		items, words = append(items, it), append(words, wordOf(it))
-	}
-	items, words = append(items, s.items[a:]...), append(words, s.words[a:]...)
-	s.items, s.words, s.dirty = items, words, true
-}
-
-// DeleteAll removes the items under keys, in one pass over the set.
-func (s *Set) DeleteAll(keys []string) {
-	if len(keys) == 0 {
-		return
-	}
-	gone := make(map[string]bool, len(keys))
-	for _, k := range keys {
-		gone[k] = true
-	}
-	j := 0
-	for i := range s.items {
-		if gone[s.items[i].Key] {
-			continue
-		}
-		s.items[j], s.words[j] = s.items[i], s.words[i]
-		j++
-	}
-	clear(s.items[j:])
-	s.items, s.words, s.dirty = s.items[:j], s.words[:j], true
-}
+// Delete removes the item under key, if the set holds one.
+func (s *Set) Delete(key string) { s.t.delete(probe(key)) }
 
 // lowerIndex is the index of the first item whose key is at least bound.
-func (s *Set) lowerIndex(bound string) int {
-	i, _ := s.find(bound)
-	return i
-}
+func (s *Set) lowerIndex(bound string) int { return s.t.rank(probe(bound)) }
 
 // bounds returns the index range of the items in [lower, upper), where an
 // infinite upper bound is +∞.
 func (s *Set) bounds(lower string, upper Bound) (int, int) {
 	lo := s.lowerIndex(lower)
-	hi := len(s.items)
+	hi := s.Len()
 	if !upper.Inf {
 		hi = s.lowerIndex(upper.Key)
 	}
@@ -219,21 +160,11 @@ func (s *Set) bounds(lower string, upper Bound) (int, int) {
 
 // fingerprint of the items at indexes [lo, hi).
 func (s *Set) fingerprint(lo, hi int) Fingerprint {
-	if s.dirty || len(s.prefix) != len(s.words)+1 {
-		s.prefix = slices.Grow(s.prefix[:0], len(s.words)+1)
-		var sum word
-		s.prefix = append(s.prefix, sum)
-		for _, w := range s.words {
-			sum = sum.add(w)
-			s.prefix = append(s.prefix, sum)
-		}
-		s.dirty = false
-	}
-	return fingerprint(s.prefix[hi].sub(s.prefix[lo]), hi-lo)
+	return fingerprint(s.t.sum(hi).sub(s.t.sum(lo)), hi-lo)
 }
 
 // Fingerprint is the fingerprint of the whole set.
-func (s *Set) Fingerprint() Fingerprint { return s.fingerprint(0, len(s.items)) }
+func (s *Set) Fingerprint() Fingerprint { return s.fingerprint(0, s.Len()) }
 
 // Bound is the exclusive upper end of a range of keys: Key, or +∞ when Inf.
 type Bound struct {
