@@ -7,9 +7,12 @@
 // only on which version of a key is the newest; the envelope's clock
 // decides, and equal clocks are decided by the larger signature, the rule
 // the DHT's selector applies too (envelope.Envelope.Newer). Whether a
-// record is kept depends only on the record, the settings and the other
-// records of the set, never on the order records arrive in or who sent
-// them; so two replicas that have seen the same records hold the same set.
+// record is kept depends on the record, the settings and the other
+// records of the set, never on who sent them. Under the bounds' rule
+// BoundsSameSet it never depends on the order records arrive in either,
+// so two replicas that have seen the same records hold the same set; under
+// the default rule, BoundsOldestFirst, a byte bound can make it depend on
+// the order (SYNC.md §3).
 // A delete is a tombstone: a record of version 0 with no value, which
 // beats older versions and is dropped after the settings' horizon.
 //

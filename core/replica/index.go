@@ -138,7 +138,8 @@ func (x *index) oldest(w string) string {
 // at now, and returns their keys: expired tombstones; then, for each
 // writer in touched (every writer when touched is nil) past its bounds,
 // its oldest until it is within them; then the oldest of the whole set
-// until it is within the total bounds.
+// until it is within the total bounds. Under BoundsSameSet only the count
+// bounds are looked at.
 func (x *index) evict(now time.Time, s Settings, touched map[string]bool) []string {
 	var out []string
 	drop := func(key string) {
@@ -149,8 +150,11 @@ func (x *index) evict(now time.Time, s Settings, touched map[string]bool) []stri
 	for x.tombs.Len() > 0 && x.tombs.at(0).clock.Wall < horizon {
 		drop(x.tombs.at(0).key)
 	}
+	// Under BoundsSameSet every record is at most the bytes per record,
+	// so the count bounds keep the byte bounds; only counts drop records.
+	sameSet := s.BoundsRule == BoundsSameSet
 	over := func(u usage, maxRecords int, maxBytes int64) bool {
-		return u.records > maxRecords || u.bytes > maxBytes
+		return u.records > maxRecords || !sameSet && u.bytes > maxBytes
 	}
 	writerOver := func(w string) bool {
 		u := x.writers[w] // nil once the writer's last record is dropped

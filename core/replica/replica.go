@@ -154,7 +154,7 @@ func (r *Replica) load(ctx context.Context) error {
 		if err == nil {
 			_, err = r.check(e)
 		}
-		if err != nil {
+		if err != nil || int64(len(rec.Value)) > r.settings.recordCap() {
 			bad = append(bad, rec.Key)
 			continue
 		}
@@ -376,9 +376,10 @@ func (r *Replica) Insert(ctx context.Context, from peer.ID, vs []Verified) (int,
 	var order []string
 	for _, v := range vs {
 		e := v.Env
-		// A record larger than a byte bound can never be kept: left out,
-		// it drops none of the writer's other records.
-		tooLarge := int64(len(v.Data)) > min(r.settings.MaxBytesPerWriter, r.settings.MaxBytes)
+		// A record larger than a byte bound (or, under BoundsSameSet,
+		// than the bound per record) can never be kept: left out, it drops
+		// none of the writer's other records.
+		tooLarge := int64(len(v.Data)) > r.settings.recordCap()
 		if tooLarge || e.CheckClock(now) != nil || e.Version == 0 && e.Clock.Wall < horizon || !r.wins(ctx, v, pending) {
 			continue
 		}
