@@ -247,6 +247,43 @@ func (t *btree[T]) rank(x T) int {
 	return r + i
 }
 
+// rankSum is rank(x), and the sum of the words of the elements that sort
+// before x, in one descent.
+func (t *btree[T]) rankSum(x T) (int, word) {
+	n, r := t.root, 0
+	var s word
+	if n == nil {
+		return 0, s
+	}
+	for !n.leaf() {
+		c := n.child(x)
+		for _, k := range n.kids[:c] {
+			r += k.count
+			s = s.add(k.sum)
+		}
+		n = n.kids[c]
+	}
+	i, _ := slices.BinarySearchFunc(n.items, x, cmpOf[T])
+	return r + i, s.add(n.leafSum(i))
+}
+
+// leafSum is the sum of the words of a leaf's first i elements: added up,
+// or taken from the leaf's sum, whichever touches fewer.
+func (n *btnode[T]) leafSum(i int) word {
+	var s word
+	if i <= len(n.items)/2 {
+		for _, x := range n.items[:i] {
+			s = s.add(x.weight())
+		}
+		return s
+	}
+	s = n.sum
+	for _, x := range n.items[i:] {
+		s = s.sub(x.weight())
+	}
+	return s
+}
+
 // at returns the element at index i, 0 ≤ i < Len.
 func (t *btree[T]) at(i int) T {
 	n := t.root
@@ -283,19 +320,7 @@ func (t *btree[T]) sum(i int) word {
 			s = s.add(k.sum)
 		}
 	}
-	// Add the leaf's first i words, or take its last ones from its sum,
-	// whichever is fewer.
-	if i <= len(n.items)/2 {
-		for _, x := range n.items[:i] {
-			s = s.add(x.weight())
-		}
-		return s
-	}
-	s = s.add(n.sum)
-	for _, x := range n.items[i:] {
-		s = s.sub(x.weight())
-	}
-	return s
+	return s.add(n.leafSum(i))
 }
 
 // each calls fn with the elements at indexes [lo, hi) in order, until fn

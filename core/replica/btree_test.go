@@ -132,6 +132,16 @@ func TestBtreeAgainstASlice(t *testing.T) {
 		if got, want := s.fingerprint(lo, hi), fingerprint(refSum(lo, hi), hi-lo); got != want {
 			t.Fatalf("step %d: fingerprint of [%d, %d) is %x, want %x", step, lo, hi, got, want)
 		}
+		upper := fmt.Sprintf("k%05d", rng.IntN(8_000))
+		rlo, _ := find(bound)
+		rhi, _ := find(upper)
+		rhi = max(rlo, rhi)
+		if got, glo, ghi := s.rangeFingerprint(bound, Bound{Key: upper}); glo != rlo || ghi != rhi || got != fingerprint(refSum(rlo, rhi), rhi-rlo) {
+			t.Fatalf("step %d: the fingerprint of [%s, %s) is [%d, %d) %x, want [%d, %d) %x", step, bound, upper, glo, ghi, got, rlo, rhi, fingerprint(refSum(rlo, rhi), rhi-rlo))
+		}
+		if got, _, ghi := s.rangeFingerprint(bound, Bound{Inf: true}); ghi != len(ref) || got != fingerprint(refSum(rlo, len(ref)), len(ref)-rlo) {
+			t.Fatalf("step %d: the fingerprint of [%s, ∞) differs", step, bound)
+		}
 		if hi := min(hi, lo+100); !slices.Equal(s.slice(lo, hi), ref[lo:hi]) {
 			t.Fatalf("step %d: slice [%d, %d) differs", step, lo, hi)
 		}

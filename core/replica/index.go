@@ -14,6 +14,7 @@ type usage struct {
 	records int
 	bytes   int64
 	id      uint64 // a writer's place in the order byWriter
+	first   age    // a writer's oldest item
 }
 
 // age places an item in an order by age: oldest first by clock, then by
@@ -24,7 +25,10 @@ type age struct {
 }
 
 func (a age) compare(b age) int {
-	return cmp.Or(a.clock.Compare(b.clock), strings.Compare(a.key, b.key))
+	if c := a.clock.Compare(b.clock); c != 0 {
+		return c // the keys, far in memory, only for equal clocks
+	}
+	return strings.Compare(a.key, b.key)
 }
 
 func (age) weight() word { return word{} }
@@ -38,7 +42,10 @@ type writerAge struct {
 }
 
 func (a writerAge) compare(b writerAge) int {
-	return cmp.Or(cmp.Compare(a.writer, b.writer), a.age.compare(b.age))
+	if c := cmp.Compare(a.writer, b.writer); c != 0 {
+		return c
+	}
+	return a.age.compare(b.age)
 }
 
 // writerPart is the part of a record key that names its owner,
@@ -64,7 +71,7 @@ type index struct {
 	ids      uint64            // the writers' numbers given
 	total    usage
 	dead     int              // tombstones held
-	ages     btree[age]       // every item
+	firsts   btree[age]       // each writer's oldest item: the set's oldest is the first
 	byWriter btree[writerAge] // every item, by writer
 	tombs    btree[age]       // the tombstones
 }
@@ -89,8 +96,14 @@ func (x *index) put(it Item, size int, tombstone bool) {
 	x.total.records++
 	x.total.bytes += int64(size)
 	a := age{it.Clock, it.Key}
-	x.ages.put(a)
 	x.byWriter.put(writerAge{u.id, a})
+	if u.records == 1 || a.compare(u.first) < 0 {
+		if u.records > 1 {
+			x.firsts.delete(u.first)
+		}
+		u.first = a
+		x.firsts.put(a)
+	}
 	x.sizes[it.Key] = size
 	if tombstone {
 		x.dead++
@@ -119,19 +132,19 @@ func (x *index) remove(key string) bool {
 	x.byWriter.delete(writerAge{u.id, a})
 	u.records--
 	u.bytes -= int64(size)
+	if a == u.first {
+		x.firsts.delete(a)
+		if u.records > 0 {
+			u.first = x.byWriter.at(x.byWriter.rank(writerAge{u.id, age{clock: envelope.Timestamp{Wall: math.MinInt64}}})).age
+			x.firsts.put(u.first)
+		}
+	}
 	if u.records == 0 {
 		delete(x.writers, w)
 	}
 	x.total.records--
 	x.total.bytes -= int64(size)
-	x.ages.delete(a)
 	return true
-}
-
-// oldest is the key of writer w's oldest item; w holds one.
-func (x *index) oldest(w string) string {
-	first := writerAge{x.writers[w].id, age{clock: envelope.Timestamp{Wall: math.MinInt64}}}
-	return x.byWriter.at(x.byWriter.rank(first)).key
 }
 
 // evict drops the items that s's bounds and tombstone horizon do not keep
@@ -168,11 +181,11 @@ func (x *index) evict(now time.Time, s Settings, touched map[string]bool) []stri
 	}
 	for w := range touched {
 		for writerOver(w) {
-			drop(x.oldest(w))
+			drop(x.writers[w].first.key)
 		}
 	}
 	for over(x.total, s.MaxRecords, s.MaxBytes) {
-		drop(x.ages.at(0).key)
+		drop(x.firsts.at(0).key)
 	}
 	return out
 }

@@ -120,12 +120,10 @@ func (s *Set) reconcile(in []Range) (reply []Range, push, want []string) {
 	lower := ""
 	for _, r := range in {
 		upper := boundOf(r.Upper)
-		lo, hi := s.bounds(lower, upper)
 		if out.full() {
 			// The reply is full: the rest of the key space is settled
 			// by a later round, from one fingerprint.
-			lo, _ = s.bounds(lower, Bound{Inf: true})
-			fp := s.fingerprint(lo, s.Len())
+			fp, _, _ := s.rangeFingerprint(lower, Bound{Inf: true})
 			out.add(Range{Mode: ModeFingerprint, Fingerprint: fp[:]})
 			break
 		}
@@ -133,12 +131,13 @@ func (s *Set) reconcile(in []Range) (reply []Range, push, want []string) {
 		case ModeSkip:
 			out.add(Range{Upper: r.Upper})
 		case ModeFingerprint:
-			if fp := s.fingerprint(lo, hi); bytes.Equal(fp[:], r.Fingerprint) {
+			if fp, lo, hi := s.rangeFingerprint(lower, upper); bytes.Equal(fp[:], r.Fingerprint) {
 				out.add(Range{Upper: r.Upper})
 			} else {
 				s.split(&out, lo, hi, upper)
 			}
 		case ModeList:
+			lo, hi := s.bounds(lower, upper)
 			p, w := diff(s.slice(lo, hi), r.Items)
 			push, want = append(push, p...), append(want, w...)
 			out.add(Range{Upper: r.Upper})

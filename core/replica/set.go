@@ -158,6 +158,20 @@ func (s *Set) bounds(lower string, upper Bound) (int, int) {
 	return lo, max(lo, hi)
 }
 
+// rangeFingerprint is the fingerprint of the items in [lower, upper), and
+// their index range, from one descent for each bound.
+func (s *Set) rangeFingerprint(lower string, upper Bound) (Fingerprint, int, int) {
+	lo, below := s.t.rankSum(probe(lower))
+	hi, sum := s.Len(), s.t.sum(s.Len())
+	if !upper.Inf {
+		hi, sum = s.t.rankSum(probe(upper.Key))
+	}
+	if hi <= lo {
+		return fingerprint(word{}, 0), lo, lo
+	}
+	return fingerprint(sum.sub(below), hi-lo), lo, hi
+}
+
 // fingerprint of the items at indexes [lo, hi).
 func (s *Set) fingerprint(lo, hi int) Fingerprint {
 	return fingerprint(s.t.sum(hi).sub(s.t.sum(lo)), hi-lo)
