@@ -66,6 +66,24 @@ func checkTree[T ordered[T]](t *testing.T, tr *btree[T]) {
 	walk(tr.root, true, nil, nil)
 }
 
+// testKey returns a random key: plain, or a record key's form under one
+// of a few writers and collections whose names are prefixes of each
+// other's, with a short name of "\x00", "a" and "b" (empty included), so
+// that entries' prefixes and heads meet every case.
+func testKey(rng *rand.Rand) string {
+	if rng.IntN(2) == 0 {
+		return fmt.Sprintf("k%05d", rng.IntN(8_000))
+	}
+	name := make([]byte, rng.IntN(10))
+	for i := range name {
+		name[i] = "\x00ab"[rng.IntN(3)]
+	}
+	if len(name) > 6 { // most names short, so that keys meet again
+		name = name[:rng.IntN(3)]
+	}
+	return fmt.Sprintf("/netabase/%s/%s/%s", []string{"12D3KooWA", "12D3KooWB", "12D3KooWAB"}[rng.IntN(3)], []string{"c", "cd"}[rng.IntN(2)], name)
+}
+
 // TestBtreeAgainstASlice runs random puts, replacements and deletes on a
 // Set and on a sorted slice, and compares every query.
 func TestBtreeAgainstASlice(t *testing.T) {
@@ -86,7 +104,7 @@ func TestBtreeAgainstASlice(t *testing.T) {
 	for step := range 40_000 {
 		// Grow to about 5,000 items, then shrink to none, then grow again.
 		grow := step < 15_000 || step >= 30_000
-		k := fmt.Sprintf("k%05d", rng.IntN(8_000))
+		k := testKey(rng)
 		switch r := rng.IntN(10); {
 		case r < 6 == grow:
 			it := Item{Key: k}
@@ -123,7 +141,10 @@ func TestBtreeAgainstASlice(t *testing.T) {
 		if got, ok := s.Get(ref[i].Key); !ok || got != ref[i] {
 			t.Fatalf("step %d: Get(%s) is %v, %v", step, ref[i].Key, got, ok)
 		}
-		bound := fmt.Sprintf("k%05d", rng.IntN(8_000))
+		bound := testKey(rng)
+		if rng.IntN(4) == 0 {
+			bound = bound[:rng.IntN(len(bound)+1)] // a separator's form
+		}
 		if want, _ := find(bound); s.lowerIndex(bound) != want {
 			t.Fatalf("step %d: rank of %s is %d, want %d", step, bound, s.lowerIndex(bound), want)
 		}
@@ -132,7 +153,7 @@ func TestBtreeAgainstASlice(t *testing.T) {
 		if got, want := s.fingerprint(lo, hi), fingerprint(refSum(lo, hi), hi-lo); got != want {
 			t.Fatalf("step %d: fingerprint of [%d, %d) is %x, want %x", step, lo, hi, got, want)
 		}
-		upper := fmt.Sprintf("k%05d", rng.IntN(8_000))
+		upper := testKey(rng)
 		rlo, _ := find(bound)
 		rhi, _ := find(upper)
 		rhi = max(rlo, rhi)

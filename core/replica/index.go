@@ -118,8 +118,7 @@ func (x *index) remove(key string) bool {
 	if !ok {
 		return false
 	}
-	it, _ := x.set.Get(key)
-	x.set.Delete(key)
+	it, _ := x.set.take(key)
 	delete(x.sizes, key)
 	a := age{it.Clock, key}
 	if size < 0 {

@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"math/bits"
@@ -94,23 +95,74 @@ func fingerprint(sum word, count int) Fingerprint {
 	return fp
 }
 
-// entry is an item of a Set with its word.
+// entry is an item of a Set with its word, and what decides most
+// comparisons without reading the keys, which lie elsewhere in memory:
+// the number the set gave the key's prefix (its writer and collection,
+// "/netabase/<peer ID>/<collection>/"; 0 for a key without one, or a
+// probe's prefix the set never held), and the next 8 bytes of the key,
+// big-endian, zero-padded. Keys under one prefix whose next bytes differ
+// compare as those bytes do.
 type entry struct {
-	it Item
-	w  word
+	it   Item
+	w    word
+	pfx  uint32
+	head uint64
 }
 
-func (e entry) compare(o entry) int { return strings.Compare(e.it.Key, o.it.Key) }
-func (e entry) weight() word        { return e.w }
+func (e entry) compare(o entry) int {
+	if e.pfx == o.pfx && e.pfx != 0 && e.head != o.head {
+		return cmp.Compare(e.head, o.head)
+	}
+	return strings.Compare(e.it.Key, o.it.Key)
+}
 
-func probe(key string) entry { return entry{it: Item{Key: key}} }
+func (e entry) weight() word { return e.w }
+
+// keyPrefix returns the prefix of a record key up to and including the
+// "/" after its collection's name.
+func keyPrefix(key string) (string, bool) {
+	w := writerPart(key)
+	if len(w) == len(key) {
+		return "", false
+	}
+	i := strings.IndexByte(key[len(w)+1:], '/')
+	if i < 0 {
+		return "", false
+	}
+	return key[:len(w)+1+i+1], true
+}
+
+// entryOf returns the entry of it, numbering its key's prefix when intern
+// is set (a probe's is not numbered).
+func (s *Set) entryOf(it Item, intern bool) entry {
+	e := entry{it: it}
+	p, ok := keyPrefix(it.Key)
+	if !ok {
+		return e
+	}
+	id := s.prefixes[p]
+	if id == 0 && intern {
+		if s.prefixes == nil {
+			s.prefixes = make(map[string]uint32)
+		}
+		id = uint32(len(s.prefixes) + 1)
+		s.prefixes[strings.Clone(p)] = id
+	}
+	var head [8]byte
+	copy(head[:], it.Key[len(p):])
+	e.pfx, e.head = id, binary.BigEndian.Uint64(head[:])
+	return e
+}
+
+func (s *Set) probe(key string) entry { return s.entryOf(Item{Key: key}, false) }
 
 // Set is a sorted set of items, one per key, in an order-statistics
 // B+tree whose nodes keep their subtree's count and sum of words: a Put, a
 // Delete, and any range's fingerprint cost O(log n). Its zero value is an
 // empty set. It is not safe for concurrent use.
 type Set struct {
-	t btree[entry]
+	t        btree[entry]
+	prefixes map[string]uint32 // the numbers of the keys' prefixes (entry)
 }
 
 // Len is the number of items.
@@ -134,18 +186,28 @@ func (s *Set) at(i int) Item { return s.t.at(i).it }
 
 // Get returns the item under key.
 func (s *Set) Get(key string) (Item, bool) {
-	e, ok := s.t.get(probe(key))
+	e, ok := s.t.get(s.probe(key))
 	return e.it, ok
 }
 
 // Put adds it, replacing the item under the same key.
-func (s *Set) Put(it Item) { s.t.put(entry{it, wordOf(it)}) }
+func (s *Set) Put(it Item) {
+	e := s.entryOf(it, true)
+	e.w = wordOf(it)
+	s.t.put(e)
+}
 
 // Delete removes the item under key, if the set holds one.
-func (s *Set) Delete(key string) { s.t.delete(probe(key)) }
+func (s *Set) Delete(key string) { s.take(key) }
+
+// take removes the item under key and returns it, in one descent.
+func (s *Set) take(key string) (Item, bool) {
+	e, ok := s.t.delete(s.probe(key))
+	return e.it, ok
+}
 
 // lowerIndex is the index of the first item whose key is at least bound.
-func (s *Set) lowerIndex(bound string) int { return s.t.rank(probe(bound)) }
+func (s *Set) lowerIndex(bound string) int { return s.t.rank(s.probe(bound)) }
 
 // bounds returns the index range of the items in [lower, upper), where an
 // infinite upper bound is +∞.
@@ -161,10 +223,10 @@ func (s *Set) bounds(lower string, upper Bound) (int, int) {
 // rangeFingerprint is the fingerprint of the items in [lower, upper), and
 // their index range, from one descent for each bound.
 func (s *Set) rangeFingerprint(lower string, upper Bound) (Fingerprint, int, int) {
-	lo, below := s.t.rankSum(probe(lower))
+	lo, below := s.t.rankSum(s.probe(lower))
 	hi, sum := s.Len(), s.t.sum(s.Len())
 	if !upper.Inf {
-		hi, sum = s.t.rankSum(probe(upper.Key))
+		hi, sum = s.t.rankSum(s.probe(upper.Key))
 	}
 	if hi <= lo {
 		return fingerprint(word{}, 0), lo, lo
