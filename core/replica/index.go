@@ -112,11 +112,11 @@ func (x *index) put(it Item, size int, tombstone bool) {
 	}
 }
 
-// remove drops the item under key, and reports whether there was one.
-func (x *index) remove(key string) bool {
+// remove drops the item under key, if there is one.
+func (x *index) remove(key string) {
 	size, ok := x.sizes[key]
 	if !ok {
-		return false
+		return
 	}
 	it, _ := x.set.take(key)
 	delete(x.sizes, key)
@@ -143,7 +143,6 @@ func (x *index) remove(key string) bool {
 	}
 	x.total.records--
 	x.total.bytes -= int64(size)
-	return true
 }
 
 // evict drops the items that s's bounds and tombstone horizon do not keep

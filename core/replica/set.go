@@ -158,7 +158,7 @@ func (s *Set) probe(key string) entry { return s.entryOf(Item{Key: key}, false) 
 
 // Set is a sorted set of items, one per key, in an order-statistics
 // B+tree whose nodes keep their subtree's count and sum of words: a Put, a
-// Delete, and any range's fingerprint cost O(log n). Its zero value is an
+// removal and any range's fingerprint cost O(log n). Its zero value is an
 // empty set. It is not safe for concurrent use.
 type Set struct {
 	t        btree[entry]
@@ -196,9 +196,6 @@ func (s *Set) Put(it Item) {
 	e.w = wordOf(it)
 	s.t.put(e)
 }
-
-// Delete removes the item under key, if the set holds one.
-func (s *Set) Delete(key string) { s.take(key) }
 
 // take removes the item under key and returns it, in one descent.
 func (s *Set) take(key string) (Item, bool) {
