@@ -66,7 +66,6 @@ func writerPart(key string) string {
 // for concurrent use.
 type index struct {
 	set      Set
-	sizes    map[string]int    // each key's envelope size, negative for a tombstone
 	writers  map[string]*usage // by writerPart
 	ids      uint64            // the writers' numbers given
 	total    usage
@@ -77,13 +76,18 @@ type index struct {
 }
 
 func newIndex() index {
-	return index{sizes: make(map[string]int), writers: make(map[string]*usage)}
+	return index{writers: make(map[string]*usage)}
 }
 
 // put adds an item of an envelope of size bytes, replacing the key's.
 func (x *index) put(it Item, size int, tombstone bool) {
-	x.remove(it.Key)
-	x.set.Put(it)
+	stored := int32(size)
+	if tombstone {
+		stored = -stored
+	}
+	if old, replaced := x.set.put(it, stored); replaced {
+		x.unaccount(old)
+	}
 	w := writerPart(it.Key)
 	u := x.writers[w]
 	if u == nil {
@@ -104,23 +108,24 @@ func (x *index) put(it Item, size int, tombstone bool) {
 		u.first = a
 		x.firsts.put(a)
 	}
-	x.sizes[it.Key] = size
 	if tombstone {
 		x.dead++
-		x.sizes[it.Key] = -size
 		x.tombs.put(a)
 	}
 }
 
 // remove drops the item under key, if there is one.
 func (x *index) remove(key string) {
-	size, ok := x.sizes[key]
-	if !ok {
-		return
+	if old, ok := x.set.take(key); ok {
+		x.unaccount(old)
 	}
-	it, _ := x.set.take(key)
-	delete(x.sizes, key)
-	a := age{it.Clock, key}
+}
+
+// unaccount takes e, an entry the set no longer holds, out of the figures
+// and the orders by age.
+func (x *index) unaccount(e entry) {
+	key, size := e.it.Key, int64(e.size)
+	a := age{e.it.Clock, key}
 	if size < 0 {
 		size = -size
 		x.dead--
@@ -130,7 +135,7 @@ func (x *index) remove(key string) {
 	u := x.writers[w]
 	x.byWriter.delete(writerAge{u.id, a})
 	u.records--
-	u.bytes -= int64(size)
+	u.bytes -= size
 	if a == u.first {
 		x.firsts.delete(a)
 		if u.records > 0 {
@@ -142,7 +147,7 @@ func (x *index) remove(key string) {
 		delete(x.writers, w)
 	}
 	x.total.records--
-	x.total.bytes -= int64(size)
+	x.total.bytes -= size
 }
 
 // evict drops the items that s's bounds and tombstone horizon do not keep

@@ -394,7 +394,7 @@ func (r *Replica) Insert(ctx context.Context, from peer.ID, vs []Verified) (int,
 	held := make(map[string]bool) // keys the store holds a version of
 	for _, k := range order {
 		v := pending[k]
-		_, held[k] = r.sizes[k]
+		_, held[k] = r.set.Get(k)
 		it := ItemOf(k, v.Env.Clock, v.Data)
 		r.observe(it.Clock)
 		r.put(it, len(v.Data), v.Env.Version == 0)

@@ -106,6 +106,7 @@ type entry struct {
 	it   Item
 	w    word
 	pfx  uint32
+	size int32 // of the item's envelope, for its replica; negative for a tombstone
 	head uint64
 }
 
@@ -191,17 +192,18 @@ func (s *Set) Get(key string) (Item, bool) {
 }
 
 // Put adds it, replacing the item under the same key.
-func (s *Set) Put(it Item) {
+func (s *Set) Put(it Item) { s.put(it, 0) }
+
+// put adds it, with the size its replica counts, replacing the entry under
+// the same key and returning that one, in one descent.
+func (s *Set) put(it Item, size int32) (entry, bool) {
 	e := s.entryOf(it, true)
-	e.w = wordOf(it)
-	s.t.put(e)
+	e.w, e.size = wordOf(it), size
+	return s.t.put(e)
 }
 
-// take removes the item under key and returns it, in one descent.
-func (s *Set) take(key string) (Item, bool) {
-	e, ok := s.t.delete(s.probe(key))
-	return e.it, ok
-}
+// take removes the entry under key and returns it, in one descent.
+func (s *Set) take(key string) (entry, bool) { return s.t.delete(s.probe(key)) }
 
 // lowerIndex is the index of the first item whose key is at least bound.
 func (s *Set) lowerIndex(bound string) int { return s.t.rank(s.probe(bound)) }
