@@ -87,8 +87,8 @@ func printSyncStatus(e *env, st control.SyncStatus) error {
 	}
 	var bounds []string
 	for _, f := range replica.Fields() {
-		if f.Number {
-			bounds = append(bounds, fmt.Sprintf("%s %v", f.Key, st.Settings.Get(f.Key)))
+		if v := st.Settings.Get(f.Key); f.Number && !(f.Optional && v == int64(0)) {
+			bounds = append(bounds, fmt.Sprintf("%s %v", f.Key, v))
 		}
 	}
 	fmt.Fprintf(e.stdout, "%s\n  writers      %s; records from %s\n  records      %d, %d tombstones, %d bytes\n  bounds       %s\n  refused      %s\n  topic peers  %d\n",

@@ -151,4 +151,6 @@
 //	                        Default 1073741824.
 //	tombstone_horizon       How long a delete is remembered; a replica offline longer brings back what was deleted.
 //	                        Default 720h.
+//	bounds_rule             1: past any bound the oldest records are dropped; 2: the same records give the same set in any order (a count bound drops the oldest; a record over a byte bound / its count bound is not taken).
+//	                        Default 1.
 package config

@@ -7,9 +7,12 @@
 // only on which version of a key is the newest; the envelope's clock
 // decides, and equal clocks are decided by the larger signature, the rule
 // the DHT's selector applies too (envelope.Envelope.Newer). Whether a
-// record is kept depends only on the record, the settings and the other
-// records of the set, never on the order records arrive in or who sent
-// them; so two replicas that have seen the same records hold the same set.
+// record is kept depends on the record, the settings and the other
+// records of the set, never on who sent them. Under the bounds' rule
+// BoundsSameSet it never depends on the order records arrive in either,
+// so two replicas that have seen the same records hold the same set; under
+// the default rule, BoundsOldestFirst, a byte bound can make it depend on
+// the order (SYNC.md §3).
 // A delete is a tombstone: a record of version 0 with no value, which
 // beats older versions and is dropped after the settings' horizon.
 //
@@ -20,8 +23,10 @@
 // list of its items when it holds few; lists show exactly which records
 // each side lacks. Equal replicas settle in one round trip of a few dozen
 // bytes; d differences among n records cost about d·log(n) ranges. A
-// fingerprint is computed from prefix sums of the items' hashes, so any
-// range's costs constant time. SYNC.md at the repository's root specifies
+// replica keeps its items in an order-statistics B+tree whose nodes hold
+// their subtree's count and sum of the items' hashes, so an insert, a
+// delete, an eviction past a bound and any range's fingerprint cost
+// O(log n). SYNC.md at the repository's root specifies
 // the messages.
 //
 // A collection's Settings have one text form, read from their struct

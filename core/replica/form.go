@@ -42,6 +42,9 @@ type Field struct {
 	// List is set for a list (the writers), Number for a whole number or a
 	// duration: a field a zero leaves to its default.
 	List, Number bool
+	// Optional is set for a field that came after the digest was fixed:
+	// at its default it is left out of the digest and of the JSON form.
+	Optional bool
 
 	index  int // in Settings
 	digest int // the field's key in the digest's CBOR map
@@ -69,11 +72,12 @@ func settingFields() []Field {
 	for i := range t.NumField() {
 		sf := t.Field(i)
 		key, dkey, _ := strings.Cut(sf.Tag.Get("setting"), ",")
+		dkey, option, _ := strings.Cut(dkey, ",")
 		d, err := strconv.Atoi(dkey)
-		if key == "" || err != nil {
-			panic(fmt.Sprintf("replica: Settings.%s has no setting tag \"key,digest key\"", sf.Name))
+		if key == "" || err != nil || option != "" && option != "omitdefault" {
+			panic(fmt.Sprintf("replica: Settings.%s has no setting tag \"key,digest key\" (or \"key,digest key,omitdefault\")", sf.Name))
 		}
-		f := Field{Key: key, Doc: sf.Tag.Get("doc"), index: i, digest: d}
+		f := Field{Key: key, Doc: sf.Tag.Get("doc"), Optional: option == "omitdefault", index: i, digest: d}
 		switch {
 		case sf.Type == reflect.TypeFor[time.Duration]():
 			f.kind, f.Type = kindDuration, "duration"
@@ -103,6 +107,12 @@ func settingFields() []Field {
 		out = append(out, f)
 	}
 	return out
+}
+
+// left reports whether the field's value v is left out of the digest and
+// the JSON form: an optional field at its default.
+func (f Field) left(v reflect.Value) bool {
+	return f.Optional && (v.Int() == 0 || v.Int() == defaults[f.Key])
 }
 
 func fieldOf(key string) (Field, bool) {
@@ -319,13 +329,17 @@ func (s *Settings) Set(key string, x any) error {
 
 // MarshalJSON writes s as a JSON object of every field by its key, in
 // order: {"name": "chat", "writers": [], "max_records_per_writer": 0, ...,
-// "tombstone_horizon": "720h"}.
+// "tombstone_horizon": "720h"}; an optional field at its default (the
+// bounds' rule) is left out.
 func (s Settings) MarshalJSON() ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteByte('{')
 	v := reflect.ValueOf(s)
-	for i, f := range fields {
-		if i > 0 {
+	for _, f := range fields {
+		if f.left(v.Field(f.index)) {
+			continue
+		}
+		if b.Len() > 1 {
 			b.WriteByte(',')
 		}
 		k, _ := json.Marshal(f.Key)

@@ -94,7 +94,7 @@ func (s *Set) initial() []Range {
 func (s *Set) split(out *ranges, lo, hi int, upper Bound) {
 	n := hi - lo
 	if n <= listThreshold {
-		out.add(Range{Upper: upper.wire(), Mode: ModeList, Items: wireItems(s.items[lo:hi])})
+		out.add(Range{Upper: upper.wire(), Mode: ModeList, Items: wireItems(s.slice(lo, hi))})
 		return
 	}
 	size := (n + branching - 1) / branching
@@ -102,7 +102,7 @@ func (s *Set) split(out *ranges, lo, hi int, upper Bound) {
 		end := min(start+size, hi)
 		b := upper
 		if end < hi {
-			b = Bound{Key: separator(s.items[end-1].Key, s.items[end].Key)}
+			b = Bound{Key: separator(s.at(end-1).Key, s.at(end).Key)}
 		}
 		fp := s.fingerprint(start, end)
 		out.add(Range{Upper: b.wire(), Mode: ModeFingerprint, Fingerprint: fp[:]})
@@ -120,12 +120,10 @@ func (s *Set) reconcile(in []Range) (reply []Range, push, want []string) {
 	lower := ""
 	for _, r := range in {
 		upper := boundOf(r.Upper)
-		lo, hi := s.bounds(lower, upper)
 		if out.full() {
 			// The reply is full: the rest of the key space is settled
 			// by a later round, from one fingerprint.
-			lo, _ = s.bounds(lower, Bound{Inf: true})
-			fp := s.fingerprint(lo, s.Len())
+			fp, _, _ := s.rangeFingerprint(lower, Bound{Inf: true})
 			out.add(Range{Mode: ModeFingerprint, Fingerprint: fp[:]})
 			break
 		}
@@ -133,13 +131,14 @@ func (s *Set) reconcile(in []Range) (reply []Range, push, want []string) {
 		case ModeSkip:
 			out.add(Range{Upper: r.Upper})
 		case ModeFingerprint:
-			if fp := s.fingerprint(lo, hi); bytes.Equal(fp[:], r.Fingerprint) {
+			if fp, lo, hi := s.rangeFingerprint(lower, upper); bytes.Equal(fp[:], r.Fingerprint) {
 				out.add(Range{Upper: r.Upper})
 			} else {
 				s.split(&out, lo, hi, upper)
 			}
 		case ModeList:
-			p, w := diff(s.items[lo:hi], r.Items)
+			lo, hi := s.bounds(lower, upper)
+			p, w := diff(s.slice(lo, hi), r.Items)
 			push, want = append(push, p...), append(want, w...)
 			out.add(Range{Upper: r.Upper})
 		}

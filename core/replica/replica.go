@@ -1,12 +1,10 @@
 package replica
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"iter"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,10 +16,6 @@ import (
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/envelope"
 )
-
-// sweepInterval is how often a replica looks for tombstones past the
-// horizon.
-const sweepInterval = time.Minute
 
 // ErrLater is wrapped by the error for a record dated further ahead of
 // this node's clock than envelope.MaxClockSkew: a passing, local reason,
@@ -89,11 +83,6 @@ type Change struct {
 	Missed uint64
 }
 
-type usage struct {
-	records int
-	bytes   int64
-}
-
 // Replica is this node's replica of one synced collection: the set of the
 // newest record of every (writer, key) that its settings admit, kept in a
 // datastore through a core.RecordStore and, in memory, as a Set for
@@ -107,12 +96,7 @@ type Replica struct {
 
 	wmu     sync.Mutex // orders writes to d: Insert's, from its batch's update to its write, and the figures per peer
 	mu      sync.Mutex // guards what follows
-	set     Set
-	sizes   map[string]int
-	writers map[peer.ID]*usage
-	total   usage
-	dead    int       // tombstones held
-	swept   time.Time // when expired tombstones were last looked for
+	index              // the records held
 	latest  envelope.Timestamp
 	watch   hub
 	peers   map[peer.ID]*PeerStats
@@ -134,8 +118,7 @@ func Open(ctx context.Context, d ds.Datastore, settings Settings) (*Replica, err
 		d:        d,
 		store:    core.NewRecordStore(d),
 		now:      time.Now,
-		sizes:    make(map[string]int),
-		writers:  make(map[peer.ID]*usage),
+		index:    newIndex(),
 		peers:    make(map[peer.ID]*PeerStats),
 		refused:  make(map[Reason]*atomic.Uint64, len(Reasons)),
 	}
@@ -163,7 +146,6 @@ func (r *Replica) Digest() [HashSize]byte { return r.digest }
 func (r *Replica) load(ctx context.Context) error {
 	r.forget()
 	var bad []string
-	var items []Item
 	for rec, err := range r.store.Records(ctx, envelope.Namespace) {
 		if err != nil {
 			return err
@@ -172,16 +154,15 @@ func (r *Replica) load(ctx context.Context) error {
 		if err == nil {
 			_, err = r.check(e)
 		}
-		if err != nil {
+		if err != nil || int64(len(rec.Value)) > r.settings.recordCap() {
 			bad = append(bad, rec.Key)
 			continue
 		}
 		it := ItemOf(rec.Key, e.Clock, rec.Value)
-		r.account(it, len(rec.Value), e.Version == 0)
-		items = append(items, it)
+		r.observe(it.Clock)
+		r.put(it, len(rec.Value), e.Version == 0)
 	}
-	r.set.PutAll(items)
-	evicted := r.evict(r.now(), nil)
+	evicted := r.evict(r.now(), r.settings, nil)
 	if len(bad)+len(evicted) > 0 {
 		return r.store.Write(ctx, nil, append(bad, evicted...))
 	}
@@ -236,138 +217,14 @@ func (r *Replica) Err() error {
 }
 
 // forget empties the in-memory set and its figures. The caller holds r.mu.
-func (r *Replica) forget() {
-	r.set = Set{}
-	clear(r.sizes)
-	clear(r.writers)
-	r.total, r.dead, r.swept = usage{}, 0, time.Time{}
-}
+func (r *Replica) forget() { r.index = newIndex() }
 
-// writerOf returns the owner of a record key the replica holds.
-func writerOf(key string) peer.ID {
-	owner, _, _ := envelope.ParseKey(key)
-	return owner
-}
-
-// account counts an item in the in-memory figures (sizes, usage,
-// tombstones), replacing the key's; the caller puts it in the set. The
+// observe notes a clock of a record the replica takes, for Latest. The
 // caller holds r.mu.
-func (r *Replica) account(it Item, size int, tombstone bool) {
-	r.unaccount(it.Key)
-	if it.Clock.Compare(r.latest) > 0 {
-		r.latest = it.Clock
+func (r *Replica) observe(c envelope.Timestamp) {
+	if c.Compare(r.latest) > 0 {
+		r.latest = c
 	}
-	r.sizes[it.Key] = size
-	w := writerOf(it.Key)
-	u := r.writers[w]
-	if u == nil {
-		u = &usage{}
-		r.writers[w] = u
-	}
-	u.records++
-	u.bytes += int64(size)
-	r.total.records++
-	r.total.bytes += int64(size)
-	if tombstone {
-		r.dead++
-		r.sizes[it.Key] = -size
-	}
-}
-
-// unaccount removes key's item from the in-memory figures; the caller
-// removes it from the set. The caller holds r.mu.
-func (r *Replica) unaccount(key string) {
-	size, ok := r.sizes[key]
-	if !ok {
-		return
-	}
-	if size < 0 {
-		size = -size
-		r.dead--
-	}
-	delete(r.sizes, key)
-	w := writerOf(key)
-	if u := r.writers[w]; u != nil {
-		u.records--
-		u.bytes -= int64(size)
-		if u.records == 0 {
-			delete(r.writers, w)
-		}
-	}
-	r.total.records--
-	r.total.bytes -= int64(size)
-}
-
-func (r *Replica) tombstone(key string) bool { return r.sizes[key] < 0 }
-
-// evict drops, from memory, the items the bounds and the tombstone horizon
-// do not keep, and returns their keys. Only the writers in touched are
-// checked against their bounds, every writer when touched is nil. The
-// caller holds r.mu.
-func (r *Replica) evict(now time.Time, touched map[peer.ID]bool) []string {
-	var out []string
-	horizon := now.Add(-r.settings.TombstoneHorizon).UnixNano()
-	// Tombstones age by the clock, not by writes: looking for expired ones
-	// at most once a sweep interval keeps writes from scanning the set.
-	if r.dead > 0 && now.Sub(r.swept) >= sweepInterval {
-		r.swept = now
-		for _, it := range r.set.Items() {
-			if r.tombstone(it.Key) && it.Clock.Wall < horizon {
-				out = append(out, it.Key)
-			}
-		}
-		for _, k := range out {
-			r.unaccount(k)
-		}
-	}
-	s := r.settings
-	over := func(u usage, maxRecords int, maxBytes int64) bool {
-		return u.records > maxRecords || u.bytes > maxBytes
-	}
-	writerOver := func(w peer.ID) bool {
-		u := r.writers[w] // nil once the writer's last record is dropped
-		return u != nil && over(*u, s.MaxRecordsPerWriter, s.MaxBytesPerWriter)
-	}
-	check := touched
-	if check == nil {
-		check = make(map[peer.ID]bool, len(r.writers))
-		for w := range r.writers {
-			check[w] = true
-		}
-	}
-	for w := range check {
-		if !writerOver(w) {
-			continue
-		}
-		lo, hi := r.set.bounds(envelope.Key(w, ""), Bound{Key: envelope.Key(w, "") + "\xff"})
-		out = append(out, r.oldestFirst(r.set.Items()[lo:hi], func() bool { return writerOver(w) })...)
-	}
-	if over(r.total, s.MaxRecords, s.MaxBytes) {
-		out = append(out, r.oldestFirst(r.set.Items(), func() bool { return over(r.total, s.MaxRecords, s.MaxBytes) })...)
-	}
-	r.set.DeleteAll(out)
-	return out
-}
-
-// oldestFirst drops items, oldest (by clock, then key) first, while more
-// says the bound is passed, and returns their keys.
-func (r *Replica) oldestFirst(items []Item, more func() bool) []string {
-	byAge := slices.Clone(items)
-	slices.SortFunc(byAge, func(a, b Item) int {
-		return cmp.Or(a.Clock.Compare(b.Clock), strings.Compare(a.Key, b.Key))
-	})
-	var out []string
-	for _, it := range byAge {
-		if !more() {
-			break
-		}
-		if _, held := r.sizes[it.Key]; !held {
-			continue // dropped already, by an earlier bound
-		}
-		r.unaccount(it.Key)
-		out = append(out, it.Key)
-	}
-	return out
 }
 
 // RecordKey is the record key of writer's record for key in the collection.
@@ -515,13 +372,14 @@ func (r *Replica) Insert(ctx context.Context, from peer.ID, vs []Verified) (int,
 	now := r.now()
 	horizon := now.Add(-r.settings.TombstoneHorizon).UnixNano()
 	pending := make(map[string]Verified)
-	touched := make(map[peer.ID]bool)
+	touched := make(map[string]bool)
 	var order []string
 	for _, v := range vs {
 		e := v.Env
-		// A record larger than a byte bound can never be kept: left out,
-		// it drops none of the writer's other records.
-		tooLarge := int64(len(v.Data)) > min(r.settings.MaxBytesPerWriter, r.settings.MaxBytes)
+		// A record larger than a byte bound (or, under BoundsSameSet,
+		// than the bound per record) can never be kept: left out, it drops
+		// none of the writer's other records.
+		tooLarge := int64(len(v.Data)) > r.settings.recordCap()
 		if tooLarge || e.CheckClock(now) != nil || e.Version == 0 && e.Clock.Wall < horizon || !r.wins(ctx, v, pending) {
 			continue
 		}
@@ -534,17 +392,15 @@ func (r *Replica) Insert(ctx context.Context, from peer.ID, vs []Verified) (int,
 		return 0, nil
 	}
 	held := make(map[string]bool) // keys the store holds a version of
-	var items []Item
 	for _, k := range order {
 		v := pending[k]
-		_, held[k] = r.sizes[k]
+		_, held[k] = r.set.Get(k)
 		it := ItemOf(k, v.Env.Clock, v.Data)
-		r.account(it, len(v.Data), v.Env.Version == 0)
-		items = append(items, it)
-		touched[writerOf(k)] = true
+		r.observe(it.Clock)
+		r.put(it, len(v.Data), v.Env.Version == 0)
+		touched[writerPart(k)] = true
 	}
-	r.set.PutAll(items)
-	evicted := r.evict(now, touched)
+	evicted := r.evict(now, r.settings, touched)
 	var puts []core.Record
 	var removes []string
 	var changes []Change
@@ -639,10 +495,11 @@ func (r *Replica) Records(ctx context.Context) iter.Seq2[Record, error] {
 			return
 		}
 		r.mu.Lock()
-		keys := make([]string, r.set.Len())
-		for i, it := range r.set.Items() {
-			keys[i] = it.Key
-		}
+		keys := make([]string, 0, r.set.Len())
+		r.set.t.each(0, r.set.Len(), func(e entry) bool {
+			keys = append(keys, e.it.Key)
+			return true
+		})
 		r.mu.Unlock()
 		for _, k := range keys {
 			e, err := r.envelope(ctx, k)
@@ -682,7 +539,7 @@ func (r *Replica) Latest() envelope.Timestamp {
 func (r *Replica) Items() []Item {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return slices.Clone(r.set.Items())
+	return r.set.Items()
 }
 
 // Watch yields every record that enters the replica, in the order the

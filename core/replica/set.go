@@ -1,10 +1,10 @@
 package replica
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"math/bits"
-	"slices"
 	"strings"
 
 	"github.com/netabase/netabase/core/envelope"
@@ -37,7 +37,8 @@ func (it Item) Newer(o Item) bool { return it.Clock.Compare(o.Clock) > 0 }
 
 // word is a 256-bit little-endian integer; a range's fingerprint is made
 // from the sum, modulo 2^256, of its items' words, so it does not depend on
-// how the range was split and can be computed from prefix sums.
+// how the range was split and can be computed from the sums a Set's tree
+// keeps.
 type word [4]uint64
 
 func (w word) add(o word) word {
@@ -94,146 +95,151 @@ func fingerprint(sum word, count int) Fingerprint {
 	return fp
 }
 
-// Set is a sorted set of items, one per key, with the prefix sums that
-// give any range's fingerprint in constant time. It is not safe for
-// concurrent use.
+// entry is an item of a Set with its word, and what decides most
+// comparisons without reading the keys, which lie elsewhere in memory:
+// the number the set gave the key's prefix (its writer and collection,
+// "/netabase/<peer ID>/<collection>/"; 0 for a key without one, or a
+// probe's prefix the set never held), and the next 8 bytes of the key,
+// big-endian, zero-padded. Keys under one prefix whose next bytes differ
+// compare as those bytes do.
+type entry struct {
+	it   Item
+	w    word
+	pfx  uint32
+	size int32 // of the item's envelope, for its replica; negative for a tombstone
+	head uint64
+}
+
+func (e entry) compare(o entry) int {
+	if e.pfx == o.pfx && e.pfx != 0 && e.head != o.head {
+		return cmp.Compare(e.head, o.head)
+	}
+	return strings.Compare(e.it.Key, o.it.Key)
+}
+
+func (e entry) weight() word { return e.w }
+
+// keyPrefix returns the prefix of a record key up to and including the
+// "/" after its collection's name.
+func keyPrefix(key string) (string, bool) {
+	w := writerPart(key)
+	if len(w) == len(key) {
+		return "", false
+	}
+	i := strings.IndexByte(key[len(w)+1:], '/')
+	if i < 0 {
+		return "", false
+	}
+	return key[:len(w)+1+i+1], true
+}
+
+// entryOf returns the entry of it, numbering its key's prefix when intern
+// is set (a probe's is not numbered).
+func (s *Set) entryOf(it Item, intern bool) entry {
+	e := entry{it: it}
+	p, ok := keyPrefix(it.Key)
+	if !ok {
+		return e
+	}
+	id := s.prefixes[p]
+	if id == 0 && intern {
+		if s.prefixes == nil {
+			s.prefixes = make(map[string]uint32)
+		}
+		id = uint32(len(s.prefixes) + 1)
+		s.prefixes[strings.Clone(p)] = id
+	}
+	var head [8]byte
+	copy(head[:], it.Key[len(p):])
+	e.pfx, e.head = id, binary.BigEndian.Uint64(head[:])
+	return e
+}
+
+func (s *Set) probe(key string) entry { return s.entryOf(Item{Key: key}, false) }
+
+// Set is a sorted set of items, one per key, in an order-statistics
+// B+tree whose nodes keep their subtree's count and sum of words: a Put, a
+// removal and any range's fingerprint cost O(log n). Its zero value is an
+// empty set. It is not safe for concurrent use.
 type Set struct {
-	items []Item
-	words []word
-	// prefix[i] is the sum of words[:i]; valid only when !dirty.
-	prefix []word
-	dirty  bool
+	t        btree[entry]
+	prefixes map[string]uint32 // the numbers of the keys' prefixes (entry)
 }
 
 // Len is the number of items.
-func (s *Set) Len() int { return len(s.items) }
+func (s *Set) Len() int { return s.t.Len() }
 
-// Items returns the items in key order; the caller must not change them.
-func (s *Set) Items() []Item { return s.items }
+// Items returns a copy of the items in key order.
+func (s *Set) Items() []Item { return s.slice(0, s.Len()) }
 
-func (s *Set) find(key string) (int, bool) {
-	return slices.BinarySearchFunc(s.items, key, func(it Item, k string) int { return strings.Compare(it.Key, k) })
+// slice returns the items at indexes [lo, hi).
+func (s *Set) slice(lo, hi int) []Item {
+	out := make([]Item, 0, max(hi-lo, 0))
+	s.t.each(lo, hi, func(e entry) bool {
+		out = append(out, e.it)
+		return true
+	})
+	return out
 }
+
+// at returns the item at index i, 0 ≤ i < Len.
+func (s *Set) at(i int) Item { return s.t.at(i).it }
 
 // Get returns the item under key.
 func (s *Set) Get(key string) (Item, bool) {
-	i, ok := s.find(key)
-	if !ok {
-		return Item{}, false
-	}
-	return s.items[i], true
+	e, ok := s.t.get(s.probe(key))
+	return e.it, ok
 }
 
 // Put adds it, replacing the item under the same key.
-func (s *Set) Put(it Item) {
-	i, ok := s.find(it.Key)
-	w := wordOf(it)
-	if ok {
-		s.items[i], s.words[i] = it, w
-	} else {
-		s.items = slices.Insert(s.items, i, it)
-		s.words = slices.Insert(s.words, i, w)
-	}
-	s.dirty = true
+func (s *Set) Put(it Item) { s.put(it, 0) }
+
+// put adds it, with the size its replica counts, replacing the entry under
+// the same key and returning that one, in one descent.
+func (s *Set) put(it Item, size int32) (entry, bool) {
+	e := s.entryOf(it, true)
+	e.w, e.size = wordOf(it), size
+	return s.t.put(e)
 }
 
-// PutAll adds its, replacing the items under the same keys (of items with
-// one key, the last counts), in one pass over the set: O(n + m log m)
-// where single Puts of new keys would cost O(n) each.
-func (s *Set) PutAll(its []Item) {
-	var fresh []Item
-	for _, it := range its {
-		if i, ok := s.find(it.Key); ok {
-			s.items[i], s.words[i] = it, wordOf(it)
-			s.dirty = true
-		} else {
-			fresh = append(fresh, it)
-		}
-	}
-	if len(fresh) == 0 {
-		return
-	}
-	slices.SortStableFunc(fresh, func(a, b Item) int { return strings.Compare(a.Key, b.Key) })
-	// Of items with one key, keep the last.
-	j := 0
-	for i := range fresh {
-		if j > 0 && fresh[j-1].Key == fresh[i].Key {
-			fresh[j-1] = fresh[i]
-			continue
-		}
-		fresh[j] = fresh[i]
-		j++
-	}
-	fresh = fresh[:j]
-	items := make([]Item, 0, len(s.items)+len(fresh))
-	words := make([]word, 0, len(s.items)+len(fresh))
-	a := 0
-	for _, it := range fresh {
-		for a < len(s.items) && s.items[a].Key < it.Key {
-			items, words = append(items, s.items[a]), append(words, s.words[a])
-			a++
-		}
-		items, words = append(items, it), append(words, wordOf(it))
-	}
-	items, words = append(items, s.items[a:]...), append(words, s.words[a:]...)
-	s.items, s.words, s.dirty = items, words, true
-}
-
-// DeleteAll removes the items under keys, in one pass over the set.
-func (s *Set) DeleteAll(keys []string) {
-	if len(keys) == 0 {
-		return
-	}
-	gone := make(map[string]bool, len(keys))
-	for _, k := range keys {
-		gone[k] = true
-	}
-	j := 0
-	for i := range s.items {
-		if gone[s.items[i].Key] {
-			continue
-		}
-		s.items[j], s.words[j] = s.items[i], s.words[i]
-		j++
-	}
-	clear(s.items[j:])
-	s.items, s.words, s.dirty = s.items[:j], s.words[:j], true
-}
+// take removes the entry under key and returns it, in one descent.
+func (s *Set) take(key string) (entry, bool) { return s.t.delete(s.probe(key)) }
 
 // lowerIndex is the index of the first item whose key is at least bound.
-func (s *Set) lowerIndex(bound string) int {
-	i, _ := s.find(bound)
-	return i
-}
+func (s *Set) lowerIndex(bound string) int { return s.t.rank(s.probe(bound)) }
 
 // bounds returns the index range of the items in [lower, upper), where an
 // infinite upper bound is +∞.
 func (s *Set) bounds(lower string, upper Bound) (int, int) {
 	lo := s.lowerIndex(lower)
-	hi := len(s.items)
+	hi := s.Len()
 	if !upper.Inf {
 		hi = s.lowerIndex(upper.Key)
 	}
 	return lo, max(lo, hi)
 }
 
+// rangeFingerprint is the fingerprint of the items in [lower, upper), and
+// their index range, from one descent for each bound.
+func (s *Set) rangeFingerprint(lower string, upper Bound) (Fingerprint, int, int) {
+	lo, below := s.t.rankSum(s.probe(lower))
+	hi, sum := s.Len(), s.t.sum(s.Len())
+	if !upper.Inf {
+		hi, sum = s.t.rankSum(s.probe(upper.Key))
+	}
+	if hi <= lo {
+		return fingerprint(word{}, 0), lo, lo
+	}
+	return fingerprint(sum.sub(below), hi-lo), lo, hi
+}
+
 // fingerprint of the items at indexes [lo, hi).
 func (s *Set) fingerprint(lo, hi int) Fingerprint {
-	if s.dirty || len(s.prefix) != len(s.words)+1 {
-		s.prefix = slices.Grow(s.prefix[:0], len(s.words)+1)
-		var sum word
-		s.prefix = append(s.prefix, sum)
-		for _, w := range s.words {
-			sum = sum.add(w)
-			s.prefix = append(s.prefix, sum)
-		}
-		s.dirty = false
-	}
-	return fingerprint(s.prefix[hi].sub(s.prefix[lo]), hi-lo)
+	return fingerprint(s.t.sum(hi).sub(s.t.sum(lo)), hi-lo)
 }
 
 // Fingerprint is the fingerprint of the whole set.
-func (s *Set) Fingerprint() Fingerprint { return s.fingerprint(0, len(s.items)) }
+func (s *Set) Fingerprint() Fingerprint { return s.fingerprint(0, s.Len()) }
 
 // Bound is the exclusive upper end of a range of keys: Key, or +∞ when Inf.
 type Bound struct {

@@ -23,6 +23,7 @@ const (
 	DefaultMaxRecords          = 1_000_000
 	DefaultMaxBytes            = 1 << 30
 	DefaultTombstoneHorizon    = 30 * 24 * time.Hour
+	DefaultBoundsRule          = BoundsOldestFirst
 	// MaxNameSize is the longest collection name.
 	MaxNameSize = 128
 )
@@ -67,7 +68,26 @@ type Settings struct {
 	// tombstone is dropped, and a replica that was offline longer than
 	// the horizon and still holds the deleted value brings it back.
 	TombstoneHorizon time.Duration `setting:"tombstone_horizon,7" doc:"How long a delete is remembered; a replica offline longer brings back what was deleted."`
+	// BoundsRule is the rule the bounds keep records by (SYNC.md §3):
+	// BoundsOldestFirst, the default, or BoundsSameSet. It came after the
+	// digest was fixed: at its default, which normalized settings write
+	// as 0, it is left out of the digest and of the JSON form, so settings
+	// that leave it have the digest and the form they had.
+	BoundsRule int `setting:"bounds_rule,8,omitdefault" doc:"1: past any bound the oldest records are dropped; 2: the same records give the same set in any order (a count bound drops the oldest; a record over a byte bound / its count bound is not taken)."`
 }
+
+// The rules the bounds keep records by (Settings.BoundsRule).
+const (
+	// BoundsOldestFirst: past any bound, count or bytes, the oldest
+	// records are dropped. The set depends on the order records arrive in
+	// when a key's newer version is dropped for bytes (SYNC.md §3).
+	BoundsOldestFirst = 1
+	// BoundsSameSet: past a count bound the oldest records are dropped,
+	// and a record larger than MaxBytesPerWriter / MaxRecordsPerWriter or
+	// MaxBytes / MaxRecords is not taken, so the byte bounds hold too; the
+	// set is a function of the records seen, whatever their order.
+	BoundsSameSet = 2
+)
 
 // defaults are the values of the fields a zero means the default of.
 var defaults = map[string]int64{
@@ -76,10 +96,12 @@ var defaults = map[string]int64{
 	"max_records":            DefaultMaxRecords,
 	"max_bytes":              DefaultMaxBytes,
 	"tombstone_horizon":      int64(DefaultTombstoneHorizon),
+	"bounds_rule":            DefaultBoundsRule,
 }
 
 // Normalize checks s, fills the bounds left zero with the defaults and
-// sorts the writers. An error about one field is a *FieldError.
+// sorts the writers; an optional field (the bounds' rule) at its default
+// is set to zero, the form its default is left out of the digest in. An error about one field is a *FieldError.
 func (s Settings) Normalize() (Settings, error) {
 	if err := CheckName(s.Name); err != nil {
 		return s, &FieldError{Key: "name", Err: err}
@@ -92,9 +114,15 @@ func (s Settings) Normalize() (Settings, error) {
 			return s, &FieldError{Key: "writers", Err: core.Errorf(core.ErrInvalidKey, "writer %q is not a peer ID: %v", w, err)}
 		}
 	}
+	if s.BoundsRule != 0 && s.BoundsRule != BoundsOldestFirst && s.BoundsRule != BoundsSameSet {
+		return s, &FieldError{Key: "bounds_rule", Err: fmt.Errorf("is %d; give %d (past any bound the oldest records are dropped), %d (the same records give the same set) or 0 for the default %d", s.BoundsRule, BoundsOldestFirst, BoundsSameSet, DefaultBoundsRule)}
+	}
+	if s.BoundsRule == DefaultBoundsRule {
+		s.BoundsRule = 0 // an optional field's default is written 0
+	}
 	v := reflect.ValueOf(&s).Elem()
 	for _, f := range fields {
-		if f.kind != kindInt && f.kind != kindDuration {
+		if f.kind != kindInt && f.kind != kindDuration || f.Optional {
 			continue
 		}
 		fv := v.Field(f.index)
@@ -130,12 +158,16 @@ func CheckName(name string) error {
 // It is the SHA-256, cut to HashSize bytes, of "netabase/sync/v1\n" and
 // the deterministic CBOR map of every field by its digest key: text for the
 // name, text peer IDs for the writers, integers for the bounds and the
-// horizon (in nanoseconds). SYNC.md specifies it.
+// horizon (in nanoseconds), and the bounds' rule unless it is the default.
+// SYNC.md specifies it.
 func (s Settings) Digest() [HashSize]byte {
 	def := make(map[int]any, len(fields))
 	v := reflect.ValueOf(s)
 	for _, f := range fields {
 		fv := v.Field(f.index)
+		if f.left(fv) {
+			continue
+		}
 		switch f.kind {
 		case kindString:
 			def[f.digest] = fv.String()
@@ -159,6 +191,17 @@ func (s Settings) Digest() [HashSize]byte {
 func (s Settings) Topic() string {
 	d := s.Digest()
 	return "/netabase/sync/1/" + s.Name + "/" + hex.EncodeToString(d[:])
+}
+
+// recordCap is the largest envelope a collection under BoundsSameSet
+// takes: its byte bounds divided by its count bounds, so that the count
+// bounds keep the byte bounds too. Under BoundsOldestFirst it is the
+// smaller byte bound. s must be normalized.
+func (s Settings) recordCap() int64 {
+	if s.BoundsRule == BoundsSameSet {
+		return min(s.MaxBytesPerWriter/int64(s.MaxRecordsPerWriter), s.MaxBytes/int64(s.MaxRecords))
+	}
+	return min(s.MaxBytesPerWriter, s.MaxBytes)
 }
 
 // allows reports whether the collection takes records written by w.

@@ -44,6 +44,16 @@ type (
 		Fingerprints []fingerprintVector `json:"fingerprints"`
 		Messages     []messageVector     `json:"messages"`
 		Session      sessionVector       `json:"session"`
+		Bounds       []boundsVector      `json:"bounds"`
+	}
+	boundsVector struct {
+		Name       string        `json:"name"`
+		Collection int           `json:"collection"`
+		Orders     []boundsOrder `json:"orders"`
+	}
+	boundsOrder struct {
+		Arrivals []string `json:"arrivals"`
+		Held     []string `json:"held"`
 	}
 	keyVector struct {
 		Name      string `json:"name"`
@@ -75,6 +85,7 @@ type (
 		MaxRecords          int      `json:"max_records"`
 		MaxBytes            int64    `json:"max_bytes"`
 		TombstoneHorizon    int64    `json:"tombstone_horizon_ns,string"`
+		BoundsRule          int      `json:"bounds_rule,omitempty"`
 		Definition          string   `json:"definition"`
 		Digest              string   `json:"digest"`
 		Topic               string   `json:"topic"`
@@ -126,6 +137,7 @@ var vectorsAbout = []string{
 	"fingerprints: the fingerprint of a set of items (§5); an item's key is the record key's bytes.",
 	"messages: reconciliation messages (the bytes of a frame, without its length) and whether a receiver takes them (§5).",
 	"session: a whole session between replicas of collections[collection], whose clocks read now: the envelopes each holds before, every frame (length included) in the order sent, and the record count and fingerprint both hold after.",
+	"bounds: what a replica of collections[collection] holds (§3) after taking the envelopes of arrivals one at a time, in that order: held, in key order. A collection's bounds_rule, when given, is the bounds' rule (absent: 1).",
 }
 
 var (
@@ -303,6 +315,8 @@ func makeCollections(t *testing.T, keys []vectorKey) ([]collectionVector, []Sett
 	for _, s := range []Settings{
 		{Name: "chat"},
 		{Name: "board", Writers: []peer.ID{keys[1].id, keys[0].id}, MaxRecordsPerWriter: 10, MaxBytesPerWriter: 65536, MaxRecords: 100, MaxBytes: 1 << 20, TombstoneHorizon: 24 * time.Hour},
+		{Name: "log", MaxBytesPerWriter: 600},
+		{Name: "log", BoundsRule: BoundsSameSet, MaxRecordsPerWriter: 2, MaxBytesPerWriter: 900},
 	} {
 		s, err := s.Normalize()
 		if err != nil {
@@ -314,9 +328,12 @@ func makeCollections(t *testing.T, keys []vectorKey) ([]collectionVector, []Sett
 		}
 		d := s.Digest()
 		def := map[uint64]any{1: s.Name, 2: writers, 3: s.MaxRecordsPerWriter, 4: s.MaxBytesPerWriter, 5: s.MaxRecords, 6: s.MaxBytes, 7: int64(s.TombstoneHorizon)}
+		if s.BoundsRule != 0 {
+			def[8] = s.BoundsRule
+		}
 		out = append(out, collectionVector{
 			Name: s.Name, Writers: writers, MaxRecordsPerWriter: s.MaxRecordsPerWriter, MaxBytesPerWriter: s.MaxBytesPerWriter,
-			MaxRecords: s.MaxRecords, MaxBytes: s.MaxBytes, TombstoneHorizon: int64(s.TombstoneHorizon),
+			MaxRecords: s.MaxRecords, MaxBytes: s.MaxBytes, TombstoneHorizon: int64(s.TombstoneHorizon), BoundsRule: s.BoundsRule,
 			Definition: hex.EncodeToString(cborOf(t, def)), Digest: hex.EncodeToString(d[:]), Topic: s.Topic(),
 		})
 		all = append(all, s)
@@ -509,7 +526,75 @@ func makeVectors(t *testing.T) *vectors {
 		Collection: 0, Now: vectorNow.UnixNano(), Initiator: initiator, Responder: responder,
 		Frames: frames, Records: a.Status().Records + a.Status().Tombstones, Fingerprint: hex.EncodeToString(fp[:]),
 	}
+	v.Bounds = makeBounds(t, v, keys)
 	return v
+}
+
+// makeBounds makes the bounds vectors: SYNC.md §3's case, a key's newer
+// version past the bytes with the writer's other record while an older,
+// smaller one is not, arriving in two orders, under both rules.
+func makeBounds(t *testing.T, v *vectors, keys []vectorKey) []boundsVector {
+	alice := keys[0]
+	ts := func(d int64) envelope.Timestamp { return envelope.Timestamp{Wall: vectorBase + d} }
+	h := hex.EncodeToString
+	b := h(alice.seal(t, "log/b", "log", 1, ts(20), make([]byte, 100)))
+	newer := h(alice.seal(t, "log/k", "log", 1, ts(15), make([]byte, 300)))
+	older := h(alice.seal(t, "log/k", "log", 1, ts(5), make([]byte, 10)))
+	var out []boundsVector
+	for _, c := range []struct {
+		name       string
+		collection int
+	}{
+		{"bounds rule 1: the set depends on the order", 2},
+		{"bounds rule 2: the same records give the same set", 3},
+	} {
+		bv := boundsVector{Name: c.name, Collection: c.collection}
+		for _, arrivals := range [][]string{{b, newer, older}, {b, older, newer}} {
+			bv.Orders = append(bv.Orders, boundsOrder{Arrivals: arrivals, Held: heldAfter(t, v, c.collection, arrivals)})
+		}
+		out = append(out, bv)
+	}
+	return out
+}
+
+// heldAfter returns the envelopes, in key order, a replica of the file's
+// collection i holds after taking arrivals one at a time.
+func heldAfter(t *testing.T, v *vectors, i int, arrivals []string) []string {
+	r := newReplica(t, vectorSettings(t, v, i))
+	for _, a := range arrivals {
+		vr, err := r.Verify(specHex(t, a))
+		if err != nil {
+			t.Fatal(err)
+		}
+		insert(t, r, vr)
+	}
+	held := []string{}
+	for _, it := range r.Items() {
+		data, err := r.Envelope(t.Context(), it.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, hex.EncodeToString(data))
+	}
+	return held
+}
+
+// checkBounds replays the bounds vectors: each order holds what the file
+// says; under bounds rule 2 every order holds the same.
+func checkBounds(t *testing.T, v *vectors) {
+	if len(v.Bounds) == 0 {
+		t.Fatal("the file has no bounds vectors")
+	}
+	for _, bv := range v.Bounds {
+		for i, o := range bv.Orders {
+			if got := heldAfter(t, v, bv.Collection, o.Arrivals); !slices.Equal(got, o.Held) {
+				t.Errorf("%s: order %d holds %d envelopes, the file says %d, or others", bv.Name, i, len(got), len(o.Held))
+			}
+			if v.Collections[bv.Collection].BoundsRule == BoundsSameSet && !slices.Equal(o.Held, bv.Orders[0].Held) {
+				t.Errorf("%s: under bounds rule 2, order %d holds another set than order 0", bv.Name, i)
+			}
+		}
+	}
 }
 
 // specHex reads a hex block of SYNC.md's form: white space is ignored.
@@ -559,6 +644,7 @@ func TestSpecVectors(t *testing.T) {
 	t.Run("fingerprints", func(t *testing.T) { checkFingerprints(t, v.Fingerprints) })
 	t.Run("messages", func(t *testing.T) { checkMessages(t, v.Messages) })
 	t.Run("session", func(t *testing.T) { checkSession(t, v) })
+	t.Run("bounds", func(t *testing.T) { checkBounds(t, &v) })
 	t.Run("SYNC.md", func(t *testing.T) { checkSpecExamples(t, &v) })
 }
 
@@ -613,7 +699,7 @@ func vectorSettings(t *testing.T, v *vectors, i int) Settings {
 		writers = append(writers, id)
 	}
 	s, err := Settings{Name: c.Name, Writers: writers, MaxRecordsPerWriter: c.MaxRecordsPerWriter, MaxBytesPerWriter: c.MaxBytesPerWriter,
-		MaxRecords: c.MaxRecords, MaxBytes: c.MaxBytes, TombstoneHorizon: time.Duration(c.TombstoneHorizon)}.Normalize()
+		MaxRecords: c.MaxRecords, MaxBytes: c.MaxBytes, TombstoneHorizon: time.Duration(c.TombstoneHorizon), BoundsRule: c.BoundsRule}.Normalize()
 	if err != nil {
 		t.Fatal(err)
 	}
