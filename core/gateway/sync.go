@@ -129,6 +129,9 @@ func (g *gateway) sync(w http.ResponseWriter, r *http.Request) {
 	if err := m.SendText(ctx, wb); err != nil {
 		return
 	}
+	// Connected: the node's status lists the client until it goes.
+	rc := s.Relay(hello.Peer, r.RemoteAddr, m.Bytes)
+	defer rc.Close()
 
 	done := make(chan struct{})
 	defer func() {
@@ -137,16 +140,16 @@ func (g *gateway) sync(w http.ResponseWriter, r *http.Request) {
 	}()
 	go func() {
 		defer close(done)
-		g.liveOut(ctx, m, s)
+		g.liveOut(ctx, m, s, rc)
 	}()
 	rt := g.newRates()
 	m.Pace(func(ctx context.Context, n int) error { return rt.bytes.WaitN(ctx, n) })
-	g.serveSync(ctx, m, s, hello, rt)
+	g.serveSync(ctx, m, s, hello, rt, rc)
 }
 
 // serveSync reads the client's messages until the connection ends:
 // sessions it starts, and live records.
-func (g *gateway) serveSync(ctx context.Context, m *wsync.Mux, s *node.Synced, hello wsync.Hello, rt rates) {
+func (g *gateway) serveSync(ctx context.Context, m *wsync.Mux, s *node.Synced, hello wsync.Hello, rt rates, rc *node.RelayConn) {
 	var prev *wsync.Session
 	defer func() {
 		if prev != nil {
@@ -178,6 +181,7 @@ func (g *gateway) serveSync(ctx context.Context, m *wsync.Mux, s *node.Synced, h
 			m.Close(websocket.StatusPolicyViolation, "the client sends no text message after its hello")
 			return
 		case kind == wsync.KindRecord:
+			rc.Live(true)
 			if !rt.records.Allow() || !rt.bytes.AllowN(time.Now(), len(b)) {
 				s.Replica().CountRefused(replica.RefusedRate)
 				g.refuse(ctx, m, s, hello, b, fmt.Errorf("%w: the connection sent records past its rate of %g records and %g bytes a second; a later session brings the record", node.ErrRefused, g.opts.SyncRecordsPerSecond, g.opts.SyncBytesPerSecond))
@@ -195,7 +199,8 @@ func (g *gateway) serveSync(ctx context.Context, m *wsync.Mux, s *node.Synced, h
 					sess.Finish()
 					return
 				}
-				_, err := s.Respond(ctx, sess, hello.Peer, first)
+				st, err := s.Respond(ctx, sess, hello.Peer, first)
+				rc.Session(st)
 				if err != nil {
 					g.opts.Logger.Debug("reconciliation failed", "collection", s.Name(), "client", hello.Peer, "error", err)
 				}
@@ -228,7 +233,7 @@ func (g *gateway) refuse(ctx context.Context, m *wsync.Mux, s *node.Synced, hell
 
 // liveOut sends the client every record that enters the replica, until
 // the connection ends.
-func (g *gateway) liveOut(ctx context.Context, m *wsync.Mux, s *node.Synced) {
+func (g *gateway) liveOut(ctx context.Context, m *wsync.Mux, s *node.Synced, rc *node.RelayConn) {
 	r := s.Replica()
 	for c := range s.Watch(ctx) {
 		if c.Missed > 0 {
@@ -245,5 +250,6 @@ func (g *gateway) liveOut(ctx context.Context, m *wsync.Mux, s *node.Synced) {
 			m.Close(websocket.StatusGoingAway, "")
 			return
 		}
+		rc.Live(false)
 	}
 }
