@@ -326,7 +326,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // TestDaemonRefuses: a daemon with other settings, or none of the
-// collection, refuses the page for good, and the page is told why; one
+// collection, refuses the page, and the page is told why; one
 // whose writer list lacks the page is never sent its records, and the
 // page's write says why.
 func TestDaemonRefuses(t *testing.T) {
@@ -389,6 +389,48 @@ func TestDaemonRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	holds(t, s.Replica(), d.n.ID(), "news", "from the writer")
+}
+
+// TestNotJoinedTriedAgain: a page that connects before its daemon has
+// joined the collection is refused (4404), told so, and tries again after
+// its pause: once the daemon joins, the page gets in, its write made
+// meanwhile reaches the daemon and the refusal is cleared from Status.
+func TestNotJoinedTriedAgain(t *testing.T) {
+	ctx := testContext(t)
+	d := startDaemon(t, gateway.Options{})
+	settings := replica.Settings{Name: "later"}
+	p := openPage(t, memory(t), nil)
+	refusals := make(chan page.Refusal, 64)
+	s, err := p.JoinSync(ctx, settings, page.SyncOptions{Daemons: []string{d.url("later")}, Interval: time.Hour,
+		NotJoined: 20 * time.Millisecond, Refused: func(r page.Refusal) { refusals <- r }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Refused twice: the page tried again after the first.
+	for range 2 {
+		var r page.Refusal
+		select {
+		case r = <-refusals:
+		case <-ctx.Done():
+			t.Fatal("the page was never told of the refusal")
+		}
+		var re *wsync.RefusedError
+		if !errors.As(r.Err, &re) || re.Code != wsync.CodeNotJoined {
+			t.Fatalf("the refusal: %+v, want code %d", r, wsync.CodeNotJoined)
+		}
+	}
+	if st := s.Status(); len(st.Daemons) != 1 || st.Daemons[0].Refused == nil {
+		t.Fatalf("Status after a refusal: %+v", st.Daemons)
+	}
+	if _, err := s.Put(ctx, "k", []byte("written before the daemon joined")); err != nil {
+		t.Fatal(err)
+	}
+	ds := d.join(t, settings)
+	holds(t, ds.Replica(), p.ID(), "k", "written before the daemon joined")
+	caughtUp(t, s, d.n.ID())
+	if st := s.Status(); st.Daemons[0].Refused != nil || !st.Daemons[0].Connected {
+		t.Fatalf("Status once the daemon joined: %+v", st.Daemons)
+	}
 }
 
 // TestRecordRefusedByDaemon: a record the daemon does not take (past the
