@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -58,9 +59,47 @@ type daemon struct {
 	n    *node.Node
 	srv  *httptest.Server
 	down atomic.Bool
+	// read and written count the bytes of every connection to srv, as
+	// TCP carries them (HTTP and WebSocket framing included).
+	read, written atomic.Int64
 }
 
-func startDaemon(t *testing.T, opts gateway.Options) *daemon {
+// counted is a connection to a daemon's gateway whose bytes the daemon
+// counts.
+type counted struct {
+	net.Conn
+	d *daemon
+}
+
+func (c counted) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.d.read.Add(int64(n))
+	return n, err
+}
+
+func (c counted) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.d.written.Add(int64(n))
+	return n, err
+}
+
+type countingListener struct {
+	net.Listener
+	d *daemon
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return counted{c, l.d}, nil
+}
+
+// traffic is the bytes the daemon's gateway read and wrote so far.
+func (d *daemon) traffic() (read, written int64) { return d.read.Load(), d.written.Load() }
+
+func startDaemon(t testing.TB, opts gateway.Options) *daemon {
 	t.Helper()
 	dir := t.TempDir()
 	c := config.Default(dir)
@@ -75,13 +114,15 @@ func startDaemon(t *testing.T, opts gateway.Options) *daemon {
 	opts.Sync = true
 	d := &daemon{n: n}
 	h := gateway.Handler(n, opts)
-	d.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	d.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if d.down.Load() {
 			http.Error(w, "the daemon is down", http.StatusServiceUnavailable)
 			return
 		}
 		h.ServeHTTP(w, r)
 	}))
+	d.srv.Listener = countingListener{d.srv.Listener, d}
+	d.srv.Start()
 	t.Cleanup(func() {
 		d.srv.Close()
 		if err := n.Close(); err != nil {
@@ -96,7 +137,7 @@ func (d *daemon) url(name string) string {
 	return "ws" + strings.TrimPrefix(d.srv.URL, "http") + "/v1/sync/" + name + "/ws"
 }
 
-func (d *daemon) join(t *testing.T, settings replica.Settings) *node.Synced {
+func (d *daemon) join(t testing.TB, settings replica.Settings) *node.Synced {
 	t.Helper()
 	s, err := d.n.JoinSync(testContext(t), settings)
 	if err != nil {
