@@ -2,12 +2,14 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -132,6 +134,7 @@ func (g *gateway) sync(w http.ResponseWriter, r *http.Request) {
 	// Connected: the node's status lists the client until it goes.
 	rc := s.Relay(hello.Peer, r.RemoteAddr, m.Bytes)
 	defer rc.Close()
+	own := &sentHere{m: make(map[[sha256.Size]byte]struct{})}
 
 	done := make(chan struct{})
 	defer func() {
@@ -140,16 +143,56 @@ func (g *gateway) sync(w http.ResponseWriter, r *http.Request) {
 	}()
 	go func() {
 		defer close(done)
-		g.liveOut(ctx, m, s, rc)
+		g.liveOut(ctx, m, s, own, rc)
 	}()
 	rt := g.newRates()
 	m.Pace(func(ctx context.Context, n int) error { return rt.bytes.WaitN(ctx, n) })
-	g.serveSync(ctx, m, s, hello, rt, rc)
+	g.serveSync(ctx, m, s, hello, rt, rc, own)
+}
+
+// sentHere are the live records a connection's client sent that may be
+// entering the replica now, by their bytes' hash: the live feed does not
+// send them back. Another connection of the same peer ID (one identity in
+// two browsers) still gets them.
+type sentHere struct {
+	mu sync.Mutex
+	m  map[[sha256.Size]byte]struct{}
+}
+
+// maxSentHere bounds sentHere: past it, it forgets them all, and the
+// feed sends those back, which costs a message and nothing else.
+const maxSentHere = 1024
+
+func (h *sentHere) add(data []byte) [sha256.Size]byte {
+	k := sha256.Sum256(data)
+	h.mu.Lock()
+	if len(h.m) >= maxSentHere {
+		clear(h.m)
+	}
+	h.m[k] = struct{}{}
+	h.mu.Unlock()
+	return k
+}
+
+func (h *sentHere) forget(k [sha256.Size]byte) {
+	h.mu.Lock()
+	delete(h.m, k)
+	h.mu.Unlock()
+}
+
+// took reports whether data was the client's, forgetting it.
+func (h *sentHere) took(data []byte) bool {
+	k := sha256.Sum256(data)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, ok := h.m[k]
+	delete(h.m, k)
+	return ok
 }
 
 // serveSync reads the client's messages until the connection ends:
 // sessions it starts, and live records.
-func (g *gateway) serveSync(ctx context.Context, m *wsync.Mux, s *node.Synced, hello wsync.Hello, rt rates, rc *node.RelayConn) {
+func (g *gateway) serveSync(ctx context.Context, m *wsync.Mux, s *node.Synced, hello wsync.Hello, rt rates, rc *node.RelayConn, own *sentHere) {
 	var prev *wsync.Session
 	defer func() {
 		if prev != nil {
@@ -187,7 +230,10 @@ func (g *gateway) serveSync(ctx context.Context, m *wsync.Mux, s *node.Synced, h
 				g.refuse(ctx, m, s, hello, b, fmt.Errorf("%w: the connection sent records past its rate of %g records and %g bytes a second; a later session brings the record", node.ErrRefused, g.opts.SyncRecordsPerSecond, g.opts.SyncBytesPerSecond))
 				continue
 			}
-			g.admit(ctx, m, s, hello, b)
+			k := own.add(b)
+			if !g.admit(ctx, m, s, hello, b) {
+				own.forget(k)
+			}
 		case kind == wsync.KindFrame:
 			sess := m.Start(prev)
 			prev = sess
@@ -211,11 +257,14 @@ func (g *gateway) serveSync(ctx context.Context, m *wsync.Mux, s *node.Synced, h
 }
 
 // admit takes a live record of the client, as gossip would, and tells
-// the client why when the collection refuses it.
-func (g *gateway) admit(ctx context.Context, m *wsync.Mux, s *node.Synced, hello wsync.Hello, data []byte) {
-	if _, err := s.Admit(ctx, hello.Peer, data); err != nil {
+// the client why when the collection refuses it; it reports whether the
+// record was stored.
+func (g *gateway) admit(ctx context.Context, m *wsync.Mux, s *node.Synced, hello wsync.Hello, data []byte) bool {
+	stored, err := s.Admit(ctx, hello.Peer, data)
+	if err != nil {
 		g.refuse(ctx, m, s, hello, data, err)
 	}
+	return stored
 }
 
 // refuse tells the client why its record data is refused.
@@ -232,8 +281,10 @@ func (g *gateway) refuse(ctx context.Context, m *wsync.Mux, s *node.Synced, hell
 }
 
 // liveOut sends the client every record that enters the replica, until
-// the connection ends.
-func (g *gateway) liveOut(ctx context.Context, m *wsync.Mux, s *node.Synced, rc *node.RelayConn) {
+// the connection ends, but the live records it sent itself (own): it
+// holds them, and sending them back would cost both sides a message and
+// a verification.
+func (g *gateway) liveOut(ctx context.Context, m *wsync.Mux, s *node.Synced, own *sentHere, rc *node.RelayConn) {
 	r := s.Replica()
 	for c := range s.Watch(ctx) {
 		if c.Missed > 0 {
@@ -245,6 +296,9 @@ func (g *gateway) liveOut(ctx context.Context, m *wsync.Mux, s *node.Synced, rc 
 		data, err := r.Envelope(ctx, r.RecordKey(c.Writer, c.Key))
 		if err != nil {
 			continue // dropped meanwhile
+		}
+		if own.took(data) {
+			continue
 		}
 		if err := m.Send(ctx, wsync.KindRecord, data); err != nil {
 			m.Close(websocket.StatusGoingAway, "")

@@ -696,3 +696,34 @@ func TestTwoDaemons(t *testing.T) {
 	holds(t, s.Replica(), da.n.ID(), "a", "from a")
 	holds(t, sb.Replica(), da.n.ID(), "a", "from a")
 }
+
+// TestLiveNotSentBack: the daemon's live feed does not send a page its own
+// live record back (a message and a verification each side), but sends
+// the records that follow it; the daemon's status lists the page with
+// both counts.
+func TestLiveNotSentBack(t *testing.T) {
+	ctx := testContext(t)
+	d := startDaemon(t, gateway.Options{})
+	settings := replica.Settings{Name: "notes"}
+	ds := d.join(t, settings)
+	p := openPage(t, memory(t), nil)
+	s, err := p.JoinSync(ctx, settings, page.SyncOptions{Daemons: []string{d.url("notes")}, Interval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	caughtUp(t, s, d.n.ID())
+	if _, err := s.Put(ctx, "mine", []byte("from the page")); err != nil {
+		t.Fatal(err)
+	}
+	holds(t, ds.Replica(), p.ID(), "mine", "from the page")
+	// The feed sends in order: once the page holds the daemon's later
+	// record, the page's own would have gone before it.
+	if _, err := ds.Put(ctx, "theirs", []byte("from the daemon")); err != nil {
+		t.Fatal(err)
+	}
+	holds(t, s.Replica(), d.n.ID(), "theirs", "from the daemon")
+	st := ds.Status().Relayed
+	if len(st) != 1 || st[0].Peer != p.ID() || st[0].RecordsIn != 1 || st[0].RecordsOut != 1 {
+		t.Fatalf("the daemon's relayed clients: %+v, want the page with 1 record in and 1 out", st)
+	}
+}
