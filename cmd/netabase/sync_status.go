@@ -24,7 +24,10 @@ from peers it refused (by reason), the peers that share it, and for each peer th
 reconciliation (and its error, if it failed), the bytes sent and
 received in all, and whether the node is connected to it now (the
 figures are kept across restarts, so a peer listed may be long gone;
-"connected" in --json).` + clientHelp + exitStatusHelp,
+"connected" in --json), and the pages connected now to the gateway's
+sync endpoint of the collection: each page's peer ID, its address, since
+when, its sessions, and the records and bytes it sent and was sent
+("pages" in --json).` + clientHelp + exitStatusHelp,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return usageErrorf("%s takes at most one collection name (got %d arguments)", cmd.CommandPath(), len(args))
@@ -93,6 +96,13 @@ func printSyncStatus(e *env, st control.SyncStatus) error {
 	}
 	fmt.Fprintf(e.stdout, "%s\n  writers      %s; records from %s\n  records      %d, %d tombstones, %d bytes\n  bounds       %s\n  refused      %s\n  topic peers  %d\n",
 		st.Name, who, plural(st.WritersSeen, "writer"), st.Records, st.Tombstones, st.Bytes, strings.Join(bounds, ", "), refusedText(st.Refused), len(st.TopicPeers))
+	if err := printSyncPeers(e, st); err != nil {
+		return err
+	}
+	return printSyncPages(e, st)
+}
+
+func printSyncPeers(e *env, st control.SyncStatus) error {
 	if len(st.Peers) == 0 {
 		return printf(e, "  not reconciled with any peer yet\n")
 	}
@@ -111,6 +121,20 @@ func printSyncStatus(e *env, st control.SyncStatus) error {
 			connected = "yes"
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%d B\t%d B\t%s\n", p.ID, connected, last, p.Sessions, p.Total.BytesSent, p.Total.BytesReceived, lastErr)
+	}
+	return tw.Flush()
+}
+
+// printSyncPages lists the pages connected to the gateway's sync
+// endpoint, if any.
+func printSyncPages(e *env, st control.SyncStatus) error {
+	if len(st.Pages) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  PAGE\tREMOTE\tCONNECTED SINCE\tSESSIONS\tRECORDS IN\tRECORDS OUT\tBYTES IN\tBYTES OUT")
+	for _, p := range st.Pages {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%d\t%d\t%d B\t%d B\n", p.ID, shown(p.Remote), p.Since.Local().Format(time.RFC3339), p.Sessions, p.RecordsIn, p.RecordsOut, p.BytesIn, p.BytesOut)
 	}
 	return tw.Flush()
 }

@@ -162,6 +162,9 @@ func (g *gateway) sync(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	// Connected: the node's status lists the client until it goes.
+	rc := s.Relay(hello.Peer, r.RemoteAddr, m.Bytes)
+	defer rc.Close()
 
 	done := make(chan struct{})
 	defer func() {
@@ -171,16 +174,16 @@ func (g *gateway) sync(w http.ResponseWriter, r *http.Request) {
 	sent := newSentRecords()
 	go func() {
 		defer close(done)
-		g.liveOut(ctx, m, s, changes, hello.Peer, sent)
+		g.liveOut(ctx, m, s, changes, hello.Peer, sent, rc)
 	}()
 	rt := newRates(g.opts.SyncRecordsPerSecond, g.opts.SyncBytesPerSecond)
 	m.Pace(func(ctx context.Context, n int) error { return rt.bytes.WaitN(ctx, n) })
-	g.serveSync(ctx, m, s, hello, rt, sent)
+	g.serveSync(ctx, m, s, hello, rt, sent, rc)
 }
 
 // serveSync reads the client's messages until the connection ends:
 // sessions it starts, and live records.
-func (g *gateway) serveSync(ctx context.Context, m *wsync.Mux, s *node.Synced, hello wsync.Hello, rt rates, sent *sentRecords) {
+func (g *gateway) serveSync(ctx context.Context, m *wsync.Mux, s *node.Synced, hello wsync.Hello, rt rates, sent *sentRecords, rc *node.RelayConn) {
 	var prev *wsync.Session
 	defer func() {
 		if prev != nil {
@@ -212,6 +215,7 @@ func (g *gateway) serveSync(ctx context.Context, m *wsync.Mux, s *node.Synced, h
 			m.Close(websocket.StatusPolicyViolation, "the client sends no text message after its hello")
 			return
 		case kind == wsync.KindRecord:
+			rc.Live(true)
 			if !rt.allowRecord(len(b)) {
 				s.Replica().CountRefused(replica.RefusedRate)
 				g.refuse(ctx, m, s, hello, b, fmt.Errorf("%w: the connection sent records past its rate of %g records and %g bytes a second; a later session brings the record", node.ErrRefused, g.opts.SyncRecordsPerSecond, g.opts.SyncBytesPerSecond))
@@ -229,7 +233,8 @@ func (g *gateway) serveSync(ctx context.Context, m *wsync.Mux, s *node.Synced, h
 					sess.Finish()
 					return
 				}
-				_, err := s.Respond(ctx, sess, hello.Peer, first)
+				st, err := s.Respond(ctx, sess, hello.Peer, first)
+				rc.Session(st)
 				if err != nil {
 					g.opts.Logger.Debug("reconciliation failed", "collection", s.Name(), "client", hello.Peer, "error", err)
 				}
@@ -320,7 +325,7 @@ func (g *gateway) refuse(ctx context.Context, m *wsync.Mux, s *node.Synced, hell
 // liveOut sends the client every record of changes, the replica's watch,
 // until the connection ends, but the live records this client sent
 // (sent), which it holds.
-func (g *gateway) liveOut(ctx context.Context, m *wsync.Mux, s *node.Synced, changes iter.Seq[replica.Change], client peer.ID, sent *sentRecords) {
+func (g *gateway) liveOut(ctx context.Context, m *wsync.Mux, s *node.Synced, changes iter.Seq[replica.Change], client peer.ID, sent *sentRecords, rc *node.RelayConn) {
 	r := s.Replica()
 	for c := range changes {
 		if c.Missed > 0 {
@@ -340,5 +345,6 @@ func (g *gateway) liveOut(ctx context.Context, m *wsync.Mux, s *node.Synced, cha
 			m.Close(websocket.StatusGoingAway, "")
 			return
 		}
+		rc.Live(false)
 	}
 }

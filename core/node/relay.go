@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -61,4 +65,101 @@ func (s *Synced) Admit(ctx context.Context, from peer.ID, data []byte) (stored b
 		return false, nil
 	}
 	return s.storeAndPublish(ctx, from, v, "the record")
+}
+
+// RelayConn is one client's connection to the collection through a
+// relay, such as a page's over the gateway's sync endpoint: Status lists
+// it, with its figures, until Close. Its methods are safe for concurrent
+// use.
+type RelayConn struct {
+	s      *Synced
+	peer   peer.ID
+	remote string
+	since  time.Time
+	bytes  func() (in, out int64)
+
+	sessions, recordsIn, recordsOut atomic.Int64
+}
+
+// RelayStatus is what Status tells of a client connected through a relay.
+type RelayStatus struct {
+	// Peer is the peer ID the client named itself by (its hello; not
+	// authenticated: its records are, by their signatures).
+	Peer peer.ID `json:"peer"`
+	// Remote is the client's address, as the relay saw it.
+	Remote string `json:"remote"`
+	// Since is when it connected.
+	Since time.Time `json:"since"`
+	// Sessions counts the reconciliation sessions that ended on the
+	// connection.
+	Sessions int64 `json:"sessions"`
+	// RecordsIn and RecordsOut count the records the client sent and was
+	// sent, by sessions and live.
+	RecordsIn  int64 `json:"records_in"`
+	RecordsOut int64 `json:"records_out"`
+	// BytesIn and BytesOut count the connection's message bytes each way,
+	// as the relay reports them.
+	BytesIn  int64 `json:"bytes_in"`
+	BytesOut int64 `json:"bytes_out"`
+}
+
+// Relay registers the connection of client p, from remote, so that
+// Status lists it until the returned RelayConn's Close; bytes, when not
+// nil, reports the connection's bytes each way so far.
+func (s *Synced) Relay(p peer.ID, remote string, bytes func() (in, out int64)) *RelayConn {
+	c := &RelayConn{s: s, peer: p, remote: remote, since: time.Now(), bytes: bytes}
+	s.relayMu.Lock()
+	s.relayed[c] = struct{}{}
+	s.relayMu.Unlock()
+	return c
+}
+
+// Session counts a session that ended on the connection, and the records
+// it carried.
+func (c *RelayConn) Session(st replica.Stats) {
+	c.sessions.Add(1)
+	c.recordsIn.Add(int64(st.RecordsReceived))
+	c.recordsOut.Add(int64(st.RecordsSent))
+}
+
+// Live counts a live record received (in) or sent.
+func (c *RelayConn) Live(in bool) {
+	if in {
+		c.recordsIn.Add(1)
+	} else {
+		c.recordsOut.Add(1)
+	}
+}
+
+// Close takes the connection off Status's list.
+func (c *RelayConn) Close() {
+	c.s.relayMu.Lock()
+	delete(c.s.relayed, c)
+	c.s.relayMu.Unlock()
+}
+
+// Status is the connection's figures now.
+func (c *RelayConn) Status() RelayStatus {
+	st := RelayStatus{Peer: c.peer, Remote: c.remote, Since: c.since, Sessions: c.sessions.Load(), RecordsIn: c.recordsIn.Load(), RecordsOut: c.recordsOut.Load()}
+	if c.bytes != nil {
+		st.BytesIn, st.BytesOut = c.bytes()
+	}
+	return st
+}
+
+// relayedStatus lists the connections of Relay, by when they connected.
+func (s *Synced) relayedStatus() []RelayStatus {
+	s.relayMu.Lock()
+	out := make([]RelayStatus, 0, len(s.relayed))
+	for c := range s.relayed {
+		out = append(out, c.Status())
+	}
+	s.relayMu.Unlock()
+	slices.SortFunc(out, func(a, b RelayStatus) int {
+		if c := a.Since.Compare(b.Since); c != 0 {
+			return c
+		}
+		return strings.Compare(string(a.Peer), string(b.Peer))
+	})
+	return out
 }

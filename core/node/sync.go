@@ -66,6 +66,9 @@ type Synced struct {
 	changed  chan struct{}                // closed, and replaced, when what CaughtUp looks at changes
 
 	joined time.Time
+
+	relayMu sync.Mutex
+	relayed map[*RelayConn]struct{} // clients connected through a relay (Relay)
 }
 
 // MaxGossipMessage is the largest gossipsub message a node sends or
@@ -159,6 +162,7 @@ func (n *Node) JoinSync(ctx context.Context, settings replica.Settings) (*Synced
 		sessions: make(map[sessionKey]chan struct{}), again: make(chan struct{}, 1),
 		lagging: make(map[peer.ID]bool), lag: make(chan struct{}, 1),
 		changed: make(chan struct{}), joined: time.Now(),
+		relayed: make(map[*RelayConn]struct{}),
 	}
 	topicName := settings.Topic()
 	if err := n.ps.RegisterTopicValidator(topicName, s.validate); err != nil {
@@ -426,11 +430,15 @@ type SyncStatus struct {
 	replica.Status
 	// TopicPeers are the peers known to share the collection's topic.
 	TopicPeers []peer.ID `json:"topic_peers"`
+	// Relayed are the clients connected now through a relay of the
+	// collection (Relay), such as pages over the gateway's sync
+	// endpoint, by the time they connected.
+	Relayed []RelayStatus `json:"relayed"`
 }
 
 // Status returns the collection's figures.
 func (s *Synced) Status() SyncStatus {
-	return SyncStatus{Status: s.r.Status(), TopicPeers: s.TopicPeers()}
+	return SyncStatus{Status: s.r.Status(), TopicPeers: s.TopicPeers(), Relayed: s.relayedStatus()}
 }
 
 // TopicPeers returns the peers known to share the collection's topic now:

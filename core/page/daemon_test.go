@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -58,9 +59,47 @@ type daemon struct {
 	n    *node.Node
 	srv  *httptest.Server
 	down atomic.Bool
+	// read and written count the bytes of every connection to srv, as
+	// TCP carries them (HTTP and WebSocket framing included).
+	read, written atomic.Int64
 }
 
-func startDaemon(t *testing.T, opts gateway.Options) *daemon {
+// counted is a connection to a daemon's gateway whose bytes the daemon
+// counts.
+type counted struct {
+	net.Conn
+	d *daemon
+}
+
+func (c counted) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.d.read.Add(int64(n))
+	return n, err
+}
+
+func (c counted) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.d.written.Add(int64(n))
+	return n, err
+}
+
+type countingListener struct {
+	net.Listener
+	d *daemon
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return counted{c, l.d}, nil
+}
+
+// traffic is the bytes the daemon's gateway read and wrote so far.
+func (d *daemon) traffic() (read, written int64) { return d.read.Load(), d.written.Load() }
+
+func startDaemon(t testing.TB, opts gateway.Options) *daemon {
 	t.Helper()
 	n, err := node.New(testContext(t), node.Config{
 		DataDir: t.TempDir(), CertDir: certDir, Registry: all.Registry(), Suite: conformance.Suite(""),
@@ -74,13 +113,15 @@ func startDaemon(t *testing.T, opts gateway.Options) *daemon {
 	opts.Sync = true
 	d := &daemon{n: n}
 	h := gateway.Handler(n, opts)
-	d.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	d.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if d.down.Load() {
 			http.Error(w, "the daemon is down", http.StatusServiceUnavailable)
 			return
 		}
 		h.ServeHTTP(w, r)
 	}))
+	d.srv.Listener = countingListener{d.srv.Listener, d}
+	d.srv.Start()
 	t.Cleanup(func() {
 		d.srv.Close()
 		if err := n.Close(); err != nil {
@@ -95,7 +136,7 @@ func (d *daemon) url(name string) string {
 	return "ws" + strings.TrimPrefix(d.srv.URL, "http") + "/v1/sync/" + name + "/ws"
 }
 
-func (d *daemon) join(t *testing.T, settings replica.Settings) *node.Synced {
+func (d *daemon) join(t testing.TB, settings replica.Settings) *node.Synced {
 	t.Helper()
 	s, err := d.n.JoinSync(testContext(t), settings)
 	if err != nil {
@@ -325,7 +366,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // TestDaemonRefuses: a daemon with other settings, or none of the
-// collection, refuses the page for good, and the page is told why; one
+// collection, refuses the page, and the page is told why; one
 // whose writer list lacks the page is never sent its records, and the
 // page's write says why.
 func TestDaemonRefuses(t *testing.T) {
@@ -388,6 +429,48 @@ func TestDaemonRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	holds(t, s.Replica(), d.n.ID(), "news", "from the writer")
+}
+
+// TestNotJoinedTriedAgain: a page that connects before its daemon has
+// joined the collection is refused (4404), told so, and tries again after
+// its pause: once the daemon joins, the page gets in, its write made
+// meanwhile reaches the daemon and the refusal is cleared from Status.
+func TestNotJoinedTriedAgain(t *testing.T) {
+	ctx := testContext(t)
+	d := startDaemon(t, gateway.Options{})
+	settings := replica.Settings{Name: "later"}
+	p := openPage(t, memory(t), nil)
+	refusals := make(chan page.Refusal, 64)
+	s, err := p.JoinSync(ctx, settings, page.SyncOptions{Daemons: []string{d.url("later")}, Interval: time.Hour,
+		NotJoined: 20 * time.Millisecond, Refused: func(r page.Refusal) { refusals <- r }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Refused twice: the page tried again after the first.
+	for range 2 {
+		var r page.Refusal
+		select {
+		case r = <-refusals:
+		case <-ctx.Done():
+			t.Fatal("the page was never told of the refusal")
+		}
+		var re *wsync.RefusedError
+		if !errors.As(r.Err, &re) || re.Code != wsync.CodeNotJoined {
+			t.Fatalf("the refusal: %+v, want code %d", r, wsync.CodeNotJoined)
+		}
+	}
+	if st := s.Status(); len(st.Daemons) != 1 || st.Daemons[0].Refused == nil {
+		t.Fatalf("Status after a refusal: %+v", st.Daemons)
+	}
+	if _, err := s.Put(ctx, "k", []byte("written before the daemon joined")); err != nil {
+		t.Fatal(err)
+	}
+	ds := d.join(t, settings)
+	holds(t, ds.Replica(), p.ID(), "k", "written before the daemon joined")
+	caughtUp(t, s, d.n.ID())
+	if st := s.Status(); st.Daemons[0].Refused != nil || !st.Daemons[0].Connected {
+		t.Fatalf("Status once the daemon joined: %+v", st.Daemons)
+	}
 }
 
 // TestRecordRefusedByDaemon: a record the daemon does not take (past the
@@ -611,4 +694,35 @@ func TestTwoDaemons(t *testing.T) {
 	}
 	holds(t, s.Replica(), da.n.ID(), "a", "from a")
 	holds(t, sb.Replica(), da.n.ID(), "a", "from a")
+}
+
+// TestLiveNotSentBack: the daemon's live feed does not send a page its own
+// live record back (a message and a verification each side), but sends
+// the records that follow it; the daemon's status lists the page with
+// both counts.
+func TestLiveNotSentBack(t *testing.T) {
+	ctx := testContext(t)
+	d := startDaemon(t, gateway.Options{})
+	settings := replica.Settings{Name: "notes"}
+	ds := d.join(t, settings)
+	p := openPage(t, memory(t), nil)
+	s, err := p.JoinSync(ctx, settings, page.SyncOptions{Daemons: []string{d.url("notes")}, Interval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	caughtUp(t, s, d.n.ID())
+	if _, err := s.Put(ctx, "mine", []byte("from the page")); err != nil {
+		t.Fatal(err)
+	}
+	holds(t, ds.Replica(), p.ID(), "mine", "from the page")
+	// The feed sends in order: once the page holds the daemon's later
+	// record, the page's own would have gone before it.
+	if _, err := ds.Put(ctx, "theirs", []byte("from the daemon")); err != nil {
+		t.Fatal(err)
+	}
+	holds(t, s.Replica(), d.n.ID(), "theirs", "from the daemon")
+	st := ds.Status().Relayed
+	if len(st) != 1 || st[0].Peer != p.ID() || st[0].RecordsIn != 1 || st[0].RecordsOut != 1 {
+		t.Fatalf("the daemon's relayed clients: %+v, want the page with 1 record in and 1 out", st)
+	}
 }

@@ -32,9 +32,11 @@
 // owner, schema, writer list, bounds, clock bound) and gossips them on to
 // its libp2p peers.
 //
-// A record a daemon refuses, and a connection a daemon refuses for good
-// (it does not replicate the collection, or has other settings), reach
-// the program through SyncOptions.Refused and [Synced.Status]; a page not
+// A record a daemon refuses, and a connection a daemon refuses (it has
+// other settings, for good; or it has not joined the collection, and the
+// page tries it again after a long, growing pause, SyncOptions.NotJoined,
+// so that it gets in once the daemon joins), reach the program through
+// SyncOptions.Refused and [Synced.Status]; a page not
 // on the collection's writer list is told at once, by Put's error, since
 // every replica would refuse its records. A record from a daemon that
 // does not verify as one of the collection's (tampered, of another

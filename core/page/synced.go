@@ -2,7 +2,6 @@ package page
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"iter"
 	"maps"
@@ -31,13 +30,20 @@ type SyncOptions struct {
 	// daemon besides on connecting; 0: one minute, as between nodes.
 	Interval time.Duration
 	// Refused is told of what a daemon refuses: each of the page's records
-	// it does not take (Refusal.Key names it), and a connection it
-	// refuses for good (Refusal.Err is then a *wsync.RefusedError: it does
-	// not replicate the collection, or has other settings; the page no
-	// longer syncs through that daemon). It is called from the
+	// it does not take (Refusal.Key names it), and each refusal of the
+	// connection (Refusal.Err is then a *wsync.RefusedError): a daemon
+	// with other settings refuses for good, and the page no longer syncs
+	// through it; one that has not joined the collection
+	// (wsync.CodeNotJoined) is tried again after a long pause (NotJoined),
+	// so that the page gets in once its operator joins. It is called from the
 	// connection's goroutine, and must not block for long. Status keeps
 	// the refusals either way; with Refused nil they are logged.
 	Refused func(Refusal)
+	// NotJoined is the first pause before the page tries again a daemon
+	// that has not joined the collection, doubling after each such
+	// refusal up to wsync.NotJoinedMax; 0: wsync.DefaultNotJoined (a
+	// minute).
+	NotJoined time.Duration
 }
 
 // check refuses options that cannot work.
@@ -61,8 +67,8 @@ type Refusal struct {
 	Key string
 	// Reason is the daemon's sentence.
 	Reason string
-	// Err is the *wsync.RefusedError of a connection refused for good;
-	// nil for a record.
+	// Err is the *wsync.RefusedError of a refused connection; nil for a
+	// record.
 	Err error
 }
 
@@ -105,7 +111,7 @@ type daemonState struct {
 	good      int       // of those, the ones that ended well
 	last      time.Time // when the last one ended
 	lastErr   error     // why the last one failed
-	refused   *Refusal  // the daemon refused the connection for good
+	refused   *Refusal  // the daemon's last refusal of the connection, until it takes it
 	records   []Refusal // the last records it refused, at most maxRefusals
 }
 
@@ -126,24 +132,26 @@ func newSynced(p *Page, r *replica.Replica, o SyncOptions) *Synced {
 }
 
 // run keeps the replica synced with daemon d until the collection is
-// left, or d refuses it.
+// left, or d refuses it for good.
 func (s *Synced) run(d string) {
-	err := wsync.Sync(s.ctx, d, s.r, wsync.Options{
-		Peer:     s.p.ID(),
-		Interval: s.o.Interval,
-		Logger:   s.p.log.With("daemon", d, "collection", s.Name()),
-		Refused:  func(key, reason string) { s.refused(Refusal{Daemon: d, Key: key, Reason: reason}) },
-		Session:  func(_ replica.Stats, err error) { s.session(d, err) },
+	_ = wsync.Sync(s.ctx, d, s.r, wsync.Options{
+		Peer:      s.p.ID(),
+		Interval:  s.o.Interval,
+		NotJoined: s.o.NotJoined,
+		Logger:    s.p.log.With("daemon", d, "collection", s.Name()),
+		Refused:   func(key, reason string) { s.refused(Refusal{Daemon: d, Key: key, Reason: reason}) },
+		Rejected:  func(re *wsync.RefusedError) { s.refused(Refusal{Daemon: d, Reason: re.Reason, Err: re}) },
+		Session:   func(_ replica.Stats, err error) { s.session(d, err) },
 		Connected: func(up bool) {
 			s.mu.Lock()
-			s.daemons[d].connected = up
+			st := s.daemons[d]
+			st.connected = up
+			if up {
+				st.refused = nil // it joined the collection since
+			}
 			s.mu.Unlock()
 		},
 	})
-	var re *wsync.RefusedError
-	if errors.As(err, &re) {
-		s.refused(Refusal{Daemon: d, Reason: re.Reason, Err: err})
-	}
 }
 
 func (s *Synced) session(d string, err error) {
@@ -323,8 +331,9 @@ type DaemonStatus struct {
 	// it did.
 	Last      time.Time
 	LastError error
-	// Refused is the daemon's refusal of the connection, for good; nil
-	// while it has not refused it.
+	// Refused is the daemon's last refusal of the connection: for good
+	// (other settings), or until it joins the collection (then cleared
+	// when the page gets in); nil while it has not refused it.
 	Refused *Refusal
 	// Records are the last records of the page the daemon refused.
 	Records []Refusal

@@ -354,6 +354,7 @@ func (s *server) syncStatusOf(syn *node.Synced) (SyncStatus, error) {
 		Fingerprint: st.Fingerprint,
 		TopicPeers:  strs(st.TopicPeers),
 		Peers:       []SyncPeer{},
+		Pages:       []SyncPage{},
 		Refused:     refusedOf(st.Refused),
 	}
 	slices.Sort(out.TopicPeers)
@@ -365,5 +366,9 @@ func (s *server) syncStatusOf(syn *node.Synced) (SyncStatus, error) {
 		out.Peers = append(out.Peers, SyncPeer{ID: p.String(), Connected: connected[p], PeerStats: ps})
 	}
 	slices.SortFunc(out.Peers, func(a, b SyncPeer) int { return strings.Compare(a.ID, b.ID) })
+	for _, p := range st.Relayed {
+		out.Pages = append(out.Pages, SyncPage{ID: p.Peer.String(), Remote: p.Remote, Since: p.Since, Sessions: p.Sessions,
+			RecordsIn: p.RecordsIn, RecordsOut: p.RecordsOut, BytesIn: p.BytesIn, BytesOut: p.BytesOut})
+	}
 	return out, nil
 }

@@ -377,10 +377,35 @@ type SyncStatus struct {
 	TopicPeers []string `json:"topic_peers"`
 	// Peers are those this node has reconciled with, by ID.
 	Peers []SyncPeer `json:"peers"`
+	// Pages are the clients connected now to the gateway's sync endpoint
+	// of the collection (pages in browsers, or any wsync client), by the
+	// time they connected; a page also appears in Peers once it has
+	// reconciled.
+	Pages []SyncPage `json:"pages"`
 	// Refused counts the records from peers the replica refused since
 	// the node started, by reason (replica.Reasons), whatever carried
 	// them: gossip, reconciliation or a gateway's sync connection.
 	Refused map[string]uint64 `json:"refused"`
+}
+
+// SyncPage is a client connected to the gateway's sync endpoint.
+type SyncPage struct {
+	// ID is the peer ID the page named itself by; its records are
+	// authenticated by their signatures, not by it.
+	ID string `json:"id"`
+	// Remote is the page's address, as the gateway saw it.
+	Remote string `json:"remote"`
+	// Since is when it connected.
+	Since time.Time `json:"since"`
+	// Sessions counts its reconciliation sessions that ended.
+	Sessions int64 `json:"sessions"`
+	// RecordsIn and RecordsOut count the records it sent and was sent,
+	// by sessions and live; BytesIn and BytesOut the connection's message
+	// bytes each way.
+	RecordsIn  int64 `json:"records_in"`
+	RecordsOut int64 `json:"records_out"`
+	BytesIn    int64 `json:"bytes_in"`
+	BytesOut   int64 `json:"bytes_out"`
 }
 
 // SyncPeer is what a replica knows of its reconciliations with one peer.

@@ -32,6 +32,15 @@ type Options struct {
 	// Connected is told true when the daemon took the client's hello,
 	// and false when that connection ends; nil: nothing is.
 	Connected func(bool)
+	// NotJoined is how long Sync waits before trying again a daemon that
+	// refused the collection because it has not joined it (CodeNotJoined),
+	// doubling after each such refusal up to NotJoinedMax: its operator
+	// may join it later. 0: DefaultNotJoined.
+	NotJoined time.Duration
+	// Rejected is told of each refusal of the connection (a
+	// *RefusedError): one that Sync tries again after a pause
+	// (CodeNotJoined), and the one for good it returns; nil: nothing is.
+	Rejected func(*RefusedError)
 	// Logger logs connections that fail; nil logs nothing.
 	Logger *slog.Logger
 	// Dial are the WebSocket's options (an HTTP client, headers); the
@@ -51,14 +60,25 @@ func (e *RefusedError) Error() string { return e.Reason }
 // retryMax is the longest wait between two attempts to connect.
 const retryMax = 30 * time.Second
 
+// DefaultNotJoined is the first wait before Sync tries again a daemon
+// that has not joined the collection, and NotJoinedMax the longest.
+const (
+	DefaultNotJoined = time.Minute
+	NotJoinedMax     = 30 * time.Minute
+)
+
 // Sync keeps r equal with the daemon that serves url (such as
 // ws://127.0.0.1:4180/v1/sync/chat/ws): it connects, presents r's
 // settings, runs a reconciliation session on connecting and every
 // interval, sends r's own new records (those inserted with no sender) as
 // they enter it, and inserts the daemon's live records, verified like any
 // record. It connects again, after a growing pause, when the connection
-// ends. It returns when ctx ends, or with a *RefusedError when the daemon
-// refuses the collection.
+// ends. A daemon that has not joined the collection (CodeNotJoined) is
+// tried again after a long pause (Options.NotJoined, doubling up to
+// NotJoinedMax), so that a client that connects before its daemon joined
+// gets in later. It returns when ctx ends, or with a *RefusedError when the
+// daemon refuses the collection for good: it has other settings
+// (CodeOtherSettings).
 func Sync(ctx context.Context, url string, r *replica.Replica, o Options) error {
 	if o.Peer == "" {
 		return errors.New("wsync: Options.Peer is required: the client's peer ID names it to the daemon")
@@ -74,25 +94,39 @@ func Sync(ctx context.Context, url string, r *replica.Replica, o Options) error 
 			o.Logger.Warn("the daemon refused a record", "key", key, "reason", reason)
 		}
 	}
-	pause := 100 * time.Millisecond
+	if o.NotJoined <= 0 {
+		o.NotJoined = DefaultNotJoined
+	}
+	pause, notJoined := 100*time.Millisecond, o.NotJoined
 	for {
 		connected, err := connect(ctx, url, r, o)
 		var refused *RefusedError
+		wait, grow := pause, true
 		switch {
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case errors.As(err, &refused):
-			return err
+			if o.Rejected != nil {
+				o.Rejected(refused)
+			}
+			if refused.Code != CodeNotJoined {
+				return err
+			}
+			wait, notJoined, grow = notJoined, min(2*notJoined, NotJoinedMax), false
+			o.Logger.Debug("the daemon has not joined the collection; trying again later", "url", url, "after", wait)
 		case connected:
-			pause = 100 * time.Millisecond
+			pause, notJoined = 100*time.Millisecond, o.NotJoined
+			wait = pause
 		}
 		o.Logger.Debug("the sync connection ended", "url", url, "error", err)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(pause):
+		case <-time.After(wait):
 		}
-		pause = min(2*pause, retryMax)
+		if grow {
+			pause = min(2*pause, retryMax)
+		}
 	}
 }
 

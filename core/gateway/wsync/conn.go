@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -34,7 +35,15 @@ type Mux struct {
 	room *room
 	// last is the room the message Read returned last took.
 	last int
+
+	// in and out count the message bytes read and written (Bytes).
+	in, out atomic.Int64
 }
+
+// Bytes returns the bytes of the messages read and written so far
+// (their payloads, a binary message's kind byte included; not the
+// WebSocket's framing).
+func (m *Mux) Bytes() (in, out int64) { return m.in.Load(), m.out.Load() }
 
 // Inbound is the room for what peers send that a Mux takes its messages'
 // bytes from (a node's *replica.Inbound).
@@ -127,6 +136,7 @@ func (m *Mux) read() (typ websocket.MessageType, kind byte, body []byte, taken i
 			return 0, 0, nil, 0, err
 		}
 		kind, limit = k[0], MaxMessage-1
+		m.in.Add(1)
 	}
 	fail := func(err error) (websocket.MessageType, byte, []byte, int, error) {
 		m.give(taken)
@@ -143,6 +153,7 @@ func (m *Mux) read() (typ websocket.MessageType, kind byte, body []byte, taken i
 				m.Close(websocket.StatusMessageTooBig, err.Error())
 				return fail(err)
 			case errors.Is(err, io.EOF):
+				m.in.Add(int64(len(body)))
 				return typ, kind, body, taken, nil
 			case err != nil:
 				return fail(err)
@@ -168,6 +179,7 @@ func (m *Mux) read() (typ websocket.MessageType, kind byte, body []byte, taken i
 				m.give(taken - len(body))
 				taken = len(body)
 			}
+			m.in.Add(int64(len(body)))
 			return typ, kind, body, taken, nil
 		case err != nil:
 			return fail(err)
@@ -218,14 +230,22 @@ func (m *Mux) Send(ctx context.Context, kind byte, body []byte) error {
 	defer cancel()
 	stop := context.AfterFunc(m.ctx, cancel)
 	defer stop()
-	return m.ws.Write(ctx, websocket.MessageBinary, append([]byte{kind}, body...))
+	err := m.ws.Write(ctx, websocket.MessageBinary, append([]byte{kind}, body...))
+	if err == nil {
+		m.out.Add(int64(1 + len(body)))
+	}
+	return err
 }
 
 // SendText writes one text message.
 func (m *Mux) SendText(ctx context.Context, b []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, replica.ReplyTimeout)
 	defer cancel()
-	return m.ws.Write(ctx, websocket.MessageText, b)
+	err := m.ws.Write(ctx, websocket.MessageText, b)
+	if err == nil {
+		m.out.Add(int64(len(b)))
+	}
+	return err
 }
 
 // Read reads the next message. A reconciliation frame or session end is
