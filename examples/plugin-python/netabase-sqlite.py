@@ -876,7 +876,14 @@ class StorageV3(Storage, storage_v3_grpc.StorageServicer):
         and answers each with one WriteResponse, in order. A malformed frame
         or a group out of sequence ends the stream with INVALID_ARGUMENT."""
         want, group = 1, []
-        for req in request_iterator:
+        requests = iter(request_iterator)
+        while True:
+            try:
+                req = next(requests)
+            except StopIteration:
+                return  # the host closed its side: a group it left unfinished is dropped
+            except grpc.RpcError:
+                return  # the host cancelled the stream: nothing to answer
             if req.seq != want:
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                               "a write message of group %d where group %d was due; groups are numbered 1, 2, 3, ..." % (req.seq, want))
