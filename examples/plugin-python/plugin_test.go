@@ -196,12 +196,17 @@ func sameURL(t *testing.T, raw string, want *url.URL) bool {
 
 // TestKilledMidQuery kills the plugin's process while a query streams
 // results, and checks that the query and the next calls fail with errors
-// that say so, and that the restarted plugin holds what was synced.
+// that say so, and that the restarted plugin holds what was synced; under
+// protocol version 3 and under version 1.
 func TestKilledMidQuery(t *testing.T) {
 	needPython(t)
 	if runtime.GOOS != "linux" {
 		t.Skip("finds the plugin's process in /proc")
 	}
+	eachProtocol(t, killedMidQuery)
+}
+
+func killedMidQuery(t *testing.T) {
 	ctx := t.Context()
 	u := pluginURL(t, script, url.Values{"path": {filepath.Join(t.TempDir(), "store.db")}})
 	b, err := newDriver(t).Open(ctx, u)
@@ -342,9 +347,14 @@ func hold(rawURL string) {
 
 // TestHostVanishes kills a host holding a store of the plugin with SIGKILL
 // and checks that the orphaned plugin closes its store and exits, so that
-// the next host can open the store, with what was synced.
+// the next host can open the store, with what was synced; under protocol
+// version 3 and under version 1.
 func TestHostVanishes(t *testing.T) {
 	needPython(t)
+	eachProtocol(t, hostVanishes)
+}
+
+func hostVanishes(t *testing.T) {
 	u := pluginURL(t, script, url.Values{"path": {filepath.Join(t.TempDir(), "store.db")}})
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), holderEnv+"="+u.String())
