@@ -2,9 +2,11 @@
 """netabase-sqlite: a netabase storage plugin written in Python.
 
 It serves one key-value store, kept in a SQLite database file, to a netabase
-host over gRPC: the netabase.storage.v1 protocol
-(plugins/proto/netabase/storage/v1/storage.proto), behind hashicorp/go-plugin's
-handshake and its automatic mutual TLS. It uses nothing of netabase's Go code;
+host over gRPC: netabase's storage plugin protocol version 3
+(plugins/proto/netabase/storage/v3/storage.proto, its records in the frames
+of plugins/wire/FRAMES.md), or version 1 (.../v1/storage.proto) to a host
+that offers only that, behind hashicorp/go-plugin's handshake and its
+automatic mutual TLS. It uses nothing of netabase's Go code;
 plugins/README.md describes everything it does, message by message.
 
 It runs on Debian's python3 with python3-grpcio, python3-protobuf and
@@ -39,19 +41,26 @@ import controller_pb2  # noqa: E402
 import controller_pb2_grpc  # noqa: E402
 import health_pb2  # noqa: E402
 import health_pb2_grpc  # noqa: E402
-import storage_pb2 as pb  # noqa: E402
-import storage_pb2_grpc  # noqa: E402
+from netabase.storage.v1 import storage_pb2 as pb  # noqa: E402
+from netabase.storage.v1 import storage_pb2_grpc  # noqa: E402
+from netabase.storage.v2 import storage_pb2 as pb2  # noqa: E402
+from netabase.storage.v3 import storage_pb2 as pb3  # noqa: E402
+from netabase.storage.v3 import storage_pb2_grpc as storage_v3_grpc  # noqa: E402
 
 NAME = "sqlite"
 VERSION = "v0.1.0 (Python %s, SQLite %s)" % (platform.python_version(), sqlite3.sqlite_version)
 
 # go-plugin's handshake as netabase's host sets it up: the cookie tells the
 # program that a netabase host started it; the core protocol is go-plugin's
-# own (1), the app protocol netabase's storage protocol version.
+# own (1), the app protocol netabase's storage protocol version: the
+# newest of PROTOCOLS the host offers in PLUGIN_PROTOCOL_VERSIONS, at most
+# the one MAX_PROTOCOL_ENV names when it is set (to run this plugin through
+# version 1 on a host that offers 3).
 COOKIE_KEY = "NETABASE_STORAGE_PLUGIN"
 COOKIE_VALUE = "a4d2c1b0-netabase-storage"
 CORE_PROTOCOL = 1
-APP_PROTOCOL = 1
+PROTOCOLS = (1, 3)
+MAX_PROTOCOL_ENV = "NETABASE_SQLITE_MAX_PROTOCOL"
 
 # The host's limits (core.MaxKeySize, core.MaxValueSize, wire.MaxMessageSize).
 MAX_KEY = 16 << 10
@@ -231,6 +240,113 @@ def successor(prefix):
         return None
     p[-1] += 1
     return bytes(p)
+
+
+# ---------------------------------------------------------------- frames
+#
+# Protocol version 3 moves the records of a write and of a query's results
+# in frames (plugins/wire/FRAMES.md): a little-endian uint32 count, then
+# that many records, each a kind byte, a key (uvarint length, bytes) and a
+# payload: a value (uvarint length, bytes) for a put, nothing for a delete,
+# a uvarint size for a size record.
+
+KIND_PUT = 0x01
+KIND_DELETE = 0x02
+KIND_SIZE = 0x03
+
+MUTATION_KINDS = (KIND_PUT, KIND_DELETE)
+
+# A frame of query results ends once it holds FRAME_START bytes of keys and
+# values, then twice that, up to FRAME_MAX (as the SDK does), so a short
+# query's first entries come soon and a long one moves in large frames.
+FRAME_START = 64 << 10
+FRAME_MAX = 1 << 20
+
+
+class FrameError(Exception):
+    """A malformed frame: which rule it breaks, and where."""
+
+
+def uvarint(n):
+    """n as an unsigned LEB128 varint, in its shortest form."""
+    if n < 0x80:
+        return bytes((n,))
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def read_uvarint(b, pos):
+    """Reads the varint at b[pos:], refusing one cut short, one longer than
+    its shortest form, and one past 64 bits; returns it and the position
+    after it."""
+    n, shift, start, end = 0, 0, pos, len(b)
+    while True:
+        if pos >= end:
+            raise FrameError("a varint at byte %d is cut short by the frame's end" % start)
+        c = b[pos]
+        pos += 1
+        if pos - start == 10 and c > 1:
+            raise FrameError("the varint at byte %d does not fit in 64 bits" % start)
+        n |= (c & 0x7F) << shift
+        if c < 0x80:
+            if c == 0 and pos - start > 1:
+                raise FrameError("the varint at byte %d is not in its shortest form" % start)
+            return n, pos
+        shift += 7
+
+
+def read_bytes(b, pos):
+    """Reads a length-prefixed string at b[pos:]."""
+    at = pos
+    n, pos = read_uvarint(b, pos)
+    if n > len(b) - pos:
+        raise FrameError("the length %d at byte %d is more than the %d bytes left in the frame" % (n, at, len(b) - pos))
+    return b[pos:pos + n], pos + n
+
+
+def decode_mutations(b):
+    """The records of a mutation frame as (key, value) pairs, value None for
+    a delete; a FrameError for a frame that breaks any rule of FRAMES.md."""
+    if len(b) < 4:
+        raise FrameError("a frame of %d bytes is shorter than its 4-byte count" % len(b))
+    count = int.from_bytes(b[:4], "little")
+    if count * 2 > len(b) - 4:
+        raise FrameError("the frame counts %d records in %d bytes; every record takes at least 2" % (count, len(b) - 4))
+    out, pos = [], 4
+    for i in range(count):
+        if pos >= len(b):
+            raise FrameError("the frame ends after %d of its %d records" % (i, count))
+        kind = b[pos]
+        if kind not in MUTATION_KINDS:
+            raise FrameError("record %d has kind 0x%02x at byte %d; a mutation frame holds puts (0x01) and deletes (0x02)" % (i, kind, pos))
+        key, pos = read_bytes(b, pos + 1)
+        if kind == KIND_PUT:
+            value, pos = read_bytes(b, pos)
+            out.append((key, value))
+        else:
+            out.append((key, None))
+    if pos != len(b):
+        raise FrameError("%d bytes follow the frame's %d records" % (len(b) - pos, count))
+    return out
+
+
+def encode_entries(records):
+    """An entry frame of records: (kind, key, value or size) triples."""
+    parts = [len(records).to_bytes(4, "little")]
+    for kind, key, payload in records:
+        parts.append(bytes((kind,)))
+        parts.append(uvarint(len(key)))
+        parts.append(key)
+        if kind == KIND_PUT:
+            parts.append(uvarint(len(payload)))
+            parts.append(payload)
+        else:
+            parts.append(uvarint(payload))
+    return b"".join(parts)
 
 
 # ---------------------------------------------------------------- queries
@@ -549,7 +665,7 @@ def guarded(response):
 
 
 class Storage(storage_pb2_grpc.StorageServicer):
-    """netabase.storage.v1.Storage over one Store."""
+    """netabase.storage.v1.Storage over one Store (protocol version 1)."""
 
     def __init__(self):
         self.mu = threading.Lock()  # guards store and closed
@@ -582,14 +698,20 @@ class Storage(storage_pb2_grpc.StorageServicer):
                 resp.error.CopyFrom(pb.Error(code=e.code, message=e.message))
         return resp
 
-    @guarded(pb.OpenResponse)
-    def Open(self, request, context):
+    def open_store(self, request):
+        """Opens the store with the options of an OpenRequest and returns
+        them."""
         opts = parse_options(request.options)
         with self.mu:
             if self.closed or self.store is not None:
                 raise StoreError(E.ERROR_CODE_REJECTED, "the store is already open; a plugin process serves one store")
             self.store = Store(opts["path"], opts["sync"])
         log("debug", "opened the store", path=opts["path"], sync=opts["sync"])
+        return opts
+
+    @guarded(pb.OpenResponse)
+    def Open(self, request, context):
+        self.open_store(request)
         return pb.OpenResponse()
 
     @guarded(pb.GetResponse)
@@ -695,6 +817,114 @@ class Storage(storage_pb2_grpc.StorageServicer):
             yield batch
 
 
+class StorageV3(Storage, storage_v3_grpc.StorageServicer):
+    """netabase.storage.v3.Storage over one Store: version 1's calls, with
+    version 2's Open answer and its Write stream and queries, their records
+    in frames. It declares no seeks, so the host sends only plain queries."""
+
+    @guarded(pb2.OpenResponse)
+    def Open(self, request, context):
+        opts = self.open_store(request)
+        return pb2.OpenResponse(sync_writes=opts["sync"], seeks=False)
+
+    def Query(self, request, context):
+        try:
+            which = request.WhichOneof("query")
+            if which != "plain":
+                raise rejected("this plugin runs no Seek queries (its Open answers seeks false); send the plain query")
+            plan = Plan(request.plain)
+            store = self.use()
+            yield from self.frames(store, plan, context)
+        except StoreError as e:
+            yield pb3.QueryFrame(error=pb.Error(code=e.code, message=e.message))
+        except sqlite3.Error as e:
+            yield pb3.QueryFrame(error=pb.Error(code=E.ERROR_CODE_INTERNAL, message="SQLite: %s" % e))
+
+    @staticmethod
+    def frames(store, plan, context):
+        """Streams a query's entries in entry frames, a page of rows at a
+        time: puts with their values, or sizes for a keys-only query."""
+        after, offset, left = None, plan.offset, plan.limit or None
+        records, size, limit = [], 0, FRAME_START
+        while True:
+            if not context.is_active():
+                return
+            count = PAGE_ROWS if left is None else min(PAGE_ROWS, left)
+            rows, done = store.page(plan, after, count, offset)
+            offset = 0
+            for k, n, v in rows:
+                if plan.keys_only:
+                    records.append((KIND_SIZE, k, n))
+                    size += len(k)
+                else:
+                    records.append((KIND_PUT, k, v))
+                    size += len(k) + n
+                if size >= limit:
+                    yield pb3.QueryFrame(entries=encode_entries(records))
+                    records, size, limit = [], 0, min(limit * 2, FRAME_MAX)
+            if rows:
+                after = (rows[-1][0], rows[-1][2])
+            if left is not None:
+                left -= len(rows)
+            if done or left == 0:
+                break
+        if records:
+            yield pb3.QueryFrame(entries=encode_entries(records))
+
+    def Write(self, request_iterator, context):
+        """Applies the host's groups of mutations in order, each atomically,
+        and answers each with one WriteResponse, in order. A malformed frame
+        or a group out of sequence ends the stream with INVALID_ARGUMENT."""
+        want, group = 1, []
+        requests = iter(request_iterator)
+        while True:
+            try:
+                req = next(requests)
+            except StopIteration:
+                return  # the host closed its side: a group it left unfinished is dropped
+            except grpc.RpcError:
+                return  # the host cancelled the stream: nothing to answer
+            if req.seq != want:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                              "a write message of group %d where group %d was due; groups are numbered 1, 2, 3, ..." % (req.seq, want))
+            try:
+                group.extend(decode_mutations(req.mutations))
+            except FrameError as e:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, "group %d: a malformed mutation frame: %s" % (req.seq, e))
+            if req.more:
+                continue
+            yield self.apply_group(req, group)
+            want, group = want + 1, []
+
+    def apply_group(self, req, group):
+        """Applies one group and says how: applied is its size, or 0 with
+        the error that kept it from the store, or its size with the error
+        of the sync it asked for."""
+        try:
+            for k, v in group:
+                check_key(k)
+                if v is not None:
+                    check_value(v)
+            if req.sync and req.sync_prefix not in (b"", b"/"):
+                check_key(req.sync_prefix)
+            store = self.use()
+            if group:
+                store.apply(group)
+        except StoreError as e:
+            return pb2.WriteResponse(seq=req.seq, error=pb.Error(code=e.code, message=e.message))
+        except sqlite3.Error as e:
+            return pb2.WriteResponse(seq=req.seq, error=pb.Error(code=E.ERROR_CODE_INTERNAL, message="SQLite: %s" % e))
+        if req.sync:
+            try:
+                store.make_durable()
+            except StoreError as e:
+                return pb2.WriteResponse(seq=req.seq, applied=len(group), error=pb.Error(code=e.code, message=e.message))
+            except sqlite3.Error as e:
+                return pb2.WriteResponse(seq=req.seq, applied=len(group),
+                                         error=pb.Error(code=E.ERROR_CODE_INTERNAL, message="SQLite: %s" % e))
+        return pb2.WriteResponse(seq=req.seq, applied=len(group))
+
+
 class Health(health_pb2_grpc.HealthServicer):
     """gRPC health checking, as go-plugin's server answers it."""
 
@@ -754,7 +984,7 @@ def server_certificate():
 # ---------------------------------------------------------------- main
 
 USAGE = """\
-{name} {version} is a netabase storage plugin (protocol {proto}), written in Python.
+{name} {version} is a netabase storage plugin (protocols {proto}), written in Python.
 A netabase node starts it; it is not run by hand.
 
 To use it, pin this script's checksum into a storage URL:
@@ -772,23 +1002,44 @@ Options:
 """
 
 
+def choose_protocol(offered, cap):
+    """The storage protocol version to serve: the newest of PROTOCOLS that
+    the host offers (a comma-separated list; empty, as from a host that
+    predates versioned plugins, offers version 1) and that is at most cap
+    (MAX_PROTOCOL_ENV's value, when set). When the host offers none of them,
+    the newest allowed anyway: the host refuses it naming both versions."""
+    served = PROTOCOLS
+    if cap:
+        if cap not in [str(v) for v in PROTOCOLS]:
+            raise ValueError("%s is %s; this plugin speaks protocol versions %s: set it to one of them, or unset it for the newest"
+                             % (MAX_PROTOCOL_ENV, json.dumps(cap), ", ".join(map(str, PROTOCOLS))))
+        served = [v for v in PROTOCOLS if v <= int(cap)]
+    wanted = {s.strip() for s in offered.split(",")} if offered else {"1"}
+    common = [v for v in served if str(v) in wanted]
+    if not common:
+        log("warn", "the host offers none of this plugin's protocol versions", offered=offered, speaks=max(served))
+        return max(served)
+    return max(common)
+
+
 def main():
     if os.environ.get(COOKIE_KEY) != COOKIE_VALUE:
         me = os.path.realpath(sys.argv[0])
-        sys.stderr.write(USAGE.format(name=NAME, version=VERSION, proto=APP_PROTOCOL, self=me))
+        sys.stderr.write(USAGE.format(name=NAME, version=VERSION, proto=" and ".join(map(str, PROTOCOLS)), self=me))
         return 1
     # A Ctrl-C at the node's terminal is the node's to handle: it closes
     # the store, then stops the plugin (go-plugin's servers do the same).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=logging.WARNING, handlers=[JSONHandler()])
 
-    offered = os.environ.get("PLUGIN_PROTOCOL_VERSIONS", "")
-    if offered and str(APP_PROTOCOL) not in offered.split(","):
-        # Answer with the version spoken anyway: the host names the mismatch.
-        log("warn", "the host does not offer this plugin's protocol version", offered=offered, speaks=APP_PROTOCOL)
+    try:
+        version = choose_protocol(os.environ.get("PLUGIN_PROTOCOL_VERSIONS", ""), os.environ.get(MAX_PROTOCOL_ENV, ""))
+    except ValueError as e:
+        log("error", str(e))
+        return 1
 
     done = threading.Event()
-    storage = Storage()
+    storage = StorageV3() if version == 3 else Storage()
     # Each call, and each open query until the host has read it, holds a
     # thread: leave room for many queries open at once.
     server = grpc.server(
@@ -798,7 +1049,10 @@ def main():
             ("grpc.max_send_message_length", MAX_MESSAGE),
         ],
     )
-    storage_pb2_grpc.add_StorageServicer_to_server(storage, server)
+    if version == 3:
+        storage_v3_grpc.add_StorageServicer_to_server(storage, server)
+    else:
+        storage_pb2_grpc.add_StorageServicer_to_server(storage, server)
     health_pb2_grpc.add_HealthServicer_to_server(Health(), server)
     controller_pb2_grpc.add_GRPCControllerServicer_to_server(Controller(done), server)
 
@@ -841,7 +1095,7 @@ def main():
 
     threading.Thread(target=watch_parent, daemon=True).start()
 
-    sys.stdout.write("%d|%d|unix|%s|grpc|%s\n" % (CORE_PROTOCOL, APP_PROTOCOL, sock, cert_field))
+    sys.stdout.write("%d|%d|unix|%s|grpc|%s\n" % (CORE_PROTOCOL, version, sock, cert_field))
     sys.stdout.flush()
     # Nothing else goes to stdout: the host reads it for the handshake.
     sys.stdout = sys.stderr

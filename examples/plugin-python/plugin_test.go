@@ -98,17 +98,38 @@ func newDriver(t *testing.T) *host.Driver {
 	return host.NewDriver(host.Config{Logger: sdktest.TestLogger(t)})
 }
 
+// maxProtocolEnv caps the storage protocol version the plugin answers
+// with (the script's MAX_PROTOCOL_ENV).
+const maxProtocolEnv = "NETABASE_SQLITE_MAX_PROTOCOL"
+
+// protocols are the versions the plugin speaks, newest first: each test
+// of the matrix runs under every one, by capping the plugin with
+// maxProtocolEnv.
+var protocols = []int{3, 1}
+
+// eachProtocol runs f as a subtest under every version of protocols.
+func eachProtocol(t *testing.T, f func(t *testing.T)) {
+	for _, v := range protocols {
+		t.Run(fmt.Sprintf("v%d", v), func(t *testing.T) {
+			t.Setenv(maxProtocolEnv, strconv.Itoa(v))
+			f(t)
+		})
+	}
+}
+
 // TestConformance runs the conformance suite on the plugin through
 // netabase's host, exactly as a node's admission runs it: scratch stores,
 // a real gRPC hop with mutual TLS, and the durable case killing the
-// plugin's process.
+// plugin's process; under protocol version 3 and under version 1.
 func TestConformance(t *testing.T) {
 	needPython(t)
-	live := filepath.Join(t.TempDir(), "live", "store.db")
-	sdktest.RunURL(t, pluginURL(t, script, url.Values{"path": {live}}).String())
-	if _, err := os.Stat(filepath.Dir(live)); !os.IsNotExist(err) {
-		t.Errorf("the suite touched the URL's own path (%s): scratch stores must keep their files under their path options", live)
-	}
+	eachProtocol(t, func(t *testing.T) {
+		live := filepath.Join(t.TempDir(), "live", "store.db")
+		sdktest.RunURL(t, pluginURL(t, script, url.Values{"path": {live}}).String())
+		if _, err := os.Stat(filepath.Dir(live)); !os.IsNotExist(err) {
+			t.Errorf("the suite touched the URL's own path (%s): scratch stores must keep their files under their path options", live)
+		}
+	})
 }
 
 // TestCLI pins the plugin and runs `netabase conformance` on it, with
@@ -175,12 +196,17 @@ func sameURL(t *testing.T, raw string, want *url.URL) bool {
 
 // TestKilledMidQuery kills the plugin's process while a query streams
 // results, and checks that the query and the next calls fail with errors
-// that say so, and that the restarted plugin holds what was synced.
+// that say so, and that the restarted plugin holds what was synced; under
+// protocol version 3 and under version 1.
 func TestKilledMidQuery(t *testing.T) {
 	needPython(t)
 	if runtime.GOOS != "linux" {
 		t.Skip("finds the plugin's process in /proc")
 	}
+	eachProtocol(t, killedMidQuery)
+}
+
+func killedMidQuery(t *testing.T) {
 	ctx := t.Context()
 	u := pluginURL(t, script, url.Values{"path": {filepath.Join(t.TempDir(), "store.db")}})
 	b, err := newDriver(t).Open(ctx, u)
@@ -321,9 +347,14 @@ func hold(rawURL string) {
 
 // TestHostVanishes kills a host holding a store of the plugin with SIGKILL
 // and checks that the orphaned plugin closes its store and exits, so that
-// the next host can open the store, with what was synced.
+// the next host can open the store, with what was synced; under protocol
+// version 3 and under version 1.
 func TestHostVanishes(t *testing.T) {
 	needPython(t)
+	eachProtocol(t, hostVanishes)
+}
+
+func hostVanishes(t *testing.T) {
 	u := pluginURL(t, script, url.Values{"path": {filepath.Join(t.TempDir(), "store.db")}})
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), holderEnv+"="+u.String())
@@ -486,10 +517,9 @@ func TestStubsCurrent(t *testing.T) {
 	if out, err := exec.Command("./generate.sh", fresh).CombinedOutput(); err != nil {
 		t.Fatalf("generate.sh: %v\n%s", err, out)
 	}
-	committed, regenerated := snapshot(t, "gen"), snapshot(t, fresh)
-	for p, want := range regenerated {
-		name := filepath.Base(p)
-		got, ok := committed[filepath.Join("gen", name)]
+	committed, regenerated := relative(t, "gen"), relative(t, fresh)
+	for name, want := range regenerated {
+		got, ok := committed[name]
 		switch {
 		case !ok:
 			t.Errorf("gen/%s is missing; run ./generate.sh and commit it", name)
@@ -497,11 +527,26 @@ func TestStubsCurrent(t *testing.T) {
 			t.Errorf("gen/%s differs from what generate.sh makes now; run ./generate.sh and commit it", name)
 		}
 	}
-	for p := range committed {
-		if _, ok := regenerated[filepath.Join(fresh, filepath.Base(p))]; !ok {
-			t.Errorf("%s is not made by generate.sh any more; remove it", p)
+	for name := range committed {
+		if _, ok := regenerated[name]; !ok {
+			t.Errorf("gen/%s is not made by generate.sh any more; remove it", name)
 		}
 	}
+}
+
+// relative is snapshot of dir with the paths relative to dir, so that
+// gen/netabase/storage/v1/storage_pb2.py and v3's stay apart.
+func relative(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	for p, b := range snapshot(t, dir) {
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[filepath.ToSlash(rel)] = b
+	}
+	return files
 }
 
 // TestStartedByHand checks that the plugin, started without a host, says

@@ -33,13 +33,29 @@ func (connPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.Cl
 }
 
 // startRaw starts the plugin with go-plugin's client, as the host does
-// (handshake, AutoMTLS), and returns its connection and client.
+// (handshake, AutoMTLS), offering protocol version 1 only, and returns its
+// connection and client.
 func startRaw(t *testing.T) (*grpc.ClientConn, *plugin.Client, *exec.Cmd) {
 	t.Helper()
+	conn, c, cmd, err := startVersions(t, wire.ProtocolV1)
+	if err != nil {
+		t.Fatalf("starting the plugin: %v", err)
+	}
+	return conn, c, cmd
+}
+
+// startVersions starts the plugin as startRaw does, offering the protocol
+// versions given.
+func startVersions(t *testing.T, versions ...int) (*grpc.ClientConn, *plugin.Client, *exec.Cmd, error) {
+	t.Helper()
 	cmd := exec.Command(script)
+	offered := map[int]plugin.PluginSet{}
+	for _, v := range versions {
+		offered[v] = plugin.PluginSet{wire.PluginName: connPlugin{}}
+	}
 	c := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  wire.Handshake,
-		VersionedPlugins: map[int]plugin.PluginSet{wire.ProtocolV1: {wire.PluginName: connPlugin{}}},
+		VersionedPlugins: offered,
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
@@ -51,13 +67,13 @@ func startRaw(t *testing.T) (*grpc.ClientConn, *plugin.Client, *exec.Cmd) {
 	t.Cleanup(c.Kill)
 	proto, err := c.Client()
 	if err != nil {
-		t.Fatalf("starting the plugin: %v", err)
+		return nil, nil, nil, err
 	}
 	raw, err := proto.Dispense(wire.PluginName)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return raw.(*grpc.ClientConn), c, cmd
+	return raw.(*grpc.ClientConn), c, cmd, nil
 }
 
 // wantCode fails t unless e is an error of code want whose message holds
