@@ -37,10 +37,10 @@
 // only, with AutoMTLS: the connection is mutually authenticated with
 // one-time certificates, over a unix socket the plugin makes in a directory
 // the host makes for each process, mode 0700, so that no other user can
-// reach or replace it (PLUGIN_UNIX_SOCKET_DIR). A binary that is not a plugin, that exits before
-// the handshake, or that speaks no version the host speaks is refused with
-// an error that says which, with
-// the last lines the process wrote. The plugin's log lines (JSON in
+// reach or replace it (PLUGIN_UNIX_SOCKET_DIR). A binary that is not a
+// plugin, that exits before the handshake, or that speaks no version the
+// host speaks is refused with an error that says which, with the last lines
+// the process wrote. The plugin's log lines (JSON in
 // hclog's shape, as plugins/sdk writes them, or plain text) go to
 // Config.Logger with the attribute plugin=<binary name>, at most 200 lines
 // a second on average in bursts of up to 1000; the log says when it drops
