@@ -35,10 +35,12 @@
 // answers with the newest it serves, plugins built with plugins/sdk version
 // 3, and a plugin that serves only version 1 or 2 keeps working. It runs over gRPC
 // only, with AutoMTLS: the connection is mutually authenticated with
-// one-time certificates. A binary that is not a plugin, that exits before
-// the handshake, or that speaks no version the host speaks is refused with
-// an error that says which, with
-// the last lines the process wrote. The plugin's log lines (JSON in
+// one-time certificates, over a unix socket the plugin makes in a directory
+// the host makes for each process, mode 0700, so that no other user can
+// reach or replace it (PLUGIN_UNIX_SOCKET_DIR). A binary that is not a
+// plugin, that exits before the handshake, or that speaks no version the
+// host speaks is refused with an error that says which, with the last lines
+// the process wrote. The plugin's log lines (JSON in
 // hclog's shape, as plugins/sdk writes them, or plain text) go to
 // Config.Logger with the attribute plugin=<binary name>, at most 200 lines
 // a second on average in bursts of up to 1000; the log says when it drops

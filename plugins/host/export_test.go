@@ -112,3 +112,21 @@ func NewWatchedDriver(cfg Config, onState func(Event)) *Driver {
 	d.onState = onState
 	return d
 }
+
+// SocketAddr returns the address the plugin of the store b listens on, as
+// its handshake line gave it: a unix socket's path on Unix.
+func SocketAddr(b ds.Batching) (string, error) {
+	s, ok := b.(*store)
+	if !ok {
+		return "", errors.New("not a plugin store")
+	}
+	g, err := s.current()
+	if err != nil {
+		return "", err
+	}
+	rc := g.client.ReattachConfig()
+	if rc == nil || rc.Addr == nil {
+		return "", errors.New("the plugin has no address")
+	}
+	return rc.Addr.String(), nil
+}

@@ -18,6 +18,7 @@ import (
 var bins map[string]string
 
 func TestMain(m *testing.M) {
+	intruder()
 	crashdriver.ServeChild(host.NewDriver(host.Config{}))
 	if u := os.Getenv(hostChildEnv); u != "" {
 		runHostChild(u)

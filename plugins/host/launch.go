@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -38,6 +39,9 @@ type generation struct {
 	client *plugin.Client
 	cmd    *exec.Cmd
 	conn   *grpc.ClientConn
+	// sockDir is the directory, private to the host's user, the plugin
+	// makes its socket in (PLUGIN_UNIX_SOCKET_DIR); stop removes it.
+	sockDir string
 	// version is the protocol version the plugin chose at the handshake.
 	version int
 	// reads makes the calls every version shares; rpc is the client of
@@ -129,7 +133,10 @@ func (d *Driver) launch(ctx context.Context, t *target) (*generation, error) {
 	if err := checkBinary(t); err != nil {
 		return nil, err
 	}
-	g := d.newGeneration(t)
+	g, err := d.newGeneration(t)
+	if err != nil {
+		return nil, err
+	}
 	disp, err := g.start(ctx, d.cfg.StartTimeout)
 	if err != nil {
 		return nil, err
@@ -149,14 +156,26 @@ func (d *Driver) launch(ctx context.Context, t *target) (*generation, error) {
 
 // newGeneration prepares, without starting it, the process of the plugin
 // t names and go-plugin's client of it: checksum pinned, AutoMTLS, gRPC
-// only, the plugin's output logged line by line.
-func (d *Driver) newGeneration(t *target) *generation {
+// only, the plugin's output logged line by line, its socket in a new
+// directory only the host's user can enter.
+func (d *Driver) newGeneration(t *target) (*generation, error) {
 	label := pluginLabel(t.path)
 	log := d.log.With("plugin", label)
 	g := &generation{t: t, label: label, cmd: exec.Command(t.path), out: newLineWriter(log, "stderr"), limit: d.cfg.CallTimeout}
 	ownGroup(g.cmd)
+	// go-plugin's servers make their socket in PLUGIN_UNIX_SOCKET_DIR, or
+	// else in TMPDIR, which every user can enter. os.MkdirTemp makes the
+	// directory with mode 0700: another user can neither reach the socket
+	// nor remove or replace it.
+	var err error
+	if g.sockDir, err = os.MkdirTemp("", "netabase-plugin-"); err != nil {
+		return nil, fmt.Errorf("cannot start plugin %s: making the directory for its socket: %w", t.path, err)
+	}
+	g.cmd.Env = append(hostEnv(), plugin.EnvUnixSocketDir+"="+g.sockDir)
 	cfg := &plugin.ClientConfig{
-		HandshakeConfig:  wire.Handshake,
+		HandshakeConfig: wire.Handshake,
+		// cmd.Env holds the host's environment already.
+		SkipHostEnv:      true,
 		VersionedPlugins: versionedPlugins(),
 		Cmd:              g.cmd,
 		SecureConfig:     &plugin.SecureConfig{Checksum: t.sum, Hash: sha256.New()},
@@ -183,7 +202,22 @@ func (d *Driver) newGeneration(t *target) *generation {
 	}
 	d.instrument(cfg)
 	g.client = plugin.NewClient(cfg)
-	return g
+	return g, nil
+}
+
+// hostEnv is the host's environment for a plugin, less a
+// PLUGIN_UNIX_SOCKET_DIR of its own: the host sets that.
+func hostEnv() []string {
+	return slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, plugin.EnvUnixSocketDir+"=")
+	})
+}
+
+// stop has go-plugin end the process (see kill) and its goroutines, and
+// removes the socket's directory.
+func (g *generation) stop() {
+	g.client.Kill()
+	_ = os.RemoveAll(g.sockDir)
 }
 
 // versionedPlugins are the protocol versions the host offers at the
@@ -218,7 +252,7 @@ func (g *generation) start(ctx context.Context, timeout time.Duration) (*dispens
 			if r := <-ready; r.err != nil {
 				killGroup(g.cmd)
 			}
-			g.client.Kill()
+			g.stop()
 		}()
 		return nil, ctx.Err()
 	}
@@ -226,7 +260,7 @@ func (g *generation) start(ctx context.Context, timeout time.Duration) (*dispens
 		// The plugin never served: nothing in its group needs a
 		// graceful end.
 		killGroup(g.cmd)
-		g.client.Kill()
+		g.stop()
 		return nil, g.startErr(r.err, timeout)
 	}
 	return r.disp, nil
@@ -549,7 +583,7 @@ func (g *generation) kill() {
 	}
 	done := make(chan struct{})
 	go func() {
-		g.client.Kill()
+		g.stop()
 		close(done)
 	}()
 	select {

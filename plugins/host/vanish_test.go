@@ -56,7 +56,9 @@ func TestHostVanishes(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "db")
 	rawURL := pluginURL(t, testplugins.Pebble, url.Values{"path": {dir}})
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), hostChildEnv+"="+rawURL)
+	// The killed host cannot remove its plugin's socket directory: it
+	// makes it in a TMPDIR the test removes.
+	cmd.Env = append(os.Environ(), hostChildEnv+"="+rawURL, "TMPDIR="+t.TempDir())
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
