@@ -313,18 +313,8 @@ func (s *Synced) write(ctx context.Context, key string, version uint32, value []
 		return replica.Record{}, core.Errorf(core.ErrInvalidKey, "a synced record needs a key")
 	}
 	n := s.n
-	rk := s.r.RecordKey(n.id, key)
-	// The clock must pass the stored version, even one written before a
-	// restart by a wall clock that ran ahead, or the new one would lose.
-	var held *envelope.Envelope
-	old, err := s.r.Envelope(ctx, rk)
-	switch {
-	case err == nil:
-		if e, err := envelope.Decode(rk, old); err == nil {
-			held = e
-			n.clock.Advance(e.Clock)
-		}
-	case version == 0 && !errors.Is(err, core.ErrNotFound):
+	v, held, err := s.r.SealOwn(ctx, n.priv, n.clock, key, version, value)
+	if err != nil {
 		return replica.Record{}, err
 	}
 	if version == 0 {
@@ -335,29 +325,16 @@ func (s *Synced) write(ctx context.Context, key string, version uint32, value []
 			return replica.Record{}, core.Errorf(core.ErrNotFound, "collection %s: %s deleted key %q", s.Name(), n.id, key)
 		}
 	}
-	// Every record the replica holds moves the clock too (within
-	// envelope.MaxObservedSkew), so a write is dated after the records its
-	// writer could have seen: the order a chat needs.
-	n.clock.Observe(s.r.Latest())
-	e, err := envelope.Seal(n.priv, s.Name()+"/"+key, s.Name(), version, n.clock.Now(), value)
-	if err != nil {
-		return replica.Record{}, err
-	}
-	data, err := e.Marshal()
-	if err != nil {
-		return replica.Record{}, err
-	}
-	stored, err := s.storeAndPublish(ctx, "", replica.Verified{Env: e, Data: data}, fmt.Sprintf("record %q", key))
+	stored, err := s.storeAndPublish(ctx, "", v, fmt.Sprintf("record %q", key))
 	switch {
 	case !stored && err == nil:
 		// A record larger than a byte bound is the one the replica leaves
 		// out of this node's own write.
-		st := s.r.Settings()
-		return replica.Record{}, core.Errorf(core.ErrTooLarge, "collection %s: a record of %d bytes does not fit the collection's bound of %d bytes (the smaller of MaxBytesPerWriter and MaxBytes)", s.Name(), len(data), min(st.MaxBytesPerWriter, st.MaxBytes))
+		return replica.Record{}, s.r.TooLarge(len(v.Data))
 	case !stored:
 		return replica.Record{}, err
 	}
-	return s.r.RecordOf(e), err
+	return s.r.RecordOf(v.Env), err
 }
 
 // storeAndPublish stores v, which came from peer from (empty: this node),

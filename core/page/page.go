@@ -210,17 +210,3 @@ func (p *Page) leave(s *Synced) {
 		delete(p.synced, s.Name())
 	}
 }
-
-// now is the page's clock's next timestamp, for a record of its own
-// whose stored version has clock old (zero when there is none) in a
-// replica whose latest record has clock latest.
-func (p *Page) now(old, latest envelope.Timestamp) envelope.Timestamp {
-	// The clock must pass the stored version, even one written before a
-	// reload by a wall clock that ran ahead, or the new one would lose;
-	// and every record the replica holds moves it too (within
-	// envelope.MaxObservedSkew), so a write is dated after the records
-	// the page could have seen.
-	p.clock.Advance(old)
-	p.clock.Observe(latest)
-	return p.clock.Now()
-}

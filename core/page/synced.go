@@ -14,7 +14,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/netabase/netabase/core"
-	"github.com/netabase/netabase/core/envelope"
 	"github.com/netabase/netabase/core/gateway/wsync"
 	"github.com/netabase/netabase/core/replica"
 )
@@ -238,11 +237,6 @@ func (s *Synced) PutVersion(ctx context.Context, key string, version uint32, val
 // writers' values for the key are there, which only their writers can
 // remove.
 func (s *Synced) Delete(ctx context.Context, key string) error {
-	if key != "" && s.ctx.Err() == nil {
-		if _, err := s.Get(ctx, s.p.ID(), key); err != nil {
-			return err
-		}
-	}
 	_, err := s.write(ctx, key, 0, nil)
 	return err
 }
@@ -259,31 +253,28 @@ func (s *Synced) write(ctx context.Context, key string, version uint32, value []
 	if len(st.Writers) > 0 && !slices.Contains(st.Writers, id) {
 		return replica.Record{}, core.Errorf(core.ErrRejected, "collection %s: this page's identity %s is not on the collection's writer list, so every replica refuses its records: ask whoever defines the collection to add it, or import an identity that is on it", s.Name(), id)
 	}
-	rk := s.r.RecordKey(id, key)
-	var old envelope.Timestamp
-	if data, err := s.r.Envelope(ctx, rk); err == nil {
-		if e, err := envelope.Decode(rk, data); err == nil {
-			old = e.Clock
+	v, held, err := s.r.SealOwn(ctx, s.p.id.priv, s.p.clock, key, version, value)
+	if err != nil {
+		return replica.Record{}, err
+	}
+	if version == 0 {
+		switch {
+		case held == nil:
+			return replica.Record{}, core.Errorf(core.ErrNotFound, "collection %s holds no record of %s for key %q", s.Name(), id, key)
+		case held.Version == 0:
+			return replica.Record{}, core.Errorf(core.ErrNotFound, "collection %s: %s deleted key %q", s.Name(), id, key)
 		}
 	}
-	e, err := envelope.Seal(s.p.id.priv, s.Name()+"/"+key, s.Name(), version, s.p.now(old, s.r.Latest()), value)
-	if err != nil {
-		return replica.Record{}, err
-	}
-	data, err := e.Marshal()
-	if err != nil {
-		return replica.Record{}, err
-	}
-	stored, err := s.r.Insert(ctx, "", []replica.Verified{{Env: e, Data: data}})
+	stored, err := s.r.Insert(ctx, "", []replica.Verified{v})
 	if err != nil {
 		return replica.Record{}, err
 	}
 	if stored == 0 {
 		// A record larger than a byte bound is the one the replica leaves
 		// out of the page's own write.
-		return replica.Record{}, core.Errorf(core.ErrTooLarge, "collection %s: a record of %d bytes does not fit the collection's bound of %d bytes (the smaller of MaxBytesPerWriter and MaxBytes)", s.Name(), len(data), min(st.MaxBytesPerWriter, st.MaxBytes))
+		return replica.Record{}, s.r.TooLarge(len(v.Data))
 	}
-	return s.r.RecordOf(e), nil
+	return s.r.RecordOf(v.Env), nil
 }
 
 // Get returns writer's record for key; a tombstone is reported as
