@@ -586,3 +586,44 @@ func TestRecordLargerThanTheBound(t *testing.T) {
 		t.Fatalf("%+v: want the small record alone", st)
 	}
 }
+
+// TestRoundWithOneForgedRecord: a round of many records (verified on
+// several goroutines) with one forged among them ends the session with the
+// signature's error, stores none of the round, and counts one refusal, as
+// when a round's records were verified one after another.
+func TestRoundWithOneForgedRecord(t *testing.T) {
+	w := newWriter(t, 1)
+	r := newReplica(t, Settings{Name: "chat"})
+	var recs []WireRecord
+	for i := range 300 {
+		v := seal(t, w, "chat", fmt.Sprintf("k%03d", i), int64(i+1), []byte("v"))
+		data := v.Data
+		if i == 150 {
+			e := *v.Env
+			e.Signature = slices.Clone(e.Signature)
+			e.Signature[0] ^= 0xff
+			b, err := e.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			data = b
+		}
+		recs = append(recs, WireRecord{Key: []byte(v.Env.Key), Envelope: data})
+	}
+	ca, cb := conns(t)
+	go func() {
+		_, _, _ = ReadMessage(cb)
+		_, _ = WriteMessage(cb, &Message{Records: recs})
+		_ = cb.CloseWrite()
+	}()
+	_, err := r.Reconcile(context.Background(), ca, "forger", nil)
+	if !errors.Is(err, envelope.ErrSignature) {
+		t.Fatalf("the session ended with %v, want the forged record's signature error", err)
+	}
+	if n := len(r.Items()); n != 0 {
+		t.Errorf("the replica holds %d records of the round, want none", n)
+	}
+	if got := r.Refused()[RefusedSignature]; got != 1 {
+		t.Errorf("%d refusals for the signature counted, want 1", got)
+	}
+}

@@ -445,8 +445,12 @@ func (s *session) apply(ctx context.Context, recs []WireRecord) error {
 	}
 	s.stats.RecordsReceived += len(recs)
 	vs := make([]Verified, 0, len(recs))
-	for _, rec := range recs {
-		v, err := s.r.Verify(rec.Envelope)
+	checked := s.r.verifyEach(recs)
+	for i, rec := range recs {
+		v, err := checked[i].v, checked[i].err
+		if err != nil {
+			s.r.CountRefused(checked[i].reason)
+		}
 		switch {
 		case errors.Is(err, ErrLater):
 			continue
