@@ -3,7 +3,6 @@ package control_test
 import (
 	"bytes"
 	"context"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/netabase/netabase/internal/control"
+	"github.com/netabase/netabase/internal/systest"
 )
 
 // lockedBuffer is a log destination safe for concurrent use.
@@ -53,7 +53,7 @@ func TestOtherUserRefused(t *testing.T) {
 	}
 	// The test binary is copied where the other user may run it.
 	helper := filepath.Join(dir, "helper")
-	copyExecutable(t, helper)
+	systest.CopySelf(t, helper)
 	sock := filepath.Join(dir, "s")
 	l, err := net.Listen("unix", sock)
 	if err != nil {
@@ -98,32 +98,5 @@ func TestOtherUserRefused(t *testing.T) {
 	}
 	if got := log.String(); !strings.Contains(got, "refused a connection from another user") || !strings.Contains(got, "uid=65534") || !strings.Contains(got, "daemon_uid=0") {
 		t.Errorf("the log says %q; want the refusal of uid 65534", got)
-	}
-}
-
-// copyExecutable copies the running test binary to path, executable by all.
-func copyExecutable(t *testing.T, path string) {
-	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := os.Open(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	dst, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		t.Fatal(err)
-	}
-	if err := dst.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(path, 0o755); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -6,6 +6,7 @@
 package systest
 
 import (
+	"io"
 	"os"
 	"os/exec"
 	"testing"
@@ -34,4 +35,33 @@ func LookPath(t testing.TB, file, pkg string) string {
 	p, err := exec.LookPath(file)
 	Need(t, "Debian package "+pkg, err)
 	return p
+}
+
+// CopySelf copies the running test binary to path, executable by all (the
+// umask notwithstanding), so that a test can run it as another user.
+func CopySelf(t testing.TB, path string) {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.Open(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dst, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		dst.Close()
+		t.Fatal(err)
+	}
+	if err := dst.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o755); err != nil {
+		t.Fatal(err)
+	}
 }

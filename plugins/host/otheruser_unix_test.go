@@ -4,7 +4,6 @@ package host_test
 
 import (
 	"context"
-	"io"
 	"io/fs"
 	"net/url"
 	"os"
@@ -84,7 +83,7 @@ func TestOtherUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	exe := filepath.Join(bin, "host.test")
-	copyExe(t, exe)
+	systest.CopySelf(t, exe)
 	try := func(cred *syscall.Credential, move bool) string {
 		t.Helper()
 		cmd := exec.CommandContext(ctx, exe)
@@ -155,32 +154,4 @@ func otherUser(t *testing.T) *syscall.Credential {
 		}
 	}
 	return &syscall.Credential{Uid: uid, Gid: gid, Groups: []uint32{}}
-}
-
-// copyExe copies the running test binary to path, executable by all.
-func copyExe(t *testing.T, path string) {
-	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := os.Open(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	dst, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		dst.Close()
-		t.Fatal(err)
-	}
-	if err := dst.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(path, 0o755); err != nil {
-		t.Fatal(err)
-	}
 }
