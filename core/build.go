@@ -56,6 +56,13 @@ func executableSum() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return FileChecksum(path)
+}
+
+// FileChecksum returns the hex SHA-256 checksum of the file at path: what
+// pins a plugin binary, and names a program's build when it has no VCS
+// revision.
+func FileChecksum(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err

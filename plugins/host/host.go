@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/url"
 	"os"
@@ -150,18 +149,7 @@ func (e *ChecksumError) Error() string {
 func (e *ChecksumError) Unwrap() error { return core.ErrRejected }
 
 // Checksum returns the hex SHA-256 checksum of the file at path.
-func Checksum(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
+func Checksum(path string) (string, error) { return core.FileChecksum(path) }
 
 // Driver opens plugin:// URLs. Make one with NewDriver.
 type Driver struct {
