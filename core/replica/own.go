@@ -50,8 +50,12 @@ func (r *Replica) SealOwn(ctx context.Context, priv crypto.PrivKey, clock *envel
 
 // TooLarge is the error for a writer's own record of size bytes that the
 // replica left out of its Insert: the one reason it does, a record larger
-// than a byte bound.
+// than the largest the bounds take (what Insert drops by).
 func (r *Replica) TooLarge(size int) error {
 	st := r.settings
-	return core.Errorf(core.ErrTooLarge, "collection %s: a record of %d bytes does not fit the collection's bound of %d bytes (the smaller of MaxBytesPerWriter and MaxBytes)", st.Name, size, min(st.MaxBytesPerWriter, st.MaxBytes))
+	how := "the smaller of MaxBytesPerWriter and MaxBytes"
+	if st.BoundsRule == BoundsSameSet {
+		how = "under bounds rule 2, the smaller of MaxBytesPerWriter / MaxRecordsPerWriter and MaxBytes / MaxRecords"
+	}
+	return core.Errorf(core.ErrTooLarge, "collection %s: a record of %d bytes does not fit the collection's bound of %d bytes (%s)", st.Name, size, st.recordCap(), how)
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/netabase/netabase/core"
 )
 
 // sameSetSettings bound three writers' records by count and bytes, per
@@ -180,5 +182,16 @@ func TestBoundsRuleSetting(t *testing.T) {
 	var fe *FieldError
 	if _, err := (Settings{Name: "log", BoundsRule: 3}).Normalize(); !errors.As(err, &fe) || fe.Key != "bounds_rule" {
 		t.Errorf("rule 3: %v", err)
+	}
+}
+
+// TestTooLargeNamesTheCapInsertUses: the error for a writer's own record
+// that no bound fits names the largest record Insert takes, which under
+// rule 2 is a byte bound divided by its count bound.
+func TestTooLargeNamesTheCapInsertUses(t *testing.T) {
+	r := newReplica(t, Settings{Name: "log", BoundsRule: BoundsSameSet, MaxRecordsPerWriter: 4, MaxBytesPerWriter: 4000})
+	err := r.TooLarge(1500)
+	if !errors.Is(err, core.ErrTooLarge) || !strings.Contains(err.Error(), "bound of 1000 bytes") {
+		t.Errorf("TooLarge(1500) under rule 2 with 4000 bytes for 4 records: %v, want the bound of 1000 bytes", err)
 	}
 }
