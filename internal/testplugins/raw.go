@@ -40,10 +40,11 @@ func (rawPlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientCon
 
 // ServeRawPipelined serves v2 as a storage plugin of protocol version 2
 // and v3 as one of version 3, without the SDK, as ServeRaw does for
-// version 1; v3 is not served when MaxProtocol says 2.
+// version 1; v3 is served only when MaxProtocol allows it (0, or 3 or
+// more), as the SDK reads the cap.
 func ServeRawPipelined(v2 pb2.StorageServer, v3 pb3.StorageServer) {
 	sets := map[int]plugin.PluginSet{wire.ProtocolV2: {wire.PluginName: rawPluginV2{srv: v2}}}
-	if MaxProtocol() != wire.ProtocolV2 {
+	if m := MaxProtocol(); m == 0 || m >= wire.ProtocolV3 {
 		sets[wire.ProtocolV3] = plugin.PluginSet{wire.PluginName: rawPluginV3{srv: v3}}
 	}
 	plugin.Serve(&plugin.ServeConfig{

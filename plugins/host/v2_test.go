@@ -93,6 +93,9 @@ func testPartialCommitCaught(t *testing.T, version int) {
 		t.Fatal(err)
 	}
 	defer b.Close()
+	if v, err := host.Protocol(b); err != nil || v != version {
+		t.Fatalf("protocol %d, %v; want %d", v, err, version)
+	}
 	check := func(what string, err error) {
 		t.Helper()
 		if !errors.Is(err, core.ErrRejected) || !strings.Contains(err.Error(), "partial") || !strings.Contains(err.Error(), "having applied") {
@@ -237,6 +240,9 @@ func testSyncWritesCrash(t *testing.T, version int) {
 	}
 	defer b.Close()
 	await(t, events, host.Up)
+	if v, err := host.Protocol(b); err != nil || v != version {
+		t.Fatalf("protocol %d, %v; want %d", v, err, version)
+	}
 	const n = 100
 	key := func(i int) ds.Key { return ds.NewKey(fmt.Sprintf("/s/%04d", i)) }
 	for i := range n {
