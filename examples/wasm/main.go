@@ -174,21 +174,19 @@ func start(ctx context.Context, q url.Values, daemons []string, storeURL string)
 	for {
 		select {
 		case ch := <-changes:
-			var err error
-			if ch.Missed > 0 {
-				err = c.reload()
-			} else {
+			apply := func(ch replica.Change) error {
+				if ch.Missed > 0 {
+					return c.reload()
+				}
 				c.take(ch.Record)
+				return nil
 			}
+			err := apply(ch)
 			// Take whatever else came, then show it all once.
 			for more := true; more && err == nil; {
 				select {
 				case ch := <-changes:
-					if ch.Missed > 0 {
-						err = c.reload()
-					} else {
-						c.take(ch.Record)
-					}
+					err = apply(ch)
 				default:
 					more = false
 				}
