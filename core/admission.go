@@ -203,7 +203,7 @@ func (g *Gate) saveCertificate(certs []Certificate, c Certificate) error {
 	if g.Certificates == nil && g.CertDir == "" {
 		return nil
 	}
-	certs = slices.DeleteFunc(certs, func(o Certificate) bool { return o.sameBuild(c) && o.Suite == c.Suite })
+	certs = slices.DeleteFunc(certs, c.matches)
 	certs = append(certs, c)
 	var same []int // the certificates of c's scheme and engine, oldest first
 	for i, o := range certs {
