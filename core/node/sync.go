@@ -313,17 +313,9 @@ func (s *Synced) write(ctx context.Context, key string, version uint32, value []
 		return replica.Record{}, core.Errorf(core.ErrInvalidKey, "a synced record needs a key")
 	}
 	n := s.n
-	v, held, err := s.r.SealOwn(ctx, n.priv, n.clock, key, version, value)
+	v, err := s.r.SealOwn(ctx, n.priv, n.clock, key, version, value)
 	if err != nil {
 		return replica.Record{}, err
-	}
-	if version == 0 {
-		switch {
-		case held == nil:
-			return replica.Record{}, core.Errorf(core.ErrNotFound, "collection %s holds no record of %s for key %q", s.Name(), n.id, key)
-		case held.Version == 0:
-			return replica.Record{}, core.Errorf(core.ErrNotFound, "collection %s: %s deleted key %q", s.Name(), n.id, key)
-		}
 	}
 	stored, err := s.storeAndPublish(ctx, "", v, fmt.Sprintf("record %q", key))
 	switch {

@@ -253,17 +253,9 @@ func (s *Synced) write(ctx context.Context, key string, version uint32, value []
 	if len(st.Writers) > 0 && !slices.Contains(st.Writers, id) {
 		return replica.Record{}, core.Errorf(core.ErrRejected, "collection %s: this page's identity %s is not on the collection's writer list, so every replica refuses its records: ask whoever defines the collection to add it, or import an identity that is on it", s.Name(), id)
 	}
-	v, held, err := s.r.SealOwn(ctx, s.p.id.priv, s.p.clock, key, version, value)
+	v, err := s.r.SealOwn(ctx, s.p.id.priv, s.p.clock, key, version, value)
 	if err != nil {
 		return replica.Record{}, err
-	}
-	if version == 0 {
-		switch {
-		case held == nil:
-			return replica.Record{}, core.Errorf(core.ErrNotFound, "collection %s holds no record of %s for key %q", s.Name(), id, key)
-		case held.Version == 0:
-			return replica.Record{}, core.Errorf(core.ErrNotFound, "collection %s: %s deleted key %q", s.Name(), id, key)
-		}
 	}
 	stored, err := s.r.Insert(ctx, "", []replica.Verified{v})
 	if err != nil {

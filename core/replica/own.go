@@ -18,12 +18,13 @@ import (
 // lose) and after every record the replica holds (within
 // envelope.MaxObservedSkew), so that a write is dated after the records
 // its writer could have seen: the order a chat needs. It returns the
-// record, ready for Insert, and the version held before it, nil when none
-// is. A node and a page write their own records so.
-func (r *Replica) SealOwn(ctx context.Context, priv crypto.PrivKey, clock *envelope.Clock, key string, version uint32, value []byte) (Verified, *envelope.Envelope, error) {
+// record, ready for Insert. A tombstone of a key the writer holds no live
+// value of (none, or its tombstone) is not sealed: the error wraps
+// core.ErrNotFound. A node and a page write their own records so.
+func (r *Replica) SealOwn(ctx context.Context, priv crypto.PrivKey, clock *envelope.Clock, key string, version uint32, value []byte) (Verified, error) {
 	writer, err := peer.IDFromPrivateKey(priv)
 	if err != nil {
-		return Verified{}, nil, err
+		return Verified{}, err
 	}
 	rk := r.RecordKey(writer, key)
 	var held *envelope.Envelope
@@ -34,18 +35,26 @@ func (r *Replica) SealOwn(ctx context.Context, priv crypto.PrivKey, clock *envel
 			clock.Advance(e.Clock)
 		}
 	case !errors.Is(err, core.ErrNotFound):
-		return Verified{}, nil, err
+		return Verified{}, err
+	}
+	if version == 0 {
+		switch {
+		case held == nil:
+			return Verified{}, core.Errorf(core.ErrNotFound, "collection %s holds no record of %s for key %q", r.settings.Name, writer, key)
+		case held.Version == 0:
+			return Verified{}, core.Errorf(core.ErrNotFound, "collection %s: %s deleted key %q", r.settings.Name, writer, key)
+		}
 	}
 	clock.Observe(r.Latest())
 	e, err := envelope.Seal(priv, r.settings.Name+"/"+key, r.settings.Name, version, clock.Now(), value)
 	if err != nil {
-		return Verified{}, nil, err
+		return Verified{}, err
 	}
 	data, err := e.Marshal()
 	if err != nil {
-		return Verified{}, nil, err
+		return Verified{}, err
 	}
-	return Verified{Env: e, Data: data}, held, nil
+	return Verified{Env: e, Data: data}, nil
 }
 
 // TooLarge is the error for a writer's own record of size bytes that the
