@@ -209,12 +209,16 @@ func (n *Node) Bootstrap(ctx context.Context) (BootstrapResult, error) {
 	}
 	// kad-dht adds a connected peer to the routing table once it has
 	// answered a lookup check, in the background; the refresh needs them
-	// now.
+	// now. Each peer is asked at once, not one after another.
+	var added sync.WaitGroup
 	for _, p := range n.host.Network().Peers() {
-		if n.servesDHT(ctx, p) {
-			_, _ = d.RoutingTable().TryAddPeer(p, true, false)
-		}
+		added.Go(func() {
+			if n.servesDHT(ctx, p) {
+				_, _ = d.RoutingTable().TryAddPeer(p, true, false)
+			}
+		})
 	}
+	added.Wait()
 	select {
 	case err = <-d.ForceRefresh():
 	case <-ctx.Done():
