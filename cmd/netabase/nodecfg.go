@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strings"
 	"syscall"
@@ -113,51 +112,26 @@ var nodeFlagTable = append(keyFlags(), []nodeFlag{
 		[]string{"gateway.address"}, func(v any, c *config.Config) { c.Gateway.Enabled, c.Gateway.Address = true, *v.(*string) }},
 }...)
 
-// keyFlags returns the flags of config.Config's flag tags, in the file's
-// order: a string, an array of strings (the flag repeated) or a boolean
-// key (the flag sets it true), each usage followed by its key.
+// keyFlags returns the flags of config.Config's flag tags (config.Flags),
+// in the file's order: a string, an array of strings (the flag repeated)
+// or a boolean key (the flag sets it true), each usage followed by its key.
 func keyFlags() []nodeFlag {
 	var out []nodeFlag
-	var walk func(t reflect.Type, prefix string, index []int)
-	walk = func(t reflect.Type, prefix string, index []int) {
-		for i := range t.NumField() {
-			f := t.Field(i)
-			key, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
-			at := append(slices.Clone(index), i)
-			if f.Type.Kind() == reflect.Struct && !f.Anonymous {
-				walk(f.Type, prefix+key+".", at)
-				continue
-			}
-			tag, ok := f.Tag.Lookup("flag")
-			if !ok {
-				continue
-			}
-			name, usage, _ := strings.Cut(tag, ",")
-			key = prefix + key
-			nf := nodeFlag{name: name, keys: []string{key}}
-			switch f.Type {
-			case reflect.TypeFor[string]():
-				nf.usage = fmt.Sprintf("%s (key %s)", usage, key)
-			case reflect.TypeFor[[]string]():
-				nf.usage = fmt.Sprintf("%s (key %s); repeat for several", usage, key)
-			case reflect.TypeFor[bool]():
-				nf.usage = fmt.Sprintf("%s (key %s = true)", usage, key)
-			default:
-				panic(fmt.Sprintf("config.Config's key %s has a flag tag, but keyFlags has no flag for a %s", key, f.Type))
-			}
-			nf.value = func() any { return reflect.New(f.Type).Interface() }
-			nf.set = func(v any, c *config.Config) {
-				reflect.ValueOf(c).Elem().FieldByIndex(at).Set(reflect.ValueOf(v).Elem())
-			}
-			if f.Type == reflect.TypeFor[[]string]() {
-				nf.set = func(v any, c *config.Config) {
-					reflect.ValueOf(c).Elem().FieldByIndex(at).Set(reflect.ValueOf(slices.Clone(*v.(*[]string))))
-				}
-			}
-			out = append(out, nf)
+	for _, kf := range config.Flags() {
+		nf := nodeFlag{name: kf.Name, value: kf.Value, keys: []string{kf.Key},
+			set: func(v any, c *config.Config) { kf.Set(c, v) }}
+		switch kf.Value().(type) {
+		case *string:
+			nf.usage = fmt.Sprintf("%s (key %s)", kf.Usage, kf.Key)
+		case *[]string:
+			nf.usage = fmt.Sprintf("%s (key %s); repeat for several", kf.Usage, kf.Key)
+		case *bool:
+			nf.usage = fmt.Sprintf("%s (key %s = true)", kf.Usage, kf.Key)
+		default:
+			panic(fmt.Sprintf("config.Config's key %s has a flag tag, but keyFlags has no flag for a %T", kf.Key, kf.Value()))
 		}
+		out = append(out, nf)
 	}
-	walk(reflect.TypeFor[config.Config](), "", nil)
 	return out
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -29,31 +30,72 @@ type option struct {
 	mib   bool   // the key is in MiB, the option in bytes
 }
 
-// options are the file's keys that are the node's, in the file's order.
-var options = sync.OnceValue(func() []option {
-	var out []option
+// eachKey calls visit with each key of the file whose field has the tag
+// named tag, in the file's order: its dotted name, the path of its field
+// in Config (for FieldByIndex), the field's type, and the tag's value
+// before its first comma and after it.
+func eachKey(tag string, visit func(key string, index []int, t reflect.Type, first, rest string)) {
 	var walk func(t reflect.Type, prefix string, index []int)
 	walk = func(t reflect.Type, prefix string, index []int) {
 		for i := range t.NumField() {
 			f := t.Field(i)
 			key, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
-			at := append(append([]int(nil), index...), i)
-			tag, ok := f.Tag.Lookup("node")
-			if !ok {
-				if f.Type.Kind() == reflect.Struct && f.Type.PkgPath() == reflect.TypeFor[Config]().PkgPath() {
-					walk(f.Type, prefix+key+".", at)
-				}
+			at := append(slices.Clone(index), i)
+			if f.Type.Kind() == reflect.Struct && f.Type.PkgPath() == reflect.TypeFor[Config]().PkgPath() {
+				walk(f.Type, prefix+key+".", at)
 				continue
 			}
-			path, unit, _ := strings.Cut(tag, ",")
-			o := option{key: prefix + key, index: at, mib: unit == "MiB"}
-			o.path, o.not = strings.CutPrefix(path, "!")
-			out = append(out, o)
+			if v, ok := f.Tag.Lookup(tag); ok {
+				first, rest, _ := strings.Cut(v, ",")
+				visit(prefix+key, at, f.Type, first, rest)
+			}
 		}
 	}
 	walk(reflect.TypeFor[Config](), "", nil)
+}
+
+// options are the file's keys that are the node's, in the file's order.
+var options = sync.OnceValue(func() []option {
+	var out []option
+	eachKey("node", func(key string, index []int, _ reflect.Type, path, unit string) {
+		o := option{key: key, index: index, mib: unit == "MiB"}
+		o.path, o.not = strings.CutPrefix(path, "!")
+		out = append(out, o)
+	})
 	return out
 })
+
+// Flag is the flag of netabase init and daemon that sets a key, from its
+// field's flag tag, "name,usage".
+type Flag struct {
+	Name  string
+	Usage string // what the tag says, without the key
+	Key   string // dotted, such as "gateway.allowed_origins"
+	// Value is a new pointer to a zero value of the key's type: a
+	// *string, a *[]string or a *bool.
+	Value func() any
+	// Set sets the key of c to what a pointer Value made points to.
+	Set func(c *Config, v any)
+}
+
+// Flags are the flags of the keys with a flag tag, in the file's order.
+func Flags() []Flag {
+	var out []Flag
+	eachKey("flag", func(key string, index []int, t reflect.Type, name, usage string) {
+		out = append(out, Flag{
+			Name: name, Usage: usage, Key: key,
+			Value: func() any { return reflect.New(t).Interface() },
+			Set: func(c *Config, v any) {
+				x := reflect.ValueOf(v).Elem()
+				if x.Kind() == reflect.Slice {
+					x = reflect.AppendSlice(reflect.MakeSlice(x.Type(), 0, x.Len()), x) // a copy
+				}
+				reflect.ValueOf(c).Elem().FieldByIndex(index).Set(x)
+			},
+		})
+	})
+	return out
+}
 
 // in returns the option's field in nc, a node.Config, making the tables
 // (Limits, Quota) on its way when they are nil.
