@@ -23,6 +23,7 @@ import (
 	"github.com/netabase/netabase/core/gateway/wsync"
 	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/core/replica"
+	"github.com/netabase/netabase/internal/nodetest"
 )
 
 // syncNode starts a node that serves the sync endpoint and has joined
@@ -171,16 +172,7 @@ func waitMesh(t *testing.T, s *node.Synced, p peer.ID) {
 // waitFor polls cond until it holds.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	ctx := testContext(t)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("waiting for %s: %v", what, ctx.Err())
-		case <-tick.C:
-		}
-	}
+	nodetest.Eventually(t, testContext(t), what, cond)
 }
 
 func TestSyncOtherSettings(t *testing.T) {

@@ -105,10 +105,13 @@ type Node struct {
 // stops start-up with an error carrying the suite's report
 // (*core.AdmissionError). Close the node to stop it.
 func New(ctx context.Context, cfg Config) (*Node, error) {
-	cfg, err := cfg.withDefaults()
-	if err != nil {
+	if err := cfg.required(); err != nil {
 		return nil, err
 	}
+	if err := cfg.Check(Names{}); err != nil {
+		return nil, err
+	}
+	cfg = cfg.WithDefaults()
 	prefix := cfg.ProtocolPrefix
 	if prefix == dht.DefaultPrefix && len(cfg.Validators) > 0 {
 		return nil, fmt.Errorf("netabase: node.Config.ProtocolPrefix is %s, the public IPFS DHT, whose peers accept only pk and ipns records; validators for namespaces %v need a private prefix such as %s",

@@ -22,10 +22,8 @@ import (
 	"github.com/coder/websocket"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/netabase/netabase/backends/all"
-	"github.com/netabase/netabase/conformance"
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/envelope"
 	"github.com/netabase/netabase/core/gateway"
@@ -34,23 +32,12 @@ import (
 	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/core/page"
 	"github.com/netabase/netabase/core/replica"
+	"github.com/netabase/netabase/internal/nodetest"
 )
 
-// certDir is shared by the package's nodes, so the admission gate runs
-// the conformance suite once.
-var certDir string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "netabase-page-certs-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	certDir = dir
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
-}
+// The package's nodes share a certificate cache, so the admission gate
+// runs the conformance suite once.
+func TestMain(m *testing.M) { os.Exit(nodetest.Main(m)) }
 
 // daemon is a loopback node serving its gateway with the sync endpoint,
 // behind a switch: while down, every request gets 503, as from a daemon
@@ -101,12 +88,7 @@ func (d *daemon) traffic() (read, written int64) { return d.read.Load(), d.writt
 
 func startDaemon(t testing.TB, opts gateway.Options) *daemon {
 	t.Helper()
-	n, err := node.New(testContext(t), node.Config{
-		DataDir: t.TempDir(), CertDir: certDir, Registry: all.Registry(), Suite: conformance.Suite(""),
-		Storage: "memory://",
-		Listen:  []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")},
-		Mode:    node.ModeServer,
-	})
+	n, err := node.New(testContext(t), nodetest.Config(t))
 	if err != nil {
 		t.Fatalf("starting a node: %v", err)
 	}
@@ -354,15 +336,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(testContext(t), holdWait)
 	defer cancel()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("waiting for %s: %v", what, ctx.Err())
-		case <-tick.C:
-		}
-	}
+	nodetest.Eventually(t, ctx, what, cond)
 }
 
 // TestDaemonRefuses: a daemon with other settings, or none of the
