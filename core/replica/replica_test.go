@@ -110,8 +110,16 @@ func conns(t testing.TB) (*net.TCPConn, *net.TCPConn) {
 	return a.(*net.TCPConn), b.(*net.TCPConn)
 }
 
-// reconcile runs a session between a (initiator) and b.
+// reconcile runs a session of the newest version between a (initiator)
+// and b.
 func reconcile(t testing.TB, a, b *Replica) (Stats, Stats, error, error) {
+	t.Helper()
+	return reconcileVersion(t, a, b, Versions[0])
+}
+
+// reconcileVersion runs a session of version v between a (initiator) and
+// b.
+func reconcileVersion(t testing.TB, a, b *Replica, v Version) (Stats, Stats, error, error) {
 	t.Helper()
 	ca, cb := conns(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -122,7 +130,7 @@ func reconcile(t testing.TB, a, b *Replica) (Stats, Stats, error, error) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		first, n, err := ReadMessage(cb)
+		first, n, err := v.ReadMessage(cb)
 		if err != nil {
 			done <- result{err: err}
 			return
@@ -131,7 +139,7 @@ func reconcile(t testing.TB, a, b *Replica) (Stats, Stats, error, error) {
 		st.BytesReceived += int64(n)
 		done <- result{st, err}
 	}()
-	sa, erra := a.Reconcile(ctx, ca, newWriter(t, 102).id, nil)
+	sa, erra := a.ReconcileVersion(ctx, ca, v, newWriter(t, 102).id, nil)
 	rb := <-done
 	return sa, rb.st, erra, rb.err
 }
@@ -150,6 +158,12 @@ func sameSet(t testing.TB, rs ...*Replica) {
 }
 
 func TestReconcileConverges(t *testing.T) {
+	for _, v := range Versions {
+		t.Run(fmt.Sprint("version ", int(v)), func(t *testing.T) { testReconcileConverges(t, v) })
+	}
+}
+
+func testReconcileConverges(t *testing.T, v Version) {
 	ws := []writer{newWriter(t, 1), newWriter(t, 2), newWriter(t, 3)}
 	s := Settings{Name: "chat"}
 	for _, tc := range []struct {
@@ -184,7 +198,7 @@ func TestReconcileConverges(t *testing.T) {
 				w := ws[slices.IndexFunc(ws, func(w writer) bool { return envelope.Key(w.id, "chat/"+fmt.Sprint("c", i)) == c.Key })]
 				insert(t, a, seal(t, w, "chat", fmt.Sprint("c", i), c.Clock.Wall+1, []byte("newer")))
 			}
-			sa, sb, erra, errb := reconcile(t, a, b)
+			sa, sb, erra, errb := reconcileVersion(t, a, b, v)
 			if erra != nil || errb != nil {
 				t.Fatalf("initiator: %v; responder: %v", erra, errb)
 			}
@@ -200,7 +214,7 @@ func TestReconcileConverges(t *testing.T) {
 				t.Fatalf("%d records sent for %d differences", sa.RecordsSent+sb.RecordsSent, d)
 			}
 			// A second session finds nothing to do.
-			sa, _, erra, errb = reconcile(t, b, a)
+			sa, _, erra, errb = reconcileVersion(t, b, a, v)
 			if erra != nil || errb != nil || sa.Rounds != 1 || sa.RecordsSent != 0 {
 				t.Fatalf("second session: %+v, %v, %v", sa, erra, errb)
 			}
@@ -529,7 +543,7 @@ func FuzzDecode(f *testing.F) {
 		// A replica answers any well-formed message without failing.
 		r := newReplica(t, Settings{Name: "chat"})
 		insert(t, r, v)
-		r.set.reconcile(m.Ranges)
+		r.set.reconcile(m.Ranges, Version1.shape())
 	})
 }
 
