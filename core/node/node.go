@@ -204,7 +204,7 @@ func (n *Node) start(ctx context.Context) error {
 	if n.ps, err = n.newPubSub(); err != nil {
 		return fmt.Errorf("cannot start gossipsub: %w", err)
 	}
-	for _, v := range n.syncVersions() {
+	for _, v := range n.SyncVersions() {
 		n.host.SetStreamHandler(protocol.ID(v.Protocol()), func(st network.Stream) { n.handleSync(st, v) })
 	}
 	if cfg.MDNS {

@@ -35,9 +35,10 @@ const (
 	SyncProtocol2 protocol.ID = "/netabase/sync/2.0.0"
 )
 
-// syncVersions are the reconciliation protocol versions the node speaks,
-// the newest first.
-func (n *Node) syncVersions() []replica.Version {
+// SyncVersions are the reconciliation protocol versions the node speaks,
+// the newest first (Config.SyncVersions): a relay of its collections,
+// such as the gateway's sync endpoint, offers these.
+func (n *Node) SyncVersions() []replica.Version {
 	if len(n.cfg.SyncVersions) > 0 {
 		return n.cfg.SyncVersions
 	}
@@ -47,7 +48,7 @@ func (n *Node) syncVersions() []replica.Version {
 // syncProtocols are the stream protocols of syncVersions, in their order.
 func (n *Node) syncProtocols() []protocol.ID {
 	var out []protocol.ID
-	for _, v := range n.syncVersions() {
+	for _, v := range n.SyncVersions() {
 		out = append(out, protocol.ID(v.Protocol()))
 	}
 	return out

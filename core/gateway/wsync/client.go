@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,6 +47,10 @@ type Options struct {
 	// Dial are the WebSocket's options (an HTTP client, headers); the
 	// subprotocols are Sync's own.
 	Dial websocket.DialOptions
+	// Versions are the reconciliation protocol versions Sync offers, the
+	// newest first, one subprotocol each; nil: every version this build
+	// speaks (replica.Versions).
+	Versions []replica.Version
 }
 
 // RefusedError is Sync's error when the daemon refused the connection
@@ -134,12 +139,15 @@ func Sync(ctx context.Context, url string, r *replica.Replica, o Options) error 
 // daemon took the hello.
 func connect(ctx context.Context, url string, r *replica.Replica, o Options) (connected bool, err error) {
 	dial := o.Dial
-	dial.Subprotocols = Subprotocols
+	dial.Subprotocols = SubprotocolsOf(o.Versions)
 	ws, _, err := websocket.Dial(ctx, url, &dial)
 	if err != nil {
 		return false, err
 	}
 	defer ws.CloseNow()
+	// The daemon picked one of those offered, or none (then it refuses,
+	// below, with its notice).
+	version, agreed := VersionOf(ws.Subprotocol())
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	m := NewMux(ctx, ws)
@@ -165,6 +173,10 @@ func connect(ctx context.Context, url string, r *replica.Replica, o Options) (co
 	}
 	if typ != websocket.MessageText || json.Unmarshal(b, &theirs) != nil || theirs.Peer == "" {
 		return false, fmt.Errorf("%w: the daemon did not answer with a hello", ErrProtocol)
+	}
+	if !agreed {
+		m.Close(websocket.StatusPolicyViolation, "no subprotocol of those offered")
+		return false, fmt.Errorf("%w: the daemon agreed to subprotocol %q, not one of %s", ErrProtocol, ws.Subprotocol(), strings.Join(dial.Subprotocols, ", "))
 	}
 	if err := hello.Settings.Agree("the daemon", theirs.Settings, theirs.Digest); err != nil {
 		m.Close(CodeOtherSettings, err.Error())
@@ -213,7 +225,7 @@ func connect(ctx context.Context, url string, r *replica.Replica, o Options) (co
 			if ctx.Err() != nil {
 				return
 			}
-			st, err := r.Reconcile(ctx, s, theirs.Peer, nil)
+			st, err := r.ReconcileVersion(ctx, s, version, theirs.Peer, nil)
 			s.Finish()
 			if o.Session != nil {
 				o.Session(st, err)
