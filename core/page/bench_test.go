@@ -232,30 +232,42 @@ func BenchmarkJoin(b *testing.B) {
 			return took, 0
 		})
 	})
-	b.Run("page", func(b *testing.B) {
-		traffic(b, func() (time.Duration, int) {
-			p, err := page.Open(ctx, memory(b), nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer p.Close()
-			start := time.Now()
-			s, err := p.JoinSync(ctx, settings, page.SyncOptions{Daemons: []string{d.url("bench")}, Interval: time.Hour})
-			if err != nil {
-				b.Fatal(err)
-			}
-			jctx, cancel := context.WithCancel(ctx)
-			defer cancel()
-			w := arrivals(jctx, s.Replica())
-			joined(jctx, b, s.Replica(), w, s.Replica().Status().Records, joinRecords, nil)
-			took := time.Since(start)
-			// The session may still be ending: its rounds are those
-			// of the page's figures once CaughtUp saw it end.
-			if _, err := s.CaughtUp(ctx, 20*time.Second); err != nil {
-				b.Fatal(err)
-			}
-			return took, s.Replica().Status().Peers[d.n.ID()].Total.Rounds
-		})
+	// The page's session in each reconciliation protocol version, the
+	// newest (what a page speaks) first.
+	for _, v := range replica.Versions {
+		name := "page"
+		if v != replica.Versions[0] {
+			name = fmt.Sprintf("page-v%d", v)
+		}
+		b.Run(name, func(b *testing.B) { joinPage(b, ctx, d, settings, v, traffic) })
+	}
+}
+
+// joinPage is BenchmarkJoin's page: a fresh page that joins the daemon's
+// collection by sessions of version v.
+func joinPage(b *testing.B, ctx context.Context, d *daemon, settings replica.Settings, v replica.Version, traffic func(*testing.B, func() (time.Duration, int))) {
+	traffic(b, func() (time.Duration, int) {
+		p, err := page.Open(ctx, memory(b), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer p.Close()
+		start := time.Now()
+		s, err := p.JoinSync(ctx, settings, page.SyncOptions{Daemons: []string{d.url("bench")}, Interval: time.Hour, Versions: []replica.Version{v}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		jctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		w := arrivals(jctx, s.Replica())
+		joined(jctx, b, s.Replica(), w, s.Replica().Status().Records, joinRecords, nil)
+		took := time.Since(start)
+		// The session may still be ending: its rounds are those
+		// of the page's figures once CaughtUp saw it end.
+		if _, err := s.CaughtUp(ctx, 20*time.Second); err != nil {
+			b.Fatal(err)
+		}
+		return took, s.Replica().Status().Peers[d.n.ID()].Total.Rounds
 	})
 }
 

@@ -77,7 +77,9 @@ const (
 // settings, runs a reconciliation session on connecting and every
 // interval, sends r's own new records (those inserted with no sender) as
 // they enter it, and inserts the daemon's live records, verified like any
-// record. It connects again, after a growing pause, when the connection
+// record. When its feed of r's changes falls behind and misses some, it
+// runs a session once the one under way ends, which brings the daemon the
+// local writes the feed missed. It connects again, after a growing pause, when the connection
 // ends. A daemon that has not joined the collection (CodeNotJoined) is
 // tried again after a long pause (Options.NotJoined, doubling up to
 // NotJoinedMax), so that a client that connects before its daemon joined
@@ -192,13 +194,21 @@ func connect(ctx context.Context, url string, r *replica.Replica, o Options) (co
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel(nil)
+	// again asks for a session as soon as the one under way, if any,
+	// ends.
+	again := make(chan struct{}, 1)
 	wg.Go(func() {
 		for c := range live {
 			if c.Missed > 0 {
-				// Local writes went by unseen: the session on
-				// reconnecting brings them to the daemon.
-				cancel(fmt.Errorf("the live feed to the daemon missed %d changes; reconnecting to catch up", c.Missed))
-				return
+				// Changes went by unseen, such as when a session brought
+				// the daemon's records faster than the feed reads them;
+				// local writes among them reach the daemon by a session
+				// that starts after they were made.
+				select {
+				case again <- struct{}{}:
+				default:
+				}
+				continue
 			}
 			if c.From != "" {
 				continue // the daemon's, or another peer's
@@ -235,6 +245,7 @@ func connect(ctx context.Context, url string, r *replica.Replica, o Options) (co
 			case <-ctx.Done():
 				return
 			case <-t.C:
+			case <-again:
 			}
 		}
 	})
