@@ -606,6 +606,16 @@ func TestRecordLargerThanTheBound(t *testing.T) {
 // signature's error, stores none of the round, and counts one refusal, as
 // when a round's records were verified one after another.
 func TestRoundWithOneForgedRecord(t *testing.T) {
+	for _, v := range Versions {
+		t.Run(fmt.Sprint("version ", int(v)), func(t *testing.T) { testRoundWithOneForgedRecord(t, v) })
+	}
+}
+
+// testRoundWithOneForgedRecord: a message of records alone, one forged,
+// ends the session with the forged record's error and stores none of
+// them; a side of version 2 replies before it takes them, and sends the
+// error after.
+func testRoundWithOneForgedRecord(t *testing.T, version Version) {
 	w := newWriter(t, 1)
 	r := newReplica(t, Settings{Name: "chat"})
 	var recs []WireRecord
@@ -625,14 +635,32 @@ func TestRoundWithOneForgedRecord(t *testing.T) {
 		recs = append(recs, WireRecord{Key: []byte(v.Env.Key), Envelope: data})
 	}
 	ca, cb := conns(t)
+	answers := make(chan []*Message, 1)
 	go func() {
-		_, _, _ = ReadMessage(cb)
-		_, _ = WriteMessage(cb, &Message{Records: recs})
+		_, _, _ = version.ReadMessage(cb)
+		_, _ = version.WriteMessage(cb, &Message{Records: recs})
 		_ = cb.CloseWrite()
+		var got []*Message
+		for {
+			m, _, err := version.ReadMessage(cb)
+			if err != nil {
+				break
+			}
+			got = append(got, m)
+		}
+		answers <- got
 	}()
-	_, err := r.Reconcile(context.Background(), ca, "forger", nil)
+	_, err := r.ReconcileVersion(context.Background(), ca, version, "forger", nil)
 	if !errors.Is(err, envelope.ErrSignature) {
 		t.Fatalf("the session ended with %v, want the forged record's signature error", err)
+	}
+	got := <-answers
+	want := 1 // the error
+	if version.pipelines() {
+		want = 2 // the reply, then the error
+	}
+	if len(got) != want || got[len(got)-1].Error == "" || want == 2 && !got[0].empty() {
+		t.Errorf("the replica answered the records with %d messages (%+v), want %d ending with the error", len(got), got, want)
 	}
 	if n := len(r.Items()); n != 0 {
 		t.Errorf("the replica holds %d records of the round, want none", n)
