@@ -222,19 +222,22 @@ func (r *Replica) Reconcile(ctx context.Context, c Conn, p peer.ID, first *Messa
 // ReconcileVersion runs one reconciliation session of protocol version v
 // with peer p over c and returns its figures. The initiator passes nil as
 // first; the responder passes the initiator's first message, which it has
-// read (v.ReadMessage) and matched to this replica. Either side's records that the other lacks or holds older end
-// up on both. The session ends when neither side has anything left to
-// send; a peer that sends a malformed message or a record the collection
-// refuses, or stops answering for ReplyTimeout, ends it with an error, and
-// what was stored before stays stored. A session that fails tells the peer
-// why, as Refuse does, unless the peer ended it with an error message; a
-// stream that no longer takes a message, or a session whose ctx ended, is
-// reset. Either way Reconcile ends c's sending side; the caller closes c.
-// While Err is not nil, no session starts: Reconcile returns Err's error,
-// and a responder tells the peer why, so a replica never offers a set it
-// does not hold.
+// read (v.ReadMessage) and matched to this replica. Either side's records
+// that the other lacks or holds older end up on both. The session ends
+// when neither side has anything left to send; a peer that sends a
+// malformed message or a record the collection refuses, or stops answering
+// for ReplyTimeout, ends it with an error, and what was stored before
+// stays stored. A session that fails tells the peer why, as Refuse does,
+// unless the peer ended it with an error message; a stream that no longer
+// takes a message, or a session whose ctx ended, is reset. Either way it
+// ends c's sending side; the caller closes c. While Err is not nil, no
+// session starts: it returns Err's error, and a responder tells the peer
+// why, so a replica never offers a set it does not hold. A version that
+// pipelines (Version2) may send its reply to a message of records alone
+// before it takes them.
 func (r *Replica) ReconcileVersion(ctx context.Context, c Conn, v Version, p peer.ID, first *Message) (Stats, error) {
 	if _, ok := VersionOf(v.Protocol()); !ok {
+		_ = c.CloseWrite()
 		return Stats{}, fmt.Errorf("reconciliation protocol version %d is not one this replica speaks", v)
 	}
 	if err := r.Err(); err != nil {
