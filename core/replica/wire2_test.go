@@ -3,6 +3,7 @@ package replica
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -109,4 +110,35 @@ func TestVersion2KeysBounded(t *testing.T) {
 	if _, err := Version2.Decode(b); err == nil || !strings.Contains(err.Error(), "the keys come to more than") {
 		t.Fatalf("a frame of %d bytes decoding to %d bytes of keys: %v", len(b), MaxWants*MaxKeySize, err)
 	}
+}
+
+// FuzzVersion2Decode: any bytes decode to a valid message or an error
+// wrapping ErrMalformed, never a panic; a message that decodes encodes to
+// bytes that decode to the same message.
+func FuzzVersion2Decode(f *testing.F) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	for range 20 {
+		b, err := Version2.Encode(randomMessage(rng))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := Version2.Decode(b)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("an error that is not ErrMalformed: %v", err)
+			}
+			return
+		}
+		again, err := Version2.Encode(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m2, err := Version2.Decode(again)
+		if err != nil || fmt.Sprint(m2) != fmt.Sprint(m) {
+			t.Fatalf("re-encoded, it decodes as %+v, %v", m2, err)
+		}
+	})
 }
