@@ -412,12 +412,13 @@ func TestSyncSlowReaderReconnects(t *testing.T) {
 // nothing), and answer, which reads the node's first frame of the session.
 func holdingSessions(t *testing.T, ctx context.Context, url string, settings replica.Settings) (start func() *websocket.Conn, answer func(*websocket.Conn) *replica.Message) {
 	d := settings.Digest()
-	first, err := (&replica.Message{Collection: settings.Name, Digest: d[:], Ranges: []replica.Range{{Mode: replica.ModeFingerprint, Fingerprint: make([]byte, replica.HashSize)}}}).Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
+	hello := &replica.Message{Collection: settings.Name, Digest: d[:], Ranges: []replica.Range{{Mode: replica.ModeFingerprint, Fingerprint: make([]byte, replica.HashSize)}}}
 	start = func() *websocket.Conn {
 		ws := handshake(t, url, settings)
+		first, err := agreed(t, ws).Encode(hello)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := ws.Write(ctx, websocket.MessageBinary, append([]byte{wsync.KindFrame}, first...)); err != nil {
 			t.Fatal(err)
 		}
@@ -429,13 +430,24 @@ func holdingSessions(t *testing.T, ctx context.Context, url string, settings rep
 		if err != nil || len(b) == 0 || b[0] != wsync.KindFrame {
 			t.Fatalf("the node's answer: %x, %v", b, err)
 		}
-		m, err := replica.Decode(b[1:])
+		m, err := agreed(t, ws).Decode(b[1:])
 		if err != nil {
 			t.Fatal(err)
 		}
 		return m
 	}
 	return start, answer
+}
+
+// agreed is the reconciliation protocol version of the subprotocol ws
+// agreed to.
+func agreed(t *testing.T, ws *websocket.Conn) replica.Version {
+	t.Helper()
+	v, ok := wsync.VersionOf(ws.Subprotocol())
+	if !ok {
+		t.Fatalf("the connection agreed to subprotocol %q", ws.Subprotocol())
+	}
+	return v
 }
 
 // TestSyncGoneClientFreesItsSlot: a client that goes away in the middle

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/core/replica"
 )
 
 // Config is everything a node needs, in typed options: multiaddrs,
@@ -78,6 +79,12 @@ type Config struct {
 	// IPFSRecords accepts and serves IPFS's pk and ipns records on a
 	// network other than /ipfs.
 	IPFSRecords bool
+	// SyncVersions are the reconciliation protocol versions the node
+	// speaks, the newest first (SYNC.md §5): it answers sessions of each,
+	// and starts each session in the first of them its peer speaks. nil
+	// means every version of core/replica (replica.Versions); a node given
+	// only replica.Version1 speaks as nodes did before version 2.
+	SyncVersions []replica.Version
 	// SyncInterval is how often each synced collection is reconciled with
 	// the peers that share it, besides when they meet; 0 means
 	// DefaultSyncInterval.
