@@ -10,6 +10,7 @@ import (
 
 	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/core/replica"
+	"github.com/netabase/netabase/internal/nodetest"
 )
 
 // TestSyncVersionsMix: a node that speaks only reconciliation protocol
@@ -19,14 +20,14 @@ import (
 // alone cannot reconcile with it, so the sessions that succeed ran in
 // version 1; a node of both answers version 2 in its wire form.
 func TestSyncVersionsMix(t *testing.T) {
-	ctx := testContext(t)
-	newer := startNode(t, nodeConfig(t))
-	oldCfg := nodeConfig(t)
+	ctx := nodetest.Context(t)
+	newer := nodetest.Start(t, nodetest.Config(t))
+	oldCfg := nodetest.Config(t)
 	oldCfg.SyncVersions = []replica.Version{replica.Version1}
-	old := startNode(t, oldCfg)
-	onlyCfg := nodeConfig(t)
+	old := nodetest.Start(t, oldCfg)
+	onlyCfg := nodetest.Config(t)
 	onlyCfg.SyncVersions = []replica.Version{replica.Version2}
-	only2 := startNode(t, onlyCfg)
+	only2 := nodetest.Start(t, onlyCfg)
 	settings := replica.Settings{Name: "mix"}
 	var cs []*node.Synced
 	for i, n := range []*node.Node{newer, old, only2} {
@@ -94,7 +95,7 @@ func TestSyncVersionsMix(t *testing.T) {
 	if err != nil || m.Error != "" || len(m.Ranges) == 0 {
 		t.Fatalf("the node's answer to a version 2 hello: %+v, %v", m, err)
 	}
-	if _, err := node.New(ctx, func() node.Config { c := nodeConfig(t); c.SyncVersions = []replica.Version{9}; return c }()); err == nil {
+	if _, err := node.New(ctx, func() node.Config { c := nodetest.Config(t); c.SyncVersions = []replica.Version{9}; return c }()); err == nil {
 		t.Fatal("a node of an unknown version started")
 	}
 }
