@@ -157,10 +157,7 @@ func (g *gateway) sync(w http.ResponseWriter, r *http.Request) {
 	// its feed and its first session.
 	changes := s.Watch(ctx)
 	if err := m.SendText(ctx, wb); err != nil {
-		cancel()
-		for range changes { // ends at once, and stops watching
-		}
-		return
+		return // the watch ends with ctx
 	}
 	// Connected: the node's status lists the client until it goes.
 	rc := s.Relay(hello.Peer, r.RemoteAddr, m.Bytes)
@@ -324,9 +321,11 @@ func (g *gateway) refuse(ctx context.Context, m *wsync.Mux, s *node.Synced, hell
 
 // liveOut sends the client every record of changes, the replica's watch,
 // until the connection ends, but the live records this client sent
-// (sent), which it holds.
+// (sent), which it holds. It sends the envelope the change carries: a
+// record dropped since it entered the replica (evicted under a bound) is
+// sent all the same, and the client's replica, taking the records in the
+// same order, drops it in its turn.
 func (g *gateway) liveOut(ctx context.Context, m *wsync.Mux, s *node.Synced, changes iter.Seq[replica.Change], client peer.ID, sent *sentRecords, rc *node.RelayConn) {
-	r := s.Replica()
 	for c := range changes {
 		if c.Missed > 0 {
 			// The client read too slowly and the feed lost changes: it
@@ -334,14 +333,10 @@ func (g *gateway) liveOut(ctx context.Context, m *wsync.Mux, s *node.Synced, cha
 			m.Close(websocket.StatusTryAgainLater, "the live feed fell behind; reconnect to catch up")
 			return
 		}
-		data, err := r.Envelope(ctx, r.RecordKey(c.Writer, c.Key))
-		if err != nil {
-			continue // dropped meanwhile
-		}
-		if c.From == client && sent.take(data) {
+		if c.From == client && sent.take(c.Data) {
 			continue
 		}
-		if err := m.Send(ctx, wsync.KindRecord, data); err != nil {
+		if err := m.Send(ctx, wsync.KindRecord, c.Data); err != nil {
 			m.Close(websocket.StatusGoingAway, "")
 			return
 		}

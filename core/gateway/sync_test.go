@@ -215,7 +215,7 @@ func TestSyncWriterRefused(t *testing.T) {
 	ready := make(chan struct{}, 1)
 	p.sync(t, url, wsync.Options{
 		Refused: func(key, reason string) { refused <- key + ": " + reason },
-		Session: func(replica.Stats, error) {
+		Session: func(peer.ID, replica.Stats, error) {
 			select {
 			case ready <- struct{}{}:
 			default:
@@ -350,7 +350,7 @@ func TestSyncRate(t *testing.T) {
 	ready := make(chan struct{}, 1)
 	p.sync(t, url, wsync.Options{
 		Refused: func(key, reason string) { refused <- reason },
-		Session: func(replica.Stats, error) {
+		Session: func(peer.ID, replica.Stats, error) {
 			select {
 			case ready <- struct{}{}:
 			default:
