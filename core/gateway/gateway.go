@@ -107,6 +107,12 @@ type Options struct {
 	// worth (of bytes, at least one message of the largest size).
 	SyncRecordsPerSecond float64
 	SyncBytesPerSecond   float64
+	// SyncPing is how often the gateway pings each sync connection, which
+	// it closes when a ping gets no pong before the next is due; the
+	// client's WebSocket answers (a browser does so itself, with no script
+	// of the page running, so a page in a background tab keeps its
+	// connection). 0: DefaultSyncPing.
+	SyncPing time.Duration
 	// Logger logs streams that fail; nil logs nothing.
 	Logger *slog.Logger
 }
@@ -134,6 +140,9 @@ func Handler(n *node.Node, opts Options) http.Handler {
 	}
 	if g.opts.SyncBytesPerSecond <= 0 {
 		g.opts.SyncBytesPerSecond = DefaultSyncBytesPerSecond
+	}
+	if g.opts.SyncPing <= 0 {
+		g.opts.SyncPing = DefaultSyncPing
 	}
 	return g
 }

@@ -23,6 +23,11 @@ import (
 	"github.com/netabase/netabase/core/replica"
 )
 
+// DefaultSyncPing is how often the gateway pings a sync connection
+// (Options.SyncPing): well within the minute after which common proxies
+// close an idle connection.
+const DefaultSyncPing = 15 * time.Second
+
 // MaxSyncConns is how many sync connections (Options.Sync) may be open
 // at once; past it a handshake gets 503.
 const MaxSyncConns = 64
@@ -163,16 +168,14 @@ func (g *gateway) sync(w http.ResponseWriter, r *http.Request) {
 	rc := s.Relay(hello.Peer, r.RemoteAddr, m.Bytes)
 	defer rc.Close()
 
-	done := make(chan struct{})
+	var wg sync.WaitGroup
 	defer func() {
 		cancel()
-		<-done
+		wg.Wait()
 	}()
 	sent := newSentRecords()
-	go func() {
-		defer close(done)
-		g.liveOut(ctx, m, s, changes, hello.Peer, sent, rc)
-	}()
+	wg.Go(func() { g.liveOut(ctx, m, s, changes, hello.Peer, sent, rc) })
+	wg.Go(func() { g.keepalive(ctx, m, rc) })
 	rt := newRates(g.opts.SyncRecordsPerSecond, g.opts.SyncBytesPerSecond)
 	m.Pace(func(ctx context.Context, n int) error { return rt.bytes.WaitN(ctx, n) })
 	g.serveSync(ctx, m, s, hello, rt, sent, rc)
@@ -316,6 +319,35 @@ func (g *gateway) refuse(ctx context.Context, m *wsync.Mux, s *node.Synced, hell
 	n := wsync.Notice{Refused: &wsync.Refusal{Key: key, Reason: err.Error()}}
 	if err := m.SendText(ctx, wsync.EncodeNotice(n)); err != nil {
 		m.Close(websocket.StatusGoingAway, "")
+	}
+}
+
+// keepalive pings the client every Options.SyncPing until the connection
+// ends, and closes the connection when a ping gets no pong before the
+// next is due (or within the reply timeout, when sooner). A browser answers a ping itself, with no script of the
+// page running: a page in a background tab, whose timers the browser runs
+// as seldom as once a minute, keeps its connection; a proxy that closes
+// idle connections sees traffic; and a client that vanished without
+// closing is let go.
+func (g *gateway) keepalive(ctx context.Context, m *wsync.Mux, rc *node.RelayConn) {
+	t := time.NewTicker(g.opts.SyncPing)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, g.opts.SyncPing)
+		err := m.Ping(pctx)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				m.Close(websocket.StatusGoingAway, "no pong to the keepalive ping")
+			}
+			return
+		}
+		rc.Pong()
 	}
 }
 

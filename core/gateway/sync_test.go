@@ -685,3 +685,52 @@ func TestSyncRefusalNamesBadlySigned(t *testing.T) {
 		t.Errorf("the refusal %+v does not name the record and its signature", *n.Refused)
 	}
 }
+
+// TestSyncKeepalive: the gateway pings each sync connection every
+// Options.SyncPing. A client whose WebSocket answers (it reads, as a
+// browser's does by itself) stays connected, its pongs counted in the
+// relay's figures; one that answers no ping is closed with
+// StatusGoingAway, and is off the node's status.
+func TestSyncKeepalive(t *testing.T) {
+	settings := notes(t)
+	n, srv := startNodeWith(t, gateway.Options{Sync: true, SyncPing: 250 * time.Millisecond})
+	s, err := n.JoinSync(testContext(t), settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/v1/sync/" + settings.Name + "/ws"
+	alive, gone := newPage(t, settings).id, newPage(t, settings).id
+	answering := handshakeAs(t, url, settings, alive)
+	silent := handshakeAs(t, url, settings, gone)
+	ctx := testContext(t)
+	read := make(chan error, 1)
+	go func() {
+		for {
+			if _, _, err := answering.Read(ctx); err != nil {
+				read <- err
+				return
+			}
+		}
+	}()
+	relayed := func() map[peer.ID]node.RelayStatus {
+		out := make(map[peer.ID]node.RelayStatus)
+		for _, r := range s.Status().Relayed {
+			out[r.Peer] = r
+		}
+		return out
+	}
+	waitFor(t, "the silent client let go", func() bool { _, ok := relayed()[gone]; return !ok })
+	waitFor(t, "three pongs of the answering client", func() bool { return relayed()[alive].Pongs >= 3 })
+	select {
+	case err := <-read:
+		t.Fatalf("the answering client's connection ended: %v", err)
+	default:
+	}
+	if p := relayed()[gone]; p.Peer != "" {
+		t.Fatalf("the silent client is listed again: %+v", p)
+	}
+	_, _, err = silent.Read(ctx)
+	if code := websocket.CloseStatus(err); code != websocket.StatusGoingAway {
+		t.Fatalf("the silent client's connection ended with %v (code %d), want a close with StatusGoingAway", err, code)
+	}
+}

@@ -246,6 +246,17 @@ func (m *Mux) send(ctx context.Context, msg []byte) error {
 	return err
 }
 
+// Ping sends a WebSocket ping and waits for its pong, within
+// ReplyTimeout (or ctx's deadline, when sooner); a Read must be under way
+// meanwhile, which takes the pong. The daemon pings its clients (SYNC.md
+// §6). In a browser (js/wasm) it does nothing: a page cannot ping, and
+// its browser answers the daemon's pings itself, with no script running.
+func (m *Mux) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, replica.ReplyTimeout)
+	defer cancel()
+	return m.ws.Ping(ctx)
+}
+
 // SendText writes one text message.
 func (m *Mux) SendText(ctx context.Context, b []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, replica.ReplyTimeout)
