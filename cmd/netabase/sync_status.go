@@ -27,7 +27,8 @@ figures are kept across restarts, so a peer listed may be long gone;
 "connected" in --json), and the pages connected now to the gateway's
 sync endpoint of the collection: each page's peer ID, its address, since
 when, its sessions, and the records and bytes it sent and was sent
-("pages" in --json).` + clientHelp + exitStatusHelp,
+("pages" in --json, with "pongs": the gateway's keepalive pings it
+answered).` + clientHelp + exitStatusHelp,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return usageErrorf("%s takes at most one collection name (got %d arguments)", cmd.CommandPath(), len(args))

@@ -368,7 +368,7 @@ func (s *server) syncStatusOf(syn *node.Synced) (SyncStatus, error) {
 	slices.SortFunc(out.Peers, func(a, b SyncPeer) int { return strings.Compare(a.ID, b.ID) })
 	for _, p := range st.Relayed {
 		out.Pages = append(out.Pages, SyncPage{ID: p.Peer.String(), Remote: p.Remote, Since: p.Since, Sessions: p.Sessions,
-			RecordsIn: p.RecordsIn, RecordsOut: p.RecordsOut, BytesIn: p.BytesIn, BytesOut: p.BytesOut})
+			RecordsIn: p.RecordsIn, RecordsOut: p.RecordsOut, BytesIn: p.BytesIn, BytesOut: p.BytesOut, Pongs: p.Pongs})
 	}
 	return out, nil
 }

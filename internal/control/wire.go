@@ -406,6 +406,8 @@ type SyncPage struct {
 	RecordsOut int64 `json:"records_out"`
 	BytesIn    int64 `json:"bytes_in"`
 	BytesOut   int64 `json:"bytes_out"`
+	// Pongs counts the gateway's keepalive pings the page answered.
+	Pongs int64 `json:"pongs"`
 }
 
 // SyncPeer is what a replica knows of its reconciliations with one peer.
