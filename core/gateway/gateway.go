@@ -20,7 +20,10 @@
 // node's bound on the sessions peers start, and the messages they read
 // room of its bound on those sessions' frames (replica.Inbound), as
 // sessions over libp2p streams do; pages of other origins than the
-// gateway's own and the listed ones are refused (403) on the handshake. Any other method gets 405, a request with a body 413, a URL
+// gateway's own and the listed ones are refused (403) on the handshake;
+// the gateway pings each connection every Options.SyncPing and closes one
+// that gives no pong, which a browser gives with no script of the page
+// running, so that a page in a background tab stays connected. Any other method gets 405, a request with a body 413, a URL
 // longer than 8 KiB 414, a bad key 400 (among them a record name with a
 // control character, which envelope.CheckName refuses before any lookup),
 // each with one plain sentence.
