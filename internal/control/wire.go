@@ -386,6 +386,11 @@ type SyncStatus struct {
 	// the node started, by reason (replica.Reasons), whatever carried
 	// them: gossip, reconciliation or a gateway's sync connection.
 	Refused map[string]uint64 `json:"refused"`
+	// Error says why the collection's replica is unavailable (its store
+	// failed: replica.Replica.Err), in the listing of every collection;
+	// its figures are then its settings and refusals alone. The status of
+	// one collection fails instead.
+	Error string `json:"error,omitempty"`
 }
 
 // SyncPage is a client connected to the gateway's sync endpoint.
