@@ -158,7 +158,6 @@ func background(t *testing.T, ctx, bctx context.Context, d *daemon, term *chatPr
 		t.Fatalf("the daemon's sync status does not list the page %s", self)
 	}
 	setWindow(t, bctx, cdpbrowser.WindowStateMinimized)
-	defer setWindow(t, bctx, cdpbrowser.WindowStateNormal)
 	if ok, err := chromedp.Run(bctx, chromedp.Evaluate[bool](timerProbe)); err != nil || !ok {
 		t.Fatalf("starting the page's timer probe: %v", err)
 	}
