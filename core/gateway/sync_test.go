@@ -337,6 +337,10 @@ func TestSyncBadFrames(t *testing.T) {
 	holds(t, p.r, n.ID(), "after", "still")
 }
 
+// TestSyncRate: a page that sends live records past its connection's
+// rate has them refused, with a notice naming the rate, and counted;
+// meanwhile the daemon serves its other page and its libp2p peer as
+// before, and the flooding page too.
 func TestSyncRate(t *testing.T) {
 	settings := notes(t)
 	n, srv := startNodeWith(t, gateway.Options{Sync: true, SyncRecordsPerSecond: 0.01})
@@ -344,23 +348,30 @@ func TestSyncRate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	b, sb, _ := syncNode(t, settings)
+	if err := b.Connect(testContext(t), peer.AddrInfo{ID: n.ID(), Addrs: n.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	waitMesh(t, s, b.ID())
+	waitMesh(t, sb, n.ID())
 	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/v1/sync/notes/ws"
-	p := newPage(t, settings)
+	p, quiet := newPage(t, settings), newPage(t, settings)
 	refused := make(chan string, 4)
-	ready := make(chan struct{}, 1)
-	p.sync(t, url, wsync.Options{
-		Refused: func(key, reason string) { refused <- reason },
-		Session: func(peer.ID, replica.Stats, error) {
-			select {
-			case ready <- struct{}{}:
-			default:
-			}
-		},
-	})
-	select {
-	case <-ready:
-	case <-testContext(t).Done():
-		t.Fatal("no session ran")
+	ready := make(chan struct{}, 2)
+	session := func(peer.ID, replica.Stats, error) {
+		select {
+		case ready <- struct{}{}:
+		default:
+		}
+	}
+	p.sync(t, url, wsync.Options{Refused: func(key, reason string) { refused <- reason }, Session: session})
+	quiet.sync(t, url, wsync.Options{Refused: func(key, reason string) { t.Errorf("the quiet page's %s refused: %s", key, reason) }, Session: session})
+	for range 2 {
+		select {
+		case <-ready:
+		case <-testContext(t).Done():
+			t.Fatal("no session ran")
+		}
 	}
 	// A burst of one record a connection, then one in 100 s: the first
 	// is taken, the second refused.
@@ -382,6 +393,15 @@ func TestSyncRate(t *testing.T) {
 	if _, err := s.Replica().Get(testContext(t), p.id, "two"); err == nil {
 		t.Fatal("the daemon took a record past the rate")
 	}
+	// The daemon serves the others as before: the quiet page's record
+	// reaches the peer, the peer's reaches both pages.
+	quiet.put(t, "three", "from the quiet page")
+	holds(t, sb.Replica(), quiet.id, "three", "from the quiet page")
+	if _, err := sb.Put(testContext(t), "four", []byte("from the peer")); err != nil {
+		t.Fatal(err)
+	}
+	holds(t, quiet.r, b.ID(), "four", "from the peer")
+	holds(t, p.r, b.ID(), "four", "from the peer")
 }
 
 // TestSyncSlowReaderReconnects: a client that reads so slowly that the
