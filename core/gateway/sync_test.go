@@ -739,6 +739,8 @@ func TestSyncKeepalive(t *testing.T) {
 		}
 		return out
 	}
+	// The node lists a client once its welcome is on its way.
+	waitFor(t, "both clients listed", func() bool { r := relayed(); return r[alive].Peer != "" && r[gone].Peer != "" })
 	waitFor(t, "the silent client let go", func() bool { _, ok := relayed()[gone]; return !ok })
 	waitFor(t, "three pongs of the answering client", func() bool { return relayed()[alive].Pongs >= 3 })
 	select {
