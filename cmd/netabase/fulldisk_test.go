@@ -2,14 +2,17 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/netabase/netabase/internal/control"
 	"github.com/netabase/netabase/internal/tmpfs"
 )
 
@@ -92,7 +95,9 @@ func TestDaemonStopsWhileStarting(t *testing.T) {
 
 // TestSyncOnFullDisk: a write to a synced collection fails on a full disk;
 // the collection does not pass for an empty one then: listing it and its
-// status exit 1 saying the disk is full, and stats says it is unavailable.
+// status exit 1 saying the disk is full, and stats says it is unavailable;
+// the status of every collection shows it unavailable, with the error, and
+// the other collection as usual, and exits 1.
 func TestSyncOnFullDisk(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
@@ -100,6 +105,7 @@ func TestSyncOnFullDisk(t *testing.T) {
 	d := startDaemonIn(t, ctx, filepath.Join(mnt, "node"))
 	d.cli(t, ctx, "sync", "join", "chat")
 	d.cli(t, ctx, "sync", "put", "chat", "greeting", "hello")
+	d.cli(t, ctx, "sync", "join", "other")
 	fill(t, filepath.Join(mnt, "ballast"))
 	run := func(args ...string) (int, string, string) {
 		return runIn(ctx, nil, append(args, "--data-dir", d.dir)...)
@@ -107,10 +113,21 @@ func TestSyncOnFullDisk(t *testing.T) {
 	if code, out, errOut := run("sync", "put", "chat", "large", strings.Repeat("x", 256<<10)); code != 1 || !strings.Contains(errOut, "is full") {
 		t.Fatalf("a put on a full disk: exit %d\n%s%s", code, out, errOut)
 	}
-	for _, args := range [][]string{{"sync", "list", "chat"}, {"sync", "status", "chat"}, {"sync", "status", "--json"}} {
+	for _, args := range [][]string{{"sync", "list", "chat"}, {"sync", "status", "chat"}} {
 		if code, out, errOut := run(args...); code != 1 || !strings.Contains(errOut, "is full") {
 			t.Errorf("netabase %s on a full disk: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
 		}
+	}
+	code, out, errOut := run("sync", "status")
+	if code != 1 || !strings.Contains(errOut, "collection chat: ") || !strings.Contains(errOut, "is full") ||
+		!regexp.MustCompile(`(?m)^chat\n  unavailable  .*is full`).MatchString(out) || !regexp.MustCompile(`(?m)^other\n  writers `).MatchString(out) {
+		t.Errorf("netabase sync status on a full disk: exit %d\n%s%s\nwant exit 1, chat unavailable with its error, other as usual", code, out, errOut)
+	}
+	code, out, errOut = run("sync", "status", "--json")
+	var all []control.SyncStatus
+	if err := json.Unmarshal([]byte(out), &all); code != 1 || err != nil || len(all) != 2 || all[0].Name != "chat" || !strings.Contains(all[0].Error, "is full") ||
+		all[1].Name != "other" || all[1].Error != "" || all[1].Peers == nil || !strings.Contains(errOut, "is full") {
+		t.Errorf("netabase sync status --json on a full disk: exit %d, %v\n%s%s\nwant exit 1, chat with its error, other as usual", code, err, out, errOut)
 	}
 	if code, out, errOut := run("stats"); code != 0 || !strings.Contains(out, "chat: unavailable: ") || !strings.Contains(out, "is full") {
 		t.Errorf("stats on a full disk: exit %d\n%s%s", code, out, errOut)

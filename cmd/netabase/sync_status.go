@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -27,7 +28,10 @@ figures are kept across restarts, so a peer listed may be long gone;
 "connected" in --json), and the pages connected now to the gateway's
 sync endpoint of the collection: each page's peer ID, its address, since
 when, its sessions, and the records and bytes it sent and was sent
-("pages" in --json).` + clientHelp + exitStatusHelp,
+("pages" in --json, with "pongs": the gateway's keepalive pings it
+answered). A collection whose replica is unavailable (its store failed)
+is listed with the error alone ("error" in --json), the others as usual,
+and the command then exits 1.` + clientHelp + exitStatusHelp,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return usageErrorf("%s takes at most one collection name (got %d arguments)", cmd.CommandPath(), len(args))
@@ -67,7 +71,10 @@ func runSyncStatus(ctx context.Context, e *env, opts clientOptions, args []strin
 		if len(args) == 1 {
 			return writeJSON(e, all[0])
 		}
-		return writeJSON(e, all)
+		if err := writeJSON(e, all); err != nil {
+			return err
+		}
+		return faulted(all)
 	}
 	if len(all) == 0 {
 		return say(e, "No synced collections; join one with: netabase sync join <name>\n")
@@ -80,10 +87,29 @@ func runSyncStatus(ctx context.Context, e *env, opts clientOptions, args []strin
 			return err
 		}
 	}
-	return nil
+	return faulted(all)
+}
+
+// faulted is the error for the collections of a listing whose replicas
+// are unavailable, after the listing showed them with their errors and
+// the others as usual; nil when there are none.
+func faulted(all []control.SyncStatus) error {
+	var errs []error
+	for _, st := range all {
+		if st.Error != "" {
+			errs = append(errs, fmt.Errorf("collection %s: %s", st.Name, st.Error))
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return failed(errors.Join(errs...))
 }
 
 func printSyncStatus(e *env, st control.SyncStatus) error {
+	if st.Error != "" {
+		return printf(e, "%s\n  unavailable  %s\n", st.Name, shown(st.Error))
+	}
 	who := "any peer"
 	if !st.Open {
 		who = plural(len(st.Settings.Writers), "listed peer")

@@ -20,7 +20,10 @@
 // node's bound on the sessions peers start, and the messages they read
 // room of its bound on those sessions' frames (replica.Inbound), as
 // sessions over libp2p streams do; pages of other origins than the
-// gateway's own and the listed ones are refused (403) on the handshake. Any other method gets 405, a request with a body 413, a URL
+// gateway's own and the listed ones are refused (403) on the handshake;
+// the gateway pings each connection every Options.SyncPing and closes one
+// that gives no pong, which a browser gives with no script of the page
+// running, so that a page in a background tab stays connected. Any other method gets 405, a request with a body 413, a URL
 // longer than 8 KiB 414, a bad key 400 (among them a record name with a
 // control character, which envelope.CheckName refuses before any lookup),
 // each with one plain sentence.
@@ -107,6 +110,12 @@ type Options struct {
 	// worth (of bytes, at least one message of the largest size).
 	SyncRecordsPerSecond float64
 	SyncBytesPerSecond   float64
+	// SyncPing is how often the gateway pings each sync connection, which
+	// it closes when a ping gets no pong before the next is due; the
+	// client's WebSocket answers (a browser does so itself, with no script
+	// of the page running, so a page in a background tab keeps its
+	// connection). 0: DefaultSyncPing.
+	SyncPing time.Duration
 	// Logger logs streams that fail; nil logs nothing.
 	Logger *slog.Logger
 }
@@ -134,6 +143,9 @@ func Handler(n *node.Node, opts Options) http.Handler {
 	}
 	if g.opts.SyncBytesPerSecond <= 0 {
 		g.opts.SyncBytesPerSecond = DefaultSyncBytesPerSecond
+	}
+	if g.opts.SyncPing <= 0 {
+		g.opts.SyncPing = DefaultSyncPing
 	}
 	return g
 }

@@ -23,6 +23,11 @@ import (
 	"github.com/netabase/netabase/core/replica"
 )
 
+// DefaultSyncPing is how often the gateway pings a sync connection
+// (Options.SyncPing): well within the minute after which common proxies
+// close an idle connection.
+const DefaultSyncPing = 15 * time.Second
+
 // MaxSyncConns is how many sync connections (Options.Sync) may be open
 // at once; past it a handshake gets 503.
 const MaxSyncConns = 64
@@ -161,25 +166,20 @@ func (g *gateway) sync(w http.ResponseWriter, r *http.Request) {
 	// its feed and its first session.
 	changes := s.Watch(ctx)
 	if err := m.SendText(ctx, wb); err != nil {
-		cancel()
-		for range changes { // ends at once, and stops watching
-		}
-		return
+		return // the watch ends with ctx
 	}
 	// Connected: the node's status lists the client until it goes.
 	rc := s.Relay(hello.Peer, r.RemoteAddr, m.Bytes)
 	defer rc.Close()
 
-	done := make(chan struct{})
+	var wg sync.WaitGroup
 	defer func() {
 		cancel()
-		<-done
+		wg.Wait()
 	}()
 	sent := newSentRecords()
-	go func() {
-		defer close(done)
-		g.liveOut(ctx, m, s, changes, hello.Peer, sent, rc)
-	}()
+	wg.Go(func() { g.liveOut(ctx, m, s, changes, hello.Peer, sent, rc) })
+	wg.Go(func() { g.keepalive(ctx, m, rc) })
 	rt := newRates(g.opts.SyncRecordsPerSecond, g.opts.SyncBytesPerSecond)
 	m.Pace(func(ctx context.Context, n int) error { return rt.bytes.WaitN(ctx, n) })
 	g.serveSync(ctx, m, s, version, hello, rt, sent, rc)
@@ -327,11 +327,42 @@ func (g *gateway) refuse(ctx context.Context, m *wsync.Mux, s *node.Synced, hell
 	}
 }
 
+// keepalive pings the client every Options.SyncPing until the connection
+// ends, and closes the connection when a ping gets no pong before the
+// next is due (or within the reply timeout, when sooner). A browser answers a ping itself, with no script of the
+// page running: a page in a background tab, whose timers the browser runs
+// as seldom as once a minute, keeps its connection; a proxy that closes
+// idle connections sees traffic; and a client that vanished without
+// closing is let go.
+func (g *gateway) keepalive(ctx context.Context, m *wsync.Mux, rc *node.RelayConn) {
+	t := time.NewTicker(g.opts.SyncPing)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, g.opts.SyncPing)
+		err := m.Ping(pctx)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				m.Close(websocket.StatusGoingAway, "no pong to the keepalive ping")
+			}
+			return
+		}
+		rc.Pong()
+	}
+}
+
 // liveOut sends the client every record of changes, the replica's watch,
 // until the connection ends, but the live records this client sent
-// (sent), which it holds.
+// (sent), which it holds. It sends the envelope the change carries: a
+// record dropped since it entered the replica (evicted under a bound) is
+// sent all the same, and the client's replica, taking the records in the
+// same order, drops it in its turn.
 func (g *gateway) liveOut(ctx context.Context, m *wsync.Mux, s *node.Synced, changes iter.Seq[replica.Change], client peer.ID, sent *sentRecords, rc *node.RelayConn) {
-	r := s.Replica()
 	for c := range changes {
 		if c.Missed > 0 {
 			// The client read too slowly and the feed lost changes: it
@@ -339,14 +370,10 @@ func (g *gateway) liveOut(ctx context.Context, m *wsync.Mux, s *node.Synced, cha
 			m.Close(websocket.StatusTryAgainLater, "the live feed fell behind; reconnect to catch up")
 			return
 		}
-		data, err := r.Envelope(ctx, r.RecordKey(c.Writer, c.Key))
-		if err != nil {
-			continue // dropped meanwhile
-		}
-		if c.From == client && sent.take(data) {
+		if c.From == client && sent.take(c.Data) {
 			continue
 		}
-		if err := m.Send(ctx, wsync.KindRecord, data); err != nil {
+		if err := m.Send(ctx, wsync.KindRecord, c.Data); err != nil {
 			m.Close(websocket.StatusGoingAway, "")
 			return
 		}

@@ -207,7 +207,7 @@ func TestSyncWriterRefused(t *testing.T) {
 	ready := make(chan struct{}, 1)
 	p.sync(t, url, wsync.Options{
 		Refused: func(key, reason string) { refused <- key + ": " + reason },
-		Session: func(replica.Stats, error) {
+		Session: func(peer.ID, replica.Stats, error) {
 			select {
 			case ready <- struct{}{}:
 			default:
@@ -329,6 +329,10 @@ func TestSyncBadFrames(t *testing.T) {
 	holds(t, p.r, n.ID(), "after", "still")
 }
 
+// TestSyncRate: a page that sends live records past its connection's
+// rate has them refused, with a notice naming the rate, and counted;
+// meanwhile the daemon serves its other page and its libp2p peer as
+// before, and the flooding page too.
 func TestSyncRate(t *testing.T) {
 	settings := notes(t)
 	n, srv := startNodeWith(t, gateway.Options{Sync: true, SyncRecordsPerSecond: 0.01})
@@ -336,23 +340,30 @@ func TestSyncRate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	b, sb, _ := syncNode(t, settings)
+	if err := b.Connect(testContext(t), peer.AddrInfo{ID: n.ID(), Addrs: n.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	waitMesh(t, s, b.ID())
+	waitMesh(t, sb, n.ID())
 	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/v1/sync/notes/ws"
-	p := newPage(t, settings)
+	p, quiet := newPage(t, settings), newPage(t, settings)
 	refused := make(chan string, 4)
-	ready := make(chan struct{}, 1)
-	p.sync(t, url, wsync.Options{
-		Refused: func(key, reason string) { refused <- reason },
-		Session: func(replica.Stats, error) {
-			select {
-			case ready <- struct{}{}:
-			default:
-			}
-		},
-	})
-	select {
-	case <-ready:
-	case <-testContext(t).Done():
-		t.Fatal("no session ran")
+	ready := make(chan struct{}, 2)
+	session := func(peer.ID, replica.Stats, error) {
+		select {
+		case ready <- struct{}{}:
+		default:
+		}
+	}
+	p.sync(t, url, wsync.Options{Refused: func(key, reason string) { refused <- reason }, Session: session})
+	quiet.sync(t, url, wsync.Options{Refused: func(key, reason string) { t.Errorf("the quiet page's %s refused: %s", key, reason) }, Session: session})
+	for range 2 {
+		select {
+		case <-ready:
+		case <-testContext(t).Done():
+			t.Fatal("no session ran")
+		}
 	}
 	// A burst of one record a connection, then one in 100 s: the first
 	// is taken, the second refused.
@@ -374,6 +385,15 @@ func TestSyncRate(t *testing.T) {
 	if _, err := s.Replica().Get(testContext(t), p.id, "two"); err == nil {
 		t.Fatal("the daemon took a record past the rate")
 	}
+	// The daemon serves the others as before: the quiet page's record
+	// reaches the peer, the peer's reaches both pages.
+	quiet.put(t, "three", "from the quiet page")
+	holds(t, sb.Replica(), quiet.id, "three", "from the quiet page")
+	if _, err := sb.Put(testContext(t), "four", []byte("from the peer")); err != nil {
+		t.Fatal(err)
+	}
+	holds(t, quiet.r, b.ID(), "four", "from the peer")
+	holds(t, p.r, b.ID(), "four", "from the peer")
 }
 
 // TestSyncSlowReaderReconnects: a client that reads so slowly that the
@@ -687,5 +707,56 @@ func TestSyncRefusalNamesBadlySigned(t *testing.T) {
 	}
 	if n.Refused.Key != e.Key || !strings.Contains(n.Refused.Reason, "signature") {
 		t.Errorf("the refusal %+v does not name the record and its signature", *n.Refused)
+	}
+}
+
+// TestSyncKeepalive: the gateway pings each sync connection every
+// Options.SyncPing. A client whose WebSocket answers (it reads, as a
+// browser's does by itself) stays connected, its pongs counted in the
+// relay's figures; one that answers no ping is closed with
+// StatusGoingAway, and is off the node's status.
+func TestSyncKeepalive(t *testing.T) {
+	settings := notes(t)
+	n, srv := startNodeWith(t, gateway.Options{Sync: true, SyncPing: 250 * time.Millisecond})
+	s, err := n.JoinSync(testContext(t), settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/v1/sync/" + settings.Name + "/ws"
+	alive, gone := newPage(t, settings).id, newPage(t, settings).id
+	answering := handshakeAs(t, url, settings, alive)
+	silent := handshakeAs(t, url, settings, gone)
+	ctx := testContext(t)
+	read := make(chan error, 1)
+	go func() {
+		for {
+			if _, _, err := answering.Read(ctx); err != nil {
+				read <- err
+				return
+			}
+		}
+	}()
+	relayed := func() map[peer.ID]node.RelayStatus {
+		out := make(map[peer.ID]node.RelayStatus)
+		for _, r := range s.Status().Relayed {
+			out[r.Peer] = r
+		}
+		return out
+	}
+	// The node lists a client once its welcome is on its way.
+	waitFor(t, "both clients listed", func() bool { r := relayed(); return r[alive].Peer != "" && r[gone].Peer != "" })
+	waitFor(t, "the silent client let go", func() bool { _, ok := relayed()[gone]; return !ok })
+	waitFor(t, "three pongs of the answering client", func() bool { return relayed()[alive].Pongs >= 3 })
+	select {
+	case err := <-read:
+		t.Fatalf("the answering client's connection ended: %v", err)
+	default:
+	}
+	if p := relayed()[gone]; p.Peer != "" {
+		t.Fatalf("the silent client is listed again: %+v", p)
+	}
+	_, _, err = silent.Read(ctx)
+	if code := websocket.CloseStatus(err); code != websocket.StatusGoingAway {
+		t.Fatalf("the silent client's connection ended with %v (code %d), want a close with StatusGoingAway", err, code)
 	}
 }

@@ -78,7 +78,7 @@ type RelayConn struct {
 	since  time.Time
 	bytes  func() (in, out int64)
 
-	sessions, recordsIn, recordsOut atomic.Int64
+	sessions, recordsIn, recordsOut, pongs atomic.Int64
 }
 
 // RelayStatus is what Status tells of a client connected through a relay.
@@ -101,6 +101,8 @@ type RelayStatus struct {
 	// as the relay reports them.
 	BytesIn  int64 `json:"bytes_in"`
 	BytesOut int64 `json:"bytes_out"`
+	// Pongs counts the relay's keepalive pings the client answered.
+	Pongs int64 `json:"pongs"`
 }
 
 // Relay registers the connection of client p, from remote, so that
@@ -131,6 +133,9 @@ func (c *RelayConn) Live(in bool) {
 	}
 }
 
+// Pong counts a keepalive ping the client answered.
+func (c *RelayConn) Pong() { c.pongs.Add(1) }
+
 // Close takes the connection off Status's list.
 func (c *RelayConn) Close() {
 	c.s.relayMu.Lock()
@@ -140,7 +145,7 @@ func (c *RelayConn) Close() {
 
 // Status is the connection's figures now.
 func (c *RelayConn) Status() RelayStatus {
-	st := RelayStatus{Peer: c.peer, Remote: c.remote, Since: c.since, Sessions: c.sessions.Load(), RecordsIn: c.recordsIn.Load(), RecordsOut: c.recordsOut.Load()}
+	st := RelayStatus{Peer: c.peer, Remote: c.remote, Since: c.since, Sessions: c.sessions.Load(), RecordsIn: c.recordsIn.Load(), RecordsOut: c.recordsOut.Load(), Pongs: c.pongs.Load()}
 	if c.bytes != nil {
 		st.BytesIn, st.BytesOut = c.bytes()
 	}

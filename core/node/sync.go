@@ -14,8 +14,6 @@ import (
 	"sync"
 	"time"
 
-	ds "github.com/ipfs/go-datastore"
-	"github.com/ipfs/go-datastore/namespace"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pubsubpb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -56,8 +54,8 @@ func (n *Node) syncProtocols() []protocol.ID {
 
 // SyncNamespace is the key prefix under which synced collections keep
 // their replicas in the node's backend, one namespace per collection
-// definition (its settings' digest).
-const SyncNamespace = "/sync"
+// definition (its settings' digest): replica.Namespace.
+const SyncNamespace = replica.Namespace
 
 // DefaultSyncInterval is how often a node reconciles each synced
 // collection with the peers that share it, besides when they meet.
@@ -175,9 +173,7 @@ func (n *Node) JoinSync(ctx context.Context, settings replica.Settings) (*Synced
 		}
 		return s, nil
 	}
-	digest := settings.Digest()
-	d := namespace.Wrap(n.backend, ds.NewKey(SyncNamespace).ChildString(hex.EncodeToString(digest[:])))
-	r, err := replica.Open(ctx, d, settings)
+	r, err := replica.OpenIn(ctx, n.backend, settings)
 	if err != nil {
 		return nil, err
 	}

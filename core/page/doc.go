@@ -32,6 +32,13 @@
 // owner, schema, writer list, bounds, clock bound) and gossips them on to
 // its libp2p peers.
 //
+// In a tab in the background, the browser runs the page's timers as
+// seldom as once a minute; the connection needs none of them. The daemon
+// keeps it alive by pinging it, which the browser answers by itself, and
+// records each way travel on the WebSocket's events, not on timers: only
+// the session each interval and a reconnection's pause come late, as late
+// as the browser's next wake-up.
+//
 // A record a daemon refuses, and a connection a daemon refuses (it has
 // other settings, for good; or it has not joined the collection, and the
 // page tries it again after a long, growing pause, SyncOptions.NotJoined,

@@ -12,8 +12,6 @@ import (
 	"slices"
 	"sync"
 
-	ds "github.com/ipfs/go-datastore"
-	"github.com/ipfs/go-datastore/namespace"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/netabase/netabase/core"
@@ -24,8 +22,9 @@ import (
 
 // SyncNamespace is the key prefix under which the page keeps the replicas
 // of the collections it joins in its backend, one namespace per
-// collection definition (its settings' digest), as a node does.
-const SyncNamespace = "/sync"
+// collection definition (its settings' digest), as a node does:
+// replica.Namespace.
+const SyncNamespace = replica.Namespace
 
 // Options configure a Page. The zero value is a page with no gateway for
 // records: FetchRecord is then unsupported.
@@ -179,9 +178,7 @@ func (p *Page) JoinSync(ctx context.Context, settings replica.Settings, o SyncOp
 		}
 		return s, nil
 	}
-	digest := settings.Digest()
-	d := namespace.Wrap(p.b, ds.NewKey(SyncNamespace).ChildString(hex.EncodeToString(digest[:])))
-	r, err := replica.Open(ctx, d, settings)
+	r, err := replica.OpenIn(ctx, p.b, settings)
 	if err != nil {
 		return nil, err
 	}

@@ -299,3 +299,71 @@ func records(t testing.TB, s *page.Synced) []replica.Record {
 	}
 	return out
 }
+
+// TestTypedFromAnotherWriter: a typed collection over a page's Synced
+// shows another writer's value once its record enters the page's replica
+// as a daemon's record does (verified, from a peer), in its watch and then
+// in GetFrom, under js/wasm as natively; the record is the one that writer's
+// own typed Put signed, taken from its replica's watch.
+func TestTypedFromAnotherWriter(t *testing.T) {
+	ctx := testContext(t)
+	settings := replica.Settings{Name: "users"}
+	open := func() (*page.Page, *page.Synced, *model.Collection[string, User]) {
+		p := openPage(t, memory(t), nil)
+		rep, err := p.JoinSync(ctx, settings, page.SyncOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := model.New(p)
+		t.Cleanup(func() { _ = st.Close() })
+		users, err := model.OpenSynced[string, User](ctx, st, rep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p, rep, users
+	}
+	pa, repA, usersA := open()
+	pb, repB, usersB := open()
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	signed := repB.Watch(wctx)
+	events := usersA.Watch(wctx)
+	if err := usersB.Put(ctx, User{Name: "grace", Email: "grace@example.org"}); err != nil {
+		t.Fatal(err)
+	}
+	var data []byte
+	for c := range signed {
+		if c.Writer == pb.ID() && c.Missed == 0 {
+			data = c.Data
+			break
+		}
+	}
+	v, err := repA.Replica().Verify(data)
+	if err != nil {
+		t.Fatalf("page B's record, verified on page A: %v", err)
+	}
+	if n, err := repA.Replica().Insert(ctx, pb.ID(), []replica.Verified{v}); err != nil || n != 1 {
+		t.Fatalf("page B's record, stored on page A: %d, %v", n, err)
+	}
+	for ev, err := range events {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Key == "grace" {
+			if ev.Owner != pb.ID() || ev.New == nil || ev.New.Email != "grace@example.org" {
+				t.Fatalf("page A's watch: %+v, want page B's grace", ev)
+			}
+			break
+		}
+	}
+	got, err := usersA.GetFrom(ctx, pb.ID(), "grace")
+	if err != nil || got.Email != "grace@example.org" {
+		t.Fatalf("page A's GetFrom(page B, grace): %+v, %v", got, err)
+	}
+	if _, err := usersA.Get(ctx, "grace"); !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("page A's Get(grace), its own value: %v, want not found (page B's is not page A's)", err)
+	}
+	if pa.ID() == pb.ID() {
+		t.Fatal("the two pages have one identity")
+	}
+}

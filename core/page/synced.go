@@ -101,10 +101,10 @@ type Synced struct {
 	wg     sync.WaitGroup
 
 	joined time.Time
-	before map[peer.ID]int // sessions per peer, kept from earlier joins, when it joined
 
 	mu      sync.Mutex
 	daemons map[string]*daemonState
+	changed chan struct{} // closed, and replaced, when a daemon's state changes
 }
 
 // daemonState is what the page knows of one daemon since it joined.
@@ -112,6 +112,7 @@ type daemonState struct {
 	connected bool      // a connection is up
 	sessions  int       // sessions that ended
 	good      int       // of those, the ones that ended well
+	peer      peer.ID   // the daemon's peer ID, as its last session named it
 	last      time.Time // when the last one ended
 	lastErr   error     // why the last one failed
 	refused   *Refusal  // the daemon's last refusal of the connection, until it takes it
@@ -122,10 +123,7 @@ type daemonState struct {
 const maxRefusals = 16
 
 func newSynced(p *Page, r *replica.Replica, o SyncOptions) *Synced {
-	s := &Synced{p: p, r: r, o: o, joined: time.Now(), before: make(map[peer.ID]int), daemons: make(map[string]*daemonState)}
-	for q, ps := range r.Status().Peers {
-		s.before[q] = ps.Sessions
-	}
+	s := &Synced{p: p, r: r, o: o, joined: time.Now(), daemons: make(map[string]*daemonState), changed: make(chan struct{})}
 	s.ctx, s.cancel = context.WithCancel(p.ctx)
 	for _, d := range slices.Compact(slices.Sorted(slices.Values(o.Daemons))) {
 		s.daemons[d] = &daemonState{}
@@ -145,29 +143,39 @@ func (s *Synced) run(d string) {
 		Logger:    s.p.log.With("daemon", d, "collection", s.Name()),
 		Refused:   func(key, reason string) { s.refused(Refusal{Daemon: d, Key: key, Reason: reason}) },
 		Rejected:  func(re *wsync.RefusedError) { s.refused(Refusal{Daemon: d, Reason: re.Reason, Err: re}) },
-		Session:   func(_ replica.Stats, err error) { s.session(d, err) },
+		Session:   func(q peer.ID, _ replica.Stats, err error) { s.session(d, q, err) },
 		Connected: func(up bool) {
 			s.mu.Lock()
+			defer s.mu.Unlock()
 			st := s.daemons[d]
 			st.connected = up
 			if up {
 				st.refused = nil // it joined the collection since
 			}
-			s.mu.Unlock()
+			s.notify()
 		},
 	})
 }
 
-func (s *Synced) session(d string, err error) {
+// notify wakes the waiters for a change of a daemon's state (CaughtUp);
+// call it with s.mu held.
+func (s *Synced) notify() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+func (s *Synced) session(d string, q peer.ID, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.daemons[d]
 	st.sessions++
 	st.last = time.Now()
 	st.lastErr = err
+	st.peer = q
 	if err == nil {
 		st.good++
 	}
+	s.notify()
 }
 
 func (s *Synced) refused(r Refusal) {
@@ -175,6 +183,7 @@ func (s *Synced) refused(r Refusal) {
 	st := s.daemons[r.Daemon]
 	if r.Err != nil {
 		st.refused = &r
+		s.notify()
 	} else {
 		st.records = append(st.records, r)
 		if len(st.records) > maxRefusals {
@@ -339,6 +348,14 @@ func (s *Synced) Status() Status {
 	out := Status{Status: s.r.Status()}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	out.Daemons = s.daemonStatus()
+	return out
+}
+
+// daemonStatus is what the page knows of its daemons; call it with s.mu
+// held.
+func (s *Synced) daemonStatus() []DaemonStatus {
+	var out []DaemonStatus
 	for _, d := range slices.Sorted(maps.Keys(s.daemons)) {
 		st := s.daemons[d]
 		ds := DaemonStatus{Daemon: d, Connected: st.connected, Sessions: st.sessions, Good: st.good, Last: st.last, LastError: st.lastErr, Records: slices.Clone(st.records)}
@@ -346,7 +363,7 @@ func (s *Synced) Status() Status {
 			r := *st.refused
 			ds.Refused = &r
 		}
-		out.Daemons = append(out.Daemons, ds)
+		out = append(out, ds)
 	}
 	return out
 }
@@ -368,13 +385,17 @@ func (s *Synced) CaughtUp(ctx context.Context, alone time.Duration) ([]peer.ID, 
 	if alone <= 0 {
 		alone = aloneAfter
 	}
-	t := time.NewTicker(50 * time.Millisecond)
+	// Woken by each change of a daemon's state, and once alone has passed.
+	t := time.NewTimer(time.Until(s.joined.Add(alone)))
 	defer t.Stop()
 	for {
-		st := s.Status()
+		s.mu.Lock()
+		daemons, changed := s.daemonStatus(), s.changed
+		peers := s.caughtUpPeers()
+		s.mu.Unlock()
 		var waiting, unreached, refused []string
 		good := 0
-		for _, d := range st.Daemons {
+		for _, d := range daemons {
 			switch {
 			case d.Refused != nil:
 				refused = append(refused, d.Refused.String())
@@ -391,15 +412,16 @@ func (s *Synced) CaughtUp(ctx context.Context, alone time.Duration) ([]peer.ID, 
 		// Daemons not reached within alone count as offline; one whose
 		// last session failed, or whose first is under way, is waited
 		// for, until one ends well.
-		settled := len(waiting) == 0 && (len(unreached) == 0 || time.Since(s.joined) >= alone)
+		late := time.Since(s.joined) >= alone
+		settled := len(waiting) == 0 && (len(unreached) == 0 || late)
 		switch {
 		case len(refused) > 0:
 			return nil, fmt.Errorf("collection %s: %s", s.Name(), strings.Join(refused, "; "))
-		case len(st.Daemons) == 0:
+		case len(daemons) == 0:
 			return nil, nil // no daemon to wait for
 		case settled && good > 0:
-			return s.caughtUpPeers(st), nil
-		case settled && time.Since(s.joined) >= alone:
+			return peers, nil
+		case settled && late:
 			return nil, nil
 		case s.ctx.Err() != nil:
 			return nil, fmt.Errorf("collection %s: %w", s.Name(), core.ErrClosed)
@@ -409,21 +431,21 @@ func (s *Synced) CaughtUp(ctx context.Context, alone time.Duration) ([]peer.ID, 
 		select {
 		case <-ctx.Done():
 		case <-s.ctx.Done():
+		case <-changed:
 		case <-t.C:
 		}
 	}
 }
 
-// caughtUpPeers are the peers of the sessions that ended well since the
-// page joined: its daemons, which are the only peers a page reconciles
-// with.
-func (s *Synced) caughtUpPeers(st Status) []peer.ID {
+// caughtUpPeers are the peer IDs of the daemons whose last session since
+// the page joined ended well, sorted; call it with s.mu held.
+func (s *Synced) caughtUpPeers() []peer.ID {
 	var out []peer.ID
-	for q, ps := range st.Peers {
-		if ps.Sessions > s.before[q] && ps.LastError == "" {
-			out = append(out, q)
+	for _, st := range s.daemons {
+		if st.good > 0 && st.lastErr == nil {
+			out = append(out, st.peer)
 		}
 	}
 	slices.Sort(out)
-	return out
+	return slices.Compact(out)
 }

@@ -79,6 +79,11 @@ type Record struct {
 type Change struct {
 	Record
 	From peer.ID
+	// Data is the record's envelope, its bytes as the replica stores
+	// them, so that a watcher that forwards the record (a relay's live
+	// feed) need not read it back; shared by every watcher, so read it
+	// only.
+	Data []byte
 	// Missed is how many changes the watcher lost here, because it had
 	// fallen a full buffer behind; the Change then holds no record.
 	Missed uint64
@@ -456,7 +461,7 @@ func (r *Replica) Insert(ctx context.Context, from peer.ID, vs []Verified) (int,
 			continue
 		}
 		puts = append(puts, core.Record{Key: k, Value: v.Data, Received: now})
-		changes = append(changes, Change{Record: r.RecordOf(v.Env), From: from})
+		changes = append(changes, Change{Record: r.RecordOf(v.Env), From: from, Data: v.Data})
 	}
 	r.mu.Unlock()
 	locked = false

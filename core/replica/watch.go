@@ -19,6 +19,7 @@ type hub struct {
 }
 
 type watcher struct {
+	ctx    context.Context // the watch's; it ends with it
 	ch     chan delivery
 	missed uint64 // changes missed since the last delivery; guarded by hub.mu
 }
@@ -35,6 +36,12 @@ func (h *hub) send(c Change) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for w := range h.subs {
+		if w.ctx.Err() != nil {
+			// Its watch ended; the goroutine that drops it may not
+			// have run yet.
+			delete(h.subs, w)
+			continue
+		}
 		select {
 		case w.ch <- delivery{c, true, w.missed}:
 			w.missed = 0
@@ -63,18 +70,25 @@ func (h *hub) next(w *watcher) (d delivery, ok bool) {
 }
 
 func (h *hub) subscribe(ctx context.Context) iter.Seq[Change] {
-	w := &watcher{ch: make(chan delivery, watchBuffer)}
+	w := &watcher{ctx: ctx, ch: make(chan delivery, watchBuffer)}
 	h.mu.Lock()
 	if h.subs == nil {
 		h.subs = make(map[*watcher]struct{})
 	}
 	h.subs[w] = struct{}{}
 	h.mu.Unlock()
+	drop := func() {
+		h.mu.Lock()
+		delete(h.subs, w)
+		h.mu.Unlock()
+	}
+	// The watcher goes when ctx ends, whether or not the sequence is
+	// ever iterated, or iterated to its end.
+	stop := context.AfterFunc(ctx, drop)
 	return func(yield func(Change) bool) {
 		defer func() {
-			h.mu.Lock()
-			delete(h.subs, w)
-			h.mu.Unlock()
+			stop()
+			drop()
 		}()
 		for {
 			d, ok := h.next(w)

@@ -87,3 +87,34 @@ func TestWatchSaysWhatItMissed(t *testing.T) {
 	}
 	t.Logf("the reading watcher got %d records and the word that it missed %d", len(g.keys), g.missed)
 }
+
+// TestWatchEndsWithItsContext: a watch whose context ends is dropped by
+// the replica, whether or not its sequence was ever iterated, so that a
+// caller that gives up on a watch before reading it leaves nothing behind.
+func TestWatchEndsWithItsContext(t *testing.T) {
+	r := newReplica(t, Settings{Name: "notes"})
+	w := newWriter(t, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	never := r.Watch(ctx) // never iterated
+	live := r.Watch(t.Context())
+	cancel()
+	insert(t, r, seal(t, w, "notes", "k", time.Now().UnixNano(), []byte("v")))
+	r.watch.mu.Lock()
+	n := len(r.watch.subs)
+	r.watch.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("after one watch's context ended and a record entered, the replica holds %d watchers, want 1", n)
+	}
+	for c := range never {
+		t.Fatalf("the ended watch yielded %+v", c)
+	}
+	for c := range live {
+		if c.Key != "k" || string(c.Data) == "" {
+			t.Fatalf("the live watch yielded %+v, want the record k with its envelope", c)
+		}
+		if _, err := r.Verify(c.Data); err != nil {
+			t.Fatalf("the change's Data is not the record's envelope: %v", err)
+		}
+		break
+	}
+}

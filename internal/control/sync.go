@@ -118,11 +118,9 @@ func (s *server) syncStatus(w http.ResponseWriter, r *http.Request) {
 func (s *server) syncStatusAll(w http.ResponseWriter, _ *http.Request) {
 	out := []SyncStatus{}
 	for _, syn := range s.n.SyncedCollections() {
-		st, err := s.syncStatusOf(syn)
-		if err != nil {
-			fail(w, err)
-			return
-		}
+		// A faulted collection is listed with its error, the others as
+		// usual.
+		st, _ := s.syncStatusOf(syn)
 		out = append(out, st)
 	}
 	reply(w, out)
@@ -335,14 +333,26 @@ func refusedOf(refused map[replica.Reason]uint64) map[string]uint64 {
 	return out
 }
 
-// syncStatusOf describes syn; it fails while its replica does not hold
-// its set (replica.Replica.Err).
+// syncStatusOf describes syn; while its replica does not hold its set
+// (replica.Replica.Err), it fails with that error, and describes syn by
+// its settings, its refusals and the error alone.
 func (s *server) syncStatusOf(syn *node.Synced) (SyncStatus, error) {
 	st := syn.Status()
-	if st.Error != "" {
-		return SyncStatus{}, errors.New(st.Error)
-	}
 	out := SyncStatus{
+		Name:       st.Name,
+		Settings:   syn.Settings(),
+		Digest:     st.Digest,
+		Open:       len(syn.Settings().Writers) == 0,
+		TopicPeers: []string{},
+		Peers:      []SyncPeer{},
+		Pages:      []SyncPage{},
+		Refused:    refusedOf(st.Refused),
+	}
+	if st.Error != "" {
+		out.Error = st.Error
+		return out, errors.New(st.Error)
+	}
+	out = SyncStatus{
 		Name:        st.Name,
 		Settings:    syn.Settings(),
 		Digest:      st.Digest,
@@ -368,7 +378,7 @@ func (s *server) syncStatusOf(syn *node.Synced) (SyncStatus, error) {
 	slices.SortFunc(out.Peers, func(a, b SyncPeer) int { return strings.Compare(a.ID, b.ID) })
 	for _, p := range st.Relayed {
 		out.Pages = append(out.Pages, SyncPage{ID: p.Peer.String(), Remote: p.Remote, Since: p.Since, Sessions: p.Sessions,
-			RecordsIn: p.RecordsIn, RecordsOut: p.RecordsOut, BytesIn: p.BytesIn, BytesOut: p.BytesOut})
+			RecordsIn: p.RecordsIn, RecordsOut: p.RecordsOut, BytesIn: p.BytesIn, BytesOut: p.BytesOut, Pongs: p.Pongs})
 	}
 	return out, nil
 }

@@ -387,6 +387,11 @@ type SyncStatus struct {
 	// the node started, by reason (replica.Reasons), whatever carried
 	// them: gossip, reconciliation or a gateway's sync connection.
 	Refused map[string]uint64 `json:"refused"`
+	// Error says why the collection's replica is unavailable (its store
+	// failed: replica.Replica.Err), in the listing of every collection;
+	// its figures are then its settings and refusals alone. The status of
+	// one collection fails instead.
+	Error string `json:"error,omitempty"`
 }
 
 // SyncPage is a client connected to the gateway's sync endpoint.
@@ -407,6 +412,8 @@ type SyncPage struct {
 	RecordsOut int64 `json:"records_out"`
 	BytesIn    int64 `json:"bytes_in"`
 	BytesOut   int64 `json:"bytes_out"`
+	// Pongs counts the gateway's keepalive pings the page answered.
+	Pongs int64 `json:"pongs"`
 }
 
 // SyncPeer is what a replica knows of its reconciliations with one peer.

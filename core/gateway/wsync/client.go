@@ -13,7 +13,6 @@ import (
 	"github.com/coder/websocket"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/replica"
 )
 
@@ -28,8 +27,9 @@ type Options struct {
 	// Refused is told of each of the client's records the daemon did not
 	// take, and why; nil: they are logged.
 	Refused func(key, reason string)
-	// Session is told of each session's end; nil: nothing is.
-	Session func(replica.Stats, error)
+	// Session is told of each session's end, with the daemon's peer ID
+	// (its hello's); nil: nothing is.
+	Session func(peer.ID, replica.Stats, error)
 	// Connected is told true when the daemon took the client's hello,
 	// and false when that connection ends; nil: nothing is.
 	Connected func(bool)
@@ -213,14 +213,7 @@ func connect(ctx context.Context, url string, r *replica.Replica, o Options) (co
 			if c.From != "" {
 				continue // the daemon's, or another peer's
 			}
-			data, err := r.Envelope(ctx, r.RecordKey(c.Writer, c.Key))
-			if errors.Is(err, core.ErrNotFound) {
-				continue // dropped meanwhile, as the daemon's feed passes it over
-			}
-			if err == nil {
-				err = m.Send(ctx, KindRecord, data)
-			}
-			if err != nil && ctx.Err() == nil {
+			if err := m.Send(ctx, KindRecord, c.Data); err != nil && ctx.Err() == nil {
 				cancel(fmt.Errorf("sending a record: %w", err))
 				return
 			}
@@ -238,7 +231,7 @@ func connect(ctx context.Context, url string, r *replica.Replica, o Options) (co
 			st, err := r.ReconcileVersion(ctx, s, version, theirs.Peer, nil)
 			s.Finish()
 			if o.Session != nil {
-				o.Session(st, err)
+				o.Session(theirs.Peer, st, err)
 			}
 			prev = s
 			select {

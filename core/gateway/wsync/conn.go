@@ -226,15 +226,35 @@ func CloseReason(reason string) string {
 // Send writes one binary message of kind with body, within ReplyTimeout
 // (or ctx's deadline, when sooner).
 func (m *Mux) Send(ctx context.Context, kind byte, body []byte) error {
+	msg := make([]byte, 1+len(body))
+	msg[0] = kind
+	copy(msg[1:], body)
+	return m.send(ctx, msg)
+}
+
+// send writes msg, a binary message whose first byte is its kind, as
+// Send does.
+func (m *Mux) send(ctx context.Context, msg []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, replica.ReplyTimeout)
 	defer cancel()
 	stop := context.AfterFunc(m.ctx, cancel)
 	defer stop()
-	err := m.ws.Write(ctx, websocket.MessageBinary, append([]byte{kind}, body...))
+	err := m.ws.Write(ctx, websocket.MessageBinary, msg)
 	if err == nil {
-		m.out.Add(int64(1 + len(body)))
+		m.out.Add(int64(len(msg)))
 	}
 	return err
+}
+
+// Ping sends a WebSocket ping and waits for its pong, within
+// ReplyTimeout (or ctx's deadline, when sooner); a Read must be under way
+// meanwhile, which takes the pong. The daemon pings its clients (SYNC.md
+// §6). In a browser (js/wasm) it does nothing: a page cannot ping, and
+// its browser answers the daemon's pings itself, with no script running.
+func (m *Mux) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, replica.ReplyTimeout)
+	defer cancel()
+	return m.ws.Ping(ctx)
 }
 
 // SendText writes one text message.
@@ -435,26 +455,33 @@ func (s *Session) wait(expired <-chan time.Time) error {
 }
 
 // Write takes frames, each its length as an unsigned varint and then its
-// bytes, and sends each whole one as one message.
+// bytes, and sends each whole one as one message, from the session's own
+// buffer: the message's kind takes the place of the length's last byte.
 func (s *Session) Write(p []byte) (int, error) {
 	s.wbuf = append(s.wbuf, p...)
+	off := 0
+	// What is left, a frame in part, moves to the buffer's start.
+	defer func() { s.wbuf = s.wbuf[:copy(s.wbuf, s.wbuf[off:])] }()
 	for {
-		size, n := binary.Uvarint(s.wbuf)
-		if n <= 0 || uint64(len(s.wbuf)-n) < size {
+		size, n := binary.Uvarint(s.wbuf[off:])
+		if n <= 0 || uint64(len(s.wbuf)-off-n) < size {
 			return len(p), nil
 		}
 		if size > replica.MaxFrame {
 			return 0, fmt.Errorf("a reconciliation frame of %d bytes, more than %d", size, replica.MaxFrame)
 		}
-		frame := s.wbuf[n : n+int(size)]
-		if err := s.send(KindFrame, frame); err != nil {
+		msg := s.wbuf[off+n-1 : off+n+int(size)]
+		msg[0] = KindFrame
+		if err := s.sendMsg(msg); err != nil {
 			return 0, err
 		}
-		s.wbuf = s.wbuf[n+int(size):]
+		off += n + int(size)
 	}
 }
 
-func (s *Session) send(kind byte, body []byte) error {
+// sendMsg sends msg, a binary message whose first byte is its kind,
+// within the write deadline.
+func (s *Session) sendMsg(msg []byte) error {
 	ctx := s.m.ctx
 	s.mu.Lock()
 	d := s.wdl
@@ -464,11 +491,11 @@ func (s *Session) send(kind byte, body []byte) error {
 		ctx, cancel = context.WithDeadline(ctx, d)
 		defer cancel()
 	}
-	return s.m.Send(ctx, kind, body)
+	return s.m.send(ctx, msg)
 }
 
 // CloseWrite sends the end of this side of the session.
-func (s *Session) CloseWrite() error { return s.send(KindEnd, nil) }
+func (s *Session) CloseWrite() error { return s.sendMsg([]byte{KindEnd}) }
 
 // Reset closes the connection: the session cannot go on.
 func (s *Session) Reset() error {

@@ -311,6 +311,7 @@ func browser(t testing.TB, ctx context.Context) context.Context {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("enable-features", intensiveThrottling),
 		chromedp.UserDataDir(t.TempDir()),
 	)
 	t.Cleanup(cancel)
@@ -414,8 +415,10 @@ func pageURL(base, gateway string, q url.Values) string {
 // (examples/chat) that bootstraps from the daemon: the page's store is
 // admitted by the conformance suite on the first load, which accepts
 // writes within firstLoadTarget; the terminal and the page talk to each
-// other both ways, and the daemon lists the page's peer ID as a writer; a
-// reload with no daemon to reach keeps the page's identity and shows the
+// other both ways, and the daemon lists the page's peer ID as a writer;
+// hidden as a tab in the background is, its timers run once a minute, the
+// page keeps its connection and takes the terminal's messages live
+// (background); a reload with no daemon to reach keeps the page's identity and shows the
 // whole history at once, from the certificate and IndexedDB, and takes a
 // message, which reaches the terminal once the page is back on the daemon;
 // in a room whose writer list lacks the page, the page says so.
@@ -492,12 +495,17 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("netabase sync list chat on the daemon does not list the page's %s as a writer of its message:\n%s", self, list)
 	}
 
+	// In a tab in the background, the page keeps its connection and takes
+	// the terminal's messages live.
+	background(t, ctx, bctx, d, term, self)
+	history = messages(t, bctx)
+
 	// A reload with no daemon to reach: the same identity, the history at
 	// once, and a message kept in the page.
 	step(t, bctx, "the history, kept in IndexedDB, with no daemon",
 		chromedp.Navigate(chatURL(site.URL, "ws://127.0.0.1:1/v1/sync/chat/ws", "browser")),
 		wait(`#chat[data-state="ready"]`),
-		wait(`#messages[data-count="3"]`),
+		wait(fmt.Sprintf(`#messages[data-count="%d"]`, len(history))),
 		wait(`#sync[data-state="offline"]`),
 	)
 	checkAdmission(t, bctx, true, program)
@@ -508,7 +516,7 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("after a reload with no daemon the page shows %q, want %q", got, history)
 	}
 	say(t, bctx, "written while offline")
-	step(t, bctx, "the message written offline, in the page", wait(`#messages[data-count="4"]`))
+	step(t, bctx, "the message written offline, in the page", wait(fmt.Sprintf(`#messages[data-count="%d"]`, len(history)+1)))
 
 	// Back on the daemon: the offline message reaches the terminal.
 	step(t, bctx, "the page, back on the daemon",
