@@ -199,7 +199,7 @@ func TestMissedLocalWrites(t *testing.T) {
 	go func() {
 		done <- wsync.Sync(sctx, "ws"+strings.TrimPrefix(fake.URL, "http"), r, wsync.Options{
 			Peer: pageID, Interval: time.Hour,
-			Session: func(_ replica.Stats, err error) { sessions <- err },
+			Session: func(_ peer.ID, _ replica.Stats, err error) { sessions <- err },
 		})
 	}()
 	defer func() {
