@@ -1,0 +1,472 @@
+package replica
+
+import (
+	"bytes"
+	"context"
+	"encoding/base32"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+
+	ds "github.com/ipfs/go-datastore"
+	dsq "github.com/ipfs/go-datastore/query"
+
+	"github.com/netabase/netabase/core/envelope"
+)
+
+// A replica's index lives in the replica's own namespace of the node's
+// backend, beside the records, under /index:
+//
+//	/index/meta            the summary: format version, whether the index
+//	                       is whole, the settings' digest, the trees' roots,
+//	                       the figures, and the set's count and sum of words
+//	/index/s/<id>          a node of the set's tree (hexadecimal id)
+//	/index/a/<id>          a node of the order of every record by writer and age
+//	/index/t/<id>          a node of the order of the tombstones by age
+//	/index/w/<writer>      what one writer holds (base32hex of its key's
+//	                       writer part)
+//
+// The nodes a change touches, the writers' figures and the summary are
+// written in the same batch as the records the change stores or removes.
+var (
+	indexRoot = ds.NewKey("/index")
+	metaKey   = indexRoot.ChildString("meta")
+	writersNS = indexRoot.ChildString("w")
+)
+
+// indexVersion is the stored index's format; an index of another version
+// is rebuilt from the records.
+const indexVersion = 1
+
+// The cache of a stored index, in nodes of each tree: about 16 MiB in all
+// for record keys of some 90 bytes.
+const (
+	setCache    = 1024
+	writerCache = 384
+	tombCache   = 128
+)
+
+var hex32 = base32.HexEncoding.WithPadding(base32.NoPadding)
+
+func nodeKey(tree string, id nodeID) ds.Key {
+	return ds.RawKey("/index/" + tree + "/" + strconv.FormatUint(uint64(id), 16))
+}
+
+// source reads nodes of one tree from d.
+func source(d ds.Datastore, tree string) nodeSource {
+	return func(id nodeID) ([]byte, error) { return d.Get(context.Background(), nodeKey(tree, id)) }
+}
+
+// newStoredIndex returns an empty index whose trees keep their nodes in d.
+func newStoredIndex(d ds.Datastore) index {
+	x := newIndex()
+	x.stored = true
+	x.changed = make(map[string]bool)
+	x.set.px = &prefixTable{}
+	x.set.t.p = newPager(source(d, "s"), entryCodec(x.set.px), setCache)
+	x.byWriter.p = newPager(source(d, "a"), writerAgeCodec, writerCache)
+	x.tombs.p = newPager(source(d, "t"), ageCodec, tombCache)
+	return x
+}
+
+// failed is the first failure to read a stored node of the index.
+func (x *index) failed() error {
+	for _, err := range []error{x.set.t.pg().err, x.byWriter.pg().err, x.tombs.pg().err} {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// meta is the stored summary of an index.
+type meta struct {
+	version  uint64
+	whole    bool // false while a rebuild or a write on a store without batches is under way
+	digest   [HashSize]byte
+	roots    [3]nodeID // set, byWriter, tombs
+	next     [3]nodeID
+	ids      uint64
+	records  uint64
+	bytes    uint64
+	dead     uint64
+	writers  uint64
+	latest   envelope.Timestamp
+	setCount uint64
+	setSum   word
+}
+
+const metaMagic = "nbix"
+
+func (m meta) encode() []byte {
+	b := append([]byte(metaMagic), 0)
+	b = binary.AppendUvarint(b, m.version)
+	if m.whole {
+		b[len(metaMagic)] = 1
+	}
+	b = append(b, m.digest[:]...)
+	for _, id := range append(m.roots[:], m.next[:]...) {
+		b = binary.AppendUvarint(b, uint64(id))
+	}
+	for _, v := range []uint64{m.ids, m.records, m.bytes, m.dead, m.writers, m.setCount} {
+		b = binary.AppendUvarint(b, v)
+	}
+	b = binary.AppendVarint(b, m.latest.Wall)
+	b = binary.AppendUvarint(b, uint64(m.latest.Logical))
+	return appendWord(b, m.setSum)
+}
+
+// reader reads the fields of a stored form, remembering the first fault.
+type reader struct {
+	b   []byte
+	bad bool
+}
+
+func (r *reader) uvarint() uint64 {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.bad = true
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) varint() int64 {
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.bad = true
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) bytes(n int) []byte {
+	if n < 0 || len(r.b) < n {
+		r.bad = true
+		return nil
+	}
+	out := r.b[:n]
+	r.b = r.b[n:]
+	return out
+}
+
+func decodeMeta(b []byte) (meta, error) {
+	var m meta
+	if !bytes.HasPrefix(b, []byte(metaMagic)) || len(b) < len(metaMagic)+1 {
+		return m, errors.New("the index's summary is not in its form")
+	}
+	m.whole = b[len(metaMagic)] == 1
+	r := reader{b: b[len(metaMagic)+1:]}
+	m.version = r.uvarint()
+	if m.version != indexVersion {
+		return m, fmt.Errorf("the index is of format version %d, not %d", m.version, indexVersion)
+	}
+	copy(m.digest[:], r.bytes(HashSize))
+	for i := range m.roots {
+		m.roots[i] = nodeID(r.uvarint())
+	}
+	for i := range m.next {
+		m.next[i] = nodeID(r.uvarint())
+	}
+	for _, v := range []*uint64{&m.ids, &m.records, &m.bytes, &m.dead, &m.writers, &m.setCount} {
+		*v = r.uvarint()
+	}
+	m.latest.Wall = r.varint()
+	m.latest.Logical = uint32(r.uvarint())
+	if w := r.bytes(32); w != nil {
+		m.setSum = readWord(w)
+	}
+	if r.bad || len(r.b) != 0 {
+		return m, errors.New("the index's summary is not in its form")
+	}
+	return m, nil
+}
+
+// metaOf is the summary of x.
+func (x *index) metaOf(digest [HashSize]byte, latest envelope.Timestamp, whole bool) meta {
+	m := meta{version: indexVersion, whole: whole, digest: digest, ids: x.ids, latest: latest,
+		records: uint64(x.total.records), bytes: uint64(x.total.bytes), dead: uint64(x.dead), writers: uint64(len(x.writers))}
+	for i, p := range []interface{ ends() (nodeID, nodeID) }{x.set.t.pg(), x.byWriter.pg(), x.tombs.pg()} {
+		m.roots[i], m.next[i] = p.ends()
+	}
+	if root := x.set.t.rootNode(); root != nil {
+		m.setCount, m.setSum = uint64(root.count), root.sum
+	}
+	return m
+}
+
+func (p *pager[T]) ends() (nodeID, nodeID) { return p.root, p.next }
+
+// op is one write of an index's flush.
+type op struct {
+	key ds.Key
+	val []byte // nil: delete
+}
+
+// stage returns the writes that store what changed in x since the last
+// settle, the summary last; x stays as it is until settle.
+func (x *index) stage(digest [HashSize]byte, latest envelope.Timestamp, whole bool) []op {
+	var ops []op
+	for i, tree := range []interface{ flush() flushed }{x.set.t.pg(), x.byWriter.pg(), x.tombs.pg()} {
+		f := tree.flush()
+		name := "sat"[i : i+1]
+		for id, b := range f.puts {
+			ops = append(ops, op{nodeKey(name, id), b})
+		}
+		for _, id := range f.dels {
+			ops = append(ops, op{nodeKey(name, id), nil})
+		}
+	}
+	for w := range x.changed {
+		k := writersNS.ChildString(hex32.EncodeToString([]byte(w)))
+		if u := x.writers[w]; u != nil {
+			ops = append(ops, op{k, u.encode()})
+		} else {
+			ops = append(ops, op{k, nil})
+		}
+	}
+	return append(ops, op{metaKey, x.metaOf(digest, latest, whole).encode()})
+}
+
+// settle marks what stage returned as stored.
+func (x *index) settle() {
+	x.set.t.pg().settle()
+	x.byWriter.pg().settle()
+	x.tombs.pg().settle()
+	clear(x.changed)
+}
+
+// dirtyNodes is how many changed nodes x holds in memory.
+func (x *index) dirtyNodes() int {
+	return len(x.set.t.pg().dirty) + len(x.byWriter.pg().dirty) + len(x.tombs.pg().dirty)
+}
+
+func (u *usage) encode() []byte {
+	b := binary.AppendUvarint(nil, u.id)
+	b = binary.AppendUvarint(b, uint64(u.records))
+	b = binary.AppendUvarint(b, uint64(u.bytes))
+	b = binary.AppendVarint(b, u.first.clock.Wall)
+	b = binary.AppendUvarint(b, uint64(u.first.clock.Logical))
+	return append(b, u.first.key...)
+}
+
+func decodeUsage(b []byte) (*usage, error) {
+	r := reader{b: b}
+	u := &usage{id: r.uvarint(), records: int(r.uvarint()), bytes: int64(r.uvarint())}
+	u.first.clock.Wall = r.varint()
+	u.first.clock.Logical = uint32(r.uvarint())
+	u.first.key = string(r.b)
+	if r.bad || u.records <= 0 {
+		return nil, errors.New("a writer's figures are not in their form")
+	}
+	return u, nil
+}
+
+// openStored opens the index stored in d under its summary m, without
+// reading the records: it reads the writers' figures and the roots, and
+// returns why the index cannot be trusted when it cannot ("" when it
+// can). A read that fails is an error.
+func openStored(ctx context.Context, d ds.Datastore, m meta, digest [HashSize]byte) (index, string, error) {
+	x := newStoredIndex(d)
+	switch {
+	case !m.whole:
+		return x, "the index was left unfinished (a rebuild, or a write on a store without atomic batches, did not end)", nil
+	case m.digest != digest:
+		return x, "the index was built under other settings", nil
+	}
+	res, err := d.Query(ctx, dsq.Query{Prefix: writersNS.String()})
+	if err != nil {
+		return x, "", err
+	}
+	defer res.Close()
+	for e := range res.Next() {
+		if e.Error != nil {
+			return x, "", e.Error
+		}
+		w, err := hex32.DecodeString(ds.RawKey(e.Key).BaseNamespace())
+		u, uerr := decodeUsage(e.Value)
+		if err != nil || uerr != nil {
+			return x, fmt.Sprintf("a writer's figures (%s) do not decode", e.Key), nil
+		}
+		x.writers[string(w)] = u
+		x.firsts.put(u.first)
+	}
+	x.ids, x.dead = m.ids, int(m.dead)
+	x.total = usage{records: int(m.records), bytes: int64(m.bytes)}
+	var records int
+	var bytes int64
+	for _, u := range x.writers {
+		records += u.records
+		bytes += u.bytes
+		if u.id > x.ids {
+			return x, "a writer's number is past the summary's", nil
+		}
+	}
+	if uint64(len(x.writers)) != m.writers || records != x.total.records || bytes != x.total.bytes {
+		return x, fmt.Sprintf("the writers' figures (%d writers, %d records, %d bytes) disagree with the summary (%d, %d, %d)", len(x.writers), records, bytes, m.writers, m.records, m.bytes), nil
+	}
+	for i, p := range []interface{ open(root, next nodeID) }{x.set.t.pg(), x.byWriter.pg(), x.tombs.pg()} {
+		p.open(m.roots[i], m.next[i])
+	}
+	roots := []struct {
+		name  string
+		count int
+		root  func() (int, word, bool)
+	}{
+		{"set", x.total.records, func() (int, word, bool) { return rootFigures(x.set.t.rootNode()) }},
+		{"order by writer", x.total.records, func() (int, word, bool) { return rootFigures(x.byWriter.rootNode()) }},
+		{"order of tombstones", x.dead, func() (int, word, bool) { return rootFigures(x.tombs.rootNode()) }},
+	}
+	for _, r := range roots {
+		count, sum, ok := r.root()
+		if err := x.failed(); err != nil {
+			return x, fmt.Sprintf("the root of the %s: %v", r.name, err), nil
+		}
+		if !ok && r.count != 0 || count != r.count {
+			return x, fmt.Sprintf("the %s holds %d items, the summary says %d", r.name, count, r.count), nil
+		}
+		if r.name == "set" && (uint64(count) != m.setCount || sum != m.setSum) {
+			return x, "the set's fingerprint disagrees with the summary's", nil
+		}
+	}
+	return x, "", nil
+}
+
+func rootFigures[T ordered[T]](n *btnode[T]) (int, word, bool) {
+	if n == nil {
+		return 0, word{}, false
+	}
+	return n.count, n.sum, true
+}
+
+func (p *pager[T]) open(root, next nodeID) { p.root, p.next = root, next }
+
+// The codecs of the trees' elements. Keys are written after the part they
+// share with the element before them in the node.
+
+func appendKey(b []byte, prev, key string) []byte {
+	n := 0
+	for n < len(prev) && n < len(key) && prev[n] == key[n] {
+		n++
+	}
+	b = binary.AppendUvarint(b, uint64(n))
+	b = binary.AppendUvarint(b, uint64(len(key)-n))
+	return append(b, key[n:]...)
+}
+
+func (r *reader) key(prev string) string {
+	n := r.uvarint()
+	m := r.uvarint()
+	if n > uint64(len(prev)) || m > uint64(len(r.b)) {
+		r.bad = true
+		return ""
+	}
+	return prev[:n] + string(r.bytes(int(m)))
+}
+
+func appendClock(b []byte, c envelope.Timestamp) []byte {
+	b = binary.AppendVarint(b, c.Wall)
+	return binary.AppendUvarint(b, uint64(c.Logical))
+}
+
+func (r *reader) clock() envelope.Timestamp {
+	return envelope.Timestamp{Wall: r.varint(), Logical: uint32(r.uvarint())}
+}
+
+var errElems = errors.New("a node's elements are not in their form")
+
+func entryCodec(px *prefixTable) codec[entry] {
+	return codec[entry]{
+		put: func(b []byte, xs []entry) []byte {
+			prev := ""
+			for _, e := range xs {
+				b = appendKey(b, prev, e.it.Key)
+				b = appendClock(b, e.it.Clock)
+				b = append(b, e.it.Hash[:]...)
+				b = binary.AppendVarint(b, int64(e.size))
+				b = appendWord(b, e.w)
+				prev = e.it.Key
+			}
+			return b
+		},
+		get: func(b []byte, n int) ([]entry, []byte, error) {
+			r := reader{b: b}
+			out := make([]entry, 0, n)
+			prev := ""
+			for range n {
+				it := Item{Key: r.key(prev)}
+				it.Clock = r.clock()
+				copy(it.Hash[:], r.bytes(HashSize))
+				size := r.varint()
+				w := r.bytes(32)
+				if r.bad {
+					return nil, nil, errElems
+				}
+				e := px.entryOf(it, true)
+				e.size, e.w = int32(size), readWord(w)
+				out = append(out, e)
+				prev = it.Key
+			}
+			return out, r.b, nil
+		},
+	}
+}
+
+var ageCodec = codec[age]{
+	put: func(b []byte, xs []age) []byte {
+		prev := ""
+		for _, a := range xs {
+			b = appendKey(b, prev, a.key)
+			b = appendClock(b, a.clock)
+			prev = a.key
+		}
+		return b
+	},
+	get: func(b []byte, n int) ([]age, []byte, error) {
+		r := reader{b: b}
+		out := make([]age, 0, n)
+		prev := ""
+		for range n {
+			a := age{key: r.key(prev)}
+			a.clock = r.clock()
+			if r.bad {
+				return nil, nil, errElems
+			}
+			out = append(out, a)
+			prev = a.key
+		}
+		return out, r.b, nil
+	},
+}
+
+var writerAgeCodec = codec[writerAge]{
+	put: func(b []byte, xs []writerAge) []byte {
+		prev := ""
+		for _, a := range xs {
+			b = binary.AppendUvarint(b, a.writer)
+			b = appendKey(b, prev, a.key)
+			b = appendClock(b, a.clock)
+			prev = a.key
+		}
+		return b
+	},
+	get: func(b []byte, n int) ([]writerAge, []byte, error) {
+		r := reader{b: b}
+		out := make([]writerAge, 0, n)
+		prev := ""
+		for range n {
+			a := writerAge{writer: r.uvarint()}
+			a.key = r.key(prev)
+			a.clock = r.clock()
+			if r.bad {
+				return nil, nil, errElems
+			}
+			out = append(out, a)
+			prev = a.key
+		}
+		return out, r.b, nil
+	},
+}
