@@ -161,6 +161,9 @@ func decodeMeta(b []byte) (meta, error) {
 	m.whole = b[len(metaMagic)] == 1
 	r := reader{b: b[len(metaMagic)+1:]}
 	m.version = r.uvarint()
+	if r.bad {
+		return m, errors.New("the index's summary is not in its form")
+	}
 	if m.version != indexVersion {
 		return m, fmt.Errorf("the index is of format version %d, not %d", m.version, indexVersion)
 	}

@@ -207,7 +207,7 @@ func (r *Replica) holdsRecords(ctx context.Context) (bool, error) {
 
 // rebuildChunk is how many changed nodes a rebuild holds before it writes
 // them.
-const rebuildChunk = setCache
+var rebuildChunk = setCache
 
 // rebuild makes the index anew from the stored records: it deletes the
 // stored index, marks the new one unfinished, reads every record (dropping
@@ -311,8 +311,8 @@ func (r *Replica) write(ctx context.Context, puts []core.Record, removes []strin
 			return err
 		}
 	}
-	if b == nil && len(ops) > 0 && ops[len(ops)-1].key == metaKey {
-		m, err := decodeMeta(ops[len(ops)-1].val)
+	if last := len(ops) - 1; b == nil && last >= 0 && ops[last].key == metaKey && ops[last].val != nil {
+		m, err := decodeMeta(ops[last].val)
 		if err != nil {
 			return err
 		}
