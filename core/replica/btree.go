@@ -97,11 +97,11 @@ func (n *btnode[T]) recount() {
 	}
 }
 
-// codec writes and reads a node's elements, in order; a stored tree has
-// one.
+// codec writes and reads a node's elements, in order, or an inner node's
+// separators (keys set); a stored tree has one.
 type codec[T any] struct {
-	put func(b []byte, xs []T) []byte
-	get func(b []byte, n int) ([]T, []byte, error)
+	put func(b []byte, xs []T, keys bool) []byte
+	get func(b []byte, n int, keys bool) ([]T, []byte, error)
 }
 
 // nodeSource reads a stored node's bytes; the error wraps ErrNotFound
@@ -192,7 +192,7 @@ func (p *pager[T]) encode(b []byte, n *btnode[T]) []byte {
 	if n.leaf() {
 		b = append(b, 'L')
 		b = binary.AppendUvarint(b, uint64(len(n.items)))
-		return p.codec.put(b, n.items)
+		return p.codec.put(b, n.items, false)
 	}
 	b = append(b, 'I')
 	b = binary.AppendUvarint(b, uint64(len(n.kids)))
@@ -201,7 +201,7 @@ func (p *pager[T]) encode(b []byte, n *btnode[T]) []byte {
 		b = binary.AppendUvarint(b, uint64(k.count))
 		b = appendWord(b, k.sum)
 	}
-	return p.codec.put(b, n.keys)
+	return p.codec.put(b, n.keys, true)
 }
 
 func (p *pager[T]) decode(id nodeID, b []byte) (*btnode[T], error) {
@@ -218,7 +218,7 @@ func (p *pager[T]) decode(id nodeID, b []byte) (*btnode[T], error) {
 	var err error
 	switch kind {
 	case 'L':
-		if n.items, b, err = p.codec.get(b, int(c)); err != nil {
+		if n.items, b, err = p.codec.get(b, int(c), false); err != nil {
 			return nil, err
 		}
 		n.items = slices.Grow(n.items, maxFill+1-len(n.items))
@@ -239,7 +239,7 @@ func (p *pager[T]) decode(id nodeID, b []byte) (*btnode[T], error) {
 			n.kids[i] = kid{id: nodeID(id), count: int(count), sum: readWord(b[k1+k2:])}
 			b = b[k1+k2+32:]
 		}
-		if n.keys, b, err = p.codec.get(b, int(c)-1); err != nil {
+		if n.keys, b, err = p.codec.get(b, int(c)-1, true); err != nil {
 			return nil, err
 		}
 		n.keys = slices.Grow(n.keys, maxFill-len(n.keys))

@@ -381,37 +381,64 @@ func (r *reader) clock() envelope.Timestamp {
 
 var errElems = errors.New("a node's elements are not in their form")
 
+// entryCodec is the codec of a set's entries. A separator (keys) is
+// written as its key alone: only its key takes part in comparisons. The
+// keys of a node are read into one string.
 func entryCodec(px *prefixTable) codec[entry] {
 	return codec[entry]{
-		put: func(b []byte, xs []entry) []byte {
+		put: func(b []byte, xs []entry, keys bool) []byte {
 			prev := ""
 			for _, e := range xs {
 				b = appendKey(b, prev, e.it.Key)
+				prev = e.it.Key
+				if keys {
+					continue
+				}
 				b = appendClock(b, e.it.Clock)
 				b = append(b, e.it.Hash[:]...)
 				b = binary.AppendVarint(b, int64(e.size))
 				b = appendWord(b, e.w)
-				prev = e.it.Key
 			}
 			return b
 		},
-		get: func(b []byte, n int) ([]entry, []byte, error) {
+		get: func(b []byte, n int, keys bool) ([]entry, []byte, error) {
 			r := reader{b: b}
-			out := make([]entry, 0, n)
-			prev := ""
-			for range n {
-				it := Item{Key: r.key(prev)}
-				it.Clock = r.clock()
-				copy(it.Hash[:], r.bytes(HashSize))
-				size := r.varint()
-				w := r.bytes(32)
+			out := make([]entry, n)
+			ends := make([]int, n)
+			var text []byte
+			prevStart := 0
+			for i := range out {
+				shared, m := r.uvarint(), r.uvarint()
+				if shared > uint64(len(text)-prevStart) || m > uint64(len(r.b)) {
+					return nil, nil, errElems
+				}
+				start := len(text)
+				text = append(text, text[prevStart:prevStart+int(shared)]...)
+				text = append(text, r.bytes(int(m))...)
+				ends[i], prevStart = len(text), start
+				if keys {
+					continue
+				}
+				e := &out[i]
+				e.it.Clock = r.clock()
+				copy(e.it.Hash[:], r.bytes(HashSize))
+				e.size = int32(r.varint())
+				if w := r.bytes(32); w != nil {
+					e.w = readWord(w)
+				}
 				if r.bad {
 					return nil, nil, errElems
 				}
-				e := px.entryOf(it, true)
-				e.size, e.w = int32(size), readWord(w)
-				out = append(out, e)
-				prev = it.Key
+			}
+			all := string(text)
+			start := 0
+			for i := range out {
+				it := out[i].it
+				it.Key = all[start:ends[i]]
+				w, size := out[i].w, out[i].size
+				out[i] = px.entryOf(it, true)
+				out[i].w, out[i].size = w, size
+				start = ends[i]
 			}
 			return out, r.b, nil
 		},
@@ -419,7 +446,7 @@ func entryCodec(px *prefixTable) codec[entry] {
 }
 
 var ageCodec = codec[age]{
-	put: func(b []byte, xs []age) []byte {
+	put: func(b []byte, xs []age, _ bool) []byte {
 		prev := ""
 		for _, a := range xs {
 			b = appendKey(b, prev, a.key)
@@ -428,7 +455,7 @@ var ageCodec = codec[age]{
 		}
 		return b
 	},
-	get: func(b []byte, n int) ([]age, []byte, error) {
+	get: func(b []byte, n int, _ bool) ([]age, []byte, error) {
 		r := reader{b: b}
 		out := make([]age, 0, n)
 		prev := ""
@@ -446,7 +473,7 @@ var ageCodec = codec[age]{
 }
 
 var writerAgeCodec = codec[writerAge]{
-	put: func(b []byte, xs []writerAge) []byte {
+	put: func(b []byte, xs []writerAge, _ bool) []byte {
 		prev := ""
 		for _, a := range xs {
 			b = binary.AppendUvarint(b, a.writer)
@@ -456,7 +483,7 @@ var writerAgeCodec = codec[writerAge]{
 		}
 		return b
 	},
-	get: func(b []byte, n int) ([]writerAge, []byte, error) {
+	get: func(b []byte, n int, _ bool) ([]writerAge, []byte, error) {
 		r := reader{b: b}
 		out := make([]writerAge, 0, n)
 		prev := ""
