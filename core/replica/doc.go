@@ -29,6 +29,29 @@
 // O(log n). SYNC.md at the repository's root specifies
 // the messages.
 //
+// The index lives beside the records, in the replica's own namespace of
+// the node's backend (under /index: the nodes of the set's tree and of the
+// orders by age, each writer's figures, and a summary), and only a bounded
+// cache of its nodes (about 16 MiB) is in memory, whatever the number of
+// records. The nodes a change touches and the summary are written in the
+// same batch as the records it stores or drops. Open reads the summary
+// (format version, whether the index is whole, the settings' digest, the
+// figures, the set's count and sum) and checks it against the trees' roots
+// and the writers' figures, without reading the records; an index that is
+// missing (a collection stored before replicas kept one), unfinished, of
+// another version or at odds with its summary is rebuilt from the records,
+// and the log says why: it is never trusted unchecked. What a backend must
+// give: a batch that commits atomically, all of it or none, across a crash
+// too (pebble, LevelDB, Badger, IndexedDB and the plugin protocol do); a
+// crash then leaves the index agreeing with the records, and nothing a
+// write acknowledged is lost where the backend syncs its writes. On a
+// datastore without batches a write first marks the summary unfinished
+// and syncs it, so that a crash part way is found by the next Open, which
+// rebuilds the index. A backend whose batches are not atomic across a
+// crash breaks that promise in a way Open cannot see (the summary may be
+// of a batch whose nodes were lost): it must not hold synced collections
+// that are to survive a crash.
+//
 // A collection's Settings have one text form, read from their struct
 // tags: the keys of config.toml's [[sync]] tables, of the JSON the control
 // API and the gateway send (the settings whole, with their digest), and

@@ -192,4 +192,3 @@ func BenchmarkStoredIndexScale(b *testing.B) {
 	}
 	runIndexScale(b, storedScaleSizes, storedScales)
 }
-
