@@ -48,7 +48,11 @@ const (
 
 func TestMain(m *testing.M) {
 	if scenario, ok := os.LookupEnv(crashChildEnv); ok {
-		if err := crashChild(scenario, os.Getenv(crashDirEnv)); err != nil {
+		run := crashChild
+		if scenario == "stored" {
+			run = func(_, dir string) error { return storedChild(dir) }
+		}
+		if err := run(scenario, os.Getenv(crashDirEnv)); err != nil {
 			fmt.Fprintln(os.Stderr, "crash child:", err)
 			os.Exit(1)
 		}

@@ -351,8 +351,11 @@ func (p *pager[T]) open(root, next nodeID) { p.root, p.next = root, next }
 // share with the element before them in the node.
 
 func appendKey(b []byte, prev, key string) []byte {
-	n := 0
-	for n < len(prev) && n < len(key) && prev[n] == key[n] {
+	n, m := 0, min(len(prev), len(key))
+	for n+16 <= m && prev[n:n+16] == key[n:n+16] {
+		n += 16
+	}
+	for n < m && prev[n] == key[n] {
 		n++
 	}
 	b = binary.AppendUvarint(b, uint64(n))
