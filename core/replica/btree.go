@@ -23,13 +23,25 @@ type ordered[T any] interface {
 	weight() word
 }
 
-// Bounds on a node's fill: a node holds at most maxFill elements (a leaf)
-// or children (an inner node), and every node but the root at least
-// minFill.
+// Bounds on a node's fill: a leaf holds at most leafFill elements and an
+// inner node at most innerFill children, and every node but the root at
+// least half as many. Leaves are the larger, so that a stored tree's inner
+// nodes, about one in 150 nodes, all fit in its cache: a descent then
+// reads at most its leaf from the store.
 const (
-	maxFill = 64
-	minFill = maxFill / 2
+	leafFill  = 256
+	innerFill = 64
 )
+
+// maxFill is the most n may hold, and minFill the least but at the root.
+func (n *btnode[T]) maxFill() int {
+	if n.leaf() {
+		return leafFill
+	}
+	return innerFill
+}
+
+func (n *btnode[T]) minFill() int { return n.maxFill() / 2 }
 
 // nodeID names a node in its pager; 0 names none.
 type nodeID uint64
@@ -56,6 +68,8 @@ type btnode[T ordered[T]] struct {
 	// recent use; a dirty one is not, and is never dropped from memory.
 	prev, next *btnode[T]
 	dirty      bool
+	stored     int // the length of its stored form when last read or written, a guess at the next
+	weight     int // what it counts in the pager's cache, while it is on the list
 }
 
 func (n *btnode[T]) leaf() bool { return n.kids == nil }
@@ -117,8 +131,8 @@ type pager[T ordered[T]] struct {
 	next  nodeID // the last id given
 	nodes map[nodeID]*btnode[T]
 	clean btnode[T] // the sentinel of the list of clean nodes, most recent first
-	held  int       // clean nodes cached
-	limit int
+	held  int       // the bytes of the stored forms of the clean nodes cached
+	limit int       // of held
 	dirty map[nodeID]*btnode[T]
 	freed map[nodeID]bool // stored nodes dropped since the last flush
 	src   nodeSource
@@ -137,13 +151,14 @@ func newPager[T ordered[T]](src nodeSource, c codec[T], limit int) *pager[T] {
 func (p *pager[T]) unlink(n *btnode[T]) {
 	n.prev.next, n.next.prev = n.next, n.prev
 	n.prev, n.next = nil, nil
-	p.held--
+	p.held -= n.weight
 }
 
 func (p *pager[T]) front(n *btnode[T]) {
 	n.prev, n.next = &p.clean, p.clean.next
 	n.prev.next, n.next.prev = n, n
-	p.held++
+	n.weight = max(n.stored, 64)
+	p.held += n.weight
 }
 
 // node returns the node id, reading it from src when it is not in memory.
@@ -208,9 +223,9 @@ func (p *pager[T]) decode(id nodeID, b []byte) (*btnode[T], error) {
 	if len(b) == 0 {
 		return nil, errNodeForm
 	}
-	kind := b[0]
+	size, kind := len(b), b[0]
 	c, k := binary.Uvarint(b[1:])
-	if k <= 0 || c > maxFill+1 {
+	if k <= 0 || c > leafFill+1 {
 		return nil, errNodeForm
 	}
 	b = b[1+k:]
@@ -221,12 +236,15 @@ func (p *pager[T]) decode(id nodeID, b []byte) (*btnode[T], error) {
 		if n.items, b, err = p.codec.get(b, int(c), false); err != nil {
 			return nil, err
 		}
-		n.items = slices.Grow(n.items, maxFill+1-len(n.items))
+		n.items = slices.Grow(n.items, leafFill+1-len(n.items))
 	case 'I':
 		if c < 2 {
 			return nil, errNodeForm
 		}
-		n.kids = make([]kid, c, maxFill+1)
+		if c > innerFill+1 {
+			return nil, errNodeForm
+		}
+		n.kids = make([]kid, c, innerFill+1)
 		for i := range n.kids {
 			id, k1 := binary.Uvarint(b)
 			if k1 <= 0 {
@@ -242,7 +260,7 @@ func (p *pager[T]) decode(id nodeID, b []byte) (*btnode[T], error) {
 		if n.keys, b, err = p.codec.get(b, int(c)-1, true); err != nil {
 			return nil, err
 		}
-		n.keys = slices.Grow(n.keys, maxFill-len(n.keys))
+		n.keys = slices.Grow(n.keys, innerFill-len(n.keys))
 	default:
 		return nil, errNodeForm
 	}
@@ -250,6 +268,7 @@ func (p *pager[T]) decode(id nodeID, b []byte) (*btnode[T], error) {
 		return nil, errNodeForm
 	}
 	n.recount()
+	n.stored = size
 	return n, nil
 }
 
@@ -313,7 +332,9 @@ type flushed struct {
 func (p *pager[T]) flush() flushed {
 	f := flushed{puts: make(map[nodeID][]byte, len(p.dirty))}
 	for id, n := range p.dirty {
-		f.puts[id] = p.encode(nil, n)
+		b := p.encode(make([]byte, 0, max(n.stored+n.stored/8, 80*(n.fill()+1))), n)
+		n.stored = len(b)
+		f.puts[id] = b
 	}
 	for id := range p.freed {
 		if _, ok := p.dirty[id]; !ok {
@@ -374,7 +395,7 @@ func (p *pager[T]) split(n *btnode[T]) (T, *btnode[T]) {
 	var sep T
 	if n.leaf() {
 		half := len(n.items) / 2
-		right.items = make([]T, len(n.items)-half, maxFill+1)
+		right.items = make([]T, len(n.items)-half, leafFill+1)
 		copy(right.items, n.items[half:])
 		clear(n.items[half:])
 		n.items = n.items[:half]
@@ -382,8 +403,8 @@ func (p *pager[T]) split(n *btnode[T]) (T, *btnode[T]) {
 	} else {
 		half := len(n.kids) / 2
 		sep = n.keys[half-1]
-		right.keys = append(make([]T, 0, maxFill), n.keys[half:]...)
-		right.kids = append(make([]kid, 0, maxFill+1), n.kids[half:]...)
+		right.keys = append(make([]T, 0, innerFill), n.keys[half:]...)
+		right.kids = append(make([]kid, 0, innerFill+1), n.kids[half:]...)
 		clear(n.keys[half-1:])
 		clear(n.kids[half:])
 		n.keys, n.kids = n.keys[:half-1], n.kids[:half]
@@ -419,7 +440,7 @@ func (p *pager[T]) join(n *btnode[T], i int) {
 	n.keys = slices.Delete(n.keys, i, i+1)
 	n.kids = slices.Delete(n.kids, i+1, i+2)
 	n.kids[i] = a.self()
-	if a.fill() > maxFill {
+	if a.fill() > a.maxFill() {
 		p.splitChild(n, i, a)
 	}
 }
@@ -438,7 +459,7 @@ func (p *pager[T]) put(n *btnode[T], x T) (old T, replaced bool) {
 		k := p.node(n.kids[c].id)
 		old, replaced = p.put(k, x)
 		n.kids[c] = k.self()
-		if k.fill() > maxFill {
+		if k.fill() > k.maxFill() {
 			p.splitChild(n, c, k)
 		}
 	}
@@ -468,7 +489,7 @@ func (p *pager[T]) delete(n *btnode[T], x T) (old T, found bool) {
 			return old, false
 		}
 		n.kids[c] = k.self()
-		if k.fill() < minFill {
+		if k.fill() < k.minFill() {
 			p.join(n, min(c, len(n.kids)-2))
 		}
 	}
@@ -484,16 +505,16 @@ func (t *btree[T]) put(x T) (T, bool) {
 	defer p.trim()
 	if p.root == 0 {
 		n := p.alloc()
-		n.items = make([]T, 0, maxFill+1)
+		n.items = make([]T, 0, leafFill+1)
 		p.root = n.id
 	}
 	root := p.node(p.root)
 	old, replaced := p.put(root, x)
-	if root.fill() > maxFill {
+	if root.fill() > root.maxFill() {
 		sep, right := p.split(root)
 		top := p.alloc()
-		top.keys = append(make([]T, 0, maxFill), sep)
-		top.kids = append(make([]kid, 0, maxFill+1), root.self(), right.self())
+		top.keys = append(make([]T, 0, innerFill), sep)
+		top.kids = append(make([]kid, 0, innerFill+1), root.self(), right.self())
 		top.recount()
 		p.root = top.id
 	}

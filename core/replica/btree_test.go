@@ -19,7 +19,7 @@ func checkTree[T ordered[T]](t *testing.T, tr *btree[T]) {
 	}
 	var walk func(n *btnode[T], root bool, lo, hi *T) int
 	walk = func(n *btnode[T], root bool, lo, hi *T) int {
-		if f := n.fill(); f > maxFill || !root && f < minFill {
+		if f := n.fill(); f > n.maxFill() || !root && f < n.minFill() {
 			t.Fatalf("a node holds %d", f)
 		}
 		count, sum := 0, word{}

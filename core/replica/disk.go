@@ -39,12 +39,14 @@ var (
 // is rebuilt from the records.
 const indexVersion = 1
 
-// The cache of a stored index, in nodes of each tree: about 16 MiB in all
-// for record keys of some 90 bytes.
+// The cache of a stored index, in bytes of the stored forms of each
+// tree's nodes (the nodes take about twice as much in memory): enough for
+// every inner node of the set's tree at 10,000,000 records, and the leaves
+// most used.
 const (
-	setCache    = 1024
-	writerCache = 384
-	tombCache   = 128
+	setCache    = 8 << 20
+	writerCache = 3 << 20
+	tombCache   = 1 << 20
 )
 
 var hex32 = base32.HexEncoding.WithPadding(base32.NoPadding)

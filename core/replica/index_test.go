@@ -44,17 +44,23 @@ func storedSet(t *testing.T, d ds.Datastore, limit int) (*Set, func()) {
 }
 
 // TestStoredSetAgainstASlice runs random puts and deletes on a set whose
-// nodes live in a datastore with a cache of 4 nodes, writing what changed
-// every 50 steps, compares it with a sorted slice, and reads it back from
-// the datastore alone at the end.
+// nodes live in a datastore with a cache of 4 KiB (a node or two), writing
+// what changed every 50 steps, compares it with a sorted slice, and reads
+// it back from the datastore alone at the end. The set grows to three
+// levels, then shrinks.
 func TestStoredSetAgainstASlice(t *testing.T) {
+	const limit = 4 << 10
 	d := dssync.MutexWrap(ds.NewMapDatastore())
-	s, flush := storedSet(t, d, 4)
+	s, flush := storedSet(t, d, limit)
 	rng := rand.New(rand.NewPCG(3, 4))
 	ref := map[string]Item{}
-	for step := range 12_000 {
+	depth := 0
+	for step := range 30_000 {
 		k := testKey(rng)
-		if rng.IntN(10) < 6 == (step < 8_000) {
+		if rng.IntN(2) == 0 {
+			k = fmt.Sprintf("/netabase/12D3KooWA/c/%06d", rng.IntN(1_000_000))
+		}
+		if grow := step < 20_000; rng.IntN(10) < 9 == grow {
 			it := Item{Key: k, Clock: envelope.Timestamp{Wall: int64(step)}}
 			it.Hash[1] = byte(step)
 			s.Put(it)
@@ -65,13 +71,21 @@ func TestStoredSetAgainstASlice(t *testing.T) {
 		}
 		if step%50 == 0 {
 			flush()
-			if got := s.t.p.cached(); got > 4 {
-				t.Fatalf("step %d: %d nodes cached past a flush, the limit is 4", step, got)
+			if held := s.t.p.held; held > limit {
+				t.Fatalf("step %d: %d bytes cached past a flush, the limit is %d", step, held, limit)
 			}
 		}
 		if step%500 == 0 {
 			checkTree(t, &s.t)
+			n, levels := s.t.rootNode(), 1
+			for !n.leaf() {
+				n, levels = s.t.p.node(n.kids[0].id), levels+1
+			}
+			depth = max(depth, levels)
 		}
+	}
+	if depth < 3 {
+		t.Fatalf("the set grew to %d levels only: the test checked too little", depth)
 	}
 	flush()
 	want := slices.SortedFunc(func(yield func(Item) bool) {
@@ -87,7 +101,7 @@ func TestStoredSetAgainstASlice(t *testing.T) {
 	if len(want) == 0 {
 		t.Fatal("the test ended with an empty set: it checked too little")
 	}
-	again, _ := storedSet(t, d, 4)
+	again, _ := storedSet(t, d, limit)
 	again.t.p.open(s.t.p.ends())
 	if !slices.Equal(again.Items(), want) || again.Fingerprint() != s.Fingerprint() {
 		t.Fatal("read back from the datastore, the set differs")

@@ -207,7 +207,7 @@ func (r *Replica) holdsRecords(ctx context.Context) (bool, error) {
 
 // rebuildChunk is how many changed nodes a rebuild holds before it writes
 // them.
-var rebuildChunk = setCache
+var rebuildChunk = 256
 
 // rebuild makes the index anew from the stored records: it deletes the
 // stored index, marks the new one unfinished, reads every record (dropping
