@@ -25,11 +25,9 @@ type ordered[T any] interface {
 
 // Bounds on a node's fill: a leaf holds at most leafFill elements and an
 // inner node at most innerFill children, and every node but the root at
-// least half as many. Leaves are the larger, so that a stored tree's inner
-// nodes, about one in 150 nodes, all fit in its cache: a descent then
-// reads at most its leaf from the store.
+// least half as many.
 const (
-	leafFill  = 256
+	leafFill  = 64
 	innerFill = 64
 )
 
