@@ -231,10 +231,10 @@ func (p *pager[T]) decode(id nodeID, b []byte) (*btnode[T], error) {
 	var err error
 	switch kind {
 	case 'L':
+		// Exactly as long as read: a node that changes grows.
 		if n.items, b, err = p.codec.get(b, int(c), false); err != nil {
 			return nil, err
 		}
-		n.items = slices.Grow(n.items, leafFill+1-len(n.items))
 	case 'I':
 		if c < 2 {
 			return nil, errNodeForm
@@ -242,7 +242,7 @@ func (p *pager[T]) decode(id nodeID, b []byte) (*btnode[T], error) {
 		if c > innerFill+1 {
 			return nil, errNodeForm
 		}
-		n.kids = make([]kid, c, innerFill+1)
+		n.kids = make([]kid, c)
 		for i := range n.kids {
 			id, k1 := binary.Uvarint(b)
 			if k1 <= 0 {
@@ -258,7 +258,6 @@ func (p *pager[T]) decode(id nodeID, b []byte) (*btnode[T], error) {
 		if n.keys, b, err = p.codec.get(b, int(c)-1, true); err != nil {
 			return nil, err
 		}
-		n.keys = slices.Grow(n.keys, innerFill-len(n.keys))
 	default:
 		return nil, errNodeForm
 	}

@@ -33,7 +33,10 @@ import (
 	"github.com/netabase/netabase/core/envelope"
 )
 
-var storedScaleMax = flag.Int("replica.stored-max", 10_000_000, "the largest size BenchmarkStoredIndexScale measures")
+var (
+	storedScaleMax = flag.Int("replica.stored-max", 10_000_000, "the largest size BenchmarkStoredIndexScale measures")
+	storedScaleMin = flag.Int("replica.stored-min", 0, "the smallest size BenchmarkStoredIndexScale measures")
+)
 
 // storedScaleCache is the block cache of BenchmarkStoredIndexScale's
 // pebble stores, fixed.
@@ -269,7 +272,8 @@ var (
 
 // BenchmarkStoredIndexScale measures the stored index a replica keeps, on
 // pebble (no fsync, a 32 MiB block cache), at 10,000, 1,000,000 and
-// 10,000,000 records (at most -replica.stored-max) from 64 writers, as
+// 10,000,000 records (those between -replica.stored-min and
+// -replica.stored-max) from 64 writers, as
 // BenchmarkIndexScale measures the index in memory; each change ends with
 // the batch a replica's Insert commits its index's changes in. Before
 // the operations it reports, for each size, the resident set's growth
@@ -282,7 +286,7 @@ func BenchmarkStoredIndexScale(b *testing.B) {
 	storedScaleOnce.Do(func() {
 		storedScaleRSS = settledRSS(b)
 		for _, n := range []int{10_000, 1_000_000, 10_000_000} {
-			if n > *storedScaleMax {
+			if n > *storedScaleMax || n < *storedScaleMin {
 				continue
 			}
 			before := settledRSS(b)
@@ -306,12 +310,15 @@ func BenchmarkStoredIndexScale(b *testing.B) {
 	runIndexScale(b, storedScaleSizes, storedScales)
 	// The caches are warm now: the resident set's growth from before the
 	// first index to all of them, as they are, is a bound on the largest's.
+	grown := settledRSS(b) - storedScaleRSS
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	cached := 0
+	cached, held := 0, 0
 	for _, s := range storedScales {
-		cached += s.ix.set.t.pg().cached() + s.ix.byWriter.pg().cached() + s.ix.tombs.pg().cached()
+		x := &s.ix
+		cached += x.set.t.pg().cached() + x.byWriter.pg().cached() + x.tombs.pg().cached()
+		held += x.set.t.pg().held + x.byWriter.pg().held + x.tombs.pg().held
 	}
-	fmt.Fprintf(os.Stderr, "after the operations, the indexes of %v records: RSS grew %.1f MiB from before the first, Go heap in use %.1f MiB, %d nodes cached\n",
-		storedScaleSizes, float64(settledRSS(b)-storedScaleRSS)/(1<<20), float64(ms.HeapInuse)/(1<<20), cached)
+	fmt.Fprintf(os.Stderr, "after the operations, the indexes of %v records: RSS grew %.1f MiB from before the first, Go heap in use %.1f MiB, %d nodes cached (%.1f MiB stored form)\n",
+		storedScaleSizes, float64(grown)/(1<<20), float64(ms.HeapInuse)/(1<<20), cached, float64(held)/(1<<20))
 }
