@@ -192,6 +192,22 @@ func TestReopenReadsTheSummary(t *testing.T) {
 	if fp, n := fromRecords(t, store); fp != again.Fingerprint() || n != 2500 {
 		t.Fatalf("the records' fingerprint is %x of %d, the index's %x", fp, n, again.Fingerprint())
 	}
+	// Records reads the keys a chunk at a time: every record, in order.
+	var keys []string
+	for rec, err := range again.Records(t.Context()) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, again.RecordKey(rec.Writer, rec.Key))
+	}
+	if len(keys) != len(before) {
+		t.Fatalf("Records yielded %d records, the replica holds %d", len(keys), len(before))
+	}
+	for i, it := range before {
+		if keys[i] != it.Key {
+			t.Fatalf("Records' record %d is %s, want %s", i, keys[i], it.Key)
+		}
+	}
 	// The reopened replica goes on: a write past the bound drops the
 	// oldest, and a third open agrees.
 	insert(t, again, seal(t, ws[0], "notes", "later", time.Now().UnixNano(), []byte("x")))
