@@ -148,6 +148,9 @@ func crashChild(scenario, dir string) error {
 		}
 	}
 	rebuildChunk = 8 // many writes in the rebuild
+	if scenario == "evict" {
+		checkpointLog = 50 // a checkpoint every third Insert; the insert scenario writes the log alone
+	}
 	ctx := context.Background()
 	r, err := Open(ctx, &gatedStore{d, gate}, crashSettings(scenario))
 	if err != nil {

@@ -26,14 +26,32 @@ import (
 //	/index/t/<id>          a node of the order of the tombstones by age
 //	/index/w/<writer>      what one writer holds (base32hex of its key's
 //	                       writer part)
+//	/index/l/<seq>         one change since the last checkpoint: an item put
+//	                       or a key removed (16 hexadecimal digits)
 //
-// The nodes a change touches, the writers' figures and the summary are
-// written in the same batch as the records the change stores or removes.
+// A change writes, in the same batch as the records it stores or removes,
+// an entry of the log per item it puts or removes; the nodes it touched
+// stay in memory. Every so often (checkpointNodes changed nodes, or
+// checkpointLog entries) a batch writes the changed nodes, the writers'
+// figures and the summary instead, and deletes the log: Open reads the
+// summary, checks it, and applies the log's entries in order.
 var (
 	indexRoot = ds.NewKey("/index")
 	metaKey   = indexRoot.ChildString("meta")
 	writersNS = indexRoot.ChildString("w")
+	logNS     = indexRoot.ChildString("l")
 )
+
+// A checkpoint is written once a change leaves checkpointNodes nodes
+// changed in memory, or checkpointLog entries in the log.
+var (
+	checkpointNodes = 256
+	checkpointLog   = 4096
+)
+
+func logKey(seq uint64) ds.Key {
+	return ds.RawKey(fmt.Sprintf("/index/l/%016x", seq))
+}
 
 // indexVersion is the stored index's format; an index of another version
 // is rebuilt from the records.
@@ -96,6 +114,7 @@ type meta struct {
 	latest   envelope.Timestamp
 	setCount uint64
 	setSum   word
+	logBase  uint64 // the last entry of the log the nodes hold
 }
 
 const metaMagic = "nbix"
@@ -115,7 +134,8 @@ func (m meta) encode() []byte {
 	}
 	b = binary.AppendVarint(b, m.latest.Wall)
 	b = binary.AppendUvarint(b, uint64(m.latest.Logical))
-	return appendWord(b, m.setSum)
+	b = appendWord(b, m.setSum)
+	return binary.AppendUvarint(b, m.logBase)
 }
 
 // reader reads the fields of a stored form, remembering the first fault.
@@ -183,6 +203,7 @@ func decodeMeta(b []byte) (meta, error) {
 	if w := r.bytes(32); w != nil {
 		m.setSum = readWord(w)
 	}
+	m.logBase = r.uvarint()
 	if r.bad || len(r.b) != 0 {
 		return m, errors.New("the index's summary is not in its form")
 	}
@@ -191,7 +212,7 @@ func decodeMeta(b []byte) (meta, error) {
 
 // metaOf is the summary of x.
 func (x *index) metaOf(digest [HashSize]byte, latest envelope.Timestamp, whole bool) meta {
-	m := meta{version: indexVersion, whole: whole, digest: digest, ids: x.ids, latest: latest,
+	m := meta{version: indexVersion, whole: whole, digest: digest, ids: x.ids, latest: latest, logBase: x.logSeq,
 		records: uint64(x.total.records), bytes: uint64(x.total.bytes), dead: uint64(x.dead), writers: uint64(len(x.writers))}
 	for i, p := range []interface{ ends() (nodeID, nodeID) }{x.set.t.pg(), x.byWriter.pg(), x.tombs.pg()} {
 		m.roots[i], m.next[i] = p.ends()
@@ -211,8 +232,18 @@ type op struct {
 }
 
 // stage returns the writes that store what changed in x since the last
-// settle, the summary last; x stays as it is until settle.
-func (x *index) stage(digest [HashSize]byte, latest envelope.Timestamp, whole bool) []op {
+// settle, and whether they are a checkpoint: the log's new entries alone,
+// or (when force is set, or past checkpointNodes or checkpointLog) the
+// changed nodes, the writers' figures, the deletion of the log and the
+// summary last. x stays as it is until settle.
+func (x *index) stage(digest [HashSize]byte, latest envelope.Timestamp, whole, force bool) ([]op, bool) {
+	if !force && x.dirtyNodes() < checkpointNodes && x.logSeq-x.logBase < uint64(checkpointLog) {
+		ops := make([]op, len(x.pending))
+		for i, e := range x.pending {
+			ops[i] = op{logKey(x.logSeq - uint64(len(x.pending)-1-i)), e}
+		}
+		return ops, false
+	}
 	var ops []op
 	for i, tree := range []interface{ flush() flushed }{x.set.t.pg(), x.byWriter.pg(), x.tombs.pg()} {
 		f := tree.flush()
@@ -232,15 +263,97 @@ func (x *index) stage(digest [HashSize]byte, latest envelope.Timestamp, whole bo
 			ops = append(ops, op{k, nil})
 		}
 	}
-	return append(ops, op{metaKey, x.metaOf(digest, latest, whole).encode()})
+	// The entries of the log already stored, those before the pending.
+	for seq := x.logBase + 1; seq <= x.logSeq-uint64(len(x.pending)); seq++ {
+		ops = append(ops, op{logKey(seq), nil})
+	}
+	return append(ops, op{metaKey, x.metaOf(digest, latest, whole).encode()}), true
 }
 
 // settle marks what stage returned as stored.
-func (x *index) settle() {
+func (x *index) settle(checkpoint bool) {
+	x.pending = x.pending[:0]
+	if !checkpoint {
+		return
+	}
 	x.set.t.pg().settle()
 	x.byWriter.pg().settle()
 	x.tombs.pg().settle()
 	clear(x.changed)
+	x.logBase = x.logSeq
+}
+
+// logPut and logRemove append a change to the log of a stored index.
+func (x *index) logPut(it Item, size int, tombstone bool) {
+	if !x.stored || x.replaying {
+		return
+	}
+	stored := int64(size)
+	if tombstone {
+		stored = -stored
+	}
+	b := append([]byte{'P'}, binary.AppendVarint(nil, stored)...)
+	b = appendClock(b, it.Clock)
+	b = append(b, it.Hash[:]...)
+	x.pending = append(x.pending, append(b, it.Key...))
+	x.logSeq++
+}
+
+func (x *index) logRemove(key string) {
+	if !x.stored || x.replaying {
+		return
+	}
+	x.pending = append(x.pending, append([]byte{'R'}, key...))
+	x.logSeq++
+}
+
+// replay applies the stored log's entries after the summary's, in order.
+// It returns why the log cannot be trusted, "" when it can.
+func (x *index) replay(ctx context.Context, d ds.Datastore, logBase uint64, observe func(envelope.Timestamp)) (string, error) {
+	res, err := d.Query(ctx, dsq.Query{Prefix: logNS.String(), Orders: []dsq.Order{dsq.OrderByKey{}}})
+	if err != nil {
+		return "", err
+	}
+	defer res.Close()
+	x.logSeq, x.logBase = logBase, logBase
+	x.replaying = true
+	defer func() { x.replaying = false }()
+	for e := range res.Next() {
+		if e.Error != nil {
+			return "", e.Error
+		}
+		seq, err := strconv.ParseUint(ds.RawKey(e.Key).BaseNamespace(), 16, 64)
+		if err != nil || seq != x.logSeq+1 {
+			return fmt.Sprintf("the index's log holds entry %s after entry %d", e.Key, x.logSeq), nil
+		}
+		r := reader{b: e.Value}
+		kind := r.bytes(1)
+		switch {
+		case r.bad:
+		case kind[0] == 'R':
+			x.remove(string(r.b))
+		case kind[0] == 'P':
+			size := r.varint()
+			it := Item{Clock: r.clock()}
+			copy(it.Hash[:], r.bytes(HashSize))
+			it.Key = string(r.b)
+			if r.bad || it.Key == "" {
+				break
+			}
+			observe(it.Clock)
+			x.put(it, int(max(size, -size)), size < 0)
+		default:
+			r.bad = true
+		}
+		if r.bad {
+			return fmt.Sprintf("the index's log entry %s is not in its form", e.Key), nil
+		}
+		x.logSeq = seq
+	}
+	if err := x.failed(); err != nil {
+		return fmt.Sprintf("applying the index's log: %v", err), nil
+	}
+	return "", nil
 }
 
 // dirtyNodes is how many changed nodes x holds in memory.

@@ -78,7 +78,12 @@ type index struct {
 	byWriter btree[writerAge] // every item, by writer
 	tombs    btree[age]       // the tombstones
 	stored   bool
-	changed  map[string]bool // of a stored index: the writers whose figures changed since the last settle
+	changed  map[string]bool // of a stored index: the writers whose figures changed since the last checkpoint
+	// The log of a stored index (disk.go): the entries not yet written,
+	// the last entry's number, and the last one the stored nodes hold.
+	pending         [][]byte
+	logSeq, logBase uint64
+	replaying       bool
 }
 
 func newIndex() index {
@@ -87,6 +92,7 @@ func newIndex() index {
 
 // put adds an item of an envelope of size bytes, replacing the key's.
 func (x *index) put(it Item, size int, tombstone bool) {
+	x.logPut(it, size, tombstone)
 	stored := int32(size)
 	if tombstone {
 		stored = -stored
@@ -131,6 +137,7 @@ func (x *index) note(w string) {
 // remove drops the item under key, if there is one.
 func (x *index) remove(key string) {
 	if old, ok := x.set.take(key); ok {
+		x.logRemove(key)
 		x.unaccount(old)
 	}
 }

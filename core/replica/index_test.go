@@ -277,11 +277,35 @@ func TestIndexFoundInconsistentIsRebuilt(t *testing.T) {
 			}
 		}, "writers' figures"},
 	}
+	// A checkpoint every other Insert of 100: the summary is of the
+	// first 400 records, and the log holds the last 100.
+	defer func(n int) { checkpointLog = n }(checkpointLog)
+	checkpointLog = 150
+	damage = append(damage, struct {
+		name string
+		do   func(t *testing.T, d ds.Datastore, m meta)
+		why  string
+	}{"log entry missing", func(t *testing.T, d ds.Datastore, m meta) {
+		if err := d.Delete(t.Context(), logKey(m.logBase+50)); err != nil {
+			t.Fatal(err)
+		}
+	}, "log holds entry"}, struct {
+		name string
+		do   func(t *testing.T, d ds.Datastore, m meta)
+		why  string
+	}{"log entry damaged", func(t *testing.T, d ds.Datastore, m meta) {
+		if err := d.Put(t.Context(), logKey(m.logBase+1), []byte("?")); err != nil {
+			t.Fatal(err)
+		}
+	}, "not in its form"})
 	for _, c := range damage {
 		t.Run(c.name, func(t *testing.T) {
 			d := dssync.MutexWrap(ds.NewMapDatastore())
 			r := openOn(t, d, settings)
 			fillReplica(t, r, ws, 500)
+			if n := logEntries(t, d); n != 100 {
+				t.Fatalf("the log holds %d entries, want 100 (the last Insert's)", n)
+			}
 			want := r.Fingerprint()
 			raw, err := d.Get(t.Context(), metaKey)
 			if err != nil {
@@ -305,6 +329,19 @@ func TestIndexFoundInconsistentIsRebuilt(t *testing.T) {
 			}
 		})
 	}
+}
+
+func logEntries(t *testing.T, d ds.Datastore) int {
+	t.Helper()
+	res, err := d.Query(t.Context(), dsq.Query{Prefix: logNS.String(), KeysOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, err := res.Rest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(es)
 }
 
 func putMeta(t *testing.T, d ds.Datastore, m meta) {

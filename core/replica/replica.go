@@ -102,6 +102,7 @@ type Replica struct {
 	index              // the records held
 	latest  envelope.Timestamp
 	rebuilt string // why Open last rebuilt the index from the records; "" when it read the stored one
+	batches bool   // d has atomic batches: a write need not be a checkpoint (disk.go)
 	watch   hub
 	peers   map[peer.ID]*PeerStats
 	refused map[Reason]*atomic.Uint64 // records refused, by reason; the map is fixed at Open
@@ -127,6 +128,10 @@ func Open(ctx context.Context, d ds.Datastore, settings Settings) (*Replica, err
 	}
 	for _, reason := range Reasons {
 		r.refused[reason] = new(atomic.Uint64)
+	}
+	if bd, ok := d.(ds.Batching); ok {
+		_, err := bd.Batch(ctx)
+		r.batches = err == nil
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -164,7 +169,14 @@ func (r *Replica) load(ctx context.Context) error {
 		}
 		if held {
 			why = "the collection has no index yet (it was stored before replicas kept one)"
+			break
 		}
+		// A new collection: its index starts with a summary, so that its
+		// log has one to follow.
+		if err := r.clearIndex(ctx); err != nil {
+			return err
+		}
+		return r.commit(ctx, nil, nil, true)
 	case err != nil:
 		return err
 	default:
@@ -179,6 +191,9 @@ func (r *Replica) load(ctx context.Context) error {
 		}
 		if why = reason; why == "" {
 			r.index, r.latest = x, m.latest
+			if why, err = r.replay(ctx, r.d, m.logBase, r.observe); err != nil {
+				return err
+			}
 		}
 	}
 	if why != "" {
@@ -284,20 +299,22 @@ func (r *Replica) commit(ctx context.Context, puts []core.Record, removes []stri
 	if err := r.failed(); err != nil {
 		return err
 	}
-	if err := r.write(ctx, puts, removes, r.stage(r.digest, r.latest, whole)); err != nil {
+	ops, _ := r.stage(r.digest, r.latest, whole, true)
+	if err := r.write(ctx, puts, removes, ops); err != nil {
 		return err
 	}
-	r.settle()
+	r.settle(true)
 	return nil
 }
 
-// write stores puts, removes removes and applies ops (the index's summary
-// last among them), in one batch when d has batches. A backend's batch
+// write stores puts, removes removes and applies ops (the index's log
+// entries, or a checkpoint with the index's summary last), in one batch
+// when d has batches. A backend's batch
 // must commit atomically (all of it or none, across a crash too) for the
 // index to agree with the records after a crash: pebble's, LevelDB's,
-// Badger's and a plugin's do. On a datastore without batches the summary
-// is first marked unfinished, so that a crash part way is found by the
-// next Open, which rebuilds the index.
+// Badger's and a plugin's do. On a datastore without batches every write
+// is a checkpoint, and the summary is first marked unfinished, so that a
+// crash part way is found by the next Open, which rebuilds the index.
 func (r *Replica) write(ctx context.Context, puts []core.Record, removes []string, ops []op) error {
 	var w ds.Write = r.d
 	var b ds.Batch
@@ -645,7 +662,7 @@ func (r *Replica) Insert(ctx context.Context, from peer.ID, vs []Verified) (int,
 		}
 		return 0, err
 	}
-	ops := r.stage(r.digest, r.latest, true)
+	ops, checkpoint := r.stage(r.digest, r.latest, true, !r.batches)
 	r.mu.Unlock()
 	locked = false
 	err := r.write(ctx, puts, removes, ops)
@@ -659,7 +676,7 @@ func (r *Replica) Insert(ctx context.Context, from peer.ID, vs []Verified) (int,
 		}
 		return 0, err
 	}
-	r.settle()
+	r.settle(checkpoint)
 	r.mu.Unlock()
 	locked = false
 	for _, c := range changes {

@@ -23,8 +23,10 @@ type scaleIndex struct {
 	rng     *rand.Rand
 	clock   int64
 	// commit writes what changed in a stored index, as a replica's Insert
-	// does in the batch of its records; nil for an index in memory.
+	// does in the batch of its records; nil for an index in memory. flush
+	// does, as a checkpoint when force is set.
 	commit func()
+	flush  func(force bool)
 }
 
 // done commits what changed, for a stored index.

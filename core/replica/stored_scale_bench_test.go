@@ -67,14 +67,18 @@ func openStoredScale(b *testing.B, dir string, s *scaleIndex) (storedScale, time
 			b.Fatal(err)
 		}
 		x, why, err := openStored(ctx, d, m, [HashSize]byte{})
+		if err == nil && why == "" {
+			why, err = x.replay(ctx, d, m.logBase, func(envelope.Timestamp) {})
+		}
 		if err != nil || why != "" {
 			b.Fatalf("reopening the index: %v %s", err, why)
 		}
 		s.ix = x
 	}
 	took := time.Since(start)
-	s.commit = func() {
-		ops := s.ix.stage([HashSize]byte{}, envelope.Timestamp{}, true)
+	s.commit = func() { s.flush(false) }
+	s.flush = func(force bool) {
+		ops, checkpoint := s.ix.stage([HashSize]byte{}, envelope.Timestamp{}, true, force)
 		batch, err := d.Batch(ctx)
 		if err != nil {
 			b.Fatal(err)
@@ -92,7 +96,7 @@ func openStoredScale(b *testing.B, dir string, s *scaleIndex) (storedScale, time
 		if err := batch.Commit(ctx); err != nil {
 			b.Fatal(err)
 		}
-		s.ix.settle()
+		s.ix.settle(checkpoint)
 	}
 	return storedScale{s, p.Close}, took
 }
@@ -121,11 +125,11 @@ func newStoredScale(b *testing.B, n int) (storedScale, time.Duration) {
 			}
 			s.ix.put(it, scaleRecordSize, false)
 			if s.ix.dirtyNodes() >= 256 {
-				s.commit()
+				s.flush(true)
 			}
 		}
 	}
-	s.commit()
+	s.flush(true)
 	if err := st.close(); err != nil {
 		b.Fatal(err)
 	}
@@ -174,6 +178,9 @@ func storedChild(dir string) error {
 		return err
 	}
 	x, why, err := openStored(ctx, d, m, [HashSize]byte{})
+	if err == nil && why == "" {
+		why, err = x.replay(ctx, d, m.logBase, func(envelope.Timestamp) {})
+	}
 	if err != nil || why != "" {
 		return fmt.Errorf("opening the index: %v %s", err, why)
 	}
@@ -186,7 +193,8 @@ func storedChild(dir string) error {
 		if err != nil {
 			return err
 		}
-		for _, o := range x.stage([HashSize]byte{}, envelope.Timestamp{}, true) {
+		ops, checkpoint := x.stage([HashSize]byte{}, envelope.Timestamp{}, true, false)
+		for _, o := range ops {
 			if o.val == nil {
 				err = batch.Delete(ctx, o.key)
 			} else {
@@ -199,7 +207,7 @@ func storedChild(dir string) error {
 		if err := batch.Commit(ctx); err != nil {
 			return err
 		}
-		x.settle()
+		x.settle(checkpoint)
 	}
 	if _, err := fmt.Fprintln(os.NewFile(3, "progress"), "done"); err != nil {
 		return err
