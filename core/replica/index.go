@@ -64,8 +64,8 @@ func writerPart(key string) string {
 // the tombstone horizon drop records in. Every change costs O(log n), and
 // dropping k records past a bound O(k log n). A replica's index is stored
 // (newStoredIndex): its trees keep their nodes in the replica's datastore
-// with a bounded cache, and what changed is written with the records
-// (stage, settle); the writers' figures and the order of each writer's
+// with a bounded cache, and what changed is written with the records, as
+// log entries or a checkpoint (stage, settle); the writers' figures and the order of each writer's
 // oldest item, one per writer, stay in memory. It is not safe for
 // concurrent use.
 type index struct {
