@@ -64,8 +64,8 @@ const indexVersion = 1
 // are held besides.
 const (
 	setCache    = 6 << 20
-	writerCache = 2 << 20
-	tombCache   = 512 << 10
+	writerCache = 1 << 20
+	tombCache   = 256 << 10
 )
 
 var hex32 = base32.HexEncoding.WithPadding(base32.NoPadding)
@@ -479,16 +479,6 @@ func appendKey(b []byte, prev, key string) []byte {
 	return append(b, key[n:]...)
 }
 
-func (r *reader) key(prev string) string {
-	n := r.uvarint()
-	m := r.uvarint()
-	if n > uint64(len(prev)) || m > uint64(len(r.b)) {
-		r.bad = true
-		return ""
-	}
-	return prev[:n] + string(r.bytes(int(m)))
-}
-
 func appendClock(b []byte, c envelope.Timestamp) []byte {
 	b = binary.AppendVarint(b, c.Wall)
 	return binary.AppendUvarint(b, uint64(c.Logical))
@@ -523,20 +513,9 @@ func entryCodec(px *prefixTable) codec[entry] {
 		get: func(b []byte, n int, keys bool) ([]entry, []byte, error) {
 			r := reader{b: b}
 			out := make([]entry, n)
-			ends := make([]int, n)
-			var text []byte
-			prevStart := 0
-			for i := range out {
-				shared, m := r.uvarint(), r.uvarint()
-				if shared > uint64(len(text)-prevStart) || m > uint64(len(r.b)) {
-					return nil, nil, errElems
-				}
-				start := len(text)
-				text = append(text, text[prevStart:prevStart+int(shared)]...)
-				text = append(text, r.bytes(int(m))...)
-				ends[i], prevStart = len(text), start
+			text := r.keyText(n, func(i int) {
 				if keys {
-					continue
+					return
 				}
 				e := &out[i]
 				e.it.Clock = r.clock()
@@ -545,18 +524,16 @@ func entryCodec(px *prefixTable) codec[entry] {
 				if w := r.bytes(32); w != nil {
 					e.w = readWord(w)
 				}
-				if r.bad {
-					return nil, nil, errElems
-				}
+			})
+			if r.bad {
+				return nil, nil, errElems
 			}
 			// Most keys of a node share their prefix (entry) with the one
 			// before: its number is looked up once.
-			all := string(text)
-			start, pfx, prefix := 0, uint32(0), ""
+			pfx, prefix := uint32(0), ""
 			for i := range out {
 				e := &out[i]
-				e.it.Key = all[start:ends[i]]
-				start = ends[i]
+				e.it.Key = text[i]
 				if prefix != "" && len(e.it.Key) > len(prefix) && e.it.Key[:len(prefix)] == prefix {
 					var head [8]byte
 					copy(head[:], e.it.Key[len(prefix):])
@@ -576,6 +553,36 @@ func entryCodec(px *prefixTable) codec[entry] {
 	}
 }
 
+// keyText reads n keys, each after the part it shares with the one
+// before, into one string, calling each for the rest of each element.
+func (r *reader) keyText(n int, each func(i int)) []string {
+	ends := make([]int, n)
+	text := make([]byte, 0, len(r.b)+64*n)
+	prevStart := 0
+	for i := range n {
+		shared, m := r.uvarint(), r.uvarint()
+		if r.bad || shared > uint64(len(text)-prevStart) || m > uint64(len(r.b)) {
+			r.bad = true
+			return nil
+		}
+		start := len(text)
+		text = append(text, text[prevStart:prevStart+int(shared)]...)
+		text = append(text, r.bytes(int(m))...)
+		ends[i], prevStart = len(text), start
+		each(i)
+		if r.bad {
+			return nil
+		}
+	}
+	all := string(text)
+	keys := make([]string, n)
+	start := 0
+	for i := range keys {
+		keys[i], start = all[start:ends[i]], ends[i]
+	}
+	return keys
+}
+
 var ageCodec = codec[age]{
 	put: func(b []byte, xs []age, _ bool) []byte {
 		prev := ""
@@ -588,16 +595,13 @@ var ageCodec = codec[age]{
 	},
 	get: func(b []byte, n int, _ bool) ([]age, []byte, error) {
 		r := reader{b: b}
-		out := make([]age, 0, n)
-		prev := ""
-		for range n {
-			a := age{key: r.key(prev)}
-			a.clock = r.clock()
-			if r.bad {
-				return nil, nil, errElems
-			}
-			out = append(out, a)
-			prev = a.key
+		out := make([]age, n)
+		keys := r.keyText(n, func(i int) { out[i].clock = r.clock() })
+		if r.bad {
+			return nil, nil, errElems
+		}
+		for i := range out {
+			out[i].key = keys[i]
 		}
 		return out, r.b, nil
 	},
@@ -607,8 +611,8 @@ var writerAgeCodec = codec[writerAge]{
 	put: func(b []byte, xs []writerAge, _ bool) []byte {
 		prev := ""
 		for _, a := range xs {
-			b = binary.AppendUvarint(b, a.writer)
 			b = appendKey(b, prev, a.key)
+			b = binary.AppendUvarint(b, a.writer)
 			b = appendClock(b, a.clock)
 			prev = a.key
 		}
@@ -616,17 +620,16 @@ var writerAgeCodec = codec[writerAge]{
 	},
 	get: func(b []byte, n int, _ bool) ([]writerAge, []byte, error) {
 		r := reader{b: b}
-		out := make([]writerAge, 0, n)
-		prev := ""
-		for range n {
-			a := writerAge{writer: r.uvarint()}
-			a.key = r.key(prev)
-			a.clock = r.clock()
-			if r.bad {
-				return nil, nil, errElems
-			}
-			out = append(out, a)
-			prev = a.key
+		out := make([]writerAge, n)
+		keys := r.keyText(n, func(i int) {
+			out[i].writer = r.uvarint()
+			out[i].clock = r.clock()
+		})
+		if r.bad {
+			return nil, nil, errElems
+		}
+		for i := range out {
+			out[i].key = keys[i]
 		}
 		return out, r.b, nil
 	},
