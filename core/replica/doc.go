@@ -32,7 +32,7 @@
 // The index lives beside the records, in the replica's own namespace of
 // the node's backend (under /index: the nodes of the set's tree and of the
 // orders by age, each writer's figures, and a summary), and only a bounded
-// cache of its nodes (8.5 MiB of their stored forms) and the nodes changed
+// cache of its nodes (7.25 MiB of their stored forms) and the nodes changed
 // since the last checkpoint are in memory, whatever the number of records.
 // A change writes, in the same batch as the records it stores or drops, an
 // entry of the index's log per item it puts or removes; a checkpoint (every
