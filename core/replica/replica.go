@@ -150,12 +150,14 @@ func (r *Replica) Settings() Settings { return r.settings }
 // Digest identifies the collection's settings.
 func (r *Replica) Digest() [HashSize]byte { return r.digest }
 
-// load opens the replica's stored index, checking its summary against
-// its roots and the writers' figures without reading the records; an index
-// that is missing (a collection stored before the index was, or a new
-// one), unfinished, of another format or at odds with its summary is
-// rebuilt from the records, and the log says why. The bounds are applied
-// then, as the settings may have changed. The caller holds r.mu.
+// load opens the replica's stored index without reading the records: it
+// checks the summary against the trees' roots and the writers' figures,
+// then applies the index's log. An index that is missing while records
+// are stored (a collection stored before replicas kept one), unfinished,
+// of another format, at odds with its summary or whose log has a gap is
+// rebuilt from the records, and the log says why; a new collection's index
+// starts with a summary. The bounds are applied then, as the settings may
+// have changed. The caller holds r.mu.
 func (r *Replica) load(ctx context.Context) error {
 	r.forget()
 	r.rebuilt = ""
