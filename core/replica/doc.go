@@ -47,7 +47,8 @@
 // whose log has a gap is rebuilt from the records, and the log says why:
 // it is never trusted unchecked. What a backend must
 // give: a batch that commits atomically, all of it or none, across a crash
-// too (pebble, LevelDB, Badger, IndexedDB and the plugin protocol do); a
+// too (pebble, LevelDB, IndexedDB and the plugin protocol do, and Badger
+// for a batch that fits in one of its transactions, as a replica's do); a
 // crash then leaves the index agreeing with the records, and nothing a
 // write acknowledged is lost where the backend syncs its writes. On a
 // datastore without batches every write is a checkpoint that first marks

@@ -130,8 +130,19 @@ func Open(ctx context.Context, d ds.Datastore, settings Settings) (*Replica, err
 		r.refused[reason] = new(atomic.Uint64)
 	}
 	if bd, ok := d.(ds.Batching); ok {
-		_, err := bd.Batch(ctx)
-		r.batches = err == nil
+		// An empty batch tells whether d has batches (a namespace over a
+		// datastore without them answers ErrBatchUnsupported); it is
+		// committed, as some engines complain of a batch left open.
+		b, err := bd.Batch(ctx)
+		if err == nil {
+			err = b.Commit(ctx)
+		}
+		switch {
+		case err == nil:
+			r.batches = true
+		case !errors.Is(err, ds.ErrBatchUnsupported):
+			return nil, fmt.Errorf("opening the replica of collection %s: %w", settings.Name, err)
+		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -314,7 +325,9 @@ func (r *Replica) commit(ctx context.Context, puts []core.Record, removes []stri
 // when d has batches. A backend's batch
 // must commit atomically (all of it or none, across a crash too) for the
 // index to agree with the records after a crash: pebble's, LevelDB's,
-// Badger's and a plugin's do. On a datastore without batches every write
+// IndexedDB's and a plugin's do, and Badger's while the batch fits in one
+// of its transactions (go-ds-badger4 splits a larger one), as a replica's
+// batches of records and index entries do. On a datastore without batches every write
 // is a checkpoint, and the summary is first marked unfinished, so that a
 // crash part way is found by the next Open, which rebuilds the index.
 func (r *Replica) write(ctx context.Context, puts []core.Record, removes []string, ops []op) error {
