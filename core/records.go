@@ -144,6 +144,30 @@ func (s *RecordStore) Put(ctx context.Context, rec Record) error {
 // sync on a store that syncs every write), else one by one. Puts are
 // stamped and checked as Put does; nothing is written if one is refused.
 func (s *RecordStore) Write(ctx context.Context, puts []Record, removes []string) error {
+	var w ds.Write = s.d
+	var b ds.Batch
+	if bd, ok := s.d.(ds.Batching); ok {
+		var err error
+		if b, err = bd.Batch(ctx); err != nil {
+			return err
+		}
+		w = b
+	}
+	if err := s.WriteTo(ctx, w, puts, removes); err != nil {
+		return err
+	}
+	if b != nil {
+		return b.Commit(ctx)
+	}
+	return nil
+}
+
+// WriteTo writes puts and the removal of the records under removes to w,
+// a batch of the store's datastore (or the datastore itself), laid out as
+// Write lays them out, so that a caller can commit them in one batch with
+// writes of its own. Puts are stamped and checked as Put does; nothing is
+// written to w if one is refused.
+func (s *RecordStore) WriteTo(ctx context.Context, w ds.Write, puts []Record, removes []string) error {
 	for i := range puts {
 		if err := checkRecordKey(puts[i].Key); err != nil {
 			return err
@@ -160,15 +184,6 @@ func (s *RecordStore) Write(ctx context.Context, puts []Record, removes []string
 			return err
 		}
 	}
-	var w ds.Write = s.d
-	var b ds.Batch
-	if bd, ok := s.d.(ds.Batching); ok {
-		var err error
-		if b, err = bd.Batch(ctx); err != nil {
-			return err
-		}
-		w = b
-	}
 	for _, rec := range puts {
 		if err := w.Put(ctx, RecordKey(rec.Key), appendRecord(nil, rec)); err != nil {
 			return err
@@ -178,9 +193,6 @@ func (s *RecordStore) Write(ctx context.Context, puts []Record, removes []string
 		if err := w.Delete(ctx, RecordKey(key)); err != nil {
 			return err
 		}
-	}
-	if b != nil {
-		return b.Commit(ctx)
 	}
 	return nil
 }

@@ -13,12 +13,13 @@ import (
 // and every node but the root holds minFill to maxFill.
 func checkTree[T ordered[T]](t *testing.T, tr *btree[T]) {
 	t.Helper()
-	if tr.root == nil {
+	root := tr.rootNode()
+	if root == nil {
 		return
 	}
 	var walk func(n *btnode[T], root bool, lo, hi *T) int
 	walk = func(n *btnode[T], root bool, lo, hi *T) int {
-		if f := n.fill(); f > maxFill || !root && f < minFill {
+		if f := n.fill(); f > n.maxFill() || !root && f < n.minFill() {
 			t.Fatalf("a node holds %d", f)
 		}
 		count, sum := 0, word{}
@@ -41,7 +42,11 @@ func checkTree[T ordered[T]](t *testing.T, tr *btree[T]) {
 			if len(n.keys) != len(n.kids)-1 {
 				t.Fatalf("%d separators for %d children", len(n.keys), len(n.kids))
 			}
-			for i, k := range n.kids {
+			for i, kr := range n.kids {
+				k := tr.p.node(kr.id)
+				if kr.count != k.count || kr.sum != k.sum {
+					t.Fatalf("a child counted %d, %x by its parent holds %d, %x", kr.count, kr.sum, k.count, k.sum)
+				}
 				klo, khi := lo, hi
 				if i > 0 {
 					klo = &n.keys[i-1]
@@ -63,7 +68,7 @@ func checkTree[T ordered[T]](t *testing.T, tr *btree[T]) {
 		}
 		return depth + 1
 	}
-	walk(tr.root, true, nil, nil)
+	walk(root, true, nil, nil)
 }
 
 // testKey returns a random key: plain, or a record key's form under one
@@ -195,7 +200,7 @@ func TestBtreeSequential(t *testing.T) {
 			}
 		}
 	}
-	if tr.Len() != 0 || tr.root.count != 0 || !tr.root.leaf() {
+	if root := tr.rootNode(); tr.Len() != 0 || root.count != 0 || !root.leaf() {
 		t.Fatalf("emptied, the tree holds %d", tr.Len())
 	}
 	if _, ok := tr.delete(age{key: "x"}); ok {

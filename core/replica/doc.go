@@ -32,6 +32,35 @@
 // relative to the one before, records carried without their keys, and a
 // narrower split), which a transport negotiates ([Replica.ReconcileVersion]).
 //
+// The index lives beside the records, in the replica's own namespace of
+// the node's backend (under /index: the nodes of the set's tree and of the
+// orders by age, each writer's figures, and a summary), and only a bounded
+// cache of its nodes (7.25 MiB of their stored forms) and the nodes changed
+// since the last checkpoint are in memory, whatever the number of records.
+// A change writes, in the same batch as the records it stores or drops, an
+// entry of the index's log per item it puts or removes; a checkpoint (every
+// 256 changed nodes or 4,096 entries) writes the changed nodes, the
+// writers' figures and the summary in a batch of its own, and deletes the
+// log. Open reads the summary (format version, whether the index is whole,
+// the settings' digest, the figures, the set's count and sum, the last
+// entry of the log the nodes hold), checks it against the trees' roots and
+// the writers' figures, and applies the log's entries, without reading the
+// records; an index that is missing (a collection stored before replicas
+// kept one), unfinished, of another version, at odds with its summary or
+// whose log has a gap is rebuilt from the records, and the log says why:
+// it is never trusted unchecked. What a backend must
+// give: a batch that commits atomically, all of it or none, across a crash
+// too (pebble, LevelDB, IndexedDB and the plugin protocol do, and Badger
+// for a batch that fits in one of its transactions, as a replica's do); a
+// crash then leaves the index agreeing with the records, and nothing a
+// write acknowledged is lost where the backend syncs its writes. On a
+// datastore without batches every write is a checkpoint that first marks
+// the summary unfinished and syncs it, so that a crash part way is found
+// by the next Open, which rebuilds the index. A backend whose batches are not atomic across a
+// crash breaks that promise in a way Open cannot see (the summary may be
+// of a batch whose nodes were lost): it must not hold synced collections
+// that are to survive a crash.
+//
 // A collection's Settings have one text form, read from their struct
 // tags: the keys of config.toml's [[sync]] tables, of the JSON the control
 // API and the gateway send (the settings whole, with their digest), and

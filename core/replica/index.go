@@ -59,11 +59,15 @@ func writerPart(key string) string {
 	return key
 }
 
-// index is a replica's in-memory index of the records it holds: their set,
-// what each writer and the whole set hold, and the orders by age the
-// bounds and the tombstone horizon drop records in. Every change costs
-// O(log n), and dropping k records past a bound O(k log n). It is not safe
-// for concurrent use.
+// index is a replica's index of the records it holds: their set, what
+// each writer and the whole set hold, and the orders by age the bounds and
+// the tombstone horizon drop records in. Every change costs O(log n), and
+// dropping k records past a bound O(k log n). A replica's index is stored
+// (newStoredIndex): its trees keep their nodes in the replica's datastore
+// with a bounded cache, and what changed is written with the records, as
+// log entries or a checkpoint (stage, settle); the writers' figures and the order of each writer's
+// oldest item, one per writer, stay in memory. It is not safe for
+// concurrent use.
 type index struct {
 	set      Set
 	writers  map[string]*usage // by writerPart
@@ -73,6 +77,13 @@ type index struct {
 	firsts   btree[age]       // each writer's oldest item: the set's oldest is the first
 	byWriter btree[writerAge] // every item, by writer
 	tombs    btree[age]       // the tombstones
+	stored   bool
+	changed  map[string]bool // of a stored index: the writers whose figures changed since the last checkpoint
+	// The log of a stored index (disk.go): the entries not yet written,
+	// the last entry's number, and the last one the stored nodes hold.
+	pending         [][]byte
+	logSeq, logBase uint64
+	replaying       bool
 }
 
 func newIndex() index {
@@ -81,6 +92,7 @@ func newIndex() index {
 
 // put adds an item of an envelope of size bytes, replacing the key's.
 func (x *index) put(it Item, size int, tombstone bool) {
+	x.logPut(it, size, tombstone)
 	stored := int32(size)
 	if tombstone {
 		stored = -stored
@@ -89,6 +101,7 @@ func (x *index) put(it Item, size int, tombstone bool) {
 		x.unaccount(old)
 	}
 	w := writerPart(it.Key)
+	x.note(w)
 	u := x.writers[w]
 	if u == nil {
 		x.ids++
@@ -114,9 +127,17 @@ func (x *index) put(it Item, size int, tombstone bool) {
 	}
 }
 
+// note marks the figures of writer w changed.
+func (x *index) note(w string) {
+	if x.stored {
+		x.changed[w] = true
+	}
+}
+
 // remove drops the item under key, if there is one.
 func (x *index) remove(key string) {
 	if old, ok := x.set.take(key); ok {
+		x.logRemove(key)
 		x.unaccount(old)
 	}
 }
@@ -132,6 +153,7 @@ func (x *index) unaccount(e entry) {
 		x.tombs.delete(a)
 	}
 	w := writerPart(key)
+	x.note(w)
 	u := x.writers[w]
 	x.byWriter.delete(writerAge{u.id, a})
 	u.records--

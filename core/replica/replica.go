@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"log/slog"
 	"runtime"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
+	dsq "github.com/ipfs/go-datastore/query"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/netabase/netabase/core"
@@ -104,6 +106,8 @@ type Replica struct {
 	mu      sync.Mutex // guards what follows
 	index              // the records held
 	latest  envelope.Timestamp
+	rebuilt string // why Open last rebuilt the index from the records; "" when it read the stored one
+	batches bool   // d has atomic batches: a write need not be a checkpoint (disk.go)
 	watch   hub
 	peers   map[peer.ID]*PeerStats
 	refused map[Reason]*atomic.Uint64 // records refused, by reason; the map is fixed at Open
@@ -124,12 +128,26 @@ func Open(ctx context.Context, d ds.Datastore, settings Settings) (*Replica, err
 		d:        d,
 		store:    core.NewRecordStore(d),
 		now:      time.Now,
-		index:    newIndex(),
 		peers:    make(map[peer.ID]*PeerStats),
 		refused:  make(map[Reason]*atomic.Uint64, len(Reasons)),
 	}
 	for _, reason := range Reasons {
 		r.refused[reason] = new(atomic.Uint64)
+	}
+	if bd, ok := d.(ds.Batching); ok {
+		// An empty batch tells whether d has batches (a namespace over a
+		// datastore without them answers ErrBatchUnsupported); it is
+		// committed, as some engines complain of a batch left open.
+		b, err := bd.Batch(ctx)
+		if err == nil {
+			err = b.Commit(ctx)
+		}
+		switch {
+		case err == nil:
+			r.batches = true
+		case !errors.Is(err, ds.ErrBatchUnsupported):
+			return nil, fmt.Errorf("opening the replica of collection %s: %w", settings.Name, err)
+		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -148,9 +166,96 @@ func (r *Replica) Settings() Settings { return r.settings }
 // Digest identifies the collection's settings.
 func (r *Replica) Digest() [HashSize]byte { return r.digest }
 
-// load reads the stored records into memory. The caller holds r.mu.
+// load opens the replica's stored index without reading the records: it
+// checks the summary against the trees' roots and the writers' figures,
+// then applies the index's log. An index that is missing while records
+// are stored (a collection stored before replicas kept one), unfinished,
+// of another format, at odds with its summary or whose log has a gap is
+// rebuilt from the records, and the log says why; a new collection's index
+// starts with a summary. The bounds are applied then, as the settings may
+// have changed. The caller holds r.mu.
 func (r *Replica) load(ctx context.Context) error {
 	r.forget()
+	r.rebuilt = ""
+	raw, err := r.d.Get(ctx, metaKey)
+	var why string
+	switch {
+	case errors.Is(err, ds.ErrNotFound):
+		held, err := r.holdsRecords(ctx)
+		if err != nil {
+			return err
+		}
+		if held {
+			why = "the collection has no index yet (it was stored before replicas kept one)"
+			break
+		}
+		// A new collection: its index starts with a summary, so that its
+		// log has one to follow.
+		if err := r.clearIndex(ctx); err != nil {
+			return err
+		}
+		return r.commit(ctx, nil, nil, true)
+	case err != nil:
+		return err
+	default:
+		m, err := decodeMeta(raw)
+		if err != nil {
+			why = err.Error()
+			break
+		}
+		x, reason, err := openStored(ctx, r.d, m, r.digest)
+		if err != nil {
+			return err
+		}
+		if why = reason; why == "" {
+			r.index, r.latest = x, m.latest
+			if why, err = r.replay(ctx, r.d, m.logBase, r.observe); err != nil {
+				return err
+			}
+		}
+	}
+	if why != "" {
+		r.rebuilt = why
+		slog.Warn("rebuilding a synced collection's index from its records", "collection", r.settings.Name, "reason", why)
+		return r.rebuild(ctx)
+	}
+	if evicted := r.evict(r.now(), r.settings, nil); len(evicted) > 0 {
+		return r.commit(ctx, nil, evicted, true)
+	}
+	return nil
+}
+
+// holdsRecords reports whether d holds a record.
+func (r *Replica) holdsRecords(ctx context.Context) (bool, error) {
+	res, err := r.d.Query(ctx, dsq.Query{Prefix: "/" + envelope.Namespace, KeysOnly: true, Limit: 1})
+	if err != nil {
+		return false, err
+	}
+	defer res.Close()
+	for e := range res.Next() {
+		return e.Error == nil, e.Error
+	}
+	return false, nil
+}
+
+// rebuildChunk is how many changed nodes a rebuild holds before it writes
+// them.
+var rebuildChunk = 256
+
+// rebuild makes the index anew from the stored records: it deletes the
+// stored index, marks the new one unfinished, reads every record (dropping
+// those the settings no longer admit or that do not decode), applies the
+// bounds and marks the index whole. It writes as it goes, so that its
+// memory stays bounded; a crash meanwhile leaves the index unfinished, and
+// the next Open rebuilds it again. The caller holds r.mu.
+func (r *Replica) rebuild(ctx context.Context) error {
+	if err := r.clearIndex(ctx); err != nil {
+		return err
+	}
+	r.forget()
+	if err := r.commit(ctx, nil, nil, false); err != nil {
+		return err
+	}
 	var bad []string
 	for rec, err := range r.store.Records(ctx, envelope.Namespace) {
 		if err != nil {
@@ -167,10 +272,111 @@ func (r *Replica) load(ctx context.Context) error {
 		it := ItemOf(rec.Key, e.Clock, rec.Value)
 		r.observe(it.Clock)
 		r.put(it, len(rec.Value), e.Version == 0)
+		if r.dirtyNodes() >= rebuildChunk {
+			if err := r.commit(ctx, nil, bad, false); err != nil {
+				return err
+			}
+			bad = nil
+		}
+	}
+	if err := r.failed(); err != nil {
+		return err
 	}
 	evicted := r.evict(r.now(), r.settings, nil)
-	if len(bad)+len(evicted) > 0 {
-		return r.store.Write(ctx, nil, append(bad, evicted...))
+	return r.commit(ctx, nil, append(bad, evicted...), true)
+}
+
+// clearIndex deletes every stored entry of the index.
+func (r *Replica) clearIndex(ctx context.Context) error {
+	for {
+		res, err := r.d.Query(ctx, dsq.Query{Prefix: indexRoot.String(), KeysOnly: true, Limit: 4096})
+		if err != nil {
+			return err
+		}
+		keys, err := res.Rest()
+		if err != nil {
+			return err
+		}
+		if len(keys) == 0 {
+			return nil
+		}
+		ops := make([]op, len(keys))
+		for i, e := range keys {
+			ops[i] = op{key: ds.RawKey(e.Key)}
+		}
+		if err := r.write(ctx, nil, nil, ops); err != nil {
+			return err
+		}
+	}
+}
+
+// commit writes puts, the removal of removes and what changed in the
+// index, in one batch, and settles the index; whole marks the stored index
+// whole. The caller holds r.mu.
+func (r *Replica) commit(ctx context.Context, puts []core.Record, removes []string, whole bool) error {
+	if err := r.failed(); err != nil {
+		return err
+	}
+	ops, _ := r.stage(r.digest, r.latest, whole, true)
+	if err := r.write(ctx, puts, removes, ops); err != nil {
+		return err
+	}
+	r.settle(true)
+	return nil
+}
+
+// write stores puts, removes removes and applies ops (the index's log
+// entries, or a checkpoint with the index's summary last), in one batch
+// when d has batches. A backend's batch
+// must commit atomically (all of it or none, across a crash too) for the
+// index to agree with the records after a crash: pebble's, LevelDB's,
+// IndexedDB's and a plugin's do, and Badger's while the batch fits in one
+// of its transactions (go-ds-badger4 splits a larger one), as a replica's
+// batches of records and index entries do. On a datastore without batches every write
+// is a checkpoint, and the summary is first marked unfinished, so that a
+// crash part way is found by the next Open, which rebuilds the index.
+func (r *Replica) write(ctx context.Context, puts []core.Record, removes []string, ops []op) error {
+	var w ds.Write = r.d
+	var b ds.Batch
+	if bd, ok := r.d.(ds.Batching); ok {
+		var err error
+		b, err = bd.Batch(ctx)
+		switch {
+		case err == nil:
+			w = b
+		case !errors.Is(err, ds.ErrBatchUnsupported):
+			return err
+		}
+	}
+	if last := len(ops) - 1; b == nil && last >= 0 && ops[last].key == metaKey && ops[last].val != nil {
+		m, err := decodeMeta(ops[last].val)
+		if err != nil {
+			return err
+		}
+		m.whole = false
+		if err := r.d.Put(ctx, metaKey, m.encode()); err != nil {
+			return err
+		}
+		if err := r.d.Sync(ctx, indexRoot); err != nil {
+			return err
+		}
+	}
+	if err := r.store.WriteTo(ctx, w, puts, removes); err != nil {
+		return err
+	}
+	for _, o := range ops {
+		var err error
+		if o.val == nil {
+			err = w.Delete(ctx, o.key)
+		} else {
+			err = w.Put(ctx, o.key, o.val)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if b != nil {
+		return b.Commit(ctx)
 	}
 	return nil
 }
@@ -194,7 +400,7 @@ func (r *Replica) reload(ctx context.Context) error {
 // and returns the error of the read when it fails again. The caller holds
 // r.wmu and r.mu.
 func (r *Replica) repair(ctx context.Context) error {
-	if r.fault == nil {
+	if r.fault == nil && r.failed() == nil {
 		return nil
 	}
 	return r.reload(ctx)
@@ -211,6 +417,9 @@ func (r *Replica) repair(ctx context.Context) error {
 func (r *Replica) Err() error {
 	r.mu.Lock()
 	fault := r.fault
+	if fault == nil {
+		fault = r.failed()
+	}
 	r.mu.Unlock()
 	if fault == nil {
 		return nil
@@ -222,8 +431,9 @@ func (r *Replica) Err() error {
 	return r.repair(context.Background())
 }
 
-// forget empties the in-memory set and its figures. The caller holds r.mu.
-func (r *Replica) forget() { r.index = newIndex() }
+// forget drops the index from memory, for an empty one over d. The caller
+// holds r.mu.
+func (r *Replica) forget() { r.index = newStoredIndex(r.d) }
 
 // observe notes a clock of a record the replica takes, for Latest. The
 // caller holds r.mu.
@@ -463,18 +673,32 @@ func (r *Replica) Insert(ctx context.Context, from peer.ID, vs []Verified) (int,
 		puts = append(puts, core.Record{Key: k, Value: v.Data, Received: now})
 		changes = append(changes, Change{Record: r.RecordOf(v.Env), From: from, Data: v.Data})
 	}
-	r.mu.Unlock()
-	locked = false
-	if err := r.store.Write(ctx, puts, removes); err != nil {
-		// The store holds what it held: read it back.
-		r.mu.Lock()
-		locked = true
+	if err := r.failed(); err != nil {
+		// A node of the index did not read: the batch is not written, and
+		// the index is read again.
 		err = fmt.Errorf("collection %s: storing %d records: %w", r.settings.Name, len(puts), err)
 		if lerr := r.reload(context.WithoutCancel(ctx)); lerr != nil {
 			err = errors.Join(err, lerr)
 		}
 		return 0, err
 	}
+	ops, checkpoint := r.stage(r.digest, r.latest, true, !r.batches)
+	r.mu.Unlock()
+	locked = false
+	err := r.write(ctx, puts, removes, ops)
+	r.mu.Lock()
+	locked = true
+	if err != nil {
+		// The store holds what it held, records and index: read it back.
+		err = fmt.Errorf("collection %s: storing %d records: %w", r.settings.Name, len(puts), err)
+		if lerr := r.reload(context.WithoutCancel(ctx)); lerr != nil {
+			err = errors.Join(err, lerr)
+		}
+		return 0, err
+	}
+	r.settle(checkpoint)
+	r.mu.Unlock()
+	locked = false
 	for _, c := range changes {
 		r.watch.send(c)
 	}
@@ -527,34 +751,46 @@ func (r *Replica) Stored(ctx context.Context, key string) (core.Record, error) {
 
 // Records yields every record the replica holds, tombstones included, in
 // key order (writer, then key); while Err is not nil, it yields Err's
-// error only. It reads a snapshot of the keys first, so
-// records that change meanwhile are read as they are then; a record
-// dropped meanwhile is passed over.
+// error only. It reads the keys a chunk at a time, so that its memory stays
+// bounded, and records that change meanwhile are read as they are then; a
+// record dropped meanwhile is passed over.
 func (r *Replica) Records(ctx context.Context) iter.Seq2[Record, error] {
 	return func(yield func(Record, error) bool) {
 		if err := r.Err(); err != nil {
 			yield(Record{}, err)
 			return
 		}
-		r.mu.Lock()
-		keys := make([]string, 0, r.set.Len())
-		r.set.t.each(0, r.set.Len(), func(e entry) bool {
-			keys = append(keys, e.it.Key)
-			return true
-		})
-		r.mu.Unlock()
-		for _, k := range keys {
-			e, err := r.envelope(ctx, k)
-			if errors.Is(err, core.ErrNotFound) {
-				continue
+		const chunk = 1024
+		var keys []string
+		for lower, first := "", true; ; first = false {
+			r.mu.Lock()
+			lo := 0
+			if !first {
+				lo = r.set.t.rank(r.set.probe(lower + "\x00"))
 			}
-			if err != nil {
-				yield(Record{}, err)
+			keys = keys[:0]
+			r.set.t.each(lo, lo+chunk, func(e entry) bool {
+				keys = append(keys, e.it.Key)
+				return true
+			})
+			r.mu.Unlock()
+			for _, k := range keys {
+				e, err := r.envelope(ctx, k)
+				if errors.Is(err, core.ErrNotFound) {
+					continue
+				}
+				if err != nil {
+					yield(Record{}, err)
+					return
+				}
+				if !yield(r.RecordOf(e), nil) {
+					return
+				}
+			}
+			if len(keys) < chunk {
 				return
 			}
-			if !yield(r.RecordOf(e), nil) {
-				return
-			}
+			lower = keys[len(keys)-1]
 		}
 	}
 }

@@ -133,21 +133,33 @@ func keyPrefix(key string) (string, bool) {
 	return key[:len(w)+1+i+1], true
 }
 
+// prefixTable numbers the keys' prefixes of a Set's entries (entry).
+type prefixTable struct{ ids map[string]uint32 }
+
+func (s *Set) table() *prefixTable {
+	if s.px == nil {
+		s.px = &prefixTable{}
+	}
+	return s.px
+}
+
 // entryOf returns the entry of it, numbering its key's prefix when intern
 // is set (a probe's is not numbered).
-func (s *Set) entryOf(it Item, intern bool) entry {
+func (s *Set) entryOf(it Item, intern bool) entry { return s.table().entryOf(it, intern) }
+
+func (px *prefixTable) entryOf(it Item, intern bool) entry {
 	e := entry{it: it}
 	p, ok := keyPrefix(it.Key)
 	if !ok {
 		return e
 	}
-	id := s.prefixes[p]
+	id := px.ids[p]
 	if id == 0 && intern {
-		if s.prefixes == nil {
-			s.prefixes = make(map[string]uint32)
+		if px.ids == nil {
+			px.ids = make(map[string]uint32)
 		}
-		id = uint32(len(s.prefixes) + 1)
-		s.prefixes[strings.Clone(p)] = id
+		id = uint32(len(px.ids) + 1)
+		px.ids[strings.Clone(p)] = id
 	}
 	var head [8]byte
 	copy(head[:], it.Key[len(p):])
@@ -160,10 +172,12 @@ func (s *Set) probe(key string) entry { return s.entryOf(Item{Key: key}, false) 
 // Set is a sorted set of items, one per key, in an order-statistics
 // B+tree whose nodes keep their subtree's count and sum of words: a Put, a
 // removal and any range's fingerprint cost O(log n). Its zero value is an
-// empty set. It is not safe for concurrent use.
+// empty set held in memory; a replica's set keeps its nodes in the
+// replica's datastore, with a bounded cache (SYNC.md §3). It is not safe
+// for concurrent use.
 type Set struct {
-	t        btree[entry]
-	prefixes map[string]uint32 // the numbers of the keys' prefixes (entry)
+	t  btree[entry]
+	px *prefixTable // shared with the codec of a stored set's nodes
 }
 
 // Len is the number of items.
