@@ -466,9 +466,12 @@ func (p *pager[T]) open(root, next nodeID) { p.root, p.next = root, next }
 // The codecs of the trees' elements. Keys are written after the part they
 // share with the element before them in the node.
 
-func appendKey(b []byte, prev, key string) []byte {
+// appendKey appends key coded relative to prev: the length of the prefix
+// they share, the length of the rest, and the rest. The index's nodes and
+// version 2's packed ranges and wants (SYNC.md §5) code keys so.
+func appendKey[S ~string | ~[]byte](b []byte, prev, key S) []byte {
 	n, m := 0, min(len(prev), len(key))
-	for n+16 <= m && prev[n:n+16] == key[n:n+16] {
+	for n+16 <= m && string(prev[n:n+16]) == string(key[n:n+16]) {
 		n += 16
 	}
 	for n < m && prev[n] == key[n] {

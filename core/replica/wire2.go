@@ -145,18 +145,6 @@ type message2 struct {
 // the end: no bound follows.
 const lastRange = 0x80
 
-// appendKey appends key coded relative to ref: the length of the prefix
-// they share, the length of the rest, and the rest.
-func appendKey(b, ref, key []byte) []byte {
-	n := 0
-	for n < len(ref) && n < len(key) && ref[n] == key[n] {
-		n++
-	}
-	b = binary.AppendUvarint(b, uint64(n))
-	b = binary.AppendUvarint(b, uint64(len(key)-n))
-	return append(b, key[n:]...)
-}
-
 // packRanges packs ranges (SYNC.md §5, version 2): each a head byte (its
 // mode, and lastRange for the last), its upper bound relative to its
 // lower, then its fingerprint or its list's count and items, each item's
