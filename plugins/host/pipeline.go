@@ -28,6 +28,14 @@ var (
 	// (keys, values and a mutation's overhead): a write waits while they
 	// would exceed it. A single larger batch goes alone.
 	maxPending = 16 << 20
+	// maxGroup is the size at which a group stops taking writes: the
+	// next write starts a group queued behind it. Without it a group grew
+	// while the two before it travelled, to 4-16 MiB under batched puts,
+	// so that the plugin applied a few large groups one after another
+	// instead of one while the next travelled, and the last, applied
+	// after every write was sent, made the Sync that ended a round wait
+	// for it alone (BENCHMARKS.md). A single larger write goes alone.
+	maxGroup = wire.MaxChunkSize
 )
 
 // mutationOverhead is what a mutation costs besides its key and value.
@@ -39,7 +47,9 @@ var errWriterClosed = fmt.Errorf("%w: the store is closing", core.ErrClosed)
 // writer is the write path of protocol versions 2 and 3: the one Write
 // stream of a process. Writes join the open group, which a sender goroutine sends
 // as soon as fewer than maxInFlight groups await their answers, so the
-// writes that arrive while earlier groups travel go together; a receiver
+// writes that arrive while earlier groups travel go together, up to
+// maxGroup bytes a group (then the group waits its turn, full, and the
+// next write opens another); a receiver
 // goroutine takes the answers in order. A read waits for the answers to
 // the groups made before it (barrier), so it sees every earlier write as
 // the plugin applied it. (Answering reads from the writes not yet answered
@@ -62,6 +72,7 @@ type writer struct {
 	mu       sync.Mutex
 	changed  chan struct{} // closed and replaced at every change
 	open     *group        // the group writes join; nil when none
+	queued   []*group      // full groups before open, not yet sent, in order
 	sent     []*group      // sent and not answered, in order
 	nextSeq  uint64        // the number of the next group made
 	answered uint64        // the number of the last group answered
@@ -214,6 +225,10 @@ func (w *writer) write(ctx context.Context, muts []*pb.Mutation) error {
 	if err := w.wait(ctx, func() bool { return w.pending == 0 || w.pending+size <= maxPending }); err != nil {
 		return err
 	}
+	if w.open != nil && w.open.size > 0 && w.open.size+size > maxGroup {
+		w.queued = append(w.queued, w.open)
+		w.open = nil
+	}
 	gr := w.openGroup(ctx)
 	// The caller owns the value again once write returns: at once
 	// without sync_writes, and on a store with it too when ctx ends
@@ -365,12 +380,12 @@ func (w *writer) abort() {
 	w.fail(err)
 }
 
-// sendLoop sends the open group whenever fewer than maxInFlight groups
-// await their answers.
+// sendLoop sends the first full group, or else the open group, whenever
+// fewer than maxInFlight groups await their answers.
 func (w *writer) sendLoop() {
 	for {
 		w.mu.Lock()
-		for w.broken == nil && !(w.open != nil && len(w.sent) < maxInFlight) && !(w.closing && w.open == nil) {
+		for w.broken == nil && !((len(w.queued) > 0 || w.open != nil) && len(w.sent) < maxInFlight) && !(w.closing && w.open == nil && len(w.queued) == 0) {
 			ch := w.changed
 			w.mu.Unlock()
 			<-ch
@@ -380,7 +395,13 @@ func (w *writer) sendLoop() {
 			w.mu.Unlock()
 			return
 		}
-		gr := w.open
+		var gr *group
+		switch {
+		case len(w.queued) > 0:
+			gr, w.queued = w.queued[0], w.queued[1:]
+		default:
+			gr, w.open = w.open, nil
+		}
 		if gr == nil {
 			w.mu.Unlock()
 			// Closing: the plugin's Write returns, and recvLoop sees
@@ -392,7 +413,6 @@ func (w *writer) sendLoop() {
 			}
 			return
 		}
-		w.open = nil
 		w.sent = append(w.sent, gr)
 		gr.sentAt = time.Since(epoch)
 		w.calls.inFlight.Add(1)
@@ -559,6 +579,8 @@ func (w *writer) fail(err error) {
 	}
 	w.broken = err
 	w.calls.inFlight.Add(-int64(len(w.sent))) // the groups sent: no answer comes
+	w.sent = append(w.sent, w.queued...)
+	w.queued = nil
 	if w.open != nil {
 		w.sent = append(w.sent, w.open)
 		w.open = nil
