@@ -692,7 +692,14 @@ func (it *queryIter) take() (wire.Record, bool, error) {
 // result returns the entry rec holds, once checked. A value aliases the
 // frame it came in, which no one else holds.
 func (it *queryIter) result(rec wire.Record) (dsq.Result, bool) {
-	r := dsq.Result{Entry: dsq.Entry{Key: string(rec.Key), Size: int(rec.Size)}}
+	// The key is read once into the string the entry keeps, and checked
+	// there.
+	k, kerr := wire.Key(rec.Key)
+	if kerr != nil {
+		it.finish()
+		return dsq.Result{Error: it.s.brokeProtocol("it returned %q, which is not a key", wire.Clip(string(rec.Key)))}, true
+	}
+	r := dsq.Result{Entry: dsq.Entry{Key: k.String(), Size: int(rec.Size)}}
 	if !it.keysOnly {
 		if rec.Kind != wire.KindPut {
 			it.finish()
@@ -729,8 +736,9 @@ func (it *queryIter) recvFrame() (*pb3.QueryFrame, error) {
 	return it.frames.Recv()
 }
 
-// check refuses an entry the plugin cannot rightly return next: one over
-// the query's limit or the value size limit, a key equal to the previous
+// check refuses an entry (its key already found to be a key) that the
+// plugin cannot rightly return next: one over the query's limit or the value size limit,
+// a key equal to the previous
 // entry's, or an entry out of the query's order. Duplicates that are not
 // adjacent in a query without an order are not caught: that would take
 // memory in proportion to the results.
@@ -743,9 +751,6 @@ func (it *queryIter) check(size int64, e *dsq.Entry) error {
 		return it.s.brokeProtocol("it returned a value of %d bytes, over the %d-byte limit", len(e.Value), core.MaxValueSize)
 	case it.keysOnly && it.sizes && (size < 0 || size > core.MaxValueSize):
 		return it.s.brokeProtocol("it reports a size of %d bytes", size)
-	}
-	if _, err := wire.Key([]byte(e.Key)); err != nil {
-		return it.s.brokeProtocol("it returned %q, which is not a key", wire.Clip(e.Key))
 	}
 	if e.Key < string(it.lo) || e.Key >= string(it.hi) {
 		if it.prefix {
