@@ -108,6 +108,9 @@ type group struct {
 	n      int
 	muts   []*pb.Mutation
 	frames []*wire.Frame
+	// fixed is how many of frames a batch gave, to which encode appends
+	// nothing.
+	fixed  int
 	size   int
 	sync   bool
 	prefix []byte
@@ -179,10 +182,15 @@ func (w *writer) openGroup(ctx context.Context) *group {
 // checkMutation refuses a key that is not a valid datastore key and a
 // value over core.MaxValueSize, with the errors the plugin would give.
 func checkMutation(m *pb.Mutation) error {
-	if _, err := wire.Key(m.GetKey()); err != nil {
+	return checkKV(string(m.GetKey()), len(m.GetValue()), m.GetDelete())
+}
+
+// checkKV is checkMutation of a key and a value of n bytes, or a delete.
+func checkKV(key string, n int, del bool) error {
+	if _, err := wire.KeyString(key); err != nil {
 		return err
 	}
-	if n := len(m.GetValue()); !m.GetDelete() && n > core.MaxValueSize {
+	if !del && n > core.MaxValueSize {
 		return core.Errorf(core.ErrTooLarge, "a value of %d bytes is more than the %d-byte limit", n, core.MaxValueSize)
 	}
 	return nil
@@ -208,9 +216,40 @@ func (w *writer) write(ctx context.Context, muts []*pb.Mutation) error {
 			return err
 		}
 	}
+	return w.queue(ctx, len(muts), mutationsSize(muts), func(gr *group) {
+		// The caller owns the value again once write returns: at once
+		// without sync_writes, and on a store with it too when ctx ends
+		// before the answer, the group still to be sent. So the group
+		// holds a copy: in its frames under version 3.
+		if w.frames != nil {
+			gr.encode(muts)
+			return
+		}
+		for _, m := range muts {
+			m.Value = bytes.Clone(m.Value)
+			gr.muts = append(gr.muts, m)
+		}
+	})
+}
+
+// writeFrames is write, under version 3, of the n mutations of a batch
+// that frames hold, size bytes as mutationsSize counts them, each checked
+// as write checks them. The group takes the frames as they are, and
+// appends nothing to them: the batch may send them again when the write
+// fails.
+func (w *writer) writeFrames(ctx context.Context, frames []*wire.Frame, n, size int) error {
+	return w.queue(ctx, n, size, func(gr *group) {
+		gr.frames = append(gr.frames, frames...)
+		gr.fixed = len(gr.frames)
+	})
+}
+
+// queue adds n mutations of size bytes to the open group with add, once
+// the writes not yet answered leave room for them, and returns as write
+// says.
+func (w *writer) queue(ctx context.Context, n, size int, add func(*group)) error {
 	ctx, cancel := w.g.bound(ctx)
 	defer cancel()
-	size := mutationsSize(muts)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.broken != nil {
@@ -230,19 +269,8 @@ func (w *writer) write(ctx context.Context, muts []*pb.Mutation) error {
 		w.open = nil
 	}
 	gr := w.openGroup(ctx)
-	// The caller owns the value again once write returns: at once
-	// without sync_writes, and on a store with it too when ctx ends
-	// before the answer, the group still to be sent. So the group holds
-	// a copy: in its frames under version 3.
-	if w.frames != nil {
-		gr.encode(muts)
-	} else {
-		for _, m := range muts {
-			m.Value = bytes.Clone(m.Value)
-			gr.muts = append(gr.muts, m)
-		}
-	}
-	gr.n += len(muts)
+	add(gr)
+	gr.n += n
 	gr.size += size
 	w.pending += size
 	w.notify()
@@ -479,7 +507,7 @@ func (gr *group) encode(muts []*pb.Mutation) {
 	for _, m := range muts {
 		need := len(m.Key) + len(m.Value) + wire.RecordOverhead
 		var f *wire.Frame
-		if k := len(gr.frames); k > 0 && gr.frames[k-1].Size()+need <= wire.MaxChunkSize+wire.FrameHeader {
+		if k := len(gr.frames); k > gr.fixed && gr.frames[k-1].Size()+need <= wire.MaxChunkSize+wire.FrameHeader {
 			f = gr.frames[k-1]
 		} else {
 			f = &wire.Frame{}

@@ -14,6 +14,7 @@ import (
 	"github.com/netabase/netabase/core"
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
 	pb2 "github.com/netabase/netabase/plugins/proto/storagev2"
+	"github.com/netabase/netabase/plugins/wire"
 )
 
 // fakeStream is the host's end of a Write stream whose answers the test
@@ -217,5 +218,24 @@ func TestGroupsAreBounded(t *testing.T) {
 	last := sentGroup(t, f)
 	if k := string(last.GetMutations()[0].GetKey()); k != "/last" {
 		t.Fatalf("the last group holds %q; want /last", k)
+	}
+}
+
+// TestGroupKeepsBatchFrames checks that a write joining a group that holds
+// a batch's frames goes into a frame of its own: the batch may send its
+// frames again, when its Commit fails, and must send what it holds.
+func TestGroupKeepsBatchFrames(t *testing.T) {
+	var f wire.Frame
+	f.Put([]byte("/batch"), []byte("1"))
+	before := string(f.Bytes())
+	gr := &group{}
+	gr.frames = append(gr.frames, &f)
+	gr.fixed = len(gr.frames)
+	gr.encode([]*pb.Mutation{{Key: []byte("/single"), Value: []byte("2")}})
+	if got := string(f.Bytes()); got != before {
+		t.Fatalf("a write joining the group changed the batch's frame to %q; it was %q", got, before)
+	}
+	if len(gr.frames) != 2 || gr.frames[1].Len() != 1 {
+		t.Fatalf("the group holds %d frames; want the batch's and one with the write", len(gr.frames))
 	}
 }

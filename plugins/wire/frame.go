@@ -108,6 +108,9 @@ func (f *Frame) PutString(key string, value []byte) {
 // Delete appends a record of kind KindDelete.
 func (f *Frame) Delete(key []byte) { start(f, KindDelete, key) }
 
+// DeleteString is Delete of a key held in a string.
+func (f *Frame) DeleteString(key string) { start(f, KindDelete, key) }
+
 // PutSize appends a record of kind KindSize; size must not be negative.
 func (f *Frame) PutSize(key []byte, size int64) {
 	start(f, KindSize, key)
