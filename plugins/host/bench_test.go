@@ -1,11 +1,14 @@
 package host_test
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -49,7 +52,8 @@ const (
 // put-sync, where both have it (every put fsynced before it returns). get
 // reports the plugin's point Get against a bare unary gRPC round trip on
 // the same connection (go-plugin's health check) as x-bare (plugin latency
-// over bare latency).
+// over bare latency), the three timed one after the other in each round.
+// Every comparison but get also reports cpu-ratio (see compare).
 func BenchmarkPlugin(b *testing.B) {
 	b.Run("v3", func(b *testing.B) { benchPlugin(b, testplugins.Pebble) })
 	b.Run("v2", func(b *testing.B) {
@@ -92,6 +96,7 @@ func openPair(b *testing.B, pkg string, sync bool) (plugin, inproc core.Backend,
 func benchPlugin(b *testing.B, pkg string) {
 	ctx := b.Context()
 	plugin, inproc, raw := openPair(b, pkg, false)
+	pid := pluginPID(b, raw)
 	value := make([]byte, benchValue)
 	for i := range value {
 		value[i] = byte(rand.Uint32())
@@ -109,12 +114,13 @@ func benchPlugin(b *testing.B, pkg string) {
 			}
 			return s.Sync(ctx, ds.NewKey("/single"))
 		}
-		in, pl := compare(b, inproc, plugin, put)
+		in, pl := compare(b, inproc, plugin, pid, put)
 		report(b, benchPuts, in, pl)
 	})
 
 	b.Run("put-sync", func(b *testing.B) {
-		plugin, inproc, _ := openPair(b, pkg, true)
+		plugin, inproc, raw := openPair(b, pkg, true)
+		pid := pluginPID(b, raw)
 		round := 0
 		put := func(s ds.Batching) error {
 			round++
@@ -125,7 +131,7 @@ func benchPlugin(b *testing.B, pkg string) {
 			}
 			return nil
 		}
-		in, pl := compare(b, inproc, plugin, put)
+		in, pl := compare(b, inproc, plugin, pid, put)
 		report(b, benchSynced, in, pl)
 	})
 
@@ -149,7 +155,7 @@ func benchPlugin(b *testing.B, pkg string) {
 			}
 			return s.Sync(ctx, ds.NewKey("/put"))
 		}
-		in, pl := compare(b, inproc, plugin, put)
+		in, pl := compare(b, inproc, plugin, pid, put)
 		report(b, benchBatches*benchBatch, in, pl)
 	})
 
@@ -189,7 +195,7 @@ func benchPlugin(b *testing.B, pkg string) {
 			}
 			return nil
 		}
-		in, pl := compare(b, inproc, plugin, scan)
+		in, pl := compare(b, inproc, plugin, pid, scan)
 		report(b, benchScan, in, pl)
 	})
 
@@ -202,51 +208,116 @@ func benchPlugin(b *testing.B, pkg string) {
 				b.Fatal(err)
 			}
 		}
-		get := func(s ds.Batching) error {
-			for i := range benchGets {
-				if _, err := s.Get(ctx, key("get", i%1000)); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-		in, pl := compare(b, inproc, plugin, get)
-		var bare []time.Duration
+		// Each round times the in-process gets, the plugin's and as many
+		// bare round trips, one after the other, so that the load moves
+		// the plugin's gets and their baseline alike.
+		var in, pl, bare []time.Duration
 		for range benchRounds {
-			start := time.Now()
-			for range benchGets {
-				if err := host.Ping(ctx, raw); err != nil {
-					b.Fatal(err)
+			for _, side := range []struct {
+				op  func(i int) error
+				out *[]time.Duration
+			}{
+				{func(i int) error { _, err := inproc.Get(ctx, key("get", i%1000)); return err }, &in},
+				{func(i int) error { _, err := plugin.Get(ctx, key("get", i%1000)); return err }, &pl},
+				{func(int) error { return host.Ping(ctx, raw) }, &bare},
+			} {
+				start := time.Now()
+				for i := range benchGets {
+					if err := side.op(i); err != nil {
+						b.Fatal(err)
+					}
 				}
+				*side.out = append(*side.out, time.Since(start))
 			}
-			bare = append(bare, time.Since(start))
 		}
 		per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / benchGets }
-		b.ReportMetric(per(pl), "ns/op")
-		b.ReportMetric(per(in), "inproc-ns/op")
-		b.ReportMetric(per(pl), "plugin-ns/op")
+		b.ReportMetric(per(median(pl)), "ns/op")
+		b.ReportMetric(per(median(in)), "inproc-ns/op")
+		b.ReportMetric(per(median(pl)), "plugin-ns/op")
 		b.ReportMetric(per(median(bare)), "bare-grpc-ns/op")
-		b.ReportMetric(per(pl)/per(median(bare)), "x-bare")
+		b.ReportMetric(per(median(pl))/per(median(bare)), "x-bare")
 	})
 }
 
+func pluginPID(b *testing.B, raw ds.Batching) int {
+	pid, err := host.PID(raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return pid
+}
+
 // compare times op on the in-process store and on the plugin store,
-// benchRounds times each, alternating, and returns the medians.
-func compare(b *testing.B, inproc, plugin ds.Batching, op func(ds.Batching) error) (time.Duration, time.Duration) {
-	var in, pl []time.Duration
+// benchRounds times each, alternating, and returns the medians. On Linux
+// it also reports cpu-ratio: the CPU time the in-process rounds took (of
+// the benchmark's process) over the CPU time the plugin rounds took (of
+// both processes), summed over the rounds. A loaded machine moves wall
+// time much more than CPU time, so it says whether a change made the hop
+// cheaper when the load hides that in the throughput; work a side leaves
+// running in the background (pebble's compactions) is charged to whatever
+// round it runs in.
+func compare(b *testing.B, inproc, plugin ds.Batching, pid int, op func(ds.Batching) error) (time.Duration, time.Duration) {
+	var (
+		in, pl       []time.Duration
+		inCPU, plCPU time.Duration
+		cpuOK        = true
+	)
 	for range benchRounds {
 		for _, side := range []struct {
 			s   ds.Batching
 			out *[]time.Duration
-		}{{inproc, &in}, {plugin, &pl}} {
+			cpu *time.Duration
+		}{{inproc, &in, &inCPU}, {plugin, &pl, &plCPU}} {
+			c0, ok := processCPU(os.Getpid(), pid)
 			start := time.Now()
 			if err := op(side.s); err != nil {
 				b.Fatal(err)
 			}
 			*side.out = append(*side.out, time.Since(start))
+			c1, ok1 := processCPU(os.Getpid(), pid)
+			if cpuOK = cpuOK && ok && ok1; !cpuOK {
+				continue
+			}
+			*side.cpu += c1[0] - c0[0]
+			if side.s == plugin {
+				*side.cpu += c1[1] - c0[1]
+			}
 		}
 	}
+	if cpuOK && plCPU > 0 {
+		b.ReportMetric(float64(inCPU)/float64(plCPU), "cpu-ratio")
+	}
 	return median(in), median(pl)
+}
+
+// processCPU returns the CPU time each of the processes pids has used so
+// far, in nanoseconds, as the sum over its threads of the time the
+// scheduler ran them (/proc/<pid>/task/*/schedstat): false where that
+// cannot be read. A Go program's threads live as long as it does.
+func processCPU(pids ...int) ([]time.Duration, bool) {
+	out := make([]time.Duration, len(pids))
+	for i, pid := range pids {
+		tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+		if err != nil || len(tasks) == 0 {
+			return nil, false
+		}
+		for _, t := range tasks {
+			stat, err := os.ReadFile(t)
+			if err != nil {
+				continue // the thread ended
+			}
+			f := bytes.Fields(stat)
+			if len(f) == 0 {
+				return nil, false
+			}
+			n, err := strconv.ParseInt(string(f[0]), 10, 64)
+			if err != nil {
+				return nil, false
+			}
+			out[i] += time.Duration(n)
+		}
+	}
+	return out, true
 }
 
 // report reports records/s of each side and their ratio.

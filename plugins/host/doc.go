@@ -105,8 +105,10 @@
 //     sync=true, an acknowledged write is on disk, as under version 1.
 //   - Otherwise a write returns once queued: it joins the open group, which
 //     is sent as soon as fewer than two groups await their answers, so the
-//     writes that arrive while earlier groups travel go together. At most
-//     16 MiB of writes wait for answers; a write waits while more would
+//     writes that arrive while earlier groups travel go together, up to
+//     1 MiB a group (the next write then starts a group queued behind
+//     it, and a larger write goes alone). At most 16 MiB of writes wait
+//     for answers; a write waits while more would
 //     (a larger batch goes alone). Reads (Get, Has, GetSize, Query) wait
 //     for the answers to every group made before them, so they see every
 //     earlier write as the plugin applied it. Sync sends a group that

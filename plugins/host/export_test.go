@@ -130,3 +130,16 @@ func SocketAddr(b ds.Batching) (string, error) {
 	}
 	return rc.Addr.String(), nil
 }
+
+// PID returns the process id of the plugin of the store b.
+func PID(b ds.Batching) (int, error) {
+	s, ok := b.(*store)
+	if !ok {
+		return 0, errors.New("not a plugin store")
+	}
+	g, err := s.current()
+	if err != nil {
+		return 0, err
+	}
+	return g.pid, nil
+}

@@ -226,7 +226,9 @@ func TestUnansweredCall(t *testing.T) {
 				t.Errorf("the first Sync after the plugin was killed holding a write: %v; want an error matching ErrWritesLost", err)
 			}
 		}
-		lost = tc.name == "Put" || tc.name == "Commit"
+		// Under version 1 a write is acknowledged only by its answer, which
+		// never comes: nothing is lost, and a Sync would call the plugin.
+		lost = (tc.name == "Put" || tc.name == "Commit") && testplugins.MaxProtocol() != 1
 		done := make(chan error, 1)
 		start := time.Now()
 		go func() { done <- tc.op(context.Background()) }()

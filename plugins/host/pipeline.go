@@ -28,6 +28,14 @@ var (
 	// (keys, values and a mutation's overhead): a write waits while they
 	// would exceed it. A single larger batch goes alone.
 	maxPending = 16 << 20
+	// maxGroup is the size at which a group stops taking writes: the
+	// next write starts a group queued behind it. Without it a group grew
+	// while the two before it travelled, to 4-16 MiB under batched puts,
+	// so that the plugin applied a few large groups one after another
+	// instead of one while the next travelled, and the last, applied
+	// after every write was sent, made the Sync that ended a round wait
+	// for it alone (BENCHMARKS.md). A single larger write goes alone.
+	maxGroup = wire.MaxChunkSize
 )
 
 // mutationOverhead is what a mutation costs besides its key and value.
@@ -39,7 +47,9 @@ var errWriterClosed = fmt.Errorf("%w: the store is closing", core.ErrClosed)
 // writer is the write path of protocol versions 2 and 3: the one Write
 // stream of a process. Writes join the open group, which a sender goroutine sends
 // as soon as fewer than maxInFlight groups await their answers, so the
-// writes that arrive while earlier groups travel go together; a receiver
+// writes that arrive while earlier groups travel go together, up to
+// maxGroup bytes a group (then the group waits its turn, full, and the
+// next write opens another); a receiver
 // goroutine takes the answers in order. A read waits for the answers to
 // the groups made before it (barrier), so it sees every earlier write as
 // the plugin applied it. (Answering reads from the writes not yet answered
@@ -62,6 +72,7 @@ type writer struct {
 	mu       sync.Mutex
 	changed  chan struct{} // closed and replaced at every change
 	open     *group        // the group writes join; nil when none
+	queued   []*group      // full groups before open, not yet sent, in order
 	sent     []*group      // sent and not answered, in order
 	nextSeq  uint64        // the number of the next group made
 	answered uint64        // the number of the last group answered
@@ -97,6 +108,9 @@ type group struct {
 	n      int
 	muts   []*pb.Mutation
 	frames []*wire.Frame
+	// fixed is how many of frames a batch gave, to which encode appends
+	// nothing.
+	fixed  int
 	size   int
 	sync   bool
 	prefix []byte
@@ -168,10 +182,15 @@ func (w *writer) openGroup(ctx context.Context) *group {
 // checkMutation refuses a key that is not a valid datastore key and a
 // value over core.MaxValueSize, with the errors the plugin would give.
 func checkMutation(m *pb.Mutation) error {
-	if _, err := wire.Key(m.GetKey()); err != nil {
+	return checkKV(string(m.GetKey()), len(m.GetValue()), m.GetDelete())
+}
+
+// checkKV is checkMutation of a key and a value of n bytes, or a delete.
+func checkKV(key string, n int, del bool) error {
+	if _, err := wire.KeyString(key); err != nil {
 		return err
 	}
-	if n := len(m.GetValue()); !m.GetDelete() && n > core.MaxValueSize {
+	if !del && n > core.MaxValueSize {
 		return core.Errorf(core.ErrTooLarge, "a value of %d bytes is more than the %d-byte limit", n, core.MaxValueSize)
 	}
 	return nil
@@ -197,9 +216,40 @@ func (w *writer) write(ctx context.Context, muts []*pb.Mutation) error {
 			return err
 		}
 	}
+	return w.queue(ctx, len(muts), mutationsSize(muts), func(gr *group) {
+		// The caller owns the value again once write returns: at once
+		// without sync_writes, and on a store with it too when ctx ends
+		// before the answer, the group still to be sent. So the group
+		// holds a copy: in its frames under version 3.
+		if w.frames != nil {
+			gr.encode(muts)
+			return
+		}
+		for _, m := range muts {
+			m.Value = bytes.Clone(m.Value)
+			gr.muts = append(gr.muts, m)
+		}
+	})
+}
+
+// writeFrames is write, under version 3, of the n mutations of a batch
+// that frames hold, size bytes as mutationsSize counts them, each checked
+// as write checks them. The group takes the frames as they are, and
+// appends nothing to them: the batch may send them again when the write
+// fails.
+func (w *writer) writeFrames(ctx context.Context, frames []*wire.Frame, n, size int) error {
+	return w.queue(ctx, n, size, func(gr *group) {
+		gr.frames = append(gr.frames, frames...)
+		gr.fixed = len(gr.frames)
+	})
+}
+
+// queue adds n mutations of size bytes to the open group with add, once
+// the writes not yet answered leave room for them, and returns as write
+// says.
+func (w *writer) queue(ctx context.Context, n, size int, add func(*group)) error {
 	ctx, cancel := w.g.bound(ctx)
 	defer cancel()
-	size := mutationsSize(muts)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.broken != nil {
@@ -214,20 +264,13 @@ func (w *writer) write(ctx context.Context, muts []*pb.Mutation) error {
 	if err := w.wait(ctx, func() bool { return w.pending == 0 || w.pending+size <= maxPending }); err != nil {
 		return err
 	}
-	gr := w.openGroup(ctx)
-	// The caller owns the value again once write returns: at once
-	// without sync_writes, and on a store with it too when ctx ends
-	// before the answer, the group still to be sent. So the group holds
-	// a copy: in its frames under version 3.
-	if w.frames != nil {
-		gr.encode(muts)
-	} else {
-		for _, m := range muts {
-			m.Value = bytes.Clone(m.Value)
-			gr.muts = append(gr.muts, m)
-		}
+	if w.open != nil && w.open.size > 0 && w.open.size+size > maxGroup {
+		w.queued = append(w.queued, w.open)
+		w.open = nil
 	}
-	gr.n += len(muts)
+	gr := w.openGroup(ctx)
+	add(gr)
+	gr.n += n
 	gr.size += size
 	w.pending += size
 	w.notify()
@@ -365,12 +408,12 @@ func (w *writer) abort() {
 	w.fail(err)
 }
 
-// sendLoop sends the open group whenever fewer than maxInFlight groups
-// await their answers.
+// sendLoop sends the first full group, or else the open group, whenever
+// fewer than maxInFlight groups await their answers.
 func (w *writer) sendLoop() {
 	for {
 		w.mu.Lock()
-		for w.broken == nil && !(w.open != nil && len(w.sent) < maxInFlight) && !(w.closing && w.open == nil) {
+		for w.broken == nil && !((len(w.queued) > 0 || w.open != nil) && len(w.sent) < maxInFlight) && !(w.closing && w.open == nil && len(w.queued) == 0) {
 			ch := w.changed
 			w.mu.Unlock()
 			<-ch
@@ -380,7 +423,13 @@ func (w *writer) sendLoop() {
 			w.mu.Unlock()
 			return
 		}
-		gr := w.open
+		var gr *group
+		switch {
+		case len(w.queued) > 0:
+			gr, w.queued = w.queued[0], w.queued[1:]
+		default:
+			gr, w.open = w.open, nil
+		}
 		if gr == nil {
 			w.mu.Unlock()
 			// Closing: the plugin's Write returns, and recvLoop sees
@@ -392,7 +441,6 @@ func (w *writer) sendLoop() {
 			}
 			return
 		}
-		w.open = nil
 		w.sent = append(w.sent, gr)
 		gr.sentAt = time.Since(epoch)
 		w.calls.inFlight.Add(1)
@@ -459,7 +507,7 @@ func (gr *group) encode(muts []*pb.Mutation) {
 	for _, m := range muts {
 		need := len(m.Key) + len(m.Value) + wire.RecordOverhead
 		var f *wire.Frame
-		if k := len(gr.frames); k > 0 && gr.frames[k-1].Size()+need <= wire.MaxChunkSize+wire.FrameHeader {
+		if k := len(gr.frames); k > gr.fixed && gr.frames[k-1].Size()+need <= wire.MaxChunkSize+wire.FrameHeader {
 			f = gr.frames[k-1]
 		} else {
 			f = &wire.Frame{}
@@ -559,6 +607,8 @@ func (w *writer) fail(err error) {
 	}
 	w.broken = err
 	w.calls.inFlight.Add(-int64(len(w.sent))) // the groups sent: no answer comes
+	w.sent = append(w.sent, w.queued...)
+	w.queued = nil
 	if w.open != nil {
 		w.sent = append(w.sent, w.open)
 		w.open = nil

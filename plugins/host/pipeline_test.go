@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/netabase/netabase/core"
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
 	pb2 "github.com/netabase/netabase/plugins/proto/storagev2"
+	"github.com/netabase/netabase/plugins/wire"
 )
 
 // fakeStream is the host's end of a Write stream whose answers the test
@@ -157,5 +159,83 @@ func TestSyncWriteGivesUpOwnsNothing(t *testing.T) {
 	got := sentGroup(t, f)
 	if s := string(got.GetMutations()[0].GetValue()); s != "written" {
 		t.Errorf("the group sent after its write gave up carries %q; want %q, the value written", s, "written")
+	}
+}
+
+// TestGroupsAreBounded checks that writes queued while groups travel go
+// into groups of at most maxGroup bytes, in order, and that a write larger
+// than that goes alone, whole, in a group of its own.
+func TestGroupsAreBounded(t *testing.T) {
+	ctx := t.Context()
+	w, f := newFakeWriter(t)
+	value := make([]byte, maxGroup/4)
+	write := func(key string, v []byte) {
+		t.Helper()
+		if err := w.write(ctx, []*pb.Mutation{{Key: []byte(key), Value: v}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Two groups in flight, unanswered; what follows waits.
+	write("/first", []byte("1"))
+	first := sentGroup(t, f)
+	write("/second", []byte("2"))
+	second := sentGroup(t, f)
+	keys := []string{"/a", "/b", "/c", "/d", "/e", "/f", "/g"}
+	for _, k := range keys {
+		write(k, value)
+	}
+	big := make([]byte, 2*maxGroup)
+	write("/big", big)
+	write("/last", []byte("3"))
+	waitFor(t, w, "the writes are queued", func() bool { return w.open != nil && len(w.queued) > 0 })
+
+	f.answers <- &pb2.WriteResponse{Seq: first.GetSeq(), Applied: 1}
+	f.answers <- &pb2.WriteResponse{Seq: second.GetSeq(), Applied: 1}
+	var got [][]string
+	for range 4 {
+		var group []string
+		size := 0
+		for {
+			r := <-f.sent
+			for _, m := range r.GetMutations() {
+				group = append(group, string(m.GetKey()))
+				size += len(m.GetKey()) + len(m.GetValue()) + mutationOverhead
+			}
+			if !r.GetMore() {
+				f.answers <- &pb2.WriteResponse{Seq: r.GetSeq(), Applied: int64(len(group))}
+				break
+			}
+		}
+		if size > maxGroup && len(group) > 1 {
+			t.Errorf("a group of %d bytes holds %d writes; a group takes writes up to %d bytes, and a larger write goes alone", size, len(group), maxGroup)
+		}
+		got = append(got, group)
+	}
+	want := [][]string{{"/a", "/b", "/c"}, {"/d", "/e", "/f"}, {"/g"}, {"/big"}}
+	if fmt.Sprint(got[:3]) != fmt.Sprint(want[:3]) || fmt.Sprint(got[3]) != fmt.Sprint(want[3]) {
+		t.Fatalf("the groups sent hold %v; want %v, then /last", got, want)
+	}
+	last := sentGroup(t, f)
+	if k := string(last.GetMutations()[0].GetKey()); k != "/last" {
+		t.Fatalf("the last group holds %q; want /last", k)
+	}
+}
+
+// TestGroupKeepsBatchFrames checks that a write joining a group that holds
+// a batch's frames goes into a frame of its own: the batch may send its
+// frames again, when its Commit fails, and must send what it holds.
+func TestGroupKeepsBatchFrames(t *testing.T) {
+	var f wire.Frame
+	f.Put([]byte("/batch"), []byte("1"))
+	before := string(f.Bytes())
+	gr := &group{}
+	gr.frames = append(gr.frames, &f)
+	gr.fixed = len(gr.frames)
+	gr.encode([]*pb.Mutation{{Key: []byte("/single"), Value: []byte("2")}})
+	if got := string(f.Bytes()); got != before {
+		t.Fatalf("a write joining the group changed the batch's frame to %q; it was %q", got, before)
+	}
+	if len(gr.frames) != 2 || gr.frames[1].Len() != 1 {
+		t.Fatalf("the group holds %d frames; want the batch's and one with the write", len(gr.frames))
 	}
 }

@@ -692,7 +692,14 @@ func (it *queryIter) take() (wire.Record, bool, error) {
 // result returns the entry rec holds, once checked. A value aliases the
 // frame it came in, which no one else holds.
 func (it *queryIter) result(rec wire.Record) (dsq.Result, bool) {
-	r := dsq.Result{Entry: dsq.Entry{Key: string(rec.Key), Size: int(rec.Size)}}
+	// The key is read once into the string the entry keeps, and checked
+	// there.
+	k, kerr := wire.Key(rec.Key)
+	if kerr != nil {
+		it.finish()
+		return dsq.Result{Error: it.s.brokeProtocol("it returned %q, which is not a key", wire.Clip(string(rec.Key)))}, true
+	}
+	r := dsq.Result{Entry: dsq.Entry{Key: k.String(), Size: int(rec.Size)}}
 	if !it.keysOnly {
 		if rec.Kind != wire.KindPut {
 			it.finish()
@@ -729,8 +736,9 @@ func (it *queryIter) recvFrame() (*pb3.QueryFrame, error) {
 	return it.frames.Recv()
 }
 
-// check refuses an entry the plugin cannot rightly return next: one over
-// the query's limit or the value size limit, a key equal to the previous
+// check refuses an entry (its key already found to be a key) that the
+// plugin cannot rightly return next: one over the query's limit or the value size limit,
+// a key equal to the previous
 // entry's, or an entry out of the query's order. Duplicates that are not
 // adjacent in a query without an order are not caught: that would take
 // memory in proportion to the results.
@@ -743,9 +751,6 @@ func (it *queryIter) check(size int64, e *dsq.Entry) error {
 		return it.s.brokeProtocol("it returned a value of %d bytes, over the %d-byte limit", len(e.Value), core.MaxValueSize)
 	case it.keysOnly && it.sizes && (size < 0 || size > core.MaxValueSize):
 		return it.s.brokeProtocol("it reports a size of %d bytes", size)
-	}
-	if _, err := wire.Key([]byte(e.Key)); err != nil {
-		return it.s.brokeProtocol("it returned %q, which is not a key", wire.Clip(e.Key))
 	}
 	if e.Key < string(it.lo) || e.Key >= string(it.hi) {
 		if it.prefix {
@@ -787,21 +792,72 @@ func (s *store) Batch(context.Context) (ds.Batch, error) {
 	return &batch{s: s}, nil
 }
 
-// batch gathers mutations and sends them at Commit.
+// batch gathers mutations and sends them at Commit. It encodes each as
+// it comes into frames as version 3 sends them, which a version 3 write
+// takes as they are; for versions 1 and 2 Commit reads them back into
+// messages.
 type batch struct {
-	s    *store
-	muts []*pb.Mutation
+	s      *store
+	frames []*wire.Frame
+	n      int   // mutations
+	size   int   // their bytes, as mutationsSize counts them
+	err    error // the first mutation the plugin would refuse
 }
 
 func (b *batch) Put(_ context.Context, key ds.Key, v []byte) error {
-	b.muts = append(b.muts, &pb.Mutation{Key: keyBytes(key), Value: v})
+	b.add(key, v, false)
 	return nil
 }
 
 func (b *batch) Delete(_ context.Context, key ds.Key) error {
-	b.muts = append(b.muts, &pb.Mutation{Key: keyBytes(key), Delete: true})
+	b.add(key, nil, true)
 	return nil
 }
+
+// add encodes a mutation, in the last frame while it holds less than about
+// wire.MaxChunkSize bytes, and checks it as write does; Commit returns
+// the first refusal.
+func (b *batch) add(key ds.Key, v []byte, del bool) {
+	k := key.String()
+	if b.err == nil {
+		b.err = checkKV(k, len(v), del)
+	}
+	need := len(k) + len(v) + wire.RecordOverhead
+	var f *wire.Frame
+	if n := len(b.frames); n > 0 && b.frames[n-1].Size()+need <= wire.MaxChunkSize+wire.FrameHeader {
+		f = b.frames[n-1]
+	} else {
+		f = &wire.Frame{}
+		b.frames = append(b.frames, f)
+	}
+	f.Grow(need)
+	if del {
+		f.DeleteString(k)
+	} else {
+		f.PutString(k, value(v))
+	}
+	b.n++
+	b.size += len(k) + len(v) + mutationOverhead
+}
+
+// mutations reads the batch's frames back into messages, for versions 1
+// and 2; their keys and values alias the frames.
+func (b *batch) mutations() []*pb.Mutation {
+	muts := make([]*pb.Mutation, 0, b.n)
+	for _, f := range b.frames {
+		r := wire.NewFrameReader(f.Bytes(), wire.MutationKinds)
+		for {
+			rec, ok := r.Next()
+			if !ok {
+				break
+			}
+			muts = append(muts, &pb.Mutation{Key: rec.Key, Value: rec.Value, Delete: rec.Kind == wire.KindDelete})
+		}
+	}
+	return muts
+}
+
+func (b *batch) reset() { b.frames, b.n, b.size, b.err = nil, 0, 0, nil }
 
 // Commit sends the mutations in chunks of about wire.MaxChunkSize bytes and
 // has the plugin apply them all at once.
@@ -810,11 +866,23 @@ func (b *batch) Commit(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if g.w != nil {
-		if err := g.w.write(ctx, b.muts); err != nil {
+	if g.w != nil && b.err != nil {
+		// Under version 1 the plugin checks them.
+		return b.err
+	}
+	if g.w != nil && g.w.frames != nil {
+		if err := g.w.writeFrames(ctx, b.frames, b.n, b.size); err != nil {
 			return err
 		}
-		b.muts = nil
+		b.reset()
+		return nil
+	}
+	muts := b.mutations()
+	if g.w != nil {
+		if err := g.w.write(ctx, muts); err != nil {
+			return err
+		}
+		b.reset()
 		return nil
 	}
 	ctx, cancel := g.bound(ctx)
@@ -823,7 +891,6 @@ func (b *batch) Commit(ctx context.Context) error {
 	if err != nil {
 		return g.callErr(ctx, err)
 	}
-	muts := b.muts
 	for {
 		n := chunkLen(muts)
 		last := n == len(muts)
@@ -847,6 +914,6 @@ func (b *batch) Commit(ctx context.Context) error {
 	if err := g.ack(wire.Error(b.s.name, resp.GetError())); err != nil {
 		return err
 	}
-	b.muts = nil
+	b.reset()
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -82,6 +83,7 @@ func (s *server) run() {
 				grpc.WriteBufferSize(wire.BufferSize),
 				grpc.ReadBufferSize(wire.BufferSize),
 				grpc.StatsHandler(conns),
+				grpc.NumStreamWorkers(streamWorkers()),
 				grpc.ChainUnaryInterceptor(s.recoverUnary),
 				grpc.ChainStreamInterceptor(s.recoverStream),
 			), tracing.ServerOptions()...)...)
@@ -93,6 +95,15 @@ func (s *server) run() {
 	}
 	stopTracing()
 }
+
+// streamWorkers is how many goroutines serve the plugin's calls, kept
+// between calls: a goroutine started for each call (gRPC's default) grows
+// its stack anew every time, and a point Get through pebble grows it
+// several times (runtime.newstack was 12% of the plugin's CPU in the host's
+// Get benchmark, BENCHMARKS.md). Long-lived streams (the write stream,
+// go-plugin's own) hold one each for as long as they run; a call that finds
+// every worker busy gets a goroutine of its own, as without workers.
+func streamWorkers() uint32 { return uint32(runtime.GOMAXPROCS(0) + 4) }
 
 // tracingFlush bounds how long a plugin that stops waits for its spans to
 // reach the collector.

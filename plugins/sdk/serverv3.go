@@ -104,9 +104,9 @@ func sendFrames(ctx context.Context, q dsq.Query, res dsq.Results, stream pb3.St
 				return stream.Send(&pb3.QueryFrame{Entries: f.Bytes(), Error: wire.Code(err)})
 			}
 			// Without ReturnsSizes a store may leave the size unknown (-1).
-			f.PutSize([]byte(r.Key), int64(max(r.Size, 0)))
+			f.PutSizeString(r.Key, int64(max(r.Size, 0)))
 		} else {
-			f.Put([]byte(r.Key), r.Value)
+			f.PutString(r.Key, r.Value)
 		}
 		if f.Size() >= limit {
 			if err := stream.Send(&pb3.QueryFrame{Entries: f.Bytes()}); err != nil {

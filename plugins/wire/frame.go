@@ -76,7 +76,8 @@ func (f *Frame) Grow(n int) {
 	}
 }
 
-func (f *Frame) start(kind byte, key []byte) {
+// start appends a record's kind and key.
+func start[K []byte | string](f *Frame, kind byte, key K) {
 	if len(f.b) == 0 {
 		f.b = append(f.b, 0, 0, 0, 0)
 	}
@@ -86,21 +87,43 @@ func (f *Frame) start(kind byte, key []byte) {
 	f.b = append(f.b, key...)
 }
 
-// Put appends a record of kind KindPut.
-func (f *Frame) Put(key, value []byte) {
-	f.start(KindPut, key)
+func (f *Frame) value(value []byte) {
 	f.b = binary.AppendUvarint(f.b, uint64(len(value)))
 	f.b = append(f.b, value...)
 }
 
+// Put appends a record of kind KindPut.
+func (f *Frame) Put(key, value []byte) {
+	start(f, KindPut, key)
+	f.value(value)
+}
+
+// PutString is Put of a key held in a string, which it copies into the
+// frame as it is.
+func (f *Frame) PutString(key string, value []byte) {
+	start(f, KindPut, key)
+	f.value(value)
+}
+
 // Delete appends a record of kind KindDelete.
-func (f *Frame) Delete(key []byte) { f.start(KindDelete, key) }
+func (f *Frame) Delete(key []byte) { start(f, KindDelete, key) }
+
+// DeleteString is Delete of a key held in a string.
+func (f *Frame) DeleteString(key string) { start(f, KindDelete, key) }
 
 // PutSize appends a record of kind KindSize; size must not be negative.
 func (f *Frame) PutSize(key []byte, size int64) {
-	f.start(KindSize, key)
-	f.b = binary.AppendUvarint(f.b, uint64(max(size, 0)))
+	start(f, KindSize, key)
+	f.size(size)
 }
+
+// PutSizeString is PutSize of a key held in a string.
+func (f *Frame) PutSizeString(key string, size int64) {
+	start(f, KindSize, key)
+	f.size(size)
+}
+
+func (f *Frame) size(size int64) { f.b = binary.AppendUvarint(f.b, uint64(max(size, 0))) }
 
 // Bytes returns f's encoding, which aliases f's memory until the next
 // change of f.

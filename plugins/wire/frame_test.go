@@ -27,6 +27,14 @@ func TestFrameVector(t *testing.T) {
 	if got, want := e.Bytes(), []byte{1, 0, 0, 0, 3, 2, '/', 'k', 0xac, 0x02}; !bytes.Equal(got, want) {
 		t.Fatalf("the entry frame is % x, want % x", got, want)
 	}
+	// The string variants encode as the others do.
+	var fs, es wire.Frame
+	fs.PutString("/a", []byte("xyz"))
+	fs.Delete([]byte("/b"))
+	es.PutSizeString("/k", 300)
+	if !bytes.Equal(fs.Bytes(), want) || !bytes.Equal(es.Bytes(), e.Bytes()) {
+		t.Fatalf("PutString and PutSizeString make % x and % x, want % x and % x", fs.Bytes(), es.Bytes(), want, e.Bytes())
+	}
 	if got, want := (&wire.Frame{}).Bytes(), []byte{0, 0, 0, 0}; !bytes.Equal(got, want) {
 		t.Fatalf("the empty frame is % x, want % x", got, want)
 	}

@@ -307,11 +307,14 @@ func accepts(specs []*pb.OptionSpec) string {
 
 // Key returns the datastore key b holds, or an error wrapping
 // core.ErrInvalidKey. It never panics, whatever b holds.
-func Key(b []byte) (ds.Key, error) {
-	if len(b) < 2 || b[0] != '/' || b[len(b)-1] == '/' {
-		return ds.Key{}, fmt.Errorf("%w %q: a key is a rooted path such as /a/b", core.ErrInvalidKey, b)
+func Key(b []byte) (ds.Key, error) { return KeyString(string(b)) }
+
+// KeyString is Key of a key held in a string.
+func KeyString(s string) (ds.Key, error) {
+	if len(s) < 2 || s[0] != '/' || s[len(s)-1] == '/' {
+		return ds.Key{}, fmt.Errorf("%w %q: a key is a rooted path such as /a/b", core.ErrInvalidKey, s)
 	}
-	k := ds.RawKey(string(b))
+	k := ds.RawKey(s)
 	return k, core.CheckKey(k)
 }
 
