@@ -134,6 +134,8 @@ func (g *gatedStore) QueryFrom(ctx context.Context, q core.SeekQuery) (dsq.Resul
 	return core.QueryFrom(ctx, g.Batching, q)
 }
 
+// gatedBatch is a batch, or a transaction's writes, whose commit waits
+// at the gate.
 type gatedBatch struct {
 	ds.Batch
 	gate func()
@@ -154,17 +156,16 @@ func (g *gatedTxnStore) NewTransaction(ctx context.Context, readOnly bool) (ds.T
 	if err != nil {
 		return nil, err
 	}
-	return &gatedTxn{t, g.gate}, nil
+	return &gatedTxn{t, &gatedBatch{t, g.gate}}, nil
 }
 
 type gatedTxn struct {
 	ds.Txn
-	gate func()
+	commit *gatedBatch // the transaction's writes as a batch, to gate its commit
 }
 
 func (t *gatedTxn) Commit(ctx context.Context) error {
-	t.gate()
-	return t.Txn.Commit(ctx)
+	return t.commit.Commit(ctx)
 }
 
 // Child is a child process seen from the parent.
