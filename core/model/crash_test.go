@@ -6,60 +6,39 @@
 package model_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-
-	ds "github.com/ipfs/go-datastore"
-	dsq "github.com/ipfs/go-datastore/query"
 
 	"github.com/netabase/netabase/backends/all"
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/model"
+	"github.com/netabase/netabase/internal/crashtest"
 	"github.com/netabase/netabase/internal/storetest"
 )
 
 // The crash tests run a collection's work in a child process (this test
-// binary started again) and kill it with SIGKILL in the middle: during a
-// series of PutMany calls, during the index rebuild Open does when a
-// struct gains an index, and during the migration Open does when the
-// schema version rises. The child's store is wrapped so that every write
-// it sends to the engine (a Put, a Delete, a batch or transaction commit)
-// first says so on a pipe and waits for the parent's go-ahead: the parent
-// counts the writes and kills the child at the one it chooses, and the
-// child reports each acknowledged PutMany on the same pipe. After the
-// kill the parent opens the store again and checks that Collection.Check
-// passes, that the interrupted work was finished, and that no acknowledged
-// write was lost.
-
-const (
-	// crashChildEnv, set in a child's environment to a scenario, makes
-	// the test binary run it instead of the tests; crashURLEnv names the
-	// store.
-	crashChildEnv = "NETABASE_MODEL_CRASH_CHILD"
-	crashURLEnv   = "NETABASE_MODEL_CRASH_URL"
-)
+// binary started again, with internal/crashtest) and kill it with SIGKILL
+// in the middle: during a series of PutMany calls, during the index
+// rebuild Open does when a struct gains an index, and during the migration
+// Open does when the schema version rises. The child's store is wrapped so
+// that every write it sends to the engine (a Put, a Delete, a batch or
+// transaction commit) first says so on a pipe and waits for the parent's
+// go-ahead: the parent counts the writes and kills the child at the one it
+// chooses, and the child reports each acknowledged PutMany on the same
+// pipe. After the kill the parent opens the store again and checks that
+// Collection.Check passes, that the interrupted work was finished, and
+// that no acknowledged write was lost.
 
 func TestMain(m *testing.M) {
-	if scenario, ok := os.LookupEnv(crashChildEnv); ok {
-		if err := crashChild(scenario, os.Getenv(crashURLEnv)); err != nil {
-			fmt.Fprintln(os.Stderr, "crash child:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
+	crashtest.Main(m, crashChild)
 }
 
 // crashItem is the collection's struct before the rebuild and at schema
@@ -142,9 +121,7 @@ func afterBatches(n int) map[uint64]crashItem {
 const putManyBatches = 40
 
 // crashChild runs scenario on the store at rawURL, in a child process.
-func crashChild(scenario, rawURL string) error {
-	progress := os.NewFile(3, "progress")
-	replies := bufio.NewReader(os.NewFile(4, "replies"))
+func crashChild(p *crashtest.Parent, scenario, rawURL string) error {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return err
@@ -157,19 +134,8 @@ func crashChild(scenario, rawURL string) error {
 	if err != nil {
 		return err
 	}
-	say := func(format string, args ...any) {
-		if _, err := fmt.Fprintf(progress, format+"\n", args...); err != nil {
-			os.Exit(2) // the parent is gone
-		}
-	}
-	gate := func() {
-		say("write")
-		if _, err := replies.ReadByte(); err != nil {
-			os.Exit(2)
-		}
-	}
 	ctx := context.Background()
-	s := model.NewLocal(gated(b, gate))
+	s := model.NewLocal(crashtest.Gated(b, p.Gate))
 	switch scenario {
 	case "putmany":
 		c, err := model.Open[uint64, crashItem](ctx, s, "crash")
@@ -180,7 +146,7 @@ func crashChild(scenario, rawURL string) error {
 			if err := c.PutMany(ctx, putManyBatch(i)); err != nil {
 				return err
 			}
-			say("ack %d", i)
+			p.Ack(i)
 		}
 	case "reindex":
 		if _, err := model.Open[uint64, crashIndexed](ctx, s, "crash"); err != nil {
@@ -193,197 +159,9 @@ func crashChild(scenario, rawURL string) error {
 	default:
 		return fmt.Errorf("no scenario %q", scenario)
 	}
-	say("done")
+	p.Done()
 	_ = s.Close()
 	return b.Close()
-}
-
-// gated returns b with gate called before every write reaches it. It keeps
-// b's transactions and seek.
-func gated(b core.Backend, gate func()) ds.Batching {
-	g := &gatedStore{Backend: b, gate: gate}
-	if t, ok := b.(ds.TxnFeature); ok {
-		return &gatedTxnStore{g, t}
-	}
-	return g
-}
-
-type gatedStore struct {
-	core.Backend
-	gate func()
-}
-
-func (g *gatedStore) Put(ctx context.Context, k ds.Key, v []byte) error {
-	g.gate()
-	return g.Backend.Put(ctx, k, v)
-}
-
-func (g *gatedStore) Delete(ctx context.Context, k ds.Key) error {
-	g.gate()
-	return g.Backend.Delete(ctx, k)
-}
-
-func (g *gatedStore) Batch(ctx context.Context) (ds.Batch, error) {
-	b, err := g.Backend.Batch(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &gatedBatch{b, g.gate}, nil
-}
-
-func (g *gatedStore) QueryFrom(ctx context.Context, q core.SeekQuery) (dsq.Results, error) {
-	return core.QueryFrom(ctx, g.Backend, q)
-}
-
-type gatedBatch struct {
-	ds.Batch
-	gate func()
-}
-
-func (b *gatedBatch) Commit(ctx context.Context) error {
-	b.gate()
-	return b.Batch.Commit(ctx)
-}
-
-type gatedTxnStore struct {
-	*gatedStore
-	t ds.TxnFeature
-}
-
-func (g *gatedTxnStore) NewTransaction(ctx context.Context, readOnly bool) (ds.Txn, error) {
-	t, err := g.t.NewTransaction(ctx, readOnly)
-	if err != nil {
-		return nil, err
-	}
-	return &gatedTxn{t, g.gate}, nil
-}
-
-type gatedTxn struct {
-	ds.Txn
-	gate func()
-}
-
-func (t *gatedTxn) Commit(ctx context.Context) error {
-	t.gate()
-	return t.Txn.Commit(ctx)
-}
-
-// child is a crash child seen from the parent.
-type child struct {
-	cmd      *exec.Cmd
-	progress *bufio.Scanner
-	replies  *os.File
-	writes   int // writes announced so far
-	acks     int // PutMany calls acknowledged so far
-}
-
-func startChild(t *testing.T, scenario, rawURL string) *child {
-	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	progR, progW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	repR, repW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(self, "-test.run=^$")
-	cmd.Env = append(os.Environ(), crashChildEnv+"="+scenario, crashURLEnv+"="+rawURL)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	cmd.ExtraFiles = []*os.File{progW, repR} // fds 3 and 4
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	err = cmd.Start()
-	_, _ = progW.Close(), repR.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &child{cmd: cmd, progress: bufio.NewScanner(progR), replies: repW}
-	t.Cleanup(func() {
-		c.kill()
-		_ = progR.Close()
-	})
-	return c
-}
-
-// next returns the child's next report: "write", "ack <n>" or "done"; ""
-// when the child has ended.
-func (c *child) next(t *testing.T) string {
-	t.Helper()
-	if !c.progress.Scan() {
-		return ""
-	}
-	line := c.progress.Text()
-	switch {
-	case line == "write":
-		c.writes++
-	case strings.HasPrefix(line, "ack "):
-		n, err := strconv.Atoi(strings.TrimPrefix(line, "ack "))
-		if err != nil || n != c.acks {
-			t.Fatalf("the child reported %q after %d acknowledged batches", line, c.acks)
-		}
-		c.acks++
-	case line != "done":
-		t.Fatalf("the child reported %q", line)
-	}
-	return line
-}
-
-func (c *child) proceed(t *testing.T) {
-	t.Helper()
-	if _, err := c.replies.Write([]byte{1}); err != nil {
-		t.Fatalf("letting the child write: %v", err)
-	}
-}
-
-// kill ends the child's process group with SIGKILL and reaps it; it does
-// nothing once the child has been reaped.
-func (c *child) kill() {
-	if c.cmd.ProcessState != nil {
-		return
-	}
-	_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
-	_ = c.cmd.Wait()
-	_ = c.replies.Close()
-}
-
-// finish waits for a child that reported done to exit, and fails unless
-// it exits 0 with nothing more to say.
-func (c *child) finish(t *testing.T) {
-	t.Helper()
-	if line := c.next(t); line != "" {
-		t.Fatalf("the child reported %q after it was done", line)
-	}
-	_ = c.replies.Close()
-	if err := c.cmd.Wait(); err != nil {
-		t.Fatalf("the child: %v", err)
-	}
-}
-
-// runUntilWrite runs scenario in a child and kills it when it announces
-// its k-th write, before that write reaches the store. It reports false
-// when the child finished with fewer writes.
-func runUntilWrite(t *testing.T, scenario, rawURL string, k int) bool {
-	t.Helper()
-	c := startChild(t, scenario, rawURL)
-	for line := c.next(t); line != ""; line = c.next(t) {
-		switch {
-		case line == "done":
-			c.finish(t)
-			return false
-		case line == "write" && c.writes == k:
-			c.kill()
-			return true
-		case line == "write":
-			c.proceed(t)
-		}
-	}
-	c.kill()
-	t.Fatalf("the child ended after %d writes without finishing: %v", c.writes, c.cmd.ProcessState)
-	return false
 }
 
 // durableDrivers are the in-tree backends that keep data on disk across a
@@ -436,26 +214,26 @@ func TestCrashPutMany(t *testing.T) {
 				race  bool // let the commit go and kill at once
 			}{{0, true}, {2, false}, {5, true}} {
 				rawURL := storeURL(d, filepath.Join(t.TempDir(), "db"))
-				c := startChild(t, "putmany", rawURL)
+				c := crashtest.Start(t, "putmany", rawURL)
 				killed := false
-				for line := c.next(t); line != "" && !killed; line = c.next(t) {
+				for line := c.Next(t); line != "" && !killed; line = c.Next(t) {
 					switch {
 					case line == "done":
-						t.Fatalf("the child finished %d batches before the kill", c.acks)
-					case line == "write" && c.acks == tc.acked && c.writes > 1:
+						t.Fatalf("the child finished %d batches before the kill", c.Acks)
+					case line == "write" && c.Acks == tc.acked && c.Writes > 1:
 						// The commit of batch tc.acked (the first write
 						// is the schema, when Open stores it).
 						if tc.race {
-							c.proceed(t)
+							c.Proceed(t)
 						}
-						c.kill()
+						c.Kill()
 						killed = true
 					case line == "write":
-						c.proceed(t)
+						c.Proceed(t)
 					}
 				}
 				// Acknowledgements the child wrote before it died.
-				for line := c.next(t); line != ""; line = c.next(t) {
+				for line := c.Next(t); line != ""; line = c.Next(t) {
 				}
 				s := model.NewLocal(reopen(t, d, rawURL))
 				coll, err := model.Open[uint64, crashItem](t.Context(), s, "crash")
@@ -464,16 +242,16 @@ func TestCrashPutMany(t *testing.T) {
 				}
 				got := contents(t, coll, func(it crashItem) uint64 { return it.ID })
 				switch {
-				case maps.Equal(got, afterBatches(c.acks)):
-				case maps.Equal(got, afterBatches(c.acks+1)) && tc.race && c.acks == tc.acked:
+				case maps.Equal(got, afterBatches(c.Acks)):
+				case maps.Equal(got, afterBatches(c.Acks+1)) && tc.race && c.Acks == tc.acked:
 					// The commit let through landed; the child died
 					// before it acknowledged it.
 				default:
 					t.Fatalf("killed at the commit after %d acknowledged batches (race %v): the collection holds %d values, neither the %d of the acknowledged batches nor the %d with the next one",
-						c.acks, tc.race, len(got), len(afterBatches(c.acks)), len(afterBatches(c.acks+1)))
+						c.Acks, tc.race, len(got), len(afterBatches(c.Acks)), len(afterBatches(c.Acks+1)))
 				}
-				if !tc.race && c.acks != tc.acked {
-					t.Fatalf("%d batches were acknowledged, want %d", c.acks, tc.acked)
+				if !tc.race && c.Acks != tc.acked {
+					t.Fatalf("%d batches were acknowledged, want %d", c.Acks, tc.acked)
 				}
 			}
 		})
@@ -495,7 +273,7 @@ func TestCrashReindex(t *testing.T) {
 			}
 			for k := 1; ; k++ {
 				dir := copyStore(t, template)
-				if !runUntilWrite(t, "reindex", storeURL(d, dir), k) {
+				if _, killed := crashtest.RunUntilWrite(t, "reindex", storeURL(d, dir), k); !killed {
 					if k < 4 {
 						t.Fatalf("the rebuild made only %d writes", k-1)
 					}
@@ -553,7 +331,7 @@ func TestCrashMigrate(t *testing.T) {
 			}
 			for k := 1; ; k++ {
 				dir := copyStore(t, template)
-				if !runUntilWrite(t, "migrate", storeURL(d, dir), k) {
+				if _, killed := crashtest.RunUntilWrite(t, "migrate", storeURL(d, dir), k); !killed {
 					if k < 4 {
 						t.Fatalf("the migration made only %d writes", k-1)
 					}

@@ -7,16 +7,10 @@
 package replica
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,13 +20,14 @@ import (
 
 	"github.com/netabase/netabase/backends/pebblestore"
 	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/internal/crashtest"
 )
 
 // The crash tests run a replica's work in a child process (this test
-// binary started again) on pebble with fsync, and kill it with SIGKILL at
-// a chosen write: during a series of Inserts within the bounds, during a
-// series past them (each evicts), and during the rebuild Open does of a
-// collection stored without an index. Every write the child sends to the
+// binary started again, with internal/crashtest) on pebble with fsync, and
+// kill it with SIGKILL at a chosen write: during a series of Inserts within
+// the bounds, during a series past them (each evicts), and during the
+// rebuild Open does of a collection stored without an index. Every write the child sends to the
 // store (a Put, a Delete, a batch commit) first says so on a pipe and
 // waits for the parent's go-ahead, and the child reports each acknowledged
 // Insert on the same pipe. After the kill the parent opens the store
@@ -41,24 +36,13 @@ import (
 // written by whole batches was trusted, not rebuilt, and that no
 // acknowledged record was lost.
 
-const (
-	crashChildEnv = "NETABASE_REPLICA_CRASH_CHILD"
-	crashDirEnv   = "NETABASE_REPLICA_CRASH_DIR"
-)
-
 func TestMain(m *testing.M) {
-	if scenario, ok := os.LookupEnv(crashChildEnv); ok {
-		run := crashChild
+	crashtest.Main(m, func(p *crashtest.Parent, scenario, dir string) error {
 		if scenario == "stored" {
-			run = func(_, dir string) error { return storedChild(dir) }
+			return storedChild(p, dir)
 		}
-		if err := run(scenario, os.Getenv(crashDirEnv)); err != nil {
-			fmt.Fprintln(os.Stderr, "crash child:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
+		return crashChild(p, scenario, dir)
+	})
 }
 
 // crashSettings are the settings of a scenario: wide bounds, or bounds
@@ -129,30 +113,17 @@ func openCrashStore(dir string) (core.Backend, ds.Batching, error) {
 }
 
 // crashChild runs scenario on the store in dir, in a child process.
-func crashChild(scenario, dir string) error {
-	progress := os.NewFile(3, "progress")
-	replies := bufio.NewReader(os.NewFile(4, "replies"))
+func crashChild(p *crashtest.Parent, scenario, dir string) error {
 	b, d, err := openCrashStore(dir)
 	if err != nil {
 		return err
-	}
-	say := func(format string, args ...any) {
-		if _, err := fmt.Fprintf(progress, format+"\n", args...); err != nil {
-			os.Exit(2) // the parent is gone
-		}
-	}
-	gate := func() {
-		say("write")
-		if _, err := replies.ReadByte(); err != nil {
-			os.Exit(2)
-		}
 	}
 	rebuildChunk = 8 // many writes in the rebuild
 	if scenario == "evict" {
 		checkpointLog = 50 // a checkpoint every third Insert; the insert scenario writes the log alone
 	}
 	ctx := context.Background()
-	r, err := Open(ctx, &gatedStore{d, gate}, crashSettings(scenario))
+	r, err := Open(ctx, crashtest.Gated(d, p.Gate), crashSettings(scenario))
 	if err != nil {
 		return err
 	}
@@ -163,118 +134,11 @@ func crashChild(scenario, dir string) error {
 			if _, err := r.Insert(ctx, "", crashBatch(&tb, ws, i)); err != nil {
 				return err
 			}
-			say("ack %d", i)
+			p.Ack(i)
 		}
 	}
-	say("done")
+	p.Done()
 	return b.Close()
-}
-
-// gatedStore calls gate before every write reaches the datastore.
-type gatedStore struct {
-	ds.Batching
-	gate func()
-}
-
-func (g *gatedStore) Put(ctx context.Context, k ds.Key, v []byte) error {
-	g.gate()
-	return g.Batching.Put(ctx, k, v)
-}
-
-func (g *gatedStore) Delete(ctx context.Context, k ds.Key) error {
-	g.gate()
-	return g.Batching.Delete(ctx, k)
-}
-
-func (g *gatedStore) Batch(ctx context.Context) (ds.Batch, error) {
-	b, err := g.Batching.Batch(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &gatedBatch{b, g.gate}, nil
-}
-
-type gatedBatch struct {
-	ds.Batch
-	gate func()
-}
-
-func (b *gatedBatch) Commit(ctx context.Context) error {
-	b.gate()
-	return b.Batch.Commit(ctx)
-}
-
-// crashRun runs scenario in a child and kills it when it announces its
-// k-th write, before that write reaches the store. It returns how many
-// Inserts the child acknowledged, and false when the child finished with
-// fewer writes.
-func crashRun(t *testing.T, scenario, dir string, k int) (int, bool) {
-	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	progR, progW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	repR, repW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer progR.Close()
-	defer repW.Close()
-	cmd := exec.Command(self, "-test.run=^$")
-	cmd.Env = append(os.Environ(), crashChildEnv+"="+scenario, crashDirEnv+"="+dir)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	cmd.ExtraFiles = []*os.File{progW, repR} // fds 3 and 4
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	err = cmd.Start()
-	_, _ = progW.Close(), repR.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kill := func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		_ = cmd.Wait()
-	}
-	defer func() {
-		if cmd.ProcessState == nil {
-			kill()
-		}
-	}()
-	lines := bufio.NewScanner(progR)
-	writes, acks := 0, 0
-	for lines.Scan() {
-		switch line := lines.Text(); {
-		case line == "write":
-			writes++
-			if writes == k {
-				kill()
-				return acks, true
-			}
-			if _, err := repW.Write([]byte{1}); err != nil {
-				t.Fatal(err)
-			}
-		case strings.HasPrefix(line, "ack "):
-			n, err := strconv.Atoi(strings.TrimPrefix(line, "ack "))
-			if err != nil || n != acks {
-				t.Fatalf("the child reported %q after %d acknowledged Inserts", line, acks)
-			}
-			acks++
-		case line == "done":
-			_ = repW.Close()
-			if err := cmd.Wait(); err != nil {
-				t.Fatalf("the child: %v", err)
-			}
-			return acks, false
-		default:
-			t.Fatalf("the child reported %q", line)
-		}
-	}
-	kill()
-	t.Fatalf("the child ended after %d writes without finishing: %v", writes, cmd.ProcessState)
-	return 0, false
 }
 
 // expected is what a replica holds after the first n Inserts of scenario,
@@ -305,7 +169,7 @@ func TestCrashKeepsTheIndexWithTheRecords(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				acks, killed := crashRun(t, scenario, dir, k)
+				acks, killed := crashtest.RunUntilWrite(t, scenario, dir, k)
 				b, d, err := openCrashStore(dir)
 				if err != nil {
 					t.Fatal(err)

@@ -6,7 +6,6 @@
 package replica
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"flag"
@@ -15,14 +14,12 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"slices"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -31,6 +28,7 @@ import (
 
 	"github.com/netabase/netabase/backends/pebblestore"
 	"github.com/netabase/netabase/core/envelope"
+	"github.com/netabase/netabase/internal/crashtest"
 )
 
 var (
@@ -160,9 +158,9 @@ func newStoredScale(b *testing.B, n int) (storedScale, time.Duration) {
 const killedWrites = 200
 
 // storedChild inserts killedWrites fresh records, one commit each, into
-// the stored index in dir, on pebble with fsync, says so on fd 3, and
-// waits to be killed.
-func storedChild(dir string) error {
+// the stored index in dir, on pebble with fsync, says so to the parent,
+// and waits to be killed.
+func storedChild(parent *crashtest.Parent, dir string) error {
 	ctx := context.Background()
 	p, err := pebblestore.Open(ctx, &pebblestore.Options{Path: dir, Sync: true, CacheSize: storedScaleCache})
 	if err != nil {
@@ -209,38 +207,17 @@ func storedChild(dir string) error {
 		}
 		x.settle(checkpoint)
 	}
-	if _, err := fmt.Fprintln(os.NewFile(3, "progress"), "done"); err != nil {
-		return err
-	}
+	parent.Done()
 	select {}
 }
 
 // killAfterWrites runs storedChild on dir in a child process and kills it
 // with SIGKILL once it has written.
 func killAfterWrites(b *testing.B, dir string) {
-	self, err := os.Executable()
-	if err != nil {
-		b.Fatal(err)
-	}
-	progR, progW, err := os.Pipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer progR.Close()
-	cmd := exec.Command(self, "-test.run=^$")
-	cmd.Env = append(os.Environ(), crashChildEnv+"=stored", crashDirEnv+"="+dir)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	cmd.ExtraFiles = []*os.File{progW}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	err = cmd.Start()
-	_ = progW.Close()
-	if err != nil {
-		b.Fatal(err)
-	}
-	line, _ := bufio.NewReader(progR).ReadString('\n')
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	_ = cmd.Wait()
-	if line != "done\n" {
+	c := crashtest.Start(b, "stored", dir)
+	line := c.Next(b)
+	c.Kill()
+	if line != "done" {
 		b.Fatalf("the child said %q, not done", line)
 	}
 }
