@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/netabase/netabase/backends/pebblestore"
 	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/internal/measure"
 	"github.com/netabase/netabase/internal/testplugins"
 	"github.com/netabase/netabase/plugins/host"
 )
@@ -211,25 +211,25 @@ func benchPlugin(b *testing.B, pkg string) {
 		// Each round times the in-process gets, the plugin's and as many
 		// bare round trips, one after the other, so that the load moves
 		// the plugin's gets and their baseline alike.
-		var in, pl, bare []time.Duration
-		for range benchRounds {
-			for _, side := range []struct {
-				op  func(i int) error
-				out *[]time.Duration
-			}{
-				{func(i int) error { _, err := inproc.Get(ctx, key("get", i%1000)); return err }, &in},
-				{func(i int) error { _, err := plugin.Get(ctx, key("get", i%1000)); return err }, &pl},
-				{func(int) error { return host.Ping(ctx, raw) }, &bare},
-			} {
-				start := time.Now()
-				for i := range benchGets {
-					if err := side.op(i); err != nil {
-						b.Fatal(err)
-					}
-				}
-				*side.out = append(*side.out, time.Since(start))
-			}
+		sides := []func(i int) error{
+			func(i int) error { _, err := inproc.Get(ctx, key("get", i%1000)); return err },
+			func(i int) error { _, err := plugin.Get(ctx, key("get", i%1000)); return err },
+			func(int) error { return host.Ping(ctx, raw) },
 		}
+		times := make([][]time.Duration, len(sides))
+		if err := measure.Alternate(benchRounds, len(sides), func(_, side int) error {
+			start := time.Now()
+			for i := range benchGets {
+				if err := sides[side](i); err != nil {
+					return err
+				}
+			}
+			times[side] = append(times[side], time.Since(start))
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+		in, pl, bare := times[0], times[1], times[2]
 		per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / benchGets }
 		b.ReportMetric(per(median(pl)), "ns/op")
 		b.ReportMetric(per(median(in)), "inproc-ns/op")
@@ -262,27 +262,30 @@ func compare(b *testing.B, inproc, plugin ds.Batching, pid int, op func(ds.Batch
 		inCPU, plCPU time.Duration
 		cpuOK        = true
 	)
-	for range benchRounds {
-		for _, side := range []struct {
-			s   ds.Batching
-			out *[]time.Duration
-			cpu *time.Duration
-		}{{inproc, &in, &inCPU}, {plugin, &pl, &plCPU}} {
-			c0, ok := processCPU(os.Getpid(), pid)
-			start := time.Now()
-			if err := op(side.s); err != nil {
-				b.Fatal(err)
-			}
-			*side.out = append(*side.out, time.Since(start))
-			c1, ok1 := processCPU(os.Getpid(), pid)
-			if cpuOK = cpuOK && ok && ok1; !cpuOK {
-				continue
-			}
-			*side.cpu += c1[0] - c0[0]
-			if side.s == plugin {
-				*side.cpu += c1[1] - c0[1]
-			}
+	sides := []struct {
+		s   ds.Batching
+		out *[]time.Duration
+		cpu *time.Duration
+	}{{inproc, &in, &inCPU}, {plugin, &pl, &plCPU}}
+	if err := measure.Alternate(benchRounds, len(sides), func(_, i int) error {
+		side := sides[i]
+		c0, ok := processCPU(os.Getpid(), pid)
+		start := time.Now()
+		if err := op(side.s); err != nil {
+			return err
 		}
+		*side.out = append(*side.out, time.Since(start))
+		c1, ok1 := processCPU(os.Getpid(), pid)
+		if cpuOK = cpuOK && ok && ok1; !cpuOK {
+			return nil
+		}
+		*side.cpu += c1[0] - c0[0]
+		if side.s == plugin {
+			*side.cpu += c1[1] - c0[1]
+		}
+		return nil
+	}); err != nil {
+		b.Fatal(err)
 	}
 	if cpuOK && plCPU > 0 {
 		b.ReportMetric(float64(inCPU)/float64(plCPU), "cpu-ratio")
@@ -329,8 +332,11 @@ func report(b *testing.B, records int, in, pl time.Duration) {
 	b.ReportMetric(rate(pl)/rate(in), "ratio")
 }
 
+// median is measure.Median of ds.
 func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
+	xs := make([]float64, len(ds))
+	for i, d := range ds {
+		xs[i] = float64(d)
+	}
+	return time.Duration(measure.Median(xs))
 }
