@@ -100,11 +100,6 @@ func run(ctx context.Context, d ds.Batching, op func(ctx context.Context, d ds.B
 	return float64(elapsed.Nanoseconds()) / float64(n), stop(), nil
 }
 
-// sample is one side's figures over the rounds of a comparison.
-type sample struct{ ns, peak []float64 }
-
-func (s *sample) add(ns, peak float64) { s.ns, s.peak = append(s.ns, ns), append(s.peak, peak) }
-
 // BenchmarkRecordStore compares RecordStore over a netabase backend with the
 // raw go-ds engine underneath, in the same process, with the same engine
 // options. The netabase side is the engine wrapped by core, exactly as the
@@ -237,36 +232,36 @@ func BenchmarkRecordStore(b *testing.B) {
 		} {
 			b.Run(e.scheme+"/"+c.name, func(b *testing.B) {
 				ctx := b.Context()
-				var raw, nb sample
+				raw, nb := measure.Samples{}, measure.Samples{}
 				for round := range 5 {
 					var err error
 					if c.read {
-						err = compareReads(ctx, filepath.Join(b.TempDir(), "db"), openFilled, wrap, c.raw, c.netabase, round%2 == 0, &raw, &nb)
+						err = compareReads(ctx, filepath.Join(b.TempDir(), "db"), openFilled, wrap, c.raw, c.netabase, round, raw, nb)
 					} else {
-						err = compareWrites(ctx, b.TempDir(), e.raw, wrap, c.raw, c.netabase, round%2 == 0, &raw, &nb)
+						err = compareWrites(ctx, b.TempDir(), e.raw, wrap, c.raw, c.netabase, round, raw, nb)
 					}
 					if err != nil {
 						b.Fatal(err)
 					}
 				}
-				rawNs, nbNs := measure.Median(raw.ns), measure.Median(nb.ns)
+				rawNs, nbNs := raw.Median("ns"), nb.Median("ns")
 				b.ReportMetric(nbNs, "ns/op")
 				b.ReportMetric(rawNs, "raw-ns/op")
 				b.ReportMetric(nbNs, "netabase-ns/op")
 				b.ReportMetric(1e9*float64(c.perOp)/nbNs, "netabase-records/s")
 				b.ReportMetric(rawNs/nbNs, "ratio")
-				b.ReportMetric(measure.Median(raw.peak), "raw-peak-MiB")
-				b.ReportMetric(measure.Median(nb.peak), "netabase-peak-MiB")
+				b.ReportMetric(raw.Median("peak"), "raw-peak-MiB")
+				b.ReportMetric(nb.Median("peak"), "netabase-peak-MiB")
 			})
 		}
 	}
 }
 
-// compareReads runs both sides on one filled store, rawFirst deciding the
-// order.
+// compareReads runs both sides on one filled store, in the round's order
+// (measure.Order), adding their figures to raw and nb.
 func compareReads(ctx context.Context, dir string, open func(context.Context, string) (ds.Batching, error),
 	wrap func(ds.Batching) (core.Backend, error), rawOp, nbOp func(context.Context, ds.Batching, int) error,
-	rawFirst bool, raw, nb *sample) (err error) {
+	round int, raw, nb measure.Samples) (err error) {
 	e, err := open(ctx, dir)
 	if err != nil {
 		return err
@@ -281,26 +276,31 @@ func compareReads(ctx context.Context, dir string, open func(context.Context, st
 		}
 	}()
 	sides := []func() error{
-		func() error { ns, peak, err := run(ctx, e, rawOp); raw.add(ns, peak); return err },
-		func() error { ns, peak, err := run(ctx, w, nbOp); nb.add(ns, peak); return err },
+		func() error { return runInto(ctx, e, rawOp, raw) },
+		func() error { return runInto(ctx, w, nbOp, nb) },
 	}
-	if !rawFirst {
-		sides[0], sides[1] = sides[1], sides[0]
-	}
-	for _, side := range sides {
-		if err := side(); err != nil {
+	for _, i := range measure.Order(round, len(sides)) {
+		if err := sides[i](); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// compareWrites runs each side on a fresh store of its own, rawFirst
-// deciding the order.
+// runInto runs op as run does and adds its figures to into.
+func runInto(ctx context.Context, d ds.Batching, op func(ctx context.Context, d ds.Batching, i int) error, into measure.Samples) error {
+	ns, peak, err := run(ctx, d, op)
+	into.Add("ns", ns)
+	into.Add("peak", peak)
+	return err
+}
+
+// compareWrites runs each side on a fresh store of its own, in the
+// round's order (measure.Order), adding their figures to raw and nb.
 func compareWrites(ctx context.Context, tmp string, open func(string) (ds.Batching, error),
 	wrap func(ds.Batching) (core.Backend, error), rawOp, nbOp func(context.Context, ds.Batching, int) error,
-	rawFirst bool, raw, nb *sample) error {
-	side := func(name string, wrapped bool, op func(context.Context, ds.Batching, int) error, into *sample) (err error) {
+	round int, raw, nb measure.Samples) error {
+	side := func(name string, wrapped bool, op func(context.Context, ds.Batching, int) error, into measure.Samples) (err error) {
 		e, err := open(filepath.Join(tmp, name))
 		if err != nil {
 			return err
@@ -316,19 +316,14 @@ func compareWrites(ctx context.Context, tmp string, open func(string) (ds.Batchi
 				err = cerr
 			}
 		}()
-		ns, peak, err := run(ctx, d, op)
-		into.add(ns, peak)
-		return err
+		return runInto(ctx, d, op, into)
 	}
 	sides := []func() error{
 		func() error { return side("raw", false, rawOp, raw) },
 		func() error { return side("netabase", true, nbOp, nb) },
 	}
-	if !rawFirst {
-		sides[0], sides[1] = sides[1], sides[0]
-	}
-	for _, s := range sides {
-		if err := s(); err != nil {
+	for _, i := range measure.Order(round, len(sides)) {
+		if err := sides[i](); err != nil {
 			return err
 		}
 	}

@@ -3,7 +3,20 @@
 // registers the backends that run there: idb:// (IndexedDB) and memory://.
 package all
 
-import "github.com/netabase/netabase/core"
+import (
+	"slices"
+
+	"github.com/netabase/netabase/backends/memstore"
+	"github.com/netabase/netabase/core"
+)
+
+// Drivers returns the drivers of the in-tree backends of this build: a
+// backend that runs in every build is listed here, one that runs only in
+// a native build in all.go, one that runs only in a web page in
+// all_wasm.go.
+func Drivers() []core.Driver {
+	return slices.Concat([]core.Driver{memstore.Driver()}, engines())
+}
 
 // Registry returns a new registry holding the in-tree backends of this
 // build (see Drivers).

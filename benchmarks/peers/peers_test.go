@@ -22,6 +22,7 @@ import (
 	"github.com/netabase/netabase/backends/pebblestore"
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/model"
+	"github.com/netabase/netabase/internal/measure"
 )
 
 var (
@@ -394,11 +395,8 @@ func runPeers(ctx context.Context, b *testing.B, sides []contender, body int) {
 		times[c.name] = make(map[string][]float64)
 	}
 	for round := range *flagRounds {
-		order := slices.Clone(sides)
-		if round%2 == 1 {
-			slices.Reverse(order)
-		}
-		for _, c := range order {
+		for _, i := range measure.Order(round, len(sides)) {
+			c := sides[i]
 			got, err := runSide(ctx, c, b.TempDir(), w, *flagSingle, *flagSync)
 			if err != nil {
 				b.Fatal(err)
@@ -416,7 +414,7 @@ func runPeers(ctx context.Context, b *testing.B, sides []contender, body int) {
 			continue
 		}
 		for _, op := range ops {
-			o, t := median(times[cmp[0]][op]), median(times[cmp[1]][op])
+			o, t := measure.Median(times[cmp[0]][op]), measure.Median(times[cmp[1]][op])
 			fmt.Fprintf(&table, "| %s | %s | %s | %s | %s | %.2f |\n", cmp[0], cmp[1], op, formatNs(o), formatNs(t), t/o)
 			b.Run(cmp[0]+"-vs-"+cmp[1]+"/"+op, func(b *testing.B) {
 				b.ReportMetric(o, "ours-ns/op")
@@ -426,11 +424,6 @@ func runPeers(ctx context.Context, b *testing.B, sides []contender, body int) {
 		}
 	}
 	b.Log(table.String())
-}
-
-func median(xs []float64) float64 {
-	s := slices.Sorted(slices.Values(xs))
-	return s[len(s)/2]
 }
 
 func formatNs(ns float64) string {

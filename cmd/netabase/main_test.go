@@ -22,7 +22,7 @@ import (
 	"github.com/netabase/netabase/core"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+var update = flag.Bool("update", false, "rewrite the golden files in testdata, and the README's table of backends (TestREADMEBackends)")
 
 // run runs the command line in-process and returns its exit status and
 // output.

@@ -71,83 +71,83 @@ func certDir(dir string) string {
 // nodeFlags are the flags of init and daemon that set configuration keys:
 // init writes them into the new file, daemon lets them override it.
 type nodeFlags struct {
-	storage   string
-	listen    []string
-	bootstrap []string
-	prefix    string
-	mode      string
-	noMDNS    bool
-	metrics   string
-	tracing   string
-	gateway   string
-	origins   []string
-	syncWS    bool
-	// given says which of the flags above the command line gave, by name;
-	// note fills it.
+	// values holds each flag's value, by name: a *string, *[]string or
+	// *bool; register fills it.
+	values map[string]any
+	// given says which of the flags the command line gave, by name; note
+	// fills it.
 	given map[string]bool
 }
 
-// nodeFlagTable is what each of nodeFlags' flags is: its name, the field
-// it fills, its usage, the configuration keys whose errors name the flag,
-// and how it sets the configuration when the command line gives it.
-var nodeFlagTable = []struct {
+// nodeFlag is one of nodeFlags' flags: its name, its usage, the kind of
+// its value (a pointer to a zero value), the configuration keys whose
+// errors name the flag, and how it sets the configuration when the
+// command line gives it.
+type nodeFlag struct {
 	name  string
-	field func(*nodeFlags) any
 	usage string
+	value func() any
 	keys  []string
-	set   func(*nodeFlags, *config.Config)
-}{
-	{"storage", func(f *nodeFlags) any { return &f.storage },
-		"storage backend URL (key storage), such as pebble:///abs/path or memory://",
-		[]string{"storage"}, func(f *nodeFlags, c *config.Config) { c.Storage = f.storage }},
-	{"listen", func(f *nodeFlags) any { return &f.listen },
-		"multiaddr to listen on (key listen); repeat for several",
-		[]string{"listen"}, func(f *nodeFlags, c *config.Config) { c.Listen = slices.Clone(f.listen) }},
-	{"bootstrap", func(f *nodeFlags) any { return &f.bootstrap },
-		"multiaddr of a peer to join through, ending in /p2p/<peer ID> (key bootstrap); repeat for several",
-		[]string{"bootstrap"}, func(f *nodeFlags, c *config.Config) { c.Bootstrap = slices.Clone(f.bootstrap) }},
-	{"prefix", func(f *nodeFlags) any { return &f.prefix },
-		"DHT protocol prefix (key protocol_prefix): /netabase or /ipfs",
-		[]string{"protocol_prefix"}, func(f *nodeFlags, c *config.Config) { c.ProtocolPrefix = f.prefix }},
-	{"mode", func(f *nodeFlags) any { return &f.mode },
-		"DHT mode (key mode): auto, client or server",
-		[]string{"mode"}, func(f *nodeFlags, c *config.Config) { c.Mode = f.mode }},
-	{"no-mdns", func(f *nodeFlags) any { return &f.noMDNS },
-		"do not look for peers on the local network (key mdns = false)",
-		nil, func(f *nodeFlags, c *config.Config) {
-			if f.noMDNS {
+	set   func(v any, c *config.Config)
+}
+
+// nodeFlagTable lists nodeFlags' flags: one for each key of config.Config
+// with a flag tag (`flag:"name,usage"`, which sets that key), then those
+// that set more than one key, or the opposite of theirs.
+var nodeFlagTable = append(keyFlags(), []nodeFlag{
+	{"no-mdns", "do not look for peers on the local network (key mdns = false)", func() any { return new(bool) },
+		nil, func(v any, c *config.Config) {
+			if *v.(*bool) {
 				c.MDNS = false
 			}
 		}},
-	{"tracing", func(f *nodeFlags) any { return &f.tracing },
-		"send OpenTelemetry traces over OTLP/HTTP to this collector URL, such as http://127.0.0.1:4318 (keys tracing.enabled = true and tracing.endpoint)",
-		[]string{"tracing.endpoint"}, func(f *nodeFlags, c *config.Config) { c.Tracing = config.Tracing{Enabled: true, Endpoint: f.tracing} }},
-	{"metrics", func(f *nodeFlags) any { return &f.metrics },
-		"serve Prometheus metrics at /metrics and Go's profiles at /debug/pprof/ on this host:port, such as " + config.DefaultMetricsAddress + " (keys metrics.enabled = true and metrics.address)",
-		[]string{"metrics.address"}, func(f *nodeFlags, c *config.Config) { c.Metrics = config.Metrics{Enabled: true, Address: f.metrics} }},
-	{"gateway", func(f *nodeFlags) any { return &f.gateway },
-		"serve the read-only HTTP gateway (records, providers, synced collections) on this host:port, such as " + config.DefaultGatewayAddress + " (keys gateway.enabled = true and gateway.address)",
-		[]string{"gateway.address"}, func(f *nodeFlags, c *config.Config) { c.Gateway.Enabled, c.Gateway.Address = true, f.gateway }},
-	{"gateway-origin", func(f *nodeFlags) any { return &f.origins },
-		"an origin (scheme://host[:port]) whose pages may read the gateway, or * for any (key gateway.allowed_origins); repeat for several",
-		[]string{"gateway.allowed_origins"}, func(f *nodeFlags, c *config.Config) { c.Gateway.AllowedOrigins = slices.Clone(f.origins) }},
-	{"gateway-sync", func(f *nodeFlags) any { return &f.syncWS },
-		"serve the gateway's sync endpoint, /v1/sync/<name>/ws, through which pages of the allowed origins replicate and write the synced collections this node has joined (key gateway.sync = true; SYNC.md §6)",
-		[]string{"gateway.sync"}, func(f *nodeFlags, c *config.Config) { c.Gateway.Sync = f.syncWS }},
+	{"tracing", "send OpenTelemetry traces over OTLP/HTTP to this collector URL, such as http://127.0.0.1:4318 (keys tracing.enabled = true and tracing.endpoint)",
+		func() any { return new(string) },
+		[]string{"tracing.endpoint"}, func(v any, c *config.Config) { c.Tracing = config.Tracing{Enabled: true, Endpoint: *v.(*string)} }},
+	{"metrics", "serve Prometheus metrics at /metrics and Go's profiles at /debug/pprof/ on this host:port, such as " + config.DefaultMetricsAddress + " (keys metrics.enabled = true and metrics.address)",
+		func() any { return new(string) },
+		[]string{"metrics.address"}, func(v any, c *config.Config) { c.Metrics = config.Metrics{Enabled: true, Address: *v.(*string)} }},
+	{"gateway", "serve the read-only HTTP gateway (records, providers, synced collections) on this host:port, such as " + config.DefaultGatewayAddress + " (keys gateway.enabled = true and gateway.address)",
+		func() any { return new(string) },
+		[]string{"gateway.address"}, func(v any, c *config.Config) { c.Gateway.Enabled, c.Gateway.Address = true, *v.(*string) }},
+}...)
+
+// keyFlags returns the flags of config.Config's flag tags (config.Flags),
+// in the file's order: a string, an array of strings (the flag repeated)
+// or a boolean key (the flag sets it true), each usage followed by its key.
+func keyFlags() []nodeFlag {
+	var out []nodeFlag
+	for _, kf := range config.Flags() {
+		nf := nodeFlag{name: kf.Name, value: kf.Value, keys: []string{kf.Key},
+			set: func(v any, c *config.Config) { kf.Set(c, v) }}
+		switch kf.Value().(type) {
+		case *string:
+			nf.usage = fmt.Sprintf("%s (key %s)", kf.Usage, kf.Key)
+		case *[]string:
+			nf.usage = fmt.Sprintf("%s (key %s); repeat for several", kf.Usage, kf.Key)
+		case *bool:
+			nf.usage = fmt.Sprintf("%s (key %s = true)", kf.Usage, kf.Key)
+		default:
+			panic(fmt.Sprintf("config.Config's key %s has a flag tag, but keyFlags has no flag for a %T", kf.Key, kf.Value()))
+		}
+		out = append(out, nf)
+	}
+	return out
 }
 
 func (f *nodeFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
+	f.values = map[string]any{}
 	for _, nf := range nodeFlagTable {
-		switch p := nf.field(f).(type) {
+		v := nf.value()
+		f.values[nf.name] = v
+		switch p := v.(type) {
 		case *string:
 			fl.StringVar(p, nf.name, "", nf.usage)
 		case *[]string:
 			fl.StringArrayVar(p, nf.name, nil, nf.usage)
 		case *bool:
 			fl.BoolVar(p, nf.name, false, nf.usage)
-		default:
-			panic(fmt.Sprintf("nodeFlagTable: flag --%s fills a %T, which register has no flag type for", nf.name, p))
 		}
 	}
 }
@@ -167,7 +167,7 @@ func (f *nodeFlags) apply(c *config.Config) error {
 	flags := map[string]string{}
 	for _, nf := range nodeFlagTable {
 		if f.given[nf.name] {
-			nf.set(f, c)
+			nf.set(f.values[nf.name], c)
 		}
 		for _, k := range nf.keys {
 			flags[k] = nf.name

@@ -16,14 +16,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/protocol"
-	ma "github.com/multiformats/go-multiaddr"
 	"github.com/pelletier/go-toml/v2"
 	"github.com/pelletier/go-toml/v2/unstable"
 
 	"github.com/netabase/netabase/core"
-	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/core/replica"
 )
 
@@ -45,25 +41,30 @@ const DefaultMetricsAddress = "127.0.0.1:4190"
 // when it is on and no address is given: loopback only, like the metrics.
 const DefaultGatewayAddress = "127.0.0.1:4180"
 
-// Config is a node's configuration, as the file holds it.
+// Config is a node's configuration, as the file holds it. A field's tags
+// say all there is to say about its key: toml its name, comment its one
+// text (the file written, the package doc and netabase init --help read
+// it), node the option of node.Config it converts into (see NodeConfig),
+// and flag, "name,usage", the flag of netabase init and daemon that sets
+// it.
 type Config struct {
 	// Storage is the storage backend's URL.
-	Storage string `toml:"storage" comment:"Storage backend, by URL, such as pebble:///abs/path (the default) or memory://;\nnetabase backends lists the backends and the form of their URLs."`
+	Storage string `toml:"storage" node:"Storage" flag:"storage,storage backend URL, such as pebble:///abs/path or memory://" comment:"Storage backend, by URL, such as pebble:///abs/path (the default) or memory://;\nnetabase backends lists the backends and the form of their URLs."`
 	// SyncWrites makes a persistent backend's every write durable (an
 	// engine Sync, shared by writes that arrive together) before the node
 	// acknowledges it. A file without the key means true.
-	SyncWrites bool `toml:"sync_writes" comment:"Sync the store to disk before acknowledging a write, so an acknowledged write\nsurvives a crash or power loss; writes that arrive together share one sync.\nfalse is faster, but a crash may then lose writes the node acknowledged.\nNo effect on a store that is not persistent (memory://)."`
+	SyncWrites bool `toml:"sync_writes" node:"!NoSyncWrites" comment:"Sync the store to disk before acknowledging a write, so an acknowledged write\nsurvives a crash or power loss; writes that arrive together share one sync.\nfalse is faster, but a crash may then lose writes the node acknowledged.\nNo effect on a store that is not persistent (memory://)."`
 	// Listen holds the multiaddrs to listen on.
-	Listen []string `toml:"listen" comment:"Addresses to listen on, as multiaddrs: TCP and QUIC, IPv4 and IPv6."`
+	Listen []string `toml:"listen" node:"Listen" flag:"listen,multiaddr to listen on" comment:"Addresses to listen on, as multiaddrs: TCP and QUIC, IPv4 and IPv6."`
 	// ProtocolPrefix is the DHT protocol prefix.
-	ProtocolPrefix string `toml:"protocol_prefix" comment:"DHT protocol prefix: /netabase for a netabase network (where netabase records\nlive), /ipfs to join the public IPFS DHT (pk and ipns records only)."`
+	ProtocolPrefix string `toml:"protocol_prefix" node:"ProtocolPrefix" flag:"prefix,DHT protocol prefix: /netabase or /ipfs" comment:"DHT protocol prefix: /netabase for a netabase network (where netabase records\nlive), /ipfs to join the public IPFS DHT (pk and ipns records only)."`
 	// Mode is the DHT mode: auto, client or server.
-	Mode string `toml:"mode" comment:"DHT mode: auto (serve unless found unreachable), client or server."`
+	Mode string `toml:"mode" node:"Mode" flag:"mode,DHT mode: auto, client or server" comment:"DHT mode: auto (serve unless found unreachable), client or server."`
 	// Bootstrap holds the multiaddrs of peers to join the network through,
 	// each ending in /p2p/<peer ID>.
-	Bootstrap []string `toml:"bootstrap" comment:"Peers to join the network through, as multiaddrs ending in /p2p/<peer ID>."`
+	Bootstrap []string `toml:"bootstrap" node:"Bootstrap" flag:"bootstrap,multiaddr of a peer to join through, ending in /p2p/<peer ID>" comment:"Peers to join the network through, as multiaddrs ending in /p2p/<peer ID>."`
 	// MDNS turns on discovery of peers on the local network.
-	MDNS bool `toml:"mdns" comment:"Find peers on the local network with mDNS."`
+	MDNS bool `toml:"mdns" node:"MDNS" comment:"Find peers on the local network with mDNS."`
 	// Limits bound the node's connections and resources.
 	Limits Limits `toml:"limits" comment:"Connection and resource limits."`
 	// Records govern record lifetimes.
@@ -192,26 +193,26 @@ type Gateway struct {
 	Address string `toml:"address" comment:"The host:port to serve it on. The default is reachable from this machine\nonly; anyone who can reach the address reads every record the node holds\nor finds, so open it wider (such as 0.0.0.0:4180) only on purpose."`
 	// AllowedOrigins are the origins whose pages may read the gateway
 	// across origins (CORS); "*" allows any.
-	AllowedOrigins []string `toml:"allowed_origins" comment:"Origins (scheme://host[:port], such as http://127.0.0.1:8080) whose pages may\nread the gateway from a browser; \"*\" allows any page. Empty: none."`
+	AllowedOrigins []string `toml:"allowed_origins" flag:"gateway-origin,an origin (scheme://host[:port]) whose pages may read the gateway, or * for any" comment:"Origins (scheme://host[:port], such as http://127.0.0.1:8080) whose pages may\nread the gateway from a browser; \"*\" allows any page. Empty: none."`
 	// Sync serves the sync endpoint (SYNC.md §6), through which clients
 	// write records into the synced collections the node has joined.
-	Sync bool `toml:"sync" comment:"Serve the sync endpoint, /v1/sync/<name>/ws: a page of an allowed origin (or\na program) replicates each synced collection this node has joined, and\nwrites records into it, admitted as gossiped records are (SYNC.md §6)."`
+	Sync bool `toml:"sync" flag:"gateway-sync,serve the gateway's sync endpoint, /v1/sync/<name>/ws, through which pages of the allowed origins replicate and write the synced collections this node has joined, as SYNC.md §6 says" comment:"Serve the sync endpoint, /v1/sync/<name>/ws: a page of an allowed origin (or\na program) replicates each synced collection this node has joined, and\nwrites records into it, admitted as gossiped records are (SYNC.md §6)."`
 }
 
 // Limits bound a node's connections and resources.
 type Limits struct {
-	ConnLowWater    int    `toml:"conn_low_water" comment:"The connection manager trims connections down to this many..."`
-	ConnHighWater   int    `toml:"conn_high_water" comment:"...when there are more than this many."`
-	ConnGracePeriod string `toml:"conn_grace_period" comment:"A new connection is safe from trimming for this long."`
-	MaxConnections  int    `toml:"max_connections" comment:"Resource manager limits; 0 scales libp2p's defaults with the machine's memory\nand file descriptors."`
-	MaxStreams      int    `toml:"max_streams"`
-	MaxMemoryMiB    int    `toml:"max_memory_mib"`
+	ConnLowWater    int    `toml:"conn_low_water" node:"Limits.ConnLowWater" comment:"The connection manager trims connections down to this many..."`
+	ConnHighWater   int    `toml:"conn_high_water" node:"Limits.ConnHighWater" comment:"...when there are more than this many."`
+	ConnGracePeriod string `toml:"conn_grace_period" node:"Limits.ConnGracePeriod" comment:"A new connection is safe from trimming for this long."`
+	MaxConnections  int    `toml:"max_connections" node:"Limits.MaxConnections" comment:"Resource manager limits; 0 scales libp2p's defaults with the machine's memory\nand file descriptors."`
+	MaxStreams      int    `toml:"max_streams" node:"Limits.MaxStreams"`
+	MaxMemoryMiB    int    `toml:"max_memory_mib" node:"Limits.MaxMemory,MiB"`
 }
 
 // Records govern record lifetimes.
 type Records struct {
-	MaxAge            string `toml:"max_age" comment:"How long a stored record lives unless its owner republishes it; \"0s\" keeps\nrecords until they are removed."`
-	RepublishInterval string `toml:"republish_interval" comment:"How often the node republishes its own records and provider records."`
+	MaxAge            string `toml:"max_age" node:"MaxRecordAge" comment:"How long a stored record lives unless its owner republishes it; \"0s\" keeps\nrecords until they are removed."`
+	RepublishInterval string `toml:"republish_interval" node:"RepublishInterval" comment:"How often the node republishes its own records and provider records."`
 }
 
 // Quota bounds what a node accepts from other peers: the records and bytes
@@ -219,70 +220,36 @@ type Records struct {
 // provider records, and the rates of PUT_VALUE and ADD_PROVIDER requests.
 // 0 turns a limit off.
 type Quota struct {
-	MaxRecords          int  `toml:"max_records" comment:"Value records stored for other peers, in all, and their size in MiB."`
-	MaxMiB              int  `toml:"max_mib"`
-	MaxRecordsPerPeer   int  `toml:"max_records_per_peer" comment:"Value records one peer may have stored here, and their size in MiB."`
-	MaxMiBPerPeer       int  `toml:"max_mib_per_peer"`
-	MaxRecordsPerOwner  int  `toml:"max_records_per_owner" comment:"Netabase records of one owner (whoever sends them), and their size in MiB."`
-	MaxMiBPerOwner      int  `toml:"max_mib_per_owner"`
-	MaxProviders        int  `toml:"max_providers" comment:"Provider records stored for other peers, in all and per peer."`
-	MaxProvidersPerPeer int  `toml:"max_providers_per_peer"`
-	MaxProviderAddrs    int  `toml:"max_provider_addrs" comment:"Addresses kept from one provider announcement; the rest are dropped."`
-	PutRate             int  `toml:"put_rate" comment:"PUT_VALUE requests one peer may send per second, and in one burst."`
-	PutBurst            int  `toml:"put_burst"`
-	ProvideRate         int  `toml:"provide_rate" comment:"ADD_PROVIDER requests one peer may send per second, and in one burst."`
-	ProvideBurst        int  `toml:"provide_burst"`
-	IPFSRecords         bool `toml:"ipfs_records" comment:"Accept and serve IPFS's pk and ipns records on a network other than /ipfs."`
+	MaxRecords          int  `toml:"max_records" node:"Quota.MaxRecords" comment:"Value records stored for other peers, in all, and their size in MiB."`
+	MaxMiB              int  `toml:"max_mib" node:"Quota.MaxBytes,MiB"`
+	MaxRecordsPerPeer   int  `toml:"max_records_per_peer" node:"Quota.MaxRecordsPerPeer" comment:"Value records one peer may have stored here, and their size in MiB."`
+	MaxMiBPerPeer       int  `toml:"max_mib_per_peer" node:"Quota.MaxBytesPerPeer,MiB"`
+	MaxRecordsPerOwner  int  `toml:"max_records_per_owner" node:"Quota.MaxRecordsPerOwner" comment:"Netabase records of one owner (whoever sends them), and their size in MiB."`
+	MaxMiBPerOwner      int  `toml:"max_mib_per_owner" node:"Quota.MaxBytesPerOwner,MiB"`
+	MaxProviders        int  `toml:"max_providers" node:"Quota.MaxProviders" comment:"Provider records stored for other peers, in all and per peer."`
+	MaxProvidersPerPeer int  `toml:"max_providers_per_peer" node:"Quota.MaxProvidersPerPeer"`
+	MaxProviderAddrs    int  `toml:"max_provider_addrs" node:"Quota.MaxProviderAddrs" comment:"Addresses kept from one provider announcement; the rest are dropped."`
+	PutRate             int  `toml:"put_rate" node:"Quota.PutRate" comment:"PUT_VALUE requests one peer may send per second, and in one burst."`
+	PutBurst            int  `toml:"put_burst" node:"Quota.PutBurst"`
+	ProvideRate         int  `toml:"provide_rate" node:"Quota.ProvideRate" comment:"ADD_PROVIDER requests one peer may send per second, and in one burst."`
+	ProvideBurst        int  `toml:"provide_burst" node:"Quota.ProvideBurst"`
+	IPFSRecords         bool `toml:"ipfs_records" node:"IPFSRecords" comment:"Accept and serve IPFS's pk and ipns records on a network other than /ipfs."`
 }
 
 // Default returns the configuration of a node whose data directory is
-// dataDir: the node's own defaults (core/node's DefaultStorage,
-// DefaultListen, DefaultLimits, DefaultQuota, ...) in the file's form,
-// with mDNS on, and the daemon's tables off.
+// dataDir: the node's own defaults (node.Config.WithDefaults) in the
+// file's form, read through the keys' node tags, with mDNS on, and the
+// daemon's tables off.
 func Default(dataDir string) Config {
-	var listen []string
-	for _, a := range node.DefaultListen() {
-		listen = append(listen, a.String())
-	}
-	l, q := node.DefaultLimits(), node.DefaultQuota()
-	return Config{
-		Storage:        node.DefaultStorage(dataDir),
-		SyncWrites:     true,
-		Listen:         listen,
-		ProtocolPrefix: string(node.PrefixNetabase),
-		Mode:           string(node.ModeAuto),
-		Bootstrap:      []string{},
-		MDNS:           true,
-		Limits: Limits{
-			ConnLowWater:    l.ConnLowWater,
-			ConnHighWater:   l.ConnHighWater,
-			ConnGracePeriod: formatDuration(l.ConnGracePeriod),
-			MaxConnections:  l.MaxConnections,
-			MaxStreams:      l.MaxStreams,
-			MaxMemoryMiB:    int(l.MaxMemory >> 20),
-		},
-		Records: Records{
-			MaxAge:            "0s",
-			RepublishInterval: formatDuration(node.DefaultRepublishInterval),
-		},
-		Quota: Quota{
-			MaxRecords:          q.MaxRecords,
-			MaxMiB:              int(q.MaxBytes >> 20),
-			MaxRecordsPerPeer:   q.MaxRecordsPerPeer,
-			MaxMiBPerPeer:       int(q.MaxBytesPerPeer >> 20),
-			MaxRecordsPerOwner:  q.MaxRecordsPerOwner,
-			MaxMiBPerOwner:      int(q.MaxBytesPerOwner >> 20),
-			MaxProviders:        q.MaxProviders,
-			MaxProvidersPerPeer: q.MaxProvidersPerPeer,
-			MaxProviderAddrs:    q.MaxProviderAddrs,
-			PutRate:             q.PutRate,
-			PutBurst:            q.PutBurst,
-			ProvideRate:         q.ProvideRate,
-			ProvideBurst:        q.ProvideBurst,
-		},
+	c := Config{
 		Metrics: Metrics{Address: DefaultMetricsAddress},
 		Gateway: Gateway{Address: DefaultGatewayAddress, AllowedOrigins: []string{}},
 	}
+	c.defaults(dataDir)
+	// The file's own default: a node the daemon starts finds its peers on
+	// the local network unless told not to.
+	c.MDNS = true
+	return c
 }
 
 // formatDuration writes d as the file gives durations: as time.Duration
@@ -378,104 +345,6 @@ func (c *Config) Check() error {
 	return errors.Join(errs...)
 }
 
-// NodeConfig converts the file's keys for the node (all but the daemon's
-// own tables, [metrics], [tracing], [gateway] and [[sync]], which
-// cmd/netabase reads) into the node's typed options: this is where they
-// are parsed, once. The caller adds what only code gives, such as the data
-// directory, the registry and the suite. The errors (joined) are each an
-// *Error naming its key; Load and Parse, which check a file so, give each
-// its file and line.
-func (c *Config) NodeConfig() (node.Config, error) {
-	var errs []error
-	add := func(err error) {
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if strings.TrimSpace(c.Storage) == "" {
-		add(keyErr("storage", "is empty; give a storage URL such as pebble:///abs/path (see netabase backends)"))
-	}
-	listen, err := c.listenAddrs()
-	add(err)
-	add(c.checkPrefix())
-	if !slices.Contains(node.Modes, node.Mode(c.Mode)) {
-		var modes []string
-		for _, m := range node.Modes {
-			modes = append(modes, string(m))
-		}
-		add(keyErr("mode", "%q is not a mode; use one of %s", c.Mode, strings.Join(modes, ", ")))
-	}
-	bootstrap, err := c.bootstrapPeers()
-	add(err)
-	l := c.Limits
-	for _, f := range []struct {
-		key string
-		v   int
-	}{
-		{"limits.conn_low_water", l.ConnLowWater},
-		{"limits.conn_high_water", l.ConnHighWater},
-		{"limits.max_connections", l.MaxConnections},
-		{"limits.max_streams", l.MaxStreams},
-		{"limits.max_memory_mib", l.MaxMemoryMiB},
-	} {
-		if f.v < 0 {
-			add(keyErr(f.key, "is %d; it may not be negative", f.v))
-		}
-	}
-	if l.ConnHighWater < l.ConnLowWater {
-		add(keyErr("limits.conn_high_water", "is %d, below limits.conn_low_water (%d); it must be at least as large", l.ConnHighWater, l.ConnLowWater))
-	}
-	grace, err := parseDuration("limits.conn_grace_period", l.ConnGracePeriod)
-	add(err)
-	add(c.Quota.check())
-	maxAge, err := parseDuration("records.max_age", c.Records.MaxAge)
-	add(err)
-	republish, err := parseDuration("records.republish_interval", c.Records.RepublishInterval)
-	if err == nil && republish < time.Second {
-		err = keyErr("records.republish_interval", "is %s; use at least 1s", republish)
-	}
-	add(err)
-	if len(errs) > 0 {
-		return node.Config{}, errors.Join(errs...)
-	}
-	q := c.Quota
-	return node.Config{
-		Storage:        c.Storage,
-		NoSyncWrites:   !c.SyncWrites,
-		Listen:         listen,
-		ProtocolPrefix: protocol.ID(c.ProtocolPrefix),
-		Mode:           node.Mode(c.Mode),
-		Bootstrap:      bootstrap,
-		MDNS:           c.MDNS,
-		Limits: &node.Limits{
-			ConnLowWater:    l.ConnLowWater,
-			ConnHighWater:   l.ConnHighWater,
-			ConnGracePeriod: grace,
-			MaxConnections:  l.MaxConnections,
-			MaxStreams:      l.MaxStreams,
-			MaxMemory:       int64(l.MaxMemoryMiB) << 20,
-		},
-		MaxRecordAge:      maxAge,
-		RepublishInterval: republish,
-		Quota: &node.Quota{
-			MaxRecords:          q.MaxRecords,
-			MaxBytes:            int64(q.MaxMiB) << 20,
-			MaxRecordsPerPeer:   q.MaxRecordsPerPeer,
-			MaxBytesPerPeer:     int64(q.MaxMiBPerPeer) << 20,
-			MaxRecordsPerOwner:  q.MaxRecordsPerOwner,
-			MaxBytesPerOwner:    int64(q.MaxMiBPerOwner) << 20,
-			MaxProviders:        q.MaxProviders,
-			MaxProvidersPerPeer: q.MaxProvidersPerPeer,
-			MaxProviderAddrs:    q.MaxProviderAddrs,
-			PutRate:             q.PutRate,
-			PutBurst:            q.PutBurst,
-			ProvideRate:         q.ProvideRate,
-			ProvideBurst:        q.ProvideBurst,
-		},
-		IPFSRecords: q.IPFSRecords,
-	}, nil
-}
-
 // check checks the metrics address, whether or not metrics are on, so
 // that turning them on later cannot fail on it.
 func (m Metrics) check() error {
@@ -512,94 +381,6 @@ func checkAddress(key, addr, example string) error {
 		return keyErr(key, "%q has no port number (0 to 65535) after the colon; write one such as %s", addr, example)
 	}
 	return nil
-}
-
-func (c *Config) checkPrefix() error {
-	p := c.ProtocolPrefix
-	if p == "" || p[0] != '/' || strings.HasSuffix(p, "/") || strings.ContainsAny(p, " \t\n") {
-		return keyErr("protocol_prefix", "%q is not a protocol prefix; use one path segment or more, such as /netabase or /ipfs", p)
-	}
-	return nil
-}
-
-func (q Quota) check() error {
-	var errs []error
-	for _, f := range []struct {
-		key string
-		v   int
-	}{
-		{"max_records", q.MaxRecords},
-		{"max_mib", q.MaxMiB},
-		{"max_records_per_peer", q.MaxRecordsPerPeer},
-		{"max_mib_per_peer", q.MaxMiBPerPeer},
-		{"max_records_per_owner", q.MaxRecordsPerOwner},
-		{"max_mib_per_owner", q.MaxMiBPerOwner},
-		{"max_providers", q.MaxProviders},
-		{"max_providers_per_peer", q.MaxProvidersPerPeer},
-		{"max_provider_addrs", q.MaxProviderAddrs},
-		{"put_rate", q.PutRate},
-		{"put_burst", q.PutBurst},
-		{"provide_rate", q.ProvideRate},
-		{"provide_burst", q.ProvideBurst},
-	} {
-		if f.v < 0 {
-			errs = append(errs, keyErr("quota."+f.key, "is %d; it may not be negative (0 turns the limit off)", f.v))
-		}
-	}
-	if q.PutRate > 0 && q.PutBurst < 1 {
-		errs = append(errs, keyErr("quota.put_burst", "is %d, so no PUT_VALUE could ever pass; use at least 1, or put_rate = 0 to turn the rate off", q.PutBurst))
-	}
-	if q.ProvideRate > 0 && q.ProvideBurst < 1 {
-		errs = append(errs, keyErr("quota.provide_burst", "is %d, so no ADD_PROVIDER could ever pass; use at least 1, or provide_rate = 0 to turn the rate off", q.ProvideBurst))
-	}
-	return errors.Join(errs...)
-}
-
-// listenAddrs parses the listen key.
-func (c *Config) listenAddrs() ([]ma.Multiaddr, error) {
-	if len(c.Listen) == 0 {
-		return nil, keyErr("listen", "is empty; give at least one multiaddr, such as /ip4/0.0.0.0/tcp/%d", node.DefaultPort)
-	}
-	out := make([]ma.Multiaddr, 0, len(c.Listen))
-	for _, s := range c.Listen {
-		a, err := ma.NewMultiaddr(s)
-		if err != nil {
-			return nil, keyErr("listen", "%q is not a multiaddr (%v); write one such as /ip4/0.0.0.0/tcp/%d", s, err, node.DefaultPort)
-		}
-		out = append(out, a)
-	}
-	return out, nil
-}
-
-// bootstrapPeers parses the bootstrap key, merging addresses of the same peer.
-func (c *Config) bootstrapPeers() ([]peer.AddrInfo, error) {
-	var addrs []ma.Multiaddr
-	for _, s := range c.Bootstrap {
-		a, err := ma.NewMultiaddr(s)
-		if err != nil {
-			return nil, keyErr("bootstrap", "%q is not a multiaddr (%v)", s, err)
-		}
-		if _, id := peer.SplitAddr(a); id == "" {
-			return nil, keyErr("bootstrap", "%q names no peer; end it with /p2p/<peer ID>, as `netabase id` prints", s)
-		}
-		addrs = append(addrs, a)
-	}
-	infos, err := peer.AddrInfosFromP2pAddrs(addrs...)
-	if err != nil {
-		return nil, keyErr("bootstrap", "%v", err)
-	}
-	return infos, nil
-}
-
-func parseDuration(key, s string) (time.Duration, error) {
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, keyErr(key, "%q is not a duration; write one such as \"90s\", \"15m\" or \"12h\"", s)
-	}
-	if d < 0 {
-		return 0, keyErr(key, "is %s; it may not be negative", d)
-	}
-	return d, nil
 }
 
 // Load reads the configuration file at path. Keys the file leaves out take

@@ -467,3 +467,31 @@ ipfs_records = true
 		t.Errorf("the file's default listen %v, the node's %v", def.Listen, node.DefaultListen())
 	}
 }
+
+// TestFlags: each key's flag sets that key, and a flag repeated gives a
+// copy of the values, not the flag's own slice.
+func TestFlags(t *testing.T) {
+	byKey := map[string]config.Flag{}
+	for _, f := range config.Flags() {
+		byKey[f.Key] = f
+	}
+	c := config.Default("/data")
+	prefix := byKey["protocol_prefix"]
+	v := prefix.Value().(*string)
+	*v = "/other"
+	prefix.Set(&c, v)
+	if prefix.Name != "prefix" || c.ProtocolPrefix != "/other" {
+		t.Errorf("--%s set protocol_prefix to %q", prefix.Name, c.ProtocolPrefix)
+	}
+	origins := byKey["gateway.allowed_origins"]
+	o := origins.Value().(*[]string)
+	*o = []string{"http://a.test"}
+	origins.Set(&c, o)
+	(*o)[0] = "changed"
+	if origins.Name != "gateway-origin" || !slices.Equal(c.Gateway.AllowedOrigins, []string{"http://a.test"}) {
+		t.Errorf("--%s set gateway.allowed_origins to %q", origins.Name, c.Gateway.AllowedOrigins)
+	}
+	if sync := byKey["gateway.sync"]; sync.Name != "gateway-sync" {
+		t.Errorf("gateway.sync's flag is %q", sync.Name)
+	}
+}

@@ -14,11 +14,15 @@
 //
 // The file is the daemon's, not the node's: [Config.NodeConfig] converts
 // its keys for the node into core/node's typed options (node.Config:
-// multiaddrs, durations, byte sizes), the one place they are parsed, and
-// the daemon (cmd/netabase) reads the tables that are its own: [metrics],
-// [tracing], [gateway] and [[sync]]. The defaults ([Default]) are the
-// node's own in the file's form, so the two cannot disagree. This package
-// stacks over core/node; the node never imports it.
+// multiaddrs, durations, byte sizes), the one place they are parsed, by
+// each field's node tag, and checks them by the node's own rules
+// (node.Config.Check, in the file's names and units), so the two cannot
+// disagree; the daemon (cmd/netabase) reads the tables that are its own:
+// [metrics], [tracing], [gateway] and [[sync]]. The defaults ([Default])
+// are the node's own (node.Config.WithDefaults) in the file's form. A
+// field's flag tag names the flag of netabase init and daemon that sets
+// it ([Flags]). This package stacks over core/node; the node never
+// imports it.
 //
 // The keys of a [[sync]] table are the text form of replica.Settings (its
 // Fields; SYNC.md §3 lists them): a size is a whole number of bytes, a

@@ -25,39 +25,20 @@ import (
 	dssync "github.com/ipfs/go-datastore/sync"
 	"github.com/libp2p/go-libp2p/core/crypto"
 
-	ma "github.com/multiformats/go-multiaddr"
-
-	"github.com/netabase/netabase/backends/all"
-	"github.com/netabase/netabase/conformance"
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/envelope"
 	"github.com/netabase/netabase/core/gateway"
 	gc "github.com/netabase/netabase/core/gateway/gatewayclient"
 	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/core/replica"
+	"github.com/netabase/netabase/internal/nodetest"
 )
 
-// certDir is shared by the package's nodes, so the admission gate runs
-// the conformance suite once.
-var certDir string
+// The package's nodes share a certificate cache, so the admission gate
+// runs the conformance suite once.
+func TestMain(m *testing.M) { os.Exit(nodetest.Main(m)) }
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "netabase-gateway-certs-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	certDir = dir
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-func testContext(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+var testContext = nodetest.Context
 
 // startNode starts a loopback node on an in-memory store and serves its
 // gateway, allowing the origin http://page.test.
@@ -69,12 +50,7 @@ func startNode(t testing.TB) (*node.Node, *httptest.Server) {
 // startNodeWith starts a node as startNode does, its gateway with opts.
 func startNodeWith(t testing.TB, opts gateway.Options) (*node.Node, *httptest.Server) {
 	t.Helper()
-	n, err := node.New(testContext(t), node.Config{
-		DataDir: t.TempDir(), CertDir: certDir, Registry: all.Registry(), Suite: conformance.Suite(""),
-		Storage: "memory://",
-		Listen:  []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")},
-		Mode:    node.ModeServer,
-	})
+	n, err := node.New(testContext(t), nodetest.Config(t))
 	if err != nil {
 		t.Fatalf("starting a node: %v", err)
 	}

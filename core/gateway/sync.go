@@ -96,7 +96,10 @@ func (g *gateway) sync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The origin is checked above, against the operator's list.
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: wsync.Subprotocols, InsecureSkipVerify: true})
+	// The first of the node's versions, newest first, that the client
+	// offers.
+	subprotocols := wsync.SubprotocolsOf(g.n.SyncVersions())
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: subprotocols, InsecureSkipVerify: true})
 	if err != nil {
 		return // Accept answered the request
 	}
@@ -113,8 +116,9 @@ func (g *gateway) sync(w http.ResponseWriter, r *http.Request) {
 		_ = m.SendText(ctx, wsync.EncodeNotice(wsync.Notice{Error: sentence}))
 		m.Close(code, reason)
 	}
-	if ws.Subprotocol() == "" {
-		refuse(websocket.StatusPolicyViolation, "no subprotocol of sync offered", fmt.Sprintf("offer one of the subprotocols %s", strings.Join(wsync.Subprotocols, ", ")))
+	version, ok := wsync.VersionOf(ws.Subprotocol())
+	if !ok {
+		refuse(websocket.StatusPolicyViolation, "no subprotocol of sync offered", fmt.Sprintf("offer one of the subprotocols %s", strings.Join(subprotocols, ", ")))
 		return
 	}
 	name := r.PathValue("name")
@@ -178,12 +182,13 @@ func (g *gateway) sync(w http.ResponseWriter, r *http.Request) {
 	}()
 	rt := newRates(g.opts.SyncRecordsPerSecond, g.opts.SyncBytesPerSecond)
 	m.Pace(func(ctx context.Context, n int) error { return rt.bytes.WaitN(ctx, n) })
-	g.serveSync(ctx, m, s, hello, rt, sent, rc)
+	g.serveSync(ctx, m, s, version, hello, rt, sent, rc)
 }
 
 // serveSync reads the client's messages until the connection ends:
-// sessions it starts, and live records.
-func (g *gateway) serveSync(ctx context.Context, m *wsync.Mux, s *node.Synced, hello wsync.Hello, rt rates, sent *sentRecords, rc *node.RelayConn) {
+// sessions it starts, in reconciliation protocol version, and live
+// records.
+func (g *gateway) serveSync(ctx context.Context, m *wsync.Mux, s *node.Synced, version replica.Version, hello wsync.Hello, rt rates, sent *sentRecords, rc *node.RelayConn) {
 	var prev *wsync.Session
 	defer func() {
 		if prev != nil {
@@ -225,7 +230,7 @@ func (g *gateway) serveSync(ctx context.Context, m *wsync.Mux, s *node.Synced, h
 		case kind == wsync.KindFrame:
 			sess := m.Start(prev)
 			prev = sess
-			first, err := replica.Decode(b)
+			first, err := version.Decode(b)
 			go func() {
 				if err != nil {
 					// As over a libp2p stream: the session is refused.

@@ -23,6 +23,7 @@ import (
 	"github.com/netabase/netabase/core/gateway/wsync"
 	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/core/replica"
+	"github.com/netabase/netabase/internal/nodetest"
 )
 
 // syncNode starts a node that serves the sync endpoint and has joined
@@ -171,16 +172,7 @@ func waitMesh(t *testing.T, s *node.Synced, p peer.ID) {
 // waitFor polls cond until it holds.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	ctx := testContext(t)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("waiting for %s: %v", what, ctx.Err())
-		case <-tick.C:
-		}
-	}
+	nodetest.Eventually(t, testContext(t), what, cond)
 }
 
 func TestSyncOtherSettings(t *testing.T) {
@@ -420,12 +412,13 @@ func TestSyncSlowReaderReconnects(t *testing.T) {
 // nothing), and answer, which reads the node's first frame of the session.
 func holdingSessions(t *testing.T, ctx context.Context, url string, settings replica.Settings) (start func() *websocket.Conn, answer func(*websocket.Conn) *replica.Message) {
 	d := settings.Digest()
-	first, err := (&replica.Message{Collection: settings.Name, Digest: d[:], Ranges: []replica.Range{{Mode: replica.ModeFingerprint, Fingerprint: make([]byte, replica.HashSize)}}}).Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
+	hello := &replica.Message{Collection: settings.Name, Digest: d[:], Ranges: []replica.Range{{Mode: replica.ModeFingerprint, Fingerprint: make([]byte, replica.HashSize)}}}
 	start = func() *websocket.Conn {
 		ws := handshake(t, url, settings)
+		first, err := agreed(t, ws).Encode(hello)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := ws.Write(ctx, websocket.MessageBinary, append([]byte{wsync.KindFrame}, first...)); err != nil {
 			t.Fatal(err)
 		}
@@ -437,13 +430,24 @@ func holdingSessions(t *testing.T, ctx context.Context, url string, settings rep
 		if err != nil || len(b) == 0 || b[0] != wsync.KindFrame {
 			t.Fatalf("the node's answer: %x, %v", b, err)
 		}
-		m, err := replica.Decode(b[1:])
+		m, err := agreed(t, ws).Decode(b[1:])
 		if err != nil {
 			t.Fatal(err)
 		}
 		return m
 	}
 	return start, answer
+}
+
+// agreed is the reconciliation protocol version of the subprotocol ws
+// agreed to.
+func agreed(t *testing.T, ws *websocket.Conn) replica.Version {
+	t.Helper()
+	v, ok := wsync.VersionOf(ws.Subprotocol())
+	if !ok {
+		t.Fatalf("the connection agreed to subprotocol %q", ws.Subprotocol())
+	}
+	return v
 }
 
 // TestSyncGoneClientFreesItsSlot: a client that goes away in the middle

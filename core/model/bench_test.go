@@ -22,6 +22,7 @@ import (
 	"github.com/netabase/netabase/backends/pebblestore"
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/model"
+	"github.com/netabase/netabase/internal/measure"
 )
 
 // benchItem has two indexes, as the benchmark targets ask.
@@ -162,7 +163,7 @@ func compare(b *testing.B, ops int, raw, floor, typed func() cost) {
 			}
 			xs[i] = float64(d.Nanoseconds()) / float64(ops)
 		}
-		return median(xs)
+		return measure.Median(xs)
 	}
 	r, t := per(rawC, false), per(typedC, false)
 	b.ReportMetric(t, "ns/op")
@@ -176,12 +177,6 @@ func compare(b *testing.B, ops int, raw, floor, typed func() cost) {
 		b.ReportMetric(fl/t, "floor-ratio")
 		b.ReportMetric(per(floorC, true)/per(typedC, true), "cpu-floor-ratio")
 	}
-}
-
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	return s[len(s)/2]
 }
 
 // BenchmarkTyped compares typed collections with the pebble backend
@@ -389,7 +384,7 @@ func BenchmarkTyped(b *testing.B) {
 				b.Fatalf("find found %d values of %s, want %d", got, owner, want[owner])
 			}
 		}
-		s, fd := median(scanNs), median(findNs)
+		s, fd := measure.Median(scanNs), measure.Median(findNs)
 		b.ReportMetric(fd, "ns/op")
 		b.ReportMetric(s, "scan-ns/op")
 		b.ReportMetric(fd, "find-ns/op")

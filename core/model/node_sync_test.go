@@ -13,13 +13,10 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	ma "github.com/multiformats/go-multiaddr"
-
-	"github.com/netabase/netabase/backends/all"
-	"github.com/netabase/netabase/conformance"
 	"github.com/netabase/netabase/core/model"
 	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/core/replica"
+	"github.com/netabase/netabase/internal/nodetest"
 )
 
 var _ model.Replica = (*node.Synced)(nil)
@@ -28,13 +25,9 @@ var _ model.Replica = (*node.Synced)(nil)
 // reconciles its synced collections every 200ms.
 func startNode(ctx context.Context, t *testing.T, certs string) *node.Node {
 	t.Helper()
-	n, err := node.New(ctx, node.Config{
-		DataDir: t.TempDir(), CertDir: certs, Registry: all.Registry(), Suite: conformance.Suite(""),
-		Storage:      "memory://",
-		Listen:       []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")},
-		Mode:         node.ModeClient,
-		SyncInterval: 200 * time.Millisecond,
-	})
+	cfg := nodetest.Config(t)
+	cfg.CertDir, cfg.Mode, cfg.SyncInterval = certs, node.ModeClient, 200*time.Millisecond
+	n, err := node.New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

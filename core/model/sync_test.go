@@ -15,6 +15,7 @@ import (
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/model"
 	"github.com/netabase/netabase/core/replica"
+	"github.com/netabase/netabase/internal/nodetest"
 )
 
 // syncedNode is a node of the fake network with its replica of "users".
@@ -68,13 +69,9 @@ func collectEntries(t *testing.T, seq iter.Seq2[model.Entry[User], error]) []wri
 // eventually polls until cond holds, or fails the test.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	nodetest.Eventually(t, ctx, what, cond)
 }
 
 func count(t *testing.T, c *model.Collection[string, User]) int {

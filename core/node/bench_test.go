@@ -18,6 +18,7 @@ import (
 	"github.com/multiformats/go-multihash"
 
 	"github.com/netabase/netabase/core/node"
+	"github.com/netabase/netabase/internal/nodetest"
 )
 
 // alternate runs the two trials of iteration i, netabase's first on even
@@ -49,7 +50,7 @@ type stockNode struct {
 // refreshes it.
 func stockNetwork(b *testing.B, count int) []stockNode {
 	b.Helper()
-	ctx := testContext(b)
+	ctx := nodetest.Context(b)
 	nodes := make([]stockNode, count)
 	for i := range nodes {
 		h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableMetrics())
@@ -137,7 +138,7 @@ func benchNetworks(b *testing.B) ([]*node.Node, []stockNode) {
 func BenchmarkDHT20Records(b *testing.B) {
 	nb, stock := benchNetworks(b)
 	value := bytes.Repeat([]byte("v"), 100)
-	ctx := testContext(b)
+	ctx := nodetest.Context(b)
 	b.ResetTimer()
 	var nbPut, nbGet, stPut, stGet samples
 	for i := range b.N {
@@ -178,7 +179,7 @@ func BenchmarkDHT20Records(b *testing.B) {
 
 func BenchmarkDHT20Providers(b *testing.B) {
 	nb, stock := benchNetworks(b)
-	ctx := testContext(b)
+	ctx := nodetest.Context(b)
 	b.ResetTimer()
 	var nbProv, nbFind, stProv, stFind samples
 	for i := range b.N {

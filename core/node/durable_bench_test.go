@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/netabase/netabase/core/node"
+	"github.com/netabase/netabase/internal/nodetest"
 )
 
 // BenchmarkPutSyncWrites measures what sync_writes costs: b.N puts of a
@@ -19,14 +20,14 @@ func BenchmarkPutSyncWrites(b *testing.B) {
 	for _, writers := range []int{1, 16} {
 		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
 			start := func(sync bool) *node.Node {
-				cfg := nodeConfig(b)
+				cfg := nodetest.Config(b)
 				cfg.Storage = "pebble://" + filepath.Join(cfg.DataDir, "store")
 				cfg.NoSyncWrites = !sync
-				return startNode(b, cfg)
+				return nodetest.Start(b, cfg)
 			}
 			off, on := start(false), start(true)
 			value := make([]byte, 100)
-			ctx := testContext(b)
+			ctx := nodetest.Context(b)
 			run := func(n *node.Node, tag string) float64 {
 				var wg sync.WaitGroup
 				errs := make([]error, writers)

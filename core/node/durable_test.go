@@ -13,6 +13,7 @@ import (
 
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/node"
+	"github.com/netabase/netabase/internal/nodetest"
 )
 
 // loggedEngine is an in-memory engine that logs each completed Put and
@@ -101,7 +102,7 @@ func TestRecordFromPeerIsSyncedBeforeAccepted(t *testing.T) {
 					c.NoSyncWrites = !tc.syncWrites
 				}
 			})
-			res, err := nodes[0].Publish(testContext(t), "durable", "text", 1, []byte("v"))
+			res, err := nodes[0].Publish(nodetest.Context(t), "durable", "text", 1, []byte("v"))
 			if err != nil {
 				t.Fatal(err)
 			}

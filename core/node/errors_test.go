@@ -10,13 +10,14 @@ import (
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/envelope"
 	"github.com/netabase/netabase/core/node"
+	"github.com/netabase/netabase/internal/nodetest"
 )
 
 // TestPlainErrors: what users read is one sentence, without the sentinel
 // errors' texts in front, and errors.Is still tells the kind.
 func TestPlainErrors(t *testing.T) {
-	ctx := testContext(t)
-	n := startNode(t, nodeConfig(t))
+	ctx := nodetest.Context(t)
+	n := nodetest.Start(t, nodetest.Config(t))
 	stranger, err := peer.Decode("12D3KooWGRUVh7TmVTNNfckbuMsL4tH2Bu1fvWBFBFNsG3gXvs7q")
 	if err != nil {
 		t.Fatal(err)

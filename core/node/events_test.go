@@ -8,13 +8,14 @@ import (
 
 	"github.com/netabase/netabase/core/envelope"
 	"github.com/netabase/netabase/core/node"
+	"github.com/netabase/netabase/internal/nodetest"
 )
 
 // TestEvents: each kind of event arrives, for every subscriber, including
 // one that joined late.
 func TestEvents(t *testing.T) {
-	ctx := testContext(t)
-	a, b := startNode(t, nodeConfig(t)), startNode(t, nodeConfig(t))
+	ctx := nodetest.Context(t)
+	a, b := nodetest.Start(t, nodetest.Config(t)), nodetest.Start(t, nodetest.Config(t))
 	subA, subB := a.Subscribe(0), b.Subscribe(0)
 	defer subA.Close()
 	defer subB.Close()
@@ -93,8 +94,8 @@ func TestEvents(t *testing.T) {
 // TestSlowSubscriber: a subscriber that does not read loses events, the
 // node does not wait for it, and it learns how many it lost.
 func TestSlowSubscriber(t *testing.T) {
-	ctx := testContext(t)
-	n := startNode(t, nodeConfig(t))
+	ctx := nodetest.Context(t)
+	n := nodetest.Start(t, nodetest.Config(t))
 	slow := n.Subscribe(2)
 	defer slow.Close()
 	keen := n.Subscribe(1000)
@@ -152,7 +153,7 @@ func TestSlowSubscriber(t *testing.T) {
 // TestReceivedRecords: every envelope accepted from a peer, pushed or
 // fetched, is yielded; the node's own are not.
 func TestReceivedRecords(t *testing.T) {
-	ctx := testContext(t)
+	ctx := nodetest.Context(t)
 	nodes := startNetwork(t, 3, nil)
 	a, b := nodes[0], nodes[1]
 	recvCtx, stop := context.WithCancel(ctx)
@@ -185,7 +186,7 @@ func TestReceivedRecords(t *testing.T) {
 // TestClockObserves: a node's clock moves past every envelope it receives,
 // so its next record is newer than anything it has seen.
 func TestClockObserves(t *testing.T) {
-	ctx := testContext(t)
+	ctx := nodetest.Context(t)
 	nodes := startNetwork(t, 2, nil)
 	a, b := nodes[0], nodes[1]
 	res, err := a.Publish(ctx, "seen", "text", 1, []byte("v"))

@@ -2,7 +2,6 @@ package node_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"slices"
 	"sync"
@@ -10,81 +9,15 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/netabase/netabase/backends/all"
-	"github.com/netabase/netabase/conformance"
-	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/node"
+	"github.com/netabase/netabase/internal/nodetest"
 )
 
-// certDir is shared by every node of the package's tests, so the admission
-// gate runs the conformance suite once per backend, not once per node.
-var certDir string
-
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "netabase-node-certs-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	certDir = dir
 	// Admit the in-memory backend once, before tests start nodes in
 	// parallel that would each run the suite.
-	if err := admit("memory://"); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// admit runs the admission gate on url with the shared certificate cache,
-// so that nodes started afterwards on the same backend find it admitted.
-func admit(url string) error {
-	gate := &core.Gate{Registry: all.Registry(), Suite: conformance.Suite(""), CertDir: certDir}
-	b, _, err := gate.Admit(context.Background(), url)
-	if err != nil {
-		return err
-	}
-	return b.Close()
-}
-
-// testTimeout bounds one test's network operations.
-const testTimeout = 60 * time.Second
-
-func testContext(t testing.TB) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// nodeConfig is a loopback node on an in-memory store, in server mode,
-// without mDNS.
-func nodeConfig(t testing.TB) node.Config {
-	t.Helper()
-	return node.Config{
-		DataDir: t.TempDir(), CertDir: certDir, Registry: all.Registry(), Suite: conformance.Suite(""),
-		Storage: "memory://",
-		Listen:  []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")},
-		Mode:    node.ModeServer,
-	}
-}
-
-func startNode(t testing.TB, cfg node.Config) *node.Node {
-	t.Helper()
-	n, err := node.New(testContext(t), cfg)
-	if err != nil {
-		t.Fatalf("starting a node: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := n.Close(); err != nil {
-			t.Errorf("closing node %s: %v", n.ID(), err)
-		}
-	})
-	return n
+	os.Exit(nodetest.Main(m, "memory://"))
 }
 
 // addrInfo is how other nodes reach n.
@@ -106,7 +39,7 @@ func connectDHT(t *testing.T, ctx context.Context, a, b *node.Node) {
 	if err := a.Connect(ctx, addrInfo(b)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, ctx, "each node in the other's routing table", func() bool {
+	nodetest.Eventually(t, ctx, "each node in the other's routing table", func() bool {
 		return slices.Contains(a.RoutingTable(), b.ID()) && slices.Contains(b.RoutingTable(), a.ID())
 	})
 }
@@ -116,7 +49,7 @@ func connectDHT(t *testing.T, ctx context.Context, a, b *node.Node) {
 func startNetwork(t testing.TB, count int, configure func(i int, c *node.Config)) []*node.Node {
 	t.Helper()
 	nodes := startNodes(t, count, configure)
-	ctx := testContext(t)
+	ctx := nodetest.Context(t)
 	for _, n := range nodes[1:] {
 		if err := n.Connect(ctx, addrInfo(nodes[0])); err != nil {
 			t.Fatal(err)
@@ -158,12 +91,12 @@ func startNodes(t testing.TB, count int, configure func(i int, c *node.Config)) 
 	var wg sync.WaitGroup
 	errs := make([]error, count)
 	for i := range nodes {
-		cfg := nodeConfig(t)
+		cfg := nodetest.Config(t)
 		if configure != nil {
 			configure(i, &cfg)
 		}
 		wg.Go(func() {
-			n, err := node.New(testContext(t), cfg)
+			n, err := node.New(nodetest.Context(t), cfg)
 			nodes[i], errs[i] = n, err
 		})
 	}

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/netabase/netabase/internal/nodetest"
 )
 
 // TestLibp2pMetrics checks that a node given a registry has go-libp2p
@@ -13,9 +15,9 @@ import (
 func TestLibp2pMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	for range 2 {
-		cfg := nodeConfig(t)
+		cfg := nodetest.Config(t)
 		cfg.Metrics = reg
-		startNode(t, cfg)
+		nodetest.Start(t, cfg)
 	}
 	families, err := reg.Gather()
 	if err != nil {

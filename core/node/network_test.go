@@ -19,16 +19,17 @@ import (
 
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/node"
+	"github.com/netabase/netabase/internal/nodetest"
 )
 
 // TestInteropIPFS: with the /ipfs prefix, a netabase node and a stock
 // kad-dht node (default options, in-memory store) find each other's
 // provider records; a netabase record is refused, saying why.
 func TestInteropIPFS(t *testing.T) {
-	ctx := testContext(t)
-	cfg := nodeConfig(t)
+	ctx := nodetest.Context(t)
+	cfg := nodetest.Config(t)
 	cfg.ProtocolPrefix = node.PrefixIPFS
-	n := startNode(t, cfg)
+	n := nodetest.Start(t, cfg)
 
 	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableMetrics())
 	if err != nil {
@@ -48,7 +49,7 @@ func TestInteropIPFS(t *testing.T) {
 	// kad-dht adds a connected peer to the table in the background; a
 	// Bootstrap before that fails with "failed to find any peer in table"
 	// (see connectDHT).
-	eventually(t, ctx, "the netabase node's routing table to hold the stock node", func() bool {
+	nodetest.Eventually(t, ctx, "the netabase node's routing table to hold the stock node", func() bool {
 		return slices.Contains(n.RoutingTable(), h.ID())
 	})
 	if _, err := n.Bootstrap(ctx); err != nil {
@@ -58,7 +59,7 @@ func TestInteropIPFS(t *testing.T) {
 		t.Fatalf("protocols %+v", p)
 	}
 	// Both routing tables hold the other.
-	eventually(t, ctx, "the stock node's routing table to hold the netabase node", func() bool {
+	nodetest.Eventually(t, ctx, "the stock node's routing table to hold the netabase node", func() bool {
 		return slices.Contains(stock.RoutingTable().ListPeers(), n.ID())
 	})
 
@@ -76,7 +77,7 @@ func TestInteropIPFS(t *testing.T) {
 	if err != nil || res.Sent != 1 {
 		t.Fatalf("provide: %+v, %v", res, err)
 	}
-	eventually(t, ctx, "the stock node to find the netabase node as provider", func() bool {
+	nodetest.Eventually(t, ctx, "the stock node to find the netabase node as provider", func() bool {
 		provs, err := stock.FindProviders(ctx, res.CID)
 		return err == nil && slices.ContainsFunc(provs, func(ai peer.AddrInfo) bool { return ai.ID == n.ID() })
 	})
@@ -111,7 +112,7 @@ func (appValidator) Select(_ string, vs [][]byte) (int, error) {
 
 // TestUserNamespace: an application's own namespace, with its validator.
 func TestUserNamespace(t *testing.T) {
-	ctx := testContext(t)
+	ctx := nodetest.Context(t)
 	nodes := startNetwork(t, 3, func(_ int, c *node.Config) {
 		c.Validators = map[string]record.Validator{"app": appValidator{}}
 	})
@@ -141,10 +142,10 @@ func TestUserNamespace(t *testing.T) {
 // TestRepublish: the node re-sends its records and provider records, by
 // itself every republish interval, so a peer that joined later holds them.
 func TestRepublish(t *testing.T) {
-	ctx := testContext(t)
-	cfg := nodeConfig(t)
+	ctx := nodetest.Context(t)
+	cfg := nodetest.Config(t)
 	cfg.RepublishInterval = time.Second
-	a := startNode(t, cfg)
+	a := nodetest.Start(t, cfg)
 	// Alone, a publishes to nobody.
 	rec, err := a.Publish(ctx, "r", "text", 1, []byte("v"))
 	if err != nil || rec.Peers != 0 {
@@ -153,7 +154,7 @@ func TestRepublish(t *testing.T) {
 	if res, err := a.StartProviding(ctx, "k"); err != nil || res.Peers != 0 {
 		t.Fatalf("provide alone: %+v, %v", res, err)
 	}
-	b := startNode(t, nodeConfig(t))
+	b := nodetest.Start(t, nodetest.Config(t))
 	sub := b.Subscribe(0)
 	defer sub.Close()
 	if err := b.Connect(ctx, addrInfo(a)); err != nil {
@@ -184,11 +185,11 @@ func TestMDNS(t *testing.T) {
 		fmt.Fprintln(os.Stderr, "WARNING: TestMDNS: "+msg)
 		t.Skip(msg)
 	}
-	ctx := testContext(t)
+	ctx := nodetest.Context(t)
 	mdnsNode := func() *node.Node {
-		cfg := nodeConfig(t)
+		cfg := nodetest.Config(t)
 		cfg.MDNS = true
-		return startNode(t, cfg)
+		return nodetest.Start(t, cfg)
 	}
 	a := mdnsNode()
 	sub := a.Subscribe(0)

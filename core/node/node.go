@@ -105,14 +105,22 @@ type Node struct {
 // stops start-up with an error carrying the suite's report
 // (*core.AdmissionError). Close the node to stop it.
 func New(ctx context.Context, cfg Config) (*Node, error) {
-	cfg, err := cfg.withDefaults()
-	if err != nil {
+	if err := cfg.required(); err != nil {
 		return nil, err
 	}
+	if err := cfg.Check(Names{}); err != nil {
+		return nil, err
+	}
+	cfg = cfg.WithDefaults()
 	prefix := cfg.ProtocolPrefix
 	if prefix == dht.DefaultPrefix && len(cfg.Validators) > 0 {
 		return nil, fmt.Errorf("netabase: node.Config.ProtocolPrefix is %s, the public IPFS DHT, whose peers accept only pk and ipns records; validators for namespaces %v need a private prefix such as %s",
 			prefix, slices.Sorted(maps.Keys(cfg.Validators)), PrefixNetabase)
+	}
+	for _, v := range cfg.SyncVersions {
+		if _, ok := replica.VersionOf(v.Protocol()); !ok {
+			return nil, fmt.Errorf("netabase: node.Config.SyncVersions holds %d, not a reconciliation protocol version this build speaks (%v)", v, replica.Versions)
+		}
 	}
 	for ns := range cfg.Validators {
 		if ns == envelope.Namespace || ns == "pk" || ns == "ipns" || ns == "providers" {
@@ -199,7 +207,9 @@ func (n *Node) start(ctx context.Context) error {
 	if n.ps, err = n.newPubSub(); err != nil {
 		return fmt.Errorf("cannot start gossipsub: %w", err)
 	}
-	n.host.SetStreamHandler(SyncProtocol, n.handleSync)
+	for _, v := range n.SyncVersions() {
+		n.host.SetStreamHandler(protocol.ID(v.Protocol()), func(st network.Stream) { n.handleSync(st, v) })
+	}
 	if cfg.MDNS {
 		n.mdns = mdns.NewMdnsService(n.host, n.mdnsService(), mdnsNotifee{n})
 		if err := n.mdns.Start(); err != nil {
@@ -257,10 +267,13 @@ func (n *Node) newHost() (host.Host, error) {
 	// reconciliation sessions past those replica.Inbound runs and lets
 	// wait, and a few it is refusing with a message, are reset before
 	// anything of them is read.
-	syncStreams := map[protocol.ID]rcmgr.ResourceLimits{SyncProtocol: {
-		StreamsInbound: replica.MaxInboundSessions + replica.MaxWaitingSessions + syncRefusing}}
-	syncPeerStreams := map[protocol.ID]rcmgr.ResourceLimits{SyncProtocol: {
-		StreamsInbound: 2*replica.MaxPeerSessions + syncRefusing}}
+	// The bound holds for each version's protocol ID.
+	syncStreams := map[protocol.ID]rcmgr.ResourceLimits{}
+	syncPeerStreams := map[protocol.ID]rcmgr.ResourceLimits{}
+	for _, id := range []protocol.ID{SyncProtocol, SyncProtocol2} {
+		syncStreams[id] = rcmgr.ResourceLimits{StreamsInbound: replica.MaxInboundSessions + replica.MaxWaitingSessions + syncRefusing}
+		syncPeerStreams[id] = rcmgr.ResourceLimits{StreamsInbound: 2*replica.MaxPeerSessions + syncRefusing}
+	}
 	concrete := rcmgr.PartialLimitConfig{System: sys, Protocol: syncStreams, ProtocolPeer: syncPeerStreams}.Build(limits.AutoScale())
 	var rmOpts []rcmgr.Option
 	if cfg.Metrics == nil {

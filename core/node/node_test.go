@@ -24,6 +24,7 @@ import (
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/envelope"
 	"github.com/netabase/netabase/core/node"
+	"github.com/netabase/netabase/internal/nodetest"
 )
 
 // TestRestart: a node closed and reopened on a persistent backend keeps
@@ -37,9 +38,9 @@ func TestRestart(t *testing.T) {
 		}
 		scheme := d.About().Scheme
 		t.Run(scheme, func(t *testing.T) {
-			ctx := testContext(t)
+			ctx := nodetest.Context(t)
 			dir := t.TempDir()
-			cfg := nodeConfig(t)
+			cfg := nodetest.Config(t)
 			cfg.DataDir = dir
 			cfg.Storage = scheme + "://" + filepath.Join(dir, "store")
 			n, err := node.New(ctx, cfg)
@@ -47,7 +48,7 @@ func TestRestart(t *testing.T) {
 				t.Fatal(err)
 			}
 			id := n.ID()
-			peerNode := startNode(t, nodeConfig(t))
+			peerNode := nodetest.Start(t, nodetest.Config(t))
 			connectDHT(t, ctx, peerNode, n)
 			own, err := n.Publish(ctx, "own", "text", 1, []byte("mine"))
 			if err != nil {
@@ -100,7 +101,7 @@ func TestRestart(t *testing.T) {
 				}
 			}
 			// A newcomer that knows only the restarted node gets all of it.
-			newcomer := startNode(t, nodeConfig(t))
+			newcomer := nodetest.Start(t, nodetest.Config(t))
 			connectDHT(t, ctx, newcomer, n)
 			if got, err := newcomer.GetRecord(ctx, theirs.Key); err != nil || string(got.Envelope.Value) != "yours" {
 				t.Errorf("newcomer's get: %v", err)
@@ -115,8 +116,8 @@ func TestRestart(t *testing.T) {
 // TestDatastore: the DHT keeps its data under /dht in the backend, and an
 // application's own keys live beside it.
 func TestDatastore(t *testing.T) {
-	ctx := testContext(t)
-	n := startNode(t, nodeConfig(t))
+	ctx := nodetest.Context(t)
+	n := nodetest.Start(t, nodetest.Config(t))
 	b := n.Datastore()
 	if err := b.Put(ctx, ds.NewKey("/app/settings"), []byte("x")); err != nil {
 		t.Fatal(err)
@@ -150,7 +151,7 @@ func TestDatastore(t *testing.T) {
 }
 
 func TestRemoveRecord(t *testing.T) {
-	ctx := testContext(t)
+	ctx := nodetest.Context(t)
 	nodes := startNetwork(t, 3, nil)
 	a := nodes[0]
 	res, err := a.Publish(ctx, "gone", "text", 1, []byte("v"))
@@ -191,10 +192,10 @@ func (failingVerdict) Passed() bool   { return false }
 func (failingVerdict) String() string { return "FAIL  put-get  the value read back differs" }
 
 func TestAdmissionRefuses(t *testing.T) {
-	cfg := nodeConfig(t)
+	cfg := nodetest.Config(t)
 	cfg.Suite = failingSuite{}
 	cfg.CertDir = ""
-	_, err := node.New(testContext(t), cfg)
+	_, err := node.New(nodetest.Context(t), cfg)
 	var ae *core.AdmissionError
 	if !errors.As(err, &ae) || !errors.Is(err, core.ErrRejected) || !strings.Contains(err.Error(), "the value read back differs") {
 		t.Fatalf("got %v, want the admission error with the report", err)
@@ -215,9 +216,9 @@ func TestConfigErrors(t *testing.T) {
 		"bad storage":        func(c *node.Config) { c.Storage = "nosuch://" },
 	} {
 		t.Run(name, func(t *testing.T) {
-			cfg := nodeConfig(t)
+			cfg := nodetest.Config(t)
 			edit(&cfg)
-			if n, err := node.New(testContext(t), cfg); err == nil {
+			if n, err := node.New(nodetest.Context(t), cfg); err == nil {
 				_ = n.Close()
 				t.Fatal("the node started")
 			} else {
@@ -233,9 +234,9 @@ func TestConfigErrors(t *testing.T) {
 // other address listens; and the first node still dials from its listen
 // port.
 func TestListenAddressInUse(t *testing.T) {
-	cfg := nodeConfig(t)
+	cfg := nodetest.Config(t)
 	cfg.Listen = []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0"), ma.StringCast("/ip4/127.0.0.1/udp/0/quic-v1")}
-	first := startNode(t, cfg)
+	first := nodetest.Start(t, cfg)
 	var tcpAddr, quicAddr string
 	for _, a := range first.Host().Network().ListenAddresses() {
 		if _, err := a.ValueForProtocol(ma.P_QUIC_V1); err == nil {
@@ -257,12 +258,12 @@ func TestListenAddressInUse(t *testing.T) {
 		{"quic beside tcp", []string{"/ip4/127.0.0.1/tcp/0", quicAddr}, quicAddr, "/ip4/127.0.0.1/udp/0/quic-v1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := nodeConfig(t)
+			cfg := nodetest.Config(t)
 			cfg.Listen = nil
 			for _, a := range tc.listen {
 				cfg.Listen = append(cfg.Listen, ma.StringCast(a))
 			}
-			n, err := node.New(testContext(t), cfg)
+			n, err := node.New(nodetest.Context(t), cfg)
 			if err == nil {
 				_ = n.Close()
 				t.Fatalf("a second node started on %v", tc.listen)
@@ -274,8 +275,8 @@ func TestListenAddressInUse(t *testing.T) {
 		})
 	}
 
-	other := startNode(t, nodeConfig(t))
-	ctx := testContext(t)
+	other := nodetest.Start(t, nodetest.Config(t))
+	ctx := nodetest.Context(t)
 	if err := first.Connect(ctx, addrInfo(other)); err != nil {
 		t.Fatal(err)
 	}
@@ -288,9 +289,9 @@ func TestListenAddressInUse(t *testing.T) {
 // TestLimitsFromConfig: the [limits] keys reach libp2p's connection and
 // resource managers.
 func TestLimitsFromConfig(t *testing.T) {
-	cfg := nodeConfig(t)
+	cfg := nodetest.Config(t)
 	cfg.Limits = &node.Limits{ConnLowWater: 3, ConnHighWater: 5, ConnGracePeriod: 7 * time.Second, MaxConnections: 11, MaxStreams: 13, MaxMemory: 17 << 20}
-	n := startNode(t, cfg)
+	n := nodetest.Start(t, cfg)
 	cm, ok := n.Host().ConnManager().(*connmgr.BasicConnMgr)
 	if !ok {
 		t.Fatalf("connection manager %T", n.Host().ConnManager())
@@ -313,13 +314,13 @@ func TestLimitsFromConfig(t *testing.T) {
 // TestBandwidthReporter: a reporter in the config counts the node's
 // stream traffic by protocol.
 func TestBandwidthReporter(t *testing.T) {
-	ctx := testContext(t)
+	ctx := nodetest.Context(t)
 	bw := metrics.NewBandwidthCounter()
-	cfg := nodeConfig(t)
+	cfg := nodetest.Config(t)
 	cfg.BandwidthReporter = bw
-	a, b := startNode(t, cfg), startNode(t, nodeConfig(t))
+	a, b := nodetest.Start(t, cfg), nodetest.Start(t, nodetest.Config(t))
 	connectDHT(t, ctx, a, b)
-	eventually(t, ctx, "bytes counted for a DHT exchange", func() bool {
+	nodetest.Eventually(t, ctx, "bytes counted for a DHT exchange", func() bool {
 		for proto, st := range bw.GetBandwidthByProtocol() {
 			if strings.HasSuffix(string(proto), "/kad/1.0.0") && st.TotalIn > 0 && st.TotalOut > 0 {
 				return true
@@ -349,9 +350,9 @@ func TestConfigOptionErrors(t *testing.T) {
 		{"rate without a burst", func(c *node.Config) { c.Quota = &node.Quota{PutRate: 1} }, "node.Config.Quota.PutBurst is 0, so no PUT_VALUE could ever pass"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := nodeConfig(t)
+			cfg := nodetest.Config(t)
 			tc.edit(&cfg)
-			n, err := node.New(testContext(t), cfg)
+			n, err := node.New(nodetest.Context(t), cfg)
 			if err == nil {
 				_ = n.Close()
 				t.Fatal("the node started")
@@ -367,9 +368,9 @@ func TestConfigOptionErrors(t *testing.T) {
 // pebble in the data directory, the protocol prefix /netabase and the DHT
 // mode auto.
 func TestConfigDefaults(t *testing.T) {
-	cfg := nodeConfig(t)
+	cfg := nodetest.Config(t)
 	cfg.Storage, cfg.ProtocolPrefix, cfg.Mode = "", "", ""
-	n := startNode(t, cfg)
+	n := nodetest.Start(t, cfg)
 	info := n.Info()
 	if want := node.DefaultStorage(cfg.DataDir); info.Storage != want || !strings.HasPrefix(want, "pebble://") || info.Backend.Name != "pebble" {
 		t.Errorf("storage %s (backend %s), want %s", info.Storage, info.Backend.Name, want)

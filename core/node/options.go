@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/netabase/netabase/core"
+	"github.com/netabase/netabase/core/replica"
 )
 
 // Config is everything a node needs, in typed options: multiaddrs,
@@ -78,6 +79,12 @@ type Config struct {
 	// IPFSRecords accepts and serves IPFS's pk and ipns records on a
 	// network other than /ipfs.
 	IPFSRecords bool
+	// SyncVersions are the reconciliation protocol versions the node
+	// speaks, the newest first (SYNC.md §5): it answers sessions of each,
+	// and starts each session in the first of them its peer speaks. nil
+	// means every version of core/replica (replica.Versions); a node given
+	// only replica.Version1 speaks as nodes did before version 2.
+	SyncVersions []replica.Version
 	// SyncInterval is how often each synced collection is reconciled with
 	// the peers that share it, besides when they meet; 0 means
 	// DefaultSyncInterval.
@@ -213,19 +220,27 @@ func DefaultStorage(dataDir string) string {
 	return (&url.URL{Scheme: "pebble", Path: filepath.ToSlash(filepath.Join(dataDir, "store"))}).String()
 }
 
-// withDefaults returns c with each option left to its default set to it,
-// or the errors (joined) of the options that are wrong.
-func (c Config) withDefaults() (Config, error) {
+// required checks the options New cannot do without, which have no
+// default.
+func (c Config) required() error {
 	if c.DataDir == "" {
-		return c, errors.New("netabase: node.Config.DataDir is empty; give the node a data directory")
+		return errors.New("netabase: node.Config.DataDir is empty; give the node a data directory")
 	}
 	if c.Registry == nil {
-		return c, errors.New("netabase: node.Config.Registry is nil; pass all.Registry() from backends/all (or a core.Registry of your own)")
+		return errors.New("netabase: node.Config.Registry is nil; pass all.Registry() from backends/all (or a core.Registry of your own)")
 	}
 	if c.Suite == nil {
-		return c, errors.New(`netabase: node.Config.Suite is nil; pass conformance.Suite("") from the conformance package (or a core.Suite of your own)`)
+		return errors.New(`netabase: node.Config.Suite is nil; pass conformance.Suite("") from the conformance package (or a core.Suite of your own)`)
 	}
-	if c.Storage == "" {
+	return nil
+}
+
+// WithDefaults returns c with each option left to its default set to it:
+// the one place the node's defaults are given (core/config's Default
+// writes them in the file's form from here). Storage's default needs
+// DataDir.
+func (c Config) WithDefaults() Config {
+	if c.Storage == "" && c.DataDir != "" {
 		c.Storage = DefaultStorage(c.DataDir)
 	}
 	if len(c.Listen) == 0 {
@@ -248,9 +263,49 @@ func (c Config) withDefaults() (Config, error) {
 		q := DefaultQuota()
 		c.Quota = &q
 	}
+	return c
+}
+
+// Names say how Check's sentences name a Config's options and show their
+// values, for a caller that took the options in another form: core/config
+// names the file's keys and shows sizes in MiB. A nil func keeps Go's:
+// another option is named by its field (such as "ConnLowWater"), and a
+// value is shown as fmt prints it.
+type Names struct {
+	// Option names the option at path, such as "Limits.ConnLowWater".
+	Option func(path string) string
+	// Value shows v, the value of the option at path.
+	Value func(path string, v any) string
+}
+
+// OptionError is an option of a Config that Check refuses.
+type OptionError struct {
+	// Option is the option's path in Config, such as "Limits.ConnHighWater".
+	Option string
+	// Msg says what is wrong, in the words of the Names Check was given;
+	// it follows the option's name.
+	Msg string
+}
+
+func (e *OptionError) Error() string { return "netabase: node.Config." + e.Option + " " + e.Msg }
+
+// Check checks c's options (an option left to its default counts as its
+// default) and returns the errors, joined, each an *OptionError whose
+// sentence uses n's names. It is the one statement of what the node takes:
+// New calls it, and so does core/config for the file's keys.
+func (c Config) Check(n Names) error {
+	c = c.WithDefaults()
+	name := n.Option
+	if name == nil {
+		name = func(path string) string { return path[strings.LastIndex(path, ".")+1:] }
+	}
+	show := n.Value
+	if show == nil {
+		show = func(_ string, v any) string { return fmt.Sprint(v) }
+	}
 	var errs []error
 	bad := func(option, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("netabase: node.Config.%s %s", option, fmt.Sprintf(format, args...)))
+		errs = append(errs, &OptionError{Option: option, Msg: fmt.Sprintf(format, args...)})
 	}
 	for _, a := range c.Listen {
 		if len(a) == 0 {
@@ -270,28 +325,34 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	l := c.Limits
 	for _, f := range []struct {
-		name string
-		v    int64
+		path string
+		v    any
+		neg  bool
 	}{
-		{"ConnLowWater", int64(l.ConnLowWater)}, {"ConnHighWater", int64(l.ConnHighWater)}, {"ConnGracePeriod", int64(l.ConnGracePeriod)},
-		{"MaxConnections", int64(l.MaxConnections)}, {"MaxStreams", int64(l.MaxStreams)}, {"MaxMemory", l.MaxMemory},
+		{"Limits.ConnLowWater", l.ConnLowWater, l.ConnLowWater < 0},
+		{"Limits.ConnHighWater", l.ConnHighWater, l.ConnHighWater < 0},
+		{"Limits.ConnGracePeriod", l.ConnGracePeriod, l.ConnGracePeriod < 0},
+		{"Limits.MaxConnections", l.MaxConnections, l.MaxConnections < 0},
+		{"Limits.MaxStreams", l.MaxStreams, l.MaxStreams < 0},
+		{"Limits.MaxMemory", l.MaxMemory, l.MaxMemory < 0},
 	} {
-		if f.v < 0 {
-			bad("Limits."+f.name, "is negative")
+		if f.neg {
+			bad(f.path, "is negative (%s)", show(f.path, f.v))
 		}
 	}
 	if l.ConnHighWater < l.ConnLowWater {
-		bad("Limits.ConnHighWater", "is %d, below ConnLowWater (%d); it must be at least as large", l.ConnHighWater, l.ConnLowWater)
+		bad("Limits.ConnHighWater", "is %s, below %s (%s); it must be at least as large",
+			show("Limits.ConnHighWater", l.ConnHighWater), name("Limits.ConnLowWater"), show("Limits.ConnLowWater", l.ConnLowWater))
 	}
 	if c.MaxRecordAge < 0 {
-		bad("MaxRecordAge", "is %s; it may not be negative (0 keeps records until they are removed)", c.MaxRecordAge)
+		bad("MaxRecordAge", "is %s; it may not be negative (0 keeps records until they are removed)", show("MaxRecordAge", c.MaxRecordAge))
 	}
 	if c.RepublishInterval < time.Second {
-		bad("RepublishInterval", "is %s; use at least 1s (0 means the default)", c.RepublishInterval)
+		bad("RepublishInterval", "is %s; use at least 1s", show("RepublishInterval", c.RepublishInterval))
 	}
 	q := c.Quota
 	for _, f := range []struct {
-		name string
+		path string
 		v    int64
 	}{
 		{"MaxRecords", int64(q.MaxRecords)}, {"MaxBytes", q.MaxBytes},
@@ -303,14 +364,20 @@ func (c Config) withDefaults() (Config, error) {
 		{"ProvideRate", int64(q.ProvideRate)}, {"ProvideBurst", int64(q.ProvideBurst)},
 	} {
 		if f.v < 0 {
-			bad("Quota."+f.name, "is %d; it may not be negative (0 turns the limit off)", f.v)
+			bad("Quota."+f.path, "is %s; it may not be negative (0 turns the limit off)", show("Quota."+f.path, f.v))
 		}
 	}
-	if q.PutRate > 0 && q.PutBurst < 1 {
-		bad("Quota.PutBurst", "is %d, so no PUT_VALUE could ever pass; use at least 1, or PutRate 0 to turn the rate off", q.PutBurst)
+	for _, r := range []struct {
+		rate, burst string
+		r, b        int
+		request     string
+	}{
+		{"Quota.PutRate", "Quota.PutBurst", q.PutRate, q.PutBurst, "PUT_VALUE"},
+		{"Quota.ProvideRate", "Quota.ProvideBurst", q.ProvideRate, q.ProvideBurst, "ADD_PROVIDER"},
+	} {
+		if r.r > 0 && r.b < 1 {
+			bad(r.burst, "is %s, so no %s could ever pass; use at least 1, or %s 0 to turn the rate off", show(r.burst, int64(r.b)), r.request, name(r.rate))
+		}
 	}
-	if q.ProvideRate > 0 && q.ProvideBurst < 1 {
-		bad("Quota.ProvideBurst", "is %d, so no ADD_PROVIDER could ever pass; use at least 1, or ProvideRate 0 to turn the rate off", q.ProvideBurst)
-	}
-	return c, errors.Join(errs...)
+	return errors.Join(errs...)
 }

@@ -6,28 +6,14 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/node"
+	"github.com/netabase/netabase/internal/nodetest"
 )
-
-// eventually waits, until the test's deadline, for cond to hold.
-func eventually(t *testing.T, ctx context.Context, what string, cond func() bool) {
-	t.Helper()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("gave up waiting for %s: %v", what, ctx.Err())
-		case <-tick.C:
-		}
-	}
-}
 
 // nextEvent returns the first event of sub that match accepts, failing the
 // test at its deadline.
@@ -44,21 +30,21 @@ func nextEvent[E node.Event](t *testing.T, ctx context.Context, sub *node.Subscr
 }
 
 func TestBootstrapFromConfig(t *testing.T) {
-	seed := startNode(t, nodeConfig(t))
+	seed := nodetest.Start(t, nodetest.Config(t))
 	others := startNetwork(t, 3, nil)
-	ctx := testContext(t)
+	ctx := nodetest.Context(t)
 	for _, n := range others {
 		if err := n.Connect(ctx, addrInfo(seed)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	cfg := nodeConfig(t)
+	cfg := nodetest.Config(t)
 	seedInfo, err := peer.AddrInfosFromP2pAddrs(seed.Addrs()...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.Bootstrap = seedInfo
-	n := startNode(t, cfg)
+	n := nodetest.Start(t, cfg)
 	res, err := n.Bootstrap(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -80,9 +66,9 @@ func TestBootstrapFromConfig(t *testing.T) {
 // fifteen failed with "failed to find any peer in table" on a loaded
 // machine, so many pairs are tried.
 func TestBootstrapJustStarted(t *testing.T) {
-	ctx := testContext(t)
+	ctx := nodetest.Context(t)
 	for i := range 40 {
-		a, b := startNode(t, nodeConfig(t)), startNode(t, nodeConfig(t))
+		a, b := nodetest.Start(t, nodetest.Config(t)), nodetest.Start(t, nodetest.Config(t))
 		if err := a.Connect(ctx, addrInfo(b)); err != nil {
 			t.Fatal(err)
 		}
@@ -100,12 +86,12 @@ func TestBootstrapJustStarted(t *testing.T) {
 }
 
 func TestBootstrapErrors(t *testing.T) {
-	ctx := testContext(t)
-	alone := startNode(t, nodeConfig(t))
+	ctx := nodetest.Context(t)
+	alone := nodetest.Start(t, nodetest.Config(t))
 	if _, err := alone.Bootstrap(ctx); err == nil || !strings.Contains(err.Error(), "no peers to bootstrap from") {
 		t.Errorf("bootstrap with nothing configured: %v", err)
 	}
-	gone := startNode(t, nodeConfig(t))
+	gone := nodetest.Start(t, nodetest.Config(t))
 	addr, err := peer.AddrInfoFromP2pAddr(gone.Addrs()[0])
 	if err != nil {
 		t.Fatal(err)
@@ -113,9 +99,9 @@ func TestBootstrapErrors(t *testing.T) {
 	if err := gone.Close(); err != nil {
 		t.Fatal(err)
 	}
-	cfg := nodeConfig(t)
+	cfg := nodetest.Config(t)
 	cfg.Bootstrap = []peer.AddrInfo{*addr}
-	n := startNode(t, cfg)
+	n := nodetest.Start(t, cfg)
 	res, err := n.Bootstrap(ctx)
 	if err == nil || !strings.Contains(err.Error(), "no bootstrap peer could be reached") || len(res.Failed) != 1 {
 		t.Errorf("bootstrap from a stopped peer: %+v, %v", res, err)
@@ -123,8 +109,8 @@ func TestBootstrapErrors(t *testing.T) {
 }
 
 func TestAddressesAndPeers(t *testing.T) {
-	ctx := testContext(t)
-	a, b := startNode(t, nodeConfig(t)), startNode(t, nodeConfig(t))
+	ctx := nodetest.Context(t)
+	a, b := nodetest.Start(t, nodetest.Config(t)), nodetest.Start(t, nodetest.Config(t))
 	sub := a.Subscribe(0)
 	defer sub.Close()
 	addr := b.Host().Addrs()[0]
@@ -152,7 +138,7 @@ func TestAddressesAndPeers(t *testing.T) {
 	if err := a.RemoveAddress(b.ID(), addr); !errors.Is(err, core.ErrNotFound) {
 		t.Errorf("removing it twice: %v", err)
 	}
-	eventually(t, ctx, "b in a's routing table", func() bool { return slices.Contains(a.RoutingTable(), b.ID()) })
+	nodetest.Eventually(t, ctx, "b in a's routing table", func() bool { return slices.Contains(a.RoutingTable(), b.ID()) })
 	if err := a.RemovePeer(b.ID()); err != nil {
 		t.Fatal(err)
 	}
@@ -171,11 +157,11 @@ func TestAddressesAndPeers(t *testing.T) {
 
 // TestDisconnect, between clients: no DHT traffic dials the peer again.
 func TestDisconnect(t *testing.T) {
-	ctx := testContext(t)
+	ctx := nodetest.Context(t)
 	client := func() *node.Node {
-		cfg := nodeConfig(t)
+		cfg := nodetest.Config(t)
 		cfg.Mode = node.ModeClient
-		return startNode(t, cfg)
+		return nodetest.Start(t, cfg)
 	}
 	a, b := client(), client()
 	sub := a.Subscribe(0)
@@ -215,7 +201,7 @@ func TestParsePeerAddr(t *testing.T) {
 // tells other peers (a client leaves their routing tables) and is an event.
 func TestModes(t *testing.T) {
 	nodes := startNetwork(t, 4, nil)
-	ctx := testContext(t)
+	ctx := nodetest.Context(t)
 	a := nodes[1]
 	if m := a.Mode(); m.Configured != node.ModeServer || m.Effective != node.ModeServer {
 		t.Fatalf("mode %+v", m)
@@ -241,7 +227,7 @@ func TestModes(t *testing.T) {
 	// or at the latest when they next query it (a lookup on four nodes
 	// queries every peer in the table).
 	for _, other := range []*node.Node{nodes[0], nodes[2], nodes[3]} {
-		eventually(t, ctx, "the client to leave the routing tables", func() bool {
+		nodetest.Eventually(t, ctx, "the client to leave the routing tables", func() bool {
 			if !slices.Contains(other.RoutingTable(), a.ID()) {
 				return true
 			}
@@ -265,7 +251,7 @@ func TestModes(t *testing.T) {
 	}
 	nextEvent(t, ctx, sub, func(e node.ModeChanged) bool { return e.Configured == node.ModeAuto && e.Effective == node.ModeServer })
 	for _, other := range []*node.Node{nodes[0], nodes[2], nodes[3]} {
-		eventually(t, ctx, "the server to rejoin the routing tables", func() bool {
+		nodetest.Eventually(t, ctx, "the server to rejoin the routing tables", func() bool {
 			if slices.Contains(other.RoutingTable(), a.ID()) {
 				return true
 			}
@@ -279,9 +265,9 @@ func TestModes(t *testing.T) {
 }
 
 func TestClientModeFromConfig(t *testing.T) {
-	cfg := nodeConfig(t)
+	cfg := nodetest.Config(t)
 	cfg.Mode = node.ModeClient
-	n := startNode(t, cfg)
+	n := nodetest.Start(t, cfg)
 	if m := n.Mode(); m.Configured != node.ModeClient || m.Effective != node.ModeClient {
 		t.Errorf("mode %+v", m)
 	}

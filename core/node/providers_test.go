@@ -14,6 +14,7 @@ import (
 
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/node"
+	"github.com/netabase/netabase/internal/nodetest"
 )
 
 func TestKeyCID(t *testing.T) {
@@ -48,7 +49,7 @@ func TestKeyCID(t *testing.T) {
 // all found from every node.
 func TestProvidersAllFound(t *testing.T) {
 	nodes := startNetwork(t, 10, nil)
-	ctx := testContext(t)
+	ctx := nodetest.Context(t)
 	providers := []int{1, 4, 6, 9}
 	var want []peer.ID
 	for _, i := range providers {
@@ -93,8 +94,8 @@ func TestProvidersAllFound(t *testing.T) {
 }
 
 func TestStopProviding(t *testing.T) {
-	a := startNode(t, nodeConfig(t)) // alone: lookups see only its store
-	ctx := testContext(t)
+	a := nodetest.Start(t, nodetest.Config(t)) // alone: lookups see only its store
+	ctx := nodetest.Context(t)
 	res, err := a.StartProviding(ctx, "k")
 	if err != nil || res.Peers != 0 {
 		t.Fatalf("providing with no peers: %+v, %v", res, err)
@@ -125,7 +126,7 @@ func TestStopProviding(t *testing.T) {
 func providedKeys(t *testing.T, n *node.Node) []string {
 	t.Helper()
 	var out []string
-	for c, err := range n.ProvidedKeys(testContext(t)) {
+	for c, err := range n.ProvidedKeys(nodetest.Context(t)) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -137,8 +138,8 @@ func providedKeys(t *testing.T, n *node.Node) []string {
 // TestFindProvidersReportsStoreFailure: when the node's store cannot be
 // read, FindProviders says so instead of finding no providers.
 func TestFindProvidersReportsStoreFailure(t *testing.T) {
-	n := startNode(t, nodeConfig(t))
-	ctx := testContext(t)
+	n := nodetest.Start(t, nodetest.Config(t))
+	ctx := nodetest.Context(t)
 	if _, err := n.StartProviding(ctx, "dataset"); err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/netabase/netabase/core/envelope"
 	"github.com/netabase/netabase/core/node"
+	"github.com/netabase/netabase/internal/nodetest"
 )
 
 // storeUsage counts the value records and provider records in n's backend
@@ -73,7 +74,7 @@ const attemptsPerRefusal = 2
 // quotaConfig is a node with small limits, and no rate limits unless a
 // test sets them.
 func quotaConfig(t *testing.T) node.Config {
-	cfg := nodeConfig(t)
+	cfg := nodetest.Config(t)
 	cfg.Quota = &node.Quota{
 		MaxRecords:          400,
 		MaxBytes:            4 << 20,
@@ -96,9 +97,9 @@ func quotaConfig(t *testing.T) node.Config {
 // peer's still go through.
 func TestQuotaFlood(t *testing.T) {
 	cfg := quotaConfig(t)
-	target := startNode(t, cfg)
-	good := startNode(t, nodeConfig(t))
-	ctx := testContext(t)
+	target := nodetest.Start(t, cfg)
+	good := nodetest.Start(t, nodetest.Config(t))
+	ctx := nodetest.Context(t)
 	connectDHT(t, ctx, good, target)
 
 	const attackers, owners, perOwner = 3, 200, 5
@@ -171,7 +172,7 @@ func TestQuotaFlood(t *testing.T) {
 			_ = other.messenger.PutProviderAddrs(ctx, target.ID(), key, peer.AddrInfo{ID: other.h.ID(), Addrs: other.h.Addrs()})
 		}
 	}
-	eventually(t, ctx, "the provider records stored or refused", func() bool {
+	nodetest.Eventually(t, ctx, "the provider records stored or refused", func() bool {
 		_, _, providers := storeUsage(t, ctx, target)
 		return providers == cfg.Quota.MaxProviders
 	})
@@ -233,8 +234,8 @@ func TestQuotaFlood(t *testing.T) {
 // TestQuotaLargeRecords: large records stop at the sender's byte quota.
 func TestQuotaLargeRecords(t *testing.T) {
 	cfg := quotaConfig(t)
-	target := startNode(t, cfg)
-	ctx := testContext(t)
+	target := nodetest.Start(t, cfg)
+	ctx := nodetest.Context(t)
 	raw := newRawClient(t, "/netabase")
 	ok := 0
 	for range 10 {
@@ -257,8 +258,8 @@ func TestQuotaLargeRecords(t *testing.T) {
 func TestQuotaTotal(t *testing.T) {
 	cfg := quotaConfig(t)
 	cfg.Quota.MaxRecords = 20
-	target := startNode(t, cfg)
-	ctx := testContext(t)
+	target := nodetest.Start(t, cfg)
+	ctx := nodetest.Context(t)
 	ok := 0
 	for range 2 {
 		raw := newRawClient(t, "/netabase")
@@ -315,8 +316,8 @@ func TestQuotaRates(t *testing.T) {
 	cfg.Quota.ProvideRate, cfg.Quota.ProvideBurst = 1, 10
 	var logs syncBuffer
 	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
-	target := startNode(t, cfg)
-	ctx := testContext(t)
+	target := nodetest.Start(t, cfg)
+	ctx := nodetest.Context(t)
 	raw := newRawClient(t, "/netabase")
 	start := time.Now()
 	keys, values := throwaway(t, 50, 10)
@@ -338,7 +339,7 @@ func TestQuotaRates(t *testing.T) {
 		key, _ := multihash.Sum([]byte(fmt.Sprint(i)), multihash.SHA2_256, -1)
 		_ = raw.messenger.PutProviderAddrs(ctx, target.ID(), key, self)
 	}
-	eventually(t, ctx, "ADD_PROVIDERs refused for their rate", func() bool { return target.Refused()[node.RefusedProvideRate] > 0 })
+	nodetest.Eventually(t, ctx, "ADD_PROVIDERs refused for their rate", func() bool { return target.Refused()[node.RefusedProvideRate] > 0 })
 	if _, _, providers := storeUsage(t, ctx, target); providers > 10+int(time.Since(start).Seconds())+1 {
 		t.Errorf("%d provider records stored at a rate of 1 a second after a burst of 10", providers)
 	}
@@ -352,8 +353,8 @@ func TestQuotaRates(t *testing.T) {
 func TestQuotaIPFSRecords(t *testing.T) {
 	cfg := quotaConfig(t)
 	cfg.IPFSRecords = true
-	target := startNode(t, cfg)
-	ctx := testContext(t)
+	target := nodetest.Start(t, cfg)
+	ctx := nodetest.Context(t)
 	raw := newRawClient(t, "/netabase")
 	_, pub, _ := crypto.GenerateEd25519Key(nil)
 	id, _ := peer.IDFromPublicKey(pub)

@@ -13,13 +13,14 @@ import (
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/envelope"
 	"github.com/netabase/netabase/core/node"
+	"github.com/netabase/netabase/internal/nodetest"
 )
 
 // TestRecordFromEveryNode: a record put on one node of ten is got from
 // every other one.
 func TestRecordFromEveryNode(t *testing.T) {
 	nodes := startNetwork(t, 10, nil)
-	ctx := testContext(t)
+	ctx := nodetest.Context(t)
 	res, err := nodes[3].Publish(ctx, "greeting", "text", 1, []byte("hello"))
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +58,7 @@ func TestRecordFromEveryNode(t *testing.T) {
 
 func TestGetMissingRecord(t *testing.T) {
 	nodes := startNetwork(t, 3, nil)
-	_, err := nodes[1].GetRecord(testContext(t), envelope.Key(nodes[0].ID(), "nothing"))
+	_, err := nodes[1].GetRecord(nodetest.Context(t), envelope.Key(nodes[0].ID(), "nothing"))
 	if !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("got %v, want ErrNotFound", err)
 	}
@@ -69,7 +70,7 @@ func TestGetMissingRecord(t *testing.T) {
 // elsewhere, GetRecord says the local one is damaged.
 func TestDamagedLocalRecord(t *testing.T) {
 	nodes := startNetwork(t, 2, nil)
-	ctx := testContext(t)
+	ctx := nodetest.Context(t)
 	a := nodes[0]
 	damage := func(key string) {
 		t.Helper()

@@ -273,7 +273,7 @@ func (k *keeper) disconnected(p peer.ID) {
 // addresses it listens on; a remembered peer reached again is no longer
 // kept for being remembered.
 func (k *keeper) identified(e event.EvtPeerIdentificationCompleted) {
-	if !slices.Contains(e.Protocols, SyncProtocol) && !slices.Contains(e.Protocols, k.n.kadProtocol()) {
+	if !slices.Contains(e.Protocols, SyncProtocol) && !slices.Contains(e.Protocols, SyncProtocol2) && !slices.Contains(e.Protocols, k.n.kadProtocol()) {
 		return
 	}
 	addrs := e.ListenAddrs

@@ -16,6 +16,7 @@ import (
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/core/replica"
+	"github.com/netabase/netabase/internal/nodetest"
 )
 
 // redialBound is how soon a closed connection to a kept peer must be open
@@ -27,7 +28,7 @@ const redialBound = 10 * time.Second
 // reaches the other peer within seconds; neither node is a bootstrap peer
 // of the other, and neither runs the DHT.
 func TestRedialCollectionPeer(t *testing.T) {
-	ctx := testContext(t)
+	ctx := nodetest.Context(t)
 	a, b := startClient(t), startClient(t)
 	ca, err := a.JoinSync(ctx, replica.Settings{Name: "chat"})
 	if err != nil {
@@ -40,7 +41,7 @@ func TestRedialCollectionPeer(t *testing.T) {
 	if err := a.Connect(ctx, addrInfo(b)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, ctx, "each node keeping the other for chat", func() bool {
+	nodetest.Eventually(t, ctx, "each node keeping the other for chat", func() bool {
 		return keptFor(a, b, "chat") && keptFor(b, a, "chat")
 	})
 	if err := a.Host().Network().ClosePeer(b.ID()); err != nil {
@@ -51,7 +52,7 @@ func TestRedialCollectionPeer(t *testing.T) {
 	}
 	arrived, cancel := context.WithTimeout(ctx, redialBound)
 	defer cancel()
-	eventually(t, arrived, "the write on b", func() bool {
+	nodetest.Eventually(t, arrived, "the write on b", func() bool {
 		rec, err := cb.Get(ctx, a.ID(), "after")
 		return err == nil && string(rec.Value) == "the connection closed"
 	})
@@ -77,7 +78,7 @@ func TestRedialCollectionPeer(t *testing.T) {
 // TestKeptPerCollectionBound: of the peers that join a collection, the
 // node keeps KeptPerCollection.
 func TestKeptPerCollectionBound(t *testing.T) {
-	ctx := testContext(t)
+	ctx := nodetest.Context(t)
 	nodes := startNodes(t, node.KeptPerCollection+2, func(_ int, c *node.Config) { c.Mode = node.ModeClient })
 	hub, others := nodes[0], nodes[1:]
 	for _, n := range nodes {
@@ -96,7 +97,7 @@ func TestKeptPerCollectionBound(t *testing.T) {
 	}
 	// The hub keeps each peer as its join reaches it: wait for the bound,
 	// failing when it is passed.
-	eventually(t, ctx, "every peer in the hub's topic, and the bound kept", func() bool {
+	nodetest.Eventually(t, ctx, "every peer in the hub's topic, and the bound kept", func() bool {
 		kept := 0
 		for _, n := range others {
 			if keptFor(hub, n, "chat") {
@@ -112,14 +113,14 @@ func TestKeptPerCollectionBound(t *testing.T) {
 
 // TestRedialBootstrapPeer: a node keeps its bootstrap peer connected.
 func TestRedialBootstrapPeer(t *testing.T) {
-	ctx := testContext(t)
+	ctx := nodetest.Context(t)
 	boot := startClient(t)
-	cfg := nodeConfig(t)
+	cfg := nodetest.Config(t)
 	cfg.Mode = node.ModeClient
 	cfg.Bootstrap = multiaddrs(boot)
-	n := startNode(t, cfg)
+	n := nodetest.Start(t, cfg)
 	// Both sides must hold the connection before one closes it.
-	eventually(t, ctx, "the connection to the bootstrap peer", func() bool {
+	nodetest.Eventually(t, ctx, "the connection to the bootstrap peer", func() bool {
 		return n.Host().Network().Connectedness(boot.ID()) == network.Connected &&
 			boot.Host().Network().Connectedness(n.ID()) == network.Connected
 	})
@@ -156,21 +157,21 @@ func (g *dialCounter) InterceptPeerDial(p peer.ID) bool {
 // start could not reach is dialled again by the node's keeper, without
 // another bootstrap, and is connected once it can be reached.
 func TestRedialUnreachedBootstrapPeer(t *testing.T) {
-	ctx := testContext(t)
+	ctx := nodetest.Context(t)
 	boot := startClient(t)
 	g := &dialCounter{peer: boot.ID()}
 	g.set(boot.ID(), true)
-	cfg := nodeConfig(t)
+	cfg := nodetest.Config(t)
 	cfg.Mode = node.ModeClient
 	cfg.Bootstrap = multiaddrs(boot)
 	cfg.ConnectionGater = g
-	n := startNode(t, cfg)
+	n := nodetest.Start(t, cfg)
 	// The bootstrap at start's dial, then the keeper's.
-	eventually(t, ctx, "a second dial of the unreachable bootstrap peer", func() bool { return g.dials.Load() >= 2 })
+	nodetest.Eventually(t, ctx, "a second dial of the unreachable bootstrap peer", func() bool { return g.dials.Load() >= 2 })
 	g.set(boot.ID(), false)
 	again, cancel := context.WithTimeout(ctx, redialBound)
 	defer cancel()
-	eventually(t, again, "the connection to the bootstrap peer", func() bool {
+	nodetest.Eventually(t, again, "the connection to the bootstrap peer", func() bool {
 		return n.Host().Network().Connectedness(boot.ID()) == network.Connected
 	})
 }
@@ -179,7 +180,7 @@ func TestRedialUnreachedBootstrapPeer(t *testing.T) {
 // peer is down connects to a peer it knew before the restart, found in its
 // store, and keeps it connected as a peer of the collection they share.
 func TestRestartRemembersPeers(t *testing.T) {
-	ctx := testContext(t)
+	ctx := nodetest.Context(t)
 	boot := startClient(t)
 	former := startClient(t)
 	if _, err := former.JoinSync(ctx, replica.Settings{Name: "chat"}); err != nil {
@@ -187,7 +188,7 @@ func TestRestartRemembersPeers(t *testing.T) {
 	}
 	// A persistent in-memory engine that outlives the node.
 	e := &loggedEngine{Batching: dssync.MutexWrap(ds.NewMapDatastore())}
-	cfg := nodeConfig(t)
+	cfg := nodetest.Config(t)
 	cfg.Mode = node.ModeClient
 	cfg.Storage, cfg.Registry, cfg.Suite, cfg.CertDir = "logged://", loggedRegistry(t, e, core.Capabilities{Persistent: true}), passSuite{}, t.TempDir()
 	cfg.Bootstrap = multiaddrs(boot)
@@ -201,7 +202,7 @@ func TestRestartRemembersPeers(t *testing.T) {
 	if err := n.Connect(ctx, addrInfo(former)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, ctx, "the former peer in the remembered list", func() bool {
+	nodetest.Eventually(t, ctx, "the former peer in the remembered list", func() bool {
 		v, err := e.Get(ctx, ds.NewKey(node.NodeNamespace+"/peers"))
 		return err == nil && strings.Contains(string(v), former.ID().String()) && strings.Contains(string(v), `"topics"`)
 	})
@@ -217,7 +218,7 @@ func TestRestartRemembersPeers(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = n.Close() })
-	eventually(t, ctx, "a connection to the former peer", func() bool {
+	nodetest.Eventually(t, ctx, "a connection to the former peer", func() bool {
 		return n.Host().Network().Connectedness(former.ID()) == network.Connected
 	})
 	// The collection joined again keeps it; the bootstrap peer is still
@@ -240,9 +241,9 @@ func TestRememberedPeersUnreadable(t *testing.T) {
 	if err := e.Put(t.Context(), ds.NewKey(node.NodeNamespace+"/peers"), []byte("not json")); err != nil {
 		t.Fatal(err)
 	}
-	cfg := nodeConfig(t)
+	cfg := nodetest.Config(t)
 	cfg.Storage, cfg.Registry, cfg.Suite, cfg.CertDir = "logged://", loggedRegistry(t, e, core.Capabilities{Persistent: true}), passSuite{}, t.TempDir()
-	n := startNode(t, cfg)
+	n := nodetest.Start(t, cfg)
 	if got := n.KeptPeers(); len(got) != 0 {
 		t.Errorf("kept peers %+v from an unreadable list", got)
 	}
@@ -250,9 +251,9 @@ func TestRememberedPeersUnreadable(t *testing.T) {
 
 func startClient(t *testing.T) *node.Node {
 	t.Helper()
-	cfg := nodeConfig(t)
+	cfg := nodetest.Config(t)
 	cfg.Mode = node.ModeClient
-	return startNode(t, cfg)
+	return nodetest.Start(t, cfg)
 }
 
 // multiaddrs is n's addresses, as a bootstrap list.

@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/netabase/netabase/core/replica"
+	"github.com/netabase/netabase/internal/nodetest"
 )
 
 // recordingConn is a replica.Conn that keeps what is written to it and
@@ -31,8 +32,8 @@ func (c *recordingConn) SetWriteDeadline(time.Time) error { return nil }
 // answer, and Respond returns an error that tells it; a first message of
 // another collection is refused with an error message.
 func TestRespondToAnEndedSession(t *testing.T) {
-	ctx := testContext(t)
-	n := startNode(t, nodeConfig(t))
+	ctx := nodetest.Context(t)
+	n := nodetest.Start(t, nodetest.Config(t))
 	s, err := n.JoinSync(ctx, replica.Settings{Name: "chat"})
 	if err != nil {
 		t.Fatal(err)

@@ -23,6 +23,7 @@ import (
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/envelope"
 	"github.com/netabase/netabase/core/node"
+	"github.com/netabase/netabase/internal/nodetest"
 )
 
 // acceptAll is a validator that lets anything through, so a raw client can
@@ -74,7 +75,7 @@ func (c *rawClient) putTo(ctx context.Context, n *node.Node, key string, value [
 // peer, are refused everywhere, and every node still gets the owner's.
 func TestStrangerCannotOverwrite(t *testing.T) {
 	nodes := startNetwork(t, 10, nil)
-	ctx := testContext(t)
+	ctx := nodetest.Context(t)
 	owner, stranger := nodes[2], nodes[7]
 	old, err := owner.Publish(ctx, "balance", "number", 1, []byte("100"))
 	if err != nil {
@@ -152,8 +153,8 @@ func TestStrangerCannotOverwrite(t *testing.T) {
 // TestMalformedRecordRefused: a PUT_VALUE whose netabase record is not a
 // well-formed envelope is refused, and nothing is stored.
 func TestMalformedRecordRefused(t *testing.T) {
-	target := startNode(t, nodeConfig(t))
-	ctx := testContext(t)
+	target := nodetest.Start(t, nodetest.Config(t))
+	ctx := nodetest.Context(t)
 	raw := newRawClient(t, "/netabase")
 	key := envelope.Key(target.ID(), "x")
 	big := bytes.Repeat([]byte{0x41}, envelope.MaxSize+1)
@@ -184,8 +185,8 @@ func TestMalformedRecordRefused(t *testing.T) {
 // it cannot outrank the owner's later updates or drag the node's clock
 // ahead; the owner's next, correctly dated record is stored.
 func TestFarFutureRecordRefused(t *testing.T) {
-	target := startNode(t, nodeConfig(t))
-	ctx := testContext(t)
+	target := nodetest.Start(t, nodetest.Config(t))
+	ctx := nodetest.Context(t)
 	raw := newRawClient(t, "/netabase")
 	priv := raw.h.Peerstore().PrivKey(raw.h.ID())
 	sealed := func(at time.Time, value string) (string, []byte) {
@@ -229,9 +230,9 @@ func TestFarFutureRecordRefused(t *testing.T) {
 // behind. The node's own record dated ahead still moves the clock in
 // full: its next record outranks it.
 func TestClockNotMovedByOthers(t *testing.T) {
-	cfg := nodeConfig(t)
-	target := startNode(t, cfg)
-	ctx := testContext(t)
+	cfg := nodetest.Config(t)
+	target := nodetest.Start(t, cfg)
+	ctx := nodetest.Context(t)
 	raw := newRawClient(t, "/netabase")
 	sealed := func(priv crypto.PrivKey, name string, at time.Time) (string, []byte) {
 		e, err := envelope.Seal(priv, name, "s", 1, envelope.Timestamp{Wall: at.UnixNano()}, []byte("v"))
@@ -300,8 +301,8 @@ func TestClockNotMovedByOthers(t *testing.T) {
 // of bytes that are not a multihash is refused (and gets no ProviderAdded
 // event with a malformed CID); its announcement of a real one is stored.
 func TestProviderKeyNotAMultihash(t *testing.T) {
-	target := startNode(t, nodeConfig(t))
-	ctx := testContext(t)
+	target := nodetest.Start(t, nodetest.Config(t))
+	ctx := nodetest.Context(t)
 	raw := newRawClient(t, "/netabase")
 	if err := raw.h.Connect(ctx, addrInfo(target)); err != nil {
 		t.Fatal(err)
@@ -312,7 +313,7 @@ func TestProviderKeyNotAMultihash(t *testing.T) {
 	if err := raw.messenger.PutProviderAddrs(ctx, target.ID(), multihash.Multihash("not a multihash"), self); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, ctx, "the refusal counted", func() bool { return target.Refused()[node.RefusedProviderKey] == 1 })
+	nodetest.Eventually(t, ctx, "the refusal counted", func() bool { return target.Refused()[node.RefusedProviderKey] == 1 })
 	good, err := multihash.Sum([]byte("good"), multihash.SHA2_256, -1)
 	if err != nil {
 		t.Fatal(err)

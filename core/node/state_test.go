@@ -14,6 +14,7 @@ import (
 
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/node"
+	"github.com/netabase/netabase/internal/nodetest"
 )
 
 // reportingEngine is an in-memory engine that reports the states the test
@@ -39,7 +40,7 @@ func (passingSuite) Check(context.Context, core.Driver, *url.URL, core.Info) (co
 // TestBackendStates: the states a backend reports reach the node's events,
 // its Info and its log, once per change.
 func TestBackendStates(t *testing.T) {
-	ctx := testContext(t)
+	ctx := nodetest.Context(t)
 	engine := &reportingEngine{Batching: dssync.MutexWrap(ds.NewMapDatastore())}
 	var reg core.Registry
 	if err := reg.Register(core.NewDriver(core.About{Scheme: "reporting", Name: "reporting", Version: "v1"},
@@ -48,10 +49,10 @@ func TestBackendStates(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer
-	cfg := nodeConfig(t)
+	cfg := nodetest.Config(t)
 	cfg.Storage, cfg.Registry, cfg.Suite, cfg.CertDir = "reporting://", &reg, passingSuite{}, ""
 	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
-	n := startNode(t, cfg)
+	n := nodetest.Start(t, cfg)
 	sub := n.Subscribe(0)
 	defer sub.Close()
 

@@ -27,8 +27,32 @@ import (
 	"github.com/netabase/netabase/core/replica"
 )
 
-// SyncProtocol is the stream protocol of reconciliation sessions.
-const SyncProtocol protocol.ID = "/netabase/sync/1.0.0"
+// SyncProtocol is the stream protocol of reconciliation sessions of
+// version 1, which every node speaks; SyncProtocol2 is version 2's, which
+// a node prefers (SYNC.md §5).
+const (
+	SyncProtocol  protocol.ID = "/netabase/sync/1.0.0"
+	SyncProtocol2 protocol.ID = "/netabase/sync/2.0.0"
+)
+
+// SyncVersions are the reconciliation protocol versions the node speaks,
+// the newest first (Config.SyncVersions): a relay of its collections,
+// such as the gateway's sync endpoint, offers these.
+func (n *Node) SyncVersions() []replica.Version {
+	if len(n.cfg.SyncVersions) > 0 {
+		return n.cfg.SyncVersions
+	}
+	return replica.Versions
+}
+
+// syncProtocols are the stream protocols of syncVersions, in their order.
+func (n *Node) syncProtocols() []protocol.ID {
+	var out []protocol.ID
+	for _, v := range n.SyncVersions() {
+		out = append(out, protocol.ID(v.Protocol()))
+	}
+	return out
+}
 
 // SyncNamespace is the key prefix under which synced collections keep
 // their replicas in the node's backend, one namespace per collection
@@ -743,14 +767,20 @@ func (s *Synced) session(ctx context.Context, p peer.ID) (replica.Stats, error) 
 	defer cancel()
 	stop := context.AfterFunc(s.ctx, cancel)
 	defer stop()
-	st, err := s.n.host.NewStream(ctx, p, SyncProtocol)
+	// The first version in the node's order that the peer speaks.
+	st, err := s.n.host.NewStream(ctx, p, s.n.syncProtocols()...)
 	if err != nil {
 		return replica.Stats{}, fmt.Errorf("collection %s: opening a session with %s: %w", s.Name(), p, err)
 	}
 	defer st.Close()
+	v, ok := replica.VersionOf(string(st.Protocol()))
+	if !ok {
+		st.Reset()
+		return replica.Stats{}, fmt.Errorf("collection %s: %s agreed to protocol %q, which this node did not offer", s.Name(), p, st.Protocol())
+	}
 	share := s.n.inbound.Initiated()
 	defer share.Release()
-	stats, err := s.r.Reconcile(ctx, share.Conn(st), p, nil)
+	stats, err := s.r.ReconcileVersion(ctx, share.Conn(st), v, p, nil)
 	s.change() // the replica's figures of p changed
 	if err != nil {
 		return stats, fmt.Errorf("collection %s: reconciling with %s: %w", s.Name(), p, err)
@@ -758,9 +788,10 @@ func (s *Synced) session(ctx context.Context, p peer.ID) (replica.Stats, error) 
 	return stats, nil
 }
 
-// handleSync answers a reconciliation session a peer starts. It takes a
-// slot of the node's inbound bound before it reads anything of it.
-func (n *Node) handleSync(st network.Stream) {
+// handleSync answers a reconciliation session of version v a peer
+// starts. It takes a slot of the node's inbound bound before it reads
+// anything of it.
+func (n *Node) handleSync(st network.Stream, v replica.Version) {
 	defer st.Close()
 	p := st.Conn().RemotePeer()
 	slot, err := n.inbound.Admit(n.ctx, p)
@@ -771,7 +802,7 @@ func (n *Node) handleSync(st network.Stream) {
 	defer slot.Release()
 	c := slot.Conn(st)
 	_ = st.SetReadDeadline(time.Now().Add(replica.ReplyTimeout))
-	first, _, err := replica.ReadMessage(c)
+	first, _, err := v.ReadMessage(c)
 	switch {
 	case errors.Is(err, io.EOF):
 		return // the peer asked nothing

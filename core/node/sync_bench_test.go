@@ -25,6 +25,7 @@ import (
 
 	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/core/replica"
+	"github.com/netabase/netabase/internal/nodetest"
 )
 
 // The Sync benchmarks run a synced collection on networks of nodes in one
@@ -180,7 +181,7 @@ func startBenchSync(b *testing.B, ctx context.Context, count int, configure func
 	for _, l := range benchLinks(count) {
 		for _, ends := range [][2]int{l, {l[1], l[0]}} {
 			c, h, p := s.cs[ends[0]], s.nodes[ends[0]].Host(), s.nodes[ends[1]].ID()
-			waitFor(b, ctx, "gossip between linked nodes", func() bool {
+			nodetest.Eventually(b, ctx, "gossip between linked nodes", func() bool {
 				return slices.Contains(c.Status().TopicPeers, p) && gossipStream(h, p)
 			})
 		}
@@ -276,7 +277,7 @@ func startBenchRaw(b *testing.B, ctx context.Context, count int) *benchRaw {
 	for _, l := range benchLinks(count) {
 		for _, ends := range [][2]int{l, {l[1], l[0]}} {
 			t, h, p := r.topics[ends[0]], r.hosts[ends[0]], r.hosts[ends[1]].ID()
-			waitFor(b, ctx, "gossip between linked hosts", func() bool {
+			nodetest.Eventually(b, ctx, "gossip between linked hosts", func() bool {
 				return slices.Contains(t.ListPeers(), p) && gossipStream(h, p)
 			})
 		}
@@ -309,7 +310,7 @@ func BenchmarkSyncLive(b *testing.B) {
 			defer cancel()
 			if storage == "pebble" {
 				// Admitted once here, not by 20 nodes starting at once.
-				if err := admit("pebble://" + b.TempDir()); err != nil {
+				if err := nodetest.Admit("pebble://" + b.TempDir()); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -403,7 +404,7 @@ func BenchmarkSyncScale(b *testing.B) {
 			b.Fatalf("%d records did not reach all %d nodes in %v", len(keys), scaleNodes, scaleTimeout)
 		}
 		fp := s.cs[0].Replica().Fingerprint()
-		waitFor(b, ctx, "every replica converging", func() bool {
+		nodetest.Eventually(b, ctx, "every replica converging", func() bool {
 			for _, c := range s.cs[1:] {
 				if c.Replica().Fingerprint() != fp {
 					return false

@@ -32,6 +32,7 @@ import (
 	"github.com/netabase/netabase/core/envelope"
 	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/core/replica"
+	"github.com/netabase/netabase/internal/nodetest"
 )
 
 // gater cuts a node off from the peers in blocked: a partition.
@@ -74,12 +75,12 @@ func startSyncNet(t *testing.T, count int) *syncNet {
 	t.Helper()
 	sn := &syncNet{t: t, gaters: make([]*gater, count)}
 	for i := range count {
-		cfg := nodeConfig(t)
+		cfg := nodetest.Config(t)
 		sn.gaters[i] = &gater{}
 		cfg.ConnectionGater = sn.gaters[i]
 		cfg.SyncInterval = 500 * time.Millisecond
 		cfg.Mode = "client" // no DHT traffic between the nodes
-		sn.nodes = append(sn.nodes, startNode(t, cfg))
+		sn.nodes = append(sn.nodes, nodetest.Start(t, cfg))
 	}
 	sn.heal()
 	return sn
@@ -87,7 +88,7 @@ func startSyncNet(t *testing.T, count int) *syncNet {
 
 // heal lets every node reach every other and connects them all.
 func (sn *syncNet) heal() {
-	ctx := testContext(sn.t)
+	ctx := nodetest.Context(sn.t)
 	for _, g := range sn.gaters {
 		for _, n := range sn.nodes {
 			g.set(n.ID(), false)
@@ -152,7 +153,7 @@ func converge(t *testing.T, ctx context.Context, cs []*node.Synced) {
 func TestSyncPartitionsAndHeals(t *testing.T) {
 	const nodes, rounds, writesPerRound = 5, 4, 6
 	sn := startSyncNet(t, nodes)
-	ctx := testContext(t)
+	ctx := nodetest.Context(t)
 	cs := make([]*node.Synced, nodes)
 	for i, n := range sn.nodes {
 		c, err := n.JoinSync(ctx, replica.Settings{Name: "chat"})
@@ -250,11 +251,11 @@ func TestSyncPartitionsAndHeals(t *testing.T) {
 // TestSyncRestartCatchesUp: a node that was closed while others wrote gets
 // every record when it comes back, from its stored replica and a session.
 func TestSyncRestartCatchesUp(t *testing.T) {
-	ctx := testContext(t)
-	a := startNode(t, nodeConfig(t))
-	bcfg := nodeConfig(t)
+	ctx := nodetest.Context(t)
+	a := nodetest.Start(t, nodetest.Config(t))
+	bcfg := nodetest.Config(t)
 	bcfg.Storage = "memory://"
-	b := startNode(t, bcfg)
+	b := nodetest.Start(t, bcfg)
 	if err := b.Connect(ctx, addrInfo(a)); err != nil {
 		t.Fatal(err)
 	}
@@ -347,7 +348,7 @@ func startRawPeer(t *testing.T, ctx context.Context, topic string) *rawPeer {
 // to p.
 func (r *rawPeer) ready(t *testing.T, ctx context.Context, p peer.ID) {
 	t.Helper()
-	waitFor(t, ctx, "the raw peer's gossip stream", func() bool {
+	nodetest.Eventually(t, ctx, "the raw peer's gossip stream", func() bool {
 		return slices.Contains(r.topic.ListPeers(), p) && gossipStream(r.h, p)
 	})
 }
@@ -362,20 +363,6 @@ func gossipStream(h host.Host, p peer.ID) bool {
 		}
 	}
 	return false
-}
-
-// waitFor polls cond until it holds or ctx ends.
-func waitFor(t testing.TB, ctx context.Context, what string, cond func() bool) {
-	t.Helper()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("waiting for %s: %v", what, ctx.Err())
-		case <-tick.C:
-		}
-	}
 }
 
 func sealRecord(t testing.TB, priv crypto.PrivKey, coll, key string, value []byte) []byte {
@@ -396,8 +383,8 @@ func sealRecord(t testing.TB, priv crypto.PrivKey, coll, key string, value []byt
 // by its reason, and a listed writer's record relayed by the same peer
 // still is.
 func TestSyncRefusesHostileRecords(t *testing.T) {
-	ctx := testContext(t)
-	n := startNode(t, nodeConfig(t))
+	ctx := nodetest.Context(t)
+	n := nodetest.Start(t, nodetest.Config(t))
 	listed, _, err := crypto.GenerateEd25519Key(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -428,11 +415,11 @@ func TestSyncRefusesHostileRecords(t *testing.T) {
 			t.Fatal(err)
 		}
 		raw.ready(t, ctx, n.ID())
-		waitFor(t, ctx, "the raw peer in the node's topic", func() bool { return len(c.Status().TopicPeers) == i+1 })
+		nodetest.Eventually(t, ctx, "the raw peer in the node's topic", func() bool { return len(c.Status().TopicPeers) == i+1 })
 		if err := raw.topic.Publish(ctx, msg.data); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, ctx, "the refusal of a record ("+string(msg.reason)+")", func() bool { return c.Status().Refused[msg.reason] == 1 })
+		nodetest.Eventually(t, ctx, "the refusal of a record ("+string(msg.reason)+")", func() bool { return c.Status().Refused[msg.reason] == 1 })
 	}
 	// Rejected messages lower the raw peers' score; a new peer's first
 	// valid message must still arrive, so send it from a fresh raw peer.
@@ -440,12 +427,12 @@ func TestSyncRefusesHostileRecords(t *testing.T) {
 	if err := relay.h.Connect(ctx, addrInfo(n)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, ctx, "the relay in the node's topic", func() bool { return len(c.Status().TopicPeers) == 5 })
+	nodetest.Eventually(t, ctx, "the relay in the node's topic", func() bool { return len(c.Status().TopicPeers) == 5 })
 	relay.ready(t, ctx, n.ID())
 	if err := relay.topic.Publish(ctx, sealRecord(t, listed, "board", "ok", []byte("listed"))); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, ctx, "the listed writer's record", func() bool {
+	nodetest.Eventually(t, ctx, "the listed writer's record", func() bool {
 		_, err := c.Get(ctx, listedID, "ok")
 		return err == nil
 	})
@@ -465,8 +452,8 @@ func TestSyncRefusesHostileRecords(t *testing.T) {
 // with their value as empty bytes (0x40), as SYNC.md §2 says field 6 is,
 // not as null: a node that follows the spec takes them.
 func TestSyncEmptyValuesAreBytes(t *testing.T) {
-	ctx := testContext(t)
-	n := startNode(t, nodeConfig(t))
+	ctx := nodetest.Context(t)
+	n := nodetest.Start(t, nodetest.Config(t))
 	c, err := n.JoinSync(ctx, replica.Settings{Name: "board"})
 	if err != nil {
 		t.Fatal(err)
@@ -502,8 +489,8 @@ func TestSyncEmptyValuesAreBytes(t *testing.T) {
 // or stops answering, is refused with an error message saying why; the
 // replica is unchanged, and the forged record is counted.
 func TestSyncSessionRefusals(t *testing.T) {
-	ctx := testContext(t)
-	n := startNode(t, nodeConfig(t))
+	ctx := nodetest.Context(t)
+	n := nodetest.Start(t, nodetest.Config(t))
 	c, err := n.JoinSync(ctx, replica.Settings{Name: "board"})
 	if err != nil {
 		t.Fatal(err)
@@ -599,8 +586,8 @@ func envelopeKey(t *testing.T, priv crypto.PrivKey, name string) string {
 // TestSyncWriterBound: a writer who writes past its bound keeps only its
 // newest records, on its own replica and on a peer's alike.
 func TestSyncWriterBound(t *testing.T) {
-	ctx := testContext(t)
-	a, b := startNode(t, nodeConfig(t)), startNode(t, nodeConfig(t))
+	ctx := nodetest.Context(t)
+	a, b := nodetest.Start(t, nodetest.Config(t)), nodetest.Start(t, nodetest.Config(t))
 	if err := b.Connect(ctx, addrInfo(a)); err != nil {
 		t.Fatal(err)
 	}
@@ -639,8 +626,8 @@ func TestSyncWriterBound(t *testing.T) {
 // less than envelope.MaxObservedSkew, the most another owner's record may
 // move the node's clock).
 func TestSyncWriteFollowsWhatItSaw(t *testing.T) {
-	ctx := testContext(t)
-	n := startNode(t, nodeConfig(t))
+	ctx := nodetest.Context(t)
+	n := nodetest.Start(t, nodetest.Config(t))
 	c, err := n.JoinSync(ctx, replica.Settings{Name: "chat"})
 	if err != nil {
 		t.Fatal(err)
@@ -679,10 +666,10 @@ func TestSyncWriteFollowsWhatItSaw(t *testing.T) {
 // next unseen; the node catches up with it by a session at once, not at
 // the next sync interval.
 func TestSyncCatchesUpFromGraylistedRelay(t *testing.T) {
-	ctx := testContext(t)
-	cfg := nodeConfig(t)
+	ctx := nodetest.Context(t)
+	cfg := nodetest.Config(t)
 	cfg.SyncInterval = time.Hour
-	n := startNode(t, cfg)
+	n := nodetest.Start(t, cfg)
 	settings, err := replica.Settings{Name: "board"}.Normalize()
 	if err != nil {
 		t.Fatal(err)
@@ -710,19 +697,19 @@ func TestSyncCatchesUpFromGraylistedRelay(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw.ready(t, ctx, n.ID())
-	waitFor(t, ctx, "the relay in the node's topic", func() bool { return len(c.Status().TopicPeers) == 1 })
+	nodetest.Eventually(t, ctx, "the relay in the node's topic", func() bool { return len(c.Status().TopicPeers) == 1 })
 	sessions := func() int { return c.Status().Peers[raw.h.ID()].Sessions }
 	before := 0
 	if n.ID() < raw.h.ID() {
 		// The node starts a session with a peer it meets in the topic.
 		before = 1
-		waitFor(t, ctx, "the session on meeting", func() bool { return sessions() == before })
+		nodetest.Eventually(t, ctx, "the session on meeting", func() bool { return sessions() == before })
 	}
 
 	if err := raw.topic.Publish(ctx, []byte("garbage")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, ctx, "the refusal of the invalid record", func() bool { return c.Status().Refused[replica.RefusedMalformed] == 1 })
+	nodetest.Eventually(t, ctx, "the refusal of the invalid record", func() bool { return c.Status().Refused[replica.RefusedMalformed] == 1 })
 	writer, _, err := crypto.GenerateEd25519Key(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -739,8 +726,8 @@ func TestSyncCatchesUpFromGraylistedRelay(t *testing.T) {
 	if err := raw.topic.Publish(ctx, data); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, ctx, "a catch-up session with the relay", func() bool { return sessions() > before })
-	waitFor(t, ctx, "the record the graylisted relay sent", func() bool {
+	nodetest.Eventually(t, ctx, "a catch-up session with the relay", func() bool { return sessions() > before })
+	nodetest.Eventually(t, ctx, "the record the graylisted relay sent", func() bool {
 		_, err := c.Get(ctx, writerID, "k")
 		return err == nil
 	})
@@ -752,8 +739,8 @@ func TestSyncCatchesUpFromGraylistedRelay(t *testing.T) {
 // before anything of it is read. The sessions here announce a frame and
 // stall, so the ones admitted do not answer.
 func TestSyncInboundBound(t *testing.T) {
-	ctx := testContext(t)
-	n := startNode(t, nodeConfig(t))
+	ctx := nodetest.Context(t)
+	n := nodetest.Start(t, nodetest.Config(t))
 	if _, err := n.JoinSync(ctx, replica.Settings{Name: "board"}); err != nil {
 		t.Fatal(err)
 	}

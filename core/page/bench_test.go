@@ -171,92 +171,114 @@ func fill(b testing.TB, s *node.Synced, n int) {
 
 // BenchmarkJoin: a fresh page joins a collection of 10,000 records of
 // 100 bytes on its daemon, until it holds them all, by reconciliation
-// over the WebSocket; against the baseline of the gateway's event-stream
-// replay (gatewayclient.Follow) into a fresh replica of the same kind of
-// store. Both report the time until the replica held every record
-// (ms/join; ns/op also counts the page's wait for its session's end), and
-// the bytes the gateway read and wrote (TCP payload: HTTP and WebSocket
-// framing included) per join.
+// over the WebSocket, in each protocol version; against the baseline of
+// the gateway's event-stream replay (gatewayclient.Follow) into a fresh
+// replica of the same kind of store. An op is one join of each path, in
+// an order that turns each op, so that the paths share the machine's
+// load alike. It reports, per path, the time until the replica held every
+// record (ms/join-<path>) and the bytes the gateway read and wrote (TCP
+// payload: HTTP and WebSocket framing included) per join, the page's
+// rounds, and the page's time and bytes (both ways) over the replay's.
 func BenchmarkJoin(b *testing.B) {
 	ctx := benchContext(b)
 	settings := replica.Settings{Name: "bench"}
 	d := startDaemon(b, gateway.Options{})
 	ds := d.join(b, settings)
 	fill(b, ds, joinRecords)
-	// join returns how long it took until the replica held every
-	// record, and the page's rounds (0 for the stream).
-	traffic := func(b *testing.B, join func() (time.Duration, int)) {
-		rounds := 0
-		var took time.Duration
-		var in, out int64
-		for b.Loop() {
-			r0, w0 := d.traffic()
-			t, n := join()
-			took += t
-			rounds += n
-			r1, w1 := d.traffic()
-			in, out = in+r1-r0, out+w1-w0
-		}
-		b.ReportMetric(float64(in)/float64(b.N), "bytes-to-daemon/op")
-		b.ReportMetric(float64(out)/float64(b.N), "bytes-from-daemon/op")
-		b.ReportMetric(float64(took.Milliseconds())/float64(b.N), "ms/join")
-		if rounds > 0 {
-			b.ReportMetric(float64(rounds)/float64(b.N), "page-rounds/op")
-		}
-	}
 	normal, err := settings.Normalize()
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Run("follow", func(b *testing.B) {
-		c, err := gc.New(d.srv.URL, nil)
+	c, err := gc.New(d.srv.URL, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Each path returns how long it took until the replica held every
+	// record, and the page's rounds (0 for the stream).
+	follow := func() (time.Duration, int) {
+		r, err := replica.Open(ctx, memory(b), normal)
 		if err != nil {
 			b.Fatal(err)
 		}
-		traffic(b, func() (time.Duration, int) {
-			r, err := replica.Open(ctx, memory(b), normal)
-			if err != nil {
-				b.Fatal(err)
-			}
-			fctx, cancel := context.WithCancel(ctx)
-			defer cancel()
-			w := arrivals(fctx, r)
-			done := make(chan error, 1)
-			cursors := memory(b)
-			start := time.Now()
-			go func() { done <- gc.Follow(fctx, c, r, cursors, nil) }()
-			joined(fctx, b, r, w, 0, joinRecords, done)
-			took := time.Since(start)
-			cancel()
-			<-done
-			return took, 0
-		})
-	})
-	b.Run("page", func(b *testing.B) {
-		traffic(b, func() (time.Duration, int) {
-			p, err := page.Open(ctx, memory(b), nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer p.Close()
-			start := time.Now()
-			s, err := p.JoinSync(ctx, settings, page.SyncOptions{Daemons: []string{d.url("bench")}, Interval: time.Hour})
-			if err != nil {
-				b.Fatal(err)
-			}
-			jctx, cancel := context.WithCancel(ctx)
-			defer cancel()
-			w := arrivals(jctx, s.Replica())
-			joined(jctx, b, s.Replica(), w, s.Replica().Status().Records, joinRecords, nil)
-			took := time.Since(start)
-			// The session may still be ending: its rounds are those
-			// of the page's figures once CaughtUp saw it end.
-			if _, err := s.CaughtUp(ctx, 20*time.Second); err != nil {
-				b.Fatal(err)
-			}
-			return took, s.Replica().Status().Peers[d.n.ID()].Total.Rounds
-		})
-	})
+		fctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		w := arrivals(fctx, r)
+		done := make(chan error, 1)
+		cursors := memory(b)
+		start := time.Now()
+		go func() { done <- gc.Follow(fctx, c, r, cursors, nil) }()
+		joined(fctx, b, r, w, 0, joinRecords, done)
+		took := time.Since(start)
+		cancel()
+		<-done
+		return took, 0
+	}
+	type path struct {
+		name    string
+		join    func() (time.Duration, int)
+		took    time.Duration
+		rounds  int
+		in, out int64
+	}
+	paths := []*path{{name: "follow", join: follow}}
+	// The page's session in each reconciliation protocol version, the
+	// newest (what a page speaks) first.
+	for _, v := range replica.Versions {
+		paths = append(paths, &path{name: fmt.Sprintf("page-v%d", v), join: func() (time.Duration, int) { return joinPage(b, ctx, d, settings, v) }})
+	}
+	turn := 0
+	for b.Loop() {
+		for k := range paths {
+			p := paths[(turn+k)%len(paths)]
+			r0, w0 := d.traffic()
+			t, n := p.join()
+			r1, w1 := d.traffic()
+			p.took += t
+			p.rounds += n
+			p.in, p.out = p.in+r1-r0, p.out+w1-w0
+		}
+		turn++
+	}
+	per := func(x int64) float64 { return float64(x) / float64(b.N) }
+	for _, p := range paths {
+		b.ReportMetric(per(p.in), "bytes-to-daemon-"+p.name+"/op")
+		b.ReportMetric(per(p.out), "bytes-from-daemon-"+p.name+"/op")
+		b.ReportMetric(float64(p.took.Milliseconds())/float64(b.N), "ms/join-"+p.name)
+		if p.rounds > 0 {
+			b.ReportMetric(float64(p.rounds)/float64(b.N), "rounds-"+p.name+"/op")
+		}
+		if p != paths[0] {
+			b.ReportMetric(float64(p.took)/float64(paths[0].took), "time-ratio-"+p.name)
+			b.ReportMetric(float64(p.in+p.out)/float64(paths[0].in+paths[0].out), "bytes-ratio-"+p.name)
+		}
+	}
+}
+
+// joinPage is BenchmarkJoin's page: a fresh page that joins the daemon's
+// collection by sessions of version v. It returns how long it took until
+// the page held every record, and the page's rounds.
+func joinPage(b *testing.B, ctx context.Context, d *daemon, settings replica.Settings, v replica.Version) (time.Duration, int) {
+	p, err := page.Open(ctx, memory(b), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	start := time.Now()
+	s, err := p.JoinSync(ctx, settings, page.SyncOptions{Daemons: []string{d.url("bench")}, Interval: time.Hour, Versions: []replica.Version{v}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	jctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w := arrivals(jctx, s.Replica())
+	joined(jctx, b, s.Replica(), w, s.Replica().Status().Records, joinRecords, nil)
+	took := time.Since(start)
+	// The session may still be ending: its rounds are those of the
+	// page's figures once CaughtUp saw it end.
+	if _, err := s.CaughtUp(ctx, 20*time.Second); err != nil {
+		b.Fatal(err)
+	}
+	return took, s.Replica().Status().Peers[d.n.ID()].Total.Rounds
 }
 
 // BenchmarkSettle: a page whose replica equals its daemon's (10,000

@@ -22,10 +22,8 @@ import (
 	"github.com/coder/websocket"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/netabase/netabase/backends/all"
-	"github.com/netabase/netabase/conformance"
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/envelope"
 	"github.com/netabase/netabase/core/gateway"
@@ -34,23 +32,12 @@ import (
 	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/core/page"
 	"github.com/netabase/netabase/core/replica"
+	"github.com/netabase/netabase/internal/nodetest"
 )
 
-// certDir is shared by the package's nodes, so the admission gate runs
-// the conformance suite once.
-var certDir string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "netabase-page-certs-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	certDir = dir
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
-}
+// The package's nodes share a certificate cache, so the admission gate
+// runs the conformance suite once.
+func TestMain(m *testing.M) { os.Exit(nodetest.Main(m)) }
 
 // daemon is a loopback node serving its gateway with the sync endpoint,
 // behind a switch: while down, every request gets 503, as from a daemon
@@ -99,14 +86,13 @@ func (l countingListener) Accept() (net.Conn, error) {
 // traffic is the bytes the daemon's gateway read and wrote so far.
 func (d *daemon) traffic() (read, written int64) { return d.read.Load(), d.written.Load() }
 
-func startDaemon(t testing.TB, opts gateway.Options) *daemon {
+// startDaemon starts a daemon whose gateway serves sync, speaking the
+// reconciliation protocol versions given (none: every one).
+func startDaemon(t testing.TB, opts gateway.Options, versions ...replica.Version) *daemon {
 	t.Helper()
-	n, err := node.New(testContext(t), node.Config{
-		DataDir: t.TempDir(), CertDir: certDir, Registry: all.Registry(), Suite: conformance.Suite(""),
-		Storage: "memory://",
-		Listen:  []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")},
-		Mode:    node.ModeServer,
-	})
+	cfg := nodetest.Config(t)
+	cfg.SyncVersions = versions
+	n, err := node.New(testContext(t), cfg)
 	if err != nil {
 		t.Fatalf("starting a node: %v", err)
 	}
@@ -354,15 +340,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(testContext(t), holdWait)
 	defer cancel()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("waiting for %s: %v", what, ctx.Err())
-		case <-tick.C:
-		}
-	}
+	nodetest.Eventually(t, ctx, what, cond)
 }
 
 // TestDaemonRefuses: a daemon with other settings, or none of the
@@ -724,5 +702,95 @@ func TestLiveNotSentBack(t *testing.T) {
 	st := ds.Status().Relayed
 	if len(st) != 1 || st[0].Peer != p.ID() || st[0].RecordsIn != 1 || st[0].RecordsOut != 1 {
 		t.Fatalf("the daemon's relayed clients: %+v, want the page with 1 record in and 1 out", st)
+	}
+}
+
+// TestVersionsMix: a page that offers only reconciliation protocol
+// version 1 catches up both ways with a daemon of both versions, and a
+// page of both with a daemon of version 1 alone, as pages and daemons did
+// before version 2: each side's writes made while they were apart reach
+// the other by the session on connecting.
+func TestVersionsMix(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		page   []replica.Version
+		daemon []replica.Version
+	}{
+		{"a page of version 1 alone, a daemon of both", []replica.Version{replica.Version1}, nil},
+		{"a page of both, a daemon of version 1 alone", nil, []replica.Version{replica.Version1}},
+		{"both of both", nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testContext(t)
+			settings := replica.Settings{Name: "notes"}
+			d := startDaemon(t, gateway.Options{}, tc.daemon...)
+			ds := d.join(t, settings)
+			for i := range 50 {
+				if _, err := ds.Put(ctx, fmt.Sprint("daemon-", i), []byte("d")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			d.down.Store(true)
+			p := openPage(t, memory(t), nil)
+			s, err := p.JoinSync(ctx, settings, page.SyncOptions{Daemons: []string{d.url("notes")}, Interval: time.Hour, Versions: tc.page})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 50 {
+				if _, err := s.Put(ctx, fmt.Sprint("page-", i), []byte("p")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			d.down.Store(false)
+			caughtUp(t, s, d.n.ID())
+			holds(t, ds.Replica(), p.ID(), "page-49", "p")
+			holds(t, s.Replica(), d.n.ID(), "daemon-49", "d")
+			waitFor(t, "equal replicas", func() bool { return ds.Replica().Fingerprint() == s.Replica().Fingerprint() })
+			if n := s.Replica().Status().Records; n != 100 {
+				t.Fatalf("the page holds %d records, want 100", n)
+			}
+		})
+	}
+}
+
+// TestSubprotocols: a daemon picks the newest version it speaks of those
+// a client offers, and one that speaks none of them says so and closes
+// with 1008.
+func TestSubprotocols(t *testing.T) {
+	ctx := testContext(t)
+	settings := replica.Settings{Name: "notes"}
+	both := startDaemon(t, gateway.Options{})
+	both.join(t, settings)
+	old := startDaemon(t, gateway.Options{}, replica.Version1)
+	old.join(t, settings)
+	for _, tc := range []struct {
+		name  string
+		d     *daemon
+		offer []string
+		want  string
+	}{
+		{"a daemon of both, offered both", both, wsync.Subprotocols, wsync.Subprotocol2},
+		{"a daemon of both, offered version 1", both, []string{wsync.Subprotocol1}, wsync.Subprotocol1},
+		{"a daemon of version 1, offered both", old, wsync.Subprotocols, wsync.Subprotocol1},
+		{"a daemon of version 1, offered version 2", old, []string{wsync.Subprotocol2}, ""},
+	} {
+		ws, _, err := websocket.Dial(ctx, tc.d.url("notes"), &websocket.DialOptions{Subprotocols: tc.offer})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got := ws.Subprotocol(); got != tc.want {
+			t.Errorf("%s: agreed to %q, want %q", tc.name, got, tc.want)
+		}
+		if tc.want == "" {
+			typ, b, err := ws.Read(ctx)
+			var n wsync.Notice
+			if err != nil || typ != websocket.MessageText || json.Unmarshal(b, &n) != nil || !strings.Contains(n.Error, wsync.Subprotocol1) {
+				t.Errorf("%s: the daemon's notice: %q, %v", tc.name, b, err)
+			}
+			if _, _, err := ws.Read(ctx); websocket.CloseStatus(err) != websocket.StatusPolicyViolation {
+				t.Errorf("%s: closed with %v, want 1008", tc.name, err)
+			}
+		}
+		ws.CloseNow()
 	}
 }

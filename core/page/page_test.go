@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -17,6 +16,7 @@ import (
 	"github.com/netabase/netabase/core/model"
 	"github.com/netabase/netabase/core/page"
 	"github.com/netabase/netabase/core/replica"
+	"github.com/netabase/netabase/internal/nodetest"
 )
 
 var (
@@ -24,11 +24,7 @@ var (
 	_ model.Network = (*page.Page)(nil)
 )
 
-func testContext(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+var testContext = nodetest.Context
 
 // memory opens a fresh memory store, as a page's admitted store.
 func memory(t testing.TB) core.Backend {

@@ -43,6 +43,10 @@ type SyncOptions struct {
 	// refusal up to wsync.NotJoinedMax; 0: wsync.DefaultNotJoined (a
 	// minute).
 	NotJoined time.Duration
+	// Versions are the reconciliation protocol versions the page offers
+	// its daemons, the newest first (SYNC.md §6, subprotocols); nil: every
+	// version this build speaks (replica.Versions).
+	Versions []replica.Version
 }
 
 // check refuses options that cannot work.
@@ -137,6 +141,7 @@ func (s *Synced) run(d string) {
 		Peer:      s.p.ID(),
 		Interval:  s.o.Interval,
 		NotJoined: s.o.NotJoined,
+		Versions:  s.o.Versions,
 		Logger:    s.p.log.With("daemon", d, "collection", s.Name()),
 		Refused:   func(key, reason string) { s.refused(Refusal{Daemon: d, Key: key, Reason: reason}) },
 		Rejected:  func(re *wsync.RefusedError) { s.refused(Refusal{Daemon: d, Reason: re.Reason, Err: re}) },

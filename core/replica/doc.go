@@ -27,7 +27,10 @@
 // their subtree's count and sum of the items' hashes, so an insert, a
 // delete, an eviction past a bound and any range's fingerprint cost
 // O(log n). SYNC.md at the repository's root specifies
-// the messages.
+// the messages, in two versions of the protocol ([Version1], and
+// [Version2]: the same session in packed messages whose keys are coded
+// relative to the one before, records carried without their keys, and a
+// narrower split), which a transport negotiates ([Replica.ReconcileVersion]).
 //
 // A collection's Settings have one text form, read from their struct
 // tags: the keys of config.toml's [[sync]] tables, of the JSON the control

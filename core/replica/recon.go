@@ -6,13 +6,19 @@ import (
 	"github.com/netabase/netabase/core/envelope"
 )
 
-// The shape of a reconciliation: a range whose fingerprints differ is
-// answered by the list of its items when it holds at most listThreshold of
-// them, else split into branching ranges of about equal counts.
+// The shape of a reconciliation under Version1: a range whose
+// fingerprints differ is answered by the list of its items when it holds
+// at most listThreshold of them, else split into branching ranges of about
+// equal counts. Version2 has its own (Version.shape).
 const (
 	branching     = 16
 	listThreshold = 32
 )
+
+// shape is how a side answers a range whose fingerprints differ.
+type shape struct {
+	branching, list int
+}
 
 func boundOf(upper []byte) Bound {
 	if upper == nil {
@@ -65,8 +71,8 @@ func (r *ranges) add(x Range) {
 
 // full reports whether the reply has no room for another range's answer
 // (at most branching ranges, or a list).
-func (r *ranges) full() bool {
-	return len(r.out) >= MaxRanges-branching-1 || r.size >= rangeBudget
+func (r *ranges) full(sh shape) bool {
+	return len(r.out) >= MaxRanges-sh.branching-1 || r.size >= rangeBudget
 }
 
 func (r *ranges) result() []Range {
@@ -89,15 +95,15 @@ func (s *Set) initial() []Range {
 }
 
 // split answers a range whose fingerprints differ: with the list of the
-// items at [lo, hi), or with branching fingerprints of them, the last ending
-// at upper.
-func (s *Set) split(out *ranges, lo, hi int, upper Bound) {
+// items at [lo, hi), or with sh.branching fingerprints of them, the last
+// ending at upper.
+func (s *Set) split(out *ranges, sh shape, lo, hi int, upper Bound) {
 	n := hi - lo
-	if n <= listThreshold {
+	if n <= sh.list {
 		out.add(Range{Upper: upper.wire(), Mode: ModeList, Items: wireItems(s.slice(lo, hi))})
 		return
 	}
-	size := (n + branching - 1) / branching
+	size := (n + sh.branching - 1) / sh.branching
 	for start := lo; start < hi; start += size {
 		end := min(start+size, hi)
 		b := upper
@@ -115,12 +121,12 @@ func (s *Set) split(out *ranges, lo, hi int, upper Bound) {
 // the peer's items to ask for (s lacks them or holds an older version).
 // Versions with equal clocks and different hashes are both sent and
 // asked for: their envelopes decide.
-func (s *Set) reconcile(in []Range) (reply []Range, push, want []string) {
+func (s *Set) reconcile(in []Range, sh shape) (reply []Range, push, want []string) {
 	var out ranges
 	lower := ""
 	for _, r := range in {
 		upper := boundOf(r.Upper)
-		if out.full() {
+		if out.full(sh) {
 			// The reply is full: the rest of the key space is settled
 			// by a later round, from one fingerprint.
 			fp, _, _ := s.rangeFingerprint(lower, Bound{Inf: true})
@@ -134,7 +140,7 @@ func (s *Set) reconcile(in []Range) (reply []Range, push, want []string) {
 			if fp, lo, hi := s.rangeFingerprint(lower, upper); bytes.Equal(fp[:], r.Fingerprint) {
 				out.add(Range{Upper: r.Upper})
 			} else {
-				s.split(&out, lo, hi, upper)
+				s.split(&out, sh, lo, hi, upper)
 			}
 		case ModeList:
 			lo, hi := s.bounds(lower, upper)

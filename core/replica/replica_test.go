@@ -110,8 +110,16 @@ func conns(t testing.TB) (*net.TCPConn, *net.TCPConn) {
 	return a.(*net.TCPConn), b.(*net.TCPConn)
 }
 
-// reconcile runs a session between a (initiator) and b.
+// reconcile runs a session of the newest version between a (initiator)
+// and b.
 func reconcile(t testing.TB, a, b *Replica) (Stats, Stats, error, error) {
+	t.Helper()
+	return reconcileVersion(t, a, b, Versions[0])
+}
+
+// reconcileVersion runs a session of version v between a (initiator) and
+// b.
+func reconcileVersion(t testing.TB, a, b *Replica, v Version) (Stats, Stats, error, error) {
 	t.Helper()
 	ca, cb := conns(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -122,7 +130,7 @@ func reconcile(t testing.TB, a, b *Replica) (Stats, Stats, error, error) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		first, n, err := ReadMessage(cb)
+		first, n, err := v.ReadMessage(cb)
 		if err != nil {
 			done <- result{err: err}
 			return
@@ -131,7 +139,7 @@ func reconcile(t testing.TB, a, b *Replica) (Stats, Stats, error, error) {
 		st.BytesReceived += int64(n)
 		done <- result{st, err}
 	}()
-	sa, erra := a.Reconcile(ctx, ca, newWriter(t, 102).id, nil)
+	sa, erra := a.ReconcileVersion(ctx, ca, v, newWriter(t, 102).id, nil)
 	rb := <-done
 	return sa, rb.st, erra, rb.err
 }
@@ -150,6 +158,12 @@ func sameSet(t testing.TB, rs ...*Replica) {
 }
 
 func TestReconcileConverges(t *testing.T) {
+	for _, v := range Versions {
+		t.Run(fmt.Sprint("version ", int(v)), func(t *testing.T) { testReconcileConverges(t, v) })
+	}
+}
+
+func testReconcileConverges(t *testing.T, v Version) {
 	ws := []writer{newWriter(t, 1), newWriter(t, 2), newWriter(t, 3)}
 	s := Settings{Name: "chat"}
 	for _, tc := range []struct {
@@ -184,7 +198,7 @@ func TestReconcileConverges(t *testing.T) {
 				w := ws[slices.IndexFunc(ws, func(w writer) bool { return envelope.Key(w.id, "chat/"+fmt.Sprint("c", i)) == c.Key })]
 				insert(t, a, seal(t, w, "chat", fmt.Sprint("c", i), c.Clock.Wall+1, []byte("newer")))
 			}
-			sa, sb, erra, errb := reconcile(t, a, b)
+			sa, sb, erra, errb := reconcileVersion(t, a, b, v)
 			if erra != nil || errb != nil {
 				t.Fatalf("initiator: %v; responder: %v", erra, errb)
 			}
@@ -200,7 +214,7 @@ func TestReconcileConverges(t *testing.T) {
 				t.Fatalf("%d records sent for %d differences", sa.RecordsSent+sb.RecordsSent, d)
 			}
 			// A second session finds nothing to do.
-			sa, _, erra, errb = reconcile(t, b, a)
+			sa, _, erra, errb = reconcileVersion(t, b, a, v)
 			if erra != nil || errb != nil || sa.Rounds != 1 || sa.RecordsSent != 0 {
 				t.Fatalf("second session: %+v, %v, %v", sa, erra, errb)
 			}
@@ -529,7 +543,7 @@ func FuzzDecode(f *testing.F) {
 		// A replica answers any well-formed message without failing.
 		r := newReplica(t, Settings{Name: "chat"})
 		insert(t, r, v)
-		r.set.reconcile(m.Ranges)
+		r.set.reconcile(m.Ranges, Version1.shape())
 	})
 }
 
@@ -592,6 +606,16 @@ func TestRecordLargerThanTheBound(t *testing.T) {
 // signature's error, stores none of the round, and counts one refusal, as
 // when a round's records were verified one after another.
 func TestRoundWithOneForgedRecord(t *testing.T) {
+	for _, v := range Versions {
+		t.Run(fmt.Sprint("version ", int(v)), func(t *testing.T) { testRoundWithOneForgedRecord(t, v) })
+	}
+}
+
+// testRoundWithOneForgedRecord: a message of records alone, one forged,
+// ends the session with the forged record's error and stores none of
+// them; a side of version 2 replies before it takes them, and sends the
+// error after.
+func testRoundWithOneForgedRecord(t *testing.T, version Version) {
 	w := newWriter(t, 1)
 	r := newReplica(t, Settings{Name: "chat"})
 	var recs []WireRecord
@@ -611,14 +635,32 @@ func TestRoundWithOneForgedRecord(t *testing.T) {
 		recs = append(recs, WireRecord{Key: []byte(v.Env.Key), Envelope: data})
 	}
 	ca, cb := conns(t)
+	answers := make(chan []*Message, 1)
 	go func() {
-		_, _, _ = ReadMessage(cb)
-		_, _ = WriteMessage(cb, &Message{Records: recs})
+		_, _, _ = version.ReadMessage(cb)
+		_, _ = version.WriteMessage(cb, &Message{Records: recs})
 		_ = cb.CloseWrite()
+		var got []*Message
+		for {
+			m, _, err := version.ReadMessage(cb)
+			if err != nil {
+				break
+			}
+			got = append(got, m)
+		}
+		answers <- got
 	}()
-	_, err := r.Reconcile(context.Background(), ca, "forger", nil)
+	_, err := r.ReconcileVersion(context.Background(), ca, version, "forger", nil)
 	if !errors.Is(err, envelope.ErrSignature) {
 		t.Fatalf("the session ended with %v, want the forged record's signature error", err)
+	}
+	got := <-answers
+	want := 1 // the error
+	if version.pipelines() {
+		want = 2 // the reply, then the error
+	}
+	if len(got) != want || got[len(got)-1].Error == "" || want == 2 && !got[0].empty() {
+		t.Errorf("the replica answered the records with %d messages (%+v), want %d ending with the error", len(got), got, want)
 	}
 	if n := len(r.Items()); n != 0 {
 		t.Errorf("the replica holds %d records of the round, want none", n)

@@ -192,6 +192,7 @@ func (r *Replica) loadPeers(ctx context.Context) error {
 // session is one side of a reconciliation.
 type session struct {
 	r      *Replica
+	v      Version
 	peer   peer.ID
 	pushQ  []string
 	queued map[string]bool // keys queued or sent in this session
@@ -207,21 +208,38 @@ func (r *Replica) Hello() *Message {
 	return &Message{Collection: r.settings.Name, Digest: r.digest[:], Ranges: r.set.initial()}
 }
 
-// Reconcile runs one reconciliation session with peer p over c and returns
-// its figures. The initiator passes nil as first; the responder passes the
-// initiator's first message, which it has read and matched to this
-// replica. Either side's records that the other lacks or holds older end
-// up on both. The session ends when neither side has anything left to
-// send; a peer that sends a malformed message or a record the collection
-// refuses, or stops answering for ReplyTimeout, ends it with an error, and
-// what was stored before stays stored. A session that fails tells the peer
-// why, as Refuse does, unless the peer ended it with an error message; a
-// stream that no longer takes a message, or a session whose ctx ended, is
-// reset. Either way Reconcile ends c's sending side; the caller closes c.
-// While Err is not nil, no session starts: Reconcile returns Err's error,
-// and a responder tells the peer why, so a replica never offers a set it
-// does not hold.
+// Reconcile runs one reconciliation session with peer p over c, as
+// ReconcileVersion does: a responder in the version first was decoded
+// from, an initiator in Version1.
 func (r *Replica) Reconcile(ctx context.Context, c Conn, p peer.ID, first *Message) (Stats, error) {
+	v := Version1
+	if first != nil && first.version != 0 {
+		v = first.version
+	}
+	return r.ReconcileVersion(ctx, c, v, p, first)
+}
+
+// ReconcileVersion runs one reconciliation session of protocol version v
+// with peer p over c and returns its figures. The initiator passes nil as
+// first; the responder passes the initiator's first message, which it has
+// read (v.ReadMessage) and matched to this replica. Either side's records
+// that the other lacks or holds older end up on both. The session ends
+// when neither side has anything left to send; a peer that sends a
+// malformed message or a record the collection refuses, or stops answering
+// for ReplyTimeout, ends it with an error, and what was stored before
+// stays stored. A session that fails tells the peer why, as Refuse does,
+// unless the peer ended it with an error message; a stream that no longer
+// takes a message, or a session whose ctx ended, is reset. Either way it
+// ends c's sending side; the caller closes c. While Err is not nil, no
+// session starts: it returns Err's error, and a responder tells the peer
+// why, so a replica never offers a set it does not hold. A version that
+// pipelines (Version2) may send its reply to a message of records alone
+// before it takes them.
+func (r *Replica) ReconcileVersion(ctx context.Context, c Conn, v Version, p peer.ID, first *Message) (Stats, error) {
+	if _, ok := VersionOf(v.Protocol()); !ok {
+		_ = c.CloseWrite()
+		return Stats{}, fmt.Errorf("reconciliation protocol version %d is not one this replica speaks", v)
+	}
 	if err := r.Err(); err != nil {
 		if first != nil {
 			Refuse(c, err.Error()) // tell the peer why its session is refused
@@ -230,7 +248,7 @@ func (r *Replica) Reconcile(ctx context.Context, c Conn, p peer.ID, first *Messa
 		}
 		return Stats{}, err
 	}
-	s := &session{r: r, peer: p, queued: make(map[string]bool)}
+	s := &session{r: r, v: v, peer: p, queued: make(map[string]bool)}
 	err := s.run(ctx, c, first)
 	var broken brokenError
 	switch {
@@ -288,7 +306,7 @@ func (s *session) send(c Conn, m *Message) error {
 	if err := c.SetWriteDeadline(time.Now().Add(ReplyTimeout)); err != nil {
 		return brokenError{err}
 	}
-	n, err := WriteMessage(c, m)
+	n, err := s.v.WriteMessage(c, m)
 	if err != nil {
 		return brokenError{fmt.Errorf("sending to %s: %w", s.peer, err)}
 	}
@@ -322,7 +340,7 @@ func (s *session) run(ctx context.Context, c Conn, in *Message) error {
 			if err := c.SetReadDeadline(time.Now().Add(ReplyTimeout)); err != nil {
 				return brokenError{err}
 			}
-			m, n, err := ReadMessage(c)
+			m, n, err := s.v.ReadMessage(c)
 			s.stats.BytesReceived += int64(n)
 			switch {
 			case ctx.Err() != nil:
@@ -346,6 +364,16 @@ func (s *session) run(ctx context.Context, c Conn, in *Message) error {
 			}
 			in = m
 		}
+		// A message with records and no ranges gets a reply that does not
+		// depend on its records: under a version that pipelines, the reply
+		// goes first, so the peer makes its next message while this side
+		// verifies and stores.
+		late := s.v.pipelines() && len(in.Ranges) == 0
+		if !late {
+			if err := s.apply(ctx, in.Records); err != nil {
+				return err
+			}
+		}
 		out, err := s.step(ctx, in)
 		if err != nil {
 			return err
@@ -353,10 +381,15 @@ func (s *session) run(ctx context.Context, c Conn, in *Message) error {
 		if in.empty() && out.empty() {
 			return nil
 		}
-		in = nil
 		if err := s.send(c, out); err != nil {
 			return err
 		}
+		if late {
+			if err := s.apply(ctx, in.Records); err != nil {
+				return err
+			}
+		}
+		in = nil
 		sentEmpty = out.empty()
 	}
 }
@@ -366,11 +399,9 @@ func isTimeout(err error) bool {
 	return errors.As(err, &t) && t.Timeout()
 }
 
-// step takes in a peer's message and makes the reply.
+// step takes in a peer's message, whose records the caller takes, and
+// makes the reply.
 func (s *session) step(ctx context.Context, in *Message) (*Message, error) {
-	if err := s.apply(ctx, in.Records); err != nil {
-		return nil, err
-	}
 	for _, w := range in.Wants {
 		s.push(string(w))
 	}
@@ -381,7 +412,7 @@ func (s *session) step(ctx context.Context, in *Message) (*Message, error) {
 			s.r.mu.Unlock()
 			return nil, err
 		}
-		ranges, push, want := s.r.set.reconcile(in.Ranges)
+		ranges, push, want := s.r.set.reconcile(in.Ranges, s.v.shape())
 		s.r.mu.Unlock()
 		out.Ranges = ranges
 		for _, k := range push {
@@ -456,7 +487,7 @@ func (s *session) apply(ctx context.Context, recs []WireRecord) error {
 			continue
 		case err != nil:
 			return fmt.Errorf("%s sent a record collection %s refuses: %w", s.peer, s.r.settings.Name, err)
-		case v.Env.Key != string(rec.Key):
+		case rec.Key != nil && v.Env.Key != string(rec.Key):
 			s.r.CountRefused(RefusedMalformed)
 			return fmt.Errorf("%w: %s sent record %s under key %q", ErrMalformed, s.peer, v.Env.Key, rec.Key)
 		}

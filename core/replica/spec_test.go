@@ -44,6 +44,8 @@ type (
 		Fingerprints []fingerprintVector `json:"fingerprints"`
 		Messages     []messageVector     `json:"messages"`
 		Session      sessionVector       `json:"session"`
+		MessagesV2   []messageVector     `json:"messages_v2"`
+		SessionV2    sessionVector       `json:"session_v2"`
 		Bounds       []boundsVector      `json:"bounds"`
 	}
 	boundsVector struct {
@@ -137,6 +139,7 @@ var vectorsAbout = []string{
 	"fingerprints: the fingerprint of a set of items (§5); an item's key is the record key's bytes.",
 	"messages: reconciliation messages (the bytes of a frame, without its length) and whether a receiver takes them (§5).",
 	"session: a whole session between replicas of collections[collection], whose clocks read now: the envelopes each holds before, every frame (length included) in the order sent, and the record count and fingerprint both hold after.",
+	"messages and session are of reconciliation protocol version 1 (/netabase/sync/1.0.0); messages_v2 and session_v2 the same of version 2 (/netabase/sync/2.0.0, §5 \"Version 2\"), session_v2 from the same envelopes as session.",
 	"bounds: what a replica of collections[collection] holds (§3) after taking the envelopes of arrivals one at a time, in that order: held, in key order. A collection's bounds_rule, when given, is the bounds' rule (absent: 1).",
 }
 
@@ -416,6 +419,68 @@ func makeMessages(t *testing.T, envs []envelopeVector) []messageVector {
 	return out
 }
 
+// makeMessages2 makes the messages of version 2: makeMessages' valid ones
+// in version 2's wire form, and the ways a packed field can be malformed.
+func makeMessages2(t *testing.T, envs []envelopeVector) []messageVector {
+	fp := make([]byte, HashSize)
+	record := WireRecord{Envelope: specHex(t, envs[0].Hex)}
+	item := func(k string) WireItem { return WireItem{Key: []byte(k), Wall: vectorBase, Logical: 2, Hash: fp} }
+	var out []messageVector
+	for _, m := range []struct {
+		name string
+		m    Message
+	}{
+		{"the example of SYNC.md §5 in version 2", Message{Collection: "chat", Digest: fp, Ranges: []Range{{Upper: []byte("/a"), Mode: ModeSkip}, {Mode: ModeFingerprint, Fingerprint: fp}}}},
+		{"a reply: a list, a skip to the end, a record and two wants", Message{
+			Ranges:  []Range{{Upper: []byte("/m"), Mode: ModeList, Items: []WireItem{item("/b"), item("/bc")}}, {}},
+			Records: []WireRecord{record}, Wants: [][]byte{[]byte("/x1"), []byte("/x2")},
+		}},
+		{"the first message of an empty set", Message{Collection: "chat", Digest: fp, Ranges: []Range{{Mode: ModeList}}}},
+		{"an empty message", Message{}},
+		{"an error message", Message{Error: "collection \"chat\" has other settings (writers or bounds) here"}},
+	} {
+		b, err := Version2.Encode(&m.m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, messageVector{Name: m.name, Hex: hex.EncodeToString(b), Valid: true})
+	}
+	// Malformed: the map of version 2 with its packed fields as given.
+	bad := func(ranges, wants []byte, records ...any) []byte {
+		m := map[uint64]any{}
+		if ranges != nil {
+			m[3] = ranges
+		}
+		if records != nil {
+			m[4] = records
+		}
+		if wants != nil {
+			m[5] = wants
+		}
+		return cborOf(t, m)
+	}
+	fpRange := append([]byte{0x81}, fp...) // the last range, a fingerprint
+	for _, m := range []struct {
+		name, reason string
+		b            []byte
+	}{
+		{"the last range is not marked", "the ranges do not run to the end", bad([]byte{0x00, 0, 2, '/', 'a'}, nil)},
+		{"bytes after the last range", "bytes follow the range that runs to the end", bad([]byte{0x80, 0x80}, nil)},
+		{"a bound sharing more than the key before it has", "a shared prefix of 1 byte after the empty key", bad(append([]byte{0x00, 1, 1, 'a'}, fpRange...), nil)},
+		{"upper bounds not increasing", "the second bound, /a, is not after the first, /b", bad(append([]byte{0x00, 0, 2, '/', 'b', 0x00, 1, 1, 'a'}, fpRange...), nil)},
+		{"a fingerprint cut short", "a fingerprint of 15 bytes", bad(append([]byte{0x81}, fp[1:]...), nil)},
+		{"unknown mode", "mode 3", bad([]byte{0x83}, nil)},
+		{"a list's count past the limit", "1,025 items", bad([]byte{0x82, 0x81, 0x08}, nil)},
+		{"an item without its hash", "the item is cut short", bad(append([]byte{0x82, 1, 0, 2, '/', 'b'}, make([]byte, 9)...), nil)},
+		{"an empty want", "a key of 0 bytes", bad(nil, []byte{0, 0})},
+		{"a record that is not bytes", "a record is a text", bad(nil, nil, "not bytes")},
+		{"a key past its own length", "a shared prefix and length of 2,049 bytes", bad(nil, append([]byte{0, 0x81, 0x10}, make([]byte, 2049)...))},
+	} {
+		out = append(out, messageVector{Name: m.name, Hex: hex.EncodeToString(m.b), Reason: m.reason})
+	}
+	return out
+}
+
 // sessionRecords are the records of the session's two replicas: alice's 40
 // on both, but that the responder lacks two, holds a newer version of one
 // and an older of another, a tombstone of a third, bob's 3 and alice's
@@ -470,7 +535,7 @@ func (r recorder) Write(b []byte) (int, error) {
 
 // runSession fills two replicas of s, clocks reading now, with the
 // envelopes given, runs a session between them and returns its frames.
-func runSession(t *testing.T, s Settings, now time.Time, initiator, responder []string) ([]frameVector, *Replica, *Replica) {
+func runSession(t *testing.T, s Settings, now time.Time, v Version, initiator, responder []string) ([]frameVector, *Replica, *Replica) {
 	fill := func(recs []string) *Replica {
 		r := newReplica(t, s)
 		r.now = func() time.Time { return now }
@@ -492,13 +557,13 @@ func runSession(t *testing.T, s Settings, now time.Time, initiator, responder []
 	done := make(chan error, 1)
 	go func() {
 		c := recorder{cb, "responder", &mu, &frames}
-		first, _, err := ReadMessage(c)
+		first, _, err := v.ReadMessage(c)
 		if err == nil {
 			_, err = b.Reconcile(ctx, c, "initiator", first)
 		}
 		done <- err
 	}()
-	if _, err := a.Reconcile(ctx, recorder{ca, "initiator", &mu, &frames}, "responder", nil); err != nil {
+	if _, err := a.ReconcileVersion(ctx, recorder{ca, "initiator", &mu, &frames}, v, "responder", nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-done; err != nil {
@@ -520,12 +585,17 @@ func makeVectors(t *testing.T) *vectors {
 	v.Fingerprints = makeFingerprints(t, v.Envelopes)
 	v.Messages = makeMessages(t, v.Envelopes)
 	initiator, responder := sessionRecords(t, keys)
-	frames, a, _ := runSession(t, settings[0], vectorNow, initiator, responder)
-	fp := a.Fingerprint()
-	v.Session = sessionVector{
-		Collection: 0, Now: vectorNow.UnixNano(), Initiator: initiator, Responder: responder,
-		Frames: frames, Records: a.Status().Records + a.Status().Tombstones, Fingerprint: hex.EncodeToString(fp[:]),
+	session := func(version Version) sessionVector {
+		frames, a, _ := runSession(t, settings[0], vectorNow, version, initiator, responder)
+		fp := a.Fingerprint()
+		return sessionVector{
+			Collection: 0, Now: vectorNow.UnixNano(), Initiator: initiator, Responder: responder,
+			Frames: frames, Records: a.Status().Records + a.Status().Tombstones, Fingerprint: hex.EncodeToString(fp[:]),
+		}
 	}
+	v.Session = session(Version1)
+	v.MessagesV2 = makeMessages2(t, v.Envelopes)
+	v.SessionV2 = session(Version2)
 	v.Bounds = makeBounds(t, v, keys)
 	return v
 }
@@ -642,8 +712,10 @@ func TestSpecVectors(t *testing.T) {
 	t.Run("collections", func(t *testing.T) { checkCollections(t, &v) })
 	t.Run("admission", func(t *testing.T) { checkAdmission(t, v) })
 	t.Run("fingerprints", func(t *testing.T) { checkFingerprints(t, v.Fingerprints) })
-	t.Run("messages", func(t *testing.T) { checkMessages(t, v.Messages) })
-	t.Run("session", func(t *testing.T) { checkSession(t, v) })
+	t.Run("messages", func(t *testing.T) { checkMessages(t, Version1, v.Messages) })
+	t.Run("session", func(t *testing.T) { checkSession(t, v, Version1, v.Session) })
+	t.Run("messages_v2", func(t *testing.T) { checkMessages(t, Version2, v.MessagesV2) })
+	t.Run("session_v2", func(t *testing.T) { checkSession(t, v, Version2, v.SessionV2) })
 	t.Run("bounds", func(t *testing.T) { checkBounds(t, &v) })
 	t.Run("SYNC.md", func(t *testing.T) { checkSpecExamples(t, &v) })
 }
@@ -758,18 +830,18 @@ func checkFingerprints(t *testing.T, fps []fingerprintVector) {
 	}
 }
 
-func checkMessages(t *testing.T, msgs []messageVector) {
+func checkMessages(t *testing.T, version Version, msgs []messageVector) {
 	for _, m := range msgs {
 		b := specHex(t, m.Hex)
-		got, err := Decode(b)
+		got, err := version.Decode(b)
 		switch {
 		case !m.Valid && err == nil:
 			t.Errorf("%s: decoded, though %s", m.Name, m.Reason)
 		case m.Valid && err != nil:
 			t.Errorf("%s: %v", m.Name, err)
 		case m.Valid:
-			if again := cborOf(t, got); !bytes.Equal(again, b) {
-				t.Errorf("%s: re-encodes as %x", m.Name, again)
+			if again, err := version.Encode(got); err != nil || !bytes.Equal(again, b) {
+				t.Errorf("%s: re-encodes as %x, %v", m.Name, again, err)
 			}
 		}
 	}
@@ -777,14 +849,13 @@ func checkMessages(t *testing.T, msgs []messageVector) {
 
 // checkSession replays the session from the envelopes of the file: the
 // same frames, then both replicas hold the same set.
-func checkSession(t *testing.T, v vectors) {
-	sv := v.Session
-	frames, a, b := runSession(t, vectorSettings(t, &v, sv.Collection), time.Unix(0, sv.Now), sv.Initiator, sv.Responder)
+func checkSession(t *testing.T, v vectors, version Version, sv sessionVector) {
+	frames, a, b := runSession(t, vectorSettings(t, &v, sv.Collection), time.Unix(0, sv.Now), version, sv.Initiator, sv.Responder)
 	if !slices.Equal(frames, sv.Frames) {
 		t.Errorf("the session ran in %d frames, not the file's %d", len(frames), len(sv.Frames))
 	}
 	for _, f := range sv.Frames {
-		m, _, err := ReadMessage(bytes.NewReader(specHex(t, f.Frame)))
+		m, _, err := version.ReadMessage(bytes.NewReader(specHex(t, f.Frame)))
 		if err != nil || m.Error != "" {
 			t.Errorf("a frame from the %s: %+v, %v", f.From, m, err)
 		}
@@ -814,7 +885,7 @@ func checkSpecExamples(t *testing.T, v *vectors) {
 	for _, e := range v.Envelopes {
 		known[e.Hex] = known[e.Hex] || e.Valid
 	}
-	for _, m := range v.Messages {
+	for _, m := range append(slices.Clone(v.Messages), v.MessagesV2...) {
 		known[m.Hex] = known[m.Hex] || m.Valid
 	}
 	blocks := specBlock.FindAll(spec, -1)

@@ -89,6 +89,10 @@ type Message struct {
 	Records    []WireRecord `cbor:"4,keyasint,omitempty"`
 	Wants      [][]byte     `cbor:"5,keyasint,omitempty"`
 	Error      string       `cbor:"6,keyasint,omitempty"`
+
+	// version is the version of the wire form the message was decoded
+	// from: a responder answers in it (0: Version1).
+	version Version
 }
 
 // empty reports whether m asks nothing of its receiver: no ranges to
@@ -125,10 +129,10 @@ func init() {
 // break the protocol's rules.
 var ErrMalformed = core.Errorf(core.ErrRejected, "malformed reconciliation message")
 
-// Encode encodes m.
+// Encode encodes m in version 1's wire form.
 func (m *Message) Encode() ([]byte, error) { return encMode.Marshal(m) }
 
-// Decode decodes and checks one message.
+// Decode decodes and checks one message of version 1's wire form.
 func Decode(b []byte) (*Message, error) {
 	if len(b) > MaxFrame {
 		return nil, fmt.Errorf("%w: %d bytes is larger than the %d-byte limit", ErrMalformed, len(b), MaxFrame)
@@ -221,8 +225,10 @@ func (m *Message) check() error {
 		}
 	}
 	for _, r := range m.Records {
-		if err := checkKey("a record key", r.Key); err != nil {
-			return err
+		if m.version != Version2 { // version 2 carries no key beside the envelope
+			if err := checkKey("a record key", r.Key); err != nil {
+				return err
+			}
 		}
 		if len(r.Envelope) > envelope.MaxSize {
 			return fmt.Errorf("a record of %d bytes, more than %d", len(r.Envelope), envelope.MaxSize)
@@ -231,13 +237,12 @@ func (m *Message) check() error {
 	return nil
 }
 
-// WriteMessage writes m as a frame: its length as an unsigned varint,
-// then its bytes. It returns the frame's size.
-func WriteMessage(w io.Writer, m *Message) (int, error) {
-	b, err := m.Encode()
-	if err != nil {
-		return 0, err
-	}
+// WriteMessage writes m as a frame of version 1's wire form: its length
+// as an unsigned varint, then its bytes. It returns the frame's size.
+func WriteMessage(w io.Writer, m *Message) (int, error) { return Version1.WriteMessage(w, m) }
+
+// writeFrame writes the message b as a frame.
+func writeFrame(w io.Writer, b []byte) (int, error) {
 	if len(b) > MaxFrame {
 		return 0, fmt.Errorf("a reconciliation message of %d bytes is larger than the %d-byte limit", len(b), MaxFrame)
 	}
@@ -249,11 +254,16 @@ func WriteMessage(w io.Writer, m *Message) (int, error) {
 	return n + len(b), nil
 }
 
-// ReadMessage reads one frame from r, reading no byte past it, and
-// decodes it; io.EOF at a frame boundary is returned as is. It returns the
-// frame's size too. Room for the frame grows as its bytes arrive; on a
-// Conn from Slot.Conn, it counts against the node's MaxInboundBytes.
-func ReadMessage(r io.Reader) (*Message, int, error) {
+// ReadMessage reads one frame of version 1's wire form from r, reading no
+// byte past it, and decodes it; io.EOF at a frame boundary is returned as
+// is. It returns the frame's size too. Room for the frame grows as its
+// bytes arrive; on a Conn from Slot.Conn, it counts against the node's
+// MaxInboundBytes.
+func ReadMessage(r io.Reader) (*Message, int, error) { return Version1.ReadMessage(r) }
+
+// readMessageBytes reads one frame from r, as ReadMessage does, and
+// returns the message's bytes and the frame's size.
+func readMessageBytes(r io.Reader) ([]byte, int, error) {
 	br := byteReader{r: r}
 	size, err := binary.ReadUvarint(&br)
 	if err != nil {
@@ -284,8 +294,7 @@ func ReadMessage(r io.Reader) (*Message, int, error) {
 		}
 		return nil, br.n + len(b), err
 	}
-	m, err := Decode(b)
-	return m, br.n + int(size), err
+	return b, br.n + int(size), nil
 }
 
 // firstChunk is how many bytes of a frame readFrame takes room for first.

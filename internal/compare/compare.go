@@ -83,33 +83,32 @@ func Stores(ctx context.Context, subject, baseline conformance.Harness, opts Opt
 	recs := benchRecords(opts)
 	sides := [2]conformance.Harness{subject, baseline}
 	names := [2]string{"subject", "baseline"}
-	var rates, peaks [2]map[string][]float64
-	for s := range sides {
-		rates[s], peaks[s] = map[string][]float64{}, map[string][]float64{}
-	}
+	rates, peaks := [2]measure.Samples{{}, {}}, [2]measure.Samples{{}, {}}
 	steps := 2 * opts.Rounds
-	for r := range opts.Rounds {
-		for k := range 2 {
-			s := (r + k) % 2 // round 0: subject first; round 1: baseline first
-			i := 2*r + k
-			step := fmt.Sprintf("round %d/%d, %s", r+1, opts.Rounds, names[s])
-			progress(step, i, steps, false)
-			res, err := measureRound(ctx, sides[s], recs, r)
-			if err != nil {
-				return nil, fmt.Errorf("%s, round %d: %w", names[s], r+1, err)
-			}
-			for op, m := range res {
-				rates[s][op] = append(rates[s][op], m.RecordsPerSec)
-				peaks[s][op] = append(peaks[s][op], m.PeakHeapMiB)
-			}
-			progress(step, i, steps, true)
+	i := 0
+	err := measure.Alternate(opts.Rounds, 2, func(r, s int) error { // round 0: subject first; round 1: baseline first
+		step := fmt.Sprintf("round %d/%d, %s", r+1, opts.Rounds, names[s])
+		progress(step, i, steps, false)
+		res, err := measureRound(ctx, sides[s], recs, r)
+		if err != nil {
+			return fmt.Errorf("%s, round %d: %w", names[s], r+1, err)
 		}
+		for op, m := range res {
+			rates[s].Add(op, m.RecordsPerSec)
+			peaks[s].Add(op, m.PeakHeapMiB)
+		}
+		progress(step, i, steps, true)
+		i++
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	out := make([]Result, 0, len(ops))
 	for _, op := range ops {
 		c := Result{Op: op}
-		c.Subject = Side{RecordsPerSec: measure.Median(rates[0][op]), PeakHeapMiB: measure.Median(peaks[0][op])}
-		c.Baseline = Side{RecordsPerSec: measure.Median(rates[1][op]), PeakHeapMiB: measure.Median(peaks[1][op])}
+		c.Subject = Side{RecordsPerSec: rates[0].Median(op), PeakHeapMiB: peaks[0].Median(op)}
+		c.Baseline = Side{RecordsPerSec: rates[1].Median(op), PeakHeapMiB: peaks[1].Median(op)}
 		c.Ratio = c.Subject.RecordsPerSec / c.Baseline.RecordsPerSec
 		out = append(out, c)
 	}

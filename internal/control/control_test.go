@@ -11,15 +11,12 @@ import (
 	"testing"
 	"time"
 
-	ma "github.com/multiformats/go-multiaddr"
-
-	"github.com/netabase/netabase/backends/all"
-	"github.com/netabase/netabase/conformance"
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/core/envelope"
 	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/internal/control"
+	"github.com/netabase/netabase/internal/nodetest"
 )
 
 // shortDir is a temporary directory with a path short enough for a unix
@@ -36,12 +33,9 @@ func shortDir(t *testing.T) string {
 
 func startNode(t *testing.T, ctx context.Context, dir string, mode node.Mode) *node.Node {
 	t.Helper()
-	n, err := node.New(ctx, node.Config{
-		DataDir: dir, Registry: all.Registry(), Suite: conformance.Suite(""),
-		Storage: "memory://",
-		Listen:  []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")},
-		Mode:    mode,
-	})
+	cfg := nodetest.Config(t)
+	cfg.DataDir, cfg.Mode = dir, mode
+	n, err := node.New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

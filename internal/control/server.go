@@ -261,33 +261,48 @@ func Handler(n *node.Node, dataDir string) http.Handler {
 	return tracing.Handler((&server{n: n, dataDir: dataDir}).handler())
 }
 
+// routes are the control API's endpoints: each one's pattern, what its
+// request carries besides (a query, a JSON body), its handler, and what it
+// does. The package doc's list of endpoints is made from this table
+// (TestEndpointsDoc; go test ./internal/control -run TestEndpointsDoc
+// -update writes it).
+var routes = []struct {
+	pattern, params string
+	handle          func(*server, http.ResponseWriter, *http.Request)
+	doc             string
+}{
+	{"GET /v1/id", "", (*server).id, "the node: peer ID, addresses, backend, admission, mode"},
+	{"GET /v1/peers", "", (*server).peers, "connected peers"},
+	{"GET /v1/stats", "", (*server).stats, "a summary: peers, backend, held and refused records, events, synced collections"},
+	{"POST /v1/records", "", (*server).put, "publish {name, value, schema, version} or put {key, value}"},
+	{"GET /v1/record", "?key=K", (*server).get, "get a record (local, then network)"},
+	{"DELETE /v1/record", "?key=K", (*server).remove, "remove the local copy"},
+	{"GET /v1/records", "?namespace=N", (*server).records, "the records in the local store, sorted by key"},
+	{"POST /v1/provide", " {key}", (*server).provide, "start providing"},
+	{"POST /v1/unprovide", " {key}", (*server).unprovide, "stop providing"},
+	{"GET /v1/providers", "?key=K&limit=N", (*server).providers, "find providers"},
+	{"POST /v1/bootstrap", "", (*server).bootstrap, "bootstrap"},
+	{"POST /v1/connect", " {addr}", (*server).connect, "connect to a peer; says at which address"},
+	{"POST /v1/disconnect", " {peer}", (*server).disconnect, "disconnect from a peer"},
+	{"GET /v1/dht/mode", "", (*server).mode, "the DHT mode"},
+	{"PUT /v1/dht/mode", " {mode}", (*server).setMode, "change it"},
+	{"GET /v1/protocols", "", (*server).protocols, "protocol names"},
+	{"GET /v1/events", "", (*server).events, "events, one JSON object per line, until the client goes"},
+	{"POST /v1/sync", " {settings}", (*server).syncJoin, "join a synced collection"},
+	{"GET /v1/sync", "", (*server).syncStatusAll, "the joined collections' status"},
+	{"GET /v1/sync/{name}", "", (*server).syncStatus, "one collection's status"},
+	{"DELETE /v1/sync/{name}", "", (*server).syncLeave, "leave it"},
+	{"POST /v1/sync/{name}/records", " {key, value}", (*server).syncPut, "write this node's value for a key"},
+	{"DELETE /v1/sync/{name}/record", "?key=K", (*server).syncDelete, "write a tombstone for this node's key"},
+	{"GET /v1/sync/{name}/records", "", (*server).syncRecords, "every writer's live records, by writer and key"},
+	{"GET /v1/sync/{name}/follow", "", (*server).syncFollow, "the live records, then every change, one SyncChange per line, until the client goes"},
+}
+
 func (s *server) handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/id", s.id)
-	mux.HandleFunc("GET /v1/peers", s.peers)
-	mux.HandleFunc("GET /v1/stats", s.stats)
-	mux.HandleFunc("POST /v1/records", s.put)
-	mux.HandleFunc("GET /v1/record", s.get)
-	mux.HandleFunc("DELETE /v1/record", s.remove)
-	mux.HandleFunc("GET /v1/records", s.records)
-	mux.HandleFunc("POST /v1/provide", s.provide)
-	mux.HandleFunc("POST /v1/unprovide", s.unprovide)
-	mux.HandleFunc("GET /v1/providers", s.providers)
-	mux.HandleFunc("POST /v1/bootstrap", s.bootstrap)
-	mux.HandleFunc("POST /v1/connect", s.connect)
-	mux.HandleFunc("POST /v1/disconnect", s.disconnect)
-	mux.HandleFunc("GET /v1/dht/mode", s.mode)
-	mux.HandleFunc("PUT /v1/dht/mode", s.setMode)
-	mux.HandleFunc("GET /v1/protocols", s.protocols)
-	mux.HandleFunc("GET /v1/events", s.events)
-	mux.HandleFunc("POST /v1/sync", s.syncJoin)
-	mux.HandleFunc("GET /v1/sync", s.syncStatusAll)
-	mux.HandleFunc("GET /v1/sync/{name}", s.syncStatus)
-	mux.HandleFunc("DELETE /v1/sync/{name}", s.syncLeave)
-	mux.HandleFunc("POST /v1/sync/{name}/records", s.syncPut)
-	mux.HandleFunc("DELETE /v1/sync/{name}/record", s.syncDelete)
-	mux.HandleFunc("GET /v1/sync/{name}/records", s.syncRecords)
-	mux.HandleFunc("GET /v1/sync/{name}/follow", s.syncFollow)
+	for _, r := range routes {
+		mux.HandleFunc(r.pattern, func(w http.ResponseWriter, req *http.Request) { r.handle(s, w, req) })
+	}
 	return mux
 }
 

@@ -14,6 +14,7 @@
 //
 //	GET    /v1/id                       the node: peer ID, addresses, backend, admission, mode
 //	GET    /v1/peers                    connected peers
+//	GET    /v1/stats                    a summary: peers, backend, held and refused records, events, synced collections
 //	POST   /v1/records                  publish {name, value, schema, version} or put {key, value}
 //	GET    /v1/record?key=K             get a record (local, then network)
 //	DELETE /v1/record?key=K             remove the local copy
@@ -32,7 +33,7 @@
 //	GET    /v1/sync                     the joined collections' status
 //	GET    /v1/sync/{name}              one collection's status
 //	DELETE /v1/sync/{name}              leave it
-//	POST   /v1/sync/{name}/records {key, value}  write this node's value for a key
+//	POST   /v1/sync/{name}/records {key, value} write this node's value for a key
 //	DELETE /v1/sync/{name}/record?key=K write a tombstone for this node's key
 //	GET    /v1/sync/{name}/records      every writer's live records, by writer and key
 //	GET    /v1/sync/{name}/follow       the live records, then every change, one SyncChange per line, until the client goes

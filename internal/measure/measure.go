@@ -1,5 +1,8 @@
-// Package measure holds what netabase's side-by-side measurements share:
-// the peak heap a run reaches, and medians of rounds.
+// Package measure holds what netabase's side-by-side measurements share
+// (storage against raw engines in backends/all, netabase bench's
+// internal/compare, typed peers in benchmarks/peers): the order the sides
+// run in each round (Order, Alternate), the figures they gather (Samples)
+// and their medians, and the peak heap a run reaches.
 package measure
 
 import (
@@ -43,3 +46,42 @@ func Median(xs []float64) float64 {
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
+
+// Order is the order the n sides of a side-by-side measurement run in, in
+// round (from 0): 0, 1, ..., n-1 in an even round, the reverse in an odd
+// one, so that no side always goes first, on a colder cache or a machine
+// less loaded. Every side-by-side harness orders its rounds so.
+func Order(round, n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	if round%2 == 1 {
+		slices.Reverse(out)
+	}
+	return out
+}
+
+// Alternate runs rounds rounds of n sides, each side once a round, in
+// the round's Order: side is called with the round and the side's index.
+// It stops at side's first error.
+func Alternate(rounds, n int, side func(round, i int) error) error {
+	for r := range rounds {
+		for _, i := range Order(r, n) {
+			if err := side(r, i); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Samples are the figures a side gathers over the rounds, by what they
+// measure (an operation, a resource).
+type Samples map[string][]float64
+
+// Add adds v to the figures of name.
+func (s Samples) Add(name string, v float64) { s[name] = append(s[name], v) }
+
+// Median is the Median of the figures of name, which must have some.
+func (s Samples) Median(name string) float64 { return Median(s[name]) }

@@ -1,6 +1,8 @@
 package measure_test
 
 import (
+	"errors"
+	"slices"
 	"testing"
 
 	"github.com/netabase/netabase/internal/measure"
@@ -46,5 +48,31 @@ func TestThreadCPU(t *testing.T) {
 	b, _ := measure.ThreadCPU()
 	if b <= a || x == 0 {
 		t.Errorf("the thread's CPU time did not grow over a busy loop: %v then %v", a, b)
+	}
+}
+
+func TestAlternate(t *testing.T) {
+	var got []int
+	err := measure.Alternate(3, 3, func(round, i int) error {
+		got = append(got, 10*round+i)
+		return nil
+	})
+	if want := []int{0, 1, 2, 12, 11, 10, 20, 21, 22}; err != nil || !slices.Equal(got, want) {
+		t.Errorf("Alternate ran %v (err %v), want %v", got, err, want)
+	}
+	stop := errors.New("stop")
+	n := 0
+	if err := measure.Alternate(3, 2, func(int, int) error { n++; return stop }); err != stop || n != 1 {
+		t.Errorf("Alternate went on after an error: %d calls, err %v", n, err)
+	}
+}
+
+func TestSamples(t *testing.T) {
+	s := measure.Samples{}
+	for _, v := range []float64{5, 1, 3} {
+		s.Add("get", v)
+	}
+	if got := s.Median("get"); got != 3 {
+		t.Errorf("Samples.Median = %v, want 3", got)
 	}
 }

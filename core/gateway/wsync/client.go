@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,6 +47,10 @@ type Options struct {
 	// Dial are the WebSocket's options (an HTTP client, headers); the
 	// subprotocols are Sync's own.
 	Dial websocket.DialOptions
+	// Versions are the reconciliation protocol versions Sync offers, the
+	// newest first, one subprotocol each; nil: every version this build
+	// speaks (replica.Versions).
+	Versions []replica.Version
 }
 
 // RefusedError is Sync's error when the daemon refused the connection
@@ -72,7 +77,9 @@ const (
 // settings, runs a reconciliation session on connecting and every
 // interval, sends r's own new records (those inserted with no sender) as
 // they enter it, and inserts the daemon's live records, verified like any
-// record. It connects again, after a growing pause, when the connection
+// record. When its feed of r's changes falls behind and misses some, it
+// runs a session once the one under way ends, which brings the daemon the
+// local writes the feed missed. It connects again, after a growing pause, when the connection
 // ends. A daemon that has not joined the collection (CodeNotJoined) is
 // tried again after a long pause (Options.NotJoined, doubling up to
 // NotJoinedMax), so that a client that connects before its daemon joined
@@ -134,12 +141,15 @@ func Sync(ctx context.Context, url string, r *replica.Replica, o Options) error 
 // daemon took the hello.
 func connect(ctx context.Context, url string, r *replica.Replica, o Options) (connected bool, err error) {
 	dial := o.Dial
-	dial.Subprotocols = Subprotocols
+	dial.Subprotocols = SubprotocolsOf(o.Versions)
 	ws, _, err := websocket.Dial(ctx, url, &dial)
 	if err != nil {
 		return false, err
 	}
 	defer ws.CloseNow()
+	// The daemon picked one of those offered, or none (then it refuses,
+	// below, with its notice).
+	version, agreed := VersionOf(ws.Subprotocol())
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	m := NewMux(ctx, ws)
@@ -166,6 +176,10 @@ func connect(ctx context.Context, url string, r *replica.Replica, o Options) (co
 	if typ != websocket.MessageText || json.Unmarshal(b, &theirs) != nil || theirs.Peer == "" {
 		return false, fmt.Errorf("%w: the daemon did not answer with a hello", ErrProtocol)
 	}
+	if !agreed {
+		m.Close(websocket.StatusPolicyViolation, "no subprotocol of those offered")
+		return false, fmt.Errorf("%w: the daemon agreed to subprotocol %q, not one of %s", ErrProtocol, ws.Subprotocol(), strings.Join(dial.Subprotocols, ", "))
+	}
 	if err := hello.Settings.Agree("the daemon", theirs.Settings, theirs.Digest); err != nil {
 		m.Close(CodeOtherSettings, err.Error())
 		return false, &RefusedError{CodeOtherSettings, err.Error()}
@@ -180,13 +194,21 @@ func connect(ctx context.Context, url string, r *replica.Replica, o Options) (co
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel(nil)
+	// again asks for a session as soon as the one under way, if any,
+	// ends.
+	again := make(chan struct{}, 1)
 	wg.Go(func() {
 		for c := range live {
 			if c.Missed > 0 {
-				// Local writes went by unseen: the session on
-				// reconnecting brings them to the daemon.
-				cancel(fmt.Errorf("the live feed to the daemon missed %d changes; reconnecting to catch up", c.Missed))
-				return
+				// Changes went by unseen, such as when a session brought
+				// the daemon's records faster than the feed reads them;
+				// local writes among them reach the daemon by a session
+				// that starts after they were made.
+				select {
+				case again <- struct{}{}:
+				default:
+				}
+				continue
 			}
 			if c.From != "" {
 				continue // the daemon's, or another peer's
@@ -213,7 +235,7 @@ func connect(ctx context.Context, url string, r *replica.Replica, o Options) (co
 			if ctx.Err() != nil {
 				return
 			}
-			st, err := r.Reconcile(ctx, s, theirs.Peer, nil)
+			st, err := r.ReconcileVersion(ctx, s, version, theirs.Peer, nil)
 			s.Finish()
 			if o.Session != nil {
 				o.Session(st, err)
@@ -223,6 +245,7 @@ func connect(ctx context.Context, url string, r *replica.Replica, o Options) (co
 			case <-ctx.Done():
 				return
 			case <-t.C:
+			case <-again:
 			}
 		}
 	})

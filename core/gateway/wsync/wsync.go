@@ -23,10 +23,44 @@ import (
 // Subprotocols are the WebSocket subprotocols of sync, one per
 // reconciliation protocol version, the newest first: a client offers those
 // it speaks, and the daemon picks the first of its own the client offers.
-var Subprotocols = []string{Subprotocol1}
+var Subprotocols = []string{Subprotocol2, Subprotocol1}
 
-// Subprotocol1 carries reconciliation protocol /netabase/sync/1.0.0.
-const Subprotocol1 = "netabase.sync.1.0.0"
+// The subprotocols of the reconciliation protocol versions.
+const (
+	// Subprotocol1 carries reconciliation protocol /netabase/sync/1.0.0.
+	Subprotocol1 = "netabase.sync.1.0.0"
+	// Subprotocol2 carries reconciliation protocol /netabase/sync/2.0.0.
+	Subprotocol2 = "netabase.sync.2.0.0"
+)
+
+// Subprotocol is the subprotocol of reconciliation protocol version v.
+func Subprotocol(v replica.Version) string {
+	return fmt.Sprintf("netabase.sync.%d.0.0", v)
+}
+
+// SubprotocolsOf are the subprotocols of versions, in their order; nil
+// stands for every version this build speaks (replica.Versions).
+func SubprotocolsOf(versions []replica.Version) []string {
+	if len(versions) == 0 {
+		versions = replica.Versions
+	}
+	out := make([]string, 0, len(versions))
+	for _, v := range versions {
+		out = append(out, Subprotocol(v))
+	}
+	return out
+}
+
+// VersionOf returns the reconciliation protocol version that subprotocol
+// carries.
+func VersionOf(subprotocol string) (replica.Version, bool) {
+	for _, v := range replica.Versions {
+		if Subprotocol(v) == subprotocol {
+			return v, true
+		}
+	}
+	return 0, false
+}
 
 // The kinds of binary message: the message's first byte.
 const (
