@@ -75,7 +75,7 @@ import (
 // written one per delta (a Put each) and, reported beside, in batches of
 // -crdt.batch records per delta. Run them as
 //
-//	go test -run '^$' -bench . -benchtime 1x -timeout 40m
+//	go test -run '^$' -bench . -benchtime 1x -timeout 60m
 //
 // and with -crdt.* flags for other workloads (a tiny one in .ci/run).
 var (
@@ -90,7 +90,7 @@ var (
 	flagBatch   = flag.Int("crdt.batch", 1000, "records per delta of go-ds-crdt's batched mode")
 	flagWriters = flag.Int("crdt.writers", 64, "writers of netabase's records")
 	flagCache   = flag.Int64("crdt.cache", 64, "pebble's block cache of every store, in MiB")
-	flagTimeout = flag.Duration("crdt.timeout", 5*time.Minute, "bound on one measurement")
+	flagTimeout = flag.Duration("crdt.timeout", 10*time.Minute, "bound on one measurement (go-ds-crdt one record per delta takes about 4 minutes to join 10,000 records)")
 )
 
 const (
