@@ -642,10 +642,9 @@ func gossipStream(h host.Host, p peer.ID) bool {
 
 // result is one measurement of a side.
 type result struct {
-	d        time.Duration
-	sentA    int64 // bytes the first replica sent
-	sentB    int64 // and the second
-	failures int
+	d     time.Duration
+	sentA int64 // bytes the first replica sent
+	sentB int64 // and the second
 }
 
 func (r result) bytes() int64 { return r.sentA + r.sentB }
