@@ -21,7 +21,7 @@ import (
 	"github.com/netabase/netabase/conformance"
 	"github.com/netabase/netabase/conformance/conformancetest"
 	"github.com/netabase/netabase/core"
-	"github.com/netabase/netabase/internal/storetest"
+	"github.com/netabase/netabase/internal/testkit/storetest"
 )
 
 var (

@@ -12,7 +12,7 @@ import (
 
 	"github.com/netabase/netabase/backends/all"
 	"github.com/netabase/netabase/core"
-	"github.com/netabase/netabase/internal/storetest"
+	"github.com/netabase/netabase/internal/testkit/storetest"
 )
 
 // TestRegistry checks that the registry holds every in-tree driver (no two

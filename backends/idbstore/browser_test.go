@@ -25,7 +25,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/netabase/netabase/conformance"
-	"github.com/netabase/netabase/internal/systest"
+	"github.com/netabase/netabase/internal/testkit/systest"
 )
 
 // pageTimeout bounds one load of the page: an admission (the conformance

@@ -6,7 +6,7 @@ import (
 
 	"github.com/netabase/netabase/backends/leveldbstore"
 	"github.com/netabase/netabase/conformance/crashdriver"
-	"github.com/netabase/netabase/internal/storetest"
+	"github.com/netabase/netabase/internal/testkit/storetest"
 )
 
 func TestMain(m *testing.M) {

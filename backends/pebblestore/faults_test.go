@@ -13,7 +13,7 @@ import (
 	ds "github.com/ipfs/go-datastore"
 
 	"github.com/netabase/netabase/core"
-	"github.com/netabase/netabase/internal/tmpfs"
+	"github.com/netabase/netabase/internal/testkit/tmpfs"
 )
 
 // closeSoon closes b, failing the test when Close fails or takes long.

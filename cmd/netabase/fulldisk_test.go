@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/netabase/netabase/internal/control"
-	"github.com/netabase/netabase/internal/tmpfs"
+	"github.com/netabase/netabase/internal/testkit/tmpfs"
 )
 
 // TestDaemonRestartOnFullDisk: a daemon started on a full disk says the

@@ -22,7 +22,7 @@ import (
 
 	"github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/internal/control"
-	"github.com/netabase/netabase/internal/testplugins"
+	"github.com/netabase/netabase/internal/testkit/testplugins"
 	"github.com/netabase/netabase/plugins/host"
 )
 

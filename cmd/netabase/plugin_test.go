@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/netabase/netabase/backends/all"
-	"github.com/netabase/netabase/internal/testplugins"
+	"github.com/netabase/netabase/internal/testkit/testplugins"
 	"github.com/netabase/netabase/plugins/host"
 	"github.com/netabase/netabase/plugins/sdk/sdktest"
 )

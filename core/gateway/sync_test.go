@@ -23,7 +23,7 @@ import (
 	"github.com/netabase/netabase/core/gateway/wsync"
 	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/core/replica"
-	"github.com/netabase/netabase/internal/nodetest"
+	"github.com/netabase/netabase/internal/testkit/nodetest"
 )
 
 // syncNode starts a node that serves the sync endpoint and has joined

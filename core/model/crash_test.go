@@ -20,12 +20,12 @@ import (
 	"github.com/netabase/netabase/backends/all"
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/model"
-	"github.com/netabase/netabase/internal/crashtest"
-	"github.com/netabase/netabase/internal/storetest"
+	"github.com/netabase/netabase/internal/testkit/crashtest"
+	"github.com/netabase/netabase/internal/testkit/storetest"
 )
 
 // The crash tests run a collection's work in a child process (this test
-// binary started again, with internal/crashtest) and kill it with SIGKILL
+// binary started again, with internal/testkit/crashtest) and kill it with SIGKILL
 // in the middle: during a series of PutMany calls, during the index
 // rebuild Open does when a struct gains an index, and during the migration
 // Open does when the schema version rises. The child's store is wrapped so

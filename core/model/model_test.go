@@ -12,7 +12,7 @@ import (
 	"github.com/netabase/netabase/backends/memstore"
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/model"
-	"github.com/netabase/netabase/internal/storetest"
+	"github.com/netabase/netabase/internal/testkit/storetest"
 )
 
 type User struct {

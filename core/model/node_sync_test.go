@@ -16,7 +16,7 @@ import (
 	"github.com/netabase/netabase/core/model"
 	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/core/replica"
-	"github.com/netabase/netabase/internal/nodetest"
+	"github.com/netabase/netabase/internal/testkit/nodetest"
 )
 
 var _ model.Replica = (*node.Synced)(nil)

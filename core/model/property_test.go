@@ -5,8 +5,8 @@ import (
 
 	ds "github.com/ipfs/go-datastore"
 
-	"github.com/netabase/netabase/internal/modeltest"
-	"github.com/netabase/netabase/internal/storetest"
+	"github.com/netabase/netabase/internal/testkit/modeltest"
+	"github.com/netabase/netabase/internal/testkit/storetest"
 )
 
 // steps is how many random operations the property test runs per backend,

@@ -17,7 +17,7 @@ import (
 	"github.com/netabase/netabase/backends/all"
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/model"
-	"github.com/netabase/netabase/internal/storetest"
+	"github.com/netabase/netabase/internal/testkit/storetest"
 )
 
 var rangeSizes = flag.String("range.n", "10000,100000", "collection sizes for BenchmarkRange, comma-separated")

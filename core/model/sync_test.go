@@ -15,7 +15,7 @@ import (
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/model"
 	"github.com/netabase/netabase/core/replica"
-	"github.com/netabase/netabase/internal/nodetest"
+	"github.com/netabase/netabase/internal/testkit/nodetest"
 )
 
 // syncedNode is a node of the fake network with its replica of "users".

@@ -18,7 +18,7 @@ import (
 	"github.com/multiformats/go-multihash"
 
 	"github.com/netabase/netabase/core/node"
-	"github.com/netabase/netabase/internal/nodetest"
+	"github.com/netabase/netabase/internal/testkit/nodetest"
 )
 
 // alternate runs the two trials of iteration i, netabase's first on even

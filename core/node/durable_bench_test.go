@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/netabase/netabase/core/node"
-	"github.com/netabase/netabase/internal/nodetest"
+	"github.com/netabase/netabase/internal/testkit/nodetest"
 )
 
 // BenchmarkPutSyncWrites measures what sync_writes costs: b.N puts of a

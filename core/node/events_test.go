@@ -8,7 +8,7 @@ import (
 
 	"github.com/netabase/netabase/core/envelope"
 	"github.com/netabase/netabase/core/node"
-	"github.com/netabase/netabase/internal/nodetest"
+	"github.com/netabase/netabase/internal/testkit/nodetest"
 )
 
 // TestEvents: each kind of event arrives, for every subscriber, including

@@ -19,7 +19,7 @@ import (
 
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/node"
-	"github.com/netabase/netabase/internal/nodetest"
+	"github.com/netabase/netabase/internal/testkit/nodetest"
 )
 
 // TestInteropIPFS: with the /ipfs prefix, a netabase node and a stock

@@ -14,7 +14,7 @@ import (
 
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/node"
-	"github.com/netabase/netabase/internal/nodetest"
+	"github.com/netabase/netabase/internal/testkit/nodetest"
 )
 
 func TestKeyCID(t *testing.T) {

@@ -18,7 +18,7 @@ import (
 
 	"github.com/netabase/netabase/core/envelope"
 	"github.com/netabase/netabase/core/node"
-	"github.com/netabase/netabase/internal/nodetest"
+	"github.com/netabase/netabase/internal/testkit/nodetest"
 )
 
 // storeUsage counts the value records and provider records in n's backend

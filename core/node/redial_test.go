@@ -16,7 +16,7 @@ import (
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/core/replica"
-	"github.com/netabase/netabase/internal/nodetest"
+	"github.com/netabase/netabase/internal/testkit/nodetest"
 )
 
 // redialBound is how soon a closed connection to a kept peer must be open

@@ -25,7 +25,7 @@ import (
 
 	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/core/replica"
-	"github.com/netabase/netabase/internal/nodetest"
+	"github.com/netabase/netabase/internal/testkit/nodetest"
 )
 
 // The Sync benchmarks run a synced collection on networks of nodes in one

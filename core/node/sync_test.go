@@ -32,7 +32,7 @@ import (
 	"github.com/netabase/netabase/core/envelope"
 	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/core/replica"
-	"github.com/netabase/netabase/internal/nodetest"
+	"github.com/netabase/netabase/internal/testkit/nodetest"
 )
 
 // gater cuts a node off from the peers in blocked: a partition.

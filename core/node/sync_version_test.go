@@ -10,7 +10,7 @@ import (
 
 	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/core/replica"
-	"github.com/netabase/netabase/internal/nodetest"
+	"github.com/netabase/netabase/internal/testkit/nodetest"
 )
 
 // TestSyncVersionsMix: a node that speaks only reconciliation protocol

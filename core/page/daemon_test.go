@@ -32,7 +32,7 @@ import (
 	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/core/page"
 	"github.com/netabase/netabase/core/replica"
-	"github.com/netabase/netabase/internal/nodetest"
+	"github.com/netabase/netabase/internal/testkit/nodetest"
 )
 
 // The package's nodes share a certificate cache, so the admission gate

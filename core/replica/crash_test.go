@@ -20,11 +20,11 @@ import (
 
 	"github.com/netabase/netabase/backends/pebblestore"
 	"github.com/netabase/netabase/core"
-	"github.com/netabase/netabase/internal/crashtest"
+	"github.com/netabase/netabase/internal/testkit/crashtest"
 )
 
 // The crash tests run a replica's work in a child process (this test
-// binary started again, with internal/crashtest) on pebble with fsync, and
+// binary started again, with internal/testkit/crashtest) on pebble with fsync, and
 // kill it with SIGKILL at a chosen write: during a series of Inserts within
 // the bounds, during a series past them (each evicts), and during the
 // rebuild Open does of a collection stored without an index. Every write the child sends to the

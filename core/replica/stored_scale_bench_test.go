@@ -28,7 +28,7 @@ import (
 
 	"github.com/netabase/netabase/backends/pebblestore"
 	"github.com/netabase/netabase/core/envelope"
-	"github.com/netabase/netabase/internal/crashtest"
+	"github.com/netabase/netabase/internal/testkit/crashtest"
 )
 
 var (

@@ -18,7 +18,7 @@ import (
 
 	nbconfig "github.com/netabase/netabase/core/config"
 	"github.com/netabase/netabase/internal/control"
-	"github.com/netabase/netabase/internal/pgtest"
+	"github.com/netabase/netabase/internal/testkit/pgtest"
 )
 
 // dump returns the table's rows as the server keeps them: each row's

@@ -6,8 +6,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/netabase/netabase/internal/pgtest"
-	"github.com/netabase/netabase/internal/testplugins"
+	"github.com/netabase/netabase/internal/testkit/pgtest"
+	"github.com/netabase/netabase/internal/testkit/testplugins"
 	"github.com/netabase/netabase/plugins/host"
 	"github.com/netabase/netabase/plugins/sdk/sdktest"
 )

@@ -10,7 +10,7 @@ import (
 	"github.com/ipfs/go-datastore"
 
 	"github.com/netabase/netabase/core"
-	"github.com/netabase/netabase/internal/pgtest"
+	"github.com/netabase/netabase/internal/testkit/pgtest"
 )
 
 // TestSeek runs queries that start at a key on the store directly against

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/netabase/netabase/internal/pgtest"
+	"github.com/netabase/netabase/internal/testkit/pgtest"
 )
 
 // TestBadOptions: a dsn with a password, a dsn that is no connection

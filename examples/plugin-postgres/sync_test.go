@@ -7,7 +7,7 @@ import (
 
 	"github.com/ipfs/go-datastore"
 
-	"github.com/netabase/netabase/internal/pgtest"
+	"github.com/netabase/netabase/internal/testkit/pgtest"
 )
 
 // TestSyncSurvivesServerCrash: on a store without sync=true, writes commit

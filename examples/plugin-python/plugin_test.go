@@ -30,8 +30,8 @@ import (
 	dsq "github.com/ipfs/go-datastore/query"
 
 	"github.com/netabase/netabase/core"
-	"github.com/netabase/netabase/internal/systest"
-	"github.com/netabase/netabase/internal/testplugins"
+	"github.com/netabase/netabase/internal/testkit/systest"
+	"github.com/netabase/netabase/internal/testkit/testplugins"
 	"github.com/netabase/netabase/plugins/host"
 	"github.com/netabase/netabase/plugins/sdk/sdktest"
 )
@@ -69,7 +69,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// needPython skips or fails t (see internal/systest) when Debian's python3
+// needPython skips or fails t (see internal/testkit/systest) when Debian's python3
 // lacks what the plugin imports.
 func needPython(t *testing.T) {
 	t.Helper()

@@ -10,7 +10,7 @@ import (
 	"github.com/netabase/netabase/backends/all"
 	"github.com/netabase/netabase/conformance"
 	"github.com/netabase/netabase/internal/compare"
-	"github.com/netabase/netabase/internal/storetest"
+	"github.com/netabase/netabase/internal/testkit/storetest"
 )
 
 // harness is the conformance harness of the backend rawURL names, its

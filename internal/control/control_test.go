@@ -16,7 +16,7 @@ import (
 	"github.com/netabase/netabase/core/envelope"
 	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/internal/control"
-	"github.com/netabase/netabase/internal/nodetest"
+	"github.com/netabase/netabase/internal/testkit/nodetest"
 )
 
 // shortDir is a temporary directory with a path short enough for a unix

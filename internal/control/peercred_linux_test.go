@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/netabase/netabase/internal/control"
-	"github.com/netabase/netabase/internal/systest"
+	"github.com/netabase/netabase/internal/testkit/systest"
 )
 
 // lockedBuffer is a log destination safe for concurrent use.

@@ -9,7 +9,7 @@ import (
 
 	"github.com/netabase/netabase/conformance"
 	"github.com/netabase/netabase/core"
-	"github.com/netabase/netabase/internal/testplugins"
+	"github.com/netabase/netabase/internal/testkit/testplugins"
 	"github.com/netabase/netabase/plugins/host"
 	"github.com/netabase/netabase/plugins/sdk/sdktest"
 )

@@ -17,7 +17,7 @@ import (
 	"github.com/netabase/netabase/backends/pebblestore"
 	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/internal/measure"
-	"github.com/netabase/netabase/internal/testplugins"
+	"github.com/netabase/netabase/internal/testkit/testplugins"
 	"github.com/netabase/netabase/plugins/host"
 )
 

@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/netabase/netabase/conformance"
-	"github.com/netabase/netabase/internal/testplugins"
+	"github.com/netabase/netabase/internal/testkit/testplugins"
 	"github.com/netabase/netabase/plugins/host"
 	"github.com/netabase/netabase/plugins/sdk/sdktest"
 )

@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/netabase/netabase/conformance/crashdriver"
-	"github.com/netabase/netabase/internal/storetest"
-	"github.com/netabase/netabase/internal/testplugins"
+	"github.com/netabase/netabase/internal/testkit/storetest"
+	"github.com/netabase/netabase/internal/testkit/testplugins"
 	"github.com/netabase/netabase/plugins/host"
 	"github.com/netabase/netabase/plugins/sdk/sdktest"
 )

@@ -5,9 +5,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/netabase/netabase/internal/modeltest"
-	"github.com/netabase/netabase/internal/storetest"
-	"github.com/netabase/netabase/internal/testplugins"
+	"github.com/netabase/netabase/internal/testkit/modeltest"
+	"github.com/netabase/netabase/internal/testkit/storetest"
+	"github.com/netabase/netabase/internal/testkit/testplugins"
 	"github.com/netabase/netabase/plugins/host"
 )
 

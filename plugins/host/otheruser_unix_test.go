@@ -17,8 +17,8 @@ import (
 
 	ds "github.com/ipfs/go-datastore"
 
-	"github.com/netabase/netabase/internal/systest"
-	"github.com/netabase/netabase/internal/testplugins"
+	"github.com/netabase/netabase/internal/testkit/systest"
+	"github.com/netabase/netabase/internal/testkit/testplugins"
 	"github.com/netabase/netabase/plugins/host"
 )
 

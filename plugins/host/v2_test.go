@@ -16,7 +16,7 @@ import (
 	ds "github.com/ipfs/go-datastore"
 
 	"github.com/netabase/netabase/core"
-	"github.com/netabase/netabase/internal/testplugins"
+	"github.com/netabase/netabase/internal/testkit/testplugins"
 	"github.com/netabase/netabase/plugins/host"
 	"github.com/netabase/netabase/plugins/sdk/sdktest"
 	"github.com/netabase/netabase/plugins/wire"

@@ -29,7 +29,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/netabase/netabase/conformance"
-	"github.com/netabase/netabase/internal/systest"
+	"github.com/netabase/netabase/internal/testkit/systest"
 )
 
 // stepTimeout bounds one step in the browser: loading the 18 MB page on

@@ -33,7 +33,7 @@ import (
 	dssync "github.com/ipfs/go-datastore/sync"
 
 	"github.com/netabase/netabase/core"
-	"github.com/netabase/netabase/internal/testplugins"
+	"github.com/netabase/netabase/internal/testkit/testplugins"
 	"github.com/netabase/netabase/plugins/sdk"
 )
 

@@ -12,7 +12,7 @@ import (
 	"context"
 	"os"
 
-	"github.com/netabase/netabase/internal/testplugins"
+	"github.com/netabase/netabase/internal/testkit/testplugins"
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
 )
 

@@ -9,7 +9,7 @@ import (
 	"io"
 	"sync"
 
-	"github.com/netabase/netabase/internal/testplugins"
+	"github.com/netabase/netabase/internal/testkit/testplugins"
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
 	pb2 "github.com/netabase/netabase/plugins/proto/storagev2"
 	pb3 "github.com/netabase/netabase/plugins/proto/storagev3"

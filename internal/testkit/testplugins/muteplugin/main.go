@@ -5,7 +5,7 @@ package main
 import (
 	"context"
 
-	"github.com/netabase/netabase/internal/testplugins"
+	"github.com/netabase/netabase/internal/testkit/testplugins"
 	pb "github.com/netabase/netabase/plugins/proto/storagev1"
 )
 

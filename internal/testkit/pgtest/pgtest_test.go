@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/netabase/netabase/internal/pgtest"
+	"github.com/netabase/netabase/internal/testkit/pgtest"
 )
 
 // TestServer starts a server, writes a row, kills the server and restarts

@@ -5,7 +5,7 @@
 // production server does, so tests of durability mean what they say.
 //
 // A test that calls Start skips under plain `go test` when PostgreSQL is not
-// installed, and fails under scripts/test.sh (see internal/systest).
+// installed, and fails under scripts/test.sh (see internal/testkit/systest).
 package pgtest
 
 import (
@@ -25,7 +25,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/netabase/netabase/internal/systest"
+	"github.com/netabase/netabase/internal/testkit/systest"
 )
 
 // BinDir is where Debian's postgresql package puts the server's programs.

@@ -11,7 +11,7 @@ import (
 	ds "github.com/ipfs/go-datastore"
 
 	"github.com/netabase/netabase/backends/pebblestore"
-	"github.com/netabase/netabase/internal/testplugins"
+	"github.com/netabase/netabase/internal/testkit/testplugins"
 	"github.com/netabase/netabase/plugins/sdk"
 )
 

@@ -11,7 +11,7 @@ import (
 
 	ds "github.com/ipfs/go-datastore"
 
-	"github.com/netabase/netabase/internal/crashtest"
+	"github.com/netabase/netabase/internal/testkit/crashtest"
 )
 
 func TestMain(m *testing.M) {

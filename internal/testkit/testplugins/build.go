@@ -12,18 +12,18 @@ import (
 
 // The plugins' packages.
 const (
-	Pebble     = "github.com/netabase/netabase/internal/testplugins/pebbleplugin"
-	PebbleV1   = "github.com/netabase/netabase/internal/testplugins/pebblev1plugin"
-	NotAPlugin = "github.com/netabase/netabase/internal/testplugins/notaplugin"
-	Crash      = "github.com/netabase/netabase/internal/testplugins/crashplugin"
-	OtherProto = "github.com/netabase/netabase/internal/testplugins/otherproto"
-	Bad        = "github.com/netabase/netabase/internal/testplugins/badplugin"
-	Liar       = "github.com/netabase/netabase/internal/testplugins/liarplugin"
-	Mute       = "github.com/netabase/netabase/internal/testplugins/muteplugin"
-	Spec       = "github.com/netabase/netabase/internal/testplugins/specplugin"
-	Lazy       = "github.com/netabase/netabase/internal/testplugins/lazyplugin"
-	Namespace  = "github.com/netabase/netabase/internal/testplugins/nsplugin"
-	Partial    = "github.com/netabase/netabase/internal/testplugins/partialplugin"
+	Pebble     = "github.com/netabase/netabase/internal/testkit/testplugins/pebbleplugin"
+	PebbleV1   = "github.com/netabase/netabase/internal/testkit/testplugins/pebblev1plugin"
+	NotAPlugin = "github.com/netabase/netabase/internal/testkit/testplugins/notaplugin"
+	Crash      = "github.com/netabase/netabase/internal/testkit/testplugins/crashplugin"
+	OtherProto = "github.com/netabase/netabase/internal/testkit/testplugins/otherproto"
+	Bad        = "github.com/netabase/netabase/internal/testkit/testplugins/badplugin"
+	Liar       = "github.com/netabase/netabase/internal/testkit/testplugins/liarplugin"
+	Mute       = "github.com/netabase/netabase/internal/testkit/testplugins/muteplugin"
+	Spec       = "github.com/netabase/netabase/internal/testkit/testplugins/specplugin"
+	Lazy       = "github.com/netabase/netabase/internal/testkit/testplugins/lazyplugin"
+	Namespace  = "github.com/netabase/netabase/internal/testkit/testplugins/nsplugin"
+	Partial    = "github.com/netabase/netabase/internal/testkit/testplugins/partialplugin"
 	// Bbolt is the example plugin an outside author would write.
 	Bbolt = "github.com/netabase/netabase/examples/plugin-bbolt"
 )
