@@ -25,7 +25,11 @@ type ordered[T any] interface {
 
 // Bounds on a node's fill: a leaf holds at most leafFill elements and an
 // inner node at most innerFill children, and every node but the root at
-// least half as many.
+// least a quarter as many. A node is joined with its neighbour only below
+// that quarter, so a delete seldom reads a second node; and one that
+// overflows because an element was added at its end (a writer's newest
+// record, names given in order) keeps all but a quarter, so that nodes
+// filled in order are three quarters full, not half.
 const (
 	leafFill  = 64
 	innerFill = 64
@@ -39,7 +43,7 @@ func (n *btnode[T]) maxFill() int {
 	return innerFill
 }
 
-func (n *btnode[T]) minFill() int { return n.maxFill() / 2 }
+func (n *btnode[T]) minFill() int { return n.maxFill() / 4 }
 
 // nodeID names a node in its pager; 0 names none.
 type nodeID uint64
@@ -138,6 +142,10 @@ type pager[T ordered[T]] struct {
 	// err is the first failure to read or decode a stored node: the tree
 	// reads as if the node were empty until it is read again whole.
 	err error
+	// atEnd is set by a put when what it added to the node it last changed
+	// is that node's last element or child: a split of that node keeps all
+	// but the least a node may hold.
+	atEnd bool
 }
 
 func newPager[T ordered[T]](src nodeSource, c codec[T], limit int) *pager[T] {
@@ -392,6 +400,9 @@ func (p *pager[T]) split(n *btnode[T]) (T, *btnode[T]) {
 	var sep T
 	if n.leaf() {
 		half := len(n.items) / 2
+		if p.atEnd {
+			half = len(n.items) - n.minFill()
+		}
 		right.items = make([]T, len(n.items)-half, leafFill+1)
 		copy(right.items, n.items[half:])
 		clear(n.items[half:])
@@ -399,6 +410,9 @@ func (p *pager[T]) split(n *btnode[T]) (T, *btnode[T]) {
 		sep = right.items[0]
 	} else {
 		half := len(n.kids) / 2
+		if p.atEnd {
+			half = len(n.kids) - n.minFill()
+		}
 		sep = n.keys[half-1]
 		right.keys = append(make([]T, 0, innerFill), n.keys[half:]...)
 		right.kids = append(make([]kid, 0, innerFill+1), n.kids[half:]...)
@@ -438,6 +452,7 @@ func (p *pager[T]) join(n *btnode[T], i int) {
 	n.kids = slices.Delete(n.kids, i+1, i+2)
 	n.kids[i] = a.self()
 	if a.fill() > a.maxFill() {
+		p.atEnd = false
 		p.splitChild(n, i, a)
 	}
 }
@@ -451,6 +466,7 @@ func (p *pager[T]) put(n *btnode[T], x T) (old T, replaced bool) {
 		} else {
 			n.items = slices.Insert(n.items, i, x)
 		}
+		p.atEnd = i == len(n.items)-1
 	} else {
 		c := n.child(x)
 		k := p.node(n.kids[c].id)
@@ -458,6 +474,7 @@ func (p *pager[T]) put(n *btnode[T], x T) (old T, replaced bool) {
 		n.kids[c] = k.self()
 		if k.fill() > k.maxFill() {
 			p.splitChild(n, c, k)
+			p.atEnd = c+2 == len(n.kids)
 		}
 	}
 	n.sum = n.sum.add(x.weight())
