@@ -377,3 +377,41 @@ func TestStoreWithoutBatches(t *testing.T) {
 		t.Fatalf("after a write cut short, rebuilt %q", third.rebuilt)
 	}
 }
+
+// TestAllItemsPages checks that AllItems yields what Items returns, a page
+// at a time, that it stops when told, and that a record inserted past the
+// page it is reading is yielded in its place.
+func TestAllItemsPages(t *testing.T) {
+	r := newReplica(t, Settings{Name: "notes"})
+	ws := []writer{newWriter(t, 1), newWriter(t, 2)}
+	fillReplica(t, r, ws, 700) // pages of 256: two whole, one part
+	want := r.Items()
+	if got := slices.Collect(r.AllItems()); !slices.Equal(got, want) {
+		t.Fatalf("AllItems yields %d items, Items returns %d, or another order", len(got), len(want))
+	}
+	n := 0
+	for range r.AllItems() {
+		if n++; n == 300 {
+			break
+		}
+	}
+	if n != 300 {
+		t.Fatalf("stopped at 300, AllItems yielded %d", n)
+	}
+	// The last writer's keys come last: a key after them, inserted while
+	// the first page is read, is read by the last page.
+	last := ws[0]
+	if writerPart(want[len(want)-1].Key) == writerPart(r.RecordKey(ws[1].id, "")) {
+		last = ws[1]
+	}
+	var got []Item
+	for it := range r.AllItems() {
+		if len(got) == 0 {
+			insert(t, r, seal(t, last, "notes", "zzz", time.Now().UnixNano(), []byte("late")))
+		}
+		got = append(got, it)
+	}
+	if len(got) != len(want)+1 || !strings.HasSuffix(got[len(got)-1].Key, "/zzz") {
+		t.Fatalf("a record inserted past the page read is not yielded last (%d items)", len(got))
+	}
+}
