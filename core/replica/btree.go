@@ -126,13 +126,17 @@ type nodeSource func(id nodeID) ([]byte, error)
 
 // pager holds a tree's nodes: every node in memory when src is nil, and
 // otherwise the nodes changed since the last flush (dirty) and at most
-// limit others, the most recently used, read again from src when asked
-// for after being dropped.
+// limit others, read again from src when asked for after being dropped.
+// It drops the least recently used leaf first, and an inner node only
+// when it holds no clean leaf: every descent passes the inner nodes, few
+// beside the leaves, and a random one meets a leaf no cache of a large
+// tree holds.
 type pager[T ordered[T]] struct {
 	root  nodeID
 	next  nodeID // the last id given
 	nodes map[nodeID]*btnode[T]
-	clean btnode[T] // the sentinel of the list of clean nodes, most recent first
+	clean btnode[T] // the sentinel of the list of clean leaves, most recent first
+	inner btnode[T] // and of the list of clean inner nodes
 	held  int       // the bytes of the stored forms of the clean nodes cached
 	limit int       // of held
 	dirty map[nodeID]*btnode[T]
@@ -151,6 +155,7 @@ type pager[T ordered[T]] struct {
 func newPager[T ordered[T]](src nodeSource, c codec[T], limit int) *pager[T] {
 	p := &pager[T]{nodes: make(map[nodeID]*btnode[T]), dirty: make(map[nodeID]*btnode[T]), freed: make(map[nodeID]bool), src: src, codec: c, limit: limit}
 	p.clean.prev, p.clean.next = &p.clean, &p.clean
+	p.inner.prev, p.inner.next = &p.inner, &p.inner
 	return p
 }
 
@@ -160,8 +165,17 @@ func (p *pager[T]) unlink(n *btnode[T]) {
 	p.held -= n.weight
 }
 
+// list is the sentinel of the list of clean nodes n is on when clean.
+func (p *pager[T]) list(n *btnode[T]) *btnode[T] {
+	if n.leaf() {
+		return &p.clean
+	}
+	return &p.inner
+}
+
 func (p *pager[T]) front(n *btnode[T]) {
-	n.prev, n.next = &p.clean, p.clean.next
+	l := p.list(n)
+	n.prev, n.next = l, l.next
 	n.prev.next, n.next.prev = n, n
 	n.weight = max(n.stored, 64)
 	p.held += n.weight
@@ -170,7 +184,7 @@ func (p *pager[T]) front(n *btnode[T]) {
 // node returns the node id, reading it from src when it is not in memory.
 func (p *pager[T]) node(id nodeID) *btnode[T] {
 	if n, ok := p.nodes[id]; ok {
-		if !n.dirty && p.clean.next != n {
+		if !n.dirty && p.list(n).next != n {
 			p.unlink(n)
 			p.front(n)
 		}
@@ -320,6 +334,9 @@ func (p *pager[T]) trim() {
 	}
 	for p.held > p.limit {
 		n := p.clean.prev
+		if n == &p.clean {
+			n = p.inner.prev
+		}
 		p.unlink(n)
 		delete(p.nodes, n.id)
 	}
