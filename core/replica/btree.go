@@ -25,7 +25,11 @@ type ordered[T any] interface {
 
 // Bounds on a node's fill: a leaf holds at most leafFill elements and an
 // inner node at most innerFill children, and every node but the root at
-// least half as many.
+// least a quarter as many. A node is joined with its neighbour only below
+// that quarter, so a delete seldom reads a second node; and one that
+// overflows because an element was added at its end (a writer's newest
+// record, names given in order) keeps all but a quarter, so that nodes
+// filled in order are three quarters full, not half.
 const (
 	leafFill  = 64
 	innerFill = 64
@@ -39,7 +43,7 @@ func (n *btnode[T]) maxFill() int {
 	return innerFill
 }
 
-func (n *btnode[T]) minFill() int { return n.maxFill() / 2 }
+func (n *btnode[T]) minFill() int { return n.maxFill() / 4 }
 
 // nodeID names a node in its pager; 0 names none.
 type nodeID uint64
@@ -122,13 +126,17 @@ type nodeSource func(id nodeID) ([]byte, error)
 
 // pager holds a tree's nodes: every node in memory when src is nil, and
 // otherwise the nodes changed since the last flush (dirty) and at most
-// limit others, the most recently used, read again from src when asked
-// for after being dropped.
+// limit others, read again from src when asked for after being dropped.
+// It drops the least recently used leaf first, and an inner node only
+// when it holds no clean leaf: every descent passes the inner nodes, few
+// beside the leaves, and a random one meets a leaf no cache of a large
+// tree holds.
 type pager[T ordered[T]] struct {
 	root  nodeID
 	next  nodeID // the last id given
 	nodes map[nodeID]*btnode[T]
-	clean btnode[T] // the sentinel of the list of clean nodes, most recent first
+	clean btnode[T] // the sentinel of the list of clean leaves, most recent first
+	inner btnode[T] // and of the list of clean inner nodes
 	held  int       // the bytes of the stored forms of the clean nodes cached
 	limit int       // of held
 	dirty map[nodeID]*btnode[T]
@@ -138,11 +146,16 @@ type pager[T ordered[T]] struct {
 	// err is the first failure to read or decode a stored node: the tree
 	// reads as if the node were empty until it is read again whole.
 	err error
+	// atEnd is set by a put when what it added to the node it last changed
+	// is that node's last element or child: a split of that node keeps all
+	// but the least a node may hold.
+	atEnd bool
 }
 
 func newPager[T ordered[T]](src nodeSource, c codec[T], limit int) *pager[T] {
 	p := &pager[T]{nodes: make(map[nodeID]*btnode[T]), dirty: make(map[nodeID]*btnode[T]), freed: make(map[nodeID]bool), src: src, codec: c, limit: limit}
 	p.clean.prev, p.clean.next = &p.clean, &p.clean
+	p.inner.prev, p.inner.next = &p.inner, &p.inner
 	return p
 }
 
@@ -152,8 +165,17 @@ func (p *pager[T]) unlink(n *btnode[T]) {
 	p.held -= n.weight
 }
 
+// list is the sentinel of the list of clean nodes n is on when clean.
+func (p *pager[T]) list(n *btnode[T]) *btnode[T] {
+	if n.leaf() {
+		return &p.clean
+	}
+	return &p.inner
+}
+
 func (p *pager[T]) front(n *btnode[T]) {
-	n.prev, n.next = &p.clean, p.clean.next
+	l := p.list(n)
+	n.prev, n.next = l, l.next
 	n.prev.next, n.next.prev = n, n
 	n.weight = max(n.stored, 64)
 	p.held += n.weight
@@ -162,7 +184,7 @@ func (p *pager[T]) front(n *btnode[T]) {
 // node returns the node id, reading it from src when it is not in memory.
 func (p *pager[T]) node(id nodeID) *btnode[T] {
 	if n, ok := p.nodes[id]; ok {
-		if !n.dirty && p.clean.next != n {
+		if !n.dirty && p.list(n).next != n {
 			p.unlink(n)
 			p.front(n)
 		}
@@ -312,6 +334,9 @@ func (p *pager[T]) trim() {
 	}
 	for p.held > p.limit {
 		n := p.clean.prev
+		if n == &p.clean {
+			n = p.inner.prev
+		}
 		p.unlink(n)
 		delete(p.nodes, n.id)
 	}
@@ -392,6 +417,9 @@ func (p *pager[T]) split(n *btnode[T]) (T, *btnode[T]) {
 	var sep T
 	if n.leaf() {
 		half := len(n.items) / 2
+		if p.atEnd {
+			half = len(n.items) - n.minFill()
+		}
 		right.items = make([]T, len(n.items)-half, leafFill+1)
 		copy(right.items, n.items[half:])
 		clear(n.items[half:])
@@ -399,6 +427,9 @@ func (p *pager[T]) split(n *btnode[T]) (T, *btnode[T]) {
 		sep = right.items[0]
 	} else {
 		half := len(n.kids) / 2
+		if p.atEnd {
+			half = len(n.kids) - n.minFill()
+		}
 		sep = n.keys[half-1]
 		right.keys = append(make([]T, 0, innerFill), n.keys[half:]...)
 		right.kids = append(make([]kid, 0, innerFill+1), n.kids[half:]...)
@@ -438,6 +469,7 @@ func (p *pager[T]) join(n *btnode[T], i int) {
 	n.kids = slices.Delete(n.kids, i+1, i+2)
 	n.kids[i] = a.self()
 	if a.fill() > a.maxFill() {
+		p.atEnd = false
 		p.splitChild(n, i, a)
 	}
 }
@@ -451,6 +483,7 @@ func (p *pager[T]) put(n *btnode[T], x T) (old T, replaced bool) {
 		} else {
 			n.items = slices.Insert(n.items, i, x)
 		}
+		p.atEnd = i == len(n.items)-1
 	} else {
 		c := n.child(x)
 		k := p.node(n.kids[c].id)
@@ -458,6 +491,7 @@ func (p *pager[T]) put(n *btnode[T], x T) (old T, replaced bool) {
 		n.kids[c] = k.self()
 		if k.fill() > k.maxFill() {
 			p.splitChild(n, c, k)
+			p.atEnd = c+2 == len(n.kids)
 		}
 	}
 	n.sum = n.sum.add(x.weight())

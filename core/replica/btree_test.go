@@ -186,6 +186,16 @@ func TestBtreeSequential(t *testing.T) {
 		tr.put(age{key: fmt.Sprintf("%06d", i)})
 	}
 	checkTree(t, &tr)
+	// Filled in order, every leaf but the last keeps three quarters.
+	leaves := 0
+	for _, node := range tr.p.nodes {
+		if node.leaf() {
+			leaves++
+		}
+	}
+	if most := n/(leafFill-leafFill/4) + 1; leaves > most {
+		t.Fatalf("%d elements put in order fill %d leaves, more than %d", n, leaves, most)
+	}
 	for i := range n / 2 {
 		if _, ok := tr.delete(age{key: fmt.Sprintf("%06d", i)}); !ok {
 			t.Fatalf("%d not found", i)

@@ -59,9 +59,9 @@ const indexVersion = 1
 
 // The cache of a stored index, in bytes of the stored forms of each
 // tree's nodes (a node takes about three times as much in memory): some
-// 3,700 nodes in all at 10,000,000 records with keys of some 90 bytes
-// (BENCHMARKS.md, issue 20). The nodes changed since the last checkpoint
-// are held besides.
+// 2,800 nodes in all at 10,000,000 records with keys of some 90 bytes
+// (BENCHMARKS.md, issue 20), the inner nodes kept before the leaves. The
+// nodes changed since the last checkpoint are held besides.
 const (
 	setCache    = 6 << 20
 	writerCache = 1 << 20

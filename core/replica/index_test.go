@@ -109,6 +109,54 @@ func TestStoredSetAgainstASlice(t *testing.T) {
 	checkTree(t, &again.t)
 }
 
+// TestStoredSetKeepsInnerNodes reads every item of a stored set whose
+// leaves far outgrow its cache, and checks that every inner node stays
+// cached all the same: a cache that dropped the least recently used node
+// whatever its kind would have dropped most of them for the leaves read
+// after them.
+func TestStoredSetKeepsInnerNodes(t *testing.T) {
+	const limit = 256 << 10
+	d := dssync.MutexWrap(ds.NewMapDatastore())
+	s, flush := storedSet(t, d, limit)
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := range 50_000 {
+		s.Put(Item{Key: fmt.Sprintf("/netabase/12D3KooWA/c/%09d", rng.IntN(1<<30))})
+		if i%100 == 0 {
+			flush()
+		}
+	}
+	flush()
+	if n := len(s.Items()); n < 49_000 {
+		t.Fatalf("the set holds %d items", n)
+	}
+	p := s.t.p
+	if p.held > limit {
+		t.Fatalf("%d bytes cached, the limit is %d", p.held, limit)
+	}
+	height := 1
+	for n := s.t.rootNode(); !n.leaf(); n = p.node(n.kids[0].id) {
+		height++
+	}
+	level, inner := []nodeID{p.root}, 0
+	for range height - 1 {
+		var next []nodeID
+		for _, id := range level {
+			if _, ok := p.nodes[id]; !ok {
+				t.Fatalf("inner node %d of %d levels is not cached after a read of every leaf", id, height)
+			}
+			for _, k := range p.node(id).kids {
+				next = append(next, k.id)
+			}
+			inner++
+		}
+		level = next
+	}
+	if height < 3 || len(level) < 10*limit/(4<<10) {
+		t.Fatalf("%d levels and %d leaves: the leaves fit the cache, the test checks too little", height, len(level))
+	}
+	t.Logf("%d inner nodes cached of %d nodes", inner, inner+len(level))
+}
+
 // countingStore counts the queries and reads of records that reach a
 // datastore.
 type countingStore struct {
@@ -375,5 +423,43 @@ func TestStoreWithoutBatches(t *testing.T) {
 	third := openOn(t, d, settings)
 	if !strings.Contains(third.rebuilt, "unfinished") || third.Fingerprint() != r.Fingerprint() {
 		t.Fatalf("after a write cut short, rebuilt %q", third.rebuilt)
+	}
+}
+
+// TestAllItemsPages checks that AllItems yields what Items returns, a page
+// at a time, that it stops when told, and that a record inserted past the
+// page it is reading is yielded in its place.
+func TestAllItemsPages(t *testing.T) {
+	r := newReplica(t, Settings{Name: "notes"})
+	ws := []writer{newWriter(t, 1), newWriter(t, 2)}
+	fillReplica(t, r, ws, 700) // pages of 256: two whole, one part
+	want := r.Items()
+	if got := slices.Collect(r.AllItems()); !slices.Equal(got, want) {
+		t.Fatalf("AllItems yields %d items, Items returns %d, or another order", len(got), len(want))
+	}
+	n := 0
+	for range r.AllItems() {
+		if n++; n == 300 {
+			break
+		}
+	}
+	if n != 300 {
+		t.Fatalf("stopped at 300, AllItems yielded %d", n)
+	}
+	// The last writer's keys come last: a key after them, inserted while
+	// the first page is read, is read by the last page.
+	last := ws[0]
+	if writerPart(want[len(want)-1].Key) == writerPart(r.RecordKey(ws[1].id, "")) {
+		last = ws[1]
+	}
+	var got []Item
+	for it := range r.AllItems() {
+		if len(got) == 0 {
+			insert(t, r, seal(t, last, "notes", "zzz", time.Now().UnixNano(), []byte("late")))
+		}
+		got = append(got, it)
+	}
+	if len(got) != len(want)+1 || !strings.HasSuffix(got[len(got)-1].Key, "/zzz") {
+		t.Fatalf("a record inserted past the page read is not yielded last (%d items)", len(got))
 	}
 }

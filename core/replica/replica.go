@@ -820,6 +820,33 @@ func (r *Replica) Items() []Item {
 	return r.set.Items()
 }
 
+// AllItems yields the replica's items in key order, as Items returns
+// them, but reads them from the index a page at a time (some hundreds of
+// items under the replica's lock, the rest of the index untouched), so
+// that it costs nothing before it is iterated and its memory stays bounded
+// however many records the replica holds. An item put or removed meanwhile
+// is yielded as the page that reaches its key finds it. It yields nothing
+// while Err is not nil.
+func (r *Replica) AllItems() iter.Seq[Item] {
+	return func(yield func(Item) bool) {
+		const pageSize = 256
+		var page []Item
+		for lower, first := "", true; first || len(page) == pageSize; first = false {
+			r.mu.Lock()
+			page = r.set.page(page[:0], lower, first, pageSize)
+			r.mu.Unlock()
+			for _, it := range page {
+				if !yield(it) {
+					return
+				}
+			}
+			if len(page) > 0 {
+				lower = page[len(page)-1].Key
+			}
+		}
+	}
+}
+
 // Watch yields every record that enters the replica, in the order the
 // replica took them, until ctx ends; the watch starts when Watch is called,
 // not when it is iterated.

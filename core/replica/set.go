@@ -196,6 +196,21 @@ func (s *Set) slice(lo, hi int) []Item {
 	return out
 }
 
+// page appends to out at most n items in key order: the first ones when
+// first is set, else those whose keys sort after lower. It reads one
+// descent and the nodes of the items it returns.
+func (s *Set) page(out []Item, lower string, first bool, n int) []Item {
+	lo := 0
+	if !first {
+		lo = s.t.rank(s.probe(lower + "\x00"))
+	}
+	s.t.each(lo, lo+n, func(e entry) bool {
+		out = append(out, e.it)
+		return true
+	})
+	return out
+}
+
 // at returns the item at index i, 0 ≤ i < Len.
 func (s *Set) at(i int) Item { return s.t.at(i).it }
 
