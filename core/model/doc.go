@@ -105,7 +105,11 @@
 // and Delete pass the local checks, are written to the replica (signed and
 // published; a delete is a tombstone) and then committed locally; other
 // writers' records come from the replica's Watch, and Open first makes the
-// local store hold exactly the replica's live records; when the watch says
+// local store hold exactly the replica's live records. A PutMany enters
+// the replica in one write, all its records or none (Replica.PutMany),
+// before the local batch; peers receive the records one by one, as
+// separate records, so a peer may show some of them before the others.
+// When the watch says
 // it missed changes (the collection fell a buffer behind a burst), the
 // collection does the same again, so that Get, Scan and the indexes show
 // every record without a reopen. Records are the

@@ -29,6 +29,10 @@ type Replica interface {
 	Name() string
 	// PutVersion signs, stores and publishes this node's value for key.
 	PutVersion(ctx context.Context, key string, version uint32, value []byte) (replica.Record, error)
+	// PutMany signs this node's values for puts' keys and stores them in
+	// the replica in one write, all of them or, with an error, none; it
+	// publishes each as a record of its own.
+	PutMany(ctx context.Context, puts []replica.Put) ([]replica.Record, error)
 	// Delete writes this node's tombstone for key; when this node holds
 	// no live value for key it writes nothing, and the error wraps
 	// core.ErrNotFound.
@@ -317,14 +321,20 @@ func (c *Collection[K, T]) SyncStats() SyncStats {
 	return st
 }
 
-// publishOps writes the records of this node's ops to the replica.
+// publishOps writes the records of this node's ops to the replica: the
+// values in one PutMany, all or none (a delete comes alone, from Delete).
 func (c *base[T]) publishOps(ctx context.Context, ops []op) error {
+	var puts []replica.Put
 	for _, o := range ops {
 		if !o.publish {
 			continue
 		}
 		_, kseg := splitID(o.id)
 		if o.del {
+			if err := c.putMany(ctx, puts); err != nil {
+				return err
+			}
+			puts = nil
 			// A key this node holds no value of has nothing to remove,
 			// and the replica writes no tombstone for it.
 			if err := c.st.sync.r.Delete(ctx, kseg); err != nil && !errors.Is(err, core.ErrNotFound) {
@@ -336,9 +346,24 @@ func (c *base[T]) publishOps(ctx context.Context, ops []op) error {
 		if err != nil {
 			return c.errorf("put %s: %w", c.describeKey(o.id), err)
 		}
-		if _, err := c.st.sync.r.PutVersion(ctx, kseg, version, body); err != nil {
-			return c.errorf("put %s: %w", c.describeKey(o.id), err)
+		puts = append(puts, replica.Put{Key: kseg, Version: version, Value: body})
+	}
+	return c.putMany(ctx, puts)
+}
+
+// putMany writes puts to the replica, all or none.
+func (c *base[T]) putMany(ctx context.Context, puts []replica.Put) error {
+	switch len(puts) {
+	case 0:
+		return nil
+	case 1:
+		if _, err := c.st.sync.r.PutVersion(ctx, puts[0].Key, puts[0].Version, puts[0].Value); err != nil {
+			return c.errorf("put %s: %w", c.describeKey(c.ownID(puts[0].Key)), err)
 		}
+		return nil
+	}
+	if _, err := c.st.sync.r.PutMany(ctx, puts); err != nil {
+		return c.errorf("put %d values: %w", len(puts), err)
 	}
 	return nil
 }
