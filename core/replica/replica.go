@@ -154,6 +154,9 @@ func Open(ctx context.Context, d ds.Datastore, settings Settings) (*Replica, err
 	if err := r.load(ctx); err != nil {
 		return nil, fmt.Errorf("loading the replica of collection %s: %w", settings.Name, err)
 	}
+	if err := r.openArrivals(ctx); err != nil {
+		return nil, fmt.Errorf("giving the records of collection %s an arrival order: %w", settings.Name, err)
+	}
 	if err := r.loadPeers(ctx); err != nil {
 		return nil, fmt.Errorf("loading the reconciliation figures of collection %s: %w", settings.Name, err)
 	}
@@ -361,10 +364,27 @@ func (r *Replica) write(ctx context.Context, puts []core.Record, removes []strin
 			return err
 		}
 	}
+	for i := range puts {
+		if puts[i].Received.IsZero() {
+			puts[i].Received = time.Now()
+		}
+	}
+	add, drop, err := r.arrivalOps(ctx, puts, removes)
+	if err != nil {
+		return err
+	}
+	// The arrival order's new entries go first and its old ones last, so
+	// that a datastore without batches that fails part way holds an
+	// entry too many, never one too few (see arrivalNS).
+	for _, o := range add {
+		if err := w.Put(ctx, o.key, o.val); err != nil {
+			return err
+		}
+	}
 	if err := r.store.WriteTo(ctx, w, puts, removes); err != nil {
 		return err
 	}
-	for _, o := range ops {
+	for _, o := range append(ops, drop...) {
 		var err error
 		if o.val == nil {
 			err = w.Delete(ctx, o.key)
