@@ -119,6 +119,13 @@ func open[K, T any](ctx context.Context, s *Store, name string, r Replica, opts 
 	if r != nil && s.net == nil {
 		return nil, fmt.Errorf("model: collection %q: a synced collection needs a Store made with model.New", name)
 	}
+	if r != nil {
+		// A synced collection's values are stored by writer first; an
+		// index on the key keeps them by key too, for Range.
+		ko := l.key
+		ko.name = keyOrder
+		l.indexes = append([]field{ko}, l.indexes...)
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()

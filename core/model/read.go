@@ -234,11 +234,13 @@ type Index[V, T any] struct {
 //
 //	byEmail, err := model.IndexOf[string](users, "Email")
 func IndexOf[V, K, T any](c *Collection[K, T], name string) (*Index[V, T], error) {
-	i := slices.IndexFunc(c.l.indexes, func(f field) bool { return f.name == name })
+	i := slices.IndexFunc(c.l.indexes, func(f field) bool { return f.name == name && name != keyOrder })
 	if i < 0 {
 		var names []string
 		for _, f := range c.l.indexes {
-			names = append(names, f.name)
+			if f.name != keyOrder {
+				names = append(names, f.name)
+			}
 		}
 		return nil, c.errorf("no index on a field %q; the indexed fields are %q", name, names)
 	}

@@ -255,11 +255,22 @@ func (c *Collection[K, T]) Entries(ctx context.Context) iter.Seq2[Entry[T], erro
 }
 
 // RangeEntries yields the values whose keys lie within r, with their
-// writers, ordered as [Collection.Entries]. In a synced collection it reads
-// every value, since values are stored by writer first.
+// writers, ordered as [Collection.Entries] in a local collection; in a
+// synced collection, by key, then writer, read through the collection's
+// order by key (values are stored by writer first), so that it reads only
+// the values in the range.
 func (c *Collection[K, T]) RangeEntries(ctx context.Context, r Range[K]) iter.Seq2[Entry[T], error] {
+	if c.st.sync != nil {
+		return c.indexed(ctx, &c.l.indexes[0], segmentBounds(c.l.key.kind, r))
+	}
 	return c.stored(ctx, segmentBounds(c.l.key.kind, r))
 }
+
+// keyOrder names the index on the key that a synced collection keeps, so
+// that a range of keys reads only its values: the first of its indexes.
+// It is no Go field's name (those are exported), and IndexOf does not
+// give it.
+const keyOrder = "_key"
 
 // FindEntries yields the values whose indexed field equals v, with their
 // writers, ordered by writer, then key.
