@@ -469,22 +469,36 @@ func (g *gateway) stream(ctx context.Context, rc *http.ResponseController, w htt
 		resume = from.Add(-resumeMargin)
 	}
 	sent := 0
-	for _, it := range r.Items() {
-		rec, err := r.Stored(ctx, it.Key)
-		if errors.Is(err, core.ErrNotFound) {
-			continue // dropped meanwhile
-		}
-		if err != nil {
-			return err
-		}
-		if rec.Received.Before(resume) {
-			continue
-		}
+	catchUp := func(rec core.Record) error {
 		if err := write("", gatewayclient.EventRecord, base64.StdEncoding.EncodeToString(rec.Value)); err != nil {
 			return err
 		}
 		if sent++; sent%64 == 0 {
-			if err := flush(); err != nil {
+			return flush()
+		}
+		return nil
+	}
+	if resume.IsZero() {
+		for _, it := range r.Items() {
+			rec, err := r.Stored(ctx, it.Key)
+			if errors.Is(err, core.ErrNotFound) {
+				continue // dropped meanwhile
+			}
+			if err != nil {
+				return err
+			}
+			if err := catchUp(rec); err != nil {
+				return err
+			}
+		}
+	} else {
+		// A resume reads the replica's arrival order from its cursor: the
+		// records stored since, not the whole collection.
+		for rec, err := range r.Arrived(ctx, resume) {
+			if err != nil {
+				return err
+			}
+			if err := catchUp(rec); err != nil {
 				return err
 			}
 		}

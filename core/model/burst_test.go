@@ -45,6 +45,19 @@ func (a *realReplica) PutVersion(ctx context.Context, key string, version uint32
 	return a.r.RecordOf(e), nil
 }
 
+// PutMany writes puts one by one: the fake has no store to fail.
+func (a *realReplica) PutMany(ctx context.Context, puts []replica.Put) ([]replica.Record, error) {
+	var recs []replica.Record
+	for _, p := range puts {
+		rec, err := a.PutVersion(ctx, p.Key, p.Version, p.Value)
+		if err != nil {
+			return recs, err
+		}
+		recs = append(recs, rec)
+	}
+	return recs, nil
+}
+
 func (a *realReplica) Delete(ctx context.Context, key string) error {
 	_, err := a.PutVersion(ctx, key, 0, nil)
 	return err

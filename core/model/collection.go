@@ -119,6 +119,13 @@ func open[K, T any](ctx context.Context, s *Store, name string, r Replica, opts 
 	if r != nil && s.net == nil {
 		return nil, fmt.Errorf("model: collection %q: a synced collection needs a Store made with model.New", name)
 	}
+	if r != nil {
+		// A synced collection's values are stored by writer first; an
+		// index on the key keeps them by key too, for Range.
+		ko := l.key
+		ko.name = keyOrder
+		l.indexes = append([]field{ko}, l.indexes...)
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -300,9 +307,14 @@ func (c *Collection[K, T]) Put(ctx context.Context, v T) error {
 
 // PutMany stores every value of vs, in order, as one batch or transaction:
 // all are stored or, on error, none. In a synced collection each value is
-// a record of its own, written to the replica one by one before the local
-// batch commits: when writing one fails, the replica may hold the values
-// before it, which the collection then takes from the replica.
+// a record of its own, and the records enter the local replica in one
+// write (Replica.PutMany), all of them or none, before the local batch
+// commits: when one cannot be stored (too large for the collection's
+// bounds, or more at once than the bounds keep), PutMany stores none, in
+// the replica or the collection, and the error says why. Peers receive
+// the records one by one, as separate records, and may show some before
+// the others. When the local batch fails after the replica took them, the
+// collection takes them from the replica.
 func (c *Collection[K, T]) PutMany(ctx context.Context, vs []T) error {
 	ops := make([]op, len(vs))
 	for i := range vs {

@@ -105,7 +105,11 @@
 // and Delete pass the local checks, are written to the replica (signed and
 // published; a delete is a tombstone) and then committed locally; other
 // writers' records come from the replica's Watch, and Open first makes the
-// local store hold exactly the replica's live records; when the watch says
+// local store hold exactly the replica's live records. A PutMany enters
+// the replica in one write, all its records or none (Replica.PutMany),
+// before the local batch; peers receive the records one by one, as
+// separate records, so a peer may show some of them before the others.
+// When the watch says
 // it missed changes (the collection fell a buffer behind a burst), the
 // collection does the same again, so that Get, Scan and the indexes show
 // every record without a reopen. Records are the
@@ -113,8 +117,10 @@
 // older versions are read through migrations (a synced collection's stored
 // values are not rewritten), newer ones and records that are not values of
 // the collection are left out, counted ([Collection.SyncStats]) and told to
-// watchers. Range over keys reads every value, as values are stored by
-// writer first. [Collection.Get] reads this node's own value; when only
+// watchers. Values are stored by writer first; a synced collection also
+// keeps an index on the key (entries under /model/c/i/_key/, built on Open
+// for a collection stored before it had one), so that Range over keys reads
+// only the values in the range, ordered by key, then writer. [Collection.Get] reads this node's own value; when only
 // other writers hold one for the key, its not-found error names some of
 // them (looking under a bounded number of writers) and
 // says that [Collection.GetFrom] reads it. [Collection.CaughtUp] waits,

@@ -202,6 +202,19 @@ func (r *fakeReplica) PutVersion(ctx context.Context, key string, version uint32
 	return rec, nil
 }
 
+// PutMany writes puts one by one: the fake has no store to fail.
+func (r *fakeReplica) PutMany(ctx context.Context, puts []replica.Put) ([]replica.Record, error) {
+	var recs []replica.Record
+	for _, p := range puts {
+		rec, err := r.PutVersion(ctx, p.Key, p.Version, p.Value)
+		if err != nil {
+			return recs, err
+		}
+		recs = append(recs, rec)
+	}
+	return recs, nil
+}
+
 func (r *fakeReplica) Delete(ctx context.Context, key string) error {
 	_, err := r.PutVersion(ctx, key, 0, nil)
 	return err

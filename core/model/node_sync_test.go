@@ -13,6 +13,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/netabase/netabase/core"
 	"github.com/netabase/netabase/core/model"
 	"github.com/netabase/netabase/core/node"
 	"github.com/netabase/netabase/core/replica"
@@ -174,5 +175,57 @@ func TestSyncedCaughtUpNodes(t *testing.T) {
 	defer stop()
 	if _, err := repB.CaughtUp(short, time.Minute); !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "no peer sharing it is known yet") {
 		t.Errorf("CaughtUp ended before the bound: %v; want it to say no peer is known yet, wrapping the deadline", err)
+	}
+}
+
+// TestSyncPutManyAllOrNone checks that a synced collection's PutMany on a
+// node enters the replica whole or not at all: a call with one value too
+// large for the bounds, or with more values than a writer may have, stores
+// none, in the replica or the collection; a call that fits stores all.
+func TestSyncPutManyAllOrNone(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	n := startNode(ctx, t, t.TempDir())
+	rep, err := n.JoinSync(ctx, replica.Settings{Name: "users", Writers: []peer.ID{n.ID()}, MaxRecordsPerWriter: 3, MaxBytesPerWriter: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := model.New(n)
+	t.Cleanup(func() { _ = s.Close() })
+	c, err := model.OpenSynced[string, User](ctx, s, rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := func() int {
+		t.Helper()
+		k := 0
+		for _, err := range rep.Records(ctx) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			k++
+		}
+		return k
+	}
+	big := User{Name: "big", Email: strings.Repeat("x", 5000)}
+	err = c.PutMany(ctx, []User{{Name: "a", Email: "a"}, big, {Name: "c", Email: "c"}})
+	if !errors.Is(err, core.ErrTooLarge) || !strings.Contains(err.Error(), `record "`) {
+		t.Fatalf("PutMany with a value over the byte bound: %v, want core.ErrTooLarge naming the record", err)
+	}
+	if h, k := held(), count(t, c); h != 0 || k != 0 {
+		t.Fatalf("after a refused PutMany the replica holds %d records and the collection %d values, want none", h, k)
+	}
+	four := []User{{Name: "a", Email: "a"}, {Name: "b", Email: "b"}, {Name: "c", Email: "c"}, {Name: "d", Email: "d"}}
+	if err := c.PutMany(ctx, four); !errors.Is(err, core.ErrTooLarge) || !strings.Contains(err.Error(), "none is stored") {
+		t.Fatalf("PutMany of 4 values under a bound of 3 records: %v, want core.ErrTooLarge saying none is stored", err)
+	}
+	if h, k := held(), count(t, c); h != 0 || k != 0 {
+		t.Fatalf("after PutMany past the count bound the replica holds %d records and the collection %d values, want none", h, k)
+	}
+	if err := c.PutMany(ctx, four[:3]); err != nil {
+		t.Fatal(err)
+	}
+	if h, k := held(), count(t, c); h != 3 || k != 3 {
+		t.Fatalf("after PutMany of 3 values the replica holds %d records and the collection %d values, want 3", h, k)
 	}
 }

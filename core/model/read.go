@@ -21,8 +21,9 @@ import (
 // before Hi, through the backend's seek (core.Seeker; pebble, LevelDB and
 // Badger have one, and core emulates it for other backends by skipping
 // entries), so its cost grows with the values it returns, not with the
-// collection. Range over the keys of a synced collection is the exception:
-// its values are stored by writer first, so it reads every value.
+// collection. Over the keys of a synced collection, whose values are
+// stored by writer first, it goes through the collection's index on the
+// key, and yields every writer's values by key, then writer.
 type Range[V any] struct {
 	Lo, Hi  *V
 	Reverse bool
@@ -217,7 +218,8 @@ func (c *Collection[K, T]) Scan(ctx context.Context) iter.Seq2[T, error] {
 	return values(c.Entries(ctx))
 }
 
-// Range yields the values whose keys lie within r (ordered as Scan's).
+// Range yields the values whose keys lie within r, ordered as Scan's (in
+// a synced collection, by key, then writer; see RangeEntries).
 func (c *Collection[K, T]) Range(ctx context.Context, r Range[K]) iter.Seq2[T, error] {
 	return values(c.RangeEntries(ctx, r))
 }
@@ -234,11 +236,13 @@ type Index[V, T any] struct {
 //
 //	byEmail, err := model.IndexOf[string](users, "Email")
 func IndexOf[V, K, T any](c *Collection[K, T], name string) (*Index[V, T], error) {
-	i := slices.IndexFunc(c.l.indexes, func(f field) bool { return f.name == name })
+	i := slices.IndexFunc(c.l.indexes, func(f field) bool { return f.name == name && name != keyOrder })
 	if i < 0 {
 		var names []string
 		for _, f := range c.l.indexes {
-			names = append(names, f.name)
+			if f.name != keyOrder {
+				names = append(names, f.name)
+			}
 		}
 		return nil, c.errorf("no index on a field %q; the indexed fields are %q", name, names)
 	}

@@ -29,6 +29,10 @@ type Replica interface {
 	Name() string
 	// PutVersion signs, stores and publishes this node's value for key.
 	PutVersion(ctx context.Context, key string, version uint32, value []byte) (replica.Record, error)
+	// PutMany signs this node's values for puts' keys and stores them in
+	// the replica in one write, all of them or, with an error, none; it
+	// publishes each as a record of its own.
+	PutMany(ctx context.Context, puts []replica.Put) ([]replica.Record, error)
 	// Delete writes this node's tombstone for key; when this node holds
 	// no live value for key it writes nothing, and the error wraps
 	// core.ErrNotFound.
@@ -251,11 +255,22 @@ func (c *Collection[K, T]) Entries(ctx context.Context) iter.Seq2[Entry[T], erro
 }
 
 // RangeEntries yields the values whose keys lie within r, with their
-// writers, ordered as [Collection.Entries]. In a synced collection it reads
-// every value, since values are stored by writer first.
+// writers, ordered as [Collection.Entries] in a local collection; in a
+// synced collection, by key, then writer, read through the collection's
+// order by key (values are stored by writer first), so that it reads only
+// the values in the range.
 func (c *Collection[K, T]) RangeEntries(ctx context.Context, r Range[K]) iter.Seq2[Entry[T], error] {
+	if c.st.sync != nil {
+		return c.indexed(ctx, &c.l.indexes[0], segmentBounds(c.l.key.kind, r))
+	}
 	return c.stored(ctx, segmentBounds(c.l.key.kind, r))
 }
+
+// keyOrder names the index on the key that a synced collection keeps, so
+// that a range of keys reads only its values: the first of its indexes.
+// It is no Go field's name (those are exported), and IndexOf does not
+// give it.
+const keyOrder = "_key"
 
 // FindEntries yields the values whose indexed field equals v, with their
 // writers, ordered by writer, then key.
@@ -317,14 +332,20 @@ func (c *Collection[K, T]) SyncStats() SyncStats {
 	return st
 }
 
-// publishOps writes the records of this node's ops to the replica.
+// publishOps writes the records of this node's ops to the replica: the
+// values in one PutMany, all or none (a delete comes alone, from Delete).
 func (c *base[T]) publishOps(ctx context.Context, ops []op) error {
+	var puts []replica.Put
 	for _, o := range ops {
 		if !o.publish {
 			continue
 		}
 		_, kseg := splitID(o.id)
 		if o.del {
+			if err := c.putMany(ctx, puts); err != nil {
+				return err
+			}
+			puts = nil
 			// A key this node holds no value of has nothing to remove,
 			// and the replica writes no tombstone for it.
 			if err := c.st.sync.r.Delete(ctx, kseg); err != nil && !errors.Is(err, core.ErrNotFound) {
@@ -336,9 +357,24 @@ func (c *base[T]) publishOps(ctx context.Context, ops []op) error {
 		if err != nil {
 			return c.errorf("put %s: %w", c.describeKey(o.id), err)
 		}
-		if _, err := c.st.sync.r.PutVersion(ctx, kseg, version, body); err != nil {
-			return c.errorf("put %s: %w", c.describeKey(o.id), err)
+		puts = append(puts, replica.Put{Key: kseg, Version: version, Value: body})
+	}
+	return c.putMany(ctx, puts)
+}
+
+// putMany writes puts to the replica, all or none.
+func (c *base[T]) putMany(ctx context.Context, puts []replica.Put) error {
+	switch len(puts) {
+	case 0:
+		return nil
+	case 1:
+		if _, err := c.st.sync.r.PutVersion(ctx, puts[0].Key, puts[0].Version, puts[0].Value); err != nil {
+			return c.errorf("put %s: %w", c.describeKey(c.ownID(puts[0].Key)), err)
 		}
+		return nil
+	}
+	if _, err := c.st.sync.r.PutMany(ctx, puts); err != nil {
+		return c.errorf("put %d values: %w", len(puts), err)
 	}
 	return nil
 }

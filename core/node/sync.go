@@ -312,6 +312,43 @@ func (s *Synced) PutVersion(ctx context.Context, key string, version uint32, val
 	return s.write(ctx, key, version, value)
 }
 
+// PutMany writes this node's values for puts' keys, as PutVersion does,
+// and enters them into the replica in one write, all of them or none:
+// when one of them cannot be stored (larger than the bounds take, or more
+// records at once than the bounds keep) or the write fails, none is stored
+// and the error says why. Each is then published as a record of its own,
+// and peers receive and store them one by one. Records for one key: the
+// last is the one stored.
+func (s *Synced) PutMany(ctx context.Context, puts []replica.Put) ([]replica.Record, error) {
+	if err := s.ctx.Err(); err != nil {
+		return nil, fmt.Errorf("collection %s: %w", s.Name(), core.ErrClosed)
+	}
+	for _, p := range puts {
+		if p.Key == "" {
+			return nil, core.Errorf(core.ErrInvalidKey, "a synced record needs a key")
+		}
+	}
+	vs, err := s.r.SealOwnMany(ctx, s.n.priv, s.n.clock, puts)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.r.InsertOwn(ctx, vs); err != nil {
+		return nil, err
+	}
+	recs := make([]replica.Record, len(vs))
+	var failed []error
+	for i, v := range vs {
+		recs[i] = s.r.RecordOf(v.Env)
+		if err := s.topic.Publish(ctx, v.Data); err != nil {
+			failed = append(failed, err)
+		}
+	}
+	if len(failed) > 0 {
+		return recs, fmt.Errorf("collection %s: the %d records are stored, but publishing %d of them failed (peers get them at their next reconciliation): %w", s.Name(), len(vs), len(failed), errors.Join(failed...))
+	}
+	return recs, nil
+}
+
 // Delete writes a tombstone for this node's key: a signed record that
 // replaces every older version on every replica, and is forgotten after
 // the collection's tombstone horizon. A key this node holds no live value

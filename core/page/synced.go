@@ -243,6 +243,50 @@ func (s *Synced) PutVersion(ctx context.Context, key string, version uint32, val
 	return s.write(ctx, key, version, value)
 }
 
+// PutMany writes the page's values for puts' keys, as PutVersion does,
+// and enters them into the replica in one write (one batch of the page's
+// backend), all of them or none: when one of them cannot be stored
+// (larger than the bounds take, or more records at once than the bounds
+// keep) or the write fails, none is stored and the error says why. Its
+// daemons receive them as records of their own. Records for one key: the
+// last is the one stored.
+func (s *Synced) PutMany(ctx context.Context, puts []replica.Put) ([]replica.Record, error) {
+	if err := s.writable(); err != nil {
+		return nil, err
+	}
+	for _, p := range puts {
+		if p.Key == "" {
+			return nil, core.Errorf(core.ErrInvalidKey, "a synced record needs a key")
+		}
+	}
+	vs, err := s.r.SealOwnMany(ctx, s.p.id.priv, s.p.clock, puts)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.r.InsertOwn(ctx, vs); err != nil {
+		return nil, err
+	}
+	recs := make([]replica.Record, len(vs))
+	for i, v := range vs {
+		recs[i] = s.r.RecordOf(v.Env)
+	}
+	return recs, nil
+}
+
+// writable says why the page cannot write to the collection, if it
+// cannot.
+func (s *Synced) writable() error {
+	if s.ctx.Err() != nil {
+		return fmt.Errorf("collection %s: %w", s.Name(), core.ErrClosed)
+	}
+	st := s.r.Settings()
+	id := s.p.ID()
+	if len(st.Writers) > 0 && !slices.Contains(st.Writers, id) {
+		return core.Errorf(core.ErrRejected, "collection %s: this page's identity %s is not on the collection's writer list, so every replica refuses its records: ask whoever defines the collection to add it, or import an identity that is on it", s.Name(), id)
+	}
+	return nil
+}
+
 // Delete writes the page's tombstone for key: a signed record that
 // replaces every older version on every replica, and is forgotten after
 // the collection's tombstone horizon. A key the page holds no live value
@@ -256,16 +300,11 @@ func (s *Synced) Delete(ctx context.Context, key string) error {
 }
 
 func (s *Synced) write(ctx context.Context, key string, version uint32, value []byte) (replica.Record, error) {
-	if s.ctx.Err() != nil {
-		return replica.Record{}, fmt.Errorf("collection %s: %w", s.Name(), core.ErrClosed)
+	if err := s.writable(); err != nil {
+		return replica.Record{}, err
 	}
 	if key == "" {
 		return replica.Record{}, core.Errorf(core.ErrInvalidKey, "a synced record needs a key")
-	}
-	st := s.r.Settings()
-	id := s.p.ID()
-	if len(st.Writers) > 0 && !slices.Contains(st.Writers, id) {
-		return replica.Record{}, core.Errorf(core.ErrRejected, "collection %s: this page's identity %s is not on the collection's writer list, so every replica refuses its records: ask whoever defines the collection to add it, or import an identity that is on it", s.Name(), id)
 	}
 	v, err := s.r.SealOwn(ctx, s.p.id.priv, s.p.clock, key, version, value)
 	if err != nil {

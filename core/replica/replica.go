@@ -154,6 +154,9 @@ func Open(ctx context.Context, d ds.Datastore, settings Settings) (*Replica, err
 	if err := r.load(ctx); err != nil {
 		return nil, fmt.Errorf("loading the replica of collection %s: %w", settings.Name, err)
 	}
+	if err := r.openArrivals(ctx); err != nil {
+		return nil, fmt.Errorf("giving the records of collection %s an arrival order: %w", settings.Name, err)
+	}
 	if err := r.loadPeers(ctx); err != nil {
 		return nil, fmt.Errorf("loading the reconciliation figures of collection %s: %w", settings.Name, err)
 	}
@@ -361,10 +364,27 @@ func (r *Replica) write(ctx context.Context, puts []core.Record, removes []strin
 			return err
 		}
 	}
+	for i := range puts {
+		if puts[i].Received.IsZero() {
+			puts[i].Received = time.Now()
+		}
+	}
+	add, drop, err := r.arrivalOps(ctx, puts, removes)
+	if err != nil {
+		return err
+	}
+	// The arrival order's new entries go first and its old ones last, so
+	// that a datastore without batches that fails part way holds an
+	// entry too many, never one too few (see arrivalNS).
+	for _, o := range add {
+		if err := w.Put(ctx, o.key, o.val); err != nil {
+			return err
+		}
+	}
 	if err := r.store.WriteTo(ctx, w, puts, removes); err != nil {
 		return err
 	}
-	for _, o := range ops {
+	for _, o := range append(ops, drop...) {
 		var err error
 		if o.val == nil {
 			err = w.Delete(ctx, o.key)
@@ -604,6 +624,12 @@ func (r *Replica) envelope(ctx context.Context, key string) (*envelope.Envelope,
 // the tombstone horizon, or dropped at once by the bounds are left out.
 // from is the peer that sent them, empty for this node's own.
 func (r *Replica) Insert(ctx context.Context, from peer.ID, vs []Verified) (int, error) {
+	return r.insert(ctx, from, vs, false)
+}
+
+// insert is Insert; with all, it stores every record of vs or, with an
+// error saying which record is left out and why, none (see InsertOwn).
+func (r *Replica) insert(ctx context.Context, from peer.ID, vs []Verified, all bool) (int, error) {
 	// r.wmu orders the batches' writes as their in-memory updates; r.mu
 	// is let go while the store writes (and syncs), so that validating
 	// gossip, sessions and Status need not wait on the disk. Meanwhile
@@ -633,6 +659,9 @@ func (r *Replica) Insert(ctx context.Context, from peer.ID, vs []Verified) (int,
 		// none of the writer's other records.
 		tooLarge := int64(len(v.Data)) > r.settings.recordCap()
 		if tooLarge || e.CheckClock(now) != nil || e.Version == 0 && e.Clock.Wall < horizon || !r.wins(ctx, v, pending) {
+			if all {
+				return 0, r.leftOut(v, tooLarge, len(vs))
+			}
 			continue
 		}
 		if _, ok := pending[e.Key]; !ok {
@@ -657,6 +686,15 @@ func (r *Replica) Insert(ctx context.Context, from peer.ID, vs []Verified) (int,
 	var removes []string
 	var changes []Change
 	for _, k := range evicted {
+		if _, ok := pending[k]; ok && all {
+			// The bounds drop a record of the call at once: the memory
+			// holds changes the store does not, and is read back.
+			err := r.overBounds(len(vs))
+			if lerr := r.reload(context.WithoutCancel(ctx)); lerr != nil {
+				err = errors.Join(err, lerr)
+			}
+			return 0, err
+		}
 		if _, ok := pending[k]; ok {
 			delete(pending, k)
 			if !held[k] {

@@ -39,7 +39,9 @@
 // what it then sent. A client that reconnects with the header
 // Last-Event-ID (or ?since=) set to the last cursor it saw gets, instead of
 // the whole replica, the records the daemon stored from a minute before
-// that cursor on, then the live ones: it may see a record twice, and misses
+// that cursor on, in the order it stored them (the daemon reads only
+// those, through its replica's arrival order, however large the
+// collection), then the live ones: it may see a record twice, and misses
 // none stored before the cursor unless the daemon's clock stepped back by
 // more than that minute. The daemon ends the stream when its watch of the
 // replica missed changes (a burst faster than the stream takes them): the
