@@ -479,7 +479,7 @@ func (g *gateway) stream(ctx context.Context, rc *http.ResponseController, w htt
 		return nil
 	}
 	if resume.IsZero() {
-		for _, it := range r.Items() {
+		for it := range r.AllItems() {
 			rec, err := r.Stored(ctx, it.Key)
 			if errors.Is(err, core.ErrNotFound) {
 				continue // dropped meanwhile
