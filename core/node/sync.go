@@ -323,16 +323,8 @@ func (s *Synced) PutMany(ctx context.Context, puts []replica.Put) ([]replica.Rec
 	if err := s.ctx.Err(); err != nil {
 		return nil, fmt.Errorf("collection %s: %w", s.Name(), core.ErrClosed)
 	}
-	for _, p := range puts {
-		if p.Key == "" {
-			return nil, core.Errorf(core.ErrInvalidKey, "a synced record needs a key")
-		}
-	}
-	vs, err := s.r.SealOwnMany(ctx, s.n.priv, s.n.clock, puts)
+	vs, err := s.r.PutOwn(ctx, s.n.priv, s.n.clock, puts)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.r.InsertOwn(ctx, vs); err != nil {
 		return nil, err
 	}
 	recs := make([]replica.Record, len(vs))

@@ -254,16 +254,8 @@ func (s *Synced) PutMany(ctx context.Context, puts []replica.Put) ([]replica.Rec
 	if err := s.writable(); err != nil {
 		return nil, err
 	}
-	for _, p := range puts {
-		if p.Key == "" {
-			return nil, core.Errorf(core.ErrInvalidKey, "a synced record needs a key")
-		}
-	}
-	vs, err := s.r.SealOwnMany(ctx, s.p.id.priv, s.p.clock, puts)
+	vs, err := s.r.PutOwn(ctx, s.p.id.priv, s.p.clock, puts)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.r.InsertOwn(ctx, vs); err != nil {
 		return nil, err
 	}
 	recs := make([]replica.Record, len(vs))

@@ -70,20 +70,31 @@ func (r *Replica) TooLarge(size int) error {
 	return core.Errorf(core.ErrTooLarge, "collection %s: a record of %d bytes does not fit the collection's bound of %d bytes (%s)", st.Name, size, st.recordCap(), how)
 }
 
-// Put is one of a writer's own records for SealOwnMany: a value of the
-// given schema version (1 or more) for key.
+// Put is one of a writer's own records for PutOwn: a value of the given
+// schema version (1 or more) for key.
 type Put struct {
 	Key     string
 	Version uint32
 	Value   []byte
 }
 
-// SealOwnMany seals the records of puts as SealOwn does, in order, each
-// dated after the one before, ready for InsertOwn.
-func (r *Replica) SealOwnMany(ctx context.Context, priv crypto.PrivKey, clock *envelope.Clock, puts []Put) ([]Verified, error) {
+// PutOwn seals the records of puts as SealOwn does, in order, each dated
+// after the one before, and stores them all or none, in one write: when
+// one of them would be left out (too large for the bounds, replaced
+// meanwhile by a newer version of its key, or dropped at once by the
+// bounds together with the others, as a call of more records than
+// MaxRecordsPerWriter is), or the write fails, it stores none and the
+// error says why. Of records for one key, the last is the one stored.
+// Watchers see each record as a change of its own, and peers receive each
+// as a record of its own. It returns the records stored, for the writer
+// to publish. A node's and a page's PutMany write so.
+func (r *Replica) PutOwn(ctx context.Context, priv crypto.PrivKey, clock *envelope.Clock, puts []Put) ([]Verified, error) {
 	vs := make([]Verified, len(puts))
 	for i, p := range puts {
-		if p.Version == 0 {
+		switch {
+		case p.Key == "":
+			return nil, core.Errorf(core.ErrInvalidKey, "collection %s: a synced record needs a key", r.settings.Name)
+		case p.Version == 0:
 			return nil, core.Errorf(core.ErrInvalidKey, "collection %s: record %q: schema version 0 marks a tombstone; use Delete", r.settings.Name, p.Key)
 		}
 		v, err := r.SealOwn(ctx, priv, clock, p.Key, p.Version, p.Value)
@@ -92,23 +103,13 @@ func (r *Replica) SealOwnMany(ctx context.Context, priv crypto.PrivKey, clock *e
 		}
 		vs[i] = v
 	}
+	if _, err := r.insert(ctx, "", vs, true); err != nil {
+		return nil, err
+	}
 	return vs, nil
 }
 
-// InsertOwn stores vs, a writer's own records (SealOwn, SealOwnMany), all
-// of them or none, in one write: when one of them would be left out (too
-// large for the bounds, replaced meanwhile by a newer version of its key,
-// or dropped at once by the bounds together with the others, as a call of
-// more records than MaxRecordsPerWriter is), or the write fails, it stores
-// none and the error says why. Of records for one key, the last is the one
-// stored. Watchers see each record as a change of its own, and peers
-// receive each as a record of its own.
-func (r *Replica) InsertOwn(ctx context.Context, vs []Verified) error {
-	_, err := r.insert(ctx, "", vs, true)
-	return err
-}
-
-// leftOut is InsertOwn's error for its record v that Insert would leave
+// leftOut is PutOwn's error for its record v that Insert would leave
 // out; n is how many records the call holds.
 func (r *Replica) leftOut(v Verified, tooLarge bool, n int) error {
 	_, name, _ := envelope.ParseKey(v.Env.Key)
@@ -127,7 +128,7 @@ func (r *Replica) leftOut(v Verified, tooLarge bool, n int) error {
 	return core.Errorf(core.ErrConflict, "collection %s: %s: a newer version of the key was stored meanwhile; write it again", r.settings.Name, what)
 }
 
-// overBounds is InsertOwn's error for n records that the bounds would drop
+// overBounds is PutOwn's error for n records that the bounds would drop
 // some of at once.
 func (r *Replica) overBounds(n int) error {
 	st := r.settings

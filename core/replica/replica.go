@@ -628,7 +628,7 @@ func (r *Replica) Insert(ctx context.Context, from peer.ID, vs []Verified) (int,
 }
 
 // insert is Insert; with all, it stores every record of vs or, with an
-// error saying which record is left out and why, none (see InsertOwn).
+// error saying which record is left out and why, none (see PutOwn).
 func (r *Replica) insert(ctx context.Context, from peer.ID, vs []Verified, all bool) (int, error) {
 	// r.wmu orders the batches' writes as their in-memory updates; r.mu
 	// is let go while the store writes (and syncs), so that validating
